@@ -1,0 +1,3 @@
+//! hubd library: the daemon's subsystems. Each subsystem is a task that owns
+//! its state and hands out a cloneable handle over a bounded channel
+//! (`shared/STYLE.md`, daemon rules). Errors are typed per module.

@@ -1,0 +1,2 @@
+//! Skill handlers: an [`Understanding`] plus the registry and current state
+//! become device commands and a spoken-style reply.

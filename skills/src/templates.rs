@@ -1,0 +1,2 @@
+//! Home Assistant sentence templates (hassil's language), parsed and matched
+//! natively.
