@@ -1,3 +1,10 @@
 //! hubd library: the daemon's subsystems. Each subsystem is a task that owns
 //! its state and hands out a cloneable handle over a bounded channel
 //! (`shared/STYLE.md`, daemon rules). Errors are typed per module.
+
+pub mod config;
+pub mod store;
+pub mod broker;
+pub mod mqtt;
+pub mod outbox;
+pub mod wav;

@@ -50,6 +50,8 @@ pub enum Command {
     Simulate(cli::simulate::Args),
     /// Apply database migrations and report the schema version.
     Migrate(cli::migrate::Args),
+    /// Transcribe a WAV file with the hub's Whisper (any rate, mono or stereo, 8-32-bit or float PCM).
+    Transcribe(cli::transcribe::Args),
 }
 
 fn main() -> ExitCode {

@@ -1,7 +1,8 @@
 //! Per-firmware topic and payload conventions.
 use serde::{Deserialize, Serialize};
 
-use crate::{BridgeError, DeviceCommand, DeviceKind, Outgoing, StatePatch};
+use crate::{esphome, generic, payload, shelly, tasmota, z2m};
+use crate::{Action, BridgeError, DeviceCommand, DeviceKind, Outgoing, StatePatch};
 
 fn z2m_base() -> String {
     "zigbee2mqtt".to_string()
@@ -43,26 +44,93 @@ pub enum Dialect {
     },
 }
 
+impl Dialect {
+    /// The dialect's name, as in config (`zigbee2mqtt`, `tasmota`, ...).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Dialect::Zigbee2mqtt { .. } => "zigbee2mqtt",
+            Dialect::Tasmota { .. } => "tasmota",
+            Dialect::Esphome { .. } => "esphome",
+            Dialect::ShellyGen1 { .. } => "shelly_gen1",
+            Dialect::GenericJson { .. } => "generic_json",
+        }
+    }
+}
+
 /// Encode one command into the MQTT messages the device's firmware expects.
+///
+/// Home Assistant's generic on/off is first mapped to the kind's verb
+/// ([`DeviceKind::normalize`]: a cover opens, a lock locks). Commands the
+/// firmware or the device's [`crate::Features`] cannot carry are
+/// [`BridgeError::Unsupported`]; values outside the documented range are
+/// [`BridgeError::OutOfRange`].
 pub fn encode(cmd: &DeviceCommand) -> Result<Vec<Outgoing>, BridgeError> {
-    let _ = cmd;
-    unimplemented!("firmware-bridge encode")
+    let action = cmd.kind.normalize(&cmd.action);
+    check_features(cmd, &action)?;
+    match &cmd.dialect {
+        Dialect::Zigbee2mqtt { friendly_name, base_topic } => {
+            z2m::encode(cmd, &action, base_topic, friendly_name)
+        }
+        Dialect::Tasmota { topic, relay } => tasmota::encode(cmd, &action, topic, *relay),
+        Dialect::Esphome { node, object_id } => esphome::encode(cmd, &action, node, object_id),
+        Dialect::ShellyGen1 { device_id, relay } => shelly::encode(cmd, &action, device_id, *relay),
+        Dialect::GenericJson { command_topic, .. } => generic::encode(cmd, &action, command_topic),
+    }
+}
+
+/// Capability checks common to every dialect.
+fn check_features(cmd: &DeviceCommand, action: &Action) -> Result<(), BridgeError> {
+    let f = &cmd.features;
+    let kind = cmd.kind;
+    let ok = match action {
+        Action::TurnOn | Action::TurnOff | Action::Toggle => matches!(
+            kind,
+            DeviceKind::Light | DeviceKind::Switch | DeviceKind::Fan | DeviceKind::Climate | DeviceKind::MediaPlayer
+        ),
+        Action::Brightness { .. } => kind == DeviceKind::Light && (f.dimmable || f.color || f.color_temp),
+        Action::Color { .. } => kind == DeviceKind::Light && f.color,
+        Action::ColorTemp { .. } => kind == DeviceKind::Light && f.color_temp,
+        Action::TargetTemperature { .. } => kind == DeviceKind::Climate,
+        Action::Position { .. } => kind == DeviceKind::Cover && f.position,
+        Action::Open | Action::Close | Action::Stop => kind == DeviceKind::Cover,
+        Action::Lock | Action::Unlock => kind == DeviceKind::Lock,
+    };
+    if ok { Ok(()) } else { Err(payload::unsupported(cmd.dialect.name(), cmd, action)) }
 }
 
 /// Topics to subscribe to for this device's state (and availability).
 pub fn state_topics(dialect: &Dialect, kind: DeviceKind) -> Vec<String> {
-    let _ = (dialect, kind);
-    unimplemented!("firmware-bridge state_topics")
+    match dialect {
+        Dialect::Zigbee2mqtt { friendly_name, base_topic } => z2m::state_topics(base_topic, friendly_name),
+        Dialect::Tasmota { topic, relay } => tasmota::state_topics(topic, *relay, kind),
+        Dialect::Esphome { node, object_id } => esphome::state_topics(node, object_id, kind),
+        Dialect::ShellyGen1 { device_id, relay } => shelly::state_topics(device_id, *relay, kind),
+        Dialect::GenericJson { state_topic, .. } => vec![state_topic.clone()],
+    }
 }
 
 /// Parse one message on one of [`state_topics`]. `Ok(None)` when the message
-/// carries nothing about state (e.g. an unrelated Tasmota RESULT).
+/// carries nothing about state (e.g. an unrelated Tasmota RESULT) or the
+/// topic is not one of this device's.
+///
+/// Payloads over [`crate::MAX_STATE_PAYLOAD`] are [`BridgeError::TooLarge`];
+/// non-UTF-8 or malformed ones are [`BridgeError::BadPayload`] naming the topic;
+/// values outside the firmware's documented range are [`BridgeError::OutOfRange`].
 pub fn parse_state(
     dialect: &Dialect,
     kind: DeviceKind,
     topic: &str,
     payload: &[u8],
 ) -> Result<Option<StatePatch>, BridgeError> {
-    let _ = (dialect, kind, topic, payload);
-    unimplemented!("firmware-bridge parse_state")
+    let text = payload::text(topic, payload)?;
+    let patch = match dialect {
+        Dialect::Zigbee2mqtt { friendly_name, base_topic } => {
+            z2m::parse(base_topic, friendly_name, kind, topic, text)?
+        }
+        Dialect::Tasmota { topic: t, relay } => tasmota::parse(t, *relay, kind, topic, text)?,
+        Dialect::Esphome { node, object_id } => esphome::parse(node, object_id, kind, topic, text)?,
+        Dialect::ShellyGen1 { device_id, relay } => shelly::parse(device_id, *relay, kind, topic, text)?,
+        Dialect::GenericJson { state_topic, .. } => generic::parse(state_topic, kind, topic, text)?,
+    };
+    Ok(patch.filter(|p| *p != StatePatch::default()))
 }

@@ -17,13 +17,22 @@
 //! - [`DeviceState::apply`] / [`DeviceState::satisfies`]: fold patches into
 //!   the last known state and decide whether an echo confirms a command.
 
+mod color;
 mod dialect;
 mod discovery;
 mod error;
+mod esphome;
+mod generic;
+mod payload;
+mod shelly;
 mod state;
+mod tasmota;
+mod z2m;
 
+pub use color::{kelvin_to_mired, mired_to_kelvin, rgb_to_xy, xy_to_rgb};
 pub use dialect::{encode, parse_state, state_topics, Dialect};
-pub use discovery::{discovery_config, DiscoveryEntity};
+pub use discovery::{discovery_config, discovery_remove, DiscoveryEntity};
+pub use payload::MAX_STATE_PAYLOAD;
 pub use error::BridgeError;
 pub use state::{DeviceState, StatePatch};
 
@@ -121,6 +130,26 @@ pub enum Action {
     Unlock,
 }
 
+/// Optional capabilities of a device (what its firmware accepts). The
+/// registry's `[device.features]` table; `hub_skills::registry::Features` is
+/// this type re-exported.
+///
+/// The bridge checks them so an unsupported combination (a colour on a plain
+/// Tasmota relay, a brightness on a non-dimmable light) is a typed
+/// [`BridgeError::Unsupported`] instead of a message the firmware ignores.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Features {
+    #[serde(default)]
+    pub dimmable: bool,
+    #[serde(default)]
+    pub color: bool,
+    #[serde(default)]
+    pub color_temp: bool,
+    /// Covers: accepts a position (not just open/close).
+    #[serde(default)]
+    pub position: bool,
+}
+
 /// A command for one device, addressed by its dialect.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeviceCommand {
@@ -129,6 +158,46 @@ pub struct DeviceCommand {
     pub kind: DeviceKind,
     pub dialect: Dialect,
     pub action: Action,
+    /// The device's capabilities (from the registry). Lights: brightness needs
+    /// `dimmable` (or `color`/`color_temp`), colour needs `color`, colour
+    /// temperature needs `color_temp`; covers: a position needs `position`.
+    #[serde(default)]
+    pub features: Features,
+}
+
+impl Action {
+    /// Short human-readable name, used in errors ("colour #ff0000", "brightness 40%").
+    pub fn describe(&self) -> String {
+        match self {
+            Action::TurnOn => "turn on".into(),
+            Action::TurnOff => "turn off".into(),
+            Action::Toggle => "toggle".into(),
+            Action::Brightness { percent } => format!("brightness {percent}%"),
+            Action::Color { rgb } => format!("colour #{:02x}{:02x}{:02x}", rgb.r, rgb.g, rgb.b),
+            Action::ColorTemp { kelvin } => format!("colour temperature {kelvin} K"),
+            Action::TargetTemperature { celsius } => format!("target temperature {celsius} °C"),
+            Action::Position { percent } => format!("position {percent}%"),
+            Action::Open => "open".into(),
+            Action::Close => "close".into(),
+            Action::Stop => "stop".into(),
+            Action::Lock => "lock".into(),
+            Action::Unlock => "unlock".into(),
+        }
+    }
+}
+
+impl DeviceKind {
+    /// Map Home Assistant's generic on/off onto the kind's own verbs, as HA's
+    /// `HassTurnOn`/`HassTurnOff` do: a cover opens/closes, a lock locks/unlocks.
+    pub fn normalize(self, action: &Action) -> Action {
+        match (self, action) {
+            (DeviceKind::Cover, Action::TurnOn) => Action::Open,
+            (DeviceKind::Cover, Action::TurnOff) => Action::Close,
+            (DeviceKind::Lock, Action::TurnOn) => Action::Lock,
+            (DeviceKind::Lock, Action::TurnOff) => Action::Unlock,
+            (_, a) => a.clone(),
+        }
+    }
 }
 
 /// One MQTT message to publish.

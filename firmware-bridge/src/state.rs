@@ -1,6 +1,7 @@
 //! Last known device state, and echo matching.
 use serde::{Deserialize, Serialize};
 
+use crate::color::{kelvin_to_mired, same_color};
 use crate::{Action, Rgb};
 
 /// What one state message says. Every field optional: a message carries only
@@ -37,16 +38,120 @@ pub struct DeviceState {
 }
 
 impl DeviceState {
-    /// Fold a patch into the state.
+    /// Fold a patch into the state: every field the patch carries replaces
+    /// the old value; absent fields keep theirs.
     pub fn apply(&mut self, patch: &StatePatch) {
-        let _ = patch;
-        unimplemented!("DeviceState::apply")
+        fn set<T: Clone>(dst: &mut Option<T>, src: &Option<T>) {
+            if let Some(v) = src {
+                *dst = Some(v.clone());
+            }
+        }
+        set(&mut self.on, &patch.on);
+        set(&mut self.brightness_pct, &patch.brightness_pct);
+        set(&mut self.rgb, &patch.rgb);
+        set(&mut self.color_temp_kelvin, &patch.color_temp_kelvin);
+        set(&mut self.current_temperature, &patch.current_temperature);
+        set(&mut self.target_temperature, &patch.target_temperature);
+        set(&mut self.position, &patch.position);
+        set(&mut self.locked, &patch.locked);
+        set(&mut self.available, &patch.available);
+        set(&mut self.value, &patch.value);
     }
 
     /// Whether this state shows the effect of `action` (the echo that acks a
     /// command). Toggle is never satisfied (it must be resolved first).
+    ///
+    /// Tolerances cover what the firmware's own scales lose: brightness ±1 %
+    /// (0..254 / 0..255 steps), colour by CIE xy chromaticity (Zigbee lights
+    /// report xy, not RGB), colour temperature ±2 mired, target temperature
+    /// ±0.5 °C (thermostats round to their step). Open/close are satisfied
+    /// by position 100/0, or by the open/closed flag (`on`) when the cover
+    /// reports no position. Stop has no observable end state and is
+    /// satisfied by any state.
     pub fn satisfies(&self, action: &Action) -> bool {
-        let _ = action;
-        unimplemented!("DeviceState::satisfies")
+        match action {
+            Action::TurnOn => self.on == Some(true),
+            Action::TurnOff => self.on == Some(false),
+            Action::Toggle => false,
+            Action::Brightness { percent: 0 } => self.on == Some(false),
+            Action::Brightness { percent } => {
+                self.on != Some(false)
+                    && self.brightness_pct.is_some_and(|b| b.abs_diff(*percent) <= 1)
+            }
+            Action::Color { rgb } => self.on != Some(false) && self.rgb.is_some_and(|c| same_color(c, *rgb)),
+            Action::ColorTemp { kelvin } => {
+                self.on != Some(false)
+                    && self.color_temp_kelvin.is_some_and(|k| kelvin_to_mired(k).abs_diff(kelvin_to_mired(*kelvin)) <= 2)
+            }
+            Action::TargetTemperature { celsius } => {
+                self.target_temperature.is_some_and(|t| (t - celsius).abs() <= 0.5)
+            }
+            Action::Position { percent } => self.position.is_some_and(|p| p.abs_diff(*percent) <= 1),
+            Action::Open => match self.position {
+                Some(p) => p == 100,
+                None => self.on == Some(true),
+            },
+            Action::Close => match self.position {
+                Some(p) => p == 0,
+                None => self.on == Some(false),
+            },
+            Action::Stop => true,
+            Action::Lock => self.locked == Some(true),
+            Action::Unlock => self.locked == Some(false),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn apply_folds_only_present_fields() {
+        let mut s = DeviceState::default();
+        s.apply(&StatePatch { on: Some(true), brightness_pct: Some(40), ..Default::default() });
+        s.apply(&StatePatch { available: Some(true), ..Default::default() });
+        assert_eq!((s.on, s.brightness_pct, s.available), (Some(true), Some(40), Some(true)));
+        s.apply(&StatePatch { on: Some(false), ..Default::default() });
+        assert_eq!((s.on, s.brightness_pct), (Some(false), Some(40)));
+    }
+
+    #[test]
+    fn satisfies_table() {
+        let on40 = DeviceState { on: Some(true), brightness_pct: Some(40), ..Default::default() };
+        let off = DeviceState { on: Some(false), ..Default::default() };
+        let red = DeviceState { on: Some(true), rgb: Some(Rgb { r: 255, g: 1, b: 0 }), ..Default::default() };
+        let warm = DeviceState { on: Some(true), color_temp_kelvin: Some(2703), ..Default::default() };
+        let cover = DeviceState { position: Some(100), on: Some(true), ..Default::default() };
+        let locked = DeviceState { locked: Some(true), ..Default::default() };
+        let heat = DeviceState { target_temperature: Some(21.5), ..Default::default() };
+        let cases: Vec<(&DeviceState, Action, bool)> = vec![
+            (&on40, Action::TurnOn, true),
+            (&on40, Action::TurnOff, false),
+            (&on40, Action::Toggle, false),
+            (&off, Action::TurnOff, true),
+            (&on40, Action::Brightness { percent: 40 }, true),
+            (&on40, Action::Brightness { percent: 41 }, true),
+            (&on40, Action::Brightness { percent: 60 }, false),
+            (&off, Action::Brightness { percent: 0 }, true),
+            (&off, Action::Brightness { percent: 40 }, false),
+            (&red, Action::Color { rgb: Rgb { r: 255, g: 0, b: 0 } }, true),
+            (&red, Action::Color { rgb: Rgb { r: 0, g: 0, b: 255 } }, false),
+            (&on40, Action::Color { rgb: Rgb { r: 255, g: 0, b: 0 } }, false),
+            (&warm, Action::ColorTemp { kelvin: 2700 }, true),
+            (&warm, Action::ColorTemp { kelvin: 4000 }, false),
+            (&cover, Action::Open, true),
+            (&cover, Action::Close, false),
+            (&cover, Action::Position { percent: 100 }, true),
+            (&cover, Action::Position { percent: 50 }, false),
+            (&locked, Action::Lock, true),
+            (&locked, Action::Unlock, false),
+            (&heat, Action::TargetTemperature { celsius: 21.5 }, true),
+            (&heat, Action::TargetTemperature { celsius: 23.0 }, false),
+            (&DeviceState::default(), Action::TurnOn, false),
+        ];
+        for (st, a, want) in cases {
+            assert_eq!(st.satisfies(&a), want, "{st:?} {a:?}");
+        }
     }
 }

@@ -1,1 +1,4 @@
-//! placeholder
+//! hub-kernels: tensor kernels shared by the model and the daemon.
+//! Every kernel keeps a scalar `*_ref` and is tested fast-vs-reference.
+pub mod image;
+pub mod mel;

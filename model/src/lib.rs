@@ -1,1 +1,13 @@
-//! placeholder
+//! hub-model: the AutoGLM stack on libtorch (`tch`).
+//!
+//! One module per model; loaders read each file format themselves (CT2,
+//! GGUF, safetensors, TorchScript) and are tested against the reference
+//! library on the same file. Models run on dedicated threads behind bounded
+//! channels; callers hold async handles.
+
+pub mod ct2;
+pub mod glm4v;
+pub mod safetensors_loader;
+pub mod vision;
+pub mod weights;
+pub mod whisper;

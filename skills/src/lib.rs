@@ -4,10 +4,11 @@
 //!
 //! Pure: no tokio, no sockets, no clock reads (`now` is passed in).
 
+pub mod grammar;
 pub mod handlers;
 pub mod intent;
 pub mod registry;
 pub mod templates;
 
-pub use intent::{Candidate, Source, Understanding};
+pub use intent::{Candidate, NluContext, Source, Understanding};
 pub use registry::{Area, Device, Floor, Registry, RegistryError};

@@ -24,19 +24,10 @@ pub struct Area {
     pub aliases: Vec<String>,
 }
 
-/// Optional capabilities of a device (what its firmware accepts).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Features {
-    #[serde(default)]
-    pub dimmable: bool,
-    #[serde(default)]
-    pub color: bool,
-    #[serde(default)]
-    pub color_temp: bool,
-    /// Covers: accepts a position (not just open/close).
-    #[serde(default)]
-    pub position: bool,
-}
+/// Optional capabilities of a device (what its firmware accepts). Defined in
+/// `firmware-bridge` because `DeviceCommand` carries it for the bridge's
+/// capability checks.
+pub use firmware_bridge::Features;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Device {

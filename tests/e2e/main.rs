@@ -1,1 +1,5 @@
-//! end-to-end tests
+//! End-to-end tests across processes: a real mosquitto on a free loopback
+//! port per test, the real `hubd` binary, MQTT test devices, real SQLite.
+
+mod common;
+mod link;

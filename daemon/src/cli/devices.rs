@@ -1,10 +1,93 @@
+//! `hubd devices`: the registry's devices with their last known state from
+//! the store (live MQTT state is the running daemon's; this reads what it
+//! last recorded).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
 use std::process::ExitCode;
+
+use hubd::config::Config;
+use hubd::store::{Store, StoreError};
+use serde::Serialize;
 
 use super::Ctx;
 
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Database file (default: `[store] path` of the configuration).
+    #[arg(long)]
+    pub db: Option<PathBuf>,
+}
 
-pub async fn run(_ctx: &Ctx, _args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`devices` is not implemented yet")
+#[derive(Serialize)]
+struct Row {
+    id: String,
+    kind: String,
+    name: String,
+    area: Option<String>,
+    floor: Option<String>,
+    dialect: Option<String>,
+    state: Option<serde_json::Value>,
+    state_updated_at: Option<i64>,
+}
+
+pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
+    let cfg = Config::load(&ctx.config)?;
+    let registry = cfg.registry()?;
+    let db = args.db.unwrap_or_else(|| cfg.store_path());
+    let states = match Store::open_existing(&db).await {
+        Ok(store) => {
+            let s = store.device_states().await?;
+            store.close().await;
+            s.into_iter().map(|r| (r.device_id.clone(), r)).collect::<HashMap<_, _>>()
+        }
+        Err(StoreError::Missing { .. }) => {
+            tracing::warn!(db = %db.display(), "no database yet: no recorded state");
+            HashMap::new()
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let rows: Vec<Row> = registry
+        .devices
+        .iter()
+        .map(|d| {
+            let st = states.get(&d.id);
+            let dialect = d.dialect.as_ref().and_then(|x| {
+                serde_json::to_value(x).ok().and_then(|v| v.get("type").and_then(|t| t.as_str()).map(String::from))
+            });
+            Row {
+                id: d.id.clone(),
+                kind: d.kind.domain().to_string(),
+                name: d.name.clone(),
+                area: d.area.clone(),
+                floor: registry.device_floor(d).map(|f| f.id.clone()),
+                dialect,
+                state: st.map(|s| s.state.clone()),
+                state_updated_at: st.map(|s| s.updated_at),
+            }
+        })
+        .collect();
+    if ctx.json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let w_id = rows.iter().map(|r| r.id.len()).max().unwrap_or(2).max(2);
+    let w_name = rows.iter().map(|r| r.name.len()).max().unwrap_or(4).max(4);
+    let w_area = rows.iter().map(|r| r.area.as_deref().map_or(1, str::len)).max().unwrap_or(4).max(4);
+    println!("{:<w_id$}  {:<w_name$}  {:<w_area$}  {:<12}  STATE", "ID", "NAME", "AREA", "DIALECT");
+    for r in &rows {
+        let state = match (&r.state, r.state_updated_at) {
+            (Some(s), Some(t)) => format!("{s}  ({})", super::fmt_time(t)),
+            _ => "-".to_string(),
+        };
+        println!(
+            "{:<w_id$}  {:<w_name$}  {:<w_area$}  {:<12}  {}",
+            r.id,
+            r.name,
+            r.area.as_deref().unwrap_or("-"),
+            r.dialect.as_deref().unwrap_or("-"),
+            state
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -8,6 +8,7 @@ pub mod migrate;
 pub mod run;
 pub mod say;
 pub mod simulate;
+pub mod transcribe;
 pub mod understand;
 
 use std::path::PathBuf;
@@ -47,6 +48,42 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::History(a) => history::run(&ctx, a).await,
             Command::Simulate(a) => simulate::run(&ctx, a).await,
             Command::Migrate(a) => migrate::run(&ctx, a).await,
+            Command::Transcribe(a) => transcribe::run(&ctx, a).await,
         }
     })
+}
+
+/// The database path: an explicit `--db`, else `[store] path` of the config.
+pub fn store_path(ctx: &Ctx, db: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    match db {
+        Some(p) => Ok(p),
+        None => Ok(hubd::config::Config::load(&ctx.config)?.store_path()),
+    }
+}
+
+/// Unix milliseconds as `YYYY-MM-DD HH:MM:SS` (UTC).
+pub fn fmt_time(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil-from-days (H. Hinnant, "chrono-Compatible Low-Level Date Algorithms").
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn fmt_time_known_instants() {
+        assert_eq!(super::fmt_time(0), "1970-01-01 00:00:00");
+        assert_eq!(super::fmt_time(951_782_400_000), "2000-02-29 00:00:00");
+        assert_eq!(super::fmt_time(1_795_305_599_999), "2026-11-21 23:59:59");
+    }
 }

@@ -1,10 +1,86 @@
+//! `hubd run`: the daemon.
+
 use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use hubd::config::Config;
+use hubd::runtime::{Runtime, StartOptions};
 
 use super::Ctx;
 
+/// Run the daemon: MQTT link (embedded broker when `[mqtt]` names none),
+/// durable command outbox, text pipeline and the local API on `[web] bind`.
+/// Stops cleanly on SIGINT/SIGTERM.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Also run the demo-home simulator in-process (virtual Zigbee2MQTT /
+    /// Tasmota devices that answer like their firmware).
+    #[arg(long)]
+    pub demo: bool,
+    /// Seconds to wait for tasks to finish on shutdown.
+    #[arg(long, default_value_t = 5)]
+    pub shutdown_timeout: u64,
+}
 
-pub async fn run(_ctx: &Ctx, _args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`run` is not implemented yet")
+pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
+    let cfg = Config::load(&ctx.config)?;
+    let mut rt = Runtime::start(&cfg, StartOptions::default()).await.context("starting the daemon")?;
+    if args.demo {
+        start_demo(&mut rt)?;
+    }
+    let (host, port) = rt.broker_addr.clone();
+    let web = rt.web_addr.map(|a| a.to_string()).unwrap_or_else(|| "-".into());
+    if ctx.json {
+        println!(
+            "{}",
+            serde_json::json!({"event":"ready","mqtt":format!("{host}:{port}"),"web":web,"embedded_broker":rt.broker.is_some()})
+        );
+    } else {
+        eprintln!("hubd: running (MQTT {host}:{port}{}, API http://{web}); Ctrl-C to stop",
+            if rt.broker.is_some() { " embedded" } else { "" });
+    }
+    wait_for_signal().await;
+    tracing::info!("shutting down");
+    rt.shutdown(Duration::from_secs(args.shutdown_timeout)).await;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// The demo-home simulator (`hubd::simulate::run`), in-process, until shutdown.
+fn start_demo(rt: &mut Runtime) -> anyhow::Result<()> {
+    let (host, port) = rt.broker_addr.clone();
+    let registry = (*rt.registry).clone();
+    let mut stop = rt.shutdown_signal();
+    let task = tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = stop.wait_for(|s| *s).await;
+        };
+        if let Err(e) = hubd::simulate::run(registry, host, port, shutdown).await {
+            tracing::error!(error = %e, "demo simulator stopped");
+        }
+    });
+    rt.add_task("simulator", task);
+    Ok(())
 }

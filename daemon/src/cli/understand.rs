@@ -1,10 +1,90 @@
+//! `hubd understand [TEXT]`: how a sentence is understood, without acting.
+
+use std::io::{BufRead, Write};
 use std::process::ExitCode;
+use std::sync::Arc;
+
+use hubd::config::Config;
+use hubd::pipeline::{understanding_json, Nlu};
 
 use super::Ctx;
 
+/// Show the intent and slots a sentence resolves to (templates first, the
+/// registry grammar as fallback), without sending anything. Without TEXT,
+/// reads one sentence per line on stdin and prints one JSON line per input
+/// (batch use). Output: {"text","intent","slots","confidence","source"} or
+/// {"intent":null,"error"} when nothing matched.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// The sentence; omit to read sentences from stdin, one per line.
+    pub text: Option<String>,
+    /// Area id the request comes from (resolves "turn on the light").
+    #[arg(long)]
+    pub area: Option<String>,
+    /// Registry grammar only (skip the Home Assistant sentence templates).
+    #[arg(long)]
+    pub grammar_only: bool,
+}
 
-pub async fn run(_ctx: &Ctx, _args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`understand` is not implemented yet")
+pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
+    let cfg = Config::load(&ctx.config)?;
+    let registry = Arc::new(cfg.registry()?);
+    if let Some(a) = &args.area {
+        if registry.area(a).is_none() {
+            anyhow::bail!("unknown area `{a}` (not an [[area]] id in {})", ctx.config.display());
+        }
+    }
+    let nlu = if args.grammar_only {
+        Nlu::new(registry, None)
+    } else {
+        Nlu::load(
+            registry,
+            &cfg.nlu.language,
+            cfg.model.weights_dir.as_deref().map(|p| cfg.resolve_path(p)).as_deref(),
+            &cfg.nlu.custom_sentences.iter().map(|p| cfg.resolve_path(p)).collect::<Vec<_>>(),
+        )
+    };
+    let area = args.area.as_deref();
+    match args.text {
+        Some(text) => {
+            let u = nlu.understand(text.trim(), area);
+            let v = understanding_json(text.trim(), u.as_ref());
+            if ctx.json {
+                println!("{v}");
+            } else {
+                print_human(&v);
+            }
+            Ok(if u.is_some() { ExitCode::SUCCESS } else { ExitCode::from(2) })
+        }
+        None => {
+            // Batch: always one JSON line per input line, flushed per line.
+            let stdin = std::io::stdin();
+            let mut stdout = std::io::stdout().lock();
+            for line in stdin.lock().lines() {
+                let line = line?;
+                let text = line.trim();
+                let u = if text.is_empty() { None } else { nlu.understand(text, area) };
+                let v = understanding_json(text, u.as_ref());
+                writeln!(stdout, "{v}")?;
+                stdout.flush()?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn print_human(v: &serde_json::Value) {
+    match v.get("intent").and_then(|i| i.as_str()) {
+        None => println!("(no intent) {}", v.get("error").and_then(|e| e.as_str()).unwrap_or("")),
+        Some(intent) => {
+            let slots = v
+                .get("slots")
+                .and_then(|s| s.as_object())
+                .map(|m| m.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" "))
+                .unwrap_or_default();
+            let source = v.get("source").and_then(|s| s.as_str()).unwrap_or("?");
+            let conf = v.get("confidence").and_then(|c| c.as_f64()).unwrap_or(0.0);
+            println!("{intent} {slots} ({source}, {conf:.2})");
+        }
+    }
 }

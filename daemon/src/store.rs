@@ -1,0 +1,1047 @@
+//! The store: SQLite (WAL) holding dialogue turns, the command outbox,
+//! events, last known device state and automation runs.
+//!
+//! All SQL of the daemon lives here, as runtime `query`/`query_as` with
+//! `FromRow` records (no compile-time `query!`, so no database is needed at
+//! build time). Every query is covered by a test on a real SQLite file
+//! (`store/tests.rs`). Writes that touch several rows run in one transaction.
+//!
+//! Migrations (`migrations/*.sql`) are embedded with `sqlx::migrate!` and run
+//! at [`Store::open`]. A database whose schema is newer than this binary
+//! knows is refused with [`StoreError::NewerSchema`] before anything is
+//! written to it.
+//!
+//! Timestamps are unix milliseconds (UTC, [`now_ms`]); JSON columns are
+//! `serde_json::Value` on the Rust side.
+//!
+//! [`Store`] is a cheap `Clone` handle over a connection pool; SQLite
+//! serialises writers, and `busy_timeout` makes concurrent writers wait
+//! rather than fail.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use sqlx::migrate::{MigrateError, Migrator};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::FromRow;
+
+#[cfg(test)]
+mod tests;
+
+/// The embedded migrations.
+static MIGRATOR: Migrator = sqlx::migrate!("../migrations");
+
+/// Unix time in milliseconds (0 if the clock is before 1970).
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+const DAY_MS: i64 = 24 * 60 * 60 * 1000;
+
+// ---------------------------------------------------------------------------
+// Errors
+// ---------------------------------------------------------------------------
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open database {}: {source}", path.display())]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("no database at {} (run `hubd migrate` or `hubd run` first)", path.display())]
+    Missing { path: PathBuf },
+    #[error(
+        "database {} has schema version {db_version}, newer than this hubd knows (up to {known}); \
+         use the newer hubd that wrote it, or another database file"
+    )]
+    NewerSchema { path: PathBuf, db_version: i64, known: i64 },
+    #[error("database {}: migration failed: {source}", path.display())]
+    Migrate {
+        path: PathBuf,
+        #[source]
+        source: MigrateError,
+    },
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    /// A stored value could not be read back (hand-edited or corrupted row).
+    #[error("corrupt row {id} in `{table}`: {detail}")]
+    Corrupt { table: &'static str, id: i64, detail: String },
+}
+
+// ---------------------------------------------------------------------------
+// Enumerations (TEXT columns with CHECK constraints)
+// ---------------------------------------------------------------------------
+
+macro_rules! text_enum {
+    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $variant:ident = $s:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type)]
+        #[serde(rename_all = "snake_case")]
+        #[sqlx(rename_all = "snake_case")]
+        pub enum $name { $($(#[$vm])* $variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $s),+ }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                match s {
+                    $($s => Ok($name::$variant),)+
+                    _ => Err(format!(
+                        "unknown {} `{s}`, expected one of {}",
+                        stringify!($name),
+                        [$($s),+].join(", ")
+                    )),
+                }
+            }
+        }
+    };
+}
+
+text_enum!(
+    /// Who spoke a dialogue turn.
+    Role { User = "user", Assistant = "assistant", System = "system", Tool = "tool" }
+);
+text_enum!(
+    /// How a turn arrived.
+    Modality { Text = "text", Voice = "voice", Api = "api" }
+);
+text_enum!(
+    /// Outbox row status. `pending` -> `sent` -> `acked`; `failed` and
+    /// `expired` are terminal too. Only `pending`/`sent` rows change.
+    CommandStatus { Pending = "pending", Sent = "sent", Acked = "acked", Failed = "failed", Expired = "expired" }
+);
+text_enum!(
+    /// Event kind.
+    EventKind { Camera = "camera", Motion = "motion", Detection = "detection", Device = "device", System = "system" }
+);
+text_enum!(
+    /// Outcome of one automation evaluation.
+    RunStatus { Fired = "fired", Skipped = "skipped", Failed = "failed" }
+);
+
+impl CommandStatus {
+    /// Pending or sent: still to be acknowledged.
+    pub fn is_open(self) -> bool {
+        matches!(self, CommandStatus::Pending | CommandStatus::Sent)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Rows
+// ---------------------------------------------------------------------------
+
+/// A dialogue turn to insert.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewTurn {
+    pub session: String,
+    pub role: Role,
+    pub modality: Modality,
+    pub text: String,
+    pub reasoning: Option<String>,
+    /// The understanding (intent, slots, ...) as JSON.
+    pub intent: Option<serde_json::Value>,
+    pub area: Option<String>,
+    /// Per-stage latencies in ms, e.g. `{"asr": 120, "nlu": 3}`.
+    pub timings: Option<serde_json::Value>,
+    /// Shared by a user turn, its commands and the reply.
+    pub correlation: Option<String>,
+}
+
+impl NewTurn {
+    /// A turn with only the required fields set.
+    pub fn new(session: impl Into<String>, role: Role, modality: Modality, text: impl Into<String>) -> Self {
+        NewTurn {
+            session: session.into(),
+            role,
+            modality,
+            text: text.into(),
+            reasoning: None,
+            intent: None,
+            area: None,
+            timings: None,
+            correlation: None,
+        }
+    }
+}
+
+/// A stored dialogue turn.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DialogueTurn {
+    pub id: i64,
+    pub session: String,
+    pub role: Role,
+    pub modality: Modality,
+    pub text: String,
+    pub reasoning: Option<String>,
+    pub intent: Option<serde_json::Value>,
+    pub area: Option<String>,
+    pub timings: Option<serde_json::Value>,
+    pub correlation: Option<String>,
+    pub created_at: i64,
+}
+
+/// One MQTT message to enqueue in the outbox.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewCommand {
+    pub device_id: String,
+    pub topic: String,
+    pub payload: Vec<u8>,
+    pub retain: bool,
+    /// The `DeviceCommand` (or `Action`) this message carries, as JSON.
+    pub action: serde_json::Value,
+    /// Do not (re)publish after this instant (unix ms).
+    pub expires_at: Option<i64>,
+    pub correlation: Option<String>,
+}
+
+/// A stored outbox row.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CommandRow {
+    pub id: i64,
+    pub device_id: String,
+    pub topic: String,
+    pub payload: Vec<u8>,
+    pub retain: bool,
+    pub action: serde_json::Value,
+    pub status: CommandStatus,
+    pub attempts: u32,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub sent_at: Option<i64>,
+    pub acked_at: Option<i64>,
+    pub expires_at: Option<i64>,
+    pub error: Option<String>,
+    pub correlation: Option<String>,
+}
+
+/// Number of outbox rows per status.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct CommandCounts {
+    pub pending: u64,
+    pub sent: u64,
+    pub acked: u64,
+    pub failed: u64,
+    pub expired: u64,
+}
+
+/// An event to insert.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewEvent {
+    pub kind: EventKind,
+    /// Camera id or device id.
+    pub source: String,
+    pub label: Option<String>,
+    pub score: Option<f64>,
+    pub zone: Option<String>,
+    pub snapshot_path: Option<String>,
+    pub data: Option<serde_json::Value>,
+}
+
+/// A stored event.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EventRow {
+    pub id: i64,
+    pub kind: EventKind,
+    pub source: String,
+    pub label: Option<String>,
+    pub score: Option<f64>,
+    pub zone: Option<String>,
+    pub snapshot_path: Option<String>,
+    pub data: Option<serde_json::Value>,
+    pub created_at: i64,
+}
+
+/// Last known state of one device.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DeviceStateRow {
+    pub device_id: String,
+    pub state: serde_json::Value,
+    pub updated_at: i64,
+}
+
+/// An automation run to record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewAutomationRun {
+    pub automation_id: String,
+    pub status: RunStatus,
+    pub trigger: Option<serde_json::Value>,
+    pub detail: Option<String>,
+    pub correlation: Option<String>,
+}
+
+/// A recorded automation run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AutomationRun {
+    pub id: i64,
+    pub automation_id: String,
+    pub status: RunStatus,
+    pub trigger: Option<serde_json::Value>,
+    pub detail: Option<String>,
+    pub correlation: Option<String>,
+    pub created_at: i64,
+}
+
+/// Rows removed by a retention purge.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct PurgeReport {
+    pub turns: u64,
+    pub commands: u64,
+    pub events: u64,
+    pub automation_runs: u64,
+}
+
+// Records as read by sqlx; JSON columns are text here and parsed on the way out.
+
+#[derive(FromRow)]
+struct TurnRecord {
+    id: i64,
+    session: String,
+    role: Role,
+    modality: Modality,
+    text: String,
+    reasoning: Option<String>,
+    intent: Option<String>,
+    area: Option<String>,
+    timings: Option<String>,
+    correlation: Option<String>,
+    created_at: i64,
+}
+
+#[derive(FromRow)]
+struct CommandRecord {
+    id: i64,
+    device_id: String,
+    topic: String,
+    payload: Vec<u8>,
+    retain: bool,
+    action: String,
+    status: CommandStatus,
+    attempts: i64,
+    created_at: i64,
+    updated_at: i64,
+    sent_at: Option<i64>,
+    acked_at: Option<i64>,
+    expires_at: Option<i64>,
+    error: Option<String>,
+    correlation: Option<String>,
+}
+
+#[derive(FromRow)]
+struct EventRecord {
+    id: i64,
+    kind: EventKind,
+    source: String,
+    label: Option<String>,
+    score: Option<f64>,
+    zone: Option<String>,
+    snapshot_path: Option<String>,
+    data: Option<String>,
+    created_at: i64,
+}
+
+#[derive(FromRow)]
+struct StateRecord {
+    device_id: String,
+    state: String,
+    updated_at: i64,
+}
+
+#[derive(FromRow)]
+struct RunRecord {
+    id: i64,
+    automation_id: String,
+    status: RunStatus,
+    trigger: Option<String>,
+    detail: Option<String>,
+    correlation: Option<String>,
+    created_at: i64,
+}
+
+fn json(table: &'static str, id: i64, text: &str) -> Result<serde_json::Value, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt { table, id, detail: format!("invalid JSON: {e}") })
+}
+
+fn opt_json(table: &'static str, id: i64, text: Option<String>) -> Result<Option<serde_json::Value>, StoreError> {
+    text.map(|t| json(table, id, &t)).transpose()
+}
+
+impl TryFrom<TurnRecord> for DialogueTurn {
+    type Error = StoreError;
+    fn try_from(r: TurnRecord) -> Result<Self, StoreError> {
+        Ok(DialogueTurn {
+            intent: opt_json("dialogue_turns", r.id, r.intent)?,
+            timings: opt_json("dialogue_turns", r.id, r.timings)?,
+            id: r.id,
+            session: r.session,
+            role: r.role,
+            modality: r.modality,
+            text: r.text,
+            reasoning: r.reasoning,
+            area: r.area,
+            correlation: r.correlation,
+            created_at: r.created_at,
+        })
+    }
+}
+
+impl TryFrom<CommandRecord> for CommandRow {
+    type Error = StoreError;
+    fn try_from(r: CommandRecord) -> Result<Self, StoreError> {
+        Ok(CommandRow {
+            action: json("commands", r.id, &r.action)?,
+            attempts: u32::try_from(r.attempts).map_err(|_| StoreError::Corrupt {
+                table: "commands",
+                id: r.id,
+                detail: format!("attempts {} out of range", r.attempts),
+            })?,
+            id: r.id,
+            device_id: r.device_id,
+            topic: r.topic,
+            payload: r.payload,
+            retain: r.retain,
+            status: r.status,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            sent_at: r.sent_at,
+            acked_at: r.acked_at,
+            expires_at: r.expires_at,
+            error: r.error,
+            correlation: r.correlation,
+        })
+    }
+}
+
+impl TryFrom<EventRecord> for EventRow {
+    type Error = StoreError;
+    fn try_from(r: EventRecord) -> Result<Self, StoreError> {
+        Ok(EventRow {
+            data: opt_json("events", r.id, r.data)?,
+            id: r.id,
+            kind: r.kind,
+            source: r.source,
+            label: r.label,
+            score: r.score,
+            zone: r.zone,
+            snapshot_path: r.snapshot_path,
+            created_at: r.created_at,
+        })
+    }
+}
+
+impl TryFrom<StateRecord> for DeviceStateRow {
+    type Error = StoreError;
+    fn try_from(r: StateRecord) -> Result<Self, StoreError> {
+        let state = serde_json::from_str(&r.state).map_err(|e| StoreError::Corrupt {
+            table: "device_state",
+            id: 0,
+            detail: format!("device `{}`: invalid JSON: {e}", r.device_id),
+        })?;
+        Ok(DeviceStateRow { device_id: r.device_id, state, updated_at: r.updated_at })
+    }
+}
+
+impl TryFrom<RunRecord> for AutomationRun {
+    type Error = StoreError;
+    fn try_from(r: RunRecord) -> Result<Self, StoreError> {
+        Ok(AutomationRun {
+            trigger: opt_json("automations_log", r.id, r.trigger)?,
+            id: r.id,
+            automation_id: r.automation_id,
+            status: r.status,
+            detail: r.detail,
+            correlation: r.correlation,
+            created_at: r.created_at,
+        })
+    }
+}
+
+fn convert<R, T: TryFrom<R, Error = StoreError>>(rows: Vec<R>) -> Result<Vec<T>, StoreError> {
+    rows.into_iter().map(T::try_from).collect()
+}
+
+fn limit(n: u32) -> i64 {
+    i64::from(n)
+}
+
+fn count(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+// ---------------------------------------------------------------------------
+// The store
+// ---------------------------------------------------------------------------
+
+/// Handle to the database. Cheap to clone (a pool inside).
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: SqlitePool,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Open (creating if missing) the database at `path`, switch it to WAL,
+    /// and apply pending migrations. Refuses a database whose schema is newer
+    /// than this binary knows ([`StoreError::NewerSchema`]).
+    pub async fn open(path: impl AsRef<Path>) -> Result<Store, StoreError> {
+        Self::open_inner(path.as_ref(), true).await
+    }
+
+    /// Like [`Store::open`], but fails with [`StoreError::Missing`] when no
+    /// database file exists yet (for read-only CLI commands).
+    pub async fn open_existing(path: impl AsRef<Path>) -> Result<Store, StoreError> {
+        Self::open_inner(path.as_ref(), false).await
+    }
+
+    async fn open_inner(path: &Path, create: bool) -> Result<Store, StoreError> {
+        if !create && !path.exists() {
+            return Err(StoreError::Missing { path: path.to_path_buf() });
+        }
+        let opts = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(create)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(5));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(opts)
+            .await
+            .map_err(|source| StoreError::Open { path: path.to_path_buf(), source })?;
+        let store = Store { pool, path: path.to_path_buf() };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        let known = Self::known_schema_version();
+        // Check before migrating, so a newer database is never touched.
+        if let Some(db_version) = self.applied_version().await? {
+            if db_version > known {
+                return Err(StoreError::NewerSchema { path: self.path.clone(), db_version, known });
+            }
+        }
+        MIGRATOR.run(&self.pool).await.map_err(|source| match source {
+            MigrateError::VersionMissing(v) => {
+                StoreError::NewerSchema { path: self.path.clone(), db_version: v, known }
+            }
+            source => StoreError::Migrate { path: self.path.clone(), source },
+        })
+    }
+
+    /// Highest successfully applied migration, None for a fresh file.
+    async fn applied_version(&self) -> Result<Option<i64>, StoreError> {
+        let has_table: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|source| StoreError::Open { path: self.path.clone(), source })?;
+        if has_table == 0 {
+            return Ok(None);
+        }
+        let v: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success = 1")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(v)
+    }
+
+    /// The schema version this binary migrates to (its newest migration).
+    pub fn known_schema_version() -> i64 {
+        MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0)
+    }
+
+    /// The database's schema version (after `open`, equal to
+    /// [`Store::known_schema_version`]).
+    pub async fn schema_version(&self) -> Result<i64, StoreError> {
+        Ok(self.applied_version().await?.unwrap_or(0))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Close the pool, waiting for connections to finish (checkpoints the WAL).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    // -- dialogue ---------------------------------------------------------
+
+    /// Insert one turn; returns its id.
+    pub async fn insert_turn(&self, t: &NewTurn) -> Result<i64, StoreError> {
+        let res = sqlx::query(
+            "INSERT INTO dialogue_turns
+                (session, role, modality, text, reasoning, intent, area, timings, correlation, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&t.session)
+        .bind(t.role)
+        .bind(t.modality)
+        .bind(&t.text)
+        .bind(&t.reasoning)
+        .bind(t.intent.as_ref().map(|v| v.to_string()))
+        .bind(&t.area)
+        .bind(t.timings.as_ref().map(|v| v.to_string()))
+        .bind(&t.correlation)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(res.last_insert_rowid())
+    }
+
+    /// Insert several turns (e.g. a user turn and its reply) in one
+    /// transaction; returns their ids in order.
+    pub async fn insert_turns(&self, turns: &[NewTurn]) -> Result<Vec<i64>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let now = now_ms();
+        let mut ids = Vec::with_capacity(turns.len());
+        for t in turns {
+            let res = sqlx::query(
+                "INSERT INTO dialogue_turns
+                    (session, role, modality, text, reasoning, intent, area, timings, correlation, created_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&t.session)
+            .bind(t.role)
+            .bind(t.modality)
+            .bind(&t.text)
+            .bind(&t.reasoning)
+            .bind(t.intent.as_ref().map(|v| v.to_string()))
+            .bind(&t.area)
+            .bind(t.timings.as_ref().map(|v| v.to_string()))
+            .bind(&t.correlation)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            ids.push(res.last_insert_rowid());
+        }
+        tx.commit().await?;
+        Ok(ids)
+    }
+
+    /// The newest `limit` turns of all sessions, newest first.
+    pub async fn recent_turns(&self, limit_n: u32) -> Result<Vec<DialogueTurn>, StoreError> {
+        let rows: Vec<TurnRecord> = sqlx::query_as(
+            "SELECT id, session, role, modality, text, reasoning, intent, area, timings, correlation, created_at
+             FROM dialogue_turns ORDER BY id DESC LIMIT ?",
+        )
+        .bind(limit(limit_n))
+        .fetch_all(&self.pool)
+        .await?;
+        convert(rows)
+    }
+
+    /// The last `limit` turns of one session, oldest first (conversation context).
+    pub async fn session_turns(&self, session: &str, limit_n: u32) -> Result<Vec<DialogueTurn>, StoreError> {
+        let rows: Vec<TurnRecord> = sqlx::query_as(
+            "SELECT * FROM (
+                SELECT id, session, role, modality, text, reasoning, intent, area, timings, correlation, created_at
+                FROM dialogue_turns WHERE session = ? ORDER BY id DESC LIMIT ?
+             ) ORDER BY id ASC",
+        )
+        .bind(session)
+        .bind(limit(limit_n))
+        .fetch_all(&self.pool)
+        .await?;
+        convert(rows)
+    }
+
+    /// Turns whose text contains `needle` (case-insensitive for ASCII),
+    /// newest first. `%`, `_` and `\` in `needle` match literally.
+    pub async fn search_turns(&self, needle: &str, limit_n: u32) -> Result<Vec<DialogueTurn>, StoreError> {
+        let escaped = needle.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+        let rows: Vec<TurnRecord> = sqlx::query_as(
+            "SELECT id, session, role, modality, text, reasoning, intent, area, timings, correlation, created_at
+             FROM dialogue_turns WHERE text LIKE '%' || ? || '%' ESCAPE '\\' ORDER BY id DESC LIMIT ?",
+        )
+        .bind(escaped)
+        .bind(limit(limit_n))
+        .fetch_all(&self.pool)
+        .await?;
+        convert(rows)
+    }
+
+    /// Turns sharing a correlation id, in order.
+    pub async fn turns_for_correlation(&self, correlation: &str) -> Result<Vec<DialogueTurn>, StoreError> {
+        let rows: Vec<TurnRecord> = sqlx::query_as(
+            "SELECT id, session, role, modality, text, reasoning, intent, area, timings, correlation, created_at
+             FROM dialogue_turns WHERE correlation = ? ORDER BY id ASC",
+        )
+        .bind(correlation)
+        .fetch_all(&self.pool)
+        .await?;
+        convert(rows)
+    }
+
+    // -- outbox -----------------------------------------------------------
+
+    /// Enqueue messages as `pending`, all in one transaction; returns their
+    /// ids in order. Either every row is committed or none is.
+    pub async fn insert_commands(&self, cmds: &[NewCommand]) -> Result<Vec<i64>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let now = now_ms();
+        let mut ids = Vec::with_capacity(cmds.len());
+        for c in cmds {
+            let res = sqlx::query(
+                "INSERT INTO commands
+                    (device_id, topic, payload, retain, action, status, attempts,
+                     created_at, updated_at, expires_at, correlation)
+                 VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?)",
+            )
+            .bind(&c.device_id)
+            .bind(&c.topic)
+            .bind(&c.payload)
+            .bind(c.retain)
+            .bind(c.action.to_string())
+            .bind(now)
+            .bind(now)
+            .bind(c.expires_at)
+            .bind(&c.correlation)
+            .execute(&mut *tx)
+            .await?;
+            ids.push(res.last_insert_rowid());
+        }
+        tx.commit().await?;
+        Ok(ids)
+    }
+
+    /// Record a publish attempt: status `sent`, `attempts + 1`, `sent_at =
+    /// now`. Returns the new attempt count, or None when the row is not open
+    /// (already acked/failed/expired, or no such id).
+    pub async fn mark_sent(&self, id: i64) -> Result<Option<u32>, StoreError> {
+        let now = now_ms();
+        let attempts: Option<i64> = sqlx::query_scalar(
+            "UPDATE commands SET status = 'sent', attempts = attempts + 1, sent_at = ?, updated_at = ?
+             WHERE id = ? AND status IN ('pending', 'sent')
+             RETURNING attempts",
+        )
+        .bind(now)
+        .bind(now)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(attempts.map(|a| u32::try_from(a).unwrap_or(u32::MAX)))
+    }
+
+    /// The device's state echo confirmed the command. Allowed from `pending`
+    /// too (an echo may beat the `mark_sent` write). False when not open.
+    pub async fn mark_acked(&self, id: i64) -> Result<bool, StoreError> {
+        let now = now_ms();
+        let res = sqlx::query(
+            "UPDATE commands SET status = 'acked', acked_at = ?, updated_at = ?, error = NULL
+             WHERE id = ? AND status IN ('pending', 'sent')",
+        )
+        .bind(now)
+        .bind(now)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(res.rows_affected() == 1)
+    }
+
+    /// Ack several rows in one transaction; returns how many changed.
+    pub async fn mark_acked_many(&self, ids: &[i64]) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let now = now_ms();
+        let mut n = 0;
+        for id in ids {
+            let res = sqlx::query(
+                "UPDATE commands SET status = 'acked', acked_at = ?, updated_at = ?, error = NULL
+                 WHERE id = ? AND status IN ('pending', 'sent')",
+            )
+            .bind(now)
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+            n += res.rows_affected();
+        }
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    /// Give up on a command (attempts exhausted, encode error, ...). False when not open.
+    pub async fn mark_failed(&self, id: i64, error: &str) -> Result<bool, StoreError> {
+        self.finish(id, CommandStatus::Failed, error).await
+    }
+
+    /// The command's deadline passed before it was confirmed. False when not open.
+    pub async fn mark_expired(&self, id: i64, reason: &str) -> Result<bool, StoreError> {
+        self.finish(id, CommandStatus::Expired, reason).await
+    }
+
+    async fn finish(&self, id: i64, status: CommandStatus, error: &str) -> Result<bool, StoreError> {
+        let res = sqlx::query(
+            "UPDATE commands SET status = ?, error = ?, updated_at = ?
+             WHERE id = ? AND status IN ('pending', 'sent')",
+        )
+        .bind(status)
+        .bind(error)
+        .bind(now_ms())
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(res.rows_affected() == 1)
+    }
+
+    /// Expire every open row whose `expires_at` is at or before `now`
+    /// (unix ms); returns the ids expired, in order. One statement.
+    pub async fn expire_due(&self, now: i64, reason: &str) -> Result<Vec<i64>, StoreError> {
+        let mut ids: Vec<i64> = sqlx::query_scalar(
+            "UPDATE commands SET status = 'expired', error = ?, updated_at = ?
+             WHERE status IN ('pending', 'sent') AND expires_at IS NOT NULL AND expires_at <= ?
+             RETURNING id",
+        )
+        .bind(reason)
+        .bind(now_ms())
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?;
+        ids.sort_unstable();
+        Ok(ids)
+    }
+
+    pub async fn get_command(&self, id: i64) -> Result<Option<CommandRow>, StoreError> {
+        let row: Option<CommandRecord> = sqlx::query_as("SELECT * FROM commands WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(CommandRow::try_from).transpose()
+    }
+
+    /// Rows to resume after a restart: pending and sent, oldest first.
+    pub async fn resumable_commands(&self) -> Result<Vec<CommandRow>, StoreError> {
+        let rows: Vec<CommandRecord> =
+            sqlx::query_as("SELECT * FROM commands WHERE status IN ('pending', 'sent') ORDER BY id ASC")
+                .fetch_all(&self.pool)
+                .await?;
+        convert(rows)
+    }
+
+    /// Open (pending/sent) rows of one device, oldest first: what a state
+    /// echo from that device may acknowledge.
+    pub async fn open_commands_for_device(&self, device_id: &str) -> Result<Vec<CommandRow>, StoreError> {
+        let rows: Vec<CommandRecord> = sqlx::query_as(
+            "SELECT * FROM commands WHERE device_id = ? AND status IN ('pending', 'sent') ORDER BY id ASC",
+        )
+        .bind(device_id)
+        .fetch_all(&self.pool)
+        .await?;
+        convert(rows)
+    }
+
+    /// The newest `limit` rows, newest first.
+    pub async fn recent_commands(&self, limit_n: u32) -> Result<Vec<CommandRow>, StoreError> {
+        let rows: Vec<CommandRecord> = sqlx::query_as("SELECT * FROM commands ORDER BY id DESC LIMIT ?")
+            .bind(limit(limit_n))
+            .fetch_all(&self.pool)
+            .await?;
+        convert(rows)
+    }
+
+    /// Rows sharing a correlation id, in order.
+    pub async fn commands_for_correlation(&self, correlation: &str) -> Result<Vec<CommandRow>, StoreError> {
+        let rows: Vec<CommandRecord> =
+            sqlx::query_as("SELECT * FROM commands WHERE correlation = ? ORDER BY id ASC")
+                .bind(correlation)
+                .fetch_all(&self.pool)
+                .await?;
+        convert(rows)
+    }
+
+    /// Rows per status (metrics, dashboard).
+    pub async fn command_counts(&self) -> Result<CommandCounts, StoreError> {
+        let rows: Vec<(CommandStatus, i64)> =
+            sqlx::query_as("SELECT status, COUNT(*) FROM commands GROUP BY status")
+                .fetch_all(&self.pool)
+                .await?;
+        let mut c = CommandCounts::default();
+        for (status, n) in rows {
+            let n = count(n);
+            match status {
+                CommandStatus::Pending => c.pending = n,
+                CommandStatus::Sent => c.sent = n,
+                CommandStatus::Acked => c.acked = n,
+                CommandStatus::Failed => c.failed = n,
+                CommandStatus::Expired => c.expired = n,
+            }
+        }
+        Ok(c)
+    }
+
+    // -- device state -----------------------------------------------------
+
+    /// Replace the last known state of a device.
+    pub async fn upsert_device_state(&self, device_id: &str, state: &serde_json::Value) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO device_state (device_id, state, updated_at) VALUES (?, ?, ?)
+             ON CONFLICT (device_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
+        )
+        .bind(device_id)
+        .bind(state.to_string())
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn device_state(&self, device_id: &str) -> Result<Option<DeviceStateRow>, StoreError> {
+        let row: Option<StateRecord> =
+            sqlx::query_as("SELECT device_id, state, updated_at FROM device_state WHERE device_id = ?")
+                .bind(device_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        row.map(DeviceStateRow::try_from).transpose()
+    }
+
+    /// Every stored device state, by device id.
+    pub async fn device_states(&self) -> Result<Vec<DeviceStateRow>, StoreError> {
+        let rows: Vec<StateRecord> =
+            sqlx::query_as("SELECT device_id, state, updated_at FROM device_state ORDER BY device_id")
+                .fetch_all(&self.pool)
+                .await?;
+        convert(rows)
+    }
+
+    // -- events -----------------------------------------------------------
+
+    pub async fn insert_event(&self, e: &NewEvent) -> Result<i64, StoreError> {
+        let res = sqlx::query(
+            "INSERT INTO events (kind, source, label, score, zone, snapshot_path, data, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(e.kind)
+        .bind(&e.source)
+        .bind(&e.label)
+        .bind(e.score)
+        .bind(&e.zone)
+        .bind(&e.snapshot_path)
+        .bind(e.data.as_ref().map(|v| v.to_string()))
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(res.last_insert_rowid())
+    }
+
+    /// Newest first, optionally of one kind.
+    pub async fn recent_events(&self, kind: Option<EventKind>, limit_n: u32) -> Result<Vec<EventRow>, StoreError> {
+        let rows: Vec<EventRecord> = sqlx::query_as(
+            "SELECT id, kind, source, label, score, zone, snapshot_path, data, created_at
+             FROM events WHERE (?1 IS NULL OR kind = ?1) ORDER BY id DESC LIMIT ?2",
+        )
+        .bind(kind)
+        .bind(limit(limit_n))
+        .fetch_all(&self.pool)
+        .await?;
+        convert(rows)
+    }
+
+    // -- automations ------------------------------------------------------
+
+    pub async fn insert_automation_run(&self, r: &NewAutomationRun) -> Result<i64, StoreError> {
+        let res = sqlx::query(
+            "INSERT INTO automations_log (automation_id, status, trigger, detail, correlation, created_at)
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&r.automation_id)
+        .bind(r.status)
+        .bind(r.trigger.as_ref().map(|v| v.to_string()))
+        .bind(&r.detail)
+        .bind(&r.correlation)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(res.last_insert_rowid())
+    }
+
+    /// Newest first, optionally of one automation.
+    pub async fn recent_automation_runs(
+        &self,
+        automation_id: Option<&str>,
+        limit_n: u32,
+    ) -> Result<Vec<AutomationRun>, StoreError> {
+        let rows: Vec<RunRecord> = sqlx::query_as(
+            "SELECT id, automation_id, status, trigger, detail, correlation, created_at
+             FROM automations_log WHERE (?1 IS NULL OR automation_id = ?1) ORDER BY id DESC LIMIT ?2",
+        )
+        .bind(automation_id)
+        .bind(limit(limit_n))
+        .fetch_all(&self.pool)
+        .await?;
+        convert(rows)
+    }
+
+    /// The automation's most recent `fired` run (for cooldowns).
+    pub async fn last_fired(&self, automation_id: &str) -> Result<Option<AutomationRun>, StoreError> {
+        let row: Option<RunRecord> = sqlx::query_as(
+            "SELECT id, automation_id, status, trigger, detail, correlation, created_at
+             FROM automations_log WHERE automation_id = ? AND status = 'fired' ORDER BY id DESC LIMIT 1",
+        )
+        .bind(automation_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(AutomationRun::try_from).transpose()
+    }
+
+    // -- retention --------------------------------------------------------
+
+    /// Delete rows created before `cutoff` (unix ms), in one transaction.
+    /// Open commands (pending/sent) and device state are never purged.
+    pub async fn purge_older_than(&self, cutoff: i64) -> Result<PurgeReport, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let turns = sqlx::query("DELETE FROM dialogue_turns WHERE created_at < ?")
+            .bind(cutoff)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        let commands = sqlx::query(
+            "DELETE FROM commands WHERE created_at < ? AND status NOT IN ('pending', 'sent')",
+        )
+        .bind(cutoff)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        let events = sqlx::query("DELETE FROM events WHERE created_at < ?")
+            .bind(cutoff)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        let automation_runs = sqlx::query("DELETE FROM automations_log WHERE created_at < ?")
+            .bind(cutoff)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(PurgeReport { turns, commands, events, automation_runs })
+    }
+
+    /// Apply `[store] retention_days` (0 keeps everything).
+    pub async fn purge_retention(&self, retention_days: u32) -> Result<PurgeReport, StoreError> {
+        if retention_days == 0 {
+            return Ok(PurgeReport::default());
+        }
+        let cutoff = now_ms().saturating_sub(i64::from(retention_days).saturating_mul(DAY_MS));
+        self.purge_older_than(cutoff).await
+    }
+}

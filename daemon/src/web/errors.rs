@@ -1,0 +1,81 @@
+//! One `recover` for every rejection: a JSON body `{"error":{"code","message"}}`
+//! with a matching status. Internal errors (store, outbox) are logged here and
+//! reported only as `internal error`: database texts never reach clients.
+
+use std::convert::Infallible;
+
+use warp::http::StatusCode;
+use warp::{Rejection, Reply};
+
+use super::models::{ErrorBody, ErrorDetail};
+
+/// Rejections raised by our filters and handlers.
+#[derive(Debug)]
+pub enum ApiError {
+    Unauthorized,
+    Forbidden(&'static str),
+    BadRequest(String),
+    NotFound(String),
+    /// Logged with its detail, sent as a generic message.
+    Internal(String),
+    Unavailable(String),
+}
+
+impl warp::reject::Reject for ApiError {}
+
+impl ApiError {
+    pub fn rejection(self) -> Rejection {
+        warp::reject::custom(self)
+    }
+}
+
+fn body(status: StatusCode, code: &'static str, message: String) -> warp::reply::Response {
+    let json = warp::reply::json(&ErrorBody { error: ErrorDetail { code, message } });
+    warp::reply::with_status(json, status).into_response()
+}
+
+pub async fn recover(err: Rejection) -> Result<warp::reply::Response, Infallible> {
+    if err.is_not_found() {
+        return Ok(body(StatusCode::NOT_FOUND, "not_found", "no such endpoint".into()));
+    }
+    if let Some(e) = err.find::<ApiError>() {
+        return Ok(match e {
+            ApiError::Unauthorized => {
+                let mut r = body(StatusCode::UNAUTHORIZED, "unauthorized", "missing or wrong bearer token".into());
+                r.headers_mut().insert(
+                    warp::http::header::WWW_AUTHENTICATE,
+                    warp::http::HeaderValue::from_static("Bearer"),
+                );
+                r
+            }
+            ApiError::Forbidden(why) => body(StatusCode::FORBIDDEN, "forbidden", (*why).to_string()),
+            ApiError::BadRequest(m) => body(StatusCode::BAD_REQUEST, "bad_request", m.clone()),
+            ApiError::NotFound(m) => body(StatusCode::NOT_FOUND, "not_found", m.clone()),
+            ApiError::Unavailable(m) => body(StatusCode::SERVICE_UNAVAILABLE, "unavailable", m.clone()),
+            ApiError::Internal(detail) => {
+                tracing::error!(error = %detail, "internal error in API handler");
+                body(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error".into())
+            }
+        });
+    }
+    if let Some(e) = err.find::<warp::filters::body::BodyDeserializeError>() {
+        return Ok(body(StatusCode::BAD_REQUEST, "bad_request", format!("invalid JSON body: {e}")));
+    }
+    if err.find::<warp::reject::PayloadTooLarge>().is_some() {
+        return Ok(body(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "request body too large".into()));
+    }
+    if err.find::<warp::reject::LengthRequired>().is_some() {
+        return Ok(body(StatusCode::LENGTH_REQUIRED, "length_required", "Content-Length required".into()));
+    }
+    if err.find::<warp::reject::UnsupportedMediaType>().is_some() {
+        return Ok(body(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "expected application/json".into()));
+    }
+    if let Some(e) = err.find::<warp::reject::InvalidQuery>() {
+        return Ok(body(StatusCode::BAD_REQUEST, "bad_request", format!("invalid query: {e}")));
+    }
+    if err.find::<warp::reject::MethodNotAllowed>().is_some() {
+        return Ok(body(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed".into()));
+    }
+    tracing::warn!(rejection = ?err, "unhandled rejection");
+    Ok(body(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error".into()))
+}

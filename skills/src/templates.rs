@@ -1,2 +1,0 @@
-//! Home Assistant sentence templates (hassil's language), parsed and matched
-//! natively.

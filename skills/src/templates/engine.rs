@@ -1,0 +1,1068 @@
+//! The compiled template graph and the matcher: a port of hassil's
+//! `string_matcher.match_expression` + `recognize.recognize_all` +
+//! `recognize_best`, in continuation-passing style over byte offsets into
+//! one pre-normalized input (no per-step string copies), with backtracking
+//! state instead of copied match contexts.
+
+use std::collections::HashMap;
+
+use serde_json::{Map, Value};
+
+use super::text::{self, SkipMode, is_w, lower};
+
+pub(crate) type NodeId = u32;
+
+#[derive(Debug)]
+pub(crate) struct TextNode {
+    /// Lowercased chunk text (CJK whitespace removed when ignore_whitespace).
+    pub m: Box<str>,
+    /// Bytes of leading whitespace in `m`.
+    pub lstrip: u32,
+    /// Characters in `m.trim()` (hassil's text_chunks_matched unit).
+    pub chars: u32,
+    /// The original chunk is "" (the empty branch of an optional).
+    pub empty: bool,
+    /// Ends with a space or an apostrophe (next text starts a word).
+    pub ends_word: bool,
+}
+
+#[derive(Debug)]
+pub(crate) enum Node {
+    Text(TextNode),
+    Seq(Vec<NodeId>),
+    Alt(Vec<NodeId>),
+    Perm(Vec<NodeId>),
+    List { list: u32, slot: Box<str>, capture: bool, eow: bool },
+    Rule(u32),
+}
+
+#[derive(Debug)]
+pub(crate) struct TextValue {
+    pub input: NodeId,
+    /// Lowercased, left-trimmed text of a plain value (index key); None for
+    /// templates and values that do not fold cleanly.
+    pub key: Option<Box<str>>,
+    /// Plain value whose text is blank: never offered.
+    pub blank: bool,
+    /// Output value; None means "the matched text".
+    pub out: Option<Value>,
+    pub context: Option<Map<String, Value>>,
+}
+
+#[derive(Debug)]
+pub(crate) struct RangeList {
+    pub start: i64,
+    pub stop: i64,
+    pub step: i64,
+    pub fractions: Vec<f64>,
+    pub multiplier: Option<f64>,
+    pub digits: bool,
+}
+
+impl RangeList {
+    fn contains(&self, n: f64) -> bool {
+        if self.step == 1 && self.fractions.is_empty() {
+            return (self.start as f64) <= n && n <= (self.stop as f64);
+        }
+        let mut i = self.start;
+        while i <= self.stop {
+            if (i as f64) == n {
+                return true;
+            }
+            for f in &self.fractions {
+                if (i as f64) + f == n {
+                    return true;
+                }
+            }
+            i += self.step;
+        }
+        false
+    }
+}
+
+#[derive(Debug)]
+pub(crate) enum SlotList {
+    Text(Vec<TextValue>),
+    Range(RangeList),
+    Wildcard,
+}
+
+#[derive(Debug)]
+pub(crate) struct SentenceC {
+    pub root: NodeId,
+    pub text: String,
+    /// Required literal fragments in CNF (hassil `get_required_clauses`).
+    pub clauses: Vec<Vec<String>>,
+    pub only_wildcard: bool,
+    pub starts_wildcard: bool,
+    pub ends_wildcard: bool,
+}
+
+#[derive(Debug)]
+pub(crate) struct DataC {
+    pub sentences: Vec<SentenceC>,
+    pub slots: Map<String, Value>,
+    pub response: Option<String>,
+    pub requires: Map<String, Value>,
+    pub excludes: Map<String, Value>,
+    pub local_rules: Vec<(u32, NodeId)>,
+    pub local_lists: Vec<(u32, u32)>,
+    pub required_keywords: Option<Vec<String>>,
+    /// From a custom sentences file (`hass_custom_sentence` metadata).
+    pub custom: bool,
+}
+
+#[derive(Debug)]
+pub(crate) struct IntentC {
+    pub name: String,
+    pub data: Vec<DataC>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Compiled {
+    pub nodes: Vec<Node>,
+    pub lists: Vec<SlotList>,
+    pub list_ids: HashMap<String, u32>,
+    /// list name id -> index into `lists`.
+    pub global_lists: Vec<Option<u32>>,
+    pub rule_ids: HashMap<String, u32>,
+    pub global_rules: Vec<Option<NodeId>>,
+    pub intents: Vec<IntentC>,
+    pub skip_words: Vec<String>,
+    pub ignore_ws: bool,
+}
+
+/// One entity of a finished match.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct MatchedEntity {
+    pub name: String,
+    pub value: Value,
+    pub text: String,
+    pub wildcard: bool,
+}
+
+/// The chosen result (hassil `RecognizeResult`, the parts we use).
+#[derive(Debug, Clone)]
+pub(crate) struct Recognized {
+    pub intent: usize,
+    pub data: usize,
+    pub entities: Vec<MatchedEntity>,
+    pub context: Vec<(String, Value)>,
+}
+
+// ---------------------------------------------------------------------------
+// matching state
+
+#[derive(Clone, Copy, Debug)]
+enum EVal<'a> {
+    Json(&'a Value),
+    Text,
+    Num(f64),
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Ent<'a> {
+    name: &'a str,
+    val: EVal<'a>,
+    start: u32,
+    end: u32,
+    broken: bool,
+    wildcard: bool,
+    open: bool,
+    eow: bool,
+}
+
+struct St<'a> {
+    pos: usize,
+    broken: bool,
+    sow: bool,
+    chunks: u32,
+    ents: Vec<Ent<'a>>,
+    ctx: Vec<(&'a str, &'a Value)>,
+}
+
+enum Cont<'c, 'a> {
+    Done,
+    Seq { rest: &'a [NodeId], next: &'c Cont<'c, 'a> },
+    Perm { items: &'a [NodeId], used: u64, next: &'c Cont<'c, 'a> },
+    ListEnd {
+        slot: &'a str,
+        capture: bool,
+        value: &'a TextValue,
+        start: usize,
+        broken: bool,
+        sow: bool,
+        chunks: u32,
+        next: &'c Cont<'c, 'a>,
+    },
+}
+
+/// The input text in the four forms matching needs: lowercased / original
+/// case, and with `-`/`_` broken into spaces (hassil's break-words retry).
+struct Bufs {
+    lo: [String; 2],
+    orig: [String; 2],
+}
+
+impl Bufs {
+    fn new(text: String) -> Bufs {
+        let lo = lower(&text);
+        let brk = |s: &str| s.replace(['-', '_'], " ");
+        Bufs { lo: [brk(&lo), lo], orig: [brk(&text), text] }
+    }
+    #[inline]
+    fn lo(&self, broken: bool) -> &str {
+        &self.lo[usize::from(!broken)]
+    }
+    #[inline]
+    fn orig(&self, broken: bool) -> &str {
+        &self.orig[usize::from(!broken)]
+    }
+}
+
+fn next_boundary(s: &str, i: usize) -> usize {
+    let mut j = i + 1;
+    while j < s.len() && !s.is_char_boundary(j) {
+        j += 1;
+    }
+    j
+}
+
+/// hassil `match_first`: position (relative to `s`) of `prefix` in
+/// `s[from..]`, optionally only at a `\b` (evaluated in the slice).
+fn match_first(s: &str, prefix: &str, from: usize, start_of_word: bool) -> Option<usize> {
+    if from > s.len() {
+        return None;
+    }
+    let hay = &s[from..];
+    let mut off = 0;
+    while let Some(i) = hay[off..].find(prefix) {
+        let at = off + i;
+        if !start_of_word || {
+            let prev = hay[..at].chars().next_back().is_some_and(is_w);
+            let next = hay[at..].chars().next().is_some_and(is_w);
+            prev != next
+        } {
+            return Some(from + at);
+        }
+        off = next_boundary(hay, at);
+        if off > hay.len() {
+            return None;
+        }
+    }
+    None
+}
+
+/// `(\s*-?[0-9]+(?:[.,][0-9]+)?)` at byte `i` of `s`: end of the match.
+fn number_at(s: &str, i: usize, float: bool) -> Option<usize> {
+    let b = s.as_bytes();
+    let mut j = i;
+    // \s* (unicode whitespace)
+    while j < s.len() {
+        let c = s[j..].chars().next()?;
+        if c.is_whitespace() {
+            j += c.len_utf8();
+        } else {
+            break;
+        }
+    }
+    let ws_end = j;
+    if j < b.len() && b[j] == b'-' {
+        j += 1;
+    }
+    let d0 = j;
+    while j < b.len() && b[j].is_ascii_digit() {
+        j += 1;
+    }
+    if j == d0 {
+        // Backtrack the \s*: a shorter whitespace prefix cannot help either.
+        let _ = ws_end;
+        return None;
+    }
+    if float && j + 1 < b.len() && (b[j] == b'.' || b[j] == b',') && b[j + 1].is_ascii_digit() {
+        j += 1;
+        while j < b.len() && b[j].is_ascii_digit() {
+            j += 1;
+        }
+    }
+    Some(j)
+}
+
+fn parse_number(s: &str) -> Option<f64> {
+    s.trim().replace(',', ".").parse::<f64>().ok()
+}
+
+fn unpack(v: &Value) -> &Value {
+    match v {
+        Value::Object(m) => m.get("value").unwrap_or(&Value::Null),
+        other => other,
+    }
+}
+
+fn ctx_get<'a>(ctx: &[(&'a str, &'a Value)], key: &str) -> Option<&'a Value> {
+    ctx.iter().rev().find(|(k, _)| *k == key).map(|(_, v)| *v)
+}
+
+/// Python equality for JSON-ish values (1 == 1.0).
+fn py_eq(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
+        _ => a == b,
+    }
+}
+
+fn py_in(v: &Value, coll: &Value) -> bool {
+    match coll {
+        Value::Array(a) => a.iter().any(|x| py_eq(x, v)),
+        Value::Object(m) => v.as_str().is_some_and(|s| m.contains_key(s)),
+        _ => false,
+    }
+}
+
+fn is_collection(v: &Value) -> bool {
+    matches!(v, Value::Array(_) | Value::Object(_))
+}
+
+/// hassil `check_required_context`.
+pub(crate) fn check_required<'a>(
+    required: &Map<String, Value>,
+    ctx: &mut dyn Iterator<Item = (&'a str, &'a Value)>,
+    lookup: &dyn Fn(&str) -> Option<&'a Value>,
+    allow_missing: bool,
+) -> bool {
+    let _ = ctx;
+    for (k, req) in required {
+        let Some(actual) = lookup(k) else {
+            if allow_missing {
+                continue;
+            }
+            return false;
+        };
+        let req = unpack(req);
+        let actual = unpack(actual);
+        if is_collection(req) {
+            if !py_in(actual, req) {
+                return false;
+            }
+        } else if !req.is_null() && !py_eq(actual, req) {
+            return false;
+        }
+    }
+    true
+}
+
+/// hassil `check_excluded_context`.
+pub(crate) fn check_excluded<'a>(excluded: &Map<String, Value>, lookup: &dyn Fn(&str) -> Option<&'a Value>) -> bool {
+    for (k, ex) in excluded {
+        let Some(actual) = lookup(k) else { continue };
+        let ex = unpack(ex);
+        let actual = unpack(actual);
+        if is_collection(ex) {
+            if py_in(actual, ex) {
+                return false;
+            }
+        } else if py_eq(actual, ex) {
+            return false;
+        }
+    }
+    true
+}
+
+/// Running `recognize_best` selection.
+#[derive(Default)]
+struct Best {
+    metadata_found: bool,
+    slot_found: bool,
+    best_quality: Option<usize>,
+    best: Option<((u32, i64, usize), Recognized)>,
+}
+
+struct Matcher<'a, 'b> {
+    c: &'a Compiled,
+    data: &'a DataC,
+    intent: usize,
+    data_idx: usize,
+    bufs: &'b Bufs,
+    best: &'b mut Best,
+    ignore_ws: bool,
+}
+
+impl<'a, 'b> Matcher<'a, 'b> {
+    fn list(&self, id: u32) -> Option<&'a SlotList> {
+        let c: &'a Compiled = self.c;
+        let data: &'a DataC = self.data;
+        let idx = data
+            .local_lists
+            .iter()
+            .find(|(n, _)| *n == id)
+            .map(|(_, l)| *l)
+            .or_else(|| c.global_lists.get(id as usize).copied().flatten())?;
+        c.lists.get(idx as usize)
+    }
+
+    fn rule(&self, id: u32) -> Option<NodeId> {
+        self.data
+            .local_rules
+            .iter()
+            .find(|(n, _)| *n == id)
+            .map(|(_, r)| *r)
+            .or_else(|| self.c.global_rules.get(id as usize).copied().flatten())
+    }
+
+    fn open_wildcard(st: &St<'a>) -> Option<usize> {
+        let i = st.ents.len().checked_sub(1)?;
+        let e = &st.ents[i];
+        (e.wildcard && e.open).then_some(i)
+    }
+
+    fn ent_text(&self, e: &Ent<'a>) -> &'b str {
+        let s = self.bufs.orig(e.broken);
+        s.get(e.start as usize..e.end as usize).unwrap_or("")
+    }
+
+    fn m(&mut self, node: NodeId, st: &mut St<'a>, k: &Cont<'_, 'a>) {
+        let c: &'a Compiled = self.c;
+        let Some(n) = c.nodes.get(node as usize) else { return };
+        match n {
+            Node::Text(t) => self.text(t, node, st, k),
+            Node::Seq(items) => {
+                if let Some((first, rest)) = items.split_first() {
+                    self.m(*first, st, &Cont::Seq { rest, next: k });
+                }
+            }
+            Node::Alt(items) => {
+                for it in items {
+                    self.m(*it, st, k);
+                }
+            }
+            Node::Perm(items) => self.perm(items, 0, st, k),
+            Node::List { list, slot, capture, eow } => self.list_ref(*list, slot, *capture, *eow, st, k),
+            Node::Rule(r) => {
+                if let Some(body) = self.rule(*r) {
+                    self.m(body, st, k);
+                }
+            }
+        }
+    }
+
+    fn perm(&mut self, items: &'a [NodeId], used: u64, st: &mut St<'a>, k: &Cont<'_, 'a>) {
+        let remaining = items.len() - used.count_ones() as usize;
+        if remaining == 1 {
+            if let Some(i) = (0..items.len()).find(|i| used & (1 << i) == 0) {
+                self.m(items[i], st, k);
+            }
+            return;
+        }
+        for i in 0..items.len().min(64) {
+            if used & (1 << i) != 0 {
+                continue;
+            }
+            self.m(items[i], st, &Cont::Perm { items, used: used | (1 << i), next: k });
+        }
+    }
+
+    fn cont(&mut self, st: &mut St<'a>, k: &Cont<'_, 'a>) {
+        match k {
+            Cont::Done => self.done(st),
+            Cont::Seq { rest, next } => match rest.split_first() {
+                Some((first, rest)) => self.m(*first, st, &Cont::Seq { rest, next }),
+                None => self.cont(st, next),
+            },
+            Cont::Perm { items, used, next } => self.perm(items, *used, st, next),
+            Cont::ListEnd { slot, capture, value, start, broken, sow, chunks, next } => {
+                let outer = self.bufs.orig(*broken);
+                let mut ent_start = *start;
+                if let Some(w) = st.ents.last().filter(|e| e.wildcard) {
+                    let wt = self.ent_text(w);
+                    if outer.get(*start..).is_some_and(|s| s.starts_with(wt)) {
+                        ent_start += wt.len();
+                    }
+                }
+                let end = st.pos.max(ent_start);
+                let (save_sow, save_chunks, save_ents, save_ctx) = (st.sow, st.chunks, st.ents.len(), st.ctx.len());
+                st.sow = *sow;
+                st.chunks = *chunks;
+                if !*capture {
+                    st.ents.push(Ent {
+                        name: slot,
+                        val: value.out.as_ref().map_or(EVal::Text, EVal::Json),
+                        start: ent_start as u32,
+                        end: end as u32,
+                        broken: *broken,
+                        wildcard: false,
+                        open: true,
+                        eow: true,
+                    });
+                }
+                if let Some(vc) = &value.context {
+                    for (kk, vv) in vc {
+                        st.ctx.push((kk.as_str(), vv));
+                    }
+                }
+                self.cont(st, next);
+                st.sow = save_sow;
+                st.chunks = save_chunks;
+                st.ents.truncate(save_ents);
+                st.ctx.truncate(save_ctx);
+            }
+        }
+    }
+
+    /// Close open wildcards (hassil `close_wildcards`); returns what to reopen.
+    fn close_wildcards(st: &mut St<'a>) -> Option<usize> {
+        let i = Self::open_wildcard(st)?;
+        st.ents[i].open = false;
+        Some(i)
+    }
+
+    fn text(&mut self, t: &'a TextNode, node: NodeId, st: &mut St<'a>, k: &Cont<'_, 'a>) {
+        if t.empty {
+            return self.cont(st, k);
+        }
+        let lo = self.bufs.lo(st.broken);
+        let (chunk, ctx_start) = if !self.ignore_ws && st.sow {
+            let rest = lo.get(st.pos..).unwrap_or("");
+            (&t.m[t.lstrip as usize..], st.pos + (rest.len() - rest.trim_start().len()))
+        } else {
+            (&t.m[..], st.pos)
+        };
+        let ctx_text = lo.get(ctx_start..).unwrap_or("");
+        let chunk_blank = chunk.trim().is_empty();
+
+        if let Some(wi) = Self::open_wildcard(st) {
+            let w = st.ents[wi];
+            if self.ent_text(&w).trim().is_empty() {
+                if chunk_blank {
+                    let (p, s) = (st.pos, st.sow);
+                    st.pos = ctx_start;
+                    st.sow = true;
+                    self.cont(st, k);
+                    st.pos = p;
+                    st.sow = s;
+                    return;
+                }
+                let eow = if self.ignore_ws { false } else { w.eow };
+                let Some(mut idx) = match_first(ctx_text, chunk, 0, eow) else { return };
+                if idx == 0 {
+                    let Some(i2) = match_first(ctx_text, chunk, next_boundary(ctx_text, 0).min(ctx_text.len()), eow) else {
+                        return;
+                    };
+                    idx = i2;
+                }
+                let (p, s, b) = (st.pos, st.sow, st.broken);
+                while idx > 0 {
+                    st.ents[wi] = Ent {
+                        name: w.name,
+                        val: EVal::Text,
+                        start: ctx_start as u32,
+                        end: (ctx_start + idx) as u32,
+                        broken: st.broken,
+                        wildcard: true,
+                        open: false,
+                        eow: true,
+                    };
+                    st.pos = ctx_start + idx;
+                    st.sow = true;
+                    self.text(t, node, st, k);
+                    st.pos = p;
+                    st.sow = s;
+                    st.broken = b;
+                    st.ents[wi] = w;
+                    if idx >= ctx_text.len() {
+                        break;
+                    }
+                    match match_first(ctx_text, chunk, next_boundary(ctx_text, idx), false) {
+                        Some(i) => idx = i,
+                        None => break,
+                    }
+                }
+                return;
+            }
+        }
+
+        if ctx_text.starts_with(chunk) {
+            let (p, s, ch) = (st.pos, st.sow, st.chunks);
+            st.pos = ctx_start + chunk.len();
+            st.sow = t.ends_word;
+            let reopen = if !chunk_blank {
+                st.chunks += t.chars;
+                Self::close_wildcards(st)
+            } else {
+                None
+            };
+            self.cont(st, k);
+            if let Some(i) = reopen {
+                st.ents[i].open = true;
+            }
+            st.pos = p;
+            st.sow = s;
+            st.chunks = ch;
+            return;
+        }
+        if ctx_text.trim().is_empty() && !chunk.is_empty() && chunk.chars().all(char::is_whitespace) {
+            return self.cont(st, k);
+        }
+        if !st.broken && (ctx_text.contains('-') || ctx_text.contains('_')) {
+            let blo = self.bufs.lo(true);
+            if blo.get(ctx_start..).is_some_and(|s| s.starts_with(chunk)) {
+                let (p, b) = (st.pos, st.broken);
+                st.pos = ctx_start + chunk.len();
+                st.broken = true;
+                let reopen = if !chunk_blank { Self::close_wildcards(st) } else { None };
+                self.cont(st, k);
+                if let Some(i) = reopen {
+                    st.ents[i].open = true;
+                }
+                st.pos = p;
+                st.broken = b;
+            }
+        }
+    }
+
+    fn list_ref(&mut self, list: u32, slot: &'a str, capture: bool, eow: bool, st: &mut St<'a>, k: &Cont<'_, 'a>) {
+        let Some(sl) = self.list(list) else { return };
+        let lo = self.bufs.lo(st.broken);
+        let rest = lo.get(st.pos..).unwrap_or("");
+        if rest.is_empty() {
+            return;
+        }
+        let wildcard = Self::open_wildcard(st);
+        match sl {
+            SlotList::Text(values) => {
+                let narrow = wildcard.is_none() && !self.ignore_ws && st.sow;
+                let anchored = rest.trim_start();
+                if narrow && !anchored.is_empty() {
+                    // hassil's trie: prefixes of the text, shortest key first,
+                    // then the `-`/`_`-broken text, then unindexed values.
+                    let mut cands: Vec<(usize, usize)> = Vec::new();
+                    for (i, v) in values.iter().enumerate() {
+                        if let Some(key) = &v.key {
+                            if anchored.starts_with(&**key) {
+                                cands.push((key.chars().count(), i));
+                            }
+                        }
+                    }
+                    cands.sort();
+                    let mut order: Vec<usize> = cands.into_iter().map(|(_, i)| i).collect();
+                    if anchored.contains('-') || anchored.contains('_') {
+                        let broken = anchored.replace(['-', '_'], " ");
+                        let mut c2: Vec<(usize, usize)> = Vec::new();
+                        for (i, v) in values.iter().enumerate() {
+                            if let Some(key) = &v.key {
+                                if broken.starts_with(&**key) {
+                                    c2.push((key.chars().count(), i));
+                                }
+                            }
+                        }
+                        c2.sort();
+                        order.extend(c2.into_iter().map(|(_, i)| i));
+                    }
+                    order.extend(values.iter().enumerate().filter(|(_, v)| v.key.is_none()).map(|(i, _)| i));
+                    for i in order {
+                        self.try_value(&values[i], slot, capture, st, k);
+                    }
+                } else {
+                    for v in values {
+                        self.try_value(v, slot, capture, st, k);
+                    }
+                }
+            }
+            SlotList::Range(r) => {
+                let float = !r.fractions.is_empty();
+                let mut matches: Vec<(usize, usize)> = Vec::new();
+                if wildcard.is_none() {
+                    if let Some(e) = number_at(rest, 0, float) {
+                        matches.push((0, e));
+                    }
+                } else {
+                    let mut i = 0;
+                    while i < rest.len() {
+                        match number_at(rest, i, float) {
+                            Some(e) => {
+                                matches.push((i, e));
+                                i = e;
+                            }
+                            None => i = next_boundary(rest, i),
+                        }
+                    }
+                }
+                if !r.digits {
+                    return;
+                }
+                for (s, e) in matches {
+                    let Some(n) = parse_number(&rest[s..e]) else { continue };
+                    if !r.contains(n) {
+                        continue;
+                    }
+                    let val = n * r.multiplier.unwrap_or(1.0);
+                    let val = if r.multiplier.is_some() { val } else { n };
+                    let base = st.pos;
+                    let (p, save_len) = (st.pos, st.ents.len());
+                    let num = Ent {
+                        name: slot,
+                        val: EVal::Num(val),
+                        start: (base + s) as u32,
+                        end: (base + e) as u32,
+                        broken: st.broken,
+                        wildcard: false,
+                        open: true,
+                        eow: true,
+                    };
+                    match wildcard {
+                        None => {
+                            if !capture {
+                                st.ents.push(num);
+                            }
+                            st.pos = base + e;
+                            self.cont(st, k);
+                        }
+                        Some(wi) => {
+                            let w = st.ents[wi];
+                            st.ents[wi] = Ent {
+                                start: base as u32,
+                                end: (base + s) as u32,
+                                broken: st.broken,
+                                open: false,
+                                val: EVal::Text,
+                                ..w
+                            };
+                            if !capture {
+                                st.ents.push(num);
+                            }
+                            st.pos = base + e;
+                            self.cont(st, k);
+                            st.ents.truncate(save_len);
+                            st.ents[wi] = w;
+                        }
+                    }
+                    st.ents.truncate(save_len);
+                    st.pos = p;
+                }
+            }
+            SlotList::Wildcard => {
+                st.ents.push(Ent {
+                    name: slot,
+                    val: EVal::Text,
+                    start: st.pos as u32,
+                    end: st.pos as u32,
+                    broken: st.broken,
+                    wildcard: true,
+                    open: true,
+                    eow,
+                });
+                self.cont(st, k);
+                st.ents.pop();
+            }
+        }
+    }
+
+    fn try_value(&mut self, v: &'a TextValue, slot: &'a str, capture: bool, st: &mut St<'a>, k: &Cont<'_, 'a>) {
+        if v.blank {
+            return;
+        }
+        let data: &'a DataC = self.data;
+        if let Some(vc) = &v.context {
+            if !data.requires.is_empty() && !check_required(&data.requires, &mut std::iter::empty(), &|key| vc.get(key), true) {
+                return;
+            }
+            if !data.excludes.is_empty() && !check_excluded(&data.excludes, &|key| vc.get(key)) {
+                return;
+            }
+        }
+        let cont = Cont::ListEnd {
+            slot,
+            capture,
+            value: v,
+            start: st.pos,
+            broken: st.broken,
+            sow: st.sow,
+            chunks: st.chunks,
+            next: k,
+        };
+        self.m(v.input, st, &cont);
+    }
+
+    /// hassil `_process_match_contexts` + `recognize_best` accumulation.
+    fn done(&mut self, st: &mut St<'a>) {
+        let bufs: &'b Bufs = self.bufs;
+        let ent_text = |e: &Ent<'a>| -> &'b str { bufs.orig(e.broken).get(e.start as usize..e.end as usize).unwrap_or("") };
+        let lo_orig = self.bufs.orig(st.broken);
+        let rest = lo_orig.get(st.pos..).unwrap_or("");
+        let final_text = rest.trim();
+        let mut ents = st.ents.clone();
+        let mut consumed = false;
+        if !final_text.is_empty() {
+            if let Some(last) = ents.last_mut().filter(|e| e.wildcard && e.open) {
+                let lead = rest.len() - rest.trim_start().len();
+                if last.start == last.end {
+                    last.start = (st.pos + lead) as u32;
+                    last.broken = st.broken;
+                }
+                last.end = (st.pos + lead + final_text.len()) as u32;
+                last.open = false;
+                consumed = true;
+            }
+        }
+        if !consumed && !final_text.is_empty() && !text::remove_punctuation(rest).trim().is_empty() {
+            return;
+        }
+        for e in &ents {
+            if e.wildcard && ent_text(e).trim().is_empty() {
+                return;
+            }
+        }
+        let data = self.data;
+        let ctx = &st.ctx;
+        let lookup = |key: &str| ctx_get(ctx, key);
+        if !data.excludes.is_empty() && !check_excluded(&data.excludes, &lookup) {
+            return;
+        }
+        // requires_context, copying slots out of the context
+        let mut from_ctx: Vec<MatchedEntity> = Vec::new();
+        for (key, cv) in &data.requires {
+            let mut copy_to: Option<&str> = None;
+            let mut cv = cv;
+            if let Value::Object(m) = cv {
+                match m.get("slot") {
+                    Some(Value::String(s)) => copy_to = Some(s.as_str()),
+                    Some(v) if truthy(v) => copy_to = Some(key.as_str()),
+                    _ => {}
+                }
+                cv = m.get("value").unwrap_or(&Value::Null);
+            }
+            let raw = ctx_get(ctx, key);
+            let (actual, actual_text) = match raw {
+                Some(Value::Object(m)) => (
+                    m.get("value").unwrap_or(&Value::Null),
+                    m.get("text").and_then(Value::as_str).unwrap_or("").to_string(),
+                ),
+                Some(v) => (v, String::new()),
+                None => (&Value::Null, String::new()),
+            };
+            let ok = (!cv.is_null() && py_eq(actual, cv))
+                || (cv.is_null() && !actual.is_null())
+                || (is_collection(cv) && py_in(actual, cv));
+            if !ok {
+                return;
+            }
+            if let Some(slot) = copy_to {
+                from_ctx.push(MatchedEntity { name: slot.to_string(), value: actual.clone(), text: actual_text, wildcard: false });
+            }
+        }
+
+        // recognize_best
+        let is_meta = data.custom;
+        let best = &mut *self.best;
+        if best.metadata_found && !is_meta {
+            return;
+        }
+        if !best.metadata_found && is_meta {
+            best.metadata_found = true;
+            best.slot_found = false;
+            best.best = None;
+            best.best_quality = None;
+        }
+        // entity named "name" (last wins, then fixed slots, then context)
+        let name_ent = ents.iter().rev().find(|e| e.name == "name");
+        let (is_slot, quality, is_str) = match name_ent {
+            Some(e) => {
+                let is_str = match e.val {
+                    EVal::Json(v) => v.is_string(),
+                    EVal::Text => true,
+                    EVal::Num(_) => false,
+                };
+                (!e.wildcard, ent_text(e).chars().count(), is_str)
+            }
+            None => {
+                let names: Vec<&str> = ents.iter().map(|e| e.name).collect();
+                if let Some(v) = data.slots.get("name").filter(|_| !names.contains(&"name")) {
+                    (true, 0, v.is_string())
+                } else if let Some(m) = from_ctx.iter().find(|m| m.name == "name") {
+                    (true, m.text.chars().count(), m.value.is_string())
+                } else {
+                    (false, 0, false)
+                }
+            }
+        };
+        if best.slot_found && !is_slot {
+            return;
+        }
+        if !best.slot_found && is_slot {
+            best.slot_found = true;
+            best.best = None;
+        }
+        if is_slot && is_str {
+            match best.best_quality {
+                Some(q) if quality < q => return,
+                Some(q) if quality == q => {}
+                _ => {
+                    best.best_quality = Some(quality);
+                    best.best = None;
+                }
+            }
+        }
+        let wildcards = ents.iter().filter(|e| e.wildcard).count() as u32;
+        let wild_len: usize = ents.iter().filter(|e| e.wildcard).map(|e| ent_text(e).trim().chars().count()).sum();
+        let key = (wildcards, -(st.chunks as i64), wild_len);
+        let intent_name = &self.c.intents[self.intent].name;
+        if let Some((bk, br)) = &best.best {
+            let bname = &self.c.intents[br.intent].name;
+            if (bk, bname) <= (&key, intent_name) {
+                return;
+            }
+        }
+        // materialize
+        let mut out: Vec<MatchedEntity> = Vec::with_capacity(ents.len() + 2);
+        for e in &ents {
+            let t = ent_text(e);
+            let (text, value) = if e.wildcard {
+                let t = t.trim().to_string();
+                (t.clone(), Value::String(t))
+            } else {
+                let value = match e.val {
+                    EVal::Json(v) => v.clone(),
+                    EVal::Text => Value::String(t.to_string()),
+                    EVal::Num(n) => serde_json::Number::from_f64(n).map_or(Value::Null, Value::Number),
+                };
+                (t.to_string(), value)
+            };
+            out.push(MatchedEntity { name: e.name.to_string(), value, text, wildcard: e.wildcard });
+        }
+        let names: Vec<String> = out.iter().map(|e| e.name.clone()).collect();
+        for (k, v) in &data.slots {
+            if !names.iter().any(|n| n == k) {
+                out.push(MatchedEntity { name: k.clone(), value: v.clone(), text: String::new(), wildcard: false });
+            }
+        }
+        for m in from_ctx {
+            if !names.iter().any(|n| *n == m.name) {
+                out.push(m);
+            }
+        }
+        let context = st.ctx.iter().map(|(k, v)| ((*k).to_string(), (*v).clone())).collect();
+        best.best = Some((key, Recognized { intent: self.intent, data: self.data_idx, entities: out, context }));
+    }
+}
+
+fn truthy(v: &Value) -> bool {
+    match v {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+        Value::String(s) => !s.is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(m) => !m.is_empty(),
+    }
+}
+
+impl Compiled {
+    fn global_list(&self, id: u32) -> Option<&SlotList> {
+        self.global_lists.get(id as usize).copied().flatten().and_then(|i| self.lists.get(i as usize))
+    }
+
+    fn is_wildcard_node(&self, id: NodeId) -> bool {
+        matches!(self.nodes.get(id as usize), Some(Node::List { list, .. }) if matches!(self.global_list(*list), Some(SlotList::Wildcard)))
+    }
+
+    /// Decide the sentence's wildcard shape (recognize_all's special cases).
+    pub(crate) fn wildcard_shape(&self, root: NodeId) -> (bool, bool, bool) {
+        match self.nodes.get(root as usize) {
+            Some(Node::Seq(items)) if items.len() == 1 => (self.is_wildcard_node(items[0]), false, false),
+            Some(Node::Seq(items)) if items.len() > 1 => {
+                let first = self.is_wildcard_node(items[0]);
+                let last = !first && items.last().is_some_and(|l| self.is_wildcard_node(*l));
+                (false, first, last)
+            }
+            _ => (false, false, false),
+        }
+    }
+
+    /// hassil `recognize_best(..., best_metadata_key="hass_custom_sentence",
+    /// best_slot_name="name")` as Home Assistant calls it.
+    pub(crate) fn recognize(&self, input: &str, intent_context: &[(String, Value)]) -> Option<Recognized> {
+        let with_skip = text::normalize_for_matching(input);
+        let no_skip = text::remove_skip_words(&with_skip, &self.skip_words, self.ignore_ws, SkipMode::Anywhere);
+        let had_skip = no_skip != with_skip;
+        let mut haystack = format!("{}\n{}", lower(&with_skip), lower(&no_skip));
+        if self.ignore_ws {
+            let stripped = text::remove_cjk_whitespace(&haystack);
+            haystack.push('\n');
+            haystack.push_str(&stripped);
+        }
+        let matchable = |t: &str| -> String {
+            if self.ignore_ws { text::remove_cjk_whitespace(t) } else { format!("{t} ") }
+        };
+        let b_no_skip = Bufs::new(matchable(&no_skip));
+        let b_with = Bufs::new(matchable(&with_skip));
+        let mut b_at_start: Option<Bufs> = None;
+        let mut b_at_end: Option<Bufs> = None;
+        let keywords: Vec<&str> = no_skip.split_whitespace().collect();
+        let ctx_lookup = |key: &str| intent_context.iter().find(|(k, _)| k == key).map(|(_, v)| v);
+
+        let mut best = Best::default();
+        for (ii, intent) in self.intents.iter().enumerate() {
+            for (di, data) in intent.data.iter().enumerate() {
+                if let Some(kw) = &data.required_keywords {
+                    if !kw.iter().any(|w| keywords.contains(&w.as_str())) {
+                        continue;
+                    }
+                }
+                if !intent_context.is_empty() {
+                    if !data.requires.is_empty() && !check_required(&data.requires, &mut std::iter::empty(), &ctx_lookup, true) {
+                        continue;
+                    }
+                    if !data.excludes.is_empty() && !check_excluded(&data.excludes, &ctx_lookup) {
+                        continue;
+                    }
+                }
+                for s in &data.sentences {
+                    if !s.clauses.iter().all(|cl| cl.iter().any(|f| haystack.contains(f.as_str()))) {
+                        continue;
+                    }
+                    let (tracked, is_plain): (&Bufs, bool) = if s.only_wildcard {
+                        (&b_with, false)
+                    } else if s.starts_wildcard {
+                        let b = b_at_end.get_or_insert_with(|| {
+                            Bufs::new(matchable(&text::remove_skip_words(&with_skip, &self.skip_words, self.ignore_ws, SkipMode::EndOnly)))
+                        });
+                        (&*b, false)
+                    } else if s.ends_wildcard {
+                        let b = b_at_start.get_or_insert_with(|| {
+                            Bufs::new(matchable(&text::remove_skip_words(&with_skip, &self.skip_words, self.ignore_ws, SkipMode::StartOnly)))
+                        });
+                        (&*b, false)
+                    } else {
+                        (&b_no_skip, true)
+                    };
+                    let same_as_no_skip = is_plain || tracked.orig[1] == b_no_skip.orig[1];
+                    let mut cands: Vec<&Bufs> = Vec::with_capacity(2);
+                    if had_skip && same_as_no_skip {
+                        cands.push(&b_with);
+                    }
+                    cands.push(tracked);
+                    for bufs in cands {
+                        let mut st = St {
+                            pos: 0,
+                            broken: false,
+                            sow: true,
+                            chunks: 0,
+                            ents: Vec::with_capacity(8),
+                            ctx: intent_context.iter().map(|(k, v)| (k.as_str(), v)).collect(),
+                        };
+                        let mut m = Matcher {
+                            c: self,
+                            data,
+                            intent: ii,
+                            data_idx: di,
+                            bufs,
+                            best: &mut best,
+                            ignore_ws: self.ignore_ws,
+                        };
+                        m.m(s.root, &mut st, &Cont::Done);
+                    }
+                }
+            }
+        }
+        best.best.map(|(_, r)| r)
+    }
+}

@@ -1,0 +1,431 @@
+//! Helpers shared by the end-to-end tests: a real mosquitto on a free
+//! loopback port, the real `hubd` binary with a temp config and SQLite file,
+//! MQTT test devices that answer like Zigbee2MQTT, and a tiny HTTP client.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rumqttc::{AsyncClient, Event, Incoming, MqttOptions, QoS};
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn wait_tcp(port: u16, within: Duration) -> bool {
+    let t0 = Instant::now();
+    while t0.elapsed() < within {
+        if TcpStream::connect_timeout(&SocketAddr::from(([127, 0, 0, 1], port)), Duration::from_millis(100)).is_ok() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+/// Debian's mosquitto on `127.0.0.1:port`, killed on drop.
+pub struct Mosquitto {
+    pub port: u16,
+    conf: PathBuf,
+    child: Option<Child>,
+}
+
+impl Mosquitto {
+    pub fn start(dir: &Path) -> Mosquitto {
+        let port = free_port();
+        let conf = dir.join("mosquitto.conf");
+        std::fs::write(&conf, format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")).unwrap();
+        let mut m = Mosquitto { port, conf, child: None };
+        m.restart();
+        m
+    }
+
+    /// (Re)start on the same port.
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "mosquitto already running");
+        let child = Command::new("/usr/sbin/mosquitto")
+            .arg("-c")
+            .arg(&self.conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("mosquitto (apt install mosquitto)");
+        self.child = Some(child);
+        assert!(wait_tcp(self.port, Duration::from_secs(5)), "mosquitto did not listen on {}", self.port);
+    }
+
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Mosquitto {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Test home: four dimmable Zigbee2MQTT lights in three areas.
+pub const LIGHTS: &[(&str, &str, &str)] = &[
+    ("light.kitchen", "Kitchen Light", "kitchen"),
+    ("light.hall", "Hall Light", "hallway"),
+    ("light.living_room", "Living Room Light", "living_room"),
+    ("light.living_room_lamp", "Reading Lamp", "living_room"),
+];
+
+pub fn write_config(dir: &Path, mqtt_port: u16, web_port: u16, command_timeout_ms: u64) -> PathBuf {
+    let mut s = format!(
+        r#"
+[mqtt]
+host = "127.0.0.1"
+port = {mqtt_port}
+client_id = "hubd-e2e-{mqtt_port}"
+keepalive = 2
+command_timeout_ms = {command_timeout_ms}
+max_attempts = 5
+expire_after_s = 120
+discovery = false
+
+[store]
+path = "hubd.db"
+
+[web]
+bind = "127.0.0.1:{web_port}"
+
+[audio]
+enabled = false
+
+[[floor]]
+id = "ground_floor"
+name = "Ground Floor"
+
+[[area]]
+id = "kitchen"
+name = "Kitchen"
+floor = "ground_floor"
+
+[[area]]
+id = "hallway"
+name = "Hallway"
+floor = "ground_floor"
+
+[[area]]
+id = "living_room"
+name = "Living Room"
+floor = "ground_floor"
+"#
+    );
+    for (id, name, area) in LIGHTS {
+        s.push_str(&format!(
+            r#"
+[[device]]
+id = "{id}"
+name = "{name}"
+area = "{area}"
+features = {{ dimmable = true }}
+dialect = {{ type = "zigbee2mqtt", friendly_name = "{name}" }}
+"#
+        ));
+    }
+    let p = dir.join("hub.toml");
+    std::fs::write(&p, s).unwrap();
+    p
+}
+
+/// The `hubd` binary under test.
+pub fn hubd() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_hubd"))
+}
+
+/// `hubd run` as a child process; SIGKILLed on drop.
+pub struct Daemon {
+    pub child: Child,
+    pub web_port: u16,
+    pub log: PathBuf,
+}
+
+impl Daemon {
+    pub fn start(config: &Path, web_port: u16, fault: Option<&str>) -> Daemon {
+        let dir = config.parent().unwrap();
+        let log = dir.join(format!("hubd-{}.log", Instant::now().elapsed().as_nanos() ^ u128::from(free_port())));
+        let logf = std::fs::File::create(&log).unwrap();
+        let mut cmd = hubd();
+        cmd.arg("--config").arg(config).arg("--log").arg("info,hubd=debug").arg("run");
+        cmd.env_remove("HUBD_FAULT");
+        if let Some(f) = fault {
+            cmd.env("HUBD_FAULT", f);
+        }
+        let child = cmd.stdout(Stdio::null()).stderr(logf).spawn().unwrap();
+        let mut d = Daemon { child, web_port, log };
+        d.wait_healthy(Duration::from_secs(20));
+        d
+    }
+
+    pub fn wait_healthy(&mut self, within: Duration) {
+        let t0 = Instant::now();
+        while t0.elapsed() < within {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                panic!("hubd exited early ({st}); log:\n{}", self.log_text());
+            }
+            if let Ok((200, body)) = http(self.web_port, "GET", "/healthz", None) {
+                if body.contains("\"mqtt_connected\":true") {
+                    return;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("hubd not healthy within {within:?}; log:\n{}", self.log_text());
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Wait for the process to exit by itself (fault hook); returns whether it did.
+    pub fn wait_exit(&mut self, within: Duration) -> bool {
+        let t0 = Instant::now();
+        while t0.elapsed() < within {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    pub fn sigterm(&mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let t0 = Instant::now();
+        loop {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                return st;
+            }
+            if t0.elapsed() > Duration::from_secs(10) {
+                let _ = self.child.kill();
+                panic!("hubd did not stop on SIGTERM within 10 s");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Minimal blocking HTTP/1.1 client for the local API.
+pub fn http(port: u16, method: &str, path: &str, body: Option<&str>) -> std::io::Result<(u16, String)> {
+    let mut s = TcpStream::connect_timeout(&SocketAddr::from(([127, 0, 0, 1], port)), Duration::from_secs(1))?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let body = body.unwrap_or("");
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf)?;
+    let text = String::from_utf8_lossy(&buf).to_string();
+    let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head.split_whitespace().nth(1).and_then(|x| x.parse().ok()).unwrap_or(0);
+    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(rest) } else { rest.to_string() };
+    Ok((status, body))
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((len, rest)) = s.split_once("\r\n") {
+        let Ok(n) = usize::from_str_radix(len.trim(), 16) else { break };
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        s = rest[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+pub fn json(s: &str) -> serde_json::Value {
+    serde_json::from_str(s).unwrap_or_else(|e| panic!("not JSON ({e}): {s}"))
+}
+
+/// Simulated Zigbee2MQTT lights on the broker: apply `<base>/<name>/set`
+/// JSON, count every receipt per (topic, payload), publish the full state
+/// retained on `<base>/<name>`, and re-announce every state on reconnect
+/// (as Zigbee2MQTT does at start-up).
+#[derive(Clone, Default)]
+pub struct Devices {
+    inner: Arc<Mutex<DevInner>>,
+}
+
+#[derive(Default)]
+struct DevInner {
+    states: HashMap<String, serde_json::Map<String, serde_json::Value>>,
+    receipts: HashMap<(String, String), u32>,
+    total: u32,
+}
+
+impl Devices {
+    pub fn start(rt: &tokio::runtime::Runtime, port: u16) -> Devices {
+        let devs = Devices::default();
+        let d = devs.clone();
+        let mut opts = MqttOptions::new(format!("e2e-devices-{port}"), "127.0.0.1", port);
+        opts.set_keep_alive(Duration::from_secs(2));
+        let (client, mut el) = AsyncClient::new(opts, 1024);
+        rt.spawn(async move {
+            loop {
+                match el.poll().await {
+                    Ok(Event::Incoming(Incoming::ConnAck(_))) => {
+                        let _ = client.try_subscribe("zigbee2mqtt/+/set", QoS::AtLeastOnce);
+                        let snapshot: Vec<(String, String)> = {
+                            let g = d.inner.lock().unwrap();
+                            g.states.iter().map(|(n, s)| (n.clone(), serde_json::Value::Object(s.clone()).to_string())).collect()
+                        };
+                        for (name, st) in snapshot {
+                            let _ = client.try_publish(format!("zigbee2mqtt/{name}"), QoS::AtLeastOnce, true, st);
+                        }
+                    }
+                    Ok(Event::Incoming(Incoming::Publish(p))) => {
+                        let Some(name) = p.topic.strip_prefix("zigbee2mqtt/").and_then(|t| t.strip_suffix("/set")) else {
+                            continue;
+                        };
+                        let payload = String::from_utf8_lossy(&p.payload).to_string();
+                        let state = {
+                            let mut g = d.inner.lock().unwrap();
+                            *g.receipts.entry((p.topic.clone(), payload.clone())).or_default() += 1;
+                            g.total += 1;
+                            let st = g.states.entry(name.to_string()).or_default();
+                            if let Ok(serde_json::Value::Object(m)) = serde_json::from_str::<serde_json::Value>(&payload) {
+                                for (k, v) in m {
+                                    st.insert(k, v);
+                                }
+                            }
+                            serde_json::Value::Object(st.clone()).to_string()
+                        };
+                        let _ = client.try_publish(format!("zigbee2mqtt/{name}"), QoS::AtLeastOnce, true, state);
+                    }
+                    Ok(_) => {}
+                    Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+                }
+            }
+        });
+        devs
+    }
+
+    pub fn total(&self) -> u32 {
+        self.inner.lock().unwrap().total
+    }
+
+    pub fn receipts(&self) -> HashMap<(String, String), u32> {
+        self.inner.lock().unwrap().receipts.clone()
+    }
+
+    pub fn state(&self, friendly: &str) -> Option<serde_json::Map<String, serde_json::Value>> {
+        self.inner.lock().unwrap().states.get(friendly).cloned()
+    }
+}
+
+/// A second MQTT client recording everything on some filters.
+#[derive(Clone, Default)]
+pub struct Observer {
+    pub msgs: Arc<Mutex<Vec<(String, Vec<u8>, bool)>>>,
+}
+
+impl Observer {
+    pub fn start(rt: &tokio::runtime::Runtime, port: u16, filters: &[&str]) -> Observer {
+        let obs = Observer::default();
+        let o = obs.clone();
+        let filters: Vec<String> = filters.iter().map(|s| s.to_string()).collect();
+        let mut opts = MqttOptions::new(format!("e2e-observer-{}", free_port()), "127.0.0.1", port);
+        opts.set_keep_alive(Duration::from_secs(2));
+        opts.set_max_packet_size(4 << 20, 4 << 20);
+        let (client, mut el) = AsyncClient::new(opts, 256);
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        rt.spawn(async move {
+            let mut ready = Some(ready_tx);
+            loop {
+                match el.poll().await {
+                    Ok(Event::Incoming(Incoming::ConnAck(_))) => {
+                        for f in &filters {
+                            let _ = client.try_subscribe(f.clone(), QoS::AtLeastOnce);
+                        }
+                    }
+                    Ok(Event::Incoming(Incoming::SubAck(_))) => {
+                        if let Some(r) = ready.take() {
+                            let _ = r.send(());
+                        }
+                    }
+                    Ok(Event::Incoming(Incoming::Publish(p))) => {
+                        o.msgs.lock().unwrap().push((p.topic.clone(), p.payload.to_vec(), p.retain));
+                    }
+                    Ok(_) => {}
+                    Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+                }
+            }
+        });
+        ready_rx.recv_timeout(Duration::from_secs(5)).expect("observer subscribed");
+        obs
+    }
+
+    pub fn on(&self, topic: &str) -> Vec<String> {
+        self.msgs
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(t, _, _)| t == topic)
+            .map(|(_, p, _)| String::from_utf8_lossy(p).to_string())
+            .collect()
+    }
+}
+
+/// Publish raw bytes as a separate client (bad-input tests).
+pub fn publish_raw(rt: &tokio::runtime::Runtime, port: u16, topic: &str, payload: Vec<u8>) {
+    let topic = topic.to_string();
+    rt.block_on(async move {
+        let mut opts = MqttOptions::new(format!("e2e-pub-{}", free_port()), "127.0.0.1", port);
+        opts.set_max_packet_size(4 << 20, 4 << 20);
+        let (client, mut el) = AsyncClient::new(opts, 16);
+        client.publish(topic, QoS::AtLeastOnce, false, payload).await.unwrap();
+        let t0 = Instant::now();
+        while t0.elapsed() < Duration::from_secs(5) {
+            if let Ok(Event::Incoming(Incoming::PubAck(_))) = el.poll().await {
+                break;
+            }
+        }
+    });
+}
+
+pub fn open_store(rt: &tokio::runtime::Runtime, dir: &Path) -> hubd::store::Store {
+    rt.block_on(hubd::store::Store::open(dir.join("hubd.db"))).unwrap()
+}
+
+pub fn wait_until(within: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let t0 = Instant::now();
+    while t0.elapsed() < within {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    f()
+}
+
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+}
