@@ -8,3 +8,4 @@ pub mod broker;
 pub mod mqtt;
 pub mod outbox;
 pub mod wav;
+pub mod simulate;

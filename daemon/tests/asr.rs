@@ -154,9 +154,7 @@ fn cli_transcribe_good_and_bad_files() {
         w.write_sample(0i16).unwrap();
     }
     w.finalize().unwrap();
-    let mut w = hound::WavWriter::create(d.join("zero.wav"), spec).unwrap();
-    w.flush().unwrap();
-    w.finalize().unwrap();
+    hound::WavWriter::create(d.join("zero.wav"), spec).unwrap().finalize().unwrap();
     for (file, expect) in [
         ("empty.wav", "not a WAV file"),
         ("notes.wav", "not a WAV file"),

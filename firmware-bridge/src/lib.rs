@@ -30,10 +30,10 @@ mod tasmota;
 mod z2m;
 
 pub use color::{kelvin_to_mired, mired_to_kelvin, rgb_to_xy, xy_to_rgb};
-pub use dialect::{encode, parse_state, state_topics, Dialect};
-pub use discovery::{discovery_config, discovery_remove, DiscoveryEntity};
-pub use payload::MAX_STATE_PAYLOAD;
+pub use dialect::{Dialect, encode, parse_state, state_topics};
+pub use discovery::{DiscoveryEntity, discovery_config, discovery_remove};
 pub use error::BridgeError;
+pub use payload::MAX_STATE_PAYLOAD;
 pub use state::{DeviceState, StatePatch};
 
 use serde::{Deserialize, Serialize};
@@ -115,14 +115,24 @@ pub enum Action {
     TurnOff,
     Toggle,
     /// Brightness in percent, 0..=100 (also turns a light on when > 0).
-    Brightness { percent: u8 },
-    Color { rgb: Rgb },
+    Brightness {
+        percent: u8,
+    },
+    Color {
+        rgb: Rgb,
+    },
     /// Colour temperature in kelvin.
-    ColorTemp { kelvin: u32 },
+    ColorTemp {
+        kelvin: u32,
+    },
     /// Climate target temperature in °C.
-    TargetTemperature { celsius: f32 },
+    TargetTemperature {
+        celsius: f32,
+    },
     /// Cover position in percent, 0 = closed, 100 = open.
-    Position { percent: u8 },
+    Position {
+        percent: u8,
+    },
     Open,
     Close,
     Stop,

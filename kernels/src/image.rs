@@ -175,7 +175,7 @@ pub fn resize_bicubic_aa_u8(
         .and_then(|t| t.f_contiguous())
         .map_err(torch)?;
     let r = t
-        .f_internal_upsample_bicubic2d_aa([out_h as i64, out_w as i64], false, None, None)
+        .f_internal_upsample_bicubic2d_aa([out_h as i64, out_w as i64], false, None::<f64>, None::<f64>)
         .and_then(|r| r.f_permute([0, 2, 3, 1]))
         .and_then(|r| r.f_contiguous())
         .and_then(|r| r.f_view([-1]))

@@ -164,7 +164,7 @@ mod tests {
         let ang = pos.unsqueeze(1) * f.unsqueeze(0);
         let full = match style {
             RopeStyle::Half => Tensor::cat(&[&ang, &ang], -1),
-            RopeStyle::Interleaved => ang.repeat_interleave_self_int(2, -1, None),
+            RopeStyle::Interleaved => ang.repeat_interleave_self_int(2, -1, None::<i64>),
         };
         (full.cos(), full.sin())
     }

@@ -45,6 +45,8 @@ pub enum GenerateError {
     WorkerGone,
     #[error("loading the model failed: {0}")]
     Load(String),
+    #[error("generation failed: {0}")]
+    Failed(String),
     #[error("libtorch op `{op}` failed: {source}")]
     Torch {
         op: &'static str,
@@ -365,7 +367,8 @@ impl Engine {
         let mut reason = FinishReason::Length;
         let mut pos = prompt.len() as i64;
         for step in 0..budget {
-            let mut l: Vec<f32> = Vec::<f32>::try_from(&logits.f_to_kind(Kind::Float).and_then(|t| t.f_view([-1])).map_err(|source| GenerateError::Torch { op: "logits", source })?)
+            let flat = logits.f_to_device(tch::Device::Cpu).and_then(|t| t.f_to_kind(Kind::Float)).and_then(|t| t.f_reshape([-1])).map_err(|source| GenerateError::Torch { op: "logits", source })?;
+            let mut l: Vec<f32> = Vec::<f32>::try_from(&flat)
                 .map_err(|source| GenerateError::Torch { op: "logits to vec", source })?;
             apply_repetition_penalty(&mut l, &seen, req.sampling.repetition_penalty);
             if generated.len() < req.min_new_tokens {
@@ -448,7 +451,7 @@ impl TokenStream {
         while let Some(e) = self.next().await {
             match e {
                 Event::Done(f) => return Ok(f),
-                Event::Error { message } => return Err(GenerateError::Load(message)),
+                Event::Error { message } => return Err(GenerateError::Failed(message)),
                 Event::Text { .. } => {}
             }
         }

@@ -465,7 +465,8 @@ impl Glm4vForConditionalGeneration {
         rope_index(input_ids, self.cfg.image_token_id, grids, self.cfg.vision.spatial_merge_size)
     }
 
-    /// cos/sin `[1, 1, seq, rotary_dim]` (interleaved layout, `repeat_interleave(2)`)
+    /// cos/sin `[seq, rotary_dim]` (interleaved layout, `repeat_interleave(2)`,
+    /// the layout `decoder::Decoder::forward_embeds` takes as explicit rope rows)
     /// from M-RoPE ids, as `Glm4vTextRotaryEmbedding`: frequency chunks of
     /// `mrope_section` take the t, h, w ids in turn.
     pub fn mrope_cos_sin(&self, pos: &[Vec<i64>; 3], kind: Kind) -> Result<(Tensor, Tensor), Glm4vError> {
@@ -484,10 +485,9 @@ impl Glm4vForConditionalGeneration {
             start += len;
         }
         let freqs = Tensor::f_cat(&chunks, -1)?; // [seq, rotary_dim/2]
-        let cos = freqs.f_cos()?.f_repeat_interleave_self_int(2, -1, None)?;
-        let sin = freqs.f_sin()?.f_repeat_interleave_self_int(2, -1, None)?;
-        let shape = [1, 1, seq, 2 * start];
-        Ok((cos.f_to_kind(kind)?.f_view(shape)?, sin.f_to_kind(kind)?.f_view(shape)?))
+        let cos = freqs.f_cos()?.f_repeat_interleave_self_int(2, -1, None::<i64>)?;
+        let sin = freqs.f_sin()?.f_repeat_interleave_self_int(2, -1, None::<i64>)?;
+        Ok((cos.f_to_kind(kind)?, sin.f_to_kind(kind)?))
     }
 
     /// Token embeddings with image features scattered over the `<|image|>`
@@ -542,6 +542,9 @@ impl Glm4vForConditionalGeneration {
         let x = self.embed(input_ids, features.as_ref())?;
         let (pos, _delta) = self.rope_index(input_ids, grids)?;
         let (cos, sin) = self.mrope_cos_sin(&pos, x.kind())?;
+        // [seq, rot] -> [1, 1, seq, rot], broadcasting over batch and heads.
+        let cos = cos.f_unsqueeze(0)?.f_unsqueeze(0)?;
+        let sin = sin.f_unsqueeze(0)?.f_unsqueeze(0)?;
         let mut x = x;
         for layer in &self.layers {
             x = layer.forward(&x, &cos, &sin)?;

@@ -48,14 +48,6 @@ pub struct Understanding {
     pub response: Option<String>,
 }
 
-/// Where an utterance came from, for understanding: the satellite's area
-/// (an area id; a name is accepted too), so "turn on the lights" from the
-/// kitchen microphone means the kitchen.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NluContext {
-    pub area: Option<String>,
-}
-
 /// Where an utterance came from, for resolving what it leaves unsaid: "turn
 /// on the light" said at the kitchen satellite means the kitchen light.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

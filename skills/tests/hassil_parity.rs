@@ -59,6 +59,14 @@ fn hassil_parity_en_de_zh() {
 
         let json = common::intents_json(&venv, lang);
         let mut nlu = TemplateNlu::from_language_json_named(&format!("{lang}.json"), &json, &reg).expect("load language");
+        // Number words from the reference's spellout rules (unicode-rbnf).
+        let words = Command::new(venv.join("bin/python"))
+            .arg(root.join("scripts/peers/hassil_parity.py"))
+            .args(["numbers", "--lang", lang])
+            .output()
+            .expect("run hassil_parity.py numbers");
+        assert!(words.status.success(), "number words for {lang}");
+        nlu.set_number_words(&String::from_utf8(words.stdout).unwrap()).expect("number words");
         if lang == "en" {
             nlu.add_custom_yaml("custom_en.yaml", &std::fs::read_to_string(&custom).unwrap()).expect("custom sentences");
         }

@@ -117,15 +117,16 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
     let mut out = std::io::stdout();
     let mut in_think = false;
     let finished = loop {
-        let ev = tokio::select! {
-            ev = stream.next() => ev,
-            _ = tokio::signal::ctrl_c() => {
-                eprintln!("\nhubd: cancelled");
-                drop(stream);
-                drop(generator);
-                tokio::task::spawn_blocking(move || workers.join()).await.ok();
-                return Ok(ExitCode::from(130));
-            }
+        let next = tokio::select! {
+            ev = stream.next() => Some(ev),
+            _ = tokio::signal::ctrl_c() => None,
+        };
+        let Some(ev) = next else {
+            eprintln!("\nhubd: cancelled");
+            drop(stream); // cancels the request
+            drop(generator);
+            tokio::task::spawn_blocking(move || workers.join()).await.ok();
+            return Ok(ExitCode::from(130));
         };
         match ev {
             Some(Event::Text { channel, text }) => {

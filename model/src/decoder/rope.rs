@@ -33,7 +33,7 @@ impl RopeTables {
         let freqs = pos.f_unsqueeze(1).map_err(&t)?.f_mul(&inv.f_unsqueeze(0).map_err(&t)?).map_err(&t)?;
         let emb = match style {
             RopeStyle::Half => Tensor::f_cat(&[&freqs, &freqs], -1).map_err(&t)?,
-            RopeStyle::Interleaved => freqs.f_repeat_interleave_self_int(2, -1, None).map_err(&t)?,
+            RopeStyle::Interleaved => freqs.f_repeat_interleave_self_int(2, -1, None::<i64>).map_err(&t)?,
         };
         let cos = emb.f_cos().and_then(|c| c.f_to_kind(kind)).and_then(|c| c.f_to_device(device)).map_err(&t)?;
         let sin = emb.f_sin().and_then(|c| c.f_to_kind(kind)).and_then(|c| c.f_to_device(device)).map_err(&t)?;

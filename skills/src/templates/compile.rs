@@ -47,9 +47,14 @@ pub(crate) fn tag_sources(doc: &mut Map<String, Value>, source: &str, custom: bo
     }
 }
 
-struct Builder {
+struct Builder<'n> {
     c: Compiled,
+    numbers: &'n NumberWords,
 }
+
+/// Number words by Python `str(n)` (`"1"`, `"2.5"`); None = the spellout
+/// rules failed for that number (hassil then has no words for the list).
+pub(crate) type NumberWords = HashMap<String, Option<Vec<String>>>;
 
 /// Rule bodies visible to one data block (local rules override global).
 struct Rules<'x> {
@@ -148,7 +153,54 @@ fn required_clauses(e: &Expr, rules: &Rules<'_>, depth: usize) -> HashSet<Vec<St
     out
 }
 
-impl Builder {
+impl Builder<'_> {
+    /// hassil `_build_range_trie` from the number-words table.
+    fn number_words(&mut self, start: i64, stop: i64, step: i64, fractions: &[f64], mult: Option<f64>) -> Vec<(TextNode, f64)> {
+        if self.numbers.is_empty() || step <= 0 {
+            return Vec::new();
+        }
+        let mut raw: Vec<(String, f64)> = Vec::new();
+        let mut i = start;
+        while i <= stop {
+            let mut nums: Vec<(String, f64)> = vec![(i.to_string(), i as f64)];
+            for f in fractions {
+                let n = i as f64 + f;
+                nums.push((format!("{n}"), n));
+            }
+            for (key, n) in nums {
+                let Some(Some(words)) = self.numbers.get(&key) else { return Vec::new() };
+                let v = mult.map_or(n, |m| n * m);
+                let mut used: Vec<String> = Vec::new();
+                for w in words {
+                    if used.contains(w) {
+                        continue;
+                    }
+                    raw.push((w.clone(), v));
+                    used.push(w.clone());
+                    let b = w.replace(['-', '_'], " ");
+                    if used.contains(&b) {
+                        continue;
+                    }
+                    raw.push((b.clone(), v));
+                    used.push(b);
+                }
+            }
+            i += step;
+        }
+        let mut out: Vec<(TextNode, f64)> = raw
+            .into_iter()
+            .map(|(w, v)| {
+                let m = lower(&w);
+                let lstrip = (m.len() - m.trim_start().len()) as u32;
+                let chars = m.trim().chars().count() as u32;
+                let ends_word = w.ends_with(' ') || w.ends_with('\'');
+                (TextNode { m: m.into_boxed_str(), lstrip, chars, empty: w.is_empty(), ends_word }, v)
+            })
+            .collect();
+        out.sort_by_key(|(t, _)| t.m.chars().count());
+        out
+    }
+
     fn intern(map: &mut HashMap<String, u32>, name: &str) -> u32 {
         let n = map.len() as u32;
         *map.entry(name.to_string()).or_insert(n)
@@ -208,6 +260,7 @@ impl Builder {
                 let id = self.list_id(&l.list);
                 if let Some((a, b, step)) = l.inline_range {
                     if self.c.global_lists[id as usize].is_none() && a <= b && step > 0 {
+                        let words = self.number_words(a, b, step, &[], None);
                         self.c.lists.push(SlotList::Range(RangeList {
                             start: a,
                             stop: b,
@@ -215,6 +268,8 @@ impl Builder {
                             fractions: Vec::new(),
                             multiplier: None,
                             digits: true,
+                            words_enabled: true,
+                            words,
                         }));
                         self.c.global_lists[id as usize] = Some((self.c.lists.len() - 1) as u32);
                     }
@@ -292,7 +347,11 @@ impl Builder {
             if !digits && !words {
                 return Err(schema(source, format!("{path}.range"), "must have digits, words, or both"));
             }
-            return Ok(SlotList::Range(RangeList { start, stop, step, fractions, multiplier, digits }));
+            let words_lang = r.get("words_language").and_then(Value::as_str);
+            let w = if words { self.number_words(start, stop, step, &fractions, multiplier) } else { Vec::new() };
+            // Another language's words are not loaded: no words (hassil would use them).
+            let w = if words_lang.is_some() { Vec::new() } else { w };
+            return Ok(SlotList::Range(RangeList { start, stop, step, fractions, multiplier, digits, words_enabled: words, words: w }));
         }
         if def.get("wildcard").and_then(Value::as_bool) == Some(true) {
             return Ok(SlotList::Wildcard);
@@ -354,9 +413,10 @@ pub(crate) fn build(
     doc: &Map<String, Value>,
     sources: &[(String, Map<String, Value>)],
     reg: &RegistryLists,
+    numbers: &NumberWords,
 ) -> Result<(Compiled, Vec<String>), TemplateError> {
     let base_name = sources.first().map(|s| s.0.clone()).unwrap_or_default();
-    let mut b = Builder { c: Compiled::default() };
+    let mut b = Builder { c: Compiled::default(), numbers };
     let mut global_rule_exprs: HashMap<String, Expr> = HashMap::new();
     b.c.ignore_ws = doc
         .get("settings")

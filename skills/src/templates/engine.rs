@@ -57,6 +57,12 @@ pub(crate) struct RangeList {
     pub fractions: Vec<f64>,
     pub multiplier: Option<f64>,
     pub digits: bool,
+    /// Number words enabled for the list (`words: true`, the default).
+    pub words_enabled: bool,
+    /// Number words (from the language's spellout rules), in hassil's trie
+    /// order: shorter words first, then insertion order. Value already
+    /// multiplied.
+    pub words: Vec<(TextNode, f64)>,
 }
 
 impl RangeList {
@@ -686,14 +692,14 @@ impl<'a, 'b> Matcher<'a, 'b> {
                         }
                     }
                 }
-                if !r.digits {
-                    return;
-                }
-                for (s, e) in matches {
+                let digits_blocked = !matches.is_empty();
+                let mut digits_match = false;
+                for (s, e) in matches.iter().copied().filter(|_| r.digits) {
                     let Some(n) = parse_number(&rest[s..e]) else { continue };
                     if !r.contains(n) {
                         continue;
                     }
+                    digits_match = true;
                     let val = n * r.multiplier.unwrap_or(1.0);
                     let val = if r.multiplier.is_some() { val } else { n };
                     let base = st.pos;
@@ -738,6 +744,9 @@ impl<'a, 'b> Matcher<'a, 'b> {
                     st.ents.truncate(save_len);
                     st.pos = p;
                 }
+                if r.words_enabled && !digits_match && !digits_blocked && !r.words.is_empty() {
+                    self.number_words(r, slot, capture, wildcard, st, k);
+                }
             }
             SlotList::Wildcard => {
                 st.ents.push(Ent {
@@ -753,6 +762,77 @@ impl<'a, 'b> Matcher<'a, 'b> {
                 self.cont(st, k);
                 st.ents.pop();
             }
+        }
+    }
+
+    /// hassil's range trie: number words at the start of the remaining text
+    /// (anywhere after an open wildcard), matched as a text chunk.
+    fn number_words(
+        &mut self,
+        r: &'a RangeList,
+        slot: &'a str,
+        capture: bool,
+        wildcard: Option<usize>,
+        st: &mut St<'a>,
+        k: &Cont<'_, 'a>,
+    ) {
+        let lo = self.bufs.lo(st.broken);
+        let rest = lo.get(st.pos..).unwrap_or("");
+        // (start, word index), hassil order: by start, then shorter first.
+        let mut hits: Vec<(usize, usize)> = Vec::new();
+        let starts: Vec<usize> = match wildcard {
+            None => vec![0],
+            Some(_) => rest.char_indices().map(|(i, _)| i).collect(),
+        };
+        for s0 in starts {
+            let tail = &rest[s0..];
+            let mut seen: Vec<&str> = Vec::new();
+            for (wi, (w, _)) in r.words.iter().enumerate() {
+                if tail.starts_with(&*w.m) {
+                    // Trie.find(unique=True): one visit per node (word text).
+                    if s0 > 0 && seen.contains(&&*w.m) {
+                        continue;
+                    }
+                    seen.push(&w.m);
+                    hits.push((s0, wi));
+                }
+            }
+        }
+        for (s0, wi) in hits {
+            let (w, val) = &r.words[wi];
+            let base = st.pos;
+            let (p, save_len) = (st.pos, st.ents.len());
+            let num = Ent {
+                name: slot,
+                val: EVal::Num(*val),
+                start: (base + s0) as u32,
+                end: (base + s0 + w.m.len()) as u32,
+                broken: st.broken,
+                wildcard: false,
+                open: true,
+                eow: true,
+            };
+            match wildcard {
+                None => {
+                    if !capture {
+                        st.ents.push(num);
+                    }
+                    self.text(w, 0, st, k);
+                }
+                Some(wi2) => {
+                    let wc = st.ents[wi2];
+                    st.ents[wi2] = Ent { start: base as u32, end: (base + s0) as u32, broken: st.broken, open: false, val: EVal::Text, ..wc };
+                    if !capture {
+                        st.ents.push(num);
+                    }
+                    st.pos = base + s0;
+                    self.text(w, 0, st, k);
+                    st.ents.truncate(save_len);
+                    st.ents[wi2] = wc;
+                }
+            }
+            st.ents.truncate(save_len);
+            st.pos = p;
         }
     }
 

@@ -97,6 +97,7 @@ pub struct TemplateNlu {
     reg_lists: RegistryLists,
     compiled: Compiled,
     warnings: Vec<String>,
+    numbers: compile::NumberWords,
 }
 
 impl std::fmt::Debug for RegistryLists {
@@ -208,8 +209,9 @@ impl TemplateNlu {
         compile::tag_sources(&mut doc, source_name, false);
         let reg_lists = registry_lists(reg);
         let sources = vec![(source_name.to_string(), doc.clone())];
-        let (compiled, warnings) = compile::build(&doc, &sources, &reg_lists)?;
-        Ok(TemplateNlu { language, sources, merged: doc, registry: reg.clone(), reg_lists, compiled, warnings })
+        let numbers = compile::NumberWords::new();
+        let (compiled, warnings) = compile::build(&doc, &sources, &reg_lists, &numbers)?;
+        Ok(TemplateNlu { language, sources, merged: doc, registry: reg.clone(), reg_lists, compiled, warnings, numbers })
     }
 
     /// Add a custom sentences file (Home Assistant's YAML format:
@@ -270,7 +272,7 @@ impl TemplateNlu {
         compile::merge_dict(&mut merged, doc.clone());
         let mut sources = self.sources.clone();
         sources.push((source_name.to_string(), doc));
-        let (compiled, warnings) = compile::build(&merged, &sources, &self.reg_lists).map_err(|e| match e {
+        let (compiled, warnings) = compile::build(&merged, &sources, &self.reg_lists, &self.numbers).map_err(|e| match e {
             TemplateError::Template { source_name: s, intent, location, template, position, message } if s == source_name => {
                 let location = match line_of(yaml, &template) {
                     Some(l) => format!("{location}, line {l}"),
@@ -282,6 +284,36 @@ impl TemplateNlu {
         })?;
         self.merged = merged;
         self.sources = sources;
+        self.compiled = compiled;
+        self.warnings = warnings;
+        Ok(())
+    }
+
+    /// Number words for range lists ("set brightness to fifty percent"), as
+    /// hassil gets them from unicode-rbnf's spellout rules for the language:
+    /// `{"language": "de", "numbers": {"1": ["eins", "ein", ...], "2.5":
+    /// [...], "7": null}}` (keys are Python `str(n)`; null = no spellout).
+    /// `scripts/peers/hassil_parity.py numbers --lang <lang>` writes it.
+    pub fn set_number_words(&mut self, json: &str) -> Result<(), TemplateError> {
+        #[derive(serde::Deserialize)]
+        struct Table {
+            #[serde(default)]
+            language: Option<String>,
+            numbers: std::collections::HashMap<String, Option<Vec<String>>>,
+        }
+        let t: Table = serde_json::from_str(json)
+            .map_err(|e| TemplateError::Syntax { source_name: "number words".into(), message: e.to_string() })?;
+        if let Some(l) = &t.language {
+            if !self.language.is_empty() && !l.eq_ignore_ascii_case(&self.language) {
+                return Err(TemplateError::Schema {
+                    source_name: "number words".into(),
+                    path: "language".into(),
+                    message: format!("number words for `{l}`, the templates are `{}`", self.language),
+                });
+            }
+        }
+        let (compiled, warnings) = compile::build(&self.merged, &self.sources, &self.reg_lists, &t.numbers)?;
+        self.numbers = t.numbers;
         self.compiled = compiled;
         self.warnings = warnings;
         Ok(())
