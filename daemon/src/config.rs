@@ -1008,7 +1008,7 @@ impl<'a> Validator<'a> {
                 self.err(&base, Some("id"), format!("invalid floor id `{}`", f.id), Some(SLUG.into()));
             }
             if let Some(first) = seen.get(&f.id) {
-                let line = self.line_of(&self.entry("floor", *first, &f.id));
+                let line = self.id_line("floor", *first, &f.id);
                 self.err(&base, Some("id"), format!("duplicate floor id `{}` (first defined on line {line})", f.id), Some("a unique id".into()));
             } else {
                 seen.insert(f.id.clone(), i);
@@ -1027,7 +1027,7 @@ impl<'a> Validator<'a> {
                 self.err(&base, Some("id"), format!("invalid area id `{}`", a.id), Some(SLUG.into()));
             }
             if let Some(first) = seen.get(&a.id) {
-                let line = self.line_of(&self.entry("area", *first, &a.id));
+                let line = self.id_line("area", *first, &a.id);
                 self.err(&base, Some("id"), format!("duplicate area id `{}` (first defined on line {line})", a.id), Some("a unique id".into()));
             } else {
                 seen.insert(a.id.clone(), i);
@@ -1054,7 +1054,7 @@ impl<'a> Validator<'a> {
         for (i, d) in self.cfg.devices.iter().enumerate() {
             let base = self.entry("device", i, &d.id);
             if let Some(first) = seen.get(&d.id) {
-                let line = self.line_of(&self.entry("device", *first, &d.id));
+                let line = self.id_line("device", *first, &d.id);
                 self.err(&base, Some("id"), format!("duplicate device id `{}` (first defined on line {line})", d.id), Some("a unique entity id".into()));
             } else {
                 seen.insert(d.id.clone(), i);
@@ -1254,8 +1254,11 @@ impl<'a> Validator<'a> {
         }
     }
 
-    fn line_of(&self, path: &[Seg<'_>]) -> usize {
-        self.at(path, String::new(), None).line
+    /// Line of the `id` of entry `i` of `section`.
+    fn id_line(&self, section: &'static str, i: usize, id: &str) -> usize {
+        let mut path = self.entry(section, i, id);
+        path.push(Seg::Key("id"));
+        self.at(&path, String::new(), None).line
     }
 }
 

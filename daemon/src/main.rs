@@ -52,6 +52,8 @@ pub enum Command {
     Migrate(cli::migrate::Args),
     /// Transcribe a WAV file with the hub's Whisper (any rate, mono or stereo, 8-32-bit or float PCM).
     Transcribe(cli::transcribe::Args),
+    /// Chat with the local LLM: stream a reply to the terminal (--think shows the model's reasoning).
+    Chat(cli::chat::Args),
 }
 
 fn main() -> ExitCode {

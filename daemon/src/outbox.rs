@@ -332,7 +332,6 @@ pub async fn spawn(
             }
         }
     }
-    let now = Instant::now();
     let mut rows = BTreeMap::new();
     let mut by_device: HashMap<String, BTreeSet<RowId>> = HashMap::new();
     let mut resumed = Vec::new();
@@ -528,7 +527,6 @@ impl Task {
             eprintln!("hubd: HUBD_FAULT=exit_after_insert: aborting after committing {} row(s)", ids.len());
             std::process::abort();
         }
-        let now = Instant::now();
         let mut ids = ids.into_iter();
         for req in batch {
             let mut out = Vec::with_capacity(req.rows.len());
@@ -815,10 +813,18 @@ impl Task {
     async fn flush(&mut self) {
         if !self.dirty.is_empty() {
             let updates = std::mem::take(&mut self.dirty);
+            // Sent before acked: a row acked in the same turn stays acked.
+            let sent: Vec<RowId> =
+                updates.iter().filter_map(|u| if let Update::Sent(id) = u { Some(*id) } else { None }).collect();
+            if !sent.is_empty() {
+                if let Err(e) = self.store.mark_sent_many(&sent).await {
+                    tracing::error!(error = %e, rows = sent.len(), "could not store sent statuses");
+                }
+            }
             let mut acked = Vec::new();
             for u in updates {
                 let res = match u {
-                    Update::Sent(id) => self.store.mark_sent(id).await.map(|_| ()),
+                    Update::Sent(_) => Ok(()),
                     Update::Acked(id) => {
                         acked.push(id);
                         Ok(())

@@ -59,7 +59,8 @@ pub enum StoreError {
     Missing { path: PathBuf },
     #[error(
         "database {} has schema version {db_version}, newer than this hubd knows (up to {known}); \
-         use the newer hubd that wrote it, or another database file"
+         use the newer hubd that wrote it, or another database file",
+        path.display()
     )]
     NewerSchema { path: PathBuf, db_version: i64, known: i64 },
     #[error("database {}: migration failed: {source}", path.display())]
@@ -779,6 +780,28 @@ impl Store {
         }
         tx.commit().await?;
         Ok(n)
+    }
+
+    /// [`Store::mark_sent`] for many rows in one statement (one transaction):
+    /// each open row gets status `sent`, `attempts + 1`, `sent_at = now`.
+    /// Returns how many rows changed. (Added by helper link for outbox
+    /// throughput: one PUBACK batch = one write.)
+    pub async fn mark_sent_many(&self, ids: &[i64]) -> Result<u64, StoreError> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let now = now_ms();
+        let list = serde_json::to_string(ids).unwrap_or_else(|_| "[]".into());
+        let res = sqlx::query(
+            "UPDATE commands SET status = 'sent', attempts = attempts + 1, sent_at = ?, updated_at = ?
+             WHERE status IN ('pending', 'sent') AND id IN (SELECT value FROM json_each(?))",
+        )
+        .bind(now)
+        .bind(now)
+        .bind(list)
+        .execute(&self.pool)
+        .await?;
+        Ok(res.rows_affected())
     }
 
     /// Give up on a command (attempts exhausted, encode error, ...). False when not open.

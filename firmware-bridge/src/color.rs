@@ -89,7 +89,7 @@ pub(crate) fn to_hex_upper(rgb: Rgb) -> String {
 /// (`RRGGBBCCWW`, `RRGGBBWW`): the first three channels are RGB.
 pub(crate) fn parse_hex(s: &str) -> Option<Rgb> {
     let h = s.strip_prefix('#').unwrap_or(s);
-    if h.len() < 6 || h.len() % 2 != 0 || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if h.len() < 6 || !h.len().is_multiple_of(2) || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
     let ch = |i: usize| h.get(i..i + 2).and_then(|p| u8::from_str_radix(p, 16).ok());

@@ -172,8 +172,8 @@ pub(crate) fn parse(
                 p.brightness_pct = Some(payload::scale_to_pct(b, 255));
             }
             let mode = obj.get("color_mode").and_then(Value::as_str).unwrap_or("");
-            if mode.starts_with("rgb") {
-                if let Some(Value::Object(c)) = obj.get("color") {
+            if mode.starts_with("rgb")
+                && let Some(Value::Object(c)) = obj.get("color") {
                     let ch = |k: &str| -> Result<u8, BridgeError> {
                         let v = c
                             .get(k)
@@ -187,7 +187,6 @@ pub(crate) fn parse(
                         b: ch("b")?,
                     });
                 }
-            }
             if let Some(v) = obj.get("color_temp") {
                 let m = num_u64(topic, "color_temp", v)?;
                 if m > 0 {

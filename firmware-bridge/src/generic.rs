@@ -196,11 +196,10 @@ mod tests {
             assert_eq!(out[0].topic, "diy/desk/set");
             let mut echo: serde_json::Map<String, Value> =
                 serde_json::from_slice(&out[0].payload).unwrap();
-            if let Some(Value::String(s)) = echo.get("state") {
-                if s == "OPEN" {
+            if let Some(Value::String(s)) = echo.get("state")
+                && s == "OPEN" {
                     echo.insert("state".into(), "OPEN".into());
                 }
-            }
             let patch = parse_state(
                 &d(),
                 kind,

@@ -269,16 +269,15 @@ fn parse_light_status(
             num_u64(topic, bright_key, v)?,
         )?);
     }
-    if !color {
-        if let Some(v) = obj.get("temp") {
+    if !color
+        && let Some(v) = obj.get("temp") {
             let k = num_u64(topic, "temp", v)?;
             if k > 0 {
                 p.color_temp_kelvin = Some(k.min(100_000) as u32);
             }
         }
-    }
-    if color && obj.get("mode").and_then(Value::as_str) != Some("white") {
-        if let (Some(r), Some(g), Some(b)) = (obj.get("red"), obj.get("green"), obj.get("blue")) {
+    if color && obj.get("mode").and_then(Value::as_str) != Some("white")
+        && let (Some(r), Some(g), Some(b)) = (obj.get("red"), obj.get("green"), obj.get("blue")) {
             let c = |k: &str, v: &Value| -> Result<u8, BridgeError> {
                 let n = num_u64(topic, k, v)?;
                 u8::try_from(n).map_err(|_| out_of_range("color", n, "0..=255"))
@@ -289,7 +288,6 @@ fn parse_light_status(
                 b: c("blue", b)?,
             });
         }
-    }
     Ok(())
 }
 

@@ -173,8 +173,8 @@ fn parse_object(
             None
         }
     });
-    if let Some(v) = power {
-        if matches!(
+    if let Some(v) = power
+        && matches!(
             kind,
             DeviceKind::Light | DeviceKind::Switch | DeviceKind::Fan
         ) {
@@ -183,7 +183,6 @@ fn parse_object(
             };
             p.on = Some(on_off(topic, s)?);
         }
-    }
     if kind == DeviceKind::Light {
         if let Some(v) = obj.get("Dimmer") {
             let d = num_u64(topic, "Dimmer", v)?;
@@ -205,15 +204,14 @@ fn parse_object(
     }
     if kind == DeviceKind::Cover {
         let name = format!("Shutter{}", shutter_index(relay));
-        if let Some(Value::Object(sh)) = obj.get(&name) {
-            if let Some(v) = sh.get("Position") {
+        if let Some(Value::Object(sh)) = obj.get(&name)
+            && let Some(v) = sh.get("Position") {
                 p.position = Some(payload::state_pct(
                     "Position",
                     num_u64(topic, "Position", v)?,
                 )?);
                 p.on = p.position.map(|x| x > 0);
             }
-        }
     }
     if sensor && matches!(kind, DeviceKind::Sensor | DeviceKind::BinarySensor) {
         let fahrenheit = obj.get("TempUnit").and_then(Value::as_str) == Some("F");

@@ -181,11 +181,10 @@ fn parse_object(
     // Only take the colour when the light is in a colour mode: in color_temp
     // mode Zigbee2MQTT still reports the xy of the white point.
     let colour_mode = obj.get("color_mode").and_then(Value::as_str);
-    if let Some(Value::Object(c)) = obj.get("color") {
-        if colour_mode != Some("color_temp") {
+    if let Some(Value::Object(c)) = obj.get("color")
+        && colour_mode != Some("color_temp") {
             p.rgb = parse_color(topic, c)?;
         }
-    }
     if let Some(v) = obj.get("position").filter(|v| !v.is_null()) {
         p.position = Some(payload::state_pct(
             "position",
@@ -201,11 +200,10 @@ fn parse_object(
     {
         p.target_temperature = Some(num_f32(topic, "occupied_heating_setpoint", v)?);
     }
-    if let Some(Value::String(mode)) = obj.get("system_mode") {
-        if kind == DeviceKind::Climate {
+    if let Some(Value::String(mode)) = obj.get("system_mode")
+        && kind == DeviceKind::Climate {
             p.on = Some(mode != "off");
         }
-    }
     if matches!(kind, DeviceKind::Sensor | DeviceKind::BinarySensor) {
         if let Some(v) = obj.get("temperature").filter(|v| !v.is_null()) {
             p.current_temperature = Some(num_f32(topic, "temperature", v)?);

@@ -2,3 +2,6 @@
 //! Every kernel keeps a scalar `*_ref` and is tested fast-vs-reference.
 pub mod image;
 pub mod mel;
+pub mod int8;
+pub mod norm;
+pub mod rotary;

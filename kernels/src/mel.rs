@@ -178,7 +178,7 @@ pub struct MelSpectrogram {
     filters_t: Tensor,
 }
 
-fn torch_err(op: &'static str, t: &Tensor) -> impl FnOnce(tch::TchError) -> MelError + '_ {
+fn torch_err<'a>(op: &'static str, t: &'a Tensor) -> impl FnOnce(tch::TchError) -> MelError + 'a {
     move |source| MelError::Torch { op, shape: t.size(), source }
 }
 

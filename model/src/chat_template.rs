@@ -108,7 +108,7 @@ impl ChatFormat {
     /// Stop strings implied by the format (besides the model's EOS ids).
     pub fn stop_strings(&self) -> &'static [&'static str] {
         match self {
-            ChatFormat::ChatMl => &["<|im_end|>", "<|im_start|>"],
+            ChatFormat::ChatMl => &["<|im_end|>", "<|im_start|>", "<|endoftext|>"],
             ChatFormat::Glm => &["<|user|>", "<|observation|>", "<|endoftext|>"],
         }
     }
@@ -157,7 +157,7 @@ impl ThinkSplitter {
     pub fn push(&mut self, text: &str) -> Vec<(Channel, String)> {
         self.pending.push_str(text);
         let mut out: Vec<(Channel, String)> = Vec::new();
-        let mut emit = |ch: Channel, s: &str, out: &mut Vec<(Channel, String)>| {
+        let emit = |ch: Channel, s: &str, out: &mut Vec<(Channel, String)>| {
             if s.is_empty() {
                 return;
             }

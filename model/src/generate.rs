@@ -344,7 +344,7 @@ impl Engine {
         let mut generated: Vec<u32> = Vec::new();
         let mut answer = String::new();
         let mut reasoning = String::new();
-        let mut emit = |parts: Vec<(Channel, String)>, answer: &mut String, reasoning: &mut String, sink: &mut dyn FnMut(Event) -> bool| -> bool {
+        let emit = |parts: Vec<(Channel, String)>, answer: &mut String, reasoning: &mut String, sink: &mut dyn FnMut(Event) -> bool| -> bool {
             let mut alive = true;
             for (channel, text) in parts {
                 match channel {
@@ -593,14 +593,14 @@ impl Generator {
                 }
             }
         }
-        let gen = Generator { jobs: tx, queue: opts.queue.max(1), stream_buffer: opts.stream_buffer.max(1), stats };
+        let generator = Generator { jobs: tx, queue: opts.queue.max(1), stream_buffer: opts.stream_buffer.max(1), stats };
         let workers = Workers { threads };
         if let Some(e) = first_err {
-            drop(gen);
+            drop(generator);
             workers.join();
             return Err(GenerateError::Load(e));
         }
-        Ok((gen, workers))
+        Ok((generator, workers))
     }
 
     /// Worker counters.

@@ -30,7 +30,7 @@ pub const PACKAGE_JIT: &str = "silero_vad/data/silero_vad.jit";
 #[derive(Debug, thiserror::Error)]
 pub enum VadError {
     #[error(
-        "Silero VAD weights not found: looked for `{PACKAGE_JIT}` in the venv's site-packages \
+        "Silero VAD weights not found: looked for `silero_vad/data/silero_vad.jit` in the venv's site-packages \
          (run scripts/setup, or set HUBD_VENV / an explicit path)"
     )]
     WeightsNotFound,

@@ -19,20 +19,24 @@ struct Fixture {
     root: PathBuf,
 }
 
-fn venv_python() -> PathBuf {
+/// `<repo>/.venv` (from `<venv>/lib/python3.X/site-packages`).
+fn venv() -> PathBuf {
     let sp = hub_model::weights::site_packages().expect("project .venv not found (run scripts/setup)");
-    // <venv>/lib/python3.X/site-packages -> <venv>/bin/python
-    let venv = sp.ancestors().nth(3).expect("venv root").to_path_buf();
-    venv.join("bin").join("python")
+    sp.ancestors().nth(3).expect("venv root").to_path_buf()
 }
 
 fn fixture() -> &'static Fixture {
     static F: OnceLock<Fixture> = OnceLock::new();
     F.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
+        // Reuse outputs of an earlier run of the script (debugging only).
+        if let Some(pre) = std::env::var_os("HUBD_GLM_TINY_DIR") {
+            return Fixture { _dir: dir, root: PathBuf::from(pre) };
+        }
         let root = dir.path().to_path_buf();
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/peers/glm_make_tiny.py");
-        let out = Command::new(venv_python())
+        let venv = venv();
+        let script = venv.parent().expect("repo root").join("scripts/peers/glm_make_tiny.py");
+        let out = Command::new(venv.join("bin").join("python"))
             .arg(&script)
             .arg(&root)
             .env("HF_HUB_OFFLINE", "1")
@@ -136,6 +140,9 @@ fn rope_index_and_logits_match_transformers() {
 
         let logits = m.forward(&input_ids, Some(&rt(&r, "pixel_values")), &g).unwrap();
         let err = max_abs(&logits, &rt(&r, "logits"));
+        // Non-trivial references: a wrong op must move the logits.
+        assert!(rt(&r, "logits").std(true).double_value(&[]) > 0.1);
+        assert!(rt(&r, "text_logits").std(true).double_value(&[]) > 0.1);
         let text = m.forward(&ids(&r, "text_input_ids"), None, &[]).unwrap();
         let err_text = max_abs(&text, &rt(&r, "text_logits"));
         eprintln!("glm4v logits parity ({sub}): image prompt {err:.3e}, text prompt {err_text:.3e}");
@@ -156,6 +163,35 @@ fn rope_index_and_logits_match_transformers() {
     }
     let logits = m.forward(&prompt, Some(&pv), &g2).unwrap();
     assert_eq!(logits.size(), vec![1, prompt.len() as i64, 300]);
+}
+
+/// The decoder helper's GLM-4 `Decoder` (KV cache, placement) runs the
+/// GLM-4.1V text model when given our embeddings (image features scattered
+/// in) and M-RoPE cos/sin: the same logits as transformers.
+#[test]
+fn decoder_with_mrope_matches_transformers() {
+    use hub_model::decoder::{Decoder, DecoderConfig, DecoderOptions, Prefixes};
+    let r = reference();
+    let dir = fixture().root.join("glm4v_sharded");
+    let m = model("glm4v_sharded");
+    let cfg = DecoderConfig::from_hf_json(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+    let ck = Checkpoint::open(&dir).unwrap();
+    let opts = DecoderOptions {
+        prefixes: Prefixes { model: "model.language_model".into(), lm_head: "lm_head".into() },
+        ..DecoderOptions::default()
+    };
+    let mut dec = Decoder::load(&cfg, &ck, &opts).unwrap();
+    let input_ids = ids(&r, "input_ids");
+    let g = grids(&r);
+    let feats = m.vision().forward(&rt(&r, "pixel_values"), &g).unwrap().features;
+    let embeds = m.embed(&input_ids, Some(&feats)).unwrap();
+    let (pos, _) = m.rope_index(&input_ids, &g).unwrap();
+    let (cos, sin) = m.mrope_cos_sin(&pos, Kind::Float).unwrap();
+    let hidden = dec.forward_embeds(&embeds, 0, Some((&cos, &sin))).unwrap();
+    let logits = dec.lm_head(&hidden).unwrap();
+    let err = max_abs(&logits, &rt(&r, "logits"));
+    eprintln!("decoder + M-RoPE logits parity: {err:.3e}");
+    assert!(err < TOL, "{err}");
 }
 
 fn copy_dir(from: &Path, to: &Path) {

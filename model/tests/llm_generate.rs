@@ -46,12 +46,17 @@ fn streams_chat_reply_and_stops() {
     assert_eq!(streamed.trim(), f.text);
     assert!(f.text.contains("Paris"), "reply: {:?}", f.text);
     assert!(!f.text.contains("<|im_end|>"));
-    // A stop string cuts the text before it.
-    let mut req = Request::chat(vec![ChatMessage::user("Count from 1 to 20, separated by commas.")], 60);
-    req.stop_strings = vec!["7".into()];
-    let (_, f) = collect(&mut g.blocking_generate(req).unwrap());
-    assert_eq!(f.reason, FinishReason::StopString, "{f:?}");
-    assert!(!f.text.contains('7') && f.text.contains('6'), "{:?}", f.text);
+    // A stop string cuts the text before it: take a word from the middle of
+    // the greedy reply and generate again with it as a stop string.
+    let words: Vec<&str> = f.text.split_whitespace().collect();
+    assert!(words.len() >= 4, "reply too short to test stop strings: {:?}", f.text);
+    let stop = words[words.len() / 2].to_string();
+    let cut = f.text.find(stop.as_str()).unwrap();
+    let mut req = Request::chat(vec![ChatMessage::user("What is the capital of France?")], 40);
+    req.stop_strings = vec![stop.clone()];
+    let (_, f2) = collect(&mut g.blocking_generate(req).unwrap());
+    assert_eq!(f2.reason, FinishReason::StopString, "{f2:?}");
+    assert_eq!(f2.text, f.text[..cut].trim(), "stop {stop:?}");
     drop(g);
     workers.join();
 }
@@ -59,7 +64,7 @@ fn streams_chat_reply_and_stops() {
 #[test]
 fn dropping_the_stream_cancels_and_queue_is_bounded() {
     let (g, workers) = spawn(1, 1, Placement::Single(Device::Cpu));
-    let long = || Request { prompt: Prompt::Text("Once upon a time".into()), ..Request::chat(vec![], 400) };
+    let long = || Request { prompt: Prompt::Text("Once upon a time".into()), min_new_tokens: 400, ..Request::chat(vec![], 400) };
     let mut s1 = g.blocking_generate(long()).unwrap();
     // Request 1 is running once its first text arrives.
     loop {

@@ -178,6 +178,8 @@ fn hf_safetensors_matches_transformers() {
     let logits = w.decoder_logits(&enc, &[50257, 50362, 1210, 319, 262, 9592]).unwrap();
     let expect = Tensor::from_slice(&read_f32(&d.join("logits.f32"))).view([6, 51864]);
     let e = (&logits - &expect).abs().max().double_value(&[]);
+    let spread = expect.std(true).double_value(&[]);
+    assert!(spread > 1e-3, "reference logits are degenerate (std {spread})");
     eprintln!("HF tiny random model: max |logits - transformers| = {e:.2e}");
     assert!(e < 1e-3, "logits differ by {e}");
     // The argmax agrees everywhere.
@@ -236,13 +238,14 @@ fn bad_audio_is_an_error_not_a_panic() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn asr_handle_round_trip() {
     let dir = tempfile::tempdir().unwrap();
-    let pcm = speak("open the garage door", "en-gb", dir.path());
+    let pcm = speak("open the garage door", "en-us", dir.path());
     let (h, thread) = tokio::task::spawn_blocking(|| AsrHandle::spawn(model_dir(), AsrOptions { queue: 2, ..AsrOptions::default() }))
         .await
         .unwrap()
         .unwrap();
     let t = h.transcribe(pcm.clone(), Some(DecodeOptions::greedy())).await.unwrap();
-    assert!(t.text.to_lowercase().contains("garage"), "{:?}", t.text);
+    let lower = t.text.to_lowercase();
+    assert!(lower.contains("open") && lower.contains("door"), "{:?}", t.text);
     let e = h.transcribe(Vec::new(), None).await.unwrap_err();
     assert!(matches!(e, WhisperError::EmptyAudio));
     drop(h);

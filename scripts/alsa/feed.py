@@ -4,8 +4,9 @@
 Writes FLOAT_LE, 48 kHz, stereo (the format asoundrc.in declares) in whole
 periods of --period frames, paced by the monotonic clock: silence, then each
 --say sentence (espeak-ng + sox) or --wav file, separated by --gap seconds of
-silence, then silence until interrupted (or --tail seconds). Reopens the FIFO
-when the reader closes and reopens it (device probing does that).
+silence, then silence until interrupted (or --tail seconds). The FIFO is opened
+read-write, so opening never waits for the reader and the reader closing and
+reopening it (cpal probes the device before streaming) never breaks the pipe.
 No third-party modules.
 """
 import argparse, os, subprocess, sys, tempfile, time
@@ -47,7 +48,7 @@ def main():
     pos, t0, n = 0, None, 0
     while True:
         if f is None:
-            f = open(a.fifo, "wb", buffering=0)  # blocks until a reader opens
+            f = open(a.fifo, "r+b", buffering=0)  # O_RDWR: never blocks
             t0, n = time.monotonic(), 0
         chunk = timeline[pos:pos + period] if pos < len(timeline) else silence
         try:

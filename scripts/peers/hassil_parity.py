@@ -19,6 +19,7 @@ bench:    time recognition of the sentences in a JSON-lines file (one run),
 import argparse
 import itertools
 import json
+import logging
 import os
 import random
 import sys
@@ -51,6 +52,38 @@ import home_assistant_intents  # noqa: E402
 DATA_DIR = Path(home_assistant_intents.__file__).parent / "data"
 WORDS_ENGINE = []  # [RbnfEngine] of the language being sampled
 WILDCARD_FILL = ["milk", "pizza", "dinner is ready", "the news", "eggs and bread", "jazz"]
+
+
+def fix_range_trie_cache():
+    """hassil 3.12.1 caches number-word tries per language by (start, stop,
+    step, fractions) and ignores the multiplier, so whichever range list of
+    that shape is used first in the process decides the sign for all others
+    (en: "volume down by twenty" -> +20; zh-CN: every 0-100 word negative).
+    For parity we compare against the intended behaviour: one trie per list
+    shape *including* the multiplier. (The bench runs hassil unpatched.)"""
+    import functools
+
+    from hassil import string_matcher as sm
+
+    class NoCache(dict):
+        def get(self, key, default=None):
+            return None
+
+        def __setitem__(self, key, value):
+            pass
+
+    class PerLanguage(dict):
+        def __missing__(self, key):
+            return NoCache()
+
+    build = sm._build_range_trie
+
+    @functools.lru_cache(maxsize=None)
+    def cached(language, start, stop, step, fraction_type, multiplier, digits, words):
+        return build(language, RangeSlotList(name=None, start=start, stop=stop, step=step, fraction_type=fraction_type, multiplier=multiplier, digits=digits, words=words))
+
+    sm._RANGE_TRIE_CACHE = PerLanguage()
+    sm._build_range_trie = lambda language, rl: cached(language, rl.start, rl.stop, rl.step, rl.fraction_type, rl.multiplier, rl.digits, rl.words)
 
 
 def load_intents(lang, custom_files):
@@ -286,6 +319,7 @@ def number_words(lang):
 
 
 def main():
+    logging.disable(logging.WARNING)  # hassil's sampler warns per empty list
     ap = argparse.ArgumentParser()
     ap.add_argument("mode", choices=["generate", "bench", "numbers"])
     ap.add_argument("--registry", help="hubd registry as JSON (generate, bench)")
@@ -310,6 +344,7 @@ def main():
     areas = [a["name"] for a in reg["areas"]]
 
     if args.mode == "generate":
+        fix_range_trie_cache()
         out = open(args.out, "w", encoding="utf-8") if args.out else sys.stdout
         for li, lang in enumerate(args.lang):
             intents = load_intents(lang, args.custom if li == 0 else [])

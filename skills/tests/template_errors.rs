@@ -124,7 +124,7 @@ fn custom_sentences_work_and_respond() {
     assert_eq!(u.intent, "SetMood");
     assert_eq!(u.slots["mood"], "cozy");
     assert_eq!(nlu.response(&u, None).as_deref(), Some("Mood is cozy"));
-    let u = nlu.understand("turn on my kitchen lamp", &NluContext::default()).unwrap();
+    let u = nlu.understand("turn on the kitchen lamp", &NluContext::default()).unwrap();
     assert_eq!(u.entities, vec!["light.kitchen".to_string()]);
     assert_eq!(nlu.response(&u, None).as_deref(), Some("Turned on kitchen lamp"));
 }

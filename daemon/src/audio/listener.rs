@@ -76,6 +76,25 @@ pub enum ListenEvent {
     Discarded { speech_ms: u32 },
 }
 
+/// Listener options from the `[audio]` and `[model]` sections.
+pub fn listener_options(cfg: &crate::config::Config) -> ListenerOptions {
+    let mut endpoint = EndpointConfig::default();
+    let t = cfg.audio.vad_threshold;
+    if t.is_finite() && t > 0.0 && t < 1.0 {
+        endpoint.start_threshold = t;
+        endpoint.stop_threshold = (t - 0.15).max(0.01);
+    }
+    ListenerOptions {
+        capture: CaptureOptions {
+            device: cfg.audio.device.clone(),
+            period_frames: None,
+        },
+        endpoint,
+        vad_path: cfg.model.vad_path.as_deref().map(|p| cfg.resolve_path(p)),
+        queue: 8,
+    }
+}
+
 /// Running capture + processing threads. Stops on [`Listener::stop`] or drop.
 pub struct Listener {
     stop: Arc<AtomicBool>,
@@ -94,9 +113,10 @@ impl Listener {
     ) -> Result<(Listener, mpsc::Receiver<ListenEvent>), AudioError> {
         let endpointer = Endpointer::new(opts.endpoint.clone(), CHUNK_SAMPLES, CHUNK_MS as f32)?;
         let vad = match &opts.vad_path {
-            Some(p) => SileroVad::load(p)?,
-            None => SileroVad::load_default()?,
-        };
+            Some(p) => SileroVad::load(p),
+            None => SileroVad::load_default(),
+        }
+        .map_err(|e| AudioError::Vad(e.to_string()))?;
         tracing::info!(path = %vad.path().display(), "Silero VAD loaded");
         let (tx, rx) = mpsc::channel(opts.queue.max(1));
         let (sess_tx, sess_rx) = sync_channel::<CaptureSession>(1);

@@ -18,18 +18,19 @@ pub mod capture;
 pub mod devices;
 pub mod endpoint;
 pub mod frontend;
-pub mod listener;
 pub mod metrics;
 pub mod recording;
-pub mod voice;
 pub mod wake;
+// Written, not yet in the module tree (see the capture helper's report):
+// `listener` needs `pub mod vad;` in model/src/lib.rs, `voice` needs
+// `listener` plus `pub mod pipeline;` in this crate. Enable together with
+// `pub mod listen;` + the `Listen` variant in the CLI.
+// pub mod listener;
+// pub mod voice;
 
 pub use devices::{InputDevice, list_input_devices};
 pub use endpoint::EndpointConfig;
-pub use listener::{ListenEvent, Listener, ListenerOptions, Utterance};
 pub use metrics::{AudioMetrics, AudioMetricsSnapshot};
-
-use crate::config::Config;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AudioError {
@@ -43,8 +44,8 @@ pub enum AudioError {
         op: &'static str,
         message: String,
     },
-    #[error(transparent)]
-    Vad(#[from] hub_model::vad::VadError),
+    #[error("voice activity detection: {0}")]
+    Vad(String),
     #[error(transparent)]
     Endpoint(#[from] endpoint::EndpointConfigError),
     #[error(transparent)]
@@ -53,23 +54,4 @@ pub enum AudioError {
     Asr(String),
     #[error("could not start an audio thread: {0}")]
     Thread(#[source] std::io::Error),
-}
-
-/// Listener options from the `[audio]` and `[model]` sections.
-pub fn listener_options(cfg: &Config) -> ListenerOptions {
-    let mut endpoint = EndpointConfig::default();
-    let t = cfg.audio.vad_threshold;
-    if t.is_finite() && t > 0.0 && t < 1.0 {
-        endpoint.start_threshold = t;
-        endpoint.stop_threshold = (t - 0.15).max(0.01);
-    }
-    ListenerOptions {
-        capture: capture::CaptureOptions {
-            device: cfg.audio.device.clone(),
-            period_frames: None,
-        },
-        endpoint,
-        vad_path: cfg.model.vad_path.as_deref().map(|p| cfg.resolve_path(p)),
-        queue: 8,
-    }
 }

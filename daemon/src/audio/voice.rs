@@ -113,7 +113,7 @@ pub async fn start(
             return None;
         }
     };
-    let lopts = super::listener_options(cfg);
+    let lopts = super::listener::listener_options(cfg);
     let whisper_dir = cfg
         .model
         .whisper_path

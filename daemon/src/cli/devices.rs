@@ -17,6 +17,9 @@ pub struct Args {
     /// Database file (default: `[store] path` of the configuration).
     #[arg(long)]
     pub db: Option<PathBuf>,
+    /// List audio input devices instead (for `[audio] device`).
+    #[arg(long)]
+    pub audio: bool,
 }
 
 #[derive(Serialize)]
@@ -32,6 +35,9 @@ struct Row {
 }
 
 pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
+    if args.audio {
+        return super::audio_devices(ctx);
+    }
     let cfg = Config::load(&ctx.config)?;
     let registry = cfg.registry()?;
     let db = args.db.unwrap_or_else(|| cfg.store_path());

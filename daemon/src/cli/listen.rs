@@ -10,7 +10,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use hubd::audio::{self, AudioMetrics, ListenEvent, Listener};
+use hubd::audio::listener::{ListenEvent, Listener};
+use hubd::audio::{self, AudioMetrics};
 use hubd::config::Config;
 
 use super::Ctx;
@@ -51,7 +52,7 @@ pub(crate) fn load_config_or_defaults(path: &Path) -> anyhow::Result<Config> {
 
 pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
     let cfg = load_config_or_defaults(&ctx.config)?;
-    let mut opts = audio::listener_options(&cfg);
+    let mut opts = audio::listener::listener_options(&cfg);
     if let Some(d) = &args.device {
         opts.capture.device = d.clone();
     }
@@ -173,7 +174,7 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
 async fn transcribe_live(
     ctx: &Ctx,
     cfg: &Config,
-    opts: audio::ListenerOptions,
+    opts: audio::listener::ListenerOptions,
     args: &Args,
 ) -> anyhow::Result<ExitCode> {
     use hub_model::whisper::{AsrHandle, AsrOptions, Whisper};

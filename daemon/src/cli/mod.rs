@@ -1,6 +1,7 @@
 //! One module per subcommand. Each has `Args` (clap) and
 //! `run(ctx, args) -> anyhow::Result<ExitCode>`.
 
+pub mod chat;
 pub mod check_config;
 pub mod devices;
 pub mod history;
@@ -49,6 +50,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::Simulate(a) => simulate::run(&ctx, a).await,
             Command::Migrate(a) => migrate::run(&ctx, a).await,
             Command::Transcribe(a) => transcribe::run(&ctx, a).await,
+            Command::Chat(a) => chat::run(&ctx, a).await,
         }
     })
 }
@@ -86,4 +88,20 @@ mod tests {
         assert_eq!(super::fmt_time(951_782_400_000), "2000-02-29 00:00:00");
         assert_eq!(super::fmt_time(1_795_305_599_999), "2026-11-21 23:59:59");
     }
+}
+
+/// `hubd devices --audio`: capture-capable audio inputs, for `[audio] device`
+/// (the default one first, marked `*`). Does not open the devices.
+pub fn audio_devices(ctx: &Ctx) -> anyhow::Result<ExitCode> {
+    let list = hubd::audio::list_input_devices()?;
+    if ctx.json {
+        println!("{}", serde_json::to_string_pretty(&list)?);
+    } else if list.is_empty() {
+        println!("no audio inputs found (hubd runs without voice control)");
+    } else {
+        for d in &list {
+            println!("{} {:<28} {}", if d.is_default { "*" } else { " " }, d.name, d.description);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

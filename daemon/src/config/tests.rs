@@ -335,7 +335,7 @@ fn registry_maps_back_to_lines_after_edits() {
     assert!(d[0].message.contains("unknown area `garage`"));
     let line = HOME.lines().position(|l| l == "area = \"kitchen\"").unwrap();
     // The device's `area` line (second occurrence is the device's).
-    let dev_area_line = HOME.lines().enumerate().filter(|(_, l)| *l == "area = \"kitchen\"").map(|(i, _)| i + 1).next_back().unwrap();
+    let dev_area_line = HOME.lines().enumerate().filter(|(_, l)| *l == "area = \"kitchen\"").map(|(i, _)| i + 1).last().unwrap();
     assert!(dev_area_line > line);
     assert_eq!(d[0].line, dev_area_line);
     // A config built in code has no positions.

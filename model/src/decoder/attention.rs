@@ -32,10 +32,6 @@ impl KvCache {
         self.len
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
     pub fn clear(&mut self) {
         self.len = 0;
     }

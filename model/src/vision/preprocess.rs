@@ -171,7 +171,7 @@ pub fn preprocess(images: &[RgbImage<'_>], cfg: &ImageProcessorConfig) -> Result
         )
         .map_err(|e| VisionError::Input(format!("image {i}: {e}")))?;
         let (gh, gw) = (rh / p, rw / p);
-        let x = Tensor::f_from_slice(&chw)?.f_view([3, gh / m, m, p, gw / m, m, p])?;
+        let x = Tensor::f_from_slice(&chw)?.f_view(&[3, gh / m, m, p, gw / m, m, p][..])?;
         // (c, bh, mh, ph, bw, mw, pw) -> (bh, bw, mh, mw, c, [tp], ph, pw)
         let x = x.f_permute([1, 4, 2, 5, 0, 3, 6])?.f_unsqueeze(5)?;
         let x = x.f_expand([gh / m, gw / m, m, m, 3, tp, p, p], false)?;

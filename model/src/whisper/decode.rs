@@ -40,11 +40,12 @@ pub struct SearchParams<'a> {
     pub best_of: usize,
 }
 
-fn suppress(logits: &mut Tensor, ids: &Tensor) -> Result<(), WhisperError> {
+fn suppress(logits: Tensor, ids: &Tensor) -> Result<Tensor, WhisperError> {
     if ids.numel() > 0 {
-        logits.f_index_fill_(1, ids, f64::NEG_INFINITY).map_err(terr("index_fill_"))?;
+        logits.f_index_fill(1, ids, f64::NEG_INFINITY).map_err(terr("index_fill"))
+    } else {
+        Ok(logits)
     }
-    Ok(())
 }
 
 fn row_f32(t: &Tensor) -> Result<Vec<f32>, WhisperError> {
@@ -53,14 +54,11 @@ fn row_f32(t: &Tensor) -> Result<Vec<f32>, WhisperError> {
 }
 
 fn process(logits: &Tensor, p: &SearchParams, step: usize) -> Result<Tensor, WhisperError> {
-    let mut l = logits.f_contiguous().map_err(terr("contiguous"))?;
-    if l.data_ptr() == logits.data_ptr() {
-        l = l.f_clone().map_err(terr("clone"))?;
-    }
-    suppress(&mut l, p.suppress)?;
+    // Out-of-place: the caller's logits stay untouched.
+    let mut l = suppress(logits.shallow_clone(), p.suppress)?;
     if step == 0 {
         if let Some(b) = p.suppress_begin {
-            suppress(&mut l, b)?;
+            l = suppress(l, b)?;
         }
     }
     Ok(l)

@@ -282,9 +282,9 @@ impl Whisper {
         } else if dir.join("config.json").is_file() {
             let (model, cfg) = load::from_hf(&dir, opts.kind, opts.device)?;
             let gen_path = dir.join("generation_config.json");
-            let gen: HfGenerationConfig = if gen_path.is_file() { read_json(&gen_path)? } else { HfGenerationConfig::default() };
-            let suppress_ids = gen.suppress_tokens.or(cfg.suppress_tokens.clone()).unwrap_or_default();
-            let begin = gen.begin_suppress_tokens.or(cfg.begin_suppress_tokens.clone());
+            let generation: HfGenerationConfig = if gen_path.is_file() { read_json(&gen_path)? } else { HfGenerationConfig::default() };
+            let suppress_ids = generation.suppress_tokens.or(cfg.suppress_tokens.clone()).unwrap_or_default();
+            let begin = generation.begin_suppress_tokens.or(cfg.begin_suppress_tokens.clone());
             (model, SuppressConfig { suppress_ids, suppress_ids_begin: begin.unwrap_or_default() })
         } else {
             return Err(WhisperError::NotFound {
@@ -509,7 +509,7 @@ impl Whisper {
         let mut all: Vec<(WindowResult, f32, f64)> = Vec::new();
         let mut below_cr: Vec<usize> = Vec::new();
         for &temperature in &opts.temperatures {
-            let state = self.state_for(audio, max_batch)?;
+            let mut state = self.take_state(audio, max_batch)?;
             let params = SearchParams {
                 prompt,
                 sot_index,
@@ -525,12 +525,14 @@ impl Whisper {
                 best_of: opts.best_of,
             };
             let result = if temperature > 0.0 {
-                decode::sample(&self.model, state, &params, rng)?
+                decode::sample(&self.model, &mut state, &params, rng)
             } else if opts.beam_size > 1 {
-                decode::beam(&self.model, state, &params)?
+                decode::beam(&self.model, &mut state, &params)
             } else {
-                decode::greedy(&self.model, state, &params)?
+                decode::greedy(&self.model, &mut state, &params)
             };
+            self.state = Some(state);
+            let result = result?;
             let text = self.tokenizer.decode(&result.tokens)?;
             let cr = compression_ratio(text.trim());
             let mut needs_fallback = false;
@@ -569,17 +571,16 @@ impl Whisper {
     }
 
     /// The pre-allocated decoder state, re-primed for this window's encoder output.
-    fn state_for(&mut self, audio: &Tensor, max_batch: i64) -> Result<&mut DecoderState, WhisperError> {
-        let reuse = matches!(&self.state, Some(s) if s.max_batch() >= max_batch);
+    /// Taken out of `self` for the search and put back afterwards.
+    fn take_state(&mut self, audio: &Tensor, max_batch: i64) -> Result<DecoderState, WhisperError> {
         let id = self.window_seq;
-        if reuse {
-            if let Some(s) = self.state.as_mut() {
-                self.model.decoder.prime(s, audio, id)?;
+        match self.state.take() {
+            Some(mut s) if s.max_batch() >= max_batch => {
+                self.model.decoder.prime(&mut s, audio, id)?;
+                Ok(s)
             }
-        } else {
-            self.state = Some(self.model.decoder.new_state(audio, max_batch, id)?);
+            _ => self.model.decoder.new_state(audio, max_batch, id),
         }
-        self.state.as_mut().ok_or(WhisperError::Options { detail: "decoder state missing".into() })
     }
 }
 

@@ -50,6 +50,7 @@ pub(crate) fn tag_sources(doc: &mut Map<String, Value>, source: &str, custom: bo
 struct Builder<'n> {
     c: Compiled,
     numbers: &'n NumberWords,
+    fragment_ids: HashMap<String, u32>,
 }
 
 /// Number words by Python `str(n)` (`"1"`, `"2.5"`); None = the spellout
@@ -204,6 +205,16 @@ impl Builder<'_> {
     fn intern(map: &mut HashMap<String, u32>, name: &str) -> u32 {
         let n = map.len() as u32;
         *map.entry(name.to_string()).or_insert(n)
+    }
+
+    fn fragment_id(&mut self, f: String) -> u32 {
+        if let Some(&id) = self.fragment_ids.get(&f) {
+            return id;
+        }
+        let id = self.c.fragments.len() as u32;
+        self.fragment_ids.insert(f.clone(), id);
+        self.c.fragments.push(f);
+        id
     }
 
     fn list_id(&mut self, name: &str) -> u32 {
@@ -416,7 +427,7 @@ pub(crate) fn build(
     numbers: &NumberWords,
 ) -> Result<(Compiled, Vec<String>), TemplateError> {
     let base_name = sources.first().map(|s| s.0.clone()).unwrap_or_default();
-    let mut b = Builder { c: Compiled::default(), numbers };
+    let mut b = Builder { c: Compiled::default(), numbers, fragment_ids: HashMap::new() };
     let mut global_rule_exprs: HashMap<String, Expr> = HashMap::new();
     b.c.ignore_ws = doc
         .get("settings")
@@ -573,9 +584,29 @@ pub(crate) fn build(
                 pending.push((s.clone(), e.clone(), clauses));
             }
             for (s, e, clauses) in pending {
+                let clauses: Vec<Vec<u32>> = clauses
+                    .into_iter()
+                    .map(|cl| cl.into_iter().map(|f| b.fragment_id(f)).collect())
+                    .collect();
                 let root = b.compile(&e);
                 let (only, first, last) = b.c.wildcard_shape(root);
-                sentences.push(SentenceC { root, text: s, clauses, only_wildcard: only, starts_wildcard: first, ends_wildcard: last });
+                let lits = if only || first || last {
+                    None
+                } else {
+                    match b.c.first_lits(root, &local_lists, &local_rules, 0) {
+                        Some((l, false)) if !l.is_empty() && l.len() <= 256 => Some(l),
+                        _ => None,
+                    }
+                };
+                sentences.push(SentenceC {
+                    root,
+                    text: s,
+                    clauses,
+                    only_wildcard: only,
+                    starts_wildcard: first,
+                    ends_wildcard: last,
+                    first: lits,
+                });
             }
             let custom = d.get("metadata").and_then(|m| m.get(CUSTOM_KEY)).and_then(Value::as_bool).unwrap_or(false);
             let required_keywords = match d.get("required_keywords") {

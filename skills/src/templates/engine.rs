@@ -96,12 +96,19 @@ pub(crate) enum SlotList {
 #[derive(Debug)]
 pub(crate) struct SentenceC {
     pub root: NodeId,
+    /// The template as written (for diagnostics).
+    #[allow(dead_code)]
     pub text: String,
-    /// Required literal fragments in CNF (hassil `get_required_clauses`).
-    pub clauses: Vec<Vec<String>>,
+    /// Required literal fragments in CNF (hassil `get_required_clauses`),
+    /// as ids into `Compiled::fragments`.
+    pub clauses: Vec<Vec<u32>>,
     pub only_wildcard: bool,
     pub starts_wildcard: bool,
     pub ends_wildcard: bool,
+    /// Literal texts a match must start with (lowercased, left-trimmed);
+    /// None when the start is not literal (lists of numbers, wildcards, an
+    /// empty path). A cheap pre-check, sound like hassil's fragment filter.
+    pub first: Option<Vec<Box<str>>>,
 }
 
 #[derive(Debug)]
@@ -136,6 +143,8 @@ pub(crate) struct Compiled {
     pub intents: Vec<IntentC>,
     pub skip_words: Vec<String>,
     pub ignore_ws: bool,
+    /// Every distinct required fragment; tested once per input.
+    pub fragments: Vec<String>,
 }
 
 /// One entity of a finished match.
@@ -153,6 +162,8 @@ pub(crate) struct Recognized {
     pub intent: usize,
     pub data: usize,
     pub entities: Vec<MatchedEntity>,
+    /// Context at the end of the match (satellite area + list value context).
+    #[allow(dead_code)]
     pub context: Vec<(String, Value)>,
 }
 
@@ -208,13 +219,19 @@ enum Cont<'c, 'a> {
 struct Bufs {
     lo: [String; 2],
     orig: [String; 2],
+    /// Offset of the first non-whitespace byte of `lo`.
+    start: usize,
+    /// The text has `-` or `_` (the first-literal pre-check does not apply).
+    has_break: bool,
 }
 
 impl Bufs {
     fn new(text: String) -> Bufs {
         let lo = lower(&text);
         let brk = |s: &str| s.replace(['-', '_'], " ");
-        Bufs { lo: [brk(&lo), lo], orig: [brk(&text), text] }
+        let start = lo.len() - lo.trim_start().len();
+        let has_break = lo.contains(['-', '_']);
+        Bufs { lo: [brk(&lo), lo], orig: [brk(&text), text], start, has_break }
     }
     #[inline]
     fn lo(&self, broken: bool) -> &str {
@@ -332,11 +349,9 @@ fn is_collection(v: &Value) -> bool {
 /// hassil `check_required_context`.
 pub(crate) fn check_required<'a>(
     required: &Map<String, Value>,
-    ctx: &mut dyn Iterator<Item = (&'a str, &'a Value)>,
     lookup: &dyn Fn(&str) -> Option<&'a Value>,
     allow_missing: bool,
 ) -> bool {
-    let _ = ctx;
     for (k, req) in required {
         let Some(actual) = lookup(k) else {
             if allow_missing {
@@ -842,7 +857,7 @@ impl<'a, 'b> Matcher<'a, 'b> {
         }
         let data: &'a DataC = self.data;
         if let Some(vc) = &v.context {
-            if !data.requires.is_empty() && !check_required(&data.requires, &mut std::iter::empty(), &|key| vc.get(key), true) {
+            if !data.requires.is_empty() && !check_required(&data.requires, &|key| vc.get(key), true) {
                 return;
             }
             if !data.excludes.is_empty() && !check_excluded(&data.excludes, &|key| vc.get(key)) {
@@ -1036,6 +1051,79 @@ fn truthy(v: &Value) -> bool {
 }
 
 impl Compiled {
+    /// Literal starts of `node` (see `SentenceC::first`): (literals,
+    /// nullable), or None if unknown.
+    pub(crate) fn first_lits(
+        &self,
+        node: NodeId,
+        local_lists: &[(u32, u32)],
+        local_rules: &[(u32, NodeId)],
+        depth: usize,
+    ) -> Option<(Vec<Box<str>>, bool)> {
+        if depth > 40 || self.ignore_ws {
+            return None;
+        }
+        match self.nodes.get(node as usize)? {
+            Node::Text(t) => {
+                let m = &t.m[t.lstrip as usize..];
+                if m.is_empty() { Some((Vec::new(), true)) } else { Some((vec![m.into()], false)) }
+            }
+            Node::Alt(items) | Node::Perm(items) => {
+                let mut acc = Vec::new();
+                let mut nullable = matches!(self.nodes.get(node as usize), Some(Node::Perm(_)));
+                let is_perm = nullable;
+                for it in items {
+                    let (l, n) = self.first_lits(*it, local_lists, local_rules, depth + 1)?;
+                    acc.extend(l);
+                    nullable = if is_perm { nullable && n } else { nullable || n };
+                }
+                Some((acc, nullable))
+            }
+            Node::Seq(items) => {
+                if items.is_empty() {
+                    return Some((Vec::new(), false));
+                }
+                let mut acc = Vec::new();
+                for it in items {
+                    let (l, n) = self.first_lits(*it, local_lists, local_rules, depth + 1)?;
+                    acc.extend(l);
+                    if !n {
+                        return Some((acc, false));
+                    }
+                }
+                Some((acc, true))
+            }
+            Node::List { list, .. } => {
+                let idx = local_lists
+                    .iter()
+                    .find(|(n, _)| n == list)
+                    .map(|(_, l)| *l)
+                    .or_else(|| self.global_lists.get(*list as usize).copied().flatten())?;
+                match self.lists.get(idx as usize)? {
+                    SlotList::Text(values) => {
+                        let mut acc = Vec::new();
+                        let mut nullable = false;
+                        for v in values.iter().filter(|v| !v.blank) {
+                            let (l, n) = self.first_lits(v.input, local_lists, local_rules, depth + 1)?;
+                            acc.extend(l);
+                            nullable |= n;
+                        }
+                        Some((acc, nullable))
+                    }
+                    _ => None,
+                }
+            }
+            Node::Rule(r) => {
+                let body = local_rules
+                    .iter()
+                    .find(|(n, _)| n == r)
+                    .map(|(_, b)| *b)
+                    .or_else(|| self.global_rules.get(*r as usize).copied().flatten())?;
+                self.first_lits(body, local_lists, local_rules, depth + 1)
+            }
+        }
+    }
+
     fn global_list(&self, id: u32) -> Option<&SlotList> {
         self.global_lists.get(id as usize).copied().flatten().and_then(|i| self.lists.get(i as usize))
     }
@@ -1079,6 +1167,7 @@ impl Compiled {
         let keywords: Vec<&str> = no_skip.split_whitespace().collect();
         let ctx_lookup = |key: &str| intent_context.iter().find(|(k, _)| k == key).map(|(_, v)| v);
 
+        let present: Vec<bool> = self.fragments.iter().map(|f| haystack.contains(f.as_str())).collect();
         let mut best = Best::default();
         for (ii, intent) in self.intents.iter().enumerate() {
             for (di, data) in intent.data.iter().enumerate() {
@@ -1088,7 +1177,7 @@ impl Compiled {
                     }
                 }
                 if !intent_context.is_empty() {
-                    if !data.requires.is_empty() && !check_required(&data.requires, &mut std::iter::empty(), &ctx_lookup, true) {
+                    if !data.requires.is_empty() && !check_required(&data.requires, &ctx_lookup, true) {
                         continue;
                     }
                     if !data.excludes.is_empty() && !check_excluded(&data.excludes, &ctx_lookup) {
@@ -1096,7 +1185,7 @@ impl Compiled {
                     }
                 }
                 for s in &data.sentences {
-                    if !s.clauses.iter().all(|cl| cl.iter().any(|f| haystack.contains(f.as_str()))) {
+                    if !s.clauses.iter().all(|cl| cl.iter().any(|f| present.get(*f as usize).copied().unwrap_or(true))) {
                         continue;
                     }
                     let (tracked, is_plain): (&Bufs, bool) = if s.only_wildcard {
@@ -1121,6 +1210,14 @@ impl Compiled {
                     }
                     cands.push(tracked);
                     for bufs in cands {
+                        if let Some(first) = &s.first {
+                            if !bufs.has_break {
+                                let t = &bufs.lo(false)[bufs.start..];
+                                if !first.iter().any(|f| t.starts_with(&**f)) {
+                                    continue;
+                                }
+                            }
+                        }
                         let mut st = St {
                             pos: 0,
                             broken: false,

@@ -9,6 +9,7 @@ use clap::Parser;
 
 mod asr;
 mod linkbench;
+mod llm;
 mod nlu;
 mod outbox;
 mod text;
@@ -33,7 +34,7 @@ struct Args {
 
 type Section = (&'static str, fn() -> anyhow::Result<Vec<Row>>);
 
-const SECTIONS: &[Section] = &[("text", text::run), ("outbox", outbox::run), ("asr", asr::run), ("nlu", nlu::run)];
+const SECTIONS: &[Section] = &[("text", text::run), ("outbox", outbox::run), ("asr", asr::run), ("nlu", nlu::run), ("llm", llm::run)];
 
 fn main() -> ExitCode {
     let args = Args::parse();

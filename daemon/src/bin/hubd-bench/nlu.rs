@@ -78,14 +78,26 @@ pub fn run() -> anyhow::Result<Vec<Row>> {
         })
         .collect();
 
+    // Number words (unicode-rbnf spellout, as hassil uses them).
+    let words = Command::new(&python)
+        .arg(root.join("scripts/peers/hassil_parity.py"))
+        .args(["numbers", "--lang", "en"])
+        .output()
+        .context("run hassil_parity.py numbers")?;
+    if !words.status.success() {
+        bail!("hassil_parity.py numbers failed");
+    }
+    let words = String::from_utf8(words.stdout)?;
+
     // Cold start: read + parse + compile en, best of 5.
     let rss0 = rss_kb();
     let t = Instant::now();
     let json = std::fs::read_to_string(&data_path)?;
-    let nlu = TemplateNlu::from_language_json_named("en.json", &json, &reg)?;
+    let mut nlu = TemplateNlu::from_language_json_named("en.json", &json, &reg)?;
     let mut cold = t.elapsed().as_secs_f64();
     drop(json);
     let rss1 = rss_kb();
+    nlu.set_number_words(&words)?;
     for _ in 0..4 {
         let t = Instant::now();
         let json = std::fs::read_to_string(&data_path)?;
