@@ -10,6 +10,6 @@ pub mod outbox;
 pub mod pipeline;
 pub mod runtime;
 pub mod web;
-pub mod wav;
 pub mod simulate;
 pub mod audio;
+pub mod wav;

@@ -50,10 +50,12 @@ pub enum Command {
     Simulate(cli::simulate::Args),
     /// Apply database migrations and report the schema version.
     Migrate(cli::migrate::Args),
-    /// Transcribe a WAV file with the hub's Whisper (any rate, mono or stereo, 8-32-bit or float PCM).
-    Transcribe(cli::transcribe::Args),
+    /// Print live transcripts from the microphone (utterance boundaries with --vad-only).
+    Listen(cli::listen::Args),
     /// Chat with the local LLM: stream a reply to the terminal (--think shows the model's reasoning).
     Chat(cli::chat::Args),
+    /// Transcribe a WAV file with the local Whisper model (any rate, mono/stereo, 16/24/32-bit or float).
+    Transcribe(cli::transcribe::Args),
 }
 
 fn main() -> ExitCode {

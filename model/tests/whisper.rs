@@ -254,3 +254,16 @@ async fn asr_handle_round_trip() {
     let bad = tokio::task::spawn_blocking(|| AsrHandle::spawn("/nonexistent".into(), AsrOptions::default())).await.unwrap();
     assert!(bad.is_err());
 }
+
+/// Not a test: warm timings of the pieces (`cargo test --release -p hub-model --test whisper timing -- --ignored --nocapture`).
+#[test]
+#[ignore]
+fn timing() {
+    let dir = tempfile::tempdir().unwrap();
+    let pcm = speak("set the living room lamp to fifty percent", "en-us", dir.path());
+    let mut w = Whisper::load(model_dir()).unwrap();
+    for i in 0..4 {
+        let t = w.transcribe(&pcm, &DecodeOptions::greedy()).unwrap();
+        eprintln!("run {i}: {} tokens {:?} {:?}", t.segments.iter().map(|s| s.tokens.len()).sum::<usize>(), t.text, t.timings);
+    }
+}

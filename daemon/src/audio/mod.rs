@@ -20,13 +20,9 @@ pub mod endpoint;
 pub mod frontend;
 pub mod metrics;
 pub mod recording;
+pub mod listener;
+pub mod voice;
 pub mod wake;
-// Written, not yet in the module tree (see the capture helper's report):
-// `listener` needs `pub mod vad;` in model/src/lib.rs, `voice` needs
-// `listener` plus `pub mod pipeline;` in this crate. Enable together with
-// `pub mod listen;` + the `Listen` variant in the CLI.
-// pub mod listener;
-// pub mod voice;
 
 pub use devices::{InputDevice, list_input_devices};
 pub use endpoint::EndpointConfig;

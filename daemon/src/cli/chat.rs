@@ -180,7 +180,7 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
             prompt_tokens = finished.prompt_tokens,
             generated = finished.generated_tokens,
             reason = ?finished.reason,
-            decode_tok_s = format!("{tps:.1}"),
+            decode_tok_s = %format!("{tps:.1}"),
             "chat done"
         );
     }

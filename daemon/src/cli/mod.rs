@@ -5,6 +5,7 @@ pub mod chat;
 pub mod check_config;
 pub mod devices;
 pub mod history;
+pub mod listen;
 pub mod migrate;
 pub mod run;
 pub mod say;
@@ -49,8 +50,9 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::History(a) => history::run(&ctx, a).await,
             Command::Simulate(a) => simulate::run(&ctx, a).await,
             Command::Migrate(a) => migrate::run(&ctx, a).await,
-            Command::Transcribe(a) => transcribe::run(&ctx, a).await,
+            Command::Listen(a) => listen::run(&ctx, a).await,
             Command::Chat(a) => chat::run(&ctx, a).await,
+            Command::Transcribe(a) => transcribe::run(&ctx, a).await,
         }
     })
 }

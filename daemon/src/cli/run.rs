@@ -26,6 +26,10 @@ pub struct Args {
 pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
     let cfg = Config::load(&ctx.config)?;
     let mut rt = Runtime::start(&cfg, StartOptions::default()).await.context("starting the daemon")?;
+    // Voice (capture helper): logs and skips itself when disabled or unavailable.
+    if let Some(t) = hubd::audio::voice::start(&cfg, rt.pipeline.clone(), rt.shutdown_signal(), hubd::audio::AudioMetrics::global()).await {
+        rt.add_task("voice", t);
+    }
     if args.demo {
         start_demo(&mut rt)?;
     }

@@ -13,6 +13,7 @@ mod llm;
 mod nlu;
 mod outbox;
 mod text;
+mod voice;
 
 /// One row of the results table.
 #[derive(Debug, Clone)]
@@ -34,7 +35,7 @@ struct Args {
 
 type Section = (&'static str, fn() -> anyhow::Result<Vec<Row>>);
 
-const SECTIONS: &[Section] = &[("text", text::run), ("outbox", outbox::run), ("asr", asr::run), ("nlu", nlu::run), ("llm", llm::run)];
+const SECTIONS: &[Section] = &[("text", text::run), ("outbox", outbox::run), ("nlu", nlu::run), ("llm", llm::run), ("voice", voice::run), ("asr", asr::run)];
 
 fn main() -> ExitCode {
     let args = Args::parse();
