@@ -311,7 +311,7 @@ pub mod fixtures {
     use super::{resample, TARGET_RATE};
 
     /// Bump when the generation changes so stale caches are not reused.
-    pub const VERSION: u32 = 1;
+    pub const VERSION: u32 = 2;
 
     /// (text, command words; `a|b` = either spelling)
     pub const COMMANDS: &[(&str, &[&str])] = &[
@@ -441,7 +441,9 @@ pub mod fixtures {
         let lead = (min.saturating_sub(speech.len()) / 2).max(TARGET_RATE as usize / 5);
         let mut x = vec![0f32; lead];
         x.extend_from_slice(&speech);
-        x.extend(std::iter::repeat_n(0f32, lead));
+        // Trailing pad makes up the odd sample so the clip is never short of `min`.
+        let trail = lead.max(min.saturating_sub(lead + speech.len()));
+        x.extend(std::iter::repeat_n(0f32, trail));
         if let Some(snr) = u.snr_db {
             // SNR measured against the speech part only.
             let p_sig = speech.iter().map(|&v| (v as f64).powi(2)).sum::<f64>() / speech.len().max(1) as f64;
