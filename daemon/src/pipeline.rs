@@ -81,7 +81,8 @@ impl Nlu {
         weights_dir: Option<&std::path::Path>,
         custom: &[std::path::PathBuf],
     ) -> Nlu {
-        let rel = format!("home_assistant_intents/data/{language}.json");
+        // `zh-cn` -> `zh-CN.json`: the package names files by BCP 47 case.
+        let rel = format!("home_assistant_intents/data/{}", hub_skills::templates::language_file_name(language));
         let path = match weights_dir {
             Some(d) => Some(d.join(&rel)),
             None => hub_model::weights::package_path(&rel),
