@@ -591,24 +591,9 @@ impl Store {
 
     /// Insert one turn; returns its id.
     pub async fn insert_turn(&self, t: &NewTurn) -> Result<i64, StoreError> {
-        let res = sqlx::query(
-            "INSERT INTO dialogue_turns
-                (session, role, modality, text, reasoning, intent, area, timings, correlation, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&t.session)
-        .bind(t.role)
-        .bind(t.modality)
-        .bind(&t.text)
-        .bind(&t.reasoning)
-        .bind(t.intent.as_ref().map(|v| v.to_string()))
-        .bind(&t.area)
-        .bind(t.timings.as_ref().map(|v| v.to_string()))
-        .bind(&t.correlation)
-        .bind(now_ms())
-        .execute(&self.pool)
-        .await?;
-        Ok(res.last_insert_rowid())
+        let ids = self.insert_turns(std::slice::from_ref(t)).await?;
+        // insert_turns returns exactly one id per turn it was given.
+        Ok(ids.first().copied().unwrap_or_default())
     }
 
     /// Insert several turns (e.g. a user turn and its reply) in one
