@@ -402,11 +402,25 @@ pub struct NluConfig {
     pub language: String,
     /// Home Assistant custom_sentences YAML files.
     pub custom_sentences: Vec<PathBuf>,
+    /// Spoken replies: the language's response templates, as Home Assistant
+    /// answers, or hubd's own English replies that name the device.
+    pub responses: ResponseStyle,
+}
+
+/// `[nlu] responses`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResponseStyle {
+    /// `responses.intents` of the language data ("Turned on the light").
+    #[default]
+    Language,
+    /// hubd's English replies ("Turned on the kitchen light.").
+    Detailed,
 }
 
 impl Default for NluConfig {
     fn default() -> Self {
-        NluConfig { language: "en".into(), custom_sentences: Vec::new() }
+        NluConfig { language: "en".into(), custom_sentences: Vec::new(), responses: ResponseStyle::Language }
     }
 }
 
@@ -422,6 +436,9 @@ pub struct AudioConfig {
     pub keep_recordings: bool,
     /// Silero VAD speech probability threshold, in (0, 1).
     pub vad_threshold: f32,
+    /// Whisper prompt: `registry` (sentences naming the home's devices,
+    /// areas and floors), `none`, or any other text used as is.
+    pub prompt: String,
 }
 
 impl Default for AudioConfig {
@@ -432,11 +449,24 @@ impl Default for AudioConfig {
             wake: "hey hub".into(),
             keep_recordings: false,
             vad_threshold: 0.5,
+            prompt: "none".into(),
         }
     }
 }
 
 impl AudioConfig {
+    /// The Whisper prompt for this home, if any (`prompt`).
+    pub fn asr_prompt(&self, registry: &hub_skills::registry::Registry) -> Option<String> {
+        match self.prompt.trim() {
+            "" => None,
+            p if p.eq_ignore_ascii_case("none") => None,
+            p if p.eq_ignore_ascii_case("registry") => {
+                Some(hub_skills::asr_prompt::asr_prompt(registry, 800)).filter(|s| !s.is_empty())
+            }
+            p => Some(p.to_string()),
+        }
+    }
+
     /// The wake phrase, or `None` when `wake = "none"`.
     pub fn wake_phrase(&self) -> Option<&str> {
         if self.wake.eq_ignore_ascii_case("none") { None } else { Some(self.wake.as_str()) }

@@ -56,6 +56,8 @@ pub enum Command {
     Chat(cli::chat::Args),
     /// Transcribe a WAV file with the local Whisper model (any rate, mono/stereo, 16/24/32-bit or float).
     Transcribe(cli::transcribe::Args),
+    /// Show the running daemon's health: MQTT link, outbox and audio counters (frames, speech, decoded).
+    Status(cli::status::Args),
 }
 
 fn main() -> ExitCode {

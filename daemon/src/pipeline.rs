@@ -16,7 +16,7 @@ use hub_skills::{Registry, Understanding};
 use serde::Serialize;
 use thiserror::Error;
 
-use crate::outbox::{Final, Outbox, OutboxError};
+use crate::outbox::{Final, Outbox, OutboxError, StateMap};
 use crate::store::{self, Store};
 
 /// Where a request came from.
@@ -43,11 +43,25 @@ pub struct Origin {
     pub area: Option<String>,
     /// Dialogue session id; `None` = a fresh one per request.
     pub session: Option<String>,
+    /// What the voice branch knows about a spoken request.
+    pub voice: Option<VoiceOrigin>,
+}
+
+/// A spoken request's audio side, stored with its dialogue turn.
+#[derive(Debug, Clone)]
+pub struct VoiceOrigin {
+    /// When speech ended (the VAD's last speech frame).
+    pub speech_end: Instant,
+    /// Stage timings so far, ms from the end of speech (`endpoint_ms`,
+    /// `asr_ms`, `transcript_ms`); `enqueue_ms` is added here.
+    pub timings: serde_json::Map<String, serde_json::Value>,
+    /// The kept recording, when `[audio] keep_recordings = true`.
+    pub audio_path: Option<String>,
 }
 
 impl Origin {
     pub fn text() -> Origin {
-        Origin { modality: Modality::Text, area: None, session: None }
+        Origin { modality: Modality::Text, area: None, session: None, voice: None }
     }
 }
 
@@ -65,11 +79,41 @@ pub enum PipelineError {
 pub struct Nlu {
     registry: Arc<Registry>,
     templates: Option<TemplateNlu>,
+    /// Reply with the language's response templates where they render.
+    language_responses: bool,
 }
 
 impl Nlu {
     pub fn new(registry: Arc<Registry>, templates: Option<TemplateNlu>) -> Nlu {
-        Nlu { registry, templates }
+        Nlu { registry, templates, language_responses: false }
+    }
+
+    /// `[nlu] responses = "language"`: spoken replies from the language
+    /// data's `responses.intents`, as Home Assistant gives them.
+    pub fn with_language_responses(mut self, on: bool) -> Nlu {
+        self.language_responses = on;
+        self
+    }
+
+    /// The language's reply for a template match whose commands all went
+    /// through, with `state` describing the (first) targeted entity.
+    fn language_reply(&self, u: &Understanding, states: &StateMap) -> Option<String> {
+        if !self.language_responses || u.source != hub_skills::Source::Template {
+            return None;
+        }
+        let t = self.templates.as_ref()?;
+        let id = u.entities.first()?;
+        let d = self.registry.device(id)?;
+        let on = states.read().ok().and_then(|m| m.get(id).and_then(|s| s.on));
+        let st = match on {
+            Some(true) => "on",
+            Some(false) => "off",
+            None => "unknown",
+        };
+        let extra = serde_json::json!({"state": {
+            "entity_id": id, "domain": d.kind.domain(), "name": d.name, "state": st, "state_with_unit": st,
+        }});
+        t.response(u, Some(&extra))
     }
 
     /// Load the templates of `language` from the `home-assistant-intents`
@@ -103,6 +147,7 @@ impl Nlu {
                         None
                     }
                     Ok(mut t) => {
+                        load_number_words(&mut t, language, weights_dir);
                         for c in custom {
                             match std::fs::read_to_string(c) {
                                 Ok(y) => {
@@ -118,11 +163,16 @@ impl Nlu {
                 },
             },
         };
-        Nlu { registry, templates }
+        Nlu { registry, templates, language_responses: false }
     }
 
     pub fn registry(&self) -> &Registry {
         &self.registry
+    }
+
+    /// The sentence templates in use, if the language data loaded.
+    pub fn templates(&self) -> Option<&TemplateNlu> {
+        self.templates.as_ref()
     }
 
     pub fn understand(&self, text: &str, area: Option<&str>) -> Option<Understanding> {
@@ -133,6 +183,30 @@ impl Nlu {
             }
         }
         hub_skills::grammar::understand(text, &self.registry, &ctx)
+    }
+}
+
+/// Number words for range lists ("fifty percent"): `number-words/<lang>.json`
+/// under `weights_dir`, else the table `scripts/setup` derived into the venv.
+/// Missing tables leave digits only, with a warning.
+fn load_number_words(t: &mut TemplateNlu, language: &str, weights_dir: Option<&std::path::Path>) {
+    let file = hub_skills::templates::language_file_name(language);
+    let rel = format!("number-words/{file}");
+    let path = match weights_dir {
+        Some(d) => Some(d.join(&rel)).filter(|p| p.exists()),
+        None => None,
+    }
+    .or_else(|| hub_model::weights::venv_data_path(&rel));
+    let Some(path) = path else {
+        tracing::warn!(file = %rel, "no number-word table; range lists match digits only (run scripts/setup)");
+        return;
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(json) => match t.set_number_words(&json) {
+            Ok(()) => tracing::debug!(path = %path.display(), "number words loaded"),
+            Err(e) => tracing::warn!(path = %path.display(), error = %e, "bad number-word table; digits only"),
+        },
+        Err(e) => tracing::warn!(path = %path.display(), error = %e, "cannot read number-word table; digits only"),
     }
 }
 
@@ -289,7 +363,11 @@ impl Pipeline {
                                 }
                                 out.commands.push(CommandOutcome { id, device_id, topic, status: status.into() });
                             }
-                            if !failed.is_empty() {
+                            if failed.is_empty() {
+                                if let Some(r) = self.inner.nlu.language_reply(u, &self.inner.outbox.states()) {
+                                    out.reply = r;
+                                }
+                            } else {
                                 out.reply = format!(
                                     "{} (but {} did not confirm yet)",
                                     out.reply.trim_end_matches('.'),
@@ -309,6 +387,16 @@ impl Pipeline {
             };
             let understanding = u.as_ref().and_then(|u| serde_json::to_value(u).ok());
             let mut user = store::NewTurn::new(session.clone(), store::Role::User, modality, text);
+            if let Some(v) = &origin.voice {
+                let mut t = v.timings.clone();
+                if out.enqueue_us > 0 {
+                    let since_end = t0.saturating_duration_since(v.speech_end).as_secs_f64() * 1000.0;
+                    let ms = since_end + out.enqueue_us as f64 / 1000.0;
+                    t.insert("enqueue_ms".into(), serde_json::json!((ms * 10.0).round() / 10.0));
+                }
+                user.timings = Some(serde_json::Value::Object(t));
+                user.audio_path = v.audio_path.clone();
+            }
             user.intent = understanding.clone();
             user.area = origin.area.clone();
             user.correlation = Some(correlation.clone());
@@ -342,5 +430,37 @@ pub fn understanding_json(text: &str, u: Option<&Understanding>) -> serde_json::
             "intent": null,
             "error": format!("no intent matched `{text}`"),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn demo() -> (Arc<Registry>, Nlu) {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/hub.example.toml");
+        let cfg = crate::config::Config::load(&path).expect("example config");
+        let reg = Arc::new(cfg.registry().expect("registry"));
+        (reg.clone(), Nlu::load(reg, "en", None, &[]))
+    }
+
+    /// Replies come from the language's response templates when asked, and
+    /// only for template matches.
+    #[test]
+    fn language_replies_from_response_templates() {
+        let (_reg, nlu) = demo();
+        if nlu.templates().is_none() {
+            panic!("home-assistant-intents not installed: run scripts/setup");
+        }
+        let states: StateMap = Default::default();
+        let u = nlu.understand("turn on the kitchen light", None).expect("understood");
+        assert_eq!(nlu.language_reply(&u, &states), None, "off unless configured");
+        let nlu = nlu.with_language_responses(true);
+        assert_eq!(nlu.language_reply(&u, &states).as_deref(), Some("Turned on the light"));
+        let u = nlu.understand("turn off the office fan", None).expect("understood");
+        assert_eq!(nlu.language_reply(&u, &states).as_deref(), Some("Turned off the fan"));
+        let u = nlu.understand("set the kitchen light brightness to fifty percent", None).expect("understood");
+        assert_eq!(u.slots.get("brightness").and_then(|v| v.as_f64()), Some(50.0), "number words: {u:?}");
+        assert_eq!(nlu.language_reply(&u, &states).as_deref(), Some("Brightness set"));
     }
 }

@@ -115,13 +115,14 @@ impl Runtime {
                 cfg.model.weights_dir.as_deref().map(|p| cfg.resolve_path(p)).as_deref(),
                 &cfg.nlu.custom_sentences.iter().map(|p| cfg.resolve_path(p)).collect::<Vec<_>>(),
             )
+            .with_language_responses(cfg.nlu.responses == crate::config::ResponseStyle::Language)
         } else {
             Nlu::new(registry.clone(), None)
         };
         let pipeline = Pipeline::new(nlu, ob, store, opts.ack_wait);
         let mut web_addr = None;
         if opts.web {
-            let api = Api { pipeline: pipeline.clone(), registry: registry.clone() };
+            let api = Api { pipeline: pipeline.clone(), registry: registry.clone(), started: std::time::Instant::now() };
             let auth = AuthPolicy {
                 token: cfg.web.token.clone(),
                 loopback_without_token: cfg.web.loopback_without_token,

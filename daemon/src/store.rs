@@ -165,6 +165,9 @@ pub struct NewTurn {
     pub timings: Option<serde_json::Value>,
     /// Shared by a user turn, its commands and the reply.
     pub correlation: Option<String>,
+    /// The utterance's WAV when recordings are kept (voice turns).
+    #[serde(default)]
+    pub audio_path: Option<String>,
 }
 
 impl NewTurn {
@@ -180,6 +183,7 @@ impl NewTurn {
             area: None,
             timings: None,
             correlation: None,
+            audio_path: None,
         }
     }
 }
@@ -197,6 +201,7 @@ pub struct DialogueTurn {
     pub area: Option<String>,
     pub timings: Option<serde_json::Value>,
     pub correlation: Option<String>,
+    pub audio_path: Option<String>,
     pub created_at: i64,
 }
 
@@ -324,6 +329,7 @@ struct TurnRecord {
     area: Option<String>,
     timings: Option<String>,
     correlation: Option<String>,
+    audio_path: Option<String>,
     created_at: i64,
 }
 
@@ -399,6 +405,7 @@ impl TryFrom<TurnRecord> for DialogueTurn {
             reasoning: r.reasoning,
             area: r.area,
             correlation: r.correlation,
+            audio_path: r.audio_path,
             created_at: r.created_at,
         })
     }
@@ -605,8 +612,8 @@ impl Store {
         for t in turns {
             let res = sqlx::query(
                 "INSERT INTO dialogue_turns
-                    (session, role, modality, text, reasoning, intent, area, timings, correlation, created_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (session, role, modality, text, reasoning, intent, area, timings, correlation, audio_path, created_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             )
             .bind(&t.session)
             .bind(t.role)
@@ -617,6 +624,7 @@ impl Store {
             .bind(&t.area)
             .bind(t.timings.as_ref().map(|v| v.to_string()))
             .bind(&t.correlation)
+            .bind(&t.audio_path)
             .bind(now)
             .execute(&mut *tx)
             .await?;
@@ -629,7 +637,7 @@ impl Store {
     /// The newest `limit` turns of all sessions, newest first.
     pub async fn recent_turns(&self, limit_n: u32) -> Result<Vec<DialogueTurn>, StoreError> {
         let rows: Vec<TurnRecord> = sqlx::query_as(
-            "SELECT id, session, role, modality, text, reasoning, intent, area, timings, correlation, created_at
+            "SELECT id, session, role, modality, text, reasoning, intent, area, timings, correlation, audio_path, created_at
              FROM dialogue_turns ORDER BY id DESC LIMIT ?",
         )
         .bind(limit(limit_n))
@@ -642,7 +650,7 @@ impl Store {
     pub async fn session_turns(&self, session: &str, limit_n: u32) -> Result<Vec<DialogueTurn>, StoreError> {
         let rows: Vec<TurnRecord> = sqlx::query_as(
             "SELECT * FROM (
-                SELECT id, session, role, modality, text, reasoning, intent, area, timings, correlation, created_at
+                SELECT id, session, role, modality, text, reasoning, intent, area, timings, correlation, audio_path, created_at
                 FROM dialogue_turns WHERE session = ? ORDER BY id DESC LIMIT ?
              ) ORDER BY id ASC",
         )
@@ -658,7 +666,7 @@ impl Store {
     pub async fn search_turns(&self, needle: &str, limit_n: u32) -> Result<Vec<DialogueTurn>, StoreError> {
         let escaped = needle.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
         let rows: Vec<TurnRecord> = sqlx::query_as(
-            "SELECT id, session, role, modality, text, reasoning, intent, area, timings, correlation, created_at
+            "SELECT id, session, role, modality, text, reasoning, intent, area, timings, correlation, audio_path, created_at
              FROM dialogue_turns WHERE text LIKE '%' || ? || '%' ESCAPE '\\' ORDER BY id DESC LIMIT ?",
         )
         .bind(escaped)
@@ -671,7 +679,7 @@ impl Store {
     /// Turns sharing a correlation id, in order.
     pub async fn turns_for_correlation(&self, correlation: &str) -> Result<Vec<DialogueTurn>, StoreError> {
         let rows: Vec<TurnRecord> = sqlx::query_as(
-            "SELECT id, session, role, modality, text, reasoning, intent, area, timings, correlation, created_at
+            "SELECT id, session, role, modality, text, reasoning, intent, area, timings, correlation, audio_path, created_at
              FROM dialogue_turns WHERE correlation = ? ORDER BY id ASC",
         )
         .bind(correlation)
@@ -685,28 +693,37 @@ impl Store {
     /// Enqueue messages as `pending`, all in one transaction; returns their
     /// ids in order. Either every row is committed or none is.
     pub async fn insert_commands(&self, cmds: &[NewCommand]) -> Result<Vec<i64>, StoreError> {
+        // Multi-row INSERTs (11 parameters a row, well under SQLite's 32,766)
+        // in one transaction: one statement per chunk instead of per row.
+        const CHUNK: usize = 256;
         let mut tx = self.pool.begin().await?;
         let now = now_ms();
         let mut ids = Vec::with_capacity(cmds.len());
-        for c in cmds {
-            let res = sqlx::query(
+        for chunk in cmds.chunks(CHUNK) {
+            let mut qb = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
                 "INSERT INTO commands
                     (device_id, topic, payload, retain, action, status, attempts,
-                     created_at, updated_at, expires_at, correlation)
-                 VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?)",
-            )
-            .bind(&c.device_id)
-            .bind(&c.topic)
-            .bind(&c.payload)
-            .bind(c.retain)
-            .bind(c.action.to_string())
-            .bind(now)
-            .bind(now)
-            .bind(c.expires_at)
-            .bind(&c.correlation)
-            .execute(&mut *tx)
-            .await?;
-            ids.push(res.last_insert_rowid());
+                     created_at, updated_at, expires_at, correlation) ",
+            );
+            qb.push_values(chunk, |mut b, c| {
+                b.push_bind(c.device_id.clone())
+                    .push_bind(c.topic.clone())
+                    .push_bind(c.payload.clone())
+                    .push_bind(c.retain)
+                    .push_bind(c.action.to_string())
+                    .push_bind("pending")
+                    .push_bind(0_i64)
+                    .push_bind(now)
+                    .push_bind(now)
+                    .push_bind(c.expires_at)
+                    .push_bind(c.correlation.clone());
+            });
+            qb.push(" RETURNING id");
+            let q = qb.build_query_scalar::<i64>();
+            let mut got = q.fetch_all(&mut *tx).await?;
+            // RETURNING order is unspecified; rowids are assigned in row order.
+            got.sort_unstable();
+            ids.extend(got);
         }
         tx.commit().await?;
         Ok(ids)

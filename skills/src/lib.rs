@@ -4,6 +4,7 @@
 //!
 //! Pure: no tokio, no sockets, no clock reads (`now` is passed in).
 
+pub mod asr_prompt;
 pub mod grammar;
 pub mod handlers;
 pub mod intent;

@@ -389,9 +389,27 @@ fn spoken_command_ends_up_acked_in_sqlite() {
     assert_eq!(user.modality, hubd::store::Modality::Voice, "{user:?}");
     let text = user.text.to_lowercase();
     assert!(text.contains("kitchen light") && !text.contains("okay home"), "{user:?}");
-    // Recordings kept next to the database.
+    // Stage timings from the end of speech, in order.
+    let t = user.timings.as_ref().unwrap_or_else(|| panic!("no timings: {user:?}"));
+    let f = |k: &str| t[k].as_f64().unwrap_or_else(|| panic!("timings.{k} missing: {t}"));
+    assert!(f("endpoint_ms") > 0.0 && f("asr_ms") > 0.0, "{t}");
+    assert!(f("endpoint_ms") <= f("transcript_ms") && f("transcript_ms") <= f("enqueue_ms"), "{t}");
+    // Recordings kept next to the database, and the turn points at its WAV.
     let recs: Vec<_> = std::fs::read_dir(mic.dir.path().join("recordings")).unwrap().collect();
     assert!(recs.len() >= 2, "one WAV per decoded utterance: {recs:?}");
+    let wav = user.audio_path.as_deref().unwrap_or_else(|| panic!("no audio_path: {user:?}"));
+    let a = hubd::wav::read_wav(std::path::Path::new(wav), 60.0).unwrap();
+    assert!(a.duration_s > 1.0, "{wav}: {:.2} s", a.duration_s);
     let log = p.log_text();
     assert!(log.contains("decision=\"ignored\"") || log.contains("decision=ignored"), "{log}");
+    // Dynamic gating, counted: every 32 ms frame goes through the VAD, Whisper
+    // only runs on the utterances the endpointer cut.
+    let (code, body) = crate::common::http(web_port, "GET", "/api/status", None).unwrap();
+    assert_eq!(code, 200, "{body}");
+    let a = &crate::common::json(&body)["audio"];
+    let n = |k: &str| a[k].as_u64().unwrap_or_else(|| panic!("audio.{k}: {a}"));
+    assert!(n("frames") > n("speech_frames") && n("speech_frames") > 0, "{a}");
+    assert!(n("utterances_decoded") >= 2 && n("utterances_decoded") <= n("utterances"), "{a}");
+    assert!(n("frames") > 20 * n("utterances_decoded"), "{a}");
+    assert_eq!(a["device_up"], true, "{a}");
 }

@@ -146,6 +146,12 @@ pub struct Segment {
 pub enum EndpointEvent {
     /// Speech started at this frame (for "listening..." indicators).
     SpeechStart { frame: u64 },
+    /// Speech has paused for `post_pad_ms`: if it stays silent until
+    /// `min_silence_ms`, the utterance will be exactly this segment (same
+    /// samples, same `speech_end_frame`). Lets the caller start recognition
+    /// during the silence hangover instead of after it; a later `Utterance`
+    /// with another `speech_end_frame` supersedes it.
+    Tentative(Segment),
     /// A complete utterance.
     Utterance(Segment),
     /// Speech that ended before `min_utterance_ms`; no samples kept.
@@ -162,6 +168,8 @@ enum State {
         speech_start_frame: u64,
         /// One past the last frame at/above stop_threshold.
         last_speech_end: u64,
+        /// `last_speech_end` a `Tentative` was emitted for.
+        tentative_for: Option<u64>,
     },
 }
 
@@ -264,6 +272,7 @@ impl Endpointer {
                         start_frame,
                         speech_start_frame,
                         last_speech_end: idx + 1,
+                        tentative_for: None,
                     };
                     out.push(EndpointEvent::SpeechStart {
                         frame: speech_start_frame,
@@ -274,6 +283,7 @@ impl Endpointer {
                 start_frame,
                 speech_start_frame,
                 last_speech_end,
+                tentative_for,
             } => {
                 self.current.extend_from_slice(&f);
                 if prob >= self.cfg.stop_threshold {
@@ -282,6 +292,25 @@ impl Endpointer {
                 let (start_frame, speech_start_frame, last_speech_end) =
                     (*start_frame, *speech_start_frame, *last_speech_end);
                 let silent_for = idx + 1 - last_speech_end;
+                let speech_frames = last_speech_end - speech_start_frame;
+                if silent_for >= self.post_frames.max(1)
+                    && silent_for < self.silence_frames
+                    && *tentative_for != Some(last_speech_end)
+                    && speech_frames >= self.min_frames
+                    && speech_frames < self.max_frames
+                {
+                    *tentative_for = Some(last_speech_end);
+                    let keep = ((last_speech_end + self.post_frames - start_frame) as usize) * self.frame_len;
+                    let samples = self.current.get(..keep).unwrap_or(&self.current).to_vec();
+                    out.push(EndpointEvent::Tentative(Segment {
+                        samples,
+                        start_frame,
+                        speech_start_frame,
+                        speech_end_frame: last_speech_end,
+                        decided_frame: idx + 1,
+                        reason: EndReason::Silence,
+                    }));
+                }
                 if silent_for >= self.silence_frames {
                     self.finish(start_frame, speech_start_frame, last_speech_end, EndReason::Silence, out);
                 } else if last_speech_end - speech_start_frame >= self.max_frames
@@ -299,6 +328,7 @@ impl Endpointer {
             start_frame,
             speech_start_frame,
             last_speech_end,
+            ..
         } = self.state
         {
             self.finish(start_frame, speech_start_frame, last_speech_end, EndReason::EndOfStream, out);
@@ -412,6 +442,51 @@ mod tests {
         assert_eq!(frames_of(s), vec![1, 2, 3, 4, 5, 6]);
         assert_eq!(s.start_frame, 1);
         assert_eq!(s.samples.len(), 6 * 4);
+    }
+
+    fn tentatives(ev: &[EndpointEvent]) -> Vec<&Segment> {
+        ev.iter()
+            .filter_map(|e| match e {
+                EndpointEvent::Tentative(s) => Some(s),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The tentative segment, emitted once post-padding has arrived, is the
+    /// final utterance, sample for sample.
+    #[test]
+    fn tentative_equals_the_final_utterance_when_silence_holds() {
+        let p = [0.0, 0.1, 0.0, 0.9, 0.8, 0.9, 0.1, 0.0, 0.0, 0.0, 0.0];
+        let ev = run(cfg(), &p, false);
+        let t = tentatives(&ev);
+        assert_eq!(t.len(), 1, "{ev:?}");
+        // Decided when frame 6 (the first silent one = the post-pad) arrived.
+        assert_eq!(t[0].decided_frame, 7);
+        let u = utterances(&ev);
+        assert_eq!(u.len(), 1);
+        assert_eq!(t[0].samples, u[0].samples);
+        assert_eq!(t[0].speech_end_frame, u[0].speech_end_frame);
+        let ti = ev.iter().position(|e| matches!(e, EndpointEvent::Tentative(_)));
+        let ui = ev.iter().position(|e| matches!(e, EndpointEvent::Utterance(_)));
+        assert!(ti < ui);
+    }
+
+    /// Speech resuming during the hangover: a second tentative for the new
+    /// end, and the utterance matches only the last one.
+    #[test]
+    fn resumed_speech_supersedes_the_tentative() {
+        let p = [0.9, 0.9, 0.9, 0.0, 0.0, 0.9, 0.9, 0.0, 0.0, 0.0, 0.0];
+        let ev = run(cfg(), &p, false);
+        let t = tentatives(&ev);
+        assert_eq!(t.len(), 2, "{ev:?}");
+        let u = utterances(&ev);
+        assert_eq!(u.len(), 1);
+        assert_ne!(t[0].speech_end_frame, u[0].speech_end_frame);
+        assert_eq!(t[1].samples, u[0].samples);
+        // Too short for min_utterance_ms: no tentative either.
+        let ev = run(cfg(), &[0.9, 0.0, 0.0, 0.0, 0.0], false);
+        assert!(tentatives(&ev).is_empty(), "{ev:?}");
     }
 
     #[test]

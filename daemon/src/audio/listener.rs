@@ -55,6 +55,9 @@ pub struct Utterance {
     pub decided: Instant,
     /// Speech duration (first to last speech frame).
     pub speech_ms: u32,
+    /// Stream frame index one past the last speech frame: with the sample
+    /// count, identifies a tentative utterance and the final one it becomes.
+    pub end_frame: u64,
     pub reason: EndReason,
     /// Device it came from.
     pub device: String,
@@ -71,6 +74,10 @@ pub enum ListenEvent {
     /// A capture stream started (first open or after a reconnect).
     Stream(CaptureFormat),
     SpeechStart { at: Instant },
+    /// Speech paused for the post-padding: if the silence holds, the next
+    /// `Utterance` will have these samples (start recognising now). `seq`
+    /// is the number the utterance will get.
+    Tentative(Utterance),
     Utterance(Utterance),
     /// Speech too short to keep.
     Discarded { speech_ms: u32 },
@@ -278,6 +285,16 @@ impl Worker {
                     speech_ms: (speech_frames * u64::from(CHUNK_MS)) as u32,
                 }
             }
+            EndpointEvent::Tentative(seg) => ListenEvent::Tentative(Utterance {
+                seq: self.seq + 1,
+                speech_end: at(seg.speech_end_frame),
+                decided: at(seg.decided_frame),
+                speech_ms: ((seg.speech_end_frame - seg.speech_start_frame) * u64::from(CHUNK_MS)) as u32,
+                end_frame: seg.speech_end_frame,
+                reason: seg.reason,
+                device: device.to_string(),
+                samples: seg.samples,
+            }),
             EndpointEvent::Utterance(seg) => {
                 AudioMetrics::inc(&self.metrics.utterances);
                 self.seq += 1;
@@ -286,12 +303,18 @@ impl Worker {
                     speech_end: at(seg.speech_end_frame),
                     decided: at(seg.decided_frame),
                     speech_ms: ((seg.speech_end_frame - seg.speech_start_frame) * u64::from(CHUNK_MS)) as u32,
+                    end_frame: seg.speech_end_frame,
                     reason: seg.reason,
                     device: device.to_string(),
                     samples: seg.samples,
                 })
             }
         };
+        if matches!(out, ListenEvent::Tentative(_)) {
+            // Best effort: a full queue just means no head start.
+            let _ = self.tx.try_send(out);
+            return;
+        }
         let is_utt = matches!(out, ListenEvent::Utterance(_));
         match self.tx.try_send(out) {
             Ok(()) => {}

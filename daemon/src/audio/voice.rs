@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hub_model::whisper::{AsrHandle, AsrOptions, DecodeOptions, Whisper};
+use hub_model::whisper::{AsrHandle, AsrOptions, DecodeOptions, Transcript, Whisper, WhisperError};
 use serde::Serialize;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -20,7 +20,7 @@ use super::metrics::AudioMetrics;
 use super::wake::{WakeDecision, WakeFilter, WakeVia};
 use super::{AudioError, recording};
 use crate::config::Config;
-use crate::pipeline::{Modality, Origin, Outcome, Pipeline};
+use crate::pipeline::{Modality, Origin, Outcome, Pipeline, VoiceOrigin};
 
 /// Follow-up window after a wake phrase.
 pub const DEFAULT_FOLLOW_UP: Duration = Duration::from_secs(8);
@@ -79,11 +79,18 @@ impl VoiceOptions {
             let db = cfg.store_path();
             db.parent().unwrap_or(Path::new(".")).join("recordings")
         });
+        let decode = match cfg.registry() {
+            Ok(reg) => cfg.audio.asr_prompt(&reg).map(|p| {
+                tracing::info!(chars = p.len(), "Whisper prompt from [audio] prompt");
+                DecodeOptions { initial_prompt: Some(p), ..DecodeOptions::default() }
+            }),
+            Err(_) => None,
+        };
         Ok(VoiceOptions {
             wake,
             area: None,
             recordings,
-            decode: None,
+            decode,
         })
     }
 }
@@ -172,19 +179,42 @@ pub async fn run_loop(
         }
     }
     let mut session: Option<String> = None;
+    // Recognition started on a tentative utterance during the silence
+    // hangover; used when the final utterance turns out identical.
+    let mut spec: Option<Speculative> = None;
     loop {
         let ev = tokio::select! {
             ev = events.recv() => ev,
             _ = shutdown.wait_for(|s| *s) => break,
         };
         let Some(ev) = ev else { break };
-        let ListenEvent::Utterance(u) = ev else {
-            if let ListenEvent::Stream(f) = ev {
-                tracing::debug!(device = %f.device, "voice: new capture stream");
+        let u = match ev {
+            ListenEvent::Utterance(u) => u,
+            ListenEvent::Tentative(t) => {
+                if let Some(old) = spec.take() {
+                    old.job.abort();
+                }
+                let (asr2, decode) = (asr.clone(), opts.decode.clone());
+                let (seq, end_frame, len) = (t.seq, t.end_frame, t.samples.len());
+                let job = tokio::spawn(async move { asr2.transcribe(t.samples, decode).await });
+                spec = Some(Speculative { seq, end_frame, len, job });
+                continue;
             }
-            continue;
+            ListenEvent::Stream(f) => {
+                tracing::debug!(device = %f.device, "voice: new capture stream");
+                continue;
+            }
+            _ => continue,
         };
-        let turn = handle_utterance(u, &asr, pipeline.as_ref(), &mut opts, &metrics, &mut session).await;
+        let early = match spec.take() {
+            Some(s) if s.seq == u.seq && s.end_frame == u.end_frame && s.len == u.samples.len() => Some(s.job),
+            Some(s) => {
+                s.job.abort();
+                None
+            }
+            None => None,
+        };
+        let turn = handle_utterance(u, early, &asr, pipeline.as_ref(), &mut opts, &metrics, &mut session).await;
         log_turn(&turn);
         if let Some(r) = &report {
             if r.send(turn).await.is_err() {
@@ -213,8 +243,17 @@ fn log_turn(t: &VoiceTurn) {
     );
 }
 
+/// A transcription started on a tentative utterance.
+struct Speculative {
+    seq: u64,
+    end_frame: u64,
+    len: usize,
+    job: JoinHandle<Result<Transcript, WhisperError>>,
+}
+
 async fn handle_utterance(
     u: Utterance,
+    early: Option<JoinHandle<Result<Transcript, WhisperError>>>,
     asr: &AsrHandle,
     pipeline: Option<&Pipeline>,
     opts: &mut VoiceOptions,
@@ -251,7 +290,15 @@ async fn handle_utterance(
             Err(e) => tracing::warn!(error = %e, "recording task failed"),
         }
     }
-    let transcript = match asr.transcribe(u.samples, opts.decode.clone()).await {
+    let result = match early {
+        // Same samples as the tentative: its transcript (often ready already).
+        Some(job) => match job.await {
+            Ok(r) => r,
+            Err(_) => asr.transcribe(u.samples, opts.decode.clone()).await,
+        },
+        None => asr.transcribe(u.samples, opts.decode.clone()).await,
+    };
+    let transcript = match result {
         Ok(t) => t,
         Err(e) => {
             AudioMetrics::inc(&metrics.asr_errors);
@@ -298,10 +345,21 @@ async fn handle_utterance(
     let Some(pipeline) = pipeline else {
         return turn;
     };
+    let r1 = |v: f64| serde_json::json!((v * 10.0).round() / 10.0);
+    let mut timings = serde_json::Map::new();
+    timings.insert("endpoint_ms".into(), r1(turn.timings.endpoint_ms));
+    timings.insert("asr_ms".into(), r1(turn.timings.asr_ms));
+    timings.insert("transcript_ms".into(), r1(turn.timings.transcript_ms));
+    timings.insert("speech_ms".into(), serde_json::json!(turn.speech_ms));
     let origin = Origin {
         modality: Modality::Voice,
         area: opts.area.clone(),
         session: session.clone(),
+        voice: Some(VoiceOrigin {
+            speech_end: end,
+            timings,
+            audio_path: turn.audio_path.as_ref().map(|p| p.display().to_string()),
+        }),
     };
     let t0 = Instant::now();
     match pipeline.handle_text(&text, origin, false).await {

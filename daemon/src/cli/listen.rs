@@ -114,6 +114,9 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
                     println!("[{ts:8.2} s] speech...");
                 }
             }
+            // Only the final utterance is reported (this mode transcribes in
+            // the voice loop, which uses tentatives itself).
+            ListenEvent::Tentative(_) => {}
             ListenEvent::Discarded { speech_ms } => {
                 if ctx.json {
                     println!("{}", serde_json::json!({"event": "discarded", "t": t, "speech_ms": speech_ms}));

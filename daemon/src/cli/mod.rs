@@ -10,6 +10,7 @@ pub mod migrate;
 pub mod run;
 pub mod say;
 pub mod simulate;
+pub mod status;
 pub mod transcribe;
 pub mod understand;
 
@@ -55,6 +56,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::Listen(a) => listen::run(&ctx, a).await,
             Command::Chat(a) => chat::run(&ctx, a).await,
             Command::Transcribe(a) => transcribe::run(&ctx, a).await,
+            Command::Status(a) => status::run(&ctx, a).await,
         }
     })
 }

@@ -70,7 +70,7 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
             if !args.dry_run && !rt.link.wait_connected(Duration::from_secs(3)).await {
                 tracing::warn!("MQTT broker not reachable yet; commands stay queued in the outbox");
             }
-            let origin = Origin { modality: Modality::Text, area: args.area.clone(), session: args.session.clone() };
+            let origin = Origin { modality: Modality::Text, area: args.area.clone(), session: args.session.clone(), voice: None };
             let res = rt.pipeline.handle_text(&args.text, origin, args.dry_run).await;
             rt.shutdown(Duration::from_secs(2)).await;
             serde_json::to_value(res?)?
@@ -99,7 +99,7 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
 }
 
 /// The daemon's API address if something accepts connections there.
-async fn daemon_addr(cfg: &Config) -> Option<SocketAddr> {
+pub(crate) async fn daemon_addr(cfg: &Config) -> Option<SocketAddr> {
     let mut addr = cfg.web.bind;
     if addr.ip().is_unspecified() {
         addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
@@ -117,12 +117,31 @@ pub(crate) async fn http_post_json(
     token: Option<&str>,
     body: &str,
 ) -> anyhow::Result<(u16, String)> {
+    http_request(addr, "POST", path, token, Some(body)).await
+}
+
+/// Minimal HTTP/1.1 GET, as [`http_post_json`].
+pub(crate) async fn http_get(addr: SocketAddr, path: &str, token: Option<&str>) -> anyhow::Result<(u16, String)> {
+    http_request(addr, "GET", path, token, None).await
+}
+
+async fn http_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> anyhow::Result<(u16, String)> {
     let fut = async {
         let mut s = tokio::net::TcpStream::connect(addr).await?;
         let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+        let content = match body {
+            Some(b) => format!("Content-Type: application/json\r\nContent-Length: {}\r\n", b.len()),
+            None => String::new(),
+        };
         let req = format!(
-            "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{auth}Connection: close\r\n\r\n{body}",
-            body.len()
+            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{content}{auth}Connection: close\r\n\r\n{}",
+            body.unwrap_or("")
         );
         s.write_all(req.as_bytes()).await?;
         let mut buf = Vec::new();

@@ -257,6 +257,21 @@ async fn empty_insert_commands_is_ok() {
     assert!(store.insert_commands(&[]).await.unwrap().is_empty());
 }
 
+/// Several multi-row chunks: ids come back in the order of the input rows.
+#[tokio::test]
+async fn large_insert_keeps_row_order_across_chunks() {
+    let (_d, store) = fresh().await;
+    let cmds: Vec<NewCommand> = (0..700).map(|i| cmd(&format!("light.l{i}"), "t", &i.to_string())).collect();
+    let ids = store.insert_commands(&cmds).await.unwrap();
+    assert_eq!(ids.len(), 700);
+    assert!(ids.windows(2).all(|w| w[0] < w[1]));
+    for (i, id) in ids.iter().enumerate().step_by(97) {
+        let row = store.get_command(*id).await.unwrap().unwrap();
+        assert_eq!(row.device_id, format!("light.l{i}"));
+        assert_eq!(row.payload, i.to_string().into_bytes());
+    }
+}
+
 #[tokio::test]
 async fn insert_commands_is_all_or_nothing() {
     let (_d, store) = fresh().await;

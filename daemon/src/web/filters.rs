@@ -34,9 +34,11 @@ pub fn routes(
     let command = warp::path!("api" / "commands")
         .and(warp::post())
         .and(json_body::<models::CommandRequest>(max_body))
-        .and(with_api(api))
+        .and(with_api(api.clone()))
         .and_then(handlers::command);
-    let api_routes = say.or(understand).or(devices).or(commands).or(command);
+    let status = warp::path!("api" / "status").and(warp::get()).and(with_api(api.clone())).and_then(handlers::status);
+    let metrics = warp::path!("metrics").and(warp::get()).and(with_api(api.clone())).and_then(handlers::metrics);
+    let api_routes = say.or(understand).or(devices).or(commands).or(command).or(status).or(metrics);
     health.or(authorized(auth).and(api_routes)).recover(recover)
 }
 

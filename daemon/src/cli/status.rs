@@ -1,0 +1,51 @@
+//! `hubd status`: the running daemon's health and counters (`GET /api/status`).
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use hubd::config::Config;
+
+use super::say::{daemon_addr, http_get};
+use super::Ctx;
+
+/// Ask the running daemon (at `[web] bind`) for its status: MQTT link,
+/// outbox counters, and the audio gate's counters (frames seen, speech
+/// frames, utterances decoded). Exit code 1 when no daemon answers.
+#[derive(Debug, clap::Args)]
+pub struct Args {}
+
+pub async fn run(ctx: &Ctx, _args: Args) -> anyhow::Result<ExitCode> {
+    let cfg = Config::load(&ctx.config)?;
+    let Some(addr) = daemon_addr(&cfg).await else {
+        anyhow::bail!("no hubd is running at {} ([web] bind in {})", cfg.web.bind, ctx.config.display());
+    };
+    let (code, body) = http_get(addr, "/api/status", cfg.web.token.as_deref()).await?;
+    anyhow::ensure!(code == 200, "GET /api/status at {addr}: HTTP {code}: {body}");
+    let v: serde_json::Value = serde_json::from_str(&body).context("GET /api/status: not JSON")?;
+    if ctx.json {
+        println!("{v}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let n = |p: &str| v.pointer(p).map(|x| x.to_string()).unwrap_or_else(|| "?".into());
+    println!("hubd {} at {addr}, up {} s", v["version"].as_str().unwrap_or("?"), n("/uptime_s"));
+    println!("  mqtt        {}", if v["mqtt_connected"] == true { "connected" } else { "DISCONNECTED" });
+    println!("  devices     {}", n("/devices"));
+    println!(
+        "  outbox      enqueued {}  sent {}  acked {}  failed {}  expired {}",
+        n("/outbox/enqueued"),
+        n("/outbox/sent"),
+        n("/outbox/acked"),
+        n("/outbox/failed"),
+        n("/outbox/expired")
+    );
+    println!(
+        "  audio       device {}  frames {}  speech frames {}  utterances {}  decoded {}  commands {}",
+        if v.pointer("/audio/device_up") == Some(&serde_json::Value::Bool(true)) { "up" } else { "down" },
+        n("/audio/frames"),
+        n("/audio/speech_frames"),
+        n("/audio/utterances"),
+        n("/audio/utterances_decoded"),
+        n("/audio/commands")
+    );
+    Ok(ExitCode::SUCCESS)
+}
