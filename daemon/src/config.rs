@@ -449,7 +449,7 @@ impl Default for AudioConfig {
             wake: "hey hub".into(),
             keep_recordings: false,
             vad_threshold: 0.5,
-            prompt: "none".into(),
+            prompt: "registry".into(),
         }
     }
 }

@@ -80,7 +80,14 @@ impl VoiceOptions {
             db.parent().unwrap_or(Path::new(".")).join("recordings")
         });
         let decode = match cfg.registry() {
-            Ok(reg) => cfg.audio.asr_prompt(&reg).map(|p| {
+            Ok(reg) => cfg.audio.asr_prompt(&reg).map(|mut p| {
+                // The wake phrases too, or the prompt would bias against them.
+                if cfg.audio.prompt.trim().eq_ignore_ascii_case("registry") {
+                    if let Some(w) = cfg.audio.wake_phrase() {
+                        let wakes: Vec<String> = w.split('|').map(|x| format!("{}.", x.trim().to_lowercase())).collect();
+                        p = format!("{} {p}", wakes.join(" "));
+                    }
+                }
                 tracing::info!(chars = p.len(), "Whisper prompt from [audio] prompt");
                 DecodeOptions { initial_prompt: Some(p), ..DecodeOptions::default() }
             }),
