@@ -60,7 +60,11 @@ def parity(gguf_path, in_json, out_dir):
             logits = model(input_ids=ids).logits[0].float().contiguous()
             tensors[f"ids_{i}"] = ids.contiguous()
             tensors[f"logits_{i}"] = logits
-            gen = model.generate(ids, max_new_tokens=n_greedy, min_new_tokens=n_greedy, do_sample=False,
+            # An explicit all-ones mask: without it generate() infers one from
+            # `ids != pad_token_id`, and SmolLM2's pad is <|im_end|> (id 2), so a
+            # chat prompt would have its own <|im_end|> tokens masked out.
+            gen = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=n_greedy,
+                                 min_new_tokens=n_greedy, do_sample=False,
                                  eos_token_id=None, pad_token_id=tok.pad_token_id or 0)
             out["ids"].append(ids[0].tolist())
             out["greedy"].append(gen[0, ids.shape[1]:].tolist())
@@ -95,10 +99,11 @@ def bench(gguf_path, prompt_tokens, new_tokens):
     ids = tok(text, return_tensors="pt", add_special_tokens=False).input_ids[:, :prompt_tokens]
     with torch.no_grad():
         # Warm-up (allocator, kernels), like the Rust side.
-        model.generate(ids[:, :16], max_new_tokens=4, min_new_tokens=4, do_sample=False, eos_token_id=None, pad_token_id=0)
+        model.generate(ids[:, :16], attention_mask=torch.ones_like(ids[:, :16]), max_new_tokens=4, min_new_tokens=4,
+                       do_sample=False, eos_token_id=None, pad_token_id=0)
         s = Stamps()
-        model.generate(ids, max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False,
-                       eos_token_id=None, pad_token_id=0, streamer=s)
+        model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=new_tokens,
+                       min_new_tokens=new_tokens, do_sample=False, eos_token_id=None, pad_token_id=0, streamer=s)
     # put() #0: the prompt (before prefill); #1: first new token (after prefill).
     prefill = s.t[1] - s.t[0]
     decode = s.t[-1] - s.t[1]
