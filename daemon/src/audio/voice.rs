@@ -22,6 +22,9 @@ use super::{AudioError, recording};
 use crate::config::Config;
 use crate::pipeline::{Modality, Origin, Outcome, Pipeline, VoiceOrigin};
 
+/// Zero padding after the utterance when `[audio] fit_window` is on.
+pub const FIT_WINDOW_PAD_MS: u32 = 1000;
+
 /// Follow-up window after a wake phrase.
 pub const DEFAULT_FOLLOW_UP: Duration = Duration::from_secs(8);
 
@@ -79,7 +82,7 @@ impl VoiceOptions {
             let db = cfg.store_path();
             db.parent().unwrap_or(Path::new(".")).join("recordings")
         });
-        let decode = match cfg.registry() {
+        let prompt = match cfg.registry() {
             Ok(reg) => cfg.audio.asr_prompt(&reg).map(|mut p| {
                 // The wake phrases too, or the prompt would bias against them.
                 if cfg.audio.prompt.trim().eq_ignore_ascii_case("registry") {
@@ -89,10 +92,17 @@ impl VoiceOptions {
                     }
                 }
                 tracing::info!(chars = p.len(), "Whisper prompt from [audio] prompt");
-                DecodeOptions { initial_prompt: Some(p), ..DecodeOptions::default() }
+                p
             }),
             Err(_) => None,
         };
+        let fit = cfg.audio.fit_window.then_some(FIT_WINDOW_PAD_MS);
+        // A fitted window decodes greedily without temperature fallback: the
+        // fallback exists for long-form drift, and sampling would not stop on
+        // the loops a short window invites (greedy cuts them).
+        let base = if fit.is_some() { DecodeOptions::greedy() } else { DecodeOptions::default() };
+        let decode = (prompt.is_some() || fit.is_some())
+            .then(|| DecodeOptions { initial_prompt: prompt, fit_window_pad_ms: fit, ..base });
         Ok(VoiceOptions {
             wake,
             area: None,

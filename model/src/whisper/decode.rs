@@ -38,6 +38,14 @@ pub struct SearchParams<'a> {
     pub length_penalty: f32,
     pub temperature: f32,
     pub best_of: usize,
+    /// Greedy only: end the search when the output's tail is an exact
+    /// repeat of the k tokens before it (3 <= k <= 32), dropping the repeat.
+    pub stop_on_repeat: bool,
+}
+
+/// Length of a just-completed exact repeat at the end of `out`, if any.
+pub fn repeated_tail(out: &[u32]) -> Option<usize> {
+    (3..=32usize.min(out.len() / 2)).find(|&k| out[out.len() - k..] == out[out.len() - 2 * k..out.len() - k])
 }
 
 fn suppress(logits: Tensor, ids: &Tensor) -> Result<Tensor, WhisperError> {
@@ -114,6 +122,12 @@ pub fn greedy(model: &WhisperModel, state: &mut DecoderState, p: &SearchParams) 
             break;
         }
         out.push(id);
+        if p.stop_on_repeat {
+            if let Some(k) = repeated_tail(&out) {
+                out.truncate(out.len() - k);
+                break;
+            }
+        }
         if step + 1 == p.max_steps {
             break;
         }
@@ -121,6 +135,20 @@ pub fn greedy(model: &WhisperModel, state: &mut DecoderState, p: &SearchParams) 
         logits = last_logits(model, &hidden)?;
     }
     Ok(finish(out, sum, no_speech))
+}
+
+#[cfg(test)]
+mod repeat_tests {
+    use super::repeated_tail;
+
+    #[test]
+    fn finds_only_exact_repeats_of_three_or_more_tokens() {
+        assert_eq!(repeated_tail(&[1, 2, 3, 4, 1, 2, 3, 4]), Some(4));
+        assert_eq!(repeated_tail(&[9, 5, 6, 7, 5, 6, 7]), Some(3));
+        assert_eq!(repeated_tail(&[1, 2, 3, 4, 1, 2, 3]), None);
+        assert_eq!(repeated_tail(&[8, 8, 8, 8]), None, "k < 3 is left alone");
+        assert_eq!(repeated_tail(&[]), None);
+    }
 }
 
 /// `best_of` independent samples at `temperature`; the best by length-normalised score wins.

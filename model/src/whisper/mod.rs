@@ -127,6 +127,11 @@ pub struct DecodeOptions {
     pub max_new_tokens: Option<usize>,
     /// Seed for temperature sampling (deterministic fallback).
     pub seed: u64,
+    /// Encode only the clip's own frames plus this much zero padding (ms),
+    /// instead of the full 30 s window (whisper.cpp's `audio_ctx`). Much less
+    /// encoder and cross-attention work on short commands; transcripts are
+    /// no longer guaranteed identical to faster-whisper's. `None` = full window.
+    pub fit_window_pad_ms: Option<u32>,
 }
 
 impl Default for DecodeOptions {
@@ -148,6 +153,7 @@ impl Default for DecodeOptions {
             prompt_reset_on_temperature: 0.5,
             max_new_tokens: None,
             seed: 0,
+            fit_window_pad_ms: None,
         }
     }
 }
@@ -332,8 +338,15 @@ impl Whisper {
 
     /// Encoder output for one `[n_mels, T <= window]` feature slice, zero-padded to the window.
     pub fn encode(&self, features: &Tensor) -> Result<Tensor, WhisperError> {
+        self.encode_padded(features, self.window_frames())
+    }
+
+    /// Encoder output for a feature slice zero-padded (or cut) to `frames`
+    /// (even, at most the window).
+    pub fn encode_padded(&self, features: &Tensor, frames: usize) -> Result<Tensor, WhisperError> {
         let _guard = tch::no_grad_guard();
-        let x = MelSpectrogram::pad_or_trim(features, self.window_frames())?;
+        let frames = (frames + frames % 2).min(self.window_frames());
+        let x = MelSpectrogram::pad_or_trim(features, frames)?;
         let x = x.f_to_device(self.device).and_then(|t| t.f_to_kind(self.model.encoder.positions.kind())).map_err(terr("to_device"))?;
         self.model.encoder.forward(&x)
     }
@@ -409,7 +422,11 @@ impl Whisper {
             let size = window.min(content_frames - seek);
             let slice = features.f_narrow(1, seek, size).map_err(terr("narrow"))?;
             let te = Instant::now();
-            let audio = self.encode(&slice)?;
+            let frames = match opts.fit_window_pad_ms {
+                Some(pad_ms) => size as usize + (pad_ms as usize * SAMPLE_RATE / 1000).div_ceil(HOP_LENGTH),
+                None => window as usize,
+            };
+            let audio = self.encode_padded(&slice, frames)?;
             self.window_seq += 1;
             timings.encode_ms += te.elapsed().as_secs_f64() * 1e3;
             let td = Instant::now();
@@ -523,6 +540,8 @@ impl Whisper {
                 length_penalty: opts.length_penalty,
                 temperature,
                 best_of: opts.best_of,
+                // A fitted window makes Whisper loop on its own sentence.
+                stop_on_repeat: opts.fit_window_pad_ms.is_some(),
             };
             let result = if temperature > 0.0 {
                 decode::sample(&self.model, &mut state, &params, rng)

@@ -290,6 +290,8 @@ pub fn run() -> anyhow::Result<Vec<Row>> {
         }
         std::thread::sleep(Duration::from_millis(1500));
     }
+    // The daemon's log outlives the temp dir, for reading the transcripts.
+    let _ = std::fs::copy(&log_path, std::env::temp_dir().join("hubd-bench-voice.log"));
     anyhow::ensure!(!lat.is_empty(), "no spoken command reached the broker; log:\n{}", log());
     let text = log();
     let asr: Vec<f64> = log_values(&text, "asr_ms");
