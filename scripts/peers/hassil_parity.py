@@ -290,32 +290,12 @@ def range_lists(intents):
 
 
 def number_words(lang):
-    """Number words as hassil's range lists use them (unicode-rbnf spellout
-    rulesets): {"language", "numbers": {str(n): [words...] | null}}."""
-    from hassil.numbers import get_rbnf_engine
+    """Number words as hassil's range lists use them: the same table
+    `scripts/setup` derives for the daemon (scripts/number_words.py)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    import number_words as nw
 
-    intents = load_intents(lang, [])
-    numbers = {}
-    try:
-        engine = get_rbnf_engine(lang)
-    except ValueError:
-        return {"language": lang, "numbers": {}}
-    for sl in range_lists(intents):
-        if not sl.words:
-            continue
-        for n in sl.get_numbers():
-            key = str(n)
-            if key in numbers:
-                continue
-            try:
-                words = []
-                for w in engine.format_number(n).text_by_ruleset.values():
-                    if w not in words:
-                        words.append(w)
-                numbers[key] = words
-            except ValueError:
-                numbers[key] = None
-    return {"language": lang, "numbers": numbers}
+    return nw.table(lang)
 
 
 def main():

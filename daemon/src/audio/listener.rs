@@ -26,7 +26,7 @@ use tokio::sync::mpsc;
 
 use super::AudioError;
 use super::capture::{CaptureFormat, CaptureOptions, CaptureSession, CaptureThread};
-use super::endpoint::{EndReason, EndpointConfig, EndpointEvent, Endpointer};
+use super::endpoint::{EndReason, EndpointConfig, EndpointEvent, Endpointer, Segment};
 use super::frontend::Frontend;
 use super::metrics::AudioMetrics;
 
@@ -64,6 +64,20 @@ pub struct Utterance {
 }
 
 impl Utterance {
+    /// An endpointer segment as utterance `seq`; `at` maps frame indices to instants.
+    fn from_segment(seg: Segment, seq: u64, at: &dyn Fn(u64) -> Instant, device: &str) -> Utterance {
+        Utterance {
+            seq,
+            speech_end: at(seg.speech_end_frame),
+            decided: at(seg.decided_frame),
+            speech_ms: ((seg.speech_end_frame - seg.speech_start_frame) * u64::from(CHUNK_MS)) as u32,
+            end_frame: seg.speech_end_frame,
+            reason: seg.reason,
+            device: device.to_string(),
+            samples: seg.samples,
+        }
+    }
+
     pub fn duration_ms(&self) -> u32 {
         (self.samples.len() as u64 * 1000 / 16_000) as u32
     }
@@ -285,29 +299,13 @@ impl Worker {
                     speech_ms: (speech_frames * u64::from(CHUNK_MS)) as u32,
                 }
             }
-            EndpointEvent::Tentative(seg) => ListenEvent::Tentative(Utterance {
-                seq: self.seq + 1,
-                speech_end: at(seg.speech_end_frame),
-                decided: at(seg.decided_frame),
-                speech_ms: ((seg.speech_end_frame - seg.speech_start_frame) * u64::from(CHUNK_MS)) as u32,
-                end_frame: seg.speech_end_frame,
-                reason: seg.reason,
-                device: device.to_string(),
-                samples: seg.samples,
-            }),
+            EndpointEvent::Tentative(seg) => {
+                ListenEvent::Tentative(Utterance::from_segment(seg, self.seq + 1, &at, device))
+            }
             EndpointEvent::Utterance(seg) => {
                 AudioMetrics::inc(&self.metrics.utterances);
                 self.seq += 1;
-                ListenEvent::Utterance(Utterance {
-                    seq: self.seq,
-                    speech_end: at(seg.speech_end_frame),
-                    decided: at(seg.decided_frame),
-                    speech_ms: ((seg.speech_end_frame - seg.speech_start_frame) * u64::from(CHUNK_MS)) as u32,
-                    end_frame: seg.speech_end_frame,
-                    reason: seg.reason,
-                    device: device.to_string(),
-                    samples: seg.samples,
-                })
+                ListenEvent::Utterance(Utterance::from_segment(seg, self.seq, &at, device))
             }
         };
         if matches!(out, ListenEvent::Tentative(_)) {
