@@ -461,15 +461,28 @@ impl Default for AudioConfig {
 
 impl AudioConfig {
     /// The Whisper prompt for this home, if any (`prompt`).
+    /// `registry` starts with the wake phrases as sentences, or the prompt
+    /// would bias Whisper against them.
     pub fn asr_prompt(&self, registry: &hub_skills::registry::Registry) -> Option<String> {
         match self.prompt.trim() {
             "" => None,
             p if p.eq_ignore_ascii_case("none") => None,
             p if p.eq_ignore_ascii_case("registry") => {
-                Some(hub_skills::asr_prompt::asr_prompt(registry, 800)).filter(|s| !s.is_empty())
+                let names = hub_skills::asr_prompt::asr_prompt(registry, 800);
+                if names.is_empty() {
+                    return None;
+                }
+                let mut out: Vec<String> = self.wake_phrases().iter().map(|w| format!("{}.", w.to_lowercase())).collect();
+                out.push(names);
+                Some(out.join(" "))
             }
             p => Some(p.to_string()),
         }
+    }
+
+    /// The `|`-separated wake phrases; empty when `wake = "none"`.
+    pub fn wake_phrases(&self) -> Vec<&str> {
+        self.wake_phrase().map(|p| p.split('|').map(str::trim).collect()).unwrap_or_default()
     }
 
     /// The wake phrase, or `None` when `wake = "none"`.

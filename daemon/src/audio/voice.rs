@@ -71,31 +71,16 @@ pub struct VoiceOptions {
 
 impl VoiceOptions {
     pub fn from_config(cfg: &Config) -> Result<VoiceOptions, AudioError> {
-        let wake = match cfg.audio.wake_phrase() {
-            None => WakeFilter::always(),
-            Some(p) => {
-                let phrases: Vec<&str> = p.split('|').map(str::trim).collect();
-                WakeFilter::new(&phrases[..], DEFAULT_FOLLOW_UP)?
-            }
-        };
+        let phrases = cfg.audio.wake_phrases();
+        let wake = if phrases.is_empty() { WakeFilter::always() } else { WakeFilter::new(&phrases[..], DEFAULT_FOLLOW_UP)? };
         let recordings = cfg.audio.keep_recordings.then(|| {
             let db = cfg.store_path();
             db.parent().unwrap_or(Path::new(".")).join("recordings")
         });
-        let prompt = match cfg.registry() {
-            Ok(reg) => cfg.audio.asr_prompt(&reg).map(|mut p| {
-                // The wake phrases too, or the prompt would bias against them.
-                if cfg.audio.prompt.trim().eq_ignore_ascii_case("registry") {
-                    if let Some(w) = cfg.audio.wake_phrase() {
-                        let wakes: Vec<String> = w.split('|').map(|x| format!("{}.", x.trim().to_lowercase())).collect();
-                        p = format!("{} {p}", wakes.join(" "));
-                    }
-                }
-                tracing::info!(chars = p.len(), "Whisper prompt from [audio] prompt");
-                p
-            }),
-            Err(_) => None,
-        };
+        let prompt = cfg.registry().ok().and_then(|reg| cfg.audio.asr_prompt(&reg));
+        if let Some(p) = &prompt {
+            tracing::info!(chars = p.len(), "Whisper prompt from [audio] prompt");
+        }
         let fit = cfg.audio.fit_window.then_some(FIT_WINDOW_PAD_MS);
         // A fitted window decodes greedily without temperature fallback: the
         // fallback exists for long-form drift, and sampling would not stop on
@@ -110,6 +95,11 @@ impl VoiceOptions {
             decode,
         })
     }
+}
+
+/// Milliseconds to one decimal, for logs and stored timings.
+fn round1(v: f64) -> f64 {
+    (v * 10.0).round() / 10.0
 }
 
 fn ms(d: Duration) -> f64 {
@@ -244,7 +234,7 @@ pub async fn run_loop(
 fn log_turn(t: &VoiceTurn) {
     let intent = t.outcome.as_ref().and_then(|o| o.intent.clone());
     let reply = t.outcome.as_ref().map(|o| o.reply.as_str()).unwrap_or("");
-    let r = |v: f64| (v * 10.0).round() / 10.0;
+    let r = round1;
     tracing::info!(
         seq = t.seq,
         transcript = %t.transcript,
@@ -362,7 +352,7 @@ async fn handle_utterance(
     let Some(pipeline) = pipeline else {
         return turn;
     };
-    let r1 = |v: f64| serde_json::json!((v * 10.0).round() / 10.0);
+    let r1 = |v: f64| serde_json::json!(round1(v));
     let mut timings = serde_json::Map::new();
     timings.insert("endpoint_ms".into(), r1(turn.timings.endpoint_ms));
     timings.insert("asr_ms".into(), r1(turn.timings.asr_ms));
