@@ -440,8 +440,8 @@ pub struct AudioConfig {
     /// areas and floors), `none`, or any other text used as is.
     pub prompt: String,
     /// Encode only the utterance (+1 s) instead of Whisper's 30 s window:
-    /// about 3x faster on commands, but transcripts differ from faster-whisper's
-    /// and may gain trailing words (off by default).
+    /// about 3x faster on commands (on by default for the voice loop); false
+    /// gives transcripts identical to faster-whisper's.
     pub fit_window: bool,
 }
 
@@ -454,7 +454,7 @@ impl Default for AudioConfig {
             keep_recordings: false,
             vad_threshold: 0.5,
             prompt: "registry".into(),
-            fit_window: false,
+            fit_window: true,
         }
     }
 }

@@ -499,7 +499,7 @@ pub struct GeneratorOptions {
     pub queue: usize,
     /// Events buffered per response before the worker waits for the reader.
     pub stream_buffer: usize,
-    /// libtorch intra-op threads (a process-wide setting).
+    /// libtorch intra-op threads of each worker thread.
     pub threads: i32,
 }
 
@@ -523,7 +523,7 @@ impl Generator {
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
         let stats = Arc::new(GeneratorStats::default());
         let mut threads = Vec::new();
-        tch::set_num_threads(opts.threads.max(1));
+        let n_threads = opts.threads.max(1) as usize;
         for i in 0..copies.max(1) {
             let rx = rx.clone();
             let load = load.clone();
@@ -532,6 +532,7 @@ impl Generator {
             let th = std::thread::Builder::new()
                 .name(format!("llm-{i}"))
                 .spawn(move || {
+                    crate::threads::pin(n_threads);
                     let mut engine = match load(i) {
                         Ok(e) => {
                             let _ = ready.send(Ok(()));

@@ -16,4 +16,5 @@ pub mod decoder;
 pub mod generate;
 pub mod gguf;
 pub mod placement;
+pub mod threads;
 pub mod vad;

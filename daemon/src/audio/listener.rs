@@ -154,7 +154,12 @@ impl Listener {
         };
         let join = std::thread::Builder::new()
             .name("hubd-audio-vad".into())
-            .spawn(move || worker.run())
+            .spawn(move || {
+                // One 32 ms chunk is far too small to split across cores, and
+                // a second OpenMP team would compete with Whisper's.
+                hub_model::threads::pin(1);
+                worker.run()
+            })
             .map_err(AudioError::Thread)?;
         let capture = CaptureThread::spawn(opts.capture, metrics.clone(), sess_tx)?;
         Ok((

@@ -4,10 +4,15 @@
 //! wake phrase is matched on the *text* Whisper produced (there is no
 //! separate keyword-spotting model): case, punctuation and spacing are
 //! ignored, and the phrase may be preceded by at most [`MAX_LEADING_WORDS`]
-//! words ("okay, hey hub ..."). After a wake phrase (with or without a
-//! command) a follow-up window opens: utterances inside it are commands
-//! without repeating the phrase. `wake = "none"` (push-to-talk devices)
-//! passes every non-empty transcript.
+//! words ("okay, hey hub ..."). Spellings Whisper uses interchangeably
+//! match each other ("okay" = "ok" = "o.k."; see [`canonical`]). A command
+//! that ends with a separate sentence holding only the start of a wake
+//! phrase ("turn on the light. Okay") loses that fragment: on short windows
+//! Whisper tends to continue with the next wake phrase it expects from the
+//! prompt, and it is never part of the command. After a wake phrase (with
+//! or without a command) a follow-up window opens: utterances inside it are
+//! commands without repeating the phrase. `wake = "none"` (push-to-talk
+//! devices) passes every non-empty transcript.
 use std::time::{Duration, Instant};
 
 /// Words allowed before the wake phrase.
@@ -52,32 +57,50 @@ pub enum WakeError {
 /// A word and its byte range in the original text.
 struct Word {
     norm: String,
+    start: usize,
     end: usize,
 }
 
-/// Lower-case alphanumeric words (apostrophes kept inside words).
+/// One spelling for words Whisper writes several ways.
+fn canonical(word: String) -> String {
+    match word.as_str() {
+        "okay" | "okey" | "o.k" | "o.k." => "ok".to_string(),
+        _ => word,
+    }
+}
+
+/// Lower-case alphanumeric words (apostrophes kept inside words, dots
+/// inside abbreviations such as "o.k."), in [`canonical`] spelling.
 fn words(text: &str) -> Vec<Word> {
     let mut out = Vec::new();
     let mut cur = String::new();
+    let mut start = 0;
     let mut end = 0;
-    for (i, c) in text.char_indices() {
-        if c.is_alphanumeric() || (c == '\'' && !cur.is_empty()) {
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        let next_is_alnum = chars.peek().is_some_and(|&(_, n)| n.is_alphanumeric());
+        let joins =
+            !cur.is_empty() && (c == '\'' || (c == '.' && (next_is_alnum || cur.contains('.'))));
+        if c.is_alphanumeric() || joins {
+            if cur.is_empty() {
+                start = i;
+            }
             cur.extend(c.to_lowercase());
             end = i + c.len_utf8();
         } else if !cur.is_empty() {
-            out.push(Word {
-                norm: std::mem::take(&mut cur).trim_end_matches('\'').to_string(),
-                end,
-            });
+            out.push(finish(std::mem::take(&mut cur), start, end));
         }
     }
     if !cur.is_empty() {
-        out.push(Word {
-            norm: cur.trim_end_matches('\'').to_string(),
-            end,
-        });
+        out.push(finish(cur, start, end));
     }
     out
+}
+
+fn finish(raw: String, start: usize, end: usize) -> Word {
+    let trimmed = raw.trim_end_matches('\'');
+    let norm = canonical(trimmed.to_string());
+    Word { norm, start, end }
 }
 
 /// Whisper's markers for non-speech, e.g. `[BLANK_AUDIO]`, `(music)`.
@@ -157,6 +180,7 @@ impl WakeFilter {
             let rest = text[end..]
                 .trim_start_matches(|c: char| !c.is_alphanumeric())
                 .trim_end();
+            let rest = self.drop_trailing_wake_fragment(rest);
             return if words(rest).is_empty() {
                 WakeDecision::WakeOnly
             } else {
@@ -174,6 +198,31 @@ impl WakeFilter {
             };
         }
         WakeDecision::Ignored
+    }
+
+    /// `rest` without a final sentence that is only the start of a wake
+    /// phrase ("Turn on the light. Okay" -> "Turn on the light."). The
+    /// fragment must follow sentence punctuation, so "... set it to ok" stays.
+    fn drop_trailing_wake_fragment<'a>(&self, rest: &'a str) -> &'a str {
+        let ws = words(rest);
+        // Start of the last sentence: a word preceded by . ! or ? (`rest`
+        // itself starts a sentence, right after the wake phrase).
+        let Some(k) = (0..ws.len())
+            .rev()
+            .find(|&k| k == 0 || rest[ws[k - 1].end..ws[k].start].contains(['.', '!', '?']))
+        else {
+            return rest;
+        };
+        let tail: Vec<&str> = ws[k..].iter().map(|w| w.norm.as_str()).collect();
+        let is_prefix = self
+            .phrases
+            .iter()
+            .any(|p| tail.len() <= p.len() && p.iter().zip(&tail).all(|(a, b)| a == b));
+        if is_prefix {
+            rest[..ws[k].start].trim_end()
+        } else {
+            rest
+        }
     }
 
     /// Byte offset just past the wake phrase, if it occurs within the first
@@ -217,22 +266,35 @@ mod tests {
     fn phrase_then_command_in_one_utterance() {
         let (mut f, t) = filter();
         let cases = [
-            (" Hey hub, turn on the kitchen light.", "turn on the kitchen light."),
+            (
+                " Hey hub, turn on the kitchen light.",
+                "turn on the kitchen light.",
+            ),
             ("hey HUB turn off the lamp", "turn off the lamp"),
             ("Okay home! Set the lamp to 50%.", "Set the lamp to 50%."),
-            ("Oh, hey hub: what's the temperature?", "what's the temperature?"),
+            (
+                "Oh, hey hub: what's the temperature?",
+                "what's the temperature?",
+            ),
         ];
         for (i, (input, expected)) in cases.iter().enumerate() {
             // Far apart so no follow-up window carries over.
             let now = t + Duration::from_secs(100 * i as u64);
-            assert_eq!(f.decide(input, now), cmd(expected, WakeVia::Phrase), "{input}");
+            assert_eq!(
+                f.decide(input, now),
+                cmd(expected, WakeVia::Phrase),
+                "{input}"
+            );
         }
     }
 
     #[test]
     fn no_phrase_is_ignored_and_phrase_later_in_sentence_does_not_count() {
         let (mut f, t) = filter();
-        assert_eq!(f.decide("turn on the kitchen light", t), WakeDecision::Ignored);
+        assert_eq!(
+            f.decide("turn on the kitchen light", t),
+            WakeDecision::Ignored
+        );
         assert_eq!(
             f.decide("I told them hey hub turn on the light", t),
             WakeDecision::Ignored
@@ -255,10 +317,78 @@ mod tests {
             f.decide("and the hallway", t + Duration::from_secs(10)),
             cmd("and the hallway", WakeVia::FollowUp)
         );
-        assert_eq!(f.decide("unrelated chatter", t + Duration::from_secs(19)), WakeDecision::Ignored);
+        assert_eq!(
+            f.decide("unrelated chatter", t + Duration::from_secs(19)),
+            WakeDecision::Ignored
+        );
         f.decide("hey hub", t + Duration::from_secs(30));
         f.close();
-        assert_eq!(f.decide("turn it off", t + Duration::from_secs(31)), WakeDecision::Ignored);
+        assert_eq!(
+            f.decide("turn it off", t + Duration::from_secs(31)),
+            WakeDecision::Ignored
+        );
+    }
+
+    #[test]
+    fn ok_spellings_match_each_other() {
+        let (mut f, t) = filter();
+        for (i, input) in [
+            "OK home turn on the lamp.",
+            "Ok, home, turn on the lamp.",
+            "O.K. home turn on the lamp.",
+            "okey home turn on the lamp.",
+        ]
+        .iter()
+        .enumerate()
+        {
+            let now = t + Duration::from_secs(100 * i as u64);
+            assert_eq!(
+                f.decide(input, now),
+                cmd("turn on the lamp.", WakeVia::Phrase),
+                "{input}"
+            );
+        }
+        let mut f = WakeFilter::new(&["ok computer"], Duration::ZERO).unwrap();
+        assert_eq!(
+            f.decide("Okay computer, lights off", t),
+            cmd("lights off", WakeVia::Phrase)
+        );
+    }
+
+    #[test]
+    fn trailing_wake_fragment_is_dropped_but_not_inside_a_sentence() {
+        let (mut f, t) = filter();
+        let cases = [
+            (
+                "Ok home turn off the kitchen light. ok",
+                "turn off the kitchen light.",
+            ),
+            (
+                "Ok home turn off the kitchen light. Okay home.",
+                "turn off the kitchen light.",
+            ),
+            ("hey hub turn on the lamp. Hey!", "turn on the lamp."),
+            // Not a wake-phrase start: kept.
+            (
+                "hey hub turn on the lamp. And the fan.",
+                "turn on the lamp. And the fan.",
+            ),
+            // No sentence break: kept.
+            ("hey hub set the mode to ok", "set the mode to ok"),
+        ];
+        for (i, (input, expected)) in cases.iter().enumerate() {
+            let now = t + Duration::from_secs(100 * i as u64);
+            assert_eq!(
+                f.decide(input, now),
+                cmd(expected, WakeVia::Phrase),
+                "{input}"
+            );
+        }
+        // Wake phrase, then only a fragment: the window opens, nothing to act on.
+        assert_eq!(
+            f.decide("Okay home. Okay", t + Duration::from_secs(900)),
+            WakeDecision::WakeOnly
+        );
     }
 
     #[test]

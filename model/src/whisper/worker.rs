@@ -15,7 +15,7 @@ pub struct AsrOptions {
     pub load: LoadOptions,
     /// Jobs that may wait; further `transcribe` calls wait for room, `try_transcribe` fails with `Busy`.
     pub queue: usize,
-    /// libtorch intra-op threads for this process (None = leave libtorch's default).
+    /// libtorch intra-op threads for the Whisper thread (None = all cores).
     pub threads: Option<usize>,
     /// Decode options used when a job gives none.
     pub decode: DecodeOptions,
@@ -50,9 +50,7 @@ impl AsrHandle {
         let thread = std::thread::Builder::new()
             .name("whisper".into())
             .spawn(move || {
-                if let Some(n) = opts.threads {
-                    tch::set_num_threads(n as i32);
-                }
+                crate::threads::pin(opts.threads.unwrap_or_else(crate::threads::available));
                 let mut whisper = match Whisper::load_with(&dir, &opts.load) {
                     Ok(w) => {
                         let _ = ready_tx.send(Ok(()));
