@@ -101,6 +101,33 @@ fn logits_on_three_prompts_within_1e3_of_transformers() {
     }
 }
 
+/// `quantize = "int8"` on the real weights, teacher-forced over the 3
+/// prompts, against our fp32 decoder (itself within 1e-3 of transformers).
+#[test]
+fn int8_agrees_with_fp32_on_real_weights() {
+    let p = peer();
+    let file = GgufFile::open(smollm2_gguf()).unwrap();
+    let cfg = file.decoder_config().unwrap();
+    let w = GgufWeights::new(&file, &cfg);
+    let mut f = Decoder::load(&cfg, &w, &DecoderOptions::default()).unwrap();
+    let opts = DecoderOptions { quantize: hub_model::decoder::Quantize::Int8, ..DecoderOptions::default() };
+    let mut q = Decoder::load(&cfg, &w, &opts).unwrap();
+    let tensors = read_safetensors(&p.dir.join("logits.safetensors"));
+    let (mut same, mut total) = (0i64, 0i64);
+    for i in 0..3 {
+        let ids = &tensors[&format!("ids_{i}")];
+        let a = f.forward_all(ids, 0).unwrap();
+        let b = q.forward_all(ids, 0).unwrap();
+        let e = rel_err(&b, &a);
+        let eq = a.argmax(-1, false).eq_tensor(&b.argmax(-1, false)).sum(tch::Kind::Int64).int64_value(&[]);
+        same += eq;
+        total += ids.size()[1];
+        eprintln!("smollm2 prompt {i}: int8 vs fp32 rel err {e:.3e}, top-1 {eq}/{}", ids.size()[1]);
+        assert!(e <= 0.1, "prompt {i}: rel err {e}");
+    }
+    assert!(same * 100 >= 95 * total, "top-1 agreement {same}/{total}");
+}
+
 #[test]
 fn greedy_32_tokens_identical_to_transformers() {
     let p = peer();

