@@ -78,23 +78,21 @@ pub fn quantize(w: &Tensor) -> Result<(Tensor, Tensor), Int8Error> {
         let shape = ws.clone();
         move |source| Int8Error::Torch { op, shape, source }
     };
+    // One transient f32 copy at most (the division), whatever the size: the
+    // tied 49k-row embedding of a small LLM is 113 MB in f32.
     let wf = w.f_to_kind(Kind::Float).map_err(t("to_kind"))?;
-    let amax = wf.f_abs().map_err(t("abs"))?.f_amax([1], true).map_err(t("amax"))?;
+    let hi = wf.f_amax([1], true).map_err(t("amax"))?;
+    let lo = wf.f_amin([1], true).map_err(t("amin"))?;
+    let amax = hi.f_maximum(&lo.f_neg().map_err(t("neg"))?).map_err(t("maximum"))?;
     let scale = amax.f_div_scalar(127.0).map_err(t("div"))?;
     // Zero rows: scale 1 so the division below stays finite.
     let ones = scale.f_ones_like().map_err(t("ones_like"))?;
     let scale = scale.f_where_self(&amax.f_gt(0.0).map_err(t("gt"))?, &ones).map_err(t("where"))?;
-    let q = wf
-        .f_div(&scale)
-        .map_err(t("div"))?
-        .f_round()
-        .map_err(t("round"))?
-        .f_clamp(-127.0, 127.0)
-        .map_err(t("clamp"))?
-        .f_to_kind(Kind::Int8)
-        .map_err(t("to_kind"))?
-        .f_contiguous()
-        .map_err(t("contiguous"))?;
+    let mut r = wf.f_div(&scale).map_err(t("div"))?;
+    r.f_round_().map_err(t("round_"))?;
+    r.f_clamp_(-127.0, 127.0).map_err(t("clamp_"))?;
+    let q = r.f_to_kind(Kind::Int8).map_err(t("to_kind"))?.f_contiguous().map_err(t("contiguous"))?;
+    drop(r);
     Ok((q, scale.f_squeeze_dim(1).map_err(t("squeeze"))?))
 }
 
