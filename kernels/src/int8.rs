@@ -89,8 +89,8 @@ pub fn quantize(w: &Tensor) -> Result<(Tensor, Tensor), Int8Error> {
     let ones = scale.f_ones_like().map_err(t("ones_like"))?;
     let scale = scale.f_where_self(&amax.f_gt(0.0).map_err(t("gt"))?, &ones).map_err(t("where"))?;
     let mut r = wf.f_div(&scale).map_err(t("div"))?;
-    r.f_round_().map_err(t("round_"))?;
-    r.f_clamp_(-127.0, 127.0).map_err(t("clamp_"))?;
+    let _ = r.f_round_().map_err(t("round_"))?;
+    let _ = r.f_clamp_(-127.0, 127.0).map_err(t("clamp_"))?;
     let q = r.f_to_kind(Kind::Int8).map_err(t("to_kind"))?.f_contiguous().map_err(t("contiguous"))?;
     drop(r);
     Ok((q, scale.f_squeeze_dim(1).map_err(t("squeeze"))?))

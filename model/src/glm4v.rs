@@ -7,20 +7,24 @@
 //! `<|end_of_image|>` ([`Glm4vForConditionalGeneration::image_placeholder`]);
 //! the `<|image|>` embeddings are replaced by the tower's features, in order.
 //!
-//! The text stack here is the GLM-4.1V text model of transformers'
-//! `modeling_glm4v.py` (sandwich norms, q/k/v bias, fused `gate_up_proj`,
-//! GQA, partial interleaved rotary), run as a full-sequence prefill that
-//! returns logits for every position. Incremental decoding with a KV cache
-//! belongs to the decoder helper's generation path (`crate::decoder`); this
-//! module exposes [`Glm4vForConditionalGeneration::mrope_cos_sin`] so that
-//! path can take M-RoPE tables.
+//! The text model is [`crate::decoder::Decoder`] in its GLM-4 family
+//! (sandwich norms, q/k/v bias, fused `gate_up_proj`, GQA, partial
+//! interleaved rotary; KV cache, placement and quantisation included), given
+//! the embeddings with image features scattered in and explicit M-RoPE
+//! cos/sin rows. [`Glm4vForConditionalGeneration::forward`] is the
+//! full-prompt pass (logits for every position);
+//! [`Glm4vForConditionalGeneration::prefill`] / [`Glm4vForConditionalGeneration::step`]
+//! decode incrementally: after the prompt, a token at cache position `p`
+//! has all three M-RoPE ids equal to `p + delta` (transformers'
+//! `rope_deltas`).
 use std::path::Path;
 
 use serde::Deserialize;
 use tch::{Device, Kind, Tensor};
 
-use crate::safetensors_loader::{Checkpoint, LoadError, Weights};
-use crate::vision::{Glm4vVisionModel, Grid, Linear, RmsNorm, VisionConfig, VisionError};
+use crate::decoder::{Decoder, DecoderConfig, DecoderError, DecoderOptions, Prefixes};
+use crate::safetensors_loader::{Checkpoint, LoadError};
+use crate::vision::{Glm4vVisionModel, Grid, VisionConfig, VisionError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Glm4vError {
@@ -28,6 +32,8 @@ pub enum Glm4vError {
     Load(#[from] LoadError),
     #[error(transparent)]
     Vision(#[from] VisionError),
+    #[error("glm4v text model: {0}")]
+    Decoder(#[from] DecoderError),
     #[error("glm4v: libtorch error: {0}")]
     Torch(#[from] tch::TchError),
     #[error("glm4v: bad config {path}: {reason}")]
@@ -119,6 +125,8 @@ impl TextConfig {
 #[derive(Debug, Clone)]
 pub struct Glm4vConfig {
     pub text: TextConfig,
+    /// The same text model as the decoder reads it.
+    pub decoder: DecoderConfig,
     pub vision: VisionConfig,
     pub image_token_id: i64,
     pub image_start_token_id: i64,
@@ -152,19 +160,24 @@ fn d_image_end() -> i64 {
 
 impl Glm4vConfig {
     /// Parse `config.json` text; `path` only names the file in errors.
-    pub fn from_json(text: &str, path: &str) -> Result<Self, Glm4vError> {
+    pub fn from_json(text_json: &str, path: &str) -> Result<Self, Glm4vError> {
         let err = |e: serde_json::Error| Glm4vError::Config {
             path: path.to_string(),
             reason: e.to_string(),
         };
-        let root_value: serde_json::Value = serde_json::from_str(text).map_err(err)?;
+        let root_value: serde_json::Value = serde_json::from_str(text_json).map_err(err)?;
         let root: RootConfig = serde_json::from_value(root_value.clone()).map_err(err)?;
         // Older saves keep the text fields at the top level too.
         let text_value = root.text_config.clone().unwrap_or(root_value);
         let text: TextConfig = serde_json::from_value(text_value).map_err(err)?;
         let tie = root.tie_word_embeddings.or(text.tie_word_embeddings).unwrap_or(false);
+        let decoder = DecoderConfig::from_hf_json(text_json).map_err(|e| Glm4vError::Config {
+            path: path.to_string(),
+            reason: e.to_string(),
+        })?;
         let cfg = Glm4vConfig {
             text,
+            decoder,
             vision: root.vision_config,
             image_token_id: root.image_token_id,
             image_start_token_id: root.image_start_token_id,
@@ -275,121 +288,19 @@ pub fn rope_index(
     Ok((pos, delta))
 }
 
-struct TextAttention {
-    q: Linear,
-    k: Linear,
-    v: Linear,
-    o: Linear,
-    heads: i64,
-    kv_heads: i64,
-    head_dim: i64,
-    rotary_dim: i64,
-}
-
-/// `stack((-x[..., 1::2], x[..., 0::2]), -1).flatten(-2)` (GLM interleaved rotary).
-fn rotate_half_interleaved(x: &Tensor) -> Result<Tensor, tch::TchError> {
-    let mut size = x.size();
-    let d = size.pop().unwrap_or(0);
-    let mut pairs = size.clone();
-    pairs.extend([d / 2, 2]);
-    let xp = x.f_reshape(pairs.as_slice())?;
-    let x1 = xp.f_select(-1, 0)?;
-    let x2 = xp.f_select(-1, 1)?;
-    Tensor::f_stack(&[x2.f_neg()?, x1], -1)?.f_reshape(x.size().as_slice())
-}
-
-impl TextAttention {
-    fn load(cfg: &TextConfig, w: &Weights<'_>) -> Result<Self, LoadError> {
-        let (h, hd, nh, nkv) = (cfg.hidden_size, cfg.head_dim(), cfg.num_attention_heads, cfg.kv_heads());
-        Ok(TextAttention {
-            q: Linear::load(&w.pp("q_proj"), h, nh * hd, true)?,
-            k: Linear::load(&w.pp("k_proj"), h, nkv * hd, true)?,
-            v: Linear::load(&w.pp("v_proj"), h, nkv * hd, true)?,
-            o: Linear::load(&w.pp("o_proj"), nh * hd, h, false)?,
-            heads: nh,
-            kv_heads: nkv,
-            head_dim: hd,
-            rotary_dim: cfg.rotary_dim(),
-        })
-    }
-
-    fn rope(&self, x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor, tch::TchError> {
-        let rot = x.f_narrow(-1, 0, self.rotary_dim)?;
-        let pass = x.f_narrow(-1, self.rotary_dim, self.head_dim - self.rotary_dim)?;
-        let rot = rot.f_mul(cos)?.f_add(&rotate_half_interleaved(&rot)?.f_mul(sin)?)?;
-        Tensor::f_cat(&[rot, pass], -1)
-    }
-
-    /// `x [b, seq, hidden]`, `cos/sin [b, 1, seq, rotary_dim]`.
-    fn forward(&self, x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor, tch::TchError> {
-        let (b, s) = match x.size().as_slice() {
-            [b, s, _] => (*b, *s),
-            other => return Err(tch::TchError::Shape(format!("attention input {other:?}"))),
-        };
-        let q = self.q.forward(x)?.f_view([b, s, self.heads, self.head_dim])?.f_transpose(1, 2)?;
-        let k = self.k.forward(x)?.f_view([b, s, self.kv_heads, self.head_dim])?.f_transpose(1, 2)?;
-        let v = self.v.forward(x)?.f_view([b, s, self.kv_heads, self.head_dim])?.f_transpose(1, 2)?;
-        let q = self.rope(&q, cos, sin)?;
-        let k = self.rope(&k, cos, sin)?;
-        let scale = (self.head_dim as f64).powf(-0.5);
-        let o = Tensor::f_scaled_dot_product_attention::<Tensor>(&q, &k, &v, None, 0.0, true, scale, true)?;
-        let o = o.f_transpose(1, 2)?.f_reshape([b, s, self.heads * self.head_dim])?;
-        self.o.forward(&o)
-    }
-}
-
-struct TextLayer {
-    attn: TextAttention,
-    gate_up: Linear,
-    down: Linear,
-    inter: i64,
-    input_layernorm: RmsNorm,
-    post_self_attn_layernorm: RmsNorm,
-    post_attention_layernorm: RmsNorm,
-    post_mlp_layernorm: RmsNorm,
-}
-
-impl TextLayer {
-    fn load(cfg: &TextConfig, w: &Weights<'_>) -> Result<Self, LoadError> {
-        let (h, i, eps) = (cfg.hidden_size, cfg.intermediate_size, cfg.rms_norm_eps);
-        let mlp = w.pp("mlp");
-        Ok(TextLayer {
-            attn: TextAttention::load(cfg, &w.pp("self_attn"))?,
-            gate_up: Linear::load(&mlp.pp("gate_up_proj"), h, 2 * i, false)?,
-            down: Linear::load(&mlp.pp("down_proj"), i, h, false)?,
-            inter: i,
-            input_layernorm: RmsNorm::load(&w.pp("input_layernorm"), h, eps)?,
-            post_self_attn_layernorm: RmsNorm::load(&w.pp("post_self_attn_layernorm"), h, eps)?,
-            post_attention_layernorm: RmsNorm::load(&w.pp("post_attention_layernorm"), h, eps)?,
-            post_mlp_layernorm: RmsNorm::load(&w.pp("post_mlp_layernorm"), h, eps)?,
-        })
-    }
-
-    fn forward(&self, x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor, tch::TchError> {
-        let a = self.attn.forward(&self.input_layernorm.forward(x)?, cos, sin)?;
-        let x = x.f_add(&self.post_self_attn_layernorm.forward(&a)?)?;
-        let gu = self.gate_up.forward(&self.post_attention_layernorm.forward(&x)?)?;
-        let gate = gu.f_narrow(-1, 0, self.inter)?;
-        let up = gu.f_narrow(-1, self.inter, self.inter)?;
-        let mlp = self.down.forward(&up.f_mul(&gate.f_silu()?)?)?;
-        x.f_add(&self.post_mlp_layernorm.forward(&mlp)?)
-    }
-}
-
 /// GLM-4.1V: vision tower + M-RoPE GLM-4 text decoder + LM head.
 pub struct Glm4vForConditionalGeneration {
     cfg: Glm4vConfig,
     vision: Glm4vVisionModel,
-    embed_tokens: Tensor,
-    layers: Vec<TextLayer>,
-    norm: RmsNorm,
-    lm_head: Tensor,
+    text: Decoder,
     inv_freq: Tensor,
+    /// M-RoPE delta of the prompt in the KV cache (set by `prefill`).
+    delta: Option<i64>,
 }
 
 impl std::fmt::Debug for Glm4vForConditionalGeneration {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Glm4vForConditionalGeneration({} layers, {:?})", self.layers.len(), self.vision)
+        write!(f, "Glm4vForConditionalGeneration({} layers, {:?})", self.cfg.text.num_hidden_layers, self.vision)
     }
 }
 
@@ -399,45 +310,33 @@ impl Glm4vForConditionalGeneration {
     pub fn load(dir: &Path, kind: Kind, device: Device) -> Result<Self, Glm4vError> {
         let cfg = Glm4vConfig::load(&dir.join("config.json"))?;
         let ck = Checkpoint::open(dir)?;
-        Self::from_checkpoint(cfg, &ck, kind, device)
+        let text = DecoderOptions { kind, placement: crate::placement::Placement::Single(device), ..DecoderOptions::default() };
+        Self::from_checkpoint(cfg, &ck, text)
     }
 
-    pub fn from_checkpoint(cfg: Glm4vConfig, ck: &Checkpoint, kind: Kind, device: Device) -> Result<Self, Glm4vError> {
-        let root = ck.weights(kind, device);
+    /// The vision tower loads in `text.kind` on the text model's first
+    /// device; `text` places and quantises the text model.
+    pub fn from_checkpoint(cfg: Glm4vConfig, ck: &Checkpoint, mut text: DecoderOptions) -> Result<Self, Glm4vError> {
+        let device = text.placement.copies().first().and_then(|p| p.devices().first().copied()).unwrap_or(Device::Cpu);
+        let root = ck.weights(text.kind, device);
         // transformers >= 4.52 saves `model.language_model.*` / `model.visual.*`;
         // older GLM-4.1V saves use `model.*` / `visual.*`.
-        let (text_w, vision_w) = if ck.contains("model.language_model.embed_tokens.weight") {
-            (root.pp("model").pp("language_model"), root.pp("model").pp("visual"))
+        let (text_prefix, vision_w) = if ck.contains("model.language_model.embed_tokens.weight") {
+            ("model.language_model", root.pp("model").pp("visual"))
         } else if ck.contains("visual.patch_embed.proj.weight") {
-            (root.pp("model"), root.pp("visual"))
+            ("model", root.pp("visual"))
         } else {
-            (root.pp("model"), root.pp("model").pp("visual"))
+            ("model", root.pp("model").pp("visual"))
         };
-        let t = &cfg.text;
         let vision = Glm4vVisionModel::load(&cfg.vision, &vision_w)?;
-        let embed_tokens = text_w.pp("embed_tokens").get("weight", &[t.vocab_size, t.hidden_size])?;
-        let mut layers = Vec::new();
-        for i in 0..t.num_hidden_layers {
-            layers.push(TextLayer::load(t, &text_w.pp("layers").pp(i))?);
-        }
-        let norm = RmsNorm::load(&text_w.pp("norm"), t.hidden_size, t.rms_norm_eps)?;
-        let lm_head = if cfg.tie_word_embeddings && !root.contains("lm_head.weight") {
-            embed_tokens.shallow_clone()
-        } else {
-            root.pp("lm_head").get("weight", &[t.vocab_size, t.hidden_size])?
-        };
-        let rd = t.rotary_dim();
+        text.prefixes = Prefixes { model: text_prefix.into(), lm_head: "lm_head".into() };
+        let mut dcfg = cfg.decoder.clone();
+        dcfg.tie_word_embeddings = cfg.tie_word_embeddings;
+        let text_model = Decoder::load(&dcfg, ck, &text)?;
+        let rd = cfg.text.rotary_dim();
         let exponent = Tensor::f_arange_start_step(0, rd, 2, (Kind::Float, device))?.f_div_scalar(rd as f64)?;
-        let inv_freq = Tensor::f_pow_scalar(t.rope_theta(), &exponent)?.f_reciprocal()?;
-        Ok(Glm4vForConditionalGeneration {
-            cfg,
-            vision,
-            embed_tokens,
-            layers,
-            norm,
-            lm_head,
-            inv_freq,
-        })
+        let inv_freq = Tensor::f_pow_scalar(cfg.text.rope_theta(), &exponent)?.f_reciprocal()?;
+        Ok(Glm4vForConditionalGeneration { cfg, vision, text: text_model, inv_freq, delta: None })
     }
 
     pub fn config(&self) -> &Glm4vConfig {
@@ -497,9 +396,10 @@ impl Glm4vForConditionalGeneration {
         if let Some((i, t)) = input_ids.iter().enumerate().find(|(_, t)| **t < 0 || **t >= vocab) {
             return Err(Glm4vError::Input(format!("token {t} at position {i} is outside the vocabulary (size {vocab})")));
         }
-        let device = self.embed_tokens.device();
+        let table = self.text.embed_tokens();
+        let device = table.device();
         let ids = Tensor::f_from_slice(input_ids)?.f_to_device(device)?;
-        let emb = self.embed_tokens.f_index_select(0, &ids)?;
+        let emb = table.f_index_select(0, &ids)?;
         let n_image = input_ids.iter().filter(|t| **t == self.cfg.image_token_id).count() as i64;
         let emb = match image_features {
             None if n_image > 0 => {
@@ -524,12 +424,70 @@ impl Glm4vForConditionalGeneration {
     /// Full forward of one prompt: logits `[1, seq, vocab]` for every
     /// position. `pixel_values`/`grids` as made by
     /// [`crate::vision::preprocess::preprocess`]; `None`/empty for text only.
+    /// Leaves the prompt in the KV cache, so [`Self::step`] can continue.
     pub fn forward(
-        &self,
+        &mut self,
         input_ids: &[i64],
         pixel_values: Option<&Tensor>,
         grids: &[Grid],
     ) -> Result<Tensor, Glm4vError> {
+        let h = self.prompt_hidden(input_ids, pixel_values, grids)?;
+        Ok(self.text.lm_head(&h)?)
+    }
+
+    /// Run the prompt into a fresh KV cache (room for `max_new` more
+    /// tokens) and return the last position's logits `[1, vocab]`.
+    pub fn prefill(
+        &mut self,
+        input_ids: &[i64],
+        pixel_values: Option<&Tensor>,
+        grids: &[Grid],
+        max_new: usize,
+    ) -> Result<Tensor, Glm4vError> {
+        self.text.reserve_kv(1, (input_ids.len() + max_new) as i64)?;
+        let h = self.prompt_hidden(input_ids, pixel_values, grids)?;
+        let last = h.f_narrow(1, h.size()[1] - 1, 1)?;
+        Ok(self.text.lm_head(&last)?.f_squeeze_dim(1)?)
+    }
+
+    /// One decoded token after [`Self::prefill`] (or [`Self::forward`]):
+    /// logits `[1, vocab]` for the next one.
+    pub fn step(&mut self, token: i64) -> Result<Tensor, Glm4vError> {
+        let delta = self.delta.ok_or_else(|| Glm4vError::Input("step before a prompt was run".into()))?;
+        let offset = self.text.kv_len();
+        let x = self.embed(&[token], None)?;
+        let p = offset + delta;
+        let (cos, sin) = self.mrope_cos_sin(&[vec![p], vec![p], vec![p]], x.kind())?;
+        let h = self.text.forward_embeds(&x, offset, Some((&cos, &sin)))?;
+        Ok(self.text.lm_head(&h)?.f_squeeze_dim(1)?)
+    }
+
+    /// Greedy decoding: up to `max_new` tokens after the prompt, stopping
+    /// after any of `stop` (included in the result).
+    pub fn generate_greedy(
+        &mut self,
+        input_ids: &[i64],
+        pixel_values: Option<&Tensor>,
+        grids: &[Grid],
+        max_new: usize,
+        stop: &[i64],
+    ) -> Result<Vec<i64>, Glm4vError> {
+        let mut logits = self.prefill(input_ids, pixel_values, grids, max_new)?;
+        let mut out = Vec::with_capacity(max_new);
+        while out.len() < max_new {
+            let next = logits.f_argmax(-1, false)?.f_int64_value(&[0])?;
+            out.push(next);
+            if stop.contains(&next) || out.len() == max_new {
+                break;
+            }
+            logits = self.step(next)?;
+        }
+        Ok(out)
+    }
+
+    /// Embeddings + M-RoPE through the text model from position 0; final-normed
+    /// hidden states `[1, seq, hidden]`.
+    fn prompt_hidden(&mut self, input_ids: &[i64], pixel_values: Option<&Tensor>, grids: &[Grid]) -> Result<Tensor, Glm4vError> {
         if input_ids.is_empty() {
             return Err(Glm4vError::Input("empty prompt".into()));
         }
@@ -540,16 +498,12 @@ impl Glm4vForConditionalGeneration {
             None => return Err(Glm4vError::Input("image grids given without pixel_values".into())),
         };
         let x = self.embed(input_ids, features.as_ref())?;
-        let (pos, _delta) = self.rope_index(input_ids, grids)?;
+        let (pos, delta) = self.rope_index(input_ids, grids)?;
         let (cos, sin) = self.mrope_cos_sin(&pos, x.kind())?;
-        // [seq, rot] -> [1, 1, seq, rot], broadcasting over batch and heads.
-        let cos = cos.f_unsqueeze(0)?.f_unsqueeze(0)?;
-        let sin = sin.f_unsqueeze(0)?.f_unsqueeze(0)?;
-        let mut x = x;
-        for layer in &self.layers {
-            x = layer.forward(&x, &cos, &sin)?;
-        }
-        let x = self.norm.forward(&x)?;
-        Ok(x.f_linear::<Tensor>(&self.lm_head, None)?)
+        self.text.clear_kv_cache();
+        self.delta = None;
+        let h = self.text.forward_embeds(&x, 0, Some((&cos, &sin)))?;
+        self.delta = Some(delta);
+        Ok(h)
     }
 }

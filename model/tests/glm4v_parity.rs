@@ -132,7 +132,7 @@ fn rope_index_and_logits_match_transformers() {
     let input_ids = ids(&r, "input_ids");
     let g = grids(&r);
     for sub in ["glm4v", "glm4v_sharded"] {
-        let m = model(sub);
+        let mut m = model(sub);
         let (pos, _delta) = m.rope_index(&input_ids, &g).unwrap();
         let want = Vec::<i64>::try_from(rt(&r, "position_ids").reshape([-1])).unwrap();
         let got: Vec<i64> = pos.iter().flatten().copied().collect();
@@ -149,7 +149,7 @@ fn rope_index_and_logits_match_transformers() {
         assert!(err < TOL && err_text < TOL, "{sub}: image {err}, text {err_text}");
     }
     // End to end from raw RGB bytes through our preprocessing.
-    let m = model("glm4v");
+    let mut m = model("glm4v");
     let imgs = images(&r);
     let views: Vec<RgbImage<'_>> = imgs
         .iter()
@@ -220,6 +220,37 @@ fn rewrite(dir: &Path, edit: impl Fn(&str, Vec<usize>, Vec<u8>) -> Option<(Vec<u
     safetensors::tensor::serialize_to_file(views, None, &path).unwrap();
 }
 
+/// Incremental decoding through the KV cache with M-RoPE continuing after an
+/// image prompt (`p + delta`) gives the logits of a full pass over prompt +
+/// generated tokens (the full pass is checked against transformers above).
+#[test]
+fn cached_generation_after_an_image_matches_full_passes() {
+    let r = reference();
+    let input_ids = ids(&r, "input_ids");
+    let g = grids(&r);
+    let pv = rt(&r, "pixel_values");
+    let mut m = model("glm4v");
+    let new = m.generate_greedy(&input_ids, Some(&pv), &g, 6, &[]).unwrap();
+    assert_eq!(new.len(), 6);
+    let (_, delta) = m.rope_index(&input_ids, &g).unwrap();
+    assert!(delta < 0, "an image compresses positions: delta {delta}");
+    // Teacher-forced: the full pass over prompt + new tokens predicts each
+    // generated token at the previous position, with the same logits.
+    let mut all = input_ids.clone();
+    all.extend(&new[..5]);
+    let full = m.forward(&all, Some(&pv), &g).unwrap();
+    let mut logits = m.prefill(&input_ids, Some(&pv), &g, 6).unwrap();
+    for (i, &tok) in new.iter().enumerate() {
+        let want = full.get(0).get(input_ids.len() as i64 - 1 + i as i64);
+        let err = max_abs(&logits.get(0), &want);
+        assert!(err < TOL, "step {i}: cached vs full {err}");
+        assert_eq!(want.argmax(-1, false).int64_value(&[]), tok, "step {i}");
+        if i + 1 < new.len() {
+            logits = m.step(tok).unwrap();
+        }
+    }
+}
+
 #[test]
 fn bad_checkpoints_give_clear_errors() {
     let f = fixture();
@@ -264,7 +295,7 @@ fn bad_checkpoints_give_clear_errors() {
     const NORM: &str = "model.language_model.layers.1.post_mlp_layernorm.weight";
     rewrite(&missing, |name, shape, data| (name != NORM).then_some((shape, data)));
     let e = Glm4vForConditionalGeneration::load(&missing, Kind::Float, Device::Cpu).unwrap_err();
-    assert!(matches!(e, Glm4vError::Load(LoadError::MissingTensor { .. })), "{e}");
+    assert!(matches!(e, Glm4vError::Decoder(hub_model::decoder::DecoderError::MissingWeight { .. })), "{e}");
     assert!(e.to_string().contains(NORM), "{e}");
 
     // Broken config.
@@ -278,7 +309,7 @@ fn bad_checkpoints_give_clear_errors() {
 #[test]
 fn bad_inputs_give_clear_errors() {
     let r = reference();
-    let m = model("glm4v");
+    let mut m = model("glm4v");
     let g = grids(&r);
     let pv = rt(&r, "pixel_values");
     // pixel rows that do not match the grids
