@@ -71,8 +71,6 @@ struct Clip {
 /// breaks the pipe.
 pub struct Feeder {
     clips: Arc<Mutex<VecDeque<Clip>>>,
-    /// When each clip's first and last period were written.
-    spans: Arc<Mutex<Vec<(Instant, Instant)>>>,
     stop: Arc<AtomicBool>,
 }
 
@@ -80,9 +78,8 @@ impl Feeder {
     pub fn start(fifo: &Path) -> Feeder {
         let mut f = std::fs::OpenOptions::new().read(true).write(true).open(fifo).unwrap();
         let clips: Arc<Mutex<VecDeque<Clip>>> = Arc::default();
-        let spans: Arc<Mutex<Vec<(Instant, Instant)>>> = Arc::default();
         let stop = Arc::new(AtomicBool::new(false));
-        let (c, s, st) = (clips.clone(), spans.clone(), stop.clone());
+        let (c, st) = (clips.clone(), stop.clone());
         std::thread::spawn(move || {
             let t0 = Instant::now();
             let mut n: u32 = 0;
@@ -92,18 +89,11 @@ impl Feeder {
                 {
                     let mut clips = c.lock().unwrap();
                     if let Some(clip) = clips.front_mut() {
-                        let now = Instant::now();
-                        if clip.pos == 0 {
-                            s.lock().unwrap().push((now, now));
-                        }
                         let take = (clip.bytes.len() - clip.pos).min(PERIOD_BYTES);
                         chunk[..take].copy_from_slice(&clip.bytes[clip.pos..clip.pos + take]);
                         clip.pos += take;
                         if clip.pos >= clip.bytes.len() {
                             clips.pop_front();
-                            if let Some(last) = s.lock().unwrap().last_mut() {
-                                last.1 = now;
-                            }
                         }
                     }
                 }
@@ -117,21 +107,12 @@ impl Feeder {
                 }
             }
         });
-        Feeder { clips, spans, stop }
+        Feeder { clips, stop }
     }
 
     /// Queue raw FLOAT_LE 48 kHz stereo bytes.
     pub fn play(&self, bytes: Vec<u8>) {
         self.clips.lock().unwrap().push_back(Clip { bytes, pos: 0 });
-    }
-
-    pub fn idle(&self) -> bool {
-        self.clips.lock().unwrap().is_empty()
-    }
-
-    /// (first write, last write) of each clip played so far.
-    pub fn spans(&self) -> Vec<(Instant, Instant)> {
-        self.spans.lock().unwrap().clone()
     }
 }
 
