@@ -274,12 +274,15 @@ pub enum Backend {
     Openai,
 }
 
-/// `[model] quantize`: weight-only quantisation of the decoder.
+/// `[model] quantize`: weight-only quantisation of the decoder. int8 by
+/// default: on the CPU it decodes 1.4-1.6x faster than fp32 with 62/63
+/// top-1 agreement on the parity prompts; `none` keeps logits equal to
+/// transformers'.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Quantize {
-    #[default]
     None,
+    #[default]
     Int8,
 }
 

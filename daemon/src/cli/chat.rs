@@ -73,9 +73,9 @@ fn spec_from(ctx: &Ctx, args: &Args) -> anyhow::Result<EngineSpec> {
         Some("int8") => Quantize::Int8,
         Some("none") => Quantize::None,
         Some(other) => anyhow::bail!("--quantize `{other}`: expected `none` or `int8`"),
-        None => match model_cfg.map(|m| m.quantize) {
-            Some(hubd::config::Quantize::Int8) => Quantize::Int8,
-            _ => Quantize::None,
+        None => match model_cfg.map(|m| m.quantize).unwrap_or_default() {
+            hubd::config::Quantize::Int8 => Quantize::Int8,
+            hubd::config::Quantize::None => Quantize::None,
         },
     };
     if let Some(m) = model_cfg {
