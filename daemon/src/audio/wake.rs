@@ -255,6 +255,15 @@ mod tests {
         )
     }
 
+    /// Each `(input, command)` far apart in time, so no follow-up window
+    /// carries over: the wake phrase must be found and `command` remain.
+    fn expect_phrase_commands<I: AsRef<str>, E: AsRef<str>>(f: &mut WakeFilter, t: Instant, cases: &[(I, E)]) {
+        for (i, (input, expected)) in cases.iter().enumerate() {
+            let now = t + Duration::from_secs(100 * i as u64);
+            assert_eq!(f.decide(input.as_ref(), now), cmd(expected.as_ref(), WakeVia::Phrase), "{}", input.as_ref());
+        }
+    }
+
     fn cmd(t: &str, via: WakeVia) -> WakeDecision {
         WakeDecision::Command {
             text: t.into(),
@@ -277,15 +286,7 @@ mod tests {
                 "what's the temperature?",
             ),
         ];
-        for (i, (input, expected)) in cases.iter().enumerate() {
-            // Far apart so no follow-up window carries over.
-            let now = t + Duration::from_secs(100 * i as u64);
-            assert_eq!(
-                f.decide(input, now),
-                cmd(expected, WakeVia::Phrase),
-                "{input}"
-            );
-        }
+        expect_phrase_commands(&mut f, t, &cases);
     }
 
     #[test]
@@ -332,22 +333,9 @@ mod tests {
     #[test]
     fn ok_spellings_match_each_other() {
         let (mut f, t) = filter();
-        for (i, input) in [
-            "OK home turn on the lamp.",
-            "Ok, home, turn on the lamp.",
-            "O.K. home turn on the lamp.",
-            "okey home turn on the lamp.",
-        ]
-        .iter()
-        .enumerate()
-        {
-            let now = t + Duration::from_secs(100 * i as u64);
-            assert_eq!(
-                f.decide(input, now),
-                cmd("turn on the lamp.", WakeVia::Phrase),
-                "{input}"
-            );
-        }
+        let spellings = ["OK home", "Ok, home,", "O.K. home", "okey home"]
+            .map(|w| (format!("{w} turn on the lamp."), "turn on the lamp."));
+        expect_phrase_commands(&mut f, t, &spellings);
         let mut f = WakeFilter::new(&["ok computer"], Duration::ZERO).unwrap();
         assert_eq!(
             f.decide("Okay computer, lights off", t),
@@ -376,14 +364,7 @@ mod tests {
             // No sentence break: kept.
             ("hey hub set the mode to ok", "set the mode to ok"),
         ];
-        for (i, (input, expected)) in cases.iter().enumerate() {
-            let now = t + Duration::from_secs(100 * i as u64);
-            assert_eq!(
-                f.decide(input, now),
-                cmd(expected, WakeVia::Phrase),
-                "{input}"
-            );
-        }
+        expect_phrase_commands(&mut f, t, &cases);
         // Wake phrase, then only a fragment: the window opens, nothing to act on.
         assert_eq!(
             f.decide("Okay home. Okay", t + Duration::from_secs(900)),
