@@ -10,6 +10,7 @@ pub mod outbox;
 pub mod pipeline;
 pub mod runtime;
 pub mod web;
+pub mod llm;
 pub mod simulate;
 pub mod audio;
 pub mod wav;

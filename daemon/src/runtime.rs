@@ -122,7 +122,8 @@ impl Runtime {
         let pipeline = Pipeline::new(nlu, ob, store, opts.ack_wait);
         let mut web_addr = None;
         if opts.web {
-            let api = Api { pipeline: pipeline.clone(), registry: registry.clone(), started: std::time::Instant::now() };
+            let llm = crate::llm::LlmService::new(crate::llm::engine_spec(Some(&cfg), None, None), 2);
+            let api = Api { pipeline: pipeline.clone(), registry: registry.clone(), started: std::time::Instant::now(), llm };
             let auth = AuthPolicy {
                 token: cfg.web.token.clone(),
                 loopback_without_token: cfg.web.loopback_without_token,

@@ -1,6 +1,6 @@
-//! `hubd chat` on the packaged SmolLM2 GGUF: a real reply streamed to the
-//! terminal in fp32 and with int8 weights, and a clear error for a bad
-//! `--quantize`.
+//! The packaged SmolLM2 GGUF end to end: `hubd chat` streaming to the
+//! terminal in fp32 and with int8 weights (and a clear error for a bad
+//! `--quantize`), and the daemon's OpenAI-compatible API.
 use std::process::Command;
 
 fn chat(args: &[&str]) -> std::process::Output {
@@ -33,4 +33,60 @@ fn chat_rejects_an_unknown_quantisation() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(err.contains("--quantize") && err.contains("int3"), "{err}");
+}
+
+/// The OpenAI-compatible API of a running daemon on the packaged model:
+/// model list, a JSON completion, an SSE stream, and field-named errors.
+#[test]
+fn openai_chat_completions_json_stream_and_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = crate::common::Mosquitto::start(dir.path());
+    let web_port = crate::common::free_port();
+    let config = crate::common::write_config(dir.path(), broker.port, web_port, 5000);
+    let d = crate::common::Daemon::start(&config, web_port, None);
+    let http = |method: &str, path: &str, body: Option<&str>| crate::common::http(d.web_port, method, path, body).unwrap();
+
+    let (code, body) = http("GET", "/v1/models", None);
+    assert_eq!(code, 200, "{body}");
+    let id = crate::common::json(&body)["data"][0]["id"].as_str().unwrap_or_default().to_string();
+    assert!(id.contains("SmolLM2"), "{body}");
+
+    let ask = r#"{"model":"any","messages":[{"role":"system","content":"Answer briefly."},{"role":"user","content":"What is the capital of France?"}],"max_tokens":24}"#;
+    let (code, body) = http("POST", "/v1/chat/completions", Some(ask));
+    assert_eq!(code, 200, "{body}\nlog:\n{}", d.log_text());
+    let v = crate::common::json(&body);
+    assert_eq!(v["object"], "chat.completion");
+    assert_eq!(v["model"], id.as_str());
+    let answer = v["choices"][0]["message"]["content"].as_str().unwrap_or_default();
+    assert!(answer.contains("Paris"), "{body}");
+    assert_eq!(v["choices"][0]["finish_reason"], "stop", "{body}");
+    let u = &v["usage"];
+    assert!(u["prompt_tokens"].as_u64().unwrap_or(0) > 5 && u["completion_tokens"].as_u64().unwrap_or(0) > 0, "{body}");
+
+    // Streaming: data lines, one id, the text in pieces, a finish chunk, [DONE].
+    let streamed = ask.replace("\"max_tokens\":24", "\"max_tokens\":24,\"stream\":true");
+    let (code, body) = http("POST", "/v1/chat/completions", Some(&streamed));
+    assert_eq!(code, 200, "{body}");
+    let data: Vec<&str> = body.lines().filter_map(|l| l.strip_prefix("data:")).map(str::trim).collect();
+    assert_eq!(data.last().copied(), Some("[DONE]"), "{body}");
+    let chunks: Vec<serde_json::Value> = data[..data.len() - 1].iter().map(|c| crate::common::json(c)).collect();
+    assert!(chunks.len() >= 4, "{body}");
+    assert!(chunks.iter().all(|c| c["id"] == chunks[0]["id"] && c["object"] == "chat.completion.chunk"), "{body}");
+    let text: String = chunks.iter().filter_map(|c| c["choices"][0]["delta"]["content"].as_str()).collect();
+    assert_eq!(text, answer, "greedy stream and JSON answer differ");
+    assert_eq!(chunks.last().map(|c| c["choices"][0]["finish_reason"].clone()), Some("stop".into()), "{body}");
+
+    // Bad requests: 400 naming the field; the daemon keeps serving.
+    for (req, field) in [
+        (r#"{"messages":[{"role":"robot","content":"x"}]}"#, "`messages[0].role`"),
+        (r#"{"messages":[{"role":"user","content":"x"}],"max_tokens":0}"#, "`max_tokens`"),
+        (r#"{"model":"x"}"#, "`messages`"),
+        (r#"{"messages":"#, "invalid JSON"),
+    ] {
+        let (code, body) = http("POST", "/v1/chat/completions", Some(req));
+        assert_eq!(code, 400, "{req}: {body}");
+        assert!(body.contains(field), "{req}: {body}");
+    }
+    let (code, _) = http("GET", "/healthz", None);
+    assert_eq!(code, 200);
 }

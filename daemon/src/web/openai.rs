@@ -1,0 +1,279 @@
+//! OpenAI-compatible chat API on the hub's local LLM:
+//! `POST /v1/chat/completions` (JSON, or Server-Sent Events with
+//! `"stream": true`) and `GET /v1/models`. Any OpenAI client pointed at
+//! `http://<hub>:8080/v1` works; the `model` field is accepted as given (the
+//! hub serves one model and reports its id). Differences: `temperature`
+//! defaults to 0 (greedy, reproducible); the model's `<think>` reasoning is
+//! returned as `reasoning_content` beside `content`. A client that goes away
+//! mid-stream cancels its generation.
+
+use std::convert::Infallible;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use futures_util::StreamExt;
+use hub_model::chat_template::{Channel, ChatMessage};
+use hub_model::generate::{Event, FinishReason, GenerateError, Request, Sampling};
+use serde::Deserialize;
+use serde_json::json;
+use warp::{Rejection, Reply};
+
+use super::errors::ApiError;
+use super::Api;
+
+/// Largest `max_tokens` accepted.
+pub const MAX_TOKENS: usize = 4096;
+/// Default `max_tokens`.
+const DEFAULT_MAX_TOKENS: usize = 256;
+/// Most messages in one request.
+const MAX_MESSAGES: usize = 256;
+
+#[derive(Debug, Deserialize)]
+pub struct ChatCompletionRequest {
+    #[serde(default)]
+    pub model: Option<String>,
+    pub messages: Vec<MessageDto>,
+    #[serde(default)]
+    pub stream: bool,
+    #[serde(default)]
+    pub max_tokens: Option<usize>,
+    #[serde(default)]
+    pub max_completion_tokens: Option<usize>,
+    #[serde(default)]
+    pub temperature: Option<f32>,
+    #[serde(default)]
+    pub top_p: Option<f32>,
+    #[serde(default)]
+    pub seed: Option<u64>,
+    #[serde(default)]
+    pub stop: Option<Stop>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct MessageDto {
+    pub role: String,
+    pub content: Content,
+}
+
+/// `"text"` or `[{"type":"text","text":"..."}, ...]`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum Content {
+    Text(String),
+    Parts(Vec<serde_json::Value>),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum Stop {
+    One(String),
+    Many(Vec<String>),
+}
+
+fn bad(msg: String) -> Rejection {
+    ApiError::BadRequest(msg).rejection()
+}
+
+/// Validate the body into a generation request; errors name the field.
+pub fn to_request(body: &ChatCompletionRequest) -> Result<Request, String> {
+    if body.messages.is_empty() {
+        return Err("`messages` is empty".into());
+    }
+    if body.messages.len() > MAX_MESSAGES {
+        return Err(format!("`messages` has {} entries (at most {MAX_MESSAGES})", body.messages.len()));
+    }
+    let mut messages = Vec::with_capacity(body.messages.len());
+    for (i, m) in body.messages.iter().enumerate() {
+        let role = match m.role.as_str() {
+            "system" | "developer" => "system",
+            "user" => "user",
+            "assistant" => "assistant",
+            other => return Err(format!("`messages[{i}].role` is `{other}`: expected system, user or assistant")),
+        };
+        let content = match &m.content {
+            Content::Text(t) => t.clone(),
+            Content::Parts(parts) => {
+                let mut text = String::new();
+                for (j, p) in parts.iter().enumerate() {
+                    match (p.get("type").and_then(|t| t.as_str()), p.get("text").and_then(|t| t.as_str())) {
+                        (Some("text"), Some(t)) => text.push_str(t),
+                        (kind, _) => {
+                            return Err(format!(
+                                "`messages[{i}].content[{j}]` has type {}: only text parts are supported",
+                                kind.map_or_else(|| "none".to_string(), |k| format!("`{k}`"))
+                            ))
+                        }
+                    }
+                }
+                text
+            }
+        };
+        messages.push(ChatMessage::new(role, content));
+    }
+    let max = body.max_completion_tokens.or(body.max_tokens).unwrap_or(DEFAULT_MAX_TOKENS);
+    if max == 0 || max > MAX_TOKENS {
+        return Err(format!("`max_tokens` is {max}: expected 1 to {MAX_TOKENS}"));
+    }
+    let temperature = body.temperature.unwrap_or(0.0);
+    if !(0.0..=2.0).contains(&temperature) {
+        return Err(format!("`temperature` is {temperature}: expected 0 to 2"));
+    }
+    let top_p = body.top_p.unwrap_or(1.0);
+    if !(top_p > 0.0 && top_p <= 1.0) {
+        return Err(format!("`top_p` is {top_p}: expected more than 0 and at most 1"));
+    }
+    let stop = match &body.stop {
+        None => Vec::new(),
+        Some(Stop::One(s)) => vec![s.clone()],
+        Some(Stop::Many(v)) => v.clone(),
+    };
+    if stop.len() > 4 || stop.iter().any(|s| s.is_empty()) {
+        return Err("`stop` must be at most 4 non-empty strings".into());
+    }
+    Ok(Request {
+        sampling: Sampling { temperature, top_p, repetition_penalty: 1.0, seed: body.seed.unwrap_or(0) },
+        stop_strings: stop,
+        ..Request::chat(messages, max)
+    })
+}
+
+fn finish_reason(r: FinishReason) -> &'static str {
+    match r {
+        FinishReason::Length => "length",
+        FinishReason::StopToken | FinishReason::StopString | FinishReason::Cancelled => "stop",
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+fn completion_id() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    format!("chatcmpl-{:x}{:08x}", NEXT.fetch_add(1, Ordering::Relaxed), nanos)
+}
+
+fn unavailable(e: impl std::fmt::Display) -> Rejection {
+    ApiError::Unavailable(format!("the language model is not available: {e}")).rejection()
+}
+
+/// `GET /v1/models`.
+pub async fn models(api: Api) -> Result<impl Reply, Rejection> {
+    let data: Vec<_> = api
+        .llm
+        .model_id()
+        .into_iter()
+        .map(|id| json!({"id": id, "object": "model", "created": 0, "owned_by": "hubd"}))
+        .collect();
+    Ok(warp::reply::json(&json!({"object": "list", "data": data})))
+}
+
+/// `POST /v1/chat/completions`.
+pub async fn chat_completions(body: ChatCompletionRequest, api: Api) -> Result<warp::reply::Response, Rejection> {
+    let req = to_request(&body).map_err(bad)?;
+    let loaded = api.llm.get().await.map_err(unavailable)?;
+    let stream = loaded.generator.try_generate(req).map_err(|e| match e {
+        GenerateError::QueueFull(n) => ApiError::Unavailable(format!("the language model is busy ({n} requests queued); retry later")).rejection(),
+        other => unavailable(other),
+    })?;
+    let id = completion_id();
+    let created = unix_now();
+    let model = loaded.model_id;
+    if !body.stream {
+        let f = stream.finish().await.map_err(|e| ApiError::Internal(format!("generation: {e}")).rejection())?;
+        let mut message = json!({"role": "assistant", "content": f.text});
+        if !f.reasoning.is_empty() {
+            message["reasoning_content"] = json!(f.reasoning);
+        }
+        let body = json!({
+            "id": id, "object": "chat.completion", "created": created, "model": model,
+            "choices": [{"index": 0, "message": message, "finish_reason": finish_reason(f.reason)}],
+            "usage": {"prompt_tokens": f.prompt_tokens, "completion_tokens": f.generated_tokens,
+                      "total_tokens": f.prompt_tokens + f.generated_tokens},
+        });
+        return Ok(warp::reply::json(&body).into_response());
+    }
+    let chunk = move |delta: serde_json::Value, finish: Option<&str>| {
+        json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": model,
+               "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+    };
+    let first = chunk(json!({"role": "assistant", "content": ""}), None);
+    // Events -> SSE data lines; the stream ends after the finish chunk and
+    // `[DONE]`. Dropping it (client gone) drops the TokenStream: cancelled.
+    let events = futures_util::stream::unfold(Some(stream), move |state| {
+        let chunk = chunk.clone();
+        async move {
+            let mut s = state?;
+            let out = match s.next().await {
+                Some(Event::Text { channel: Channel::Answer, text }) => vec![chunk(json!({"content": text}), None).to_string()],
+                Some(Event::Text { channel: Channel::Reasoning, text }) => vec![chunk(json!({"reasoning_content": text}), None).to_string()],
+                Some(Event::Done(f)) => {
+                    let usage_chunk = chunk(json!({}), Some(finish_reason(f.reason)));
+                    return Some((vec![usage_chunk.to_string(), "[DONE]".to_string()], None));
+                }
+                Some(Event::Error { message }) => {
+                    let e = json!({"error": {"code": "internal", "message": message}});
+                    return Some((vec![e.to_string(), "[DONE]".to_string()], None));
+                }
+                None => return None,
+            };
+            Some((out, Some(s)))
+        }
+    });
+    let head = futures_util::stream::iter(vec![vec![first.to_string()]]);
+    let sse = head
+        .chain(events)
+        .flat_map(|lines| futures_util::stream::iter(lines.into_iter().map(|l| Ok::<_, Infallible>(warp::sse::Event::default().data(l)))));
+    Ok(warp::sse::reply(warp::sse::keep_alive().stream(sse)).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(v: serde_json::Value) -> Result<Request, String> {
+        let body: ChatCompletionRequest = serde_json::from_value(v).map_err(|e| e.to_string())?;
+        to_request(&body)
+    }
+
+    #[test]
+    fn valid_requests_map_to_generation_requests() {
+        let r = parse(json!({"model": "x", "messages": [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": [{"type": "text", "text": "Hi "}, {"type": "text", "text": "there"}]}
+        ], "max_tokens": 12, "temperature": 0.5, "stop": "END"}))
+        .unwrap();
+        assert_eq!(r.max_new_tokens, 12);
+        assert_eq!(r.sampling.temperature, 0.5);
+        assert_eq!(r.stop_strings, vec!["END".to_string()]);
+        match r.prompt {
+            hub_model::generate::Prompt::Chat(m) => {
+                assert_eq!(m.len(), 2);
+                assert_eq!(m[1].content, "Hi there");
+            }
+            other => panic!("{other:?}"),
+        }
+        let r = parse(json!({"messages": [{"role": "user", "content": "x"}]})).unwrap();
+        assert_eq!((r.max_new_tokens, r.sampling.temperature), (DEFAULT_MAX_TOKENS, 0.0));
+    }
+
+    #[test]
+    fn bad_requests_name_the_field() {
+        let cases = [
+            (json!({"messages": []}), "`messages` is empty"),
+            (json!({"messages": [{"role": "robot", "content": "x"}]}), "`messages[0].role`"),
+            (json!({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {}}]}]}), "`messages[0].content[0]`"),
+            (json!({"messages": [{"role": "user", "content": "x"}], "max_tokens": 0}), "`max_tokens`"),
+            (json!({"messages": [{"role": "user", "content": "x"}], "max_tokens": 100000}), "`max_tokens`"),
+            (json!({"messages": [{"role": "user", "content": "x"}], "temperature": 7}), "`temperature`"),
+            (json!({"messages": [{"role": "user", "content": "x"}], "top_p": 0}), "`top_p`"),
+            (json!({"messages": [{"role": "user", "content": "x"}], "stop": ["", "a"]}), "`stop`"),
+            (json!({"model": "x"}), "messages"),
+        ];
+        for (body, want) in cases {
+            let e = parse(body.clone()).unwrap_err();
+            assert!(e.contains(want), "{body}: {e}");
+        }
+    }
+}
