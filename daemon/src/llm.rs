@@ -117,6 +117,36 @@ impl LlmService {
     }
 }
 
+/// Request counters of the loaded model (all zero before the first load).
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct LlmCounters {
+    pub loaded: bool,
+    pub completed: u64,
+    pub cancelled: u64,
+    pub failed: u64,
+    pub tokens: u64,
+}
+
+impl LlmService {
+    /// Counters for `/api/status` and `/metrics`; never triggers a load.
+    pub fn counters(&self) -> LlmCounters {
+        use std::sync::atomic::Ordering::Relaxed;
+        match self.cell.get() {
+            Some(Ok(l)) => {
+                let st = l.generator.stats();
+                LlmCounters {
+                    loaded: true,
+                    completed: st.completed.load(Relaxed),
+                    cancelled: st.cancelled.load(Relaxed),
+                    failed: st.failed.load(Relaxed),
+                    tokens: st.tokens.load(Relaxed),
+                }
+            }
+            _ => LlmCounters::default(),
+        }
+    }
+}
+
 fn model_id(path: &Path) -> String {
     path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "hubd".into())
 }

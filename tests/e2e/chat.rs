@@ -89,4 +89,31 @@ fn openai_chat_completions_json_stream_and_errors() {
     }
     let (code, _) = http("GET", "/healthz", None);
     assert_eq!(code, 200);
+
+    // A client that hangs up mid-stream cancels its generation.
+    {
+        use std::io::{Read, Write};
+        let long = r#"{"messages":[{"role":"user","content":"Count from 1 to 500, one number per line."}],"max_tokens":2000,"stream":true}"#;
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", d.web_port)).unwrap();
+        write!(
+            s,
+            "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{long}",
+            long.len()
+        )
+        .unwrap();
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !String::from_utf8_lossy(&seen).contains("\"content\":\"1") {
+            let n = s.read(&mut buf).unwrap();
+            assert!(n > 0, "stream ended early: {}", String::from_utf8_lossy(&seen));
+            seen.extend_from_slice(&buf[..n]);
+        }
+    }
+    let status = || crate::common::json(&http("GET", "/api/status", None).1)["llm"].clone();
+    let cancelled = crate::common::wait_until(std::time::Duration::from_secs(20), || status()["cancelled"] == 1);
+    let llm = status();
+    assert!(cancelled, "{llm}");
+    assert_eq!((llm["completed"].as_u64(), llm["loaded"].as_bool()), (Some(2), Some(true)), "{llm}");
+    let (_, metrics) = http("GET", "/metrics", None);
+    assert!(metrics.contains("hubd_llm_requests_total{result=\"cancelled\"} 1"), "{metrics}");
 }

@@ -68,6 +68,7 @@ pub fn status_json(api: &Api) -> serde_json::Value {
             "bad_state_payloads": st.bad_state_payloads.load(Relaxed),
         },
         "audio": audio,
+        "llm": api.llm.counters(),
     })
 }
 
@@ -95,6 +96,13 @@ pub async fn metrics(api: Api) -> Result<impl Reply, Rejection> {
     for (name, help, v) in counters {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}");
     }
+    let llm = api.llm.counters();
+    gauge(&mut out, "hubd_llm_loaded", "1 once the language model is loaded", u64::from(llm.loaded));
+    let _ = writeln!(out, "# HELP hubd_llm_requests_total chat requests by result\n# TYPE hubd_llm_requests_total counter");
+    for (result, v) in [("completed", llm.completed), ("cancelled", llm.cancelled), ("failed", llm.failed)] {
+        let _ = writeln!(out, "hubd_llm_requests_total{{result=\"{result}\"}} {v}");
+    }
+    let _ = writeln!(out, "# HELP hubd_llm_tokens_total tokens generated\n# TYPE hubd_llm_tokens_total counter\nhubd_llm_tokens_total {}", llm.tokens);
     crate::audio::AudioMetrics::global().render_prometheus(&mut out);
     Ok(warp::reply::with_header(out, "content-type", "text/plain; version=0.0.4"))
 }
