@@ -76,6 +76,18 @@ fn openai_chat_completions_json_stream_and_errors() {
     assert_eq!(text, answer, "greedy stream and JSON answer differ");
     assert_eq!(chunks.last().map(|c| c["choices"][0]["finish_reason"].clone()), Some("stop".into()), "{body}");
 
+    // Both requests remembered: the last user message and the reply, per completion.
+    let rt = crate::common::runtime();
+    let store = crate::common::open_store(&rt, dir.path());
+    let stored = crate::common::wait_until(std::time::Duration::from_secs(5), || {
+        rt.block_on(store.recent_turns(20)).unwrap().iter().filter(|t| t.modality == hubd::store::Modality::Api).count() == 4
+    });
+    let turns = rt.block_on(store.recent_turns(20)).unwrap();
+    assert!(stored, "{turns:?}");
+    let api_turns: Vec<_> = turns.iter().filter(|t| t.modality == hubd::store::Modality::Api).collect();
+    assert!(api_turns.iter().filter(|t| t.role == hubd::store::Role::User).all(|t| t.text == "What is the capital of France?"), "{api_turns:?}");
+    assert!(api_turns.iter().filter(|t| t.role == hubd::store::Role::Assistant).all(|t| t.text == answer), "{api_turns:?}");
+
     // Bad requests: 400 naming the field; the daemon keeps serving.
     for (req, field) in [
         (r#"{"messages":[{"role":"robot","content":"x"}]}"#, "`messages[0].role`"),

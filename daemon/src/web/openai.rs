@@ -5,14 +5,17 @@
 //! hub serves one model and reports its id). Differences: `temperature`
 //! defaults to 0 (greedy, reproducible); the model's `<think>` reasoning is
 //! returned as `reasoning_content` beside `content`. A client that goes away
-//! mid-stream cancels its generation.
+//! mid-stream cancels its generation. Each completed request is remembered
+//! as two dialogue turns (modality `api`, session = the completion id): the
+//! last user message and the reply. Clients resend the whole history, so
+//! earlier messages are not stored again.
 
 use std::convert::Infallible;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use futures_util::StreamExt;
 use hub_model::chat_template::{Channel, ChatMessage};
-use hub_model::generate::{Event, FinishReason, GenerateError, Request, Sampling};
+use hub_model::generate::{Event, FinishReason, Finished, GenerateError, Request, Sampling};
 use serde::Deserialize;
 use serde_json::json;
 use warp::{Rejection, Reply};
@@ -154,6 +157,34 @@ fn completion_id() -> String {
     format!("chatcmpl-{:x}{:08x}", NEXT.fetch_add(1, Ordering::Relaxed), nanos)
 }
 
+/// Store the last user message and the reply; a store error is logged, the
+/// client already has its answer.
+async fn remember(api: Api, id: String, user: Option<String>, f: Finished) {
+    use crate::store::{Modality, NewTurn, Role};
+    let mut turns = Vec::with_capacity(2);
+    if let Some(u) = user {
+        turns.push(NewTurn { correlation: Some(id.clone()), ..NewTurn::new(id.clone(), Role::User, Modality::Api, u) });
+    }
+    let timings = json!({"prefill_ms": f.prefill_secs * 1e3, "decode_ms": f.decode_secs * 1e3,
+                         "prompt_tokens": f.prompt_tokens, "completion_tokens": f.generated_tokens});
+    turns.push(NewTurn {
+        correlation: Some(id.clone()),
+        reasoning: (!f.reasoning.is_empty()).then(|| f.reasoning.clone()),
+        timings: Some(timings),
+        ..NewTurn::new(id.clone(), Role::Assistant, Modality::Api, f.text.clone())
+    });
+    if let Err(e) = api.pipeline.store().insert_turns(&turns).await {
+        tracing::warn!(error = %e, completion = %id, "could not store the chat turns");
+    }
+}
+
+fn last_user_message(body: &ChatCompletionRequest) -> Option<String> {
+    body.messages.iter().rev().find(|m| m.role == "user").map(|m| match &m.content {
+        Content::Text(t) => t.clone(),
+        Content::Parts(p) => p.iter().filter_map(|x| x.get("text").and_then(|t| t.as_str())).collect(),
+    })
+}
+
 fn unavailable(e: impl std::fmt::Display) -> Rejection {
     ApiError::Unavailable(format!("the language model is not available: {e}")).rejection()
 }
@@ -180,8 +211,10 @@ pub async fn chat_completions(body: ChatCompletionRequest, api: Api) -> Result<w
     let id = completion_id();
     let created = unix_now();
     let model = loaded.model_id;
+    let user = last_user_message(&body);
     if !body.stream {
         let f = stream.finish().await.map_err(|e| ApiError::Internal(format!("generation: {e}")).rejection())?;
+        remember(api.clone(), id.clone(), user, f.clone()).await;
         let mut message = json!({"role": "assistant", "content": f.text});
         if !f.reasoning.is_empty() {
             message["reasoning_content"] = json!(f.reasoning);
@@ -194,6 +227,7 @@ pub async fn chat_completions(body: ChatCompletionRequest, api: Api) -> Result<w
         });
         return Ok(warp::reply::json(&body).into_response());
     }
+    let remember_id = id.clone();
     let chunk = move |delta: serde_json::Value, finish: Option<&str>| {
         json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": model,
                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
@@ -201,14 +235,16 @@ pub async fn chat_completions(body: ChatCompletionRequest, api: Api) -> Result<w
     let first = chunk(json!({"role": "assistant", "content": ""}), None);
     // Events -> SSE data lines; the stream ends after the finish chunk and
     // `[DONE]`. Dropping it (client gone) drops the TokenStream: cancelled.
-    let events = futures_util::stream::unfold(Some(stream), move |state| {
+    let events = futures_util::stream::unfold(Some((stream, user)), move |state| {
         let chunk = chunk.clone();
+        let (api, rid) = (api.clone(), remember_id.clone());
         async move {
-            let mut s = state?;
+            let (mut s, user) = state?;
             let out = match s.next().await {
                 Some(Event::Text { channel: Channel::Answer, text }) => vec![chunk(json!({"content": text}), None).to_string()],
                 Some(Event::Text { channel: Channel::Reasoning, text }) => vec![chunk(json!({"reasoning_content": text}), None).to_string()],
                 Some(Event::Done(f)) => {
+                    tokio::spawn(remember(api, rid, user, f.clone()));
                     let usage_chunk = chunk(json!({}), Some(finish_reason(f.reason)));
                     return Some((vec![usage_chunk.to_string(), "[DONE]".to_string()], None));
                 }
@@ -218,7 +254,7 @@ pub async fn chat_completions(body: ChatCompletionRequest, api: Api) -> Result<w
                 }
                 None => return None,
             };
-            Some((out, Some(s)))
+            Some((out, Some((s, user))))
         }
     });
     let head = futures_util::stream::iter(vec![vec![first.to_string()]]);
