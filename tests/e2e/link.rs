@@ -67,6 +67,11 @@ fn say_turns_on_a_light_end_to_end() {
     assert_eq!(st["mqtt_connected"], true, "{st}");
     assert_eq!(st["outbox"]["acked"], 1, "{st}");
     assert!(st["audio"]["frames"].is_u64(), "{st}");
+    // The LLM loads on the first chat request, not at start-up.
+    assert_eq!(st["llm"]["loaded"], false, "{st}");
+    let out = hubd().arg("--config").arg(&cfg).arg("status").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.lines().any(|l| l.trim_start().starts_with("llm") && l.contains("not loaded")), "{text}");
 
     // Graceful stop publishes `offline` (retained) before disconnecting.
     let status = daemon.sigterm();

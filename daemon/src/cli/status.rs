@@ -47,5 +47,13 @@ pub async fn run(ctx: &Ctx, _args: Args) -> anyhow::Result<ExitCode> {
         n("/audio/utterances_decoded"),
         n("/audio/commands")
     );
+    println!(
+        "  llm         {}  completed {}  cancelled {}  failed {}  tokens {}",
+        if v.pointer("/llm/loaded") == Some(&serde_json::Value::Bool(true)) { "loaded" } else { "not loaded" },
+        n("/llm/completed"),
+        n("/llm/cancelled"),
+        n("/llm/failed"),
+        n("/llm/tokens")
+    );
     Ok(ExitCode::SUCCESS)
 }
