@@ -122,7 +122,7 @@ impl Runtime {
         let pipeline = Pipeline::new(nlu, ob, store, opts.ack_wait);
         let mut web_addr = None;
         if opts.web {
-            let llm = crate::llm::LlmService::new(crate::llm::engine_spec(Some(&cfg), None, None), 2);
+            let llm = crate::llm::LlmService::new(crate::llm::engine_spec(Some(&cfg), None, None), hub_model::threads::available() as i32);
             let api = Api { pipeline: pipeline.clone(), registry: registry.clone(), started: std::time::Instant::now(), llm };
             let auth = AuthPolicy {
                 token: cfg.web.token.clone(),
