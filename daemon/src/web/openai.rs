@@ -15,7 +15,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use futures_util::StreamExt;
 use hub_model::chat_template::{Channel, ChatMessage};
-use hub_model::generate::{Event, FinishReason, Finished, GenerateError, Request, Sampling};
+use hub_model::generate::{Event, FinishReason, Finished, GenerateError, Prompt, Request, Sampling};
 use serde::Deserialize;
 use serde_json::json;
 use warp::{Rejection, Reply};
@@ -178,11 +178,13 @@ async fn remember(api: Api, id: String, user: Option<String>, f: Finished) {
     }
 }
 
-fn last_user_message(body: &ChatCompletionRequest) -> Option<String> {
-    body.messages.iter().rev().find(|m| m.role == "user").map(|m| match &m.content {
-        Content::Text(t) => t.clone(),
-        Content::Parts(p) => p.iter().filter_map(|x| x.get("text").and_then(|t| t.as_str())).collect(),
-    })
+/// The last user message of a validated request (its text parts already
+/// joined by [`to_request`]).
+fn last_user_message(req: &Request) -> Option<String> {
+    match &req.prompt {
+        Prompt::Chat(messages) => messages.iter().rev().find(|m| m.role == "user").map(|m| m.content.clone()),
+        Prompt::Text(_) | Prompt::Tokens(_) => None,
+    }
 }
 
 fn unavailable(e: impl std::fmt::Display) -> Rejection {
@@ -203,6 +205,7 @@ pub async fn models(api: Api) -> Result<impl Reply, Rejection> {
 /// `POST /v1/chat/completions`.
 pub async fn chat_completions(body: ChatCompletionRequest, api: Api) -> Result<warp::reply::Response, Rejection> {
     let req = to_request(&body).map_err(bad)?;
+    let user = last_user_message(&req);
     let loaded = api.llm.get().await.map_err(unavailable)?;
     let stream = loaded.generator.try_generate(req).map_err(|e| match e {
         GenerateError::QueueFull(n) => ApiError::Unavailable(format!("the language model is busy ({n} requests queued); retry later")).rejection(),
@@ -211,7 +214,6 @@ pub async fn chat_completions(body: ChatCompletionRequest, api: Api) -> Result<w
     let id = completion_id();
     let created = unix_now();
     let model = loaded.model_id;
-    let user = last_user_message(&body);
     if !body.stream {
         let f = stream.finish().await.map_err(|e| ApiError::Internal(format!("generation: {e}")).rejection())?;
         remember(api.clone(), id.clone(), user, f.clone()).await;
