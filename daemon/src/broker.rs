@@ -73,8 +73,7 @@ pub fn free_loopback_port() -> Result<u16, BrokerError> {
 /// until it accepts TCP connections.
 pub fn start(port: u16) -> Result<EmbeddedBroker, BrokerError> {
     let port = if port == 0 { free_loopback_port()? } else { port };
-    let cfg: rumqttd::Config =
-        toml::from_str(&config_toml(port)).map_err(|e| BrokerError::Config(e.to_string()))?;
+    let cfg: rumqttd::Config = toml::from_str(&config_toml(port)).map_err(|e| BrokerError::Config(e.to_string()))?;
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let thread = std::thread::Builder::new()
         .name("hubd-broker".into())

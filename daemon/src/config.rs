@@ -29,8 +29,8 @@ use firmware_bridge::{DeviceKind, Dialect};
 use hub_skills::registry::{Area, Device, Features, Floor, Registry};
 use serde::de::{DeserializeOwned, IntoDeserializer};
 use serde::{Deserialize, Serialize};
-use toml::de::{DeTable, DeValue};
 use toml::Spanned;
+use toml::de::{DeTable, DeValue};
 
 #[cfg(test)]
 mod tests;
@@ -161,8 +161,13 @@ impl Default for MqttConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BrokerTarget {
     /// Start the embedded broker on `127.0.0.1:port` and connect to it.
-    Embedded { port: u16 },
-    External { host: String, port: u16 },
+    Embedded {
+        port: u16,
+    },
+    External {
+        host: String,
+        port: u16,
+    },
 }
 
 impl MqttConfig {
@@ -475,7 +480,8 @@ impl AudioConfig {
                 if names.is_empty() {
                     return None;
                 }
-                let mut out: Vec<String> = self.wake_phrases().iter().map(|w| format!("{}.", w.to_lowercase())).collect();
+                let mut out: Vec<String> =
+                    self.wake_phrases().iter().map(|w| format!("{}.", w.to_lowercase())).collect();
                 out.push(names);
                 Some(out.join(" "))
             }
@@ -652,17 +658,16 @@ pub struct Config {
 }
 
 /// Top-level keys and what they hold.
-const SECTIONS: &[&str] = &[
-    "mqtt", "store", "web", "model", "nlu", "audio", "camera", "floor", "area", "device", "automation",
-];
+const SECTIONS: &[&str] =
+    &["mqtt", "store", "web", "model", "nlu", "audio", "camera", "floor", "area", "device", "automation"];
 
 impl Config {
     /// Read and validate a configuration file. Relative paths inside it are
     /// resolved against its directory.
     pub fn load(path: impl AsRef<Path>) -> Result<Config, ConfigError> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
         let mut cfg = Config::from_str(&text, &path.display().to_string())?;
         cfg.base_dir = match path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -677,11 +682,7 @@ impl Config {
         let src = Arc::new(Source::new(text, origin_name));
         let doc = src.parse()?;
         let mut diags = Vec::new();
-        let mut cfg = Config {
-            origin: origin_name.to_string(),
-            base_dir: PathBuf::from("."),
-            ..Config::default()
-        };
+        let mut cfg = Config { origin: origin_name.to_string(), base_dir: PathBuf::from("."), ..Config::default() };
         for (key, value) in doc.root.get_ref().iter() {
             let name: &str = key.get_ref().as_ref();
             match name {
@@ -696,11 +697,9 @@ impl Config {
                 "area" => cfg.areas = entries(&src, name, value, &mut diags),
                 "device" => cfg.devices = entries(&src, name, value, &mut diags),
                 "automation" => cfg.automations = entries(&src, name, value, &mut diags),
-                other => diags.push(src.diag(
-                    key.span(),
-                    format!("unknown top-level key `{other}`"),
-                    Some(one_of(SECTIONS)),
-                )),
+                other => {
+                    diags.push(src.diag(key.span(), format!("unknown top-level key `{other}`"), Some(one_of(SECTIONS))))
+                }
             }
         }
         // Entries that failed to deserialise were dropped; cross-checks on the
@@ -786,14 +785,23 @@ impl Config {
         let areas = self
             .areas
             .iter()
-            .map(|a| Area { id: a.id.clone(), name: a.name.clone(), floor: a.floor.clone(), aliases: a.aliases.clone() })
+            .map(|a| Area {
+                id: a.id.clone(),
+                name: a.name.clone(),
+                floor: a.floor.clone(),
+                aliases: a.aliases.clone(),
+            })
             .collect();
         let mut devices = Vec::with_capacity(self.devices.len());
         for (i, d) in self.devices.iter().enumerate() {
             let Some(kind) = d.resolved_kind() else {
                 // validate() rejects this already; keep the branch total.
                 let path = [Seg::Key("device"), Seg::Idx(i), Seg::Key("id")];
-                return Err(ConfigError::Invalid(vec![self.at(&path, format!("device `{}` has no known domain", d.id), None)]));
+                return Err(ConfigError::Invalid(vec![self.at(
+                    &path,
+                    format!("device `{}` has no known domain", d.id),
+                    None,
+                )]));
             };
             devices.push(Device {
                 id: d.id.clone(),
@@ -936,7 +944,12 @@ impl<'a> Validator<'a> {
             self.err(&base, Some("keepalive"), "`keepalive` is 0".into(), Some("seconds >= 1".into()));
         }
         if m.command_timeout_ms == 0 {
-            self.err(&base, Some("command_timeout_ms"), "`command_timeout_ms` is 0".into(), Some("milliseconds >= 1".into()));
+            self.err(
+                &base,
+                Some("command_timeout_ms"),
+                "`command_timeout_ms` is 0".into(),
+                Some("milliseconds >= 1".into()),
+            );
         }
         if m.max_attempts == 0 {
             self.err(&base, Some("max_attempts"), "`max_attempts` is 0".into(), Some("at least 1".into()));
@@ -1060,7 +1073,12 @@ impl<'a> Validator<'a> {
             }
             if let Some(first) = seen.get(&f.id) {
                 let line = self.id_line("floor", *first, &f.id);
-                self.err(&base, Some("id"), format!("duplicate floor id `{}` (first defined on line {line})", f.id), Some("a unique id".into()));
+                self.err(
+                    &base,
+                    Some("id"),
+                    format!("duplicate floor id `{}` (first defined on line {line})", f.id),
+                    Some("a unique id".into()),
+                );
             } else {
                 seen.insert(f.id.clone(), i);
             }
@@ -1079,7 +1097,12 @@ impl<'a> Validator<'a> {
             }
             if let Some(first) = seen.get(&a.id) {
                 let line = self.id_line("area", *first, &a.id);
-                self.err(&base, Some("id"), format!("duplicate area id `{}` (first defined on line {line})", a.id), Some("a unique id".into()));
+                self.err(
+                    &base,
+                    Some("id"),
+                    format!("duplicate area id `{}` (first defined on line {line})", a.id),
+                    Some("a unique id".into()),
+                );
             } else {
                 seen.insert(a.id.clone(), i);
             }
@@ -1106,7 +1129,12 @@ impl<'a> Validator<'a> {
             let base = self.entry("device", i, &d.id);
             if let Some(first) = seen.get(&d.id) {
                 let line = self.id_line("device", *first, &d.id);
-                self.err(&base, Some("id"), format!("duplicate device id `{}` (first defined on line {line})", d.id), Some("a unique entity id".into()));
+                self.err(
+                    &base,
+                    Some("id"),
+                    format!("duplicate device id `{}` (first defined on line {line})", d.id),
+                    Some("a unique entity id".into()),
+                );
             } else {
                 seen.insert(d.id.clone(), i);
             }
@@ -1160,7 +1188,10 @@ impl<'a> Validator<'a> {
             }
             let kind = d.resolved_kind();
             let f = &d.features;
-            if (f.dimmable || f.color || f.color_temp) && kind != Some(DeviceKind::Light) && kind != Some(DeviceKind::Fan) {
+            if (f.dimmable || f.color || f.color_temp)
+                && kind != Some(DeviceKind::Light)
+                && kind != Some(DeviceKind::Fan)
+            {
                 self.err(
                     &base,
                     Some("features"),
@@ -1238,9 +1269,12 @@ impl<'a> Validator<'a> {
                 self.err(&base, Some("id"), format!("duplicate camera id `{}`", c.id), Some("a unique id".into()));
             }
             match c.kind {
-                CameraKind::MjpegHttp if c.url.is_none() => {
-                    self.err(&base, None, format!("camera `{}` of kind mjpeg_http has no `url`", c.id), Some("`url = \"http://...\"`".into()))
-                }
+                CameraKind::MjpegHttp if c.url.is_none() => self.err(
+                    &base,
+                    None,
+                    format!("camera `{}` of kind mjpeg_http has no `url`", c.id),
+                    Some("`url = \"http://...\"`".into()),
+                ),
                 CameraKind::V4l | CameraKind::File if c.path.is_none() => {
                     self.err(&base, None, format!("camera `{}` has no `path`", c.id), Some("`path = \"...\"`".into()))
                 }
@@ -1248,11 +1282,21 @@ impl<'a> Validator<'a> {
             }
             if let Some(a) = &c.area {
                 if !areas.contains(a) {
-                    self.err(&base, Some("area"), format!("camera `{}` is in unknown area `{a}`", c.id), Some("an [[area]] id".into()));
+                    self.err(
+                        &base,
+                        Some("area"),
+                        format!("camera `{}` is in unknown area `{a}`", c.id),
+                        Some("an [[area]] id".into()),
+                    );
                 }
             }
             if !(c.fps > 0.0 && c.fps <= 120.0) {
-                self.err(&base, Some("fps"), format!("camera `{}` has fps {}", c.id, c.fps), Some("a rate in (0, 120]".into()));
+                self.err(
+                    &base,
+                    Some("fps"),
+                    format!("camera `{}` has fps {}", c.id, c.fps),
+                    Some("a rate in (0, 120]".into()),
+                );
             }
         }
     }
@@ -1286,11 +1330,21 @@ impl<'a> Validator<'a> {
                 if !devices.contains(dev) {
                     let mut p = base.clone();
                     p.push(Seg::Key("trigger"));
-                    self.err(&p, Some("device"), format!("trigger refers to unknown device `{dev}`"), Some("a [[device]] id".into()));
+                    self.err(
+                        &p,
+                        Some("device"),
+                        format!("trigger refers to unknown device `{dev}`"),
+                        Some("a [[device]] id".into()),
+                    );
                 }
             }
             if a.actions.is_empty() {
-                self.err(&base, Some("actions"), format!("automation `{}` has no actions", a.id), Some("at least one action table".into()));
+                self.err(
+                    &base,
+                    Some("actions"),
+                    format!("automation `{}` has no actions", a.id),
+                    Some("at least one action table".into()),
+                );
             }
             for (j, act) in a.actions.iter().enumerate() {
                 if let Some(dev) = act.get("device") {
@@ -1298,7 +1352,12 @@ impl<'a> Validator<'a> {
                     if !known {
                         let mut p = base.clone();
                         p.extend([Seg::Key("actions"), Seg::Idx(j)]);
-                        self.err(&p, Some("device"), format!("action refers to unknown device {dev}"), Some("a [[device]] id".into()));
+                        self.err(
+                            &p,
+                            Some("device"),
+                            format!("action refers to unknown device {dev}"),
+                            Some("a [[device]] id".into()),
+                        );
                     }
                 }
             }
@@ -1478,7 +1537,11 @@ fn entries<T: DeserializeOwned>(
     diags: &mut Vec<Diagnostic>,
 ) -> Vec<T> {
     let DeValue::Array(arr) = value.get_ref() else {
-        diags.push(src.diag(value.span(), format!("`{name}` must be an array of tables"), Some(format!("`[[{name}]]` entries"))));
+        diags.push(src.diag(
+            value.span(),
+            format!("`{name}` must be an array of tables"),
+            Some(format!("`[[{name}]]` entries")),
+        ));
         return Vec::new();
     };
     let mut out = Vec::with_capacity(arr.len());

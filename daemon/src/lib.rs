@@ -2,15 +2,15 @@
 //! its state and hands out a cloneable handle over a bounded channel
 //! (`shared/STYLE.md`, daemon rules). Errors are typed per module.
 
-pub mod config;
-pub mod store;
+pub mod audio;
 pub mod broker;
+pub mod config;
+pub mod llm;
 pub mod mqtt;
 pub mod outbox;
 pub mod pipeline;
 pub mod runtime;
-pub mod web;
-pub mod llm;
 pub mod simulate;
-pub mod audio;
+pub mod store;
 pub mod wav;
+pub mod web;

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use hub_model::decoder::Quantize;
-use hub_model::generate::{default_llm_path, EngineSpec, Generator, GeneratorOptions};
+use hub_model::generate::{EngineSpec, Generator, GeneratorOptions, default_llm_path};
 use hub_model::placement::PlacementConfig;
 use tokio::sync::OnceCell;
 
@@ -29,7 +29,11 @@ pub enum LlmError {
 
 /// The engine the configuration describes. `model`/`quantize` override
 /// `[model] llm_path`/`quantize` (command-line flags); no config = defaults.
-pub fn engine_spec(cfg: Option<&Config>, model: Option<&Path>, quantize: Option<config::Quantize>) -> Result<EngineSpec, LlmError> {
+pub fn engine_spec(
+    cfg: Option<&Config>,
+    model: Option<&Path>,
+    quantize: Option<config::Quantize>,
+) -> Result<EngineSpec, LlmError> {
     let model_cfg = cfg.map(|c| &c.model);
     let path = match (model, model_cfg.and_then(|m| m.llm_path.as_ref())) {
         (Some(p), _) => p.to_path_buf(),
@@ -48,7 +52,11 @@ pub fn engine_spec(cfg: Option<&Config>, model: Option<&Path>, quantize: Option<
             config::Split::Tensor => Some("tensor".to_string()),
             config::Split::Replica => Some("replica".to_string()),
         };
-        let pc = PlacementConfig { devices: m.placement.decoder.iter().map(|d| d.to_string()).collect(), split, split_at: None };
+        let pc = PlacementConfig {
+            devices: m.placement.decoder.iter().map(|d| d.to_string()).collect(),
+            split,
+            split_at: None,
+        };
         spec.placement = pc.to_placement().map_err(|e| LlmError::Placement(e.to_string()))?;
         if spec.placement.devices().iter().any(|d| d.is_cuda()) {
             spec.kind = tch::Kind::BFloat16;
@@ -99,7 +107,8 @@ impl LlmService {
                 let t0 = std::time::Instant::now();
                 let opts = GeneratorOptions { queue: 8, threads, ..GeneratorOptions::default() };
                 let copies = spec.copies();
-                let res = tokio::task::spawn_blocking(move || Generator::spawn(copies, opts, move |i| spec.load(i))).await;
+                let res =
+                    tokio::task::spawn_blocking(move || Generator::spawn(copies, opts, move |i| spec.load(i))).await;
                 match res {
                     Ok(Ok((generator, workers))) => {
                         // The workers live as long as the daemon; they exit

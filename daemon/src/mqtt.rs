@@ -29,11 +29,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use rumqttc::{
-    AsyncClient, ConnectionError, Event, EventLoop, Incoming, LastWill, MqttOptions, Outgoing,
-    QoS, Request, SubscribeFilter,
+    AsyncClient, ConnectionError, Event, EventLoop, Incoming, LastWill, MqttOptions, Outgoing, QoS, Request,
+    SubscribeFilter,
 };
 use thiserror::Error;
-use tokio::sync::{mpsc, watch, Notify};
+use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinHandle;
 
 /// Outbox row id carried by a tracked publish.
@@ -232,14 +232,7 @@ pub fn spawn(
     let space = Arc::new(Notify::new());
     let (connected_tx, connected_rx) = watch::channel(false);
     let link = MqttLink { client, shared, space, connected_rx };
-    let task = LinkTask {
-        link: link.clone(),
-        settings,
-        events,
-        pkids: HashMap::new(),
-        collided: None,
-        connected_tx,
-    };
+    let task = LinkTask { link: link.clone(), settings, events, pkids: HashMap::new(), collided: None, connected_tx };
     let handle = tokio::spawn(task.run(eventloop, shutdown));
     (link, handle)
 }
@@ -322,11 +315,8 @@ impl LinkTask {
                 }
             }
             Event::Incoming(Incoming::SubAck(ack)) => {
-                let failed = ack
-                    .return_codes
-                    .iter()
-                    .filter(|c| matches!(c, rumqttc::SubscribeReasonCode::Failure))
-                    .count();
+                let failed =
+                    ack.return_codes.iter().filter(|c| matches!(c, rumqttc::SubscribeReasonCode::Failure)).count();
                 if failed > 0 {
                     tracing::warn!(failed, "broker refused some MQTT subscriptions");
                 }
@@ -383,11 +373,8 @@ impl LinkTask {
                 // `pending` (packet id 0: never assigned) next to the in-flight
                 // ones. With a clean session they are all dropped at the next
                 // CONNACK, so the FIFO heads that belong to them are lost too.
-                let drained = eventloop
-                    .pending
-                    .iter()
-                    .filter(|r| matches!(r, Request::Publish(p) if p.pkid == 0))
-                    .count();
+                let drained =
+                    eventloop.pending.iter().filter(|r| matches!(r, Request::Publish(p) if p.pkid == 0)).count();
                 for _ in 0..drained {
                     if let Some(Some(row)) = sh.fifo.pop_front() {
                         unacked.push(row);
@@ -481,7 +468,9 @@ mod tests {
             }
         }
         assert_eq!(acked, (0..N).collect::<BTreeSet<_>>());
-        assert!(link.try_publish(Some(1), "bad/+/topic", "x", false) == Err(PublishError::BadTopic("bad/+/topic".into())));
+        assert!(
+            link.try_publish(Some(1), "bad/+/topic", "x", false) == Err(PublishError::BadTopic("bad/+/topic".into()))
+        );
     }
 
     #[test]

@@ -433,10 +433,7 @@ struct Task {
 }
 
 fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 impl Task {
@@ -674,11 +671,7 @@ impl Task {
     }
 
     fn satisfied_now(&self, r: &Row) -> bool {
-        self.states
-            .read()
-            .ok()
-            .and_then(|m| m.get(&r.device_id).map(|s| s.satisfies(&r.action)))
-            .unwrap_or(false)
+        self.states.read().ok().and_then(|m| m.get(&r.device_id).map(|s| s.satisfies(&r.action))).unwrap_or(false)
     }
 
     fn finish(&mut self, id: RowId, fin: Final, error: Option<String>) {
@@ -731,7 +724,11 @@ impl Task {
         }
         for id in expired {
             self.queue.remove(&id);
-            self.finish(id, Final::Expired, Some("not sent before its deadline (expire_after_s; broker unreachable?)".into()));
+            self.finish(
+                id,
+                Final::Expired,
+                Some("not sent before its deadline (expire_after_s; broker unreachable?)".into()),
+            );
         }
         for id in failed {
             let satisfied = self.rows.get(&id).map(|r| self.satisfied_now(r)).unwrap_or(false);

@@ -155,7 +155,9 @@ impl Nlu {
                                         tracing::warn!(path = %c.display(), error = %e, "skipping custom sentences");
                                     }
                                 }
-                                Err(e) => tracing::warn!(path = %c.display(), error = %e, "cannot read custom sentences"),
+                                Err(e) => {
+                                    tracing::warn!(path = %c.display(), error = %e, "cannot read custom sentences")
+                                }
                             }
                         }
                         Some(t)
@@ -256,10 +258,7 @@ pub struct Pipeline {
 }
 
 fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 fn new_session() -> String {
@@ -345,7 +344,8 @@ impl Pipeline {
                                 })
                                 .collect();
                         } else if !plan.commands.is_empty() {
-                            let rows = self.inner.outbox.enqueue_correlated(plan.commands, Some(correlation.clone())).await?;
+                            let rows =
+                                self.inner.outbox.enqueue_correlated(plan.commands, Some(correlation.clone())).await?;
                             out.enqueue_us = t0.elapsed().as_micros() as u64;
                             let deadline = tokio::time::Instant::now() + self.inner.ack_wait;
                             let mut failed = Vec::new();
@@ -400,7 +400,8 @@ impl Pipeline {
             user.intent = understanding.clone();
             user.area = origin.area.clone();
             user.correlation = Some(correlation.clone());
-            let mut assistant = store::NewTurn::new(session, store::Role::Assistant, store::Modality::Text, out.reply.clone());
+            let mut assistant =
+                store::NewTurn::new(session, store::Role::Assistant, store::Modality::Text, out.reply.clone());
             assistant.intent = understanding;
             assistant.area = origin.area.clone();
             assistant.correlation = Some(correlation);

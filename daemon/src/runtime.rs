@@ -122,12 +122,14 @@ impl Runtime {
         let pipeline = Pipeline::new(nlu, ob, store, opts.ack_wait);
         let mut web_addr = None;
         if opts.web {
-            let llm = crate::llm::LlmService::new(crate::llm::engine_spec(Some(&cfg), None, None), hub_model::threads::available() as i32);
-            let api = Api { pipeline: pipeline.clone(), registry: registry.clone(), started: std::time::Instant::now(), llm };
-            let auth = AuthPolicy {
-                token: cfg.web.token.clone(),
-                loopback_without_token: cfg.web.loopback_without_token,
-            };
+            let llm = crate::llm::LlmService::new(
+                crate::llm::engine_spec(Some(&cfg), None, None),
+                hub_model::threads::available() as i32,
+            );
+            let api =
+                Api { pipeline: pipeline.clone(), registry: registry.clone(), started: std::time::Instant::now(), llm };
+            let auth =
+                AuthPolicy { token: cfg.web.token.clone(), loopback_without_token: cfg.web.loopback_without_token };
             let bind = opts.web_bind.unwrap_or(cfg.web.bind);
             let (addr, t) = web::serve(bind, api, auth, cfg.web.max_body_bytes, shutdown_rx.clone()).await?;
             web_addr = Some(addr);

@@ -53,11 +53,7 @@ pub struct Msg {
 }
 
 fn m(topic: impl Into<String>, payload: impl Into<Vec<u8>>, retain: bool) -> Msg {
-    Msg {
-        topic: topic.into(),
-        payload: payload.into(),
-        retain,
-    }
+    Msg { topic: topic.into(), payload: payload.into(), retain }
 }
 
 /// Simulated device state, in firmware-neutral units.
@@ -122,10 +118,7 @@ impl VirtualDevice {
     pub fn new(d: &Device) -> Option<Self> {
         let mut st = SimState::default();
         // Give each device a slightly different reading so tests can tell them apart.
-        let salt =
-            d.id.bytes()
-                .fold(0u32, |a, b| a.wrapping_mul(31).wrapping_add(u32::from(b)))
-                % 20;
+        let salt = d.id.bytes().fold(0u32, |a, b| a.wrapping_mul(31).wrapping_add(u32::from(b))) % 20;
         st.current = 19.0 + f64::from(salt) / 10.0;
         Some(VirtualDevice {
             entity_id: d.id.clone(),
@@ -155,16 +148,12 @@ impl VirtualDevice {
     /// when the simulator disconnects uncleanly).
     pub fn will(&self) -> Option<Msg> {
         Some(match &self.dialect {
-            Dialect::Zigbee2mqtt { base_topic, .. } => m(
-                format!("{base_topic}/bridge/state"),
-                r#"{"state":"offline"}"#,
-                true,
-            ),
+            Dialect::Zigbee2mqtt { base_topic, .. } => {
+                m(format!("{base_topic}/bridge/state"), r#"{"state":"offline"}"#, true)
+            }
             Dialect::Tasmota { topic, .. } => m(format!("tele/{topic}/LWT"), "Offline", true),
             Dialect::Esphome { node, .. } => m(format!("{node}/status"), "offline", true),
-            Dialect::ShellyGen1 { device_id, .. } => {
-                m(format!("shellies/{device_id}/online"), "false", true)
-            }
+            Dialect::ShellyGen1 { device_id, .. } => m(format!("shellies/{device_id}/online"), "false", true),
             Dialect::GenericJson { .. } => return None,
         })
     }
@@ -172,10 +161,7 @@ impl VirtualDevice {
     /// Topic filters the firmware subscribes to.
     pub fn subscriptions(&self) -> Vec<String> {
         match &self.dialect {
-            Dialect::Zigbee2mqtt {
-                friendly_name,
-                base_topic,
-            } => vec![
+            Dialect::Zigbee2mqtt { friendly_name, base_topic } => vec![
                 format!("{base_topic}/{friendly_name}/set"),
                 format!("{base_topic}/{friendly_name}/set/+"),
                 format!("{base_topic}/{friendly_name}/get"),
@@ -184,15 +170,9 @@ impl VirtualDevice {
             Dialect::Esphome { node, object_id } => {
                 let base = format!("{node}/{}/{object_id}", esphome_component(self.kind));
                 match self.kind {
-                    DeviceKind::Cover => vec![
-                        format!("{base}/command"),
-                        format!("{base}/position/command"),
-                    ],
+                    DeviceKind::Cover => vec![format!("{base}/command"), format!("{base}/position/command")],
                     DeviceKind::Climate => {
-                        vec![
-                            format!("{base}/target_temperature/command"),
-                            format!("{base}/mode/command"),
-                        ]
+                        vec![format!("{base}/target_temperature/command"), format!("{base}/mode/command")]
                     }
                     _ => vec![format!("{base}/command")],
                 }
@@ -218,34 +198,17 @@ impl VirtualDevice {
     pub fn birth(&self) -> Vec<Msg> {
         let mut out = Vec::new();
         match &self.dialect {
-            Dialect::Zigbee2mqtt {
-                friendly_name,
-                base_topic,
-            } => {
-                out.push(m(
-                    format!("{base_topic}/bridge/state"),
-                    r#"{"state":"online"}"#,
-                    true,
-                ));
-                out.push(m(
-                    format!("{base_topic}/{friendly_name}/availability"),
-                    r#"{"state":"online"}"#,
-                    true,
-                ));
+            Dialect::Zigbee2mqtt { friendly_name, base_topic } => {
+                out.push(m(format!("{base_topic}/bridge/state"), r#"{"state":"online"}"#, true));
+                out.push(m(format!("{base_topic}/{friendly_name}/availability"), r#"{"state":"online"}"#, true));
                 out.push(self.z2m_state(base_topic, friendly_name));
             }
             Dialect::Tasmota { topic, .. } => {
                 out.push(m(format!("tele/{topic}/LWT"), "Online", true));
                 match self.kind {
-                    DeviceKind::Sensor | DeviceKind::BinarySensor => {
-                        out.push(self.tasmota_sensor(topic))
-                    }
+                    DeviceKind::Sensor | DeviceKind::BinarySensor => out.push(self.tasmota_sensor(topic)),
                     DeviceKind::Cover => out.push(self.tasmota_shutter(topic)),
-                    _ => out.push(m(
-                        format!("tele/{topic}/STATE"),
-                        self.tasmota_state_json(true).to_string(),
-                        false,
-                    )),
+                    _ => out.push(m(format!("tele/{topic}/STATE"), self.tasmota_state_json(true).to_string(), false)),
                 }
             }
             Dialect::Esphome { node, .. } => {
@@ -256,9 +219,7 @@ impl VirtualDevice {
                 out.push(m(format!("shellies/{device_id}/online"), "true", true));
                 out.extend(self.shelly_state(device_id));
             }
-            Dialect::GenericJson { state_topic, .. } => {
-                out.push(m(state_topic.clone(), self.generic_state(), false))
-            }
+            Dialect::GenericJson { state_topic, .. } => out.push(m(state_topic.clone(), self.generic_state(), false)),
         }
         out.push(self.receipts());
         out
@@ -278,19 +239,11 @@ impl VirtualDevice {
     pub fn handle(&mut self, topic: &str, payload: &[u8]) -> Option<Vec<Msg>> {
         let text = String::from_utf8_lossy(payload).trim().to_string();
         let outcome = match self.dialect.clone() {
-            Dialect::Zigbee2mqtt {
-                friendly_name,
-                base_topic,
-            } => self.z2m(&base_topic, &friendly_name, topic, &text),
+            Dialect::Zigbee2mqtt { friendly_name, base_topic } => self.z2m(&base_topic, &friendly_name, topic, &text),
             Dialect::Tasmota { topic: t, relay } => self.tasmota(&t, relay, topic, &text),
             Dialect::Esphome { node, object_id } => self.esphome(&node, &object_id, topic, &text),
-            Dialect::ShellyGen1 { device_id, relay } => {
-                self.shelly(&device_id, relay, topic, &text)
-            }
-            Dialect::GenericJson {
-                command_topic,
-                state_topic,
-            } => {
+            Dialect::ShellyGen1 { device_id, relay } => self.shelly(&device_id, relay, topic, &text),
+            Dialect::GenericJson { command_topic, state_topic } => {
                 if topic != command_topic {
                     Outcome::NotMine
                 } else {
@@ -332,10 +285,7 @@ impl VirtualDevice {
             other => match other.strip_prefix("/set/") {
                 // Plain single-attribute form: `/set/state` with `ON`.
                 Some(attr) => {
-                    let v = text
-                        .parse::<f64>()
-                        .map(|f| json!(f))
-                        .unwrap_or_else(|_| json!(text));
+                    let v = text.parse::<f64>().map(|f| json!(f)).unwrap_or_else(|_| json!(text));
                     let mut o = Map::new();
                     o.insert(attr.to_string(), v);
                     o
@@ -348,11 +298,7 @@ impl VirtualDevice {
             applied |= self.z2m_attr(k, v);
         }
         let state = vec![self.z2m_state(base, friendly)];
-        if applied {
-            Outcome::Applied(state)
-        } else {
-            Outcome::Rejected(vec![])
-        }
+        if applied { Outcome::Applied(state) } else { Outcome::Rejected(vec![]) }
     }
 
     fn z2m_attr(&mut self, k: &str, v: &Value) -> bool {
@@ -397,8 +343,7 @@ impl VirtualDevice {
             },
             (DeviceKind::Light, "color") if self.features.color => {
                 let Some(c) = v.as_object() else { return false };
-                let rgb = if let (Some(r), Some(g), Some(b)) = (c.get("r"), c.get("g"), c.get("b"))
-                {
+                let rgb = if let (Some(r), Some(g), Some(b)) = (c.get("r"), c.get("g"), c.get("b")) {
                     let ch = |x: &Value| x.as_u64().filter(|n| *n <= 255).map(|n| n as u8);
                     match (ch(r), ch(g), ch(b)) {
                         (Some(r), Some(g), Some(b)) => (r, g, b),
@@ -449,11 +394,7 @@ impl VirtualDevice {
                     o["color"] = json!({"x": (x * 10000.0).round() / 10000.0, "y": (y * 10000.0).round() / 10000.0});
                 }
                 if self.features.color || self.features.color_temp {
-                    o["color_mode"] = json!(if st.color_mode_rgb {
-                        "xy"
-                    } else {
-                        "color_temp"
-                    });
+                    o["color_mode"] = json!(if st.color_mode_rgb { "xy" } else { "color_temp" });
                 }
             }
             DeviceKind::Switch | DeviceKind::Fan => o["state"] = json!(onoff(st.on)),
@@ -487,10 +428,7 @@ impl VirtualDevice {
             return Outcome::NotMine;
         };
         let lc = cmd.to_ascii_lowercase();
-        let is_relay_kind = matches!(
-            self.kind,
-            DeviceKind::Light | DeviceKind::Switch | DeviceKind::Fan
-        );
+        let is_relay_kind = matches!(self.kind, DeviceKind::Light | DeviceKind::Switch | DeviceKind::Fan);
         let my_index = relay.unwrap_or(1);
         let shutter = format!("{}", relay.unwrap_or(1));
         // Which command family, and is it addressed to this device?
@@ -506,22 +444,14 @@ impl VirtualDevice {
             if idx != my_index {
                 return Outcome::NotMine;
             }
-            let key = if relay.is_some() {
-                format!("POWER{my_index}")
-            } else {
-                "POWER".to_string()
-            };
+            let key = if relay.is_some() { format!("POWER{my_index}") } else { "POWER".to_string() };
             let applied = match text.to_ascii_uppercase().as_str() {
                 "" => None,
                 "ON" | "1" => Some(true),
                 "OFF" | "0" => Some(false),
                 "TOGGLE" | "2" => Some(!self.st.on),
                 _ => {
-                    return Outcome::Rejected(vec![m(
-                        format!("stat/{t}/RESULT"),
-                        r#"{"Command":"Error"}"#,
-                        false,
-                    )]);
+                    return Outcome::Rejected(vec![m(format!("stat/{t}/RESULT"), r#"{"Command":"Error"}"#, false)]);
                 }
             };
             if let Some(on) = applied {
@@ -529,26 +459,14 @@ impl VirtualDevice {
             }
             let word = if self.st.on { "ON" } else { "OFF" };
             let msgs = vec![
-                m(
-                    format!("stat/{t}/RESULT"),
-                    json!({ key.clone(): word }).to_string(),
-                    false,
-                ),
+                m(format!("stat/{t}/RESULT"), json!({ key.clone(): word }).to_string(), false),
                 m(format!("stat/{t}/{key}"), word, false),
             ];
-            return if applied.is_some() {
-                Outcome::Applied(msgs)
-            } else {
-                Outcome::Query(msgs)
-            };
+            return if applied.is_some() { Outcome::Applied(msgs) } else { Outcome::Query(msgs) };
         }
         if self.kind == DeviceKind::Light && matches!(lc.as_str(), "dimmer" | "color" | "ct") {
             let ok = match lc.as_str() {
-                "dimmer"
-                    if self.features.dimmable
-                        || self.features.color
-                        || self.features.color_temp =>
-                {
+                "dimmer" if self.features.dimmable || self.features.color || self.features.color_temp => {
                     match text.parse::<u32>() {
                         Ok(d) if d <= 100 => {
                             self.st.level = f64::from(d) / 100.0;
@@ -558,8 +476,7 @@ impl VirtualDevice {
                         _ => false,
                     }
                 }
-                "color" if self.features.color => match sim_hex(text).or_else(|| sim_decimal(text))
-                {
+                "color" if self.features.color => match sim_hex(text).or_else(|| sim_decimal(text)) {
                     Some(rgb) => {
                         self.st.rgb = rgb;
                         self.st.color_mode_rgb = true;
@@ -579,11 +496,7 @@ impl VirtualDevice {
                 },
                 // A light without that channel: Tasmota does not know the command.
                 _ => {
-                    return Outcome::Rejected(vec![m(
-                        format!("stat/{t}/RESULT"),
-                        r#"{"Command":"Unknown"}"#,
-                        false,
-                    )]);
+                    return Outcome::Rejected(vec![m(format!("stat/{t}/RESULT"), r#"{"Command":"Unknown"}"#, false)]);
                 }
             };
             if text.is_empty() {
@@ -594,27 +507,11 @@ impl VirtualDevice {
                 )]);
             }
             if !ok {
-                return Outcome::Rejected(vec![m(
-                    format!("stat/{t}/RESULT"),
-                    r#"{"Command":"Error"}"#,
-                    false,
-                )]);
+                return Outcome::Rejected(vec![m(format!("stat/{t}/RESULT"), r#"{"Command":"Error"}"#, false)]);
             }
-            let mut msgs = vec![m(
-                format!("stat/{t}/RESULT"),
-                self.tasmota_state_json(false).to_string(),
-                false,
-            )];
-            let key = if relay.is_some() {
-                format!("POWER{my_index}")
-            } else {
-                "POWER".to_string()
-            };
-            msgs.push(m(
-                format!("stat/{t}/{key}"),
-                if self.st.on { "ON" } else { "OFF" },
-                false,
-            ));
+            let mut msgs = vec![m(format!("stat/{t}/RESULT"), self.tasmota_state_json(false).to_string(), false)];
+            let key = if relay.is_some() { format!("POWER{my_index}") } else { "POWER".to_string() };
+            msgs.push(m(format!("stat/{t}/{key}"), if self.st.on { "ON" } else { "OFF" }, false));
             return Outcome::Applied(msgs);
         }
         if self.kind == DeviceKind::Cover {
@@ -662,13 +559,9 @@ impl VirtualDevice {
             _ => "POWER".to_string(),
         };
         o.insert(key, json!(if self.st.on { "ON" } else { "OFF" }));
-        if self.kind == DeviceKind::Light
-            && (self.features.dimmable || self.features.color || self.features.color_temp)
+        if self.kind == DeviceKind::Light && (self.features.dimmable || self.features.color || self.features.color_temp)
         {
-            o.insert(
-                "Dimmer".into(),
-                json!((self.st.level * 100.0).round() as u32),
-            );
+            o.insert("Dimmer".into(), json!((self.st.level * 100.0).round() as u32));
             if self.features.color {
                 let (r, g, b) = self.st.rgb;
                 o.insert("Color".into(), json!(format!("{r:02X}{g:02X}{b:02X}")));
@@ -750,15 +643,13 @@ impl VirtualDevice {
                 "STOP" => true,
                 _ => false,
             },
-            (DeviceKind::Cover, "position/command") if self.features.position => {
-                match text.parse::<f64>() {
-                    Ok(p) if (0.0..=100.0).contains(&p) => {
-                        self.st.position = p.round() as u8;
-                        true
-                    }
-                    _ => false,
+            (DeviceKind::Cover, "position/command") if self.features.position => match text.parse::<f64>() {
+                Ok(p) if (0.0..=100.0).contains(&p) => {
+                    self.st.position = p.round() as u8;
+                    true
                 }
-            }
+                _ => false,
+            },
             (DeviceKind::Climate, "target_temperature/command") => match text.parse::<f64>() {
                 Ok(t) if t.is_finite() => {
                     self.st.target = t;
@@ -790,11 +681,7 @@ impl VirtualDevice {
             },
             _ => return Outcome::NotMine,
         };
-        if ok {
-            Outcome::Applied(self.esphome_state())
-        } else {
-            Outcome::Rejected(vec![])
-        }
+        if ok { Outcome::Applied(self.esphome_state()) } else { Outcome::Rejected(vec![]) }
     }
 
     /// light_json_schema.cpp `parse_json`.
@@ -809,22 +696,13 @@ impl VirtualDevice {
             }
             any = true;
         }
-        if let Some(b) = o
-            .get("brightness")
-            .and_then(Value::as_u64)
-            .filter(|b| *b <= 255)
-        {
+        if let Some(b) = o.get("brightness").and_then(Value::as_u64).filter(|b| *b <= 255) {
             self.st.level = b as f64 / 255.0;
             any = true;
         }
         if let Some(c) = o.get("color").and_then(Value::as_object) {
             if self.features.color {
-                let ch = |k: &str| {
-                    c.get(k)
-                        .and_then(Value::as_u64)
-                        .filter(|n| *n <= 255)
-                        .map(|n| n as u8)
-                };
+                let ch = |k: &str| c.get(k).and_then(Value::as_u64).filter(|n| *n <= 255).map(|n| n as u8);
                 if let (Some(r), Some(g), Some(b)) = (ch("r"), ch("g"), ch("b")) {
                     self.st.rgb = (r, g, b);
                     self.st.color_mode_rgb = true;
@@ -880,11 +758,7 @@ impl VirtualDevice {
             }
             DeviceKind::Cover => {
                 if self.features.position {
-                    vec![m(
-                        format!("{base}/position/state"),
-                        st.position.to_string(),
-                        true,
-                    )]
+                    vec![m(format!("{base}/position/state"), st.position.to_string(), true)]
                 } else {
                     let s = match st.position {
                         100 => "open",
@@ -895,32 +769,12 @@ impl VirtualDevice {
                 }
             }
             DeviceKind::Climate => vec![
-                m(
-                    format!("{base}/mode/state"),
-                    if st.on { "heat" } else { "off" },
-                    true,
-                ),
-                m(
-                    format!("{base}/current_temperature/state"),
-                    format!("{:.1}", st.current),
-                    true,
-                ),
-                m(
-                    format!("{base}/target_temperature/state"),
-                    format!("{:.1}", st.target),
-                    true,
-                ),
+                m(format!("{base}/mode/state"), if st.on { "heat" } else { "off" }, true),
+                m(format!("{base}/current_temperature/state"), format!("{:.1}", st.current), true),
+                m(format!("{base}/target_temperature/state"), format!("{:.1}", st.target), true),
             ],
-            DeviceKind::Lock => vec![m(
-                format!("{base}/state"),
-                if st.locked { "LOCKED" } else { "UNLOCKED" },
-                true,
-            )],
-            DeviceKind::Sensor => vec![m(
-                format!("{base}/state"),
-                format!("{:.1}", st.current),
-                true,
-            )],
+            DeviceKind::Lock => vec![m(format!("{base}/state"), if st.locked { "LOCKED" } else { "UNLOCKED" }, true)],
+            DeviceKind::Sensor => vec![m(format!("{base}/state"), format!("{:.1}", st.current), true)],
             _ => vec![],
         }
     }
@@ -935,11 +789,8 @@ impl VirtualDevice {
         let f = &self.features;
         let is_color = self.kind == DeviceKind::Light && f.color;
         let is_white = self.kind == DeviceKind::Light && !f.color && (f.dimmable || f.color_temp);
-        let is_relay = matches!(
-            self.kind,
-            DeviceKind::Light | DeviceKind::Switch | DeviceKind::Fan
-        ) && !is_color
-            && !is_white;
+        let is_relay =
+            matches!(self.kind, DeviceKind::Light | DeviceKind::Switch | DeviceKind::Fan) && !is_color && !is_white;
         let nn = n.to_string();
         let parts: Vec<&str> = leaf.split('/').collect();
         let turn = |st: &mut SimState, w: &str| -> bool {
@@ -970,20 +821,11 @@ impl VirtualDevice {
                     self.st.level = b as f64 / 100.0;
                     any = true;
                 }
-                if let Some(k) = o
-                    .get("temp")
-                    .and_then(Value::as_u64)
-                    .filter(|k| (2700..=6500).contains(k))
-                {
+                if let Some(k) = o.get("temp").and_then(Value::as_u64).filter(|k| (2700..=6500).contains(k)) {
                     self.st.mired = (1_000_000 / k) as u32;
                     any = true;
                 }
-                let c = |k: &str| {
-                    o.get(k)
-                        .and_then(Value::as_u64)
-                        .filter(|v| *v <= 255)
-                        .map(|v| v as u8)
-                };
+                let c = |k: &str| o.get(k).and_then(Value::as_u64).filter(|v| *v <= 255).map(|v| v as u8);
                 if let (Some(r), Some(g), Some(b)) = (c("red"), c("green"), c("blue")) {
                     self.st.rgb = (r, g, b);
                     any = true;
@@ -1002,22 +844,16 @@ impl VirtualDevice {
                 "stop" => true,
                 _ => false,
             },
-            ["roller", i, "command", "pos"] if self.kind == DeviceKind::Cover && *i == nn => {
-                match text.parse::<u8>() {
-                    Ok(p) if p <= 100 => {
-                        self.st.position = p;
-                        true
-                    }
-                    _ => false,
+            ["roller", i, "command", "pos"] if self.kind == DeviceKind::Cover && *i == nn => match text.parse::<u8>() {
+                Ok(p) if p <= 100 => {
+                    self.st.position = p;
+                    true
                 }
-            }
+                _ => false,
+            },
             _ => return Outcome::NotMine,
         };
-        if ok {
-            Outcome::Applied(self.shelly_state(id))
-        } else {
-            Outcome::Rejected(vec![])
-        }
+        if ok { Outcome::Applied(self.shelly_state(id)) } else { Outcome::Rejected(vec![]) }
     }
 
     fn shelly_state(&self, id: &str) -> Vec<Msg> {
@@ -1081,32 +917,19 @@ impl VirtualDevice {
             }
             any = true;
         }
-        if let Some(b) = o
-            .get("brightness")
-            .and_then(Value::as_u64)
-            .filter(|b| *b <= 100)
-        {
+        if let Some(b) = o.get("brightness").and_then(Value::as_u64).filter(|b| *b <= 100) {
             st.level = b as f64 / 100.0;
             any = true;
         }
         if let Some(c) = o.get("color").and_then(Value::as_object) {
-            let ch = |k: &str| {
-                c.get(k)
-                    .and_then(Value::as_u64)
-                    .filter(|v| *v <= 255)
-                    .map(|v| v as u8)
-            };
+            let ch = |k: &str| c.get(k).and_then(Value::as_u64).filter(|v| *v <= 255).map(|v| v as u8);
             if let (Some(r), Some(g), Some(b)) = (ch("r"), ch("g"), ch("b")) {
                 st.rgb = (r, g, b);
                 st.color_mode_rgb = true;
                 any = true;
             }
         }
-        if let Some(k) = o
-            .get("color_temp_kelvin")
-            .and_then(Value::as_u64)
-            .filter(|k| *k > 0)
-        {
+        if let Some(k) = o.get("color_temp_kelvin").and_then(Value::as_u64).filter(|k| *k > 0) {
             st.mired = (1_000_000 / k) as u32;
             st.color_mode_rgb = false;
             any = true;
@@ -1115,11 +938,7 @@ impl VirtualDevice {
             st.target = t;
             any = true;
         }
-        if let Some(p) = o
-            .get("position")
-            .and_then(Value::as_u64)
-            .filter(|p| *p <= 100)
-        {
+        if let Some(p) = o.get("position").and_then(Value::as_u64).filter(|p| *p <= 100) {
             st.position = p as u8;
             any = true;
         }
@@ -1140,7 +959,8 @@ impl VirtualDevice {
             }
             DeviceKind::Sensor => json!({"temperature": st.current}),
             DeviceKind::Light => {
-                let mut o = json!({"state": if st.on { "ON" } else { "OFF" }, "brightness": (st.level * 100.0).round() as u32});
+                let mut o =
+                    json!({"state": if st.on { "ON" } else { "OFF" }, "brightness": (st.level * 100.0).round() as u32});
                 if self.features.color && st.color_mode_rgb {
                     o["color"] = json!({"r": st.rgb.0, "g": st.rgb.1, "b": st.rgb.2});
                 }
@@ -1182,10 +1002,7 @@ fn sim_hex(s: &str) -> Option<(u8, u8, u8)> {
 
 /// Tasmota `r,g,b`.
 fn sim_decimal(s: &str) -> Option<(u8, u8, u8)> {
-    let v: Vec<u8> = s
-        .split(',')
-        .map(|p| p.trim().parse().ok())
-        .collect::<Option<_>>()?;
+    let v: Vec<u8> = s.split(',').map(|p| p.trim().parse().ok()).collect::<Option<_>>()?;
     match v.as_slice() {
         [r, g, b, ..] => Some((*r, *g, *b)),
         _ => None,
@@ -1197,11 +1014,7 @@ fn sim_decimal(s: &str) -> Option<(u8, u8, u8)> {
 fn sim_rgb_to_xy((r, g, b): (u8, u8, u8)) -> (f64, f64) {
     let lin = |c: u8| {
         let c = f64::from(c) / 255.0;
-        if c > 0.04045 {
-            ((c + 0.055) / 1.055).powf(2.4)
-        } else {
-            c / 12.92
-        }
+        if c > 0.04045 { ((c + 0.055) / 1.055).powf(2.4) } else { c / 12.92 }
     };
     let (r, g, b) = (lin(r), lin(g), lin(b));
     let x = r * 0.664511 + g * 0.154324 + b * 0.162028;
@@ -1259,25 +1072,14 @@ async fn instance(
 ) {
     let client_id: String = format!("sim-{key}")
         .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
         .take(64)
         .collect();
     let mut opts = MqttOptions::new(client_id, host, port);
     opts.set_keep_alive(Duration::from_secs(15));
     opts.set_clean_session(true);
     if let Some(w) = devices.first().and_then(VirtualDevice::will) {
-        opts.set_last_will(LastWill::new(
-            w.topic,
-            w.payload,
-            QoS::AtLeastOnce,
-            w.retain,
-        ));
+        opts.set_last_will(LastWill::new(w.topic, w.payload, QoS::AtLeastOnce, w.retain));
     }
     // Capacity covers a burst of answers per command (≤ 6 each) without
     // blocking: answers are queued with try_publish from the poll loop.
@@ -1344,16 +1146,11 @@ async fn instance(
 fn tasmota_unknown(key: &str, topic: &str) -> Option<Msg> {
     let t = key.strip_prefix("tasmota:")?;
     topic.strip_prefix(&format!("cmnd/{t}/"))?;
-    Some(m(
-        format!("stat/{t}/RESULT"),
-        r#"{"Command":"Unknown"}"#,
-        false,
-    ))
+    Some(m(format!("stat/{t}/RESULT"), r#"{"Command":"Unknown"}"#, false))
 }
 
 fn publish(client: &AsyncClient, key: &str, msg: Msg) {
-    if let Err(e) = client.try_publish(msg.topic.clone(), QoS::AtLeastOnce, msg.retain, msg.payload)
-    {
+    if let Err(e) = client.try_publish(msg.topic.clone(), QoS::AtLeastOnce, msg.retain, msg.payload) {
         tracing::warn!(%key, topic = %msg.topic, error = %e, "simulator publish dropped");
     }
 }
@@ -1378,10 +1175,7 @@ mod tests {
     }
 
     fn text(msgs: &[Msg], topic: &str) -> Option<String> {
-        msgs.iter()
-            .rev()
-            .find(|m| m.topic == topic)
-            .map(|m| String::from_utf8_lossy(&m.payload).into_owned())
+        msgs.iter().rev().find(|m| m.topic == topic).map(|m| String::from_utf8_lossy(&m.payload).into_owned())
     }
 
     fn json_at(msgs: &[Msg], topic: &str) -> Value {
@@ -1389,12 +1183,7 @@ mod tests {
     }
 
     fn color() -> Features {
-        Features {
-            dimmable: true,
-            color: true,
-            color_temp: true,
-            position: false,
-        }
+        Features { dimmable: true, color: true, color_temp: true, position: false }
     }
 
     #[test]
@@ -1402,59 +1191,28 @@ mod tests {
         let mut d = dev(
             "light.k",
             DeviceKind::Light,
-            Dialect::Zigbee2mqtt {
-                friendly_name: "k".into(),
-                base_topic: "zigbee2mqtt".into(),
-            },
+            Dialect::Zigbee2mqtt { friendly_name: "k".into(), base_topic: "zigbee2mqtt".into() },
             color(),
         );
         let birth = d.birth();
-        assert_eq!(
-            text(&birth, "zigbee2mqtt/k/availability").as_deref(),
-            Some(r#"{"state":"online"}"#)
-        );
-        assert!(
-            birth
-                .iter()
-                .any(|m| m.topic == "zigbee2mqtt/bridge/state" && m.retain)
-        );
-        assert_eq!(
-            d.handle("zigbee2mqtt/other/set", br#"{"state":"ON"}"#),
-            None
-        );
-        let out = d
-            .handle("zigbee2mqtt/k/set", br#"{"state":"ON","brightness":127}"#)
-            .unwrap();
+        assert_eq!(text(&birth, "zigbee2mqtt/k/availability").as_deref(), Some(r#"{"state":"online"}"#));
+        assert!(birth.iter().any(|m| m.topic == "zigbee2mqtt/bridge/state" && m.retain));
+        assert_eq!(d.handle("zigbee2mqtt/other/set", br#"{"state":"ON"}"#), None);
+        let out = d.handle("zigbee2mqtt/k/set", br#"{"state":"ON","brightness":127}"#).unwrap();
         let s = json_at(&out, "zigbee2mqtt/k");
-        assert_eq!(
-            (s["state"].as_str(), s["brightness"].as_u64()),
-            (Some("ON"), Some(127))
-        );
-        assert!(
-            !out.iter()
-                .find(|m| m.topic == "zigbee2mqtt/k")
-                .unwrap()
-                .retain
-        );
-        let out = d
-            .handle("zigbee2mqtt/k/set", br#"{"color":{"r":255,"g":0,"b":0}}"#)
-            .unwrap();
+        assert_eq!((s["state"].as_str(), s["brightness"].as_u64()), (Some("ON"), Some(127)));
+        assert!(!out.iter().find(|m| m.topic == "zigbee2mqtt/k").unwrap().retain);
+        let out = d.handle("zigbee2mqtt/k/set", br#"{"color":{"r":255,"g":0,"b":0}}"#).unwrap();
         let s = json_at(&out, "zigbee2mqtt/k");
         assert_eq!(s["color_mode"], "xy");
-        assert!(
-            (s["color"]["x"].as_f64().unwrap() - 0.7006).abs() < 0.001,
-            "{s}"
-        );
+        assert!((s["color"]["x"].as_f64().unwrap() - 0.7006).abs() < 0.001, "{s}");
         // Plain single-attribute form.
         let out = d.handle("zigbee2mqtt/k/set/state", b"OFF").unwrap();
         assert_eq!(json_at(&out, "zigbee2mqtt/k")["state"], "OFF");
         // Garbage: received, not applied, nothing published but the receipts.
         let out = d.handle("zigbee2mqtt/k/set", b"{not json").unwrap();
         assert_eq!(out.len(), 1);
-        assert_eq!(
-            json_at(&out, "hubd/sim/light.k/receipts"),
-            json!({"received": 4, "applied": 3})
-        );
+        assert_eq!(json_at(&out, "hubd/sim/light.k/receipts"), json!({"received": 4, "applied": 3}));
         // /get is a query: not counted.
         d.handle("zigbee2mqtt/k/get", b"{\"state\":\"\"}").unwrap();
         assert_eq!((d.received, d.applied), (4, 3));
@@ -1462,16 +1220,10 @@ mod tests {
 
     #[test]
     fn tasmota_relays_and_light() {
-        let t = |relay| Dialect::Tasmota {
-            topic: "plug".into(),
-            relay,
-        };
+        let t = |relay| Dialect::Tasmota { topic: "plug".into(), relay };
         let mut sw = dev("switch.p", DeviceKind::Switch, t(None), Features::default());
         let out = sw.handle("cmnd/plug/POWER", b"ON").unwrap();
-        assert_eq!(
-            text(&out, "stat/plug/RESULT").as_deref(),
-            Some(r#"{"POWER":"ON"}"#)
-        );
+        assert_eq!(text(&out, "stat/plug/RESULT").as_deref(), Some(r#"{"POWER":"ON"}"#));
         assert_eq!(text(&out, "stat/plug/POWER").as_deref(), Some("ON"));
         let out = sw.handle("cmnd/plug/POWER", b"TOGGLE").unwrap();
         assert_eq!(text(&out, "stat/plug/POWER").as_deref(), Some("OFF"));
@@ -1482,26 +1234,15 @@ mod tests {
         assert_eq!(sw.handle("cmnd/plug/Color", b"#FF0000"), None);
         assert!(tasmota_unknown("tasmota:plug", "cmnd/plug/Color").is_some());
         // Second relay.
-        let mut r2 = dev(
-            "switch.p2",
-            DeviceKind::Switch,
-            t(Some(2)),
-            Features::default(),
-        );
+        let mut r2 = dev("switch.p2", DeviceKind::Switch, t(Some(2)), Features::default());
         assert_eq!(r2.handle("cmnd/plug/POWER1", b"ON"), None);
         let out = r2.handle("cmnd/plug/POWER2", b"ON").unwrap();
-        assert_eq!(
-            text(&out, "stat/plug/RESULT").as_deref(),
-            Some(r#"{"POWER2":"ON"}"#)
-        );
+        assert_eq!(text(&out, "stat/plug/RESULT").as_deref(), Some(r#"{"POWER2":"ON"}"#));
         // Light channels.
         let mut l = dev("light.b", DeviceKind::Light, t(None), color());
         let out = l.handle("cmnd/plug/Dimmer", b"40").unwrap();
         let r = json_at(&out, "stat/plug/RESULT");
-        assert_eq!(
-            (r["POWER"].as_str(), r["Dimmer"].as_u64()),
-            (Some("ON"), Some(40))
-        );
+        assert_eq!((r["POWER"].as_str(), r["Dimmer"].as_u64()), (Some("ON"), Some(40)));
         let out = l.handle("cmnd/plug/Color", b"#FF8000").unwrap();
         assert_eq!(json_at(&out, "stat/plug/RESULT")["Color"], "FF8000");
         let out = l.handle("cmnd/plug/CT", b"600").unwrap();
@@ -1514,108 +1255,56 @@ mod tests {
         let mut lock = dev(
             "lock.f",
             DeviceKind::Lock,
-            Dialect::Esphome {
-                node: "hall".into(),
-                object_id: "front".into(),
-            },
+            Dialect::Esphome { node: "hall".into(), object_id: "front".into() },
             Features::default(),
         );
         let out = lock.handle("hall/lock/front/command", b"UNLOCK").unwrap();
-        assert_eq!(
-            text(&out, "hall/lock/front/state").as_deref(),
-            Some("UNLOCKED")
-        );
-        assert!(
-            out.iter()
-                .find(|m| m.topic == "hall/lock/front/state")
-                .unwrap()
-                .retain
-        );
+        assert_eq!(text(&out, "hall/lock/front/state").as_deref(), Some("UNLOCKED"));
+        assert!(out.iter().find(|m| m.topic == "hall/lock/front/state").unwrap().retain);
         let mut th = dev(
             "climate.t",
             DeviceKind::Climate,
-            Dialect::Esphome {
-                node: "hall".into(),
-                object_id: "hp".into(),
-            },
+            Dialect::Esphome { node: "hall".into(), object_id: "hp".into() },
             Features::default(),
         );
-        let out = th
-            .handle("hall/climate/hp/target_temperature/command", b"21.5")
-            .unwrap();
-        assert_eq!(
-            text(&out, "hall/climate/hp/target_temperature/state").as_deref(),
-            Some("21.5")
-        );
+        let out = th.handle("hall/climate/hp/target_temperature/command", b"21.5").unwrap();
+        assert_eq!(text(&out, "hall/climate/hp/target_temperature/state").as_deref(), Some("21.5"));
         let mut lamp = dev(
             "light.l",
             DeviceKind::Light,
-            Dialect::Esphome {
-                node: "lr".into(),
-                object_id: "lamp".into(),
-            },
+            Dialect::Esphome { node: "lr".into(), object_id: "lamp".into() },
             color(),
         );
-        let out = lamp
-            .handle(
-                "lr/light/lamp/command",
-                br#"{"state":"ON","color":{"r":0,"g":0,"b":255}}"#,
-            )
-            .unwrap();
+        let out = lamp.handle("lr/light/lamp/command", br#"{"state":"ON","color":{"r":0,"g":0,"b":255}}"#).unwrap();
         let s = json_at(&out, "lr/light/lamp/state");
-        assert_eq!(
-            (s["color_mode"].as_str(), s["color"]["b"].as_u64()),
-            (Some("rgb"), Some(255))
-        );
+        assert_eq!((s["color_mode"].as_str(), s["color"]["b"].as_u64()), (Some("rgb"), Some(255)));
 
         let mut roller = dev(
             "cover.r",
             DeviceKind::Cover,
-            Dialect::ShellyGen1 {
-                device_id: "s25".into(),
-                relay: 0,
-            },
-            Features {
-                position: true,
-                ..Default::default()
-            },
+            Dialect::ShellyGen1 { device_id: "s25".into(), relay: 0 },
+            Features { position: true, ..Default::default() },
         );
-        let out = roller
-            .handle("shellies/s25/roller/0/command/pos", b"60")
-            .unwrap();
-        assert_eq!(
-            text(&out, "shellies/s25/roller/0/pos").as_deref(),
-            Some("60")
-        );
+        let out = roller.handle("shellies/s25/roller/0/command/pos", b"60").unwrap();
+        assert_eq!(text(&out, "shellies/s25/roller/0/pos").as_deref(), Some("60"));
         let mut relay = dev(
             "switch.s",
             DeviceKind::Switch,
-            Dialect::ShellyGen1 {
-                device_id: "s1".into(),
-                relay: 0,
-            },
+            Dialect::ShellyGen1 { device_id: "s1".into(), relay: 0 },
             Features::default(),
         );
         let out = relay.handle("shellies/s1/relay/0/command", b"on").unwrap();
         assert_eq!(text(&out, "shellies/s1/relay/0").as_deref(), Some("on"));
         assert_eq!(relay.handle("shellies/s1/relay/1/command", b"on"), None);
-        assert_eq!(
-            text(&relay.birth(), "shellies/s1/online").as_deref(),
-            Some("true")
-        );
+        assert_eq!(text(&relay.birth(), "shellies/s1/online").as_deref(), Some("true"));
 
         let mut g = dev(
             "light.g",
             DeviceKind::Light,
-            Dialect::GenericJson {
-                command_topic: "diy/set".into(),
-                state_topic: "diy".into(),
-            },
+            Dialect::GenericJson { command_topic: "diy/set".into(), state_topic: "diy".into() },
             color(),
         );
-        let out = g
-            .handle("diy/set", br#"{"state":"ON","brightness":30}"#)
-            .unwrap();
+        let out = g.handle("diy/set", br#"{"state":"ON","brightness":30}"#).unwrap();
         assert_eq!(json_at(&out, "diy")["brightness"], 30);
     }
 }
@@ -1637,11 +1326,7 @@ mod broker_tests {
     }
 
     async fn mosquitto() -> (Mosquitto, u16) {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let child = Command::new("/usr/sbin/mosquitto")
             .args(["-p", &port.to_string()])
             .stdout(Stdio::null())
@@ -1649,10 +1334,7 @@ mod broker_tests {
             .spawn()
             .expect("mosquitto (apt install mosquitto)");
         for _ in 0..100 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .is_ok()
-            {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
                 return (Mosquitto(child), port);
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -1679,98 +1361,60 @@ mod broker_tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn bridge_commands_reach_simulated_firmware() {
         let (_broker, port) = mosquitto().await;
-        let color = Features {
-            dimmable: true,
-            color: true,
-            color_temp: true,
-            position: false,
-        };
+        let color = Features { dimmable: true, color: true, color_temp: true, position: false };
         let devices = vec![
             device(
                 "light.z",
                 DeviceKind::Light,
-                Dialect::Zigbee2mqtt {
-                    friendly_name: "z".into(),
-                    base_topic: "zigbee2mqtt".into(),
-                },
+                Dialect::Zigbee2mqtt { friendly_name: "z".into(), base_topic: "zigbee2mqtt".into() },
                 color.clone(),
             ),
             device(
                 "light.t",
                 DeviceKind::Light,
-                Dialect::Tasmota {
-                    topic: "tlight".into(),
-                    relay: None,
-                },
+                Dialect::Tasmota { topic: "tlight".into(), relay: None },
                 color.clone(),
             ),
             device(
                 "switch.t2",
                 DeviceKind::Switch,
-                Dialect::Tasmota {
-                    topic: "tplug".into(),
-                    relay: Some(2),
-                },
+                Dialect::Tasmota { topic: "tplug".into(), relay: Some(2) },
                 Features::default(),
             ),
             device(
                 "cover.e",
                 DeviceKind::Cover,
-                Dialect::Esphome {
-                    node: "node1".into(),
-                    object_id: "blind".into(),
-                },
-                Features {
-                    position: true,
-                    ..Default::default()
-                },
+                Dialect::Esphome { node: "node1".into(), object_id: "blind".into() },
+                Features { position: true, ..Default::default() },
             ),
             device(
                 "lock.e",
                 DeviceKind::Lock,
-                Dialect::Esphome {
-                    node: "node1".into(),
-                    object_id: "door".into(),
-                },
+                Dialect::Esphome { node: "node1".into(), object_id: "door".into() },
                 Features::default(),
             ),
             device(
                 "climate.e",
                 DeviceKind::Climate,
-                Dialect::Esphome {
-                    node: "node1".into(),
-                    object_id: "hp".into(),
-                },
+                Dialect::Esphome { node: "node1".into(), object_id: "hp".into() },
                 Features::default(),
             ),
             device(
                 "cover.s",
                 DeviceKind::Cover,
-                Dialect::ShellyGen1 {
-                    device_id: "s25".into(),
-                    relay: 0,
-                },
-                Features {
-                    position: true,
-                    ..Default::default()
-                },
+                Dialect::ShellyGen1 { device_id: "s25".into(), relay: 0 },
+                Features { position: true, ..Default::default() },
             ),
             device(
                 "light.s",
                 DeviceKind::Light,
-                Dialect::ShellyGen1 {
-                    device_id: "rgbw".into(),
-                    relay: 0,
-                },
+                Dialect::ShellyGen1 { device_id: "rgbw".into(), relay: 0 },
                 color.clone(),
             ),
             device(
                 "light.g",
                 DeviceKind::Light,
-                Dialect::GenericJson {
-                    command_topic: "diy/g/set".into(),
-                    state_topic: "diy/g".into(),
-                },
+                Dialect::GenericJson { command_topic: "diy/g/set".into(), state_topic: "diy/g".into() },
                 color.clone(),
             ),
         ];
@@ -1787,30 +1431,15 @@ mod broker_tests {
 
         let cases: Vec<(&str, Action)> = vec![
             ("light.z", Action::Brightness { percent: 40 }),
-            (
-                "light.z",
-                Action::Color {
-                    rgb: Rgb { r: 255, g: 0, b: 0 },
-                },
-            ),
-            (
-                "light.t",
-                Action::Color {
-                    rgb: Rgb { r: 0, g: 0, b: 255 },
-                },
-            ),
+            ("light.z", Action::Color { rgb: Rgb { r: 255, g: 0, b: 0 } }),
+            ("light.t", Action::Color { rgb: Rgb { r: 0, g: 0, b: 255 } }),
             ("light.t", Action::ColorTemp { kelvin: 2700 }),
             ("switch.t2", Action::TurnOn),
             ("cover.e", Action::Position { percent: 30 }),
             ("lock.e", Action::Unlock),
             ("climate.e", Action::TargetTemperature { celsius: 22.5 }),
             ("cover.s", Action::Open),
-            (
-                "light.s",
-                Action::Color {
-                    rgb: Rgb { r: 0, g: 255, b: 0 },
-                },
-            ),
+            ("light.s", Action::Color { rgb: Rgb { r: 0, g: 255, b: 0 } }),
             ("light.g", Action::Brightness { percent: 70 }),
         ];
         let mut states: BTreeMap<String, DeviceState> = BTreeMap::new();
@@ -1821,18 +1450,12 @@ mod broker_tests {
                     receipts: &mut BTreeMap<String, Value>,
                     topic: &str,
                     payload: &[u8]| {
-            if let Some(id) = topic
-                .strip_prefix("hubd/sim/")
-                .and_then(|t| t.strip_suffix("/receipts"))
-            {
+            if let Some(id) = topic.strip_prefix("hubd/sim/").and_then(|t| t.strip_suffix("/receipts")) {
                 receipts.insert(id.to_string(), serde_json::from_slice(payload).unwrap());
             }
             for d in &devices {
                 let dialect = d.dialect.as_ref().unwrap();
-                if firmware_bridge::state_topics(dialect, d.kind)
-                    .iter()
-                    .any(|t| t == topic)
-                {
+                if firmware_bridge::state_topics(dialect, d.kind).iter().any(|t| t == topic) {
                     if let Ok(Some(p)) = parse_state(dialect, d.kind, topic, payload) {
                         states.entry(d.id.clone()).or_default().apply(&p);
                     }
@@ -1840,10 +1463,7 @@ mod broker_tests {
             }
         };
         while devices.iter().any(|d| !receipts.contains_key(&d.id)) {
-            let e = tokio::time::timeout_at(deadline, ev.poll())
-                .await
-                .expect("births in time")
-                .unwrap();
+            let e = tokio::time::timeout_at(deadline, ev.poll()).await.expect("births in time").unwrap();
             if let Event::Incoming(Packet::Publish(p)) = e {
                 pump(&mut states, &mut receipts, &p.topic, &p.payload);
             }
@@ -1857,15 +1477,9 @@ mod broker_tests {
                 action: action.clone(),
                 features: d.features.clone(),
             };
-            let before = receipts
-                .get(id)
-                .and_then(|r| r["applied"].as_u64())
-                .unwrap_or(0);
+            let before = receipts.get(id).and_then(|r| r["applied"].as_u64()).unwrap_or(0);
             for o in encode(&cmd).unwrap() {
-                client
-                    .publish(o.topic, QoS::AtLeastOnce, o.retain, o.payload)
-                    .await
-                    .unwrap();
+                client.publish(o.topic, QoS::AtLeastOnce, o.retain, o.payload).await.unwrap();
             }
             let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
             loop {
@@ -1877,11 +1491,7 @@ mod broker_tests {
                 let e = tokio::time::timeout_at(deadline, ev.poll())
                     .await
                     .unwrap_or_else(|_| {
-                        panic!(
-                            "{id} {action:?}: state {:?}, receipts {:?}",
-                            states.get(id),
-                            receipts.get(id)
-                        )
+                        panic!("{id} {action:?}: state {:?}, receipts {:?}", states.get(id), receipts.get(id))
                     })
                     .unwrap();
                 if let Event::Incoming(Packet::Publish(p)) = e {
@@ -1889,26 +1499,14 @@ mod broker_tests {
                 }
             }
         }
-        for d in devices
-            .iter()
-            .filter(|d| !matches!(d.dialect, Some(Dialect::GenericJson { .. })))
-        {
-            assert_eq!(
-                states.get(&d.id).and_then(|s| s.available),
-                Some(true),
-                "{} availability",
-                d.id
-            );
+        for d in devices.iter().filter(|d| !matches!(d.dialect, Some(Dialect::GenericJson { .. }))) {
+            assert_eq!(states.get(&d.id).and_then(|s| s.available), Some(true), "{} availability", d.id);
         }
         // Each device applied exactly what it was sent, once.
         assert_eq!(receipts["light.z"], json!({"received": 2, "applied": 2}));
         assert_eq!(receipts["switch.t2"], json!({"received": 1, "applied": 1}));
         assert_eq!(receipts["cover.e"], json!({"received": 1, "applied": 1}));
         let _ = stop_tx.send(true);
-        tokio::time::timeout(Duration::from_secs(5), sim)
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
+        tokio::time::timeout(Duration::from_secs(5), sim).await.unwrap().unwrap().unwrap();
     }
 }

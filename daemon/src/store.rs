@@ -23,9 +23,9 @@ use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
+use sqlx::FromRow;
 use sqlx::migrate::{MigrateError, Migrator};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::FromRow;
 
 #[cfg(test)]
 mod tests;
@@ -35,10 +35,7 @@ static MIGRATOR: Migrator = sqlx::migrate!("../migrations");
 
 /// Unix time in milliseconds (0 if the clock is before 1970).
 pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)).unwrap_or(0)
 }
 
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
@@ -559,12 +556,11 @@ impl Store {
 
     /// Highest successfully applied migration, None for a fresh file.
     async fn applied_version(&self) -> Result<Option<i64>, StoreError> {
-        let has_table: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
-        )
-        .fetch_one(&self.pool)
-        .await
-        .map_err(|source| StoreError::Open { path: self.path.clone(), source })?;
+        let has_table: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'")
+                .fetch_one(&self.pool)
+                .await
+                .map_err(|source| StoreError::Open { path: self.path.clone(), source })?;
         if has_table == 0 {
             return Ok(None);
         }
@@ -848,10 +844,8 @@ impl Store {
     }
 
     pub async fn get_command(&self, id: i64) -> Result<Option<CommandRow>, StoreError> {
-        let row: Option<CommandRecord> = sqlx::query_as("SELECT * FROM commands WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row: Option<CommandRecord> =
+            sqlx::query_as("SELECT * FROM commands WHERE id = ?").bind(id).fetch_optional(&self.pool).await?;
         row.map(CommandRow::try_from).transpose()
     }
 
@@ -887,20 +881,17 @@ impl Store {
 
     /// Rows sharing a correlation id, in order.
     pub async fn commands_for_correlation(&self, correlation: &str) -> Result<Vec<CommandRow>, StoreError> {
-        let rows: Vec<CommandRecord> =
-            sqlx::query_as("SELECT * FROM commands WHERE correlation = ? ORDER BY id ASC")
-                .bind(correlation)
-                .fetch_all(&self.pool)
-                .await?;
+        let rows: Vec<CommandRecord> = sqlx::query_as("SELECT * FROM commands WHERE correlation = ? ORDER BY id ASC")
+            .bind(correlation)
+            .fetch_all(&self.pool)
+            .await?;
         convert(rows)
     }
 
     /// Rows per status (metrics, dashboard).
     pub async fn command_counts(&self) -> Result<CommandCounts, StoreError> {
         let rows: Vec<(CommandStatus, i64)> =
-            sqlx::query_as("SELECT status, COUNT(*) FROM commands GROUP BY status")
-                .fetch_all(&self.pool)
-                .await?;
+            sqlx::query_as("SELECT status, COUNT(*) FROM commands GROUP BY status").fetch_all(&self.pool).await?;
         let mut c = CommandCounts::default();
         for (status, n) in rows {
             let n = count(n);
@@ -1040,13 +1031,11 @@ impl Store {
             .execute(&mut *tx)
             .await?
             .rows_affected();
-        let commands = sqlx::query(
-            "DELETE FROM commands WHERE created_at < ? AND status NOT IN ('pending', 'sent')",
-        )
-        .bind(cutoff)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+        let commands = sqlx::query("DELETE FROM commands WHERE created_at < ? AND status NOT IN ('pending', 'sent')")
+            .bind(cutoff)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
         let events = sqlx::query("DELETE FROM events WHERE created_at < ?")
             .bind(cutoff)
             .execute(&mut *tx)

@@ -90,7 +90,9 @@ fn decode<R: Read + Seek>(reader: R, path: &Path, max_seconds: f64) -> Result<Au
     let mut wav = hound::WavReader::new(reader).map_err(|e| match e {
         hound::Error::IoError(source) => WavError::NotWav { path: p(), detail: format!("unreadable header: {source}") },
         hound::Error::FormatError(d) => WavError::NotWav { path: p(), detail: d.to_string() },
-        hound::Error::Unsupported => WavError::Unsupported { path: p(), detail: "format not supported by the WAV reader".into() },
+        hound::Error::Unsupported => {
+            WavError::Unsupported { path: p(), detail: "format not supported by the WAV reader".into() }
+        }
         other => WavError::Unsupported { path: p(), detail: other.to_string() },
     })?;
     let spec = wav.spec();
@@ -257,7 +259,12 @@ mod tests {
         // Missing file.
         assert!(matches!(read_wav(&d.join("nope.wav"), 300.0), Err(WavError::Io { .. })));
         // Zero samples.
-        let spec = hound::WavSpec { channels: 1, sample_rate: 16_000, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
+        let spec = hound::WavSpec {
+            channels: 1,
+            sample_rate: 16_000,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
         write(&d.join("zero.wav"), spec, 0, |_| 0.0);
         assert!(matches!(read_wav(&d.join("zero.wav"), 300.0), Err(WavError::Empty { .. })));
         // Truncated: cut the data chunk in half.
@@ -372,7 +379,8 @@ pub mod fixtures {
 
     /// The 40 utterances (20 commands x 2: one clean, one noisy), generated if missing.
     pub fn utterances(dir: &Path) -> Result<Vec<Utterance>, FixtureError> {
-        std::fs::create_dir_all(dir).map_err(|e| FixtureError::File { path: dir.to_path_buf(), detail: e.to_string() })?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| FixtureError::File { path: dir.to_path_buf(), detail: e.to_string() })?;
         let mut out = Vec::new();
         for (i, (text, words)) in COMMANDS.iter().enumerate() {
             for noisy in [false, true] {
@@ -410,7 +418,8 @@ pub mod fixtures {
         if !status.success() {
             return Err(FixtureError::Espeak(format!("exit status {status} for voice {voice}")));
         }
-        let a = super::read_wav(scratch, 60.0).map_err(|e| FixtureError::File { path: scratch.to_path_buf(), detail: e.to_string() })?;
+        let a = super::read_wav(scratch, 60.0)
+            .map_err(|e| FixtureError::File { path: scratch.to_path_buf(), detail: e.to_string() })?;
         Ok(a.samples)
     }
 
@@ -452,14 +461,20 @@ pub mod fixtures {
             add_noise(&mut x, snr - adj, seed);
         }
         let tmp = u.path.with_extension("tmp.wav");
-        let spec = hound::WavSpec { channels: 1, sample_rate: TARGET_RATE, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
+        let spec = hound::WavSpec {
+            channels: 1,
+            sample_rate: TARGET_RATE,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
         let err = |e: hound::Error| FixtureError::File { path: tmp.clone(), detail: e.to_string() };
         let mut w = hound::WavWriter::create(&tmp, spec).map_err(err)?;
         for v in &x {
             w.write_sample((v * 32767.0).round() as i16).map_err(err)?;
         }
         w.finalize().map_err(err)?;
-        std::fs::rename(&tmp, &u.path).map_err(|e| FixtureError::File { path: u.path.clone(), detail: e.to_string() })?;
+        std::fs::rename(&tmp, &u.path)
+            .map_err(|e| FixtureError::File { path: u.path.clone(), detail: e.to_string() })?;
         Ok(())
     }
 
@@ -477,7 +492,10 @@ pub mod fixtures {
         let got = words_of(transcript);
         u.words
             .iter()
-            .filter(|w| !w.split('|').any(|alt| got.iter().any(|g| g == alt || g.trim_end_matches('s') == alt.trim_end_matches('s'))))
+            .filter(|w| {
+                !w.split('|')
+                    .any(|alt| got.iter().any(|g| g == alt || g.trim_end_matches('s') == alt.trim_end_matches('s')))
+            })
             .cloned()
             .collect()
     }

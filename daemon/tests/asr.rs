@@ -53,7 +53,8 @@ fn peer_transcribe(paths: &[&Path]) -> Vec<serde_json::Value> {
 fn command_words_in_every_transcript() {
     let utts = fixtures::utterances(&fixtures::default_dir()).expect("make espeak-ng fixtures");
     let mut w = Whisper::load(model_dir()).unwrap();
-    let cfg = hubd::config::Config::load(Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/hub.example.toml")).unwrap();
+    let cfg =
+        hubd::config::Config::load(Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/hub.example.toml")).unwrap();
     let prompt = hub_skills::asr_prompt::asr_prompt(&cfg.registry().unwrap(), 800);
     let opts = DecodeOptions { initial_prompt: Some(prompt), ..DecodeOptions::greedy() };
     let mut missing = Vec::new();
@@ -104,7 +105,14 @@ fn parity_with_faster_whisper() {
         }
         let m = fixtures::missing_words(u, &o.text);
         if !m.is_empty() {
-            missing.push(format!("{} ({} {} wpm{}): {:?} lacks {m:?}", u.id, u.voice, u.speed, if u.snr_db.is_some() { ", 10 dB" } else { "" }, o.text));
+            missing.push(format!(
+                "{} ({} {} wpm{}): {:?} lacks {m:?}",
+                u.id,
+                u.voice,
+                u.speed,
+                if u.snr_db.is_some() { ", 10 dB" } else { "" },
+                o.text
+            ));
         }
     }
     eprintln!("parity: {same}/40 identical, {near} within one word, {} further", far.len());
@@ -115,11 +123,7 @@ fn parity_with_faster_whisper() {
 }
 
 fn hubd(args: &[&std::ffi::OsStr]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_hubd"))
-        .args(args)
-        .env("HUBD_LOG", "warn")
-        .output()
-        .expect("run hubd")
+    Command::new(env!("CARGO_BIN_EXE_hubd")).args(args).env("HUBD_LOG", "warn").output().expect("run hubd")
 }
 
 #[test]
@@ -130,22 +134,45 @@ fn cli_transcribe_good_and_bad_files() {
     let speech = fixtures::speak("turn off the hallway light", "en-us", 160, &d.join("s.wav")).unwrap();
     let pcm44 = {
         // Upsample 16k -> 44.1k by rubato via a temporary 16 kHz file read back through the CLI path.
-        let spec = hound::WavSpec { channels: 1, sample_rate: 16_000, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
+        let spec = hound::WavSpec {
+            channels: 1,
+            sample_rate: 16_000,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
         let mut w = hound::WavWriter::create(d.join("mono16.wav"), spec).unwrap();
         for v in &speech {
             w.write_sample((v * 32767.0) as i16).unwrap();
         }
         w.finalize().unwrap();
         // sox does the 44.1 kHz / stereo / 24-bit conversion.
-        assert!(Command::new("sox")
-            .arg(d.join("mono16.wav"))
-            .args(["-r", "44100", "-c", "2", "-b", "24"])
-            .arg(d.join("stereo44.wav"))
-            .status()
-            .unwrap()
-            .success());
-        assert!(Command::new("sox").arg(d.join("mono16.wav")).args(["-r", "8000"]).arg(d.join("narrow8k.wav")).status().unwrap().success());
-        assert!(Command::new("sox").arg(d.join("mono16.wav")).args(["-e", "floating-point", "-b", "32"]).arg(d.join("float.wav")).status().unwrap().success());
+        assert!(
+            Command::new("sox")
+                .arg(d.join("mono16.wav"))
+                .args(["-r", "44100", "-c", "2", "-b", "24"])
+                .arg(d.join("stereo44.wav"))
+                .status()
+                .unwrap()
+                .success()
+        );
+        assert!(
+            Command::new("sox")
+                .arg(d.join("mono16.wav"))
+                .args(["-r", "8000"])
+                .arg(d.join("narrow8k.wav"))
+                .status()
+                .unwrap()
+                .success()
+        );
+        assert!(
+            Command::new("sox")
+                .arg(d.join("mono16.wav"))
+                .args(["-e", "floating-point", "-b", "32"])
+                .arg(d.join("float.wav"))
+                .status()
+                .unwrap()
+                .success()
+        );
         d.join("stereo44.wav")
     };
     let out = hubd(&["transcribe".as_ref(), pcm44.as_os_str(), "--json".as_ref()]);
@@ -165,20 +192,34 @@ fn cli_transcribe_good_and_bad_files() {
     let out = hubd(&["transcribe".as_ref(), d.join("narrow8k.wav").as_os_str()]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stderr).contains("narrow-band"));
-    assert!(String::from_utf8_lossy(&out.stdout).to_lowercase().contains("hallway"), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).to_lowercase().contains("hallway"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 
     // Bad files: each a clear error naming the file, exit status 1, no panic.
     std::fs::write(d.join("empty.wav"), b"").unwrap();
     std::fs::write(d.join("notes.wav"), b"OggS\x00\x02 not a wav at all").unwrap();
     let bytes = std::fs::read(d.join("mono16.wav")).unwrap();
     std::fs::write(d.join("truncated.wav"), &bytes[..bytes.len() * 2 / 3]).unwrap();
-    let spec = hound::WavSpec { channels: 6, sample_rate: 48_000, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
+    let spec = hound::WavSpec {
+        channels: 6,
+        sample_rate: 48_000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
     let mut w = hound::WavWriter::create(d.join("six.wav"), spec).unwrap();
     for _ in 0..48_000 * 6 {
         w.write_sample(0i16).unwrap();
     }
     w.finalize().unwrap();
-    let spec = hound::WavSpec { channels: 1, sample_rate: 16_000, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 16_000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
     let mut w = hound::WavWriter::create(d.join("ten_minutes.wav"), spec).unwrap();
     for _ in 0..16_000 * 600 {
         w.write_sample(0i16).unwrap();

@@ -24,19 +24,11 @@ pub fn mired_to_kelvin(mired: u32) -> u32 {
 }
 
 fn gamma_expand(c: f64) -> f64 {
-    if c > 0.04045 {
-        ((c + 0.055) / 1.055).powf(2.4)
-    } else {
-        c / 12.92
-    }
+    if c > 0.04045 { ((c + 0.055) / 1.055).powf(2.4) } else { c / 12.92 }
 }
 
 fn gamma_compress(c: f64) -> f64 {
-    if c <= 0.003_130_8 {
-        12.92 * c
-    } else {
-        1.055 * c.powf(1.0 / 2.4) - 0.055
-    }
+    if c <= 0.003_130_8 { 12.92 * c } else { 1.055 * c.powf(1.0 / 2.4) - 0.055 }
 }
 
 /// sRGB -> CIE xy. `None` for black (no chromaticity).
@@ -73,11 +65,7 @@ pub fn xy_to_rgb(x: f64, y: f64) -> Option<Rgb> {
         return None;
     }
     let to8 = |c: f64| (gamma_compress(c / max).clamp(0.0, 1.0) * 255.0).round() as u8;
-    Some(Rgb {
-        r: to8(r),
-        g: to8(g),
-        b: to8(b),
-    })
+    Some(Rgb { r: to8(r), g: to8(g), b: to8(b) })
 }
 
 /// Upper-case `RRGGBB` without `#` (Tasmota prints colours this way).
@@ -93,11 +81,7 @@ pub(crate) fn parse_hex(s: &str) -> Option<Rgb> {
         return None;
     }
     let ch = |i: usize| h.get(i..i + 2).and_then(|p| u8::from_str_radix(p, 16).ok());
-    Some(Rgb {
-        r: ch(0)?,
-        g: ch(2)?,
-        b: ch(4)?,
-    })
+    Some(Rgb { r: ch(0)?, g: ch(2)?, b: ch(4)? })
 }
 
 /// Whether two colours have the same chromaticity (within what a bulb's
@@ -130,21 +114,9 @@ mod tests {
             Rgb { r: 255, g: 0, b: 0 },
             Rgb { r: 0, g: 255, b: 0 },
             Rgb { r: 0, g: 0, b: 255 },
-            Rgb {
-                r: 255,
-                g: 255,
-                b: 255,
-            },
-            Rgb {
-                r: 255,
-                g: 165,
-                b: 0,
-            },
-            Rgb {
-                r: 128,
-                g: 0,
-                b: 128,
-            },
+            Rgb { r: 255, g: 255, b: 255 },
+            Rgb { r: 255, g: 165, b: 0 },
+            Rgb { r: 128, g: 0, b: 128 },
         ] {
             let (x, y) = rgb_to_xy(rgb).unwrap();
             let back = xy_to_rgb(x, y).unwrap();
@@ -153,45 +125,18 @@ mod tests {
         assert_eq!(rgb_to_xy(Rgb { r: 0, g: 0, b: 0 }), None);
         // Red on the Hue wide gamut: x≈0.7006, y≈0.2993 (Philips' RGB-to-xy note).
         let (x, y) = rgb_to_xy(Rgb { r: 255, g: 0, b: 0 }).unwrap();
-        assert!(
-            (x - 0.7006).abs() < 1e-3 && (y - 0.2993).abs() < 1e-3,
-            "{x} {y}"
-        );
-        assert!(!same_color(
-            Rgb { r: 255, g: 0, b: 0 },
-            Rgb { r: 0, g: 0, b: 255 }
-        ));
+        assert!((x - 0.7006).abs() < 1e-3 && (y - 0.2993).abs() < 1e-3, "{x} {y}");
+        assert!(!same_color(Rgb { r: 255, g: 0, b: 0 }, Rgb { r: 0, g: 0, b: 255 }));
     }
 
     #[test]
     fn hex() {
-        assert_eq!(
-            parse_hex("#FF8000"),
-            Some(Rgb {
-                r: 255,
-                g: 128,
-                b: 0
-            })
-        );
-        assert_eq!(
-            parse_hex("ff8000"),
-            Some(Rgb {
-                r: 255,
-                g: 128,
-                b: 0
-            })
-        );
+        assert_eq!(parse_hex("#FF8000"), Some(Rgb { r: 255, g: 128, b: 0 }));
+        assert_eq!(parse_hex("ff8000"), Some(Rgb { r: 255, g: 128, b: 0 }));
         assert_eq!(parse_hex("FF00000000"), Some(Rgb { r: 255, g: 0, b: 0 }));
         assert_eq!(parse_hex("FF00"), None);
         assert_eq!(parse_hex("GG0000"), None);
         assert_eq!(parse_hex("ééé"), None);
-        assert_eq!(
-            to_hex_upper(Rgb {
-                r: 255,
-                g: 128,
-                b: 0
-            }),
-            "FF8000"
-        );
+        assert_eq!(to_hex_upper(Rgb { r: 255, g: 128, b: 0 }), "FF8000");
     }
 }

@@ -35,10 +35,7 @@ pub enum Dialect {
         relay: u8,
     },
     /// Generic JSON device: command JSON on `command_topic`, state JSON on `state_topic`.
-    GenericJson {
-        command_topic: String,
-        state_topic: String,
-    },
+    GenericJson { command_topic: String, state_topic: String },
 }
 
 impl Dialect {
@@ -65,10 +62,7 @@ pub fn encode(cmd: &DeviceCommand) -> Result<Vec<Outgoing>, BridgeError> {
     let action = cmd.kind.normalize(&cmd.action);
     check_features(cmd, &action)?;
     match &cmd.dialect {
-        Dialect::Zigbee2mqtt {
-            friendly_name,
-            base_topic,
-        } => z2m::encode(cmd, &action, base_topic, friendly_name),
+        Dialect::Zigbee2mqtt { friendly_name, base_topic } => z2m::encode(cmd, &action, base_topic, friendly_name),
         Dialect::Tasmota { topic, relay } => tasmota::encode(cmd, &action, topic, *relay),
         Dialect::Esphome { node, object_id } => esphome::encode(cmd, &action, node, object_id),
         Dialect::ShellyGen1 { device_id, relay } => shelly::encode(cmd, &action, device_id, *relay),
@@ -83,15 +77,9 @@ fn check_features(cmd: &DeviceCommand, action: &Action) -> Result<(), BridgeErro
     let ok = match action {
         Action::TurnOn | Action::TurnOff | Action::Toggle => matches!(
             kind,
-            DeviceKind::Light
-                | DeviceKind::Switch
-                | DeviceKind::Fan
-                | DeviceKind::Climate
-                | DeviceKind::MediaPlayer
+            DeviceKind::Light | DeviceKind::Switch | DeviceKind::Fan | DeviceKind::Climate | DeviceKind::MediaPlayer
         ),
-        Action::Brightness { .. } => {
-            kind == DeviceKind::Light && (f.dimmable || f.color || f.color_temp)
-        }
+        Action::Brightness { .. } => kind == DeviceKind::Light && (f.dimmable || f.color || f.color_temp),
         Action::Color { .. } => kind == DeviceKind::Light && f.color,
         Action::ColorTemp { .. } => kind == DeviceKind::Light && f.color_temp,
         Action::TargetTemperature { .. } => kind == DeviceKind::Climate,
@@ -99,20 +87,13 @@ fn check_features(cmd: &DeviceCommand, action: &Action) -> Result<(), BridgeErro
         Action::Open | Action::Close | Action::Stop => kind == DeviceKind::Cover,
         Action::Lock | Action::Unlock => kind == DeviceKind::Lock,
     };
-    if ok {
-        Ok(())
-    } else {
-        Err(payload::unsupported(cmd.dialect.name(), cmd, action))
-    }
+    if ok { Ok(()) } else { Err(payload::unsupported(cmd.dialect.name(), cmd, action)) }
 }
 
 /// Topics to subscribe to for this device's state (and availability).
 pub fn state_topics(dialect: &Dialect, kind: DeviceKind) -> Vec<String> {
     match dialect {
-        Dialect::Zigbee2mqtt {
-            friendly_name,
-            base_topic,
-        } => z2m::state_topics(base_topic, friendly_name),
+        Dialect::Zigbee2mqtt { friendly_name, base_topic } => z2m::state_topics(base_topic, friendly_name),
         Dialect::Tasmota { topic, relay } => tasmota::state_topics(topic, *relay, kind),
         Dialect::Esphome { node, object_id } => esphome::state_topics(node, object_id, kind),
         Dialect::ShellyGen1 { device_id, relay } => shelly::state_topics(device_id, *relay, kind),
@@ -135,15 +116,10 @@ pub fn parse_state(
 ) -> Result<Option<StatePatch>, BridgeError> {
     let text = payload::text(topic, payload)?;
     let patch = match dialect {
-        Dialect::Zigbee2mqtt {
-            friendly_name,
-            base_topic,
-        } => z2m::parse(base_topic, friendly_name, kind, topic, text)?,
+        Dialect::Zigbee2mqtt { friendly_name, base_topic } => z2m::parse(base_topic, friendly_name, kind, topic, text)?,
         Dialect::Tasmota { topic: t, relay } => tasmota::parse(t, *relay, kind, topic, text)?,
         Dialect::Esphome { node, object_id } => esphome::parse(node, object_id, kind, topic, text)?,
-        Dialect::ShellyGen1 { device_id, relay } => {
-            shelly::parse(device_id, *relay, kind, topic, text)?
-        }
+        Dialect::ShellyGen1 { device_id, relay } => shelly::parse(device_id, *relay, kind, topic, text)?,
         Dialect::GenericJson { state_topic, .. } => generic::parse(state_topic, kind, topic, text)?,
     };
     Ok(patch.filter(|p| *p != StatePatch::default()))

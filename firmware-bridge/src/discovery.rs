@@ -31,24 +31,15 @@ pub struct DiscoveryEntity {
 const NODE: &str = "hubd";
 
 fn config_topic(entity: &DiscoveryEntity) -> String {
-    format!(
-        "{}/{}/{NODE}/{}/config",
-        entity.prefix, entity.component, entity.object_id
-    )
+    format!("{}/{}/{NODE}/{}/config", entity.prefix, entity.component, entity.object_id)
 }
 
 /// The retained config message for one entity.
 pub fn discovery_config(entity: &DiscoveryEntity, hub_version: &str) -> Outgoing {
     let mut m = Map::new();
     m.insert("name".into(), Value::String(entity.name.clone()));
-    m.insert(
-        "uniq_id".into(),
-        Value::String(format!("{NODE}_{}", entity.object_id)),
-    );
-    m.insert(
-        "obj_id".into(),
-        Value::String(format!("{NODE}_{}", entity.object_id)),
-    );
+    m.insert("uniq_id".into(), Value::String(format!("{NODE}_{}", entity.object_id)));
+    m.insert("obj_id".into(), Value::String(format!("{NODE}_{}", entity.object_id)));
     m.insert("stat_t".into(), Value::String(entity.state_topic.clone()));
     if let Some(t) = &entity.command_topic {
         m.insert("cmd_t".into(), Value::String(t.clone()));
@@ -67,20 +58,12 @@ pub fn discovery_config(entity: &DiscoveryEntity, hub_version: &str) -> Outgoing
         json!({"ids": [NODE], "name": "hubd", "mf": "hubd project", "mdl": "hubd", "sw": hub_version}),
     );
     m.insert("o".into(), json!({"name": "hubd", "sw": hub_version}));
-    Outgoing {
-        topic: config_topic(entity),
-        payload: Value::Object(m).to_string().into_bytes(),
-        retain: true,
-    }
+    Outgoing { topic: config_topic(entity), payload: Value::Object(m).to_string().into_bytes(), retain: true }
 }
 
 /// The empty retained message that removes the entity from Home Assistant.
 pub fn discovery_remove(entity: &DiscoveryEntity) -> Outgoing {
-    Outgoing {
-        topic: config_topic(entity),
-        payload: Vec::new(),
-        retain: true,
-    }
+    Outgoing { topic: config_topic(entity), payload: Vec::new(), retain: true }
 }
 
 #[cfg(test)]
@@ -112,9 +95,6 @@ mod tests {
         assert_eq!(v["o"]["name"], "hubd");
         assert!(v.get("cmd_t").is_none());
         let rm = discovery_remove(&e);
-        assert_eq!(
-            (rm.topic.as_str(), rm.payload.is_empty(), rm.retain),
-            (out.topic.as_str(), true, true)
-        );
+        assert_eq!((rm.topic.as_str(), rm.payload.is_empty(), rm.retain), (out.topic.as_str(), true, true));
     }
 }

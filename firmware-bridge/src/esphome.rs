@@ -19,9 +19,7 @@
 use serde_json::{Value, json};
 
 use crate::color::{kelvin_to_mired, mired_to_kelvin};
-use crate::payload::{
-    self, bad, check_celsius, check_kelvin, check_pct, json_msg, msg, num_u64, out_of_range,
-};
+use crate::payload::{self, bad, check_celsius, check_kelvin, check_pct, json_msg, msg, num_u64, out_of_range};
 use crate::{Action, BridgeError, DeviceCommand, DeviceKind, Outgoing, Rgb, StatePatch};
 
 const D: &str = "esphome";
@@ -60,34 +58,27 @@ pub(crate) fn encode(
             if p == 0 {
                 json_msg(command, &json!({"state": "OFF"}))
             } else {
-                json_msg(
-                    command,
-                    &json!({"state": "ON", "brightness": payload::pct_to_scale(p, 255)}),
-                )
+                json_msg(command, &json!({"state": "ON", "brightness": payload::pct_to_scale(p, 255)}))
             }
         }
-        (DeviceKind::Light, Action::Color { rgb }) => json_msg(
-            command,
-            &json!({"state": "ON", "color": {"r": rgb.r, "g": rgb.g, "b": rgb.b}}),
-        ),
-        (DeviceKind::Light, Action::ColorTemp { kelvin }) => json_msg(
-            command,
-            &json!({"state": "ON", "color_temp": kelvin_to_mired(check_kelvin(*kelvin)?)}),
-        ),
+        (DeviceKind::Light, Action::Color { rgb }) => {
+            json_msg(command, &json!({"state": "ON", "color": {"r": rgb.r, "g": rgb.g, "b": rgb.b}}))
+        }
+        (DeviceKind::Light, Action::ColorTemp { kelvin }) => {
+            json_msg(command, &json!({"state": "ON", "color_temp": kelvin_to_mired(check_kelvin(*kelvin)?)}))
+        }
         (DeviceKind::Switch | DeviceKind::Fan, Action::TurnOn) => msg(command, "ON"),
         (DeviceKind::Switch | DeviceKind::Fan, Action::TurnOff) => msg(command, "OFF"),
         (DeviceKind::Switch | DeviceKind::Fan, Action::Toggle) => msg(command, "TOGGLE"),
         (DeviceKind::Cover, Action::Open) => msg(command, "OPEN"),
         (DeviceKind::Cover, Action::Close) => msg(command, "CLOSE"),
         (DeviceKind::Cover, Action::Stop) => msg(command, "STOP"),
-        (DeviceKind::Cover, Action::Position { percent }) => msg(
-            format!("{base}/position/command"),
-            check_pct("position", *percent)?.to_string(),
-        ),
-        (DeviceKind::Climate, Action::TargetTemperature { celsius }) => msg(
-            format!("{base}/target_temperature/command"),
-            payload::fmt_temp(check_celsius(*celsius)?),
-        ),
+        (DeviceKind::Cover, Action::Position { percent }) => {
+            msg(format!("{base}/position/command"), check_pct("position", *percent)?.to_string())
+        }
+        (DeviceKind::Climate, Action::TargetTemperature { celsius }) => {
+            msg(format!("{base}/target_temperature/command"), payload::fmt_temp(check_celsius(*celsius)?))
+        }
         (DeviceKind::Climate, Action::TurnOn) => msg(format!("{base}/mode/command"), "HEAT"),
         (DeviceKind::Climate, Action::TurnOff) => msg(format!("{base}/mode/command"), "OFF"),
         (DeviceKind::Lock, Action::Lock) => msg(command, "LOCK"),
@@ -131,13 +122,7 @@ pub(crate) fn parse(
             "online" => true,
             "offline" => false,
             other => {
-                return Err(bad(
-                    topic,
-                    format!(
-                        "status should be online/offline, got `{}`",
-                        payload::clip(other)
-                    ),
-                ));
+                return Err(bad(topic, format!("status should be online/offline, got `{}`", payload::clip(other))));
             }
         });
         return Ok(Some(p));
@@ -157,10 +142,7 @@ pub(crate) fn parse(
                     Some("ON") => true,
                     Some("OFF") => false,
                     _ => {
-                        return Err(bad(
-                            topic,
-                            format!("light `state` should be ON/OFF, got {v}"),
-                        ));
+                        return Err(bad(topic, format!("light `state` should be ON/OFF, got {v}")));
                     }
                 });
             }
@@ -173,20 +155,15 @@ pub(crate) fn parse(
             }
             let mode = obj.get("color_mode").and_then(Value::as_str).unwrap_or("");
             if mode.starts_with("rgb")
-                && let Some(Value::Object(c)) = obj.get("color") {
-                    let ch = |k: &str| -> Result<u8, BridgeError> {
-                        let v = c
-                            .get(k)
-                            .ok_or_else(|| bad(topic, format!("`color` without `{k}`")))?;
-                        let n = num_u64(topic, k, v)?;
-                        u8::try_from(n).map_err(|_| out_of_range("color", n, "0..=255"))
-                    };
-                    p.rgb = Some(Rgb {
-                        r: ch("r")?,
-                        g: ch("g")?,
-                        b: ch("b")?,
-                    });
-                }
+                && let Some(Value::Object(c)) = obj.get("color")
+            {
+                let ch = |k: &str| -> Result<u8, BridgeError> {
+                    let v = c.get(k).ok_or_else(|| bad(topic, format!("`color` without `{k}`")))?;
+                    let n = num_u64(topic, k, v)?;
+                    u8::try_from(n).map_err(|_| out_of_range("color", n, "0..=255"))
+                };
+                p.rgb = Some(Rgb { r: ch("r")?, g: ch("g")?, b: ch("b")? });
+            }
             if let Some(v) = obj.get("color_temp") {
                 let m = num_u64(topic, "color_temp", v)?;
                 if m > 0 {
@@ -202,13 +179,7 @@ pub(crate) fn parse(
             "closed" => p.on = Some(false),
             "unknown" => {}
             other => {
-                return Err(bad(
-                    topic,
-                    format!(
-                        "cover state should be open/closed, got `{}`",
-                        payload::clip(other)
-                    ),
-                ));
+                return Err(bad(topic, format!("cover state should be open/closed, got `{}`", payload::clip(other))));
             }
         },
         (DeviceKind::Cover, "position/state") => {
@@ -237,10 +208,7 @@ pub(crate) fn parse(
             "UNLOCKED" => p.locked = Some(false),
             "JAMMED" | "LOCKING" | "UNLOCKING" | "UNKNOWN" => {}
             other => {
-                return Err(bad(
-                    topic,
-                    format!("unknown lock state `{}`", payload::clip(other)),
-                ));
+                return Err(bad(topic, format!("unknown lock state `{}`", payload::clip(other))));
             }
         },
         (DeviceKind::Sensor, "state") => {
@@ -260,10 +228,7 @@ fn on_off(topic: &str, s: &str) -> Result<bool, BridgeError> {
     match s {
         "ON" => Ok(true),
         "OFF" => Ok(false),
-        other => Err(bad(
-            topic,
-            format!("expected ON/OFF, got `{}`", payload::clip(other)),
-        )),
+        other => Err(bad(topic, format!("expected ON/OFF, got `{}`", payload::clip(other)))),
     }
 }
 
@@ -273,10 +238,7 @@ mod tests {
     use crate::{Dialect, Features, encode, parse_state, state_topics};
 
     fn d(obj: &str) -> Dialect {
-        Dialect::Esphome {
-            node: "livingroom".into(),
-            object_id: obj.into(),
-        }
+        Dialect::Esphome { node: "livingroom".into(), object_id: obj.into() }
     }
 
     fn cmd(kind: DeviceKind, obj: &str, action: Action) -> DeviceCommand {
@@ -285,12 +247,7 @@ mod tests {
             kind,
             dialect: d(obj),
             action,
-            features: Features {
-                dimmable: true,
-                color: true,
-                color_temp: true,
-                position: true,
-            },
+            features: Features { dimmable: true, color: true, color_temp: true, position: true },
         }
     }
 
@@ -300,34 +257,10 @@ mod tests {
     #[test]
     fn golden_commands() {
         let cases: Vec<(DeviceKind, &str, Action, &str, &str)> = vec![
-            (
-                DeviceKind::Switch,
-                "pump",
-                Action::TurnOn,
-                "livingroom/switch/pump/command",
-                "ON",
-            ),
-            (
-                DeviceKind::Switch,
-                "pump",
-                Action::Toggle,
-                "livingroom/switch/pump/command",
-                "TOGGLE",
-            ),
-            (
-                DeviceKind::Fan,
-                "ceiling",
-                Action::TurnOff,
-                "livingroom/fan/ceiling/command",
-                "OFF",
-            ),
-            (
-                DeviceKind::Light,
-                "lamp",
-                Action::TurnOn,
-                "livingroom/light/lamp/command",
-                r#"{"state":"ON"}"#,
-            ),
+            (DeviceKind::Switch, "pump", Action::TurnOn, "livingroom/switch/pump/command", "ON"),
+            (DeviceKind::Switch, "pump", Action::Toggle, "livingroom/switch/pump/command", "TOGGLE"),
+            (DeviceKind::Fan, "ceiling", Action::TurnOff, "livingroom/fan/ceiling/command", "OFF"),
+            (DeviceKind::Light, "lamp", Action::TurnOn, "livingroom/light/lamp/command", r#"{"state":"ON"}"#),
             (
                 DeviceKind::Light,
                 "lamp",
@@ -338,9 +271,7 @@ mod tests {
             (
                 DeviceKind::Light,
                 "lamp",
-                Action::Color {
-                    rgb: Rgb { r: 0, g: 0, b: 255 },
-                },
+                Action::Color { rgb: Rgb { r: 0, g: 0, b: 255 } },
                 "livingroom/light/lamp/command",
                 r#"{"color":{"b":255,"g":0,"r":0},"state":"ON"}"#,
             ),
@@ -351,20 +282,8 @@ mod tests {
                 "livingroom/light/lamp/command",
                 r#"{"color_temp":250,"state":"ON"}"#,
             ),
-            (
-                DeviceKind::Cover,
-                "blind",
-                Action::Open,
-                "livingroom/cover/blind/command",
-                "OPEN",
-            ),
-            (
-                DeviceKind::Cover,
-                "blind",
-                Action::Stop,
-                "livingroom/cover/blind/command",
-                "STOP",
-            ),
+            (DeviceKind::Cover, "blind", Action::Open, "livingroom/cover/blind/command", "OPEN"),
+            (DeviceKind::Cover, "blind", Action::Stop, "livingroom/cover/blind/command", "STOP"),
             (
                 DeviceKind::Cover,
                 "blind",
@@ -379,20 +298,8 @@ mod tests {
                 "livingroom/climate/heatpump/target_temperature/command",
                 "21.5",
             ),
-            (
-                DeviceKind::Lock,
-                "door",
-                Action::Lock,
-                "livingroom/lock/door/command",
-                "LOCK",
-            ),
-            (
-                DeviceKind::Lock,
-                "door",
-                Action::TurnOff,
-                "livingroom/lock/door/command",
-                "UNLOCK",
-            ),
+            (DeviceKind::Lock, "door", Action::Lock, "livingroom/lock/door/command", "LOCK"),
+            (DeviceKind::Lock, "door", Action::TurnOff, "livingroom/lock/door/command", "UNLOCK"),
         ];
         for (kind, obj, action, topic, payload) in cases {
             let out = encode(&cmd(kind, obj, action.clone())).unwrap();
@@ -419,36 +326,15 @@ mod tests {
         )
         .unwrap()
         .unwrap();
-        assert_eq!(
-            (p.on, p.brightness_pct, p.rgb),
-            (Some(true), Some(50), Some(Rgb { r: 255, g: 0, b: 0 }))
-        );
-        let p = parse_state(
-            &d("pump"),
-            DeviceKind::Switch,
-            "livingroom/switch/pump/state",
-            b"OFF",
-        )
-        .unwrap()
-        .unwrap();
+        assert_eq!((p.on, p.brightness_pct, p.rgb), (Some(true), Some(50), Some(Rgb { r: 255, g: 0, b: 0 })));
+        let p = parse_state(&d("pump"), DeviceKind::Switch, "livingroom/switch/pump/state", b"OFF").unwrap().unwrap();
         assert_eq!(p.on, Some(false));
-        let p = parse_state(
-            &d("blind"),
-            DeviceKind::Cover,
-            "livingroom/cover/blind/position/state",
-            b"25",
-        )
-        .unwrap()
-        .unwrap();
+        let p = parse_state(&d("blind"), DeviceKind::Cover, "livingroom/cover/blind/position/state", b"25")
+            .unwrap()
+            .unwrap();
         assert_eq!(p.position, Some(25));
-        let p = parse_state(
-            &d("blind"),
-            DeviceKind::Cover,
-            "livingroom/cover/blind/state",
-            b"closed",
-        )
-        .unwrap()
-        .unwrap();
+        let p =
+            parse_state(&d("blind"), DeviceKind::Cover, "livingroom/cover/blind/state", b"closed").unwrap().unwrap();
         assert_eq!(p.on, Some(false));
         let p = parse_state(
             &d("heatpump"),
@@ -459,28 +345,10 @@ mod tests {
         .unwrap()
         .unwrap();
         assert_eq!(p.current_temperature, Some(20.8));
-        let p = parse_state(
-            &d("door"),
-            DeviceKind::Lock,
-            "livingroom/lock/door/state",
-            b"LOCKED",
-        )
-        .unwrap()
-        .unwrap();
+        let p = parse_state(&d("door"), DeviceKind::Lock, "livingroom/lock/door/state", b"LOCKED").unwrap().unwrap();
         assert_eq!(p.locked, Some(true));
-        assert_eq!(
-            parse_state(
-                &d("door"),
-                DeviceKind::Lock,
-                "livingroom/lock/door/state",
-                b"LOCKING"
-            )
-            .unwrap(),
-            None
-        );
-        let p = parse_state(&d("x"), DeviceKind::Light, "livingroom/status", b"offline")
-            .unwrap()
-            .unwrap();
+        assert_eq!(parse_state(&d("door"), DeviceKind::Lock, "livingroom/lock/door/state", b"LOCKING").unwrap(), None);
+        let p = parse_state(&d("x"), DeviceKind::Light, "livingroom/status", b"offline").unwrap().unwrap();
         assert_eq!(p.available, Some(false));
         assert_eq!(
             state_topics(&d("heatpump"), DeviceKind::Climate),
@@ -496,58 +364,19 @@ mod tests {
     #[test]
     fn bad_state() {
         for (kind, obj, topic, payload) in [
-            (
-                DeviceKind::Light,
-                "lamp",
-                "livingroom/light/lamp/state",
-                &b"ON"[..],
-            ),
-            (
-                DeviceKind::Switch,
-                "pump",
-                "livingroom/switch/pump/state",
-                b"on?",
-            ),
-            (
-                DeviceKind::Cover,
-                "blind",
-                "livingroom/cover/blind/position/state",
-                b"abc",
-            ),
-            (
-                DeviceKind::Climate,
-                "heatpump",
-                "livingroom/climate/heatpump/target_temperature/state",
-                b"\xff",
-            ),
+            (DeviceKind::Light, "lamp", "livingroom/light/lamp/state", &b"ON"[..]),
+            (DeviceKind::Switch, "pump", "livingroom/switch/pump/state", b"on?"),
+            (DeviceKind::Cover, "blind", "livingroom/cover/blind/position/state", b"abc"),
+            (DeviceKind::Climate, "heatpump", "livingroom/climate/heatpump/target_temperature/state", b"\xff"),
         ] {
             let e = parse_state(&d(obj), kind, topic, payload).unwrap_err();
-            assert!(
-                matches!(&e, BridgeError::BadPayload { topic: t, .. } if t == topic),
-                "{e:?}"
-            );
+            assert!(matches!(&e, BridgeError::BadPayload { topic: t, .. } if t == topic), "{e:?}");
         }
         assert!(matches!(
-            parse_state(
-                &d("blind"),
-                DeviceKind::Cover,
-                "livingroom/cover/blind/position/state",
-                b"140"
-            ),
+            parse_state(&d("blind"), DeviceKind::Cover, "livingroom/cover/blind/position/state", b"140"),
             Err(BridgeError::OutOfRange { .. })
         ));
-        let e = encode(&cmd(
-            DeviceKind::Switch,
-            "pump",
-            Action::Brightness { percent: 20 },
-        ))
-        .unwrap_err();
-        assert!(matches!(
-            e,
-            BridgeError::Unsupported {
-                dialect: "esphome",
-                ..
-            }
-        ));
+        let e = encode(&cmd(DeviceKind::Switch, "pump", Action::Brightness { percent: 20 })).unwrap_err();
+        assert!(matches!(e, BridgeError::Unsupported { dialect: "esphome", .. }));
     }
 }

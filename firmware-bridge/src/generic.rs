@@ -12,27 +12,17 @@
 use serde_json::{Value, json};
 
 use crate::color::parse_hex;
-use crate::payload::{
-    self, bad, check_celsius, check_kelvin, check_pct, json_msg, num_f32, num_u64, out_of_range,
-};
+use crate::payload::{self, bad, check_celsius, check_kelvin, check_pct, json_msg, num_f32, num_u64, out_of_range};
 use crate::{Action, BridgeError, DeviceCommand, DeviceKind, Outgoing, Rgb, StatePatch};
 
-pub(crate) fn encode(
-    cmd: &DeviceCommand,
-    action: &Action,
-    topic: &str,
-) -> Result<Vec<Outgoing>, BridgeError> {
+pub(crate) fn encode(cmd: &DeviceCommand, action: &Action, topic: &str) -> Result<Vec<Outgoing>, BridgeError> {
     let body = match action {
         Action::TurnOn => json!({"state": "ON"}),
         Action::TurnOff => json!({"state": "OFF"}),
         Action::Toggle => json!({"state": "TOGGLE"}),
         Action::Brightness { percent } => {
             let p = check_pct("brightness", *percent)?;
-            if p == 0 {
-                json!({"state": "OFF"})
-            } else {
-                json!({"state": "ON", "brightness": p})
-            }
+            if p == 0 { json!({"state": "OFF"}) } else { json!({"state": "ON", "brightness": p}) }
         }
         Action::Color { rgb } => {
             json!({"state": "ON", "color": {"r": rgb.r, "g": rgb.g, "b": rgb.b}})
@@ -77,34 +67,21 @@ pub(crate) fn parse(
         }
     }
     if let Some(v) = obj.get("brightness") {
-        p.brightness_pct = Some(payload::state_pct(
-            "brightness",
-            num_u64(topic, "brightness", v)?,
-        )?);
+        p.brightness_pct = Some(payload::state_pct("brightness", num_u64(topic, "brightness", v)?)?);
     }
     if let Some(v) = obj.get("color") {
         p.rgb = Some(match v {
-            Value::String(s) => parse_hex(s)
-                .ok_or_else(|| bad(topic, format!("bad colour `{}`", payload::clip(s))))?,
+            Value::String(s) => parse_hex(s).ok_or_else(|| bad(topic, format!("bad colour `{}`", payload::clip(s))))?,
             Value::Object(c) => {
                 let ch = |k: &str| -> Result<u8, BridgeError> {
-                    let v = c
-                        .get(k)
-                        .ok_or_else(|| bad(topic, format!("`color` without `{k}`")))?;
+                    let v = c.get(k).ok_or_else(|| bad(topic, format!("`color` without `{k}`")))?;
                     let n = num_u64(topic, k, v)?;
                     u8::try_from(n).map_err(|_| out_of_range("color", n, "0..=255"))
                 };
-                Rgb {
-                    r: ch("r")?,
-                    g: ch("g")?,
-                    b: ch("b")?,
-                }
+                Rgb { r: ch("r")?, g: ch("g")?, b: ch("b")? }
             }
             other => {
-                return Err(bad(
-                    topic,
-                    format!("`color` should be an object or hex string, got {other}"),
-                ));
+                return Err(bad(topic, format!("`color` should be an object or hex string, got {other}")));
             }
         });
     }
@@ -122,22 +99,13 @@ pub(crate) fn parse(
         }
     }
     if let Some(v) = obj.get("position") {
-        p.position = Some(payload::state_pct(
-            "position",
-            num_u64(topic, "position", v)?,
-        )?);
+        p.position = Some(payload::state_pct("position", num_u64(topic, "position", v)?)?);
     }
     if let Some(v) = obj.get("locked") {
-        p.locked = Some(
-            v.as_bool()
-                .ok_or_else(|| bad(topic, format!("`locked` should be a boolean, got {v}")))?,
-        );
+        p.locked = Some(v.as_bool().ok_or_else(|| bad(topic, format!("`locked` should be a boolean, got {v}")))?);
     }
     if let Some(v) = obj.get("available") {
-        p.available = Some(
-            v.as_bool()
-                .ok_or_else(|| bad(topic, format!("`available` should be a boolean, got {v}")))?,
-        );
+        p.available = Some(v.as_bool().ok_or_else(|| bad(topic, format!("`available` should be a boolean, got {v}")))?);
     }
     if let Some(v) = obj.get("value") {
         p.value = Some(v.clone());
@@ -153,36 +121,20 @@ mod tests {
     use crate::{Dialect, Features, encode, parse_state};
 
     fn d() -> Dialect {
-        Dialect::GenericJson {
-            command_topic: "diy/desk/set".into(),
-            state_topic: "diy/desk".into(),
-        }
+        Dialect::GenericJson { command_topic: "diy/desk/set".into(), state_topic: "diy/desk".into() }
     }
 
     /// Round trip: every encoded command, echoed back as state by a device
     /// that applies it, satisfies the command.
     #[test]
     fn round_trip() {
-        let f = Features {
-            dimmable: true,
-            color: true,
-            color_temp: true,
-            position: true,
-        };
+        let f = Features { dimmable: true, color: true, color_temp: true, position: true };
         for (kind, action) in [
             (DeviceKind::Light, Action::TurnOn),
             (DeviceKind::Light, Action::Brightness { percent: 30 }),
-            (
-                DeviceKind::Light,
-                Action::Color {
-                    rgb: Rgb { r: 0, g: 255, b: 0 },
-                },
-            ),
+            (DeviceKind::Light, Action::Color { rgb: Rgb { r: 0, g: 255, b: 0 } }),
             (DeviceKind::Light, Action::ColorTemp { kelvin: 3000 }),
-            (
-                DeviceKind::Climate,
-                Action::TargetTemperature { celsius: 19.5 },
-            ),
+            (DeviceKind::Climate, Action::TargetTemperature { celsius: 19.5 }),
             (DeviceKind::Cover, Action::Position { percent: 70 }),
         ] {
             let cmd = DeviceCommand {
@@ -194,20 +146,14 @@ mod tests {
             };
             let out = encode(&cmd).unwrap();
             assert_eq!(out[0].topic, "diy/desk/set");
-            let mut echo: serde_json::Map<String, Value> =
-                serde_json::from_slice(&out[0].payload).unwrap();
+            let mut echo: serde_json::Map<String, Value> = serde_json::from_slice(&out[0].payload).unwrap();
             if let Some(Value::String(s)) = echo.get("state")
-                && s == "OPEN" {
-                    echo.insert("state".into(), "OPEN".into());
-                }
-            let patch = parse_state(
-                &d(),
-                kind,
-                "diy/desk",
-                Value::Object(echo).to_string().as_bytes(),
-            )
-            .unwrap()
-            .unwrap();
+                && s == "OPEN"
+            {
+                echo.insert("state".into(), "OPEN".into());
+            }
+            let patch =
+                parse_state(&d(), kind, "diy/desk", Value::Object(echo).to_string().as_bytes()).unwrap().unwrap();
             let mut st = crate::DeviceState::default();
             st.apply(&patch);
             assert!(st.satisfies(&action), "{action:?} -> {st:?}");
@@ -216,17 +162,9 @@ mod tests {
 
     #[test]
     fn bad() {
-        for payload in [
-            &b"[]"[..],
-            b"{\"state\":\"MAYBE\"}",
-            b"{\"locked\":1}",
-            b"{\"color\":5}",
-        ] {
+        for payload in [&b"[]"[..], b"{\"state\":\"MAYBE\"}", b"{\"locked\":1}", b"{\"color\":5}"] {
             let e = parse_state(&d(), DeviceKind::Lock, "diy/desk", payload).unwrap_err();
-            assert!(
-                matches!(&e, BridgeError::BadPayload { topic, .. } if topic == "diy/desk"),
-                "{e:?}"
-            );
+            assert!(matches!(&e, BridgeError::BadPayload { topic, .. } if topic == "diy/desk"), "{e:?}");
         }
     }
 }

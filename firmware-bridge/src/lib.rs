@@ -90,10 +90,7 @@ impl DeviceKind {
 
     /// Whether devices of this kind accept commands at all.
     pub fn is_actuator(self) -> bool {
-        !matches!(
-            self,
-            DeviceKind::Sensor | DeviceKind::BinarySensor | DeviceKind::Person
-        )
+        !matches!(self, DeviceKind::Sensor | DeviceKind::BinarySensor | DeviceKind::Person)
     }
 }
 

@@ -12,31 +12,18 @@ pub const MAX_STATE_PAYLOAD: usize = 64 * 1024;
 /// Size check, then UTF-8 decode. Leading/trailing whitespace is trimmed.
 pub(crate) fn text<'a>(topic: &str, payload: &'a [u8]) -> Result<&'a str, BridgeError> {
     if payload.len() > MAX_STATE_PAYLOAD {
-        return Err(BridgeError::TooLarge {
-            topic: topic.to_string(),
-            len: payload.len(),
-            limit: MAX_STATE_PAYLOAD,
-        });
+        return Err(BridgeError::TooLarge { topic: topic.to_string(), len: payload.len(), limit: MAX_STATE_PAYLOAD });
     }
     std::str::from_utf8(payload)
         .map(str::trim)
-        .map_err(|e| BridgeError::BadPayload {
-            topic: topic.to_string(),
-            reason: format!("not UTF-8 ({e})"),
-        })
+        .map_err(|e| BridgeError::BadPayload { topic: topic.to_string(), reason: format!("not UTF-8 ({e})") })
 }
 
 /// Parse a JSON object payload.
-pub(crate) fn json_object(
-    topic: &str,
-    s: &str,
-) -> Result<serde_json::Map<String, Value>, BridgeError> {
+pub(crate) fn json_object(topic: &str, s: &str) -> Result<serde_json::Map<String, Value>, BridgeError> {
     match serde_json::from_str::<Value>(s) {
         Ok(Value::Object(m)) => Ok(m),
-        Ok(other) => Err(bad(
-            topic,
-            format!("expected a JSON object, got {}", json_type(&other)),
-        )),
+        Ok(other) => Err(bad(topic, format!("expected a JSON object, got {}", json_type(&other)))),
         Err(e) => Err(bad(topic, format!("invalid JSON: {e}"))),
     }
 }
@@ -53,30 +40,15 @@ pub(crate) fn json_type(v: &Value) -> &'static str {
 }
 
 pub(crate) fn bad(topic: &str, reason: impl Into<String>) -> BridgeError {
-    BridgeError::BadPayload {
-        topic: topic.to_string(),
-        reason: reason.into(),
-    }
+    BridgeError::BadPayload { topic: topic.to_string(), reason: reason.into() }
 }
 
 /// A state value outside its documented range.
-pub(crate) fn out_of_range(
-    field: &'static str,
-    value: impl ToString,
-    range: &'static str,
-) -> BridgeError {
-    BridgeError::OutOfRange {
-        field,
-        value: value.to_string(),
-        range,
-    }
+pub(crate) fn out_of_range(field: &'static str, value: impl ToString, range: &'static str) -> BridgeError {
+    BridgeError::OutOfRange { field, value: value.to_string(), range }
 }
 
-pub(crate) fn unsupported(
-    dialect: &'static str,
-    cmd: &DeviceCommand,
-    action: &Action,
-) -> BridgeError {
+pub(crate) fn unsupported(dialect: &'static str, cmd: &DeviceCommand, action: &Action) -> BridgeError {
     BridgeError::Unsupported {
         dialect,
         kind: cmd.kind.domain(),
@@ -86,11 +58,7 @@ pub(crate) fn unsupported(
 }
 
 pub(crate) fn msg(topic: impl Into<String>, payload: impl Into<Vec<u8>>) -> Outgoing {
-    Outgoing {
-        topic: topic.into(),
-        payload: payload.into(),
-        retain: false,
-    }
+    Outgoing { topic: topic.into(), payload: payload.into(), retain: false }
 }
 
 pub(crate) fn json_msg(topic: impl Into<String>, v: &Value) -> Outgoing {
@@ -119,11 +87,7 @@ pub(crate) fn scale_to_pct(v: u64, max: u64) -> u8 {
 /// Colour temperature the bridge accepts at all: 1000..=10000 K.
 pub(crate) fn check_kelvin(k: u32) -> Result<u32, BridgeError> {
     if !(1000..=10_000).contains(&k) {
-        return Err(out_of_range(
-            "color_temp",
-            format!("{k} K"),
-            "1000..=10000 K",
-        ));
+        return Err(out_of_range("color_temp", format!("{k} K"), "1000..=10000 K"));
     }
     Ok(k)
 }
@@ -132,11 +96,7 @@ pub(crate) fn check_kelvin(k: u32) -> Result<u32, BridgeError> {
 /// thermostats' own limits: TRVs 5..30, HVAC 16..32).
 pub(crate) fn check_celsius(c: f32) -> Result<f32, BridgeError> {
     if !c.is_finite() || !(4.0..=35.0).contains(&c) {
-        return Err(out_of_range(
-            "target_temperature",
-            format!("{c} °C"),
-            "4..=35 °C",
-        ));
+        return Err(out_of_range("target_temperature", format!("{c} °C"), "4..=35 °C"));
     }
     Ok(c)
 }
@@ -145,29 +105,20 @@ pub(crate) fn check_celsius(c: f32) -> Result<f32, BridgeError> {
 /// ("21", "21.5").
 pub(crate) fn fmt_temp(c: f32) -> String {
     let r = (c * 10.0).round() / 10.0;
-    if r.fract() == 0.0 {
-        format!("{r:.0}")
-    } else {
-        format!("{r:.1}")
-    }
+    if r.fract() == 0.0 { format!("{r:.0}") } else { format!("{r:.1}") }
 }
 
 /// JSON number for a temperature, rounded to 0.1 so `21.5` stays `21.5`.
 pub(crate) fn temp_json(c: f32) -> Value {
     let r = (f64::from(c) * 10.0).round() / 10.0;
-    serde_json::Number::from_f64(r)
-        .map(Value::Number)
-        .unwrap_or(Value::Null)
+    serde_json::Number::from_f64(r).map(Value::Number).unwrap_or(Value::Null)
 }
 
 /// Read a JSON number as f32 (finite).
 pub(crate) fn num_f32(topic: &str, key: &str, v: &Value) -> Result<f32, BridgeError> {
     match v.as_f64() {
         Some(f) if f.is_finite() => Ok(f as f32),
-        _ => Err(bad(
-            topic,
-            format!("`{key}` should be a number, got {}", json_type(v)),
-        )),
+        _ => Err(bad(topic, format!("`{key}` should be a number, got {}", json_type(v)))),
     }
 }
 
@@ -178,10 +129,7 @@ pub(crate) fn num_u64(topic: &str, key: &str, v: &Value) -> Result<u64, BridgeEr
     }
     match v.as_f64() {
         Some(f) if f.is_finite() && f >= 0.0 && f <= u64::MAX as f64 => Ok(f.round() as u64),
-        _ => Err(bad(
-            topic,
-            format!("`{key}` should be a non-negative number, got {v}"),
-        )),
+        _ => Err(bad(topic, format!("`{key}` should be a non-negative number, got {v}"))),
     }
 }
 
@@ -220,11 +168,7 @@ mod tests {
             for p in 0..=100u8 {
                 let v = pct_to_scale(p, max);
                 assert!(v <= max);
-                assert_eq!(
-                    scale_to_pct(u64::from(v), u64::from(max)),
-                    p,
-                    "max {max} p {p}"
-                );
+                assert_eq!(scale_to_pct(u64::from(v), u64::from(max)), p, "max {max} p {p}");
             }
         }
     }
@@ -232,14 +176,9 @@ mod tests {
     #[test]
     fn text_limits_and_utf8() {
         let big = vec![b'a'; MAX_STATE_PAYLOAD + 1];
-        assert!(
-            matches!(text("t", &big), Err(BridgeError::TooLarge { len, .. }) if len == MAX_STATE_PAYLOAD + 1)
-        );
+        assert!(matches!(text("t", &big), Err(BridgeError::TooLarge { len, .. }) if len == MAX_STATE_PAYLOAD + 1));
         let e = text("x/y", &[0xff, 0xfe]).unwrap_err();
-        assert!(
-            matches!(&e, BridgeError::BadPayload { topic, .. } if topic == "x/y"),
-            "{e}"
-        );
+        assert!(matches!(&e, BridgeError::BadPayload { topic, .. } if topic == "x/y"), "{e}");
         assert_eq!(text("t", b" ON\n").unwrap(), "ON");
     }
 

@@ -47,12 +47,7 @@ fn channel(kind: DeviceKind, f: &Features) -> Channel {
     }
 }
 
-pub(crate) fn encode(
-    cmd: &DeviceCommand,
-    action: &Action,
-    id: &str,
-    n: u8,
-) -> Result<Vec<Outgoing>, BridgeError> {
+pub(crate) fn encode(cmd: &DeviceCommand, action: &Action, id: &str, n: u8) -> Result<Vec<Outgoing>, BridgeError> {
     let root = format!("shellies/{id}");
     let ch = channel(cmd.kind, &cmd.features);
     let word = |a: &Action| match a {
@@ -62,48 +57,30 @@ pub(crate) fn encode(
         _ => None,
     };
     let out = match (ch, action) {
-        (Channel::Relay, a) if word(a).is_some() => msg(
-            format!("{root}/relay/{n}/command"),
-            word(a).unwrap_or_default(),
-        ),
-        (Channel::Light, a) if word(a).is_some() => msg(
-            format!("{root}/light/{n}/command"),
-            word(a).unwrap_or_default(),
-        ),
-        (Channel::Color, a) if word(a).is_some() => msg(
-            format!("{root}/color/{n}/command"),
-            word(a).unwrap_or_default(),
-        ),
+        (Channel::Relay, a) if word(a).is_some() => {
+            msg(format!("{root}/relay/{n}/command"), word(a).unwrap_or_default())
+        }
+        (Channel::Light, a) if word(a).is_some() => {
+            msg(format!("{root}/light/{n}/command"), word(a).unwrap_or_default())
+        }
+        (Channel::Color, a) if word(a).is_some() => {
+            msg(format!("{root}/color/{n}/command"), word(a).unwrap_or_default())
+        }
         (Channel::Light, Action::Brightness { percent }) => {
             let p = check_pct("brightness", *percent)?;
-            let body = if p == 0 {
-                json!({"turn": "off"})
-            } else {
-                json!({"turn": "on", "brightness": p})
-            };
+            let body = if p == 0 { json!({"turn": "off"}) } else { json!({"turn": "on", "brightness": p}) };
             json_msg(format!("{root}/light/{n}/set"), &body)
         }
         (Channel::Light, Action::ColorTemp { kelvin }) => {
             // Shelly Duo / Bulb white mode: temp 2700..6500 K.
             if !(2700..=6500).contains(kelvin) {
-                return Err(out_of_range(
-                    "color_temp",
-                    format!("{kelvin} K"),
-                    "2700..=6500 K",
-                ));
+                return Err(out_of_range("color_temp", format!("{kelvin} K"), "2700..=6500 K"));
             }
-            json_msg(
-                format!("{root}/light/{n}/set"),
-                &json!({"turn": "on", "temp": kelvin}),
-            )
+            json_msg(format!("{root}/light/{n}/set"), &json!({"turn": "on", "temp": kelvin}))
         }
         (Channel::Color, Action::Brightness { percent }) => {
             let p = check_pct("brightness", *percent)?;
-            let body = if p == 0 {
-                json!({"turn": "off"})
-            } else {
-                json!({"turn": "on", "gain": p})
-            };
+            let body = if p == 0 { json!({"turn": "off"}) } else { json!({"turn": "on", "gain": p}) };
             json_msg(format!("{root}/color/{n}/set"), &body)
         }
         (Channel::Color, Action::Color { rgb }) => json_msg(
@@ -113,10 +90,9 @@ pub(crate) fn encode(
         (Channel::Roller, Action::Open) => msg(format!("{root}/roller/{n}/command"), "open"),
         (Channel::Roller, Action::Close) => msg(format!("{root}/roller/{n}/command"), "close"),
         (Channel::Roller, Action::Stop) => msg(format!("{root}/roller/{n}/command"), "stop"),
-        (Channel::Roller, Action::Position { percent }) => msg(
-            format!("{root}/roller/{n}/command/pos"),
-            check_pct("position", *percent)?.to_string(),
-        ),
+        (Channel::Roller, Action::Position { percent }) => {
+            msg(format!("{root}/roller/{n}/command/pos"), check_pct("position", *percent)?.to_string())
+        }
         _ => return Err(payload::unsupported(D, cmd, action)),
     };
     Ok(vec![out])
@@ -135,10 +111,7 @@ pub(crate) fn state_topics(id: &str, n: u8, kind: DeviceKind) -> Vec<String> {
             format!("{root}/color/{n}/status"),
         ],
         DeviceKind::Switch | DeviceKind::Fan => vec![format!("{root}/relay/{n}")],
-        DeviceKind::Cover => vec![
-            format!("{root}/roller/{n}"),
-            format!("{root}/roller/{n}/pos"),
-        ],
+        DeviceKind::Cover => vec![format!("{root}/roller/{n}"), format!("{root}/roller/{n}/pos")],
         DeviceKind::Sensor => vec![format!("{root}/sensor/temperature")],
         _ => vec![],
     };
@@ -163,13 +136,7 @@ pub(crate) fn parse(
             "true" => true,
             "false" => false,
             other => {
-                return Err(bad(
-                    topic,
-                    format!(
-                        "online should be true/false, got `{}`",
-                        payload::clip(other)
-                    ),
-                ));
+                return Err(bad(topic, format!("online should be true/false, got `{}`", payload::clip(other))));
             }
         });
         return Ok(Some(p));
@@ -184,13 +151,7 @@ pub(crate) fn parse(
                 // Relay switched off by its own protection.
                 "overpower" | "overtemperature" => p.on = Some(false),
                 other => {
-                    return Err(bad(
-                        topic,
-                        format!(
-                            "relay state should be on/off, got `{}`",
-                            payload::clip(other)
-                        ),
-                    ));
+                    return Err(bad(topic, format!("relay state should be on/off, got `{}`", payload::clip(other))));
                 }
             }
         }
@@ -198,13 +159,7 @@ pub(crate) fn parse(
             "on" => p.on = Some(true),
             "off" => p.on = Some(false),
             other => {
-                return Err(bad(
-                    topic,
-                    format!(
-                        "light state should be on/off, got `{}`",
-                        payload::clip(other)
-                    ),
-                ));
+                return Err(bad(topic, format!("light state should be on/off, got `{}`", payload::clip(other))));
             }
         },
         (DeviceKind::Light, [ch @ ("light" | "color"), i, "status"]) if idx_ok(i) => {
@@ -217,20 +172,13 @@ pub(crate) fn parse(
             other => {
                 return Err(bad(
                     topic,
-                    format!(
-                        "roller state should be open/close/stop, got `{}`",
-                        payload::clip(other)
-                    ),
+                    format!("roller state should be open/close/stop, got `{}`", payload::clip(other)),
                 ));
             }
         },
         (DeviceKind::Cover, ["roller", i, "pos"]) if idx_ok(i) => {
-            let v: i64 = text.parse().map_err(|_| {
-                bad(
-                    topic,
-                    format!("expected an integer, got `{}`", payload::clip(text)),
-                )
-            })?;
+            let v: i64 =
+                text.parse().map_err(|_| bad(topic, format!("expected an integer, got `{}`", payload::clip(text))))?;
             if v == -1 {
                 return Ok(None); // not calibrated: position unknown
             }
@@ -257,37 +205,28 @@ fn parse_light_status(
     p: &mut StatePatch,
 ) -> Result<(), BridgeError> {
     if let Some(v) = obj.get("ison") {
-        p.on = Some(
-            v.as_bool()
-                .ok_or_else(|| bad(topic, format!("`ison` should be a boolean, got {v}")))?,
-        );
+        p.on = Some(v.as_bool().ok_or_else(|| bad(topic, format!("`ison` should be a boolean, got {v}")))?);
     }
     let bright_key = if color { "gain" } else { "brightness" };
     if let Some(v) = obj.get(bright_key) {
-        p.brightness_pct = Some(payload::state_pct(
-            "brightness",
-            num_u64(topic, bright_key, v)?,
-        )?);
+        p.brightness_pct = Some(payload::state_pct("brightness", num_u64(topic, bright_key, v)?)?);
     }
-    if !color
-        && let Some(v) = obj.get("temp") {
-            let k = num_u64(topic, "temp", v)?;
-            if k > 0 {
-                p.color_temp_kelvin = Some(k.min(100_000) as u32);
-            }
+    if !color && let Some(v) = obj.get("temp") {
+        let k = num_u64(topic, "temp", v)?;
+        if k > 0 {
+            p.color_temp_kelvin = Some(k.min(100_000) as u32);
         }
-    if color && obj.get("mode").and_then(Value::as_str) != Some("white")
-        && let (Some(r), Some(g), Some(b)) = (obj.get("red"), obj.get("green"), obj.get("blue")) {
-            let c = |k: &str, v: &Value| -> Result<u8, BridgeError> {
-                let n = num_u64(topic, k, v)?;
-                u8::try_from(n).map_err(|_| out_of_range("color", n, "0..=255"))
-            };
-            p.rgb = Some(Rgb {
-                r: c("red", r)?,
-                g: c("green", g)?,
-                b: c("blue", b)?,
-            });
-        }
+    }
+    if color
+        && obj.get("mode").and_then(Value::as_str) != Some("white")
+        && let (Some(r), Some(g), Some(b)) = (obj.get("red"), obj.get("green"), obj.get("blue"))
+    {
+        let c = |k: &str, v: &Value| -> Result<u8, BridgeError> {
+            let n = num_u64(topic, k, v)?;
+            u8::try_from(n).map_err(|_| out_of_range("color", n, "0..=255"))
+        };
+        p.rgb = Some(Rgb { r: c("red", r)?, g: c("green", g)?, b: c("blue", b)? });
+    }
     Ok(())
 }
 
@@ -297,20 +236,11 @@ mod tests {
     use crate::{Dialect, encode, parse_state, state_topics};
 
     fn d(relay: u8) -> Dialect {
-        Dialect::ShellyGen1 {
-            device_id: "shelly1-B929CC".into(),
-            relay,
-        }
+        Dialect::ShellyGen1 { device_id: "shelly1-B929CC".into(), relay }
     }
 
     fn cmd(kind: DeviceKind, relay: u8, features: Features, action: Action) -> DeviceCommand {
-        DeviceCommand {
-            device_id: format!("{}.s", kind.domain()),
-            kind,
-            dialect: d(relay),
-            action,
-            features,
-        }
+        DeviceCommand { device_id: format!("{}.s", kind.domain()), kind, dialect: d(relay), action, features }
     }
 
     /// Golden vectors: Shelly gen1 API docs, "MQTT" section of Shelly1
@@ -318,68 +248,16 @@ mod tests {
     #[test]
     fn golden_commands() {
         let none = Features::default();
-        let roller = Features {
-            position: true,
-            ..Default::default()
-        };
-        let dimmer = Features {
-            dimmable: true,
-            ..Default::default()
-        };
-        let rgbw = Features {
-            dimmable: true,
-            color: true,
-            ..Default::default()
-        };
+        let roller = Features { position: true, ..Default::default() };
+        let dimmer = Features { dimmable: true, ..Default::default() };
+        let rgbw = Features { dimmable: true, color: true, ..Default::default() };
         let cases: Vec<(DeviceKind, u8, Features, Action, &str, &str)> = vec![
-            (
-                DeviceKind::Switch,
-                0,
-                none.clone(),
-                Action::TurnOn,
-                "shellies/shelly1-B929CC/relay/0/command",
-                "on",
-            ),
-            (
-                DeviceKind::Switch,
-                1,
-                none.clone(),
-                Action::TurnOff,
-                "shellies/shelly1-B929CC/relay/1/command",
-                "off",
-            ),
-            (
-                DeviceKind::Light,
-                0,
-                none.clone(),
-                Action::Toggle,
-                "shellies/shelly1-B929CC/relay/0/command",
-                "toggle",
-            ),
-            (
-                DeviceKind::Cover,
-                0,
-                roller.clone(),
-                Action::Open,
-                "shellies/shelly1-B929CC/roller/0/command",
-                "open",
-            ),
-            (
-                DeviceKind::Cover,
-                0,
-                roller.clone(),
-                Action::Close,
-                "shellies/shelly1-B929CC/roller/0/command",
-                "close",
-            ),
-            (
-                DeviceKind::Cover,
-                0,
-                roller.clone(),
-                Action::Stop,
-                "shellies/shelly1-B929CC/roller/0/command",
-                "stop",
-            ),
+            (DeviceKind::Switch, 0, none.clone(), Action::TurnOn, "shellies/shelly1-B929CC/relay/0/command", "on"),
+            (DeviceKind::Switch, 1, none.clone(), Action::TurnOff, "shellies/shelly1-B929CC/relay/1/command", "off"),
+            (DeviceKind::Light, 0, none.clone(), Action::Toggle, "shellies/shelly1-B929CC/relay/0/command", "toggle"),
+            (DeviceKind::Cover, 0, roller.clone(), Action::Open, "shellies/shelly1-B929CC/roller/0/command", "open"),
+            (DeviceKind::Cover, 0, roller.clone(), Action::Close, "shellies/shelly1-B929CC/roller/0/command", "close"),
+            (DeviceKind::Cover, 0, roller.clone(), Action::Stop, "shellies/shelly1-B929CC/roller/0/command", "stop"),
             (
                 DeviceKind::Cover,
                 0,
@@ -396,21 +274,12 @@ mod tests {
                 "shellies/shelly1-B929CC/light/0/set",
                 r#"{"brightness":35,"turn":"on"}"#,
             ),
-            (
-                DeviceKind::Light,
-                0,
-                dimmer.clone(),
-                Action::TurnOn,
-                "shellies/shelly1-B929CC/light/0/command",
-                "on",
-            ),
+            (DeviceKind::Light, 0, dimmer.clone(), Action::TurnOn, "shellies/shelly1-B929CC/light/0/command", "on"),
             (
                 DeviceKind::Light,
                 0,
                 rgbw.clone(),
-                Action::Color {
-                    rgb: Rgb { r: 255, g: 0, b: 0 },
-                },
+                Action::Color { rgb: Rgb { r: 255, g: 0, b: 0 } },
                 "shellies/shelly1-B929CC/color/0/set",
                 r#"{"blue":0,"green":0,"mode":"color","red":255,"turn":"on"}"#,
             ),
@@ -428,72 +297,24 @@ mod tests {
             }
         }
         // A colour on a plain relay, a lock, a thermostat: unsupported.
-        let e = encode(&cmd(
-            DeviceKind::Switch,
-            0,
-            none.clone(),
-            Action::Color {
-                rgb: Rgb { r: 1, g: 1, b: 1 },
-            },
-        ))
-        .unwrap_err();
-        assert!(matches!(
-            e,
-            BridgeError::Unsupported {
-                dialect: "shelly_gen1",
-                ..
-            }
-        ));
+        let e = encode(&cmd(DeviceKind::Switch, 0, none.clone(), Action::Color { rgb: Rgb { r: 1, g: 1, b: 1 } }))
+            .unwrap_err();
+        assert!(matches!(e, BridgeError::Unsupported { dialect: "shelly_gen1", .. }));
         assert!(encode(&cmd(DeviceKind::Lock, 0, none.clone(), Action::Lock)).is_err());
     }
 
     #[test]
     fn golden_state() {
-        let sw =
-            |topic: &str, payload: &[u8]| parse_state(&d(0), DeviceKind::Switch, topic, payload);
-        assert_eq!(
-            sw("shellies/shelly1-B929CC/relay/0", b"on")
-                .unwrap()
-                .unwrap()
-                .on,
-            Some(true)
-        );
-        assert_eq!(
-            sw("shellies/shelly1-B929CC/relay/0", b"off")
-                .unwrap()
-                .unwrap()
-                .on,
-            Some(false)
-        );
+        let sw = |topic: &str, payload: &[u8]| parse_state(&d(0), DeviceKind::Switch, topic, payload);
+        assert_eq!(sw("shellies/shelly1-B929CC/relay/0", b"on").unwrap().unwrap().on, Some(true));
+        assert_eq!(sw("shellies/shelly1-B929CC/relay/0", b"off").unwrap().unwrap().on, Some(false));
         assert_eq!(sw("shellies/shelly1-B929CC/relay/1", b"on").unwrap(), None);
-        assert_eq!(
-            sw("shellies/shelly1-B929CC/relay/0/power", b"12.5").unwrap(),
-            None
-        );
-        assert_eq!(
-            sw("shellies/shelly1-B929CC/online", b"false")
-                .unwrap()
-                .unwrap()
-                .available,
-            Some(false)
-        );
-        let cv =
-            |topic: &str, payload: &[u8]| parse_state(&d(0), DeviceKind::Cover, topic, payload);
-        assert_eq!(
-            cv("shellies/shelly1-B929CC/roller/0/pos", b"60")
-                .unwrap()
-                .unwrap()
-                .position,
-            Some(60)
-        );
-        assert_eq!(
-            cv("shellies/shelly1-B929CC/roller/0/pos", b"-1").unwrap(),
-            None
-        );
-        assert_eq!(
-            cv("shellies/shelly1-B929CC/roller/0", b"stop").unwrap(),
-            None
-        );
+        assert_eq!(sw("shellies/shelly1-B929CC/relay/0/power", b"12.5").unwrap(), None);
+        assert_eq!(sw("shellies/shelly1-B929CC/online", b"false").unwrap().unwrap().available, Some(false));
+        let cv = |topic: &str, payload: &[u8]| parse_state(&d(0), DeviceKind::Cover, topic, payload);
+        assert_eq!(cv("shellies/shelly1-B929CC/roller/0/pos", b"60").unwrap().unwrap().position, Some(60));
+        assert_eq!(cv("shellies/shelly1-B929CC/roller/0/pos", b"-1").unwrap(), None);
+        assert_eq!(cv("shellies/shelly1-B929CC/roller/0", b"stop").unwrap(), None);
         let p = parse_state(
             &d(0),
             DeviceKind::Light,
@@ -512,19 +333,12 @@ mod tests {
             ]
         );
         // Errors name the topic.
-        for (topic, payload) in [
-            ("shellies/shelly1-B929CC/relay/0", &b"ON!"[..]),
-            ("shellies/shelly1-B929CC/online", b"yes"),
-        ] {
+        for (topic, payload) in
+            [("shellies/shelly1-B929CC/relay/0", &b"ON!"[..]), ("shellies/shelly1-B929CC/online", b"yes")]
+        {
             let e = sw(topic, payload).unwrap_err();
-            assert!(
-                matches!(&e, BridgeError::BadPayload { topic: t, .. } if t == topic),
-                "{e:?}"
-            );
+            assert!(matches!(&e, BridgeError::BadPayload { topic: t, .. } if t == topic), "{e:?}");
         }
-        assert!(matches!(
-            cv("shellies/shelly1-B929CC/roller/0/pos", b"101"),
-            Err(BridgeError::OutOfRange { .. })
-        ));
+        assert!(matches!(cv("shellies/shelly1-B929CC/roller/0/pos", b"101"), Err(BridgeError::OutOfRange { .. })));
     }
 }

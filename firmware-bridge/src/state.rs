@@ -75,26 +75,19 @@ impl DeviceState {
             Action::Toggle => false,
             Action::Brightness { percent: 0 } => self.on == Some(false),
             Action::Brightness { percent } => {
-                self.on != Some(false)
-                    && self
-                        .brightness_pct
-                        .is_some_and(|b| b.abs_diff(*percent) <= 1)
+                self.on != Some(false) && self.brightness_pct.is_some_and(|b| b.abs_diff(*percent) <= 1)
             }
-            Action::Color { rgb } => {
-                self.on != Some(false) && self.rgb.is_some_and(|c| same_color(c, *rgb))
-            }
+            Action::Color { rgb } => self.on != Some(false) && self.rgb.is_some_and(|c| same_color(c, *rgb)),
             Action::ColorTemp { kelvin } => {
                 self.on != Some(false)
                     && self
                         .color_temp_kelvin
                         .is_some_and(|k| kelvin_to_mired(k).abs_diff(kelvin_to_mired(*kelvin)) <= 2)
             }
-            Action::TargetTemperature { celsius } => self
-                .target_temperature
-                .is_some_and(|t| (t - celsius).abs() <= 0.5),
-            Action::Position { percent } => {
-                self.position.is_some_and(|p| p.abs_diff(*percent) <= 1)
+            Action::TargetTemperature { celsius } => {
+                self.target_temperature.is_some_and(|t| (t - celsius).abs() <= 0.5)
             }
+            Action::Position { percent } => self.position.is_some_and(|p| p.abs_diff(*percent) <= 1),
             Action::Open => match self.position {
                 Some(p) => p == 100,
                 None => self.on == Some(true),
@@ -117,60 +110,22 @@ mod tests {
     #[test]
     fn apply_folds_only_present_fields() {
         let mut s = DeviceState::default();
-        s.apply(&StatePatch {
-            on: Some(true),
-            brightness_pct: Some(40),
-            ..Default::default()
-        });
-        s.apply(&StatePatch {
-            available: Some(true),
-            ..Default::default()
-        });
-        assert_eq!(
-            (s.on, s.brightness_pct, s.available),
-            (Some(true), Some(40), Some(true))
-        );
-        s.apply(&StatePatch {
-            on: Some(false),
-            ..Default::default()
-        });
+        s.apply(&StatePatch { on: Some(true), brightness_pct: Some(40), ..Default::default() });
+        s.apply(&StatePatch { available: Some(true), ..Default::default() });
+        assert_eq!((s.on, s.brightness_pct, s.available), (Some(true), Some(40), Some(true)));
+        s.apply(&StatePatch { on: Some(false), ..Default::default() });
         assert_eq!((s.on, s.brightness_pct), (Some(false), Some(40)));
     }
 
     #[test]
     fn satisfies_table() {
-        let on40 = DeviceState {
-            on: Some(true),
-            brightness_pct: Some(40),
-            ..Default::default()
-        };
-        let off = DeviceState {
-            on: Some(false),
-            ..Default::default()
-        };
-        let red = DeviceState {
-            on: Some(true),
-            rgb: Some(Rgb { r: 255, g: 1, b: 0 }),
-            ..Default::default()
-        };
-        let warm = DeviceState {
-            on: Some(true),
-            color_temp_kelvin: Some(2703),
-            ..Default::default()
-        };
-        let cover = DeviceState {
-            position: Some(100),
-            on: Some(true),
-            ..Default::default()
-        };
-        let locked = DeviceState {
-            locked: Some(true),
-            ..Default::default()
-        };
-        let heat = DeviceState {
-            target_temperature: Some(21.5),
-            ..Default::default()
-        };
+        let on40 = DeviceState { on: Some(true), brightness_pct: Some(40), ..Default::default() };
+        let off = DeviceState { on: Some(false), ..Default::default() };
+        let red = DeviceState { on: Some(true), rgb: Some(Rgb { r: 255, g: 1, b: 0 }), ..Default::default() };
+        let warm = DeviceState { on: Some(true), color_temp_kelvin: Some(2703), ..Default::default() };
+        let cover = DeviceState { position: Some(100), on: Some(true), ..Default::default() };
+        let locked = DeviceState { locked: Some(true), ..Default::default() };
+        let heat = DeviceState { target_temperature: Some(21.5), ..Default::default() };
         let unknown = DeviceState::default();
         let cases: Vec<(&DeviceState, Action, bool)> = vec![
             (&on40, Action::TurnOn, true),
@@ -182,27 +137,9 @@ mod tests {
             (&on40, Action::Brightness { percent: 60 }, false),
             (&off, Action::Brightness { percent: 0 }, true),
             (&off, Action::Brightness { percent: 40 }, false),
-            (
-                &red,
-                Action::Color {
-                    rgb: Rgb { r: 255, g: 0, b: 0 },
-                },
-                true,
-            ),
-            (
-                &red,
-                Action::Color {
-                    rgb: Rgb { r: 0, g: 0, b: 255 },
-                },
-                false,
-            ),
-            (
-                &on40,
-                Action::Color {
-                    rgb: Rgb { r: 255, g: 0, b: 0 },
-                },
-                false,
-            ),
+            (&red, Action::Color { rgb: Rgb { r: 255, g: 0, b: 0 } }, true),
+            (&red, Action::Color { rgb: Rgb { r: 0, g: 0, b: 255 } }, false),
+            (&on40, Action::Color { rgb: Rgb { r: 255, g: 0, b: 0 } }, false),
             (&warm, Action::ColorTemp { kelvin: 2700 }, true),
             (&warm, Action::ColorTemp { kelvin: 4000 }, false),
             (&cover, Action::Open, true),

@@ -33,18 +33,13 @@ pub(crate) fn encode(
     relay: Option<u8>,
 ) -> Result<Vec<Outgoing>, BridgeError> {
     let c = |name: &str, payload: String| msg(format!("cmnd/{topic}/{name}"), payload.into_bytes());
-    let powered = matches!(
-        cmd.kind,
-        DeviceKind::Light | DeviceKind::Switch | DeviceKind::Fan
-    );
+    let powered = matches!(cmd.kind, DeviceKind::Light | DeviceKind::Switch | DeviceKind::Fan);
     let s = shutter_index(relay);
     let out = match action {
         Action::TurnOn if powered => c(&power_cmd(relay), "ON".into()),
         Action::TurnOff if powered => c(&power_cmd(relay), "OFF".into()),
         Action::Toggle if powered => c(&power_cmd(relay), "TOGGLE".into()),
-        Action::Brightness { percent } => {
-            c("Dimmer", check_pct("brightness", *percent)?.to_string())
-        }
+        Action::Brightness { percent } => c("Dimmer", check_pct("brightness", *percent)?.to_string()),
         Action::Color { rgb } => c("Color", format!("#{}", to_hex_upper(*rgb))),
         Action::ColorTemp { kelvin } => {
             let m = kelvin_to_mired(check_kelvin(*kelvin)?);
@@ -57,10 +52,7 @@ pub(crate) fn encode(
             }
             c("CT", m.to_string())
         }
-        Action::Position { percent } => c(
-            &format!("ShutterPosition{s}"),
-            check_pct("position", *percent)?.to_string(),
-        ),
+        Action::Position { percent } => c(&format!("ShutterPosition{s}"), check_pct("position", *percent)?.to_string()),
         Action::Open => c(&format!("ShutterOpen{s}"), String::new()),
         Action::Close => c(&format!("ShutterClose{s}"), String::new()),
         Action::Stop => c(&format!("ShutterStop{s}"), String::new()),
@@ -111,19 +103,10 @@ pub(crate) fn parse(
                 "Online" => true,
                 "Offline" => false,
                 other => {
-                    return Err(bad(
-                        topic,
-                        format!(
-                            "LWT should be Online/Offline, got `{}`",
-                            payload::clip(other)
-                        ),
-                    ));
+                    return Err(bad(topic, format!("LWT should be Online/Offline, got `{}`", payload::clip(other))));
                 }
             };
-            Ok(Some(StatePatch {
-                available: Some(available),
-                ..Default::default()
-            }))
+            Ok(Some(StatePatch { available: Some(available), ..Default::default() }))
         }
         ("stat", "RESULT") | ("tele", "STATE") | ("tele", "SENSOR") => {
             if text.is_empty() {
@@ -137,10 +120,7 @@ pub(crate) fn parse(
             if !ours {
                 return Ok(None);
             }
-            Ok(Some(StatePatch {
-                on: Some(on_off(topic, text)?),
-                ..Default::default()
-            }))
+            Ok(Some(StatePatch { on: Some(on_off(topic, text)?), ..Default::default() }))
         }
         _ => Ok(None),
     }
@@ -150,10 +130,7 @@ fn on_off(topic: &str, s: &str) -> Result<bool, BridgeError> {
     match s {
         "ON" => Ok(true),
         "OFF" => Ok(false),
-        other => Err(bad(
-            topic,
-            format!("expected ON/OFF, got `{}`", payload::clip(other)),
-        )),
+        other => Err(bad(topic, format!("expected ON/OFF, got `{}`", payload::clip(other)))),
     }
 }
 
@@ -166,23 +143,15 @@ fn parse_object(
 ) -> Result<StatePatch, BridgeError> {
     let mut p = StatePatch::default();
     let key = power_cmd(relay);
-    let power = obj.get(&key).or_else(|| {
-        if relay == Some(1) {
-            obj.get("POWER")
-        } else {
-            None
-        }
-    });
+    let power = obj.get(&key).or_else(|| if relay == Some(1) { obj.get("POWER") } else { None });
     if let Some(v) = power
-        && matches!(
-            kind,
-            DeviceKind::Light | DeviceKind::Switch | DeviceKind::Fan
-        ) {
-            let Value::String(s) = v else {
-                return Err(bad(topic, format!("`{key}` should be a string, got {v}")));
-            };
-            p.on = Some(on_off(topic, s)?);
-        }
+        && matches!(kind, DeviceKind::Light | DeviceKind::Switch | DeviceKind::Fan)
+    {
+        let Value::String(s) = v else {
+            return Err(bad(topic, format!("`{key}` should be a string, got {v}")));
+        };
+        p.on = Some(on_off(topic, s)?);
+    }
     if kind == DeviceKind::Light {
         if let Some(v) = obj.get("Dimmer") {
             let d = num_u64(topic, "Dimmer", v)?;
@@ -205,26 +174,18 @@ fn parse_object(
     if kind == DeviceKind::Cover {
         let name = format!("Shutter{}", shutter_index(relay));
         if let Some(Value::Object(sh)) = obj.get(&name)
-            && let Some(v) = sh.get("Position") {
-                p.position = Some(payload::state_pct(
-                    "Position",
-                    num_u64(topic, "Position", v)?,
-                )?);
-                p.on = p.position.map(|x| x > 0);
-            }
+            && let Some(v) = sh.get("Position")
+        {
+            p.position = Some(payload::state_pct("Position", num_u64(topic, "Position", v)?)?);
+            p.on = p.position.map(|x| x > 0);
+        }
     }
     if sensor && matches!(kind, DeviceKind::Sensor | DeviceKind::BinarySensor) {
         let fahrenheit = obj.get("TempUnit").and_then(Value::as_str) == Some("F");
-        let reading = obj
-            .values()
-            .find_map(|v| v.as_object().and_then(|o| o.get("Temperature")));
+        let reading = obj.values().find_map(|v| v.as_object().and_then(|o| o.get("Temperature")));
         if let Some(v) = reading {
             let t = num_f32(topic, "Temperature", v)?;
-            p.current_temperature = Some(if fahrenheit {
-                (t - 32.0) * 5.0 / 9.0
-            } else {
-                t
-            });
+            p.current_temperature = Some(if fahrenheit { (t - 32.0) * 5.0 / 9.0 } else { t });
         }
         p.value = Some(Value::Object(obj.clone()));
     }
@@ -238,20 +199,14 @@ fn parse_color(topic: &str, s: &str) -> Result<Option<Rgb>, BridgeError> {
     if s.contains(',') {
         let ch: Vec<Option<u8>> = s.split(',').map(|c| c.trim().parse::<u8>().ok()).collect();
         return match ch.as_slice() {
-            [Some(r), Some(g), Some(b), ..] => Ok(Some(Rgb {
-                r: *r,
-                g: *g,
-                b: *b,
-            })),
+            [Some(r), Some(g), Some(b), ..] => Ok(Some(Rgb { r: *r, g: *g, b: *b })),
             _ => Err(bad(topic, format!("bad `Color` `{}`", payload::clip(s)))),
         };
     }
     if (s.len() == 2 || s.len() == 4) && s.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Ok(None);
     }
-    parse_hex(s)
-        .map(Some)
-        .ok_or_else(|| bad(topic, format!("bad `Color` `{}`", payload::clip(s))))
+    parse_hex(s).map(Some).ok_or_else(|| bad(topic, format!("bad `Color` `{}`", payload::clip(s))))
 }
 
 #[cfg(test)]
@@ -259,31 +214,18 @@ mod tests {
     use super::*;
     use crate::{Dialect, Features, encode, parse_state, state_topics};
 
-    fn cmd(
-        kind: DeviceKind,
-        relay: Option<u8>,
-        features: Features,
-        action: Action,
-    ) -> DeviceCommand {
+    fn cmd(kind: DeviceKind, relay: Option<u8>, features: Features, action: Action) -> DeviceCommand {
         DeviceCommand {
             device_id: format!("{}.t", kind.domain()),
             kind,
-            dialect: Dialect::Tasmota {
-                topic: "tasmota_A1B2C3".into(),
-                relay,
-            },
+            dialect: Dialect::Tasmota { topic: "tasmota_A1B2C3".into(), relay },
             action,
             features,
         }
     }
 
     fn rgb_light() -> Features {
-        Features {
-            dimmable: true,
-            color: true,
-            color_temp: true,
-            position: false,
-        }
+        Features { dimmable: true, color: true, color_temp: true, position: false }
     }
 
     /// Golden vectors: tasmota/docs MQTT.md ("cmnd/tasmota_A1B2C3/POWER"
@@ -291,43 +233,12 @@ mod tests {
     #[test]
     fn golden_commands() {
         let none = Features::default();
-        let shutter = Features {
-            position: true,
-            ..Default::default()
-        };
+        let shutter = Features { position: true, ..Default::default() };
         let cases: Vec<(DeviceKind, Option<u8>, Features, Action, &str, &str)> = vec![
-            (
-                DeviceKind::Switch,
-                None,
-                none.clone(),
-                Action::TurnOn,
-                "cmnd/tasmota_A1B2C3/POWER",
-                "ON",
-            ),
-            (
-                DeviceKind::Switch,
-                None,
-                none.clone(),
-                Action::TurnOff,
-                "cmnd/tasmota_A1B2C3/POWER",
-                "OFF",
-            ),
-            (
-                DeviceKind::Switch,
-                None,
-                none.clone(),
-                Action::Toggle,
-                "cmnd/tasmota_A1B2C3/POWER",
-                "TOGGLE",
-            ),
-            (
-                DeviceKind::Switch,
-                Some(2),
-                none.clone(),
-                Action::TurnOn,
-                "cmnd/tasmota_A1B2C3/POWER2",
-                "ON",
-            ),
+            (DeviceKind::Switch, None, none.clone(), Action::TurnOn, "cmnd/tasmota_A1B2C3/POWER", "ON"),
+            (DeviceKind::Switch, None, none.clone(), Action::TurnOff, "cmnd/tasmota_A1B2C3/POWER", "OFF"),
+            (DeviceKind::Switch, None, none.clone(), Action::Toggle, "cmnd/tasmota_A1B2C3/POWER", "TOGGLE"),
+            (DeviceKind::Switch, Some(2), none.clone(), Action::TurnOn, "cmnd/tasmota_A1B2C3/POWER2", "ON"),
             (
                 DeviceKind::Light,
                 None,
@@ -340,24 +251,11 @@ mod tests {
                 DeviceKind::Light,
                 None,
                 rgb_light(),
-                Action::Color {
-                    rgb: Rgb {
-                        r: 255,
-                        g: 128,
-                        b: 0,
-                    },
-                },
+                Action::Color { rgb: Rgb { r: 255, g: 128, b: 0 } },
                 "cmnd/tasmota_A1B2C3/Color",
                 "#FF8000",
             ),
-            (
-                DeviceKind::Light,
-                None,
-                rgb_light(),
-                Action::ColorTemp { kelvin: 2700 },
-                "cmnd/tasmota_A1B2C3/CT",
-                "370",
-            ),
+            (DeviceKind::Light, None, rgb_light(), Action::ColorTemp { kelvin: 2700 }, "cmnd/tasmota_A1B2C3/CT", "370"),
             (
                 DeviceKind::Cover,
                 None,
@@ -366,118 +264,44 @@ mod tests {
                 "cmnd/tasmota_A1B2C3/ShutterPosition1",
                 "30",
             ),
-            (
-                DeviceKind::Cover,
-                None,
-                shutter.clone(),
-                Action::Open,
-                "cmnd/tasmota_A1B2C3/ShutterOpen1",
-                "",
-            ),
-            (
-                DeviceKind::Cover,
-                Some(2),
-                shutter.clone(),
-                Action::TurnOff,
-                "cmnd/tasmota_A1B2C3/ShutterClose2",
-                "",
-            ),
+            (DeviceKind::Cover, None, shutter.clone(), Action::Open, "cmnd/tasmota_A1B2C3/ShutterOpen1", ""),
+            (DeviceKind::Cover, Some(2), shutter.clone(), Action::TurnOff, "cmnd/tasmota_A1B2C3/ShutterClose2", ""),
         ];
         for (kind, relay, f, action, topic, payload) in cases {
             let out = encode(&cmd(kind, relay, f, action.clone())).unwrap();
             assert_eq!(out.len(), 1, "{action:?}");
             assert_eq!(out[0].topic, topic, "{action:?}");
-            assert_eq!(
-                String::from_utf8(out[0].payload.clone()).unwrap(),
-                payload,
-                "{action:?}"
-            );
+            assert_eq!(String::from_utf8(out[0].payload.clone()).unwrap(), payload, "{action:?}");
         }
     }
 
     #[test]
     fn unsupported_combinations() {
         // A colour on a relay (switch kind), and on a light without the colour feature.
-        let red = Action::Color {
-            rgb: Rgb { r: 255, g: 0, b: 0 },
-        };
-        for (kind, f) in [
-            (DeviceKind::Switch, rgb_light()),
-            (DeviceKind::Light, Features::default()),
-        ] {
+        let red = Action::Color { rgb: Rgb { r: 255, g: 0, b: 0 } };
+        for (kind, f) in [(DeviceKind::Switch, rgb_light()), (DeviceKind::Light, Features::default())] {
             let e = encode(&cmd(kind, None, f, red.clone())).unwrap_err();
-            assert!(
-                matches!(
-                    &e,
-                    BridgeError::Unsupported {
-                        dialect: "tasmota",
-                        ..
-                    }
-                ),
-                "{e:?}"
-            );
+            assert!(matches!(&e, BridgeError::Unsupported { dialect: "tasmota", .. }), "{e:?}");
             assert!(e.to_string().contains("colour #ff0000"), "{e}");
         }
-        let e = encode(&cmd(
-            DeviceKind::Lock,
-            None,
-            Features::default(),
-            Action::Lock,
-        ))
-        .unwrap_err();
+        let e = encode(&cmd(DeviceKind::Lock, None, Features::default(), Action::Lock)).unwrap_err();
         assert!(matches!(e, BridgeError::Unsupported { .. }));
-        let e = encode(&cmd(
-            DeviceKind::Climate,
-            None,
-            Features::default(),
-            Action::TargetTemperature { celsius: 20.0 },
-        ))
-        .unwrap_err();
+        let e =
+            encode(&cmd(DeviceKind::Climate, None, Features::default(), Action::TargetTemperature { celsius: 20.0 }))
+                .unwrap_err();
         assert!(matches!(e, BridgeError::Unsupported { .. }));
         // CT outside 153..500 mired.
-        let e = encode(&cmd(
-            DeviceKind::Light,
-            None,
-            rgb_light(),
-            Action::ColorTemp { kelvin: 9000 },
-        ))
-        .unwrap_err();
-        assert!(
-            matches!(
-                e,
-                BridgeError::OutOfRange {
-                    field: "color_temp",
-                    ..
-                }
-            ),
-            "{e:?}"
-        );
+        let e = encode(&cmd(DeviceKind::Light, None, rgb_light(), Action::ColorTemp { kelvin: 9000 })).unwrap_err();
+        assert!(matches!(e, BridgeError::OutOfRange { field: "color_temp", .. }), "{e:?}");
     }
 
     #[test]
     fn golden_state() {
-        let d = Dialect::Tasmota {
-            topic: "tasmota_A1B2C3".into(),
-            relay: None,
-        };
-        let light = |topic: &str, payload: &str| {
-            parse_state(&d, DeviceKind::Light, topic, payload.as_bytes())
-        };
+        let d = Dialect::Tasmota { topic: "tasmota_A1B2C3".into(), relay: None };
+        let light = |topic: &str, payload: &str| parse_state(&d, DeviceKind::Light, topic, payload.as_bytes());
         // MQTT.md: "stat/tasmota_A1B2C3/RESULT = {"POWER":"ON"}" and "stat/tasmota_A1B2C3/POWER = ON".
-        assert_eq!(
-            light("stat/tasmota_A1B2C3/RESULT", r#"{"POWER":"ON"}"#)
-                .unwrap()
-                .unwrap()
-                .on,
-            Some(true)
-        );
-        assert_eq!(
-            light("stat/tasmota_A1B2C3/POWER", "OFF")
-                .unwrap()
-                .unwrap()
-                .on,
-            Some(false)
-        );
+        assert_eq!(light("stat/tasmota_A1B2C3/RESULT", r#"{"POWER":"ON"}"#).unwrap().unwrap().on, Some(true));
+        assert_eq!(light("stat/tasmota_A1B2C3/POWER", "OFF").unwrap().unwrap().on, Some(false));
         let p = light(
             "stat/tasmota_A1B2C3/RESULT",
             r#"{"POWER":"ON","Dimmer":40,"Color":"FF800000","HSBColor":"30,100,40","Channel":[100,50,0,0],"CT":370}"#,
@@ -485,18 +309,9 @@ mod tests {
         .unwrap()
         .unwrap();
         assert_eq!(p.brightness_pct, Some(40));
-        assert_eq!(
-            p.rgb,
-            Some(Rgb {
-                r: 255,
-                g: 128,
-                b: 0
-            })
-        );
+        assert_eq!(p.rgb, Some(Rgb { r: 255, g: 128, b: 0 }));
         assert_eq!(p.color_temp_kelvin, Some(2703));
-        let p = light("stat/tasmota_A1B2C3/RESULT", r#"{"Color":"255,0,0"}"#)
-            .unwrap()
-            .unwrap();
+        let p = light("stat/tasmota_A1B2C3/RESULT", r#"{"Color":"255,0,0"}"#).unwrap().unwrap();
         assert_eq!(p.rgb, Some(Rgb { r: 255, g: 0, b: 0 }));
         let p = light(
             "tele/tasmota_A1B2C3/STATE",
@@ -505,51 +320,20 @@ mod tests {
         .unwrap()
         .unwrap();
         assert_eq!((p.on, p.brightness_pct), (Some(false), Some(100)));
-        assert_eq!(
-            light("tele/tasmota_A1B2C3/LWT", "Online")
-                .unwrap()
-                .unwrap()
-                .available,
-            Some(true)
-        );
-        assert_eq!(
-            light("tele/tasmota_A1B2C3/LWT", "Offline")
-                .unwrap()
-                .unwrap()
-                .available,
-            Some(false)
-        );
+        assert_eq!(light("tele/tasmota_A1B2C3/LWT", "Online").unwrap().unwrap().available, Some(true));
+        assert_eq!(light("tele/tasmota_A1B2C3/LWT", "Offline").unwrap().unwrap().available, Some(false));
         // Unrelated RESULTs say nothing.
-        assert_eq!(
-            light("stat/tasmota_A1B2C3/RESULT", r#"{"TelePeriod":300}"#).unwrap(),
-            None
-        );
-        assert_eq!(
-            light("stat/tasmota_A1B2C3/RESULT", r#"{"Command":"Unknown"}"#).unwrap(),
-            None
-        );
-        assert_eq!(
-            light("stat/other/RESULT", r#"{"POWER":"ON"}"#).unwrap(),
-            None
-        );
+        assert_eq!(light("stat/tasmota_A1B2C3/RESULT", r#"{"TelePeriod":300}"#).unwrap(), None);
+        assert_eq!(light("stat/tasmota_A1B2C3/RESULT", r#"{"Command":"Unknown"}"#).unwrap(), None);
+        assert_eq!(light("stat/other/RESULT", r#"{"POWER":"ON"}"#).unwrap(), None);
         // Multi-relay: POWER2 belongs to relay 2 only.
-        let d2 = Dialect::Tasmota {
-            topic: "tasmota_A1B2C3".into(),
-            relay: Some(2),
-        };
-        let p = parse_state(
-            &d2,
-            DeviceKind::Switch,
-            "stat/tasmota_A1B2C3/RESULT",
-            br#"{"POWER1":"ON","POWER2":"OFF"}"#,
-        )
-        .unwrap()
-        .unwrap();
+        let d2 = Dialect::Tasmota { topic: "tasmota_A1B2C3".into(), relay: Some(2) };
+        let p =
+            parse_state(&d2, DeviceKind::Switch, "stat/tasmota_A1B2C3/RESULT", br#"{"POWER1":"ON","POWER2":"OFF"}"#)
+                .unwrap()
+                .unwrap();
         assert_eq!(p.on, Some(false));
-        assert_eq!(
-            parse_state(&d2, DeviceKind::Switch, "stat/tasmota_A1B2C3/POWER1", b"ON").unwrap(),
-            None
-        );
+        assert_eq!(parse_state(&d2, DeviceKind::Switch, "stat/tasmota_A1B2C3/POWER1", b"ON").unwrap(), None);
         // Shutter (Blinds-and-Shutters.md).
         let p = parse_state(
             &d,
@@ -583,10 +367,7 @@ mod tests {
 
     #[test]
     fn bad_state() {
-        let d = Dialect::Tasmota {
-            topic: "tasmota_A1B2C3".into(),
-            relay: None,
-        };
+        let d = Dialect::Tasmota { topic: "tasmota_A1B2C3".into(), relay: None };
         for (topic, payload) in [
             ("stat/tasmota_A1B2C3/POWER", &b"MAYBE"[..]),
             ("stat/tasmota_A1B2C3/RESULT", b"{\"POWER\":"),
@@ -595,18 +376,10 @@ mod tests {
             ("stat/tasmota_A1B2C3/POWER", b"\xc3\x28"),
         ] {
             let e = parse_state(&d, DeviceKind::Light, topic, payload).unwrap_err();
-            assert!(
-                matches!(&e, BridgeError::BadPayload { topic: t, .. } if t == topic),
-                "{e:?}"
-            );
+            assert!(matches!(&e, BridgeError::BadPayload { topic: t, .. } if t == topic), "{e:?}");
         }
         assert!(matches!(
-            parse_state(
-                &d,
-                DeviceKind::Light,
-                "stat/tasmota_A1B2C3/RESULT",
-                br#"{"Dimmer":150}"#
-            ),
+            parse_state(&d, DeviceKind::Light, "stat/tasmota_A1B2C3/RESULT", br#"{"Dimmer":150}"#),
             Err(BridgeError::OutOfRange { .. })
         ));
     }

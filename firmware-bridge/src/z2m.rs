@@ -16,9 +16,7 @@
 use serde_json::{Map, Value, json};
 
 use crate::color::{kelvin_to_mired, mired_to_kelvin, parse_hex, xy_to_rgb};
-use crate::payload::{
-    self, bad, check_celsius, check_kelvin, check_pct, json_msg, num_f32, num_u64, out_of_range,
-};
+use crate::payload::{self, bad, check_celsius, check_kelvin, check_pct, json_msg, num_f32, num_u64, out_of_range};
 use crate::{Action, BridgeError, DeviceCommand, DeviceKind, Outgoing, StatePatch};
 
 const D: &str = "zigbee2mqtt";
@@ -73,10 +71,7 @@ pub(crate) fn encode(
 }
 
 pub(crate) fn state_topics(base: &str, friendly: &str) -> Vec<String> {
-    vec![
-        format!("{base}/{friendly}"),
-        format!("{base}/{friendly}/availability"),
-    ]
+    vec![format!("{base}/{friendly}"), format!("{base}/{friendly}/availability")]
 }
 
 pub(crate) fn parse(
@@ -116,26 +111,13 @@ pub(crate) fn parse_availability(topic: &str, text: &str) -> Result<StatePatch, 
         "online" => true,
         "offline" => false,
         other => {
-            return Err(bad(
-                topic,
-                format!(
-                    "availability should be online/offline, got `{}`",
-                    payload::clip(other)
-                ),
-            ));
+            return Err(bad(topic, format!("availability should be online/offline, got `{}`", payload::clip(other))));
         }
     };
-    Ok(StatePatch {
-        available: Some(available),
-        ..Default::default()
-    })
+    Ok(StatePatch { available: Some(available), ..Default::default() })
 }
 
-fn parse_object(
-    kind: DeviceKind,
-    topic: &str,
-    obj: &Map<String, Value>,
-) -> Result<StatePatch, BridgeError> {
+fn parse_object(kind: DeviceKind, topic: &str, obj: &Map<String, Value>) -> Result<StatePatch, BridgeError> {
     let mut p = StatePatch::default();
     if let Some(v) = obj.get("state") {
         let Value::String(s) = v else {
@@ -150,10 +132,7 @@ fn parse_object(
             (_, "ON") => p.on = Some(true),
             (_, "OFF") => p.on = Some(false),
             (_, other) => {
-                return Err(bad(
-                    topic,
-                    format!("unknown `state` value `{}`", payload::clip(other)),
-                ));
+                return Err(bad(topic, format!("unknown `state` value `{}`", payload::clip(other))));
             }
         }
     }
@@ -182,28 +161,24 @@ fn parse_object(
     // mode Zigbee2MQTT still reports the xy of the white point.
     let colour_mode = obj.get("color_mode").and_then(Value::as_str);
     if let Some(Value::Object(c)) = obj.get("color")
-        && colour_mode != Some("color_temp") {
-            p.rgb = parse_color(topic, c)?;
-        }
+        && colour_mode != Some("color_temp")
+    {
+        p.rgb = parse_color(topic, c)?;
+    }
     if let Some(v) = obj.get("position").filter(|v| !v.is_null()) {
-        p.position = Some(payload::state_pct(
-            "position",
-            num_u64(topic, "position", v)?,
-        )?);
+        p.position = Some(payload::state_pct("position", num_u64(topic, "position", v)?)?);
     }
     if let Some(v) = obj.get("local_temperature").filter(|v| !v.is_null()) {
         p.current_temperature = Some(num_f32(topic, "local_temperature", v)?);
     }
-    if let Some(v) = obj
-        .get("occupied_heating_setpoint")
-        .filter(|v| !v.is_null())
-    {
+    if let Some(v) = obj.get("occupied_heating_setpoint").filter(|v| !v.is_null()) {
         p.target_temperature = Some(num_f32(topic, "occupied_heating_setpoint", v)?);
     }
     if let Some(Value::String(mode)) = obj.get("system_mode")
-        && kind == DeviceKind::Climate {
-            p.on = Some(mode != "off");
-        }
+        && kind == DeviceKind::Climate
+    {
+        p.on = Some(mode != "off");
+    }
     if matches!(kind, DeviceKind::Sensor | DeviceKind::BinarySensor) {
         if let Some(v) = obj.get("temperature").filter(|v| !v.is_null()) {
             p.current_temperature = Some(num_f32(topic, "temperature", v)?);
@@ -229,16 +204,10 @@ fn parse_color(topic: &str, c: &Map<String, Value>) -> Result<Option<crate::Rgb>
             let n = num_u64(topic, k, v)?;
             u8::try_from(n).map_err(|_| out_of_range("color", n, "0..=255"))
         };
-        return Ok(Some(crate::Rgb {
-            r: ch("r", r)?,
-            g: ch("g", g)?,
-            b: ch("b", b)?,
-        }));
+        return Ok(Some(crate::Rgb { r: ch("r", r)?, g: ch("g", g)?, b: ch("b", b)? }));
     }
     if let Some(Value::String(h)) = c.get("hex") {
-        return parse_hex(h)
-            .map(Some)
-            .ok_or_else(|| bad(topic, format!("bad colour hex `{}`", payload::clip(h))));
+        return parse_hex(h).map(Some).ok_or_else(|| bad(topic, format!("bad colour hex `{}`", payload::clip(h))));
     }
     if let (Some(x), Some(y)) = (c.get("x"), c.get("y")) {
         let (x, y) = (num_f32(topic, "x", x)?, num_f32(topic, "y", y)?);
@@ -255,10 +224,7 @@ mod tests {
     use crate::{Dialect, Features, Rgb, encode, parse_state, state_topics};
 
     fn dialect() -> Dialect {
-        Dialect::Zigbee2mqtt {
-            friendly_name: "kitchen_light".into(),
-            base_topic: "zigbee2mqtt".into(),
-        }
+        Dialect::Zigbee2mqtt { friendly_name: "kitchen_light".into(), base_topic: "zigbee2mqtt".into() }
     }
 
     fn cmd(kind: DeviceKind, action: Action) -> DeviceCommand {
@@ -267,12 +233,7 @@ mod tests {
             kind,
             dialect: dialect(),
             action,
-            features: Features {
-                dimmable: true,
-                color: true,
-                color_temp: true,
-                position: true,
-            },
+            features: Features { dimmable: true, color: true, color_temp: true, position: true },
         }
     }
 
@@ -288,54 +249,24 @@ mod tests {
             (DeviceKind::Light, Action::Toggle, r#"{"state":"TOGGLE"}"#),
             (DeviceKind::Switch, Action::TurnOn, r#"{"state":"ON"}"#),
             // brightness 0..254: 100 % -> 254, 50 % -> 127.
+            (DeviceKind::Light, Action::Brightness { percent: 100 }, r#"{"brightness":254,"state":"ON"}"#),
+            (DeviceKind::Light, Action::Brightness { percent: 50 }, r#"{"brightness":127,"state":"ON"}"#),
+            (DeviceKind::Light, Action::Brightness { percent: 0 }, r#"{"state":"OFF"}"#),
             (
                 DeviceKind::Light,
-                Action::Brightness { percent: 100 },
-                r#"{"brightness":254,"state":"ON"}"#,
-            ),
-            (
-                DeviceKind::Light,
-                Action::Brightness { percent: 50 },
-                r#"{"brightness":127,"state":"ON"}"#,
-            ),
-            (
-                DeviceKind::Light,
-                Action::Brightness { percent: 0 },
-                r#"{"state":"OFF"}"#,
-            ),
-            (
-                DeviceKind::Light,
-                Action::Color {
-                    rgb: Rgb { r: 255, g: 0, b: 0 },
-                },
+                Action::Color { rgb: Rgb { r: 255, g: 0, b: 0 } },
                 r#"{"color":{"b":0,"g":0,"r":255},"state":"ON"}"#,
             ),
             // color_temp in mired: 1e6 / 2700 K = 370.
-            (
-                DeviceKind::Light,
-                Action::ColorTemp { kelvin: 2700 },
-                r#"{"color_temp":370,"state":"ON"}"#,
-            ),
-            (
-                DeviceKind::Cover,
-                Action::Position { percent: 40 },
-                r#"{"position":40}"#,
-            ),
+            (DeviceKind::Light, Action::ColorTemp { kelvin: 2700 }, r#"{"color_temp":370,"state":"ON"}"#),
+            (DeviceKind::Cover, Action::Position { percent: 40 }, r#"{"position":40}"#),
             (DeviceKind::Cover, Action::Open, r#"{"state":"OPEN"}"#),
             (DeviceKind::Cover, Action::TurnOff, r#"{"state":"CLOSE"}"#),
             (DeviceKind::Cover, Action::Stop, r#"{"state":"STOP"}"#),
             (DeviceKind::Lock, Action::Lock, r#"{"state":"LOCK"}"#),
             (DeviceKind::Lock, Action::Unlock, r#"{"state":"UNLOCK"}"#),
-            (
-                DeviceKind::Climate,
-                Action::TargetTemperature { celsius: 21.5 },
-                r#"{"occupied_heating_setpoint":21.5}"#,
-            ),
-            (
-                DeviceKind::Climate,
-                Action::TurnOff,
-                r#"{"system_mode":"off"}"#,
-            ),
+            (DeviceKind::Climate, Action::TargetTemperature { celsius: 21.5 }, r#"{"occupied_heating_setpoint":21.5}"#),
+            (DeviceKind::Climate, Action::TurnOff, r#"{"system_mode":"off"}"#),
         ];
         for (kind, action, want) in cases {
             let out = encode(&cmd(kind, action.clone())).unwrap();
@@ -353,14 +284,9 @@ mod tests {
         let d = dialect();
         let t = "zigbee2mqtt/kitchen_light";
         // The example from the docs.
-        let p = parse_state(
-            &d,
-            DeviceKind::Light,
-            t,
-            br#"{"state":"ON","brightness":215,"color_temp":325}"#,
-        )
-        .unwrap()
-        .unwrap();
+        let p = parse_state(&d, DeviceKind::Light, t, br#"{"state":"ON","brightness":215,"color_temp":325}"#)
+            .unwrap()
+            .unwrap();
         assert_eq!(p.on, Some(true));
         assert_eq!(p.brightness_pct, Some(85));
         assert_eq!(p.color_temp_kelvin, Some(3077));
@@ -373,23 +299,9 @@ mod tests {
         .unwrap()
         .unwrap();
         assert_eq!(p.rgb, Some(Rgb { r: 255, g: 0, b: 0 }));
-        let p = parse_state(
-            &d,
-            DeviceKind::Lock,
-            t,
-            br#"{"state":"LOCK","lock_state":"locked"}"#,
-        )
-        .unwrap()
-        .unwrap();
+        let p = parse_state(&d, DeviceKind::Lock, t, br#"{"state":"LOCK","lock_state":"locked"}"#).unwrap().unwrap();
         assert_eq!(p.locked, Some(true));
-        let p = parse_state(
-            &d,
-            DeviceKind::Cover,
-            t,
-            br#"{"position":40,"state":"OPEN"}"#,
-        )
-        .unwrap()
-        .unwrap();
+        let p = parse_state(&d, DeviceKind::Cover, t, br#"{"position":40,"state":"OPEN"}"#).unwrap().unwrap();
         assert_eq!((p.position, p.on), (Some(40), Some(true)));
         let p = parse_state(
             &d,
@@ -399,18 +311,10 @@ mod tests {
         )
         .unwrap()
         .unwrap();
-        assert_eq!(
-            (p.current_temperature, p.target_temperature, p.on),
-            (Some(19.5), Some(21.0), Some(true))
-        );
-        let p = parse_state(
-            &d,
-            DeviceKind::Sensor,
-            t,
-            br#"{"temperature":22.3,"humidity":41,"battery":90}"#,
-        )
-        .unwrap()
-        .unwrap();
+        assert_eq!((p.current_temperature, p.target_temperature, p.on), (Some(19.5), Some(21.0), Some(true)));
+        let p = parse_state(&d, DeviceKind::Sensor, t, br#"{"temperature":22.3,"humidity":41,"battery":90}"#)
+            .unwrap()
+            .unwrap();
         assert_eq!(p.current_temperature, Some(22.3));
         // Availability, legacy and JSON forms.
         let a = "zigbee2mqtt/kitchen_light/availability";
@@ -420,64 +324,32 @@ mod tests {
             (br#"{"state":"online"}"#, true),
             (br#"{"state":"offline"}"#, false),
         ] {
-            let p = parse_state(&d, DeviceKind::Light, a, payload)
-                .unwrap()
-                .unwrap();
+            let p = parse_state(&d, DeviceKind::Light, a, payload).unwrap().unwrap();
             assert_eq!(p.available, Some(want));
         }
         // Messages that say nothing.
-        assert_eq!(
-            parse_state(&d, DeviceKind::Light, t, br#"{"linkquality":120}"#).unwrap(),
-            None
-        );
+        assert_eq!(parse_state(&d, DeviceKind::Light, t, br#"{"linkquality":120}"#).unwrap(), None);
         assert_eq!(parse_state(&d, DeviceKind::Light, t, b"").unwrap(), None);
-        assert_eq!(
-            parse_state(
-                &d,
-                DeviceKind::Light,
-                "zigbee2mqtt/other",
-                br#"{"state":"ON"}"#
-            )
-            .unwrap(),
-            None
-        );
-        assert_eq!(
-            state_topics(&d, DeviceKind::Light),
-            vec![t.to_string(), a.to_string()]
-        );
+        assert_eq!(parse_state(&d, DeviceKind::Light, "zigbee2mqtt/other", br#"{"state":"ON"}"#).unwrap(), None);
+        assert_eq!(state_topics(&d, DeviceKind::Light), vec![t.to_string(), a.to_string()]);
     }
 
     #[test]
     fn errors() {
         let d = dialect();
         let t = "zigbee2mqtt/kitchen_light";
-        for bad_payload in [
-            &b"not json"[..],
-            b"[1,2]",
-            br#"{"state":5}"#,
-            br#"{"state":"MAYBE"}"#,
-            br#"{"brightness":"x"}"#,
-        ] {
+        for bad_payload in
+            [&b"not json"[..], b"[1,2]", br#"{"state":5}"#, br#"{"state":"MAYBE"}"#, br#"{"brightness":"x"}"#]
+        {
             let e = parse_state(&d, DeviceKind::Light, t, bad_payload).unwrap_err();
-            assert!(
-                matches!(&e, BridgeError::BadPayload { topic, .. } if topic == t),
-                "{e:?}"
-            );
+            assert!(matches!(&e, BridgeError::BadPayload { topic, .. } if topic == t), "{e:?}");
         }
         assert!(matches!(
             parse_state(&d, DeviceKind::Light, t, br#"{"brightness":300}"#),
-            Err(BridgeError::OutOfRange {
-                field: "brightness",
-                ..
-            })
+            Err(BridgeError::OutOfRange { field: "brightness", .. })
         ));
         assert!(matches!(
-            parse_state(
-                &d,
-                DeviceKind::Light,
-                &format!("{t}/availability"),
-                b"maybe"
-            ),
+            parse_state(&d, DeviceKind::Light, &format!("{t}/availability"), b"maybe"),
             Err(BridgeError::BadPayload { .. })
         ));
         assert!(matches!(
@@ -485,10 +357,7 @@ mod tests {
             Err(BridgeError::OutOfRange { .. })
         ));
         assert!(matches!(
-            encode(&cmd(
-                DeviceKind::Climate,
-                Action::TargetTemperature { celsius: f32::NAN }
-            )),
+            encode(&cmd(DeviceKind::Climate, Action::TargetTemperature { celsius: f32::NAN })),
             Err(BridgeError::OutOfRange { .. })
         ));
         assert!(matches!(
@@ -496,23 +365,9 @@ mod tests {
             Err(BridgeError::OutOfRange { .. })
         ));
         // A colour on a light without the colour feature.
-        let mut c = cmd(
-            DeviceKind::Light,
-            Action::Color {
-                rgb: Rgb { r: 1, g: 2, b: 3 },
-            },
-        );
+        let mut c = cmd(DeviceKind::Light, Action::Color { rgb: Rgb { r: 1, g: 2, b: 3 } });
         c.features.color = false;
-        assert!(matches!(
-            encode(&c),
-            Err(BridgeError::Unsupported {
-                dialect: "zigbee2mqtt",
-                ..
-            })
-        ));
-        assert!(matches!(
-            encode(&cmd(DeviceKind::Sensor, Action::TurnOn)),
-            Err(BridgeError::Unsupported { .. })
-        ));
+        assert!(matches!(encode(&c), Err(BridgeError::Unsupported { dialect: "zigbee2mqtt", .. })));
+        assert!(matches!(encode(&cmd(DeviceKind::Sensor, Action::TurnOn)), Err(BridgeError::Unsupported { .. })));
     }
 }

@@ -15,21 +15,9 @@ use tch::{Kind, Tensor};
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {
     #[error("{op}: image buffer has {len} bytes, expected {h}x{w}x{c} = {expected}")]
-    BadBuffer {
-        op: &'static str,
-        len: usize,
-        h: usize,
-        w: usize,
-        c: usize,
-        expected: usize,
-    },
+    BadBuffer { op: &'static str, len: usize, h: usize, w: usize, c: usize, expected: usize },
     #[error("{op}: size {h}x{w} (channels {c}) is not allowed")]
-    BadSize {
-        op: &'static str,
-        h: usize,
-        w: usize,
-        c: usize,
-    },
+    BadSize { op: &'static str, h: usize, w: usize, c: usize },
     #[error("{op}: libtorch error: {source}")]
     Torch {
         op: &'static str,
@@ -44,14 +32,7 @@ fn check(op: &'static str, src: &[u8], h: usize, w: usize, c: usize) -> Result<(
     }
     let expected = h.checked_mul(w).and_then(|v| v.checked_mul(c));
     if expected != Some(src.len()) {
-        return Err(ImageError::BadBuffer {
-            op,
-            len: src.len(),
-            h,
-            w,
-            c,
-            expected: expected.unwrap_or(usize::MAX),
-        });
+        return Err(ImageError::BadBuffer { op, len: src.len(), h, w, c, expected: expected.unwrap_or(usize::MAX) });
     }
     Ok(())
 }
@@ -79,9 +60,7 @@ fn aa_weights(in_size: usize, out_size: usize) -> Vec<(usize, Vec<f64>)> {
             let center = scale * (i as f64 + 0.5);
             let xmin = ((center - support + 0.5).trunc() as i64).max(0) as usize;
             let xmax = ((center + support + 0.5).trunc() as i64).min(in_size as i64).max(xmin as i64) as usize;
-            let mut ws: Vec<f64> = (xmin..xmax)
-                .map(|j| cubic((j as f64 - center + 0.5) * invscale))
-                .collect();
+            let mut ws: Vec<f64> = (xmin..xmax).map(|j| cubic((j as f64 - center + 0.5) * invscale)).collect();
             let total: f64 = ws.iter().sum();
             if total != 0.0 {
                 ws.iter_mut().for_each(|v| *v /= total);
@@ -117,11 +96,8 @@ pub fn resize_bicubic_aa_u8_ref(
         for y in 0..h {
             for (x, (x0, ws)) in wx.iter().enumerate() {
                 for ch in 0..c {
-                    let acc: f64 = ws
-                        .iter()
-                        .enumerate()
-                        .map(|(k, wt)| wt * f64::from(src[(y * w + x0 + k) * c + ch]))
-                        .sum();
+                    let acc: f64 =
+                        ws.iter().enumerate().map(|(k, wt)| wt * f64::from(src[(y * w + x0 + k) * c + ch])).sum();
                     t[(y * out_w + x) * c + ch] = to_u8(acc);
                 }
             }
@@ -136,11 +112,8 @@ pub fn resize_bicubic_aa_u8_ref(
     for (y, (y0, ws)) in wy.iter().enumerate() {
         for x in 0..out_w {
             for ch in 0..c {
-                let acc: f64 = ws
-                    .iter()
-                    .enumerate()
-                    .map(|(k, wt)| wt * f64::from(tmp[((y0 + k) * out_w + x) * c + ch]))
-                    .sum();
+                let acc: f64 =
+                    ws.iter().enumerate().map(|(k, wt)| wt * f64::from(tmp[((y0 + k) * out_w + x) * c + ch])).sum();
                 out[(y * out_w + x) * c + ch] = to_u8(acc);
             }
         }
@@ -233,7 +206,9 @@ mod tests {
 
     #[test]
     fn fast_matches_reference_within_one_level() {
-        for &(h, w, oh, ow) in &[(100, 150, 112, 140), (60, 45, 112, 84), (37, 91, 14, 28), (9, 7, 9, 30), (64, 64, 31, 17)] {
+        for &(h, w, oh, ow) in
+            &[(100, 150, 112, 140), (60, 45, 112, 84), (37, 91, 14, 28), (9, 7, 9, 30), (64, 64, 31, 17)]
+        {
             let src = image(h, w, 3, (h * w) as u32);
             let fast = resize_bicubic_aa_u8(&src, h, w, 3, oh, ow).unwrap();
             let slow = resize_bicubic_aa_u8_ref(&src, h, w, 3, oh, ow).unwrap();

@@ -165,9 +165,16 @@ impl Int8Linear {
         let y = if cpu && kind == Kind::Float && rows >= DEQUANT_ROWS {
             // Prefill-sized inputs are compute-bound: one dequantised copy
             // of the weight and an fp32 GEMM beat the int8 kernel there.
-            let w = self.q.f_to_kind(Kind::Float).map_err(t("to_kind"))?.f_mul(&self.scales.f_unsqueeze(1).map_err(t("unsqueeze"))?).map_err(t("mul"))?;
+            let w = self
+                .q
+                .f_to_kind(Kind::Float)
+                .map_err(t("to_kind"))?
+                .f_mul(&self.scales.f_unsqueeze(1).map_err(t("unsqueeze"))?)
+                .map_err(t("mul"))?;
             x.f_linear::<Tensor>(&w, None).map_err(t("linear"))?
-        } else if let (true, true, Kind::Float | Kind::BFloat16, Some(scales)) = (cpu, bf16_kernel_ok(inp), kind, &self.scales_bf16) {
+        } else if let (true, true, Kind::Float | Kind::BFloat16, Some(scales)) =
+            (cpu, bf16_kernel_ok(inp), kind, &self.scales_bf16)
+        {
             let x2 = x.f_reshape([-1, inp]).map_err(t("reshape"))?;
             let x2 = if kind == Kind::BFloat16 { x2 } else { x2.f_to_kind(Kind::BFloat16).map_err(t("to_kind"))? };
             let y = x2
@@ -224,7 +231,15 @@ mod tests {
     #[test]
     fn forward_matches_ref_and_float() {
         tch::manual_seed(2);
-        for &(rows, inp, out) in &[(1i64, 16i64, 8i64), (5, 33, 17), (3, 576, 192), (2, 40, 9), (4, 1536, 17), (DEQUANT_ROWS, 64, 24), (40, 33, 5)] {
+        for &(rows, inp, out) in &[
+            (1i64, 16i64, 8i64),
+            (5, 33, 17),
+            (3, 576, 192),
+            (2, 40, 9),
+            (4, 1536, 17),
+            (DEQUANT_ROWS, 64, 24),
+            (40, 33, 5),
+        ] {
             let w = Tensor::randn([out, inp], (Kind::Float, Device::Cpu));
             let x = Tensor::randn([1, rows, inp], (Kind::Float, Device::Cpu));
             let lin = Int8Linear::from_float(&w, None).unwrap();
@@ -279,7 +294,10 @@ mod tests {
     #[test]
     fn bad_input_is_an_error() {
         let lin = Int8Linear::from_float(&Tensor::randn([4, 8], (Kind::Float, Device::Cpu)), None).unwrap();
-        assert!(matches!(lin.forward(&Tensor::zeros([2, 7], (Kind::Float, Device::Cpu))), Err(Int8Error::Shape { .. })));
+        assert!(matches!(
+            lin.forward(&Tensor::zeros([2, 7], (Kind::Float, Device::Cpu))),
+            Err(Int8Error::Shape { .. })
+        ));
         assert!(matches!(lin.forward(&Tensor::zeros([2, 8], (Kind::Int64, Device::Cpu))), Err(Int8Error::Dtype(_))));
         assert!(matches!(quantize(&Tensor::zeros([8], (Kind::Float, Device::Cpu))), Err(Int8Error::WeightRank(_))));
     }

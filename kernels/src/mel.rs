@@ -63,9 +63,8 @@ pub fn mel_filters(n_mels: usize) -> Vec<f32> {
     let logstep = (6.4f64).ln() / 27.0;
     let hz_to_mel = |f: f64| if f >= min_log_hz { min_log_mel + (f / min_log_hz).ln() / logstep } else { f / f_sp };
     let max_mel = hz_to_mel(sr / 2.0);
-    let mels: Vec<f64> = (0..n_mels + 2)
-        .map(|i| if n_mels + 1 == 0 { 0.0 } else { max_mel * i as f64 / (n_mels + 1) as f64 })
-        .collect();
+    let mels: Vec<f64> =
+        (0..n_mels + 2).map(|i| if n_mels + 1 == 0 { 0.0 } else { max_mel * i as f64 / (n_mels + 1) as f64 }).collect();
     let freqs: Vec<f64> = mels
         .iter()
         .map(|&m| if m >= min_log_mel { min_log_hz * (logstep * (m - min_log_mel)).exp() } else { f_sp * m })
@@ -226,10 +225,7 @@ impl MelSpectrogram {
         let im = sq.f_narrow(1, N_FREQ as i64, N_FREQ as i64).map_err(torch_err("narrow", &sq))?;
         let power = re.f_add(&im).map_err(torch_err("add", &re))?;
         let mel = power.f_matmul(&self.filters_t).map_err(torch_err("matmul(filters)", &power))?;
-        let log = mel
-            .f_clamp_min(1e-10)
-            .and_then(|t| t.f_log10())
-            .map_err(torch_err("log10", &mel))?;
+        let log = mel.f_clamp_min(1e-10).and_then(|t| t.f_log10()).map_err(torch_err("log10", &mel))?;
         let max = log.f_max().map_err(torch_err("max", &log))?;
         let floor = max.f_sub_scalar(8.0).map_err(torch_err("sub", &max))?;
         let out = log
@@ -266,10 +262,7 @@ pub fn log_mel(pcm: &[f32], n_mels: usize, pad: usize, device: Device) -> Result
 
 /// Copy a `[n_mels, T]` feature tensor into a row-major `Vec<f32>`.
 pub fn to_vec(features: &Tensor) -> Result<Vec<f32>, MelError> {
-    let f = features
-        .f_to_kind(Kind::Float)
-        .and_then(|t| t.f_flatten(0, -1))
-        .map_err(torch_err("flatten", features))?;
+    let f = features.f_to_kind(Kind::Float).and_then(|t| t.f_flatten(0, -1)).map_err(torch_err("flatten", features))?;
     Vec::<f32>::try_from(&f).map_err(|source| MelError::Torch { op: "to_vec", shape: features.size(), source })
 }
 

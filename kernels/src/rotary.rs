@@ -31,7 +31,9 @@ pub enum RopeStyle {
 pub enum RotaryError {
     #[error("rotary: input must be [batch, seq, heads, head_dim], got {0:?}")]
     InputRank(Vec<i64>),
-    #[error("rotary: tables {cos:?}/{sin:?} do not fit input {x:?} (need [seq, rot] or [batch, seq, rot], rot even and <= head_dim)")]
+    #[error(
+        "rotary: tables {cos:?}/{sin:?} do not fit input {x:?} (need [seq, rot] or [batch, seq, rot], rot even and <= head_dim)"
+    )]
     Tables { x: Vec<i64>, cos: Vec<i64>, sin: Vec<i64> },
     #[error("rotary: unsupported dtype {0:?}")]
     Dtype(Kind),
@@ -84,10 +86,18 @@ pub fn rotary_ref(
                 for i in 0..rot {
                     let rotated = match style {
                         RopeStyle::Half => {
-                            if i < rot / 2 { -xs[i + rot / 2] } else { xs[i - rot / 2] }
+                            if i < rot / 2 {
+                                -xs[i + rot / 2]
+                            } else {
+                                xs[i - rot / 2]
+                            }
                         }
                         RopeStyle::Interleaved => {
-                            if i % 2 == 0 { -xs[i + 1] } else { xs[i - 1] }
+                            if i % 2 == 0 {
+                                -xs[i + 1]
+                            } else {
+                                xs[i - 1]
+                            }
                         }
                     };
                     o[i] = xs[i] * c[i] + rotated * sn[i];
@@ -134,10 +144,7 @@ pub fn apply_rotary(x: &Tensor, cos: &Tensor, sin: &Tensor, style: RopeStyle) ->
             let pairs = x_rot.f_unflatten(-1, [rot / 2, 2]).map_err(t)?;
             let even = pairs.f_select(-1, 0).map_err(t)?;
             let odd = pairs.f_select(-1, 1).map_err(t)?;
-            Tensor::f_stack(&[odd.f_neg().map_err(t)?, even], -1)
-                .map_err(t)?
-                .f_flatten(-2, -1)
-                .map_err(t)?
+            Tensor::f_stack(&[odd.f_neg().map_err(t)?, even], -1).map_err(t)?.f_flatten(-2, -1).map_err(t)?
         }
     };
     let out = x_rot.f_mul(&c).map_err(t)?.f_add(&rotated.f_mul(&s).map_err(t)?).map_err(t)?;
@@ -173,11 +180,25 @@ mod tests {
     fn fast_matches_ref() {
         tch::manual_seed(7);
         for style in [RopeStyle::Half, RopeStyle::Interleaved] {
-            for &(b, s, h, d, rot) in &[(1i64, 1i64, 1i64, 2i64, 2i64), (2, 5, 3, 8, 8), (1, 7, 9, 64, 64), (2, 3, 2, 128, 64), (1, 4, 3, 10, 6)] {
+            for &(b, s, h, d, rot) in &[
+                (1i64, 1i64, 1i64, 2i64, 2i64),
+                (2, 5, 3, 8, 8),
+                (1, 7, 9, 64, 64),
+                (2, 3, 2, 128, 64),
+                (1, 4, 3, 10, 6),
+            ] {
                 let x = Tensor::randn([b, s, h, d], (Kind::Float, Device::Cpu));
                 let (c, sn) = tables(s, rot, style, 3);
                 let fast = to_vec(&apply_rotary(&x, &c, &sn, style).unwrap());
-                let want = rotary_ref(&to_vec(&x), [b as usize, s as usize, h as usize, d as usize], &to_vec(&c), &to_vec(&sn), rot as usize, style).unwrap();
+                let want = rotary_ref(
+                    &to_vec(&x),
+                    [b as usize, s as usize, h as usize, d as usize],
+                    &to_vec(&c),
+                    &to_vec(&sn),
+                    rot as usize,
+                    style,
+                )
+                .unwrap();
                 assert_eq!(fast.len(), want.len());
                 for (a, w) in fast.iter().zip(&want) {
                     assert!((a - w).abs() <= 1e-5, "{style:?} {a} vs {w}");
@@ -186,7 +207,15 @@ mod tests {
                 let base = Tensor::randn([b, h, s, d], (Kind::Float, Device::Cpu));
                 let view = base.transpose(1, 2);
                 let fast = to_vec(&apply_rotary(&view, &c, &sn, style).unwrap());
-                let want = rotary_ref(&to_vec(&view), [b as usize, s as usize, h as usize, d as usize], &to_vec(&c), &to_vec(&sn), rot as usize, style).unwrap();
+                let want = rotary_ref(
+                    &to_vec(&view),
+                    [b as usize, s as usize, h as usize, d as usize],
+                    &to_vec(&c),
+                    &to_vec(&sn),
+                    rot as usize,
+                    style,
+                )
+                .unwrap();
                 for (a, w) in fast.iter().zip(&want) {
                     assert!((a - w).abs() <= 1e-5, "{style:?} strided {a} vs {w}");
                 }

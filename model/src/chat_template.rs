@@ -168,7 +168,10 @@ impl ThinkSplitter {
         };
         loop {
             // Earliest complete tag.
-            let found = TAGS.iter().filter_map(|(tag, ch)| self.pending.find(tag).map(|p| (p, *tag, *ch))).min_by_key(|(p, _, _)| *p);
+            let found = TAGS
+                .iter()
+                .filter_map(|(tag, ch)| self.pending.find(tag).map(|p| (p, *tag, *ch)))
+                .min_by_key(|(p, _, _)| *p);
             match found {
                 Some((p, tag, ch)) => {
                     let before = self.pending[..p].to_string();
@@ -228,7 +231,9 @@ mod tests {
         let p = ChatFormat::ChatMl.render(&[ChatMessage::user("hi")]).unwrap();
         assert_eq!(
             p,
-            format!("<|im_start|>system\n{SMOLLM_DEFAULT_SYSTEM}<|im_end|>\n<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n")
+            format!(
+                "<|im_start|>system\n{SMOLLM_DEFAULT_SYSTEM}<|im_end|>\n<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"
+            )
         );
         let p = ChatFormat::ChatMl.render(&[ChatMessage::system("S"), ChatMessage::user("U")]).unwrap();
         assert_eq!(p, "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nU<|im_end|>\n<|im_start|>assistant\n");

@@ -32,9 +32,13 @@ pub enum Ct2Error {
         #[source]
         source: std::io::Error,
     },
-    #[error("CTranslate2 model {path} is truncated: needed {needed} bytes for {what} at offset {offset}, file has {len}")]
+    #[error(
+        "CTranslate2 model {path} is truncated: needed {needed} bytes for {what} at offset {offset}, file has {len}"
+    )]
     Truncated { path: PathBuf, what: String, offset: usize, needed: usize, len: usize },
-    #[error("CTranslate2 model {path}: unsupported binary version {version} (this reader supports 2..={MAX_BINARY_VERSION})")]
+    #[error(
+        "CTranslate2 model {path}: unsupported binary version {version} (this reader supports 2..={MAX_BINARY_VERSION})"
+    )]
     Version { path: PathBuf, version: u32 },
     #[error("CTranslate2 model {path}: invalid {what} at offset {offset}: {detail}")]
     Invalid { path: PathBuf, what: String, offset: usize, detail: String },
@@ -187,14 +191,12 @@ struct Cursor<'a> {
 
 impl<'a> Cursor<'a> {
     fn take(&mut self, n: usize, what: &dyn Fn() -> String) -> Result<&'a [u8], Ct2Error> {
-        let end = self.pos.checked_add(n).filter(|&e| e <= self.data.len()).ok_or_else(|| {
-            Ct2Error::Truncated {
-                path: self.path.to_path_buf(),
-                what: what(),
-                offset: self.pos,
-                needed: n,
-                len: self.data.len(),
-            }
+        let end = self.pos.checked_add(n).filter(|&e| e <= self.data.len()).ok_or_else(|| Ct2Error::Truncated {
+            path: self.path.to_path_buf(),
+            what: what(),
+            offset: self.pos,
+            needed: n,
+            len: self.data.len(),
         })?;
         let s = self.data.get(self.pos..end).ok_or_else(|| Ct2Error::Truncated {
             path: self.path.to_path_buf(),
@@ -326,7 +328,7 @@ impl Ct2Model {
                             what: format!("item size of `{label}`"),
                             offset: dtype_at,
                             detail: format!("unknown item size {item}"),
-                        })
+                        });
                     }
                 };
                 let n = c.u32(&|| format!("element count of `{label}`"))? as usize;
@@ -420,7 +422,12 @@ impl Ct2Model {
     pub fn scalar_i64(&self, name: &str) -> Result<i64, Ct2Error> {
         let (v, b) = self.raw(name)?;
         if v.numel() != 1 {
-            return Err(Ct2Error::Shape { path: self.path.clone(), name: name.into(), got: v.shape.clone(), expected: vec![] });
+            return Err(Ct2Error::Shape {
+                path: self.path.clone(),
+                name: name.into(),
+                got: v.shape.clone(),
+                expected: vec![],
+            });
         }
         let val = match (v.dtype, b) {
             (Ct2Dtype::I8, [x]) => *x as i8 as i64,
@@ -432,7 +439,7 @@ impl Ct2Model {
                     name: name.into(),
                     dtype,
                     detail: "is not an integer scalar".into(),
-                })
+                });
             }
         };
         Ok(val)

@@ -114,7 +114,14 @@ pub struct Request {
 
 impl Request {
     pub fn chat(messages: Vec<ChatMessage>, max_new_tokens: usize) -> Self {
-        Request { prompt: Prompt::Chat(messages), max_new_tokens, sampling: Sampling::default(), stop_strings: Vec::new(), stop_tokens: Vec::new(), min_new_tokens: 0 }
+        Request {
+            prompt: Prompt::Chat(messages),
+            max_new_tokens,
+            sampling: Sampling::default(),
+            stop_strings: Vec::new(),
+            stop_tokens: Vec::new(),
+            min_new_tokens: 0,
+        }
     }
 }
 
@@ -152,9 +159,14 @@ pub struct Finished {
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
     /// New text on a channel (reasoning or answer).
-    Text { channel: Channel, text: String },
+    Text {
+        channel: Channel,
+        text: String,
+    },
     Done(Finished),
-    Error { message: String },
+    Error {
+        message: String,
+    },
 }
 
 /// Incremental detokenizer: emits only complete UTF-8 text, using a sliding
@@ -251,7 +263,8 @@ pub fn sample(logits: &[f32], s: &Sampling, rng: &mut StdRng) -> Option<u32> {
     }
     let t = s.temperature;
     let max = logits.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v / t));
-    let mut probs: Vec<(u32, f32)> = logits.iter().enumerate().map(|(i, &v)| (i as u32, ((v / t) - max).exp())).collect();
+    let mut probs: Vec<(u32, f32)> =
+        logits.iter().enumerate().map(|(i, &v)| (i as u32, ((v / t) - max).exp())).collect();
     let total: f32 = probs.iter().map(|p| p.1).sum();
     if !(total > 0.0) || !total.is_finite() {
         return None;
@@ -294,7 +307,8 @@ pub struct Engine {
 
 impl Engine {
     pub fn new(decoder: Decoder, tokenizer: tokenizers::Tokenizer, format: ChatFormat) -> Self {
-        let mut eos_ids: Vec<u32> = decoder.config().eos_token_ids.iter().filter_map(|&i| u32::try_from(i).ok()).collect();
+        let mut eos_ids: Vec<u32> =
+            decoder.config().eos_token_ids.iter().filter_map(|&i| u32::try_from(i).ok()).collect();
         for s in format.stop_strings() {
             if let Some(id) = tokenizer.token_to_id(s) {
                 if !eos_ids.contains(&id) {
@@ -344,7 +358,11 @@ impl Engine {
         let mut generated: Vec<u32> = Vec::new();
         let mut answer = String::new();
         let mut reasoning = String::new();
-        let emit = |parts: Vec<(Channel, String)>, answer: &mut String, reasoning: &mut String, sink: &mut dyn FnMut(Event) -> bool| -> bool {
+        let emit = |parts: Vec<(Channel, String)>,
+                    answer: &mut String,
+                    reasoning: &mut String,
+                    sink: &mut dyn FnMut(Event) -> bool|
+         -> bool {
             let mut alive = true;
             for (channel, text) in parts {
                 match channel {
@@ -360,16 +378,22 @@ impl Engine {
         self.decoder.reserve_kv(1, (prompt.len() + budget) as i64)?;
         let t0 = Instant::now();
         let ids: Vec<i64> = prompt.iter().map(|&i| i as i64).collect();
-        let input = Tensor::f_from_slice(&ids).and_then(|t| t.f_view([1, -1])).map_err(|source| GenerateError::Torch { op: "prompt tensor", source })?;
+        let input = Tensor::f_from_slice(&ids)
+            .and_then(|t| t.f_view([1, -1]))
+            .map_err(|source| GenerateError::Torch { op: "prompt tensor", source })?;
         let mut logits = self.decoder.forward(&input, 0)?;
         let mut t_first: Option<Instant> = None;
         let mut t_last = Instant::now();
         let mut reason = FinishReason::Length;
         let mut pos = prompt.len() as i64;
         for step in 0..budget {
-            let flat = logits.f_to_device(tch::Device::Cpu).and_then(|t| t.f_to_kind(Kind::Float)).and_then(|t| t.f_reshape([-1])).map_err(|source| GenerateError::Torch { op: "logits", source })?;
-            let mut l: Vec<f32> = Vec::<f32>::try_from(&flat)
-                .map_err(|source| GenerateError::Torch { op: "logits to vec", source })?;
+            let flat = logits
+                .f_to_device(tch::Device::Cpu)
+                .and_then(|t| t.f_to_kind(Kind::Float))
+                .and_then(|t| t.f_reshape([-1]))
+                .map_err(|source| GenerateError::Torch { op: "logits", source })?;
+            let mut l: Vec<f32> =
+                Vec::<f32>::try_from(&flat).map_err(|source| GenerateError::Torch { op: "logits to vec", source })?;
             apply_repetition_penalty(&mut l, &seen, req.sampling.repetition_penalty);
             if generated.len() < req.min_new_tokens {
                 for &id in &stop_ids {
@@ -378,7 +402,8 @@ impl Engine {
                     }
                 }
             }
-            let next = sample(&l, &req.sampling, &mut rng).ok_or_else(|| GenerateError::Sampling("logits are not finite".into()))?;
+            let next = sample(&l, &req.sampling, &mut rng)
+                .ok_or_else(|| GenerateError::Sampling("logits are not finite".into()))?;
             if stop_ids.contains(&next) {
                 reason = FinishReason::StopToken;
                 break;
@@ -401,7 +426,9 @@ impl Engine {
             if step + 1 == budget {
                 break;
             }
-            let input = Tensor::f_from_slice(&[next as i64]).and_then(|t| t.f_view([1, 1])).map_err(|source| GenerateError::Torch { op: "token tensor", source })?;
+            let input = Tensor::f_from_slice(&[next as i64])
+                .and_then(|t| t.f_view([1, 1]))
+                .map_err(|source| GenerateError::Torch { op: "token tensor", source })?;
             logits = self.decoder.forward(&input, pos)?;
             pos += 1;
         }
@@ -594,7 +621,8 @@ impl Generator {
                 }
             }
         }
-        let generator = Generator { jobs: tx, queue: opts.queue.max(1), stream_buffer: opts.stream_buffer.max(1), stats };
+        let generator =
+            Generator { jobs: tx, queue: opts.queue.max(1), stream_buffer: opts.stream_buffer.max(1), stats };
         let workers = Workers { threads };
         if let Some(e) = first_err {
             drop(generator);
@@ -708,7 +736,12 @@ impl EngineSpec {
 
     /// Load copy `i` (see [`crate::placement::Placement::copies`]).
     pub fn load(&self, i: usize) -> Result<Engine, GenerateError> {
-        let placement = self.placement.copies().get(i).cloned().ok_or_else(|| GenerateError::Load(format!("no copy {i} in placement {}", self.placement.label())))?;
+        let placement = self
+            .placement
+            .copies()
+            .get(i)
+            .cloned()
+            .ok_or_else(|| GenerateError::Load(format!("no copy {i} in placement {}", self.placement.label())))?;
         let load_err = |e: String| GenerateError::Load(format!("{}: {e}", self.path.display()));
         let is_gguf = self.path.is_file() && self.path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gguf"));
         if is_gguf {
@@ -717,7 +750,13 @@ impl EngineSpec {
             let tokenizer = file.tokenizer().map_err(|e| load_err(e.to_string()))?;
             let format = file.chat_template().and_then(ChatFormat::detect).unwrap_or(ChatFormat::ChatMl);
             let src = crate::gguf::GgufWeights::new(&file, &cfg);
-            let opts = crate::decoder::DecoderOptions { kind: self.kind, quantize: self.quantize, placement, max_positions: self.max_positions, ..Default::default() };
+            let opts = crate::decoder::DecoderOptions {
+                kind: self.kind,
+                quantize: self.quantize,
+                placement,
+                max_positions: self.max_positions,
+                ..Default::default()
+            };
             let decoder = Decoder::load(&cfg, &src, &opts)?;
             return Ok(Engine::new(decoder, tokenizer, format));
         }
@@ -728,7 +767,8 @@ impl EngineSpec {
         let text = std::fs::read_to_string(&cfg_path).map_err(|e| load_err(format!("config.json: {e}")))?;
         let cfg = crate::decoder::DecoderConfig::from_hf_json(&text)?;
         let ck = crate::safetensors_loader::Checkpoint::open(&self.path).map_err(|e| load_err(e.to_string()))?;
-        let tokenizer = tokenizers::Tokenizer::from_file(self.path.join("tokenizer.json")).map_err(|e| load_err(format!("tokenizer.json: {e}")))?;
+        let tokenizer = tokenizers::Tokenizer::from_file(self.path.join("tokenizer.json"))
+            .map_err(|e| load_err(format!("tokenizer.json: {e}")))?;
         let template = std::fs::read_to_string(self.path.join("chat_template.jinja")).ok().or_else(|| {
             let t = std::fs::read_to_string(self.path.join("tokenizer_config.json")).ok()?;
             let v: serde_json::Value = serde_json::from_str(&t).ok()?;
@@ -743,7 +783,13 @@ impl EngineSpec {
         } else {
             crate::decoder::Prefixes::default()
         };
-        let opts = crate::decoder::DecoderOptions { kind: self.kind, quantize: self.quantize, placement, prefixes, max_positions: self.max_positions };
+        let opts = crate::decoder::DecoderOptions {
+            kind: self.kind,
+            quantize: self.quantize,
+            placement,
+            prefixes,
+            max_positions: self.max_positions,
+        };
         let decoder = Decoder::load(&cfg, &ck, &opts)?;
         Ok(Engine::new(decoder, tokenizer, format))
     }

@@ -47,7 +47,9 @@ pub enum GgufError {
     Truncated { path: PathBuf, offset: u64, what: String },
     #[error("{path}: bad metadata `{key}`: {reason}")]
     Metadata { path: PathBuf, key: String, reason: String },
-    #[error("{path}: tensor `{name}` has unsupported ggml type {type_id} ({type_name}); supported: F32, F16, BF16, Q4_0, Q4_1, Q8_0")]
+    #[error(
+        "{path}: tensor `{name}` has unsupported ggml type {type_id} ({type_name}); supported: F32, F16, BF16, Q4_0, Q4_1, Q8_0"
+    )]
     UnsupportedType { path: PathBuf, name: String, type_id: u32, type_name: &'static str },
     #[error("{path}: tensor `{name}` not found")]
     MissingTensor { path: PathBuf, name: String },
@@ -409,13 +411,22 @@ impl GgufFile {
         GgufError::Metadata { path: self.path.clone(), key: key.into(), reason: reason.into() }
     }
     fn req_u64(&self, key: &str) -> Result<u64, GgufError> {
-        self.get(key).ok_or_else(|| self.meta_err(key, "missing"))?.as_u64().ok_or_else(|| self.meta_err(key, "not an unsigned integer"))
+        self.get(key)
+            .ok_or_else(|| self.meta_err(key, "missing"))?
+            .as_u64()
+            .ok_or_else(|| self.meta_err(key, "not an unsigned integer"))
     }
     fn req_f64(&self, key: &str) -> Result<f64, GgufError> {
-        self.get(key).ok_or_else(|| self.meta_err(key, "missing"))?.as_f64().ok_or_else(|| self.meta_err(key, "not a number"))
+        self.get(key)
+            .ok_or_else(|| self.meta_err(key, "missing"))?
+            .as_f64()
+            .ok_or_else(|| self.meta_err(key, "not a number"))
     }
     fn req_str(&self, key: &str) -> Result<&str, GgufError> {
-        self.get(key).ok_or_else(|| self.meta_err(key, "missing"))?.as_str().ok_or_else(|| self.meta_err(key, "not a string"))
+        self.get(key)
+            .ok_or_else(|| self.meta_err(key, "missing"))?
+            .as_str()
+            .ok_or_else(|| self.meta_err(key, "not a string"))
     }
 
     /// Byte range of a tensor's data inside the map (checked).
@@ -429,7 +440,13 @@ impl GgufFile {
         })?;
         let elements = t.dims.iter().try_fold(1u64, |a, &d| a.checked_mul(d));
         let len = self.map.len() as u64;
-        let bounds = |start: u64, end: u64| GgufError::TensorBounds { path: self.path.clone(), name: t.name.clone(), start, end, len };
+        let bounds = |start: u64, end: u64| GgufError::TensorBounds {
+            path: self.path.clone(),
+            name: t.name.clone(),
+            start,
+            end,
+            len,
+        };
         let elements = elements.ok_or_else(|| bounds(t.offset, u64::MAX))?;
         if elements % block != 0 {
             return Err(GgufError::BlockShape { path: self.path.clone(), name: t.name.clone(), elements, block });
@@ -445,7 +462,9 @@ impl GgufFile {
 
     /// Dequantise a tensor to f32, in storage order (innermost dim fastest).
     pub fn dequantize(&self, name: &str) -> Result<Vec<f32>, GgufError> {
-        let t = self.tensor_info(name).ok_or_else(|| GgufError::MissingTensor { path: self.path.clone(), name: name.into() })?;
+        let t = self
+            .tensor_info(name)
+            .ok_or_else(|| GgufError::MissingTensor { path: self.path.clone(), name: name.into() })?;
         let (start, end) = self.extent(t)?;
         let raw = self.map.get(start..end).ok_or_else(|| GgufError::TensorBounds {
             path: self.path.clone(),
@@ -459,7 +478,9 @@ impl GgufFile {
 
     /// A tensor as an f32 libtorch tensor in PyTorch shape order.
     pub fn tensor(&self, name: &str) -> Result<Tensor, GgufError> {
-        let info = self.tensor_info(name).ok_or_else(|| GgufError::MissingTensor { path: self.path.clone(), name: name.into() })?;
+        let info = self
+            .tensor_info(name)
+            .ok_or_else(|| GgufError::MissingTensor { path: self.path.clone(), name: name.into() })?;
         let shape = info.shape();
         let data = self.dequantize(name)?;
         Tensor::f_from_slice(&data)
@@ -471,7 +492,9 @@ impl GgufFile {
     pub fn decoder_config(&self) -> Result<DecoderConfig, GgufError> {
         let arch = self.req_str("general.architecture")?.to_string();
         if arch != "llama" {
-            return Err(self.meta_err("general.architecture", format!("`{arch}`: only `llama` GGUF checkpoints are supported")));
+            return Err(
+                self.meta_err("general.architecture", format!("`{arch}`: only `llama` GGUF checkpoints are supported"))
+            );
         }
         let k = |s: &str| format!("{arch}.{s}");
         let hidden = self.req_u64(&k("embedding_length"))? as i64;
@@ -481,7 +504,9 @@ impl GgufFile {
             None => heads,
         };
         if heads == 0 || hidden % heads != 0 {
-            return Err(self.meta_err(&k("attention.head_count"), format!("{heads} heads do not divide hidden size {hidden}")));
+            return Err(
+                self.meta_err(&k("attention.head_count"), format!("{heads} heads do not divide hidden size {hidden}"))
+            );
         }
         let head_dim = hidden / heads;
         let rot = match self.get(&k("rope.dimension_count")) {
@@ -547,10 +572,13 @@ impl GgufFile {
             _ => return Err(terr("tokenizer.ggml.merges missing or not an array".into())),
         };
         let types: Vec<i64> = match self.get("tokenizer.ggml.token_type") {
-            Some(Value::Array(a)) => a.iter().map(|v| match v {
-                Value::I32(x) => *x as i64,
-                other => other.as_u64().map(|x| x as i64).unwrap_or(1),
-            }).collect(),
+            Some(Value::Array(a)) => a
+                .iter()
+                .map(|v| match v {
+                    Value::I32(x) => *x as i64,
+                    other => other.as_u64().map(|x| x as i64).unwrap_or(1),
+                })
+                .collect(),
             _ => vec![1; tokens.len()],
         };
         let mut vocab = serde_json::Map::new();
@@ -704,7 +732,11 @@ impl WeightSource for GgufWeights<'_> {
         })?;
         let found = info.shape();
         if found != shape {
-            return Err(DecoderError::ShapeMismatch { name: format!("{name} (`{g}`)"), expected: shape.to_vec(), found });
+            return Err(DecoderError::ShapeMismatch {
+                name: format!("{name} (`{g}`)"),
+                expected: shape.to_vec(),
+                found,
+            });
         }
         let t = self.file.tensor(&g).map_err(|e| DecoderError::Weights(e.to_string()))?;
         let torch = |source| DecoderError::Torch { op: "gguf load", source };

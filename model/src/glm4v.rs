@@ -101,23 +101,14 @@ impl TextConfig {
         self.rope().iter().flatten().find_map(|r| r.rope_theta).or(self.rope_theta).unwrap_or(10000.0)
     }
     pub fn partial_rotary_factor(&self) -> f64 {
-        self.rope()
-            .iter()
-            .flatten()
-            .find_map(|r| r.partial_rotary_factor)
-            .or(self.partial_rotary_factor)
-            .unwrap_or(1.0)
+        self.rope().iter().flatten().find_map(|r| r.partial_rotary_factor).or(self.partial_rotary_factor).unwrap_or(1.0)
     }
     /// Rotary dims per head (`int(head_dim * partial_rotary_factor)`).
     pub fn rotary_dim(&self) -> i64 {
         (self.head_dim() as f64 * self.partial_rotary_factor()) as i64
     }
     pub fn mrope_section(&self) -> Vec<i64> {
-        self.rope()
-            .iter()
-            .flatten()
-            .find_map(|r| r.mrope_section.clone())
-            .unwrap_or_else(|| vec![8, 12, 12])
+        self.rope().iter().flatten().find_map(|r| r.mrope_section.clone()).unwrap_or_else(|| vec![8, 12, 12])
     }
 }
 
@@ -161,20 +152,15 @@ fn d_image_end() -> i64 {
 impl Glm4vConfig {
     /// Parse `config.json` text; `path` only names the file in errors.
     pub fn from_json(text_json: &str, path: &str) -> Result<Self, Glm4vError> {
-        let err = |e: serde_json::Error| Glm4vError::Config {
-            path: path.to_string(),
-            reason: e.to_string(),
-        };
+        let err = |e: serde_json::Error| Glm4vError::Config { path: path.to_string(), reason: e.to_string() };
         let root_value: serde_json::Value = serde_json::from_str(text_json).map_err(err)?;
         let root: RootConfig = serde_json::from_value(root_value.clone()).map_err(err)?;
         // Older saves keep the text fields at the top level too.
         let text_value = root.text_config.clone().unwrap_or(root_value);
         let text: TextConfig = serde_json::from_value(text_value).map_err(err)?;
         let tie = root.tie_word_embeddings.or(text.tie_word_embeddings).unwrap_or(false);
-        let decoder = DecoderConfig::from_hf_json(text_json).map_err(|e| Glm4vError::Config {
-            path: path.to_string(),
-            reason: e.to_string(),
-        })?;
+        let decoder = DecoderConfig::from_hf_json(text_json)
+            .map_err(|e| Glm4vError::Config { path: path.to_string(), reason: e.to_string() })?;
         let cfg = Glm4vConfig {
             text,
             decoder,
@@ -184,18 +170,13 @@ impl Glm4vConfig {
             image_end_token_id: root.image_end_token_id,
             tie_word_embeddings: tie,
         };
-        cfg.validate().map_err(|reason| Glm4vError::Config {
-            path: path.to_string(),
-            reason,
-        })?;
+        cfg.validate().map_err(|reason| Glm4vError::Config { path: path.to_string(), reason })?;
         Ok(cfg)
     }
 
     pub fn load(path: &Path) -> Result<Self, Glm4vError> {
-        let text = std::fs::read_to_string(path).map_err(|e| Glm4vError::Config {
-            path: path.display().to_string(),
-            reason: e.to_string(),
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Glm4vError::Config { path: path.display().to_string(), reason: e.to_string() })?;
         Self::from_json(&text, &path.display().to_string())
     }
 
@@ -310,7 +291,11 @@ impl Glm4vForConditionalGeneration {
     pub fn load(dir: &Path, kind: Kind, device: Device) -> Result<Self, Glm4vError> {
         let cfg = Glm4vConfig::load(&dir.join("config.json"))?;
         let ck = Checkpoint::open(dir)?;
-        let text = DecoderOptions { kind, placement: crate::placement::Placement::Single(device), ..DecoderOptions::default() };
+        let text = DecoderOptions {
+            kind,
+            placement: crate::placement::Placement::Single(device),
+            ..DecoderOptions::default()
+        };
         Self::from_checkpoint(cfg, &ck, text)
     }
 
@@ -394,7 +379,9 @@ impl Glm4vForConditionalGeneration {
     pub fn embed(&self, input_ids: &[i64], image_features: Option<&Tensor>) -> Result<Tensor, Glm4vError> {
         let vocab = self.cfg.text.vocab_size;
         if let Some((i, t)) = input_ids.iter().enumerate().find(|(_, t)| **t < 0 || **t >= vocab) {
-            return Err(Glm4vError::Input(format!("token {t} at position {i} is outside the vocabulary (size {vocab})")));
+            return Err(Glm4vError::Input(format!(
+                "token {t} at position {i} is outside the vocabulary (size {vocab})"
+            )));
         }
         let table = self.text.embed_tokens();
         let device = table.device();
@@ -487,7 +474,12 @@ impl Glm4vForConditionalGeneration {
 
     /// Embeddings + M-RoPE through the text model from position 0; final-normed
     /// hidden states `[1, seq, hidden]`.
-    fn prompt_hidden(&mut self, input_ids: &[i64], pixel_values: Option<&Tensor>, grids: &[Grid]) -> Result<Tensor, Glm4vError> {
+    fn prompt_hidden(
+        &mut self,
+        input_ids: &[i64],
+        pixel_values: Option<&Tensor>,
+        grids: &[Grid],
+    ) -> Result<Tensor, Glm4vError> {
         if input_ids.is_empty() {
             return Err(Glm4vError::Input("empty prompt".into()));
         }

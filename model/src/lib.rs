@@ -5,16 +5,16 @@
 //! library on the same file. Models run on dedicated threads behind bounded
 //! channels; callers hold async handles.
 
-pub mod ct2;
-pub mod glm4v;
-pub mod safetensors_loader;
-pub mod vision;
-pub mod weights;
-pub mod whisper;
 pub mod chat_template;
+pub mod ct2;
 pub mod decoder;
 pub mod generate;
 pub mod gguf;
+pub mod glm4v;
 pub mod placement;
+pub mod safetensors_loader;
 pub mod threads;
 pub mod vad;
+pub mod vision;
+pub mod weights;
+pub mod whisper;

@@ -180,11 +180,18 @@ mod tests {
         assert!(matches!(toml_like(&["cpu"], Some("tensor")).to_placement(), Err(PlacementError::DeviceCount { .. })));
         assert!(matches!(toml_like(&["cpu", "cpu"], Some("diagonal")).to_placement(), Err(PlacementError::Split(_))));
         if !tch::Cuda::is_available() {
-            assert!(matches!(toml_like(&["cuda:0", "cuda:1"], Some("tensor")).to_placement(), Err(PlacementError::Unavailable(_))));
+            assert!(matches!(
+                toml_like(&["cuda:0", "cuda:1"], Some("tensor")).to_placement(),
+                Err(PlacementError::Unavailable(_))
+            ));
         }
     }
 
     fn toml_like(devs: &[&str], split: Option<&str>) -> PlacementConfig {
-        PlacementConfig { devices: devs.iter().map(|s| s.to_string()).collect(), split: split.map(String::from), split_at: None }
+        PlacementConfig {
+            devices: devs.iter().map(|s| s.to_string()).collect(),
+            split: split.map(String::from),
+            split_at: None,
+        }
     }
 }

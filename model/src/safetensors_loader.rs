@@ -43,18 +43,9 @@ pub enum LoadError {
     #[error("tensor `{name}` not found in {location}")]
     MissingTensor { name: String, location: String },
     #[error("tensor `{name}`: expected shape {expected:?}, found {found:?} in {file}")]
-    ShapeMismatch {
-        name: String,
-        expected: Vec<i64>,
-        found: Vec<i64>,
-        file: PathBuf,
-    },
+    ShapeMismatch { name: String, expected: Vec<i64>, found: Vec<i64>, file: PathBuf },
     #[error("tensor `{name}` in {file} has unsupported dtype {dtype}")]
-    UnsupportedDtype {
-        name: String,
-        dtype: String,
-        file: PathBuf,
-    },
+    UnsupportedDtype { name: String, dtype: String, file: PathBuf },
     #[error("tensor `{name}`: libtorch error: {source}")]
     Torch {
         name: String,
@@ -126,10 +117,7 @@ impl Checkpoint {
         if single.is_file() {
             return Self::open_file(&single);
         }
-        let listing = std::fs::read_dir(dir).map_err(|source| LoadError::Io {
-            path: dir.to_path_buf(),
-            source,
-        })?;
+        let listing = std::fs::read_dir(dir).map_err(|source| LoadError::Io { path: dir.to_path_buf(), source })?;
         let mut found: Vec<PathBuf> = listing
             .filter_map(|e| e.ok())
             .map(|e| e.path())
@@ -140,20 +128,14 @@ impl Checkpoint {
                 return Self::open_file(&only);
             }
         }
-        Err(LoadError::NotACheckpoint {
-            dir: dir.to_path_buf(),
-        })
+        Err(LoadError::NotACheckpoint { dir: dir.to_path_buf() })
     }
 
     /// Open one `.safetensors` file.
     pub fn open_file(path: impl AsRef<Path>) -> Result<Self, LoadError> {
         let path = path.as_ref();
         let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        let mut ck = Checkpoint {
-            dir,
-            shards: Vec::new(),
-            entries: HashMap::new(),
-        };
+        let mut ck = Checkpoint { dir, shards: Vec::new(), entries: HashMap::new() };
         ck.add_shard(path, None)?;
         Ok(ck)
     }
@@ -161,20 +143,12 @@ impl Checkpoint {
     /// Open a sharded checkpoint through its index file.
     pub fn open_index(index: impl AsRef<Path>) -> Result<Self, LoadError> {
         let index = index.as_ref();
-        let text = std::fs::read_to_string(index).map_err(|source| LoadError::Io {
-            path: index.to_path_buf(),
-            source,
-        })?;
-        let parsed: IndexJson = serde_json::from_str(&text).map_err(|e| LoadError::Index {
-            path: index.to_path_buf(),
-            reason: e.to_string(),
-        })?;
+        let text =
+            std::fs::read_to_string(index).map_err(|source| LoadError::Io { path: index.to_path_buf(), source })?;
+        let parsed: IndexJson = serde_json::from_str(&text)
+            .map_err(|e| LoadError::Index { path: index.to_path_buf(), reason: e.to_string() })?;
         let dir = index.parent().map(Path::to_path_buf).unwrap_or_default();
-        let mut ck = Checkpoint {
-            dir: dir.clone(),
-            shards: Vec::new(),
-            entries: HashMap::new(),
-        };
+        let mut ck = Checkpoint { dir: dir.clone(), shards: Vec::new(), entries: HashMap::new() };
         // Shard names in file order of first appearance, deduplicated.
         let mut shard_names: Vec<&str> = parsed.weight_map.values().map(String::as_str).collect();
         shard_names.sort_unstable();
@@ -188,10 +162,7 @@ impl Checkpoint {
             }
             let shard = dir.join(name);
             if !shard.is_file() {
-                return Err(LoadError::MissingShard {
-                    shard,
-                    index: index.to_path_buf(),
-                });
+                return Err(LoadError::MissingShard { shard, index: index.to_path_buf() });
             }
             ck.add_shard(&shard, Some(index))?;
         }
@@ -207,10 +178,7 @@ impl Checkpoint {
             if actual != dir.join(shard_name) {
                 return Err(LoadError::Index {
                     path: index.to_path_buf(),
-                    reason: format!(
-                        "tensor `{tensor}` is listed in {shard_name} but stored in {}",
-                        actual.display()
-                    ),
+                    reason: format!("tensor `{tensor}` is listed in {shard_name} but stored in {}", actual.display()),
                 });
             }
         }
@@ -219,28 +187,19 @@ impl Checkpoint {
 
     fn add_shard(&mut self, path: &Path, index: Option<&Path>) -> Result<(), LoadError> {
         let file = File::open(path).map_err(|source| match (source.kind(), index) {
-            (std::io::ErrorKind::NotFound, Some(index)) => LoadError::MissingShard {
-                shard: path.to_path_buf(),
-                index: index.to_path_buf(),
-            },
-            _ => LoadError::Io {
-                path: path.to_path_buf(),
-                source,
-            },
+            (std::io::ErrorKind::NotFound, Some(index)) => {
+                LoadError::MissingShard { shard: path.to_path_buf(), index: index.to_path_buf() }
+            }
+            _ => LoadError::Io { path: path.to_path_buf(), source },
         })?;
         // SAFETY: the map is read-only and private to this process. Like every
         // mmap-based loader (safetensors, candle), we rely on the checkpoint
         // not being truncated or rewritten while it is open; the header is
         // validated against the mapped length below, so a file that is
         // already short is rejected rather than read out of bounds.
-        let map = unsafe { Mmap::map(&file) }.map_err(|source| LoadError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let (header_len, meta) = SafeTensors::read_metadata(&map[..]).map_err(|e| LoadError::Header {
-            path: path.to_path_buf(),
-            reason: format!("{e:?}"),
-        })?;
+        let map = unsafe { Mmap::map(&file) }.map_err(|source| LoadError::Io { path: path.to_path_buf(), source })?;
+        let (header_len, meta) = SafeTensors::read_metadata(&map[..])
+            .map_err(|e| LoadError::Header { path: path.to_path_buf(), reason: format!("{e:?}") })?;
         let data_start = 8 + header_len;
         let shard = self.shards.len();
         for (name, info) in meta.tensors() {
@@ -261,27 +220,12 @@ impl Checkpoint {
                 let prev_path = self.shards.get(prev.shard).map(|s| s.path.display().to_string());
                 return Err(LoadError::Header {
                     path: path.to_path_buf(),
-                    reason: format!(
-                        "tensor `{name}` is stored twice (also in {})",
-                        prev_path.unwrap_or_default()
-                    ),
+                    reason: format!("tensor `{name}` is stored twice (also in {})", prev_path.unwrap_or_default()),
                 });
             }
-            self.entries.insert(
-                name,
-                Entry {
-                    shard,
-                    dtype: info.dtype,
-                    shape: info.shape.clone(),
-                    start,
-                    end,
-                },
-            );
+            self.entries.insert(name, Entry { shard, dtype: info.dtype, shape: info.shape.clone(), start, end });
         }
-        self.shards.push(Shard {
-            path: path.to_path_buf(),
-            map,
-        });
+        self.shards.push(Shard { path: path.to_path_buf(), map });
         Ok(())
     }
 
@@ -316,10 +260,7 @@ impl Checkpoint {
 
     /// dtype and shape of a stored tensor, without reading it.
     pub fn meta(&self, name: &str) -> Option<TensorMeta> {
-        self.entries.get(name).map(|e| TensorMeta {
-            dtype: e.dtype,
-            shape: e.shape.clone(),
-        })
+        self.entries.get(name).map(|e| TensorMeta { dtype: e.dtype, shape: e.shape.clone() })
     }
 
     /// Parse `config.json` next to the weights into `T`.
@@ -335,10 +276,7 @@ impl Checkpoint {
     }
 
     fn entry(&self, name: &str) -> Result<(&Entry, &Shard), LoadError> {
-        let missing = || LoadError::MissingTensor {
-            name: name.to_string(),
-            location: self.location(),
-        };
+        let missing = || LoadError::MissingTensor { name: name.to_string(), location: self.location() };
         let entry = self.entries.get(name).ok_or_else(missing)?;
         let shard = self.shards.get(entry.shard).ok_or_else(missing)?;
         Ok((entry, shard))
@@ -371,20 +309,13 @@ impl Checkpoint {
                 ),
             });
         }
-        let torch_err = |source| LoadError::Torch {
-            name: name.to_string(),
-            source,
-        };
+        let torch_err = |source| LoadError::Torch { name: name.to_string(), source };
         // safetensors data is little-endian; libtorch copies native-endian.
         #[cfg(target_endian = "big")]
         compile_error!("safetensors_loader assumes a little-endian host");
         let t = Tensor::f_from_data_size(bytes, &shape, src_kind).map_err(torch_err)?;
         let t = if src_kind == kind { t } else { t.f_to_kind(kind).map_err(torch_err)? };
-        if device == Device::Cpu {
-            Ok(t)
-        } else {
-            t.f_to_device(device).map_err(torch_err)
-        }
+        if device == Device::Cpu { Ok(t) } else { t.f_to_device(device).map_err(torch_err) }
     }
 
     /// Like [`Checkpoint::tensor`], but the stored shape must equal `shape`.
@@ -409,12 +340,7 @@ impl Checkpoint {
 
     /// A [`Weights`] view at the root of the name tree.
     pub fn weights(&self, kind: Kind, device: Device) -> Weights<'_> {
-        Weights {
-            ckpt: self,
-            prefix: String::new(),
-            kind,
-            device,
-        }
+        Weights { ckpt: self, prefix: String::new(), kind, device }
     }
 
     /// Fill every variable of a `tch::nn::VarStore` from the tensor of the
@@ -434,14 +360,8 @@ impl Checkpoint {
 
 /// Read and parse a JSON config file.
 pub fn read_config<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, LoadError> {
-    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    serde_json::from_str(&text).map_err(|e| LoadError::Config {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
-    })
+    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Io { path: path.to_path_buf(), source })?;
+    serde_json::from_str(&text).map_err(|e| LoadError::Config { path: path.to_path_buf(), reason: e.to_string() })
 }
 
 /// The libtorch kind for a safetensors dtype, if libtorch has one we load.
@@ -480,17 +400,8 @@ impl fmt::Debug for Weights<'_> {
 impl<'a> Weights<'a> {
     /// Descend into `name` (a module name or a layer index).
     pub fn pp(&self, name: impl fmt::Display) -> Weights<'a> {
-        let prefix = if self.prefix.is_empty() {
-            name.to_string()
-        } else {
-            format!("{}.{}", self.prefix, name)
-        };
-        Weights {
-            ckpt: self.ckpt,
-            prefix,
-            kind: self.kind,
-            device: self.device,
-        }
+        let prefix = if self.prefix.is_empty() { name.to_string() } else { format!("{}.{}", self.prefix, name) };
+        Weights { ckpt: self.ckpt, prefix, kind: self.kind, device: self.device }
     }
 
     /// Same prefix, tensors created as `kind`.
@@ -521,11 +432,7 @@ impl<'a> Weights<'a> {
 
     /// Full checkpoint name of `name` under this prefix.
     pub fn path(&self, name: &str) -> String {
-        if self.prefix.is_empty() {
-            name.to_string()
-        } else {
-            format!("{}.{}", self.prefix, name)
-        }
+        if self.prefix.is_empty() { name.to_string() } else { format!("{}.{}", self.prefix, name) }
     }
 
     pub fn contains(&self, name: &str) -> bool {
@@ -539,11 +446,7 @@ impl<'a> Weights<'a> {
 
     /// `get`, or `None` when the tensor is absent (optional biases).
     pub fn get_opt(&self, name: &str, shape: &[i64]) -> Result<Option<Tensor>, LoadError> {
-        if self.contains(name) {
-            self.get(name, shape).map(Some)
-        } else {
-            Ok(None)
-        }
+        if self.contains(name) { self.get(name, shape).map(Some) } else { Ok(None) }
     }
 
     /// The tensor `prefix.name` with whatever shape it has.
@@ -557,10 +460,7 @@ impl<'a> Weights<'a> {
         self.ckpt
             .meta(&full)
             .map(|m| m.shape.iter().map(|&d| d as i64).collect())
-            .ok_or_else(|| LoadError::MissingTensor {
-                name: full,
-                location: self.ckpt.location(),
-            })
+            .ok_or_else(|| LoadError::MissingTensor { name: full, location: self.ckpt.location() })
     }
 }
 

@@ -63,10 +63,7 @@ pub struct SileroVad {
 
 impl std::fmt::Debug for SileroVad {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SileroVad")
-            .field("path", &self.path)
-            .field("chunks", &self.chunks)
-            .finish()
+        f.debug_struct("SileroVad").field("path", &self.path).field("chunks", &self.chunks).finish()
     }
 }
 
@@ -74,18 +71,10 @@ impl SileroVad {
     /// Load `silero_vad.jit` from an explicit path, on CPU.
     pub fn load(path: impl AsRef<Path>) -> Result<Self, VadError> {
         let path = path.as_ref().to_path_buf();
-        let mut module = CModule::load_on_device(&path, Device::Cpu).map_err(|source| {
-            VadError::Load {
-                path: path.clone(),
-                source,
-            }
-        })?;
+        let mut module = CModule::load_on_device(&path, Device::Cpu)
+            .map_err(|source| VadError::Load { path: path.clone(), source })?;
         module.set_eval();
-        let mut vad = SileroVad {
-            module,
-            path,
-            chunks: 0,
-        };
+        let mut vad = SileroVad { module, path, chunks: 0 };
         vad.reset()?;
         Ok(vad)
     }
@@ -110,10 +99,7 @@ impl SileroVad {
     pub fn reset(&mut self) -> Result<(), VadError> {
         self.module
             .method_is::<IValue>("reset_states", &[])
-            .map_err(|source| VadError::Torch {
-                op: "reset_states",
-                source,
-            })?;
+            .map_err(|source| VadError::Torch { op: "reset_states", source })?;
         self.chunks = 0;
         Ok(())
     }
@@ -121,10 +107,7 @@ impl SileroVad {
     /// Speech probability of the next 32 ms chunk of the stream.
     pub fn prob(&mut self, chunk: &[f32]) -> Result<f32, VadError> {
         if chunk.len() != CHUNK_SAMPLES {
-            return Err(VadError::ChunkLength {
-                expected: CHUNK_SAMPLES,
-                got: chunk.len(),
-            });
+            return Err(VadError::ChunkLength { expected: CHUNK_SAMPLES, got: chunk.len() });
         }
         if let Some(index) = chunk.iter().position(|s| !s.is_finite()) {
             return Err(VadError::NonFinite { index });
@@ -132,24 +115,15 @@ impl SileroVad {
         let _guard = tch::no_grad_guard();
         let x = Tensor::f_from_slice(chunk)
             .and_then(|t| t.f_view([1, CHUNK_SAMPLES as i64]))
-            .map_err(|source| VadError::Torch {
-                op: "input tensor",
-                source,
-            })?;
+            .map_err(|source| VadError::Torch { op: "input tensor", source })?;
         let out = self
             .module
             .forward_is(&[IValue::Tensor(x), IValue::Int(i64::from(SAMPLE_RATE))])
-            .map_err(|source| VadError::Torch {
-                op: "forward",
-                source,
-            })?;
+            .map_err(|source| VadError::Torch { op: "forward", source })?;
         let t = match out {
             IValue::Tensor(t) => t,
             other => {
-                return Err(VadError::BadOutput {
-                    op: "forward",
-                    what: format!("{other:?}"),
-                });
+                return Err(VadError::BadOutput { op: "forward", what: format!("{other:?}") });
             }
         };
         if t.numel() != 1 || t.kind() != Kind::Float {
@@ -158,10 +132,7 @@ impl SileroVad {
                 what: format!("shape {:?} kind {:?}", t.size(), t.kind()),
             });
         }
-        let p = t.f_double_value(&[0, 0]).map_err(|source| VadError::Torch {
-            op: "read output",
-            source,
-        })?;
+        let p = t.f_double_value(&[0, 0]).map_err(|source| VadError::Torch { op: "read output", source })?;
         self.chunks += 1;
         Ok(p as f32)
     }
@@ -185,12 +156,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let wav = dir.path().join("s.wav");
         let raw = dir.path().join("s.raw");
-        let st = Command::new("espeak-ng")
-            .args(["-v", "en-us", "-w"])
-            .arg(&wav)
-            .arg(text)
-            .status()
-            .expect("espeak-ng runs");
+        let st =
+            Command::new("espeak-ng").args(["-v", "en-us", "-w"]).arg(&wav).arg(text).status().expect("espeak-ng runs");
         assert!(st.success());
         let st = Command::new("sox")
             .arg(&wav)
@@ -200,16 +167,11 @@ mod tests {
             .expect("sox runs");
         assert!(st.success());
         let bytes = std::fs::read(&raw).unwrap();
-        bytes
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect()
+        bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
     }
 
     fn probs(vad: &mut SileroVad, pcm: &[f32]) -> Vec<f32> {
-        pcm.chunks_exact(CHUNK_SAMPLES)
-            .map(|c| vad.prob(c).unwrap())
-            .collect()
+        pcm.chunks_exact(CHUNK_SAMPLES).map(|c| vad.prob(c).unwrap()).collect()
     }
 
     #[test]
@@ -309,21 +271,13 @@ print(json.dumps(out))
             .arg(&raw)
             .output()
             .expect("venv python runs");
-        assert!(
-            out.status.success(),
-            "python silero_vad failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "python silero_vad failed: {}", String::from_utf8_lossy(&out.stderr));
         let reference: Vec<f32> = serde_json::from_slice(&out.stdout).unwrap();
 
         let mut vad = SileroVad::load_default().unwrap();
         let ours = probs(&mut vad, &pcm);
         assert_eq!(ours.len(), reference.len());
-        let max_diff = ours
-            .iter()
-            .zip(&reference)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0.0f32, f32::max);
+        let max_diff = ours.iter().zip(&reference).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
         assert!(max_diff < 1e-4, "max |ours - python| = {max_diff}");
         // The comparison must not be vacuous: the clip has speech and silence.
         assert!(reference.iter().any(|&p| p > 0.5) && reference.iter().any(|&p| p < 0.1));

@@ -40,11 +40,7 @@ fn venv_site_packages(venv: &Path) -> Option<PathBuf> {
     let mut found: Vec<PathBuf> = entries
         .filter_map(|e| e.ok())
         .map(|e| e.path())
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("python3"))
-        })
+        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("python3")))
         .map(|p| p.join("site-packages"))
         .filter(|p| p.is_dir())
         .collect();

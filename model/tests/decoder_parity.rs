@@ -74,7 +74,8 @@ fn kv_cache_chunks_and_single_steps_equal_one_pass() {
 fn greedy_continuations_match_transformers() {
     for name in ["glm4", "llama"] {
         let dir = tiny_dir().join(name);
-        let g: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("greedy.json")).unwrap()).unwrap();
+        let g: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("greedy.json")).unwrap()).unwrap();
         let prompt: Vec<i64> = g["prompt"].as_array().unwrap().iter().map(|v| v.as_i64().unwrap()).collect();
         let want: Vec<i64> = g["tokens"].as_array().unwrap().iter().map(|v| v.as_i64().unwrap()).collect();
         let (mut dec, _, _) = load(name, single(), Quantize::None);
@@ -145,7 +146,12 @@ fn int8_is_close_to_fp32() {
         let a = f.forward_all(&ids, 0).unwrap();
         let b = q.forward_all(&ids, 0).unwrap();
         let e = rel_err(&b, &a);
-        let agree = a.argmax(-1, false).eq_tensor(&b.argmax(-1, false)).to_kind(Kind::Float).mean(Kind::Float).double_value(&[]);
+        let agree = a
+            .argmax(-1, false)
+            .eq_tensor(&b.argmax(-1, false))
+            .to_kind(Kind::Float)
+            .mean(Kind::Float)
+            .double_value(&[]);
         eprintln!("{name} int8 vs fp32: rel err {e:.3e}, top-1 agreement {agree:.3}");
         assert!(e <= 6e-2, "{name} int8 rel err {e}");
         assert!(agree >= 0.9, "{name} int8 top-1 agreement {agree}");

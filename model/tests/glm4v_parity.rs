@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 
 use hub_model::glm4v::{Glm4vError, Glm4vForConditionalGeneration};
 use hub_model::safetensors_loader::{Checkpoint, LoadError};
-use hub_model::vision::preprocess::{preprocess, ImageProcessorConfig, RgbImage};
+use hub_model::vision::preprocess::{ImageProcessorConfig, RgbImage, preprocess};
 use hub_model::vision::{Grid, VisionError};
 use tch::{Device, Kind, Tensor};
 
@@ -115,10 +115,7 @@ fn preprocessing_matches_image_processor() {
     let r = reference();
     let imgs = images(&r);
     assert_eq!(imgs.len(), 2);
-    let views: Vec<RgbImage<'_>> = imgs
-        .iter()
-        .map(|(h, w, d)| RgbImage { height: *h, width: *w, data: d })
-        .collect();
+    let views: Vec<RgbImage<'_>> = imgs.iter().map(|(h, w, d)| RgbImage { height: *h, width: *w, data: d }).collect();
     let (pv, g) = preprocess(&views, &ImageProcessorConfig::default()).unwrap();
     assert_eq!(g, grids(&r));
     let err = max_abs(&pv, &rt(&r, "pixel_values"));
@@ -151,10 +148,7 @@ fn rope_index_and_logits_match_transformers() {
     // End to end from raw RGB bytes through our preprocessing.
     let mut m = model("glm4v");
     let imgs = images(&r);
-    let views: Vec<RgbImage<'_>> = imgs
-        .iter()
-        .map(|(h, w, d)| RgbImage { height: *h, width: *w, data: d })
-        .collect();
+    let views: Vec<RgbImage<'_>> = imgs.iter().map(|(h, w, d)| RgbImage { height: *h, width: *w, data: d }).collect();
     let (pv, g2) = preprocess(&views, &ImageProcessorConfig::default()).unwrap();
     let mut prompt = vec![1, 2, 3];
     for gr in &g2 {
@@ -282,10 +276,7 @@ fn bad_checkpoints_give_clear_errors() {
         }
     });
     let e = Glm4vForConditionalGeneration::load(&wrong, Kind::Float, Device::Cpu).unwrap_err();
-    assert!(
-        matches!(e, Glm4vError::Vision(VisionError::Load(LoadError::ShapeMismatch { .. }))),
-        "{e}"
-    );
+    assert!(matches!(e, Glm4vError::Vision(VisionError::Load(LoadError::ShapeMismatch { .. }))), "{e}");
     let msg = e.to_string();
     assert!(msg.contains(QKV) && msg.contains("expected shape [96, 32], found [95, 32]"), "{msg}");
 
@@ -301,7 +292,8 @@ fn bad_checkpoints_give_clear_errors() {
     // Broken config.
     let bad_cfg = tmp.path().join("bad_config");
     copy_dir(&f.root.join("glm4v"), &bad_cfg);
-    std::fs::write(bad_cfg.join("config.json"), "{\"vision_config\": {}, \"text_config\": {\"vocab_size\": 3}}").unwrap();
+    std::fs::write(bad_cfg.join("config.json"), "{\"vision_config\": {}, \"text_config\": {\"vocab_size\": 3}}")
+        .unwrap();
     let e = Glm4vForConditionalGeneration::load(&bad_cfg, Kind::Float, Device::Cpu).unwrap_err();
     assert!(matches!(e, Glm4vError::Config { .. }) && e.to_string().contains("config.json"), "{e}");
 }

@@ -9,7 +9,9 @@ use std::sync::atomic::Ordering;
 
 use hub_model::chat_template::{Channel, ChatMessage};
 use hub_model::decoder::{Decoder, DecoderConfig, DecoderError, DecoderOptions};
-use hub_model::generate::{EngineSpec, Event, FinishReason, GenerateError, Generator, GeneratorOptions, Prompt, Request};
+use hub_model::generate::{
+    EngineSpec, Event, FinishReason, GenerateError, Generator, GeneratorOptions, Prompt, Request,
+};
 use hub_model::gguf::{GgufError, GgufFile};
 use hub_model::placement::Placement;
 use hub_model::safetensors_loader::Checkpoint;
@@ -64,7 +66,11 @@ fn streams_chat_reply_and_stops() {
 #[test]
 fn dropping_the_stream_cancels_and_queue_is_bounded() {
     let (g, workers) = spawn(1, 1, Placement::Single(Device::Cpu));
-    let long = || Request { prompt: Prompt::Text("Once upon a time".into()), min_new_tokens: 400, ..Request::chat(vec![], 400) };
+    let long = || Request {
+        prompt: Prompt::Text("Once upon a time".into()),
+        min_new_tokens: 400,
+        ..Request::chat(vec![], 400)
+    };
     let mut s1 = g.blocking_generate(long()).unwrap();
     // Request 1 is running once its first text arrives.
     loop {
@@ -187,7 +193,8 @@ fn unknown_quantisation_type_is_an_error() {
     let p = dir.path().join("q.gguf");
     let f32s: Vec<u8> = [1.5f32, -2.0, 0.25, 4.0].iter().flat_map(|v| v.to_le_bytes()).collect();
     // Q4_K (type 12): 256-element blocks of 144 bytes.
-    std::fs::write(&p, write_gguf(&[("ok.weight", vec![2, 2], 0, f32s), ("k.weight", vec![256], 12, vec![0u8; 144])])).unwrap();
+    std::fs::write(&p, write_gguf(&[("ok.weight", vec![2, 2], 0, f32s), ("k.weight", vec![256], 12, vec![0u8; 144])]))
+        .unwrap();
     let f = GgufFile::open(&p).unwrap();
     let ok = f.tensor("ok.weight").unwrap();
     assert_eq!(ok.size(), vec![2, 2]);
@@ -218,11 +225,18 @@ fn missing_shard_and_wrong_shapes_are_errors() {
     // A split that cannot divide the heads.
     let mut one_kv = DecoderConfig::from_hf_json(&cfg_text).unwrap();
     one_kv.num_kv_heads = 1;
-    let opts = DecoderOptions { placement: Placement::Tensor { first: Device::Cpu, second: Device::Cpu }, ..DecoderOptions::default() };
+    let opts = DecoderOptions {
+        placement: Placement::Tensor { first: Device::Cpu, second: Device::Cpu },
+        ..DecoderOptions::default()
+    };
     assert!(matches!(Decoder::load(&one_kv, &ck, &opts), Err(DecoderError::Placement(_))));
     drop(ck);
     // Missing shard.
-    let shard = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().path()).find(|p| p.to_string_lossy().contains("-00002-of-")).unwrap();
+    let shard = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().contains("-00002-of-"))
+        .unwrap();
     std::fs::remove_file(&shard).unwrap();
     let err = EngineSpec::new(dir.path()).load(0).err().expect("missing shard must fail");
     let msg = err.to_string();

@@ -20,7 +20,8 @@ struct Peer {
     chats: Vec<Vec<ChatMessage>>,
 }
 
-const TEXTS: [&str; 2] = ["The capital of France is", "Turn on the kitchen lights and set them to 40% brightness, then"];
+const TEXTS: [&str; 2] =
+    ["The capital of France is", "Turn on the kitchen lights and set them to 40% brightness, then"];
 const TOKENIZE: [&str; 5] = [
     "Hello world!",
     "  multiple   spaces\nand\ttabs  ",
@@ -96,7 +97,11 @@ fn logits_on_three_prompts_within_1e3_of_transformers() {
         let want = &tensors[&format!("logits_{i}")];
         let got = dec.forward_all(ids, 0).unwrap().squeeze_dim(0);
         let e = rel_err(&got, want);
-        eprintln!("smollm2 prompt {i} ({} tokens): rel err {e:.3e}, max abs {:.3e}", ids.size()[1], max_abs(&got, want));
+        eprintln!(
+            "smollm2 prompt {i} ({} tokens): rel err {e:.3e}, max abs {:.3e}",
+            ids.size()[1],
+            max_abs(&got, want)
+        );
         assert!(e <= 1e-3, "prompt {i}: rel err {e}");
     }
 }

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use hub_kernels::mel::{log_mel_ref, to_vec, MelSpectrogram, FASTER_WHISPER_PAD};
+use hub_kernels::mel::{FASTER_WHISPER_PAD, MelSpectrogram, log_mel_ref, to_vec};
 use hub_model::ct2::{Ct2Dtype, Ct2Model};
 use hub_model::whisper::{AsrHandle, AsrOptions, DecodeOptions, Whisper, WhisperError};
 use tch::{Device, Kind, Tensor};
@@ -49,13 +49,15 @@ fn speak(text: &str, voice: &str, dir: &Path) -> Vec<f32> {
     let wav = dir.join("say.wav");
     let raw = dir.join("say.f32");
     assert!(Command::new("espeak-ng").args(["-v", voice, "-w"]).arg(&wav).arg(text).status().unwrap().success());
-    assert!(Command::new("sox")
-        .arg(&wav)
-        .args(["-r", "16000", "-c", "1", "-e", "floating-point", "-b", "32", "-t", "raw"])
-        .arg(&raw)
-        .status()
-        .unwrap()
-        .success());
+    assert!(
+        Command::new("sox")
+            .arg(&wav)
+            .args(["-r", "16000", "-c", "1", "-e", "floating-point", "-b", "32", "-t", "raw"])
+            .arg(&raw)
+            .status()
+            .unwrap()
+            .success()
+    );
     read_f32(&raw)
 }
 
@@ -98,7 +100,8 @@ fn ct2_reader_on_packaged_model() {
 #[test]
 fn log_mel_matches_faster_whisper() {
     let dir = tempfile::tempdir().unwrap();
-    let mut clips: Vec<(String, Vec<f32>)> = vec![("espeak".into(), speak("set the living room lamp to fifty percent", "en-us", dir.path()))];
+    let mut clips: Vec<(String, Vec<f32>)> =
+        vec![("espeak".into(), speak("set the living room lamp to fifty percent", "en-us", dir.path()))];
     let mut s = 12345u64;
     let synth: Vec<f32> = (0..37_123)
         .map(|i| {
@@ -116,7 +119,8 @@ fn log_mel_matches_faster_whisper() {
         let out = dir.path().join(format!("{name}.out.f32"));
         write_f32(&inp, &pcm);
         let meta: serde_json::Value =
-            serde_json::from_str(py(&[peer().as_os_str(), "mel".as_ref(), inp.as_os_str(), out.as_os_str()]).trim()).unwrap();
+            serde_json::from_str(py(&[peer().as_os_str(), "mel".as_ref(), inp.as_os_str(), out.as_os_str()]).trim())
+                .unwrap();
         let frames = meta["frames"].as_u64().unwrap() as usize;
         let reference = read_f32(&out);
         assert_eq!(reference.len(), 80 * frames);
@@ -127,7 +131,9 @@ fn log_mel_matches_faster_whisper() {
         assert_eq!(f2, frames);
         let max_fast = fast.iter().zip(&reference).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
         let max_ref = scalar.iter().zip(&reference).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
-        eprintln!("{name}: {frames} frames, max |fast - faster_whisper| = {max_fast:.2e}, max |ref - faster_whisper| = {max_ref:.2e}");
+        eprintln!(
+            "{name}: {frames} frames, max |fast - faster_whisper| = {max_fast:.2e}, max |ref - faster_whisper| = {max_ref:.2e}"
+        );
         assert!(max_fast < 1e-4, "{name}: fast path differs by {max_fast}");
         assert!(max_ref < 1e-4, "{name}: scalar reference differs by {max_ref}");
     }
@@ -205,13 +211,21 @@ fn transcribes_espeak_greedy_and_beam() {
         assert!(lower.contains(word), "beam transcript {:?} lacks {word}", b.text);
     }
     // Sampling path (forced by an impossible log-prob threshold) still yields text and is seeded.
-    let opts = DecodeOptions { temperatures: vec![0.0, 0.5], log_prob_threshold: Some(10.0), no_speech_threshold: None, ..DecodeOptions::greedy() };
+    let opts = DecodeOptions {
+        temperatures: vec![0.0, 0.5],
+        log_prob_threshold: Some(10.0),
+        no_speech_threshold: None,
+        ..DecodeOptions::greedy()
+    };
     let s1 = w.transcribe(&pcm, &opts).unwrap();
     let s2 = w.transcribe(&pcm, &opts).unwrap();
     assert_eq!(s1.text, s2.text, "seeded sampling is deterministic");
     assert!(!s1.text.is_empty());
     // Prompting with device names is accepted.
-    let p = DecodeOptions { initial_prompt: Some("Kitchen Light, Hallway Light, Coffee Machine".into()), ..DecodeOptions::greedy() };
+    let p = DecodeOptions {
+        initial_prompt: Some("Kitchen Light, Hallway Light, Coffee Machine".into()),
+        ..DecodeOptions::greedy()
+    };
     let tp = w.transcribe(&pcm, &p).unwrap();
     assert!(tp.text.to_lowercase().contains("kitchen"), "{:?}", tp.text);
 }
@@ -225,7 +239,10 @@ fn bad_audio_is_an_error_not_a_panic() {
     // A few samples: no content frames, empty transcript.
     let t = w.transcribe(&[0.1; 20], &o).unwrap();
     assert!(t.text.is_empty());
-    assert!(matches!(w.transcribe(&[0.0; 1600], &DecodeOptions { beam_size: 0, ..o.clone() }), Err(WhisperError::Options { .. })));
+    assert!(matches!(
+        w.transcribe(&[0.0; 1600], &DecodeOptions { beam_size: 0, ..o.clone() }),
+        Err(WhisperError::Options { .. })
+    ));
     // A missing directory and a directory without weights.
     assert!(matches!(Whisper::load("/nonexistent/whisper"), Err(WhisperError::NotFound { .. })));
     let empty = tempfile::tempdir().unwrap();
@@ -239,10 +256,11 @@ fn bad_audio_is_an_error_not_a_panic() {
 async fn asr_handle_round_trip() {
     let dir = tempfile::tempdir().unwrap();
     let pcm = speak("open the garage door", "en-us", dir.path());
-    let (h, thread) = tokio::task::spawn_blocking(|| AsrHandle::spawn(model_dir(), AsrOptions { queue: 2, ..AsrOptions::default() }))
-        .await
-        .unwrap()
-        .unwrap();
+    let (h, thread) =
+        tokio::task::spawn_blocking(|| AsrHandle::spawn(model_dir(), AsrOptions { queue: 2, ..AsrOptions::default() }))
+            .await
+            .unwrap()
+            .unwrap();
     let t = h.transcribe(pcm.clone(), Some(DecodeOptions::greedy())).await.unwrap();
     let lower = t.text.to_lowercase();
     assert!(lower.contains("open") && lower.contains("door"), "{:?}", t.text);
@@ -251,7 +269,8 @@ async fn asr_handle_round_trip() {
     drop(h);
     tokio::task::spawn_blocking(move || thread.join().unwrap()).await.unwrap();
     // Load failure comes back through the ready handshake.
-    let bad = tokio::task::spawn_blocking(|| AsrHandle::spawn("/nonexistent".into(), AsrOptions::default())).await.unwrap();
+    let bad =
+        tokio::task::spawn_blocking(|| AsrHandle::spawn("/nonexistent".into(), AsrOptions::default())).await.unwrap();
     assert!(bad.is_err());
 }
 
@@ -264,6 +283,11 @@ fn timing() {
     let mut w = Whisper::load(model_dir()).unwrap();
     for i in 0..4 {
         let t = w.transcribe(&pcm, &DecodeOptions::greedy()).unwrap();
-        eprintln!("run {i}: {} tokens {:?} {:?}", t.segments.iter().map(|s| s.tokens.len()).sum::<usize>(), t.text, t.timings);
+        eprintln!(
+            "run {i}: {} tokens {:?} {:?}",
+            t.segments.iter().map(|s| s.tokens.len()).sum::<usize>(),
+            t.text,
+            t.timings
+        );
     }
 }

@@ -67,7 +67,12 @@ mod tests {
     #[test]
     fn names_every_device_area_and_floor_in_lower_case() {
         let reg = Registry::new(
-            vec![Floor { id: "g".into(), name: "Ground Floor".into(), aliases: vec!["downstairs".into()], level: Some(0) }],
+            vec![Floor {
+                id: "g".into(),
+                name: "Ground Floor".into(),
+                aliases: vec!["downstairs".into()],
+                level: Some(0),
+            }],
             vec![Area { id: "k".into(), name: "Kitchen".into(), floor: Some("g".into()), aliases: vec![] }],
             vec![
                 dev("light.kitchen", DeviceKind::Light, "Kitchen Light"),

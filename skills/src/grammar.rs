@@ -67,22 +67,9 @@ pub fn understand(text: &str, reg: &Registry, ctx: &NluContext) -> Option<Unders
 /// Folded text with politeness stripped and `%` spelled out.
 fn normalize(text: &str) -> String {
     let f = fold(&text.replace('%', " percent ").replace('°', " degrees "));
-    let words: Vec<&str> = f
-        .split(' ')
-        .map(|w| w.trim_matches('.'))
-        .filter(|w| !w.is_empty())
-        .collect();
+    let words: Vec<&str> = f.split(' ').map(|w| w.trim_matches('.')).filter(|w| !w.is_empty()).collect();
     let mut s = words.join(" ");
-    for p in [
-        "please ",
-        "can you ",
-        "could you ",
-        "would you ",
-        "will you ",
-        "hey ",
-        "ok ",
-        "okay ",
-    ] {
+    for p in ["please ", "can you ", "could you ", "would you ", "will you ", "hey ", "ok ", "okay "] {
         while let Some(rest) = s.strip_prefix(p) {
             s = rest.to_string();
         }
@@ -119,28 +106,19 @@ struct Grammar<'a> {
 fn after<'s>(s: &'s str, prefixes: &[&str]) -> Option<&'s str> {
     prefixes.iter().find_map(|p| {
         let rest = s.strip_prefix(p)?;
-        if rest.is_empty() {
-            Some(rest)
-        } else {
-            rest.strip_prefix(' ')
-        }
+        if rest.is_empty() { Some(rest) } else { rest.strip_prefix(' ') }
     })
 }
 
 /// Strip one of several word suffixes.
 fn before<'s>(s: &'s str, suffixes: &[&str]) -> Option<&'s str> {
-    suffixes
-        .iter()
-        .find_map(|p| s.strip_suffix(p)?.strip_suffix(' '))
+    suffixes.iter().find_map(|p| s.strip_suffix(p)?.strip_suffix(' '))
 }
 
 impl Grammar<'_> {
     fn parse(&self, s: &str) -> Option<Parsed> {
         let none = BTreeMap::new;
-        if matches!(
-            s,
-            "never mind" | "nevermind" | "cancel" | "forget it" | "stop listening"
-        ) {
+        if matches!(s, "never mind" | "nevermind" | "cancel" | "forget it" | "stop listening") {
             return Some(("HassNevermind", none(), None));
         }
         if let Some(p) = self.timer(s) {
@@ -172,32 +150,16 @@ impl Grammar<'_> {
             return Some(("HassToggle", none(), Some(self.target(x, None)?)));
         }
         if let Some(x) = after(s, &["open", "raise"]) {
-            return Some((
-                "HassTurnOn",
-                none(),
-                Some(self.target(x, Some(DeviceKind::Cover))?),
-            ));
+            return Some(("HassTurnOn", none(), Some(self.target(x, Some(DeviceKind::Cover))?)));
         }
         if let Some(x) = after(s, &["close", "shut", "lower"]) {
-            return Some((
-                "HassTurnOff",
-                none(),
-                Some(self.target(x, Some(DeviceKind::Cover))?),
-            ));
+            return Some(("HassTurnOff", none(), Some(self.target(x, Some(DeviceKind::Cover))?)));
         }
         if let Some(x) = after(s, &["unlock"]) {
-            return Some((
-                "HassTurnOff",
-                none(),
-                Some(self.target(x, Some(DeviceKind::Lock))?),
-            ));
+            return Some(("HassTurnOff", none(), Some(self.target(x, Some(DeviceKind::Lock))?)));
         }
         if let Some(x) = after(s, &["lock"]) {
-            return Some((
-                "HassTurnOn",
-                none(),
-                Some(self.target(x, Some(DeviceKind::Lock))?),
-            ));
+            return Some(("HassTurnOn", none(), Some(self.target(x, Some(DeviceKind::Lock))?)));
         }
         if let Some(rest) = after(s, &["dim", "brighten"]) {
             let (x, v) = split_to(rest)?;
@@ -222,9 +184,7 @@ impl Grammar<'_> {
             // "make the lamp red"
             None => return self.set_color(rest),
         };
-        if let Some(n) =
-            before(v, &["degrees celsius", "degrees", "degree", "celsius", "c"]).and_then(number)
-        {
+        if let Some(n) = before(v, &["degrees celsius", "degrees", "degree", "celsius", "c"]).and_then(number) {
             return self.set_temperature(x, n);
         }
         if let Some(k) = before(v, &["kelvin", "k"]).and_then(number) {
@@ -238,10 +198,7 @@ impl Grammar<'_> {
         if let Some(n) = number(v).filter(|_| temp_phrase) {
             return self.set_temperature(x, n);
         }
-        if let Some(p) = before(v, &["percent", "per cent"])
-            .and_then(number)
-            .or_else(|| number(v))
-        {
+        if let Some(p) = before(v, &["percent", "per cent"]).and_then(number).or_else(|| number(v)) {
             // A bare number on a thermostat is a temperature.
             let probe = self.target(x, None);
             let kind = probe.as_ref().and_then(|t| self.kind_of(t));
@@ -269,16 +226,9 @@ impl Grammar<'_> {
                 Some(self.target(x, Some(DeviceKind::Cover))?),
             ));
         }
-        let colour = v
-            .strip_suffix(" color")
-            .or_else(|| v.strip_suffix(" colour"))
-            .unwrap_or(v);
+        let colour = v.strip_suffix(" color").or_else(|| v.strip_suffix(" colour")).unwrap_or(v);
         color_rgb(colour)?;
-        Some((
-            "HassLightSet",
-            slots(&[("color", json!(colour))]),
-            Some(self.target(x, Some(DeviceKind::Light))?),
-        ))
+        Some(("HassLightSet", slots(&[("color", json!(colour))]), Some(self.target(x, Some(DeviceKind::Light))?)))
     }
 
     /// "X red" (after "turn"/"make").
@@ -304,10 +254,7 @@ impl Grammar<'_> {
     fn set_temperature(&self, x: &str, c: f64) -> Option<Parsed> {
         let x = x.trim();
         // "the temperature [in the living room]", "the heating", "the thermostat".
-        let target = match after(
-            x,
-            &["the temperature", "temperature", "the heating", "heating"],
-        ) {
+        let target = match after(x, &["the temperature", "temperature", "the heating", "heating"]) {
             Some(place) => {
                 let place = after(place, &["in the", "in", "on the", "on"]).unwrap_or(place);
                 if place.is_empty() {
@@ -322,24 +269,12 @@ impl Grammar<'_> {
             None => self.target(x, Some(DeviceKind::Climate))?,
         };
         let c = (c * 10.0).round() / 10.0;
-        Some((
-            "HassClimateSetTemperature",
-            slots(&[("temperature", json!(c))]),
-            Some(target),
-        ))
+        Some(("HassClimateSetTemperature", slots(&[("temperature", json!(c))]), Some(target)))
     }
 
     fn timer(&self, s: &str) -> Option<Parsed> {
-        let rest = after(
-            s,
-            &[
-                "set a timer for",
-                "set timer for",
-                "start a timer for",
-                "timer for",
-            ],
-        )
-        .or_else(|| after(s, &["start a", "set a"]).and_then(|r| before(r, &["timer"])))?;
+        let rest = after(s, &["set a timer for", "set timer for", "start a timer for", "timer for"])
+            .or_else(|| after(s, &["start a", "set a"]).and_then(|r| before(r, &["timer"])))?;
         let words: Vec<&str> = rest.split(' ').collect();
         let mut out = BTreeMap::new();
         let mut i = 0;
@@ -384,9 +319,7 @@ impl Grammar<'_> {
             ],
         );
         let place = match rest {
-            Some(r) => after(r, &["in the", "in", "of the", "of", "on the", "on"])
-                .unwrap_or(r)
-                .to_string(),
+            Some(r) => after(r, &["in the", "in", "of the", "of", "on the", "on"]).unwrap_or(r).to_string(),
             None => {
                 // "what is the living room temperature"
                 let r = after(s, &["what is the", "whats the", "what is", "whats"])?;
@@ -401,8 +334,7 @@ impl Grammar<'_> {
             }
             t
         } else {
-            self.place(&place)
-                .or_else(|| self.target(&place, Some(DeviceKind::Climate)))?
+            self.place(&place).or_else(|| self.target(&place, Some(DeviceKind::Climate)))?
         };
         t.domain = None;
         Some(("HassClimateGetTemperature", BTreeMap::new(), Some(t)))
@@ -412,9 +344,7 @@ impl Grammar<'_> {
     fn state_question(&self, s: &str) -> Option<Parsed> {
         let rest = after(s, &["is", "are"])?;
         let states = ["unlocked", "locked", "on", "off", "open", "closed", "shut"];
-        let (x, st) = states
-            .iter()
-            .find_map(|st| before(rest, &[st]).map(|x| (x, *st)))?;
+        let (x, st) = states.iter().find_map(|st| before(rest, &[st]).map(|x| (x, *st)))?;
         let st = if st == "shut" { "closed" } else { st };
         let hint = match st {
             "locked" | "unlocked" => Some(DeviceKind::Lock),
@@ -449,9 +379,7 @@ impl Grammar<'_> {
             return Some(t);
         }
         // "<what> in|on [the] <place>", "<what> upstairs".
-        for sep in [
-            " in the ", " in ", " on the ", " on ", " of the ", " at the ",
-        ] {
+        for sep in [" in the ", " in ", " on the ", " on ", " of the ", " at the "] {
             if let Some((what, place)) = x.split_once(sep) {
                 if let Some(p) = self.place(place) {
                     return self.what_in(what, p, hint);
@@ -481,35 +409,21 @@ impl Grammar<'_> {
 
     /// A kind with no place: the context area when it has such devices, else the whole home.
     fn kind_default(&self, kind: DeviceKind) -> Target {
-        Target {
-            area: self.ctx_area_with(&[kind]),
-            domain: Some(kind),
-            ..Default::default()
-        }
+        Target { area: self.ctx_area_with(&[kind]), domain: Some(kind), ..Default::default() }
     }
 
     /// `what` within `place`: a device name there, or a kind word.
     fn what_in(&self, what: &str, place: Target, hint: Option<DeviceKind>) -> Option<Target> {
         let what = strip_articles(what);
-        let area_id = place
-            .area
-            .as_deref()
-            .and_then(|a| find_area(self.reg, a))
-            .map(|a| a.id.clone());
+        let area_id = place.area.as_deref().and_then(|a| find_area(self.reg, a)).map(|a| a.id.clone());
         if let Some(t) = self.device(what, area_id.as_deref()) {
             return Some(t);
         }
         if matches!(what, "everything" | "all" | "" | "devices" | "things") {
-            return Some(Target {
-                domain: hint,
-                ..place
-            });
+            return Some(Target { domain: hint, ..place });
         }
         let (kind, _) = domain_word(what)?;
-        Some(Target {
-            domain: Some(kind),
-            ..place
-        })
+        Some(Target { domain: Some(kind), ..place })
     }
 
     /// A device by name/alias, narrowed to `area` if given, else by the
@@ -520,17 +434,9 @@ impl Grammar<'_> {
             found.retain(|d| d.area.as_deref() == Some(a));
         }
         if found.len() > 1 {
-            if let Some(ctx) = self
-                .ctx
-                .area
-                .as_deref()
-                .and_then(|a| find_area(self.reg, a))
-            {
-                let here: Vec<&Device> = found
-                    .iter()
-                    .copied()
-                    .filter(|d| d.area.as_deref() == Some(ctx.id.as_str()))
-                    .collect();
+            if let Some(ctx) = self.ctx.area.as_deref().and_then(|a| find_area(self.reg, a)) {
+                let here: Vec<&Device> =
+                    found.iter().copied().filter(|d| d.area.as_deref() == Some(ctx.id.as_str())).collect();
                 if here.len() == 1 {
                     found = here;
                 }
@@ -538,11 +444,7 @@ impl Grammar<'_> {
         }
         match found.as_slice() {
             [] => None,
-            [d] => Some(Target {
-                entities: vec![d.id.clone()],
-                name: Some(d.name.clone()),
-                ..Default::default()
-            }),
+            [d] => Some(Target { entities: vec![d.id.clone()], name: Some(d.name.clone()), ..Default::default() }),
             many => Some(Target {
                 name: Some(many[0].name.clone()),
                 candidates: many
@@ -550,11 +452,7 @@ impl Grammar<'_> {
                     .map(|d| Candidate {
                         entity_id: d.id.clone(),
                         name: d.name.clone(),
-                        area: d
-                            .area
-                            .as_deref()
-                            .and_then(|a| self.reg.area(a))
-                            .map(|a| a.name.clone()),
+                        area: d.area.as_deref().and_then(|a| self.reg.area(a)).map(|a| a.name.clone()),
                     })
                     .collect(),
                 ..Default::default()
@@ -566,29 +464,20 @@ impl Grammar<'_> {
     fn place(&self, p: &str) -> Option<Target> {
         let p = strip_articles(p);
         if let Some(a) = find_area(self.reg, p) {
-            return Some(Target {
-                area: Some(a.name.clone()),
-                ..Default::default()
-            });
+            return Some(Target { area: Some(a.name.clone()), ..Default::default() });
         }
-        find_floor(self.reg, p).map(|f| Target {
-            floor: Some(f.name.clone()),
-            ..Default::default()
-        })
+        find_floor(self.reg, p).map(|f| Target { floor: Some(f.name.clone()), ..Default::default() })
     }
 
     /// The context area's name, if it has devices of one of `kinds` (any
     /// device when `kinds` is empty).
     fn ctx_area_with(&self, kinds: &[DeviceKind]) -> Option<String> {
-        let area = self
-            .ctx
-            .area
-            .as_deref()
-            .and_then(|a| find_area(self.reg, a))?;
-        let has = self.reg.devices.iter().any(|d| {
-            d.area.as_deref() == Some(area.id.as_str())
-                && (kinds.is_empty() || kinds.contains(&d.kind))
-        });
+        let area = self.ctx.area.as_deref().and_then(|a| find_area(self.reg, a))?;
+        let has = self
+            .reg
+            .devices
+            .iter()
+            .any(|d| d.area.as_deref() == Some(area.id.as_str()) && (kinds.is_empty() || kinds.contains(&d.kind)));
         has.then(|| area.name.clone())
     }
 
@@ -621,13 +510,9 @@ fn domain_word(w: &str) -> Option<(DeviceKind, Option<&'static str>)> {
         "fan" | "fans" => (DeviceKind::Fan, None),
         "blind" | "blinds" => (DeviceKind::Cover, Some("blind")),
         "curtain" | "curtains" => (DeviceKind::Cover, Some("curtain")),
-        "shade" | "shades" | "shutter" | "shutters" | "cover" | "covers" => {
-            (DeviceKind::Cover, None)
-        }
+        "shade" | "shades" | "shutter" | "shutters" | "cover" | "covers" => (DeviceKind::Cover, None),
         "lock" | "locks" => (DeviceKind::Lock, None),
-        "thermostat" | "thermostats" | "heating" | "heater" | "radiator" | "radiators" => {
-            (DeviceKind::Climate, None)
-        }
+        "thermostat" | "thermostats" | "heating" | "heater" | "radiator" | "radiators" => (DeviceKind::Climate, None),
         _ => return None,
     })
 }
@@ -649,9 +534,7 @@ fn pct(p: f64) -> Option<u8> {
 
 /// "40 percent", "40" -> 40.
 fn percent(v: &str) -> Option<u8> {
-    pct(before(v, &["percent", "per cent"])
-        .and_then(number)
-        .or_else(|| number(v))?)
+    pct(before(v, &["percent", "per cent"]).and_then(number).or_else(|| number(v))?)
 }
 
 /// Digits ("21.5") or English number words up to 999 ("twenty one").
@@ -713,22 +596,14 @@ mod tests {
     use firmware_bridge::{Action, DeviceState};
 
     fn ctx(area: Option<&str>) -> NluContext {
-        NluContext {
-            area: area.map(str::to_string),
-        }
+        NluContext { area: area.map(str::to_string) }
     }
 
     /// (utterance, context area, intent, slots subset, entities)
     #[test]
     fn table() {
         let reg = demo();
-        type Case<'a> = (
-            &'a str,
-            Option<&'a str>,
-            &'a str,
-            Vec<(&'a str, Value)>,
-            Vec<&'a str>,
-        );
+        type Case<'a> = (&'a str, Option<&'a str>, &'a str, Vec<(&'a str, Value)>, Vec<&'a str>);
         let cases: Vec<Case> = vec![
             (
                 "Turn on the kitchen light.",
@@ -737,27 +612,9 @@ mod tests {
                 vec![("name", json!("Kitchen Light"))],
                 vec!["light.kitchen_light"],
             ),
-            (
-                "turn the kitchen light off",
-                None,
-                "HassTurnOff",
-                vec![],
-                vec!["light.kitchen_light"],
-            ),
-            (
-                "TURN OFF KITCHEN-LIGHT!!",
-                None,
-                "HassTurnOff",
-                vec![],
-                vec!["light.kitchen_light"],
-            ),
-            (
-                "toggle the kettle",
-                None,
-                "HassToggle",
-                vec![],
-                vec!["switch.kettle"],
-            ),
+            ("turn the kitchen light off", None, "HassTurnOff", vec![], vec!["light.kitchen_light"]),
+            ("TURN OFF KITCHEN-LIGHT!!", None, "HassTurnOff", vec![], vec!["light.kitchen_light"]),
+            ("toggle the kettle", None, "HassToggle", vec![], vec!["switch.kettle"]),
             (
                 "switch on the lights in the kitchen",
                 None,
@@ -788,27 +645,9 @@ mod tests {
                 vec![],
             ),
             // Ambiguous name resolved by the context area.
-            (
-                "turn on the lamp",
-                Some("bedroom"),
-                "HassTurnOn",
-                vec![],
-                vec!["light.bedroom_lamp"],
-            ),
-            (
-                "turn on the living room lamp",
-                None,
-                "HassTurnOn",
-                vec![],
-                vec!["light.living_room_lamp"],
-            ),
-            (
-                "turn on the lamp in the lounge",
-                None,
-                "HassTurnOn",
-                vec![],
-                vec!["light.living_room_lamp"],
-            ),
+            ("turn on the lamp", Some("bedroom"), "HassTurnOn", vec![], vec!["light.bedroom_lamp"]),
+            ("turn on the living room lamp", None, "HassTurnOn", vec![], vec!["light.living_room_lamp"]),
+            ("turn on the lamp in the lounge", None, "HassTurnOn", vec![], vec!["light.living_room_lamp"]),
             (
                 "set the kitchen light to 40 percent",
                 None,
@@ -865,13 +704,7 @@ mod tests {
                 vec![("temperature", json!(19.5)), ("area", json!("Living Room"))],
                 vec![],
             ),
-            (
-                "open the living room blinds",
-                None,
-                "HassTurnOn",
-                vec![],
-                vec!["cover.living_room_blinds"],
-            ),
+            ("open the living room blinds", None, "HassTurnOn", vec![], vec!["cover.living_room_blinds"]),
             (
                 "close the blinds",
                 Some("living_room"),
@@ -879,20 +712,8 @@ mod tests {
                 vec![("area", json!("Living Room")), ("domain", json!("cover"))],
                 vec![],
             ),
-            (
-                "lock the front door",
-                None,
-                "HassTurnOn",
-                vec![],
-                vec!["lock.front_door"],
-            ),
-            (
-                "Unlock the front door, please.",
-                None,
-                "HassTurnOff",
-                vec![],
-                vec!["lock.front_door"],
-            ),
+            ("lock the front door", None, "HassTurnOn", vec![], vec!["lock.front_door"]),
+            ("Unlock the front door, please.", None, "HassTurnOff", vec![], vec!["lock.front_door"]),
             (
                 "what is the temperature in the living room?",
                 None,
@@ -907,13 +728,7 @@ mod tests {
                 vec![("area", json!("Bedroom"))],
                 vec![],
             ),
-            (
-                "how warm is it",
-                Some("bedroom"),
-                "HassClimateGetTemperature",
-                vec![("area", json!("Bedroom"))],
-                vec![],
-            ),
+            ("how warm is it", Some("bedroom"), "HassClimateGetTemperature", vec![("area", json!("Bedroom"))], vec![]),
             (
                 "is the front door locked?",
                 None,
@@ -928,13 +743,7 @@ mod tests {
                 vec![("state", json!("on")), ("area", json!("Kitchen"))],
                 vec![],
             ),
-            (
-                "set a timer for 5 minutes",
-                None,
-                "HassStartTimer",
-                vec![("minutes", json!(5.0))],
-                vec![],
-            ),
+            ("set a timer for 5 minutes", None, "HassStartTimer", vec![("minutes", json!(5.0))], vec![]),
             (
                 "set a timer for one hour and ten minutes",
                 None,
@@ -945,17 +754,11 @@ mod tests {
             ("never mind", None, "HassNevermind", vec![], vec![]),
         ];
         for (text, area, intent, want_slots, want_entities) in cases {
-            let u =
-                understand(text, &reg, &ctx(area)).unwrap_or_else(|| panic!("no match: {text}"));
+            let u = understand(text, &reg, &ctx(area)).unwrap_or_else(|| panic!("no match: {text}"));
             assert_eq!(u.intent, intent, "{text}");
             assert_eq!(u.source, Source::Grammar);
             for (k, v) in want_slots {
-                assert_eq!(
-                    u.slots.get(k),
-                    Some(&v),
-                    "{text}: slot {k} in {:?}",
-                    u.slots
-                );
+                assert_eq!(u.slots.get(k), Some(&v), "{text}: slot {k} in {:?}", u.slots);
             }
             assert_eq!(u.entities, want_entities, "{text}");
         }
@@ -988,12 +791,7 @@ mod tests {
     #[test]
     fn grammar_then_plan() {
         let reg = demo();
-        let st = |_: &str| {
-            Some(DeviceState {
-                on: Some(false),
-                ..Default::default()
-            })
-        };
+        let st = |_: &str| Some(DeviceState { on: Some(false), ..Default::default() });
         let u = understand("switch on the lights in the kitchen", &reg, &ctx(None)).unwrap();
         let p = plan(&u, &reg, &st).unwrap();
         assert_eq!(p.commands.len(), 3);

@@ -43,18 +43,11 @@ pub enum SkillError {
     #[error("no {what} found{place}")]
     NoMatch { what: String, place: String },
     #[error("`{name}` could mean {}", .candidates.join(", "))]
-    Ambiguous {
-        name: String,
-        candidates: Vec<String>,
-    },
+    Ambiguous { name: String, candidates: Vec<String> },
     #[error("{intent} needs a `{slot}`")]
     MissingSlot { intent: String, slot: &'static str },
     #[error("slot `{slot}` = `{value}` is not valid: {reason}")]
-    BadSlot {
-        slot: &'static str,
-        value: String,
-        reason: String,
-    },
+    BadSlot { slot: &'static str, value: String, reason: String },
     #[error("{device} cannot {what}")]
     Unsupported { device: String, what: String },
     #[error("`{0}` is read-only (it has no firmware dialect to command)")]
@@ -76,11 +69,7 @@ impl SkillError {
             SkillError::UnknownArea(n) => format!("Sorry, I don't know an area called {}.", the(n)),
             SkillError::NoMatch { what, place } => format!("Sorry, there are no {what}{place}."),
             SkillError::Ambiguous { name, candidates } => {
-                format!(
-                    "Which {} do you mean: {}?",
-                    lower(name),
-                    or_list(candidates)
-                )
+                format!("Which {} do you mean: {}?", lower(name), or_list(candidates))
             }
             SkillError::MissingSlot { .. } => "Sorry, which device do you mean?".into(),
             SkillError::BadSlot { slot, value, .. } => {
@@ -117,11 +106,7 @@ pub fn plan(
         "HassGetState" => get_state(u, reg, state),
         "HassSetPosition" => set_position(u, reg),
         "HassStartTimer" => start_timer(u),
-        "HassNevermind" => Ok(Plan {
-            commands: vec![],
-            reply: String::new(),
-            answer: None,
-        }),
+        "HassNevermind" => Ok(Plan { commands: vec![], reply: String::new(), answer: None }),
         other => Err(SkillError::UnknownIntent(other.to_string())),
     }
 }
@@ -156,16 +141,12 @@ fn names_match(text: &str, id: &str, name: &str, aliases: &[String]) -> bool {
 
 /// Area by id, name or alias.
 pub fn find_area<'r>(reg: &'r Registry, text: &str) -> Option<&'r Area> {
-    reg.areas
-        .iter()
-        .find(|a| names_match(text, &a.id, &a.name, &a.aliases))
+    reg.areas.iter().find(|a| names_match(text, &a.id, &a.name, &a.aliases))
 }
 
 /// Floor by id, name or alias.
 pub fn find_floor<'r>(reg: &'r Registry, text: &str) -> Option<&'r Floor> {
-    reg.floors
-        .iter()
-        .find(|f| names_match(text, &f.id, &f.name, &f.aliases))
+    reg.floors.iter().find(|f| names_match(text, &f.id, &f.name, &f.aliases))
 }
 
 /// Devices whose name, alias or entity id is `text`.
@@ -205,10 +186,7 @@ fn slot_domains(u: &Understanding) -> Result<Vec<DeviceKind>, SkillError> {
     let vals: Vec<String> = match slot(u, "domain") {
         None => return Ok(vec![]),
         Some(Value::String(s)) => vec![s.clone()],
-        Some(Value::Array(a)) => a
-            .iter()
-            .filter_map(|v| v.as_str().map(str::to_string))
-            .collect(),
+        Some(Value::Array(a)) => a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect(),
         Some(other) => {
             return Err(SkillError::BadSlot {
                 slot: "domain",
@@ -235,21 +213,12 @@ fn slot_f64(u: &Understanding, key: &'static str) -> Result<Option<f64>, SkillEr
     };
     let f = match v {
         Value::Number(n) => n.as_f64(),
-        Value::String(s) => s
-            .trim()
-            .trim_end_matches(['%', '°', 'c', 'C', 'k', 'K'])
-            .trim()
-            .parse::<f64>()
-            .ok(),
+        Value::String(s) => s.trim().trim_end_matches(['%', '°', 'c', 'C', 'k', 'K']).trim().parse::<f64>().ok(),
         _ => None,
     };
     match f {
         Some(f) if f.is_finite() => Ok(Some(f)),
-        _ => Err(SkillError::BadSlot {
-            slot: key,
-            value: v.to_string(),
-            reason: "expected a number".into(),
-        }),
+        _ => Err(SkillError::BadSlot { slot: key, value: v.to_string(), reason: "expected a number".into() }),
     }
 }
 
@@ -257,11 +226,9 @@ fn slot_pct(u: &Understanding, key: &'static str) -> Result<Option<u8>, SkillErr
     match slot_f64(u, key)? {
         None => Ok(None),
         Some(f) if (0.0..=100.0).contains(&f) => Ok(Some(f.round() as u8)),
-        Some(f) => Err(SkillError::BadSlot {
-            slot: key,
-            value: f.to_string(),
-            reason: "must be 0 to 100 percent".into(),
-        }),
+        Some(f) => {
+            Err(SkillError::BadSlot { slot: key, value: f.to_string(), reason: "must be 0 to 100 percent".into() })
+        }
     }
 }
 
@@ -287,20 +254,13 @@ fn targets<'r>(
     if !u.entities.is_empty() {
         let mut devices = Vec::new();
         for id in &u.entities {
-            devices.push(
-                reg.device(id)
-                    .ok_or_else(|| SkillError::UnknownDevice(id.clone()))?,
-            );
+            devices.push(reg.device(id).ok_or_else(|| SkillError::UnknownDevice(id.clone()))?);
         }
         let named = devices.len() == 1;
         let place = slot_str(u, "area")
             .and_then(|a| find_area(reg, &a).map(|a| format!(" in {}", the(&a.name))))
             .unwrap_or_default();
-        return Ok(Targets {
-            devices,
-            place,
-            named,
-        });
+        return Ok(Targets { devices, place, named });
     }
     let name = slot_str(u, "name");
     let mut area = match slot_str(u, "area") {
@@ -321,9 +281,7 @@ fn targets<'r>(
     };
     let kind_ok = |d: &Device, domains: &[DeviceKind]| -> bool {
         (domains.is_empty() || domains.contains(&d.kind))
-            && device_class
-                .as_ref()
-                .is_none_or(|c| d.device_class.as_deref().map(fold).as_ref() == Some(c))
+            && device_class.as_ref().is_none_or(|c| d.device_class.as_deref().map(fold).as_ref() == Some(c))
     };
 
     if let Some(name) = &name {
@@ -333,58 +291,29 @@ fn targets<'r>(
             if area.is_none() && floor.is_none() {
                 if let Some(a) = find_area(reg, name) {
                     area = Some(a);
-                    return group(
-                        reg,
-                        area,
-                        floor,
-                        &domains,
-                        default_domains,
-                        &in_place,
-                        &kind_ok,
-                    );
+                    return group(reg, area, floor, &domains, default_domains, &in_place, &kind_ok);
                 }
             }
             return Err(SkillError::UnknownDevice(name.clone()));
         }
-        let narrowed: Vec<&Device> = by_name
-            .iter()
-            .copied()
-            .filter(|d| in_place(d, area) && kind_ok(d, &domains))
-            .collect();
+        let narrowed: Vec<&Device> =
+            by_name.iter().copied().filter(|d| in_place(d, area) && kind_ok(d, &domains)).collect();
         return match narrowed.len() {
             0 => Err(SkillError::NoMatch {
                 what: format!("{} called {name}", plural_of(&domains)),
                 place: place_of(area, floor),
             }),
-            1 => Ok(Targets {
-                devices: narrowed,
-                place: String::new(),
-                named: true,
-            }),
+            1 => Ok(Targets { devices: narrowed, place: String::new(), named: true }),
             _ => Err(SkillError::Ambiguous {
                 name: name.clone(),
-                candidates: narrowed
-                    .iter()
-                    .map(|d| describe_with_area(reg, d))
-                    .collect(),
+                candidates: narrowed.iter().map(|d| describe_with_area(reg, d)).collect(),
             }),
         };
     }
     if area.is_none() && floor.is_none() && domains.is_empty() && device_class.is_none() {
-        return Err(SkillError::MissingSlot {
-            intent: u.intent.clone(),
-            slot: "name",
-        });
+        return Err(SkillError::MissingSlot { intent: u.intent.clone(), slot: "name" });
     }
-    group(
-        reg,
-        area,
-        floor,
-        &domains,
-        default_domains,
-        &in_place,
-        &kind_ok,
-    )
+    group(reg, area, floor, &domains, default_domains, &in_place, &kind_ok)
 }
 
 fn group<'r>(
@@ -396,28 +325,13 @@ fn group<'r>(
     in_place: &dyn Fn(&Device, Option<&Area>) -> bool,
     kind_ok: &dyn Fn(&Device, &[DeviceKind]) -> bool,
 ) -> Result<Targets<'r>, SkillError> {
-    let domains = if domains.is_empty() {
-        default_domains
-    } else {
-        domains
-    };
-    let devices: Vec<&Device> = reg
-        .devices
-        .iter()
-        .filter(|d| in_place(d, area) && kind_ok(d, domains))
-        .collect();
+    let domains = if domains.is_empty() { default_domains } else { domains };
+    let devices: Vec<&Device> = reg.devices.iter().filter(|d| in_place(d, area) && kind_ok(d, domains)).collect();
     let place = place_of(area, floor);
     if devices.is_empty() {
-        return Err(SkillError::NoMatch {
-            what: plural_of(domains),
-            place,
-        });
+        return Err(SkillError::NoMatch { what: plural_of(domains), place });
     }
-    Ok(Targets {
-        devices,
-        place,
-        named: false,
-    })
+    Ok(Targets { devices, place, named: false })
 }
 
 fn place_of(area: Option<&Area>, floor: Option<&Floor>) -> String {
@@ -437,10 +351,7 @@ fn describe_with_area(reg: &Registry, d: &Device) -> String {
 
 /// The command for one device, checked against the bridge.
 fn command(d: &Device, action: Action) -> Result<DeviceCommand, SkillError> {
-    let dialect = d
-        .dialect
-        .clone()
-        .ok_or_else(|| SkillError::ReadOnly(d.name.clone()))?;
+    let dialect = d.dialect.clone().ok_or_else(|| SkillError::ReadOnly(d.name.clone()))?;
     let cmd = DeviceCommand {
         device_id: d.id.clone(),
         kind: d.kind,
@@ -450,10 +361,9 @@ fn command(d: &Device, action: Action) -> Result<DeviceCommand, SkillError> {
     };
     match encode(&cmd) {
         Ok(_) => Ok(cmd),
-        Err(BridgeError::Unsupported { action, .. }) => Err(SkillError::Unsupported {
-            device: d.name.clone(),
-            what: action,
-        }),
+        Err(BridgeError::Unsupported { action, .. }) => {
+            Err(SkillError::Unsupported { device: d.name.clone(), what: action })
+        }
         Err(e) => Err(SkillError::Bridge(e)),
     }
 }
@@ -485,10 +395,7 @@ fn on_off(
     for d in &t.devices {
         if !d.kind.is_actuator() {
             if t.named {
-                return Err(SkillError::Unsupported {
-                    device: d.name.clone(),
-                    what: "be switched".into(),
-                });
+                return Err(SkillError::Unsupported { device: d.name.clone(), what: "be switched".into() });
             }
             continue;
         }
@@ -514,30 +421,15 @@ fn on_off(
         commands.push(cmd);
     }
     if commands.is_empty() {
-        return Err(SkillError::NoMatch {
-            what: "devices that can be switched".into(),
-            place: t.place,
-        });
+        return Err(SkillError::NoMatch { what: "devices that can be switched".into(), place: t.place });
     }
-    let verb = if verbs.iter().all(|v| *v == verbs[0]) {
-        verbs[0]
-    } else {
-        "Switched"
-    };
+    let verb = if verbs.iter().all(|v| *v == verbs[0]) { verbs[0] } else { "Switched" };
     let reply = if let (true, [d]) = (t.named || commands.len() == 1, t.devices.as_slice()) {
         format!("{verb} {}.", the(&d.name))
     } else {
-        format!(
-            "{verb} {}{}.",
-            count_noun(&t.devices, commands.len()),
-            t.place
-        )
+        format!("{verb} {}{}.", count_noun(&t.devices, commands.len()), t.place)
     };
-    Ok(Plan {
-        commands,
-        reply,
-        answer: None,
-    })
+    Ok(Plan { commands, reply, answer: None })
 }
 
 fn past_tense(a: &Action) -> &'static str {
@@ -577,10 +469,7 @@ fn light_set(u: &Understanding, reg: &Registry) -> Result<Plan, SkillError> {
         }
     };
     if brightness.is_none() && color.is_none() && kelvin.is_none() {
-        return Err(SkillError::MissingSlot {
-            intent: u.intent.clone(),
-            slot: "brightness",
-        });
+        return Err(SkillError::MissingSlot { intent: u.intent.clone(), slot: "brightness" });
     }
     let t = targets(u, reg, &[DeviceKind::Light])?;
     let mut commands = Vec::new();
@@ -610,18 +499,12 @@ fn light_set(u: &Understanding, reg: &Registry) -> Result<Plan, SkillError> {
     } else {
         format!("{}{}", count_noun(&t.devices, t.devices.len()), t.place)
     };
-    Ok(Plan {
-        commands,
-        reply: format!("Set {target} to {}.", what.join(" at ")),
-        answer: None,
-    })
+    Ok(Plan { commands, reply: format!("Set {target} to {}.", what.join(" at ")), answer: None })
 }
 
 fn climate_set(u: &Understanding, reg: &Registry) -> Result<Plan, SkillError> {
-    let c = slot_f64(u, "temperature")?.ok_or(SkillError::MissingSlot {
-        intent: u.intent.clone(),
-        slot: "temperature",
-    })?;
+    let c =
+        slot_f64(u, "temperature")?.ok_or(SkillError::MissingSlot { intent: u.intent.clone(), slot: "temperature" })?;
     if !(4.0..=35.0).contains(&c) {
         return Err(SkillError::BadSlot {
             slot: "temperature",
@@ -631,48 +514,27 @@ fn climate_set(u: &Understanding, reg: &Registry) -> Result<Plan, SkillError> {
     }
     let t = climate_targets(u, reg)?;
     let celsius = c as f32;
-    let commands = t
-        .devices
-        .iter()
-        .map(|d| command(d, Action::TargetTemperature { celsius }))
-        .collect::<Result<Vec<_>, _>>()?;
+    let commands =
+        t.devices.iter().map(|d| command(d, Action::TargetTemperature { celsius })).collect::<Result<Vec<_>, _>>()?;
     let target = if t.devices.len() == 1 {
         the(&t.devices[0].name)
     } else {
         format!("{}{}", count_noun(&t.devices, t.devices.len()), t.place)
     };
-    Ok(Plan {
-        commands,
-        reply: format!("Set {target} to {}.", celsius_str(celsius)),
-        answer: None,
-    })
+    Ok(Plan { commands, reply: format!("Set {target} to {}.", celsius_str(celsius)), answer: None })
 }
 
 /// Climate targets; with no target at all, every thermostat in the home.
 fn climate_targets<'r>(u: &Understanding, reg: &'r Registry) -> Result<Targets<'r>, SkillError> {
-    let has_target = !u.entities.is_empty()
-        || ["name", "area", "floor"]
-            .iter()
-            .any(|k| slot_str(u, k).is_some());
+    let has_target = !u.entities.is_empty() || ["name", "area", "floor"].iter().any(|k| slot_str(u, k).is_some());
     if has_target {
         return targets(u, reg, &[DeviceKind::Climate]);
     }
-    let devices: Vec<&Device> = reg
-        .devices
-        .iter()
-        .filter(|d| d.kind == DeviceKind::Climate)
-        .collect();
+    let devices: Vec<&Device> = reg.devices.iter().filter(|d| d.kind == DeviceKind::Climate).collect();
     if devices.is_empty() {
-        return Err(SkillError::NoMatch {
-            what: "thermostats".into(),
-            place: String::new(),
-        });
+        return Err(SkillError::NoMatch { what: "thermostats".into(), place: String::new() });
     }
-    Ok(Targets {
-        devices,
-        place: String::new(),
-        named: false,
-    })
+    Ok(Targets { devices, place: String::new(), named: false })
 }
 
 fn climate_get(
@@ -680,36 +542,24 @@ fn climate_get(
     reg: &Registry,
     state: &dyn Fn(&str) -> Option<DeviceState>,
 ) -> Result<Plan, SkillError> {
-    let has_target = !u.entities.is_empty()
-        || ["name", "area", "floor"]
-            .iter()
-            .any(|k| slot_str(u, k).is_some());
+    let has_target = !u.entities.is_empty() || ["name", "area", "floor"].iter().any(|k| slot_str(u, k).is_some());
     let t = if has_target {
         targets(u, reg, &[DeviceKind::Climate, DeviceKind::Sensor])?
     } else {
         // No place given: every thermostat and temperature sensor in the home.
-        let devices: Vec<&Device> = reg
-            .devices
-            .iter()
-            .filter(|d| matches!(d.kind, DeviceKind::Climate | DeviceKind::Sensor))
-            .collect();
-        Targets {
-            devices,
-            place: String::new(),
-            named: false,
-        }
+        let devices: Vec<&Device> =
+            reg.devices.iter().filter(|d| matches!(d.kind, DeviceKind::Climate | DeviceKind::Sensor)).collect();
+        Targets { devices, place: String::new(), named: false }
     };
     let mut readings = Vec::new();
     for d in &t.devices {
-        let is_temp_sensor = d.kind == DeviceKind::Sensor
-            && d.device_class.as_deref().is_none_or(|c| c == "temperature");
+        let is_temp_sensor =
+            d.kind == DeviceKind::Sensor && d.device_class.as_deref().is_none_or(|c| c == "temperature");
         if d.kind != DeviceKind::Climate && !is_temp_sensor {
             continue;
         }
         let st = state(&d.id).unwrap_or_default();
-        let reading = st
-            .current_temperature
-            .or_else(|| st.value.as_ref().and_then(Value::as_f64).map(|v| v as f32));
+        let reading = st.current_temperature.or_else(|| st.value.as_ref().and_then(Value::as_f64).map(|v| v as f32));
         if let Some(c) = reading {
             readings.push((d, c));
         }
@@ -717,11 +567,7 @@ fn climate_get(
     // Prefer the thermostat's own sensor; otherwise the first sensor.
     readings.sort_by_key(|(d, _)| if d.kind == DeviceKind::Climate { 0 } else { 1 });
     let Some((d, c)) = readings.first().copied() else {
-        let who = if t.named {
-            the(&t.devices[0].name)
-        } else {
-            format!("the temperature{}", t.place)
-        };
+        let who = if t.named { the(&t.devices[0].name) } else { format!("the temperature{}", t.place) };
         return Err(SkillError::UnknownState(who));
     };
     let subject = match (t.named, d.area.as_deref().and_then(|a| reg.area(a))) {
@@ -737,18 +583,10 @@ fn climate_get(
     if let (DeviceKind::Climate, Some(target)) = (d.kind, st.target_temperature) {
         answer["target_temperature"] = json!(round1(target));
         if (target - c).abs() >= 0.5 {
-            reply = format!(
-                "{subject} is {}, set to {}.",
-                celsius_str(c),
-                celsius_str(target)
-            );
+            reply = format!("{subject} is {}, set to {}.", celsius_str(c), celsius_str(target));
         }
     }
-    Ok(Plan {
-        commands: vec![],
-        reply,
-        answer: Some(answer),
-    })
+    Ok(Plan { commands: vec![], reply, answer: Some(answer) })
 }
 
 fn get_state(
@@ -784,27 +622,16 @@ fn get_state(
             }
         }
         (None, many) => {
-            let parts: Vec<String> = many
-                .iter()
-                .map(|(d, w)| format!("{} is {w}", the(&d.name)))
-                .collect();
+            let parts: Vec<String> = many.iter().map(|(d, w)| format!("{} is {w}", the(&d.name))).collect();
             format!("{}.", cap(&and_list(&parts)))
         }
         (Some(q), many) => {
-            let yes: Vec<&Device> = many
-                .iter()
-                .filter(|(_, w)| same_state(q, w))
-                .map(|(d, _)| **d)
-                .collect();
+            let yes: Vec<&Device> = many.iter().filter(|(_, w)| same_state(q, w)).map(|(d, _)| **d).collect();
             let total = many.len();
             if yes.len() == total {
                 format!("Yes, all {total} are {q}.")
             } else if yes.is_empty() {
-                format!(
-                    "No, none of the {}{} are {q}.",
-                    plural_noun(&t.devices),
-                    t.place
-                )
+                format!("No, none of the {}{} are {q}.", plural_noun(&t.devices), t.place)
             } else {
                 let names: Vec<String> = yes.iter().map(|d| the(&d.name)).collect();
                 format!(
@@ -816,11 +643,7 @@ fn get_state(
             }
         }
     };
-    Ok(Plan {
-        commands: vec![],
-        reply,
-        answer: Some(Value::Object(answer)),
-    })
+    Ok(Plan { commands: vec![], reply, answer: Some(Value::Object(answer)) })
 }
 
 fn same_state(q: &str, w: &str) -> bool {
@@ -835,14 +658,12 @@ fn state_word(d: &Device, st: &DeviceState) -> String {
     }
     let unknown = || "unknown".to_string();
     match d.kind {
-        DeviceKind::Light | DeviceKind::Switch | DeviceKind::Fan | DeviceKind::MediaPlayer => st
-            .on
-            .map(|o| if o { "on" } else { "off" }.to_string())
-            .unwrap_or_else(unknown),
-        DeviceKind::Lock => st
-            .locked
-            .map(|l| if l { "locked" } else { "unlocked" }.to_string())
-            .unwrap_or_else(unknown),
+        DeviceKind::Light | DeviceKind::Switch | DeviceKind::Fan | DeviceKind::MediaPlayer => {
+            st.on.map(|o| if o { "on" } else { "off" }.to_string()).unwrap_or_else(unknown)
+        }
+        DeviceKind::Lock => {
+            st.locked.map(|l| if l { "locked" } else { "unlocked" }.to_string()).unwrap_or_else(unknown)
+        }
         DeviceKind::Cover => match (st.position, st.on) {
             (Some(0), _) => "closed".into(),
             (Some(100), _) => "open".into(),
@@ -863,14 +684,10 @@ fn state_word(d: &Device, st: &DeviceState) -> String {
                 Some("motion" | "occupancy" | "presence") => ("detecting motion", "clear"),
                 _ => ("on", "off"),
             };
-            st.on
-                .map(|o| if o { yes } else { no }.to_string())
-                .unwrap_or_else(unknown)
+            st.on.map(|o| if o { yes } else { no }.to_string()).unwrap_or_else(unknown)
         }
         DeviceKind::Sensor => match (st.current_temperature, &st.value) {
-            (Some(c), _) if d.device_class.as_deref().is_none_or(|c| c == "temperature") => {
-                celsius_str(c)
-            }
+            (Some(c), _) if d.device_class.as_deref().is_none_or(|c| c == "temperature") => celsius_str(c),
             (_, Some(Value::Number(n))) => n.to_string(),
             (_, Some(Value::String(s))) => s.clone(),
             _ => unknown(),
@@ -883,26 +700,16 @@ fn state_word(d: &Device, st: &DeviceState) -> String {
 }
 
 fn set_position(u: &Understanding, reg: &Registry) -> Result<Plan, SkillError> {
-    let p = slot_pct(u, "position")?.ok_or(SkillError::MissingSlot {
-        intent: u.intent.clone(),
-        slot: "position",
-    })?;
+    let p = slot_pct(u, "position")?.ok_or(SkillError::MissingSlot { intent: u.intent.clone(), slot: "position" })?;
     let t = targets(u, reg, &[DeviceKind::Cover])?;
-    let commands = t
-        .devices
-        .iter()
-        .map(|d| command(d, Action::Position { percent: p }))
-        .collect::<Result<Vec<_>, _>>()?;
+    let commands =
+        t.devices.iter().map(|d| command(d, Action::Position { percent: p })).collect::<Result<Vec<_>, _>>()?;
     let target = if t.named {
         the(&t.devices[0].name)
     } else {
         format!("{}{}", count_noun(&t.devices, t.devices.len()), t.place)
     };
-    Ok(Plan {
-        commands,
-        reply: format!("Set {target} to {p}%."),
-        answer: None,
-    })
+    Ok(Plan { commands, reply: format!("Set {target} to {p}%."), answer: None })
 }
 
 fn start_timer(u: &Understanding) -> Result<Plan, SkillError> {
@@ -920,11 +727,7 @@ fn start_timer(u: &Understanding) -> Result<Plan, SkillError> {
     let secs = total.round() as u64;
     let name = slot_str(u, "name");
     let mut parts = Vec::new();
-    for (n, unit) in [
-        (secs / 3600, "hour"),
-        (secs % 3600 / 60, "minute"),
-        (secs % 60, "second"),
-    ] {
+    for (n, unit) in [(secs / 3600, "hour"), (secs % 3600 / 60, "minute"), (secs % 60, "second")] {
         if n > 0 {
             parts.push(format!("{n} {unit}{}", if n == 1 { "" } else { "s" }));
         }
@@ -938,11 +741,7 @@ fn start_timer(u: &Understanding) -> Result<Plan, SkillError> {
     } else {
         format!("{what} set for {}.", and_list(&parts))
     };
-    Ok(Plan {
-        commands: vec![],
-        reply,
-        answer: Some(json!({"timer": {"seconds": secs, "name": name}})),
-    })
+    Ok(Plan { commands: vec![], reply, answer: Some(json!({"timer": {"seconds": secs, "name": name}})) })
 }
 
 // ---------------------------------------------------------------------------
@@ -955,11 +754,7 @@ fn lower(s: &str) -> String {
 /// "Kitchen Light" -> "the kitchen light".
 fn the(name: &str) -> String {
     let l = name.trim().to_lowercase();
-    if l.starts_with("the ") {
-        l
-    } else {
-        format!("the {l}")
-    }
+    if l.starts_with("the ") { l } else { format!("the {l}") }
 }
 
 fn cap(s: &str) -> String {
@@ -1024,9 +819,7 @@ fn plural_of(domains: &[DeviceKind]) -> String {
 /// "3 lights", "1 light", "4 devices".
 fn count_noun(devices: &[&Device], n: usize) -> String {
     let noun = match devices.first() {
-        Some(first) if devices.iter().all(|d| d.kind == first.kind) => {
-            kind_noun(first.kind, n != 1)
-        }
+        Some(first) if devices.iter().all(|d| d.kind == first.kind) => kind_noun(first.kind, n != 1),
         _ => {
             if n == 1 {
                 "device"
@@ -1045,11 +838,7 @@ fn round1(c: f32) -> f64 {
 /// "21 °C", "21.5 °C".
 fn celsius_str(c: f32) -> String {
     let r = round1(c);
-    if r.fract() == 0.0 {
-        format!("{r:.0} °C")
-    } else {
-        format!("{r:.1} °C")
-    }
+    if r.fract() == 0.0 { format!("{r:.0} °C") } else { format!("{r:.1} °C") }
 }
 
 /// Colour names (CSS/X11 names, as Home Assistant's `color_name_to_rgb`
@@ -1105,14 +894,7 @@ pub(crate) mod tests {
     use firmware_bridge::Dialect;
     use std::collections::BTreeMap;
 
-    fn dev(
-        id: &str,
-        kind: DeviceKind,
-        name: &str,
-        area: &str,
-        dialect: Option<Dialect>,
-        features: Features,
-    ) -> Device {
+    fn dev(id: &str, kind: DeviceKind, name: &str, area: &str, dialect: Option<Dialect>, features: Features) -> Device {
         Device {
             id: id.into(),
             kind,
@@ -1126,28 +908,17 @@ pub(crate) mod tests {
     }
 
     fn z2m(n: &str) -> Option<Dialect> {
-        Some(Dialect::Zigbee2mqtt {
-            friendly_name: n.into(),
-            base_topic: "zigbee2mqtt".into(),
-        })
+        Some(Dialect::Zigbee2mqtt { friendly_name: n.into(), base_topic: "zigbee2mqtt".into() })
     }
 
     pub(crate) fn demo() -> Registry {
-        let color = Features {
-            dimmable: true,
-            color: true,
-            color_temp: true,
-            position: false,
-        };
+        let color = Features { dimmable: true, color: true, color_temp: true, position: false };
         let mut front = dev(
             "lock.front_door",
             DeviceKind::Lock,
             "Front Door",
             "hall",
-            Some(Dialect::Esphome {
-                node: "hall".into(),
-                object_id: "front_door".into(),
-            }),
+            Some(Dialect::Esphome { node: "hall".into(), object_id: "front_door".into() }),
             Features::default(),
         );
         front.aliases = vec!["front door lock".into()];
@@ -1156,14 +927,8 @@ pub(crate) mod tests {
             DeviceKind::Cover,
             "Living Room Blinds",
             "living_room",
-            Some(Dialect::ShellyGen1 {
-                device_id: "shellyswitch25-1".into(),
-                relay: 0,
-            }),
-            Features {
-                position: true,
-                ..Default::default()
-            },
+            Some(Dialect::ShellyGen1 { device_id: "shellyswitch25-1".into(), relay: 0 }),
+            Features { position: true, ..Default::default() },
         );
         blinds.device_class = Some("blind".into());
         let mut temp = dev(
@@ -1191,30 +956,15 @@ pub(crate) mod tests {
                 },
             ],
             vec![
-                Area {
-                    id: "kitchen".into(),
-                    name: "Kitchen".into(),
-                    floor: Some("ground".into()),
-                    aliases: vec![],
-                },
+                Area { id: "kitchen".into(), name: "Kitchen".into(), floor: Some("ground".into()), aliases: vec![] },
                 Area {
                     id: "living_room".into(),
                     name: "Living Room".into(),
                     floor: Some("ground".into()),
                     aliases: vec!["lounge".into()],
                 },
-                Area {
-                    id: "hall".into(),
-                    name: "Hall".into(),
-                    floor: Some("ground".into()),
-                    aliases: vec![],
-                },
-                Area {
-                    id: "bedroom".into(),
-                    name: "Bedroom".into(),
-                    floor: Some("first".into()),
-                    aliases: vec![],
-                },
+                Area { id: "hall".into(), name: "Hall".into(), floor: Some("ground".into()), aliases: vec![] },
+                Area { id: "bedroom".into(), name: "Bedroom".into(), floor: Some("first".into()), aliases: vec![] },
             ],
             vec![
                 dev(
@@ -1230,10 +980,7 @@ pub(crate) mod tests {
                     DeviceKind::Light,
                     "Kitchen Spots",
                     "kitchen",
-                    Some(Dialect::Tasmota {
-                        topic: "spots".into(),
-                        relay: None,
-                    }),
+                    Some(Dialect::Tasmota { topic: "spots".into(), relay: None }),
                     Features::default(),
                 ),
                 dev(
@@ -1242,20 +989,14 @@ pub(crate) mod tests {
                     "Under Cabinet",
                     "kitchen",
                     z2m("under_cabinet"),
-                    Features {
-                        dimmable: true,
-                        ..Default::default()
-                    },
+                    Features { dimmable: true, ..Default::default() },
                 ),
                 dev(
                     "switch.kettle",
                     DeviceKind::Switch,
                     "Kettle",
                     "kitchen",
-                    Some(Dialect::ShellyGen1 {
-                        device_id: "shellyplug-1".into(),
-                        relay: 0,
-                    }),
+                    Some(Dialect::ShellyGen1 { device_id: "shellyplug-1".into(), relay: 0 }),
                     Features::default(),
                 ),
                 dev(
@@ -1263,20 +1004,10 @@ pub(crate) mod tests {
                     DeviceKind::Light,
                     "Lamp",
                     "living_room",
-                    Some(Dialect::Esphome {
-                        node: "lounge".into(),
-                        object_id: "lamp".into(),
-                    }),
+                    Some(Dialect::Esphome { node: "lounge".into(), object_id: "lamp".into() }),
                     color.clone(),
                 ),
-                dev(
-                    "light.bedroom_lamp",
-                    DeviceKind::Light,
-                    "Lamp",
-                    "bedroom",
-                    z2m("bedroom_lamp"),
-                    color,
-                ),
+                dev("light.bedroom_lamp", DeviceKind::Light, "Lamp", "bedroom", z2m("bedroom_lamp"), color),
                 blinds,
                 front,
                 dev(
@@ -1297,10 +1028,7 @@ pub(crate) mod tests {
         Understanding {
             text: String::new(),
             intent: intent.into(),
-            slots: slots
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.clone()))
-                .collect::<BTreeMap<_, _>>(),
+            slots: slots.iter().map(|(k, v)| (k.to_string(), v.clone())).collect::<BTreeMap<_, _>>(),
             entities: vec![],
             candidates: vec![],
             confidence: 1.0,
@@ -1311,40 +1039,22 @@ pub(crate) mod tests {
 
     fn states(id: &str) -> Option<DeviceState> {
         match id {
-            "light.kitchen_light" => Some(DeviceState {
-                on: Some(true),
-                ..Default::default()
-            }),
-            "light.kitchen_spots" => Some(DeviceState {
-                on: Some(false),
-                ..Default::default()
-            }),
-            "lock.front_door" => Some(DeviceState {
-                locked: Some(true),
-                ..Default::default()
-            }),
+            "light.kitchen_light" => Some(DeviceState { on: Some(true), ..Default::default() }),
+            "light.kitchen_spots" => Some(DeviceState { on: Some(false), ..Default::default() }),
+            "lock.front_door" => Some(DeviceState { locked: Some(true), ..Default::default() }),
             "climate.living_room_thermostat" => Some(DeviceState {
                 current_temperature: Some(21.5),
                 target_temperature: Some(21.5),
                 ..Default::default()
             }),
-            "sensor.bedroom_temperature" => Some(DeviceState {
-                current_temperature: Some(18.0),
-                ..Default::default()
-            }),
-            "cover.living_room_blinds" => Some(DeviceState {
-                position: Some(40),
-                ..Default::default()
-            }),
+            "sensor.bedroom_temperature" => Some(DeviceState { current_temperature: Some(18.0), ..Default::default() }),
+            "cover.living_room_blinds" => Some(DeviceState { position: Some(40), ..Default::default() }),
             _ => None,
         }
     }
 
     fn ids(p: &Plan) -> Vec<(&str, Action)> {
-        p.commands
-            .iter()
-            .map(|c| (c.device_id.as_str(), c.action.clone()))
-            .collect()
+        p.commands.iter().map(|c| (c.device_id.as_str(), c.action.clone())).collect()
     }
 
     #[test]
@@ -1358,10 +1068,7 @@ pub(crate) mod tests {
                 "Turned on the kitchen light.",
             ),
             (
-                u(
-                    "HassTurnOff",
-                    &[("area", s("Kitchen")), ("domain", s("light"))],
-                ),
+                u("HassTurnOff", &[("area", s("Kitchen")), ("domain", s("light"))]),
                 vec![
                     ("light.kitchen_light", Action::TurnOff),
                     ("light.kitchen_spots", Action::TurnOff),
@@ -1410,64 +1117,38 @@ pub(crate) mod tests {
             ),
             // A name that is an area.
             (
-                u(
-                    "HassTurnOn",
-                    &[("name", s("lounge")), ("domain", s("light"))],
-                ),
+                u("HassTurnOn", &[("name", s("lounge")), ("domain", s("light"))]),
                 vec![("light.living_room_lamp", Action::TurnOn)],
                 "Turned on the lamp.",
             ),
             // Floor.
             (
-                u(
-                    "HassTurnOn",
-                    &[("floor", s("upstairs")), ("domain", s("light"))],
-                ),
+                u("HassTurnOn", &[("floor", s("upstairs")), ("domain", s("light"))]),
                 vec![("light.bedroom_lamp", Action::TurnOn)],
                 "Turned on the lamp.",
             ),
             (
-                u(
-                    "HassLightSet",
-                    &[("name", s("kitchen light")), ("brightness", json!(40))],
-                ),
+                u("HassLightSet", &[("name", s("kitchen light")), ("brightness", json!(40))]),
                 vec![("light.kitchen_light", Action::Brightness { percent: 40 })],
                 "Set the kitchen light to 40%.",
             ),
             (
-                u(
-                    "HassLightSet",
-                    &[("name", s("kitchen light")), ("color", s("red"))],
-                ),
-                vec![(
-                    "light.kitchen_light",
-                    Action::Color {
-                        rgb: Rgb { r: 255, g: 0, b: 0 },
-                    },
-                )],
+                u("HassLightSet", &[("name", s("kitchen light")), ("color", s("red"))]),
+                vec![("light.kitchen_light", Action::Color { rgb: Rgb { r: 255, g: 0, b: 0 } })],
                 "Set the kitchen light to red.",
             ),
             (
-                u(
-                    "HassLightSet",
-                    &[("name", s("kitchen light")), ("temperature", json!(2700))],
-                ),
+                u("HassLightSet", &[("name", s("kitchen light")), ("temperature", json!(2700))]),
                 vec![("light.kitchen_light", Action::ColorTemp { kelvin: 2700 })],
                 "Set the kitchen light to 2700 K.",
             ),
             (
                 u("HassClimateSetTemperature", &[("temperature", json!(21))]),
-                vec![(
-                    "climate.living_room_thermostat",
-                    Action::TargetTemperature { celsius: 21.0 },
-                )],
+                vec![("climate.living_room_thermostat", Action::TargetTemperature { celsius: 21.0 })],
                 "Set the living room thermostat to 21 °C.",
             ),
             (
-                u(
-                    "HassSetPosition",
-                    &[("name", s("living room blinds")), ("position", json!(40))],
-                ),
+                u("HassSetPosition", &[("name", s("living room blinds")), ("position", json!(40))]),
                 vec![("cover.living_room_blinds", Action::Position { percent: 40 })],
                 "Set the living room blinds to 40%.",
             ),
@@ -1476,37 +1157,19 @@ pub(crate) mod tests {
                 vec![],
                 "The living room temperature is 21.5 °C.",
             ),
+            (u("HassClimateGetTemperature", &[("area", s("bedroom"))]), vec![], "The bedroom temperature is 18 °C."),
             (
-                u("HassClimateGetTemperature", &[("area", s("bedroom"))]),
-                vec![],
-                "The bedroom temperature is 18 °C.",
-            ),
-            (
-                u(
-                    "HassGetState",
-                    &[("name", s("front door")), ("state", s("locked"))],
-                ),
+                u("HassGetState", &[("name", s("front door")), ("state", s("locked"))]),
                 vec![],
                 "Yes, the front door is locked.",
             ),
             (
-                u(
-                    "HassGetState",
-                    &[("name", s("kitchen spots")), ("state", s("on"))],
-                ),
+                u("HassGetState", &[("name", s("kitchen spots")), ("state", s("on"))]),
                 vec![],
                 "No, the kitchen spots is off.",
             ),
-            (
-                u("HassGetState", &[("name", s("living room blinds"))]),
-                vec![],
-                "The living room blinds is 40% open.",
-            ),
-            (
-                u("HassStartTimer", &[("minutes", json!(5))]),
-                vec![],
-                "Timer set for 5 minutes.",
-            ),
+            (u("HassGetState", &[("name", s("living room blinds"))]), vec![], "The living room blinds is 40% open."),
+            (u("HassStartTimer", &[("minutes", json!(5))]), vec![], "Timer set for 5 minutes."),
             (u("HassNevermind", &[]), vec![], ""),
         ];
         for (req, want_cmds, want_reply) in cases {
@@ -1525,13 +1188,7 @@ pub(crate) mod tests {
         let mut req = u("HassTurnOn", &[("name", json!("something else"))]);
         req.entities = vec!["light.bedroom_lamp".into(), "switch.kettle".into()];
         let p = plan(&req, &reg, &states).unwrap();
-        assert_eq!(
-            ids(&p),
-            vec![
-                ("light.bedroom_lamp", Action::TurnOn),
-                ("switch.kettle", Action::TurnOn)
-            ]
-        );
+        assert_eq!(ids(&p), vec![("light.bedroom_lamp", Action::TurnOn), ("switch.kettle", Action::TurnOn)]);
         assert_eq!(p.reply, "Turned on 2 devices.");
     }
 
@@ -1541,16 +1198,10 @@ pub(crate) mod tests {
         let s = |v: &str| json!(v);
         let e = plan(&u("HassTurnOn", &[("name", s("attic fan"))]), &reg, &states).unwrap_err();
         assert_eq!(e, SkillError::UnknownDevice("attic fan".into()));
-        assert_eq!(
-            e.reply(),
-            "Sorry, I don't know a device called the attic fan."
-        );
+        assert_eq!(e.reply(), "Sorry, I don't know a device called the attic fan.");
         let mut req = u("HassTurnOn", &[]);
         req.entities = vec!["light.nope".into()];
-        assert_eq!(
-            plan(&req, &reg, &states).unwrap_err(),
-            SkillError::UnknownDevice("light.nope".into())
-        );
+        assert_eq!(plan(&req, &reg, &states).unwrap_err(), SkillError::UnknownDevice("light.nope".into()));
         assert!(matches!(
             plan(&u("HassTurnOn", &[("name", s("Lamp"))]), &reg, &states),
             Err(SkillError::Ambiguous { .. })
@@ -1559,48 +1210,18 @@ pub(crate) mod tests {
             plan(&u("HassTurnOn", &[("area", s("garage"))]), &reg, &states),
             Err(SkillError::UnknownArea(_))
         ));
-        assert!(matches!(
-            plan(&u("HassTurnOn", &[]), &reg, &states),
-            Err(SkillError::MissingSlot { .. })
-        ));
-        assert!(matches!(
-            plan(&u("HassDance", &[]), &reg, &states),
-            Err(SkillError::UnknownIntent(_))
-        ));
+        assert!(matches!(plan(&u("HassTurnOn", &[]), &reg, &states), Err(SkillError::MissingSlot { .. })));
+        assert!(matches!(plan(&u("HassDance", &[]), &reg, &states), Err(SkillError::UnknownIntent(_))));
         // Colour on a Tasmota light without the colour feature.
-        let e = plan(
-            &u(
-                "HassLightSet",
-                &[("name", s("kitchen spots")), ("color", s("red"))],
-            ),
-            &reg,
-            &states,
-        )
-        .unwrap_err();
-        assert!(
-            matches!(&e, SkillError::Unsupported { device, .. } if device == "Kitchen Spots"),
-            "{e:?}"
-        );
+        let e =
+            plan(&u("HassLightSet", &[("name", s("kitchen spots")), ("color", s("red"))]), &reg, &states).unwrap_err();
+        assert!(matches!(&e, SkillError::Unsupported { device, .. } if device == "Kitchen Spots"), "{e:?}");
         assert!(matches!(
-            plan(
-                &u(
-                    "HassLightSet",
-                    &[("name", s("kitchen light")), ("color", s("blurple"))]
-                ),
-                &reg,
-                &states
-            ),
+            plan(&u("HassLightSet", &[("name", s("kitchen light")), ("color", s("blurple"))]), &reg, &states),
             Err(SkillError::BadSlot { slot: "color", .. })
         ));
         assert!(matches!(
-            plan(
-                &u(
-                    "HassLightSet",
-                    &[("name", s("kitchen light")), ("brightness", json!(140))]
-                ),
-                &reg,
-                &states
-            ),
+            plan(&u("HassLightSet", &[("name", s("kitchen light")), ("brightness", json!(140))]), &reg, &states),
             Err(SkillError::BadSlot { .. })
         ));
         // Toggle with unknown state.
@@ -1610,11 +1231,7 @@ pub(crate) mod tests {
         ));
         // A sensor cannot be switched.
         assert!(matches!(
-            plan(
-                &u("HassTurnOn", &[("name", s("bedroom temperature"))]),
-                &reg,
-                &states
-            ),
+            plan(&u("HassTurnOn", &[("name", s("bedroom temperature"))]), &reg, &states),
             Err(SkillError::Unsupported { .. })
         ));
     }
@@ -1624,13 +1241,6 @@ pub(crate) mod tests {
         assert_eq!(fold("  Kitchen-Light! "), "kitchen light");
         assert_eq!(fold("Anna's Lamp"), "annas lamp");
         assert_eq!(fold("living_room"), "living room");
-        assert_eq!(
-            color_rgb("Light Blue"),
-            Some(Rgb {
-                r: 173,
-                g: 216,
-                b: 230
-            })
-        );
+        assert_eq!(color_rgb("Light Blue"), Some(Rgb { r: 173, g: 216, b: 230 }));
     }
 }

@@ -1,6 +1,6 @@
 //! The device registry: floors, areas and devices, built by the daemon from
 //! `[[floor]]`, `[[area]]`, `[[device]]` config and discovery.
-use firmware_bridge::{Dialect, DeviceKind};
+use firmware_bridge::{DeviceKind, Dialect};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -54,12 +54,7 @@ pub enum RegistryError {
     #[error("duplicate {what} id `{id}`")]
     Duplicate { what: &'static str, id: String },
     #[error("{what} `{id}` refers to unknown {target} `{target_id}`")]
-    Dangling {
-        what: &'static str,
-        id: String,
-        target: &'static str,
-        target_id: String,
-    },
+    Dangling { what: &'static str, id: String, target: &'static str, target_id: String },
     #[error("device id `{id}` must be `<domain>.<name>` with domain `{domain}`")]
     BadEntityId { id: String, domain: &'static str },
 }

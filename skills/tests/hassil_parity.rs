@@ -58,7 +58,8 @@ fn hassil_parity_en_de_zh() {
         assert!(st.success(), "hassil_parity.py failed for {lang}");
 
         let json = common::intents_json(&venv, lang);
-        let mut nlu = TemplateNlu::from_language_json_named(&format!("{lang}.json"), &json, &reg).expect("load language");
+        let mut nlu =
+            TemplateNlu::from_language_json_named(&format!("{lang}.json"), &json, &reg).expect("load language");
         // Number words from the reference's spellout rules (unicode-rbnf).
         let words = Command::new(venv.join("bin/python"))
             .arg(root.join("scripts/peers/hassil_parity.py"))
@@ -68,7 +69,8 @@ fn hassil_parity_en_de_zh() {
         assert!(words.status.success(), "number words for {lang}");
         nlu.set_number_words(&String::from_utf8(words.stdout).unwrap()).expect("number words");
         if lang == "en" {
-            nlu.add_custom_yaml("custom_en.yaml", &std::fs::read_to_string(&custom).unwrap()).expect("custom sentences");
+            nlu.add_custom_yaml("custom_en.yaml", &std::fs::read_to_string(&custom).unwrap())
+                .expect("custom sentences");
         }
         let lines = std::fs::read_to_string(&out).unwrap();
         let mut n = 0;

@@ -4,9 +4,9 @@
 
 mod common;
 
+use hub_skills::Registry;
 use hub_skills::intent::NluContext;
 use hub_skills::templates::{TemplateError, TemplateNlu};
-use hub_skills::Registry;
 
 const MINI: &str = r#"{
   "language": "en",
@@ -53,10 +53,14 @@ fn unclosed_group_in_custom_file() {
 #[test]
 fn stray_closing_bracket_and_mixed_separators() {
     let mut nlu = mini();
-    let e = nlu.add_custom_yaml("x.yaml", "intents:\n  Foo:\n    data:\n      - sentences: [\"open the] door\"]\n").unwrap_err();
+    let e = nlu
+        .add_custom_yaml("x.yaml", "intents:\n  Foo:\n    data:\n      - sentences: [\"open the] door\"]\n")
+        .unwrap_err();
     let (_, intent, _, _, pos, m) = template_err(e);
     assert_eq!((intent.as_deref(), pos), (Some("Foo"), 8), "{m}");
-    let e = nlu.add_custom_yaml("x.yaml", "intents:\n  Foo:\n    data:\n      - sentences: [\"(a|b;c) door\"]\n").unwrap_err();
+    let e = nlu
+        .add_custom_yaml("x.yaml", "intents:\n  Foo:\n    data:\n      - sentences: [\"(a|b;c) door\"]\n")
+        .unwrap_err();
     let (_, _, _, _, pos, m) = template_err(e);
     assert!(m.contains("mix"), "{m}");
     assert_eq!(pos, 4);
@@ -65,12 +69,16 @@ fn stray_closing_bracket_and_mixed_separators() {
 #[test]
 fn missing_list_and_rule_and_cycles() {
     let mut nlu = mini();
-    let e = nlu.add_custom_yaml("y.yaml", "intents:\n  Foo:\n    data:\n      - sentences: [\"play {song}\"]\n").unwrap_err();
+    let e = nlu
+        .add_custom_yaml("y.yaml", "intents:\n  Foo:\n    data:\n      - sentences: [\"play {song}\"]\n")
+        .unwrap_err();
     let (src, intent, _, tmpl, _, m) = template_err(e);
     assert_eq!((src.as_str(), intent.as_deref(), tmpl.as_str()), ("y.yaml", Some("Foo"), "play {song}"));
     assert!(m.contains("missing slot list {song}"), "{m}");
 
-    let e = nlu.add_custom_yaml("y.yaml", "intents:\n  Foo:\n    data:\n      - sentences: [\"<nope> door\"]\n").unwrap_err();
+    let e = nlu
+        .add_custom_yaml("y.yaml", "intents:\n  Foo:\n    data:\n      - sentences: [\"<nope> door\"]\n")
+        .unwrap_err();
     assert!(template_err(e).5.contains("missing expansion rule <nope>"));
 
     let e = nlu
@@ -87,29 +95,45 @@ fn bad_lists_and_syntax() {
         .unwrap_err();
     assert_eq!(
         e,
-        TemplateError::Schema { source_name: "z.yaml".into(), path: "lists.speed.range".into(), message: "start cannot be greater than stop".into() }
+        TemplateError::Schema {
+            source_name: "z.yaml".into(),
+            path: "lists.speed.range".into(),
+            message: "start cannot be greater than stop".into()
+        }
     );
     let e = nlu.add_custom_yaml("z.yaml", "lists:\n  colour:\n    valuez: [red]\nintents: {}\n").unwrap_err();
     assert!(matches!(&e, TemplateError::Schema { path, .. } if path == "lists.colour"), "{e:?}");
     let e = nlu
-        .add_custom_yaml("z.yaml", "lists:\n  mood:\n    values:\n      - in: \"(cosy|cozy\"\n        out: cozy\nintents: {}\n")
+        .add_custom_yaml(
+            "z.yaml",
+            "lists:\n  mood:\n    values:\n      - in: \"(cosy|cozy\"\n        out: cozy\nintents: {}\n",
+        )
         .unwrap_err();
     let (src, intent, loc, _, pos, _) = template_err(e);
     assert_eq!((src.as_str(), intent, loc.starts_with("lists.mood.values[0]"), pos), ("z.yaml", None, true, 0));
 
     let e = nlu.add_custom_yaml("w.yaml", "intents:\n  Foo: [\n").unwrap_err();
-    assert!(matches!(&e, TemplateError::Syntax { source_name, message } if source_name == "w.yaml" && message.contains("line")), "{e:?}");
+    assert!(
+        matches!(&e, TemplateError::Syntax { source_name, message } if source_name == "w.yaml" && message.contains("line")),
+        "{e:?}"
+    );
     let e = nlu.add_custom_yaml("w.yaml", "intents:\n  Foo:\n    sentences: [\"x\"]\n").unwrap_err();
     assert!(matches!(&e, TemplateError::Schema { path, .. } if path == "intents.Foo"), "{e:?}");
     let e = nlu.add_custom_yaml("w.yaml", "language: de\nintents: {}\n").unwrap_err();
     assert!(e.to_string().contains("language"), "{e}");
 
     let e = TemplateNlu::from_language_json_named("en.json", "{\"intents\": {", &Registry::default()).unwrap_err();
-    assert!(matches!(&e, TemplateError::Syntax { source_name, message } if source_name == "en.json" && message.contains("line")), "{e:?}");
+    assert!(
+        matches!(&e, TemplateError::Syntax { source_name, message } if source_name == "en.json" && message.contains("line")),
+        "{e:?}"
+    );
     let bad = MINI.replace("turn on [the] {name}", "turn on <the {name}");
     let e = TemplateNlu::from_language_json_named("en.json", &bad, &Registry::default()).unwrap_err();
     let (src, intent, loc, _, pos, _) = template_err(e);
-    assert_eq!((src.as_str(), intent.as_deref(), loc.as_str(), pos), ("en.json", Some("HassTurnOn"), "intents.HassTurnOn.data[0].sentences[0]", 8));
+    assert_eq!(
+        (src.as_str(), intent.as_deref(), loc.as_str(), pos),
+        ("en.json", Some("HassTurnOn"), "intents.HassTurnOn.data[0].sentences[0]", 8)
+    );
 }
 
 #[test]

@@ -44,7 +44,8 @@ fn openai_chat_completions_json_stream_and_errors() {
     let web_port = crate::common::free_port();
     let config = crate::common::write_config(dir.path(), broker.port, web_port, 5000);
     let d = crate::common::Daemon::start(&config, web_port, None);
-    let http = |method: &str, path: &str, body: Option<&str>| crate::common::http(d.web_port, method, path, body).unwrap();
+    let http =
+        |method: &str, path: &str, body: Option<&str>| crate::common::http(d.web_port, method, path, body).unwrap();
 
     let (code, body) = http("GET", "/v1/models", None);
     assert_eq!(code, 200, "{body}");
@@ -80,13 +81,23 @@ fn openai_chat_completions_json_stream_and_errors() {
     let rt = crate::common::runtime();
     let store = crate::common::open_store(&rt, dir.path());
     let stored = crate::common::wait_until(std::time::Duration::from_secs(5), || {
-        rt.block_on(store.recent_turns(20)).unwrap().iter().filter(|t| t.modality == hubd::store::Modality::Api).count() == 4
+        rt.block_on(store.recent_turns(20)).unwrap().iter().filter(|t| t.modality == hubd::store::Modality::Api).count()
+            == 4
     });
     let turns = rt.block_on(store.recent_turns(20)).unwrap();
     assert!(stored, "{turns:?}");
     let api_turns: Vec<_> = turns.iter().filter(|t| t.modality == hubd::store::Modality::Api).collect();
-    assert!(api_turns.iter().filter(|t| t.role == hubd::store::Role::User).all(|t| t.text == "What is the capital of France?"), "{api_turns:?}");
-    assert!(api_turns.iter().filter(|t| t.role == hubd::store::Role::Assistant).all(|t| t.text == answer), "{api_turns:?}");
+    assert!(
+        api_turns
+            .iter()
+            .filter(|t| t.role == hubd::store::Role::User)
+            .all(|t| t.text == "What is the capital of France?"),
+        "{api_turns:?}"
+    );
+    assert!(
+        api_turns.iter().filter(|t| t.role == hubd::store::Role::Assistant).all(|t| t.text == answer),
+        "{api_turns:?}"
+    );
 
     // Bad requests: 400 naming the field; the daemon keeps serving.
     for (req, field) in [

@@ -244,7 +244,8 @@ pub fn http(port: u16, method: &str, path: &str, body: Option<&str>) -> std::io:
     let text = String::from_utf8_lossy(&buf).to_string();
     let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     let status = head.split_whitespace().nth(1).and_then(|x| x.parse().ok()).unwrap_or(0);
-    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(rest) } else { rest.to_string() };
+    let body =
+        if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(rest) } else { rest.to_string() };
     Ok((status, body))
 }
 
@@ -295,14 +296,18 @@ impl Devices {
                         let _ = client.try_subscribe("zigbee2mqtt/+/set", QoS::AtLeastOnce);
                         let snapshot: Vec<(String, String)> = {
                             let g = d.inner.lock().unwrap();
-                            g.states.iter().map(|(n, s)| (n.clone(), serde_json::Value::Object(s.clone()).to_string())).collect()
+                            g.states
+                                .iter()
+                                .map(|(n, s)| (n.clone(), serde_json::Value::Object(s.clone()).to_string()))
+                                .collect()
                         };
                         for (name, st) in snapshot {
                             let _ = client.try_publish(format!("zigbee2mqtt/{name}"), QoS::AtLeastOnce, true, st);
                         }
                     }
                     Ok(Event::Incoming(Incoming::Publish(p))) => {
-                        let Some(name) = p.topic.strip_prefix("zigbee2mqtt/").and_then(|t| t.strip_suffix("/set")) else {
+                        let Some(name) = p.topic.strip_prefix("zigbee2mqtt/").and_then(|t| t.strip_suffix("/set"))
+                        else {
                             continue;
                         };
                         let payload = String::from_utf8_lossy(&p.payload).to_string();
@@ -311,7 +316,9 @@ impl Devices {
                             *g.receipts.entry((p.topic.clone(), payload.clone())).or_default() += 1;
                             g.total += 1;
                             let st = g.states.entry(name.to_string()).or_default();
-                            if let Ok(serde_json::Value::Object(m)) = serde_json::from_str::<serde_json::Value>(&payload) {
+                            if let Ok(serde_json::Value::Object(m)) =
+                                serde_json::from_str::<serde_json::Value>(&payload)
+                            {
                                 for (k, v) in m {
                                     st.insert(k, v);
                                 }

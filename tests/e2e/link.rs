@@ -21,9 +21,15 @@ fn say_turns_on_a_light_end_to_end() {
     let cfg = write_config(dir.path(), broker.port, web, 2000);
     let mut daemon = Daemon::start(&cfg, web, None);
 
-    let out = hubd().arg("--config").arg(&cfg).arg("--json").arg("say").arg("turn on the kitchen light").output().unwrap();
+    let out =
+        hubd().arg("--config").arg(&cfg).arg("--json").arg("say").arg("turn on the kitchen light").output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "say failed: {stdout}\n{}\n{}", String::from_utf8_lossy(&out.stderr), daemon.log_text());
+    assert!(
+        out.status.success(),
+        "say failed: {stdout}\n{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        daemon.log_text()
+    );
     let v = json(stdout.trim());
     assert_eq!(v["intent"], "HassTurnOn");
     let cmds = v["commands"].as_array().unwrap();
@@ -58,7 +64,12 @@ fn say_turns_on_a_light_end_to_end() {
     // Counters: Prometheus text on /metrics, JSON through `hubd status`.
     let (code, metrics) = http(web, "GET", "/metrics", None).unwrap();
     assert_eq!(code, 200, "{metrics}");
-    for line in ["hubd_mqtt_connected 1", "hubd_outbox_enqueued_total 1", "hubd_outbox_acked_total 1", "hubd_audio_vad_frames_total 0"] {
+    for line in [
+        "hubd_mqtt_connected 1",
+        "hubd_outbox_enqueued_total 1",
+        "hubd_outbox_acked_total 1",
+        "hubd_audio_vad_frames_total 0",
+    ] {
         assert!(metrics.lines().any(|l| l == line), "no `{line}` in /metrics:\n{metrics}");
     }
     let out = hubd().arg("--config").arg(&cfg).arg("--json").arg("status").output().unwrap();
@@ -80,7 +91,11 @@ fn say_turns_on_a_light_end_to_end() {
     // No daemon: `hubd status` says so and fails.
     let out = hubd().arg("--config").arg(&cfg).arg("status").output().unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("no hubd is running"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no hubd is running"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn post_command(web: u16, device: &str, action: &str) -> std::io::Result<(u16, String)> {

@@ -175,8 +175,8 @@ impl Proc {
         while let Some(left) = within.checked_sub(t0.elapsed()) {
             match self.lines.recv_timeout(left) {
                 Ok(line) => {
-                    let v: serde_json::Value = serde_json::from_str(&line)
-                        .unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {line}"));
+                    let v: serde_json::Value =
+                        serde_json::from_str(&line).unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {line}"));
                     if v["event"] == event {
                         return v;
                     }
@@ -215,10 +215,8 @@ fn fifo_microphone_is_cut_into_utterances() {
     let feeder = Feeder::start(&mic.fifo);
     let (a, a_len) = speech("turn on the kitchen light");
     let (b, b_len) = speech("close the living room blinds");
-    let p = Proc::spawn(
-        listen_cmd(&mic, &["--max-utterances", "2", "--seconds", "60"]),
-        mic.dir.path().join("listen.log"),
-    );
+    let p =
+        Proc::spawn(listen_cmd(&mic, &["--max-utterances", "2", "--seconds", "60"]), mic.dir.path().join("listen.log"));
     let stream = p.next_event("stream", Duration::from_secs(30));
     assert_eq!(stream["device"], "default", "{stream}");
     assert_eq!(stream["rate"], 48_000, "cpal's default format for the plug device: {stream}");
@@ -363,10 +361,8 @@ fn spoken_command_ends_up_acked_in_sqlite() {
     assert!(acked, "commands: {rows:?}");
     assert_eq!(rows.len(), 1, "exactly one command: {rows:?}");
     let turns = rt.block_on(store.recent_turns(10)).unwrap();
-    let user = turns
-        .iter()
-        .find(|t| t.role == hubd::store::Role::User)
-        .unwrap_or_else(|| panic!("no user turn: {turns:?}"));
+    let user =
+        turns.iter().find(|t| t.role == hubd::store::Role::User).unwrap_or_else(|| panic!("no user turn: {turns:?}"));
     assert_eq!(user.modality, hubd::store::Modality::Voice, "{user:?}");
     let text = user.text.to_lowercase();
     assert!(text.contains("kitchen light") && !text.contains("okay home"), "{user:?}");

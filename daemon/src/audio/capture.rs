@@ -21,9 +21,9 @@
 //! device name and the reason; a stream error other than an overrun
 //! (device unplugged, ALSA `ENODEV`, ...) drops the stream and goes back to
 //! the retry loop. Nothing here panics or exits the process.
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, channel};
-use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -93,10 +93,7 @@ impl CaptureThread {
             .name("hubd-audio-capture".into())
             .spawn(move || capture_loop(opts, metrics, sessions, stop2))
             .map_err(AudioError::Thread)?;
-        Ok(CaptureThread {
-            stop,
-            join: Some(join),
-        })
+        Ok(CaptureThread { stop, join: Some(join) })
     }
 
     /// Ask the thread to stop and wait for it (it checks every 100 ms).
@@ -226,19 +223,15 @@ fn open_stream(
     errors: std::sync::mpsc::Sender<cpal::Error>,
 ) -> Result<(cpal::Stream, CaptureSession), AudioError> {
     let DeviceChoice { device, label } = devices::find_input_device(&opts.device)?;
-    let supported = device
-        .default_input_config()
-        .map_err(|e| AudioError::Device {
-            device: label.clone(),
-            op: "default input config",
-            message: e.to_string(),
-        })?;
+    let supported = device.default_input_config().map_err(|e| AudioError::Device {
+        device: label.clone(),
+        op: "default input config",
+        message: e.to_string(),
+    })?;
     let rate = supported.sample_rate();
     let channels = supported.channels();
     let sample_format = supported.sample_format();
-    let period = opts
-        .period_frames
-        .unwrap_or_else(|| (rate * DEFAULT_PERIOD_MS / 1000).max(64));
+    let period = opts.period_frames.unwrap_or_else(|| (rate * DEFAULT_PERIOD_MS / 1000).max(64));
     let ring_len = ((rate as f32 * RING_SECONDS) as usize).max(4096) * usize::from(channels);
 
     let mut last_err = None;
@@ -250,11 +243,7 @@ fn open_stream(
         &[BufferSize::Fixed(period), BufferSize::Default]
     };
     for &buffer_size in buffer_sizes {
-        let config = StreamConfig {
-            channels,
-            sample_rate: rate,
-            buffer_size,
-        };
+        let config = StreamConfig { channels, sample_rate: rate, buffer_size };
         let (prod, cons) = HeapRb::<f32>::new(ring_len).split();
         let errors = errors.clone();
         let built = match sample_format {
@@ -282,13 +271,7 @@ fn open_stream(
                 })?;
                 let period_frames = stream.buffer_size().ok();
                 let session = CaptureSession {
-                    format: CaptureFormat {
-                        device: label,
-                        rate,
-                        channels,
-                        sample_format,
-                        period_frames,
-                    },
+                    format: CaptureFormat { device: label, rate, channels, sample_format, period_frames },
                     consumer: cons,
                     started: Instant::now(),
                 };
@@ -332,14 +315,10 @@ where
             }
             pushed += prod.push_slice(&tmp[..piece.len()]);
         }
-        metrics
-            .samples_captured
-            .fetch_add(data.len() as u64, Ordering::Relaxed);
+        metrics.samples_captured.fetch_add(data.len() as u64, Ordering::Relaxed);
         let dropped = data.len() - pushed;
         if dropped > 0 {
-            metrics
-                .samples_dropped
-                .fetch_add(dropped as u64, Ordering::Relaxed);
+            metrics.samples_dropped.fetch_add(dropped as u64, Ordering::Relaxed);
         }
     };
     let err_cb = move |e: cpal::Error| {

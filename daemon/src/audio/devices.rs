@@ -38,10 +38,7 @@ fn describe(d: &cpal::Device) -> (String, String, String) {
         Ok(id) => (id.to_string(), id.id().to_string()),
         Err(_) => (String::new(), String::new()),
     };
-    let description = d
-        .description()
-        .map(|x| first_line(x.name()))
-        .unwrap_or_default();
+    let description = d.description().map(|x| first_line(x.name())).unwrap_or_default();
     (id, name, description)
 }
 
@@ -55,21 +52,13 @@ fn is_input(d: &cpal::Device) -> bool {
 /// Input-capable devices of the default host, default first.
 pub fn list_input_devices() -> Result<Vec<InputDevice>, AudioError> {
     let host = cpal::default_host();
-    let default_name = host
-        .default_input_device()
-        .and_then(|d| d.id().ok())
-        .map(|id| id.id().to_string());
+    let default_name = host.default_input_device().and_then(|d| d.id().ok()).map(|id| id.id().to_string());
     let devices = host.devices().map_err(|e| AudioError::Host(e.to_string()))?;
     let mut out: Vec<InputDevice> = devices
         .filter(is_input)
         .map(|d| {
             let (id, name, description) = describe(&d);
-            InputDevice {
-                is_default: default_name.as_deref() == Some(name.as_str()),
-                id,
-                name,
-                description,
-            }
+            InputDevice { is_default: default_name.as_deref() == Some(name.as_str()), id, name, description }
         })
         .filter(|d| !d.name.is_empty())
         .collect();
@@ -91,33 +80,19 @@ pub fn find_input_device(wanted: &str) -> Result<DeviceChoice, AudioError> {
         let label = if name.is_empty() { "default".to_string() } else { name };
         return Ok(DeviceChoice { device, label });
     }
-    let devices: Vec<cpal::Device> = host
-        .devices()
-        .map_err(|e| AudioError::Host(e.to_string()))?
-        .filter(is_input)
-        .collect();
+    let devices: Vec<cpal::Device> =
+        host.devices().map_err(|e| AudioError::Host(e.to_string()))?.filter(is_input).collect();
     let described: Vec<(String, String, String)> = devices.iter().map(describe).collect();
     let pick = described
         .iter()
         .position(|(id, _, _)| id == wanted)
         .or_else(|| described.iter().position(|(_, name, _)| name == wanted))
-        .or_else(|| {
-            described
-                .iter()
-                .position(|(_, _, desc)| desc.eq_ignore_ascii_case(wanted))
-        });
+        .or_else(|| described.iter().position(|(_, _, desc)| desc.eq_ignore_ascii_case(wanted)));
     match pick.and_then(|i| devices.into_iter().nth(i)) {
-        Some(device) => Ok(DeviceChoice {
-            device,
-            label: wanted.to_string(),
-        }),
+        Some(device) => Ok(DeviceChoice { device, label: wanted.to_string() }),
         None => {
-            let known: Vec<String> = described
-                .into_iter()
-                .map(|(_, name, _)| name)
-                .filter(|n| !n.is_empty())
-                .take(12)
-                .collect();
+            let known: Vec<String> =
+                described.into_iter().map(|(_, name, _)| name).filter(|n| !n.is_empty()).take(12).collect();
             Err(AudioError::NoDevice(format!(
                 "no audio input named {wanted:?} (known: {}; see `hubd devices --audio`)",
                 if known.is_empty() { "none".into() } else { known.join(", ") }
@@ -129,17 +104,10 @@ pub fn find_input_device(wanted: &str) -> Result<DeviceChoice, AudioError> {
 /// The format a device would be opened with (opens the device briefly).
 pub fn probe_default_config(wanted: &str) -> Result<String, AudioError> {
     let DeviceChoice { device, label } = find_input_device(wanted)?;
-    let c = device
-        .default_input_config()
-        .map_err(|e| AudioError::Device {
-            device: label,
-            op: "default input config",
-            message: e.to_string(),
-        })?;
-    Ok(format!(
-        "{} Hz, {} ch, {}",
-        c.sample_rate(),
-        c.channels(),
-        c.sample_format()
-    ))
+    let c = device.default_input_config().map_err(|e| AudioError::Device {
+        device: label,
+        op: "default input config",
+        message: e.to_string(),
+    })?;
+    Ok(format!("{} Hz, {} ch, {}", c.sample_rate(), c.channels(), c.sample_format()))
 }

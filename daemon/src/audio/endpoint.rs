@@ -63,9 +63,7 @@ impl Default for EndpointConfig {
 pub enum EndpointConfigError {
     #[error("audio endpoint: {field} = {value} must be within [0, 1]")]
     Threshold { field: &'static str, value: f32 },
-    #[error(
-        "audio endpoint: stop_threshold ({stop}) must not exceed start_threshold ({start})"
-    )]
+    #[error("audio endpoint: stop_threshold ({stop}) must not exceed start_threshold ({start})")]
     Hysteresis { start: f32, stop: f32 },
     #[error("audio endpoint: {field} must be at least {min}, got {value}")]
     TooSmall { field: &'static str, min: u32, value: u32 },
@@ -77,39 +75,22 @@ pub enum EndpointConfigError {
 
 impl EndpointConfig {
     pub fn validate(&self) -> Result<(), EndpointConfigError> {
-        for (field, value) in [
-            ("start_threshold", self.start_threshold),
-            ("stop_threshold", self.stop_threshold),
-        ] {
+        for (field, value) in [("start_threshold", self.start_threshold), ("stop_threshold", self.stop_threshold)] {
             if !(0.0..=1.0).contains(&value) {
                 return Err(EndpointConfigError::Threshold { field, value });
             }
         }
         if self.stop_threshold > self.start_threshold {
-            return Err(EndpointConfigError::Hysteresis {
-                start: self.start_threshold,
-                stop: self.stop_threshold,
-            });
+            return Err(EndpointConfigError::Hysteresis { start: self.start_threshold, stop: self.stop_threshold });
         }
         if self.start_frames == 0 {
-            return Err(EndpointConfigError::TooSmall {
-                field: "start_frames",
-                min: 1,
-                value: 0,
-            });
+            return Err(EndpointConfigError::TooSmall { field: "start_frames", min: 1, value: 0 });
         }
         if self.min_silence_ms == 0 {
-            return Err(EndpointConfigError::TooSmall {
-                field: "min_silence_ms",
-                min: 1,
-                value: 0,
-            });
+            return Err(EndpointConfigError::TooSmall { field: "min_silence_ms", min: 1, value: 0 });
         }
         if self.max_utterance_ms <= self.min_utterance_ms {
-            return Err(EndpointConfigError::Lengths {
-                min: self.min_utterance_ms,
-                max: self.max_utterance_ms,
-            });
+            return Err(EndpointConfigError::Lengths { min: self.min_utterance_ms, max: self.max_utterance_ms });
         }
         Ok(())
     }
@@ -274,17 +255,10 @@ impl Endpointer {
                         last_speech_end: idx + 1,
                         tentative_for: None,
                     };
-                    out.push(EndpointEvent::SpeechStart {
-                        frame: speech_start_frame,
-                    });
+                    out.push(EndpointEvent::SpeechStart { frame: speech_start_frame });
                 }
             }
-            State::Speech {
-                start_frame,
-                speech_start_frame,
-                last_speech_end,
-                tentative_for,
-            } => {
+            State::Speech { start_frame, speech_start_frame, last_speech_end, tentative_for } => {
                 self.current.extend_from_slice(&f);
                 if prob >= self.cfg.stop_threshold {
                     *last_speech_end = idx + 1;
@@ -324,13 +298,7 @@ impl Endpointer {
 
     /// End of stream: emit what is in progress (if long enough).
     pub fn flush(&mut self, out: &mut Vec<EndpointEvent>) {
-        if let State::Speech {
-            start_frame,
-            speech_start_frame,
-            last_speech_end,
-            ..
-        } = self.state
-        {
+        if let State::Speech { start_frame, speech_start_frame, last_speech_end, .. } = self.state {
             self.finish(start_frame, speech_start_frame, last_speech_end, EndReason::EndOfStream, out);
         }
         self.preroll.clear();
@@ -350,10 +318,7 @@ impl Endpointer {
         self.preroll.clear();
         if speech_frames < self.min_frames {
             self.current.clear();
-            out.push(EndpointEvent::Discarded {
-                speech_start_frame,
-                speech_frames,
-            });
+            out.push(EndpointEvent::Discarded { speech_start_frame, speech_frames });
             return;
         }
         // Keep pre-roll .. last speech frame + post padding (never beyond
@@ -523,10 +488,7 @@ mod tests {
         let p = [0.0, 0.9, 0.0, 0.0, 0.0, 0.0];
         let ev = run(cfg(), &p, false);
         assert!(utterances(&ev).is_empty());
-        assert!(ev.contains(&EndpointEvent::Discarded {
-            speech_start_frame: 1,
-            speech_frames: 1
-        }));
+        assert!(ev.contains(&EndpointEvent::Discarded { speech_start_frame: 1, speech_frames: 1 }));
     }
 
     #[test]

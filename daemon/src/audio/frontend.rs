@@ -72,11 +72,7 @@ impl Frontend {
             let chunk_in = (rate_in as usize / 50).max(1);
             Some(
                 Fft::<f32>::new(rate_in as usize, TARGET_RATE as usize, chunk_in, 1, FixedSync::Input)
-                    .map_err(|source| FrontendError::Construct {
-                        from: rate_in,
-                        to: TARGET_RATE,
-                        source,
-                    })?,
+                    .map_err(|source| FrontendError::Construct { from: rate_in, to: TARGET_RATE, source })?,
             )
         };
         let out_max = resampler.as_ref().map_or(0, |r| r.output_frames_max());
@@ -135,8 +131,7 @@ impl Frontend {
             self.mono.extend_from_slice(frames);
         } else {
             let inv = 1.0 / ch as f32;
-            self.mono
-                .extend(frames.chunks_exact(ch).map(|f| f.iter().sum::<f32>() * inv));
+            self.mono.extend(frames.chunks_exact(ch).map(|f| f.iter().sum::<f32>() * inv));
         }
         self.frames_in += (whole / ch) as u64;
         self.carry.extend_from_slice(rest);
@@ -156,8 +151,7 @@ impl Frontend {
                         break;
                     }
                     let input = &self.mono[consumed..consumed + need];
-                    let inp = InterleavedSlice::new(input, 1, need)
-                        .map_err(|e| FrontendError::Size(e.to_string()))?;
+                    let inp = InterleavedSlice::new(input, 1, need).map_err(|e| FrontendError::Size(e.to_string()))?;
                     let out_len = self.scratch.len();
                     let mut outp = InterleavedSlice::new_mut(&mut self.scratch[..], 1, out_len)
                         .map_err(|e| FrontendError::Size(e.to_string()))?;

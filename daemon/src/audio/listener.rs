@@ -87,14 +87,18 @@ impl Utterance {
 pub enum ListenEvent {
     /// A capture stream started (first open or after a reconnect).
     Stream(CaptureFormat),
-    SpeechStart { at: Instant },
+    SpeechStart {
+        at: Instant,
+    },
     /// Speech paused for the post-padding: if the silence holds, the next
     /// `Utterance` will have these samples (start recognising now). `seq`
     /// is the number the utterance will get.
     Tentative(Utterance),
     Utterance(Utterance),
     /// Speech too short to keep.
-    Discarded { speech_ms: u32 },
+    Discarded {
+        speech_ms: u32,
+    },
 }
 
 /// Listener options from the `[audio]` and `[model]` sections.
@@ -106,10 +110,7 @@ pub fn listener_options(cfg: &crate::config::Config) -> ListenerOptions {
         endpoint.stop_threshold = (t - 0.15).max(0.01);
     }
     ListenerOptions {
-        capture: CaptureOptions {
-            device: cfg.audio.device.clone(),
-            period_frames: None,
-        },
+        capture: CaptureOptions { device: cfg.audio.device.clone(), period_frames: None },
         endpoint,
         vad_path: cfg.model.vad_path.as_deref().map(|p| cfg.resolve_path(p)),
         queue: 8,
@@ -162,15 +163,7 @@ impl Listener {
             })
             .map_err(AudioError::Thread)?;
         let capture = CaptureThread::spawn(opts.capture, metrics.clone(), sess_tx)?;
-        Ok((
-            Listener {
-                stop,
-                join: Some(join),
-                capture: Some(capture),
-                metrics,
-            },
-            rx,
-        ))
+        Ok((Listener { stop, join: Some(join), capture: Some(capture), metrics }, rx))
     }
 
     pub fn metrics(&self) -> &Arc<AudioMetrics> {
@@ -232,11 +225,7 @@ impl Worker {
                         }
                         self.endpointer.reset();
                         let _ = self.tx.try_send(ListenEvent::Stream(s.format.clone()));
-                        session = Some(Session {
-                            format: s.format,
-                            consumer: s.consumer,
-                            frontend,
-                        });
+                        session = Some(Session { format: s.format, consumer: s.consumer, frontend });
                     }
                     Err(e) => {
                         tracing::error!(error = %e, device = %s.format.device, "unusable capture format");
@@ -300,9 +289,7 @@ impl Worker {
             EndpointEvent::SpeechStart { frame } => ListenEvent::SpeechStart { at: at(frame) },
             EndpointEvent::Discarded { speech_frames, .. } => {
                 AudioMetrics::inc(&self.metrics.utterances_discarded);
-                ListenEvent::Discarded {
-                    speech_ms: (speech_frames * u64::from(CHUNK_MS)) as u32,
-                }
+                ListenEvent::Discarded { speech_ms: (speech_frames * u64::from(CHUNK_MS)) as u32 }
             }
             EndpointEvent::Tentative(seg) => {
                 ListenEvent::Tentative(Utterance::from_segment(seg, self.seq + 1, &at, device))

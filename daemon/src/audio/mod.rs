@@ -18,9 +18,9 @@ pub mod capture;
 pub mod devices;
 pub mod endpoint;
 pub mod frontend;
+pub mod listener;
 pub mod metrics;
 pub mod recording;
-pub mod listener;
 pub mod voice;
 pub mod wake;
 
@@ -35,11 +35,7 @@ pub enum AudioError {
     #[error("{0}")]
     NoDevice(String),
     #[error("audio device {device:?}: {op} failed: {message}")]
-    Device {
-        device: String,
-        op: &'static str,
-        message: String,
-    },
+    Device { device: String, op: &'static str, message: String },
     #[error("voice activity detection: {0}")]
     Vad(String),
     #[error(transparent)]

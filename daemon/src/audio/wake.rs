@@ -79,8 +79,7 @@ fn words(text: &str) -> Vec<Word> {
     let mut chars = text.char_indices().peekable();
     while let Some((i, c)) = chars.next() {
         let next_is_alnum = chars.peek().is_some_and(|&(_, n)| n.is_alphanumeric());
-        let joins =
-            !cur.is_empty() && (c == '\'' || (c == '.' && (next_is_alnum || cur.contains('.'))));
+        let joins = !cur.is_empty() && (c == '\'' || (c == '.' && (next_is_alnum || cur.contains('.'))));
         if c.is_alphanumeric() || joins {
             if cur.is_empty() {
                 start = i;
@@ -133,20 +132,12 @@ impl WakeFilter {
             }
             norm.push(w);
         }
-        Ok(WakeFilter {
-            phrases: norm,
-            follow_up,
-            open_until: None,
-        })
+        Ok(WakeFilter { phrases: norm, follow_up, open_until: None })
     }
 
     /// No wake word: every transcript is a command.
     pub fn always() -> Self {
-        WakeFilter {
-            phrases: Vec::new(),
-            follow_up: Duration::ZERO,
-            open_until: None,
-        }
+        WakeFilter { phrases: Vec::new(), follow_up: Duration::ZERO, open_until: None }
     }
 
     pub fn requires_wake(&self) -> bool {
@@ -170,32 +161,21 @@ impl WakeFilter {
             return WakeDecision::Empty;
         }
         if self.phrases.is_empty() {
-            return WakeDecision::Command {
-                text: text.trim().to_string(),
-                via: WakeVia::Always,
-            };
+            return WakeDecision::Command { text: text.trim().to_string(), via: WakeVia::Always };
         }
         if let Some(end) = self.find_phrase(&ws) {
             self.open_until = Some(now + self.follow_up);
-            let rest = text[end..]
-                .trim_start_matches(|c: char| !c.is_alphanumeric())
-                .trim_end();
+            let rest = text[end..].trim_start_matches(|c: char| !c.is_alphanumeric()).trim_end();
             let rest = self.drop_trailing_wake_fragment(rest);
             return if words(rest).is_empty() {
                 WakeDecision::WakeOnly
             } else {
-                WakeDecision::Command {
-                    text: rest.to_string(),
-                    via: WakeVia::Phrase,
-                }
+                WakeDecision::Command { text: rest.to_string(), via: WakeVia::Phrase }
             };
         }
         if self.is_open(now) {
             self.open_until = Some(now + self.follow_up);
-            return WakeDecision::Command {
-                text: text.trim().to_string(),
-                via: WakeVia::FollowUp,
-            };
+            return WakeDecision::Command { text: text.trim().to_string(), via: WakeVia::FollowUp };
         }
         WakeDecision::Ignored
     }
@@ -207,22 +187,14 @@ impl WakeFilter {
         let ws = words(rest);
         // Start of the last sentence: a word preceded by . ! or ? (`rest`
         // itself starts a sentence, right after the wake phrase).
-        let Some(k) = (0..ws.len())
-            .rev()
-            .find(|&k| k == 0 || rest[ws[k - 1].end..ws[k].start].contains(['.', '!', '?']))
+        let Some(k) =
+            (0..ws.len()).rev().find(|&k| k == 0 || rest[ws[k - 1].end..ws[k].start].contains(['.', '!', '?']))
         else {
             return rest;
         };
         let tail: Vec<&str> = ws[k..].iter().map(|w| w.norm.as_str()).collect();
-        let is_prefix = self
-            .phrases
-            .iter()
-            .any(|p| tail.len() <= p.len() && p.iter().zip(&tail).all(|(a, b)| a == b));
-        if is_prefix {
-            rest[..ws[k].start].trim_end()
-        } else {
-            rest
-        }
+        let is_prefix = self.phrases.iter().any(|p| tail.len() <= p.len() && p.iter().zip(&tail).all(|(a, b)| a == b));
+        if is_prefix { rest[..ws[k].start].trim_end() } else { rest }
     }
 
     /// Byte offset just past the wake phrase, if it occurs within the first
@@ -230,11 +202,7 @@ impl WakeFilter {
     fn find_phrase(&self, ws: &[Word]) -> Option<usize> {
         for start in 0..=MAX_LEADING_WORDS.min(ws.len().saturating_sub(1)) {
             for p in &self.phrases {
-                if ws.len() >= start + p.len()
-                    && ws[start..start + p.len()]
-                        .iter()
-                        .zip(p)
-                        .all(|(w, pw)| &w.norm == pw)
+                if ws.len() >= start + p.len() && ws[start..start + p.len()].iter().zip(p).all(|(w, pw)| &w.norm == pw)
                 {
                     return ws.get(start + p.len() - 1).map(|w| w.end);
                 }
@@ -249,10 +217,7 @@ mod tests {
     use super::*;
 
     fn filter() -> (WakeFilter, Instant) {
-        (
-            WakeFilter::new(&["hey hub", "okay home"], Duration::from_secs(8)).unwrap(),
-            Instant::now(),
-        )
+        (WakeFilter::new(&["hey hub", "okay home"], Duration::from_secs(8)).unwrap(), Instant::now())
     }
 
     /// Each `(input, command)` far apart in time, so no follow-up window
@@ -265,26 +230,17 @@ mod tests {
     }
 
     fn cmd(t: &str, via: WakeVia) -> WakeDecision {
-        WakeDecision::Command {
-            text: t.into(),
-            via,
-        }
+        WakeDecision::Command { text: t.into(), via }
     }
 
     #[test]
     fn phrase_then_command_in_one_utterance() {
         let (mut f, t) = filter();
         let cases = [
-            (
-                " Hey hub, turn on the kitchen light.",
-                "turn on the kitchen light.",
-            ),
+            (" Hey hub, turn on the kitchen light.", "turn on the kitchen light."),
             ("hey HUB turn off the lamp", "turn off the lamp"),
             ("Okay home! Set the lamp to 50%.", "Set the lamp to 50%."),
-            (
-                "Oh, hey hub: what's the temperature?",
-                "what's the temperature?",
-            ),
+            ("Oh, hey hub: what's the temperature?", "what's the temperature?"),
         ];
         expect_phrase_commands(&mut f, t, &cases);
     }
@@ -292,14 +248,8 @@ mod tests {
     #[test]
     fn no_phrase_is_ignored_and_phrase_later_in_sentence_does_not_count() {
         let (mut f, t) = filter();
-        assert_eq!(
-            f.decide("turn on the kitchen light", t),
-            WakeDecision::Ignored
-        );
-        assert_eq!(
-            f.decide("I told them hey hub turn on the light", t),
-            WakeDecision::Ignored
-        );
+        assert_eq!(f.decide("turn on the kitchen light", t), WakeDecision::Ignored);
+        assert_eq!(f.decide("I told them hey hub turn on the light", t), WakeDecision::Ignored);
         // "hubby" is not "hub".
         assert_eq!(f.decide("hey hubby turn it on", t), WakeDecision::Ignored);
     }
@@ -314,20 +264,11 @@ mod tests {
             cmd("Turn on the kitchen light.", WakeVia::FollowUp)
         );
         // The command re-armed the window to t+3+8 = t+11.
-        assert_eq!(
-            f.decide("and the hallway", t + Duration::from_secs(10)),
-            cmd("and the hallway", WakeVia::FollowUp)
-        );
-        assert_eq!(
-            f.decide("unrelated chatter", t + Duration::from_secs(19)),
-            WakeDecision::Ignored
-        );
+        assert_eq!(f.decide("and the hallway", t + Duration::from_secs(10)), cmd("and the hallway", WakeVia::FollowUp));
+        assert_eq!(f.decide("unrelated chatter", t + Duration::from_secs(19)), WakeDecision::Ignored);
         f.decide("hey hub", t + Duration::from_secs(30));
         f.close();
-        assert_eq!(
-            f.decide("turn it off", t + Duration::from_secs(31)),
-            WakeDecision::Ignored
-        );
+        assert_eq!(f.decide("turn it off", t + Duration::from_secs(31)), WakeDecision::Ignored);
     }
 
     #[test]
@@ -337,39 +278,24 @@ mod tests {
             .map(|w| (format!("{w} turn on the lamp."), "turn on the lamp."));
         expect_phrase_commands(&mut f, t, &spellings);
         let mut f = WakeFilter::new(&["ok computer"], Duration::ZERO).unwrap();
-        assert_eq!(
-            f.decide("Okay computer, lights off", t),
-            cmd("lights off", WakeVia::Phrase)
-        );
+        assert_eq!(f.decide("Okay computer, lights off", t), cmd("lights off", WakeVia::Phrase));
     }
 
     #[test]
     fn trailing_wake_fragment_is_dropped_but_not_inside_a_sentence() {
         let (mut f, t) = filter();
         let cases = [
-            (
-                "Ok home turn off the kitchen light. ok",
-                "turn off the kitchen light.",
-            ),
-            (
-                "Ok home turn off the kitchen light. Okay home.",
-                "turn off the kitchen light.",
-            ),
+            ("Ok home turn off the kitchen light. ok", "turn off the kitchen light."),
+            ("Ok home turn off the kitchen light. Okay home.", "turn off the kitchen light."),
             ("hey hub turn on the lamp. Hey!", "turn on the lamp."),
             // Not a wake-phrase start: kept.
-            (
-                "hey hub turn on the lamp. And the fan.",
-                "turn on the lamp. And the fan.",
-            ),
+            ("hey hub turn on the lamp. And the fan.", "turn on the lamp. And the fan."),
             // No sentence break: kept.
             ("hey hub set the mode to ok", "set the mode to ok"),
         ];
         expect_phrase_commands(&mut f, t, &cases);
         // Wake phrase, then only a fragment: the window opens, nothing to act on.
-        assert_eq!(
-            f.decide("Okay home. Okay", t + Duration::from_secs(900)),
-            WakeDecision::WakeOnly
-        );
+        assert_eq!(f.decide("Okay home. Okay", t + Duration::from_secs(900)), WakeDecision::WakeOnly);
     }
 
     #[test]
@@ -388,10 +314,7 @@ mod tests {
         let mut f = WakeFilter::new(&["none"], Duration::from_secs(8)).unwrap();
         assert!(!f.requires_wake());
         let t = Instant::now();
-        assert_eq!(
-            f.decide(" Turn on the lamp. ", t),
-            cmd("Turn on the lamp.", WakeVia::Always)
-        );
+        assert_eq!(f.decide(" Turn on the lamp. ", t), cmd("Turn on the lamp.", WakeVia::Always));
         assert_eq!(f.decide("[BLANK_AUDIO]", t), WakeDecision::Empty);
         let f = WakeFilter::new::<&str>(&[], Duration::ZERO).unwrap();
         assert!(!f.requires_wake());

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use hub_model::chat_template::{ChatMessage, Channel};
+use hub_model::chat_template::{Channel, ChatMessage};
 use hub_model::generate::{EngineSpec, Event, Generator, GeneratorOptions, Request, Sampling};
 
 use super::Ctx;
@@ -71,17 +71,23 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
     let copies = spec.copies();
     let opts = GeneratorOptions { queue: 1, threads: args.threads, ..GeneratorOptions::default() };
     let model_path = spec.path.clone();
-    let (generator, workers) = tokio::task::spawn_blocking(move || Generator::spawn(copies, opts, move |i| spec.load(i)))
-        .await
-        .context("model loading thread")?
-        .with_context(|| format!("loading {}", model_path.display()))?;
+    let (generator, workers) =
+        tokio::task::spawn_blocking(move || Generator::spawn(copies, opts, move |i| spec.load(i)))
+            .await
+            .context("model loading thread")?
+            .with_context(|| format!("loading {}", model_path.display()))?;
     let mut messages = Vec::new();
     if let Some(s) = &args.system {
         messages.push(ChatMessage::system(s.clone()));
     }
     messages.push(ChatMessage::user(args.text.clone()));
     let req = Request {
-        sampling: Sampling { temperature: args.temperature, top_p: args.top_p, repetition_penalty: args.repetition_penalty, seed: args.seed },
+        sampling: Sampling {
+            temperature: args.temperature,
+            top_p: args.top_p,
+            repetition_penalty: args.repetition_penalty,
+            seed: args.seed,
+        },
         stop_strings: args.stop.clone(),
         ..Request::chat(messages, args.max_tokens)
     };
@@ -147,7 +153,11 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
         println!("{v}");
     } else {
         writeln!(out)?;
-        let tps = if finished.decode_secs > 0.0 { finished.generated_tokens.saturating_sub(1) as f64 / finished.decode_secs } else { 0.0 };
+        let tps = if finished.decode_secs > 0.0 {
+            finished.generated_tokens.saturating_sub(1) as f64 / finished.decode_secs
+        } else {
+            0.0
+        };
         tracing::info!(
             prompt_tokens = finished.prompt_tokens,
             generated = finished.generated_tokens,

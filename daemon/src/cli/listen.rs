@@ -200,7 +200,8 @@ async fn transcribe_live(
     vopts.recordings = args.save.clone();
     let (report_tx, mut report) = tokio::sync::mpsc::channel(8);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let task = tokio::spawn(audio::voice::run_loop(events, asr, None, vopts, metrics.clone(), stop_rx, Some(report_tx)));
+    let task =
+        tokio::spawn(audio::voice::run_loop(events, asr, None, vopts, metrics.clone(), stop_rx, Some(report_tx)));
     eprintln!("listening (Ctrl-C to stop)...");
     let t0 = Instant::now();
     let deadline = args.seconds.map(|s| t0 + Duration::from_secs_f64(s.max(0.0)));

@@ -27,8 +27,8 @@ pub struct Ctx {
 }
 
 pub fn init_tracing(filter: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_new(filter)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let filter =
+        tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     // Diagnostics always go to stderr so `--json` stdout stays machine-readable.
     // Colour only on a terminal: log files and test captures stay plain text.
     let _ = tracing_subscriber::fmt()
@@ -40,9 +40,7 @@ pub fn init_tracing(filter: &str) {
 
 pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     let ctx = Ctx { config: cli.config, json: cli.json };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async move {
         match cli.command {
             Command::Run(a) => run::run(&ctx, a).await,

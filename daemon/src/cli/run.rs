@@ -27,7 +27,10 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
     let cfg = Config::load(&ctx.config)?;
     let mut rt = Runtime::start(&cfg, StartOptions::default()).await.context("starting the daemon")?;
     // Voice (capture helper): logs and skips itself when disabled or unavailable.
-    if let Some(t) = hubd::audio::voice::start(&cfg, rt.pipeline.clone(), rt.shutdown_signal(), hubd::audio::AudioMetrics::global()).await {
+    if let Some(t) =
+        hubd::audio::voice::start(&cfg, rt.pipeline.clone(), rt.shutdown_signal(), hubd::audio::AudioMetrics::global())
+            .await
+    {
         rt.add_task("voice", t);
     }
     if args.demo {
@@ -41,8 +44,10 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
             serde_json::json!({"event":"ready","mqtt":format!("{host}:{port}"),"web":web,"embedded_broker":rt.broker.is_some()})
         );
     } else {
-        eprintln!("hubd: running (MQTT {host}:{port}{}, API http://{web}); Ctrl-C to stop",
-            if rt.broker.is_some() { " embedded" } else { "" });
+        eprintln!(
+            "hubd: running (MQTT {host}:{port}{}, API http://{web}); Ctrl-C to stop",
+            if rt.broker.is_some() { " embedded" } else { "" }
+        );
     }
     wait_for_signal().await;
     tracing::info!("shutting down");
@@ -53,7 +58,7 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
 async fn wait_for_signal() {
     #[cfg(unix)]
     {
-        use tokio::signal::unix::{signal, SignalKind};
+        use tokio::signal::unix::{SignalKind, signal};
         match signal(SignalKind::terminate()) {
             Ok(mut term) => {
                 tokio::select! {

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{bail, Context};
+use anyhow::{Context, bail};
 use hubd::config::Config;
 use hubd::pipeline::{Modality, Origin};
 use hubd::runtime::{Runtime, StartOptions};
@@ -70,7 +70,12 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
             if !args.dry_run && !rt.link.wait_connected(Duration::from_secs(3)).await {
                 tracing::warn!("MQTT broker not reachable yet; commands stay queued in the outbox");
             }
-            let origin = Origin { modality: Modality::Text, area: args.area.clone(), session: args.session.clone(), voice: None };
+            let origin = Origin {
+                modality: Modality::Text,
+                area: args.area.clone(),
+                session: args.session.clone(),
+                voice: None,
+            };
             let res = rt.pipeline.handle_text(&args.text, origin, args.dry_run).await;
             rt.shutdown(Duration::from_secs(2)).await;
             serde_json::to_value(res?)?
@@ -91,10 +96,9 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
     if out.get("intent").is_none_or(|i| i.is_null()) || out.get("error").is_some_and(|e| !e.is_null()) {
         return Ok(ExitCode::from(2));
     }
-    let unconfirmed = out
-        .get("commands")
-        .and_then(|c| c.as_array())
-        .is_some_and(|c| c.iter().any(|c| !matches!(c.get("status").and_then(|s| s.as_str()), Some("acked" | "dry_run"))));
+    let unconfirmed = out.get("commands").and_then(|c| c.as_array()).is_some_and(|c| {
+        c.iter().any(|c| !matches!(c.get("status").and_then(|s| s.as_str()), Some("acked" | "dry_run")))
+    });
     Ok(if unconfirmed { ExitCode::from(3) } else { ExitCode::SUCCESS })
 }
 
@@ -151,11 +155,8 @@ async fn http_request(
     let buf = tokio::time::timeout(Duration::from_secs(60), fut).await.context("timed out")??;
     let text = String::from_utf8_lossy(&buf);
     let (head, body) = text.split_once("\r\n\r\n").context("malformed HTTP response")?;
-    let status: u16 = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .context("malformed HTTP status line")?;
+    let status: u16 =
+        head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).context("malformed HTTP status line")?;
     let chunked = head.lines().any(|l| {
         let l = l.to_ascii_lowercase();
         l.starts_with("transfer-encoding:") && l.contains("chunked")

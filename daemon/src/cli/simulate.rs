@@ -25,17 +25,11 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
     };
     let host = args.host.unwrap_or(host);
     let port = args.port.unwrap_or(port);
-    let devices = registry
-        .devices
-        .iter()
-        .filter(|d| d.dialect.is_some())
-        .count();
+    let devices = registry.devices.iter().filter(|d| d.dialect.is_some()).count();
     tracing::info!(%host, port, devices, "starting demo-home simulator");
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };
-    hubd::simulate::run(registry, host, port, shutdown)
-        .await
-        .context("simulator")?;
+    hubd::simulate::run(registry, host, port, shutdown).await.context("simulator")?;
     Ok(ExitCode::SUCCESS)
 }

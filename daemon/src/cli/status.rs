@@ -5,8 +5,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use hubd::config::Config;
 
-use super::say::{daemon_addr, http_get};
 use super::Ctx;
+use super::say::{daemon_addr, http_get};
 
 /// Ask the running daemon (at `[web] bind`) for its status: MQTT link,
 /// outbox counters, and the audio gate's counters (frames seen, speech

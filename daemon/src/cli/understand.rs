@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use hubd::config::Config;
-use hubd::pipeline::{understanding_json, Nlu};
+use hubd::pipeline::{Nlu, understanding_json};
 
 use super::Ctx;
 

@@ -60,14 +60,23 @@ fn example_config_loads_and_validates() {
         assert!(dialects.contains(t), "dialect {t} missing");
     }
     let kinds: HashSet<DeviceKind> = reg.devices.iter().map(|d| d.kind).collect();
-    for k in [DeviceKind::Light, DeviceKind::Switch, DeviceKind::Climate, DeviceKind::Cover, DeviceKind::Lock, DeviceKind::Sensor] {
+    for k in [
+        DeviceKind::Light,
+        DeviceKind::Switch,
+        DeviceKind::Climate,
+        DeviceKind::Cover,
+        DeviceKind::Lock,
+        DeviceKind::Sensor,
+    ] {
         assert!(kinds.contains(&k), "{k:?} missing");
     }
     assert!(kinds.contains(&DeviceKind::Person) || kinds.contains(&DeviceKind::BinarySensor));
     assert!(reg.devices.iter().any(|d| d.features.dimmable));
     assert!(reg.devices.iter().any(|d| d.features.color));
     assert!(reg.devices.iter().any(|d| d.device_class.as_deref() == Some("temperature")));
-    assert!(reg.devices.iter().any(|d| matches!(d.device_class.as_deref(), Some("curtain" | "garage" | "garage_door"))));
+    assert!(
+        reg.devices.iter().any(|d| matches!(d.device_class.as_deref(), Some("curtain" | "garage" | "garage_door")))
+    );
     // Sections and paths.
     assert_eq!(cfg.mqtt.broker(), BrokerTarget::Embedded { port: 1883 });
     assert_eq!(cfg.store_path(), example_path().parent().unwrap().join("hubd.db"));
@@ -157,12 +166,8 @@ fn duplicate_device_ids() {
     let d = errs(&text);
     assert_eq!(d.len(), 1, "{d:?}");
     assert!(d[0].message.contains("duplicate device id `light.kitchen`"), "{d:?}");
-    let lines: Vec<usize> = text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| l.contains("id = \"light.kitchen\""))
-        .map(|(i, _)| i + 1)
-        .collect();
+    let lines: Vec<usize> =
+        text.lines().enumerate().filter(|(_, l)| l.contains("id = \"light.kitchen\"")).map(|(i, _)| i + 1).collect();
     assert_eq!(d[0].line, lines[1], "points at the second definition");
     assert!(d[0].message.contains(&format!("first defined on line {}", lines[0])), "{d:?}");
 }
@@ -268,7 +273,8 @@ fn web_and_model_rules() {
     assert_eq!(d[0].line, 2);
     let d = errs("[model]\nbackend = \"openai\"\n");
     assert!(d[0].message.contains("[model.openai]"), "{d:?}");
-    let cfg = ok("[model]\nbackend = \"openai\"\n[model.openai]\nbase_url = \"http://127.0.0.1:8000/v1\"\nmodel = \"m\"\n");
+    let cfg =
+        ok("[model]\nbackend = \"openai\"\n[model.openai]\nbase_url = \"http://127.0.0.1:8000/v1\"\nmodel = \"m\"\n");
     assert_eq!(cfg.model.openai.unwrap().timeout_ms, 30_000);
     let cfg = ok("[model.placement]\ndecoder = [\"cuda:0\", \"cuda:1\"]\nsplit = \"tensor\"\n");
     assert_eq!(cfg.model.placement.decoder, vec![ComputeDevice::Cuda(0), ComputeDevice::Cuda(1)]);
@@ -295,7 +301,9 @@ fn audio_nlu_camera_sections() {
 
 #[test]
 fn automations_shape_is_checked() {
-    let base = format!("{HOME}\n[[automation]]\nid = \"a1\"\ntrigger = {{ type = \"state\", device = \"light.kitchen\" }}\nactions = [{{ device = \"light.kitchen\", action = \"turn_off\" }}]\n");
+    let base = format!(
+        "{HOME}\n[[automation]]\nid = \"a1\"\ntrigger = {{ type = \"state\", device = \"light.kitchen\" }}\nactions = [{{ device = \"light.kitchen\", action = \"turn_off\" }}]\n"
+    );
     let cfg = ok(&base);
     assert!(cfg.automations[0].enabled);
     let d = errs(&base.replace("type = \"state\"", "type = \"sometimes\""));
@@ -310,16 +318,23 @@ fn automations_shape_is_checked() {
 
 #[test]
 fn features_must_fit_the_kind() {
-    let text = HOME.replace("area = \"kitchen\"\ndialect", "area = \"kitchen\"\nfeatures = { position = true }\ndialect");
+    let text =
+        HOME.replace("area = \"kitchen\"\ndialect", "area = \"kitchen\"\nfeatures = { position = true }\ndialect");
     let d = errs(&text);
     assert!(d[0].message.contains("not a cover"), "{d:?}");
-    let d = errs(&HOME.replace("features", "x").replace("area = \"kitchen\"\ndialect", "area = \"kitchen\"\nfeatures = { dimable = true }\ndialect"));
+    let d = errs(
+        &HOME
+            .replace("features", "x")
+            .replace("area = \"kitchen\"\ndialect", "area = \"kitchen\"\nfeatures = { dimable = true }\ndialect"),
+    );
     assert!(d[0].message.contains("`dimable`"), "{d:?}");
 }
 
 #[test]
 fn same_mqtt_address_twice() {
-    let text = format!("{HOME}\n[[device]]\nid = \"light.kitchen2\"\nname = \"K2\"\ndialect = {{ type = \"zigbee2mqtt\", friendly_name = \"Kitchen Light\" }}\n");
+    let text = format!(
+        "{HOME}\n[[device]]\nid = \"light.kitchen2\"\nname = \"K2\"\ndialect = {{ type = \"zigbee2mqtt\", friendly_name = \"Kitchen Light\" }}\n"
+    );
     let d = errs(&text);
     assert!(d[0].message.contains("same MQTT address as `light.kitchen`"), "{d:?}");
 }
@@ -335,7 +350,8 @@ fn registry_maps_back_to_lines_after_edits() {
     assert!(d[0].message.contains("unknown area `garage`"));
     let line = HOME.lines().position(|l| l == "area = \"kitchen\"").unwrap();
     // The device's `area` line (second occurrence is the device's).
-    let dev_area_line = HOME.lines().enumerate().filter(|(_, l)| *l == "area = \"kitchen\"").map(|(i, _)| i + 1).last().unwrap();
+    let dev_area_line =
+        HOME.lines().enumerate().filter(|(_, l)| *l == "area = \"kitchen\"").map(|(i, _)| i + 1).last().unwrap();
     assert!(dev_area_line > line);
     assert_eq!(d[0].line, dev_area_line);
     // A config built in code has no positions.

@@ -33,11 +33,10 @@ async fn open_enables_wal_and_migrates() {
     assert_eq!(mode.to_lowercase(), "wal");
     assert_eq!(store.schema_version().await.unwrap(), Store::known_schema_version());
     assert!(Store::known_schema_version() >= 1);
-    let tables: Vec<String> =
-        sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
-            .fetch_all(&store.pool)
-            .await
-            .unwrap();
+    let tables: Vec<String> = sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+        .fetch_all(&store.pool)
+        .await
+        .unwrap();
     for t in ["automations_log", "commands", "device_state", "dialogue_turns", "events"] {
         assert!(tables.iter().any(|x| x == t), "missing table {t}: {tables:?}");
     }
@@ -361,10 +360,10 @@ async fn outbox_survives_reopen() {
     drop(store); // no orderly close: like a crash after commit
     let store = Store::open(&path).await.unwrap();
     let rows = store.resumable_commands().await.unwrap();
-    assert_eq!(rows.iter().map(|r| (r.id, r.status, r.attempts)).collect::<Vec<_>>(), vec![
-        (ids[0], CommandStatus::Pending, 0),
-        (ids[1], CommandStatus::Sent, 1)
-    ]);
+    assert_eq!(
+        rows.iter().map(|r| (r.id, r.status, r.attempts)).collect::<Vec<_>>(),
+        vec![(ids[0], CommandStatus::Pending, 0), (ids[1], CommandStatus::Sent, 1)]
+    );
 }
 
 #[tokio::test]

@@ -42,10 +42,8 @@ pub async fn recover(err: Rejection) -> Result<warp::reply::Response, Infallible
         return Ok(match e {
             ApiError::Unauthorized => {
                 let mut r = body(StatusCode::UNAUTHORIZED, "unauthorized", "missing or wrong bearer token".into());
-                r.headers_mut().insert(
-                    warp::http::header::WWW_AUTHENTICATE,
-                    warp::http::HeaderValue::from_static("Bearer"),
-                );
+                r.headers_mut()
+                    .insert(warp::http::header::WWW_AUTHENTICATE, warp::http::HeaderValue::from_static("Bearer"));
                 r
             }
             ApiError::Forbidden(why) => body(StatusCode::FORBIDDEN, "forbidden", (*why).to_string()),
@@ -68,7 +66,11 @@ pub async fn recover(err: Rejection) -> Result<warp::reply::Response, Infallible
         return Ok(body(StatusCode::LENGTH_REQUIRED, "length_required", "Content-Length required".into()));
     }
     if err.find::<warp::reject::UnsupportedMediaType>().is_some() {
-        return Ok(body(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "expected application/json".into()));
+        return Ok(body(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "expected application/json".into(),
+        ));
     }
     if let Some(e) = err.find::<warp::reject::InvalidQuery>() {
         return Ok(body(StatusCode::BAD_REQUEST, "bad_request", format!("invalid query: {e}")));

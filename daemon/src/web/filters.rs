@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use warp::{Filter, Rejection, Reply};
 
-use super::errors::{recover, ApiError};
-use super::{handlers, models, Api, AuthPolicy};
+use super::errors::{ApiError, recover};
+use super::{Api, AuthPolicy, handlers, models};
 
 pub fn routes(
     api: Api,
@@ -25,7 +25,8 @@ pub fn routes(
         .and(json_body::<models::UnderstandRequest>(max_body))
         .and(with_api(api.clone()))
         .and_then(handlers::understand);
-    let devices = warp::path!("api" / "devices").and(warp::get()).and(with_api(api.clone())).and_then(handlers::devices);
+    let devices =
+        warp::path!("api" / "devices").and(warp::get()).and(with_api(api.clone())).and_then(handlers::devices);
     let commands = warp::path!("api" / "commands")
         .and(warp::get())
         .and(warp::query::<models::ListQuery>())
@@ -43,7 +44,8 @@ pub fn routes(
         .and(json_body::<super::openai::ChatCompletionRequest>(max_body))
         .and(with_api(api.clone()))
         .and_then(super::openai::chat_completions);
-    let models = warp::path!("v1" / "models").and(warp::get()).and(with_api(api.clone())).and_then(super::openai::models);
+    let models =
+        warp::path!("v1" / "models").and(warp::get()).and(with_api(api.clone())).and_then(super::openai::models);
     let api_routes = say.or(understand).or(devices).or(commands).or(command).or(status).or(metrics).or(chat).or(models);
     health.or(authorized(auth).and(api_routes)).recover(recover)
 }
@@ -73,7 +75,10 @@ fn authorized(auth: Arc<AuthPolicy>) -> impl Filter<Extract = (), Error = Reject
                 let loopback = is_loopback(remote);
                 match &auth.token {
                     None if loopback => Ok(()),
-                    None => Err(ApiError::Forbidden("no API token is configured; only loopback clients are served").rejection()),
+                    None => {
+                        Err(ApiError::Forbidden("no API token is configured; only loopback clients are served")
+                            .rejection())
+                    }
                     Some(_) if loopback && auth.loopback_without_token => Ok(()),
                     Some(tok) => {
                         let given = header.as_deref().and_then(|h| h.strip_prefix("Bearer ")).map(str::trim);

@@ -6,11 +6,11 @@ use firmware_bridge::DeviceCommand;
 use warp::http::StatusCode;
 use warp::{Rejection, Reply};
 
+use super::Api;
 use super::errors::ApiError;
 use super::models::{CommandRequest, DeviceDto, Health, ListQuery, SayRequest, UnderstandRequest};
-use super::Api;
 use crate::outbox::{Final, OutboxError};
-use crate::pipeline::{understanding_json, Modality, Origin, PipelineError};
+use crate::pipeline::{Modality, Origin, PipelineError, understanding_json};
 
 /// Longest text accepted by `say`/`understand` (characters).
 const MAX_TEXT: usize = 2000;
@@ -91,18 +91,27 @@ pub async fn metrics(api: Api) -> Result<impl Reply, Rejection> {
         ("hubd_outbox_acked_total", "commands confirmed by the device's state", st.acked.load(Relaxed)),
         ("hubd_outbox_failed_total", "commands failed", st.failed.load(Relaxed)),
         ("hubd_outbox_expired_total", "commands expired unconfirmed", st.expired.load(Relaxed)),
-        ("hubd_mqtt_bad_state_payloads_total", "state messages that could not be parsed", st.bad_state_payloads.load(Relaxed)),
+        (
+            "hubd_mqtt_bad_state_payloads_total",
+            "state messages that could not be parsed",
+            st.bad_state_payloads.load(Relaxed),
+        ),
     ];
     for (name, help, v) in counters {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}");
     }
     let llm = api.llm.counters();
     gauge(&mut out, "hubd_llm_loaded", "1 once the language model is loaded", u64::from(llm.loaded));
-    let _ = writeln!(out, "# HELP hubd_llm_requests_total chat requests by result\n# TYPE hubd_llm_requests_total counter");
+    let _ =
+        writeln!(out, "# HELP hubd_llm_requests_total chat requests by result\n# TYPE hubd_llm_requests_total counter");
     for (result, v) in [("completed", llm.completed), ("cancelled", llm.cancelled), ("failed", llm.failed)] {
         let _ = writeln!(out, "hubd_llm_requests_total{{result=\"{result}\"}} {v}");
     }
-    let _ = writeln!(out, "# HELP hubd_llm_tokens_total tokens generated\n# TYPE hubd_llm_tokens_total counter\nhubd_llm_tokens_total {}", llm.tokens);
+    let _ = writeln!(
+        out,
+        "# HELP hubd_llm_tokens_total tokens generated\n# TYPE hubd_llm_tokens_total counter\nhubd_llm_tokens_total {}",
+        llm.tokens
+    );
     crate::audio::AudioMetrics::global().render_prometheus(&mut out);
     Ok(warp::reply::with_header(out, "content-type", "text/plain; version=0.0.4"))
 }
@@ -113,13 +122,17 @@ pub async fn say(req: SayRequest, api: Api) -> Result<impl Reply, Rejection> {
     let modality = match req.modality.as_deref() {
         None | Some("text") => Modality::Text,
         Some("voice") => Modality::Voice,
-        Some(m) => return Err(ApiError::BadRequest(format!("unknown modality `{m}` (expected `text` or `voice`)")).rejection()),
+        Some(m) => {
+            return Err(ApiError::BadRequest(format!("unknown modality `{m}` (expected `text` or `voice`)")).rejection());
+        }
     };
     let origin = Origin { modality, area: req.area, session: req.session, voice: None };
     match api.pipeline.handle_text(&req.text, origin, req.dry_run).await {
         Ok(out) => Ok(warp::reply::json(&out)),
         Err(PipelineError::Empty) => Err(ApiError::BadRequest("`text` is empty".into()).rejection()),
-        Err(e @ PipelineError::Outbox(OutboxError::Encode { .. })) => Err(ApiError::BadRequest(e.to_string()).rejection()),
+        Err(e @ PipelineError::Outbox(OutboxError::Encode { .. })) => {
+            Err(ApiError::BadRequest(e.to_string()).rejection())
+        }
         Err(e) => Err(ApiError::Internal(format!("{e:?}")).rejection()),
     }
 }

@@ -20,8 +20,8 @@ use serde::Deserialize;
 use serde_json::json;
 use warp::{Rejection, Reply};
 
-use super::errors::ApiError;
 use super::Api;
+use super::errors::ApiError;
 
 /// Largest `max_tokens` accepted.
 pub const MAX_TOKENS: usize = 4096;
@@ -103,7 +103,7 @@ pub fn to_request(body: &ChatCompletionRequest) -> Result<Request, String> {
                             return Err(format!(
                                 "`messages[{i}].content[{j}]` has type {}: only text parts are supported",
                                 kind.map_or_else(|| "none".to_string(), |k| format!("`{k}`"))
-                            ))
+                            ));
                         }
                     }
                 }
@@ -208,7 +208,9 @@ pub async fn chat_completions(body: ChatCompletionRequest, api: Api) -> Result<w
     let user = last_user_message(&req);
     let loaded = api.llm.get().await.map_err(unavailable)?;
     let stream = loaded.generator.try_generate(req).map_err(|e| match e {
-        GenerateError::QueueFull(n) => ApiError::Unavailable(format!("the language model is busy ({n} requests queued); retry later")).rejection(),
+        GenerateError::QueueFull(n) => {
+            ApiError::Unavailable(format!("the language model is busy ({n} requests queued); retry later")).rejection()
+        }
         other => unavailable(other),
     })?;
     let id = completion_id();
@@ -243,8 +245,12 @@ pub async fn chat_completions(body: ChatCompletionRequest, api: Api) -> Result<w
         async move {
             let (mut s, user) = state?;
             let out = match s.next().await {
-                Some(Event::Text { channel: Channel::Answer, text }) => vec![chunk(json!({"content": text}), None).to_string()],
-                Some(Event::Text { channel: Channel::Reasoning, text }) => vec![chunk(json!({"reasoning_content": text}), None).to_string()],
+                Some(Event::Text { channel: Channel::Answer, text }) => {
+                    vec![chunk(json!({"content": text}), None).to_string()]
+                }
+                Some(Event::Text { channel: Channel::Reasoning, text }) => {
+                    vec![chunk(json!({"reasoning_content": text}), None).to_string()]
+                }
                 Some(Event::Done(f)) => {
                     tokio::spawn(remember(api, rid, user, f.clone()));
                     let usage_chunk = chunk(json!({}), Some(finish_reason(f.reason)));
@@ -260,9 +266,9 @@ pub async fn chat_completions(body: ChatCompletionRequest, api: Api) -> Result<w
         }
     });
     let head = futures_util::stream::iter(vec![vec![first.to_string()]]);
-    let sse = head
-        .chain(events)
-        .flat_map(|lines| futures_util::stream::iter(lines.into_iter().map(|l| Ok::<_, Infallible>(warp::sse::Event::default().data(l)))));
+    let sse = head.chain(events).flat_map(|lines| {
+        futures_util::stream::iter(lines.into_iter().map(|l| Ok::<_, Infallible>(warp::sse::Event::default().data(l))))
+    });
     Ok(warp::sse::reply(warp::sse::keep_alive().stream(sse)).into_response())
 }
 
@@ -301,7 +307,10 @@ mod tests {
         let cases = [
             (json!({"messages": []}), "`messages` is empty"),
             (json!({"messages": [{"role": "robot", "content": "x"}]}), "`messages[0].role`"),
-            (json!({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {}}]}]}), "`messages[0].content[0]`"),
+            (
+                json!({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {}}]}]}),
+                "`messages[0].content[0]`",
+            ),
             (json!({"messages": [{"role": "user", "content": "x"}], "max_tokens": 0}), "`max_tokens`"),
             (json!({"messages": [{"role": "user", "content": "x"}], "max_tokens": 100000}), "`max_tokens`"),
             (json!({"messages": [{"role": "user", "content": "x"}], "temperature": 7}), "`temperature`"),

@@ -9,7 +9,7 @@ use tch::{Device, Kind, Tensor};
 
 use super::linear::Linear;
 use super::rope::RopeTables;
-use super::{tch_err, DecoderError};
+use super::{DecoderError, tch_err};
 
 /// Pre-allocated `[batch, kv_heads, capacity, head_dim]` key and value
 /// buffers; a step writes its rows at `offset` in place (no per-token
@@ -42,7 +42,15 @@ impl KvCache {
     }
 
     /// Make room for `needed` positions; keeps the first `self.len` rows.
-    fn reserve(&mut self, batch: i64, kv_heads: i64, head_dim: i64, needed: i64, kind: Kind, device: Device) -> Result<(), DecoderError> {
+    fn reserve(
+        &mut self,
+        batch: i64,
+        kv_heads: i64,
+        head_dim: i64,
+        needed: i64,
+        kind: Kind,
+        device: Device,
+    ) -> Result<(), DecoderError> {
         if self.k.is_some() && self.batch == batch && needed <= self.capacity {
             return Ok(());
         }
@@ -83,7 +91,16 @@ pub struct AttentionShard {
 
 impl AttentionShard {
     #[allow(clippy::too_many_arguments)]
-    pub fn new(device: Device, qkv: Linear, o: Linear, heads: i64, kv_heads: i64, head_dim: i64, kind: Kind, rope: Arc<RopeTables>) -> Self {
+    pub fn new(
+        device: Device,
+        qkv: Linear,
+        o: Linear,
+        heads: i64,
+        kv_heads: i64,
+        head_dim: i64,
+        kind: Kind,
+        rope: Arc<RopeTables>,
+    ) -> Self {
         AttentionShard { device, qkv, o, heads, kv_heads, head_dim, kind, rope, cache: KvCache::new() }
     }
 
@@ -112,14 +129,24 @@ impl AttentionShard {
     /// shard's partial `o_proj` output `[b, s, hidden]`. `rope`: explicit
     /// cos/sin rows (`[s, rot]` or `[b, s, rot]`), else the shared tables at
     /// `offset..offset+s`.
-    pub fn forward(&mut self, x: &Tensor, offset: i64, rope: Option<(&Tensor, &Tensor)>) -> Result<Tensor, DecoderError> {
+    pub fn forward(
+        &mut self,
+        x: &Tensor,
+        offset: i64,
+        rope: Option<(&Tensor, &Tensor)>,
+    ) -> Result<Tensor, DecoderError> {
         let size = x.size();
         let (b, s) = match size.as_slice() {
             [b, s, _] => (*b, *s),
-            other => return Err(DecoderError::Input(format!("attention input must be [batch, seq, hidden], got {other:?}"))),
+            other => {
+                return Err(DecoderError::Input(format!("attention input must be [batch, seq, hidden], got {other:?}")));
+            }
         };
         if offset < 0 || offset > self.cache.len() {
-            return Err(DecoderError::Input(format!("offset {offset} but the KV cache holds {} positions", self.cache.len())));
+            return Err(DecoderError::Input(format!(
+                "offset {offset} but the KV cache holds {} positions",
+                self.cache.len()
+            )));
         }
         let t = tch_err("attention");
         let (h, kvh, hd) = (self.heads, self.kv_heads, self.head_dim);
@@ -160,7 +187,8 @@ impl AttentionShard {
         } else {
             // Chunk after cached positions: query i sees keys j <= offset + i.
             let dev = self.device;
-            let rows = Tensor::f_arange_start(offset, total, (Kind::Int64, dev)).map_err(&t)?.f_unsqueeze(1).map_err(&t)?;
+            let rows =
+                Tensor::f_arange_start(offset, total, (Kind::Int64, dev)).map_err(&t)?.f_unsqueeze(1).map_err(&t)?;
             let cols = Tensor::f_arange(total, (Kind::Int64, dev)).map_err(&t)?.f_unsqueeze(0).map_err(&t)?;
             let mask = cols.f_le_tensor(&rows).map_err(&t)?;
             Tensor::f_scaled_dot_product_attention(&q, &keys, &values, Some(&mask), 0.0, false, None, gqa)

@@ -94,7 +94,10 @@ impl DecoderConfig {
             return bad(format!("rotary dimension {} must be even and in 1..={}", self.rotary_dim, self.head_dim));
         }
         if !(self.rms_norm_eps > 0.0) || !(self.rope_theta > 0.0) {
-            return bad(format!("rms_norm_eps {} and rope_theta {} must be positive", self.rms_norm_eps, self.rope_theta));
+            return bad(format!(
+                "rms_norm_eps {} and rope_theta {} must be positive",
+                self.rms_norm_eps, self.rope_theta
+            ));
         }
         Ok(())
     }
@@ -102,10 +105,12 @@ impl DecoderConfig {
     /// Parse a Hugging Face `config.json` (Llama, GLM-4, GLM-4.1V: for the
     /// latter the nested `text_config` is used).
     pub fn from_hf_json(text: &str) -> Result<Self, DecoderError> {
-        let raw: HfConfig = serde_json::from_str(text).map_err(|e| DecoderError::Config(format!("config.json: {e}")))?;
+        let raw: HfConfig =
+            serde_json::from_str(text).map_err(|e| DecoderError::Config(format!("config.json: {e}")))?;
         let mut raw = raw;
         if let Some(text_cfg) = raw.text_config.take() {
-            let mut inner: HfConfig = serde_json::from_value(text_cfg).map_err(|e| DecoderError::Config(format!("config.json text_config: {e}")))?;
+            let mut inner: HfConfig = serde_json::from_value(text_cfg)
+                .map_err(|e| DecoderError::Config(format!("config.json text_config: {e}")))?;
             if inner.model_type.is_none() {
                 inner.model_type = raw.model_type.clone().map(|m| format!("{m}_text"));
             }
@@ -164,9 +169,12 @@ impl HfConfig {
         let family = match mt.as_str() {
             "llama" | "mistral" | "smollm" | "smollm2" => Family::Llama,
             "glm4" | "glm4v_text" | "glm4v" => Family::Glm4,
-            other => return Err(DecoderError::Config(format!("model_type `{other}` is not supported (llama, glm4, glm4v)"))),
+            other => {
+                return Err(DecoderError::Config(format!("model_type `{other}` is not supported (llama, glm4, glm4v)")));
+            }
         };
-        let need = |v: Option<i64>, name: &str| v.ok_or_else(|| DecoderError::Config(format!("config.json lacks `{name}`")));
+        let need =
+            |v: Option<i64>, name: &str| v.ok_or_else(|| DecoderError::Config(format!("config.json lacks `{name}`")));
         let hidden = need(self.hidden_size, "hidden_size")?;
         let heads = need(self.num_attention_heads, "num_attention_heads")?;
         if heads <= 0 {

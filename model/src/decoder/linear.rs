@@ -4,7 +4,7 @@ use hub_kernels::int8::Int8Linear;
 use serde::Deserialize;
 use tch::{Device, Kind, Tensor};
 
-use super::{tch_err, DecoderError};
+use super::{DecoderError, tch_err};
 
 /// Weight quantisation applied at load time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -26,14 +26,24 @@ pub enum Linear {
 impl Linear {
     /// Build from a float weight `[out, in]` (any device/dtype): quantise if
     /// asked, then move to `device` in `kind`.
-    pub fn new(w: Tensor, b: Option<Tensor>, quant: Quantize, kind: Kind, device: Device) -> Result<Self, DecoderError> {
+    pub fn new(
+        w: Tensor,
+        b: Option<Tensor>,
+        quant: Quantize,
+        kind: Kind,
+        device: Device,
+    ) -> Result<Self, DecoderError> {
         let b = match b {
             Some(b) => Some(b.f_to_kind(kind).and_then(|b| b.f_to_device(device)).map_err(tch_err("bias to device"))?),
             None => None,
         };
         match quant {
             Quantize::None => {
-                let w = w.f_to_kind(kind).and_then(|w| w.f_to_device(device)).and_then(|w| w.f_contiguous()).map_err(tch_err("weight to device"))?;
+                let w = w
+                    .f_to_kind(kind)
+                    .and_then(|w| w.f_to_device(device))
+                    .and_then(|w| w.f_contiguous())
+                    .map_err(tch_err("weight to device"))?;
                 Ok(Linear::Float { w, b })
             }
             Quantize::Int8 => {

@@ -6,7 +6,7 @@ use tch::{Device, Tensor};
 
 use super::config::ActKind;
 use super::linear::Linear;
-use super::{tch_err, DecoderError};
+use super::{DecoderError, tch_err};
 
 #[derive(Debug)]
 pub struct MlpShard {

@@ -8,9 +8,9 @@ use super::attention::AttentionShard;
 use super::config::{DecoderConfig, Family};
 use super::linear::{Linear, Quantize};
 use super::mlp::MlpShard;
-use super::rope::{RopeTables, MAX_TABLE_POSITIONS};
+use super::rope::{MAX_TABLE_POSITIONS, RopeTables};
 use super::weights::WeightSource;
-use super::{tch_err, DecoderError};
+use super::{DecoderError, tch_err};
 use crate::placement::Placement;
 
 /// Checkpoint name prefixes: `model` + `lm_head` for `*ForCausalLM`;
@@ -42,7 +42,13 @@ pub struct DecoderOptions {
 
 impl Default for DecoderOptions {
     fn default() -> Self {
-        DecoderOptions { kind: Kind::Float, quantize: Quantize::None, placement: Placement::default(), prefixes: Prefixes::default(), max_positions: None }
+        DecoderOptions {
+            kind: Kind::Float,
+            quantize: Quantize::None,
+            placement: Placement::default(),
+            prefixes: Prefixes::default(),
+            max_positions: None,
+        }
     }
 }
 
@@ -150,11 +156,16 @@ impl Decoder {
         cfg.validate()?;
         let _guard = tch::no_grad_guard();
         let n = cfg.num_layers;
-        let (hs, hd, h, kvh, inter) = (cfg.hidden_size, cfg.head_dim, cfg.num_heads, cfg.num_kv_heads, cfg.intermediate_size);
+        let (hs, hd, h, kvh, inter) =
+            (cfg.hidden_size, cfg.head_dim, cfg.num_heads, cfg.num_kv_heads, cfg.intermediate_size);
         let group = h / kvh;
         let kind = opts.kind;
         let load_kind = if opts.quantize == Quantize::Int8 { Kind::Float } else { kind };
-        let max_positions = opts.max_positions.unwrap_or(cfg.max_position_embeddings).min(cfg.max_position_embeddings).min(MAX_TABLE_POSITIONS);
+        let max_positions = opts
+            .max_positions
+            .unwrap_or(cfg.max_position_embeddings)
+            .min(cfg.max_position_embeddings)
+            .min(MAX_TABLE_POSITIONS);
         if max_positions <= 0 {
             return Err(DecoderError::Config(format!("max_positions must be positive, got {max_positions}")));
         }
@@ -168,14 +179,18 @@ impl Decoder {
                 if split < 0 || split > n {
                     return Err(DecoderError::Placement(format!("split_at {split} outside 0..={n} layers")));
                 }
-                (0..n).map(|i| {
-                    let d = if i < split { *first } else { *second };
-                    (d, vec![whole(d)])
-                }).collect()
+                (0..n)
+                    .map(|i| {
+                        let d = if i < split { *first } else { *second };
+                        (d, vec![whole(d)])
+                    })
+                    .collect()
             }
             Placement::Tensor { first, second } => {
                 if kvh < 2 {
-                    return Err(DecoderError::Placement(format!("split = \"tensor\" needs at least 2 KV heads to divide, the model has {kvh}")));
+                    return Err(DecoderError::Placement(format!(
+                        "split = \"tensor\" needs at least 2 KV heads to divide, the model has {kvh}"
+                    )));
                 }
                 if inter < 2 {
                     return Err(DecoderError::Placement("intermediate size too small to split".into()));
@@ -187,7 +202,9 @@ impl Decoder {
                 (0..n).map(|_| (*first, vec![a, b])).collect()
             }
             Placement::Replica(_) => {
-                return Err(DecoderError::Placement("a replica placement loads one decoder per device: use placement.copies()".into()));
+                return Err(DecoderError::Placement(
+                    "a replica placement loads one decoder per device: use placement.copies()".into(),
+                ));
             }
         };
         let first = plans.first().map(|p| p.0).unwrap_or(Device::Cpu);
@@ -209,7 +226,9 @@ impl Decoder {
         let get_opt = |name: &str, shape: &[i64], want: bool| -> Result<Option<Tensor>, DecoderError> {
             if want || src.contains(name) { get(name, shape).map(Some) } else { Ok(None) }
         };
-        let to_dev = |t: Tensor, d: Device| t.f_to_kind(kind).and_then(|t| t.f_to_device(d)).map_err(tch_err("weight to device"));
+        let to_dev = |t: Tensor, d: Device| {
+            t.f_to_kind(kind).and_then(|t| t.f_to_device(d)).map_err(tch_err("weight to device"))
+        };
         let norm_w = |name: &str, d: Device| -> Result<Tensor, DecoderError> { to_dev(get(name, &[hs])?, d) };
 
         let embed_cpu = get(&format!("{mp}.embed_tokens.weight"), &[cfg.vocab_size, hs])?;
@@ -247,12 +266,23 @@ impl Decoder {
                 let (k0, kn) = (sp.kv0 * hd, sp.kvn * hd);
                 let w = cat0(&[rows(&q_w, q0, qn)?, rows(&k_w, k0, kn)?, rows(&v_w, k0, kn)?])?;
                 let b = match (&q_b, &k_b, &v_b) {
-                    (Some(qb), Some(kb), Some(vb)) => Some(cat0(&[rows(qb, q0, qn)?, rows(kb, k0, kn)?, rows(vb, k0, kn)?])?),
+                    (Some(qb), Some(kb), Some(vb)) => {
+                        Some(cat0(&[rows(qb, q0, qn)?, rows(kb, k0, kn)?, rows(vb, k0, kn)?])?)
+                    }
                     _ => None,
                 };
                 let qkv = Linear::new(w, b, opts.quantize, kind, sp.device)?;
                 let o = Linear::new(cols(&o_w, q0, qn)?, None, opts.quantize, kind, sp.device)?;
-                attn.push(AttentionShard::new(sp.device, qkv, o, sp.kvn * group, sp.kvn, hd, kind, rope_for(sp.device)?));
+                attn.push(AttentionShard::new(
+                    sp.device,
+                    qkv,
+                    o,
+                    sp.kvn * group,
+                    sp.kvn,
+                    hd,
+                    kind,
+                    rope_for(sp.device)?,
+                ));
 
                 let w = cat0(&[rows(&gate_w, sp.i0, sp.inn)?, rows(&up_w, sp.i0, sp.inn)?])?;
                 let b = match (&gate_b, &up_b) {
@@ -268,8 +298,16 @@ impl Decoder {
                 device: *dev,
                 input_norm: norm_w(&format!("{p}.input_layernorm.weight"), *dev)?,
                 post_attn_norm: norm_w(&format!("{p}.post_attention_layernorm.weight"), *dev)?,
-                post_self_attn_norm: if sandwich { Some(norm_w(&format!("{p}.post_self_attn_layernorm.weight"), *dev)?) } else { None },
-                post_mlp_norm: if sandwich { Some(norm_w(&format!("{p}.post_mlp_layernorm.weight"), *dev)?) } else { None },
+                post_self_attn_norm: if sandwich {
+                    Some(norm_w(&format!("{p}.post_self_attn_layernorm.weight"), *dev)?)
+                } else {
+                    None
+                },
+                post_mlp_norm: if sandwich {
+                    Some(norm_w(&format!("{p}.post_mlp_layernorm.weight"), *dev)?)
+                } else {
+                    None
+                },
                 o_bias: o_b.map(|b| to_dev(b, *dev)).transpose()?,
                 down_bias: down_b.map(|b| to_dev(b, *dev)).transpose()?,
                 attn,
@@ -285,7 +323,18 @@ impl Decoder {
         };
         let lm_head = Linear::new(head_w, None, opts.quantize, kind, last)?;
         let embed = to_dev(embed_cpu, first)?;
-        Ok(Decoder { cfg: cfg.clone(), embed, layers, norm, lm_head, placement: opts.placement.clone(), kind, max_positions, first, last })
+        Ok(Decoder {
+            cfg: cfg.clone(),
+            embed,
+            layers,
+            norm,
+            lm_head,
+            placement: opts.placement.clone(),
+            kind,
+            max_positions,
+            first,
+            last,
+        })
     }
 
     pub fn config(&self) -> &DecoderConfig {
@@ -320,9 +369,14 @@ impl Decoder {
         let layers: i64 = self
             .layers
             .iter()
-            .map(|l| l.attn.iter().map(|a| a.weight_bytes()).sum::<i64>() + l.mlp.iter().map(|m| m.weight_bytes()).sum::<i64>() + 2 * b(&l.input_norm))
+            .map(|l| {
+                l.attn.iter().map(|a| a.weight_bytes()).sum::<i64>()
+                    + l.mlp.iter().map(|m| m.weight_bytes()).sum::<i64>()
+                    + 2 * b(&l.input_norm)
+            })
             .sum();
-        let tied_same = self.cfg.tie_word_embeddings && matches!(self.lm_head, Linear::Float { .. }) && self.first == self.last;
+        let tied_same =
+            self.cfg.tie_word_embeddings && matches!(self.lm_head, Linear::Float { .. }) && self.first == self.last;
         b(&self.embed) + layers + b(&self.norm) + if tied_same { 0 } else { self.lm_head.weight_bytes() }
     }
 
@@ -369,7 +423,11 @@ impl Decoder {
         let lo = ids.f_min().map_err(&t)?.f_int64_value(&[]).map_err(&t)?;
         let hi = ids.f_max().map_err(&t)?.f_int64_value(&[]).map_err(&t)?;
         if lo < 0 || hi >= self.cfg.vocab_size {
-            return Err(DecoderError::Input(format!("token id {} outside the vocabulary of {}", if lo < 0 { lo } else { hi }, self.cfg.vocab_size)));
+            return Err(DecoderError::Input(format!(
+                "token id {} outside the vocabulary of {}",
+                if lo < 0 { lo } else { hi },
+                self.cfg.vocab_size
+            )));
         }
         let ids = ids.f_to_device(self.first).map_err(&t)?;
         Tensor::f_embedding(&self.embed, &ids, -1, false, false).map_err(&t)
@@ -380,12 +438,19 @@ impl Decoder {
         &self.embed
     }
 
-    fn run_layers(&mut self, x: &Tensor, offset: i64, rope: Option<(&Tensor, &Tensor)>) -> Result<Tensor, DecoderError> {
+    fn run_layers(
+        &mut self,
+        x: &Tensor,
+        offset: i64,
+        rope: Option<(&Tensor, &Tensor)>,
+    ) -> Result<Tensor, DecoderError> {
         let _guard = tch::no_grad_guard();
         let size = x.size();
         let (s, hid) = match size.as_slice() {
             [_, s, hid] => (*s, *hid),
-            other => return Err(DecoderError::Input(format!("hidden states must be [batch, seq, hidden], got {other:?}"))),
+            other => {
+                return Err(DecoderError::Input(format!("hidden states must be [batch, seq, hidden], got {other:?}")));
+            }
         };
         if hid != self.cfg.hidden_size {
             return Err(DecoderError::Input(format!("hidden size {hid}, model has {}", self.cfg.hidden_size)));
@@ -413,7 +478,12 @@ impl Decoder {
     /// (`[s, rot]` or `[b, s, rot]`, in this family's layout — GLM:
     /// `repeat_interleave(2)`, Llama: `cat(f, f)`), e.g. M-RoPE; `None` uses
     /// the 1-D positions `offset..offset+s`.
-    pub fn forward_embeds(&mut self, embeds: &Tensor, offset: i64, rope: Option<(&Tensor, &Tensor)>) -> Result<Tensor, DecoderError> {
+    pub fn forward_embeds(
+        &mut self,
+        embeds: &Tensor,
+        offset: i64,
+        rope: Option<(&Tensor, &Tensor)>,
+    ) -> Result<Tensor, DecoderError> {
         let x = self.run_layers(embeds, offset, rope)?;
         Ok(rms_norm(&x, &self.norm, self.cfg.rms_norm_eps)?)
     }

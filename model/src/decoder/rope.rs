@@ -8,7 +8,7 @@ use std::sync::Arc;
 use hub_kernels::rotary::RopeStyle;
 use tch::{Device, Kind, Tensor};
 
-use super::{tch_err, DecoderError};
+use super::{DecoderError, tch_err};
 
 /// Positions covered by the tables at most (the effective context length is
 /// `min(max_position_embeddings, MAX_TABLE_POSITIONS)`).
@@ -24,7 +24,14 @@ pub struct RopeTables {
 }
 
 impl RopeTables {
-    pub fn new(positions: i64, rot: i64, theta: f64, style: RopeStyle, kind: Kind, device: Device) -> Result<Arc<Self>, DecoderError> {
+    pub fn new(
+        positions: i64,
+        rot: i64,
+        theta: f64,
+        style: RopeStyle,
+        kind: Kind,
+        device: Device,
+    ) -> Result<Arc<Self>, DecoderError> {
         let t = tch_err("rope tables");
         let opts = (Kind::Float, Device::Cpu);
         let exps = Tensor::f_arange_start_step(0, rot, 2, opts).map_err(&t)?.f_div_scalar(rot as f64).map_err(&t)?;

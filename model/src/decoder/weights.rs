@@ -21,7 +21,9 @@ impl From<LoadError> for DecoderError {
     fn from(e: LoadError) -> Self {
         match e {
             LoadError::MissingTensor { name, location } => DecoderError::MissingWeight { name, source_desc: location },
-            LoadError::ShapeMismatch { name, expected, found, .. } => DecoderError::ShapeMismatch { name, expected, found },
+            LoadError::ShapeMismatch { name, expected, found, .. } => {
+                DecoderError::ShapeMismatch { name, expected, found }
+            }
             other => DecoderError::Weights(other.to_string()),
         }
     }

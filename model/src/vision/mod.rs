@@ -137,11 +137,7 @@ impl VisionConfig {
         self.temporal_patch_size.square("temporal_patch_size")
     }
     pub fn rope_theta(&self) -> f64 {
-        self.rope_parameters
-            .as_ref()
-            .and_then(|r| r.rope_theta)
-            .or(self.rope_theta)
-            .unwrap_or(10000.0)
+        self.rope_parameters.as_ref().and_then(|r| r.rope_theta).or(self.rope_theta).unwrap_or(10000.0)
     }
     /// Flattened patch length `C * tp * p * p`.
     pub fn patch_dim(&self) -> Result<i64, VisionError> {
@@ -214,10 +210,7 @@ pub(crate) struct RmsNorm {
 
 impl RmsNorm {
     pub(crate) fn load(w: &Weights<'_>, dim: i64, eps: f64) -> Result<Self, LoadError> {
-        Ok(RmsNorm {
-            w: w.get("weight", &[dim])?,
-            eps,
-        })
+        Ok(RmsNorm { w: w.get("weight", &[dim])?, eps })
     }
     pub(crate) fn forward(&self, x: &Tensor) -> Result<Tensor, tch::TchError> {
         let kind = x.kind();
@@ -259,11 +252,7 @@ impl VisionAttention {
     fn forward(&self, x: &Tensor, cos: &Tensor, sin: &Tensor, segments: &[i64]) -> Result<Tensor, tch::TchError> {
         let n = x.size().first().copied().unwrap_or(0);
         let kind = x.kind();
-        let qkv = self
-            .qkv
-            .forward(x)?
-            .f_reshape([n, 3, self.heads, self.head_dim])?
-            .f_permute([1, 0, 2, 3])?;
+        let qkv = self.qkv.forward(x)?.f_reshape([n, 3, self.heads, self.head_dim])?.f_permute([1, 0, 2, 3])?;
         let q = qkv.f_get(0)?;
         let k = qkv.f_get(1)?;
         let v = qkv.f_get(2)?;
@@ -422,8 +411,8 @@ impl Glm4vVisionModel {
         let spatial = head_dim / 2;
         let theta = cfg.rope_theta();
         // As torch: 1 / base ** (arange(0, dim, 2, f32) / dim), all in f32.
-        let exponent = Tensor::f_arange_start_step(0, spatial, 2, (Kind::Float, w.device()))?
-            .f_div_scalar(spatial as f64)?;
+        let exponent =
+            Tensor::f_arange_start_step(0, spatial, 2, (Kind::Float, w.device()))?.f_div_scalar(spatial as f64)?;
         let inv_freq = Tensor::f_pow_scalar(theta, &exponent)?.f_reciprocal()?;
         let mut blocks = Vec::new();
         for i in 0..cfg.depth {
@@ -535,8 +524,10 @@ impl Glm4vVisionModel {
         // align_corners=False, border padding), computed in f32.
         let th = Tensor::f_from_slice(&th)?.f_to_device(device)?;
         let tw = Tensor::f_from_slice(&tw)?.f_to_device(device)?;
-        let norm_w = wpos.f_to_kind(Kind::Float)?.f_add_scalar(0.5)?.f_div(&tw)?.f_mul_scalar(2.0)?.f_sub_scalar(1.0)?;
-        let norm_h = hpos.f_to_kind(Kind::Float)?.f_add_scalar(0.5)?.f_div(&th)?.f_mul_scalar(2.0)?.f_sub_scalar(1.0)?;
+        let norm_w =
+            wpos.f_to_kind(Kind::Float)?.f_add_scalar(0.5)?.f_div(&tw)?.f_mul_scalar(2.0)?.f_sub_scalar(1.0)?;
+        let norm_h =
+            hpos.f_to_kind(Kind::Float)?.f_add_scalar(0.5)?.f_div(&th)?.f_mul_scalar(2.0)?.f_sub_scalar(1.0)?;
         let grid = Tensor::f_stack(&[norm_w, norm_h], -1)?.f_unsqueeze(0)?.f_unsqueeze(2)?; // [1, n, 1, 2]
         // interpolation 2 = bicubic, padding 1 = border.
         let pos = self.pos_table.f_grid_sampler(&grid, 2, 1, false)?; // [1, hidden, n, 1]
@@ -544,10 +535,7 @@ impl Glm4vVisionModel {
         let mut x = x.f_add(&pos)?;
 
         // Attention windows: one per frame of each image (cu_seqlens).
-        let segments: Vec<i64> = grids
-            .iter()
-            .flat_map(|g| std::iter::repeat_n(g.h * g.w, g.t as usize))
-            .collect();
+        let segments: Vec<i64> = grids.iter().flat_map(|g| std::iter::repeat_n(g.h * g.w, g.t as usize)).collect();
         for blk in &self.blocks {
             x = blk.forward(&x, &cos, &sin, &segments)?;
         }
@@ -558,10 +546,6 @@ impl Glm4vVisionModel {
         let x = x.f_conv2d(&self.downsample_w, self.downsample_b.as_ref(), [m, m], [0, 0], [1, 1], 1)?;
         let hidden = x.f_view([-1, self.cfg.out_hidden_size])?;
         let features = self.merger.forward(&hidden)?;
-        Ok(VisionOutput {
-            hidden,
-            features,
-            tokens_per_image: grids.iter().map(|g| g.patches() / (m * m)).collect(),
-        })
+        Ok(VisionOutput { hidden, features, tokens_per_image: grids.iter().map(|g| g.patches() / (m * m)).collect() })
     }
 }

@@ -38,10 +38,7 @@ pub struct ImageProcessorConfig {
 }
 
 fn d_size() -> SizeLimits {
-    SizeLimits {
-        shortest_edge: 112 * 112,
-        longest_edge: 28 * 28 * 15000,
-    }
+    SizeLimits { shortest_edge: 112 * 112, longest_edge: 28 * 28 * 15000 }
 }
 fn d_patch() -> i64 {
     14
@@ -152,15 +149,9 @@ pub fn preprocess(images: &[RgbImage<'_>], cfg: &ImageProcessorConfig) -> Result
             cfg.size.longest_edge,
         )
         .map_err(|e| VisionError::Input(format!("image {i}: {e}")))?;
-        let resized = hub_kernels::image::resize_bicubic_aa_u8(
-            img.data,
-            img.height,
-            img.width,
-            3,
-            rh as usize,
-            rw as usize,
-        )
-        .map_err(|e| VisionError::Input(format!("image {i}: {e}")))?;
+        let resized =
+            hub_kernels::image::resize_bicubic_aa_u8(img.data, img.height, img.width, 3, rh as usize, rw as usize)
+                .map_err(|e| VisionError::Input(format!("image {i}: {e}")))?;
         let chw = hub_kernels::image::normalize_u8_to_chw(
             &resized,
             rh as usize,

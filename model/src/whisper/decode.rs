@@ -7,8 +7,8 @@
 use rand::Rng;
 use tch::{Device, Kind, Tensor};
 
-use super::model::{terr, DecoderState, WhisperModel};
 use super::WhisperError;
+use super::model::{DecoderState, WhisperModel, terr};
 
 /// What one window's search returns.
 #[derive(Debug, Clone)]
@@ -89,10 +89,7 @@ fn run_prompt(model: &WhisperModel, state: &mut DecoderState, p: &SearchParams) 
 }
 
 fn step_tokens(tokens: &[i64], dev: Device) -> Result<Tensor, WhisperError> {
-    Tensor::from_slice(tokens)
-        .f_view([tokens.len() as i64, 1])
-        .and_then(|t| t.f_to_device(dev))
-        .map_err(terr("tokens"))
+    Tensor::from_slice(tokens).f_view([tokens.len() as i64, 1]).and_then(|t| t.f_to_device(dev)).map_err(terr("tokens"))
 }
 
 fn last_logits(model: &WhisperModel, hidden: &Tensor) -> Result<Tensor, WhisperError> {
@@ -226,12 +223,14 @@ pub fn beam(model: &WhisperModel, state: &mut DecoderState, p: &SearchParams) ->
         let lp = l.f_log_softmax(-1, Kind::Float).map_err(terr("log_softmax"))?;
         let b = alive.len() as i64;
         let scores: Vec<f32> = alive.iter().map(|(_, s)| *s as f32).collect();
-        let base = Tensor::from_slice(&scores).f_view([b, 1]).and_then(|t| t.f_to_device(dev)).map_err(terr("scores"))?;
+        let base =
+            Tensor::from_slice(&scores).f_view([b, 1]).and_then(|t| t.f_to_device(dev)).map_err(terr("scores"))?;
         let total = lp.f_add(&base).and_then(|t| t.f_view([-1])).map_err(terr("add"))?;
         let vocab = lp.size().get(1).copied().unwrap_or(1);
         let (vals, idx) = total.f_topk(2 * k as i64, -1, true, true).map_err(terr("topk"))?;
         let vals = row_f32(&vals)?;
-        let idx: Vec<i64> = Vec::<i64>::try_from(&idx.f_to_kind(Kind::Int64).map_err(terr("to_kind"))?).map_err(terr("to_vec"))?;
+        let idx: Vec<i64> =
+            Vec::<i64>::try_from(&idx.f_to_kind(Kind::Int64).map_err(terr("to_kind"))?).map_err(terr("to_vec"))?;
         let last = step + 1 == p.max_steps;
         let mut next: Vec<(usize, u32, f64)> = Vec::with_capacity(k);
         let mut secondary = k;
@@ -282,12 +281,7 @@ pub fn beam(model: &WhisperModel, state: &mut DecoderState, p: &SearchParams) ->
     }
     let lp = p.length_penalty as f64;
     let norm = |h: &(Vec<u32>, f64)| h.1 / (h.0.len().max(1) as f64).powf(lp);
-    let best = finished
-        .iter()
-        .enumerate()
-        .max_by(|a, b| norm(a.1).total_cmp(&norm(b.1)))
-        .map(|(i, _)| i)
-        .unwrap_or(0);
+    let best = finished.iter().enumerate().max_by(|a, b| norm(a.1).total_cmp(&norm(b.1))).map(|(i, _)| i).unwrap_or(0);
     let (tokens, sum) = finished.swap_remove(best);
     Ok(finish(tokens, sum, no_speech))
 }

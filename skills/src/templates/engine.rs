@@ -200,8 +200,15 @@ struct St<'a> {
 
 enum Cont<'c, 'a> {
     Done,
-    Seq { rest: &'a [NodeId], next: &'c Cont<'c, 'a> },
-    Perm { items: &'a [NodeId], used: u64, next: &'c Cont<'c, 'a> },
+    Seq {
+        rest: &'a [NodeId],
+        next: &'c Cont<'c, 'a>,
+    },
+    Perm {
+        items: &'a [NodeId],
+        used: u64,
+        next: &'c Cont<'c, 'a>,
+    },
     ListEnd {
         slot: &'a str,
         capture: bool,
@@ -565,7 +572,8 @@ impl<'a, 'b> Matcher<'a, 'b> {
                 let eow = if self.ignore_ws { false } else { w.eow };
                 let Some(mut idx) = match_first(ctx_text, chunk, 0, eow) else { return };
                 if idx == 0 {
-                    let Some(i2) = match_first(ctx_text, chunk, next_boundary(ctx_text, 0).min(ctx_text.len()), eow) else {
+                    let Some(i2) = match_first(ctx_text, chunk, next_boundary(ctx_text, 0).min(ctx_text.len()), eow)
+                    else {
                         return;
                     };
                     idx = i2;
@@ -836,7 +844,14 @@ impl<'a, 'b> Matcher<'a, 'b> {
                 }
                 Some(wi2) => {
                     let wc = st.ents[wi2];
-                    st.ents[wi2] = Ent { start: base as u32, end: (base + s0) as u32, broken: st.broken, open: false, val: EVal::Text, ..wc };
+                    st.ents[wi2] = Ent {
+                        start: base as u32,
+                        end: (base + s0) as u32,
+                        broken: st.broken,
+                        open: false,
+                        val: EVal::Text,
+                        ..wc
+                    };
                     if !capture {
                         st.ents.push(num);
                     }
@@ -880,7 +895,8 @@ impl<'a, 'b> Matcher<'a, 'b> {
     /// hassil `_process_match_contexts` + `recognize_best` accumulation.
     fn done(&mut self, st: &mut St<'a>) {
         let bufs: &'b Bufs = self.bufs;
-        let ent_text = |e: &Ent<'a>| -> &'b str { bufs.orig(e.broken).get(e.start as usize..e.end as usize).unwrap_or("") };
+        let ent_text =
+            |e: &Ent<'a>| -> &'b str { bufs.orig(e.broken).get(e.start as usize..e.end as usize).unwrap_or("") };
         let lo_orig = self.bufs.orig(st.broken);
         let rest = lo_orig.get(st.pos..).unwrap_or("");
         let final_text = rest.trim();
@@ -941,7 +957,12 @@ impl<'a, 'b> Matcher<'a, 'b> {
                 return;
             }
             if let Some(slot) = copy_to {
-                from_ctx.push(MatchedEntity { name: slot.to_string(), value: actual.clone(), text: actual_text, wildcard: false });
+                from_ctx.push(MatchedEntity {
+                    name: slot.to_string(),
+                    value: actual.clone(),
+                    text: actual_text,
+                    wildcard: false,
+                });
             }
         }
 
@@ -1157,9 +1178,8 @@ impl Compiled {
             haystack.push('\n');
             haystack.push_str(&stripped);
         }
-        let matchable = |t: &str| -> String {
-            if self.ignore_ws { text::remove_cjk_whitespace(t) } else { format!("{t} ") }
-        };
+        let matchable =
+            |t: &str| -> String { if self.ignore_ws { text::remove_cjk_whitespace(t) } else { format!("{t} ") } };
         let b_no_skip = Bufs::new(matchable(&no_skip));
         let b_with = Bufs::new(matchable(&with_skip));
         let mut b_at_start: Option<Bufs> = None;
@@ -1185,19 +1205,30 @@ impl Compiled {
                     }
                 }
                 for s in &data.sentences {
-                    if !s.clauses.iter().all(|cl| cl.iter().any(|f| present.get(*f as usize).copied().unwrap_or(true))) {
+                    if !s.clauses.iter().all(|cl| cl.iter().any(|f| present.get(*f as usize).copied().unwrap_or(true)))
+                    {
                         continue;
                     }
                     let (tracked, is_plain): (&Bufs, bool) = if s.only_wildcard {
                         (&b_with, false)
                     } else if s.starts_wildcard {
                         let b = b_at_end.get_or_insert_with(|| {
-                            Bufs::new(matchable(&text::remove_skip_words(&with_skip, &self.skip_words, self.ignore_ws, SkipMode::EndOnly)))
+                            Bufs::new(matchable(&text::remove_skip_words(
+                                &with_skip,
+                                &self.skip_words,
+                                self.ignore_ws,
+                                SkipMode::EndOnly,
+                            )))
                         });
                         (&*b, false)
                     } else if s.ends_wildcard {
                         let b = b_at_start.get_or_insert_with(|| {
-                            Bufs::new(matchable(&text::remove_skip_words(&with_skip, &self.skip_words, self.ignore_ws, SkipMode::StartOnly)))
+                            Bufs::new(matchable(&text::remove_skip_words(
+                                &with_skip,
+                                &self.skip_words,
+                                self.ignore_ws,
+                                SkipMode::StartOnly,
+                            )))
                         });
                         (&*b, false)
                     } else {

@@ -211,7 +211,16 @@ impl TemplateNlu {
         let sources = vec![(source_name.to_string(), doc.clone())];
         let numbers = compile::NumberWords::new();
         let (compiled, warnings) = compile::build(&doc, &sources, &reg_lists, &numbers)?;
-        Ok(TemplateNlu { language, sources, merged: doc, registry: reg.clone(), reg_lists, compiled, warnings, numbers })
+        Ok(TemplateNlu {
+            language,
+            sources,
+            merged: doc,
+            registry: reg.clone(),
+            reg_lists,
+            compiled,
+            warnings,
+            numbers,
+        })
     }
 
     /// Add a custom sentences file (Home Assistant's YAML format:
@@ -272,16 +281,19 @@ impl TemplateNlu {
         compile::merge_dict(&mut merged, doc.clone());
         let mut sources = self.sources.clone();
         sources.push((source_name.to_string(), doc));
-        let (compiled, warnings) = compile::build(&merged, &sources, &self.reg_lists, &self.numbers).map_err(|e| match e {
-            TemplateError::Template { source_name: s, intent, location, template, position, message } if s == source_name => {
-                let location = match line_of(yaml, &template) {
-                    Some(l) => format!("{location}, line {l}"),
-                    None => location,
-                };
+        let (compiled, warnings) =
+            compile::build(&merged, &sources, &self.reg_lists, &self.numbers).map_err(|e| match e {
                 TemplateError::Template { source_name: s, intent, location, template, position, message }
-            }
-            other => other,
-        })?;
+                    if s == source_name =>
+                {
+                    let location = match line_of(yaml, &template) {
+                        Some(l) => format!("{location}, line {l}"),
+                        None => location,
+                    };
+                    TemplateError::Template { source_name: s, intent, location, template, position, message }
+                }
+                other => other,
+            })?;
         self.merged = merged;
         self.sources = sources;
         self.compiled = compiled;
@@ -357,7 +369,11 @@ impl TemplateNlu {
         let data = intent.data.get(r.data)?;
         Some(TemplateMatch {
             intent: intent.name.clone(),
-            slots: r.entities.into_iter().map(|e| TemplateSlot { name: e.name, value: e.value, text: e.text }).collect(),
+            slots: r
+                .entities
+                .into_iter()
+                .map(|e| TemplateSlot { name: e.name, value: e.value, text: e.text })
+                .collect(),
             response: Some(data.response.clone().unwrap_or_else(|| "default".to_string())),
             custom: data.custom,
         })
@@ -451,8 +467,11 @@ impl TemplateNlu {
                             .area(here)
                             .or_else(|| reg.areas.iter().find(|a| fold(&a.name) == fold(here)))
                             .map(|a| a.id.as_str());
-                        let local: Vec<&Device> =
-                            hits.iter().copied().filter(|d| d.area.as_deref().is_some() && d.area.as_deref() == here_id).collect();
+                        let local: Vec<&Device> = hits
+                            .iter()
+                            .copied()
+                            .filter(|d| d.area.as_deref().is_some() && d.area.as_deref() == here_id)
+                            .collect();
                         if !local.is_empty() {
                             hits = local;
                         }
@@ -479,13 +498,7 @@ impl TemplateNlu {
     /// caller did not give.
     pub fn response(&self, u: &Understanding, extra: Option<&Value>) -> Option<String> {
         let key = u.response.as_deref()?;
-        let tmpl = self
-            .merged
-            .get("responses")?
-            .get("intents")?
-            .get(&u.intent)?
-            .get(key)?
-            .as_str()?;
+        let tmpl = self.merged.get("responses")?.get("intents")?.get(&u.intent)?.get(key)?.as_str()?;
         response::render(tmpl, &u.slots, extra)
     }
 

@@ -12,7 +12,10 @@ pub(crate) enum Expr {
     Text(String),
     Seq(Vec<Expr>),
     /// `(a|b)`; `[x]` is an optional alternative whose last item is `Text("")`.
-    Alt { items: Vec<Expr>, optional: bool },
+    Alt {
+        items: Vec<Expr>,
+        optional: bool,
+    },
     /// `(a;b)`: every item, in any order.
     Perm(Vec<Expr>),
     List(ListRef),
@@ -138,8 +141,7 @@ fn next_chunk(text: &[char], start: usize) -> Result<Option<Chunk>, ParseError> 
         '|' => (Kind::Alt, start + 1),
         ';' => (Kind::Perm, start + 1),
         _ => {
-            let end = find_end_word(text, start)
-                .ok_or_else(|| ParseError::new(start, "unable to find end of word"))?;
+            let end = find_end_word(text, start).ok_or_else(|| ParseError::new(start, "unable to find end of word"))?;
             (Kind::Word, end)
         }
     };
@@ -390,7 +392,9 @@ fn parse_sentence_inner(template: &str) -> Result<Expr, ParseError> {
     }
     let grp = parse_group(&wrapped, &chunk).map_err(fix)?;
     Ok(match grp {
-        Expr::Seq(mut items) if items.len() == 1 && matches!(items[0], Expr::Seq(_) | Expr::Alt { .. } | Expr::Perm(_)) => {
+        Expr::Seq(mut items)
+            if items.len() == 1 && matches!(items[0], Expr::Seq(_) | Expr::Alt { .. } | Expr::Perm(_)) =>
+        {
             items.remove(0)
         }
         other => other,
@@ -426,7 +430,9 @@ mod tests {
         assert_eq!(items[0], Expr::Seq(vec![Expr::Text(" ".into()), Expr::Text("x".into()), Expr::Text(" ".into())]));
         let e = parse_sentence("{1..10:n} x").unwrap();
         let Expr::Seq(items) = e else { panic!() };
-        assert!(matches!(&items[0], Expr::List(l) if l.inline_range == Some((1, 10, 1)) && l.slot == "n" && l.end_of_word));
+        assert!(
+            matches!(&items[0], Expr::List(l) if l.inline_range == Some((1, 10, 1)) && l.slot == "n" && l.end_of_word)
+        );
     }
 
     #[test]

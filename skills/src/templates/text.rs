@@ -277,9 +277,9 @@ pub(crate) fn remove_skip_words(text: &str, skip: &[String], ignore_ws: bool, mo
                     let l = lower(&cur);
                     let lt = l.trim_start();
                     let off = l.len() - lt.len();
-                    let hit = skip.iter().find(|w| {
-                        lt.starts_with(w.as_str()) && !lt[w.len()..].chars().next().is_some_and(is_w)
-                    });
+                    let hit = skip
+                        .iter()
+                        .find(|w| lt.starts_with(w.as_str()) && !lt[w.len()..].chars().next().is_some_and(is_w));
                     match hit {
                         Some(w) => {
                             let rest = &cur[off + w.len()..];
@@ -382,7 +382,10 @@ mod tests {
     #[test]
     fn skip_words_like_hassil() {
         let sw = prepare_skip_words(["please", "can you", "could you"]);
-        assert_eq!(remove_skip_words("Please turn on the light please", &sw, false, SkipMode::Anywhere), "turn on the light");
+        assert_eq!(
+            remove_skip_words("Please turn on the light please", &sw, false, SkipMode::Anywhere),
+            "turn on the light"
+        );
         assert_eq!(remove_skip_words("pleased to meet", &sw, false, SkipMode::Anywhere), "pleased to meet");
         assert_eq!(remove_skip_words("can you please add milk", &sw, false, SkipMode::StartOnly), "add milk");
         assert_eq!(remove_skip_words("add milk please", &sw, false, SkipMode::StartOnly), "add milk please");

@@ -52,7 +52,10 @@ pub fn demo_registry() -> Registry {
                     }
                     // Only the fields the registry knows.
                     obj.retain(|k, _| {
-                        matches!(k.as_str(), "id" | "kind" | "name" | "aliases" | "area" | "device_class" | "dialect" | "features")
+                        matches!(
+                            k.as_str(),
+                            "id" | "kind" | "name" | "aliases" | "area" | "device_class" | "dialect" | "features"
+                        )
                     });
                 }
                 items.push(v);

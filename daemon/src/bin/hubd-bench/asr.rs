@@ -52,10 +52,16 @@ fn peer_script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/peers/whisper_peer.py")
 }
 
-fn run_hubd(model: &Path, utts: &[fixtures::Utterance], prompt: Option<&str>, fit: Option<u32>) -> anyhow::Result<Side> {
+fn run_hubd(
+    model: &Path,
+    utts: &[fixtures::Utterance],
+    prompt: Option<&str>,
+    fit: Option<u32>,
+) -> anyhow::Result<Side> {
     tch::set_num_threads(THREADS as i32);
     let mut w = Whisper::load(model)?;
-    let opts = DecodeOptions { initial_prompt: prompt.map(str::to_string), fit_window_pad_ms: fit, ..DecodeOptions::greedy() };
+    let opts =
+        DecodeOptions { initial_prompt: prompt.map(str::to_string), fit_window_pad_ms: fit, ..DecodeOptions::greedy() };
     let first = wav::read_wav(&utts[0].path, 60.0)?;
     w.transcribe(&first.samples, &opts)?; // warm-up
     let mut side = Side { latencies_ms: Vec::new(), audio_s: 0.0, texts: Vec::new() };
@@ -95,7 +101,12 @@ fn run_peer(model: &Path, utts: &[fixtures::Utterance], compute_type: &str) -> a
         side.audio_s += v["duration_s"].as_f64().context("duration_s")?;
         side.texts.push(v["text"].as_str().unwrap_or("").to_string());
     }
-    anyhow::ensure!(side.latencies_ms.len() == utts.len(), "peer returned {} results for {} clips", side.latencies_ms.len(), utts.len());
+    anyhow::ensure!(
+        side.latencies_ms.len() == utts.len(),
+        "peer returned {} results for {} clips",
+        side.latencies_ms.len(),
+        utts.len()
+    );
     Ok(side)
 }
 
@@ -148,7 +159,8 @@ pub fn run() -> anyhow::Result<Vec<Row>> {
             eprintln!("fitted {} {ms:.0} ms: {t:?}", u.id);
         }
     }
-    let found = |side: &Side| utts.iter().zip(&side.texts).filter(|(u, t)| fixtures::missing_words(u, t).is_empty()).count();
+    let found =
+        |side: &Side| utts.iter().zip(&side.texts).filter(|(u, t)| fixtures::missing_words(u, t).is_empty()).count();
     rows.push(Row {
         section: "asr",
         metric: format!("clips with every command word, registry prompt vs none (hubd, {} prompt chars)", prompt.len()),

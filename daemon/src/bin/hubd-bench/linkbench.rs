@@ -7,14 +7,15 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
+use anyhow::{Context, bail};
 
 /// A temporary directory removed on drop (tempfile is a dev-dependency only).
 pub struct TempDir(std::path::PathBuf);
 
 impl TempDir {
     pub fn new(tag: &str) -> anyhow::Result<TempDir> {
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+        let nanos =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
         let p = std::env::temp_dir().join(format!("hubd-bench-{tag}-{}-{nanos}", std::process::id()));
         std::fs::create_dir_all(&p)?;
         Ok(TempDir(p))
@@ -39,7 +40,12 @@ impl Mosquitto {
     pub fn start(dir: &Path) -> anyhow::Result<Mosquitto> {
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let conf = dir.join("mosquitto.conf");
-        std::fs::write(&conf, format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_inflight_messages 0\nmax_queued_messages 0\n"))?;
+        std::fs::write(
+            &conf,
+            format!(
+                "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_inflight_messages 0\nmax_queued_messages 0\n"
+            ),
+        )?;
         let child = Command::new("/usr/sbin/mosquitto")
             .arg("-c")
             .arg(&conf)
@@ -48,7 +54,8 @@ impl Mosquitto {
             .spawn()
             .context("starting /usr/sbin/mosquitto (apt install mosquitto)")?;
         let t0 = Instant::now();
-        while TcpStream::connect_timeout(&SocketAddr::from(([127, 0, 0, 1], port)), Duration::from_millis(100)).is_err() {
+        while TcpStream::connect_timeout(&SocketAddr::from(([127, 0, 0, 1], port)), Duration::from_millis(100)).is_err()
+        {
             if t0.elapsed() > Duration::from_secs(5) {
                 bail!("mosquitto did not listen on {port}");
             }

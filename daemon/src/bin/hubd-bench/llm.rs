@@ -18,7 +18,7 @@ use std::process::Command;
 
 use anyhow::Context;
 use hub_model::decoder::Quantize;
-use hub_model::generate::{default_llm_path, EngineSpec, Prompt, Request};
+use hub_model::generate::{EngineSpec, Prompt, Request, default_llm_path};
 use hub_model::placement::Placement;
 use tch::Device;
 
@@ -41,7 +41,12 @@ struct Measure {
 fn peak_rss_mb() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse::<f64>().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<f64>().ok())
+        })
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
@@ -62,7 +67,8 @@ fn measure(gguf: &Path, mode: &str) -> anyhow::Result<Measure> {
     let ids = engine.encode_prompt(&Prompt::Text(PROMPT_TEXT.repeat(64)))?;
     anyhow::ensure!(ids.len() >= PROMPT_TOKENS, "bench prompt too short");
     let prompt: Vec<u32> = ids[..PROMPT_TOKENS].to_vec();
-    let req = |p: Vec<u32>, n: usize| Request { prompt: Prompt::Tokens(p), min_new_tokens: n, ..Request::chat(vec![], n) };
+    let req =
+        |p: Vec<u32>, n: usize| Request { prompt: Prompt::Tokens(p), min_new_tokens: n, ..Request::chat(vec![], n) };
     engine.run(&req(prompt[..16].to_vec(), 4), &mut |_| true)?; // warm-up
     let f = engine.run(&req(prompt.clone(), NEW_TOKENS), &mut |_| true)?;
     anyhow::ensure!(f.generated_tokens == NEW_TOKENS, "generated {} tokens", f.generated_tokens);
@@ -122,15 +128,78 @@ pub fn run() -> anyhow::Result<Vec<Row>> {
     let x = |a: f64, b: f64| format!("{:.2}x", a / b);
     let pct = |split: f64, one: f64| format!("{:+.1}%", (one / split - 1.0) * 100.0);
     let rows = vec![
-        Row { section: s, metric: "SmolLM2-135M prefill tok/s (128 tok, fp32, 2 thr)".into(), hubd: format!("{:.0}", fp32.prefill_tok_s), peer: format!("{:.0} (transformers fp32)", hf.prefill_tok_s), ratio: x(fp32.prefill_tok_s, hf.prefill_tok_s), target: "-".into() },
-        Row { section: s, metric: "SmolLM2-135M decode tok/s (128 new, fp32)".into(), hubd: format!("{:.1}", fp32.decode_tok_s), peer: format!("{:.1}", hf.decode_tok_s), ratio: x(fp32.decode_tok_s, hf.decode_tok_s), target: ">= 1.5x".into() },
-        Row { section: s, metric: "SmolLM2-135M prefill tok/s (int8 weights, bf16 activations)".into(), hubd: format!("{:.0}", int8.prefill_tok_s), peer: format!("{:.0} (transformers fp32)", hf.prefill_tok_s), ratio: x(int8.prefill_tok_s, hf.prefill_tok_s), target: "-".into() },
-        Row { section: s, metric: "SmolLM2-135M decode tok/s (int8 weights, bf16 activations)".into(), hubd: format!("{:.1}", int8.decode_tok_s), peer: format!("{:.1}", hf.decode_tok_s), ratio: x(int8.decode_tok_s, hf.decode_tok_s), target: ">= 1.5x".into() },
-        Row { section: s, metric: "peak RSS MB (load + generate), fp32 / int8".into(), hubd: format!("{:.0} / {:.0}", fp32.peak_rss_mb, int8.peak_rss_mb), peer: format!("{:.0}", hf.peak_rss_mb), ratio: x(fp32.peak_rss_mb, hf.peak_rss_mb), target: "-".into() },
-        Row { section: s, metric: "load s (GGUF dequantise), fp32".into(), hubd: format!("{:.2}", fp32.load_s), peer: format!("{:.2}", hf.load_s), ratio: x(hf.load_s, fp32.load_s), target: "-".into() },
-        Row { section: s, metric: "split tensor, 2 CPU shards: decode tok/s (overhead vs 1 device)".into(), hubd: format!("{:.1} ({})", tensor.decode_tok_s, pct(tensor.decode_tok_s, fp32.decode_tok_s)), peer: format!("{:.1} (1 device)", fp32.decode_tok_s), ratio: x(tensor.decode_tok_s, fp32.decode_tok_s), target: "-".into() },
-        Row { section: s, metric: "split layers, 2 CPU shards: decode tok/s (overhead vs 1 device)".into(), hubd: format!("{:.1} ({})", layers.decode_tok_s, pct(layers.decode_tok_s, fp32.decode_tok_s)), peer: format!("{:.1} (1 device)", fp32.decode_tok_s), ratio: x(layers.decode_tok_s, fp32.decode_tok_s), target: "-".into() },
-        Row { section: s, metric: "split tensor / layers: prefill tok/s".into(), hubd: format!("{:.0} / {:.0}", tensor.prefill_tok_s, layers.prefill_tok_s), peer: format!("{:.0} (1 device)", fp32.prefill_tok_s), ratio: x(tensor.prefill_tok_s, fp32.prefill_tok_s), target: "-".into() },
+        Row {
+            section: s,
+            metric: "SmolLM2-135M prefill tok/s (128 tok, fp32, 2 thr)".into(),
+            hubd: format!("{:.0}", fp32.prefill_tok_s),
+            peer: format!("{:.0} (transformers fp32)", hf.prefill_tok_s),
+            ratio: x(fp32.prefill_tok_s, hf.prefill_tok_s),
+            target: "-".into(),
+        },
+        Row {
+            section: s,
+            metric: "SmolLM2-135M decode tok/s (128 new, fp32)".into(),
+            hubd: format!("{:.1}", fp32.decode_tok_s),
+            peer: format!("{:.1}", hf.decode_tok_s),
+            ratio: x(fp32.decode_tok_s, hf.decode_tok_s),
+            target: ">= 1.5x".into(),
+        },
+        Row {
+            section: s,
+            metric: "SmolLM2-135M prefill tok/s (int8 weights, bf16 activations)".into(),
+            hubd: format!("{:.0}", int8.prefill_tok_s),
+            peer: format!("{:.0} (transformers fp32)", hf.prefill_tok_s),
+            ratio: x(int8.prefill_tok_s, hf.prefill_tok_s),
+            target: "-".into(),
+        },
+        Row {
+            section: s,
+            metric: "SmolLM2-135M decode tok/s (int8 weights, bf16 activations)".into(),
+            hubd: format!("{:.1}", int8.decode_tok_s),
+            peer: format!("{:.1}", hf.decode_tok_s),
+            ratio: x(int8.decode_tok_s, hf.decode_tok_s),
+            target: ">= 1.5x".into(),
+        },
+        Row {
+            section: s,
+            metric: "peak RSS MB (load + generate), fp32 / int8".into(),
+            hubd: format!("{:.0} / {:.0}", fp32.peak_rss_mb, int8.peak_rss_mb),
+            peer: format!("{:.0}", hf.peak_rss_mb),
+            ratio: x(fp32.peak_rss_mb, hf.peak_rss_mb),
+            target: "-".into(),
+        },
+        Row {
+            section: s,
+            metric: "load s (GGUF dequantise), fp32".into(),
+            hubd: format!("{:.2}", fp32.load_s),
+            peer: format!("{:.2}", hf.load_s),
+            ratio: x(hf.load_s, fp32.load_s),
+            target: "-".into(),
+        },
+        Row {
+            section: s,
+            metric: "split tensor, 2 CPU shards: decode tok/s (overhead vs 1 device)".into(),
+            hubd: format!("{:.1} ({})", tensor.decode_tok_s, pct(tensor.decode_tok_s, fp32.decode_tok_s)),
+            peer: format!("{:.1} (1 device)", fp32.decode_tok_s),
+            ratio: x(tensor.decode_tok_s, fp32.decode_tok_s),
+            target: "-".into(),
+        },
+        Row {
+            section: s,
+            metric: "split layers, 2 CPU shards: decode tok/s (overhead vs 1 device)".into(),
+            hubd: format!("{:.1} ({})", layers.decode_tok_s, pct(layers.decode_tok_s, fp32.decode_tok_s)),
+            peer: format!("{:.1} (1 device)", fp32.decode_tok_s),
+            ratio: x(layers.decode_tok_s, fp32.decode_tok_s),
+            target: "-".into(),
+        },
+        Row {
+            section: s,
+            metric: "split tensor / layers: prefill tok/s".into(),
+            hubd: format!("{:.0} / {:.0}", tensor.prefill_tok_s, layers.prefill_tok_s),
+            peer: format!("{:.0} (1 device)", fp32.prefill_tok_s),
+            ratio: x(tensor.prefill_tok_s, fp32.prefill_tok_s),
+            target: "-".into(),
+        },
     ];
     Ok(rows)
 }

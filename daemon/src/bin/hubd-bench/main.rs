@@ -35,7 +35,14 @@ struct Args {
 
 type Section = (&'static str, fn() -> anyhow::Result<Vec<Row>>);
 
-const SECTIONS: &[Section] = &[("text", text::run), ("outbox", outbox::run), ("nlu", nlu::run), ("llm", llm::run), ("voice", voice::run), ("asr", asr::run)];
+const SECTIONS: &[Section] = &[
+    ("text", text::run),
+    ("outbox", outbox::run),
+    ("nlu", nlu::run),
+    ("llm", llm::run),
+    ("voice", voice::run),
+    ("asr", asr::run),
+];
 
 fn main() -> ExitCode {
     let args = Args::parse();

@@ -12,9 +12,9 @@ use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
+use hub_skills::Registry;
 use hub_skills::intent::NluContext;
 use hub_skills::templates::{TemplateNlu, language_file_name};
-use hub_skills::Registry;
 
 use super::Row;
 
@@ -35,7 +35,9 @@ fn repo_root() -> anyhow::Result<PathBuf> {
 fn rss_kb() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
         .unwrap_or(0)
 }
 

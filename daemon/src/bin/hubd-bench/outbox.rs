@@ -8,12 +8,12 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
+use anyhow::{Context, bail};
 use firmware_bridge::{Action, DeviceCommand, DeviceKind, Dialect};
 use hubd::runtime::{Runtime, StartOptions};
 
-use super::linkbench::{config, TempDir, Mosquitto, LIGHTS};
 use super::Row;
+use super::linkbench::{LIGHTS, Mosquitto, TempDir, config};
 
 const N: usize = 20_000;
 const BATCH: usize = 50;
@@ -45,7 +45,10 @@ pub fn run() -> anyhow::Result<Vec<Row>> {
                             DeviceCommand {
                                 device_id: id.into(),
                                 kind: DeviceKind::Light,
-                                dialect: Dialect::Zigbee2mqtt { friendly_name: name.into(), base_topic: "zigbee2mqtt".into() },
+                                dialect: Dialect::Zigbee2mqtt {
+                                    friendly_name: name.into(),
+                                    base_topic: "zigbee2mqtt".into(),
+                                },
                                 action: Action::Brightness { percent: ((k + j) % 100) as u8 + 1 },
                                 features: firmware_bridge::Features { dimmable: true, ..Default::default() },
                             }
@@ -82,7 +85,17 @@ pub fn run() -> anyhow::Result<Vec<Row>> {
     }
     let t0 = Instant::now();
     let mut child = Command::new("mosquitto_pub")
-        .args(["-h", "127.0.0.1", "-p", &broker.port.to_string(), "-q", "1", "-t", "zigbee2mqtt/Kitchen Light/set", "-l"])
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &broker.port.to_string(),
+            "-q",
+            "1",
+            "-t",
+            "zigbee2mqtt/Kitchen Light/set",
+            "-l",
+        ])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

@@ -10,8 +10,8 @@ use hubd::pipeline::Origin;
 use hubd::runtime::{Runtime, StartOptions};
 use rumqttc::{AsyncClient, Event, Incoming, MqttOptions, QoS};
 
-use super::linkbench::{config, TempDir, percentile, Mosquitto};
 use super::Row;
+use super::linkbench::{Mosquitto, TempDir, config, percentile};
 
 const N: usize = 300;
 

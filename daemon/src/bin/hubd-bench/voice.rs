@@ -126,10 +126,8 @@ fn speech(dir: &Path, text: &str) -> anyhow::Result<(Vec<u8>, usize)> {
         .context("sox")?;
     anyhow::ensure!(st.success(), "sox failed");
     let bytes = std::fs::read(&raw)?;
-    let last = bytes
-        .chunks_exact(4)
-        .rposition(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]).abs() > 0.01)
-        .unwrap_or(0);
+    let last =
+        bytes.chunks_exact(4).rposition(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]).abs() > 0.01).unwrap_or(0);
     Ok((bytes, (last + 1) * 4))
 }
 
@@ -197,7 +195,8 @@ fn log_values(log: &str, key: &str) -> Vec<f64> {
         .filter(|l| l.contains("voice utterance") && l.contains("decision=\"command\""))
         .filter_map(|l| {
             let i = l.find(&format!(" {key}="))? + key.len() + 2;
-            let v: String = l[i..].trim_start_matches('"').chars().take_while(|c| c.is_ascii_digit() || *c == '.').collect();
+            let v: String =
+                l[i..].trim_start_matches('"').chars().take_while(|c| c.is_ascii_digit() || *c == '.').collect();
             v.parse().ok()
         })
         .collect()
