@@ -10,7 +10,7 @@ use std::sync::Arc;
 use hub_model::decoder::Quantize;
 use hub_model::generate::{EngineSpec, Generator, GeneratorOptions, default_llm_path};
 use hub_model::placement::PlacementConfig;
-use tokio::sync::OnceCell;
+use hub_model::generate::Workers;
 
 use crate::config::{self, Config};
 
@@ -25,6 +25,8 @@ pub enum LlmError {
     Placement(String),
     #[error("loading {path}: {reason}")]
     Load { path: PathBuf, reason: String },
+    #[error("the language model is shutting down")]
+    Stopped,
 }
 
 /// The engine the configuration describes. `model`/`quantize` override
@@ -74,17 +76,26 @@ pub struct Loaded {
 }
 
 /// The model behind the API, loaded once on first use. A failed load is
-/// remembered and reported to every later request (no retry storm).
+/// remembered and reported to every later request (no retry storm). Owned by
+/// the runtime's [`crate::services::ModelServices`], which joins its worker
+/// threads at shutdown.
 #[derive(Clone)]
 pub struct LlmService {
     spec: Arc<Result<EngineSpec, LlmError>>,
     threads: i32,
-    cell: Arc<OnceCell<Result<Loaded, LlmError>>>,
+    slot: Arc<tokio::sync::Mutex<Slot>>,
+}
+
+enum Slot {
+    Empty,
+    Loaded(Loaded, Workers),
+    Failed(LlmError),
+    Closed,
 }
 
 impl LlmService {
     pub fn new(spec: Result<EngineSpec, LlmError>, threads: i32) -> Self {
-        LlmService { spec: Arc::new(spec), threads, cell: Arc::new(OnceCell::new()) }
+        LlmService { spec: Arc::new(spec), threads, slot: Arc::new(tokio::sync::Mutex::new(Slot::Empty)) }
     }
 
     /// The id the API will report, without loading.
@@ -92,37 +103,59 @@ impl LlmService {
         self.spec.as_ref().as_ref().ok().map(|s| model_id(&s.path))
     }
 
-    /// The generator, loading the model on first call.
+    /// The generator, loading the model on first call (callers arriving
+    /// during the load wait for it).
     pub async fn get(&self) -> Result<Loaded, LlmError> {
-        let spec = self.spec.clone();
-        let threads = self.threads;
-        self.cell
-            .get_or_init(|| async move {
-                let spec = match spec.as_ref() {
-                    Ok(s) => s.clone(),
-                    Err(e) => return Err(e.clone()),
-                };
-                let path = spec.path.clone();
-                let id = model_id(&path);
-                let t0 = std::time::Instant::now();
-                let opts = GeneratorOptions { queue: 8, threads, ..GeneratorOptions::default() };
-                let copies = spec.copies();
-                let res =
-                    tokio::task::spawn_blocking(move || Generator::spawn(copies, opts, move |i| spec.load(i))).await;
-                match res {
-                    Ok(Ok((generator, workers))) => {
-                        // The workers live as long as the daemon; they exit
-                        // when the last Generator handle is dropped.
-                        std::mem::forget(workers);
-                        tracing::info!(model = %id, load_s = t0.elapsed().as_secs_f64(), "LLM loaded");
-                        Ok(Loaded { generator, model_id: id })
-                    }
-                    Ok(Err(e)) => Err(LlmError::Load { path, reason: e.to_string() }),
-                    Err(e) => Err(LlmError::Load { path, reason: format!("loader thread: {e}") }),
-                }
-            })
-            .await
-            .clone()
+        let mut slot = self.slot.lock().await;
+        match &*slot {
+            Slot::Loaded(l, _) => return Ok(l.clone()),
+            Slot::Failed(e) => return Err(e.clone()),
+            Slot::Closed => return Err(LlmError::Stopped),
+            Slot::Empty => {}
+        }
+        let spec = match self.spec.as_ref() {
+            Ok(s) => s.clone(),
+            Err(e) => {
+                *slot = Slot::Failed(e.clone());
+                return Err(e.clone());
+            }
+        };
+        let path = spec.path.clone();
+        let id = model_id(&path);
+        let t0 = std::time::Instant::now();
+        let opts = GeneratorOptions { queue: 8, threads: self.threads, ..GeneratorOptions::default() };
+        let copies = spec.copies();
+        let res = tokio::task::spawn_blocking(move || Generator::spawn(copies, opts, move |i| spec.load(i))).await;
+        let (next, out) = match res {
+            Ok(Ok((generator, workers))) => {
+                tracing::info!(model = %id, load_s = t0.elapsed().as_secs_f64(), "LLM loaded");
+                let l = Loaded { generator, model_id: id };
+                (Slot::Loaded(l.clone(), workers), Ok(l))
+            }
+            Ok(Err(e)) => {
+                let e = LlmError::Load { path, reason: e.to_string() };
+                (Slot::Failed(e.clone()), Err(e))
+            }
+            Err(e) => {
+                let e = LlmError::Load { path, reason: format!("loader thread: {e}") };
+                (Slot::Failed(e.clone()), Err(e))
+            }
+        };
+        *slot = next;
+        out
+    }
+
+    /// Refuse new requests, drop the service's generator handle and join the
+    /// worker threads (they exit once the last handle is gone) before `until`.
+    pub async fn shutdown(&self, until: tokio::time::Instant) {
+        let prev = std::mem::replace(&mut *self.slot.lock().await, Slot::Closed);
+        if let Slot::Loaded(l, workers) = prev {
+            drop(l);
+            let join = tokio::task::spawn_blocking(move || workers.join());
+            if tokio::time::timeout_at(until, join).await.is_err() {
+                tracing::warn!("LLM worker threads still busy at the shutdown deadline");
+            }
+        }
     }
 }
 
@@ -140,8 +173,9 @@ impl LlmService {
     /// Counters for `/api/status` and `/metrics`; never triggers a load.
     pub fn counters(&self) -> LlmCounters {
         use std::sync::atomic::Ordering::Relaxed;
-        match self.cell.get() {
-            Some(Ok(l)) => {
+        let Ok(slot) = self.slot.try_lock() else { return LlmCounters::default() };
+        match &*slot {
+            Slot::Loaded(l, _) => {
                 let st = l.generator.stats();
                 LlmCounters {
                     loaded: true,

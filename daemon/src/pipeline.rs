@@ -16,25 +16,12 @@ use hub_skills::{Registry, Understanding};
 use serde::Serialize;
 use thiserror::Error;
 
-use crate::outbox::{Final, Outbox, OutboxError, StateMap};
-use crate::store::{self, Store};
+use crate::events::{EventBus, HubEvent};
+use crate::outbox::{Outbox, OutboxError, StateMap};
+use crate::store::{self, CommandStatus, Store};
 
-/// Where a request came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Modality {
-    Text,
-    Voice,
-}
-
-impl Modality {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Modality::Text => "text",
-            Modality::Voice => "voice",
-        }
-    }
-}
+/// Where a request came from (the store's type: one modality type).
+pub use crate::store::Modality;
 
 #[derive(Debug, Clone)]
 pub struct Origin {
@@ -218,8 +205,8 @@ pub struct CommandOutcome {
     pub id: i64,
     pub device_id: String,
     pub topic: String,
-    /// `acked` / `failed` / `expired`, or `pending` if the wait bound passed.
-    pub status: String,
+    /// Final status, or `pending` if the wait bound passed (or a dry run).
+    pub status: CommandStatus,
 }
 
 /// Result of one request.
@@ -248,6 +235,7 @@ struct Inner {
     nlu: Nlu,
     outbox: Outbox,
     store: Store,
+    bus: EventBus,
     ack_wait: Duration,
 }
 
@@ -269,8 +257,28 @@ fn new_session() -> String {
 
 impl Pipeline {
     /// `ack_wait` bounds how long a request waits for device echoes.
-    pub fn new(nlu: Nlu, outbox: Outbox, store: Store, ack_wait: Duration) -> Pipeline {
-        Pipeline { inner: Arc::new(Inner { nlu, outbox, store, ack_wait }) }
+    pub fn new(nlu: Nlu, outbox: Outbox, store: Store, bus: EventBus, ack_wait: Duration) -> Pipeline {
+        Pipeline { inner: Arc::new(Inner { nlu, outbox, store, bus, ack_wait }) }
+    }
+
+    /// The hub's event bus.
+    pub fn bus(&self) -> &EventBus {
+        &self.inner.bus
+    }
+
+    /// Store dialogue turns and announce each on the bus.
+    pub async fn remember_turns(&self, turns: &[store::NewTurn]) -> Result<Vec<i64>, store::StoreError> {
+        let ids = self.inner.store.insert_turns(turns).await?;
+        for (id, t) in ids.iter().zip(turns) {
+            self.inner.bus.publish(HubEvent::DialogueTurn {
+                turn_id: *id,
+                session: t.session.clone(),
+                role: t.role,
+                modality: t.modality,
+                text: t.text.clone(),
+            });
+        }
+        Ok(ids)
     }
 
     pub fn nlu(&self) -> &Nlu {
@@ -340,7 +348,7 @@ impl Pipeline {
                                     id: 0,
                                     device_id: c.device_id.clone(),
                                     topic: String::new(),
-                                    status: "dry_run".into(),
+                                    status: CommandStatus::Pending,
                                 })
                                 .collect();
                         } else if !plan.commands.is_empty() {
@@ -352,16 +360,11 @@ impl Pipeline {
                             for r in rows {
                                 let (id, device_id, topic) = (r.id, r.device_id.clone(), r.topic.clone());
                                 let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-                                let status = match r.wait(left).await {
-                                    Some(Final::Acked) => "acked",
-                                    Some(Final::Failed) => "failed",
-                                    Some(Final::Expired) => "expired",
-                                    None => "pending",
-                                };
-                                if status != "acked" && !failed.contains(&device_id) {
+                                let status = r.wait(left).await;
+                                if status != CommandStatus::Acked && !failed.contains(&device_id) {
                                     failed.push(device_id.clone());
                                 }
-                                out.commands.push(CommandOutcome { id, device_id, topic, status: status.into() });
+                                out.commands.push(CommandOutcome { id, device_id, topic, status });
                             }
                             if failed.is_empty() {
                                 if let Some(r) = self.inner.nlu.language_reply(u, &self.inner.outbox.states()) {
@@ -381,10 +384,7 @@ impl Pipeline {
         }
         out.total_ms = t0.elapsed().as_secs_f64() * 1000.0;
         if !dry_run {
-            let modality = match origin.modality {
-                Modality::Text => store::Modality::Text,
-                Modality::Voice => store::Modality::Voice,
-            };
+            let modality = origin.modality;
             let understanding = u.as_ref().and_then(|u| serde_json::to_value(u).ok());
             let mut user = store::NewTurn::new(session.clone(), store::Role::User, modality, text);
             if let Some(v) = &origin.voice {
@@ -409,7 +409,7 @@ impl Pipeline {
                 "enqueue_us": out.enqueue_us,
                 "total_ms": out.total_ms,
             }));
-            self.inner.store.insert_turns(&[user, assistant]).await.map_err(PipelineError::Store)?;
+            self.remember_turns(&[user, assistant]).await.map_err(PipelineError::Store)?;
         }
         Ok(out)
     }

@@ -1,9 +1,19 @@
-//! Assembling the running daemon: store, (embedded) broker, MQTT link,
-//! outbox, NLU, pipeline and, optionally, the local API. Used by `hubd run`,
-//! the in-process path of `hubd say`, and the benchmarks.
+//! The running daemon: [`Runtime::start`] builds every subsystem from the
+//! config, hands each the handles it needs, and [`Runtime::shutdown`] stops
+//! and joins them all. Used by `hubd run`, the in-process path of `hubd say`,
+//! the benchmarks and the tests.
 //!
-//! One shutdown signal (a `watch` channel) reaches every task; [`Runtime::shutdown`]
-//! raises it and joins the tasks before a deadline (mini-redis style).
+//! Subsystems: store, MQTT link (with the embedded broker when `[mqtt]` names
+//! none), outbox, pipeline, web, voice, the demo simulator, retention; model
+//! workers are [`ModelServices`], loaded once and shared by handle. Every
+//! subsystem talks through the [`EventBus`].
+//!
+//! Shutdown runs in stages, each with its own `watch` signal, so nothing is
+//! lost on the way down: producers first (web, voice), then the outbox drains
+//! its open commands while the link and the (simulated) devices are still up,
+//! then the core (MQTT link, simulator, housekeeping), then the model
+//! threads are joined. Tasks still running at the deadline are aborted and
+//! named in the log.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -13,12 +23,15 @@ use hub_skills::Registry;
 use thiserror::Error;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
+use tokio_util::task::TaskTracker;
 
 use crate::broker::{self, BrokerError, EmbeddedBroker};
 use crate::config::{BrokerTarget, Config, ConfigError};
+use crate::events::EventBus;
 use crate::mqtt::{self, MqttLink, MqttSettings};
-use crate::outbox::{self, OutboxError, OutboxSettings};
+use crate::outbox::{self, OutboxDeps, OutboxError, OutboxSettings};
 use crate::pipeline::{Nlu, Pipeline};
+use crate::services::ModelServices;
 use crate::store::{Store, StoreError};
 use crate::web::{self, Api, AuthPolicy, WebError};
 
@@ -36,7 +49,7 @@ pub enum RuntimeError {
     Web(#[from] WebError),
 }
 
-/// What to start besides the core.
+/// What to start besides the core (store, link, outbox, pipeline).
 #[derive(Debug, Clone)]
 pub struct StartOptions {
     /// Serve the local API on `[web] bind`.
@@ -49,25 +62,56 @@ pub struct StartOptions {
     pub templates: bool,
     /// How long `say` waits for device echoes.
     pub ack_wait: Duration,
+    /// Start the voice branch when `[audio] enabled` (microphone, VAD, Whisper).
+    pub voice: bool,
+    /// Run the demo-home simulator in-process (virtual devices on the broker).
+    pub demo: bool,
 }
 
 impl Default for StartOptions {
     fn default() -> Self {
-        StartOptions { web: true, web_bind: None, client_id: None, templates: true, ack_wait: Duration::from_secs(5) }
+        StartOptions {
+            web: true,
+            web_bind: None,
+            client_id: None,
+            templates: true,
+            ack_wait: Duration::from_secs(5),
+            voice: false,
+            demo: false,
+        }
     }
 }
 
-/// The running core.
+/// When a subsystem stops, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Stage {
+    /// Takes requests and makes commands: web, voice, later cameras, automations, wyoming.
+    Producer,
+    /// Drains open commands.
+    Outbox,
+    /// Needed until the outbox is done: the MQTT link, the simulator, housekeeping.
+    Core,
+}
+
+const STAGES: [Stage; 3] = [Stage::Producer, Stage::Outbox, Stage::Core];
+
+/// The running daemon.
 pub struct Runtime {
     pub pipeline: Pipeline,
     pub link: MqttLink,
     pub registry: Arc<Registry>,
+    pub bus: EventBus,
+    pub services: ModelServices,
     pub broker: Option<EmbeddedBroker>,
     /// Where the broker is (host, port).
     pub broker_addr: (String, u16),
     pub web_addr: Option<SocketAddr>,
-    shutdown: watch::Sender<bool>,
-    tasks: Vec<(&'static str, JoinHandle<()>)>,
+    /// One stop signal per [`Stage`].
+    stops: [watch::Sender<bool>; 3],
+    tasks: Vec<(&'static str, Stage, JoinHandle<()>)>,
+    /// Short-lived tasks spawned by subsystems (e.g. the OpenAI handler's
+    /// SQLite writes): closed and awaited after the producers stop.
+    tracker: TaskTracker,
 }
 
 /// Outbox settings from `[mqtt]`.
@@ -78,6 +122,29 @@ pub fn outbox_settings(cfg: &Config) -> OutboxSettings {
         expire_after: cfg.mqtt.expire_after(),
         ..OutboxSettings::default()
     }
+}
+
+fn stage_index(s: Stage) -> usize {
+    match s {
+        Stage::Producer => 0,
+        Stage::Outbox => 1,
+        Stage::Core => 2,
+    }
+}
+
+/// The Home Assistant sentence templates (and number words, custom
+/// sentences) of `[nlu]`, or the grammar alone.
+pub fn load_nlu(cfg: &Config, registry: Arc<Registry>, templates: bool) -> Nlu {
+    if !templates {
+        return Nlu::new(registry, None);
+    }
+    Nlu::load(
+        registry,
+        &cfg.nlu.language,
+        cfg.model.weights_dir.as_deref().map(|p| cfg.resolve_path(p)).as_deref(),
+        &cfg.nlu.custom_sentences.iter().map(|p| cfg.resolve_path(p)).collect::<Vec<_>>(),
+    )
+    .with_language_responses(cfg.nlu.responses == crate::config::ResponseStyle::Language)
 }
 
 impl Runtime {
@@ -94,7 +161,11 @@ impl Runtime {
                 (Some(b), "127.0.0.1".to_string(), p)
             }
         };
-        let (shutdown, shutdown_rx) = watch::channel(false);
+        let stops = STAGES.map(|_| watch::channel(false).0);
+        let signal = |s: Stage| stops[stage_index(s)].subscribe();
+        let bus = EventBus::default();
+        let tracker = TaskTracker::new();
+        let services = ModelServices::from_config(cfg);
         let client_id = opts.client_id.clone().unwrap_or_else(|| cfg.mqtt.client_id.clone());
         let mut ms = MqttSettings::new(host.clone(), port, client_id);
         ms.keep_alive = cfg.mqtt.keepalive().max(Duration::from_secs(2));
@@ -102,65 +173,113 @@ impl Runtime {
         ms.password = cfg.mqtt.password.clone();
         let topics = outbox::state_topics(&registry);
         let (ev_tx, ev_rx) = mpsc::channel(4096);
-        let (link, link_task) = mqtt::spawn(ms, topics, ev_tx, shutdown_rx.clone());
-        let mut tasks = vec![("mqtt", link_task)];
-        let (ob, ob_task) =
-            outbox::spawn(store.clone(), link.clone(), ev_rx, &registry, outbox_settings(cfg), shutdown_rx.clone())
-                .await?;
-        tasks.push(("outbox", ob_task));
-        let nlu = if opts.templates {
-            Nlu::load(
-                registry.clone(),
-                &cfg.nlu.language,
-                cfg.model.weights_dir.as_deref().map(|p| cfg.resolve_path(p)).as_deref(),
-                &cfg.nlu.custom_sentences.iter().map(|p| cfg.resolve_path(p)).collect::<Vec<_>>(),
-            )
-            .with_language_responses(cfg.nlu.responses == crate::config::ResponseStyle::Language)
-        } else {
-            Nlu::new(registry.clone(), None)
+        let (link, link_task) = mqtt::spawn(ms, topics, ev_tx, signal(Stage::Core));
+        let mut tasks = vec![("mqtt", Stage::Core, link_task)];
+        let deps = OutboxDeps {
+            store: store.clone(),
+            link: link.clone(),
+            link_events: ev_rx,
+            bus: bus.clone(),
+            stop: signal(Stage::Outbox),
         };
-        let pipeline = Pipeline::new(nlu, ob, store, opts.ack_wait);
-        let mut web_addr = None;
-        if opts.web {
-            let llm = crate::llm::LlmService::new(
-                crate::llm::engine_spec(Some(&cfg), None, None),
-                hub_model::threads::available() as i32,
-            );
-            let api =
-                Api { pipeline: pipeline.clone(), registry: registry.clone(), started: std::time::Instant::now(), llm };
-            let auth =
-                AuthPolicy { token: cfg.web.token.clone(), loopback_without_token: cfg.web.loopback_without_token };
-            let bind = opts.web_bind.unwrap_or(cfg.web.bind);
-            let (addr, t) = web::serve(bind, api, auth, cfg.web.max_body_bytes, shutdown_rx.clone()).await?;
-            web_addr = Some(addr);
-            tasks.push(("web", t));
+        let (ob, ob_task) = outbox::spawn(deps, &registry, outbox_settings(cfg)).await?;
+        tasks.push(("outbox", Stage::Outbox, ob_task));
+        let nlu = load_nlu(cfg, registry.clone(), opts.templates);
+        let pipeline = Pipeline::new(nlu, ob, store, bus.clone(), opts.ack_wait);
+        let mut rt = Runtime {
+            pipeline,
+            link,
+            registry,
+            bus,
+            services,
+            broker,
+            broker_addr: (host, port),
+            web_addr: None,
+            stops,
+            tasks,
+            tracker,
+        };
+        if opts.demo {
+            rt.start_demo();
         }
-        Ok(Runtime { pipeline, link, registry, broker, broker_addr: (host, port), web_addr, shutdown, tasks })
+        if opts.web {
+            let api = Api {
+                pipeline: rt.pipeline.clone(),
+                registry: rt.registry.clone(),
+                started: std::time::Instant::now(),
+                llm: rt.services.llm.clone(),
+                bus: rt.bus.clone(),
+                tracker: rt.tracker.clone(),
+                stop: rt.signal(Stage::Producer),
+            };
+            let auth = AuthPolicy { token: cfg.web.token.clone(), loopback_without_token: cfg.web.loopback_without_token };
+            let bind = opts.web_bind.unwrap_or(cfg.web.bind);
+            let (addr, t) = web::serve(bind, api, auth, cfg.web.max_body_bytes, rt.signal(Stage::Producer)).await?;
+            rt.web_addr = Some(addr);
+            rt.add_task("web", Stage::Producer, t);
+        }
+        if opts.voice {
+            let asr = rt.services.asr.clone();
+            let metrics = crate::audio::AudioMetrics::global();
+            let stop = rt.signal(Stage::Producer);
+            if let Some(t) = crate::audio::voice::start(cfg, rt.pipeline.clone(), asr, stop, metrics).await {
+                rt.add_task("voice", Stage::Producer, t);
+            }
+        }
+        Ok(rt)
     }
 
-    /// A receiver of the shutdown signal for extra tasks (e.g. the simulator).
-    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
-        self.shutdown.subscribe()
+    /// The stop signal of `stage`, for a subsystem started from outside.
+    pub fn signal(&self, stage: Stage) -> watch::Receiver<bool> {
+        self.stops[stage_index(stage)].subscribe()
     }
 
-    /// Track an extra task so shutdown joins it.
-    pub fn add_task(&mut self, name: &'static str, task: JoinHandle<()>) {
-        self.tasks.push((name, task));
+    /// Track a subsystem's task so shutdown stops it at `stage` and joins it.
+    pub fn add_task(&mut self, name: &'static str, stage: Stage, task: JoinHandle<()>) {
+        self.tasks.push((name, stage, task));
     }
 
-    /// Signal every task and join them before `deadline`; tasks still
-    /// running then are aborted and named in the log.
+    /// The demo-home simulator (`crate::simulate::run`), until the core stops.
+    fn start_demo(&mut self) {
+        let (host, port) = self.broker_addr.clone();
+        let registry = (*self.registry).clone();
+        let mut stop = self.signal(Stage::Core);
+        let task = tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = stop.wait_for(|s| *s).await;
+            };
+            if let Err(e) = crate::simulate::run(registry, host, port, shutdown).await {
+                tracing::error!(error = %e, "demo simulator stopped");
+            }
+        });
+        self.add_task("simulator", Stage::Core, task);
+    }
+
+    /// Stop every stage in order and join its tasks, all before `deadline`;
+    /// tasks still running then are aborted and named in the log.
     pub async fn shutdown(self, deadline: Duration) {
-        let _ = self.shutdown.send(true);
         let until = tokio::time::Instant::now() + deadline;
-        for (name, mut t) in self.tasks {
-            match tokio::time::timeout_at(until, &mut t).await {
-                Ok(_) => tracing::debug!(task = name, "task finished"),
-                Err(_) => {
-                    tracing::warn!(task = name, "task did not stop before the shutdown deadline; aborting it");
-                    t.abort();
+        let Runtime { stops, mut tasks, tracker, services, .. } = self;
+        for stage in STAGES {
+            let _ = stops[stage_index(stage)].send(true);
+            let (now, later): (Vec<_>, Vec<_>) = tasks.into_iter().partition(|(_, s, _)| *s == stage);
+            tasks = later;
+            for (name, _, mut t) in now {
+                match tokio::time::timeout_at(until, &mut t).await {
+                    Ok(_) => tracing::debug!(task = name, "task finished"),
+                    Err(_) => {
+                        tracing::warn!(task = name, "task did not stop before the shutdown deadline; aborting it");
+                        t.abort();
+                    }
+                }
+            }
+            if stage == Stage::Producer {
+                tracker.close();
+                if tokio::time::timeout_at(until, tracker.wait()).await.is_err() {
+                    tracing::warn!(tasks = tracker.len(), "request tasks still running at the shutdown deadline");
                 }
             }
         }
+        services.shutdown(until).await;
     }
 }

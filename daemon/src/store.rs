@@ -123,9 +123,17 @@ text_enum!(
     Modality { Text = "text", Voice = "voice", Api = "api" }
 );
 text_enum!(
-    /// Outbox row status. `pending` -> `sent` -> `acked`; `failed` and
-    /// `expired` are terminal too. Only `pending`/`sent` rows change.
-    CommandStatus { Pending = "pending", Sent = "sent", Acked = "acked", Failed = "failed", Expired = "expired" }
+    /// Outbox row status. `pending` -> `sent` -> `acked`; `failed`, `expired`
+    /// and `superseded` (a newer command to the same device and attribute made
+    /// it stale) are terminal too. Only `pending`/`sent` rows change.
+    CommandStatus {
+        Pending = "pending",
+        Sent = "sent",
+        Acked = "acked",
+        Failed = "failed",
+        Expired = "expired",
+        Superseded = "superseded",
+    }
 );
 text_enum!(
     /// Event kind.
@@ -146,6 +154,15 @@ impl CommandStatus {
 // ---------------------------------------------------------------------------
 // Rows
 // ---------------------------------------------------------------------------
+
+/// One status change of an outbox row (see [`Store::apply_command_updates`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommandUpdate {
+    pub id: i64,
+    pub status: CommandStatus,
+    pub attempts: u32,
+    pub reason: Option<String>,
+}
 
 /// A dialogue turn to insert.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -244,6 +261,7 @@ pub struct CommandCounts {
     pub acked: u64,
     pub failed: u64,
     pub expired: u64,
+    pub superseded: u64,
 }
 
 /// An event to insert.
@@ -802,6 +820,51 @@ impl Store {
         Ok(res.rows_affected())
     }
 
+    /// Apply the outbox's status changes in one transaction, in order.
+    /// `Sent` records the attempt count and `sent_at`; terminal statuses set
+    /// `error` (and `acked_at` for `Acked`). Rows no longer open are left alone.
+    pub async fn apply_command_updates(&self, updates: &[CommandUpdate]) -> Result<(), StoreError> {
+        if updates.is_empty() {
+            return Ok(());
+        }
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        for u in updates {
+            match u.status {
+                CommandStatus::Pending => {}
+                CommandStatus::Sent => {
+                    sqlx::query(
+                        "UPDATE commands SET status = 'sent', attempts = ?, sent_at = COALESCE(sent_at, ?), updated_at = ?
+                         WHERE id = ? AND status IN ('pending', 'sent')",
+                    )
+                    .bind(u.attempts)
+                    .bind(now)
+                    .bind(now)
+                    .bind(u.id)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                status => {
+                    let acked_at = (status == CommandStatus::Acked).then_some(now);
+                    sqlx::query(
+                        "UPDATE commands SET status = ?, attempts = MAX(attempts, ?), acked_at = ?, error = ?, updated_at = ?
+                         WHERE id = ? AND status IN ('pending', 'sent')",
+                    )
+                    .bind(status)
+                    .bind(u.attempts)
+                    .bind(acked_at)
+                    .bind(u.reason.as_deref())
+                    .bind(now)
+                    .bind(u.id)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Give up on a command (attempts exhausted, encode error, ...). False when not open.
     pub async fn mark_failed(&self, id: i64, error: &str) -> Result<bool, StoreError> {
         self.finish(id, CommandStatus::Failed, error).await
@@ -901,6 +964,7 @@ impl Store {
                 CommandStatus::Acked => c.acked = n,
                 CommandStatus::Failed => c.failed = n,
                 CommandStatus::Expired => c.expired = n,
+                CommandStatus::Superseded => c.superseded = n,
             }
         }
         Ok(c)

@@ -172,7 +172,36 @@ pub struct DeviceCommand {
     pub features: Features,
 }
 
+/// The part of a device's state an [`Action`] sets. Two commands to one
+/// device and attribute overwrite each other: the newer one wins, so an older
+/// one still unsent when a newer one exists is stale.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Attribute {
+    /// On/off (brightness 0 is "off").
+    Power,
+    Brightness,
+    /// Colour and colour temperature (a light shows one or the other).
+    Color,
+    TargetTemperature,
+    /// Cover/valve position, open, close and stop.
+    Position,
+    Lock,
+}
+
 impl Action {
+    /// Which part of the device's state this action sets.
+    pub fn attribute(&self) -> Attribute {
+        match self {
+            Action::TurnOn | Action::TurnOff | Action::Toggle | Action::Brightness { percent: 0 } => Attribute::Power,
+            Action::Brightness { .. } => Attribute::Brightness,
+            Action::Color { .. } | Action::ColorTemp { .. } => Attribute::Color,
+            Action::TargetTemperature { .. } => Attribute::TargetTemperature,
+            Action::Position { .. } | Action::Open | Action::Close | Action::Stop => Attribute::Position,
+            Action::Lock | Action::Unlock => Attribute::Lock,
+        }
+    }
+
     /// Short human-readable name, used in errors ("colour #ff0000", "brightness 40%").
     pub fn describe(&self) -> String {
         match self {

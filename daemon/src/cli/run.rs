@@ -25,17 +25,8 @@ pub struct Args {
 
 pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
     let cfg = Config::load(&ctx.config)?;
-    let mut rt = Runtime::start(&cfg, StartOptions::default()).await.context("starting the daemon")?;
-    // Voice (capture helper): logs and skips itself when disabled or unavailable.
-    if let Some(t) =
-        hubd::audio::voice::start(&cfg, rt.pipeline.clone(), rt.shutdown_signal(), hubd::audio::AudioMetrics::global())
-            .await
-    {
-        rt.add_task("voice", t);
-    }
-    if args.demo {
-        start_demo(&mut rt)?;
-    }
+    let opts = StartOptions { voice: true, demo: args.demo, ..StartOptions::default() };
+    let rt = Runtime::start(&cfg, opts).await.context("starting the daemon")?;
     let (host, port) = rt.broker_addr.clone();
     let web = rt.web_addr.map(|a| a.to_string()).unwrap_or_else(|| "-".into());
     if ctx.json {
@@ -75,21 +66,4 @@ async fn wait_for_signal() {
     {
         let _ = tokio::signal::ctrl_c().await;
     }
-}
-
-/// The demo-home simulator (`hubd::simulate::run`), in-process, until shutdown.
-fn start_demo(rt: &mut Runtime) -> anyhow::Result<()> {
-    let (host, port) = rt.broker_addr.clone();
-    let registry = (*rt.registry).clone();
-    let mut stop = rt.shutdown_signal();
-    let task = tokio::spawn(async move {
-        let shutdown = async move {
-            let _ = stop.wait_for(|s| *s).await;
-        };
-        if let Err(e) = hubd::simulate::run(registry, host, port, shutdown).await {
-            tracing::error!(error = %e, "demo simulator stopped");
-        }
-    });
-    rt.add_task("simulator", task);
-    Ok(())
 }

@@ -96,9 +96,11 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
     if out.get("intent").is_none_or(|i| i.is_null()) || out.get("error").is_some_and(|e| !e.is_null()) {
         return Ok(ExitCode::from(2));
     }
-    let unconfirmed = out.get("commands").and_then(|c| c.as_array()).is_some_and(|c| {
-        c.iter().any(|c| !matches!(c.get("status").and_then(|s| s.as_str()), Some("acked" | "dry_run")))
-    });
+    let dry_run = out.get("dry_run").and_then(|d| d.as_bool()).unwrap_or(false);
+    let unconfirmed = !dry_run
+        && out.get("commands").and_then(|c| c.as_array()).is_some_and(|c| {
+            c.iter().any(|c| !matches!(c.get("status").and_then(|s| s.as_str()), Some("acked")))
+        });
     Ok(if unconfirmed { ExitCode::from(3) } else { ExitCode::SUCCESS })
 }
 

@@ -247,7 +247,7 @@ async fn commands_lifecycle() {
     assert_eq!(corr.iter().map(|r| r.id).collect::<Vec<_>>(), vec![ids[0], ids[1]]);
 
     let counts = store.command_counts().await.unwrap();
-    assert_eq!(counts, CommandCounts { pending: 0, sent: 0, acked: 2, failed: 1, expired: 0 });
+    assert_eq!(counts, CommandCounts { pending: 0, sent: 0, acked: 2, failed: 1, expired: 0, superseded: 0 });
 }
 
 #[tokio::test]

@@ -46,7 +46,14 @@ pub fn routes(
         .and_then(super::openai::chat_completions);
     let models =
         warp::path!("v1" / "models").and(warp::get()).and(with_api(api.clone())).and_then(super::openai::models);
-    let api_routes = say.or(understand).or(devices).or(commands).or(command).or(status).or(metrics).or(chat).or(models);
+    let events = warp::path!("api" / "events")
+        .and(warp::get())
+        .and(warp::header::optional::<String>("last-event-id"))
+        .and(with_api(api.clone()))
+        .and_then(super::events::stream);
+    let api_routes = events
+        .or(say)
+        .or(understand).or(devices).or(commands).or(command).or(status).or(metrics).or(chat).or(models);
     health.or(authorized(auth).and(api_routes)).recover(recover)
 }
 

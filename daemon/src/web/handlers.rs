@@ -9,7 +9,8 @@ use warp::{Rejection, Reply};
 use super::Api;
 use super::errors::ApiError;
 use super::models::{CommandRequest, DeviceDto, Health, ListQuery, SayRequest, UnderstandRequest};
-use crate::outbox::{Final, OutboxError};
+use crate::outbox::OutboxError;
+use crate::store::CommandStatus;
 use crate::pipeline::{Modality, Origin, PipelineError, understanding_json};
 
 /// Longest text accepted by `say`/`understand` (characters).
@@ -92,6 +93,13 @@ pub async fn metrics(api: Api) -> Result<impl Reply, Rejection> {
         ("hubd_outbox_failed_total", "commands failed", st.failed.load(Relaxed)),
         ("hubd_outbox_expired_total", "commands expired unconfirmed", st.expired.load(Relaxed)),
         (
+            "hubd_outbox_superseded_total",
+            "commands made stale by a newer one to the same device attribute",
+            st.superseded.load(Relaxed),
+        ),
+        ("hubd_events_published_total", "events published on the hub's event bus", api.bus.published()),
+        ("hubd_events_lagged_total", "events lost by slow event-bus subscribers", api.bus.lagged()),
+        (
             "hubd_mqtt_bad_state_payloads_total",
             "state messages that could not be parsed",
             st.bad_state_payloads.load(Relaxed),
@@ -122,8 +130,9 @@ pub async fn say(req: SayRequest, api: Api) -> Result<impl Reply, Rejection> {
     let modality = match req.modality.as_deref() {
         None | Some("text") => Modality::Text,
         Some("voice") => Modality::Voice,
+        Some("api") => Modality::Api,
         Some(m) => {
-            return Err(ApiError::BadRequest(format!("unknown modality `{m}` (expected `text` or `voice`)")).rejection());
+            return Err(ApiError::BadRequest(format!("unknown modality `{m}` (expected `text`, `voice` or `api`)")).rejection());
         }
     };
     let origin = Origin { modality, area: req.area, session: req.session, voice: None };
@@ -200,16 +209,7 @@ pub async fn command(req: CommandRequest, api: Api) -> Result<impl Reply, Reject
     let mut out = Vec::new();
     for r in rows {
         let (id, topic) = (r.id, r.topic.clone());
-        let status = if wait.is_zero() {
-            "pending"
-        } else {
-            match r.wait(wait).await {
-                Some(Final::Acked) => "acked",
-                Some(Final::Failed) => "failed",
-                Some(Final::Expired) => "expired",
-                None => "pending",
-            }
-        };
+        let status = if wait.is_zero() { CommandStatus::Pending } else { r.wait(wait).await };
         out.push(serde_json::json!({"id": id, "topic": topic, "status": status}));
     }
     Ok(warp::reply::with_status(

@@ -8,6 +8,7 @@
 //! the process).
 
 pub mod errors;
+pub mod events;
 pub mod filters;
 pub mod handlers;
 pub mod models;
@@ -32,6 +33,13 @@ pub struct Api {
     pub started: std::time::Instant,
     /// The language model behind `/v1/chat/completions` (loaded on first use).
     pub llm: crate::llm::LlmService,
+    /// The hub's event bus (`GET /api/events`, metrics).
+    pub bus: crate::events::EventBus,
+    /// Short tasks a handler leaves behind (SQLite writes after a response);
+    /// the runtime waits for them at shutdown.
+    pub tracker: tokio_util::task::TaskTracker,
+    /// Raised when the daemon stops (ends long-lived streams).
+    pub stop: watch::Receiver<bool>,
 }
 
 /// Auth policy from `[web]`.

@@ -173,7 +173,7 @@ async fn remember(api: Api, id: String, user: Option<String>, f: Finished) {
         timings: Some(timings),
         ..NewTurn::new(id.clone(), Role::Assistant, Modality::Api, f.text.clone())
     });
-    if let Err(e) = api.pipeline.store().insert_turns(&turns).await {
+    if let Err(e) = api.pipeline.remember_turns(&turns).await {
         tracing::warn!(error = %e, completion = %id, "could not store the chat turns");
     }
 }
@@ -252,7 +252,7 @@ pub async fn chat_completions(body: ChatCompletionRequest, api: Api) -> Result<w
                     vec![chunk(json!({"reasoning_content": text}), None).to_string()]
                 }
                 Some(Event::Done(f)) => {
-                    tokio::spawn(remember(api, rid, user, f.clone()));
+                    api.tracker.spawn(remember(api.clone(), rid, user, f.clone()));
                     let usage_chunk = chunk(json!({}), Some(finish_reason(f.reason)));
                     return Some((vec![usage_chunk.to_string(), "[DONE]".to_string()], None));
                 }

