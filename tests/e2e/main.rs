@@ -4,4 +4,5 @@
 mod chat;
 mod common;
 mod link;
+mod spine;
 mod voice;
