@@ -205,6 +205,8 @@ impl Runtime {
         if opts.web {
             let api = Api {
                 pipeline: rt.pipeline.clone(),
+                outbox: rt.pipeline.outbox().clone(),
+                store: rt.pipeline.store().clone(),
                 registry: rt.registry.clone(),
                 started: std::time::Instant::now(),
                 llm: rt.services.llm.clone(),

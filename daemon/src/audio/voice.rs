@@ -298,6 +298,15 @@ async fn handle_utterance(
         }
     };
     AudioMetrics::inc(&metrics.utterances_decoded);
+    if let Some(p) = pipeline {
+        let m = metrics.snapshot();
+        p.bus().publish(crate::events::HubEvent::AudioGate {
+            frames: m.frames,
+            speech_frames: m.speech_frames,
+            utterances: m.utterances,
+            decoded: m.utterances_decoded,
+        });
+    }
     let now = Instant::now();
     turn.timings.transcript_ms = ms(now.saturating_duration_since(end));
     turn.timings.asr_ms = transcript.timings.total_ms;

@@ -38,7 +38,7 @@ fn check_area(api: &Api, area: &Option<String>) -> Result<(), Rejection> {
 pub async fn health(api: Api) -> Result<impl Reply, Rejection> {
     Ok(warp::reply::json(&Health {
         status: "ok",
-        mqtt_connected: api.pipeline.outbox().link_connected(),
+        mqtt_connected: api.outbox.link_connected(),
         version: env!("CARGO_PKG_VERSION"),
     }))
 }
@@ -51,7 +51,7 @@ pub async fn status(api: Api) -> Result<impl Reply, Rejection> {
 
 pub fn status_json(api: &Api) -> serde_json::Value {
     use std::sync::atomic::Ordering::Relaxed;
-    let ob = api.pipeline.outbox();
+    let ob = &api.outbox;
     let st = ob.stats();
     let audio = crate::audio::AudioMetrics::global().snapshot();
     serde_json::json!({
@@ -78,7 +78,7 @@ pub async fn metrics(api: Api) -> Result<impl Reply, Rejection> {
     use std::fmt::Write as _;
     use std::sync::atomic::Ordering::Relaxed;
     let mut out = String::new();
-    let ob = api.pipeline.outbox();
+    let ob = &api.outbox;
     let st = ob.stats();
     let gauge = |out: &mut String, name: &str, help: &str, v: u64| {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
@@ -163,7 +163,7 @@ pub async fn devices(api: Api) -> Result<impl Reply, Rejection> {
             name: d.name.clone(),
             kind: d.kind,
             area: d.area.clone(),
-            state: api.pipeline.outbox().state(&d.id),
+            state: api.outbox.state(&d.id),
         })
         .collect();
     Ok(warp::reply::json(&out))
@@ -171,9 +171,7 @@ pub async fn devices(api: Api) -> Result<impl Reply, Rejection> {
 
 pub async fn commands(q: ListQuery, api: Api) -> Result<impl Reply, Rejection> {
     let limit = q.limit.unwrap_or(50).clamp(1, 1000);
-    let rows = api
-        .pipeline
-        .store()
+    let rows = api.store
         .recent_commands(limit)
         .await
         .map_err(|e| ApiError::Internal(format!("{e:?}")).rejection())?;
@@ -200,7 +198,7 @@ pub async fn command(req: CommandRequest, api: Api) -> Result<impl Reply, Reject
             position: dev.features.position,
         },
     };
-    let rows = match api.pipeline.outbox().enqueue(vec![cmd]).await {
+    let rows = match api.outbox.enqueue(vec![cmd]).await {
         Ok(r) => r,
         Err(e @ OutboxError::Encode { .. }) => return Err(ApiError::BadRequest(e.to_string()).rejection()),
         Err(e) => return Err(ApiError::Internal(format!("{e:?}")).rejection()),

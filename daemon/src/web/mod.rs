@@ -27,7 +27,12 @@ use crate::pipeline::Pipeline;
 /// What the handlers need (cheap to clone).
 #[derive(Clone)]
 pub struct Api {
+    /// Understanding and acting on requests (say, understand).
     pub pipeline: Pipeline,
+    /// The command outbox (direct commands, device states, counters).
+    pub outbox: crate::outbox::Outbox,
+    /// The database (history, command lists).
+    pub store: crate::store::Store,
     pub registry: Arc<Registry>,
     /// When the daemon started (uptime in `/api/status` and `/metrics`).
     pub started: std::time::Instant,
