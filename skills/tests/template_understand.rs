@@ -29,8 +29,8 @@ fn satellite_area_and_entities() {
 
     let u = nlu.understand("turn on the lights", &here("kitchen")).expect("understood");
     assert_eq!((u.intent.as_str(), u.source), ("HassTurnOn", Source::Template));
-    assert_eq!(u.slots["area"], "Kitchen");
-    assert_eq!(u.slots["domain"], "light");
+    assert_eq!(u.slots.area.as_deref(), Some("Kitchen"));
+    assert_eq!(u.slots.get("domain").expect("domain"), "light");
     assert_eq!(u.entities, vec!["light.kitchen".to_string()]);
     assert_eq!(nlu.response(&u, None).as_deref(), Some("Turned on the lights"));
     // Without a satellite area the same words are not a complete request.
@@ -38,17 +38,17 @@ fn satellite_area_and_entities() {
 
     let u = nlu.understand("Turn off the coffee maker, please.", &NluContext::default()).expect("understood");
     assert_eq!(u.intent, "HassTurnOff");
-    assert_eq!(u.slots["name"], "coffee maker");
+    assert_eq!(u.slots.name.as_deref(), Some("coffee maker"));
     assert_eq!(u.entities, vec!["switch.coffee_machine".to_string()]);
 
     let u = nlu.understand("set the living room lamp brightness to 40%", &NluContext::default()).expect("understood");
     assert_eq!(u.intent, "HassLightSet");
-    assert_eq!(u.slots["brightness"].as_f64(), Some(40.0));
+    assert_eq!(u.slots.percent("brightness"), Ok(Some(40)));
     assert_eq!(u.entities, vec!["light.living_room_lamp".to_string()]);
 
     let u = nlu.understand("turn off all the lights upstairs", &NluContext::default()).expect("understood");
     assert_eq!(u.intent, "HassTurnOff");
-    assert_eq!(u.slots["floor"], "First Floor");
+    assert_eq!(u.slots.floor.as_deref(), Some("First Floor"));
     let mut e = u.entities.clone();
     e.sort();
     assert_eq!(e, vec!["light.bedroom".to_string(), "light.office_desk".to_string()]);

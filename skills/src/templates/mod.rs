@@ -27,8 +27,9 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value};
 use thiserror::Error;
 
-use crate::intent::{Candidate, NluContext, Source, Understanding};
+use crate::intent::{Candidate, Intent, NluContext, Source, Understanding};
 use crate::registry::{Device, Registry};
+use crate::slots::Slots;
 
 use compile::RegistryLists;
 use engine::Compiled;
@@ -388,8 +389,8 @@ impl TemplateNlu {
         let (entities, candidates) = self.resolve(&slots, ctx);
         Some(Understanding {
             text: text.to_string(),
-            intent: m.intent,
-            slots,
+            intent: Intent::from_name(&m.intent),
+            slots: Slots::from_map(slots),
             entities,
             candidates,
             confidence: 1.0,
@@ -498,8 +499,8 @@ impl TemplateNlu {
     /// caller did not give.
     pub fn response(&self, u: &Understanding, extra: Option<&Value>) -> Option<String> {
         let key = u.response.as_deref()?;
-        let tmpl = self.merged.get("responses")?.get("intents")?.get(&u.intent)?.get(key)?.as_str()?;
-        response::render(tmpl, &u.slots, extra)
+        let tmpl = self.merged.get("responses")?.get("intents")?.get(u.intent.as_str())?.get(key)?.as_str()?;
+        response::render(tmpl, &u.slots.to_map(), extra)
     }
 
     /// An error reply from the language's `responses.errors` (`no_intent`,
