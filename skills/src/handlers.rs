@@ -8,11 +8,11 @@
 //! `HassClimateSetTemperature`, `HassClimateGetTemperature`, `HassGetState`,
 //! `HassSetPosition`, `HassStartTimer` (reply only) and `HassNevermind`.
 //!
-//! The pieces: [`crate::targets`] finds the devices a request means (from
+//! The pieces: `targets` finds the devices a request means (from
 //! `u.entities` when the NLU resolved them, else from the slots),
 //! [`crate::command`] builds every device command (toggles resolved to
 //! explicit on/off from the current state, checked against the firmware
-//! dialect once), [`crate::skill`] holds one module per skill and
+//! dialect once), `skill` holds one module per skill and
 //! [`crate::reply`] the English phrasing.
 use firmware_bridge::{BridgeError, DeviceCommand, DeviceState};
 use serde_json::Value;

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use firmware_bridge::DeviceCommand;
+use hub_skills::SkillError;
 use warp::http::StatusCode;
 use warp::{Rejection, Reply};
 
@@ -123,7 +123,9 @@ pub async fn say(req: SayRequest, api: Api) -> Result<impl Reply, Rejection> {
         None | Some("text") => Modality::Text,
         Some("voice") => Modality::Voice,
         Some(m) => {
-            return Err(ApiError::BadRequest(format!("unknown modality `{m}` (expected `text` or `voice`)")).rejection());
+            return Err(
+                ApiError::BadRequest(format!("unknown modality `{m}` (expected `text` or `voice`)")).rejection()
+            );
         }
     };
     let origin = Origin { modality, area: req.area, session: req.session, voice: None };
@@ -173,23 +175,17 @@ pub async fn commands(q: ListQuery, api: Api) -> Result<impl Reply, Rejection> {
 }
 
 pub async fn command(req: CommandRequest, api: Api) -> Result<impl Reply, Rejection> {
-    let Some(dev) = api.registry.device(&req.device_id) else {
-        return Err(ApiError::NotFound(format!("unknown device `{}`", req.device_id)).rejection());
-    };
-    let Some(dialect) = dev.dialect.clone() else {
-        return Err(ApiError::BadRequest(format!("device `{}` is read-only", dev.id)).rejection());
-    };
-    let cmd = DeviceCommand {
-        device_id: dev.id.clone(),
-        kind: dev.kind,
-        dialect,
-        action: req.action,
-        features: firmware_bridge::Features {
-            dimmable: dev.features.dimmable,
-            color: dev.features.color,
-            color_temp: dev.features.color_temp,
-            position: dev.features.position,
-        },
+    // The one command builder: toggles become explicit on/off from the known state.
+    let outbox = api.pipeline.outbox();
+    let cmd = match hub_skills::command::build(&api.registry, &req.device_id, req.action, &|id| outbox.state(id)) {
+        Ok(cmd) => cmd,
+        Err(SkillError::UnknownDevice(id)) => {
+            return Err(ApiError::NotFound(format!("unknown device `{id}`")).rejection());
+        }
+        Err(SkillError::ReadOnly(_)) => {
+            return Err(ApiError::BadRequest(format!("device `{}` is read-only", req.device_id)).rejection());
+        }
+        Err(e) => return Err(ApiError::BadRequest(e.to_string()).rejection()),
     };
     let rows = match api.pipeline.outbox().enqueue(vec![cmd]).await {
         Ok(r) => r,
