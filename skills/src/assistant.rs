@@ -64,10 +64,10 @@ impl Assistant {
 
     /// Understand one utterance: the templates first, then the grammar.
     pub fn understand(&self, text: &str, ctx: &NluContext) -> Option<Understanding> {
-        if let Some(t) = &self.templates {
-            if let Some(u) = t.understand(text, ctx) {
-                return Some(u);
-            }
+        if let Some(t) = &self.templates
+            && let Some(u) = t.understand(text, ctx)
+        {
+            return Some(u);
         }
         grammar::understand(text, &self.registry, ctx)
     }

@@ -107,7 +107,8 @@ mod tests {
     #[test]
     fn never_hands_out_a_toggle() {
         let reg = demo();
-        let lookups: [&dyn Fn(&str) -> Option<DeviceState>; 4] = [
+        type Lookup<'a> = &'a dyn Fn(&str) -> Option<DeviceState>;
+        let lookups: [Lookup; 4] = [
             &states,
             &|_| None,
             &|_| Some(DeviceState { on: Some(true), locked: Some(false), position: Some(0), ..Default::default() }),

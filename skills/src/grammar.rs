@@ -365,9 +365,7 @@ impl Grammar<'_> {
     fn target(&self, x: &str, hint: Option<DeviceKind>) -> Option<Target> {
         let x = strip_articles(x);
         if x.is_empty() || matches!(x, "everything" | "all" | "it") {
-            let mut t = Target::default();
-            t.area = self.ctx_area_with(hint.as_slice());
-            t.domain = hint;
+            let t = Target { area: self.ctx_area_with(hint.as_slice()), domain: hint, ..Default::default() };
             return (t.area.is_some() || hint.is_some()).then_some(t);
         }
         // A device by its full name or alias.
@@ -382,10 +380,10 @@ impl Grammar<'_> {
         }
         // "<what> in|on [the] <place>", "<what> upstairs".
         for sep in [" in the ", " in ", " on the ", " on ", " of the ", " at the "] {
-            if let Some((what, place)) = x.split_once(sep) {
-                if let Some(p) = self.place(place) {
-                    return self.what_in(what, p, hint);
-                }
+            if let Some((what, place)) = x.split_once(sep)
+                && let Some(p) = self.place(place)
+            {
+                return self.what_in(what, p, hint);
             }
         }
         // "<place> <what>" ("kitchen lights", "upstairs lights", "living room lamp") and
@@ -393,15 +391,15 @@ impl Grammar<'_> {
         let words: Vec<&str> = x.split(' ').collect();
         for i in (1..words.len()).rev() {
             let (a, b) = (words[..i].join(" "), words[i..].join(" "));
-            if let Some(p) = self.place(&a) {
-                if let Some(t) = self.what_in(&b, p.clone(), hint) {
-                    return Some(t);
-                }
+            if let Some(p) = self.place(&a)
+                && let Some(t) = self.what_in(&b, p.clone(), hint)
+            {
+                return Some(t);
             }
-            if let Some(p) = self.place(&b) {
-                if let Some(t) = self.what_in(&a, p, hint) {
-                    return Some(t);
-                }
+            if let Some(p) = self.place(&b)
+                && let Some(t) = self.what_in(&a, p, hint)
+            {
+                return Some(t);
             }
         }
         // A bare kind ("the lights", "the blinds", "the thermostat").
@@ -435,13 +433,13 @@ impl Grammar<'_> {
         if let Some(a) = area {
             found.retain(|d| d.area.as_deref() == Some(a));
         }
-        if found.len() > 1 {
-            if let Some(ctx) = self.ctx.area.as_deref().and_then(|a| find_area(self.reg, a)) {
-                let here: Vec<&Device> =
-                    found.iter().copied().filter(|d| d.area.as_deref() == Some(ctx.id.as_str())).collect();
-                if here.len() == 1 {
-                    found = here;
-                }
+        if found.len() > 1
+            && let Some(ctx) = self.ctx.area.as_deref().and_then(|a| find_area(self.reg, a))
+        {
+            let here: Vec<&Device> =
+                found.iter().copied().filter(|d| d.area.as_deref() == Some(ctx.id.as_str())).collect();
+            if here.len() == 1 {
+                found = here;
             }
         }
         match found.as_slice() {

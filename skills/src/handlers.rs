@@ -296,7 +296,8 @@ pub(crate) mod tests {
     fn table() {
         let reg = demo();
         let s = |v: &str| json!(v);
-        let cases: Vec<(Understanding, Vec<(&str, Action)>, &str)> = vec![
+        type Case<'a> = (Understanding, Vec<(&'a str, Action)>, &'a str);
+        let cases: Vec<Case> = vec![
             (
                 u("HassTurnOn", &[("name", s("Kitchen Light"))]),
                 vec![("light.kitchen_light", Action::TurnOn)],

@@ -64,11 +64,12 @@ pub(crate) fn targets<'r>(
         let by_name = find_devices(reg, name);
         if by_name.is_empty() {
             // "turn on the kitchen": a name that is an area.
-            if area.is_none() && floor.is_none() {
-                if let Some(a) = find_area(reg, name) {
-                    area = Some(a);
-                    return group(reg, area, floor, &domains, default_domains, &in_place, &kind_ok);
-                }
+            if area.is_none()
+                && floor.is_none()
+                && let Some(a) = find_area(reg, name)
+            {
+                area = Some(a);
+                return group(reg, area, floor, &domains, default_domains, &in_place, &kind_ok);
             }
             return Err(SkillError::UnknownDevice(name.clone()));
         }

@@ -278,21 +278,23 @@ impl Builder<'_> {
             }
             Expr::List(l) => {
                 let id = self.list_id(&l.list);
-                if let Some((a, b, step)) = l.inline_range {
-                    if self.compiled.global_lists[id as usize].is_none() && a <= b && step > 0 {
-                        let words = self.number_words(a, b, step, &[], None);
-                        self.compiled.lists.push(SlotList::Range(RangeList {
-                            start: a,
-                            stop: b,
-                            step,
-                            fractions: Vec::new(),
-                            multiplier: None,
-                            digits: true,
-                            words_enabled: true,
-                            words,
-                        }));
-                        self.compiled.global_lists[id as usize] = Some((self.compiled.lists.len() - 1) as u32);
-                    }
+                if let Some((a, b, step)) = l.inline_range
+                    && self.compiled.global_lists[id as usize].is_none()
+                    && a <= b
+                    && step > 0
+                {
+                    let words = self.number_words(a, b, step, &[], None);
+                    self.compiled.lists.push(SlotList::Range(RangeList {
+                        start: a,
+                        stop: b,
+                        step,
+                        fractions: Vec::new(),
+                        multiplier: None,
+                        digits: true,
+                        words_enabled: true,
+                        words,
+                    }));
+                    self.compiled.global_lists[id as usize] = Some((self.compiled.lists.len() - 1) as u32);
                 }
                 self.push(Node::List {
                     list: id,
@@ -373,8 +375,8 @@ impl Builder<'_> {
                 }
             };
             let multiplier = r.get("multiplier").and_then(Value::as_f64);
-            let digits = r.get("digits").map_or(true, |v| v.as_bool().unwrap_or(true));
-            let words = r.get("words").map_or(true, |v| v.as_bool().unwrap_or(true));
+            let digits = r.get("digits").is_none_or(|v| v.as_bool().unwrap_or(true));
+            let words = r.get("words").is_none_or(|v| v.as_bool().unwrap_or(true));
             if !digits && !words {
                 return Err(schema(source, format!("{path}.range"), "must have digits, words, or both"));
             }
@@ -440,7 +442,7 @@ pub(crate) struct RegistryLists {
     pub floors: Vec<(String, String)>,
 }
 
-fn str_map<'a>(v: Option<&'a Value>) -> Map<String, Value> {
+fn str_map(v: Option<&Value>) -> Map<String, Value> {
     match v {
         Some(Value::Object(m)) => m.clone(),
         _ => Map::new(),

@@ -473,7 +473,7 @@ impl<'a, 'b> Matcher<'a, 'b> {
         let c: &'a Compiled = self.compiled;
         let Some(n) = c.nodes.get(node as usize) else { return };
         match n {
-            Node::Text(t) => self.text(t, node, st, k),
+            Node::Text(t) => self.text(t, st, k),
             Node::Seq(items) => {
                 if let Some((first, rest)) = items.split_first() {
                     self.match_node(*first, st, &Continuation::Seq { rest, next: k });
@@ -569,7 +569,7 @@ impl<'a, 'b> Matcher<'a, 'b> {
         Some(i)
     }
 
-    fn text(&mut self, t: &'a TextNode, node: NodeId, st: &mut MatchState<'a>, k: &Continuation<'_, 'a>) {
+    fn text(&mut self, t: &'a TextNode, st: &mut MatchState<'a>, k: &Continuation<'_, 'a>) {
         if t.empty {
             return self.continue_with(st, k);
         }
@@ -619,7 +619,7 @@ impl<'a, 'b> Matcher<'a, 'b> {
                     };
                     st.pos = ctx_start + idx;
                     st.start_of_word = true;
-                    self.text(t, node, st, k);
+                    self.text(t, st, k);
                     st.pos = p;
                     st.start_of_word = s;
                     st.broken = b;
@@ -700,10 +700,10 @@ impl<'a, 'b> Matcher<'a, 'b> {
                     // then the `-`/`_`-broken text, then unindexed values.
                     let mut cands: Vec<(usize, usize)> = Vec::new();
                     for (i, v) in values.iter().enumerate() {
-                        if let Some(key) = &v.key {
-                            if anchored.starts_with(&**key) {
-                                cands.push((key.chars().count(), i));
-                            }
+                        if let Some(key) = &v.key
+                            && anchored.starts_with(&**key)
+                        {
+                            cands.push((key.chars().count(), i));
                         }
                     }
                     cands.sort();
@@ -712,10 +712,10 @@ impl<'a, 'b> Matcher<'a, 'b> {
                         let broken = anchored.replace(['-', '_'], " ");
                         let mut c2: Vec<(usize, usize)> = Vec::new();
                         for (i, v) in values.iter().enumerate() {
-                            if let Some(key) = &v.key {
-                                if broken.starts_with(&**key) {
-                                    c2.push((key.chars().count(), i));
-                                }
+                            if let Some(key) = &v.key
+                                && broken.starts_with(&**key)
+                            {
+                                c2.push((key.chars().count(), i));
                             }
                         }
                         c2.sort();
@@ -875,7 +875,7 @@ impl<'a, 'b> Matcher<'a, 'b> {
                     if !capture {
                         st.spans.push(num);
                     }
-                    self.text(w, 0, st, k);
+                    self.text(w, st, k);
                 }
                 Some(wi2) => {
                     let wc = st.spans[wi2];
@@ -891,7 +891,7 @@ impl<'a, 'b> Matcher<'a, 'b> {
                         st.spans.push(num);
                     }
                     st.pos = base + s0;
-                    self.text(w, 0, st, k);
+                    self.text(w, st, k);
                     st.spans.truncate(save_len);
                     st.spans[wi2] = wc;
                 }
@@ -944,17 +944,17 @@ impl<'a, 'b> Matcher<'a, 'b> {
         let final_text = rest.trim();
         let mut spans = st.spans.clone();
         let mut consumed = false;
-        if !final_text.is_empty() {
-            if let Some(last) = spans.last_mut().filter(|e| e.wildcard && e.open) {
-                let lead = rest.len() - rest.trim_start().len();
-                if last.start == last.end {
-                    last.start = (st.pos + lead) as u32;
-                    last.broken = st.broken;
-                }
-                last.end = (st.pos + lead + final_text.len()) as u32;
-                last.open = false;
-                consumed = true;
+        if !final_text.is_empty()
+            && let Some(last) = spans.last_mut().filter(|e| e.wildcard && e.open)
+        {
+            let lead = rest.len() - rest.trim_start().len();
+            if last.start == last.end {
+                last.start = (st.pos + lead) as u32;
+                last.broken = st.broken;
             }
+            last.end = (st.pos + lead + final_text.len()) as u32;
+            last.open = false;
+            consumed = true;
         }
         if !consumed && !final_text.is_empty() && !text::remove_punctuation(rest).trim().is_empty() {
             return;
@@ -1093,7 +1093,7 @@ impl<'a, 'b> Matcher<'a, 'b> {
             }
         }
         for m in from_ctx {
-            if !names.iter().any(|n| *n == m.name) {
+            if !names.contains(&m.name) {
                 out.push(m);
             }
         }
@@ -1233,10 +1233,10 @@ impl Compiled {
         let mut best = Best::default();
         for (ii, intent) in self.intents.iter().enumerate() {
             for (di, data) in intent.data.iter().enumerate() {
-                if let Some(kw) = &data.required_keywords {
-                    if !kw.iter().any(|w| keywords.contains(&w.as_str())) {
-                        continue;
-                    }
+                if let Some(kw) = &data.required_keywords
+                    && !kw.iter().any(|w| keywords.contains(&w.as_str()))
+                {
+                    continue;
                 }
                 if !intent_context.is_empty() {
                     if !data.requires.is_empty() && !check_required(&data.requires, &ctx_lookup, true) {
@@ -1283,12 +1283,12 @@ impl Compiled {
                     }
                     cands.push(tracked);
                     for bufs in cands {
-                        if let Some(first) = &s.first {
-                            if !bufs.has_break {
-                                let t = &bufs.lo(false)[bufs.start..];
-                                if !first.iter().any(|f| t.starts_with(&**f)) {
-                                    continue;
-                                }
+                        if let Some(first) = &s.first
+                            && !bufs.has_break
+                        {
+                            let t = &bufs.lo(false)[bufs.start..];
+                            if !first.iter().any(|f| t.starts_with(&**f)) {
+                                continue;
                             }
                         }
                         let mut st = MatchState {

@@ -152,11 +152,11 @@ fn remove_escapes(text: &[char]) -> String {
     let mut out = String::with_capacity(text.len());
     let mut it = text.iter();
     while let Some(&c) = it.next() {
-        if c == ESCAPE {
-            if let Some(&n) = it.next() {
-                out.push(n);
-                continue;
-            }
+        if c == ESCAPE
+            && let Some(&n) = it.next()
+        {
+            out.push(n);
+            continue;
         }
         out.push(c);
     }

@@ -186,7 +186,7 @@ pub(crate) fn prepare_skip_words<'a>(words: impl IntoIterator<Item = &'a str>) -
     // Python sorts a set by length (stable over an unordered set); equal
     // lengths cannot both match at one position unless one is a prefix of the
     // other, which needs different lengths, so ties do not matter.
-    v.sort_by(|a, b| b.chars().count().cmp(&a.chars().count()));
+    v.sort_by_key(|s| std::cmp::Reverse(s.chars().count()));
     v
 }
 
