@@ -80,3 +80,37 @@ fn ambiguous_names_return_candidates() {
     let u = nlu.understand("turn on the lamp in the office", &NluContext::default()).expect("understood");
     assert_eq!(u.entities, vec!["light.lamp_a".to_string()]);
 }
+
+/// Typed slots print exactly the JSON hassil's slot map gives, and the
+/// intent its Home Assistant name: the API output is unchanged by the types.
+#[test]
+fn typed_understanding_keeps_the_json_shape() {
+    let reg = common::demo_registry();
+    let Some(nlu) = en(&reg) else { return };
+    let ctx = NluContext::default();
+    let mut matched = 0;
+    for text in [
+        "turn on the kitchen light",
+        "turn off all the lights upstairs",
+        "set the living room lamp brightness to 40%",
+        "set the kitchen light to red",
+        "set the temperature to 21 degrees",
+        "what is the temperature in the living room",
+        "is the front door locked",
+        "set a timer for 5 minutes",
+        "set a timer for 1 hour and 10 minutes",
+        "open the garage door",
+        "turn on the lights",
+        "what's the weather like",
+    ] {
+        let Some(m) = nlu.recognize(text, &ctx) else { continue };
+        matched += 1;
+        let u = nlu.understand(text, &ctx).expect("recognized, so understood");
+        let json = serde_json::to_value(&u).expect("serializes");
+        assert_eq!(json["intent"], serde_json::json!(m.intent), "{text}");
+        assert_eq!(json["slots"], serde_json::to_value(m.slot_map()).expect("map"), "{text}");
+        let back: hub_skills::Understanding = serde_json::from_value(json).expect("deserializes");
+        assert_eq!(back, u, "{text}");
+    }
+    assert!(matched >= 8, "only {matched} sentences matched");
+}
