@@ -264,7 +264,8 @@ mod tests {
         }
         let mut s = bus.subscribe_from(Some(3));
         bus.publish(turn(5));
-        let ids: Vec<u64> = [s.recv().await, s.recv().await, s.recv().await].into_iter().flatten().map(|e| e.id).collect();
+        let ids: Vec<u64> =
+            [s.recv().await, s.recv().await, s.recv().await].into_iter().flatten().map(|e| e.id).collect();
         assert_eq!(ids, vec![4, 5, 6]);
         // An id older than the window replays what is left of it.
         let mut s = bus.subscribe_from(Some(0));

@@ -5,13 +5,13 @@
 pub mod audio;
 pub mod broker;
 pub mod config;
+pub mod events;
 pub mod llm;
 pub mod mqtt;
-pub mod events;
 pub mod outbox;
-pub mod services;
 pub mod pipeline;
 pub mod runtime;
+pub mod services;
 pub mod simulate;
 pub mod store;
 pub mod wav;

@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use hub_model::decoder::Quantize;
+use hub_model::generate::Workers;
 use hub_model::generate::{EngineSpec, Generator, GeneratorOptions, default_llm_path};
 use hub_model::placement::PlacementConfig;
-use hub_model::generate::Workers;
 
 use crate::config::{self, Config};
 

@@ -12,12 +12,12 @@ use std::time::{Duration, Instant};
 use firmware_bridge::DeviceState;
 use hub_skills::intent::NluContext;
 use hub_skills::templates::TemplateNlu;
-use hub_skills::{Registry, Understanding};
+use hub_skills::{Assistant, Registry, ReplyStyle, Understanding};
 use serde::Serialize;
 use thiserror::Error;
 
 use crate::events::{EventBus, HubEvent};
-use crate::outbox::{Outbox, OutboxError, StateMap};
+use crate::outbox::{Outbox, OutboxError};
 use crate::store::{self, CommandStatus, Store};
 
 /// Where a request came from (the store's type: one modality type).
@@ -62,45 +62,27 @@ pub enum PipelineError {
     Empty,
 }
 
-/// Sentence understanding: templates first, grammar fallback.
+/// Loads the language files (intents JSON, number words, custom sentences)
+/// and builds the [`Assistant`] that understands, plans and replies.
 pub struct Nlu {
-    registry: Arc<Registry>,
-    templates: Option<TemplateNlu>,
-    /// Reply with the language's response templates where they render.
-    language_responses: bool,
+    assistant: Assistant,
 }
 
 impl Nlu {
     pub fn new(registry: Arc<Registry>, templates: Option<TemplateNlu>) -> Nlu {
-        Nlu { registry, templates, language_responses: false }
+        Nlu { assistant: Assistant::new(registry, templates, ReplyStyle::Detailed) }
     }
 
     /// `[nlu] responses = "language"`: spoken replies from the language
     /// data's `responses.intents`, as Home Assistant gives them.
     pub fn with_language_responses(mut self, on: bool) -> Nlu {
-        self.language_responses = on;
+        self.assistant = self.assistant.with_replies(if on { ReplyStyle::Language } else { ReplyStyle::Detailed });
         self
     }
 
-    /// The language's reply for a template match whose commands all went
-    /// through, with `state` describing the (first) targeted entity.
-    fn language_reply(&self, u: &Understanding, states: &StateMap) -> Option<String> {
-        if !self.language_responses || u.source != hub_skills::Source::Template {
-            return None;
-        }
-        let t = self.templates.as_ref()?;
-        let id = u.entities.first()?;
-        let d = self.registry.device(id)?;
-        let on = states.read().ok().and_then(|m| m.get(id).and_then(|s| s.on));
-        let st = match on {
-            Some(true) => "on",
-            Some(false) => "off",
-            None => "unknown",
-        };
-        let extra = serde_json::json!({"state": {
-            "entity_id": id, "domain": d.kind.domain(), "name": d.name, "state": st, "state_with_unit": st,
-        }});
-        t.response(u, Some(&extra))
+    /// The facade the pipeline calls per request.
+    pub fn assistant(&self) -> &Assistant {
+        &self.assistant
     }
 
     /// Load the templates of `language` from the `home-assistant-intents`
@@ -152,26 +134,21 @@ impl Nlu {
                 },
             },
         };
-        Nlu { registry, templates, language_responses: false }
+        Nlu::new(registry, templates)
     }
 
     pub fn registry(&self) -> &Registry {
-        &self.registry
+        self.assistant.registry()
     }
 
     /// The sentence templates in use, if the language data loaded.
     pub fn templates(&self) -> Option<&TemplateNlu> {
-        self.templates.as_ref()
+        self.assistant.templates()
     }
 
+    /// [`Assistant::understand`] with the request's area as context.
     pub fn understand(&self, text: &str, area: Option<&str>) -> Option<Understanding> {
-        let ctx = NluContext { area: area.map(str::to_string) };
-        if let Some(t) = &self.templates {
-            if let Some(u) = t.understand(text, &ctx) {
-                return Some(u);
-            }
-        }
-        hub_skills::grammar::understand(text, &self.registry, &ctx)
+        self.assistant.understand(text, &NluContext { area: area.map(str::to_string) })
     }
 }
 
@@ -325,14 +302,14 @@ impl Pipeline {
                 out.error = Some(format!("no intent matched `{text}`"));
             }
             Some(u) => {
-                out.intent = Some(u.intent.clone());
-                out.slots = u.slots.clone().into_iter().collect();
+                out.intent = Some(u.intent.to_string());
+                out.slots = u.slots.to_map().into_iter().collect();
                 out.entities = u.entities.clone();
                 out.confidence = Some(u.confidence);
                 out.source = Some(u.source);
                 let states = self.inner.outbox.states();
                 let lookup = |id: &str| -> Option<DeviceState> { states.read().ok().and_then(|m| m.get(id).cloned()) };
-                match hub_skills::handlers::plan(u, self.inner.nlu.registry(), &lookup) {
+                match self.inner.nlu.assistant().plan(u, &lookup) {
                     Err(e) => {
                         out.reply = e.reply();
                         out.error = Some(e.to_string());
@@ -367,7 +344,7 @@ impl Pipeline {
                                 out.commands.push(CommandOutcome { id, device_id, topic, status });
                             }
                             if failed.is_empty() {
-                                if let Some(r) = self.inner.nlu.language_reply(u, &self.inner.outbox.states()) {
+                                if let Some(r) = self.inner.nlu.assistant().language_reply(u, &lookup) {
                                     out.reply = r;
                                 }
                             } else {
@@ -453,15 +430,15 @@ mod tests {
         if nlu.templates().is_none() {
             panic!("home-assistant-intents not installed: run scripts/setup");
         }
-        let states: StateMap = Default::default();
+        let states = |_: &str| -> Option<DeviceState> { None };
         let u = nlu.understand("turn on the kitchen light", None).expect("understood");
-        assert_eq!(nlu.language_reply(&u, &states), None, "off unless configured");
+        assert_eq!(nlu.assistant().language_reply(&u, &states), None, "off unless configured");
         let nlu = nlu.with_language_responses(true);
-        assert_eq!(nlu.language_reply(&u, &states).as_deref(), Some("Turned on the light"));
+        assert_eq!(nlu.assistant().language_reply(&u, &states).as_deref(), Some("Turned on the light"));
         let u = nlu.understand("turn off the office fan", None).expect("understood");
-        assert_eq!(nlu.language_reply(&u, &states).as_deref(), Some("Turned off the fan"));
+        assert_eq!(nlu.assistant().language_reply(&u, &states).as_deref(), Some("Turned off the fan"));
         let u = nlu.understand("set the kitchen light brightness to fifty percent", None).expect("understood");
-        assert_eq!(u.slots.get("brightness").and_then(|v| v.as_f64()), Some(50.0), "number words: {u:?}");
-        assert_eq!(nlu.language_reply(&u, &states).as_deref(), Some("Brightness set"));
+        assert_eq!(u.slots.brightness.as_ref().and_then(|v| v.as_f64()), Some(50.0), "number words: {u:?}");
+        assert_eq!(nlu.assistant().language_reply(&u, &states).as_deref(), Some("Brightness set"));
     }
 }

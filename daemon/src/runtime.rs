@@ -214,7 +214,8 @@ impl Runtime {
                 tracker: rt.tracker.clone(),
                 stop: rt.signal(Stage::Producer),
             };
-            let auth = AuthPolicy { token: cfg.web.token.clone(), loopback_without_token: cfg.web.loopback_without_token };
+            let auth =
+                AuthPolicy { token: cfg.web.token.clone(), loopback_without_token: cfg.web.loopback_without_token };
             let bind = opts.web_bind.unwrap_or(cfg.web.bind);
             let (addr, t) = web::serve(bind, api, auth, cfg.web.max_body_bytes, rt.signal(Stage::Producer)).await?;
             rt.web_addr = Some(addr);

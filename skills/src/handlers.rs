@@ -8,18 +8,26 @@
 //! `HassClimateSetTemperature`, `HassClimateGetTemperature`, `HassGetState`,
 //! `HassSetPosition`, `HassStartTimer` (reply only) and `HassNevermind`.
 //!
-//! Targets come from `u.entities` when the NLU resolved them, else from the
-//! `name` / `area` / `floor` / `domain` / `device_class` slots. Toggles are
-//! resolved to explicit on/off from the current state, so a resent command
-//! is idempotent. Every command is run through [`firmware_bridge::encode`]
-//! once, so an unsupported combination is an error here, before anything is
-//! enqueued.
-use firmware_bridge::{Action, BridgeError, DeviceCommand, DeviceKind, DeviceState, Rgb, encode};
-use serde_json::{Value, json};
+//! The pieces: `targets` finds the devices a request means (from
+//! `u.entities` when the NLU resolved them, else from the slots),
+//! [`crate::command`] builds every device command (toggles resolved to
+//! explicit on/off from the current state, checked against the firmware
+//! dialect once), `skill` holds one module per skill and
+//! [`crate::reply`] the English phrasing.
+use firmware_bridge::{BridgeError, DeviceCommand, DeviceState};
+use serde_json::Value;
 use thiserror::Error;
 
 use crate::Understanding;
-use crate::registry::{Area, Device, Floor, Registry};
+use crate::intent::Intent;
+use crate::registry::Registry;
+use crate::reply::{lower, or_list, the};
+use crate::skill::climate::{climate_get, climate_set};
+use crate::skill::get_state::get_state;
+use crate::skill::light_set::light_set;
+use crate::skill::on_off::{OnOff, on_off};
+use crate::skill::position::set_position;
+use crate::skill::timer::start_timer;
 
 /// What to do and what to say.
 #[derive(Debug, Clone, PartialEq)]
@@ -45,7 +53,7 @@ pub enum SkillError {
     #[error("`{name}` could mean {}", .candidates.join(", "))]
     Ambiguous { name: String, candidates: Vec<String> },
     #[error("{intent} needs a `{slot}`")]
-    MissingSlot { intent: String, slot: &'static str },
+    MissingSlot { intent: Intent, slot: &'static str },
     #[error("slot `{slot}` = `{value}` is not valid: {reason}")]
     BadSlot { slot: &'static str, value: String, reason: String },
     #[error("{device} cannot {what}")]
@@ -96,802 +104,29 @@ pub fn plan(
     reg: &Registry,
     state: &dyn Fn(&str) -> Option<DeviceState>,
 ) -> Result<Plan, SkillError> {
-    match u.intent.as_str() {
-        "HassTurnOn" => on_off(u, reg, state, OnOff::On),
-        "HassTurnOff" => on_off(u, reg, state, OnOff::Off),
-        "HassToggle" => on_off(u, reg, state, OnOff::Toggle),
-        "HassLightSet" => light_set(u, reg),
-        "HassClimateSetTemperature" => climate_set(u, reg),
-        "HassClimateGetTemperature" => climate_get(u, reg, state),
-        "HassGetState" => get_state(u, reg, state),
-        "HassSetPosition" => set_position(u, reg),
-        "HassStartTimer" => start_timer(u),
-        "HassNevermind" => Ok(Plan { commands: vec![], reply: String::new(), answer: None }),
-        other => Err(SkillError::UnknownIntent(other.to_string())),
+    match &u.intent {
+        Intent::HassTurnOn => on_off(u, reg, state, OnOff::On),
+        Intent::HassTurnOff => on_off(u, reg, state, OnOff::Off),
+        Intent::HassToggle => on_off(u, reg, state, OnOff::Toggle),
+        Intent::HassLightSet => light_set(u, reg, state),
+        Intent::HassClimateSetTemperature => climate_set(u, reg, state),
+        Intent::HassClimateGetTemperature => climate_get(u, reg, state),
+        Intent::HassGetState => get_state(u, reg, state),
+        Intent::HassSetPosition => set_position(u, reg, state),
+        Intent::HassStartTimer => start_timer(u),
+        Intent::HassNevermind => Ok(Plan { commands: vec![], reply: String::new(), answer: None }),
+        Intent::Other(name) => Err(SkillError::UnknownIntent(name.clone())),
     }
-}
-
-// ---------------------------------------------------------------------------
-// Name folding and registry lookups (shared with `grammar`).
-
-/// Fold case and punctuation: "Kitchen-Light!" -> "kitchen light".
-/// Apostrophes are dropped ("Anna's" -> "annas"); `_` counts as a space so
-/// ids ("living_room") match names ("Living Room").
-pub fn fold(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars().flat_map(char::to_lowercase) {
-        if c == '\'' || c == '’' {
-            continue;
-        }
-        if c.is_alphanumeric() || c == '%' || c == '.' {
-            out.push(c);
-        } else {
-            out.push(' ');
-        }
-    }
-    out.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-/// Whether `text` (folded) names this id/name/alias set.
-fn names_match(text: &str, id: &str, name: &str, aliases: &[String]) -> bool {
-    let t = fold(text);
-    let t = t.strip_prefix("the ").unwrap_or(&t);
-    t == fold(name) || t == fold(id) || aliases.iter().any(|a| t == fold(a))
-}
-
-/// Area by id, name or alias.
-pub fn find_area<'r>(reg: &'r Registry, text: &str) -> Option<&'r Area> {
-    reg.areas.iter().find(|a| names_match(text, &a.id, &a.name, &a.aliases))
-}
-
-/// Floor by id, name or alias.
-pub fn find_floor<'r>(reg: &'r Registry, text: &str) -> Option<&'r Floor> {
-    reg.floors.iter().find(|f| names_match(text, &f.id, &f.name, &f.aliases))
-}
-
-/// Devices whose name, alias or entity id is `text`.
-pub fn find_devices<'r>(reg: &'r Registry, text: &str) -> Vec<&'r Device> {
-    reg.devices
-        .iter()
-        .filter(|d| {
-            let object = d.id.split_once('.').map(|(_, o)| o).unwrap_or(&d.id);
-            names_match(text, object, &d.name, &d.aliases) || fold(text) == fold(&d.id)
-        })
-        .collect()
-}
-
-// ---------------------------------------------------------------------------
-// Slots.
-
-fn slot<'u>(u: &'u Understanding, key: &str) -> Option<&'u Value> {
-    let v = u.slots.get(key)?;
-    // hassil-style `{"value": .., "text": ..}` objects carry the value inside.
-    match v {
-        Value::Object(m) => m.get("value"),
-        Value::Null => None,
-        other => Some(other),
-    }
-}
-
-fn slot_str(u: &Understanding, key: &str) -> Option<String> {
-    match slot(u, key)? {
-        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
-}
-
-/// Domain slot: a string or a list of strings.
-fn slot_domains(u: &Understanding) -> Result<Vec<DeviceKind>, SkillError> {
-    let vals: Vec<String> = match slot(u, "domain") {
-        None => return Ok(vec![]),
-        Some(Value::String(s)) => vec![s.clone()],
-        Some(Value::Array(a)) => a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect(),
-        Some(other) => {
-            return Err(SkillError::BadSlot {
-                slot: "domain",
-                value: other.to_string(),
-                reason: "expected a domain name".into(),
-            });
-        }
-    };
-    vals.iter()
-        .map(|d| {
-            DeviceKind::from_domain(d.trim()).ok_or_else(|| SkillError::BadSlot {
-                slot: "domain",
-                value: d.clone(),
-                reason: "not a known domain".into(),
-            })
-        })
-        .collect()
-}
-
-/// A number slot (number or numeric string, `%` and `°` units stripped).
-fn slot_f64(u: &Understanding, key: &'static str) -> Result<Option<f64>, SkillError> {
-    let Some(v) = slot(u, key) else {
-        return Ok(None);
-    };
-    let f = match v {
-        Value::Number(n) => n.as_f64(),
-        Value::String(s) => s.trim().trim_end_matches(['%', '°', 'c', 'C', 'k', 'K']).trim().parse::<f64>().ok(),
-        _ => None,
-    };
-    match f {
-        Some(f) if f.is_finite() => Ok(Some(f)),
-        _ => Err(SkillError::BadSlot { slot: key, value: v.to_string(), reason: "expected a number".into() }),
-    }
-}
-
-fn slot_pct(u: &Understanding, key: &'static str) -> Result<Option<u8>, SkillError> {
-    match slot_f64(u, key)? {
-        None => Ok(None),
-        Some(f) if (0.0..=100.0).contains(&f) => Ok(Some(f.round() as u8)),
-        Some(f) => {
-            Err(SkillError::BadSlot { slot: key, value: f.to_string(), reason: "must be 0 to 100 percent".into() })
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------
-// Targets.
-
-/// The devices a request targets, plus how to describe them in a reply.
-struct Targets<'r> {
-    devices: Vec<&'r Device>,
-    /// " in the kitchen" / " upstairs" / "".
-    place: String,
-    /// Whether the request named one device (reply uses its name).
-    named: bool,
-}
-
-/// Resolve the request's targets. `default_domains` applies when neither a
-/// name nor a domain was given (e.g. HassLightSet -> lights).
-fn targets<'r>(
-    u: &Understanding,
-    reg: &'r Registry,
-    default_domains: &[DeviceKind],
-) -> Result<Targets<'r>, SkillError> {
-    if !u.entities.is_empty() {
-        let mut devices = Vec::new();
-        for id in &u.entities {
-            devices.push(reg.device(id).ok_or_else(|| SkillError::UnknownDevice(id.clone()))?);
-        }
-        let named = devices.len() == 1;
-        let place = slot_str(u, "area")
-            .and_then(|a| find_area(reg, &a).map(|a| format!(" in {}", the(&a.name))))
-            .unwrap_or_default();
-        return Ok(Targets { devices, place, named });
-    }
-    let name = slot_str(u, "name");
-    let mut area = match slot_str(u, "area") {
-        Some(a) => Some(find_area(reg, &a).ok_or(SkillError::UnknownArea(a))?),
-        None => None,
-    };
-    let floor = match slot_str(u, "floor") {
-        Some(f) => Some(find_floor(reg, &f).ok_or(SkillError::UnknownArea(f))?),
-        None => None,
-    };
-    let domains = slot_domains(u)?;
-    let device_class = slot_str(u, "device_class").map(|c| fold(&c));
-
-    let in_place = |d: &Device, area: Option<&Area>| -> bool {
-        let area_ok = area.is_none_or(|a| d.area.as_deref() == Some(a.id.as_str()));
-        let floor_ok = floor.is_none_or(|f| reg.device_floor(d).is_some_and(|df| df.id == f.id));
-        area_ok && floor_ok
-    };
-    let kind_ok = |d: &Device, domains: &[DeviceKind]| -> bool {
-        (domains.is_empty() || domains.contains(&d.kind))
-            && device_class.as_ref().is_none_or(|c| d.device_class.as_deref().map(fold).as_ref() == Some(c))
-    };
-
-    if let Some(name) = &name {
-        let by_name = find_devices(reg, name);
-        if by_name.is_empty() {
-            // "turn on the kitchen": a name that is an area.
-            if area.is_none() && floor.is_none() {
-                if let Some(a) = find_area(reg, name) {
-                    area = Some(a);
-                    return group(reg, area, floor, &domains, default_domains, &in_place, &kind_ok);
-                }
-            }
-            return Err(SkillError::UnknownDevice(name.clone()));
-        }
-        let narrowed: Vec<&Device> =
-            by_name.iter().copied().filter(|d| in_place(d, area) && kind_ok(d, &domains)).collect();
-        return match narrowed.len() {
-            0 => Err(SkillError::NoMatch {
-                what: format!("{} called {name}", plural_of(&domains)),
-                place: place_of(area, floor),
-            }),
-            1 => Ok(Targets { devices: narrowed, place: String::new(), named: true }),
-            _ => Err(SkillError::Ambiguous {
-                name: name.clone(),
-                candidates: narrowed.iter().map(|d| describe_with_area(reg, d)).collect(),
-            }),
-        };
-    }
-    if area.is_none() && floor.is_none() && domains.is_empty() && device_class.is_none() {
-        return Err(SkillError::MissingSlot { intent: u.intent.clone(), slot: "name" });
-    }
-    group(reg, area, floor, &domains, default_domains, &in_place, &kind_ok)
-}
-
-fn group<'r>(
-    reg: &'r Registry,
-    area: Option<&Area>,
-    floor: Option<&Floor>,
-    domains: &[DeviceKind],
-    default_domains: &[DeviceKind],
-    in_place: &dyn Fn(&Device, Option<&Area>) -> bool,
-    kind_ok: &dyn Fn(&Device, &[DeviceKind]) -> bool,
-) -> Result<Targets<'r>, SkillError> {
-    let domains = if domains.is_empty() { default_domains } else { domains };
-    let devices: Vec<&Device> = reg.devices.iter().filter(|d| in_place(d, area) && kind_ok(d, domains)).collect();
-    let place = place_of(area, floor);
-    if devices.is_empty() {
-        return Err(SkillError::NoMatch { what: plural_of(domains), place });
-    }
-    Ok(Targets { devices, place, named: false })
-}
-
-fn place_of(area: Option<&Area>, floor: Option<&Floor>) -> String {
-    match (area, floor) {
-        (Some(a), _) => format!(" in {}", the(&a.name)),
-        (None, Some(f)) => format!(" on {}", the(&f.name)),
-        (None, None) => String::new(),
-    }
-}
-
-fn describe_with_area(reg: &Registry, d: &Device) -> String {
-    match d.area.as_deref().and_then(|a| reg.area(a)) {
-        Some(a) => format!("{} in {}", the(&d.name), the(&a.name)),
-        None => the(&d.name),
-    }
-}
-
-/// The command for one device, checked against the bridge.
-fn command(d: &Device, action: Action) -> Result<DeviceCommand, SkillError> {
-    let dialect = d.dialect.clone().ok_or_else(|| SkillError::ReadOnly(d.name.clone()))?;
-    let cmd = DeviceCommand {
-        device_id: d.id.clone(),
-        kind: d.kind,
-        dialect,
-        action: d.kind.normalize(&action),
-        features: d.features.clone(),
-    };
-    match encode(&cmd) {
-        Ok(_) => Ok(cmd),
-        Err(BridgeError::Unsupported { action, .. }) => {
-            Err(SkillError::Unsupported { device: d.name.clone(), what: action })
-        }
-        Err(e) => Err(SkillError::Bridge(e)),
-    }
-}
-
-// ---------------------------------------------------------------------------
-// Skills.
-
-#[derive(Clone, Copy, PartialEq)]
-enum OnOff {
-    On,
-    Off,
-    Toggle,
-}
-
-/// Kinds an area-wide "turn on/off" reaches when no domain is given. Locks
-/// and covers are left out on purpose: "turn off the kitchen" must not
-/// unlock a door or open the blinds.
-const SWITCHABLE: &[DeviceKind] = &[DeviceKind::Light, DeviceKind::Switch, DeviceKind::Fan];
-
-fn on_off(
-    u: &Understanding,
-    reg: &Registry,
-    state: &dyn Fn(&str) -> Option<DeviceState>,
-    op: OnOff,
-) -> Result<Plan, SkillError> {
-    let t = targets(u, reg, SWITCHABLE)?;
-    let mut commands = Vec::new();
-    let mut verbs = Vec::new();
-    for d in &t.devices {
-        if !d.kind.is_actuator() {
-            if t.named {
-                return Err(SkillError::Unsupported { device: d.name.clone(), what: "be switched".into() });
-            }
-            continue;
-        }
-        let on = match op {
-            OnOff::On => true,
-            OnOff::Off => false,
-            OnOff::Toggle => {
-                let st = state(&d.id).unwrap_or_default();
-                let now_on = match d.kind {
-                    DeviceKind::Lock => st.locked,
-                    DeviceKind::Cover => st.position.map(|p| p > 0).or(st.on),
-                    _ => st.on,
-                };
-                match now_on {
-                    Some(v) => !v,
-                    None => return Err(SkillError::UnknownState(d.name.clone())),
-                }
-            }
-        };
-        let action = if on { Action::TurnOn } else { Action::TurnOff };
-        let cmd = command(d, action)?;
-        verbs.push(past_tense(&cmd.action));
-        commands.push(cmd);
-    }
-    if commands.is_empty() {
-        return Err(SkillError::NoMatch { what: "devices that can be switched".into(), place: t.place });
-    }
-    let verb = if verbs.iter().all(|v| *v == verbs[0]) { verbs[0] } else { "Switched" };
-    let reply = if let (true, [d]) = (t.named || commands.len() == 1, t.devices.as_slice()) {
-        format!("{verb} {}.", the(&d.name))
-    } else {
-        format!("{verb} {}{}.", count_noun(&t.devices, commands.len()), t.place)
-    };
-    Ok(Plan { commands, reply, answer: None })
-}
-
-fn past_tense(a: &Action) -> &'static str {
-    match a {
-        Action::TurnOn => "Turned on",
-        Action::TurnOff => "Turned off",
-        Action::Open => "Opened",
-        Action::Close => "Closed",
-        Action::Lock => "Locked",
-        Action::Unlock => "Unlocked",
-        _ => "Set",
-    }
-}
-
-fn light_set(u: &Understanding, reg: &Registry) -> Result<Plan, SkillError> {
-    let brightness = slot_pct(u, "brightness")?;
-    let color = match slot_str(u, "color") {
-        Some(c) => Some((
-            c.clone(),
-            color_rgb(&c).ok_or(SkillError::BadSlot {
-                slot: "color",
-                value: c,
-                reason: "unknown colour name".into(),
-            })?,
-        )),
-        None => None,
-    };
-    let kelvin = match slot_f64(u, "temperature")? {
-        None => None,
-        Some(k) if (1000.0..=10000.0).contains(&k) => Some(k.round() as u32),
-        Some(k) => {
-            return Err(SkillError::BadSlot {
-                slot: "temperature",
-                value: k.to_string(),
-                reason: "colour temperature is 1000 to 10000 K".into(),
-            });
-        }
-    };
-    if brightness.is_none() && color.is_none() && kelvin.is_none() {
-        return Err(SkillError::MissingSlot { intent: u.intent.clone(), slot: "brightness" });
-    }
-    let t = targets(u, reg, &[DeviceKind::Light])?;
-    let mut commands = Vec::new();
-    for d in &t.devices {
-        if let Some((_, rgb)) = &color {
-            commands.push(command(d, Action::Color { rgb: *rgb })?);
-        }
-        if let Some(k) = kelvin {
-            commands.push(command(d, Action::ColorTemp { kelvin: k })?);
-        }
-        if let Some(p) = brightness {
-            commands.push(command(d, Action::Brightness { percent: p })?);
-        }
-    }
-    let mut what = Vec::new();
-    if let Some((name, _)) = &color {
-        what.push(lower(name));
-    }
-    if let Some(k) = kelvin {
-        what.push(format!("{k} K"));
-    }
-    if let Some(p) = brightness {
-        what.push(format!("{p}%"));
-    }
-    let target = if t.named {
-        the(&t.devices[0].name)
-    } else {
-        format!("{}{}", count_noun(&t.devices, t.devices.len()), t.place)
-    };
-    Ok(Plan { commands, reply: format!("Set {target} to {}.", what.join(" at ")), answer: None })
-}
-
-fn climate_set(u: &Understanding, reg: &Registry) -> Result<Plan, SkillError> {
-    let c =
-        slot_f64(u, "temperature")?.ok_or(SkillError::MissingSlot { intent: u.intent.clone(), slot: "temperature" })?;
-    if !(4.0..=35.0).contains(&c) {
-        return Err(SkillError::BadSlot {
-            slot: "temperature",
-            value: c.to_string(),
-            reason: "thermostats take 4 to 35 °C".into(),
-        });
-    }
-    let t = climate_targets(u, reg)?;
-    let celsius = c as f32;
-    let commands =
-        t.devices.iter().map(|d| command(d, Action::TargetTemperature { celsius })).collect::<Result<Vec<_>, _>>()?;
-    let target = if t.devices.len() == 1 {
-        the(&t.devices[0].name)
-    } else {
-        format!("{}{}", count_noun(&t.devices, t.devices.len()), t.place)
-    };
-    Ok(Plan { commands, reply: format!("Set {target} to {}.", celsius_str(celsius)), answer: None })
-}
-
-/// Climate targets; with no target at all, every thermostat in the home.
-fn climate_targets<'r>(u: &Understanding, reg: &'r Registry) -> Result<Targets<'r>, SkillError> {
-    let has_target = !u.entities.is_empty() || ["name", "area", "floor"].iter().any(|k| slot_str(u, k).is_some());
-    if has_target {
-        return targets(u, reg, &[DeviceKind::Climate]);
-    }
-    let devices: Vec<&Device> = reg.devices.iter().filter(|d| d.kind == DeviceKind::Climate).collect();
-    if devices.is_empty() {
-        return Err(SkillError::NoMatch { what: "thermostats".into(), place: String::new() });
-    }
-    Ok(Targets { devices, place: String::new(), named: false })
-}
-
-fn climate_get(
-    u: &Understanding,
-    reg: &Registry,
-    state: &dyn Fn(&str) -> Option<DeviceState>,
-) -> Result<Plan, SkillError> {
-    let has_target = !u.entities.is_empty() || ["name", "area", "floor"].iter().any(|k| slot_str(u, k).is_some());
-    let t = if has_target {
-        targets(u, reg, &[DeviceKind::Climate, DeviceKind::Sensor])?
-    } else {
-        // No place given: every thermostat and temperature sensor in the home.
-        let devices: Vec<&Device> =
-            reg.devices.iter().filter(|d| matches!(d.kind, DeviceKind::Climate | DeviceKind::Sensor)).collect();
-        Targets { devices, place: String::new(), named: false }
-    };
-    let mut readings = Vec::new();
-    for d in &t.devices {
-        let is_temp_sensor =
-            d.kind == DeviceKind::Sensor && d.device_class.as_deref().is_none_or(|c| c == "temperature");
-        if d.kind != DeviceKind::Climate && !is_temp_sensor {
-            continue;
-        }
-        let st = state(&d.id).unwrap_or_default();
-        let reading = st.current_temperature.or_else(|| st.value.as_ref().and_then(Value::as_f64).map(|v| v as f32));
-        if let Some(c) = reading {
-            readings.push((d, c));
-        }
-    }
-    // Prefer the thermostat's own sensor; otherwise the first sensor.
-    readings.sort_by_key(|(d, _)| if d.kind == DeviceKind::Climate { 0 } else { 1 });
-    let Some((d, c)) = readings.first().copied() else {
-        let who = if t.named { the(&t.devices[0].name) } else { format!("the temperature{}", t.place) };
-        return Err(SkillError::UnknownState(who));
-    };
-    let subject = match (t.named, d.area.as_deref().and_then(|a| reg.area(a))) {
-        (true, _) => format!("The {} temperature", lower(&d.name)),
-        (false, Some(a)) if !t.place.is_empty() || reg.areas.len() > 1 => {
-            format!("The {} temperature", lower(&a.name))
-        }
-        _ => "The temperature".to_string(),
-    };
-    let st = state(&d.id).unwrap_or_default();
-    let mut answer = json!({"entity_id": d.id, "temperature": round1(c)});
-    let mut reply = format!("{subject} is {}.", celsius_str(c));
-    if let (DeviceKind::Climate, Some(target)) = (d.kind, st.target_temperature) {
-        answer["target_temperature"] = json!(round1(target));
-        if (target - c).abs() >= 0.5 {
-            reply = format!("{subject} is {}, set to {}.", celsius_str(c), celsius_str(target));
-        }
-    }
-    Ok(Plan { commands: vec![], reply, answer: Some(answer) })
-}
-
-fn get_state(
-    u: &Understanding,
-    reg: &Registry,
-    state: &dyn Fn(&str) -> Option<DeviceState>,
-) -> Result<Plan, SkillError> {
-    let t = targets(u, reg, &[])?;
-    let asked = slot_str(u, "state").map(|s| fold(&s));
-    let mut answer = serde_json::Map::new();
-    let mut words = Vec::new();
-    for d in &t.devices {
-        let st = state(&d.id).unwrap_or_default();
-        let w = state_word(d, &st);
-        answer.insert(d.id.clone(), json!(w));
-        words.push((d, w));
-    }
-    let reply = match (&asked, words.as_slice()) {
-        (None, [(d, w)]) => {
-            if *w == "unknown" {
-                format!("I don't know the state of {} yet.", the(&d.name))
-            } else {
-                format!("{} is {w}.", cap(&the(&d.name)))
-            }
-        }
-        (Some(q), [(d, w)]) => {
-            if *w == "unknown" {
-                format!("I don't know whether {} is {q}.", the(&d.name))
-            } else if same_state(q, w) {
-                format!("Yes, {} is {w}.", the(&d.name))
-            } else {
-                format!("No, {} is {w}.", the(&d.name))
-            }
-        }
-        (None, many) => {
-            let parts: Vec<String> = many.iter().map(|(d, w)| format!("{} is {w}", the(&d.name))).collect();
-            format!("{}.", cap(&and_list(&parts)))
-        }
-        (Some(q), many) => {
-            let yes: Vec<&Device> = many.iter().filter(|(_, w)| same_state(q, w)).map(|(d, _)| **d).collect();
-            let total = many.len();
-            if yes.len() == total {
-                format!("Yes, all {total} are {q}.")
-            } else if yes.is_empty() {
-                format!("No, none of the {}{} are {q}.", plural_noun(&t.devices), t.place)
-            } else {
-                let names: Vec<String> = yes.iter().map(|d| the(&d.name)).collect();
-                format!(
-                    "{} of {total}: {} {} {q}.",
-                    yes.len(),
-                    and_list(&names),
-                    if yes.len() == 1 { "is" } else { "are" }
-                )
-            }
-        }
-    };
-    Ok(Plan { commands: vec![], reply, answer: Some(Value::Object(answer)) })
-}
-
-fn same_state(q: &str, w: &str) -> bool {
-    let q = q.trim();
-    q == w || (q == "open" && w.starts_with("open")) || (q == "closed" && w == "closed")
-}
-
-/// A device's state in words ("on", "locked", "40% open", "21.5 °C").
-fn state_word(d: &Device, st: &DeviceState) -> String {
-    if st.available == Some(false) {
-        return "unavailable".into();
-    }
-    let unknown = || "unknown".to_string();
-    match d.kind {
-        DeviceKind::Light | DeviceKind::Switch | DeviceKind::Fan | DeviceKind::MediaPlayer => {
-            st.on.map(|o| if o { "on" } else { "off" }.to_string()).unwrap_or_else(unknown)
-        }
-        DeviceKind::Lock => {
-            st.locked.map(|l| if l { "locked" } else { "unlocked" }.to_string()).unwrap_or_else(unknown)
-        }
-        DeviceKind::Cover => match (st.position, st.on) {
-            (Some(0), _) => "closed".into(),
-            (Some(100), _) => "open".into(),
-            (Some(p), _) => format!("{p}% open"),
-            (None, Some(true)) => "open".into(),
-            (None, Some(false)) => "closed".into(),
-            (None, None) => unknown(),
-        },
-        DeviceKind::Climate => match (st.current_temperature, st.target_temperature) {
-            (Some(c), Some(t)) => format!("at {}, set to {}", celsius_str(c), celsius_str(t)),
-            (Some(c), None) => format!("at {}", celsius_str(c)),
-            (None, Some(t)) => format!("set to {}", celsius_str(t)),
-            (None, None) => unknown(),
-        },
-        DeviceKind::BinarySensor => {
-            let (yes, no) = match d.device_class.as_deref() {
-                Some("door" | "window" | "opening" | "garage_door") => ("open", "closed"),
-                Some("motion" | "occupancy" | "presence") => ("detecting motion", "clear"),
-                _ => ("on", "off"),
-            };
-            st.on.map(|o| if o { yes } else { no }.to_string()).unwrap_or_else(unknown)
-        }
-        DeviceKind::Sensor => match (st.current_temperature, &st.value) {
-            (Some(c), _) if d.device_class.as_deref().is_none_or(|c| c == "temperature") => celsius_str(c),
-            (_, Some(Value::Number(n))) => n.to_string(),
-            (_, Some(Value::String(s))) => s.clone(),
-            _ => unknown(),
-        },
-        DeviceKind::Person => match &st.value {
-            Some(Value::String(s)) => s.replace('_', " "),
-            _ => unknown(),
-        },
-    }
-}
-
-fn set_position(u: &Understanding, reg: &Registry) -> Result<Plan, SkillError> {
-    let p = slot_pct(u, "position")?.ok_or(SkillError::MissingSlot { intent: u.intent.clone(), slot: "position" })?;
-    let t = targets(u, reg, &[DeviceKind::Cover])?;
-    let commands =
-        t.devices.iter().map(|d| command(d, Action::Position { percent: p })).collect::<Result<Vec<_>, _>>()?;
-    let target = if t.named {
-        the(&t.devices[0].name)
-    } else {
-        format!("{}{}", count_noun(&t.devices, t.devices.len()), t.place)
-    };
-    Ok(Plan { commands, reply: format!("Set {target} to {p}%."), answer: None })
-}
-
-fn start_timer(u: &Understanding) -> Result<Plan, SkillError> {
-    let h = slot_f64(u, "hours")?.unwrap_or(0.0);
-    let m = slot_f64(u, "minutes")?.unwrap_or(0.0);
-    let s = slot_f64(u, "seconds")?.unwrap_or(0.0);
-    let total = h * 3600.0 + m * 60.0 + s;
-    if total <= 0.0 || total > 24.0 * 3600.0 {
-        return Err(SkillError::BadSlot {
-            slot: "minutes",
-            value: format!("{total} s"),
-            reason: "a timer runs 1 second to 24 hours".into(),
-        });
-    }
-    let secs = total.round() as u64;
-    let name = slot_str(u, "name");
-    let mut parts = Vec::new();
-    for (n, unit) in [(secs / 3600, "hour"), (secs % 3600 / 60, "minute"), (secs % 60, "second")] {
-        if n > 0 {
-            parts.push(format!("{n} {unit}{}", if n == 1 { "" } else { "s" }));
-        }
-    }
-    let what = match &name {
-        Some(n) => format!("{} timer", lower(n)),
-        None => "Timer".to_string(),
-    };
-    let reply = if name.is_some() {
-        format!("The {what} is set for {}.", and_list(&parts))
-    } else {
-        format!("{what} set for {}.", and_list(&parts))
-    };
-    Ok(Plan { commands: vec![], reply, answer: Some(json!({"timer": {"seconds": secs, "name": name}})) })
-}
-
-// ---------------------------------------------------------------------------
-// Words.
-
-fn lower(s: &str) -> String {
-    s.to_lowercase()
-}
-
-/// "Kitchen Light" -> "the kitchen light".
-fn the(name: &str) -> String {
-    let l = name.trim().to_lowercase();
-    if l.starts_with("the ") { l } else { format!("the {l}") }
-}
-
-fn cap(s: &str) -> String {
-    let mut c = s.chars();
-    match c.next() {
-        Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
-        None => String::new(),
-    }
-}
-
-fn and_list(items: &[String]) -> String {
-    match items {
-        [] => String::new(),
-        [a] => a.clone(),
-        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
-    }
-}
-
-fn or_list(items: &[String]) -> String {
-    match items {
-        [] => String::new(),
-        [a] => a.clone(),
-        [rest @ .., last] => format!("{} or {last}", rest.join(", ")),
-    }
-}
-
-fn kind_noun(k: DeviceKind, plural: bool) -> &'static str {
-    match (k, plural) {
-        (DeviceKind::Light, false) => "light",
-        (DeviceKind::Light, true) => "lights",
-        (DeviceKind::Switch, false) => "switch",
-        (DeviceKind::Switch, true) => "switches",
-        (DeviceKind::Fan, false) => "fan",
-        (DeviceKind::Fan, true) => "fans",
-        (DeviceKind::Cover, false) => "cover",
-        (DeviceKind::Cover, true) => "covers",
-        (DeviceKind::Lock, false) => "lock",
-        (DeviceKind::Lock, true) => "locks",
-        (DeviceKind::Climate, false) => "thermostat",
-        (DeviceKind::Climate, true) => "thermostats",
-        (DeviceKind::MediaPlayer, false) => "media player",
-        (DeviceKind::MediaPlayer, true) => "media players",
-        (_, false) => "device",
-        (_, true) => "devices",
-    }
-}
-
-fn plural_noun(devices: &[&Device]) -> &'static str {
-    match devices.first() {
-        Some(first) if devices.iter().all(|d| d.kind == first.kind) => kind_noun(first.kind, true),
-        _ => "devices",
-    }
-}
-
-fn plural_of(domains: &[DeviceKind]) -> String {
-    match domains {
-        [k] => kind_noun(*k, true).to_string(),
-        _ => "devices".to_string(),
-    }
-}
-
-/// "3 lights", "1 light", "4 devices".
-fn count_noun(devices: &[&Device], n: usize) -> String {
-    let noun = match devices.first() {
-        Some(first) if devices.iter().all(|d| d.kind == first.kind) => kind_noun(first.kind, n != 1),
-        _ => {
-            if n == 1 {
-                "device"
-            } else {
-                "devices"
-            }
-        }
-    };
-    format!("{n} {noun}")
-}
-
-fn round1(c: f32) -> f64 {
-    (f64::from(c) * 10.0).round() / 10.0
-}
-
-/// "21 °C", "21.5 °C".
-fn celsius_str(c: f32) -> String {
-    let r = round1(c);
-    if r.fract() == 0.0 { format!("{r:.0} °C") } else { format!("{r:.1} °C") }
-}
-
-/// Colour names (CSS/X11 names, as Home Assistant's `color_name_to_rgb`
-/// uses) to RGB. Folded lookup: "Light Blue" == "lightblue".
-pub fn color_rgb(name: &str) -> Option<Rgb> {
-    let key: String = fold(name).chars().filter(|c| !c.is_whitespace()).collect();
-    let (r, g, b) = match key.as_str() {
-        "white" => (255, 255, 255),
-        "warmwhite" => (255, 244, 229),
-        "red" => (255, 0, 0),
-        "green" => (0, 128, 0),
-        "lime" => (0, 255, 0),
-        "blue" => (0, 0, 255),
-        "yellow" => (255, 255, 0),
-        "orange" => (255, 165, 0),
-        "purple" => (128, 0, 128),
-        "pink" => (255, 192, 203),
-        "hotpink" => (255, 105, 180),
-        "cyan" | "aqua" => (0, 255, 255),
-        "magenta" | "fuchsia" => (255, 0, 255),
-        "violet" => (238, 130, 238),
-        "indigo" => (75, 0, 130),
-        "turquoise" => (64, 224, 208),
-        "teal" => (0, 128, 128),
-        "gold" => (255, 215, 0),
-        "brown" => (165, 42, 42),
-        "navy" | "navyblue" => (0, 0, 128),
-        "maroon" => (128, 0, 0),
-        "olive" => (128, 128, 0),
-        "coral" => (255, 127, 80),
-        "salmon" => (250, 128, 114),
-        "lavender" => (230, 230, 250),
-        "crimson" => (220, 20, 60),
-        "beige" => (245, 245, 220),
-        "lightblue" => (173, 216, 230),
-        "skyblue" => (135, 206, 235),
-        "darkblue" => (0, 0, 139),
-        "lightgreen" => (144, 238, 144),
-        "darkgreen" => (0, 100, 0),
-        "darkred" => (139, 0, 0),
-        "amber" => (255, 191, 0),
-        _ => return None,
-    };
-    Some(Rgb { r, g, b })
 }
 
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
     use crate::Source;
-    use crate::registry::Features;
-    use crate::registry::{Area, Floor};
-    use firmware_bridge::Dialect;
+    use crate::registry::{Area, Device, Features, Floor};
+    use crate::slots::Slots;
+    use firmware_bridge::{Action, DeviceKind, Dialect, Rgb};
+    use serde_json::json;
     use std::collections::BTreeMap;
 
     fn dev(id: &str, kind: DeviceKind, name: &str, area: &str, dialect: Option<Dialect>, features: Features) -> Device {
@@ -1024,11 +259,11 @@ pub(crate) mod tests {
         .unwrap()
     }
 
-    fn u(intent: &str, slots: &[(&str, Value)]) -> Understanding {
+    pub(crate) fn u(intent: &str, slots: &[(&str, Value)]) -> Understanding {
         Understanding {
             text: String::new(),
-            intent: intent.into(),
-            slots: slots.iter().map(|(k, v)| (k.to_string(), v.clone())).collect::<BTreeMap<_, _>>(),
+            intent: Intent::from_name(intent),
+            slots: Slots::from_map(slots.iter().map(|(k, v)| (k.to_string(), v.clone())).collect::<BTreeMap<_, _>>()),
             entities: vec![],
             candidates: vec![],
             confidence: 1.0,
@@ -1037,7 +272,7 @@ pub(crate) mod tests {
         }
     }
 
-    fn states(id: &str) -> Option<DeviceState> {
+    pub(crate) fn states(id: &str) -> Option<DeviceState> {
         match id {
             "light.kitchen_light" => Some(DeviceState { on: Some(true), ..Default::default() }),
             "light.kitchen_spots" => Some(DeviceState { on: Some(false), ..Default::default() }),
@@ -1061,7 +296,8 @@ pub(crate) mod tests {
     fn table() {
         let reg = demo();
         let s = |v: &str| json!(v);
-        let cases: Vec<(Understanding, Vec<(&str, Action)>, &str)> = vec![
+        type Case<'a> = (Understanding, Vec<(&'a str, Action)>, &'a str);
+        let cases: Vec<Case> = vec![
             (
                 u("HassTurnOn", &[("name", s("Kitchen Light"))]),
                 vec![("light.kitchen_light", Action::TurnOn)],
@@ -1234,13 +470,5 @@ pub(crate) mod tests {
             plan(&u("HassTurnOn", &[("name", s("bedroom temperature"))]), &reg, &states),
             Err(SkillError::Unsupported { .. })
         ));
-    }
-
-    #[test]
-    fn fold_names() {
-        assert_eq!(fold("  Kitchen-Light! "), "kitchen light");
-        assert_eq!(fold("Anna's Lamp"), "annas lamp");
-        assert_eq!(fold("living_room"), "living room");
-        assert_eq!(color_rgb("Light Blue"), Some(Rgb { r: 173, g: 216, b: 230 }));
     }
 }

@@ -1,7 +1,9 @@
 //! The result of understanding one utterance, in Home Assistant's terms.
-use std::collections::BTreeMap;
+use std::fmt;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+pub use crate::slots::Slots;
 
 /// Which path produced an understanding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -17,6 +19,115 @@ pub enum Source {
     Llm,
 }
 
+/// An intent, by its Home Assistant name. The skills handle the named
+/// variants; any other intent a template matches (a custom sentence's
+/// `SetMood`, `HassShoppingListAddItem`, ...) is kept as [`Intent::Other`] so
+/// it can still be reported and answered with the language's response.
+///
+/// In JSON an intent is its name: `"HassTurnOn"`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Intent {
+    HassTurnOn,
+    HassTurnOff,
+    HassToggle,
+    HassLightSet,
+    HassClimateSetTemperature,
+    HassClimateGetTemperature,
+    HassGetState,
+    HassSetPosition,
+    HassStartTimer,
+    HassNevermind,
+    /// An intent no skill handles (the name as the templates gave it).
+    Other(String),
+}
+
+impl Intent {
+    /// Every intent the skills handle.
+    pub const HANDLED: [Intent; 10] = [
+        Intent::HassTurnOn,
+        Intent::HassTurnOff,
+        Intent::HassToggle,
+        Intent::HassLightSet,
+        Intent::HassClimateSetTemperature,
+        Intent::HassClimateGetTemperature,
+        Intent::HassGetState,
+        Intent::HassSetPosition,
+        Intent::HassStartTimer,
+        Intent::HassNevermind,
+    ];
+
+    /// Parse a Home Assistant intent name (exact, case-sensitive as HA's are).
+    pub fn from_name(name: &str) -> Intent {
+        match name {
+            "HassTurnOn" => Intent::HassTurnOn,
+            "HassTurnOff" => Intent::HassTurnOff,
+            "HassToggle" => Intent::HassToggle,
+            "HassLightSet" => Intent::HassLightSet,
+            "HassClimateSetTemperature" => Intent::HassClimateSetTemperature,
+            "HassClimateGetTemperature" => Intent::HassClimateGetTemperature,
+            "HassGetState" => Intent::HassGetState,
+            "HassSetPosition" => Intent::HassSetPosition,
+            "HassStartTimer" => Intent::HassStartTimer,
+            "HassNevermind" => Intent::HassNevermind,
+            other => Intent::Other(other.to_string()),
+        }
+    }
+
+    /// The Home Assistant name.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Intent::HassTurnOn => "HassTurnOn",
+            Intent::HassTurnOff => "HassTurnOff",
+            Intent::HassToggle => "HassToggle",
+            Intent::HassLightSet => "HassLightSet",
+            Intent::HassClimateSetTemperature => "HassClimateSetTemperature",
+            Intent::HassClimateGetTemperature => "HassClimateGetTemperature",
+            Intent::HassGetState => "HassGetState",
+            Intent::HassSetPosition => "HassSetPosition",
+            Intent::HassStartTimer => "HassStartTimer",
+            Intent::HassNevermind => "HassNevermind",
+            Intent::Other(name) => name,
+        }
+    }
+}
+
+impl fmt::Display for Intent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<&str> for Intent {
+    fn from(name: &str) -> Intent {
+        Intent::from_name(name)
+    }
+}
+
+impl PartialEq<str> for Intent {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for Intent {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl Serialize for Intent {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Intent {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Intent, D::Error> {
+        let name = String::deserialize(d)?;
+        Ok(Intent::from_name(&name))
+    }
+}
+
 /// One candidate entity when a request is ambiguous.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Candidate {
@@ -25,15 +136,16 @@ pub struct Candidate {
     pub area: Option<String>,
 }
 
-/// An intent with Home Assistant's name (`HassTurnOn`, ...) and slots
+/// An intent with Home Assistant's name (`HassTurnOn`, ...) and typed slots
 /// (`name`, `area`, `floor`, `domain`, `device_class`, `brightness`, `color`,
-/// `temperature`, `position`, ...). Slot values are the registry's names
-/// (as hassil returns them); `entities` holds the resolved entity ids.
+/// `temperature`, `position`, ...), parsed once where the templates or the
+/// grammar produce them. Slot values are the registry's names (as hassil
+/// returns them); `entities` holds the resolved entity ids.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Understanding {
     pub text: String,
-    pub intent: String,
-    pub slots: BTreeMap<String, serde_json::Value>,
+    pub intent: Intent,
+    pub slots: Slots,
     /// Entity ids the request targets, resolved against the registry.
     #[serde(default)]
     pub entities: Vec<String>,
@@ -55,4 +167,23 @@ pub struct NluContext {
     /// Area id (or name) of the satellite / session that heard the request.
     #[serde(default)]
     pub area: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intent_names_round_trip() {
+        for i in Intent::HANDLED {
+            assert_eq!(Intent::from_name(i.as_str()), i);
+            let json = serde_json::to_value(&i).unwrap();
+            assert_eq!(json, serde_json::json!(i.as_str()));
+            assert_eq!(serde_json::from_value::<Intent>(json).unwrap(), i);
+        }
+        let other = Intent::from_name("SetMood");
+        assert_eq!(other, Intent::Other("SetMood".into()));
+        assert_eq!(serde_json::to_string(&other).unwrap(), "\"SetMood\"");
+        assert_eq!(other, "SetMood");
+    }
 }

@@ -2,14 +2,28 @@
 //! device registry (Home Assistant sentence templates), the skill handlers
 //! that turn intents into device commands and replies, and automation rules.
 //!
+//! [`Assistant`] is the one facade the daemon calls per request:
+//! understand (templates, then the grammar fallback), plan (skills, through
+//! the one [`command::build`]er) and reply.
+//!
 //! Pure: no tokio, no sockets, no clock reads (`now` is passed in).
 
 pub mod asr_prompt;
+pub mod assistant;
+pub mod command;
 pub mod grammar;
 pub mod handlers;
 pub mod intent;
+pub mod lookup;
 pub mod registry;
+pub mod reply;
+mod skill;
+pub mod slots;
+mod targets;
 pub mod templates;
 
-pub use intent::{Candidate, NluContext, Source, Understanding};
+pub use assistant::{Assistant, ReplyStyle};
+pub use handlers::{Plan, SkillError, plan};
+pub use intent::{Candidate, Intent, NluContext, Source, Understanding};
 pub use registry::{Area, Device, Floor, Registry, RegistryError};
+pub use slots::Slots;

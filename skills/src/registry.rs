@@ -86,15 +86,15 @@ impl Registry {
             if !seen.insert(("area", a.id.as_str())) {
                 return Err(RegistryError::Duplicate { what: "area", id: a.id.clone() });
             }
-            if let Some(fl) = &a.floor {
-                if self.floor(fl).is_none() {
-                    return Err(RegistryError::Dangling {
-                        what: "area",
-                        id: a.id.clone(),
-                        target: "floor",
-                        target_id: fl.clone(),
-                    });
-                }
+            if let Some(fl) = &a.floor
+                && self.floor(fl).is_none()
+            {
+                return Err(RegistryError::Dangling {
+                    what: "area",
+                    id: a.id.clone(),
+                    target: "floor",
+                    target_id: fl.clone(),
+                });
             }
         }
         for d in &self.devices {
@@ -106,15 +106,15 @@ impl Registry {
                 Some((dom, obj)) if dom == domain && !obj.is_empty() => {}
                 _ => return Err(RegistryError::BadEntityId { id: d.id.clone(), domain }),
             }
-            if let Some(ar) = &d.area {
-                if self.area(ar).is_none() {
-                    return Err(RegistryError::Dangling {
-                        what: "device",
-                        id: d.id.clone(),
-                        target: "area",
-                        target_id: ar.clone(),
-                    });
-                }
+            if let Some(ar) = &d.area
+                && self.area(ar).is_none()
+            {
+                return Err(RegistryError::Dangling {
+                    what: "device",
+                    id: d.id.clone(),
+                    target: "area",
+                    target_id: ar.clone(),
+                });
             }
         }
         Ok(())

@@ -146,7 +146,7 @@ fn custom_sentences_work_and_respond() {
     .unwrap();
     let u = nlu.understand("Please set the mood to cosy!", &NluContext::default()).unwrap();
     assert_eq!(u.intent, "SetMood");
-    assert_eq!(u.slots["mood"], "cozy");
+    assert_eq!(u.slots.other["mood"], "cozy", "a custom slot is kept as JSON");
     assert_eq!(nlu.response(&u, None).as_deref(), Some("Mood is cozy"));
     let u = nlu.understand("turn on the kitchen lamp", &NluContext::default()).unwrap();
     assert_eq!(u.entities, vec!["light.kitchen".to_string()]);

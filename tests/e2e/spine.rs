@@ -86,13 +86,13 @@ fn events_stream_shows_a_say_within_a_second() {
     assert_eq!(changed.data["type"], "state_changed");
     assert_eq!(changed.data["new"]["on"], true, "{:?}", changed.data);
     assert_eq!(changed.data["source"], "mqtt");
-    let acked = next_matching(&events, Duration::from_secs(3), |e| {
-        e.event == "command_status" && e.data["status"] == "acked"
-    })
-    .expect("no acked command_status");
+    let acked =
+        next_matching(&events, Duration::from_secs(3), |e| e.event == "command_status" && e.data["status"] == "acked")
+            .expect("no acked command_status");
     assert_eq!(acked.data["entity_id"], "light.kitchen");
-    let turn = next_matching(&events, Duration::from_secs(3), |e| e.event == "dialogue_turn" && e.data["role"] == "user")
-        .expect("no dialogue_turn");
+    let turn =
+        next_matching(&events, Duration::from_secs(3), |e| e.event == "dialogue_turn" && e.data["role"] == "user")
+            .expect("no dialogue_turn");
     assert_eq!(turn.data["text"], "turn on the kitchen light");
 
     // Replay: everything after the state change, again, on a new connection.
@@ -212,7 +212,8 @@ fn sigterm_drains_open_commands_first() {
     let cfg = write_config(dir.path(), broker.port, web, 2000);
     let mut daemon = Daemon::start(&cfg, web, None);
     for (i, (id, _, _)) in LIGHTS.iter().enumerate() {
-        let body = format!(r#"{{"device_id":"{id}","action":{{"action":"brightness","percent":{}}},"wait_ms":0}}"#, 10 + i);
+        let body =
+            format!(r#"{{"device_id":"{id}","action":{{"action":"brightness","percent":{}}},"wait_ms":0}}"#, 10 + i);
         let (code, text) = http(web, "POST", "/api/commands", Some(&body)).unwrap();
         assert_eq!(code, 202, "{text}");
     }

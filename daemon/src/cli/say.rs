@@ -98,9 +98,10 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
     }
     let dry_run = out.get("dry_run").and_then(|d| d.as_bool()).unwrap_or(false);
     let unconfirmed = !dry_run
-        && out.get("commands").and_then(|c| c.as_array()).is_some_and(|c| {
-            c.iter().any(|c| !matches!(c.get("status").and_then(|s| s.as_str()), Some("acked")))
-        });
+        && out
+            .get("commands")
+            .and_then(|c| c.as_array())
+            .is_some_and(|c| c.iter().any(|c| !matches!(c.get("status").and_then(|s| s.as_str()), Some("acked"))));
     Ok(if unconfirmed { ExitCode::from(3) } else { ExitCode::SUCCESS })
 }
 

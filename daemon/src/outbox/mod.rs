@@ -261,7 +261,11 @@ fn devices(reg: &Registry) -> Vec<state::DeviceInfo> {
     reg.devices
         .iter()
         .filter_map(|d| {
-            d.dialect.as_ref().map(|dialect| state::DeviceInfo { id: d.id.clone(), kind: d.kind, dialect: dialect.clone() })
+            d.dialect.as_ref().map(|dialect| state::DeviceInfo {
+                id: d.id.clone(),
+                kind: d.kind,
+                dialect: dialect.clone(),
+            })
         })
         .collect()
 }

@@ -88,10 +88,15 @@ pub enum Input {
     Resumed(Vec<RowSpec>),
     LinkUp,
     /// The connection dropped; these tracked publishes had no PUBACK.
-    LinkDown { unacked: Vec<RowId> },
+    LinkDown {
+        unacked: Vec<RowId>,
+    },
     PubAck(RowId),
     /// A message on a state topic.
-    Message { topic: String, payload: Vec<u8> },
+    Message {
+        topic: String,
+        payload: Vec<u8>,
+    },
     /// Periodic: timeouts, expiry, settle.
     Tick,
     /// The link took no more publishes (queue full, disconnected): these
@@ -406,7 +411,8 @@ impl OutboxState {
                     }
                 }
                 Phase::InFlight | Phase::Sent => {
-                    let due = r.published_at.is_some_and(|p| now.at.saturating_duration_since(p) > self.rules.ack_timeout);
+                    let due =
+                        r.published_at.is_some_and(|p| now.at.saturating_duration_since(p) > self.rules.ack_timeout);
                     if !due {
                         continue;
                     }

@@ -286,7 +286,14 @@ impl Task {
         }
     }
 
-    fn on_status(&mut self, id: RowId, device_id: String, status: CommandStatus, attempts: u32, reason: Option<String>) {
+    fn on_status(
+        &mut self,
+        id: RowId,
+        device_id: String,
+        status: CommandStatus,
+        attempts: u32,
+        reason: Option<String>,
+    ) {
         self.stats.count(status);
         if status != CommandStatus::Sent {
             if let Some(w) = self.waiters.remove(&id) {

@@ -276,7 +276,10 @@ fn fresh_commands_on_a_live_link_are_all_published() {
     let c = Clock::new();
     let mut m = machine();
     m.handle(Input::LinkUp, c.now());
-    let e = m.handle(Input::Enqueued(vec![row(1, Action::TurnOn), row(2, Action::TurnOff), row(3, Action::TurnOn)]), c.now());
+    let e = m.handle(
+        Input::Enqueued(vec![row(1, Action::TurnOn), row(2, Action::TurnOff), row(3, Action::TurnOn)]),
+        c.now(),
+    );
     assert_eq!(published(&e), vec![1, 2, 3]);
 }
 
@@ -285,10 +288,8 @@ fn refused_publishes_wait_for_room_and_keep_their_order() {
     let c = Clock::new();
     let mut m = machine();
     m.handle(Input::LinkUp, c.now());
-    let e = m.handle(
-        Input::Enqueued(vec![row(1, Action::TurnOn), row(2, Action::Brightness { percent: 30 })]),
-        c.now(),
-    );
+    let e =
+        m.handle(Input::Enqueued(vec![row(1, Action::TurnOn), row(2, Action::Brightness { percent: 30 })]), c.now());
     assert_eq!(published(&e), vec![1, 2]);
     assert!(m.handle(Input::Refused(vec![2]), c.now()).is_empty());
     assert!(m.blocked());

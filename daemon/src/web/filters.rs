@@ -51,9 +51,8 @@ pub fn routes(
         .and(warp::header::optional::<String>("last-event-id"))
         .and(with_api(api.clone()))
         .and_then(super::events::stream);
-    let api_routes = events
-        .or(say)
-        .or(understand).or(devices).or(commands).or(command).or(status).or(metrics).or(chat).or(models);
+    let api_routes =
+        events.or(say).or(understand).or(devices).or(commands).or(command).or(status).or(metrics).or(chat).or(models);
     health.or(authorized(auth).and(api_routes)).recover(recover)
 }
 

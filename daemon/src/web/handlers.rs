@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use firmware_bridge::DeviceCommand;
+use hub_skills::SkillError;
 use warp::http::StatusCode;
 use warp::{Rejection, Reply};
 
@@ -10,8 +10,8 @@ use super::Api;
 use super::errors::ApiError;
 use super::models::{CommandRequest, DeviceDto, Health, ListQuery, SayRequest, UnderstandRequest};
 use crate::outbox::OutboxError;
-use crate::store::CommandStatus;
 use crate::pipeline::{Modality, Origin, PipelineError, understanding_json};
+use crate::store::CommandStatus;
 
 /// Longest text accepted by `say`/`understand` (characters).
 const MAX_TEXT: usize = 2000;
@@ -132,7 +132,9 @@ pub async fn say(req: SayRequest, api: Api) -> Result<impl Reply, Rejection> {
         Some("voice") => Modality::Voice,
         Some("api") => Modality::Api,
         Some(m) => {
-            return Err(ApiError::BadRequest(format!("unknown modality `{m}` (expected `text`, `voice` or `api`)")).rejection());
+            return Err(
+                ApiError::BadRequest(format!("unknown modality `{m}` (expected `text`, `voice` or `api`)")).rejection()
+            );
         }
     };
     let origin = Origin { modality, area: req.area, session: req.session, voice: None };
@@ -171,32 +173,23 @@ pub async fn devices(api: Api) -> Result<impl Reply, Rejection> {
 
 pub async fn commands(q: ListQuery, api: Api) -> Result<impl Reply, Rejection> {
     let limit = q.limit.unwrap_or(50).clamp(1, 1000);
-    let rows = api.store
-        .recent_commands(limit)
-        .await
-        .map_err(|e| ApiError::Internal(format!("{e:?}")).rejection())?;
+    let rows = api.store.recent_commands(limit).await.map_err(|e| ApiError::Internal(format!("{e:?}")).rejection())?;
     let out: Vec<serde_json::Value> = rows.iter().map(crate::outbox::command_json).collect();
     Ok(warp::reply::json(&out))
 }
 
 pub async fn command(req: CommandRequest, api: Api) -> Result<impl Reply, Rejection> {
-    let Some(dev) = api.registry.device(&req.device_id) else {
-        return Err(ApiError::NotFound(format!("unknown device `{}`", req.device_id)).rejection());
-    };
-    let Some(dialect) = dev.dialect.clone() else {
-        return Err(ApiError::BadRequest(format!("device `{}` is read-only", dev.id)).rejection());
-    };
-    let cmd = DeviceCommand {
-        device_id: dev.id.clone(),
-        kind: dev.kind,
-        dialect,
-        action: req.action,
-        features: firmware_bridge::Features {
-            dimmable: dev.features.dimmable,
-            color: dev.features.color,
-            color_temp: dev.features.color_temp,
-            position: dev.features.position,
-        },
+    // The one command builder: toggles become explicit on/off from the known state.
+    let outbox = &api.outbox;
+    let cmd = match hub_skills::command::build(&api.registry, &req.device_id, req.action, &|id| outbox.state(id)) {
+        Ok(cmd) => cmd,
+        Err(SkillError::UnknownDevice(id)) => {
+            return Err(ApiError::NotFound(format!("unknown device `{id}`")).rejection());
+        }
+        Err(SkillError::ReadOnly(_)) => {
+            return Err(ApiError::BadRequest(format!("device `{}` is read-only", req.device_id)).rejection());
+        }
+        Err(e) => return Err(ApiError::BadRequest(e.to_string()).rejection()),
     };
     let rows = match api.outbox.enqueue(vec![cmd]).await {
         Ok(r) => r,

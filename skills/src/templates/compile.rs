@@ -6,7 +6,9 @@ use std::collections::{HashMap, HashSet};
 use serde_json::{Map, Value};
 
 use super::TemplateError;
-use super::engine::{Compiled, DataC, IntentC, Node, NodeId, RangeList, SentenceC, SlotList, TextNode, TextValue};
+use super::engine::{
+    Compiled, CompiledData, CompiledIntent, CompiledSentence, Node, NodeId, RangeList, SlotList, TextNode, TextValue,
+};
 use super::parse::{Expr, ListRef, is_template, parse_sentence};
 use super::text::{self, lower, normalize_text};
 
@@ -48,7 +50,7 @@ pub(crate) fn tag_sources(doc: &mut Map<String, Value>, source: &str, custom: bo
 }
 
 struct Builder<'n> {
-    c: Compiled,
+    compiled: Compiled,
     numbers: &'n NumberWords,
     fragment_ids: HashMap<String, u32>,
 }
@@ -202,10 +204,10 @@ impl Builder<'_> {
                 let lstrip = (m.len() - m.trim_start().len()) as u32;
                 let chars = m.trim().chars().count() as u32;
                 let ends_word = w.ends_with(' ') || w.ends_with('\'');
-                (TextNode { m: m.into_boxed_str(), lstrip, chars, empty: w.is_empty(), ends_word }, v)
+                (TextNode { folded: m.into_boxed_str(), lstrip, chars, empty: w.is_empty(), ends_word }, v)
             })
             .collect();
-        out.sort_by_key(|(t, _)| t.m.chars().count());
+        out.sort_by_key(|(t, _)| t.folded.chars().count());
         out
     }
 
@@ -218,40 +220,40 @@ impl Builder<'_> {
         if let Some(&id) = self.fragment_ids.get(&f) {
             return id;
         }
-        let id = self.c.fragments.len() as u32;
+        let id = self.compiled.fragments.len() as u32;
         self.fragment_ids.insert(f.clone(), id);
-        self.c.fragments.push(f);
+        self.compiled.fragments.push(f);
         id
     }
 
     fn list_id(&mut self, name: &str) -> u32 {
-        let id = Self::intern(&mut self.c.list_ids, name);
-        if self.c.global_lists.len() <= id as usize {
-            self.c.global_lists.resize(id as usize + 1, None);
+        let id = Self::intern(&mut self.compiled.list_ids, name);
+        if self.compiled.global_lists.len() <= id as usize {
+            self.compiled.global_lists.resize(id as usize + 1, None);
         }
         id
     }
 
     fn rule_id(&mut self, name: &str) -> u32 {
-        let id = Self::intern(&mut self.c.rule_ids, name);
-        if self.c.global_rules.len() <= id as usize {
-            self.c.global_rules.resize(id as usize + 1, None);
+        let id = Self::intern(&mut self.compiled.rule_ids, name);
+        if self.compiled.global_rules.len() <= id as usize {
+            self.compiled.global_rules.resize(id as usize + 1, None);
         }
         id
     }
 
     fn push(&mut self, n: Node) -> NodeId {
-        self.c.nodes.push(n);
-        (self.c.nodes.len() - 1) as NodeId
+        self.compiled.nodes.push(n);
+        (self.compiled.nodes.len() - 1) as NodeId
     }
 
     fn text_node(&mut self, t: &str) -> NodeId {
-        let m = if self.c.ignore_ws { text::remove_cjk_whitespace(t) } else { t.to_string() };
+        let m = if self.compiled.ignore_ws { text::remove_cjk_whitespace(t) } else { t.to_string() };
         let m = lower(&m);
         let lstrip = (m.len() - m.trim_start().len()) as u32;
         let chars = m.trim().chars().count() as u32;
         self.push(Node::Text(TextNode {
-            m: m.into_boxed_str(),
+            folded: m.into_boxed_str(),
             lstrip,
             chars,
             empty: t.is_empty(),
@@ -276,27 +278,29 @@ impl Builder<'_> {
             }
             Expr::List(l) => {
                 let id = self.list_id(&l.list);
-                if let Some((a, b, step)) = l.inline_range {
-                    if self.c.global_lists[id as usize].is_none() && a <= b && step > 0 {
-                        let words = self.number_words(a, b, step, &[], None);
-                        self.c.lists.push(SlotList::Range(RangeList {
-                            start: a,
-                            stop: b,
-                            step,
-                            fractions: Vec::new(),
-                            multiplier: None,
-                            digits: true,
-                            words_enabled: true,
-                            words,
-                        }));
-                        self.c.global_lists[id as usize] = Some((self.c.lists.len() - 1) as u32);
-                    }
+                if let Some((a, b, step)) = l.inline_range
+                    && self.compiled.global_lists[id as usize].is_none()
+                    && a <= b
+                    && step > 0
+                {
+                    let words = self.number_words(a, b, step, &[], None);
+                    self.compiled.lists.push(SlotList::Range(RangeList {
+                        start: a,
+                        stop: b,
+                        step,
+                        fractions: Vec::new(),
+                        multiplier: None,
+                        digits: true,
+                        words_enabled: true,
+                        words,
+                    }));
+                    self.compiled.global_lists[id as usize] = Some((self.compiled.lists.len() - 1) as u32);
                 }
                 self.push(Node::List {
                     list: id,
                     slot: l.slot.clone().into_boxed_str(),
                     capture: l.capture,
-                    eow: l.end_of_word,
+                    end_of_word: l.end_of_word,
                 })
             }
             Expr::Rule(r) => {
@@ -371,8 +375,8 @@ impl Builder<'_> {
                 }
             };
             let multiplier = r.get("multiplier").and_then(Value::as_f64);
-            let digits = r.get("digits").map_or(true, |v| v.as_bool().unwrap_or(true));
-            let words = r.get("words").map_or(true, |v| v.as_bool().unwrap_or(true));
+            let digits = r.get("digits").is_none_or(|v| v.as_bool().unwrap_or(true));
+            let words = r.get("words").is_none_or(|v| v.as_bool().unwrap_or(true));
             if !digits && !words {
                 return Err(schema(source, format!("{path}.range"), "must have digits, words, or both"));
             }
@@ -424,7 +428,7 @@ impl Builder<'_> {
         let folds_cleanly = !lt
             .chars()
             .any(|c| c == 'ß' || c == 'ẞ' || ('\u{FB00}'..='\u{FB06}').contains(&c) || c.to_lowercase().count() > 1);
-        let key = (!blank && folds_cleanly && !self.c.ignore_ws).then(|| lower(lt).into_boxed_str());
+        let key = (!blank && folds_cleanly && !self.compiled.ignore_ws).then(|| lower(lt).into_boxed_str());
         let id = self.text_node(&t);
         Ok(TextValue { input: id, key, blank, out, context })
     }
@@ -438,7 +442,7 @@ pub(crate) struct RegistryLists {
     pub floors: Vec<(String, String)>,
 }
 
-fn str_map<'a>(v: Option<&'a Value>) -> Map<String, Value> {
+fn str_map(v: Option<&Value>) -> Map<String, Value> {
     match v {
         Some(Value::Object(m)) => m.clone(),
         _ => Map::new(),
@@ -454,15 +458,15 @@ pub(crate) fn build(
     numbers: &NumberWords,
 ) -> Result<(Compiled, Vec<String>), TemplateError> {
     let base_name = sources.first().map(|s| s.0.clone()).unwrap_or_default();
-    let mut b = Builder { c: Compiled::default(), numbers, fragment_ids: HashMap::new() };
+    let mut b = Builder { compiled: Compiled::default(), numbers, fragment_ids: HashMap::new() };
     let mut global_rule_exprs: HashMap<String, Expr> = HashMap::new();
-    b.c.ignore_ws =
+    b.compiled.ignore_ws =
         doc.get("settings").and_then(|s| s.get("ignore_whitespace")).and_then(Value::as_bool).unwrap_or(false);
     let skip: Vec<&str> = match doc.get("skip_words") {
         Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).collect(),
         _ => Vec::new(),
     };
-    b.c.skip_words = text::prepare_skip_words(skip);
+    b.compiled.skip_words = text::prepare_skip_words(skip);
 
     // Expansion rules.
     if let Some(rules) = doc.get("expansion_rules") {
@@ -484,7 +488,7 @@ pub(crate) fn build(
             })?;
             let id = b.compile(&e);
             let rid = b.rule_id(name);
-            b.c.global_rules[rid as usize] = Some(id);
+            b.compiled.global_rules[rid as usize] = Some(id);
             global_rule_exprs.insert(name.clone(), e);
         }
     }
@@ -498,9 +502,9 @@ pub(crate) fn build(
                 wildcard_lists.insert(name.clone());
             }
             let l = b.parse_list(&src, &format!("lists.{name}"), def)?;
-            b.c.lists.push(l);
+            b.compiled.lists.push(l);
             let id = b.list_id(name);
-            b.c.global_lists[id as usize] = Some((b.c.lists.len() - 1) as u32);
+            b.compiled.global_lists[id as usize] = Some((b.compiled.lists.len() - 1) as u32);
         }
     }
     // Registry lists override the language's (HA passes them as slot_lists).
@@ -525,9 +529,9 @@ pub(crate) fn build(
             floors.push(b.text_value("registry", "floor", t, false, Some(Value::String(out.clone())), None)?);
         }
         for (name, vals) in [("name", names), ("area", areas), ("floor", floors)] {
-            b.c.lists.push(SlotList::Text(vals));
+            b.compiled.lists.push(SlotList::Text(vals));
             let id = b.list_id(name);
-            b.c.global_lists[id as usize] = Some((b.c.lists.len() - 1) as u32);
+            b.compiled.global_lists[id as usize] = Some((b.compiled.lists.len() - 1) as u32);
         }
     }
 
@@ -540,7 +544,7 @@ pub(crate) fn build(
         let Some(Value::Array(data)) = idef.get("data") else {
             return Err(schema(&base_name, format!("intents.{iname}"), "an intent needs a `data` list"));
         };
-        let mut ic = IntentC { name: iname.clone(), data: Vec::with_capacity(data.len()) };
+        let mut ic = CompiledIntent { name: iname.clone(), data: Vec::with_capacity(data.len()) };
         for (di, d) in data.iter().enumerate() {
             let Value::Object(d) = d else {
                 return Err(schema(&base_name, format!("intents.{iname}.data[{di}]"), "must be a mapping"));
@@ -576,8 +580,8 @@ pub(crate) fn build(
             if let Some(Value::Object(lists)) = d.get("lists") {
                 for (name, def) in lists {
                     let l = b.parse_list(&src, &format!("{dpath}.lists.{name}"), def)?;
-                    b.c.lists.push(l);
-                    local_lists.push((b.list_id(name), (b.c.lists.len() - 1) as u32));
+                    b.compiled.lists.push(l);
+                    local_lists.push((b.list_id(name), (b.compiled.lists.len() - 1) as u32));
                     local_list_names.insert(name.clone());
                 }
             }
@@ -627,16 +631,16 @@ pub(crate) fn build(
                 let clauses: Vec<Vec<u32>> =
                     clauses.into_iter().map(|cl| cl.into_iter().map(|f| b.fragment_id(f)).collect()).collect();
                 let root = b.compile(&e);
-                let (only, first, last) = b.c.wildcard_shape(root);
+                let (only, first, last) = b.compiled.wildcard_shape(root);
                 let lits = if only || first || last {
                     None
                 } else {
-                    match b.c.first_lits(root, &local_lists, &local_rules, 0) {
+                    match b.compiled.first_lits(root, &local_lists, &local_rules, 0) {
                         Some((l, false)) if !l.is_empty() && l.len() <= 256 => Some(l),
                         _ => None,
                     }
                 };
-                sentences.push(SentenceC {
+                sentences.push(CompiledSentence {
                     root,
                     text: s,
                     clauses,
@@ -651,7 +655,7 @@ pub(crate) fn build(
                 Some(Value::Array(a)) => Some(a.iter().filter_map(Value::as_str).map(String::from).collect()),
                 _ => None,
             };
-            ic.data.push(DataC {
+            ic.data.push(CompiledData {
                 sentences,
                 slots: str_map(d.get("slots")),
                 response: d.get("response").and_then(Value::as_str).map(String::from),
@@ -666,9 +670,9 @@ pub(crate) fn build(
         if ic.data.iter().all(|d| d.sentences.is_empty()) {
             warnings.push(format!("intent {iname} has no sentences"));
         }
-        b.c.intents.push(ic);
+        b.compiled.intents.push(ic);
     }
-    Ok((b.c, warnings))
+    Ok((b.compiled, warnings))
 }
 
 fn check_refs(

@@ -8,17 +8,17 @@ use std::collections::HashMap;
 
 use serde_json::{Map, Value};
 
-use super::text::{self, SkipMode, is_w, lower};
+use super::text::{self, SkipMode, is_word_char, lower};
 
 pub(crate) type NodeId = u32;
 
 #[derive(Debug)]
 pub(crate) struct TextNode {
     /// Lowercased chunk text (CJK whitespace removed when ignore_whitespace).
-    pub m: Box<str>,
-    /// Bytes of leading whitespace in `m`.
+    pub folded: Box<str>,
+    /// Bytes of leading whitespace in `folded`.
     pub lstrip: u32,
-    /// Characters in `m.trim()` (hassil's text_chunks_matched unit).
+    /// Characters in `folded.trim()` (hassil's text_chunks_matched unit).
     pub chars: u32,
     /// The original chunk is "" (the empty branch of an optional).
     pub empty: bool,
@@ -32,7 +32,7 @@ pub(crate) enum Node {
     Seq(Vec<NodeId>),
     Alt(Vec<NodeId>),
     Perm(Vec<NodeId>),
-    List { list: u32, slot: Box<str>, capture: bool, eow: bool },
+    List { list: u32, slot: Box<str>, capture: bool, end_of_word: bool },
     Rule(u32),
 }
 
@@ -94,7 +94,7 @@ pub(crate) enum SlotList {
 }
 
 #[derive(Debug)]
-pub(crate) struct SentenceC {
+pub(crate) struct CompiledSentence {
     pub root: NodeId,
     /// The template as written (for diagnostics).
     #[allow(dead_code)]
@@ -112,8 +112,8 @@ pub(crate) struct SentenceC {
 }
 
 #[derive(Debug)]
-pub(crate) struct DataC {
-    pub sentences: Vec<SentenceC>,
+pub(crate) struct CompiledData {
+    pub sentences: Vec<CompiledSentence>,
     pub slots: Map<String, Value>,
     pub response: Option<String>,
     pub requires: Map<String, Value>,
@@ -126,9 +126,9 @@ pub(crate) struct DataC {
 }
 
 #[derive(Debug)]
-pub(crate) struct IntentC {
+pub(crate) struct CompiledIntent {
     pub name: String,
-    pub data: Vec<DataC>,
+    pub data: Vec<CompiledData>,
 }
 
 #[derive(Debug, Default)]
@@ -140,7 +140,7 @@ pub(crate) struct Compiled {
     pub global_lists: Vec<Option<u32>>,
     pub rule_ids: HashMap<String, u32>,
     pub global_rules: Vec<Option<NodeId>>,
-    pub intents: Vec<IntentC>,
+    pub intents: Vec<CompiledIntent>,
     pub skip_words: Vec<String>,
     pub ignore_ws: bool,
     /// Every distinct required fragment; tested once per input.
@@ -170,44 +170,64 @@ pub(crate) struct Recognized {
 // ---------------------------------------------------------------------------
 // matching state
 
+/// The value of a slot being matched.
 #[derive(Clone, Copy, Debug)]
-enum EVal<'a> {
+enum EntityValue<'a> {
+    /// A list value's `out` (hassil `value_out`).
     Json(&'a Value),
+    /// The matched text itself (wildcards, values without `out`).
     Text,
+    /// A range list number.
     Num(f64),
 }
 
+/// A slot value matched so far, as a span of the input (hassil's
+/// `MatchEntity` while the match is in progress).
 #[derive(Clone, Copy, Debug)]
-struct Ent<'a> {
+struct EntitySpan<'a> {
     name: &'a str,
-    val: EVal<'a>,
+    val: EntityValue<'a>,
+    /// Byte range in the input form chosen by `broken`.
     start: u32,
     end: u32,
+    /// Matched against the break-words form of the input.
     broken: bool,
     wildcard: bool,
+    /// A wildcard still growing (hassil `is_wildcard_open`).
     open: bool,
-    eow: bool,
+    end_of_word: bool,
 }
 
-struct St<'a> {
+/// The state of one match attempt (hassil's `MatchContext`), changed in
+/// place and restored on backtracking instead of copied.
+struct MatchState<'a> {
+    /// Byte offset in the input.
     pos: usize,
+    /// Matching the break-words form of the input.
     broken: bool,
-    sow: bool,
+    /// The next text must start a word.
+    start_of_word: bool,
+    /// Literal text chunks matched (hassil `text_chunks_matched`).
     chunks: u32,
-    ents: Vec<Ent<'a>>,
+    spans: Vec<EntitySpan<'a>>,
+    /// Intent context: satellite area plus list values' context.
     ctx: Vec<(&'a str, &'a Value)>,
 }
 
-enum Cont<'c, 'a> {
+/// What to match after the current node (continuation-passing style: each
+/// node calls its continuation on every way it matched, so alternatives
+/// backtrack without allocating).
+enum Continuation<'c, 'a> {
+    /// The whole sentence matched: check it and keep the best.
     Done,
     Seq {
         rest: &'a [NodeId],
-        next: &'c Cont<'c, 'a>,
+        next: &'c Continuation<'c, 'a>,
     },
     Perm {
         items: &'a [NodeId],
         used: u64,
-        next: &'c Cont<'c, 'a>,
+        next: &'c Continuation<'c, 'a>,
     },
     ListEnd {
         slot: &'a str,
@@ -215,15 +235,15 @@ enum Cont<'c, 'a> {
         value: &'a TextValue,
         start: usize,
         broken: bool,
-        sow: bool,
+        start_of_word: bool,
         chunks: u32,
-        next: &'c Cont<'c, 'a>,
+        next: &'c Continuation<'c, 'a>,
     },
 }
 
 /// The input text in the four forms matching needs: lowercased / original
 /// case, and with `-`/`_` broken into spaces (hassil's break-words retry).
-struct Bufs {
+struct InputText {
     lo: [String; 2],
     orig: [String; 2],
     /// Offset of the first non-whitespace byte of `lo`.
@@ -232,13 +252,13 @@ struct Bufs {
     has_break: bool,
 }
 
-impl Bufs {
-    fn new(text: String) -> Bufs {
+impl InputText {
+    fn new(text: String) -> InputText {
         let lo = lower(&text);
         let brk = |s: &str| s.replace(['-', '_'], " ");
         let start = lo.len() - lo.trim_start().len();
         let has_break = lo.contains(['-', '_']);
-        Bufs { lo: [brk(&lo), lo], orig: [brk(&text), text], start, has_break }
+        InputText { lo: [brk(&lo), lo], orig: [brk(&text), text], start, has_break }
     }
     #[inline]
     fn lo(&self, broken: bool) -> &str {
@@ -269,8 +289,8 @@ fn match_first(s: &str, prefix: &str, from: usize, start_of_word: bool) -> Optio
     while let Some(i) = hay[off..].find(prefix) {
         let at = off + i;
         if !start_of_word || {
-            let prev = hay[..at].chars().next_back().is_some_and(is_w);
-            let next = hay[at..].chars().next().is_some_and(is_w);
+            let prev = hay[..at].chars().next_back().is_some_and(is_word_char);
+            let next = hay[at..].chars().next().is_some_and(is_word_char);
             prev != next
         } {
             return Some(from + at);
@@ -406,19 +426,19 @@ struct Best {
 }
 
 struct Matcher<'a, 'b> {
-    c: &'a Compiled,
-    data: &'a DataC,
+    compiled: &'a Compiled,
+    data: &'a CompiledData,
     intent: usize,
     data_idx: usize,
-    bufs: &'b Bufs,
+    bufs: &'b InputText,
     best: &'b mut Best,
     ignore_ws: bool,
 }
 
 impl<'a, 'b> Matcher<'a, 'b> {
     fn list(&self, id: u32) -> Option<&'a SlotList> {
-        let c: &'a Compiled = self.c;
-        let data: &'a DataC = self.data;
+        let c: &'a Compiled = self.compiled;
+        let data: &'a CompiledData = self.data;
         let idx = data
             .local_lists
             .iter()
@@ -434,50 +454,54 @@ impl<'a, 'b> Matcher<'a, 'b> {
             .iter()
             .find(|(n, _)| *n == id)
             .map(|(_, r)| *r)
-            .or_else(|| self.c.global_rules.get(id as usize).copied().flatten())
+            .or_else(|| self.compiled.global_rules.get(id as usize).copied().flatten())
     }
 
-    fn open_wildcard(st: &St<'a>) -> Option<usize> {
-        let i = st.ents.len().checked_sub(1)?;
-        let e = &st.ents[i];
+    fn open_wildcard(st: &MatchState<'a>) -> Option<usize> {
+        let i = st.spans.len().checked_sub(1)?;
+        let e = &st.spans[i];
         (e.wildcard && e.open).then_some(i)
     }
 
-    fn ent_text(&self, e: &Ent<'a>) -> &'b str {
+    fn ent_text(&self, e: &EntitySpan<'a>) -> &'b str {
         let s = self.bufs.orig(e.broken);
         s.get(e.start as usize..e.end as usize).unwrap_or("")
     }
 
-    fn m(&mut self, node: NodeId, st: &mut St<'a>, k: &Cont<'_, 'a>) {
-        let c: &'a Compiled = self.c;
+    /// Match `node` at `st`, calling `k` for every way it matches.
+    fn match_node(&mut self, node: NodeId, st: &mut MatchState<'a>, k: &Continuation<'_, 'a>) {
+        let c: &'a Compiled = self.compiled;
         let Some(n) = c.nodes.get(node as usize) else { return };
         match n {
-            Node::Text(t) => self.text(t, node, st, k),
+            Node::Text(t) => self.text(t, st, k),
             Node::Seq(items) => {
                 if let Some((first, rest)) = items.split_first() {
-                    self.m(*first, st, &Cont::Seq { rest, next: k });
+                    self.match_node(*first, st, &Continuation::Seq { rest, next: k });
                 }
             }
             Node::Alt(items) => {
                 for it in items {
-                    self.m(*it, st, k);
+                    self.match_node(*it, st, k);
                 }
             }
-            Node::Perm(items) => self.perm(items, 0, st, k),
-            Node::List { list, slot, capture, eow } => self.list_ref(*list, slot, *capture, *eow, st, k),
+            Node::Perm(items) => self.match_permutation(items, 0, st, k),
+            Node::List { list, slot, capture, end_of_word } => {
+                self.list_ref(*list, slot, *capture, *end_of_word, st, k)
+            }
             Node::Rule(r) => {
                 if let Some(body) = self.rule(*r) {
-                    self.m(body, st, k);
+                    self.match_node(body, st, k);
                 }
             }
         }
     }
 
-    fn perm(&mut self, items: &'a [NodeId], used: u64, st: &mut St<'a>, k: &Cont<'_, 'a>) {
+    /// Match the items of a permutation not yet `used` (a bit set), in every order.
+    fn match_permutation(&mut self, items: &'a [NodeId], used: u64, st: &mut MatchState<'a>, k: &Continuation<'_, 'a>) {
         let remaining = items.len() - used.count_ones() as usize;
         if remaining == 1 {
             if let Some(i) = (0..items.len()).find(|i| used & (1 << i) == 0) {
-                self.m(items[i], st, k);
+                self.match_node(items[i], st, k);
             }
             return;
         }
@@ -485,41 +509,43 @@ impl<'a, 'b> Matcher<'a, 'b> {
             if used & (1 << i) != 0 {
                 continue;
             }
-            self.m(items[i], st, &Cont::Perm { items, used: used | (1 << i), next: k });
+            self.match_node(items[i], st, &Continuation::Perm { items, used: used | (1 << i), next: k });
         }
     }
 
-    fn cont(&mut self, st: &mut St<'a>, k: &Cont<'_, 'a>) {
+    /// Run the continuation `k` from `st`.
+    fn continue_with(&mut self, st: &mut MatchState<'a>, k: &Continuation<'_, 'a>) {
         match k {
-            Cont::Done => self.done(st),
-            Cont::Seq { rest, next } => match rest.split_first() {
-                Some((first, rest)) => self.m(*first, st, &Cont::Seq { rest, next }),
-                None => self.cont(st, next),
+            Continuation::Done => self.done(st),
+            Continuation::Seq { rest, next } => match rest.split_first() {
+                Some((first, rest)) => self.match_node(*first, st, &Continuation::Seq { rest, next }),
+                None => self.continue_with(st, next),
             },
-            Cont::Perm { items, used, next } => self.perm(items, *used, st, next),
-            Cont::ListEnd { slot, capture, value, start, broken, sow, chunks, next } => {
+            Continuation::Perm { items, used, next } => self.match_permutation(items, *used, st, next),
+            Continuation::ListEnd { slot, capture, value, start, broken, start_of_word, chunks, next } => {
                 let outer = self.bufs.orig(*broken);
                 let mut ent_start = *start;
-                if let Some(w) = st.ents.last().filter(|e| e.wildcard) {
+                if let Some(w) = st.spans.last().filter(|e| e.wildcard) {
                     let wt = self.ent_text(w);
                     if outer.get(*start..).is_some_and(|s| s.starts_with(wt)) {
                         ent_start += wt.len();
                     }
                 }
                 let end = st.pos.max(ent_start);
-                let (save_sow, save_chunks, save_ents, save_ctx) = (st.sow, st.chunks, st.ents.len(), st.ctx.len());
-                st.sow = *sow;
+                let (save_sow, save_chunks, save_ents, save_ctx) =
+                    (st.start_of_word, st.chunks, st.spans.len(), st.ctx.len());
+                st.start_of_word = *start_of_word;
                 st.chunks = *chunks;
                 if !*capture {
-                    st.ents.push(Ent {
+                    st.spans.push(EntitySpan {
                         name: slot,
-                        val: value.out.as_ref().map_or(EVal::Text, EVal::Json),
+                        val: value.out.as_ref().map_or(EntityValue::Text, EntityValue::Json),
                         start: ent_start as u32,
                         end: end as u32,
                         broken: *broken,
                         wildcard: false,
                         open: true,
-                        eow: true,
+                        end_of_word: true,
                     });
                 }
                 if let Some(vc) = &value.context {
@@ -527,76 +553,77 @@ impl<'a, 'b> Matcher<'a, 'b> {
                         st.ctx.push((kk.as_str(), vv));
                     }
                 }
-                self.cont(st, next);
-                st.sow = save_sow;
+                self.continue_with(st, next);
+                st.start_of_word = save_sow;
                 st.chunks = save_chunks;
-                st.ents.truncate(save_ents);
+                st.spans.truncate(save_ents);
                 st.ctx.truncate(save_ctx);
             }
         }
     }
 
     /// Close open wildcards (hassil `close_wildcards`); returns what to reopen.
-    fn close_wildcards(st: &mut St<'a>) -> Option<usize> {
+    fn close_wildcards(st: &mut MatchState<'a>) -> Option<usize> {
         let i = Self::open_wildcard(st)?;
-        st.ents[i].open = false;
+        st.spans[i].open = false;
         Some(i)
     }
 
-    fn text(&mut self, t: &'a TextNode, node: NodeId, st: &mut St<'a>, k: &Cont<'_, 'a>) {
+    fn text(&mut self, t: &'a TextNode, st: &mut MatchState<'a>, k: &Continuation<'_, 'a>) {
         if t.empty {
-            return self.cont(st, k);
+            return self.continue_with(st, k);
         }
         let lo = self.bufs.lo(st.broken);
-        let (chunk, ctx_start) = if !self.ignore_ws && st.sow {
+        let (chunk, ctx_start) = if !self.ignore_ws && st.start_of_word {
             let rest = lo.get(st.pos..).unwrap_or("");
-            (&t.m[t.lstrip as usize..], st.pos + (rest.len() - rest.trim_start().len()))
+            (&t.folded[t.lstrip as usize..], st.pos + (rest.len() - rest.trim_start().len()))
         } else {
-            (&t.m[..], st.pos)
+            (&t.folded[..], st.pos)
         };
         let ctx_text = lo.get(ctx_start..).unwrap_or("");
         let chunk_blank = chunk.trim().is_empty();
 
         if let Some(wi) = Self::open_wildcard(st) {
-            let w = st.ents[wi];
+            let w = st.spans[wi];
             if self.ent_text(&w).trim().is_empty() {
                 if chunk_blank {
-                    let (p, s) = (st.pos, st.sow);
+                    let (p, s) = (st.pos, st.start_of_word);
                     st.pos = ctx_start;
-                    st.sow = true;
-                    self.cont(st, k);
+                    st.start_of_word = true;
+                    self.continue_with(st, k);
                     st.pos = p;
-                    st.sow = s;
+                    st.start_of_word = s;
                     return;
                 }
-                let eow = if self.ignore_ws { false } else { w.eow };
-                let Some(mut idx) = match_first(ctx_text, chunk, 0, eow) else { return };
+                let end_of_word = if self.ignore_ws { false } else { w.end_of_word };
+                let Some(mut idx) = match_first(ctx_text, chunk, 0, end_of_word) else { return };
                 if idx == 0 {
-                    let Some(i2) = match_first(ctx_text, chunk, next_boundary(ctx_text, 0).min(ctx_text.len()), eow)
+                    let Some(i2) =
+                        match_first(ctx_text, chunk, next_boundary(ctx_text, 0).min(ctx_text.len()), end_of_word)
                     else {
                         return;
                     };
                     idx = i2;
                 }
-                let (p, s, b) = (st.pos, st.sow, st.broken);
+                let (p, s, b) = (st.pos, st.start_of_word, st.broken);
                 while idx > 0 {
-                    st.ents[wi] = Ent {
+                    st.spans[wi] = EntitySpan {
                         name: w.name,
-                        val: EVal::Text,
+                        val: EntityValue::Text,
                         start: ctx_start as u32,
                         end: (ctx_start + idx) as u32,
                         broken: st.broken,
                         wildcard: true,
                         open: false,
-                        eow: true,
+                        end_of_word: true,
                     };
                     st.pos = ctx_start + idx;
-                    st.sow = true;
-                    self.text(t, node, st, k);
+                    st.start_of_word = true;
+                    self.text(t, st, k);
                     st.pos = p;
-                    st.sow = s;
+                    st.start_of_word = s;
                     st.broken = b;
-                    st.ents[wi] = w;
+                    st.spans[wi] = w;
                     if idx >= ctx_text.len() {
                         break;
                     }
@@ -610,26 +637,26 @@ impl<'a, 'b> Matcher<'a, 'b> {
         }
 
         if ctx_text.starts_with(chunk) {
-            let (p, s, ch) = (st.pos, st.sow, st.chunks);
+            let (p, s, ch) = (st.pos, st.start_of_word, st.chunks);
             st.pos = ctx_start + chunk.len();
-            st.sow = t.ends_word;
+            st.start_of_word = t.ends_word;
             let reopen = if !chunk_blank {
                 st.chunks += t.chars;
                 Self::close_wildcards(st)
             } else {
                 None
             };
-            self.cont(st, k);
+            self.continue_with(st, k);
             if let Some(i) = reopen {
-                st.ents[i].open = true;
+                st.spans[i].open = true;
             }
             st.pos = p;
-            st.sow = s;
+            st.start_of_word = s;
             st.chunks = ch;
             return;
         }
         if ctx_text.trim().is_empty() && !chunk.is_empty() && chunk.chars().all(char::is_whitespace) {
-            return self.cont(st, k);
+            return self.continue_with(st, k);
         }
         if !st.broken && (ctx_text.contains('-') || ctx_text.contains('_')) {
             let blo = self.bufs.lo(true);
@@ -638,9 +665,9 @@ impl<'a, 'b> Matcher<'a, 'b> {
                 st.pos = ctx_start + chunk.len();
                 st.broken = true;
                 let reopen = if !chunk_blank { Self::close_wildcards(st) } else { None };
-                self.cont(st, k);
+                self.continue_with(st, k);
                 if let Some(i) = reopen {
-                    st.ents[i].open = true;
+                    st.spans[i].open = true;
                 }
                 st.pos = p;
                 st.broken = b;
@@ -648,7 +675,15 @@ impl<'a, 'b> Matcher<'a, 'b> {
         }
     }
 
-    fn list_ref(&mut self, list: u32, slot: &'a str, capture: bool, eow: bool, st: &mut St<'a>, k: &Cont<'_, 'a>) {
+    fn list_ref(
+        &mut self,
+        list: u32,
+        slot: &'a str,
+        capture: bool,
+        end_of_word: bool,
+        st: &mut MatchState<'a>,
+        k: &Continuation<'_, 'a>,
+    ) {
         let Some(sl) = self.list(list) else { return };
         let lo = self.bufs.lo(st.broken);
         let rest = lo.get(st.pos..).unwrap_or("");
@@ -658,17 +693,17 @@ impl<'a, 'b> Matcher<'a, 'b> {
         let wildcard = Self::open_wildcard(st);
         match sl {
             SlotList::Text(values) => {
-                let narrow = wildcard.is_none() && !self.ignore_ws && st.sow;
+                let narrow = wildcard.is_none() && !self.ignore_ws && st.start_of_word;
                 let anchored = rest.trim_start();
                 if narrow && !anchored.is_empty() {
                     // hassil's trie: prefixes of the text, shortest key first,
                     // then the `-`/`_`-broken text, then unindexed values.
                     let mut cands: Vec<(usize, usize)> = Vec::new();
                     for (i, v) in values.iter().enumerate() {
-                        if let Some(key) = &v.key {
-                            if anchored.starts_with(&**key) {
-                                cands.push((key.chars().count(), i));
-                            }
+                        if let Some(key) = &v.key
+                            && anchored.starts_with(&**key)
+                        {
+                            cands.push((key.chars().count(), i));
                         }
                     }
                     cands.sort();
@@ -677,10 +712,10 @@ impl<'a, 'b> Matcher<'a, 'b> {
                         let broken = anchored.replace(['-', '_'], " ");
                         let mut c2: Vec<(usize, usize)> = Vec::new();
                         for (i, v) in values.iter().enumerate() {
-                            if let Some(key) = &v.key {
-                                if broken.starts_with(&**key) {
-                                    c2.push((key.chars().count(), i));
-                                }
+                            if let Some(key) = &v.key
+                                && broken.starts_with(&**key)
+                            {
+                                c2.push((key.chars().count(), i));
                             }
                         }
                         c2.sort();
@@ -726,45 +761,45 @@ impl<'a, 'b> Matcher<'a, 'b> {
                     let val = n * r.multiplier.unwrap_or(1.0);
                     let val = if r.multiplier.is_some() { val } else { n };
                     let base = st.pos;
-                    let (p, save_len) = (st.pos, st.ents.len());
-                    let num = Ent {
+                    let (p, save_len) = (st.pos, st.spans.len());
+                    let num = EntitySpan {
                         name: slot,
-                        val: EVal::Num(val),
+                        val: EntityValue::Num(val),
                         start: (base + s) as u32,
                         end: (base + e) as u32,
                         broken: st.broken,
                         wildcard: false,
                         open: true,
-                        eow: true,
+                        end_of_word: true,
                     };
                     match wildcard {
                         None => {
                             if !capture {
-                                st.ents.push(num);
+                                st.spans.push(num);
                             }
                             st.pos = base + e;
-                            self.cont(st, k);
+                            self.continue_with(st, k);
                         }
                         Some(wi) => {
-                            let w = st.ents[wi];
-                            st.ents[wi] = Ent {
+                            let w = st.spans[wi];
+                            st.spans[wi] = EntitySpan {
                                 start: base as u32,
                                 end: (base + s) as u32,
                                 broken: st.broken,
                                 open: false,
-                                val: EVal::Text,
+                                val: EntityValue::Text,
                                 ..w
                             };
                             if !capture {
-                                st.ents.push(num);
+                                st.spans.push(num);
                             }
                             st.pos = base + e;
-                            self.cont(st, k);
-                            st.ents.truncate(save_len);
-                            st.ents[wi] = w;
+                            self.continue_with(st, k);
+                            st.spans.truncate(save_len);
+                            st.spans[wi] = w;
                         }
                     }
-                    st.ents.truncate(save_len);
+                    st.spans.truncate(save_len);
                     st.pos = p;
                 }
                 if r.words_enabled && !digits_match && !digits_blocked && !r.words.is_empty() {
@@ -772,18 +807,18 @@ impl<'a, 'b> Matcher<'a, 'b> {
                 }
             }
             SlotList::Wildcard => {
-                st.ents.push(Ent {
+                st.spans.push(EntitySpan {
                     name: slot,
-                    val: EVal::Text,
+                    val: EntityValue::Text,
                     start: st.pos as u32,
                     end: st.pos as u32,
                     broken: st.broken,
                     wildcard: true,
                     open: true,
-                    eow,
+                    end_of_word,
                 });
-                self.cont(st, k);
-                st.ents.pop();
+                self.continue_with(st, k);
+                st.spans.pop();
             }
         }
     }
@@ -796,8 +831,8 @@ impl<'a, 'b> Matcher<'a, 'b> {
         slot: &'a str,
         capture: bool,
         wildcard: Option<usize>,
-        st: &mut St<'a>,
-        k: &Cont<'_, 'a>,
+        st: &mut MatchState<'a>,
+        k: &Continuation<'_, 'a>,
     ) {
         let lo = self.bufs.lo(st.broken);
         let rest = lo.get(st.pos..).unwrap_or("");
@@ -811,12 +846,12 @@ impl<'a, 'b> Matcher<'a, 'b> {
             let tail = &rest[s0..];
             let mut seen: Vec<&str> = Vec::new();
             for (wi, (w, _)) in r.words.iter().enumerate() {
-                if tail.starts_with(&*w.m) {
+                if tail.starts_with(&*w.folded) {
                     // Trie.find(unique=True): one visit per node (word text).
-                    if s0 > 0 && seen.contains(&&*w.m) {
+                    if s0 > 0 && seen.contains(&&*w.folded) {
                         continue;
                     }
-                    seen.push(&w.m);
+                    seen.push(&w.folded);
                     hits.push((s0, wi));
                 }
             }
@@ -824,53 +859,60 @@ impl<'a, 'b> Matcher<'a, 'b> {
         for (s0, wi) in hits {
             let (w, val) = &r.words[wi];
             let base = st.pos;
-            let (p, save_len) = (st.pos, st.ents.len());
-            let num = Ent {
+            let (p, save_len) = (st.pos, st.spans.len());
+            let num = EntitySpan {
                 name: slot,
-                val: EVal::Num(*val),
+                val: EntityValue::Num(*val),
                 start: (base + s0) as u32,
-                end: (base + s0 + w.m.len()) as u32,
+                end: (base + s0 + w.folded.len()) as u32,
                 broken: st.broken,
                 wildcard: false,
                 open: true,
-                eow: true,
+                end_of_word: true,
             };
             match wildcard {
                 None => {
                     if !capture {
-                        st.ents.push(num);
+                        st.spans.push(num);
                     }
-                    self.text(w, 0, st, k);
+                    self.text(w, st, k);
                 }
                 Some(wi2) => {
-                    let wc = st.ents[wi2];
-                    st.ents[wi2] = Ent {
+                    let wc = st.spans[wi2];
+                    st.spans[wi2] = EntitySpan {
                         start: base as u32,
                         end: (base + s0) as u32,
                         broken: st.broken,
                         open: false,
-                        val: EVal::Text,
+                        val: EntityValue::Text,
                         ..wc
                     };
                     if !capture {
-                        st.ents.push(num);
+                        st.spans.push(num);
                     }
                     st.pos = base + s0;
-                    self.text(w, 0, st, k);
-                    st.ents.truncate(save_len);
-                    st.ents[wi2] = wc;
+                    self.text(w, st, k);
+                    st.spans.truncate(save_len);
+                    st.spans[wi2] = wc;
                 }
             }
-            st.ents.truncate(save_len);
+            st.spans.truncate(save_len);
             st.pos = p;
         }
     }
 
-    fn try_value(&mut self, v: &'a TextValue, slot: &'a str, capture: bool, st: &mut St<'a>, k: &Cont<'_, 'a>) {
+    fn try_value(
+        &mut self,
+        v: &'a TextValue,
+        slot: &'a str,
+        capture: bool,
+        st: &mut MatchState<'a>,
+        k: &Continuation<'_, 'a>,
+    ) {
         if v.blank {
             return;
         }
-        let data: &'a DataC = self.data;
+        let data: &'a CompiledData = self.data;
         if let Some(vc) = &v.context {
             if !data.requires.is_empty() && !check_required(&data.requires, &|key| vc.get(key), true) {
                 return;
@@ -879,45 +921,45 @@ impl<'a, 'b> Matcher<'a, 'b> {
                 return;
             }
         }
-        let cont = Cont::ListEnd {
+        let list_end = Continuation::ListEnd {
             slot,
             capture,
             value: v,
             start: st.pos,
             broken: st.broken,
-            sow: st.sow,
+            start_of_word: st.start_of_word,
             chunks: st.chunks,
             next: k,
         };
-        self.m(v.input, st, &cont);
+        self.match_node(v.input, st, &list_end);
     }
 
     /// hassil `_process_match_contexts` + `recognize_best` accumulation.
-    fn done(&mut self, st: &mut St<'a>) {
-        let bufs: &'b Bufs = self.bufs;
+    fn done(&mut self, st: &mut MatchState<'a>) {
+        let bufs: &'b InputText = self.bufs;
         let ent_text =
-            |e: &Ent<'a>| -> &'b str { bufs.orig(e.broken).get(e.start as usize..e.end as usize).unwrap_or("") };
+            |e: &EntitySpan<'a>| -> &'b str { bufs.orig(e.broken).get(e.start as usize..e.end as usize).unwrap_or("") };
         let lo_orig = self.bufs.orig(st.broken);
         let rest = lo_orig.get(st.pos..).unwrap_or("");
         let final_text = rest.trim();
-        let mut ents = st.ents.clone();
+        let mut spans = st.spans.clone();
         let mut consumed = false;
-        if !final_text.is_empty() {
-            if let Some(last) = ents.last_mut().filter(|e| e.wildcard && e.open) {
-                let lead = rest.len() - rest.trim_start().len();
-                if last.start == last.end {
-                    last.start = (st.pos + lead) as u32;
-                    last.broken = st.broken;
-                }
-                last.end = (st.pos + lead + final_text.len()) as u32;
-                last.open = false;
-                consumed = true;
+        if !final_text.is_empty()
+            && let Some(last) = spans.last_mut().filter(|e| e.wildcard && e.open)
+        {
+            let lead = rest.len() - rest.trim_start().len();
+            if last.start == last.end {
+                last.start = (st.pos + lead) as u32;
+                last.broken = st.broken;
             }
+            last.end = (st.pos + lead + final_text.len()) as u32;
+            last.open = false;
+            consumed = true;
         }
         if !consumed && !final_text.is_empty() && !text::remove_punctuation(rest).trim().is_empty() {
             return;
         }
-        for e in &ents {
+        for e in &spans {
             if e.wildcard && ent_text(e).trim().is_empty() {
                 return;
             }
@@ -979,18 +1021,18 @@ impl<'a, 'b> Matcher<'a, 'b> {
             best.best_quality = None;
         }
         // entity named "name" (last wins, then fixed slots, then context)
-        let name_ent = ents.iter().rev().find(|e| e.name == "name");
+        let name_ent = spans.iter().rev().find(|e| e.name == "name");
         let (is_slot, quality, is_str) = match name_ent {
             Some(e) => {
                 let is_str = match e.val {
-                    EVal::Json(v) => v.is_string(),
-                    EVal::Text => true,
-                    EVal::Num(_) => false,
+                    EntityValue::Json(v) => v.is_string(),
+                    EntityValue::Text => true,
+                    EntityValue::Num(_) => false,
                 };
                 (!e.wildcard, ent_text(e).chars().count(), is_str)
             }
             None => {
-                let names: Vec<&str> = ents.iter().map(|e| e.name).collect();
+                let names: Vec<&str> = spans.iter().map(|e| e.name).collect();
                 if let Some(v) = data.slots.get("name").filter(|_| !names.contains(&"name")) {
                     (true, 0, v.is_string())
                 } else if let Some(m) = from_ctx.iter().find(|m| m.name == "name") {
@@ -1017,28 +1059,28 @@ impl<'a, 'b> Matcher<'a, 'b> {
                 }
             }
         }
-        let wildcards = ents.iter().filter(|e| e.wildcard).count() as u32;
-        let wild_len: usize = ents.iter().filter(|e| e.wildcard).map(|e| ent_text(e).trim().chars().count()).sum();
+        let wildcards = spans.iter().filter(|e| e.wildcard).count() as u32;
+        let wild_len: usize = spans.iter().filter(|e| e.wildcard).map(|e| ent_text(e).trim().chars().count()).sum();
         let key = (wildcards, -(st.chunks as i64), wild_len);
-        let intent_name = &self.c.intents[self.intent].name;
+        let intent_name = &self.compiled.intents[self.intent].name;
         if let Some((bk, br)) = &best.best {
-            let bname = &self.c.intents[br.intent].name;
+            let bname = &self.compiled.intents[br.intent].name;
             if (bk, bname) <= (&key, intent_name) {
                 return;
             }
         }
         // materialize
-        let mut out: Vec<MatchedEntity> = Vec::with_capacity(ents.len() + 2);
-        for e in &ents {
+        let mut out: Vec<MatchedEntity> = Vec::with_capacity(spans.len() + 2);
+        for e in &spans {
             let t = ent_text(e);
             let (text, value) = if e.wildcard {
                 let t = t.trim().to_string();
                 (t.clone(), Value::String(t))
             } else {
                 let value = match e.val {
-                    EVal::Json(v) => v.clone(),
-                    EVal::Text => Value::String(t.to_string()),
-                    EVal::Num(n) => serde_json::Number::from_f64(n).map_or(Value::Null, Value::Number),
+                    EntityValue::Json(v) => v.clone(),
+                    EntityValue::Text => Value::String(t.to_string()),
+                    EntityValue::Num(n) => serde_json::Number::from_f64(n).map_or(Value::Null, Value::Number),
                 };
                 (t.to_string(), value)
             };
@@ -1051,7 +1093,7 @@ impl<'a, 'b> Matcher<'a, 'b> {
             }
         }
         for m in from_ctx {
-            if !names.iter().any(|n| *n == m.name) {
+            if !names.contains(&m.name) {
                 out.push(m);
             }
         }
@@ -1072,7 +1114,7 @@ fn truthy(v: &Value) -> bool {
 }
 
 impl Compiled {
-    /// Literal starts of `node` (see `SentenceC::first`): (literals,
+    /// Literal starts of `node` (see `CompiledSentence::first`): (literals,
     /// nullable), or None if unknown.
     pub(crate) fn first_lits(
         &self,
@@ -1086,7 +1128,7 @@ impl Compiled {
         }
         match self.nodes.get(node as usize)? {
             Node::Text(t) => {
-                let m = &t.m[t.lstrip as usize..];
+                let m = &t.folded[t.lstrip as usize..];
                 if m.is_empty() { Some((Vec::new(), true)) } else { Some((vec![m.into()], false)) }
             }
             Node::Alt(items) | Node::Perm(items) => {
@@ -1180,10 +1222,10 @@ impl Compiled {
         }
         let matchable =
             |t: &str| -> String { if self.ignore_ws { text::remove_cjk_whitespace(t) } else { format!("{t} ") } };
-        let b_no_skip = Bufs::new(matchable(&no_skip));
-        let b_with = Bufs::new(matchable(&with_skip));
-        let mut b_at_start: Option<Bufs> = None;
-        let mut b_at_end: Option<Bufs> = None;
+        let b_no_skip = InputText::new(matchable(&no_skip));
+        let b_with = InputText::new(matchable(&with_skip));
+        let mut b_at_start: Option<InputText> = None;
+        let mut b_at_end: Option<InputText> = None;
         let keywords: Vec<&str> = no_skip.split_whitespace().collect();
         let ctx_lookup = |key: &str| intent_context.iter().find(|(k, _)| k == key).map(|(_, v)| v);
 
@@ -1191,10 +1233,10 @@ impl Compiled {
         let mut best = Best::default();
         for (ii, intent) in self.intents.iter().enumerate() {
             for (di, data) in intent.data.iter().enumerate() {
-                if let Some(kw) = &data.required_keywords {
-                    if !kw.iter().any(|w| keywords.contains(&w.as_str())) {
-                        continue;
-                    }
+                if let Some(kw) = &data.required_keywords
+                    && !kw.iter().any(|w| keywords.contains(&w.as_str()))
+                {
+                    continue;
                 }
                 if !intent_context.is_empty() {
                     if !data.requires.is_empty() && !check_required(&data.requires, &ctx_lookup, true) {
@@ -1209,11 +1251,11 @@ impl Compiled {
                     {
                         continue;
                     }
-                    let (tracked, is_plain): (&Bufs, bool) = if s.only_wildcard {
+                    let (tracked, is_plain): (&InputText, bool) = if s.only_wildcard {
                         (&b_with, false)
                     } else if s.starts_wildcard {
                         let b = b_at_end.get_or_insert_with(|| {
-                            Bufs::new(matchable(&text::remove_skip_words(
+                            InputText::new(matchable(&text::remove_skip_words(
                                 &with_skip,
                                 &self.skip_words,
                                 self.ignore_ws,
@@ -1223,7 +1265,7 @@ impl Compiled {
                         (&*b, false)
                     } else if s.ends_wildcard {
                         let b = b_at_start.get_or_insert_with(|| {
-                            Bufs::new(matchable(&text::remove_skip_words(
+                            InputText::new(matchable(&text::remove_skip_words(
                                 &with_skip,
                                 &self.skip_words,
                                 self.ignore_ws,
@@ -1235,30 +1277,30 @@ impl Compiled {
                         (&b_no_skip, true)
                     };
                     let same_as_no_skip = is_plain || tracked.orig[1] == b_no_skip.orig[1];
-                    let mut cands: Vec<&Bufs> = Vec::with_capacity(2);
+                    let mut cands: Vec<&InputText> = Vec::with_capacity(2);
                     if had_skip && same_as_no_skip {
                         cands.push(&b_with);
                     }
                     cands.push(tracked);
                     for bufs in cands {
-                        if let Some(first) = &s.first {
-                            if !bufs.has_break {
-                                let t = &bufs.lo(false)[bufs.start..];
-                                if !first.iter().any(|f| t.starts_with(&**f)) {
-                                    continue;
-                                }
+                        if let Some(first) = &s.first
+                            && !bufs.has_break
+                        {
+                            let t = &bufs.lo(false)[bufs.start..];
+                            if !first.iter().any(|f| t.starts_with(&**f)) {
+                                continue;
                             }
                         }
-                        let mut st = St {
+                        let mut st = MatchState {
                             pos: 0,
                             broken: false,
-                            sow: true,
+                            start_of_word: true,
                             chunks: 0,
-                            ents: Vec::with_capacity(8),
+                            spans: Vec::with_capacity(8),
                             ctx: intent_context.iter().map(|(k, v)| (k.as_str(), v)).collect(),
                         };
-                        let mut m = Matcher {
-                            c: self,
+                        let mut matcher = Matcher {
+                            compiled: self,
                             data,
                             intent: ii,
                             data_idx: di,
@@ -1266,7 +1308,7 @@ impl Compiled {
                             best: &mut best,
                             ignore_ws: self.ignore_ws,
                         };
-                        m.m(s.root, &mut st, &Cont::Done);
+                        matcher.match_node(s.root, &mut st, &Continuation::Done);
                     }
                 }
             }

@@ -16,6 +16,10 @@
 //!
 //! Pure: callers read files and pass strings.
 
+// `TemplateError::Template` carries the template text and its location for
+// the message; it only happens while loading, so its size does not matter.
+#![allow(clippy::result_large_err)]
+
 mod compile;
 mod engine;
 mod parse;
@@ -27,8 +31,9 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value};
 use thiserror::Error;
 
-use crate::intent::{Candidate, NluContext, Source, Understanding};
+use crate::intent::{Candidate, Intent, NluContext, Source, Understanding};
 use crate::registry::{Device, Registry};
+use crate::slots::Slots;
 
 use compile::RegistryLists;
 use engine::Compiled;
@@ -237,14 +242,15 @@ impl TemplateNlu {
                 message: "expected a mapping with `intents`".into(),
             });
         };
-        if let Some(lang) = doc.get("language").and_then(Value::as_str) {
-            if !self.language.is_empty() && !lang.eq_ignore_ascii_case(&self.language) {
-                return Err(TemplateError::Schema {
-                    source_name: source_name.to_string(),
-                    path: "language".into(),
-                    message: format!("file is for language `{lang}`, the hub speaks `{}`", self.language),
-                });
-            }
+        if let Some(lang) = doc.get("language").and_then(Value::as_str)
+            && !self.language.is_empty()
+            && !lang.eq_ignore_ascii_case(&self.language)
+        {
+            return Err(TemplateError::Schema {
+                source_name: source_name.to_string(),
+                path: "language".into(),
+                message: format!("file is for language `{lang}`, the hub speaks `{}`", self.language),
+            });
         }
         match doc.get("intents") {
             Some(Value::Object(_)) => {}
@@ -315,14 +321,15 @@ impl TemplateNlu {
         }
         let t: Table = serde_json::from_str(json)
             .map_err(|e| TemplateError::Syntax { source_name: "number words".into(), message: e.to_string() })?;
-        if let Some(l) = &t.language {
-            if !self.language.is_empty() && !l.eq_ignore_ascii_case(&self.language) {
-                return Err(TemplateError::Schema {
-                    source_name: "number words".into(),
-                    path: "language".into(),
-                    message: format!("number words for `{l}`, the templates are `{}`", self.language),
-                });
-            }
+        if let Some(l) = &t.language
+            && !self.language.is_empty()
+            && !l.eq_ignore_ascii_case(&self.language)
+        {
+            return Err(TemplateError::Schema {
+                source_name: "number words".into(),
+                path: "language".into(),
+                message: format!("number words for `{l}`, the templates are `{}`", self.language),
+            });
         }
         let (compiled, warnings) = compile::build(&self.merged, &self.sources, &self.reg_lists, &t.numbers)?;
         self.numbers = t.numbers;
@@ -388,8 +395,8 @@ impl TemplateNlu {
         let (entities, candidates) = self.resolve(&slots, ctx);
         Some(Understanding {
             text: text.to_string(),
-            intent: m.intent,
-            slots,
+            intent: Intent::from_name(&m.intent),
+            slots: Slots::from_map(slots),
             entities,
             candidates,
             confidence: 1.0,
@@ -428,20 +435,20 @@ impl TemplateNlu {
                 .collect()
         });
         let fits = |d: &Device| -> bool {
-            if let Some(ds) = &domains {
-                if !ds.iter().any(|x| x == d.kind.domain()) {
-                    return false;
-                }
+            if let Some(ds) = &domains
+                && !ds.iter().any(|x| x == d.kind.domain())
+            {
+                return false;
             }
-            if let Some(cs) = &classes {
-                if !d.device_class.as_ref().is_some_and(|c| cs.contains(c)) {
-                    return false;
-                }
+            if let Some(cs) = &classes
+                && !d.device_class.as_ref().is_some_and(|c| cs.contains(c))
+            {
+                return false;
             }
-            if let Some(ids) = &area_ids {
-                if !d.area.as_deref().is_some_and(|a| ids.contains(&a)) {
-                    return false;
-                }
+            if let Some(ids) = &area_ids
+                && !d.area.as_deref().is_some_and(|a| ids.contains(&a))
+            {
+                return false;
             }
             if let Some(ids) = &floor_ids {
                 let fl = reg.device_floor(d).map(|f| f.id.as_str());
@@ -498,8 +505,8 @@ impl TemplateNlu {
     /// caller did not give.
     pub fn response(&self, u: &Understanding, extra: Option<&Value>) -> Option<String> {
         let key = u.response.as_deref()?;
-        let tmpl = self.merged.get("responses")?.get("intents")?.get(&u.intent)?.get(key)?.as_str()?;
-        response::render(tmpl, &u.slots, extra)
+        let tmpl = self.merged.get("responses")?.get("intents")?.get(u.intent.as_str())?.get(key)?.as_str()?;
+        response::render(tmpl, &u.slots.to_map(), extra)
     }
 
     /// An error reply from the language's `responses.errors` (`no_intent`,

@@ -152,11 +152,11 @@ fn remove_escapes(text: &[char]) -> String {
     let mut out = String::with_capacity(text.len());
     let mut it = text.iter();
     while let Some(&c) = it.next() {
-        if c == ESCAPE {
-            if let Some(&n) = it.next() {
-                out.push(n);
-                continue;
-            }
+        if c == ESCAPE
+            && let Some(&n) = it.next()
+        {
+            out.push(n);
+            continue;
         }
         out.push(c);
     }
@@ -179,8 +179,8 @@ fn parse_group(text: &[char], chunk: &Chunk) -> Result<Expr, ParseError> {
     while let Some(item) = next_chunk(inner, pos)? {
         match item.kind {
             Kind::Word | Kind::Group | Kind::Opt | Kind::List | Kind::Rule => {
-                let eow = item.end < inner_end && inner[item.end].is_whitespace();
-                let expr = parse_expression(text, &item, eow)?;
+                let end_of_word = item.end < inner_end && inner[item.end].is_whitespace();
+                let expr = parse_expression(text, &item, end_of_word)?;
                 match &mut grp {
                     Group::Seq(items) => items.push(expr),
                     Group::Alt(seqs) | Group::Perm(seqs) => {

@@ -6,7 +6,7 @@ use unicode_normalization::UnicodeNormalization;
 
 /// Python `re` `\w` for str patterns: alphanumeric (L*, N*) or `_`.
 #[inline]
-pub(crate) fn is_w(c: char) -> bool {
+pub(crate) fn is_word_char(c: char) -> bool {
     if c.is_ascii() {
         return c.is_ascii_alphanumeric() || c == '_';
     }
@@ -52,7 +52,7 @@ fn remove_runs(chars: &[char], keep: &mut Vec<char>, pre_w: bool, set: fn(char) 
     let mut i = 0;
     while i < n {
         let c = chars[i];
-        let before_ok = i > 0 && (is_w(chars[i - 1]) == pre_w);
+        let before_ok = i > 0 && (is_word_char(chars[i - 1]) == pre_w);
         if before_ok && set(c) {
             let mut j = i;
             while j < n && set(chars[j]) {
@@ -60,7 +60,7 @@ fn remove_runs(chars: &[char], keep: &mut Vec<char>, pre_w: bool, set: fn(char) 
             }
             // Greedy run, then (?=\W): full run if followed by a non-word char,
             // otherwise give back one char (a set char is itself \W).
-            let end = if j < n && !is_w(chars[j]) {
+            let end = if j < n && !is_word_char(chars[j]) {
                 Some(j)
             } else if j - i >= 2 {
                 Some(j - 1)
@@ -95,12 +95,12 @@ pub(crate) fn remove_punctuation(text: &str) -> String {
         let n = chars.len();
         let mut i = 0;
         while i < n {
-            if i > 0 && !is_w(chars[i - 1]) && is_punct(chars[i]) {
+            if i > 0 && !is_word_char(chars[i - 1]) && is_punct(chars[i]) {
                 let mut j = i;
                 while j < n && is_punct(chars[j]) {
                     j += 1;
                 }
-                if j < n && is_w(chars[j]) {
+                if j < n && is_word_char(chars[j]) {
                     i = j;
                     continue;
                 }
@@ -118,8 +118,9 @@ pub(crate) fn remove_punctuation(text: &str) -> String {
         buf.clear();
         let n = chars.len();
         for i in 0..n {
-            if chars[i] == '.' && i + 1 < n && !is_w(chars[i + 1]) {
-                let initialism = i >= 3 && is_w(chars[i - 3]) && chars[i - 2] == '.' && is_w(chars[i - 1]);
+            if chars[i] == '.' && i + 1 < n && !is_word_char(chars[i + 1]) {
+                let initialism =
+                    i >= 3 && is_word_char(chars[i - 3]) && chars[i - 2] == '.' && is_word_char(chars[i - 1]);
                 if !initialism {
                     continue;
                 }
@@ -137,12 +138,12 @@ fn ends_with_initialism(chars: &[char]) -> bool {
     // \b(?:\w\.){2,}$
     let mut n = chars.len();
     let mut pairs = 0;
-    while n >= 2 && chars[n - 1] == '.' && is_w(chars[n - 2]) {
+    while n >= 2 && chars[n - 1] == '.' && is_word_char(chars[n - 2]) {
         pairs += 1;
         n -= 2;
         if pairs >= 2 {
             // \b before the first \w: previous char is not \w (or start).
-            if n == 0 || !is_w(chars[n - 1]) {
+            if n == 0 || !is_word_char(chars[n - 1]) {
                 return true;
             }
         }
@@ -185,7 +186,7 @@ pub(crate) fn prepare_skip_words<'a>(words: impl IntoIterator<Item = &'a str>) -
     // Python sorts a set by length (stable over an unordered set); equal
     // lengths cannot both match at one position unless one is a prefix of the
     // other, which needs different lengths, so ties do not matter.
-    v.sort_by(|a, b| b.chars().count().cmp(&a.chars().count()));
+    v.sort_by_key(|s| std::cmp::Reverse(s.chars().count()));
     v
 }
 
@@ -250,11 +251,11 @@ pub(crate) fn remove_skip_words(text: &str, skip: &[String], ignore_ws: bool, mo
                 let mut i = 0;
                 let mut prev: Option<char> = None;
                 'outer2: while i < lo.len() {
-                    if !prev.is_some_and(is_w) {
+                    if !prev.is_some_and(is_word_char) {
                         for w in skip {
                             if lo[i..].starts_with(w.as_str()) {
                                 let next = lo[i + w.len()..].chars().next();
-                                if !next.is_some_and(is_w) {
+                                if !next.is_some_and(is_word_char) {
                                     out.push(' ');
                                     prev = w.chars().last();
                                     i += w.len();
@@ -277,9 +278,9 @@ pub(crate) fn remove_skip_words(text: &str, skip: &[String], ignore_ws: bool, mo
                     let l = lower(&cur);
                     let lt = l.trim_start();
                     let off = l.len() - lt.len();
-                    let hit = skip
-                        .iter()
-                        .find(|w| lt.starts_with(w.as_str()) && !lt[w.len()..].chars().next().is_some_and(is_w));
+                    let hit = skip.iter().find(|w| {
+                        lt.starts_with(w.as_str()) && !lt[w.len()..].chars().next().is_some_and(is_word_char)
+                    });
                     match hit {
                         Some(w) => {
                             let rest = &cur[off + w.len()..];
@@ -296,7 +297,7 @@ pub(crate) fn remove_skip_words(text: &str, skip: &[String], ignore_ws: bool, mo
                     let l = lower(&cur);
                     let lt = l.trim_end();
                     let hit = skip.iter().find(|w| {
-                        lt.ends_with(w.as_str()) && !lt[..lt.len() - w.len()].chars().last().is_some_and(is_w)
+                        lt.ends_with(w.as_str()) && !lt[..lt.len() - w.len()].chars().last().is_some_and(is_word_char)
                     });
                     match hit {
                         Some(w) => {

@@ -1,0 +1,138 @@
+//! The one facade for understanding and answering a request.
+//!
+//! The daemon builds an [`Assistant`] once (after loading the language
+//! files) and calls it per request: [`Assistant::understand`] runs the chain
+//! (Home Assistant sentence templates, then the registry grammar; later the
+//! model heads and the LLM), [`Assistant::plan`] turns an understanding into
+//! device commands through the skills, and [`Assistant::reply`] renders the
+//! spoken reply in the configured [`ReplyStyle`].
+use std::sync::Arc;
+
+use firmware_bridge::{Action, DeviceCommand, DeviceState};
+use serde::{Deserialize, Serialize};
+
+use crate::command;
+use crate::grammar;
+use crate::handlers::{self, Plan, SkillError};
+use crate::intent::{NluContext, Source, Understanding};
+use crate::registry::Registry;
+use crate::templates::TemplateNlu;
+
+/// How spoken replies are phrased.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReplyStyle {
+    /// The language's `responses.intents` templates for template matches,
+    /// as Home Assistant answers ("Turned on the light").
+    Language,
+    /// hubd's English replies naming the device ("Turned on the kitchen light.").
+    Detailed,
+}
+
+/// Understanding, planning and replying over one registry.
+#[derive(Debug)]
+pub struct Assistant {
+    registry: Arc<Registry>,
+    templates: Option<TemplateNlu>,
+    replies: ReplyStyle,
+}
+
+impl Assistant {
+    /// `templates` is `None` when the language data is missing: the grammar
+    /// alone understands.
+    pub fn new(registry: Arc<Registry>, templates: Option<TemplateNlu>, replies: ReplyStyle) -> Assistant {
+        Assistant { registry, templates, replies }
+    }
+
+    pub fn with_replies(mut self, replies: ReplyStyle) -> Assistant {
+        self.replies = replies;
+        self
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// The sentence templates in use, if the language data loaded.
+    pub fn templates(&self) -> Option<&TemplateNlu> {
+        self.templates.as_ref()
+    }
+
+    pub fn replies(&self) -> ReplyStyle {
+        self.replies
+    }
+
+    /// Understand one utterance: the templates first, then the grammar.
+    pub fn understand(&self, text: &str, ctx: &NluContext) -> Option<Understanding> {
+        if let Some(t) = &self.templates
+            && let Some(u) = t.understand(text, ctx)
+        {
+            return Some(u);
+        }
+        grammar::understand(text, &self.registry, ctx)
+    }
+
+    /// Device commands and hubd's reply for an understanding.
+    pub fn plan(&self, u: &Understanding, state: &dyn Fn(&str) -> Option<DeviceState>) -> Result<Plan, SkillError> {
+        handlers::plan(u, &self.registry, state)
+    }
+
+    /// One direct device command (the API's `POST /api/commands`, automations,
+    /// LLM tools): see [`command::build`].
+    pub fn command(
+        &self,
+        device_id: &str,
+        action: Action,
+        state: &dyn Fn(&str) -> Option<DeviceState>,
+    ) -> Result<DeviceCommand, SkillError> {
+        command::build(&self.registry, device_id, action, state)
+    }
+
+    /// The reply once a plan's commands all went through: the language's
+    /// response when the style asks for it and it renders, else the plan's.
+    pub fn reply(&self, u: &Understanding, plan: &Plan, state: &dyn Fn(&str) -> Option<DeviceState>) -> String {
+        self.language_reply(u, state).unwrap_or_else(|| plan.reply.clone())
+    }
+
+    /// The language's reply for a template match ([`ReplyStyle::Language`]
+    /// only), with `state` describing the (first) targeted entity.
+    pub fn language_reply(&self, u: &Understanding, state: &dyn Fn(&str) -> Option<DeviceState>) -> Option<String> {
+        if self.replies != ReplyStyle::Language || u.source != Source::Template {
+            return None;
+        }
+        let t = self.templates.as_ref()?;
+        let id = u.entities.first()?;
+        let d = self.registry.device(id)?;
+        let st = match state(id).and_then(|s| s.on) {
+            Some(true) => "on",
+            Some(false) => "off",
+            None => "unknown",
+        };
+        let extra = serde_json::json!({"state": {
+            "entity_id": id, "domain": d.kind.domain(), "name": d.name, "state": st, "state_with_unit": st,
+        }});
+        t.response(u, Some(&extra))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::handlers::tests::{demo, states};
+    use crate::intent::Intent;
+
+    #[test]
+    fn grammar_only_chain() {
+        let a = Assistant::new(Arc::new(demo()), None, ReplyStyle::Language);
+        let ctx = NluContext::default();
+        let u = a.understand("toggle the kitchen light", &ctx).expect("understood");
+        assert_eq!((u.intent.clone(), u.source), (Intent::HassToggle, Source::Grammar));
+        let p = a.plan(&u, &states).unwrap();
+        assert_eq!(p.commands.len(), 1);
+        assert_eq!(p.commands[0].action, Action::TurnOff);
+        // No templates: the language style falls back to hubd's reply.
+        assert_eq!(a.reply(&u, &p, &states), "Turned off the kitchen light.");
+        assert!(a.understand("sing a song", &ctx).is_none());
+        assert_eq!(a.command("lock.front_door", Action::Toggle, &states).map(|c| c.action), Ok(Action::Unlock));
+    }
+}
