@@ -224,3 +224,38 @@ fn sigterm_drains_open_commands_first() {
     assert!(rows.iter().all(|r| r.status == hubd::store::CommandStatus::Acked), "{rows:?}");
     assert_eq!(devices.total(), LIGHTS.len() as u32);
 }
+
+fn metric(web: u16, name: &str) -> u64 {
+    let (_, text) = http(web, "GET", "/metrics", None).unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
+        .unwrap_or_else(|| panic!("no {name} in /metrics:\n{text}"))
+}
+
+/// Counters tell the truth: every acked command was sent (an echo that beats
+/// its PUBACK still counts the send), and a flood of malformed state
+/// payloads is counted in full but logged once per topic.
+#[test]
+fn counters_and_logs_do_not_mislead() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime();
+    let broker = Mosquitto::start(dir.path());
+    let _devices = Devices::start(&rt, broker.port);
+    let web = free_port();
+    let cfg = write_config(dir.path(), broker.port, web, 2000);
+    let daemon = Daemon::start(&cfg, web, None);
+    for i in 0..40u32 {
+        let (id, _, _) = LIGHTS[i as usize % LIGHTS.len()];
+        let body = format!(r#"{{"device_id":"{id}","action":{{"action":"brightness","percent":{}}},"wait_ms":0}}"#, i + 1);
+        assert_eq!(http(web, "POST", "/api/commands", Some(&body)).unwrap().0, 202);
+    }
+    assert!(wait_until(Duration::from_secs(10), || metric(web, "hubd_outbox_acked_total ") == 40));
+    assert!(metric(web, "hubd_outbox_sent_total ") >= 40, "sent < acked");
+
+    for _ in 0..200 {
+        publish_raw(&rt, broker.port, "zigbee2mqtt/Kitchen Light", b"{not json".to_vec());
+    }
+    assert!(wait_until(Duration::from_secs(5), || metric(web, "hubd_mqtt_bad_state_payloads_total ") == 200));
+    let warnings = daemon.log_text().lines().filter(|l| l.contains("ignoring bad state payload")).count();
+    assert_eq!(warnings, 1, "{}", daemon.log_text());
+}
