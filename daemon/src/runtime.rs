@@ -119,6 +119,7 @@ impl Runtime {
         } else {
             Nlu::new(registry.clone(), None)
         };
+        tasks.push(("retention", crate::retention::spawn(store.clone(), cfg.into(), shutdown_rx.clone())));
         let pipeline = Pipeline::new(nlu, ob, store, opts.ack_wait);
         let mut web_addr = None;
         if opts.web {

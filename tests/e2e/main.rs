@@ -3,5 +3,6 @@
 
 mod chat;
 mod common;
+mod config;
 mod link;
 mod voice;
