@@ -3,9 +3,6 @@
 //! SQLite file, durable outbox, grammar path).
 
 use std::path::Path;
-use std::time::{Duration, Instant};
-
-use anyhow::{Context, bail};
 
 /// A temporary directory removed on drop (tempfile is a dev-dependency only).
 pub struct TempDir(std::path::PathBuf);
