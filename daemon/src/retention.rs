@@ -156,6 +156,10 @@ mod tests {
         }
     }
 
+    /// The schedule on a paused clock. (The purge itself is tested on real
+    /// SQLite files below with the real clock: under a paused clock sqlx's
+    /// pool acquire timeout fires as soon as the runtime idles while SQLite
+    /// works on its own thread.)
     #[tokio::test(start_paused = true)]
     async fn purges_at_start_up_then_daily_until_shutdown() {
         let runs = Arc::new(AtomicU32::new(0));
