@@ -427,7 +427,7 @@ fn keys_that_do_nothing_are_rejected_where_they_are() {
     );
     assert_eq!(
         d[0].to_string(),
-        "t.toml:3:1: mqtt.discovery: not implemented yet (expected no `mqtt.discovery`: Home Assistant MQTT discovery is not built yet)"
+        "t.toml:3:1: mqtt.discovery: not implemented yet (expected no `discovery` until Home Assistant MQTT discovery is built)"
     );
     // What is used stays accepted.
     let cfg = ok("[model]\nbackend = \"local\"\nquantize = \"none\"\nllm_path = \"m.gguf\"\nwhisper_path = \"w\"\n\

@@ -436,9 +436,9 @@ impl<'a> Validator<'a> {
         }
     }
 
-    /// A key that parses but does nothing yet.
-    fn not_implemented(&mut self, path: &[Seg<'static>], key: &str, why: &str) {
-        let d = self.at(path, format!("{key}: not implemented yet"), Some(format!("no `{key}`: {why}")));
+    /// A key that parses but does nothing yet; `expected` says what to write instead.
+    fn not_implemented(&mut self, path: &[Seg<'static>], key: &str, expected: &str) {
+        let d = self.at(path, format!("{key}: not implemented yet"), Some(expected.to_string()));
         self.diags.push(d);
     }
 
@@ -447,14 +447,14 @@ impl<'a> Validator<'a> {
             self.not_implemented(
                 &[Seg::Key("camera"), Seg::Key("enabled")],
                 "camera.enabled = true",
-                "camera capture is not built yet (`enabled = false`)",
+                "`enabled = false` until camera capture is built",
             );
         }
         for (i, c) in self.cfg.camera.source.iter().enumerate() {
             self.not_implemented(
                 &[Seg::Key("camera"), Seg::Key("source"), Seg::Idx(i), Seg::Key("id")],
                 &format!("camera.source `{}`", c.id),
-                "camera capture is not built yet",
+                "no `[[camera.source]]` until camera capture is built",
             );
         }
         let mut seen = HashSet::new();
@@ -508,7 +508,7 @@ impl<'a> Validator<'a> {
             self.not_implemented(
                 &id_path,
                 &format!("[[automation]] `{}`", a.id),
-                "the rule engine is not built yet; the entry's shape is still checked",
+                "no `[[automation]]` until the rule engine is built (the entry's shape is still checked)",
             );
             if !is_slug(&a.id) {
                 self.err(&base, Some("id"), format!("invalid automation id `{}`", a.id), Some(SLUG.into()));
@@ -596,26 +596,26 @@ pub(super) fn sorted(mut d: Vec<Diagnostic>) -> Vec<Diagnostic> {
     d
 }
 
-/// Keys that parse but do nothing yet, with the reason. [`strip_not_implemented`]
+/// Keys that parse but do nothing yet, with what to write instead. [`strip_not_implemented`]
 /// reports each one set and removes it from the tree before the sections are
 /// deserialised (their fields do not exist).
 const NOT_IMPLEMENTED: &[(&[&str], &str)] = &[
-    (&["mqtt", "discovery"], "Home Assistant MQTT discovery is not built yet"),
-    (&["mqtt", "discovery_prefix"], "Home Assistant MQTT discovery is not built yet"),
-    (&["model", "openai"], "the remote OpenAI-compatible engine is not built yet"),
-    (&["model", "keep_reasoning"], "reasoning is returned per request (`return_reasoning`), not configured"),
-    (&["model", "encoder_path"], "the text encoder and its heads are not built yet"),
-    (&["model", "placement", "audio"], "only the decoder is placed (`devices`, `split`)"),
-    (&["model", "placement", "text"], "only the decoder is placed (`devices`, `split`)"),
-    (&["model", "placement", "vision"], "only the decoder is placed (`devices`, `split`)"),
+    (&["mqtt", "discovery"], "no `discovery` until Home Assistant MQTT discovery is built"),
+    (&["mqtt", "discovery_prefix"], "no `discovery_prefix` until Home Assistant MQTT discovery is built"),
+    (&["model", "openai"], "no `[model.openai]` until the remote engine is built"),
+    (&["model", "keep_reasoning"], "no `keep_reasoning`: it is not read yet"),
+    (&["model", "encoder_path"], "no `encoder_path` until the text encoder and its heads are built"),
+    (&["model", "placement", "audio"], "only the decoder is placed: `devices`, `split`, `split_at`"),
+    (&["model", "placement", "text"], "only the decoder is placed: `devices`, `split`, `split_at`"),
+    (&["model", "placement", "vision"], "only the decoder is placed: `devices`, `split`, `split_at`"),
 ];
 
 /// Report and remove the [`NOT_IMPLEMENTED`] keys, and `[model] backend = "openai"`.
 pub(super) fn strip_not_implemented(doc: &mut Doc<'_>) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     let mut found: Vec<&[&str]> = Vec::new();
-    let backend = (&["model", "backend"][..], "the remote OpenAI-compatible engine is not built yet");
-    for &(path, why) in NOT_IMPLEMENTED.iter().chain(std::iter::once(&backend)) {
+    let backend = (&["model", "backend"][..], "`backend = \"local\"` until the remote engine is built");
+    for &(path, expected) in NOT_IMPLEMENTED.iter().chain(std::iter::once(&backend)) {
         let Some((last, parents)) = path.split_last() else { continue };
         let parent = if parents.is_empty() {
             Some(doc.root.get_ref())
@@ -636,7 +636,7 @@ pub(super) fn strip_not_implemented(doc: &mut Doc<'_>) -> Vec<Diagnostic> {
         } else {
             dotted
         };
-        out.push(doc.src.diag(k.span(), format!("{key}: not implemented yet"), Some(format!("no `{key}`: {why}"))));
+        out.push(doc.src.diag(k.span(), format!("{key}: not implemented yet"), Some(expected.to_string())));
         found.push(path);
     }
     for path in found {
