@@ -6,19 +6,27 @@
 //!
 //! 1. the TOML text is parsed into a spanned tree (`toml::de::DeTable`), with
 //!    recovery, so all syntax errors are reported;
-//! 2. each top-level section and each `[[floor]]`/`[[area]]`/`[[device]]`/
-//!    `[[automation]]` entry is deserialised on its own (every struct is
-//!    `deny_unknown_fields`), so one bad entry does not hide the next;
+//! 2. keys that parse but do nothing yet (`[mqtt] discovery`, `[model]
+//!    backend = "openai"`, ...) are reported as "not implemented yet" and
+//!    taken out of the tree; then each top-level section and each
+//!    `[[floor]]`/`[[area]]`/`[[device]]`/`[[automation]]` entry is
+//!    deserialised on its own (every struct is `deny_unknown_fields`), so one
+//!    bad entry does not hide the next, and within a table every bad key is
+//!    reported, not only serde's first;
 //! 3. cross-references are checked (duplicate ids, areas on unknown floors,
 //!    devices in unknown areas, entity-id domain = kind, dialect keys, ...)
 //!    and each finding is mapped back to the span of the offending value.
 //!
-//! Sections owned by later features (`[audio]`, `[camera]`, `[nlu]`,
-//! `[model]`) are typed here, optional and defaulted, so they are extended in
-//! one place rather than re-invented.
+//! Sections owned by later features (`[camera]`, `[[automation]]`) are typed
+//! here and shape-checked, but rejected when they ask for something that is
+//! not built yet (`[camera] enabled = true`, any `[[automation]]`).
 //!
-//! Layout: [`schema`] holds the typed sections, `validate` the cross-checks,
-//! `span` the spanned document that maps findings back to `line:col`.
+//! Relative paths in the file resolve against its directory, in one place:
+//! [`Config::resolve_path`] (and the accessors built on it), used by the
+//! validator and the runtime alike.
+//!
+//! Layout: `schema` holds the typed sections, `validate` the checks, `span`
+//! the spanned document that maps findings back to `line:col`.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
