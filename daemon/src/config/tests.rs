@@ -303,6 +303,8 @@ fn audio_nlu_camera_sections() {
     assert!(d.iter().any(|x| x.message == "camera.enabled = true: not implemented yet" && x.line == 2), "{d:?}");
     assert!(d.iter().any(|x| x.message == "camera.source `door`: not implemented yet" && x.line == 4), "{d:?}");
     ok("[camera]\nenabled = false\n");
+    let d = errs("[camera]\nsnapshot_dir = \"snaps\"\n");
+    assert_eq!((d[0].line, d[0].message.as_str()), (2, "camera.snapshot_dir: not implemented yet"), "{d:?}");
 }
 
 #[test]

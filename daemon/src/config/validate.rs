@@ -608,6 +608,7 @@ const NOT_IMPLEMENTED: &[(&[&str], &str)] = &[
     (&["model", "placement", "audio"], "only the decoder is placed: `devices`, `split`, `split_at`"),
     (&["model", "placement", "text"], "only the decoder is placed: `devices`, `split`, `split_at`"),
     (&["model", "placement", "vision"], "only the decoder is placed: `devices`, `split`, `split_at`"),
+    (&["camera", "snapshot_dir"], "no `snapshot_dir` until camera capture is built"),
 ];
 
 /// Report and remove the [`NOT_IMPLEMENTED`] keys, and `[model] backend = "openai"`.
