@@ -10,7 +10,6 @@ use std::sync::Arc;
 use hub_model::decoder::Quantize;
 use hub_model::generate::Workers;
 use hub_model::generate::{EngineSpec, Generator, GeneratorOptions, default_llm_path};
-use hub_model::placement::PlacementConfig;
 
 use crate::config::{self, Config};
 
@@ -34,7 +33,7 @@ pub enum LlmError {
 pub fn engine_spec(
     cfg: Option<&Config>,
     model: Option<&Path>,
-    quantize: Option<config::Quantize>,
+    quantize: Option<Quantize>,
 ) -> Result<EngineSpec, LlmError> {
     let model_cfg = cfg.map(|c| &c.model);
     let path = match (model, model_cfg.and_then(|m| m.llm_path.as_ref())) {
@@ -43,23 +42,10 @@ pub fn engine_spec(
         (None, None) => default_llm_path().ok_or(LlmError::NoModel)?,
     };
     let mut spec = EngineSpec::new(path);
-    spec.quantize = match quantize.or(model_cfg.map(|m| m.quantize)).unwrap_or_default() {
-        config::Quantize::Int8 => Quantize::Int8,
-        config::Quantize::None => Quantize::None,
-    };
+    spec.quantize =
+        quantize.unwrap_or_else(|| model_cfg.map_or(config::ModelConfig::default().quantize, |m| m.quantize));
     if let Some(m) = model_cfg {
-        let split = match m.placement.split {
-            config::Split::None => None,
-            config::Split::Layers => Some("layers".to_string()),
-            config::Split::Tensor => Some("tensor".to_string()),
-            config::Split::Replica => Some("replica".to_string()),
-        };
-        let pc = PlacementConfig {
-            devices: m.placement.decoder.iter().map(|d| d.to_string()).collect(),
-            split,
-            split_at: None,
-        };
-        spec.placement = pc.to_placement().map_err(|e| LlmError::Placement(e.to_string()))?;
+        spec.placement = m.placement.to_placement().map_err(|e| LlmError::Placement(e.to_string()))?;
         if spec.placement.devices().iter().any(|d| d.is_cuda()) {
             spec.kind = tch::Kind::BFloat16;
         }

@@ -22,6 +22,14 @@
 //!   session: rumqttc drops them), and the outbox republishes them itself.
 //! - Incoming messages go out as [`LinkEvent::Message`] over a bounded
 //!   channel (back-pressure on the broker, never an unbounded queue).
+//! - Subscriptions: every filter is validated on its own before it is kept
+//!   ([`valid_filter`]); a malformed one is refused (logged, and reported by
+//!   [`MqttLink::subscribe`]) and never sent. rumqttc refuses a whole
+//!   SUBSCRIBE when one of its filters is malformed, and a broker may drop
+//!   the connection over one, so a bad filter must never travel with the
+//!   others. The valid ones go out in SUBSCRIBEs of up to 64 filters; the
+//!   broker answers each filter with its own SUBACK return code, so a filter
+//!   it refuses (an ACL, say) does not affect the rest either.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -139,6 +147,30 @@ fn valid_publish_topic(t: &str) -> bool {
     !t.is_empty() && !t.contains(['+', '#', '\0']) && t.len() <= 65535
 }
 
+/// A well-formed MQTT subscription filter: non-empty, no NUL, `+` only as a
+/// whole level, `#` only as the whole last level (MQTT 3.1.1 4.7).
+pub fn valid_filter(f: &str) -> bool {
+    !f.contains('\0') && f.len() <= 65535 && rumqttc::valid_filter(f)
+}
+
+/// The well-formed filters of `topics`; each malformed one is logged and
+/// returned in the second list.
+fn split_filters(topics: impl IntoIterator<Item = String>) -> (Vec<String>, Vec<String>) {
+    let (good, bad): (Vec<String>, Vec<String>) = topics.into_iter().partition(|t| valid_filter(t));
+    for b in &bad {
+        tracing::warn!(filter = %b.escape_debug(), "refusing a malformed MQTT subscription filter; the others are kept");
+    }
+    (good, bad)
+}
+
+/// Queue SUBSCRIBEs for `filters` (all valid), 64 per packet.
+fn queue_subscriptions(client: &AsyncClient, filters: &[String]) -> Result<(), rumqttc::ClientError> {
+    for chunk in filters.chunks(64) {
+        client.try_subscribe_many(chunk.iter().map(|t| SubscribeFilter::new(t.clone(), QoS::AtLeastOnce)))?;
+    }
+    Ok(())
+}
+
 impl MqttLink {
     /// Publish QoS 1 without waiting. `row` ties the PUBACK to an outbox row.
     pub fn try_publish(
@@ -189,18 +221,26 @@ impl MqttLink {
         tokio::time::timeout(timeout, rx.wait_for(|c| *c)).await.map(|r| r.is_ok()).unwrap_or(false)
     }
 
-    /// Add subscriptions (kept for every reconnect).
+    /// Add subscriptions (kept for every reconnect). Malformed filters are
+    /// refused one by one ([`PublishError::BadTopic`] names the first) and
+    /// the well-formed ones are subscribed all the same.
     pub fn subscribe(&self, topics: &[String]) -> Result<(), PublishError> {
+        let (good, bad) = split_filters(topics.iter().cloned());
         let mut sh = lock(&self.shared);
-        let new: Vec<String> = topics.iter().filter(|t| !sh.topics.contains(t)).cloned().collect();
-        sh.topics.extend(new.iter().cloned());
-        if sh.connected && !new.is_empty() {
-            for chunk in new.chunks(64) {
-                let filters = chunk.iter().map(|t| SubscribeFilter::new(t.clone(), QoS::AtLeastOnce));
-                self.client.try_subscribe_many(filters).map_err(|_| PublishError::Full)?;
+        let mut new: Vec<String> = Vec::new();
+        for t in good {
+            if !sh.topics.contains(&t) && !new.contains(&t) {
+                new.push(t);
             }
         }
-        Ok(())
+        sh.topics.extend(new.iter().cloned());
+        if sh.connected && !new.is_empty() {
+            queue_subscriptions(&self.client, &new).map_err(|_| PublishError::Full)?;
+        }
+        match bad.into_iter().next() {
+            Some(b) => Err(PublishError::BadTopic(b)),
+            None => Ok(()),
+        }
     }
 }
 
@@ -228,6 +268,7 @@ pub fn spawn(
     net.set_tcp_nodelay(true);
     eventloop.set_network_options(net);
 
+    let (topics, _) = split_filters(topics);
     let shared = Arc::new(Mutex::new(Shared { topics, ..Default::default() }));
     let space = Arc::new(Notify::new());
     let (connected_tx, connected_rx) = watch::channel(false);
@@ -346,11 +387,8 @@ impl LinkTask {
         self.pkids.clear();
         self.collided = None;
         let mut sh = lock(&self.link.shared);
-        for chunk in sh.topics.chunks(64) {
-            let filters = chunk.iter().map(|t| SubscribeFilter::new(t.clone(), QoS::AtLeastOnce));
-            if let Err(e) = self.link.client.try_subscribe_many(filters) {
-                tracing::warn!(error = %e, "could not queue MQTT subscriptions");
-            }
+        if let Err(e) = queue_subscriptions(&self.link.client, &sh.topics) {
+            tracing::warn!(error = %e, "could not queue MQTT subscriptions");
         }
         match self.link.client.try_publish(&self.settings.status_topic, QoS::AtLeastOnce, true, "online") {
             Ok(()) => sh.fifo.push_back(None),
@@ -471,6 +509,53 @@ mod tests {
         assert!(
             link.try_publish(Some(1), "bad/+/topic", "x", false) == Err(PublishError::BadTopic("bad/+/topic".into()))
         );
+    }
+
+    /// A malformed filter among good ones: the good ones are subscribed and
+    /// deliver; the bad one is refused alone (issue 17, item 4: one
+    /// `stat/#/RESULT` used to make rumqttc drop the whole SUBSCRIBE).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_malformed_filter_does_not_take_the_others_down() {
+        let broker = crate::broker::start(0).unwrap();
+        let (tx, mut rx) = mpsc::channel(64);
+        let (_stop, stop_rx) = watch::channel(false);
+        let s = MqttSettings::new("127.0.0.1", broker.addr.port(), "hubd-mqtt-filters");
+        let topics = vec!["good/a".to_string(), "stat/#/RESULT".to_string(), "good/b".to_string(), "x\0y".into()];
+        let (link, _task) = spawn(s, topics, tx, stop_rx);
+        assert!(link.wait_connected(Duration::from_secs(5)).await);
+        // Added later, in one call with a bad one.
+        let added = link.subscribe(&["good/c".to_string(), "a/b#".to_string()]);
+        assert_eq!(added, Err(PublishError::BadTopic("a/b#".into())));
+        let want = ["good/a", "good/b", "good/c"];
+        let mut got = BTreeSet::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while got.len() < want.len() {
+            // Publish until each subscription has delivered (SUBACKs race the first publishes).
+            for t in want {
+                if !got.contains(t) {
+                    let _ = link.try_publish(None, t, "on", false);
+                }
+            }
+            match tokio::time::timeout(Duration::from_millis(200), rx.recv()).await {
+                Ok(Some(LinkEvent::Message { topic, .. })) => {
+                    got.insert(topic);
+                }
+                Ok(Some(_)) | Err(_) => {}
+                Ok(None) => panic!("link stopped"),
+            }
+            assert!(tokio::time::Instant::now() < deadline, "only {got:?} delivered");
+        }
+        assert!(link.is_connected(), "the link stayed up");
+    }
+
+    #[test]
+    fn filter_validation() {
+        for ok in ["a/b", "a/+/c", "a/#", "#", "+", "zigbee2mqtt/Hall Lamp"] {
+            assert!(valid_filter(ok), "{ok}");
+        }
+        for bad in ["", "a/#/c", "a/b#", "a+/b", "x\0y", "stat/#/RESULT"] {
+            assert!(!valid_filter(bad), "{bad:?}");
+        }
     }
 
     #[test]

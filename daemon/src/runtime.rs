@@ -184,6 +184,7 @@ impl Runtime {
         };
         let (ob, ob_task) = outbox::spawn(deps, &registry, outbox_settings(cfg)).await?;
         tasks.push(("outbox", Stage::Outbox, ob_task));
+        tasks.push(("retention", Stage::Core, crate::retention::spawn(store.clone(), cfg.into(), signal(Stage::Core))));
         let nlu = load_nlu(cfg, registry.clone(), opts.templates);
         let pipeline = Pipeline::new(nlu, ob, store, bus.clone(), opts.ack_wait);
         let mut rt = Runtime {

@@ -322,12 +322,32 @@ pub struct AutomationRun {
 }
 
 /// Rows removed by a retention purge.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct PurgeReport {
     pub turns: u64,
     pub commands: u64,
     pub events: u64,
     pub automation_runs: u64,
+    /// Files the purged rows pointed to (utterance recordings, event
+    /// snapshots), for the caller to delete: the store does no file I/O
+    /// beyond the database.
+    pub files: Vec<PathBuf>,
+}
+
+impl PurgeReport {
+    /// Rows removed, all tables together.
+    pub fn rows(&self) -> u64 {
+        self.turns + self.commands + self.events + self.automation_runs
+    }
+
+    /// Add another purge's counts and files to this one.
+    pub fn merge(&mut self, other: PurgeReport) {
+        self.turns += other.turns;
+        self.commands += other.commands;
+        self.events += other.events;
+        self.automation_runs += other.automation_runs;
+        self.files.extend(other.files);
+    }
 }
 
 // Records as read by sqlx; JSON columns are text here and parsed on the way out.
@@ -1086,10 +1106,23 @@ impl Store {
 
     // -- retention --------------------------------------------------------
 
-    /// Delete rows created before `cutoff` (unix ms), in one transaction.
-    /// Open commands (pending/sent) and device state are never purged.
+    /// Delete finished rows created before `cutoff` (unix ms), in one
+    /// transaction: dialogue turns, events, automation runs and commands
+    /// that are no longer open. Open commands (pending/sent) and device state
+    /// are never purged. The report lists the files the rows pointed to.
     pub async fn purge_older_than(&self, cutoff: i64) -> Result<PurgeReport, StoreError> {
         let mut tx = self.pool.begin().await?;
+        let mut files: Vec<String> =
+            sqlx::query_scalar("SELECT audio_path FROM dialogue_turns WHERE created_at < ? AND audio_path IS NOT NULL")
+                .bind(cutoff)
+                .fetch_all(&mut *tx)
+                .await?;
+        let snapshots: Vec<String> =
+            sqlx::query_scalar("SELECT snapshot_path FROM events WHERE created_at < ? AND snapshot_path IS NOT NULL")
+                .bind(cutoff)
+                .fetch_all(&mut *tx)
+                .await?;
+        files.extend(snapshots);
         let turns = sqlx::query("DELETE FROM dialogue_turns WHERE created_at < ?")
             .bind(cutoff)
             .execute(&mut *tx)
@@ -1111,7 +1144,81 @@ impl Store {
             .await?
             .rows_affected();
         tx.commit().await?;
-        Ok(PurgeReport { turns, commands, events, automation_runs })
+        let files = files.into_iter().map(PathBuf::from).collect();
+        Ok(PurgeReport { turns, commands, events, automation_runs, files })
+    }
+
+    /// Bytes the database's live pages take (page size x pages in use; pages
+    /// freed by deletes are reused by SQLite before the file grows again).
+    pub async fn used_bytes(&self) -> Result<u64, StoreError> {
+        let pages: i64 = sqlx::query_scalar("PRAGMA page_count").fetch_one(&self.pool).await?;
+        let free: i64 = sqlx::query_scalar("PRAGMA freelist_count").fetch_one(&self.pool).await?;
+        let size: i64 = sqlx::query_scalar("PRAGMA page_size").fetch_one(&self.pool).await?;
+        Ok(count(pages.saturating_sub(free)).saturating_mul(count(size)))
+    }
+
+    /// Size cap (`[store] max_db_mb`): while the database uses more than
+    /// `max_bytes`, purge the oldest finished rows first (by creation time
+    /// across all purgeable tables). Each step removes about the share of
+    /// rows by which the database is over the cap (at most `max_batch`), so a
+    /// slightly-too-big database loses a few old rows, not everything. Stops
+    /// when it fits or only rows that are never purged are left.
+    pub async fn purge_to_size(&self, max_bytes: u64, max_batch: u32) -> Result<PurgeReport, StoreError> {
+        macro_rules! purgeable {
+            () => {
+                "(SELECT created_at FROM dialogue_turns
+                  UNION ALL SELECT created_at FROM events
+                  UNION ALL SELECT created_at FROM automations_log
+                  UNION ALL SELECT created_at FROM commands WHERE status NOT IN ('pending', 'sent'))"
+            };
+        }
+        let mut report = PurgeReport::default();
+        loop {
+            let used = self.used_bytes().await?;
+            if used <= max_bytes {
+                break;
+            }
+            let rows: i64 =
+                sqlx::query_scalar(concat!("SELECT COUNT(*) FROM ", purgeable!())).fetch_one(&self.pool).await?;
+            let rows = count(rows);
+            if rows == 0 {
+                break;
+            }
+            // Rows to drop ~ rows x (excess / used), rounded up.
+            let share = (rows as f64 * (used - max_bytes) as f64 / used as f64).ceil() as u64;
+            let batch = share.clamp(1, u64::from(max_batch.max(1)));
+            // Creation time of the `batch`-th oldest purgeable row: everything
+            // up to it goes.
+            let nth: Option<i64> = sqlx::query_scalar(concat!(
+                "SELECT created_at FROM ",
+                purgeable!(),
+                " ORDER BY created_at LIMIT 1 OFFSET ?"
+            ))
+            .bind(i64::try_from(batch - 1).unwrap_or(i64::MAX))
+            .fetch_optional(&self.pool)
+            .await?;
+            let Some(nth) = nth else { break };
+            let step = self.purge_older_than(nth.saturating_add(1)).await?;
+            let removed = step.rows();
+            report.merge(step);
+            if removed == 0 {
+                break;
+            }
+        }
+        Ok(report)
+    }
+
+    /// Test hook: set a row's creation time (retention tests age rows).
+    #[cfg(test)]
+    pub(crate) async fn set_created_at(&self, table: &str, id: i64, at: i64) -> Result<(), StoreError> {
+        let sql = match table {
+            "dialogue_turns" => "UPDATE dialogue_turns SET created_at = ? WHERE id = ?",
+            "commands" => "UPDATE commands SET created_at = ? WHERE id = ?",
+            "events" => "UPDATE events SET created_at = ? WHERE id = ?",
+            _ => "UPDATE automations_log SET created_at = ? WHERE id = ?",
+        };
+        sqlx::query(sql).bind(at).bind(id).execute(&self.pool).await?;
+        Ok(())
     }
 
     /// Apply `[store] retention_days` (0 keeps everything).

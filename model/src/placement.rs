@@ -19,7 +19,7 @@
 //! The code is device-generic: `Device::Cuda(0)`/`Cuda(1)` on GPUs, and the
 //! same sharding code over two `Device::Cpu` shards on a CPU-only machine,
 //! where tests prove it equivalent to one device.
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tch::Device;
 
 #[derive(Debug, thiserror::Error)]
@@ -55,15 +55,17 @@ impl Default for Placement {
 }
 
 /// The TOML form (`[model.placement]`).
-#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct PlacementConfig {
     /// Device names: `cpu`, `cpu:N` (a CPU shard), `cuda`, `cuda:N`.
     #[serde(default)]
     pub devices: Vec<String>,
-    /// `layers`, `tensor` or `replica`; absent with one device = single.
+    /// `none`, `layers`, `tensor` or `replica`; absent with one device = single.
+    #[serde(default)]
     pub split: Option<String>,
     /// For `layers`: index of the first layer on the second device.
+    #[serde(default)]
     pub split_at: Option<usize>,
 }
 
@@ -83,7 +85,16 @@ pub fn parse_device(s: &str) -> Result<Device, PlacementError> {
 }
 
 impl PlacementConfig {
+    /// The placement, with every named CUDA device present on this machine.
     pub fn to_placement(&self) -> Result<Placement, PlacementError> {
+        let p = self.resolve()?;
+        p.check_available()?;
+        Ok(p)
+    }
+
+    /// The placement this configuration describes, without probing the
+    /// machine (what `hubd check-config` validates).
+    pub fn resolve(&self) -> Result<Placement, PlacementError> {
         let devices = self.devices.iter().map(|d| parse_device(d)).collect::<Result<Vec<_>, _>>()?;
         let p = match self.split.as_deref().map(str::to_ascii_lowercase).as_deref() {
             None | Some("none") | Some("single") => match devices.as_slice() {
@@ -107,7 +118,6 @@ impl PlacementConfig {
             }
             Some(other) => return Err(PlacementError::Split(other.into())),
         };
-        p.check_available()?;
         Ok(p)
     }
 }

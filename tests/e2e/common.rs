@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -15,64 +15,12 @@ use std::time::{Duration, Instant};
 use rumqttc::{AsyncClient, Event, Incoming, MqttOptions, QoS};
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    hubd::testing::free_port().expect("a free loopback port")
 }
 
-fn wait_tcp(port: u16, within: Duration) -> bool {
-    let t0 = Instant::now();
-    while t0.elapsed() < within {
-        if TcpStream::connect_timeout(&SocketAddr::from(([127, 0, 0, 1], port)), Duration::from_millis(100)).is_ok() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    false
-}
-
-/// Debian's mosquitto on `127.0.0.1:port`, killed on drop.
-pub struct Mosquitto {
-    pub port: u16,
-    conf: PathBuf,
-    child: Option<Child>,
-}
-
-impl Mosquitto {
-    pub fn start(dir: &Path) -> Mosquitto {
-        let port = free_port();
-        let conf = dir.join("mosquitto.conf");
-        std::fs::write(&conf, format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")).unwrap();
-        let mut m = Mosquitto { port, conf, child: None };
-        m.restart();
-        m
-    }
-
-    /// (Re)start on the same port.
-    pub fn restart(&mut self) {
-        assert!(self.child.is_none(), "mosquitto already running");
-        let child = Command::new("/usr/sbin/mosquitto")
-            .arg("-c")
-            .arg(&self.conf)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("mosquitto (apt install mosquitto)");
-        self.child = Some(child);
-        assert!(wait_tcp(self.port, Duration::from_secs(5)), "mosquitto did not listen on {}", self.port);
-    }
-
-    pub fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-impl Drop for Mosquitto {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
+/// Debian's mosquitto on `127.0.0.1:port`, killed on drop: the launcher the
+/// benches use too.
+pub use hubd::testing::Mosquitto;
 
 /// Test home: four dimmable Zigbee2MQTT lights in three areas.
 pub const LIGHTS: &[(&str, &str, &str)] = &[
@@ -83,6 +31,13 @@ pub const LIGHTS: &[(&str, &str, &str)] = &[
 ];
 
 pub fn write_config(dir: &Path, mqtt_port: u16, web_port: u16, command_timeout_ms: u64) -> PathBuf {
+    let p = dir.join("hub.toml");
+    std::fs::write(&p, config_text(mqtt_port, web_port, command_timeout_ms)).unwrap();
+    p
+}
+
+/// The test home's configuration text (see [`write_config`]).
+pub fn config_text(mqtt_port: u16, web_port: u16, command_timeout_ms: u64) -> String {
     let mut s = format!(
         r#"
 [mqtt]
@@ -93,7 +48,6 @@ keepalive = 2
 command_timeout_ms = {command_timeout_ms}
 max_attempts = 5
 expire_after_s = 120
-discovery = false
 
 [store]
 path = "hubd.db"
@@ -136,9 +90,7 @@ dialect = {{ type = "zigbee2mqtt", friendly_name = "{name}" }}
 "#
         ));
     }
-    let p = dir.join("hub.toml");
-    std::fs::write(&p, s).unwrap();
-    p
+    s
 }
 
 /// The `hubd` binary under test.
@@ -266,85 +218,52 @@ pub fn json(s: &str) -> serde_json::Value {
     serde_json::from_str(s).unwrap_or_else(|e| panic!("not JSON ({e}): {s}"))
 }
 
-/// Simulated Zigbee2MQTT lights on the broker: apply `<base>/<name>/set`
-/// JSON, count every receipt per (topic, payload), publish the full state
-/// retained on `<base>/<name>`, and re-announce every state on reconnect
-/// (as Zigbee2MQTT does at start-up).
-#[derive(Clone, Default)]
+/// The test home's devices on the broker, run by hubd's own simulator
+/// (`hubd::simulate`, Zigbee2MQTT firmware behaviour): each applies
+/// `<base>/<name>/set` JSON, publishes its full state on `<base>/<name>`
+/// (retained, Zigbee2MQTT's `retain: true` device option, so a restarted
+/// daemon sees the last state), re-announces on reconnect, and counts every
+/// command it receives per (topic, payload).
+#[derive(Clone)]
 pub struct Devices {
-    inner: Arc<Mutex<DevInner>>,
-}
-
-#[derive(Default)]
-struct DevInner {
-    states: HashMap<String, serde_json::Map<String, serde_json::Value>>,
-    receipts: HashMap<(String, String), u32>,
-    total: u32,
+    log: hubd::simulate::SimLog,
 }
 
 impl Devices {
     pub fn start(rt: &tokio::runtime::Runtime, port: u16) -> Devices {
-        let devs = Devices::default();
-        let d = devs.clone();
-        let mut opts = MqttOptions::new(format!("e2e-devices-{port}"), "127.0.0.1", port);
-        opts.set_keep_alive(Duration::from_secs(2));
-        let (client, mut el) = AsyncClient::new(opts, 1024);
-        rt.spawn(async move {
-            loop {
-                match el.poll().await {
-                    Ok(Event::Incoming(Incoming::ConnAck(_))) => {
-                        let _ = client.try_subscribe("zigbee2mqtt/+/set", QoS::AtLeastOnce);
-                        let snapshot: Vec<(String, String)> = {
-                            let g = d.inner.lock().unwrap();
-                            g.states
-                                .iter()
-                                .map(|(n, s)| (n.clone(), serde_json::Value::Object(s.clone()).to_string()))
-                                .collect()
-                        };
-                        for (name, st) in snapshot {
-                            let _ = client.try_publish(format!("zigbee2mqtt/{name}"), QoS::AtLeastOnce, true, st);
-                        }
-                    }
-                    Ok(Event::Incoming(Incoming::Publish(p))) => {
-                        let Some(name) = p.topic.strip_prefix("zigbee2mqtt/").and_then(|t| t.strip_suffix("/set"))
-                        else {
-                            continue;
-                        };
-                        let payload = String::from_utf8_lossy(&p.payload).to_string();
-                        let state = {
-                            let mut g = d.inner.lock().unwrap();
-                            *g.receipts.entry((p.topic.clone(), payload.clone())).or_default() += 1;
-                            g.total += 1;
-                            let st = g.states.entry(name.to_string()).or_default();
-                            if let Ok(serde_json::Value::Object(m)) =
-                                serde_json::from_str::<serde_json::Value>(&payload)
-                            {
-                                for (k, v) in m {
-                                    st.insert(k, v);
-                                }
-                            }
-                            serde_json::Value::Object(st.clone()).to_string()
-                        };
-                        let _ = client.try_publish(format!("zigbee2mqtt/{name}"), QoS::AtLeastOnce, true, state);
-                    }
-                    Ok(_) => {}
-                    Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-                }
-            }
-        });
+        let cfg = hubd::config::Config::from_str(&config_text(port, 8080, 1000), "e2e-devices").unwrap();
+        let registry = cfg.registry().unwrap();
+        let log = hubd::simulate::SimLog::default();
+        let options = hubd::simulate::SimOptions {
+            z2m_retain: true,
+            backoff_max: Duration::from_millis(200),
+            log: Some(log.clone()),
+        };
+        // Runs as long as the test's runtime (the shutdown future never resolves).
+        rt.spawn(hubd::simulate::run_with(registry, "127.0.0.1".into(), port, options, std::future::pending()));
+        let devs = Devices { log };
+        // Every light has announced itself (subscriptions are made before the birth).
+        let names: Vec<String> = LIGHTS.iter().map(|(_, name, _)| format!("zigbee2mqtt/{name}")).collect();
+        assert!(
+            wait_until(Duration::from_secs(5), || names.iter().all(|t| devs.log.last(t).is_some())),
+            "simulated devices did not come up"
+        );
         devs
     }
 
+    /// Commands received, all devices.
     pub fn total(&self) -> u32 {
-        self.inner.lock().unwrap().total
+        u32::try_from(self.log.received()).unwrap_or(u32::MAX)
     }
 
+    /// How often each (topic, payload) command was received.
     pub fn receipts(&self) -> HashMap<(String, String), u32> {
-        self.inner.lock().unwrap().receipts.clone()
+        self.log.receipts()
     }
 
+    /// The light's last published state (`zigbee2mqtt/<friendly>`).
     pub fn state(&self, friendly: &str) -> Option<serde_json::Map<String, serde_json::Value>> {
-        self.inner.lock().unwrap().states.get(friendly).cloned()
+        self.log.last_json(&format!("zigbee2mqtt/{friendly}"))
     }
 }
 

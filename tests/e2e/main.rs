@@ -3,6 +3,7 @@
 
 mod chat;
 mod common;
+mod config;
 mod link;
 mod spine;
 mod voice;

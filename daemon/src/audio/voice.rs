@@ -6,7 +6,7 @@
 //! and its drop policy (drop new utterances while Whisper is busy) applies.
 //! Commands go to [`Pipeline::handle_text`] with modality `voice`, which
 //! plans, publishes through the outbox, waits for acks and stores the turn.
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -74,10 +74,7 @@ impl VoiceOptions {
         let phrases = cfg.audio.wake_phrases();
         let wake =
             if phrases.is_empty() { WakeFilter::always() } else { WakeFilter::new(&phrases[..], DEFAULT_FOLLOW_UP)? };
-        let recordings = cfg.audio.keep_recordings.then(|| {
-            let db = cfg.store_path();
-            db.parent().unwrap_or(Path::new(".")).join("recordings")
-        });
+        let recordings = cfg.audio.keep_recordings.then(|| cfg.recordings_dir());
         let prompt = cfg.registry().ok().and_then(|reg| cfg.audio.asr_prompt(&reg));
         if let Some(p) = &prompt {
             tracing::info!(chars = p.len(), "Whisper prompt from [audio] prompt");

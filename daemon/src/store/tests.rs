@@ -516,7 +516,7 @@ async fn purge_keeps_open_commands_and_recent_rows() {
 
     assert_eq!(store.purge_retention(0).await.unwrap(), PurgeReport::default(), "0 keeps everything");
     let report = store.purge_retention(30).await.unwrap();
-    assert_eq!(report, PurgeReport { turns: 1, commands: 1, events: 1, automation_runs: 1 });
+    assert_eq!(report, PurgeReport { turns: 1, commands: 1, events: 1, automation_runs: 1, files: vec![] });
 
     let turns = store.recent_turns(10).await.unwrap();
     assert_eq!(turns.iter().map(|t| t.id).collect::<Vec<_>>(), vec![new_turn]);

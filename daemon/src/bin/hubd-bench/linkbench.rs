@@ -2,12 +2,7 @@
 //! free loopback port and an in-process hubd runtime against it (temp
 //! SQLite file, durable outbox, grammar path).
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-use anyhow::{Context, bail};
 
 /// A temporary directory removed on drop (tempfile is a dev-dependency only).
 pub struct TempDir(std::path::PathBuf);
@@ -31,46 +26,8 @@ impl Drop for TempDir {
     }
 }
 
-pub struct Mosquitto {
-    pub port: u16,
-    child: Child,
-}
-
-impl Mosquitto {
-    pub fn start(dir: &Path) -> anyhow::Result<Mosquitto> {
-        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let conf = dir.join("mosquitto.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_inflight_messages 0\nmax_queued_messages 0\n"
-            ),
-        )?;
-        let child = Command::new("/usr/sbin/mosquitto")
-            .arg("-c")
-            .arg(&conf)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("starting /usr/sbin/mosquitto (apt install mosquitto)")?;
-        let t0 = Instant::now();
-        while TcpStream::connect_timeout(&SocketAddr::from(([127, 0, 0, 1], port)), Duration::from_millis(100)).is_err()
-        {
-            if t0.elapsed() > Duration::from_secs(5) {
-                bail!("mosquitto did not listen on {port}");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Ok(Mosquitto { port, child })
-    }
-}
-
-impl Drop for Mosquitto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+/// The shared launcher (also used by the e2e tests); benches call `try_start`.
+pub use hubd::testing::Mosquitto;
 
 pub const LIGHTS: &[(&str, &str)] = &[
     ("light.kitchen", "Kitchen Light"),
@@ -90,7 +47,6 @@ port = {port}
 client_id = "hubd-bench-{port}"
 command_timeout_ms = 600000
 expire_after_s = 3600
-discovery = false
 
 [store]
 path = "{}"

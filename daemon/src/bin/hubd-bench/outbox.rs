@@ -21,7 +21,7 @@ const CLIENTS: usize = 8;
 
 pub fn run() -> anyhow::Result<Vec<Row>> {
     let dir = TempDir::new("outbox")?;
-    let broker = Mosquitto::start(dir.path())?;
+    let broker = Mosquitto::try_start(dir.path())?;
     let cfg = config(dir.path(), broker.port)?;
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let hubd_secs = rt.block_on(async {

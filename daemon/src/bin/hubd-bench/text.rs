@@ -17,7 +17,7 @@ const N: usize = 300;
 
 pub fn run() -> anyhow::Result<Vec<Row>> {
     let dir = TempDir::new("text")?;
-    let broker = Mosquitto::start(dir.path())?;
+    let broker = Mosquitto::try_start(dir.path())?;
     let cfg = config(dir.path(), broker.port)?;
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let lat = rt.block_on(async {

@@ -143,7 +143,6 @@ host = "127.0.0.1"
 port = {port}
 client_id = "hubd-bench-voice-{port}"
 command_timeout_ms = 5000
-discovery = false
 
 [store]
 path = "{db}"
@@ -217,7 +216,7 @@ pub fn run() -> anyhow::Result<Vec<Row>> {
             .replace("@CHANNELS@", "2"),
     )?;
     let feeder = Feeder::start(&fifo)?;
-    let broker = Mosquitto::start(dir.path())?;
+    let broker = Mosquitto::try_start(dir.path())?;
     let web_port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let conf = dir.path().join("hub.toml");
     std::fs::write(&conf, config_text(dir.path(), broker.port, web_port))?;

@@ -1,0 +1,440 @@
+//! The configuration sections (`[mqtt]`, `[store]`, ..., `[[device]]`): the
+//! typed form of the file. Every struct is `deny_unknown_fields`; defaults
+//! live here, checks that span fields or sections live in `validate`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use firmware_bridge::{DeviceKind, Dialect};
+use serde::{Deserialize, Serialize};
+
+pub use hub_model::decoder::Quantize;
+pub use hub_model::placement::PlacementConfig;
+
+/// `[mqtt]`: the broker link. Without `url` and `host` an embedded broker
+/// listens on `127.0.0.1:port`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MqttConfig {
+    /// `mqtt://host[:port]` (or `tcp://`). Exclusive with `host`.
+    pub url: Option<MqttUrl>,
+    pub host: Option<String>,
+    /// Broker port; for the embedded broker, the loopback port it listens on.
+    pub port: u16,
+    pub client_id: String,
+    /// Keep-alive in seconds.
+    pub keepalive: u16,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    /// Wait for a state echo before a retry, in milliseconds.
+    pub command_timeout_ms: u64,
+    /// Publish attempts per command before it is marked failed (>= 1).
+    pub max_attempts: u32,
+    /// Pending commands older than this are expired rather than replayed.
+    pub expire_after_s: u64,
+}
+
+impl Default for MqttConfig {
+    fn default() -> Self {
+        MqttConfig {
+            url: None,
+            host: None,
+            port: 1883,
+            client_id: "hubd".into(),
+            keepalive: 30,
+            username: None,
+            password: None,
+            command_timeout_ms: 3000,
+            max_attempts: 3,
+            expire_after_s: 300,
+        }
+    }
+}
+
+/// Where the MQTT link connects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BrokerTarget {
+    /// Start the embedded broker on `127.0.0.1:port` and connect to it.
+    Embedded {
+        port: u16,
+    },
+    External {
+        host: String,
+        port: u16,
+    },
+}
+
+impl MqttConfig {
+    pub fn broker(&self) -> BrokerTarget {
+        if let Some(u) = &self.url {
+            BrokerTarget::External { host: u.host.clone(), port: u.port }
+        } else if let Some(h) = &self.host {
+            BrokerTarget::External { host: h.clone(), port: self.port }
+        } else {
+            BrokerTarget::Embedded { port: self.port }
+        }
+    }
+    pub fn command_timeout(&self) -> Duration {
+        Duration::from_millis(self.command_timeout_ms)
+    }
+    pub fn keepalive(&self) -> Duration {
+        Duration::from_secs(u64::from(self.keepalive))
+    }
+    pub fn expire_after(&self) -> Duration {
+        Duration::from_secs(self.expire_after_s)
+    }
+}
+
+/// A parsed `mqtt://host[:port]` URL (`tcp://` is accepted as a synonym).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct MqttUrl {
+    pub host: String,
+    pub port: u16,
+}
+
+impl TryFrom<String> for MqttUrl {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        let expected = "a URL `mqtt://host[:port]`";
+        let rest = s
+            .strip_prefix("mqtt://")
+            .or_else(|| s.strip_prefix("tcp://"))
+            .ok_or_else(|| format!("invalid MQTT url `{s}`, expected {expected}"))?;
+        let rest = rest.trim_end_matches('/');
+        let (host, port) = match rest.rsplit_once(':') {
+            Some((h, p)) if !h.contains(':') || h.starts_with('[') => {
+                let port = p
+                    .parse::<u16>()
+                    .map_err(|_| format!("invalid port `{p}` in MQTT url `{s}`, expected a number 1..65535"))?;
+                (h.trim_start_matches('[').trim_end_matches(']'), port)
+            }
+            _ => (rest, 1883),
+        };
+        if host.is_empty() || host.contains('/') || port == 0 {
+            return Err(format!("invalid MQTT url `{s}`, expected {expected}"));
+        }
+        Ok(MqttUrl { host: host.to_string(), port })
+    }
+}
+
+impl From<MqttUrl> for String {
+    fn from(u: MqttUrl) -> String {
+        format!("mqtt://{}:{}", u.host, u.port)
+    }
+}
+
+/// `[store]`: the SQLite database.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// Database file; relative paths are resolved against the config file's directory.
+    pub path: PathBuf,
+    /// Purge finished rows older than this many days; 0 keeps everything.
+    pub retention_days: u32,
+    /// Size cap in MiB: when the database is larger, the oldest finished rows
+    /// are purged first until it fits. Unset = no cap.
+    pub max_db_mb: Option<u64>,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig { path: PathBuf::from("hubd.db"), retention_days: 30, max_db_mb: None }
+    }
+}
+
+/// `[web]`: dashboard and APIs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebConfig {
+    pub bind: SocketAddr,
+    /// Bearer token; required when `bind` is not a loopback address.
+    pub token: Option<String>,
+    /// Serve loopback clients without the token.
+    pub loopback_without_token: bool,
+    pub max_body_bytes: u64,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        WebConfig {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            token: None,
+            loopback_without_token: true,
+            max_body_bytes: 10 * 1024 * 1024,
+        }
+    }
+}
+
+/// `[model] backend`. Only the in-process engine exists; `"openai"` (a
+/// remote OpenAI-compatible server) is rejected as not implemented yet.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Backend {
+    #[default]
+    Local,
+}
+
+/// `[model]`: where understanding and transcription run.
+///
+/// `quantize` and `placement` are the model crate's own types
+/// ([`Quantize`], [`PlacementConfig`]): one type per concept.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModelConfig {
+    pub backend: Backend,
+    /// Site-packages directory with the weight packages (unset: found via `.venv`).
+    pub weights_dir: Option<PathBuf>,
+    pub llm_path: Option<PathBuf>,
+    pub whisper_path: Option<PathBuf>,
+    pub vad_path: Option<PathBuf>,
+    /// Weight-only quantisation of the decoder. int8 by default: on the CPU
+    /// it decodes 1.4-1.6x faster than fp32 with 62/63 top-1 agreement on the
+    /// parity prompts; `none` keeps logits equal to transformers'.
+    pub quantize: Quantize,
+    /// Where the decoder runs (`devices`, `split`, `split_at`).
+    pub placement: PlacementConfig,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        ModelConfig {
+            backend: Backend::Local,
+            weights_dir: None,
+            llm_path: None,
+            whisper_path: None,
+            vad_path: None,
+            quantize: Quantize::Int8,
+            placement: PlacementConfig::default(),
+        }
+    }
+}
+
+/// `[nlu]`: sentence understanding.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NluConfig {
+    /// Language of `home_assistant_intents/data/<language>.json`.
+    pub language: String,
+    /// Home Assistant custom_sentences YAML files.
+    pub custom_sentences: Vec<PathBuf>,
+    /// Spoken replies: the language's response templates, as Home Assistant
+    /// answers, or hubd's own English replies that name the device.
+    pub responses: ResponseStyle,
+}
+
+/// `[nlu] responses`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResponseStyle {
+    /// `responses.intents` of the language data ("Turned on the light").
+    #[default]
+    Language,
+    /// hubd's English replies ("Turned on the kitchen light.").
+    Detailed,
+}
+
+impl Default for NluConfig {
+    fn default() -> Self {
+        NluConfig { language: "en".into(), custom_sentences: Vec::new(), responses: ResponseStyle::Language }
+    }
+}
+
+/// `[audio]`: capture and wake word.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AudioConfig {
+    pub enabled: bool,
+    /// cpal device id or description; `default` = the system default.
+    pub device: String,
+    /// Wake phrase, or `none`.
+    pub wake: String,
+    pub keep_recordings: bool,
+    /// Silero VAD speech probability threshold, in (0, 1).
+    pub vad_threshold: f32,
+    /// Whisper prompt: `registry` (sentences naming the home's devices,
+    /// areas and floors), `none`, or any other text used as is.
+    pub prompt: String,
+    /// Encode only the utterance (+1 s) instead of Whisper's 30 s window:
+    /// about 3x faster on commands (on by default for the voice loop); false
+    /// gives transcripts identical to faster-whisper's.
+    pub fit_window: bool,
+}
+
+impl Default for AudioConfig {
+    fn default() -> Self {
+        AudioConfig {
+            enabled: true,
+            device: "default".into(),
+            wake: "hey hub".into(),
+            keep_recordings: false,
+            vad_threshold: 0.5,
+            prompt: "registry".into(),
+            fit_window: true,
+        }
+    }
+}
+
+impl AudioConfig {
+    /// The Whisper prompt for this home, if any (`prompt`).
+    /// `registry` starts with the wake phrases as sentences, or the prompt
+    /// would bias Whisper against them.
+    pub fn asr_prompt(&self, registry: &hub_skills::registry::Registry) -> Option<String> {
+        match self.prompt.trim() {
+            "" => None,
+            p if p.eq_ignore_ascii_case("none") => None,
+            p if p.eq_ignore_ascii_case("registry") => {
+                let names = hub_skills::asr_prompt::asr_prompt(registry, 800);
+                if names.is_empty() {
+                    return None;
+                }
+                let mut out: Vec<String> =
+                    self.wake_phrases().iter().map(|w| format!("{}.", w.to_lowercase())).collect();
+                out.push(names);
+                Some(out.join(" "))
+            }
+            p => Some(p.to_string()),
+        }
+    }
+
+    /// The `|`-separated wake phrases; empty when `wake = "none"`.
+    pub fn wake_phrases(&self) -> Vec<&str> {
+        self.wake_phrase().map(|p| p.split('|').map(str::trim).collect()).unwrap_or_default()
+    }
+
+    /// The wake phrase, or `None` when `wake = "none"`.
+    pub fn wake_phrase(&self) -> Option<&str> {
+        if self.wake.eq_ignore_ascii_case("none") { None } else { Some(self.wake.as_str()) }
+    }
+}
+
+/// `[[camera.source]] kind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CameraKind {
+    V4l,
+    MjpegHttp,
+    File,
+}
+
+/// `[[camera.source]]`: one camera.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CameraSource {
+    pub id: String,
+    pub kind: CameraKind,
+    #[serde(default)]
+    pub url: Option<String>,
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+    #[serde(default)]
+    pub area: Option<String>,
+    #[serde(default = "default_fps")]
+    pub fps: f32,
+}
+
+fn default_fps() -> f32 {
+    5.0
+}
+
+/// `[camera]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CameraConfig {
+    pub enabled: bool,
+    pub snapshot_dir: PathBuf,
+    pub source: Vec<CameraSource>,
+}
+
+impl Default for CameraConfig {
+    fn default() -> Self {
+        CameraConfig { enabled: false, snapshot_dir: PathBuf::from("snapshots"), source: Vec::new() }
+    }
+}
+
+/// `[[floor]]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FloorConfig {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    #[serde(default)]
+    pub level: Option<i32>,
+}
+
+/// `[[area]]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AreaConfig {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub floor: Option<String>,
+    #[serde(default)]
+    pub aliases: Vec<String>,
+}
+
+/// `features = { ... }` of a `[[device]]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FeaturesConfig {
+    pub dimmable: bool,
+    pub color: bool,
+    pub color_temp: bool,
+    pub position: bool,
+}
+
+/// `[[device]]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceConfig {
+    /// Entity id `<domain>.<object>`.
+    pub id: String,
+    /// Optional; must equal the id's domain when given.
+    #[serde(default)]
+    pub kind: Option<DeviceKind>,
+    pub name: String,
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    #[serde(default)]
+    pub area: Option<String>,
+    #[serde(default)]
+    pub device_class: Option<String>,
+    #[serde(default)]
+    pub features: FeaturesConfig,
+    #[serde(default)]
+    pub dialect: Option<Dialect>,
+}
+
+impl DeviceConfig {
+    /// The kind: explicit `kind`, else the id's domain.
+    pub fn resolved_kind(&self) -> Option<DeviceKind> {
+        self.kind.or_else(|| self.id.split_once('.').and_then(|(d, _)| DeviceKind::from_domain(d)))
+    }
+}
+
+/// `[[automation]]`. The rule engine is a later feature: the shape is
+/// checked (id, trigger type, non-empty actions, device references), the
+/// inner tables are kept as TOML for the engine to interpret.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AutomationConfig {
+    pub id: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    pub trigger: toml::Table,
+    #[serde(default)]
+    pub conditions: Vec<toml::Table>,
+    pub actions: Vec<toml::Table>,
+    #[serde(default)]
+    pub cooldown_s: Option<u64>,
+}
+
+fn default_true() -> bool {
+    true
+}

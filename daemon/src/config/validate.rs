@@ -1,0 +1,661 @@
+//! Cross-field and cross-section checks (pass 3 of `Config::from_str`): each
+//! finding is mapped back to the span of the offending value.
+
+use std::collections::{HashMap, HashSet};
+
+use firmware_bridge::{DeviceKind, Dialect};
+use toml::de::{DeTable, DeValue};
+
+use super::schema::*;
+use super::span::{Doc, Seg};
+use super::{Config, Diagnostic};
+
+pub(super) struct Validator<'a> {
+    cfg: &'a Config,
+    doc: Option<&'a Doc<'a>>,
+    diags: Vec<Diagnostic>,
+    /// Some entries failed to deserialise: entry indices in the Vec no longer
+    /// match the document, so positions are looked up by id instead.
+    entries_dropped: bool,
+}
+
+pub(super) fn is_slug(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+const SLUG: &str = "lowercase letters, digits and `_`";
+
+impl<'a> Validator<'a> {
+    pub(super) fn run(cfg: &'a Config, doc: Option<&'a Doc<'a>>, entries_dropped: bool) -> Vec<Diagnostic> {
+        let mut v = Validator { cfg, doc, diags: Vec::new(), entries_dropped };
+        v.all();
+        v.diags
+    }
+
+    fn at(&self, path: &[Seg<'_>], message: String, expected: Option<String>) -> Diagnostic {
+        match self.doc {
+            Some(doc) => doc.at(path, message, expected),
+            None => Diagnostic { file: self.cfg.origin.clone(), line: 0, column: 0, message, expected },
+        }
+    }
+
+    /// Document path of entry `i` of `section` (`floor`, `area`, ...), robust
+    /// to dropped entries: looks the entry up by its `id` value.
+    fn entry(&self, section: &'static str, i: usize, id: &str) -> Vec<Seg<'static>> {
+        if !self.entries_dropped {
+            return vec![Seg::Key(section), Seg::Idx(i)];
+        }
+        if let Some(doc) = self.doc {
+            if let Some(DeValue::Array(arr)) = doc.root.get_ref().get(section).map(|v| v.get_ref()) {
+                for (j, item) in arr.iter().enumerate() {
+                    if item.get_ref().get("id").and_then(|v| v.get_ref().as_str()) == Some(id) {
+                        return vec![Seg::Key(section), Seg::Idx(j)];
+                    }
+                }
+            }
+        }
+        vec![Seg::Key(section)]
+    }
+
+    fn err(&mut self, base: &[Seg<'static>], key: Option<&'static str>, message: String, expected: Option<String>) {
+        let mut path = base.to_vec();
+        if let Some(k) = key {
+            path.push(Seg::Key(k));
+        }
+        let d = self.at(&path, message, expected);
+        self.diags.push(d);
+    }
+
+    fn all(&mut self) {
+        self.mqtt();
+        self.store();
+        self.web();
+        self.model();
+        self.audio();
+        self.nlu();
+        let floor_ids = self.floors();
+        let area_ids = self.areas(&floor_ids);
+        let device_ids = self.devices(&area_ids);
+        self.camera(&area_ids);
+        self.automations(&device_ids);
+    }
+
+    fn mqtt(&mut self) {
+        let m = &self.cfg.mqtt;
+        let base = [Seg::Key("mqtt")];
+        if m.url.is_some() && m.host.is_some() {
+            self.err(&base, Some("host"), "both `url` and `host` are set".into(), Some("only one of them".into()));
+        }
+        if m.host.as_deref().is_some_and(|h| h.trim().is_empty()) {
+            self.err(&base, Some("host"), "`host` is empty".into(), Some("a host name or address".into()));
+        }
+        if m.port == 0 {
+            self.err(&base, Some("port"), "`port` is 0".into(), Some("a port 1..65535".into()));
+        }
+        if m.client_id.is_empty() || m.client_id.len() > 65535 {
+            self.err(&base, Some("client_id"), "`client_id` is empty".into(), Some("a non-empty client id".into()));
+        }
+        if m.keepalive == 0 {
+            self.err(&base, Some("keepalive"), "`keepalive` is 0".into(), Some("seconds >= 1".into()));
+        }
+        if m.command_timeout_ms == 0 {
+            self.err(
+                &base,
+                Some("command_timeout_ms"),
+                "`command_timeout_ms` is 0".into(),
+                Some("milliseconds >= 1".into()),
+            );
+        }
+        if m.max_attempts == 0 {
+            self.err(&base, Some("max_attempts"), "`max_attempts` is 0".into(), Some("at least 1".into()));
+        }
+        if m.password.is_some() && m.username.is_none() {
+            self.err(&base, Some("password"), "`password` without `username`".into(), Some("a `username` too".into()));
+        }
+    }
+
+    fn web(&mut self) {
+        let w = &self.cfg.web;
+        let base = [Seg::Key("web")];
+        if !w.bind.ip().is_loopback() && w.token.is_none() {
+            self.err(
+                &base,
+                Some("bind"),
+                format!("`bind = \"{}\"` is reachable from the network but no `token` is set", w.bind),
+                Some("a `token`, or a loopback address such as 127.0.0.1".into()),
+            );
+        }
+        if let Some(t) = w.token.as_deref() {
+            if t.trim().is_empty() {
+                self.err(
+                    &base,
+                    Some("token"),
+                    "`token` is blank".into(),
+                    Some("at least 8 non-blank characters".into()),
+                );
+            } else if t.trim().len() < 8 {
+                self.err(&base, Some("token"), "`token` is too short".into(), Some("at least 8 characters".into()));
+            }
+        }
+        if w.max_body_bytes == 0 {
+            self.err(&base, Some("max_body_bytes"), "`max_body_bytes` is 0".into(), Some("bytes >= 1".into()));
+        }
+    }
+
+    fn store(&mut self) {
+        if self.cfg.store.max_db_mb == Some(0) {
+            self.err(
+                &[Seg::Key("store")],
+                Some("max_db_mb"),
+                "`max_db_mb` is 0".into(),
+                Some("a size in MiB >= 1, or no `max_db_mb` for no cap".into()),
+            );
+        }
+    }
+
+    /// `[model.placement]` is checked as the model crate resolves it, minus
+    /// the probe for CUDA devices (the file may be checked on another machine).
+    fn model(&mut self) {
+        use hub_model::placement::PlacementError;
+        let base = [Seg::Key("model"), Seg::Key("placement")];
+        if let Err(e) = self.cfg.model.placement.resolve() {
+            let (key, expected) = match &e {
+                PlacementError::Split(_) => ("split", "`none`, `layers`, `tensor` or `replica`"),
+                PlacementError::Device(_) => ("devices", "devices `cpu`, `cpu:N`, `cuda` or `cuda:N`"),
+                PlacementError::DeviceCount { .. } | PlacementError::Unavailable(_) => {
+                    ("devices", "one device for no split, two for `layers`/`tensor`, one or more for `replica`")
+                }
+            };
+            self.err(&base, Some(key), e.to_string(), Some(expected.into()));
+        }
+    }
+
+    fn audio(&mut self) {
+        let a = &self.cfg.audio;
+        let base = [Seg::Key("audio")];
+        if a.device.trim().is_empty() {
+            self.err(&base, Some("device"), "`device` is empty".into(), Some("`default` or a device id".into()));
+        }
+        if a.wake.trim().is_empty() {
+            self.err(&base, Some("wake"), "`wake` is empty".into(), Some("a wake phrase or `none`".into()));
+        }
+        if !(a.vad_threshold > 0.0 && a.vad_threshold < 1.0) {
+            self.err(
+                &base,
+                Some("vad_threshold"),
+                format!("`vad_threshold = {}` is out of range", a.vad_threshold),
+                Some("a probability between 0 and 1 (exclusive)".into()),
+            );
+        }
+    }
+
+    fn nlu(&mut self) {
+        let n = &self.cfg.nlu;
+        let ok = !n.language.is_empty()
+            && n.language.len() <= 16
+            && n.language.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if !ok {
+            self.err(
+                &[Seg::Key("nlu")],
+                Some("language"),
+                format!("invalid language `{}`", n.language),
+                Some("a language code such as `en` or `pt-BR`".into()),
+            );
+        }
+    }
+
+    fn floors(&mut self) -> HashSet<String> {
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        for (i, f) in self.cfg.floors.iter().enumerate() {
+            let base = self.entry("floor", i, &f.id);
+            if !is_slug(&f.id) {
+                self.err(&base, Some("id"), format!("invalid floor id `{}`", f.id), Some(SLUG.into()));
+            }
+            if let Some(first) = seen.get(&f.id) {
+                let line = self.id_line("floor", *first, &f.id);
+                self.err(
+                    &base,
+                    Some("id"),
+                    format!("duplicate floor id `{}` (first defined on line {line})", f.id),
+                    Some("a unique id".into()),
+                );
+            } else {
+                seen.insert(f.id.clone(), i);
+            }
+        }
+        seen.into_keys().collect()
+    }
+
+    fn areas(&mut self, floors: &HashSet<String>) -> HashSet<String> {
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        let mut floor_list: Vec<&str> = floors.iter().map(String::as_str).collect();
+        floor_list.sort_unstable();
+        for (i, a) in self.cfg.areas.iter().enumerate() {
+            let base = self.entry("area", i, &a.id);
+            if !is_slug(&a.id) {
+                self.err(&base, Some("id"), format!("invalid area id `{}`", a.id), Some(SLUG.into()));
+            }
+            if let Some(first) = seen.get(&a.id) {
+                let line = self.id_line("area", *first, &a.id);
+                self.err(
+                    &base,
+                    Some("id"),
+                    format!("duplicate area id `{}` (first defined on line {line})", a.id),
+                    Some("a unique id".into()),
+                );
+            } else {
+                seen.insert(a.id.clone(), i);
+            }
+            if let Some(fl) = &a.floor {
+                if !floors.contains(fl) {
+                    self.err(
+                        &base,
+                        Some("floor"),
+                        format!("area `{}` is on unknown floor `{fl}`", a.id),
+                        Some(ids_expected("[[floor]]", &floor_list)),
+                    );
+                }
+            }
+        }
+        seen.into_keys().collect()
+    }
+
+    fn devices(&mut self, areas: &HashSet<String>) -> HashSet<String> {
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        let mut addressed: HashMap<&Dialect, &str> = HashMap::new();
+        let mut area_list: Vec<&str> = areas.iter().map(String::as_str).collect();
+        area_list.sort_unstable();
+        for (i, d) in self.cfg.devices.iter().enumerate() {
+            let base = self.entry("device", i, &d.id);
+            if let Some(first) = seen.get(&d.id) {
+                let line = self.id_line("device", *first, &d.id);
+                self.err(
+                    &base,
+                    Some("id"),
+                    format!("duplicate device id `{}` (first defined on line {line})", d.id),
+                    Some("a unique entity id".into()),
+                );
+            } else {
+                seen.insert(d.id.clone(), i);
+            }
+            // Entity id: `<domain>.<object>`, domain = kind.
+            let domains = "light, switch, fan, climate, cover, lock, sensor, binary_sensor, media_player or person";
+            match d.id.split_once('.') {
+                None => self.err(
+                    &base,
+                    Some("id"),
+                    format!("device id `{}` is not an entity id", d.id),
+                    Some(format!("`<domain>.<object>` with domain {domains}")),
+                ),
+                Some((dom, obj)) => {
+                    match (DeviceKind::from_domain(dom), d.kind) {
+                        (None, _) => self.err(
+                            &base,
+                            Some("id"),
+                            format!("device id `{}` has unknown domain `{dom}`", d.id),
+                            Some(format!("a domain of {domains}")),
+                        ),
+                        (Some(k), Some(kind)) if k != kind => self.err(
+                            &base,
+                            Some("id"),
+                            format!("device id `{}` has domain `{dom}` but `kind = \"{}\"`", d.id, kind.domain()),
+                            Some(format!("`{}.{obj}`", kind.domain())),
+                        ),
+                        _ => {}
+                    }
+                    if !is_slug(obj) {
+                        self.err(
+                            &base,
+                            Some("id"),
+                            format!("invalid object id `{obj}` in `{}`", d.id),
+                            Some(SLUG.into()),
+                        );
+                    }
+                }
+            }
+            if d.name.trim().is_empty() {
+                self.err(&base, Some("name"), format!("device `{}` has an empty name", d.id), Some("a name".into()));
+            }
+            if let Some(ar) = &d.area {
+                if !areas.contains(ar) {
+                    self.err(
+                        &base,
+                        Some("area"),
+                        format!("device `{}` is in unknown area `{ar}`", d.id),
+                        Some(ids_expected("[[area]]", &area_list)),
+                    );
+                }
+            }
+            let kind = d.resolved_kind();
+            let f = &d.features;
+            if (f.dimmable || f.color || f.color_temp)
+                && kind != Some(DeviceKind::Light)
+                && kind != Some(DeviceKind::Fan)
+            {
+                self.err(
+                    &base,
+                    Some("features"),
+                    format!("device `{}` is not a light but has light features", d.id),
+                    Some("`dimmable`/`color`/`color_temp` only on lights".into()),
+                );
+            }
+            if f.position && kind != Some(DeviceKind::Cover) {
+                self.err(
+                    &base,
+                    Some("features"),
+                    format!("device `{}` is not a cover but has `position`", d.id),
+                    Some("`position` only on covers".into()),
+                );
+            }
+            match (&d.dialect, kind) {
+                (None, Some(k)) if k.is_actuator() => self.err(
+                    &base,
+                    None,
+                    format!("device `{}` takes commands but has no `dialect`", d.id),
+                    Some("`dialect = { type = \"zigbee2mqtt\" | \"tasmota\" | \"esphome\" | \"shelly_gen1\" | \"generic_json\", ... }`".into()),
+                ),
+                (Some(dialect), _) => {
+                    self.dialect_keys(&base, dialect);
+                    self.topic_parts(&base, dialect);
+                    if let Some(other) = addressed.get(dialect) {
+                        self.err(
+                            &base,
+                            Some("dialect"),
+                            format!("device `{}` has the same MQTT address as `{other}`", d.id),
+                            Some("a distinct friendly_name/topic/node/device_id/relay".into()),
+                        );
+                    } else {
+                        addressed.insert(dialect, d.id.as_str());
+                    }
+                }
+                _ => {}
+            }
+        }
+        seen.into_keys().collect()
+    }
+
+    /// Topic parts must not hold MQTT wildcards or NUL: a `+`/`#` in a
+    /// device's address would turn its state subscription into a filter over
+    /// other devices' topics (or get the subscription refused by the broker).
+    fn topic_parts(&mut self, base: &[Seg<'static>], dialect: &Dialect) {
+        let parts: Vec<(&'static str, &str)> = match dialect {
+            Dialect::Zigbee2mqtt { friendly_name, base_topic } => {
+                vec![("friendly_name", friendly_name), ("base_topic", base_topic)]
+            }
+            Dialect::Tasmota { topic, .. } => vec![("topic", topic)],
+            Dialect::Esphome { node, object_id } => vec![("node", node), ("object_id", object_id)],
+            Dialect::ShellyGen1 { device_id, .. } => vec![("device_id", device_id)],
+            Dialect::GenericJson { command_topic, state_topic } => {
+                vec![("command_topic", command_topic), ("state_topic", state_topic)]
+            }
+        };
+        for (key, value) in parts {
+            let problem = if value.is_empty() {
+                Some("is empty".to_string())
+            } else {
+                value.chars().find(|c| matches!(c, '+' | '#' | '\0')).map(|c| match c {
+                    '\0' => "contains NUL".to_string(),
+                    c => format!("contains the MQTT wildcard `{c}`"),
+                })
+            };
+            if let Some(problem) = problem {
+                let mut path = base.to_vec();
+                path.push(Seg::Key("dialect"));
+                self.err(
+                    &path,
+                    Some(key),
+                    format!("dialect `{key}` {problem}"),
+                    Some("a topic part without `+`, `#` or NUL".into()),
+                );
+            }
+        }
+    }
+
+    /// `firmware_bridge::Dialect` does not reject unknown keys itself; a key
+    /// in the table that the parsed dialect does not serialise back is one.
+    fn dialect_keys(&mut self, base: &[Seg<'static>], dialect: &Dialect) {
+        let Some(doc) = self.doc else { return };
+        let mut path = base.to_vec();
+        path.push(Seg::Key("dialect"));
+        let Some(DeValue::Table(t)) = doc.lookup(&path).map(|v| v.get_ref()) else { return };
+        let known: Vec<String> = match serde_json::to_value(dialect) {
+            Ok(serde_json::Value::Object(m)) => m.keys().cloned().collect(),
+            _ => return,
+        };
+        let mut known_sorted: Vec<&str> = known.iter().map(String::as_str).collect();
+        known_sorted.sort_unstable();
+        for (k, _) in t.iter() {
+            let key: &str = k.get_ref().as_ref();
+            if key != "type" && !known.iter().any(|x| x == key) {
+                self.diags.push(doc.src.diag(
+                    k.span(),
+                    format!("unknown dialect key `{key}`"),
+                    Some(one_of(&known_sorted)),
+                ));
+            }
+        }
+    }
+
+    /// A key that parses but does nothing yet; `expected` says what to write instead.
+    fn not_implemented(&mut self, path: &[Seg<'static>], key: &str, expected: &str) {
+        let d = self.at(path, format!("{key}: not implemented yet"), Some(expected.to_string()));
+        self.diags.push(d);
+    }
+
+    fn camera(&mut self, areas: &HashSet<String>) {
+        if self.cfg.camera.enabled {
+            self.not_implemented(
+                &[Seg::Key("camera"), Seg::Key("enabled")],
+                "camera.enabled = true",
+                "`enabled = false` until camera capture is built",
+            );
+        }
+        for (i, c) in self.cfg.camera.source.iter().enumerate() {
+            self.not_implemented(
+                &[Seg::Key("camera"), Seg::Key("source"), Seg::Idx(i), Seg::Key("id")],
+                &format!("camera.source `{}`", c.id),
+                "no `[[camera.source]]` until camera capture is built",
+            );
+        }
+        let mut seen = HashSet::new();
+        for (i, c) in self.cfg.camera.source.iter().enumerate() {
+            let base = [Seg::Key("camera"), Seg::Key("source"), Seg::Idx(i)];
+            if !is_slug(&c.id) {
+                self.err(&base, Some("id"), format!("invalid camera id `{}`", c.id), Some(SLUG.into()));
+            }
+            if !seen.insert(c.id.as_str()) {
+                self.err(&base, Some("id"), format!("duplicate camera id `{}`", c.id), Some("a unique id".into()));
+            }
+            match c.kind {
+                CameraKind::MjpegHttp if c.url.is_none() => self.err(
+                    &base,
+                    None,
+                    format!("camera `{}` of kind mjpeg_http has no `url`", c.id),
+                    Some("`url = \"http://...\"`".into()),
+                ),
+                CameraKind::V4l | CameraKind::File if c.path.is_none() => {
+                    self.err(&base, None, format!("camera `{}` has no `path`", c.id), Some("`path = \"...\"`".into()))
+                }
+                _ => {}
+            }
+            if let Some(a) = &c.area {
+                if !areas.contains(a) {
+                    self.err(
+                        &base,
+                        Some("area"),
+                        format!("camera `{}` is in unknown area `{a}`", c.id),
+                        Some("an [[area]] id".into()),
+                    );
+                }
+            }
+            if !(c.fps > 0.0 && c.fps <= 120.0) {
+                self.err(
+                    &base,
+                    Some("fps"),
+                    format!("camera `{}` has fps {}", c.id, c.fps),
+                    Some("a rate in (0, 120]".into()),
+                );
+            }
+        }
+    }
+
+    fn automations(&mut self, devices: &HashSet<String>) {
+        let mut seen = HashSet::new();
+        for (i, a) in self.cfg.automations.iter().enumerate() {
+            let base = self.entry("automation", i, &a.id);
+            let mut id_path = base.clone();
+            id_path.push(Seg::Key("id"));
+            self.not_implemented(
+                &id_path,
+                &format!("[[automation]] `{}`", a.id),
+                "no `[[automation]]` until the rule engine is built (the entry's shape is still checked)",
+            );
+            if !is_slug(&a.id) {
+                self.err(&base, Some("id"), format!("invalid automation id `{}`", a.id), Some(SLUG.into()));
+            }
+            if !seen.insert(a.id.as_str()) {
+                self.err(&base, Some("id"), format!("duplicate automation id `{}`", a.id), Some("a unique id".into()));
+            }
+            const TRIGGERS: &[&str] = &["event", "state", "time"];
+            match a.trigger.get("type").and_then(toml::Value::as_str) {
+                Some(t) if TRIGGERS.contains(&t) => {}
+                Some(t) => {
+                    let mut p = base.clone();
+                    p.push(Seg::Key("trigger"));
+                    self.err(&p, Some("type"), format!("unknown trigger type `{t}`"), Some(one_of(TRIGGERS)));
+                }
+                None => self.err(
+                    &base,
+                    Some("trigger"),
+                    format!("automation `{}` trigger has no `type`", a.id),
+                    Some(format!("`type` = {}", one_of(TRIGGERS))),
+                ),
+            }
+            if let Some(dev) = a.trigger.get("device").and_then(toml::Value::as_str) {
+                if !devices.contains(dev) {
+                    let mut p = base.clone();
+                    p.push(Seg::Key("trigger"));
+                    self.err(
+                        &p,
+                        Some("device"),
+                        format!("trigger refers to unknown device `{dev}`"),
+                        Some("a [[device]] id".into()),
+                    );
+                }
+            }
+            if a.actions.is_empty() {
+                self.err(
+                    &base,
+                    Some("actions"),
+                    format!("automation `{}` has no actions", a.id),
+                    Some("at least one action table".into()),
+                );
+            }
+            for (j, act) in a.actions.iter().enumerate() {
+                if let Some(dev) = act.get("device") {
+                    let known = dev.as_str().is_some_and(|d| devices.contains(d));
+                    if !known {
+                        let mut p = base.clone();
+                        p.extend([Seg::Key("actions"), Seg::Idx(j)]);
+                        self.err(
+                            &p,
+                            Some("device"),
+                            format!("action refers to unknown device {dev}"),
+                            Some("a [[device]] id".into()),
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// Line of the `id` of entry `i` of `section`.
+    fn id_line(&self, section: &'static str, i: usize, id: &str) -> usize {
+        let mut path = self.entry(section, i, id);
+        path.push(Seg::Key("id"));
+        self.at(&path, String::new(), None).line
+    }
+}
+
+pub(super) fn one_of(items: &[&str]) -> String {
+    let quoted: Vec<String> = items.iter().map(|s| format!("`{s}`")).collect();
+    format!("one of {}", quoted.join(", "))
+}
+
+pub(super) fn ids_expected(section: &str, ids: &[&str]) -> String {
+    if ids.is_empty() {
+        format!("an id defined in {section} (none are defined)")
+    } else {
+        format!("an id defined in {section}: {}", one_of(ids))
+    }
+}
+
+pub(super) fn sorted(mut d: Vec<Diagnostic>) -> Vec<Diagnostic> {
+    d.sort_by(|a, b| (a.line, a.column).cmp(&(b.line, b.column)));
+    d.dedup();
+    d
+}
+
+/// Keys that parse but do nothing yet, with what to write instead. [`strip_not_implemented`]
+/// reports each one set and removes it from the tree before the sections are
+/// deserialised (their fields do not exist).
+const NOT_IMPLEMENTED: &[(&[&str], &str)] = &[
+    (&["mqtt", "discovery"], "no `discovery` until Home Assistant MQTT discovery is built"),
+    (&["mqtt", "discovery_prefix"], "no `discovery_prefix` until Home Assistant MQTT discovery is built"),
+    (&["model", "openai"], "no `[model.openai]` until the remote engine is built"),
+    (&["model", "keep_reasoning"], "no `keep_reasoning`: it is not read yet"),
+    (&["model", "encoder_path"], "no `encoder_path` until the text encoder and its heads are built"),
+    (&["model", "placement", "audio"], "only the decoder is placed: `devices`, `split`, `split_at`"),
+    (&["model", "placement", "text"], "only the decoder is placed: `devices`, `split`, `split_at`"),
+    (&["model", "placement", "vision"], "only the decoder is placed: `devices`, `split`, `split_at`"),
+    (&["camera", "snapshot_dir"], "no `snapshot_dir` until camera capture is built"),
+];
+
+/// Report and remove the [`NOT_IMPLEMENTED`] keys, and `[model] backend = "openai"`.
+pub(super) fn strip_not_implemented(doc: &mut Doc<'_>) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    let mut found: Vec<&[&str]> = Vec::new();
+    let backend = (&["model", "backend"][..], "`backend = \"local\"` until the remote engine is built");
+    for &(path, expected) in NOT_IMPLEMENTED.iter().chain(std::iter::once(&backend)) {
+        let Some((last, parents)) = path.split_last() else { continue };
+        let parent = if parents.is_empty() {
+            Some(doc.root.get_ref())
+        } else {
+            let segs: Vec<Seg<'_>> = parents.iter().map(|p| Seg::Key(p)).collect();
+            match doc.lookup(&segs).map(|v| v.get_ref()) {
+                Some(DeValue::Table(t)) => Some(t),
+                _ => None,
+            }
+        };
+        let Some((k, v)) = parent.and_then(|t| t.get_key_value(*last)) else { continue };
+        let dotted = path.join(".");
+        let key = if *last == "backend" {
+            match v.get_ref().as_str() {
+                Some("openai") => format!("{dotted} = \"openai\""),
+                _ => continue,
+            }
+        } else {
+            dotted
+        };
+        out.push(doc.src.diag(k.span(), format!("{key}: not implemented yet"), Some(expected.to_string())));
+        found.push(path);
+    }
+    for path in found {
+        remove_at(doc.root.get_mut(), path);
+    }
+    out
+}
+
+fn remove_at(table: &mut DeTable<'_>, path: &[&str]) {
+    match path {
+        [last] => {
+            table.remove(*last);
+        }
+        [first, rest @ ..] => {
+            if let Some(DeValue::Table(t)) = table.get_mut(*first).map(|v| v.get_mut()) {
+                remove_at(t, rest);
+            }
+        }
+        [] => {}
+    }
+}

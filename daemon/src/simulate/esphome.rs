@@ -1,0 +1,201 @@
+//! ESPHome firmware (`components/mqtt.rst` and `mqtt_*.cpp`): commands on
+//! `<node>/<component>/<object_id>/command`, state retained by default,
+//! `<node>/status` online/offline as birth/will.
+
+use firmware_bridge::{DeviceKind, Dialect};
+use serde_json::{Map, Value, json};
+
+use super::{Msg, Outcome, VirtualDevice, m};
+
+impl VirtualDevice {
+    pub(super) fn esphome(&mut self, node: &str, obj: &str, topic: &str, text: &str) -> Outcome {
+        let base = format!("{node}/{}/{obj}/", esphome_component(self.kind));
+        let Some(leaf) = topic.strip_prefix(&base) else {
+            return Outcome::NotMine;
+        };
+        let up = text.to_ascii_uppercase();
+        let ok = match (self.kind, leaf) {
+            (DeviceKind::Light, "command") => {
+                let Ok(Value::Object(o)) = serde_json::from_str::<Value>(text) else {
+                    return Outcome::Rejected(vec![]);
+                };
+                self.esphome_light(&o)
+            }
+            (DeviceKind::Switch | DeviceKind::Fan, "command") => match up.as_str() {
+                "ON" => {
+                    self.st.on = true;
+                    true
+                }
+                "OFF" => {
+                    self.st.on = false;
+                    true
+                }
+                "TOGGLE" => {
+                    self.st.on = !self.st.on;
+                    true
+                }
+                _ => false,
+            },
+            (DeviceKind::Cover, "command") => match up.as_str() {
+                "OPEN" => {
+                    self.st.position = 100;
+                    true
+                }
+                "CLOSE" => {
+                    self.st.position = 0;
+                    true
+                }
+                "STOP" => true,
+                _ => false,
+            },
+            (DeviceKind::Cover, "position/command") if self.features.position => match text.parse::<f64>() {
+                Ok(p) if (0.0..=100.0).contains(&p) => {
+                    self.st.position = p.round() as u8;
+                    true
+                }
+                _ => false,
+            },
+            (DeviceKind::Climate, "target_temperature/command") => match text.parse::<f64>() {
+                Ok(t) if t.is_finite() => {
+                    self.st.target = t;
+                    true
+                }
+                _ => false,
+            },
+            (DeviceKind::Climate, "mode/command") => match up.as_str() {
+                "OFF" => {
+                    self.st.on = false;
+                    true
+                }
+                "HEAT" | "AUTO" | "HEAT_COOL" | "COOL" => {
+                    self.st.on = true;
+                    true
+                }
+                _ => false,
+            },
+            (DeviceKind::Lock, "command") => match up.as_str() {
+                "LOCK" => {
+                    self.st.locked = true;
+                    true
+                }
+                "UNLOCK" | "OPEN" => {
+                    self.st.locked = false;
+                    true
+                }
+                _ => false,
+            },
+            _ => return Outcome::NotMine,
+        };
+        if ok { Outcome::Applied(self.esphome_state()) } else { Outcome::Rejected(vec![]) }
+    }
+
+    /// light_json_schema.cpp `parse_json`.
+    pub(super) fn esphome_light(&mut self, o: &Map<String, Value>) -> bool {
+        let mut any = false;
+        if let Some(s) = o.get("state").and_then(Value::as_str) {
+            match s.to_ascii_uppercase().as_str() {
+                "ON" => self.st.on = true,
+                "OFF" => self.st.on = false,
+                "TOGGLE" => self.st.on = !self.st.on,
+                _ => return false,
+            }
+            any = true;
+        }
+        if let Some(b) = o.get("brightness").and_then(Value::as_u64).filter(|b| *b <= 255) {
+            self.st.level = b as f64 / 255.0;
+            any = true;
+        }
+        if let Some(c) = o.get("color").and_then(Value::as_object) {
+            if self.features.color {
+                let ch = |k: &str| c.get(k).and_then(Value::as_u64).filter(|n| *n <= 255).map(|n| n as u8);
+                if let (Some(r), Some(g), Some(b)) = (ch("r"), ch("g"), ch("b")) {
+                    self.st.rgb = (r, g, b);
+                    self.st.color_mode_rgb = true;
+                    any = true;
+                }
+            }
+        }
+        if let Some(t) = o.get("color_temp").and_then(Value::as_u64) {
+            if self.features.color_temp {
+                self.st.mired = t as u32;
+                self.st.color_mode_rgb = false;
+                any = true;
+            }
+        }
+        any
+    }
+
+    /// State messages (ESPHome retains them by default).
+    pub(super) fn esphome_state(&self) -> Vec<Msg> {
+        let Dialect::Esphome { node, object_id } = &self.dialect else {
+            return vec![];
+        };
+        let base = format!("{node}/{}/{object_id}", esphome_component(self.kind));
+        let st = &self.st;
+        let onoff = if st.on { "ON" } else { "OFF" };
+        match self.kind {
+            DeviceKind::Light => {
+                let f = &self.features;
+                let mode = if f.color && (st.color_mode_rgb || !f.color_temp) {
+                    "rgb"
+                } else if f.color_temp {
+                    "color_temp"
+                } else if f.dimmable {
+                    "brightness"
+                } else {
+                    "onoff"
+                };
+                let mut o = json!({"color_mode": mode, "state": onoff});
+                if mode != "onoff" {
+                    o["brightness"] = json!((st.level * 255.0).round() as u32);
+                }
+                o["color"] = json!({});
+                if mode == "rgb" {
+                    o["color"] = json!({"r": st.rgb.0, "g": st.rgb.1, "b": st.rgb.2});
+                }
+                if mode == "color_temp" {
+                    o["color_temp"] = json!(st.mired);
+                }
+                vec![m(format!("{base}/state"), o.to_string(), true)]
+            }
+            DeviceKind::Switch | DeviceKind::Fan | DeviceKind::BinarySensor => {
+                vec![m(format!("{base}/state"), onoff, true)]
+            }
+            DeviceKind::Cover => {
+                if self.features.position {
+                    vec![m(format!("{base}/position/state"), st.position.to_string(), true)]
+                } else {
+                    let s = match st.position {
+                        100 => "open",
+                        0 => "closed",
+                        _ => "unknown",
+                    };
+                    vec![m(format!("{base}/state"), s, true)]
+                }
+            }
+            DeviceKind::Climate => vec![
+                m(format!("{base}/mode/state"), if st.on { "heat" } else { "off" }, true),
+                m(format!("{base}/current_temperature/state"), format!("{:.1}", st.current), true),
+                m(format!("{base}/target_temperature/state"), format!("{:.1}", st.target), true),
+            ],
+            DeviceKind::Lock => vec![m(format!("{base}/state"), if st.locked { "LOCKED" } else { "UNLOCKED" }, true)],
+            DeviceKind::Sensor => vec![m(format!("{base}/state"), format!("{:.1}", st.current), true)],
+            _ => vec![],
+        }
+    }
+}
+
+pub(super) fn esphome_component(kind: DeviceKind) -> &'static str {
+    match kind {
+        DeviceKind::Light => "light",
+        DeviceKind::Switch => "switch",
+        DeviceKind::Fan => "fan",
+        DeviceKind::Cover => "cover",
+        DeviceKind::Climate => "climate",
+        DeviceKind::Lock => "lock",
+        DeviceKind::Sensor => "sensor",
+        DeviceKind::BinarySensor => "binary_sensor",
+        DeviceKind::MediaPlayer => "media_player",
+        DeviceKind::Person => "person",
+    }
+}
