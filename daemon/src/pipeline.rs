@@ -13,7 +13,7 @@ use firmware_bridge::DeviceState;
 use hub_skills::intent::NluContext;
 use hub_skills::templates::TemplateNlu;
 use hub_skills::{Registry, Understanding};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::outbox::{Final, Outbox, OutboxError, StateMap};
@@ -168,6 +168,80 @@ impl Nlu {
         Nlu { registry, templates, language_responses: false }
     }
 
+    /// The NLU `[nlu]` asks for: the language's templates (from the venv
+    /// or `[model] weights_dir`), custom sentences and reply style.
+    pub fn from_config(cfg: &crate::config::Config, registry: Arc<Registry>) -> Nlu {
+        Nlu::load(
+            registry,
+            &cfg.nlu.language,
+            cfg.model.weights_dir.as_deref().map(|p| cfg.resolve_path(p)).as_deref(),
+            &cfg.nlu.custom_sentences.iter().map(|p| cfg.resolve_path(p)).collect::<Vec<_>>(),
+        )
+        .with_language_responses(cfg.nlu.responses == crate::config::ResponseStyle::Language)
+    }
+
+    /// A dry run without a daemon: understand and plan against unknown
+    /// device states; nothing is sent or stored. Same outcome shape as
+    /// [`Pipeline::handle_text`] with `dry_run`.
+    pub fn dry_run(&self, text: &str, area: Option<&str>, session: Option<String>) -> Result<Outcome, PipelineError> {
+        let t0 = Instant::now();
+        let text = text.trim();
+        if text.is_empty() {
+            return Err(PipelineError::Empty);
+        }
+        let mut out = Outcome {
+            text: text.to_string(),
+            intent: None,
+            slots: serde_json::Map::new(),
+            entities: Vec::new(),
+            confidence: None,
+            source: None,
+            reply: String::new(),
+            answer: None,
+            commands: Vec::new(),
+            error: None,
+            session: session.unwrap_or_else(new_session),
+            dry_run: true,
+            enqueue_us: 0,
+            total_ms: 0.0,
+        };
+        match self.understand(text, area) {
+            None => {
+                out.reply = "Sorry, I didn't understand that.".into();
+                out.error = Some(format!("no intent matched `{text}`"));
+            }
+            Some(u) => {
+                out.intent = Some(u.intent.clone());
+                out.slots = u.slots.clone().into_iter().collect();
+                out.entities = u.entities.clone();
+                out.confidence = Some(u.confidence);
+                out.source = Some(u.source);
+                match hub_skills::handlers::plan(&u, &self.registry, &|_: &str| None) {
+                    Err(e) => {
+                        out.reply = e.reply();
+                        out.error = Some(e.to_string());
+                    }
+                    Ok(plan) => {
+                        out.reply = plan.reply;
+                        out.answer = plan.answer;
+                        out.commands = plan
+                            .commands
+                            .iter()
+                            .map(|c| CommandOutcome {
+                                id: 0,
+                                device_id: c.device_id.clone(),
+                                topic: String::new(),
+                                status: "dry_run".into(),
+                            })
+                            .collect();
+                    }
+                }
+            }
+        }
+        out.total_ms = t0.elapsed().as_secs_f64() * 1000.0;
+        Ok(out)
+    }
+
     pub fn registry(&self) -> &Registry {
         &self.registry
     }
@@ -213,7 +287,7 @@ fn load_number_words(t: &mut TemplateNlu, language: &str, weights_dir: Option<&s
 }
 
 /// One command row of an outcome.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CommandOutcome {
     pub id: i64,
     pub device_id: String,
@@ -222,8 +296,9 @@ pub struct CommandOutcome {
     pub status: String,
 }
 
-/// Result of one request.
-#[derive(Debug, Clone, Serialize)]
+/// Result of one request (also what `POST /api/say` answers, read back by
+/// `hubd say`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Outcome {
     pub text: String,
     pub intent: Option<String>,
