@@ -233,14 +233,7 @@ fn capture_loop(
                 AudioMetrics::inc(&metrics.open_failures);
                 // Warn once per outage; the retries are debug lines.
                 if failures == 1 {
-                    tracing::warn!(
-                        device = %opts.device,
-                        error = %e,
-                        attempt = failures,
-                        retry_in_ms = backoff.as_millis() as u64,
-                        "no audio input; voice control is paused until one appears (retrying quietly), \
-                         everything else keeps running"
-                    );
+                    tracing::warn!("no microphone ({e}); voice control waits for one, everything else keeps running");
                 } else {
                     tracing::debug!(device = %opts.device, error = %e, attempt = failures, "audio input still unavailable");
                 }

@@ -160,9 +160,12 @@ pub fn parse_url(s: &str) -> Result<SocketAddr, String> {
     rest.parse().map_err(|_| format!("`{s}`: expected http://IP:PORT, e.g. http://127.0.0.1:8080"))
 }
 
-/// The default log filter: hubd at info, libraries (the embedded broker,
-/// hyper, sqlx, ...) quiet. `RUST_LOG`, `HUBD_LOG` or `--log` replace it.
-pub const DEFAULT_LOG: &str = "info,rumqttd=off,rumqttc=warn,hyper=warn,hyper_util=warn,warp=warn,sqlx=warn,h2=warn";
+/// The default log filter, for a person at a terminal: warnings and errors,
+/// plus what the CLI itself reports and the microphone coming up. Start-up
+/// details, the embedded broker (rumqttd: one INFO per subscription, an
+/// ERROR per dropped connection) and libraries' chatter stay behind
+/// `RUST_LOG`, `HUBD_LOG` or `--log` (e.g. `--log info`).
+pub const DEFAULT_LOG: &str = "warn,hubd::cli=info,hubd::audio::capture=info,rumqttd=off";
 
 pub fn init_tracing(filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
