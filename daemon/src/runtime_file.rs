@@ -159,10 +159,8 @@ impl Drop for RuntimeFile {
             .ok()
             .and_then(|t| serde_json::from_str::<DaemonInfo>(&t).ok())
             .is_some_and(|i| i.pid == self.pid);
-        if ours {
-            if let Err(e) = std::fs::remove_file(&self.path) {
-                tracing::debug!(path = %self.path.display(), error = %e, "cannot remove the runtime file");
-            }
+        if ours && let Err(e) = std::fs::remove_file(&self.path) {
+            tracing::debug!(path = %self.path.display(), error = %e, "cannot remove the runtime file");
         }
     }
 }

@@ -231,16 +231,6 @@ pub fn fmt_time(ms: i64) -> String {
     format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn fmt_time_known_instants() {
-        assert_eq!(super::fmt_time(0), "1970-01-01 00:00:00");
-        assert_eq!(super::fmt_time(951_782_400_000), "2000-02-29 00:00:00");
-        assert_eq!(super::fmt_time(1_795_305_599_999), "2026-11-21 23:59:59");
-    }
-}
-
 /// `hubd devices --audio`: capture-capable audio inputs, for `[audio] device`
 /// (the default one first, marked `*`). Does not open the devices.
 pub fn audio_devices(ctx: &Ctx) -> anyhow::Result<ExitCode> {
@@ -255,4 +245,24 @@ pub fn audio_devices(ctx: &Ctx) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn fmt_time_known_instants() {
+        assert_eq!(super::fmt_time(0), "1970-01-01 00:00:00");
+        assert_eq!(super::fmt_time(951_782_400_000), "2000-02-29 00:00:00");
+        assert_eq!(super::fmt_time(1_795_305_599_999), "2026-11-21 23:59:59");
+    }
+
+    #[test]
+    fn url_forms() {
+        let a: std::net::SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        for s in ["http://127.0.0.1:8080", "http://127.0.0.1:8080/", "127.0.0.1:8080", "http://localhost:8080"] {
+            assert_eq!(super::parse_url(s), Ok(a), "{s}");
+        }
+        assert!(super::parse_url("https://example.org").is_err());
+        assert_eq!(super::loopback("0.0.0.0:9".parse().unwrap()), "127.0.0.1:9".parse().unwrap());
+    }
 }
