@@ -141,8 +141,12 @@ dialect = {{ type = "zigbee2mqtt", friendly_name = "{name}" }}
 }
 
 /// The `hubd` binary under test.
+/// Its runtime file goes to a directory of this test process, never the
+/// user's (`$XDG_RUNTIME_DIR/hubd`); tests that need their own set it again.
 pub fn hubd() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_hubd"))
+    let mut c = Command::new(env!("CARGO_BIN_EXE_hubd"));
+    c.env("HUBD_RUNTIME_DIR", std::env::temp_dir().join(format!("hubd-e2e-run-{}", std::process::id())));
+    c
 }
 
 /// `hubd run` as a child process; SIGKILLed on drop.
