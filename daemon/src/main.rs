@@ -70,6 +70,14 @@ pub enum Command {
 }
 
 fn main() -> ExitCode {
+    // `hubd status | head -3`: a closed pipe ends the process quietly, as
+    // for any Unix tool, instead of a "failed printing to stdout" panic.
+    #[cfg(unix)]
+    // SAFETY: restores the default disposition of SIGPIPE before any other
+    // thread exists; no handler runs Rust code.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     let filter = cli
         .log
