@@ -123,9 +123,7 @@ pub async fn say(req: SayRequest, api: Api) -> Result<impl Reply, Rejection> {
         None | Some("text") => Modality::Text,
         Some("voice") => Modality::Voice,
         Some(m) => {
-            return Err(
-                ApiError::BadRequest(format!("unknown modality `{m}` (expected `text` or `voice`)")).rejection()
-            );
+            return Err(ApiError::BadRequest(format!("unknown modality `{m}` (expected `text` or `voice`)")).rejection());
         }
     };
     let origin = Origin { modality, area: req.area, session: req.session, voice: None };
