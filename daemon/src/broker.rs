@@ -24,6 +24,15 @@ pub enum BrokerError {
     Config(String),
     #[error("embedded broker: cannot spawn its thread: {0}")]
     Spawn(std::io::Error),
+    #[error(
+        "embedded MQTT broker: port {port} on 127.0.0.1 is already in use (another hubd or MQTT broker?); \
+         stop it, set `[mqtt] port` to a free port, or point `[mqtt] host` at that broker"
+    )]
+    PortInUse {
+        port: u16,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("embedded broker on {addr} did not accept connections within {waited:?}")]
     NotListening { addr: SocketAddr, waited: Duration },
 }
@@ -71,8 +80,17 @@ pub fn free_loopback_port() -> Result<u16, BrokerError> {
 
 /// Start rumqttd on `127.0.0.1:port` (`port == 0`: a free port) and wait
 /// until it accepts TCP connections.
+///
+/// rumqttd binds inside its own thread and only logs a bind failure, so a
+/// port held by another broker would look ready to the probe below (and
+/// hubd would join that foreign broker). The port is therefore bound here
+/// first: if that fails, start-up fails with [`BrokerError::PortInUse`].
 pub fn start(port: u16) -> Result<EmbeddedBroker, BrokerError> {
     let port = if port == 0 { free_loopback_port()? } else { port };
+    match TcpListener::bind(("127.0.0.1", port)) {
+        Ok(l) => drop(l),
+        Err(source) => return Err(BrokerError::PortInUse { port, source }),
+    }
     let cfg: rumqttd::Config = toml::from_str(&config_toml(port)).map_err(|e| BrokerError::Config(e.to_string()))?;
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let thread = std::thread::Builder::new()
@@ -95,7 +113,7 @@ pub fn start(port: u16) -> Result<EmbeddedBroker, BrokerError> {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    tracing::info!(%addr, "embedded MQTT broker (rumqttd) listening on loopback");
+    tracing::debug!(%addr, "embedded MQTT broker (rumqttd) listening on loopback");
     Ok(EmbeddedBroker { addr, _thread: thread })
 }
 
@@ -109,5 +127,21 @@ mod tests {
         let v4 = cfg.v4.unwrap();
         let s = v4.get("1").unwrap();
         assert_eq!(s.listen, SocketAddr::from(([127, 0, 0, 1], 18830)));
+    }
+
+    /// A port held by another listener (a foreign broker) is a start-up
+    /// error naming the port, not a broker that silently joins it.
+    #[test]
+    fn taken_port_fails_clearly() {
+        let other = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = other.local_addr().unwrap().port();
+        match start(port) {
+            Err(e @ BrokerError::PortInUse { .. }) => {
+                let msg = e.to_string();
+                assert!(msg.contains(&port.to_string()) && msg.contains("already in use"), "{msg}");
+            }
+            Err(e) => panic!("wrong error: {e}"),
+            Ok(b) => panic!("started on a taken port: {b:?}"),
+        }
     }
 }

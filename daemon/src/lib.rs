@@ -2,6 +2,7 @@
 //! its state and hands out a cloneable handle over a bounded channel
 //! (`shared/STYLE.md`, daemon rules). Errors are typed per module.
 
+pub mod api_client;
 pub mod audio;
 pub mod broker;
 pub mod config;
@@ -10,8 +11,10 @@ pub mod llm;
 pub mod mqtt;
 pub mod outbox;
 pub mod pipeline;
+pub mod private_fs;
 pub mod retention;
 pub mod runtime;
+pub mod runtime_file;
 pub mod services;
 pub mod simulate;
 pub mod store;

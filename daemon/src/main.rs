@@ -4,6 +4,7 @@
 
 mod cli;
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -16,17 +17,25 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "hubd", version, about, long_about = None)]
 pub struct Cli {
-    /// Configuration file (TOML). Default: $HUBD_CONFIG, then ./hub.toml.
-    #[arg(long, global = true, env = "HUBD_CONFIG", default_value = "hub.toml")]
-    pub config: PathBuf,
+    /// Configuration file (TOML). Default: $HUBD_CONFIG; then, for commands
+    /// that talk to the daemon (say, status, devices, history, chat), the
+    /// running daemon's own; then ./hub.toml.
+    #[arg(long, global = true, env = "HUBD_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    /// The running daemon's API (`http://127.0.0.1:8080`) for say and status.
+    /// Default: found through the daemon's runtime file. Token: $HUBD_TOKEN.
+    #[arg(long, global = true, env = "HUBD_URL", value_parser = cli::parse_url)]
+    pub url: Option<SocketAddr>,
 
     /// Machine-readable JSON on stdout; diagnostics go to stderr only.
     #[arg(long, global = true)]
     pub json: bool,
 
     /// Log filter (tracing EnvFilter syntax), e.g. `info` or `hubd=debug`.
-    #[arg(long, global = true, env = "HUBD_LOG", default_value = "info")]
-    pub log: String,
+    /// Default: $RUST_LOG, else hubd at info with libraries quiet.
+    #[arg(long, global = true, env = "HUBD_LOG")]
+    pub log: Option<String>,
 
     #[command(subcommand)]
     pub command: Command,
@@ -61,13 +70,70 @@ pub enum Command {
 }
 
 fn main() -> ExitCode {
+    // `hubd status | head -3`: a closed pipe ends the process quietly, as
+    // for any Unix tool, instead of a "failed printing to stdout" panic.
+    #[cfg(unix)]
+    // SAFETY: restores the default disposition of SIGPIPE before any other
+    // thread exists; no handler runs Rust code.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
-    cli::init_tracing(&cli.log);
+    let filter = cli
+        .log
+        .clone()
+        .or_else(|| std::env::var("RUST_LOG").ok().filter(|s| !s.is_empty()))
+        .unwrap_or_else(|| cli::DEFAULT_LOG.to_string());
+    cli::init_tracing(&filter);
+    // alsa-lib prints its own errors ("cannot find card '0'") on stderr at
+    // every device probe; hubd reports audio problems itself.
+    hubd::audio::capture::silence_alsa_errors();
     match cli::dispatch(cli) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("hubd: error: {err:#}");
+            eprintln!("hubd: error: {}", report(&err));
             ExitCode::from(1)
         }
+    }
+}
+
+/// An error and its causes on one line, `outer: cause: root`. A cause whose
+/// text the message already ends with is skipped: some errors (ours and
+/// libraries') put their source into their own Display as well as
+/// returning it from `source()`, and anyhow's `{:#}` then printed it twice
+/// ("No such file or directory (os error 2): No such file or directory (os error 2)").
+pub fn report(err: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if text.is_empty() || out.ends_with(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[derive(Debug, thiserror::Error)]
+    #[error("hub.toml: cannot read configuration: {source}")]
+    struct Both {
+        #[source]
+        source: std::io::Error,
+    }
+
+    #[test]
+    fn report_prints_each_cause_once() {
+        let io = || std::io::Error::from(std::io::ErrorKind::NotFound);
+        let e = anyhow::Error::new(Both { source: io() }).context("starting");
+        let r = super::report(&e);
+        assert_eq!(r.matches(&io().to_string()).count(), 1, "{r}");
+        assert!(r.starts_with("starting: hub.toml: cannot read configuration: "), "{r}");
+        let e = anyhow::Error::new(io()).context("reading x");
+        assert_eq!(super::report(&e), format!("reading x: {}", io()));
     }
 }

@@ -13,7 +13,7 @@ use firmware_bridge::DeviceState;
 use hub_skills::intent::NluContext;
 use hub_skills::templates::TemplateNlu;
 use hub_skills::{Assistant, Registry, ReplyStyle, Understanding};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::events::{EventBus, HubEvent};
@@ -137,6 +137,101 @@ impl Nlu {
         Nlu::new(registry, templates)
     }
 
+    /// The NLU `[nlu]` asks for: the language's templates (from the venv
+    /// or `[model] weights_dir`), custom sentences and reply style.
+    pub fn from_config(cfg: &crate::config::Config, registry: Arc<Registry>) -> Nlu {
+        Nlu::load(
+            registry,
+            &cfg.nlu.language,
+            cfg.model.weights_dir.as_deref().map(|p| cfg.resolve_path(p)).as_deref(),
+            &cfg.nlu.custom_sentences.iter().map(|p| cfg.resolve_path(p)).collect::<Vec<_>>(),
+        )
+        .with_language_responses(cfg.nlu.responses == crate::config::ResponseStyle::Language)
+    }
+
+    /// A dry run without a daemon: understand and plan against unknown
+    /// device states; nothing is sent or stored. Same outcome shape as
+    /// [`Pipeline::handle_text`] with `dry_run`.
+    pub fn dry_run(&self, text: &str, area: Option<&str>, session: Option<String>) -> Result<Outcome, PipelineError> {
+        let t0 = Instant::now();
+        let mut planned = self.plan(text, area, session.unwrap_or_else(new_session), true, &|_: &str| None)?;
+        planned.outcome.total_ms = t0.elapsed().as_secs_f64() * 1000.0;
+        Ok(planned.outcome)
+    }
+
+    /// Understand and plan `text` (no I/O, nothing sent): the outcome so far,
+    /// the understanding, and the commands to send (none for a dry run, whose
+    /// outcome lists them as `pending`).
+    pub fn plan(
+        &self,
+        text: &str,
+        area: Option<&str>,
+        session: String,
+        dry_run: bool,
+        state: &dyn Fn(&str) -> Option<DeviceState>,
+    ) -> Result<Planned, PipelineError> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Err(PipelineError::Empty);
+        }
+        let mut out = Outcome {
+            text: text.to_string(),
+            intent: None,
+            slots: serde_json::Map::new(),
+            entities: Vec::new(),
+            confidence: None,
+            source: None,
+            reply: String::new(),
+            answer: None,
+            commands: Vec::new(),
+            error: None,
+            session,
+            dry_run,
+            enqueue_us: 0,
+            total_ms: 0.0,
+        };
+        let u = self.understand(text, area);
+        let mut commands = Vec::new();
+        match &u {
+            None => {
+                out.reply = "Sorry, I didn't understand that.".into();
+                out.error = Some(format!("no intent matched `{text}`"));
+            }
+            Some(u) => {
+                out.intent = Some(u.intent.to_string());
+                out.slots = u.slots.to_map().into_iter().collect();
+                out.entities = u.entities.clone();
+                out.confidence = Some(u.confidence);
+                out.source = Some(u.source);
+                match self.assistant().plan(u, state) {
+                    Err(e) => {
+                        out.reply = e.reply();
+                        out.error = Some(e.to_string());
+                    }
+                    Ok(plan) => {
+                        out.reply = plan.reply;
+                        out.answer = plan.answer;
+                        if dry_run {
+                            out.commands = plan
+                                .commands
+                                .iter()
+                                .map(|c| CommandOutcome {
+                                    id: 0,
+                                    device_id: c.device_id.clone(),
+                                    topic: String::new(),
+                                    status: CommandStatus::Pending,
+                                })
+                                .collect();
+                        } else {
+                            commands = plan.commands;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(Planned { outcome: out, understanding: u, commands })
+    }
+
     pub fn registry(&self) -> &Registry {
         self.assistant.registry()
     }
@@ -177,7 +272,7 @@ fn load_number_words(t: &mut TemplateNlu, language: &str, weights_dir: Option<&s
 }
 
 /// One command row of an outcome.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CommandOutcome {
     pub id: i64,
     pub device_id: String,
@@ -186,8 +281,17 @@ pub struct CommandOutcome {
     pub status: CommandStatus,
 }
 
-/// Result of one request.
-#[derive(Debug, Clone, Serialize)]
+/// What [`Nlu::plan`] decided.
+pub struct Planned {
+    pub outcome: Outcome,
+    pub understanding: Option<Understanding>,
+    /// Commands to enqueue (empty for a dry run).
+    pub commands: Vec<firmware_bridge::DeviceCommand>,
+}
+
+/// Result of one request (also what `POST /api/say` answers, read back by
+/// `hubd say`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Outcome {
     pub text: String,
     pub intent: Option<String>,
@@ -279,84 +383,31 @@ impl Pipeline {
         }
         let session = origin.session.clone().unwrap_or_else(new_session);
         let correlation = format!("c{}", new_session());
-        let u = self.inner.nlu.understand(text, origin.area.as_deref());
-        let mut out = Outcome {
-            text: text.to_string(),
-            intent: None,
-            slots: serde_json::Map::new(),
-            entities: Vec::new(),
-            confidence: None,
-            source: None,
-            reply: String::new(),
-            answer: None,
-            commands: Vec::new(),
-            error: None,
-            session: session.clone(),
-            dry_run,
-            enqueue_us: 0,
-            total_ms: 0.0,
-        };
-        match &u {
-            None => {
-                out.reply = "Sorry, I didn't understand that.".into();
-                out.error = Some(format!("no intent matched `{text}`"));
-            }
-            Some(u) => {
-                out.intent = Some(u.intent.to_string());
-                out.slots = u.slots.to_map().into_iter().collect();
-                out.entities = u.entities.clone();
-                out.confidence = Some(u.confidence);
-                out.source = Some(u.source);
-                let states = self.inner.outbox.states();
-                let lookup = |id: &str| -> Option<DeviceState> { states.read().ok().and_then(|m| m.get(id).cloned()) };
-                match self.inner.nlu.assistant().plan(u, &lookup) {
-                    Err(e) => {
-                        out.reply = e.reply();
-                        out.error = Some(e.to_string());
-                    }
-                    Ok(plan) => {
-                        out.reply = plan.reply.clone();
-                        out.answer = plan.answer.clone();
-                        if dry_run {
-                            out.commands = plan
-                                .commands
-                                .iter()
-                                .map(|c| CommandOutcome {
-                                    id: 0,
-                                    device_id: c.device_id.clone(),
-                                    topic: String::new(),
-                                    status: CommandStatus::Pending,
-                                })
-                                .collect();
-                        } else if !plan.commands.is_empty() {
-                            let rows =
-                                self.inner.outbox.enqueue_correlated(plan.commands, Some(correlation.clone())).await?;
-                            out.enqueue_us = t0.elapsed().as_micros() as u64;
-                            let deadline = tokio::time::Instant::now() + self.inner.ack_wait;
-                            let mut failed = Vec::new();
-                            for r in rows {
-                                let (id, device_id, topic) = (r.id, r.device_id.clone(), r.topic.clone());
-                                let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-                                let status = r.wait(left).await;
-                                if status != CommandStatus::Acked && !failed.contains(&device_id) {
-                                    failed.push(device_id.clone());
-                                }
-                                out.commands.push(CommandOutcome { id, device_id, topic, status });
-                            }
-                            if failed.is_empty() {
-                                if let Some(r) = self.inner.nlu.assistant().language_reply(u, &lookup) {
-                                    out.reply = r;
-                                }
-                            } else {
-                                out.reply = format!(
-                                    "{} (but {} did not confirm yet)",
-                                    out.reply.trim_end_matches('.'),
-                                    failed.join(", ")
-                                );
-                            }
-                        }
-                    }
+        let states = self.inner.outbox.states();
+        let lookup = |id: &str| -> Option<DeviceState> { states.read().ok().and_then(|m| m.get(id).cloned()) };
+        let Planned { outcome: mut out, understanding: u, commands } =
+            self.inner.nlu.plan(text, origin.area.as_deref(), session.clone(), dry_run, &lookup)?;
+        if let (Some(u), false) = (&u, commands.is_empty()) {
+            let rows = self.inner.outbox.enqueue_correlated(commands, Some(correlation.clone())).await?;
+            out.enqueue_us = t0.elapsed().as_micros() as u64;
+            let deadline = tokio::time::Instant::now() + self.inner.ack_wait;
+            let mut failed = Vec::new();
+            for r in rows {
+                let (id, device_id, topic) = (r.id, r.device_id.clone(), r.topic.clone());
+                let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                let status = r.wait(left).await;
+                if status != CommandStatus::Acked && !failed.contains(&device_id) {
+                    failed.push(device_id.clone());
                 }
+                out.commands.push(CommandOutcome { id, device_id, topic, status });
+            }
+            if failed.is_empty() {
+                if let Some(r) = self.inner.nlu.assistant().language_reply(u, &lookup) {
+                    out.reply = r;
+                }
+            } else {
+                out.reply =
+                    format!("{} (but {} did not confirm yet)", out.reply.trim_end_matches('.'), failed.join(", "));
             }
         }
         out.total_ms = t0.elapsed().as_secs_f64() * 1000.0;

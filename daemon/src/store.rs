@@ -558,6 +558,25 @@ impl Store {
         if !create && !path.exists() {
             return Err(StoreError::Missing { path: path.to_path_buf() });
         }
+        // Transcripts and command history are private: a missing directory
+        // is created 0700 and the file 0600 before SQLite opens it (SQLite
+        // gives its -wal and -shm files the database file's mode); files
+        // left wider by an older hubd are narrowed.
+        let private = || -> std::io::Result<()> {
+            if create && !path.exists() {
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    crate::private_fs::create_dir(dir, false)?;
+                }
+                crate::private_fs::create_file(path)?;
+            }
+            for suffix in ["", "-wal", "-shm"] {
+                let mut p = path.as_os_str().to_owned();
+                p.push(suffix);
+                crate::private_fs::tighten_file(Path::new(&p))?;
+            }
+            Ok(())
+        };
+        private().map_err(|e| StoreError::Open { path: path.to_path_buf(), source: sqlx::Error::Io(e) })?;
         let opts = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(create)

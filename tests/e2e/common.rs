@@ -5,8 +5,7 @@
 #![allow(dead_code)]
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -94,8 +93,12 @@ dialect = {{ type = "zigbee2mqtt", friendly_name = "{name}" }}
 }
 
 /// The `hubd` binary under test.
+/// Its runtime file goes to a directory of this test process, never the
+/// user's (`$XDG_RUNTIME_DIR/hubd`); tests that need their own set it again.
 pub fn hubd() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_hubd"))
+    let mut c = Command::new(env!("CARGO_BIN_EXE_hubd"));
+    c.env("HUBD_RUNTIME_DIR", std::env::temp_dir().join(format!("hubd-e2e-run-{}", std::process::id())));
+    c
 }
 
 /// `hubd run` as a child process; SIGKILLed on drop.
@@ -181,37 +184,21 @@ impl Drop for Daemon {
     }
 }
 
-/// Minimal blocking HTTP/1.1 client for the local API.
+/// Blocking call to the local API through the daemon's own client
+/// (`hubd::api_client`, hyper), on a private runtime in its own thread so
+/// it works from sync tests and from inside a tokio runtime alike.
 pub fn http(port: u16, method: &str, path: &str, body: Option<&str>) -> std::io::Result<(u16, String)> {
-    let mut s = TcpStream::connect_timeout(&SocketAddr::from(([127, 0, 0, 1], port)), Duration::from_secs(1))?;
-    s.set_read_timeout(Some(Duration::from_secs(30)))?;
-    let body = body.unwrap_or("");
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )?;
-    let mut buf = Vec::new();
-    s.read_to_end(&mut buf)?;
-    let text = String::from_utf8_lossy(&buf).to_string();
-    let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head.split_whitespace().nth(1).and_then(|x| x.parse().ok()).unwrap_or(0);
-    let body =
-        if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(rest) } else { rest.to_string() };
-    Ok((status, body))
-}
-
-fn dechunk(mut s: &str) -> String {
-    let mut out = String::new();
-    while let Some((len, rest)) = s.split_once("\r\n") {
-        let Ok(n) = usize::from_str_radix(len.trim(), 16) else { break };
-        if n == 0 || rest.len() < n {
-            break;
-        }
-        out.push_str(&rest[..n]);
-        s = rest[n..].trim_start_matches("\r\n");
-    }
-    out
+    let client = hubd::api_client::ApiClient::new(SocketAddr::from(([127, 0, 0, 1], port)), None);
+    let body = body.map(|b| b.as_bytes().to_vec());
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let r = rt.block_on(client.request(method, path, body)).map_err(std::io::Error::other)?;
+            Ok((r.status, r.text()))
+        })
+        .join()
+        .unwrap_or_else(|_| Err(std::io::Error::other("HTTP client thread panicked")))
+    })
 }
 
 pub fn json(s: &str) -> serde_json::Value {

@@ -246,7 +246,8 @@ fn counters_and_logs_do_not_mislead() {
     let daemon = Daemon::start(&cfg, web, None);
     for i in 0..40u32 {
         let (id, _, _) = LIGHTS[i as usize % LIGHTS.len()];
-        let body = format!(r#"{{"device_id":"{id}","action":{{"action":"brightness","percent":{}}},"wait_ms":0}}"#, i + 1);
+        let body =
+            format!(r#"{{"device_id":"{id}","action":{{"action":"brightness","percent":{}}},"wait_ms":0}}"#, i + 1);
         assert_eq!(http(web, "POST", "/api/commands", Some(&body)).unwrap().0, 202);
     }
     assert!(wait_until(Duration::from_secs(10), || metric(web, "hubd_outbox_acked_total ") == 40));

@@ -116,12 +116,67 @@ fn sleep_unless_stopped(stop: &AtomicBool, d: Duration) {
     }
 }
 
+/// Route alsa-lib's own error printer (which writes `ALSA lib ...: cannot
+/// find card '0'` lines straight to stderr at every device probe) to a
+/// trace-level log line. Process-wide; idempotent.
+pub fn silence_alsa_errors() {
+    #[cfg(target_os = "linux")]
+    {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        ONCE.call_once(alsa_quiet::install);
+    }
+}
+
+#[cfg(target_os = "linux")]
+mod alsa_quiet {
+    use std::ffi::{CStr, c_char, c_int};
+
+    /// Receives alsa-lib's errors. The C type is variadic (printf-style
+    /// arguments follow `fmt`); this handler reads only the fixed arguments.
+    unsafe extern "C" fn handler(
+        _file: *const c_char,
+        _line: c_int,
+        function: *const c_char,
+        err: c_int,
+        fmt: *const c_char,
+    ) {
+        // SAFETY: alsa-lib passes NUL-terminated strings or null.
+        let text =
+            |p: *const c_char| if p.is_null() { "" } else { unsafe { CStr::from_ptr(p) }.to_str().unwrap_or("") };
+        tracing::trace!(function = text(function), err, format = text(fmt), "alsa-lib error (silenced)");
+    }
+
+    pub(super) fn install() {
+        type Fixed = unsafe extern "C" fn(*const c_char, c_int, *const c_char, c_int, *const c_char);
+        let f: Fixed = handler;
+        // SAFETY: alsa-lib calls the handler as a C variadic function. On the
+        // Linux ABIs hubd targets (x86-64 System V, AArch64 AAPCS64) the fixed
+        // arguments of a variadic call are passed exactly as in a non-variadic
+        // call, and the callee here never reads the variadic part, so calling
+        // `handler` through the variadic pointer type is sound. Stable Rust
+        // cannot define a C-variadic function itself.
+        let h = unsafe {
+            std::mem::transmute::<
+                Fixed,
+                unsafe extern "C" fn(*const c_char, c_int, *const c_char, c_int, *const c_char, ...),
+            >(f)
+        };
+        // SAFETY: sets a process-wide function pointer inside alsa-lib; the
+        // handler is a `'static` function and never unwinds.
+        let rc = unsafe { alsa_sys::snd_lib_error_set_handler(Some(h)) };
+        if rc != 0 {
+            tracing::debug!(rc, "alsa-lib refused the error handler");
+        }
+    }
+}
+
 fn capture_loop(
     opts: CaptureOptions,
     metrics: Arc<AudioMetrics>,
     sessions: SyncSender<CaptureSession>,
     stop: Arc<AtomicBool>,
 ) {
+    silence_alsa_errors();
     let mut backoff = BACKOFF_MIN;
     let mut failures: u32 = 0;
     while !stop.load(Ordering::Relaxed) {
@@ -176,15 +231,9 @@ fn capture_loop(
             Err(e) => {
                 failures += 1;
                 AudioMetrics::inc(&metrics.open_failures);
-                // Loud on the first failure and then every 10th, quiet in between.
-                if failures == 1 || failures % 10 == 0 {
-                    tracing::warn!(
-                        device = %opts.device,
-                        error = %e,
-                        attempt = failures,
-                        retry_in_ms = backoff.as_millis() as u64,
-                        "no audio input; voice control is paused, everything else keeps running"
-                    );
+                // Warn once per outage; the retries are debug lines.
+                if failures == 1 {
+                    tracing::warn!("no microphone ({e}); voice control waits for one, everything else keeps running");
                 } else {
                     tracing::debug!(device = %opts.device, error = %e, attempt = failures, "audio input still unavailable");
                 }

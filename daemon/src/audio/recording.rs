@@ -1,5 +1,6 @@
 //! Utterance recordings (`[audio] keep_recordings = true`): 16 kHz mono,
-//! 16-bit PCM WAV files written with `hound`.
+//! 16-bit PCM WAV files written with `hound`. They hold what people said:
+//! each file is 0600 and the recordings directory 0700.
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -8,6 +9,12 @@ pub struct RecordingError {
     pub path: PathBuf,
     #[source]
     pub source: hound::Error,
+}
+
+/// Create the recordings directory (0700; an existing one is narrowed to
+/// 0700: it is hubd's own).
+pub fn create_dir(dir: &Path) -> std::io::Result<()> {
+    crate::private_fs::create_dir(dir, true)
 }
 
 /// Write `samples` (16 kHz mono, [-1, 1], clipped) to `path`.
@@ -19,7 +26,11 @@ pub fn write_wav(path: &Path, samples: &[f32]) -> Result<(), RecordingError> {
         bits_per_sample: 16,
         sample_format: hound::SampleFormat::Int,
     };
-    let mut w = hound::WavWriter::create(path, spec).map_err(err)?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        create_dir(dir).map_err(|e| err(hound::Error::IoError(e)))?;
+    }
+    let file = crate::private_fs::create_file(path).map_err(|e| err(hound::Error::IoError(e)))?;
+    let mut w = hound::WavWriter::new(std::io::BufWriter::new(file), spec).map_err(err)?;
     for s in samples {
         let v = (s.clamp(-1.0, 1.0) * 32767.0).round() as i16;
         w.write_sample(v).map_err(err)?;
@@ -42,6 +53,22 @@ mod tests {
         let y: Vec<f32> = r.samples::<i16>().map(|s| f32::from(s.unwrap()) / 32767.0).collect();
         assert_eq!(y.len(), x.len());
         assert!(x.iter().zip(&y).all(|(a, b)| (a - b).abs() < 1e-4));
-        assert!(write_wav(Path::new("/nonexistent/dir/u.wav"), &x).is_err());
+        assert!(write_wav(Path::new("/proc/nonexistent/u.wav"), &x).is_err());
+    }
+
+    /// Recordings are private: 0600 files in a 0700 directory.
+    #[cfg(unix)]
+    #[test]
+    fn recordings_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let dir = tempfile::tempdir().unwrap();
+        let rec = dir.path().join("recordings");
+        std::fs::create_dir(&rec).unwrap();
+        std::fs::set_permissions(&rec, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let p = rec.join("u.wav");
+        write_wav(&p, &[0.0; 160]).unwrap();
+        assert_eq!(mode(&p), 0o600);
+        assert_eq!(mode(&rec), 0o700);
     }
 }

@@ -55,8 +55,10 @@ pub struct Args {
 }
 
 fn spec_from(ctx: &Ctx, args: &Args) -> anyhow::Result<EngineSpec> {
-    // The config file is optional for chat: absent means defaults.
-    let cfg = if ctx.config.exists() { Some(hubd::config::Config::load(&ctx.config)?) } else { None };
+    // The config file is optional for chat: absent means defaults. Without
+    // --config, the running daemon's configuration is used (same model).
+    let path = ctx.client_config();
+    let cfg = if path.exists() { Some(hubd::config::Config::load(&path)?) } else { None };
     let quantize = match args.quantize.as_deref() {
         Some("int8") => Some(hubd::config::Quantize::Int8),
         Some("none") => Some(hubd::config::Quantize::None),

@@ -6,7 +6,6 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use hubd::config::Config;
 use hubd::store::{Store, StoreError};
 use serde::Serialize;
 
@@ -38,7 +37,7 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
     if args.audio {
         return super::audio_devices(ctx);
     }
-    let cfg = Config::load(&ctx.config)?;
+    let cfg = ctx.load_client_config()?;
     let registry = cfg.registry()?;
     let db = args.db.unwrap_or_else(|| cfg.store_path());
     let states = match Store::open_existing(&db).await {

@@ -27,22 +27,11 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
     let cfg = Config::load(&ctx.config)?;
     let opts = StartOptions { voice: true, demo: args.demo, ..StartOptions::default() };
     let rt = Runtime::start(&cfg, opts).await.context("starting the daemon")?;
-    let (host, port) = rt.broker_addr.clone();
-    let web = rt.web_addr.map(|a| a.to_string()).unwrap_or_else(|| "-".into());
-    if ctx.json {
-        println!(
-            "{}",
-            serde_json::json!({"event":"ready","mqtt":format!("{host}:{port}"),"web":web,"embedded_broker":rt.broker.is_some()})
-        );
-    } else {
-        eprintln!(
-            "hubd: running (MQTT {host}:{port}{}, API http://{web}); Ctrl-C to stop",
-            if rt.broker.is_some() { " embedded" } else { "" }
-        );
-    }
+    let runtime_file = super::banner::announce(ctx, &cfg, &rt, args.demo);
     wait_for_signal().await;
     tracing::info!("shutting down");
     rt.shutdown(Duration::from_secs(args.shutdown_timeout)).await;
+    drop(runtime_file);
     Ok(ExitCode::SUCCESS)
 }
 

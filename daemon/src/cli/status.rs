@@ -2,26 +2,19 @@
 
 use std::process::ExitCode;
 
-use anyhow::Context;
-use hubd::config::Config;
-
 use super::Ctx;
-use super::say::{daemon_addr, http_get};
 
-/// Ask the running daemon (at `[web] bind`) for its status: MQTT link,
-/// outbox counters, and the audio gate's counters (frames seen, speech
-/// frames, utterances decoded). Exit code 1 when no daemon answers.
+/// Ask the running daemon (found through its runtime file, `--url`, or the
+/// `[web] bind` of `--config`) for its status: MQTT link, outbox counters,
+/// and the audio gate's counters (frames seen, speech frames, utterances
+/// decoded). Exit code 1 when no daemon answers.
 #[derive(Debug, clap::Args)]
 pub struct Args {}
 
 pub async fn run(ctx: &Ctx, _args: Args) -> anyhow::Result<ExitCode> {
-    let cfg = Config::load(&ctx.config)?;
-    let Some(addr) = daemon_addr(&cfg).await else {
-        anyhow::bail!("no hubd is running at {} ([web] bind in {})", cfg.web.bind, ctx.config.display());
-    };
-    let (code, body) = http_get(addr, "/api/status", cfg.web.token.as_deref()).await?;
-    anyhow::ensure!(code == 200, "GET /api/status at {addr}: HTTP {code}: {body}");
-    let v: serde_json::Value = serde_json::from_str(&body).context("GET /api/status: not JSON")?;
+    let client = ctx.daemon().await?;
+    let addr = client.addr;
+    let v: serde_json::Value = client.get_json("/api/status").await?;
     if ctx.json {
         println!("{v}");
         return Ok(ExitCode::SUCCESS);

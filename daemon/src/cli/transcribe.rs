@@ -35,9 +35,9 @@ pub struct Args {
     /// Longest accepted clip, in seconds.
     #[arg(long, default_value_t = wav::DEFAULT_MAX_SECONDS)]
     pub max_seconds: f64,
-    /// libtorch threads (default: libtorch's choice, one per core).
-    #[arg(long)]
-    pub threads: Option<usize>,
+    /// libtorch threads, at least 1 (default: libtorch's choice, one per core).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    pub threads: Option<u16>,
 }
 
 pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
@@ -58,7 +58,7 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
 
 fn transcribe(args: Args) -> anyhow::Result<serde_json::Value> {
     if let Some(n) = args.threads {
-        tch::set_num_threads(n as i32);
+        tch::set_num_threads(i32::from(n));
     }
     let audio = wav::read_wav(&args.file, args.max_seconds)?;
     let dir = match args.model {

@@ -29,10 +29,10 @@ pub struct Args {
 pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
     let cfg = Config::load(&ctx.config)?;
     let registry = Arc::new(cfg.registry()?);
-    if let Some(a) = &args.area {
-        if registry.area(a).is_none() {
-            anyhow::bail!("unknown area `{a}` (not an [[area]] id in {})", ctx.config.display());
-        }
+    if let Some(a) = &args.area
+        && registry.area(a).is_none()
+    {
+        anyhow::bail!("unknown area `{a}` (not an [[area]] id in {})", ctx.config.display());
     }
     let nlu = if args.grammar_only {
         Nlu::new(registry, None)

@@ -546,3 +546,25 @@ fn enums_round_trip_text() {
     assert!(CommandStatus::Pending.is_open() && CommandStatus::Sent.is_open());
     assert!(!CommandStatus::Acked.is_open());
 }
+
+/// Transcripts and commands are private: the database and its WAL/SHM files
+/// are 0600 in a 0700 directory, and an older world-readable file is narrowed.
+#[cfg(unix)]
+#[tokio::test]
+async fn database_files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("data/hub.db");
+    let store = Store::open(&db).await.unwrap();
+    store.insert_commands(&[cmd("light.kitchen", "z/k/set", "{}")]).await.unwrap();
+    assert_eq!(mode(db.parent().unwrap()), 0o700);
+    for f in ["hub.db", "hub.db-wal", "hub.db-shm"] {
+        assert_eq!(mode(&tmp.path().join("data").join(f)), 0o600, "{f}");
+    }
+    store.close().await;
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let store = Store::open(&db).await.unwrap();
+    assert_eq!(mode(&db), 0o600);
+    store.close().await;
+}
