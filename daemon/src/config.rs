@@ -251,11 +251,26 @@ impl Default for StoreConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct WebConfig {
     pub bind: SocketAddr,
-    /// Bearer token; required when `bind` is not a loopback address.
+    /// Bearer token; required when `bind` is not a loopback address. Unset:
+    /// the daemon makes a random one at start-up (in its runtime file).
     pub token: Option<String>,
-    /// Serve loopback clients without the token.
+    /// Serve loopback clients' state-changing requests without the token or
+    /// session cookie. An explicit opt-in: any web page the user visits can
+    /// then reach those routes through the browser.
     pub loopback_without_token: bool,
     pub max_body_bytes: u64,
+    /// `Host` names served besides the bind address, `localhost`,
+    /// `127.0.0.1` and `[::1]` (e.g. `hub.lan` or `hub.lan:8080`).
+    pub allowed_hosts: Vec<String>,
+    /// Origins (`scheme://host[:port]`) whose cross-origin requests are served.
+    pub allowed_origins: Vec<String>,
+    /// Longest wait for a request's headers, and for the next request on an
+    /// idle keep-alive connection (milliseconds).
+    pub header_timeout_ms: u64,
+    /// Longest wait for a whole request body once its headers arrived (milliseconds).
+    pub body_timeout_ms: u64,
+    /// Most connections served at once; more wait to be accepted.
+    pub max_connections: u32,
 }
 
 impl Default for WebConfig {
@@ -263,8 +278,13 @@ impl Default for WebConfig {
         WebConfig {
             bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
             token: None,
-            loopback_without_token: true,
+            loopback_without_token: false,
             max_body_bytes: 10 * 1024 * 1024,
+            allowed_hosts: Vec::new(),
+            allowed_origins: Vec::new(),
+            header_timeout_ms: 10_000,
+            body_timeout_ms: 30_000,
+            max_connections: 256,
         }
     }
 }
@@ -978,11 +998,49 @@ impl<'a> Validator<'a> {
                 Some("a `token`, or a loopback address such as 127.0.0.1".into()),
             );
         }
-        if w.token.as_deref().is_some_and(|t| t.len() < 8) {
-            self.err(&base, Some("token"), "`token` is too short".into(), Some("at least 8 characters".into()));
+        if let Some(t) = w.token.as_deref() {
+            if t.trim().len() < 8 {
+                self.err(&base, Some("token"), "`token` is too short".into(), Some("at least 8 characters".into()));
+            } else if !t.bytes().all(|b| b.is_ascii_graphic()) {
+                self.err(
+                    &base,
+                    Some("token"),
+                    "`token` contains spaces or control characters".into(),
+                    Some("printable ASCII without spaces".into()),
+                );
+            }
         }
         if w.max_body_bytes == 0 {
             self.err(&base, Some("max_body_bytes"), "`max_body_bytes` is 0".into(), Some("bytes >= 1".into()));
+        }
+        for (key, v) in [("header_timeout_ms", w.header_timeout_ms), ("body_timeout_ms", w.body_timeout_ms)] {
+            if v == 0 {
+                self.err(&base, Some(key), format!("`{key}` is 0"), Some("milliseconds >= 1".into()));
+            }
+        }
+        if w.max_connections == 0 {
+            self.err(&base, Some("max_connections"), "`max_connections` is 0".into(), Some("at least 1".into()));
+        }
+        for h in &w.allowed_hosts {
+            if h.is_empty() || h.contains(['/', ' ', '@']) {
+                self.err(
+                    &base,
+                    Some("allowed_hosts"),
+                    format!("`{h}` is not a host name"),
+                    Some("a name or address, optionally with `:port`, e.g. \"hub.lan\"".into()),
+                );
+            }
+        }
+        for o in &w.allowed_origins {
+            let rest = o.strip_prefix("http://").or_else(|| o.strip_prefix("https://"));
+            if !rest.is_some_and(|r| !r.is_empty() && !r.contains(['/', ' ', '@'])) {
+                self.err(
+                    &base,
+                    Some("allowed_origins"),
+                    format!("`{o}` is not an origin"),
+                    Some("`scheme://host[:port]` without a path, e.g. \"http://hub.lan:8080\"".into()),
+                );
+            }
         }
     }
 

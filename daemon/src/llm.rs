@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use hub_model::decoder::Quantize;
-use hub_model::generate::{EngineSpec, Generator, GeneratorOptions, default_llm_path};
+use hub_model::generate::{EngineSpec, GenerateError, Generator, GeneratorOptions, default_llm_path};
 use hub_model::placement::PlacementConfig;
 use tokio::sync::OnceCell;
 
@@ -65,6 +65,24 @@ pub fn engine_spec(
     Ok(spec)
 }
 
+/// Longest a generation waits for a client that stopped reading before
+/// cancelling it (the model serves one request at a time).
+const SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+/// Longest one chat request may generate.
+const GENERATION_DEADLINE: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// A load error's text without the checkpoint path, which [`LlmError::Load`]
+/// already names (it was printed twice).
+fn load_reason(path: &Path, e: GenerateError) -> String {
+    match e {
+        GenerateError::Load(m) => {
+            let prefix = format!("{}: ", path.display());
+            m.strip_prefix(prefix.as_str()).map(str::to_string).unwrap_or(m)
+        }
+        other => other.to_string(),
+    }
+}
+
 /// A loaded model: its handle and the id the API reports.
 #[derive(Clone)]
 pub struct Loaded {
@@ -105,7 +123,13 @@ impl LlmService {
                 let path = spec.path.clone();
                 let id = model_id(&path);
                 let t0 = std::time::Instant::now();
-                let opts = GeneratorOptions { queue: 8, threads, ..GeneratorOptions::default() };
+                let opts = GeneratorOptions {
+                    queue: 8,
+                    threads,
+                    send_timeout: SEND_TIMEOUT,
+                    deadline: Some(GENERATION_DEADLINE),
+                    ..GeneratorOptions::default()
+                };
                 let copies = spec.copies();
                 let res =
                     tokio::task::spawn_blocking(move || Generator::spawn(copies, opts, move |i| spec.load(i))).await;
@@ -117,7 +141,7 @@ impl LlmService {
                         tracing::info!(model = %id, load_s = t0.elapsed().as_secs_f64(), "LLM loaded");
                         Ok(Loaded { generator, model_id: id })
                     }
-                    Ok(Err(e)) => Err(LlmError::Load { path, reason: e.to_string() }),
+                    Ok(Err(e)) => Err(LlmError::Load { reason: load_reason(&path, e), path }),
                     Err(e) => Err(LlmError::Load { path, reason: format!("loader thread: {e}") }),
                 }
             })
@@ -131,7 +155,12 @@ impl LlmService {
 pub struct LlmCounters {
     pub loaded: bool,
     pub completed: u64,
+    /// Clients that left (queued or mid-generation) or stopped reading.
     pub cancelled: u64,
+    /// Of `cancelled`: clients that stopped reading and were cut off.
+    pub stalled: u64,
+    /// Of `completed`: requests stopped at the generation deadline.
+    pub timed_out: u64,
     pub failed: u64,
     pub tokens: u64,
 }
@@ -147,6 +176,8 @@ impl LlmService {
                     loaded: true,
                     completed: st.completed.load(Relaxed),
                     cancelled: st.cancelled.load(Relaxed),
+                    stalled: st.stalled.load(Relaxed),
+                    timed_out: st.deadline.load(Relaxed),
                     failed: st.failed.load(Relaxed),
                     tokens: st.tokens.load(Relaxed),
                 }
@@ -184,5 +215,7 @@ mod tests {
         assert_eq!(svc.model_id().as_deref(), Some("broken"));
         let e = svc.get().await.err().map(|e| e.to_string()).unwrap_or_default();
         assert!(e.contains("broken.gguf"), "{e}");
+        // The path once, not twice.
+        assert_eq!(e.matches(path.to_string_lossy().as_ref()).count(), 1, "{e}");
     }
 }

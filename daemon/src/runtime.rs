@@ -126,12 +126,13 @@ impl Runtime {
                 crate::llm::engine_spec(Some(&cfg), None, None),
                 hub_model::threads::available() as i32,
             );
-            let api =
-                Api { pipeline: pipeline.clone(), registry: registry.clone(), started: std::time::Instant::now(), llm };
-            let auth =
-                AuthPolicy { token: cfg.web.token.clone(), loopback_without_token: cfg.web.loopback_without_token };
+            let api = Api::new(pipeline.clone(), registry.clone(), llm);
+            // Without `[web] token` a random one is made here; `auth.token()`
+            // is what the runtime file hands to the CLI.
+            let auth = AuthPolicy::from_config(&cfg.web);
             let bind = opts.web_bind.unwrap_or(cfg.web.bind);
-            let (addr, t) = web::serve(bind, api, auth, cfg.web.max_body_bytes, shutdown_rx.clone()).await?;
+            let limits = web::ServerLimits::from_config(&cfg.web);
+            let (addr, t) = web::serve(bind, api, auth, limits, shutdown_rx.clone()).await?;
             web_addr = Some(addr);
             tasks.push(("web", t));
         }

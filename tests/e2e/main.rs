@@ -4,4 +4,6 @@
 mod chat;
 mod common;
 mod link;
+mod openai_limits;
+mod security;
 mod voice;
