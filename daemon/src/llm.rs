@@ -72,15 +72,16 @@ const SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 const GENERATION_DEADLINE: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// A load error's text without the checkpoint path, which [`LlmError::Load`]
-/// already names (it was printed twice).
+/// already names, and without the generator's own wrapping (the path was
+/// printed three times).
 fn load_reason(path: &Path, e: GenerateError) -> String {
-    match e {
-        GenerateError::Load(m) => {
-            let prefix = format!("{}: ", path.display());
-            m.strip_prefix(prefix.as_str()).map(str::to_string).unwrap_or(m)
-        }
-        other => other.to_string(),
+    let text = e.to_string();
+    let prefixes = ["loading the model failed: ".to_string(), format!("{}: ", path.display())];
+    let mut rest = text.as_str();
+    while let Some(r) = prefixes.iter().find_map(|p| rest.strip_prefix(p.as_str())) {
+        rest = r;
     }
+    rest.to_string()
 }
 
 /// A loaded model: its handle and the id the API reports.
