@@ -159,6 +159,20 @@ pub enum WebError {
     },
 }
 
+/// Kernel send buffer of each connection (Linux doubles it). Fixed instead
+/// of autotuned (up to 4 MiB): a client that stops reading then holds at
+/// most this much, and a stalled stream is noticed within seconds.
+const SEND_BUFFER: u32 = 32 * 1024;
+
+/// A listening socket whose accepted connections inherit [`SEND_BUFFER`].
+fn listen(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    socket.set_send_buffer_size(SEND_BUFFER)?;
+    socket.bind(addr)?;
+    socket.listen(1024)
+}
+
 /// Bind `addr` and serve until `shutdown` turns true. Returns the bound
 /// address (useful with port 0) and the server task.
 pub async fn serve(
@@ -168,7 +182,7 @@ pub async fn serve(
     limits: ServerLimits,
     shutdown: watch::Receiver<bool>,
 ) -> Result<(SocketAddr, JoinHandle<()>), WebError> {
-    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| WebError::Bind { addr, source })?;
+    let listener = listen(addr).map_err(|source| WebError::Bind { addr, source })?;
     let bound = listener.local_addr().map_err(|source| WebError::Bind { addr, source })?;
     let routes = filters::routes(api, Arc::new(auth), bound, limits.clone());
     let task = tokio::spawn(async move {
