@@ -139,9 +139,7 @@ impl AttentionShard {
         let (b, s) = match size.as_slice() {
             [b, s, _] => (*b, *s),
             other => {
-                return Err(DecoderError::Input(format!(
-                    "attention input must be [batch, seq, hidden], got {other:?}"
-                )));
+                return Err(DecoderError::Input(format!("attention input must be [batch, seq, hidden], got {other:?}")));
             }
         };
         if offset < 0 || offset > self.cache.len() {

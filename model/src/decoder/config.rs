@@ -170,9 +170,7 @@ impl HfConfig {
             "llama" | "mistral" | "smollm" | "smollm2" => Family::Llama,
             "glm4" | "glm4v_text" | "glm4v" => Family::Glm4,
             other => {
-                return Err(DecoderError::Config(format!(
-                    "model_type `{other}` is not supported (llama, glm4, glm4v)"
-                )));
+                return Err(DecoderError::Config(format!("model_type `{other}` is not supported (llama, glm4, glm4v)")));
             }
         };
         let need =
