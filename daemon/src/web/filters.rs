@@ -235,7 +235,7 @@ fn split_host_port(host: &str) -> Option<(&str, Option<u16>)> {
 
 fn host_allowed(auth: &AuthPolicy, bound: SocketAddr, host: &str) -> bool {
     let host = host.trim().to_ascii_lowercase();
-    if auth.allowed_hosts.iter().any(|a| *a == host) {
+    if auth.allowed_hosts.contains(&host) {
         return true;
     }
     let Some((name, port)) = split_host_port(&host) else { return false };

@@ -36,13 +36,13 @@ fn check_text(t: &str) -> Result<(), Rejection> {
 }
 
 fn check_session(s: &Option<String>) -> Result<(), Rejection> {
-    if let Some(s) = s {
-        if s.is_empty() || s.chars().count() > MAX_SESSION || s.chars().any(char::is_control) {
-            return Err(ApiError::BadRequest(format!(
-                "`session` must be 1 to {MAX_SESSION} characters without control characters"
-            ))
-            .rejection());
-        }
+    if let Some(s) = s
+        && (s.is_empty() || s.chars().count() > MAX_SESSION || s.chars().any(char::is_control))
+    {
+        return Err(ApiError::BadRequest(format!(
+            "`session` must be 1 to {MAX_SESSION} characters without control characters"
+        ))
+        .rejection());
     }
     Ok(())
 }

@@ -66,10 +66,10 @@ impl Pending<'_> {
 
 impl Drop for Pending<'_> {
     fn drop(&mut self) {
-        if !self.done {
-            if let Ok(mut slots) = self.owner.slots.lock() {
-                slots.remove(&self.key);
-            }
+        if !self.done
+            && let Ok(mut slots) = self.owner.slots.lock()
+        {
+            slots.remove(&self.key);
         }
     }
 }

@@ -65,10 +65,10 @@ pub struct ChatCompletionRequest {
 
 /// Fields the hub does not serve, refused naming the field.
 fn unsupported(body: &ChatCompletionRequest) -> Result<(), String> {
-    if let Some(n) = body.n {
-        if n != 1 {
-            return Err(format!("`n` is {n}: only one choice (n = 1) is generated"));
-        }
+    if let Some(n) = body.n
+        && n != 1
+    {
+        return Err(format!("`n` is {n}: only one choice (n = 1) is generated"));
     }
     let present = |v: &Option<serde_json::Value>| match v {
         None | Some(serde_json::Value::Null) => false,
