@@ -8,8 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use hub_model::decoder::Quantize;
-use hub_model::generate::Workers;
-use hub_model::generate::{EngineSpec, Generator, GeneratorOptions, default_llm_path};
+use hub_model::generate::{EngineSpec, GenerateError, Generator, GeneratorOptions, Workers, default_llm_path};
 
 use crate::config::{self, Config};
 
@@ -51,6 +50,25 @@ pub fn engine_spec(
         }
     }
     Ok(spec)
+}
+
+/// Longest a generation waits for a client that stopped reading before
+/// cancelling it (the model serves one request at a time).
+const SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+/// Longest one chat request may generate.
+const GENERATION_DEADLINE: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// A load error's text without the checkpoint path, which [`LlmError::Load`]
+/// already names, and without the generator's own wrapping (the path was
+/// printed three times).
+fn load_reason(path: &Path, e: GenerateError) -> String {
+    let text = e.to_string();
+    let prefixes = ["loading the model failed: ".to_string(), format!("{}: ", path.display())];
+    let mut rest = text.as_str();
+    while let Some(r) = prefixes.iter().find_map(|p| rest.strip_prefix(p.as_str())) {
+        rest = r;
+    }
+    rest.to_string()
 }
 
 /// A loaded model: its handle and the id the API reports.
@@ -109,7 +127,13 @@ impl LlmService {
         let path = spec.path.clone();
         let id = model_id(&path);
         let t0 = std::time::Instant::now();
-        let opts = GeneratorOptions { queue: 8, threads: self.threads, ..GeneratorOptions::default() };
+        let opts = GeneratorOptions {
+            queue: 8,
+            threads: self.threads,
+            send_timeout: SEND_TIMEOUT,
+            deadline: Some(GENERATION_DEADLINE),
+            ..GeneratorOptions::default()
+        };
         let copies = spec.copies();
         let res = tokio::task::spawn_blocking(move || Generator::spawn(copies, opts, move |i| spec.load(i))).await;
         let (next, out) = match res {
@@ -119,7 +143,7 @@ impl LlmService {
                 (Slot::Loaded(l.clone(), workers), Ok(l))
             }
             Ok(Err(e)) => {
-                let e = LlmError::Load { path, reason: e.to_string() };
+                let e = LlmError::Load { reason: load_reason(&path, e), path };
                 (Slot::Failed(e.clone()), Err(e))
             }
             Err(e) => {
@@ -150,7 +174,12 @@ impl LlmService {
 pub struct LlmCounters {
     pub loaded: bool,
     pub completed: u64,
+    /// Clients that left (queued or mid-generation) or stopped reading.
     pub cancelled: u64,
+    /// Of `cancelled`: clients that stopped reading and were cut off.
+    pub stalled: u64,
+    /// Of `completed`: requests stopped at the generation deadline.
+    pub timed_out: u64,
     pub failed: u64,
     pub tokens: u64,
 }
@@ -167,6 +196,8 @@ impl LlmService {
                     loaded: true,
                     completed: st.completed.load(Relaxed),
                     cancelled: st.cancelled.load(Relaxed),
+                    stalled: st.stalled.load(Relaxed),
+                    timed_out: st.deadline.load(Relaxed),
                     failed: st.failed.load(Relaxed),
                     tokens: st.tokens.load(Relaxed),
                 }
@@ -204,5 +235,7 @@ mod tests {
         assert_eq!(svc.model_id().as_deref(), Some("broken"));
         let e = svc.get().await.err().map(|e| e.to_string()).unwrap_or_default();
         assert!(e.contains("broken.gguf"), "{e}");
+        // The path once, not twice.
+        assert_eq!(e.matches(path.to_string_lossy().as_ref()).count(), 1, "{e}");
     }
 }

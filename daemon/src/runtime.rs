@@ -106,6 +106,8 @@ pub struct Runtime {
     /// Where the broker is (host, port).
     pub broker_addr: (String, u16),
     pub web_addr: Option<SocketAddr>,
+    /// The API's bearer token (configured, or made at start-up).
+    pub web_token: Option<String>,
     /// One stop signal per [`Stage`].
     stops: [watch::Sender<bool>; 3],
     tasks: Vec<(&'static str, Stage, JoinHandle<()>)>,
@@ -196,6 +198,7 @@ impl Runtime {
             broker,
             broker_addr: (host, port),
             web_addr: None,
+            web_token: None,
             stops,
             tasks,
             tracker,
@@ -214,11 +217,15 @@ impl Runtime {
                 bus: rt.bus.clone(),
                 tracker: rt.tracker.clone(),
                 stop: rt.signal(Stage::Producer),
+                idempotency: Default::default(),
             };
-            let auth =
-                AuthPolicy { token: cfg.web.token.clone(), loopback_without_token: cfg.web.loopback_without_token };
+            // Without `[web] token` a random one is made here; the runtime
+            // file hands it to the CLI on this machine.
+            let auth = AuthPolicy::from_config(&cfg.web);
+            rt.web_token = Some(auth.token().to_string());
             let bind = opts.web_bind.unwrap_or(cfg.web.bind);
-            let (addr, t) = web::serve(bind, api, auth, cfg.web.max_body_bytes, rt.signal(Stage::Producer)).await?;
+            let limits = web::ServerLimits::from_config(&cfg.web);
+            let (addr, t) = web::serve(bind, api, auth, limits, rt.signal(Stage::Producer)).await?;
             rt.web_addr = Some(addr);
             rt.add_task("web", Stage::Producer, t);
         }

@@ -85,8 +85,70 @@ pub fn read_wav_bytes(bytes: &[u8], label: &Path, max_seconds: f64) -> Result<Au
     decode(std::io::Cursor::new(bytes), label, max_seconds)
 }
 
-fn decode<R: Read + Seek>(reader: R, path: &Path, max_seconds: f64) -> Result<Audio, WavError> {
+/// WAVE format tags by name, for errors about encodings hound cannot read.
+fn format_tag_name(tag: u16) -> String {
+    let name = match tag {
+        0x0002 => "Microsoft ADPCM",
+        0x0006 => "A-law",
+        0x0007 => "mu-law",
+        0x0011 => "IMA ADPCM",
+        0x0031 => "GSM 6.10",
+        0x0050 => "MPEG",
+        0x0055 => "MP3",
+        _ => return format!("format tag 0x{tag:04x}"),
+    };
+    format!("{name} (format tag 0x{tag:04x})")
+}
+
+/// Look at a RIFF/WAVE header's `fmt ` chunk without hound: when hound
+/// refuses a well-formed WAV file, this names the encoding it cannot read
+/// (a compressed format, or float samples that are not 32-bit). `None`:
+/// not a WAV header, or an encoding hound should read. Seeks back to the start.
+fn unsupported_encoding<R: Read + Seek>(reader: &mut R) -> Option<String> {
+    let mut head = [0u8; 4096];
+    let mut n = 0;
+    while n < head.len() {
+        match reader.read(&mut head[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(_) => break,
+        }
+    }
+    let _ = reader.seek(std::io::SeekFrom::Start(0));
+    let head = &head[..n];
+    if head.len() < 12 || &head[..4] != b"RIFF" || &head[8..12] != b"WAVE" {
+        return None;
+    }
+    let u16_at = |b: &[u8], i: usize| b.get(i..i + 2).map(|x| u16::from_le_bytes([x[0], x[1]]));
+    let mut pos = 12;
+    while let (Some(id), Some(len)) =
+        (head.get(pos..pos + 4), head.get(pos + 4..pos + 8).map(|x| u32::from_le_bytes([x[0], x[1], x[2], x[3]])))
+    {
+        let body = pos + 8;
+        if id == b"fmt " {
+            let mut tag = u16_at(head, body)?;
+            let bits = u16_at(head, body + 14)?;
+            // WAVE_FORMAT_EXTENSIBLE: the real tag is the sub-format GUID's first two bytes.
+            if tag == 0xFFFE {
+                tag = u16_at(head, body + 24)?;
+            }
+            return match (tag, bits) {
+                (1, 8 | 16 | 24 | 32) | (3, 32) => None,
+                (3, b) => Some(format!("{b}-bit float samples (only 32-bit float is read)")),
+                (1, b) => Some(format!("{b}-bit integer samples")),
+                (t, _) => Some(format!("{} (only PCM and 32-bit float are read)", format_tag_name(t))),
+            };
+        }
+        pos = body + len as usize + (len as usize & 1);
+    }
+    None
+}
+
+fn decode<R: Read + Seek>(mut reader: R, path: &Path, max_seconds: f64) -> Result<Audio, WavError> {
     let p = || path.to_path_buf();
+    if let Some(detail) = unsupported_encoding(&mut reader) {
+        return Err(WavError::Unsupported { path: p(), detail });
+    }
     let mut wav = hound::WavReader::new(reader).map_err(|e| match e {
         hound::Error::IoError(source) => WavError::NotWav { path: p(), detail: format!("unreadable header: {source}") },
         hound::Error::FormatError(d) => WavError::NotWav { path: p(), detail: d.to_string() },
@@ -302,7 +364,30 @@ mod tests {
         raw.extend([0u8; 16]);
         let _ = f64spec;
         let e = read_wav_bytes(&raw, Path::new("f64.wav"), 300.0).unwrap_err();
-        assert!(matches!(e, WavError::Unsupported { .. } | WavError::NotWav { .. }), "{e}");
+        assert!(matches!(e, WavError::Unsupported { .. }), "{e}");
+        assert!(e.to_string().contains("64-bit float"), "{e}");
+        // IMA ADPCM (format tag 0x11, 4 bits, with its 2-byte extra block size).
+        let mut adpcm = Vec::new();
+        adpcm.extend(b"RIFF");
+        adpcm.extend((4u32 + 8 + 20 + 8 + 16).to_le_bytes());
+        adpcm.extend(b"WAVEfmt ");
+        adpcm.extend(20u32.to_le_bytes());
+        adpcm.extend(0x11u16.to_le_bytes());
+        adpcm.extend(1u16.to_le_bytes());
+        adpcm.extend(8_000u32.to_le_bytes());
+        adpcm.extend(4_055u32.to_le_bytes());
+        adpcm.extend(256u16.to_le_bytes());
+        adpcm.extend(4u16.to_le_bytes());
+        adpcm.extend(2u16.to_le_bytes());
+        adpcm.extend(505u16.to_le_bytes());
+        adpcm.extend(b"data");
+        adpcm.extend(16u32.to_le_bytes());
+        adpcm.extend([0u8; 16]);
+        let e = read_wav_bytes(&adpcm, Path::new("adpcm.wav"), 300.0).unwrap_err();
+        assert!(matches!(e, WavError::Unsupported { .. }), "{e}");
+        assert!(e.to_string().contains("IMA ADPCM"), "{e}");
+        // A plain PCM file still reads after the header look.
+        assert!(read_wav(&d.join("full.wav"), 300.0).is_ok());
     }
 }
 

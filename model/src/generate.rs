@@ -14,7 +14,7 @@
 //! or cancellation. Text is detokenized incrementally (never splitting a
 //! UTF-8 character) and `<think>` reasoning is split from the answer.
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -134,8 +134,11 @@ pub enum FinishReason {
     StopString,
     /// `max_new_tokens` or the context length.
     Length,
-    /// The caller dropped the stream.
+    /// The caller dropped the stream, or stopped reading it for longer than
+    /// [`GeneratorOptions::send_timeout`].
     Cancelled,
+    /// The request ran longer than [`GeneratorOptions::deadline`].
+    Deadline,
 }
 
 /// Summary sent as the last event.
@@ -296,6 +299,57 @@ pub fn sample(logits: &[f32], s: &Sampling, rng: &mut StdRng) -> Option<u32> {
     probs.last().map(|p| p.0)
 }
 
+fn encode(tokenizer: &tokenizers::Tokenizer, format: ChatFormat, prompt: &Prompt) -> Result<Vec<u32>, GenerateError> {
+    let text = match prompt {
+        Prompt::Tokens(t) => return Ok(t.clone()),
+        Prompt::Chat(m) => format.render(m)?,
+        Prompt::Text(t) => t.clone(),
+    };
+    let enc = tokenizer.encode(text.as_str(), false).map_err(|e| GenerateError::Tokenizer(e.to_string()))?;
+    Ok(enc.get_ids().to_vec())
+}
+
+/// Counts a prompt's tokens against the model's context length without the
+/// model, so a server can refuse a prompt that cannot fit before queueing it.
+#[derive(Clone)]
+pub struct PromptCounter {
+    tokenizer: Arc<tokenizers::Tokenizer>,
+    format: ChatFormat,
+    /// The context length in tokens.
+    pub max_positions: usize,
+}
+
+impl PromptCounter {
+    /// The prompt's token count; `PromptTooLong` when it leaves no room for
+    /// a generated token (the check [`Engine::run`] makes).
+    pub fn check(&self, prompt: &Prompt) -> Result<usize, GenerateError> {
+        let n = encode(&self.tokenizer, self.format, prompt)?.len();
+        if n >= self.max_positions {
+            return Err(GenerateError::PromptTooLong { tokens: n, max: self.max_positions });
+        }
+        Ok(n)
+    }
+}
+
+/// What a worker thread runs: an [`Engine`], or a stand-in in tests.
+pub trait Runner {
+    /// As [`Engine::run`].
+    fn run(&mut self, req: &Request, sink: &mut dyn FnMut(Event) -> bool) -> Result<Finished, GenerateError>;
+    /// Prompt counting for admission checks, when the runner has a tokenizer.
+    fn prompt_counter(&self) -> Option<PromptCounter> {
+        None
+    }
+}
+
+impl Runner for Engine {
+    fn run(&mut self, req: &Request, sink: &mut dyn FnMut(Event) -> bool) -> Result<Finished, GenerateError> {
+        Engine::run(self, req, sink)
+    }
+    fn prompt_counter(&self) -> Option<PromptCounter> {
+        Some(Engine::prompt_counter(self))
+    }
+}
+
 /// A decoder with its tokenizer and chat format: runs one request at a time.
 pub struct Engine {
     pub decoder: Decoder,
@@ -321,13 +375,16 @@ impl Engine {
 
     /// Token ids of a prompt.
     pub fn encode_prompt(&self, prompt: &Prompt) -> Result<Vec<u32>, GenerateError> {
-        let text = match prompt {
-            Prompt::Tokens(t) => return Ok(t.clone()),
-            Prompt::Chat(m) => self.format.render(m)?,
-            Prompt::Text(t) => t.clone(),
-        };
-        let enc = self.tokenizer.encode(text.as_str(), false).map_err(|e| GenerateError::Tokenizer(e.to_string()))?;
-        Ok(enc.get_ids().to_vec())
+        encode(&self.tokenizer, self.format, prompt)
+    }
+
+    /// A prompt counter sharing this engine's tokenizer, chat format and context length.
+    pub fn prompt_counter(&self) -> PromptCounter {
+        PromptCounter {
+            tokenizer: Arc::new(self.tokenizer.clone()),
+            format: self.format,
+            max_positions: usize::try_from(self.decoder.max_positions()).unwrap_or(0),
+        }
     }
 
     /// Run a request; `sink` receives text events and returns `false` when
@@ -505,7 +562,12 @@ impl Workers {
 #[derive(Debug, Default)]
 pub struct GeneratorStats {
     pub completed: std::sync::atomic::AtomicU64,
+    /// Requests whose caller left (while queued or running) or stalled.
     pub cancelled: std::sync::atomic::AtomicU64,
+    /// Of `cancelled`: callers that stopped reading for longer than the send timeout.
+    pub stalled: std::sync::atomic::AtomicU64,
+    /// Requests cut at the generation deadline (also counted as completed).
+    pub deadline: std::sync::atomic::AtomicU64,
     pub failed: std::sync::atomic::AtomicU64,
     pub tokens: std::sync::atomic::AtomicU64,
 }
@@ -517,6 +579,7 @@ pub struct Generator {
     queue: usize,
     stream_buffer: usize,
     stats: Arc<GeneratorStats>,
+    counter: Option<PromptCounter>,
 }
 
 /// Options for [`Generator::spawn`].
@@ -528,11 +591,124 @@ pub struct GeneratorOptions {
     pub stream_buffer: usize,
     /// libtorch intra-op threads of each worker thread.
     pub threads: i32,
+    /// Longest a worker waits for a reader whose buffer is full; a reader
+    /// slower than that is cancelled, so one stalled client cannot hold the
+    /// model for everyone.
+    pub send_timeout: Duration,
+    /// Longest one request may run once a worker has started it (`None`:
+    /// no limit); the request then ends with [`FinishReason::Deadline`].
+    pub deadline: Option<Duration>,
 }
 
 impl Default for GeneratorOptions {
     fn default() -> Self {
-        GeneratorOptions { queue: 8, stream_buffer: 64, threads: 2 }
+        GeneratorOptions {
+            queue: 8,
+            stream_buffer: 64,
+            threads: 2,
+            send_timeout: Duration::from_secs(2),
+            deadline: Some(Duration::from_secs(600)),
+        }
+    }
+}
+
+/// Result of [`send_bounded`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sent {
+    Delivered,
+    /// The reader dropped its stream.
+    Gone,
+    /// The reader's buffer stayed full for the whole wait.
+    Stalled,
+}
+
+/// Send `event` from a worker thread, waiting at most `wait` while the
+/// reader's buffer is full. Never blocks longer than `wait`, whatever the
+/// reader does.
+pub fn send_bounded(tx: &mpsc::Sender<Event>, event: Event, wait: Duration) -> Sent {
+    let until = Instant::now() + wait;
+    let mut event = event;
+    let mut pause = Duration::from_micros(500);
+    loop {
+        match tx.try_send(event) {
+            Ok(()) => return Sent::Delivered,
+            Err(mpsc::error::TrySendError::Closed(_)) => return Sent::Gone,
+            Err(mpsc::error::TrySendError::Full(back)) => {
+                let now = Instant::now();
+                if now >= until {
+                    return Sent::Stalled;
+                }
+                event = back;
+                std::thread::sleep(pause.min(until - now));
+                pause = (pause * 2).min(Duration::from_millis(10));
+            }
+        }
+    }
+}
+
+/// Run one job on a worker: events go out through [`send_bounded`], the
+/// deadline is checked at every event, and the counters are kept.
+fn run_job<R: Runner>(runner: &mut R, job: Job, stats: &GeneratorStats, opts: &GeneratorOptions) {
+    use std::sync::atomic::Ordering::Relaxed;
+    if job.events.is_closed() {
+        // The caller left while the request was queued.
+        stats.cancelled.fetch_add(1, Relaxed);
+        return;
+    }
+    let events = job.events;
+    let deadline = opts.deadline.map(|d| Instant::now() + d);
+    let mut ended: Option<Sent> = None;
+    let mut late = false;
+    let mut sink = |e: Event| {
+        if ended.is_some() || late {
+            return false;
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            late = true;
+            return false;
+        }
+        match send_bounded(&events, e, opts.send_timeout) {
+            Sent::Delivered => true,
+            other => {
+                ended = Some(other);
+                false
+            }
+        }
+    };
+    let out = runner.run(&job.req, &mut sink);
+    let last = match out {
+        Ok(mut f) => {
+            stats.tokens.fetch_add(f.generated_tokens as u64, Relaxed);
+            if late && f.reason == FinishReason::Cancelled {
+                f.reason = FinishReason::Deadline;
+            }
+            match f.reason {
+                FinishReason::Cancelled => {
+                    stats.cancelled.fetch_add(1, Relaxed);
+                    if ended == Some(Sent::Stalled) {
+                        stats.stalled.fetch_add(1, Relaxed);
+                        tracing::info!(tokens = f.generated_tokens, "generation cancelled: the client stopped reading");
+                    }
+                }
+                FinishReason::Deadline => {
+                    stats.deadline.fetch_add(1, Relaxed);
+                    stats.completed.fetch_add(1, Relaxed);
+                    tracing::info!(tokens = f.generated_tokens, "generation stopped at its deadline");
+                }
+                _ => {
+                    stats.completed.fetch_add(1, Relaxed);
+                }
+            }
+            Event::Done(f)
+        }
+        Err(e) => {
+            stats.failed.fetch_add(1, Relaxed);
+            tracing::warn!(error = %e, "generation failed");
+            Event::Error { message: e.to_string() }
+        }
+    };
+    if ended.is_none() {
+        let _ = send_bounded(&events, last, opts.send_timeout);
     }
 }
 
@@ -540,14 +716,15 @@ impl Generator {
     /// Start `copies` worker threads; worker `i` builds its engine with
     /// `load(i)` (so each replica loads onto its own device). Blocks until
     /// every worker reports ready, and returns the first load error.
-    pub fn spawn<F>(copies: usize, opts: GeneratorOptions, load: F) -> Result<(Generator, Workers), GenerateError>
+    pub fn spawn<F, R>(copies: usize, opts: GeneratorOptions, load: F) -> Result<(Generator, Workers), GenerateError>
     where
-        F: Fn(usize) -> Result<Engine, GenerateError> + Send + Sync + 'static,
+        F: Fn(usize) -> Result<R, GenerateError> + Send + Sync + 'static,
+        R: Runner,
     {
         let (tx, rx) = mpsc::channel::<Job>(opts.queue.max(1));
         let rx = Arc::new(Mutex::new(rx));
         let load = Arc::new(load);
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<Option<PromptCounter>, String>>();
         let stats = Arc::new(GeneratorStats::default());
         let mut threads = Vec::new();
         let n_threads = opts.threads.max(1) as usize;
@@ -556,14 +733,15 @@ impl Generator {
             let load = load.clone();
             let ready = ready_tx.clone();
             let stats = stats.clone();
+            let opts = opts.clone();
             let th = std::thread::Builder::new()
                 .name(format!("llm-{i}"))
                 .spawn(move || {
                     crate::threads::pin(n_threads);
-                    let mut engine = match load(i) {
-                        Ok(e) => {
-                            let _ = ready.send(Ok(()));
-                            e
+                    let mut runner = match load(i) {
+                        Ok(r) => {
+                            let _ = ready.send(Ok(r.prompt_counter()));
+                            r
                         }
                         Err(e) => {
                             let _ = ready.send(Err(e.to_string()));
@@ -579,30 +757,7 @@ impl Generator {
                             Err(_) => None,
                         };
                         let Some(job) = job else { break };
-                        if job.events.is_closed() {
-                            continue;
-                        }
-                        let events = job.events;
-                        let mut sink = |e: Event| events.blocking_send(e).is_ok();
-                        let out = engine.run(&job.req, &mut sink);
-                        use std::sync::atomic::Ordering::Relaxed;
-                        let last = match out {
-                            Ok(f) => {
-                                stats.tokens.fetch_add(f.generated_tokens as u64, Relaxed);
-                                if f.reason == FinishReason::Cancelled {
-                                    stats.cancelled.fetch_add(1, Relaxed);
-                                } else {
-                                    stats.completed.fetch_add(1, Relaxed);
-                                }
-                                Event::Done(f)
-                            }
-                            Err(e) => {
-                                stats.failed.fetch_add(1, Relaxed);
-                                tracing::warn!(error = %e, "generation failed");
-                                Event::Error { message: e.to_string() }
-                            }
-                        };
-                        let _ = events.blocking_send(last);
+                        run_job(&mut runner, job, &stats, &opts);
                     }
                 })
                 .map_err(|e| GenerateError::Load(format!("cannot start worker thread: {e}")))?;
@@ -610,9 +765,14 @@ impl Generator {
         }
         drop(ready_tx);
         let mut first_err = None;
+        let mut counter = None;
         for _ in 0..threads.len() {
             match ready_rx.recv() {
-                Ok(Ok(())) => {}
+                Ok(Ok(c)) => {
+                    if counter.is_none() {
+                        counter = c;
+                    }
+                }
                 Ok(Err(e)) => {
                     first_err.get_or_insert(e);
                 }
@@ -622,7 +782,7 @@ impl Generator {
             }
         }
         let generator =
-            Generator { jobs: tx, queue: opts.queue.max(1), stream_buffer: opts.stream_buffer.max(1), stats };
+            Generator { jobs: tx, queue: opts.queue.max(1), stream_buffer: opts.stream_buffer.max(1), stats, counter };
         let workers = Workers { threads };
         if let Some(e) = first_err {
             drop(generator);
@@ -630,6 +790,11 @@ impl Generator {
             return Err(GenerateError::Load(e));
         }
         Ok((generator, workers))
+    }
+
+    /// The prompt counter of the loaded model (`None` for runners without a tokenizer).
+    pub fn prompt_counter(&self) -> Option<&PromptCounter> {
+        self.counter.as_ref()
     }
 
     /// Worker counters.
@@ -665,6 +830,117 @@ impl Generator {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A stand-in model: one text event per token, as fast as the sink takes them.
+    struct Ticker;
+
+    impl Runner for Ticker {
+        fn run(&mut self, req: &Request, sink: &mut dyn FnMut(Event) -> bool) -> Result<Finished, GenerateError> {
+            let mut reason = FinishReason::Length;
+            let mut n = 0;
+            while n < req.max_new_tokens {
+                n += 1;
+                if !sink(Event::Text { channel: Channel::Answer, text: "x".into() }) {
+                    reason = FinishReason::Cancelled;
+                    break;
+                }
+            }
+            Ok(Finished {
+                reason,
+                prompt_tokens: 1,
+                generated_tokens: n,
+                text: "x".repeat(n),
+                reasoning: String::new(),
+                token_ids: Vec::new(),
+                prefill_secs: 0.0,
+                decode_secs: 0.0,
+            })
+        }
+    }
+
+    fn ticker(opts: GeneratorOptions) -> (Generator, Workers) {
+        Generator::spawn(1, opts, |_| Ok(Ticker)).unwrap()
+    }
+
+    fn req(n: usize) -> Request {
+        Request { prompt: Prompt::Text("go".into()), ..Request::chat(vec![], n) }
+    }
+
+    /// Collect a stream on another thread, giving up after `within`.
+    fn finish_within(mut s: TokenStream, within: Duration) -> Option<Finished> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            while let Some(e) = s.blocking_next() {
+                if let Event::Done(f) = e {
+                    let _ = tx.send(f);
+                    return;
+                }
+            }
+        });
+        rx.recv_timeout(within).ok()
+    }
+
+    #[test]
+    fn send_bounded_gives_up_on_a_full_or_closed_stream() {
+        let (tx, rx) = mpsc::channel(1);
+        let ev = || Event::Text { channel: Channel::Answer, text: "x".into() };
+        assert_eq!(send_bounded(&tx, ev(), Duration::from_millis(20)), Sent::Delivered);
+        let t0 = Instant::now();
+        assert_eq!(send_bounded(&tx, ev(), Duration::from_millis(20)), Sent::Stalled);
+        assert!(t0.elapsed() < Duration::from_secs(2));
+        drop(rx);
+        assert_eq!(send_bounded(&tx, ev(), Duration::from_secs(60)), Sent::Gone);
+    }
+
+    #[test]
+    fn a_reader_that_stops_reading_is_cancelled_and_the_next_request_is_served() {
+        let opts = GeneratorOptions {
+            queue: 2,
+            stream_buffer: 4,
+            send_timeout: Duration::from_millis(50),
+            ..GeneratorOptions::default()
+        };
+        let (g, workers) = ticker(opts);
+        let stalled = g.blocking_generate(req(usize::MAX)).unwrap(); // never read
+        let next = g.blocking_generate(req(3)).unwrap();
+        let f =
+            finish_within(next, Duration::from_secs(10)).expect("the second request was blocked by the stalled one");
+        assert_eq!((f.reason, f.generated_tokens), (FinishReason::Length, 3));
+        use std::sync::atomic::Ordering::Relaxed;
+        let st = g.stats();
+        assert_eq!((st.cancelled.load(Relaxed), st.stalled.load(Relaxed), st.completed.load(Relaxed)), (1, 1, 1));
+        drop(stalled);
+        drop(g);
+        workers.join();
+    }
+
+    #[test]
+    fn a_request_whose_caller_left_while_queued_is_counted_as_cancelled() {
+        let opts = GeneratorOptions { queue: 4, stream_buffer: 2, ..GeneratorOptions::default() };
+        let (g, workers) = ticker(opts);
+        let mut first = g.blocking_generate(req(20)).unwrap();
+        assert!(matches!(first.blocking_next(), Some(Event::Text { .. }))); // running
+        drop(g.blocking_generate(req(5)).unwrap()); // queued, then the caller leaves
+        let third = g.blocking_generate(req(2)).unwrap();
+        assert!(finish_within(first, Duration::from_secs(10)).is_some());
+        assert!(finish_within(third, Duration::from_secs(10)).is_some());
+        use std::sync::atomic::Ordering::Relaxed;
+        assert_eq!((g.stats().cancelled.load(Relaxed), g.stats().completed.load(Relaxed)), (1, 2));
+        drop(g);
+        workers.join();
+    }
+
+    #[test]
+    fn a_request_stops_at_its_deadline() {
+        let opts = GeneratorOptions { deadline: Some(Duration::from_millis(50)), ..GeneratorOptions::default() };
+        let (g, workers) = ticker(opts);
+        let s = g.blocking_generate(req(usize::MAX)).unwrap();
+        let f = finish_within(s, Duration::from_secs(10)).expect("no deadline");
+        assert_eq!(f.reason, FinishReason::Deadline);
+        assert_eq!(g.stats().deadline.load(std::sync::atomic::Ordering::Relaxed), 1);
+        drop(g);
+        workers.join();
+    }
 
     #[test]
     fn greedy_picks_first_max_and_penalty_follows_hf_rule() {

@@ -21,7 +21,12 @@ use tch::Device;
 fn spawn(copies: usize, queue: usize, placement: Placement) -> (Generator, hub_model::generate::Workers) {
     let mut spec = EngineSpec::new(smollm2_gguf());
     spec.placement = placement;
-    Generator::spawn(copies, GeneratorOptions { queue, stream_buffer: 4, threads: 2 }, move |i| spec.load(i)).unwrap()
+    Generator::spawn(
+        copies,
+        GeneratorOptions { queue, stream_buffer: 4, threads: 2, ..GeneratorOptions::default() },
+        move |i| spec.load(i),
+    )
+    .unwrap()
 }
 
 fn collect(stream: &mut hub_model::generate::TokenStream) -> (String, hub_model::generate::Finished) {

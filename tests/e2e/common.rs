@@ -5,7 +5,8 @@
 #![allow(dead_code)]
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -53,6 +54,9 @@ path = "hubd.db"
 
 [web]
 bind = "127.0.0.1:{web_port}"
+# The tests' plain `http()` POSTs without a token; tests/e2e/security.rs
+# removes this line to test the token, cookie and refusals.
+loopback_without_token = true
 
 [audio]
 enabled = false
@@ -199,6 +203,65 @@ pub fn http(port: u16, method: &str, path: &str, body: Option<&str>) -> std::io:
         .join()
         .unwrap_or_else(|_| Err(std::io::Error::other("HTTP client thread panicked")))
     })
+}
+
+/// A raw-socket request for the security probes (headers a well-behaved
+/// client never sends: foreign `Host`/`Origin`, non-UTF-8 values); as
+/// [`http`], with exactly the given headers (plus `Content-Length` and
+/// `Connection: close`); header values may be any bytes. Returns the
+/// status, the response head (lowercased) and the body.
+pub fn http_with(
+    port: u16,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+    headers: &[(&str, &str)],
+) -> std::io::Result<(u16, String, String)> {
+    let raw: Vec<(&str, &[u8])> = headers.iter().map(|(k, v)| (*k, v.as_bytes())).collect();
+    http_raw(port, method, path, body, &raw)
+}
+
+/// As [`http_with`], with header values as raw bytes (e.g. not UTF-8).
+pub fn http_raw(
+    port: u16,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+    headers: &[(&str, &[u8])],
+) -> std::io::Result<(u16, String, String)> {
+    let mut s = TcpStream::connect_timeout(&SocketAddr::from(([127, 0, 0, 1], port)), Duration::from_secs(1))?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let body = body.unwrap_or("");
+    let mut req = format!("{method} {path} HTTP/1.1\r\n").into_bytes();
+    for (k, v) in headers {
+        req.extend_from_slice(k.as_bytes());
+        req.extend_from_slice(b": ");
+        req.extend_from_slice(v);
+        req.extend_from_slice(b"\r\n");
+    }
+    req.extend_from_slice(format!("Content-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).as_bytes());
+    s.write_all(&req)?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf)?;
+    let text = String::from_utf8_lossy(&buf).to_string();
+    let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head.split_whitespace().nth(1).and_then(|x| x.parse().ok()).unwrap_or(0);
+    let head = head.to_ascii_lowercase();
+    let body = if head.contains("transfer-encoding: chunked") { dechunk(rest) } else { rest.to_string() };
+    Ok((status, head, body))
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((len, rest)) = s.split_once("\r\n") {
+        let Ok(n) = usize::from_str_radix(len.trim(), 16) else { break };
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        s = rest[n..].trim_start_matches("\r\n");
+    }
+    out
 }
 
 pub fn json(s: &str) -> serde_json::Value {

@@ -6,5 +6,7 @@ mod cli;
 mod common;
 mod config;
 mod link;
+mod openai_limits;
+mod security;
 mod spine;
 mod voice;

@@ -4,7 +4,6 @@
 
 use std::path::Path;
 
-use hubd::config::Config;
 use hubd::runtime::Runtime;
 use hubd::runtime_file::{DaemonInfo, RuntimeFile};
 
@@ -13,7 +12,7 @@ use super::Ctx;
 /// Write the runtime file and print the banner (or, with `--json`, one
 /// `ready` event on stdout). The returned file is removed when dropped:
 /// keep it until shutdown.
-pub fn announce(ctx: &Ctx, cfg: &Config, rt: &Runtime, demo: bool) -> Option<RuntimeFile> {
+pub fn announce(ctx: &Ctx, rt: &Runtime, demo: bool) -> Option<RuntimeFile> {
     let (host, port) = rt.broker_addr.clone();
     let mqtt = format!("{host}:{port}");
     let file = rt.web_addr.and_then(|web| {
@@ -23,7 +22,7 @@ pub fn announce(ctx: &Ctx, cfg: &Config, rt: &Runtime, demo: bool) -> Option<Run
             web,
             config,
             mqtt: mqtt.clone(),
-            token: cfg.web.token.clone(),
+            token: rt.web_token.clone(),
             started_at: now_ms(),
         };
         match RuntimeFile::write(&info) {

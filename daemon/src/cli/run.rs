@@ -27,7 +27,7 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
     let cfg = Config::load(&ctx.config)?;
     let opts = StartOptions { voice: true, demo: args.demo, ..StartOptions::default() };
     let rt = Runtime::start(&cfg, opts).await.context("starting the daemon")?;
-    let runtime_file = super::banner::announce(ctx, &cfg, &rt, args.demo);
+    let runtime_file = super::banner::announce(ctx, &rt, args.demo);
     wait_for_signal().await;
     tracing::info!("shutting down");
     rt.shutdown(Duration::from_secs(args.shutdown_timeout)).await;

@@ -149,11 +149,26 @@ impl Default for StoreConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct WebConfig {
     pub bind: SocketAddr,
-    /// Bearer token; required when `bind` is not a loopback address.
+    /// Bearer token; required when `bind` is not a loopback address. Unset:
+    /// the daemon makes a random one at start-up (in its runtime file).
     pub token: Option<String>,
-    /// Serve loopback clients without the token.
+    /// Serve loopback clients' state-changing requests without the token or
+    /// session cookie. An explicit opt-in: any web page the user visits can
+    /// then reach those routes through the browser.
     pub loopback_without_token: bool,
     pub max_body_bytes: u64,
+    /// `Host` names served besides the bind address, `localhost`,
+    /// `127.0.0.1` and `[::1]` (e.g. `hub.lan` or `hub.lan:8080`).
+    pub allowed_hosts: Vec<String>,
+    /// Origins (`scheme://host[:port]`) whose cross-origin requests are served.
+    pub allowed_origins: Vec<String>,
+    /// Longest wait for a request's headers, and for the next request on an
+    /// idle keep-alive connection (milliseconds).
+    pub header_timeout_ms: u64,
+    /// Longest wait for a whole request body once its headers arrived (milliseconds).
+    pub body_timeout_ms: u64,
+    /// Most connections served at once; more wait to be accepted.
+    pub max_connections: u32,
 }
 
 impl Default for WebConfig {
@@ -161,8 +176,13 @@ impl Default for WebConfig {
         WebConfig {
             bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
             token: None,
-            loopback_without_token: true,
+            loopback_without_token: false,
             max_body_bytes: 10 * 1024 * 1024,
+            allowed_hosts: Vec::new(),
+            allowed_origins: Vec::new(),
+            header_timeout_ms: 10_000,
+            body_timeout_ms: 30_000,
+            max_connections: 256,
         }
     }
 }

@@ -135,10 +135,46 @@ impl<'a> Validator<'a> {
                 );
             } else if t.trim().len() < 8 {
                 self.err(&base, Some("token"), "`token` is too short".into(), Some("at least 8 characters".into()));
+            } else if !t.bytes().all(|b| b.is_ascii_graphic()) {
+                self.err(
+                    &base,
+                    Some("token"),
+                    "`token` contains spaces or control characters".into(),
+                    Some("printable ASCII without spaces".into()),
+                );
             }
         }
         if w.max_body_bytes == 0 {
             self.err(&base, Some("max_body_bytes"), "`max_body_bytes` is 0".into(), Some("bytes >= 1".into()));
+        }
+        for (key, v) in [("header_timeout_ms", w.header_timeout_ms), ("body_timeout_ms", w.body_timeout_ms)] {
+            if v == 0 {
+                self.err(&base, Some(key), format!("`{key}` is 0"), Some("milliseconds >= 1".into()));
+            }
+        }
+        if w.max_connections == 0 {
+            self.err(&base, Some("max_connections"), "`max_connections` is 0".into(), Some("at least 1".into()));
+        }
+        for h in &w.allowed_hosts {
+            if h.is_empty() || h.contains(['/', ' ', '@']) {
+                self.err(
+                    &base,
+                    Some("allowed_hosts"),
+                    format!("`{h}` is not a host name"),
+                    Some("a name or address, optionally with `:port`, e.g. \"hub.lan\"".into()),
+                );
+            }
+        }
+        for o in &w.allowed_origins {
+            let rest = o.strip_prefix("http://").or_else(|| o.strip_prefix("https://"));
+            if !rest.is_some_and(|r| !r.is_empty() && !r.contains(['/', ' ', '@'])) {
+                self.err(
+                    &base,
+                    Some("allowed_origins"),
+                    format!("`{o}` is not an origin"),
+                    Some("`scheme://host[:port]` without a path, e.g. \"http://hub.lan:8080\"".into()),
+                );
+            }
         }
     }
 

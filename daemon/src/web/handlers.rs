@@ -15,6 +15,13 @@ use crate::store::CommandStatus;
 
 /// Longest text accepted by `say`/`understand` (characters).
 const MAX_TEXT: usize = 2000;
+/// Longest `session` id accepted (characters).
+const MAX_SESSION: usize = 128;
+
+/// A control character other than tab and line breaks (NUL, escape, ...).
+fn has_control(t: &str) -> bool {
+    t.chars().any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+}
 
 fn check_text(t: &str) -> Result<(), Rejection> {
     if t.trim().is_empty() {
@@ -23,7 +30,53 @@ fn check_text(t: &str) -> Result<(), Rejection> {
     if t.chars().count() > MAX_TEXT {
         return Err(ApiError::BadRequest(format!("`text` is longer than {MAX_TEXT} characters")).rejection());
     }
+    if has_control(t) {
+        return Err(ApiError::BadRequest("`text` contains control characters".into()).rejection());
+    }
     Ok(())
+}
+
+fn check_session(s: &Option<String>) -> Result<(), Rejection> {
+    if let Some(s) = s
+        && (s.is_empty() || s.chars().count() > MAX_SESSION || s.chars().any(char::is_control))
+    {
+        return Err(ApiError::BadRequest(format!(
+            "`session` must be 1 to {MAX_SESSION} characters without control characters"
+        ))
+        .rejection());
+    }
+    Ok(())
+}
+
+/// Run `f` once per `Idempotency-Key` on `route`: a repeated key gets the
+/// first outcome (status and body) without running again.
+async fn once<F, Fut>(api: &Api, route: &str, key: Option<String>, f: F) -> Result<warp::reply::Response, Rejection>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<(StatusCode, serde_json::Value), Rejection>>,
+{
+    use super::idempotency::{Claim, Outcome};
+    let reply = |status: StatusCode, body: &serde_json::Value| {
+        warp::reply::with_status(warp::reply::json(body), status).into_response()
+    };
+    let Some(key) = key else {
+        let (status, body) = f().await?;
+        return Ok(reply(status, &body));
+    };
+    match api.idempotency.claim(route, &key).await {
+        Claim::Replay(o) => {
+            let status = StatusCode::from_u16(o.status).unwrap_or(StatusCode::OK);
+            let mut r = reply(status, &o.body);
+            r.headers_mut().insert("idempotent-replayed", warp::http::HeaderValue::from_static("true"));
+            Ok(r)
+        }
+        Claim::First(pending) => {
+            // An error drops `pending`, which frees the key for a retry.
+            let (status, body) = f().await?;
+            pending.finish(Outcome { status: status.as_u16(), body: body.clone() });
+            Ok(reply(status, &body))
+        }
+    }
 }
 
 fn check_area(api: &Api, area: &Option<String>) -> Result<(), Rejection> {
@@ -117,6 +170,18 @@ pub async fn metrics(api: Api) -> Result<impl Reply, Rejection> {
     }
     let _ = writeln!(
         out,
+        "# HELP hubd_llm_stalled_clients_total streaming clients cut off for not reading (also counted as cancelled)\n\
+         # TYPE hubd_llm_stalled_clients_total counter\nhubd_llm_stalled_clients_total {}",
+        llm.stalled
+    );
+    let _ = writeln!(
+        out,
+        "# HELP hubd_llm_deadline_total requests stopped at the generation deadline (also counted as completed)\n\
+         # TYPE hubd_llm_deadline_total counter\nhubd_llm_deadline_total {}",
+        llm.timed_out
+    );
+    let _ = writeln!(
+        out,
         "# HELP hubd_llm_tokens_total tokens generated\n# TYPE hubd_llm_tokens_total counter\nhubd_llm_tokens_total {}",
         llm.tokens
     );
@@ -124,9 +189,15 @@ pub async fn metrics(api: Api) -> Result<impl Reply, Rejection> {
     Ok(warp::reply::with_header(out, "content-type", "text/plain; version=0.0.4"))
 }
 
-pub async fn say(req: SayRequest, api: Api) -> Result<impl Reply, Rejection> {
+pub async fn say(key: Option<String>, req: SayRequest, api: Api) -> Result<impl Reply, Rejection> {
     check_text(&req.text)?;
     check_area(&api, &req.area)?;
+    check_session(&req.session)?;
+    let run = || say_once(req, api.clone());
+    once(&api, "say", key, run).await
+}
+
+async fn say_once(req: SayRequest, api: Api) -> Result<(StatusCode, serde_json::Value), Rejection> {
     let modality = match req.modality.as_deref() {
         None | Some("text") => Modality::Text,
         Some("voice") => Modality::Voice,
@@ -139,7 +210,10 @@ pub async fn say(req: SayRequest, api: Api) -> Result<impl Reply, Rejection> {
     };
     let origin = Origin { modality, area: req.area, session: req.session, voice: None };
     match api.pipeline.handle_text(&req.text, origin, req.dry_run).await {
-        Ok(out) => Ok(warp::reply::json(&out)),
+        Ok(out) => Ok((
+            StatusCode::OK,
+            serde_json::to_value(&out).map_err(|e| ApiError::Internal(format!("reply: {e}")).rejection())?,
+        )),
         Err(PipelineError::Empty) => Err(ApiError::BadRequest("`text` is empty".into()).rejection()),
         Err(e @ PipelineError::Outbox(OutboxError::Encode { .. })) => {
             Err(ApiError::BadRequest(e.to_string()).rejection())
@@ -178,7 +252,12 @@ pub async fn commands(q: ListQuery, api: Api) -> Result<impl Reply, Rejection> {
     Ok(warp::reply::json(&out))
 }
 
-pub async fn command(req: CommandRequest, api: Api) -> Result<impl Reply, Rejection> {
+pub async fn command(key: Option<String>, req: CommandRequest, api: Api) -> Result<impl Reply, Rejection> {
+    let run = || command_once(req, api.clone());
+    once(&api, "commands", key, run).await
+}
+
+async fn command_once(req: CommandRequest, api: Api) -> Result<(StatusCode, serde_json::Value), Rejection> {
     // The one command builder: toggles become explicit on/off from the known state.
     let outbox = &api.outbox;
     let cmd = match hub_skills::command::build(&api.registry, &req.device_id, req.action, &|id| outbox.state(id)) {
@@ -203,8 +282,24 @@ pub async fn command(req: CommandRequest, api: Api) -> Result<impl Reply, Reject
         let status = if wait.is_zero() { CommandStatus::Pending } else { r.wait(wait).await };
         out.push(serde_json::json!({"id": id, "topic": topic, "status": status}));
     }
-    Ok(warp::reply::with_status(
-        warp::reply::json(&serde_json::json!({"device_id": req.device_id, "commands": out})),
-        StatusCode::ACCEPTED,
-    ))
+    Ok((StatusCode::ACCEPTED, serde_json::json!({"device_id": req.device_id, "commands": out})))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_and_session_are_bounded_and_free_of_control_characters() {
+        assert!(check_text("turn on the kitchen light").is_ok());
+        assert!(check_text("line one\nline two\t").is_ok());
+        assert!(check_text("unlock\0 the door").is_err());
+        assert!(check_text("\u{1b}[2Jhi").is_err());
+        assert!(check_text(&"a".repeat(MAX_TEXT + 1)).is_err());
+        assert!(check_session(&None).is_ok());
+        assert!(check_session(&Some("kitchen-tablet".into())).is_ok());
+        assert!(check_session(&Some("s".repeat(5_000_000))).is_err());
+        assert!(check_session(&Some(String::new())).is_err());
+        assert!(check_session(&Some("a\0b".into())).is_err());
+    }
 }

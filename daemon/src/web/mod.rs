@@ -1,27 +1,33 @@
 //! The local web API (warp), used by `hubd say` when a daemon is up, and
 //! the OpenAI-compatible chat API ([`openai`]). Later: the dashboard.
 //!
-//! Layout follows warp's `todos` example: [`filters`] (routing, auth, body
-//! limits), [`handlers`] (async fns returning replies or rejections),
-//! [`models`] (request/response DTOs) and [`errors`] (the one `recover`
-//! that maps every rejection to a JSON error; store error texts never leave
-//! the process).
+//! Layout follows warp's `todos` example: [`filters`] (routing, the Host,
+//! Origin and auth checks, body limits), [`handlers`] (async fns returning
+//! replies or rejections), [`models`] (request/response DTOs) and [`errors`]
+//! (the one `recover` that maps every rejection to a JSON error; store error
+//! texts never leave the process). `server` runs the routes on hyper with a
+//! connection cap and header, idle and write timeouts; [`idempotency`]
+//! replays the first outcome of a retried `Idempotency-Key`.
 
 pub mod errors;
 pub mod events;
 pub mod filters;
 pub mod handlers;
+pub mod idempotency;
 pub mod models;
 pub mod openai;
+mod server;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use hub_skills::Registry;
 use thiserror::Error;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::config::WebConfig;
 use crate::pipeline::Pipeline;
 
 /// What the handlers need (cheap to clone).
@@ -45,13 +51,103 @@ pub struct Api {
     pub tracker: tokio_util::task::TaskTracker,
     /// Raised when the daemon stops (ends long-lived streams).
     pub stop: watch::Receiver<bool>,
+    /// First outcomes of `POST /api/say` and `POST /api/commands` by `Idempotency-Key`.
+    pub idempotency: Arc<idempotency::Idempotency>,
 }
 
-/// Auth policy from `[web]`.
-#[derive(Debug, Clone)]
+/// Who may call the API, from `[web]`: the bearer token (configured, or
+/// made at start-up), the dashboard's session cookie, and the `Host` and
+/// `Origin` values served.
+#[derive(Clone)]
 pub struct AuthPolicy {
-    pub token: Option<String>,
+    token: String,
+    /// The token was made at start-up (no `[web] token`): only loopback clients are served.
+    generated: bool,
+    /// Loopback clients may POST without the token or cookie (explicit opt-in).
     pub loopback_without_token: bool,
+    /// Value of the dashboard's `hubd_session` cookie (random per start-up).
+    session: String,
+    pub allowed_hosts: Vec<String>,
+    pub allowed_origins: Vec<String>,
+}
+
+impl std::fmt::Debug for AuthPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthPolicy")
+            .field("generated", &self.generated)
+            .field("loopback_without_token", &self.loopback_without_token)
+            .field("allowed_hosts", &self.allowed_hosts)
+            .field("allowed_origins", &self.allowed_origins)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The session cookie's name.
+pub const SESSION_COOKIE: &str = "hubd_session";
+
+fn random_secret() -> String {
+    use rand::RngCore;
+    let mut b = [0u8; 24];
+    rand::rng().fill_bytes(&mut b);
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+impl AuthPolicy {
+    /// The policy `[web]` describes; without a `token`, a random one is made.
+    pub fn from_config(web: &WebConfig) -> Self {
+        let configured = web.token.as_deref().map(str::trim).filter(|t| !t.is_empty());
+        AuthPolicy {
+            token: configured.map_or_else(random_secret, str::to_string),
+            generated: configured.is_none(),
+            loopback_without_token: web.loopback_without_token,
+            session: random_secret(),
+            allowed_hosts: web.allowed_hosts.iter().map(|h| h.to_ascii_lowercase()).collect(),
+            allowed_origins: web.allowed_origins.iter().map(|o| o.trim_end_matches('/').to_ascii_lowercase()).collect(),
+        }
+    }
+
+    /// The bearer token clients send (`Authorization: Bearer <token>`); the
+    /// daemon writes it to its runtime file for the CLI on this machine.
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    /// Whether the token was made at start-up rather than configured.
+    pub fn token_generated(&self) -> bool {
+        self.generated
+    }
+
+    /// `Set-Cookie` value that lets the dashboard's own pages POST:
+    /// HttpOnly (scripts cannot read it) and SameSite=Strict (other sites'
+    /// requests do not carry it).
+    pub fn session_cookie(&self) -> String {
+        format!("{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Strict", self.session)
+    }
+}
+
+/// Limits of the HTTP server, from `[web]`.
+#[derive(Debug, Clone)]
+pub struct ServerLimits {
+    pub max_body: u64,
+    /// Headers of a request, and the idle time before the next one on a kept-alive connection.
+    pub header_timeout: Duration,
+    /// A whole request body, from the end of its headers.
+    pub body_timeout: Duration,
+    /// A response write that makes no progress for this long closes the connection.
+    pub write_timeout: Duration,
+    pub max_connections: usize,
+}
+
+impl ServerLimits {
+    pub fn from_config(web: &WebConfig) -> Self {
+        ServerLimits {
+            max_body: web.max_body_bytes,
+            header_timeout: Duration::from_millis(web.header_timeout_ms.max(1)),
+            body_timeout: Duration::from_millis(web.body_timeout_ms.max(1)),
+            write_timeout: Duration::from_secs(30),
+            max_connections: usize::try_from(web.max_connections.max(1)).unwrap_or(usize::MAX),
+        }
+    }
 }
 
 #[derive(Debug, Error)]
@@ -64,23 +160,34 @@ pub enum WebError {
     },
 }
 
+/// Kernel send buffer of each connection (Linux doubles it). Fixed instead
+/// of autotuned (up to 4 MiB): a client that stops reading then holds at
+/// most this much, and a stalled stream is noticed within seconds.
+const SEND_BUFFER: u32 = 32 * 1024;
+
+/// A listening socket whose accepted connections inherit [`SEND_BUFFER`].
+fn listen(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    socket.set_send_buffer_size(SEND_BUFFER)?;
+    socket.bind(addr)?;
+    socket.listen(1024)
+}
+
 /// Bind `addr` and serve until `shutdown` turns true. Returns the bound
 /// address (useful with port 0) and the server task.
 pub async fn serve(
     addr: SocketAddr,
     api: Api,
     auth: AuthPolicy,
-    max_body: u64,
-    mut shutdown: watch::Receiver<bool>,
+    limits: ServerLimits,
+    shutdown: watch::Receiver<bool>,
 ) -> Result<(SocketAddr, JoinHandle<()>), WebError> {
-    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| WebError::Bind { addr, source })?;
+    let listener = listen(addr).map_err(|source| WebError::Bind { addr, source })?;
     let bound = listener.local_addr().map_err(|source| WebError::Bind { addr, source })?;
-    let routes = filters::routes(api, Arc::new(auth), max_body);
-    let server = warp::serve(routes).incoming(listener).graceful(async move {
-        let _ = shutdown.wait_for(|s| *s).await;
-    });
+    let routes = filters::routes(api, Arc::new(auth), bound, limits.clone());
     let task = tokio::spawn(async move {
-        server.run().await;
+        server::run(listener, routes, limits, shutdown).await;
         tracing::info!("web server stopped");
     });
     tracing::info!(addr = %bound, "local API listening");

@@ -49,6 +49,44 @@ pub struct ChatCompletionRequest {
     pub seed: Option<u64>,
     #[serde(default)]
     pub stop: Option<Stop>,
+    /// Only 1 is served.
+    #[serde(default)]
+    pub n: Option<u64>,
+    /// Not served yet: refused by name rather than ignored.
+    #[serde(default)]
+    pub tools: Option<serde_json::Value>,
+    #[serde(default)]
+    pub tool_choice: Option<serde_json::Value>,
+    #[serde(default)]
+    pub functions: Option<serde_json::Value>,
+    #[serde(default)]
+    pub response_format: Option<serde_json::Value>,
+}
+
+/// Fields the hub does not serve, refused naming the field.
+fn unsupported(body: &ChatCompletionRequest) -> Result<(), String> {
+    if let Some(n) = body.n
+        && n != 1
+    {
+        return Err(format!("`n` is {n}: only one choice (n = 1) is generated"));
+    }
+    let present = |v: &Option<serde_json::Value>| match v {
+        None | Some(serde_json::Value::Null) => false,
+        Some(serde_json::Value::Array(a)) => !a.is_empty(),
+        Some(_) => true,
+    };
+    for (name, v) in [("tools", &body.tools), ("tool_choice", &body.tool_choice), ("functions", &body.functions)] {
+        if present(v) {
+            return Err(format!("`{name}` is not supported: tool calls are not implemented yet"));
+        }
+    }
+    if let Some(f) = &body.response_format {
+        let plain = f.is_null() || f.get("type").and_then(|t| t.as_str()) == Some("text");
+        if !plain {
+            return Err("`response_format` is not supported: only plain text replies are generated".into());
+        }
+    }
+    Ok(())
 }
 
 #[derive(Debug, Deserialize)]
@@ -78,6 +116,7 @@ fn bad(msg: String) -> Rejection {
 
 /// Validate the body into a generation request; errors name the field.
 pub fn to_request(body: &ChatCompletionRequest) -> Result<Request, String> {
+    unsupported(body)?;
     if body.messages.is_empty() {
         return Err("`messages` is empty".into());
     }
@@ -141,7 +180,7 @@ pub fn to_request(body: &ChatCompletionRequest) -> Result<Request, String> {
 
 fn finish_reason(r: FinishReason) -> &'static str {
     match r {
-        FinishReason::Length => "length",
+        FinishReason::Length | FinishReason::Deadline => "length",
         FinishReason::StopToken | FinishReason::StopString | FinishReason::Cancelled => "stop",
     }
 }
@@ -191,6 +230,28 @@ fn unavailable(e: impl std::fmt::Display) -> Rejection {
     ApiError::Unavailable(format!("the language model is not available: {e}")).rejection()
 }
 
+/// Refuse a prompt that cannot fit the model's context before it is queued
+/// (OpenAI's `context_length_exceeded`). Tokenizing runs on a blocking thread.
+async fn check_context(generator: &hub_model::generate::Generator, req: &Request) -> Result<(), Rejection> {
+    let Some(counter) = generator.prompt_counter().cloned() else { return Ok(()) };
+    let prompt = req.prompt.clone();
+    let checked = tokio::task::spawn_blocking(move || counter.check(&prompt))
+        .await
+        .map_err(|e| ApiError::Internal(format!("prompt check: {e}")).rejection())?;
+    match checked {
+        Ok(_) => Ok(()),
+        Err(GenerateError::PromptTooLong { tokens, max }) => Err(ApiError::Invalid {
+            code: "context_length_exceeded",
+            message: format!(
+                "This model's maximum context length is {max} tokens. However, your messages resulted in {tokens} \
+                 tokens. Please reduce the length of the messages."
+            ),
+        }
+        .rejection()),
+        Err(e) => Err(bad(format!("`messages`: {e}"))),
+    }
+}
+
 /// `GET /v1/models`.
 pub async fn models(api: Api) -> Result<impl Reply, Rejection> {
     let data: Vec<_> = api
@@ -207,9 +268,10 @@ pub async fn chat_completions(body: ChatCompletionRequest, api: Api) -> Result<w
     let req = to_request(&body).map_err(bad)?;
     let user = last_user_message(&req);
     let loaded = api.llm.get().await.map_err(unavailable)?;
+    check_context(&loaded.generator, &req).await?;
     let stream = loaded.generator.try_generate(req).map_err(|e| match e {
         GenerateError::QueueFull(n) => {
-            ApiError::Unavailable(format!("the language model is busy ({n} requests queued); retry later")).rejection()
+            ApiError::Busy(format!("the language model is busy ({n} requests queued); retry later")).rejection()
         }
         other => unavailable(other),
     })?;
@@ -300,6 +362,10 @@ mod tests {
         }
         let r = parse(json!({"messages": [{"role": "user", "content": "x"}]})).unwrap();
         assert_eq!((r.max_new_tokens, r.sampling.temperature), (DEFAULT_MAX_TOKENS, 0.0));
+        // What clients send by default is still served.
+        let r = parse(json!({"messages": [{"role": "user", "content": "x"}], "n": 1, "tools": [],
+                             "response_format": {"type": "text"}}));
+        assert!(r.is_ok(), "{r:?}");
     }
 
     #[test]
@@ -317,6 +383,12 @@ mod tests {
             (json!({"messages": [{"role": "user", "content": "x"}], "top_p": 0}), "`top_p`"),
             (json!({"messages": [{"role": "user", "content": "x"}], "stop": ["", "a"]}), "`stop`"),
             (json!({"model": "x"}), "messages"),
+            (json!({"messages": [{"role": "user", "content": "x"}], "n": 2}), "`n`"),
+            (json!({"messages": [{"role": "user", "content": "x"}], "tools": [{"type": "function"}]}), "`tools`"),
+            (
+                json!({"messages": [{"role": "user", "content": "x"}], "response_format": {"type": "json_object"}}),
+                "`response_format`",
+            ),
         ];
         for (body, want) in cases {
             let e = parse(body.clone()).unwrap_err();
