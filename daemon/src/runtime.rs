@@ -134,21 +134,6 @@ fn stage_index(s: Stage) -> usize {
     }
 }
 
-/// The Home Assistant sentence templates (and number words, custom
-/// sentences) of `[nlu]`, or the grammar alone.
-pub fn load_nlu(cfg: &Config, registry: Arc<Registry>, templates: bool) -> Nlu {
-    if !templates {
-        return Nlu::new(registry, None);
-    }
-    Nlu::load(
-        registry,
-        &cfg.nlu.language,
-        cfg.model.weights_dir.as_deref().map(|p| cfg.resolve_path(p)).as_deref(),
-        &cfg.nlu.custom_sentences.iter().map(|p| cfg.resolve_path(p)).collect::<Vec<_>>(),
-    )
-    .with_language_responses(cfg.nlu.responses == crate::config::ResponseStyle::Language)
-}
-
 impl Runtime {
     pub async fn start(cfg: &Config, opts: StartOptions) -> Result<Runtime, RuntimeError> {
         let registry = Arc::new(cfg.registry()?);
@@ -187,7 +172,8 @@ impl Runtime {
         let (ob, ob_task) = outbox::spawn(deps, &registry, outbox_settings(cfg)).await?;
         tasks.push(("outbox", Stage::Outbox, ob_task));
         tasks.push(("retention", Stage::Core, crate::retention::spawn(store.clone(), cfg.into(), signal(Stage::Core))));
-        let nlu = load_nlu(cfg, registry.clone(), opts.templates);
+        let nlu =
+            if opts.templates { Nlu::from_config(cfg, registry.clone()) } else { Nlu::new(registry.clone(), None) };
         let pipeline = Pipeline::new(nlu, ob, store, bus.clone(), opts.ack_wait);
         let mut rt = Runtime {
             pipeline,
