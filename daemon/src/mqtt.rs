@@ -349,10 +349,10 @@ impl LinkTask {
             Event::Incoming(Incoming::PubAck(ack)) => {
                 let row = self.pkids.remove(&ack.pkid);
                 self.link.space.notify_waiters();
-                if let Some(Some(row)) = row {
-                    if self.events.send(LinkEvent::PubAck { row }).await.is_err() {
-                        return Flow::Stop;
-                    }
+                if let Some(Some(row)) = row
+                    && self.events.send(LinkEvent::PubAck { row }).await.is_err()
+                {
+                    return Flow::Stop;
                 }
             }
             Event::Incoming(Incoming::SubAck(ack)) => {

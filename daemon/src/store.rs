@@ -598,10 +598,10 @@ impl Store {
     async fn migrate(&self) -> Result<(), StoreError> {
         let known = Self::known_schema_version();
         // Check before migrating, so a newer database is never touched.
-        if let Some(db_version) = self.applied_version().await? {
-            if db_version > known {
-                return Err(StoreError::NewerSchema { path: self.path.clone(), db_version, known });
-            }
+        if let Some(db_version) = self.applied_version().await?
+            && db_version > known
+        {
+            return Err(StoreError::NewerSchema { path: self.path.clone(), db_version, known });
         }
         MIGRATOR.run(&self.pool).await.map_err(|source| match source {
             MigrateError::VersionMissing(v) => {

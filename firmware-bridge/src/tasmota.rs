@@ -230,11 +230,14 @@ mod tests {
 
     /// Golden vectors: tasmota/docs MQTT.md ("cmnd/tasmota_A1B2C3/POWER"
     /// examples) and Commands.md (Power, Dimmer, Color, CT, Shutter*).
+    /// Kind, relay, features, action, then the expected topic and payload.
+    type Golden = (DeviceKind, Option<u8>, Features, Action, &'static str, &'static str);
+
     #[test]
     fn golden_commands() {
         let none = Features::default();
         let shutter = Features { position: true, ..Default::default() };
-        let cases: Vec<(DeviceKind, Option<u8>, Features, Action, &str, &str)> = vec![
+        let cases: Vec<Golden> = vec![
             (DeviceKind::Switch, None, none.clone(), Action::TurnOn, "cmnd/tasmota_A1B2C3/POWER", "ON"),
             (DeviceKind::Switch, None, none.clone(), Action::TurnOff, "cmnd/tasmota_A1B2C3/POWER", "OFF"),
             (DeviceKind::Switch, None, none.clone(), Action::Toggle, "cmnd/tasmota_A1B2C3/POWER", "TOGGLE"),

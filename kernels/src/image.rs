@@ -175,7 +175,7 @@ pub fn normalize_u8_to_chw(
 ) -> Result<Vec<f32>, ImageError> {
     const OP: &str = "normalize_u8_to_chw";
     check(OP, src, h, w, c)?;
-    if mean.len() != c || std.len() != c || std.iter().any(|s| *s == 0.0) {
+    if mean.len() != c || std.len() != c || std.contains(&0.0) {
         return Err(ImageError::BadSize { op: OP, h, w, c });
     }
     let m: Vec<f32> = mean.iter().map(|v| v * 255.0).collect();

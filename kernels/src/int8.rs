@@ -54,7 +54,7 @@ pub fn quantize_ref(w: &[f32], out: usize, inp: usize) -> Result<(Vec<i8>, Vec<f
 
 /// Scalar reference product: `x` is `[rows, inp]`, returns `[rows, out]`.
 pub fn int8_linear_ref(x: &[f32], q: &[i8], scales: &[f32], out: usize, inp: usize) -> Result<Vec<f32>, Int8Error> {
-    if q.len() != out * inp || scales.len() != out || inp == 0 || x.len() % inp != 0 {
+    if q.len() != out * inp || scales.len() != out || inp == 0 || !x.len().is_multiple_of(inp) {
         return Err(Int8Error::RefShape { out, inp });
     }
     let mut y = Vec::with_capacity(x.len() / inp * out);

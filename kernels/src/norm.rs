@@ -31,7 +31,7 @@ pub enum NormError {
 /// Scalar reference: `x` holds rows of `weight.len()` values.
 pub fn rms_norm_ref(x: &[f32], weight: &[f32], eps: f64) -> Result<Vec<f32>, NormError> {
     let dim = weight.len();
-    if dim == 0 || x.len() % dim != 0 {
+    if dim == 0 || !x.len().is_multiple_of(dim) {
         return Err(NormError::RefShape { len: x.len(), dim });
     }
     let mut out = Vec::with_capacity(x.len());

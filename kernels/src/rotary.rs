@@ -71,7 +71,7 @@ pub fn rotary_ref(
     style: RopeStyle,
 ) -> Result<Vec<f32>, RotaryError> {
     let [b, s, h, d] = shape;
-    if x.len() != b * s * h * d || cos.len() != s * rot || sin.len() != s * rot || rot > d || rot % 2 != 0 {
+    if x.len() != b * s * h * d || cos.len() != s * rot || sin.len() != s * rot || rot > d || !rot.is_multiple_of(2) {
         return Err(RotaryError::RefShape(shape));
     }
     let mut out = x.to_vec();

@@ -364,10 +364,10 @@ impl Engine {
         let mut eos_ids: Vec<u32> =
             decoder.config().eos_token_ids.iter().filter_map(|&i| u32::try_from(i).ok()).collect();
         for s in format.stop_strings() {
-            if let Some(id) = tokenizer.token_to_id(s) {
-                if !eos_ids.contains(&id) {
-                    eos_ids.push(id);
-                }
+            if let Some(id) = tokenizer.token_to_id(s)
+                && !eos_ids.contains(&id)
+            {
+                eos_ids.push(id);
             }
         }
         Engine { decoder, tokenizer, format, eos_ids }
@@ -442,8 +442,7 @@ impl Engine {
         let mut t_first: Option<Instant> = None;
         let mut t_last = Instant::now();
         let mut reason = FinishReason::Length;
-        let mut pos = prompt.len() as i64;
-        for step in 0..budget {
+        for (step, pos) in (0..budget).zip(prompt.len() as i64..) {
             let flat = logits
                 .f_to_device(tch::Device::Cpu)
                 .and_then(|t| t.f_to_kind(Kind::Float))
@@ -487,7 +486,6 @@ impl Engine {
                 .and_then(|t| t.f_view([1, 1]))
                 .map_err(|source| GenerateError::Torch { op: "token tensor", source })?;
             logits = self.decoder.forward(&input, pos)?;
-            pos += 1;
         }
         if reason != FinishReason::StopString && reason != FinishReason::Cancelled {
             let rest = stopper.finish();

@@ -144,10 +144,10 @@ impl Placement {
     /// CUDA devices must exist.
     pub fn check_available(&self) -> Result<(), PlacementError> {
         for d in self.devices() {
-            if let Device::Cuda(i) = d {
-                if !tch::Cuda::is_available() || i >= tch::Cuda::device_count() as usize {
-                    return Err(PlacementError::Unavailable(format!("cuda:{i}")));
-                }
+            if let Device::Cuda(i) = d
+                && (!tch::Cuda::is_available() || i >= tch::Cuda::device_count() as usize)
+            {
+                return Err(PlacementError::Unavailable(format!("cuda:{i}")));
             }
         }
         Ok(())

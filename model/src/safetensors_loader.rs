@@ -123,10 +123,10 @@ impl Checkpoint {
             .map(|e| e.path())
             .filter(|p| p.extension().is_some_and(|e| e == "safetensors"))
             .collect();
-        if found.len() == 1 {
-            if let Some(only) = found.pop() {
-                return Self::open_file(&only);
-            }
+        if found.len() == 1
+            && let Some(only) = found.pop()
+        {
+            return Self::open_file(&only);
         }
         Err(LoadError::NotACheckpoint { dir: dir.to_path_buf() })
     }

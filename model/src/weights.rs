@@ -6,28 +6,28 @@ use std::path::{Path, PathBuf};
 /// `.venv` in the current directory or any parent, then one beside or above
 /// the running executable (`target/release/hubd` -> `<repo>/.venv`).
 pub fn site_packages() -> Option<PathBuf> {
-    if let Some(v) = std::env::var_os("HUBD_VENV") {
-        if let Some(sp) = venv_site_packages(Path::new(&v)) {
-            return Some(sp);
-        }
+    if let Some(v) = std::env::var_os("HUBD_VENV")
+        && let Some(sp) = venv_site_packages(Path::new(&v))
+    {
+        return Some(sp);
     }
     let mut starts: Vec<PathBuf> = Vec::new();
     if let Ok(cwd) = std::env::current_dir() {
         starts.push(cwd);
     }
-    if let Ok(exe) = std::env::current_exe() {
-        if let Some(dir) = exe.parent() {
-            starts.push(dir.to_path_buf());
-        }
+    if let Ok(exe) = std::env::current_exe()
+        && let Some(dir) = exe.parent()
+    {
+        starts.push(dir.to_path_buf());
     }
     starts.push(PathBuf::from(env!("CARGO_MANIFEST_DIR")));
     for start in starts {
         for dir in start.ancestors() {
             let venv = dir.join(".venv");
-            if venv.exists() {
-                if let Some(sp) = venv_site_packages(&venv) {
-                    return Some(sp);
-                }
+            if venv.exists()
+                && let Some(sp) = venv_site_packages(&venv)
+            {
+                return Some(sp);
             }
         }
     }

@@ -146,12 +146,10 @@ fn greedy_32_tokens_identical_to_transformers() {
         dec.reserve_kv(1, (prompt.len() + want.len()) as i64).unwrap();
         let mut logits = dec.forward(&Tensor::from_slice(&prompt).view([1, -1]), 0).unwrap();
         let mut got = Vec::new();
-        let mut pos = prompt.len() as i64;
-        for _ in 0..want.len() {
+        for pos in (prompt.len() as i64..).take(want.len()) {
             let next = logits.argmax(-1, false).int64_value(&[0]);
             got.push(next);
             logits = dec.forward(&Tensor::from_slice(&[next]).view([1, 1]), pos).unwrap();
-            pos += 1;
         }
         assert_eq!(got, want, "prompt {i} greedy continuation");
     }

@@ -109,7 +109,8 @@ fn log_mel_matches_faster_whisper() {
             s ^= s >> 7;
             s ^= s << 17;
             let t = i as f32 / 16_000.0;
-            0.4 * (6.283 * (150.0 + 2000.0 * t) * t).sin() + 0.02 * ((s >> 40) as f32 / 16_777_216.0 - 0.5)
+            0.4 * (std::f32::consts::TAU * (150.0 + 2000.0 * t) * t).sin()
+                + 0.02 * ((s >> 40) as f32 / 16_777_216.0 - 0.5)
         })
         .collect();
     clips.push(("chirp".into(), synth));

@@ -135,10 +135,10 @@ impl Daemon {
             if let Ok(Some(st)) = self.child.try_wait() {
                 panic!("hubd exited early ({st}); log:\n{}", self.log_text());
             }
-            if let Ok((200, body)) = http(self.web_port, "GET", "/healthz", None) {
-                if body.contains("\"mqtt_connected\":true") {
-                    return;
-                }
+            if let Ok((200, body)) = http(self.web_port, "GET", "/healthz", None)
+                && body.contains("\"mqtt_connected\":true")
+            {
+                return;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -317,10 +317,13 @@ impl Devices {
     }
 }
 
+/// One message seen by the [`Observer`]: topic, payload, retain flag.
+pub type Seen = (String, Vec<u8>, bool);
+
 /// A second MQTT client recording everything on some filters.
 #[derive(Clone, Default)]
 pub struct Observer {
-    pub msgs: Arc<Mutex<Vec<(String, Vec<u8>, bool)>>>,
+    pub msgs: Arc<Mutex<Vec<Seen>>>,
 }
 
 impl Observer {

@@ -84,7 +84,7 @@ impl VoiceOptions {
         // fallback exists for long-form drift, and sampling would not stop on
         // the loops a short window invites (greedy cuts them).
         let base = if fit.is_some() { DecodeOptions::greedy() } else { DecodeOptions::default() };
-        let decode = (prompt.is_some() || fit.is_some()).then(|| DecodeOptions {
+        let decode = (prompt.is_some() || fit.is_some()).then_some(DecodeOptions {
             initial_prompt: prompt,
             fit_window_pad_ms: fit,
             ..base
@@ -164,11 +164,11 @@ pub async fn run_loop(
     mut shutdown: watch::Receiver<bool>,
     report: Option<mpsc::Sender<VoiceTurn>>,
 ) {
-    if let Some(dir) = &opts.recordings {
-        if let Err(e) = std::fs::create_dir_all(dir) {
-            tracing::warn!(dir = %dir.display(), error = %e, "cannot create the recordings directory; not keeping recordings");
-            opts.recordings = None;
-        }
+    if let Some(dir) = &opts.recordings
+        && let Err(e) = std::fs::create_dir_all(dir)
+    {
+        tracing::warn!(dir = %dir.display(), error = %e, "cannot create the recordings directory; not keeping recordings");
+        opts.recordings = None;
     }
     let mut session: Option<String> = None;
     // Recognition started on a tentative utterance during the silence
@@ -208,10 +208,10 @@ pub async fn run_loop(
         };
         let turn = handle_utterance(u, early, &asr, pipeline.as_ref(), &mut opts, &metrics, &mut session).await;
         log_turn(&turn);
-        if let Some(r) = &report {
-            if r.send(turn).await.is_err() {
-                break;
-            }
+        if let Some(r) = &report
+            && r.send(turn).await.is_err()
+        {
+            break;
         }
     }
 }

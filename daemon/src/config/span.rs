@@ -114,10 +114,10 @@ impl<'a> Doc<'a> {
     /// Span of the value at `path`, or of its closest existing ancestor.
     fn span_of(&self, path: &[Seg<'_>]) -> Range<usize> {
         for n in (1..=path.len()).rev() {
-            if let Some(prefix) = path.get(..n) {
-                if let Some(v) = self.lookup(prefix) {
-                    return v.span();
-                }
+            if let Some(prefix) = path.get(..n)
+                && let Some(v) = self.lookup(prefix)
+            {
+                return v.span();
             }
         }
         0..0

@@ -45,12 +45,12 @@ impl<'a> Validator<'a> {
         if !self.entries_dropped {
             return vec![Seg::Key(section), Seg::Idx(i)];
         }
-        if let Some(doc) = self.doc {
-            if let Some(DeValue::Array(arr)) = doc.root.get_ref().get(section).map(|v| v.get_ref()) {
-                for (j, item) in arr.iter().enumerate() {
-                    if item.get_ref().get("id").and_then(|v| v.get_ref().as_str()) == Some(id) {
-                        return vec![Seg::Key(section), Seg::Idx(j)];
-                    }
+        if let Some(doc) = self.doc
+            && let Some(DeValue::Array(arr)) = doc.root.get_ref().get(section).map(|v| v.get_ref())
+        {
+            for (j, item) in arr.iter().enumerate() {
+                if item.get_ref().get("id").and_then(|v| v.get_ref().as_str()) == Some(id) {
+                    return vec![Seg::Key(section), Seg::Idx(j)];
                 }
             }
         }
@@ -282,15 +282,15 @@ impl<'a> Validator<'a> {
             } else {
                 seen.insert(a.id.clone(), i);
             }
-            if let Some(fl) = &a.floor {
-                if !floors.contains(fl) {
-                    self.err(
-                        &base,
-                        Some("floor"),
-                        format!("area `{}` is on unknown floor `{fl}`", a.id),
-                        Some(ids_expected("[[floor]]", &floor_list)),
-                    );
-                }
+            if let Some(fl) = &a.floor
+                && !floors.contains(fl)
+            {
+                self.err(
+                    &base,
+                    Some("floor"),
+                    format!("area `{}` is on unknown floor `{fl}`", a.id),
+                    Some(ids_expected("[[floor]]", &floor_list)),
+                );
             }
         }
         seen.into_keys().collect()
@@ -352,15 +352,15 @@ impl<'a> Validator<'a> {
             if d.name.trim().is_empty() {
                 self.err(&base, Some("name"), format!("device `{}` has an empty name", d.id), Some("a name".into()));
             }
-            if let Some(ar) = &d.area {
-                if !areas.contains(ar) {
-                    self.err(
-                        &base,
-                        Some("area"),
-                        format!("device `{}` is in unknown area `{ar}`", d.id),
-                        Some(ids_expected("[[area]]", &area_list)),
-                    );
-                }
+            if let Some(ar) = &d.area
+                && !areas.contains(ar)
+            {
+                self.err(
+                    &base,
+                    Some("area"),
+                    format!("device `{}` is in unknown area `{ar}`", d.id),
+                    Some(ids_expected("[[area]]", &area_list)),
+                );
             }
             let kind = d.resolved_kind();
             let f = &d.features;
@@ -514,15 +514,15 @@ impl<'a> Validator<'a> {
                 }
                 _ => {}
             }
-            if let Some(a) = &c.area {
-                if !areas.contains(a) {
-                    self.err(
-                        &base,
-                        Some("area"),
-                        format!("camera `{}` is in unknown area `{a}`", c.id),
-                        Some("an [[area]] id".into()),
-                    );
-                }
+            if let Some(a) = &c.area
+                && !areas.contains(a)
+            {
+                self.err(
+                    &base,
+                    Some("area"),
+                    format!("camera `{}` is in unknown area `{a}`", c.id),
+                    Some("an [[area]] id".into()),
+                );
             }
             if !(c.fps > 0.0 && c.fps <= 120.0) {
                 self.err(
@@ -567,17 +567,17 @@ impl<'a> Validator<'a> {
                     Some(format!("`type` = {}", one_of(TRIGGERS))),
                 ),
             }
-            if let Some(dev) = a.trigger.get("device").and_then(toml::Value::as_str) {
-                if !devices.contains(dev) {
-                    let mut p = base.clone();
-                    p.push(Seg::Key("trigger"));
-                    self.err(
-                        &p,
-                        Some("device"),
-                        format!("trigger refers to unknown device `{dev}`"),
-                        Some("a [[device]] id".into()),
-                    );
-                }
+            if let Some(dev) = a.trigger.get("device").and_then(toml::Value::as_str)
+                && !devices.contains(dev)
+            {
+                let mut p = base.clone();
+                p.push(Seg::Key("trigger"));
+                self.err(
+                    &p,
+                    Some("device"),
+                    format!("trigger refers to unknown device `{dev}`"),
+                    Some("a [[device]] id".into()),
+                );
             }
             if a.actions.is_empty() {
                 self.err(
@@ -627,7 +627,7 @@ pub(super) fn ids_expected(section: &str, ids: &[&str]) -> String {
 }
 
 pub(super) fn sorted(mut d: Vec<Diagnostic>) -> Vec<Diagnostic> {
-    d.sort_by(|a, b| (a.line, a.column).cmp(&(b.line, b.column)));
+    d.sort_by_key(|a| (a.line, a.column));
     d.dedup();
     d
 }

@@ -105,22 +105,22 @@ impl VirtualDevice {
             self.st.level = b as f64 / 255.0;
             any = true;
         }
-        if let Some(c) = o.get("color").and_then(Value::as_object) {
-            if self.features.color {
-                let ch = |k: &str| c.get(k).and_then(Value::as_u64).filter(|n| *n <= 255).map(|n| n as u8);
-                if let (Some(r), Some(g), Some(b)) = (ch("r"), ch("g"), ch("b")) {
-                    self.st.rgb = (r, g, b);
-                    self.st.color_mode_rgb = true;
-                    any = true;
-                }
-            }
-        }
-        if let Some(t) = o.get("color_temp").and_then(Value::as_u64) {
-            if self.features.color_temp {
-                self.st.mired = t as u32;
-                self.st.color_mode_rgb = false;
+        if let Some(c) = o.get("color").and_then(Value::as_object)
+            && self.features.color
+        {
+            let ch = |k: &str| c.get(k).and_then(Value::as_u64).filter(|n| *n <= 255).map(|n| n as u8);
+            if let (Some(r), Some(g), Some(b)) = (ch("r"), ch("g"), ch("b")) {
+                self.st.rgb = (r, g, b);
+                self.st.color_mode_rgb = true;
                 any = true;
             }
+        }
+        if let Some(t) = o.get("color_temp").and_then(Value::as_u64)
+            && self.features.color_temp
+        {
+            self.st.mired = t as u32;
+            self.st.color_mode_rgb = false;
+            any = true;
         }
         any
     }

@@ -497,11 +497,10 @@ async fn instance(
                             }
                         }
                     }
-                    if !answered {
-                        if let Some(cmd) = tasmota_unknown(&key, &p.topic) {
+                    if !answered
+                        && let Some(cmd) = tasmota_unknown(&key, &p.topic) {
                             publish(&client, &key, log, cmd);
                         }
-                    }
                 }
                 Ok(_) => {}
                 Err(e) => {

@@ -283,10 +283,10 @@ mod broker {
             }
             for d in &devices {
                 let dialect = d.dialect.as_ref().unwrap();
-                if firmware_bridge::state_topics(dialect, d.kind).iter().any(|t| t == topic) {
-                    if let Ok(Some(p)) = parse_state(dialect, d.kind, topic, payload) {
-                        states.entry(d.id.clone()).or_default().apply(&p);
-                    }
+                if firmware_bridge::state_topics(dialect, d.kind).iter().any(|t| t == topic)
+                    && let Ok(Some(p)) = parse_state(dialect, d.kind, topic, payload)
+                {
+                    states.entry(d.id.clone()).or_default().apply(&p);
                 }
             }
         };
@@ -316,12 +316,10 @@ mod broker {
                 if done {
                     break;
                 }
-                let e = tokio::time::timeout_at(deadline, ev.poll())
-                    .await
-                    .unwrap_or_else(|_| {
-                        panic!("{id} {action:?}: state {:?}, receipts {:?}", states.get(id), receipts.get(id))
-                    })
-                    .unwrap();
+                let Ok(e) = tokio::time::timeout_at(deadline, ev.poll()).await else {
+                    panic!("{id} {action:?}: state {:?}, receipts {:?}", states.get(id), receipts.get(id))
+                };
+                let e = e.unwrap();
                 if let Event::Incoming(Packet::Publish(p)) = e {
                     pump(&mut states, &mut receipts, &p.topic, &p.payload);
                 }

@@ -80,10 +80,10 @@ where
 }
 
 fn check_area(api: &Api, area: &Option<String>) -> Result<(), Rejection> {
-    if let Some(a) = area {
-        if api.registry.area(a).is_none() {
-            return Err(ApiError::BadRequest(format!("unknown area `{a}`")).rejection());
-        }
+    if let Some(a) = area
+        && api.registry.area(a).is_none()
+    {
+        return Err(ApiError::BadRequest(format!("unknown area `{a}`")).rejection());
     }
     Ok(())
 }

@@ -190,10 +190,10 @@ impl HfConfig {
         };
         let rp = self.rope_parameters.as_ref();
         let rp_f = |k: &str| rp.and_then(|v| v.get(k)).and_then(|v| v.as_f64());
-        if let Some(rt) = rp.and_then(|v| v.get("rope_type")).and_then(|v| v.as_str()) {
-            if rt != "default" {
-                return Err(DecoderError::Config(format!("rope_type `{rt}` is not supported (only `default`)")));
-            }
+        if let Some(rt) = rp.and_then(|v| v.get("rope_type")).and_then(|v| v.as_str())
+            && rt != "default"
+        {
+            return Err(DecoderError::Config(format!("rope_type `{rt}` is not supported (only `default`)")));
         }
         if let Some(rs) = self.rope_scaling.as_ref().filter(|v| !v.is_null()) {
             let ty = rs.get("rope_type").or_else(|| rs.get("type")).and_then(|v| v.as_str()).unwrap_or("?");

@@ -44,6 +44,8 @@ impl RopeTables {
         };
         let cos = emb.f_cos().and_then(|c| c.f_to_kind(kind)).and_then(|c| c.f_to_device(device)).map_err(&t)?;
         let sin = emb.f_sin().and_then(|c| c.f_to_kind(kind)).and_then(|c| c.f_to_device(device)).map_err(&t)?;
+        // Shared by the layers of one model on one thread; tch's Tensor is Send but not Sync.
+        #[allow(clippy::arc_with_non_send_sync)]
         Ok(Arc::new(RopeTables { cos, sin, style, rot }))
     }
 

@@ -160,10 +160,11 @@ impl VisionConfig {
         if self.hidden_act != "silu" {
             return Err(VisionError::Config(format!("hidden_act `{}` (only silu)", self.hidden_act)));
         }
-        if let Some(t) = self.rope_parameters.as_ref().and_then(|r| r.rope_type.as_deref()) {
-            if t != "axial" && t != "default" {
-                return Err(VisionError::Config(format!("vision rope_type `{t}` (only axial)")));
-            }
+        if let Some(t) = self.rope_parameters.as_ref().and_then(|r| r.rope_type.as_deref())
+            && t != "axial"
+            && t != "default"
+        {
+            return Err(VisionError::Config(format!("vision rope_type `{t}` (only axial)")));
         }
         Ok(())
     }

@@ -64,10 +64,10 @@ fn row_f32(t: &Tensor) -> Result<Vec<f32>, WhisperError> {
 fn process(logits: &Tensor, p: &SearchParams, step: usize) -> Result<Tensor, WhisperError> {
     // Out-of-place: the caller's logits stay untouched.
     let mut l = suppress(logits.shallow_clone(), p.suppress)?;
-    if step == 0 {
-        if let Some(b) = p.suppress_begin {
-            l = suppress(l, b)?;
-        }
+    if step == 0
+        && let Some(b) = p.suppress_begin
+    {
+        l = suppress(l, b)?;
     }
     Ok(l)
 }
@@ -119,11 +119,11 @@ pub fn greedy(model: &WhisperModel, state: &mut DecoderState, p: &SearchParams) 
             break;
         }
         out.push(id);
-        if p.stop_on_repeat {
-            if let Some(k) = repeated_tail(&out) {
-                out.truncate(out.len() - k);
-                break;
-            }
+        if p.stop_on_repeat
+            && let Some(k) = repeated_tail(&out)
+        {
+            out.truncate(out.len() - k);
+            break;
         }
         if step + 1 == p.max_steps {
             break;
@@ -132,20 +132,6 @@ pub fn greedy(model: &WhisperModel, state: &mut DecoderState, p: &SearchParams) 
         logits = last_logits(model, &hidden)?;
     }
     Ok(finish(out, sum, no_speech))
-}
-
-#[cfg(test)]
-mod repeat_tests {
-    use super::repeated_tail;
-
-    #[test]
-    fn finds_only_exact_repeats_of_three_or_more_tokens() {
-        assert_eq!(repeated_tail(&[1, 2, 3, 4, 1, 2, 3, 4]), Some(4));
-        assert_eq!(repeated_tail(&[9, 5, 6, 7, 5, 6, 7]), Some(3));
-        assert_eq!(repeated_tail(&[1, 2, 3, 4, 1, 2, 3]), None);
-        assert_eq!(repeated_tail(&[8, 8, 8, 8]), None, "k < 3 is left alone");
-        assert_eq!(repeated_tail(&[]), None);
-    }
 }
 
 /// `best_of` independent samples at `temperature`; the best by length-normalised score wins.
@@ -284,4 +270,18 @@ pub fn beam(model: &WhisperModel, state: &mut DecoderState, p: &SearchParams) ->
     let best = finished.iter().enumerate().max_by(|a, b| norm(a.1).total_cmp(&norm(b.1))).map(|(i, _)| i).unwrap_or(0);
     let (tokens, sum) = finished.swap_remove(best);
     Ok(finish(tokens, sum, no_speech))
+}
+
+#[cfg(test)]
+mod repeat_tests {
+    use super::repeated_tail;
+
+    #[test]
+    fn finds_only_exact_repeats_of_three_or_more_tokens() {
+        assert_eq!(repeated_tail(&[1, 2, 3, 4, 1, 2, 3, 4]), Some(4));
+        assert_eq!(repeated_tail(&[9, 5, 6, 7, 5, 6, 7]), Some(3));
+        assert_eq!(repeated_tail(&[1, 2, 3, 4, 1, 2, 3]), None);
+        assert_eq!(repeated_tail(&[8, 8, 8, 8]), None, "k < 3 is left alone");
+        assert_eq!(repeated_tail(&[]), None);
+    }
 }

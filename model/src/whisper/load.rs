@@ -106,16 +106,16 @@ pub fn from_ct2(m: &Ct2Model, kind: Kind, device: Device) -> Result<WhisperModel
             detail: format!("{}: spec is `{}`, not WhisperSpec", m.path().display(), m.spec_name),
         });
     }
-    if let Some(v) = m.get("encoder/conv1/weight") {
-        if !v.dtype.is_float() {
-            return Err(WhisperError::Weights {
-                detail: format!(
-                    "{}: weights are {} (quantised CT2 models are not supported; convert with float16/float32)",
-                    m.path().display(),
-                    v.dtype
-                ),
-            });
-        }
+    if let Some(v) = m.get("encoder/conv1/weight")
+        && !v.dtype.is_float()
+    {
+        return Err(WhisperError::Weights {
+            detail: format!(
+                "{}: weights are {} (quantised CT2 models are not supported; convert with float16/float32)",
+                m.path().display(),
+                v.dtype
+            ),
+        });
     }
     let src = Ct2Src { m, kind, device };
     let conv1 = src.get("encoder/conv1/weight")?;
@@ -248,10 +248,10 @@ pub fn from_hf(dir: &Path, kind: Kind, device: Device) -> Result<(WhisperModel, 
         Checkpoint::open(dir).map_err(|e| WhisperError::Weights { detail: format!("{}: {e}", dir.display()) })?;
     let cfg: HfConfig =
         ckpt.config().map_err(|e| WhisperError::Weights { detail: format!("{}: config.json: {e}", dir.display()) })?;
-    if let Some(act) = &cfg.activation_function {
-        if act != "gelu" {
-            return Err(WhisperError::Weights { detail: format!("activation `{act}` is not supported (gelu only)") });
-        }
+    if let Some(act) = &cfg.activation_function
+        && act != "gelu"
+    {
+        return Err(WhisperError::Weights { detail: format!("activation `{act}` is not supported (gelu only)") });
     }
     if cfg.scale_embedding == Some(true) {
         return Err(WhisperError::Weights { detail: "scale_embedding = true is not supported".into() });

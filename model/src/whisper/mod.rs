@@ -484,10 +484,10 @@ impl Whisper {
             let mut skip = false;
             if let Some(th) = opts.no_speech_threshold {
                 skip = result.no_speech_prob > th;
-                if let Some(lp) = opts.log_prob_threshold {
-                    if result.avg_logprob > lp {
-                        skip = false;
-                    }
+                if let Some(lp) = opts.log_prob_threshold
+                    && result.avg_logprob > lp
+                {
+                    skip = false;
                 }
             }
             let start_s = seek as f64 * frame_s;
@@ -575,15 +575,16 @@ impl Whisper {
                     below_cr.push(all.len());
                 }
             }
-            if let Some(lp) = opts.log_prob_threshold {
-                if result.avg_logprob < lp {
-                    needs_fallback = true;
-                }
+            if let Some(lp) = opts.log_prob_threshold
+                && result.avg_logprob < lp
+            {
+                needs_fallback = true;
             }
-            if let (Some(ns), Some(lp)) = (opts.no_speech_threshold, opts.log_prob_threshold) {
-                if result.no_speech_prob > ns && result.avg_logprob < lp {
-                    needs_fallback = false;
-                }
+            if let (Some(ns), Some(lp)) = (opts.no_speech_threshold, opts.log_prob_threshold)
+                && result.no_speech_prob > ns
+                && result.avg_logprob < lp
+            {
+                needs_fallback = false;
             }
             all.push((result, temperature, cr));
             if !needs_fallback {

@@ -117,10 +117,10 @@ impl WhisperTokenizer {
         for (symbol, misc) in symbols.iter().map(|s| (s, false)).chain(miscellaneous.iter().map(|s| (s, true))) {
             for text in [symbol.clone(), format!(" {symbol}")] {
                 let toks = self.encode(&text)?;
-                if toks.len() == 1 || misc {
-                    if let Some(&t) = toks.first() {
-                        result.insert(t);
-                    }
+                if (toks.len() == 1 || misc)
+                    && let Some(&t) = toks.first()
+                {
+                    result.insert(t);
                 }
             }
         }

@@ -59,17 +59,17 @@ impl Feeder {
             while !st.load(Ordering::Relaxed) {
                 chunk.fill(0);
                 let mut mark_at = None;
-                if let Ok(mut clips) = c.lock() {
-                    if let Some(clip) = clips.front_mut() {
-                        let take = (clip.bytes.len() - clip.pos).min(PERIOD_BYTES);
-                        chunk[..take].copy_from_slice(&clip.bytes[clip.pos..clip.pos + take]);
-                        if clip.mark >= clip.pos && clip.mark < clip.pos + take.max(1) {
-                            mark_at = Some(clip.mark - clip.pos);
-                        }
-                        clip.pos += take;
-                        if clip.pos >= clip.bytes.len() {
-                            clips.pop_front();
-                        }
+                if let Ok(mut clips) = c.lock()
+                    && let Some(clip) = clips.front_mut()
+                {
+                    let take = (clip.bytes.len() - clip.pos).min(PERIOD_BYTES);
+                    chunk[..take].copy_from_slice(&clip.bytes[clip.pos..clip.pos + take]);
+                    if clip.mark >= clip.pos && clip.mark < clip.pos + take.max(1) {
+                        mark_at = Some(clip.mark - clip.pos);
+                    }
+                    clip.pos += take;
+                    if clip.pos >= clip.bytes.len() {
+                        clips.pop_front();
                     }
                 }
                 let now = Instant::now();
