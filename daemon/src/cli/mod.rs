@@ -161,11 +161,12 @@ pub fn parse_url(s: &str) -> Result<SocketAddr, String> {
 }
 
 /// The default log filter, for a person at a terminal: warnings and errors,
-/// plus what the CLI itself reports and the microphone coming up. Start-up
+/// plus what the CLI itself reports, the microphone coming up and what the
+/// voice branch heard (one line per utterance). Start-up
 /// details, the embedded broker (rumqttd: one INFO per subscription, an
 /// ERROR per dropped connection) and libraries' chatter stay behind
 /// `RUST_LOG`, `HUBD_LOG` or `--log` (e.g. `--log info`).
-pub const DEFAULT_LOG: &str = "warn,hubd::cli=info,hubd::audio::capture=info,rumqttd=off";
+pub const DEFAULT_LOG: &str = "warn,hubd::cli=info,hubd::audio::capture=info,hubd::audio::voice=info,rumqttd=off";
 
 pub fn init_tracing(filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_new(filter)

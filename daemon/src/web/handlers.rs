@@ -209,7 +209,13 @@ async fn say_once(req: SayRequest, api: Api) -> Result<(StatusCode, serde_json::
         }
     };
     let origin = Origin { modality, area: req.area, session: req.session, voice: None };
-    match api.pipeline.handle_text(&req.text, origin, req.dry_run).await {
+    // The request runs to its end on a tracked task even if the client hangs
+    // up: once its commands are in the outbox, its dialogue turns (linked to
+    // them by correlation id) are stored too, and shutdown waits for it.
+    let pipeline = api.pipeline.clone();
+    let run = api.tracker.spawn(async move { pipeline.handle_text(&req.text, origin, req.dry_run).await });
+    let res = run.await.map_err(|e| ApiError::Internal(format!("say task: {e}")).rejection())?;
+    match res {
         Ok(out) => Ok((
             StatusCode::OK,
             serde_json::to_value(&out).map_err(|e| ApiError::Internal(format!("reply: {e}")).rejection())?,
