@@ -866,20 +866,36 @@ impl Store {
         if updates.is_empty() {
             return Ok(());
         }
+        // Runs of equal (status, attempts, reason) become one statement over
+        // a JSON id list: a burst of 20,000 PUBACKs is a handful of UPDATEs.
+        // Runs keep the order of the updates (a row sent then acked in one
+        // turn ends acked).
         let now = now_ms();
         let mut tx = self.pool.begin().await?;
-        for u in updates {
+        let mut i = 0;
+        while i < updates.len() {
+            let u = &updates[i];
+            let mut j = i + 1;
+            while j < updates.len()
+                && updates[j].status == u.status
+                && updates[j].attempts == u.attempts
+                && updates[j].reason == u.reason
+            {
+                j += 1;
+            }
+            let ids = serde_json::to_string(&updates[i..j].iter().map(|u| u.id).collect::<Vec<_>>())
+                .unwrap_or_else(|_| "[]".into());
             match u.status {
                 CommandStatus::Pending => {}
                 CommandStatus::Sent => {
                     sqlx::query(
                         "UPDATE commands SET status = 'sent', attempts = ?, sent_at = COALESCE(sent_at, ?), updated_at = ?
-                         WHERE id = ? AND status IN ('pending', 'sent')",
+                         WHERE status IN ('pending', 'sent') AND id IN (SELECT value FROM json_each(?))",
                     )
                     .bind(u.attempts)
                     .bind(now)
                     .bind(now)
-                    .bind(u.id)
+                    .bind(ids)
                     .execute(&mut *tx)
                     .await?;
                 }
@@ -887,18 +903,19 @@ impl Store {
                     let acked_at = (status == CommandStatus::Acked).then_some(now);
                     sqlx::query(
                         "UPDATE commands SET status = ?, attempts = MAX(attempts, ?), acked_at = ?, error = ?, updated_at = ?
-                         WHERE id = ? AND status IN ('pending', 'sent')",
+                         WHERE status IN ('pending', 'sent') AND id IN (SELECT value FROM json_each(?))",
                     )
                     .bind(status)
                     .bind(u.attempts)
                     .bind(acked_at)
                     .bind(u.reason.as_deref())
                     .bind(now)
-                    .bind(u.id)
+                    .bind(ids)
                     .execute(&mut *tx)
                     .await?;
                 }
             }
+            i = j;
         }
         tx.commit().await?;
         Ok(())

@@ -568,3 +568,43 @@ async fn database_files_are_private() {
     assert_eq!(mode(&db), 0o600);
     store.close().await;
 }
+
+/// The outbox's batched status writes: runs of equal updates become one
+/// statement each, applied in order; finished rows are left alone.
+#[tokio::test]
+async fn command_updates_apply_in_order_and_skip_finished_rows() {
+    let (_d, store) = fresh().await;
+    let ids = store
+        .insert_commands(&[cmd("light.a", "t/a", "{}"), cmd("light.a", "t/a", "{}"), cmd("light.b", "t/b", "{}")])
+        .await
+        .unwrap();
+    let up = |id: i64, status: CommandStatus, attempts: u32, reason: Option<&str>| CommandUpdate {
+        id,
+        status,
+        attempts,
+        reason: reason.map(str::to_string),
+    };
+    store
+        .apply_command_updates(&[
+            up(ids[0], CommandStatus::Sent, 1, None),
+            up(ids[1], CommandStatus::Sent, 1, None),
+            up(ids[0], CommandStatus::Acked, 1, None),
+            up(ids[2], CommandStatus::Superseded, 2, Some("superseded by newer command #9")),
+            // Too late: already acked.
+            up(ids[0], CommandStatus::Failed, 3, Some("late")),
+        ])
+        .await
+        .unwrap();
+    let a = store.get_command(ids[0]).await.unwrap().unwrap();
+    assert_eq!((a.status, a.attempts, a.error.as_deref()), (CommandStatus::Acked, 1, None));
+    assert!(a.sent_at.is_some() && a.acked_at.is_some());
+    let b = store.get_command(ids[1]).await.unwrap().unwrap();
+    assert_eq!((b.status, b.attempts), (CommandStatus::Sent, 1));
+    let c = store.get_command(ids[2]).await.unwrap().unwrap();
+    assert_eq!(c.status, CommandStatus::Superseded);
+    assert_eq!(c.attempts, 2);
+    assert_eq!(c.error.as_deref(), Some("superseded by newer command #9"));
+    assert!(c.acked_at.is_none());
+    let counts = store.command_counts().await.unwrap();
+    assert_eq!((counts.acked, counts.sent, counts.superseded), (1, 1, 1));
+}
