@@ -77,7 +77,7 @@ impl VoiceOptions {
         let recordings = cfg.audio.keep_recordings.then(|| cfg.recordings_dir());
         let prompt = cfg.registry().ok().and_then(|reg| cfg.audio.asr_prompt(&reg));
         if let Some(p) = &prompt {
-            tracing::info!(chars = p.len(), "Whisper prompt from [audio] prompt");
+            tracing::debug!(chars = p.len(), "Whisper prompt from [audio] prompt");
         }
         let fit = cfg.audio.fit_window.then_some(FIT_WINDOW_PAD_MS);
         // A fitted window decodes greedily without temperature fallback: the

@@ -24,12 +24,13 @@ pub async fn run(ctx: &Ctx, _args: Args) -> anyhow::Result<ExitCode> {
     println!("  mqtt        {}", if v["mqtt_connected"] == true { "connected" } else { "DISCONNECTED" });
     println!("  devices     {}", n("/devices"));
     println!(
-        "  outbox      enqueued {}  sent {}  acked {}  failed {}  expired {}",
+        "  outbox      enqueued {}  sent {}  acked {}  failed {}  expired {}  superseded {}",
         n("/outbox/enqueued"),
         n("/outbox/sent"),
         n("/outbox/acked"),
         n("/outbox/failed"),
-        n("/outbox/expired")
+        n("/outbox/expired"),
+        n("/outbox/superseded")
     );
     println!(
         "  audio       device {}  frames {}  speech frames {}  utterances {}  decoded {}  commands {}",

@@ -119,8 +119,10 @@ pub fn status_json(api: &Api) -> serde_json::Value {
             "acked": st.acked.load(Relaxed),
             "failed": st.failed.load(Relaxed),
             "expired": st.expired.load(Relaxed),
+            "superseded": st.superseded.load(Relaxed),
             "bad_state_payloads": st.bad_state_payloads.load(Relaxed),
         },
+        "events": {"published": api.bus.published(), "lagged": api.bus.lagged(), "subscribers": api.bus.subscribers()},
         "audio": audio,
         "llm": api.llm.counters(),
     })
