@@ -4,7 +4,9 @@ use firmware_bridge::{DeviceKind, Dialect};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+/// A floor (`[[floor]]` in the config).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Floor {
     pub id: String,
     pub name: String,
@@ -14,7 +16,9 @@ pub struct Floor {
     pub level: Option<i32>,
 }
 
+/// An area (`[[area]]` in the config).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Area {
     pub id: String,
     pub name: String,

@@ -32,7 +32,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use hub_skills::registry::{Area, Device, Features, Floor, Registry};
+use hub_skills::registry::{Device, Features, Registry};
 use serde::Serialize;
 
 mod schema;
@@ -281,21 +281,8 @@ impl Config {
         if !diags.is_empty() {
             return Err(ConfigError::Invalid(diags));
         }
-        let floors = self
-            .floors
-            .iter()
-            .map(|f| Floor { id: f.id.clone(), name: f.name.clone(), aliases: f.aliases.clone(), level: f.level })
-            .collect();
-        let areas = self
-            .areas
-            .iter()
-            .map(|a| Area {
-                id: a.id.clone(),
-                name: a.name.clone(),
-                floor: a.floor.clone(),
-                aliases: a.aliases.clone(),
-            })
-            .collect();
+        let floors = self.floors.clone();
+        let areas = self.areas.clone();
         let mut devices = Vec::with_capacity(self.devices.len());
         for (i, d) in self.devices.iter().enumerate() {
             let Some(kind) = d.resolved_kind() else {

@@ -373,29 +373,11 @@ impl Default for CameraConfig {
     }
 }
 
-/// `[[floor]]`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FloorConfig {
-    pub id: String,
-    pub name: String,
-    #[serde(default)]
-    pub aliases: Vec<String>,
-    #[serde(default)]
-    pub level: Option<i32>,
-}
+/// `[[floor]]`: the registry's own type (one type for one concept).
+pub type FloorConfig = hub_skills::registry::Floor;
 
-/// `[[area]]`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AreaConfig {
-    pub id: String,
-    pub name: String,
-    #[serde(default)]
-    pub floor: Option<String>,
-    #[serde(default)]
-    pub aliases: Vec<String>,
-}
+/// `[[area]]`: the registry's own type.
+pub type AreaConfig = hub_skills::registry::Area;
 
 /// `features = { ... }` of a `[[device]]`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

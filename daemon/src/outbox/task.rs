@@ -25,18 +25,16 @@ enum Fault {
 }
 
 impl Fault {
-    #[cfg(feature = "fault-injection")]
+    /// `HUBD_FAULT`, read only in builds with the `fault-injection` feature.
     fn configured() -> Fault {
+        if !cfg!(feature = "fault-injection") {
+            return Fault::None;
+        }
         match std::env::var("HUBD_FAULT").as_deref() {
             Ok("exit_after_insert") => Fault::ExitAfterInsert,
             Ok("exit_after_publish") => Fault::ExitAfterPublish,
             _ => Fault::None,
         }
-    }
-
-    #[cfg(not(feature = "fault-injection"))]
-    fn configured() -> Fault {
-        Fault::None
     }
 }
 
