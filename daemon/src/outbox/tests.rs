@@ -339,3 +339,20 @@ fn echoless_device_is_acked_on_puback() {
     let e = m.handle(Input::PubAck(1), c.now());
     assert_eq!(statuses(&e), vec![(1, CommandStatus::Sent), (1, CommandStatus::Acked)]);
 }
+
+/// An availability message carries no commanded state: it acks nothing, even
+/// when the remembered state happens to satisfy the row.
+#[test]
+fn availability_is_not_an_echo() {
+    let c = Clock::new();
+    let mut m = light_machine(Some(true));
+    m.handle(Input::LinkUp, c.now());
+    m.handle(Input::Enqueued(vec![row(1, Action::TurnOn)]), c.now());
+    let e = m.handle(
+        Input::Message { topic: format!("{STATE_TOPIC}/availability"), payload: br#"{"state":"online"}"#.to_vec() },
+        c.now(),
+    );
+    assert!(statuses(&e).is_empty(), "{e:?}");
+    let e = m.handle(echo("ON"), c.now());
+    assert_eq!(statuses(&e), vec![(1, CommandStatus::Sent), (1, CommandStatus::Acked)]);
+}
