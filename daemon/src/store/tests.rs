@@ -319,16 +319,6 @@ async fn resumable_and_per_device_lists() {
 }
 
 #[tokio::test]
-async fn mark_acked_many_counts_changes() {
-    let (_d, store) = fresh().await;
-    let ids = store.insert_commands(&[cmd("l.a", "t", "1"), cmd("l.a", "t", "2"), cmd("l.a", "t", "3")]).await.unwrap();
-    store.mark_failed(ids[1], "x").await.unwrap();
-    assert_eq!(store.mark_acked_many(&ids).await.unwrap(), 2);
-    let counts = store.command_counts().await.unwrap();
-    assert_eq!((counts.acked, counts.failed), (2, 1));
-}
-
-#[tokio::test]
 async fn expire_due_only_touches_open_rows_past_deadline() {
     let (_d, store) = fresh().await;
     let now = now_ms();
