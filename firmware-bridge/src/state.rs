@@ -37,6 +37,22 @@ pub struct DeviceState {
     pub value: Option<serde_json::Value>,
 }
 
+impl StatePatch {
+    /// Whether the patch says anything a command sets (on/off, brightness,
+    /// colour, target temperature, position, lock), as opposed to only
+    /// availability or a sensor reading: only such a report can confirm a
+    /// command.
+    pub fn reports_commandable_state(&self) -> bool {
+        self.on.is_some()
+            || self.brightness_pct.is_some()
+            || self.rgb.is_some()
+            || self.color_temp_kelvin.is_some()
+            || self.target_temperature.is_some()
+            || self.position.is_some()
+            || self.locked.is_some()
+    }
+}
+
 impl DeviceState {
     /// Fold a patch into the state: every field the patch carries replaces
     /// the old value; absent fields keep theirs.
@@ -106,6 +122,14 @@ impl DeviceState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn availability_and_readings_are_not_commandable_state() {
+        assert!(!StatePatch { available: Some(true), ..Default::default() }.reports_commandable_state());
+        assert!(!StatePatch { current_temperature: Some(21.0), ..Default::default() }.reports_commandable_state());
+        assert!(StatePatch { on: Some(false), ..Default::default() }.reports_commandable_state());
+        assert!(StatePatch { position: Some(40), ..Default::default() }.reports_commandable_state());
+    }
 
     #[test]
     fn apply_folds_only_present_fields() {

@@ -347,7 +347,7 @@ impl OutboxState {
                     out.push(Effect::State { device_id: d.id.clone(), old, new: new.clone() });
                     // Only a report of the commandable state is an echo
                     // (an availability or sensor message is not).
-                    if reports_commanded_state(&patch) {
+                    if patch.reports_commandable_state() {
                         self.reported.insert(d.id.clone());
                         self.match_echo(&d.id, &new, out);
                     }
@@ -504,17 +504,6 @@ impl OutboxState {
         }
         out.push(Effect::Status { id, device_id: r.spec.device_id, status, attempts: r.spec.attempts, reason });
     }
-}
-
-/// Whether a state message says anything a command sets.
-fn reports_commanded_state(p: &firmware_bridge::StatePatch) -> bool {
-    p.on.is_some()
-        || p.brightness_pct.is_some()
-        || p.rgb.is_some()
-        || p.color_temp_kelvin.is_some()
-        || p.target_temperature.is_some()
-        || p.position.is_some()
-        || p.locked.is_some()
 }
 
 fn superseded_by(newer: RowId) -> String {
