@@ -97,10 +97,12 @@ fn events_stream_shows_a_say_within_a_second() {
     let t0 = Instant::now();
     let out = hubd().arg("--config").arg(&home.cfg).arg("say").arg("turn on the kitchen light").output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // The simulated light may also announce itself (availability, its
+    // initial state) around now: wait for the change the say made.
     let changed = next_matching(&events, Duration::from_secs(5), |e| {
-        e.event == "state_changed" && e.data["entity_id"] == "light.kitchen"
+        e.event == "state_changed" && e.data["entity_id"] == "light.kitchen" && e.data["new"]["on"] == true
     })
-    .expect("no state_changed event for light.kitchen");
+    .expect("no state_changed event turning light.kitchen on");
     assert!(t0.elapsed() < Duration::from_secs(1) + Duration::from_millis(500), "took {:?}", t0.elapsed());
     assert_eq!(changed.data["type"], "state_changed");
     assert_eq!(changed.data["new"]["on"], true, "{:?}", changed.data);
