@@ -10,6 +10,7 @@
 
 pub mod asr_prompt;
 pub mod assistant;
+pub mod automation;
 pub mod command;
 pub mod grammar;
 pub mod handlers;
