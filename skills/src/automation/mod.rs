@@ -15,6 +15,7 @@
 //! - `engine`: modes, cooldowns, `for` timers, runs and traces.
 
 mod action;
+mod check;
 mod condition;
 mod engine;
 mod render;

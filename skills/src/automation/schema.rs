@@ -99,7 +99,9 @@ pub fn parse_duration(v: &Value) -> Result<u64, String> {
                     "seconds" => 1000.0,
                     "milliseconds" => 1.0,
                     _ => {
-                        return Err(format!("unknown duration key `{k}` (days, hours, minutes, seconds, milliseconds)"));
+                        return Err(format!(
+                            "unknown duration key `{k}` (days, hours, minutes, seconds, milliseconds)"
+                        ));
                     }
                 };
                 ms += x.as_f64().filter(|x| *x >= 0.0).ok_or_else(bad)? * f;
