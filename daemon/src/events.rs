@@ -40,6 +40,15 @@ pub enum HubEvent {
     /// The audio gate's counters after an utterance (VAD frames seen, speech
     /// frames, utterances cut, utterances decoded by Whisper).
     AudioGate { frames: u64, speech_frames: u64, utterances: u64, decoded: u64 },
+    /// An automation run ended (or a trigger was refused): its stored id,
+    /// outcome and what triggered it.
+    AutomationRun {
+        run_id: i64,
+        automation_id: String,
+        outcome: String,
+        trigger: serde_json::Value,
+        error: Option<String>,
+    },
 }
 
 impl HubEvent {
@@ -50,6 +59,7 @@ impl HubEvent {
             HubEvent::CommandStatus { .. } => "command_status",
             HubEvent::DialogueTurn { .. } => "dialogue_turn",
             HubEvent::AudioGate { .. } => "audio_gate",
+            HubEvent::AutomationRun { .. } => "automation_run",
         }
     }
 }

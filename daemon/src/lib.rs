@@ -4,6 +4,7 @@
 
 pub mod api_client;
 pub mod audio;
+pub mod automation;
 pub mod broker;
 pub mod config;
 pub mod events;

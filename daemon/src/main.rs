@@ -67,6 +67,10 @@ pub enum Command {
     Transcribe(cli::transcribe::Args),
     /// Show the running daemon's health: MQTT link, outbox and audio counters (frames, speech, decoded).
     Status(cli::status::Args),
+    /// List automation rules with their last run; trace, trigger, enable or disable one.
+    Automations(cli::automations::Args),
+    /// Re-read the automation rules of the running daemon's configuration (as SIGHUP).
+    Reload(cli::automations::ReloadArgs),
 }
 
 fn main() -> ExitCode {

@@ -125,6 +125,18 @@ struct Shared {
     fifo: VecDeque<Option<RowId>>,
     /// Every subscription filter, resubscribed on each connect.
     topics: Vec<String>,
+    /// Copies of incoming messages for other subsystems (automations' MQTT
+    /// triggers), by filter; a full tap loses the message, not the link.
+    taps: Vec<Tap>,
+}
+
+/// A subscriber to incoming messages beside the outbox: its filters and
+/// where copies go.
+#[derive(Debug)]
+struct Tap {
+    id: u64,
+    filters: Vec<String>,
+    tx: mpsc::Sender<(String, Bytes)>,
 }
 
 /// Cloneable handle to the MQTT link task.
@@ -244,6 +256,32 @@ impl MqttLink {
     }
 }
 
+impl MqttLink {
+    /// Subscribe to `filters` and receive a copy of every message on them
+    /// (`id` names the tap; calling again with the same id replaces its
+    /// filters, as a reload does). The channel is bounded: when the receiver
+    /// falls behind, messages for it are dropped and logged.
+    pub fn tap(&self, id: u64, filters: Vec<String>, tx: mpsc::Sender<(String, Bytes)>) -> Result<(), PublishError> {
+        {
+            let mut sh = lock(&self.shared);
+            sh.taps.retain(|t| t.id != id);
+            sh.taps.push(Tap { id, filters: filters.clone(), tx });
+        }
+        self.subscribe(&filters)
+    }
+
+    fn copy_to_taps(&self, topic: &str, payload: &Bytes) {
+        let sh = lock(&self.shared);
+        for t in &sh.taps {
+            if t.filters.iter().any(|f| rumqttc::matches(topic, f))
+                && let Err(mpsc::error::TrySendError::Full(_)) = t.tx.try_send((topic.to_string(), payload.clone()))
+            {
+                tracing::warn!(topic, "a subscriber of MQTT messages is behind; message dropped for it");
+            }
+        }
+    }
+}
+
 /// Start the link task. Returns the handle and the task; the task ends when
 /// `shutdown` turns true (after publishing `offline` and disconnecting,
 /// bounded by one second) or when `events`' receiver is dropped.
@@ -341,6 +379,7 @@ impl LinkTask {
                 }
             }
             Event::Incoming(Incoming::Publish(p)) => {
+                self.link.copy_to_taps(&p.topic, &p.payload);
                 let msg = LinkEvent::Message { topic: p.topic, payload: p.payload };
                 if self.events.send(msg).await.is_err() {
                     return Flow::Stop;

@@ -318,6 +318,9 @@ struct Inner {
     store: Store,
     bus: EventBus,
     ack_wait: Duration,
+    /// Sentence triggers of automation rules, asked before the NLU (as Home
+    /// Assistant does with its sentence triggers).
+    automations: std::sync::OnceLock<crate::automation::Automations>,
 }
 
 /// Cloneable handle to the text pipeline.
@@ -339,7 +342,13 @@ fn new_session() -> String {
 impl Pipeline {
     /// `ack_wait` bounds how long a request waits for device echoes.
     pub fn new(nlu: Nlu, outbox: Outbox, store: Store, bus: EventBus, ack_wait: Duration) -> Pipeline {
-        Pipeline { inner: Arc::new(Inner { nlu, outbox, store, bus, ack_wait }) }
+        let automations = std::sync::OnceLock::new();
+        Pipeline { inner: Arc::new(Inner { nlu, outbox, store, bus, ack_wait, automations }) }
+    }
+
+    /// Let automation rules' sentence triggers answer first.
+    pub fn set_automations(&self, a: crate::automation::Automations) {
+        let _ = self.inner.automations.set(a);
     }
 
     /// The hub's event bus.
@@ -385,8 +394,14 @@ impl Pipeline {
         let correlation = format!("c{}", new_session());
         let states = self.inner.outbox.states();
         let lookup = |id: &str| -> Option<DeviceState> { states.read().ok().and_then(|m| m.get(id).cloned()) };
-        let Planned { outcome: mut out, understanding: u, commands } =
-            self.inner.nlu.plan(text, origin.area.as_deref(), session.clone(), dry_run, &lookup)?;
+        let sentence = match (self.inner.automations.get(), dry_run) {
+            (Some(a), false) => a.sentence(text).await,
+            _ => None,
+        };
+        let Planned { outcome: mut out, understanding: u, commands } = match sentence {
+            Some(s) => sentence_outcome(text, s, session.clone()),
+            None => self.inner.nlu.plan(text, origin.area.as_deref(), session.clone(), dry_run, &lookup)?,
+        };
         if let (Some(u), false) = (&u, commands.is_empty()) {
             let rows = self.inner.outbox.enqueue_correlated(commands, Some(correlation.clone())).await?;
             out.enqueue_us = t0.elapsed().as_micros() as u64;
@@ -441,6 +456,31 @@ impl Pipeline {
         }
         Ok(out)
     }
+}
+
+/// The outcome of a sentence that an automation rule's sentence trigger
+/// answered: the rule ran (its commands went through the outbox with its
+/// run), the reply is the rule's.
+fn sentence_outcome(text: &str, s: crate::automation::SentenceReply, session: String) -> Planned {
+    let mut slots = serde_json::Map::new();
+    slots.insert("automation".into(), serde_json::Value::String(s.automation_id));
+    let outcome = Outcome {
+        text: text.to_string(),
+        intent: Some("automation_sentence".into()),
+        slots,
+        entities: Vec::new(),
+        confidence: Some(1.0),
+        source: None,
+        reply: s.reply,
+        answer: None,
+        commands: Vec::new(),
+        error: None,
+        session,
+        dry_run: false,
+        enqueue_us: 0,
+        total_ms: 0.0,
+    };
+    Planned { outcome, understanding: None, commands: Vec::new() }
 }
 
 /// JSON for `hubd understand`: the shape.

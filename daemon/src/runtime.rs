@@ -25,6 +25,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_util::task::TaskTracker;
 
+use crate::automation::{self, AutomationError, Automations};
 use crate::broker::{self, BrokerError, EmbeddedBroker};
 use crate::config::{BrokerTarget, Config, ConfigError};
 use crate::events::EventBus;
@@ -47,6 +48,8 @@ pub enum RuntimeError {
     Outbox(#[from] OutboxError),
     #[error(transparent)]
     Web(#[from] WebError),
+    #[error("cannot start automations: {0}")]
+    Automation(#[from] AutomationError),
 }
 
 /// What to start besides the core (store, link, outbox, pipeline).
@@ -85,7 +88,7 @@ impl Default for StartOptions {
 /// When a subsystem stops, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Stage {
-    /// Takes requests and makes commands: web, voice, later cameras, automations, wyoming.
+    /// Takes requests and makes commands: web, voice, automations, later cameras, wyoming.
     Producer,
     /// Drains open commands.
     Outbox,
@@ -108,6 +111,8 @@ pub struct Runtime {
     pub web_addr: Option<SocketAddr>,
     /// The API's bearer token (configured, or made at start-up).
     pub web_token: Option<String>,
+    /// The automation rules' task.
+    pub automations: Automations,
     /// One stop signal per [`Stage`].
     stops: [watch::Sender<bool>; 3],
     tasks: Vec<(&'static str, Stage, JoinHandle<()>)>,
@@ -175,6 +180,24 @@ impl Runtime {
         let nlu =
             if opts.templates { Nlu::from_config(cfg, registry.clone()) } else { Nlu::new(registry.clone(), None) };
         let pipeline = Pipeline::new(nlu, ob, store, bus.clone(), opts.ack_wait);
+        // --- automations ---
+        let engine = cfg.compile_rules_against(&registry)?;
+        let clock = automation::Clock::system(cfg.home.timezone.as_deref())
+            .map_err(|e| AutomationError::Rejected(format!("[home] timezone: {e}")))?;
+        let config_file = Some(std::path::PathBuf::from(&cfg.origin)).filter(|p| p.is_file());
+        let deps = automation::Deps {
+            registry: registry.clone(),
+            outbox: pipeline.outbox().clone(),
+            store: pipeline.store().clone(),
+            bus: bus.clone(),
+            link: link.clone(),
+            clock,
+            stop: signal(Stage::Producer),
+            config_file,
+        };
+        let (automations, automation_task) = automation::spawn(engine, deps).await?;
+        tasks.push(("automations", Stage::Producer, automation_task));
+        pipeline.set_automations(automations.clone());
         let mut rt = Runtime {
             pipeline,
             link,
@@ -185,6 +208,7 @@ impl Runtime {
             broker_addr: (host, port),
             web_addr: None,
             web_token: None,
+            automations,
             stops,
             tasks,
             tracker,
@@ -204,6 +228,7 @@ impl Runtime {
                 tracker: rt.tracker.clone(),
                 stop: rt.signal(Stage::Producer),
                 idempotency: Default::default(),
+                automations: rt.automations.clone(),
             };
             // Without `[web] token` a random one is made here; the runtime
             // file hands it to the CLI on this machine.

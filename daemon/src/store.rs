@@ -27,7 +27,9 @@ use sqlx::FromRow;
 use sqlx::migrate::{MigrateError, Migrator};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
+mod automations;
 mod commands;
+pub use automations::{AutomationRun, NewAutomationRun};
 #[cfg(test)]
 mod tests;
 
@@ -139,10 +141,6 @@ text_enum!(
 text_enum!(
     /// Event kind.
     EventKind { Camera = "camera", Motion = "motion", Detection = "detection", Device = "device", System = "system" }
-);
-text_enum!(
-    /// Outcome of one automation evaluation.
-    RunStatus { Fired = "fired", Skipped = "skipped", Failed = "failed" }
 );
 
 impl CommandStatus {
@@ -300,28 +298,6 @@ pub struct DeviceStateRow {
     pub updated_at: i64,
 }
 
-/// An automation run to record.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct NewAutomationRun {
-    pub automation_id: String,
-    pub status: RunStatus,
-    pub trigger: Option<serde_json::Value>,
-    pub detail: Option<String>,
-    pub correlation: Option<String>,
-}
-
-/// A recorded automation run.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct AutomationRun {
-    pub id: i64,
-    pub automation_id: String,
-    pub status: RunStatus,
-    pub trigger: Option<serde_json::Value>,
-    pub detail: Option<String>,
-    pub correlation: Option<String>,
-    pub created_at: i64,
-}
-
 /// Rows removed by a retention purge.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct PurgeReport {
@@ -408,17 +384,6 @@ struct StateRecord {
     updated_at: i64,
 }
 
-#[derive(FromRow)]
-struct RunRecord {
-    id: i64,
-    automation_id: String,
-    status: RunStatus,
-    trigger: Option<String>,
-    detail: Option<String>,
-    correlation: Option<String>,
-    created_at: i64,
-}
-
 fn json(table: &'static str, id: i64, text: &str) -> Result<serde_json::Value, StoreError> {
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt { table, id, detail: format!("invalid JSON: {e}") })
 }
@@ -500,21 +465,6 @@ impl TryFrom<StateRecord> for DeviceStateRow {
             detail: format!("device `{}`: invalid JSON: {e}", r.device_id),
         })?;
         Ok(DeviceStateRow { device_id: r.device_id, state, updated_at: r.updated_at })
-    }
-}
-
-impl TryFrom<RunRecord> for AutomationRun {
-    type Error = StoreError;
-    fn try_from(r: RunRecord) -> Result<Self, StoreError> {
-        Ok(AutomationRun {
-            trigger: opt_json("automations_log", r.id, r.trigger)?,
-            id: r.id,
-            automation_id: r.automation_id,
-            status: r.status,
-            detail: r.detail,
-            correlation: r.correlation,
-            created_at: r.created_at,
-        })
     }
 }
 
@@ -809,53 +759,6 @@ impl Store {
         convert(rows)
     }
 
-    // -- automations ------------------------------------------------------
-
-    pub async fn insert_automation_run(&self, r: &NewAutomationRun) -> Result<i64, StoreError> {
-        let res = sqlx::query(
-            "INSERT INTO automations_log (automation_id, status, trigger, detail, correlation, created_at)
-             VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&r.automation_id)
-        .bind(r.status)
-        .bind(r.trigger.as_ref().map(|v| v.to_string()))
-        .bind(&r.detail)
-        .bind(&r.correlation)
-        .bind(now_ms())
-        .execute(&self.pool)
-        .await?;
-        Ok(res.last_insert_rowid())
-    }
-
-    /// Newest first, optionally of one automation.
-    pub async fn recent_automation_runs(
-        &self,
-        automation_id: Option<&str>,
-        limit_n: u32,
-    ) -> Result<Vec<AutomationRun>, StoreError> {
-        let rows: Vec<RunRecord> = sqlx::query_as(
-            "SELECT id, automation_id, status, trigger, detail, correlation, created_at
-             FROM automations_log WHERE (?1 IS NULL OR automation_id = ?1) ORDER BY id DESC LIMIT ?2",
-        )
-        .bind(automation_id)
-        .bind(limit(limit_n))
-        .fetch_all(&self.pool)
-        .await?;
-        convert(rows)
-    }
-
-    /// The automation's most recent `fired` run (for cooldowns).
-    pub async fn last_fired(&self, automation_id: &str) -> Result<Option<AutomationRun>, StoreError> {
-        let row: Option<RunRecord> = sqlx::query_as(
-            "SELECT id, automation_id, status, trigger, detail, correlation, created_at
-             FROM automations_log WHERE automation_id = ? AND status = 'fired' ORDER BY id DESC LIMIT 1",
-        )
-        .bind(automation_id)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(AutomationRun::try_from).transpose()
-    }
-
     // -- retention --------------------------------------------------------
 
     /// Delete finished rows created before `cutoff` (unix ms), in one
@@ -890,7 +793,7 @@ impl Store {
             .execute(&mut *tx)
             .await?
             .rows_affected();
-        let automation_runs = sqlx::query("DELETE FROM automations_log WHERE created_at < ?")
+        let automation_runs = sqlx::query("DELETE FROM automation_runs WHERE created_at < ?")
             .bind(cutoff)
             .execute(&mut *tx)
             .await?
@@ -920,7 +823,7 @@ impl Store {
             () => {
                 "(SELECT created_at FROM dialogue_turns
                   UNION ALL SELECT created_at FROM events
-                  UNION ALL SELECT created_at FROM automations_log
+                  UNION ALL SELECT created_at FROM automation_runs
                   UNION ALL SELECT created_at FROM commands WHERE status NOT IN ('pending', 'sent'))"
             };
         }
@@ -967,7 +870,7 @@ impl Store {
             "dialogue_turns" => "UPDATE dialogue_turns SET created_at = ? WHERE id = ?",
             "commands" => "UPDATE commands SET created_at = ? WHERE id = ?",
             "events" => "UPDATE events SET created_at = ? WHERE id = ?",
-            _ => "UPDATE automations_log SET created_at = ? WHERE id = ?",
+            _ => "UPDATE automation_runs SET created_at = ? WHERE id = ?",
         };
         sqlx::query(sql).bind(at).bind(id).execute(&self.pool).await?;
         Ok(())

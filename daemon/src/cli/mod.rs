@@ -1,6 +1,7 @@
 //! One module per subcommand. Each has `Args` (clap) and
 //! `run(ctx, args) -> anyhow::Result<ExitCode>`.
 
+pub mod automations;
 pub mod banner;
 pub mod chat;
 pub mod check_config;
@@ -202,6 +203,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::Chat(a) => chat::run(&ctx, a).await,
             Command::Transcribe(a) => transcribe::run(&ctx, a).await,
             Command::Status(a) => status::run(&ctx, a).await,
+            Command::Automations(a) => automations::run(&ctx, a).await,
+            Command::Reload(a) => automations::reload(&ctx, a).await,
         }
     })
 }

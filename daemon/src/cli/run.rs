@@ -11,7 +11,8 @@ use super::Ctx;
 
 /// Run the daemon: MQTT link (embedded broker when `[mqtt]` names none),
 /// durable command outbox, text pipeline and the local API on `[web] bind`.
-/// Stops cleanly on SIGINT/SIGTERM.
+/// Stops cleanly on SIGINT/SIGTERM; SIGHUP re-reads the automation rules
+/// (as `hubd reload`).
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Also run the demo-home simulator in-process (virtual Zigbee2MQTT /
@@ -28,31 +29,37 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
     let opts = StartOptions { voice: true, demo: args.demo, ..StartOptions::default() };
     let rt = Runtime::start(&cfg, opts).await.context("starting the daemon")?;
     let runtime_file = super::banner::announce(ctx, &rt, args.demo);
-    wait_for_signal().await;
+    wait_for_signal(&rt).await;
     tracing::info!("shutting down");
     rt.shutdown(Duration::from_secs(args.shutdown_timeout)).await;
     drop(runtime_file);
     Ok(ExitCode::SUCCESS)
 }
 
-async fn wait_for_signal() {
+async fn wait_for_signal(rt: &Runtime) {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+        let (Ok(mut term), Ok(mut hup)) = (signal(SignalKind::terminate()), signal(SignalKind::hangup())) else {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        };
+        loop {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => return,
+                _ = term.recv() => return,
+                _ = hup.recv() => match rt.automations.reload().await {
+                    Ok(r) if r.registry_changed => tracing::warn!(rules = r.rules,
+                        "automations reloaded; device, area and floor changes take effect at the next restart"),
+                    Ok(r) => tracing::info!(rules = r.rules, "automations reloaded"),
+                    Err(e) => tracing::error!("reload refused, the running rules stay: {e}"),
+                },
             }
         }
     }
     #[cfg(not(unix))]
     {
+        let _ = rt;
         let _ = tokio::signal::ctrl_c().await;
     }
 }

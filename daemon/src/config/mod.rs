@@ -35,6 +35,7 @@ use std::sync::Arc;
 use hub_skills::registry::{Device, Features, Registry};
 use serde::Serialize;
 
+mod automations;
 mod schema;
 mod span;
 mod validate;
@@ -138,17 +139,35 @@ pub struct Config {
     pub nlu: NluConfig,
     pub audio: AudioConfig,
     pub camera: CameraConfig,
+    pub home: HomeConfig,
+    /// `[automations]` (which files hold more rules).
+    pub automation_files: AutomationsConfig,
     pub floors: Vec<FloorConfig>,
     pub areas: Vec<AreaConfig>,
     pub devices: Vec<DeviceConfig>,
     pub automations: Vec<AutomationConfig>,
     /// The spanned document, for mapping later findings back to lines.
     source: Option<Arc<Source>>,
+    /// The included automation files, in order (`AutomationConfig::file` - 1).
+    includes: Vec<Arc<Source>>,
 }
 
 /// Top-level keys and what they hold.
-const SECTIONS: &[&str] =
-    &["mqtt", "store", "web", "model", "nlu", "audio", "camera", "floor", "area", "device", "automation"];
+const SECTIONS: &[&str] = &[
+    "mqtt",
+    "store",
+    "web",
+    "model",
+    "nlu",
+    "audio",
+    "camera",
+    "home",
+    "floor",
+    "area",
+    "device",
+    "automations",
+    "automation",
+];
 
 impl Config {
     /// Read and validate a configuration file. Relative paths inside it are
@@ -157,22 +176,27 @@ impl Config {
         let path = path.as_ref();
         let text =
             std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
-        let mut cfg = Config::from_str(&text, &path.display().to_string())?;
-        cfg.base_dir = match path.parent() {
+        let base = match path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
         };
-        Ok(cfg)
+        Config::from_str_in(&text, &path.display().to_string(), &base)
     }
 
     /// Parse and validate configuration text. `origin_name` names it in
     /// diagnostics; relative paths resolve against the current directory.
     pub fn from_str(text: &str, origin_name: &str) -> Result<Config, ConfigError> {
+        Config::from_str_in(text, origin_name, Path::new("."))
+    }
+
+    /// [`Config::from_str`] with relative paths (and included files) resolved
+    /// against `base`.
+    fn from_str_in(text: &str, origin_name: &str, base: &Path) -> Result<Config, ConfigError> {
         let src = Arc::new(Source::new(text, origin_name));
         let mut doc = src.parse()?;
         let not_implemented = strip_not_implemented(&mut doc);
         let mut diags = Vec::new();
-        let mut cfg = Config { origin: origin_name.to_string(), base_dir: PathBuf::from("."), ..Config::default() };
+        let mut cfg = Config { origin: origin_name.to_string(), base_dir: base.to_path_buf(), ..Config::default() };
         for (key, value) in doc.root.get_ref().iter() {
             let name: &str = key.get_ref().as_ref();
             match name {
@@ -183,10 +207,12 @@ impl Config {
                 "nlu" => section(&src, name, value, &mut cfg.nlu, &mut diags),
                 "audio" => section(&src, name, value, &mut cfg.audio, &mut diags),
                 "camera" => section(&src, name, value, &mut cfg.camera, &mut diags),
+                "home" => section(&src, name, value, &mut cfg.home, &mut diags),
+                "automations" => section(&src, name, value, &mut cfg.automation_files, &mut diags),
                 "floor" => cfg.floors = entries(&src, name, value, &mut diags),
                 "area" => cfg.areas = entries(&src, name, value, &mut diags),
                 "device" => cfg.devices = entries(&src, name, value, &mut diags),
-                "automation" => cfg.automations = entries(&src, name, value, &mut diags),
+                "automation" => cfg.automations.extend(automations::read_rules(&src, value, 0, &mut diags)),
                 other => {
                     diags.push(src.diag(key.span(), format!("unknown top-level key `{other}`"), Some(one_of(SECTIONS))))
                 }
@@ -198,12 +224,21 @@ impl Config {
         diags.extend(not_implemented);
         diags.extend(Validator::run(&cfg, Some(&doc), dropped));
         drop(doc);
+        let base = cfg.base_dir.clone();
+        diags.extend(cfg.read_includes(&src, &base));
+        cfg.source = Some(src);
         if diags.is_empty() {
-            cfg.source = Some(src);
-            Ok(cfg)
-        } else {
-            Err(ConfigError::Invalid(sorted(diags)))
+            // Rules are compiled against the registry once the rest is valid.
+            match cfg.registry() {
+                Ok(reg) => {
+                    if let Err(d) = cfg.compile_rules(&reg) {
+                        diags.extend(d);
+                    }
+                }
+                Err(e) => diags.extend(e.diagnostics()),
+            }
         }
+        if diags.is_empty() { Ok(cfg) } else { Err(ConfigError::Invalid(sorted(diags))) }
     }
 
     /// Resolve a path from the file against [`Config::base_dir`]: the one

@@ -418,25 +418,39 @@ impl DeviceConfig {
     }
 }
 
-/// `[[automation]]`. The rule engine is a later feature: the shape is
-/// checked (id, trigger type, non-empty actions, device references), the
-/// inner tables are kept as TOML for the engine to interpret.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// `[home]`: where the home is and its clock.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct AutomationConfig {
-    pub id: String,
+pub struct HomeConfig {
+    /// Degrees north (sun triggers and conditions).
     #[serde(default)]
-    pub name: Option<String>,
-    #[serde(default = "default_true")]
-    pub enabled: bool,
-    pub trigger: toml::Table,
+    pub latitude: Option<f64>,
+    /// Degrees east.
     #[serde(default)]
-    pub conditions: Vec<toml::Table>,
-    pub actions: Vec<toml::Table>,
+    pub longitude: Option<f64>,
+    /// IANA time zone of the home's wall clock (`time` triggers and
+    /// conditions); unset = the system's.
     #[serde(default)]
-    pub cooldown_s: Option<u64>,
+    pub timezone: Option<String>,
 }
 
-fn default_true() -> bool {
-    true
+/// `[automations]`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AutomationsConfig {
+    /// Files of `[[automation]]` entries, relative to this file; `*` in the
+    /// file name matches any characters (`automations/*.toml`).
+    #[serde(default)]
+    pub include: Vec<String>,
+}
+
+/// One `[[automation]]` rule, as the automation engine
+/// (`hub_skills::automation`) reads it, with where it was written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AutomationConfig {
+    pub spec: hub_skills::automation::RuleSpec,
+    /// 0 = the main file, n = the n-th included file.
+    pub file: usize,
+    /// Index among that file's `[[automation]]` entries.
+    pub index: usize,
 }

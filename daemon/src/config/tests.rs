@@ -86,7 +86,7 @@ fn example_config_loads_and_validates() {
     assert_eq!(cfg.store_path(), example_path().parent().unwrap().join("hubd.db"));
     assert_eq!(cfg.nlu.language, "en");
     assert_eq!(cfg.model.backend, Backend::Local);
-    assert!(cfg.automations.is_empty(), "automations are not implemented yet");
+    assert!(cfg.automations.len() >= 3, "the demo rules");
     assert_eq!(cfg.audio.wake_phrase(), Some("hey hub"));
 }
 
@@ -308,23 +308,79 @@ fn audio_nlu_camera_sections() {
 }
 
 #[test]
-fn automations_shape_is_checked() {
-    let base = format!(
-        "{HOME}\n[[automation]]\nid = \"a1\"\ntrigger = {{ type = \"state\", device = \"light.kitchen\" }}\nactions = [{{ device = \"light.kitchen\", action = \"turn_off\" }}]\n"
+fn automations_are_checked_with_file_line_and_column() {
+    let rule = |trigger: &str, action: &str| {
+        format!("{HOME}\n[[automation]]\nid = \"a1\"\ntriggers = [{trigger}]\nactions = [{action}]\n")
+    };
+    let good = rule(
+        "{ trigger = \"state\", entity_id = \"light.kitchen\", to = \"on\", for = \"00:01:00\" }",
+        "{ action = \"light.turn_off\", target = { entity_id = \"light.kitchen\" } }",
     );
-    // The rule engine is not built: any entry is rejected, its shape still checked.
-    let d = errs(&base);
+    let cfg = ok(&good);
+    assert_eq!(cfg.automations.len(), 1);
+    assert_eq!(cfg.automations[0].spec.id, "a1");
+    let trig_line = HOME.lines().count() + 4;
+    // An unknown entity, an unknown platform, an action the device cannot do: each at its place.
+    let d = errs(&good.replace("entity_id = \"light.kitchen\", to", "entity_id = \"light.attic\", to"));
     assert_eq!(d.len(), 1, "{d:?}");
-    assert_eq!(d[0].message, "[[automation]] `a1`: not implemented yet");
-    assert_eq!(d[0].line, HOME.lines().count() + 3);
-    let d = errs(&base.replace("type = \"state\"", "type = \"sometimes\""));
-    assert!(d[1].message.contains("unknown trigger type `sometimes`"), "{d:?}");
-    let d = errs(&base.replace("{ device = \"light.kitchen\", action", "{ device = \"light.nope\", action"));
-    assert!(d[1].message.contains("unknown device \"light.nope\""), "{d:?}");
-    let d = errs(&base.replace("actions = [{ device = \"light.kitchen\", action = \"turn_off\" }]", "actions = []"));
-    assert!(d[1].message.contains("has no actions"), "{d:?}");
-    let d = errs(&format!("{base}cooldown = 5\n"));
-    assert!(d[0].message.contains("`cooldown`"), "{d:?}");
+    assert_eq!(d[0].message, "[[automation]] `a1` triggers[0].entity_id: unknown entity `light.attic`");
+    assert_eq!(d[0].line, trig_line);
+    assert_eq!(d[0].column, good.lines().nth(trig_line - 1).and_then(|l| l.find("\"light.kitchen\"")).unwrap() + 1);
+    let d = errs(&good.replace("trigger = \"state\"", "trigger = \"sometimes\""));
+    assert!(d[0].message.contains("unknown variant `sometimes`"), "{d:?}");
+    let d = errs(&good.replace("light.turn_off\"", "light.turn_on\", data = { brightness_pct = 40 }"));
+    assert!(d[0].message.contains("cannot"), "not dimmable: {d:?}");
+    assert_eq!(d[0].line, trig_line + 1);
+    let d = errs(&good.replace("actions = [{ action", "actions = [{ acton"));
+    assert!(d[0].message.contains("unknown action"), "{d:?}");
+    let d = errs(&format!("{good}cooldown = \"soon\"\n"));
+    assert!(d[0].message.contains("not a duration"), "{d:?}");
+    // A camera trigger needs a configured camera.
+    let d = errs(&rule("{ trigger = \"event\", camera = \"porch\", label = \"person\" }", "{ delay = 1 }"));
+    assert!(d[0].message.contains("unknown camera `porch`"), "{d:?}");
+    // A sun trigger needs the home's position.
+    let d = errs(&rule("{ trigger = \"sun\", event = \"sunset\" }", "{ delay = 1 }"));
+    assert!(d[0].message.contains("[home] latitude"), "{d:?}");
+    ok(&format!(
+        "[home]\nlatitude = 51.5\nlongitude = -0.1\ntimezone = \"Europe/London\"\n{}",
+        rule("{ trigger = \"sun\", event = \"sunset\" }", "{ delay = 1 }")
+    ));
+    let d = errs("[home]\nlatitude = 95.0\nlongitude = 0.0\ntimezone = \"Mars/Olympus\"\n");
+    assert_eq!(d.len(), 2, "{d:?}");
+    assert!(d[1].message.contains("unknown time zone `Mars/Olympus`"), "{d:?}");
+}
+
+#[test]
+fn automation_files_are_included() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("automations")).expect("mkdir");
+    let rule = |id: &str, entity: &str| {
+        format!(
+            "[[automation]]\nid = \"{id}\"\ntriggers = [{{ trigger = \"hubd_start\" }}]\nactions = [{{ action = \"light.turn_on\", target = {{ entity_id = \"{entity}\" }} }}]\n"
+        )
+    };
+    std::fs::write(dir.path().join("automations/a.toml"), rule("from_a", "light.kitchen")).expect("write");
+    std::fs::write(dir.path().join("automations/b.toml"), rule("from_b", "light.kitchen")).expect("write");
+    std::fs::write(dir.path().join("automations/notes.txt"), "not a rule file").expect("write");
+    let main = dir.path().join("hub.toml");
+    std::fs::write(&main, format!("{HOME}\n[automations]\ninclude = [\"automations/*.toml\"]\n")).expect("write");
+    let cfg = Config::load(&main).unwrap_or_else(|e| panic!("{e}"));
+    let ids: Vec<&str> = cfg.automations.iter().map(|a| a.spec.id.as_str()).collect();
+    assert_eq!(ids, vec!["from_a", "from_b"]);
+    // An error in an included file names that file, line and column.
+    std::fs::write(dir.path().join("automations/b.toml"), rule("from_b", "light.cellar")).expect("write");
+    let d = Config::load(&main).expect_err("bad include").diagnostics();
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert!(d[0].file.ends_with("automations/b.toml"), "{d:?}");
+    assert_eq!((d[0].line, d[0].column), (4, 23), "at the action: {d:?}");
+    assert!(d[0].message.contains("unknown entity `light.cellar`"), "{d:?}");
+    // Two files with the same rule id.
+    std::fs::write(dir.path().join("automations/b.toml"), rule("from_a", "light.kitchen")).expect("write");
+    let d = Config::load(&main).expect_err("duplicate").diagnostics();
+    assert!(d[0].message.contains("duplicate automation id `from_a`"), "{d:?}");
+    std::fs::write(dir.path().join("automations/b.toml"), "[mqtt]\nport = 1\n").expect("write");
+    let d = Config::load(&main).expect_err("not a rule").diagnostics();
+    assert!(d[0].message.contains("only [[automation]] entries"), "{d:?}");
 }
 
 #[test]

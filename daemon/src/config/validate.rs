@@ -75,9 +75,9 @@ impl<'a> Validator<'a> {
         self.nlu();
         let floor_ids = self.floors();
         let area_ids = self.areas(&floor_ids);
-        let device_ids = self.devices(&area_ids);
+        self.devices(&area_ids);
         self.camera(&area_ids);
-        self.automations(&device_ids);
+        self.home();
     }
 
     fn mqtt(&mut self) {
@@ -535,73 +535,26 @@ impl<'a> Validator<'a> {
         }
     }
 
-    fn automations(&mut self, devices: &HashSet<String>) {
-        let mut seen = HashSet::new();
-        for (i, a) in self.cfg.automations.iter().enumerate() {
-            let base = self.entry("automation", i, &a.id);
-            let mut id_path = base.clone();
-            id_path.push(Seg::Key("id"));
-            self.not_implemented(
-                &id_path,
-                &format!("[[automation]] `{}`", a.id),
-                "no `[[automation]]` until the rule engine is built (the entry's shape is still checked)",
-            );
-            if !is_slug(&a.id) {
-                self.err(&base, Some("id"), format!("invalid automation id `{}`", a.id), Some(SLUG.into()));
-            }
-            if !seen.insert(a.id.as_str()) {
-                self.err(&base, Some("id"), format!("duplicate automation id `{}`", a.id), Some("a unique id".into()));
-            }
-            const TRIGGERS: &[&str] = &["event", "state", "time"];
-            match a.trigger.get("type").and_then(toml::Value::as_str) {
-                Some(t) if TRIGGERS.contains(&t) => {}
-                Some(t) => {
-                    let mut p = base.clone();
-                    p.push(Seg::Key("trigger"));
-                    self.err(&p, Some("type"), format!("unknown trigger type `{t}`"), Some(one_of(TRIGGERS)));
-                }
-                None => self.err(
-                    &base,
-                    Some("trigger"),
-                    format!("automation `{}` trigger has no `type`", a.id),
-                    Some(format!("`type` = {}", one_of(TRIGGERS))),
-                ),
-            }
-            if let Some(dev) = a.trigger.get("device").and_then(toml::Value::as_str)
-                && !devices.contains(dev)
-            {
-                let mut p = base.clone();
-                p.push(Seg::Key("trigger"));
-                self.err(
-                    &p,
-                    Some("device"),
-                    format!("trigger refers to unknown device `{dev}`"),
-                    Some("a [[device]] id".into()),
-                );
-            }
-            if a.actions.is_empty() {
-                self.err(
-                    &base,
-                    Some("actions"),
-                    format!("automation `{}` has no actions", a.id),
-                    Some("at least one action table".into()),
-                );
-            }
-            for (j, act) in a.actions.iter().enumerate() {
-                if let Some(dev) = act.get("device") {
-                    let known = dev.as_str().is_some_and(|d| devices.contains(d));
-                    if !known {
-                        let mut p = base.clone();
-                        p.extend([Seg::Key("actions"), Seg::Idx(j)]);
-                        self.err(
-                            &p,
-                            Some("device"),
-                            format!("action refers to unknown device {dev}"),
-                            Some("a [[device]] id".into()),
-                        );
-                    }
-                }
-            }
+    /// `[home]` (the rules themselves are checked when they are compiled
+    /// against the registry, see `config/automations.rs`).
+    fn home(&mut self) {
+        let h = &self.cfg.home;
+        let base = [Seg::Key("home")];
+        if h.latitude.is_some_and(|x| !(-90.0..=90.0).contains(&x)) {
+            self.err(&base, Some("latitude"), "`latitude` is out of range".into(), Some("degrees -90..90".into()));
+        }
+        if h.longitude.is_some_and(|x| !(-180.0..=180.0).contains(&x)) {
+            self.err(&base, Some("longitude"), "`longitude` is out of range".into(), Some("degrees -180..180".into()));
+        }
+        if h.latitude.is_some() != h.longitude.is_some() {
+            let key = if h.latitude.is_some() { "latitude" } else { "longitude" };
+            self.err(&base, Some(key), "set both `latitude` and `longitude`".into(), None);
+        }
+        if let Some(tz) = &h.timezone
+            && jiff::tz::TimeZone::get(tz).is_err()
+        {
+            let msg = format!("unknown time zone `{tz}`");
+            self.err(&base, Some("timezone"), msg, Some("an IANA name such as \"Europe/London\"".into()));
         }
     }
 

@@ -68,6 +68,8 @@ impl VirtualDevice {
                 json!({"target_temperature": st.target, "current_temperature": st.current})
             }
             DeviceKind::Sensor => json!({"temperature": st.current}),
+            // Presence: someone is home until a presence message says otherwise.
+            DeviceKind::Person => json!({"value": "home"}),
             DeviceKind::Light => {
                 let mut o =
                     json!({"state": if st.on { "ON" } else { "OFF" }, "brightness": (st.level * 100.0).round() as u32});

@@ -37,7 +37,7 @@ async fn open_enables_wal_and_migrates() {
         .fetch_all(&store.pool)
         .await
         .unwrap();
-    for t in ["automations_log", "commands", "device_state", "dialogue_turns", "events"] {
+    for t in ["automation_runs", "automation_state", "commands", "device_state", "dialogue_turns", "events"] {
         assert!(tables.iter().any(|x| x == t), "missing table {t}: {tables:?}");
     }
     store.close().await;
@@ -437,27 +437,40 @@ async fn events_insert_and_list() {
     assert_eq!(store.recent_events(None, 1).await.unwrap().len(), 1);
 }
 
-#[tokio::test]
-async fn automation_runs_insert_list_and_last_fired() {
-    let (_d, store) = fresh().await;
-    let run = |id: &str, status| NewAutomationRun {
+fn run(id: &str, outcome: &str) -> NewAutomationRun {
+    NewAutomationRun {
         automation_id: id.into(),
-        status,
-        trigger: Some(json!({"event": 7})),
-        detail: None,
-        correlation: None,
-    };
-    let r1 = store.insert_automation_run(&run("a", RunStatus::Fired)).await.unwrap();
-    let _r2 = store.insert_automation_run(&run("a", RunStatus::Skipped)).await.unwrap();
-    let r3 = store.insert_automation_run(&run("b", RunStatus::Fired)).await.unwrap();
-    let a = store.recent_automation_runs(Some("a"), 10).await.unwrap();
-    assert_eq!(a.len(), 2);
-    assert_eq!(a[0].status, RunStatus::Skipped);
-    assert_eq!(a[1].trigger, Some(json!({"event": 7})));
-    assert_eq!(store.recent_automation_runs(None, 10).await.unwrap().len(), 3);
-    assert_eq!(store.recent_automation_runs(None, 10).await.unwrap()[0].id, r3);
-    assert_eq!(store.last_fired("a").await.unwrap().map(|r| r.id), Some(r1));
-    assert!(store.last_fired("zzz").await.unwrap().is_none());
+        outcome: outcome.into(),
+        trigger: json!({"platform": "state"}),
+        conditions: json!([]),
+        steps: json!([{"path": "actions[0]", "command_ids": [1]}]),
+        error: None,
+        cause: None,
+        started_at: 5,
+        ended_at: 6,
+    }
+}
+
+#[tokio::test]
+async fn automation_runs_insert_list_last_and_switches() {
+    let (_d, store) = fresh().await;
+    let ids = store
+        .insert_automation_runs(&[run("a", "finished"), run("a", "condition_failed"), run("b", "finished")])
+        .await
+        .unwrap();
+    let a = store.automation_runs(Some("a"), None, 10).await.unwrap();
+    assert_eq!(a.iter().map(|r| r.id).collect::<Vec<_>>(), vec![ids[1], ids[0]]);
+    assert_eq!(a[0].run.outcome, "condition_failed");
+    assert_eq!(a[1].run.steps[0]["command_ids"], json!([1]));
+    assert_eq!(store.automation_runs(None, Some(ids[2]), 10).await.unwrap().len(), 2, "paged by id");
+    let last = store.last_automation_runs().await.unwrap();
+    assert_eq!((last["a"].id, last["b"].id), (ids[1], ids[2]));
+    assert!(store.automation_switches().await.unwrap().is_empty());
+    store.set_automation_enabled("a", false).await.unwrap();
+    store.set_automation_enabled("a", true).await.unwrap();
+    store.set_automation_enabled("b", false).await.unwrap();
+    let sw = store.automation_switches().await.unwrap();
+    assert_eq!((sw["a"], sw["b"]), (true, false));
 }
 
 #[tokio::test]
@@ -483,16 +496,7 @@ async fn purge_keeps_open_commands_and_recent_rows() {
         })
         .await
         .unwrap();
-    let run = store
-        .insert_automation_run(&NewAutomationRun {
-            automation_id: "a".into(),
-            status: RunStatus::Fired,
-            trigger: None,
-            detail: None,
-            correlation: None,
-        })
-        .await
-        .unwrap();
+    let run = store.insert_automation_runs(&[run("a", "finished")]).await.unwrap()[0];
     store.upsert_device_state("l.a", &json!({"on": true})).await.unwrap();
 
     // Age some rows by 40 days.
@@ -501,7 +505,7 @@ async fn purge_keeps_open_commands_and_recent_rows() {
     exec(&store, "UPDATE commands SET created_at = ? WHERE id = ?", old, ids[0]).await;
     exec(&store, "UPDATE commands SET created_at = ? WHERE id = ?", old, ids[1]).await;
     exec(&store, "UPDATE events SET created_at = ? WHERE id = ?", old, ev).await;
-    exec(&store, "UPDATE automations_log SET created_at = ? WHERE id = ?", old, run).await;
+    exec(&store, "UPDATE automation_runs SET created_at = ? WHERE id = ?", old, run).await;
     exec(&store, "UPDATE device_state SET updated_at = ? WHERE 1 = ?", old, 1).await;
 
     assert_eq!(store.purge_retention(0).await.unwrap(), PurgeReport::default(), "0 keeps everything");
@@ -513,7 +517,7 @@ async fn purge_keeps_open_commands_and_recent_rows() {
     let cmds = store.recent_commands(10).await.unwrap();
     assert_eq!(cmds.iter().map(|c| c.id).collect::<Vec<_>>(), vec![ids[2], ids[1]], "open command kept");
     assert!(store.recent_events(None, 10).await.unwrap().is_empty());
-    assert!(store.recent_automation_runs(None, 10).await.unwrap().is_empty());
+    assert!(store.automation_runs(None, None, 10).await.unwrap().is_empty());
     assert!(store.device_state("l.a").await.unwrap().is_some(), "state is never purged");
 
     // purge_older_than with an explicit cutoff in the future removes the rest.

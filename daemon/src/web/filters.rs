@@ -29,7 +29,7 @@ use super::{Api, AuthPolicy, SESSION_COOKIE, ServerLimits, handlers, models};
 
 /// How request bodies are read.
 #[derive(Debug, Clone, Copy)]
-struct BodyLimits {
+pub(super) struct BodyLimits {
     max: u64,
     deadline: Duration,
 }
@@ -105,18 +105,30 @@ pub fn routes(
             .and_then(super::events::stream)
             .or(not_allowed("GET, HEAD")),
     );
-    let api_routes = events.or(say).or(understand).or(devices).or(commands).or(status).or(metrics).or(chat).or(models);
+    let automations = super::automations::routes(with_api.clone(), authorized.clone(), body);
+    let api_routes = events
+        .or(automations)
+        .or(say)
+        .or(understand)
+        .or(devices)
+        .or(commands)
+        .or(status)
+        .or(metrics)
+        .or(chat)
+        .or(models);
     guard(auth, bound).and(health.or(api_routes)).recover(recover)
 }
 
-fn get_or_head() -> impl Filter<Extract = (), Error = Rejection> + Clone {
+pub(super) fn get_or_head() -> impl Filter<Extract = (), Error = Rejection> + Clone {
     warp::get().or(warp::head()).unify()
 }
 
 /// Answers a method the path does not serve with 405 and `Allow`; for a
 /// served method it steps aside (not found), so the route's own rejection
 /// (bad body, ...) is the one reported.
-fn not_allowed(allow: &'static str) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
+pub(super) fn not_allowed(
+    allow: &'static str,
+) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
     warp::method().and_then(move |m: Method| async move {
         if allow.split(", ").any(|a| a == m.as_str()) {
             Err(warp::reject::not_found())
@@ -144,7 +156,7 @@ fn idempotency_key() -> impl Filter<Extract = (Option<String>,), Error = Rejecti
 
 /// A JSON body: `Content-Type: application/json`, at most `max` bytes,
 /// all of it within the deadline.
-fn json_body<T: serde::de::DeserializeOwned + Send>(
+pub(super) fn json_body<T: serde::de::DeserializeOwned + Send>(
     limits: BodyLimits,
 ) -> impl Filter<Extract = (T,), Error = Rejection> + Clone {
     warp::header::headers_cloned()

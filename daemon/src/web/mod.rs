@@ -9,6 +9,7 @@
 //! connection cap and header, idle and write timeouts; [`idempotency`]
 //! replays the first outcome of a retried `Idempotency-Key`.
 
+pub mod automations;
 pub mod errors;
 pub mod events;
 pub mod filters;
@@ -53,6 +54,8 @@ pub struct Api {
     pub stop: watch::Receiver<bool>,
     /// First outcomes of `POST /api/say` and `POST /api/commands` by `Idempotency-Key`.
     pub idempotency: Arc<idempotency::Idempotency>,
+    /// The automation rules (list, runs, enable/disable, trigger, reload).
+    pub automations: crate::automation::Automations,
 }
 
 /// Who may call the API, from `[web]`: the bearer token (configured, or

@@ -30,7 +30,7 @@ use firmware_bridge::DeviceState;
 use serde::Serialize;
 use serde_json::Value;
 
-pub use engine::{CompileError, Engine, Home, RuleInfo};
+pub use engine::{CompileError, Engine, Home, RuleInfo, World};
 pub use schema::{Mode, Path, RuleError, RuleSpec, Seg, parse_rule, path_str};
 
 /// The time, in UTC and on the home's wall clock.

@@ -672,6 +672,8 @@ pub fn parse_rule(v: &Value) -> Result<RuleSpec, Vec<RuleError>> {
     }
     if id.is_empty() {
         r.err(vec![Seg::Key("id".into())], "missing `id` (a unique name for the rule)");
+    } else if !id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
+        r.err(vec![Seg::Key("id".into())], format!("invalid id `{id}`: lowercase letters, digits and `_`"));
     }
     let get = |a: &'static str, b: &'static str| m.get(a).map(|v| (a, v)).or_else(|| m.get(b).map(|v| (b, v)));
     let triggers = match get("triggers", "trigger") {

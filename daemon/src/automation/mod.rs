@@ -1,0 +1,161 @@
+//! The automation subsystem: a task that owns the rule engine
+//! (`hub_skills::automation::Engine`, pure), feeds it the event bus, MQTT
+//! messages on the topics rules listen to, and a clock, and carries out what
+//! it answers: commands through the outbox (the one path every command
+//! takes), MQTT publications and notifications, and each run's trace into
+//! SQLite and onto the bus.
+//!
+//! [`Automations`] is the cloneable handle (a bounded request channel) the
+//! API, the CLI's endpoints and the pipeline's sentence triggers use.
+
+mod clock;
+mod task;
+#[cfg(test)]
+mod tests;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use hub_skills::Registry;
+use hub_skills::automation::{Engine, RuleInfo};
+use serde::Serialize;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+
+pub use clock::Clock;
+
+use crate::events::EventBus;
+use crate::mqtt::MqttLink;
+use crate::outbox::Outbox;
+use crate::store::Store;
+
+/// Where notifications (`notify.<target>`) are published: `hubd/notify/<target>`.
+pub const NOTIFY_PREFIX: &str = "hubd/notify";
+
+#[derive(Debug, thiserror::Error)]
+pub enum AutomationError {
+    #[error("{0}")]
+    Rejected(String),
+    #[error("the automation task has stopped")]
+    Stopped,
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+}
+
+/// A rule with its newest run, for `hubd automations` and the API.
+#[derive(Debug, Clone, Serialize)]
+pub struct RuleView {
+    #[serde(flatten)]
+    pub info: RuleInfo,
+    pub last_run: Option<crate::store::AutomationRun>,
+}
+
+/// A sentence trigger's answer.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SentenceReply {
+    pub automation_id: String,
+    pub reply: String,
+}
+
+pub(crate) enum Request {
+    List(oneshot::Sender<Vec<RuleInfo>>),
+    Trigger { id: String, skip_condition: bool, reply: oneshot::Sender<Result<(), String>> },
+    SetEnabled { id: String, enabled: bool, reply: oneshot::Sender<Result<(), String>> },
+    Sentence { text: String, reply: oneshot::Sender<Option<SentenceReply>> },
+    Replace { engine: Box<Engine>, reply: oneshot::Sender<()> },
+}
+
+/// Cloneable handle to the automation task.
+#[derive(Clone)]
+pub struct Automations {
+    tx: mpsc::Sender<Request>,
+    store: Store,
+    /// The file `hubd reload` re-reads.
+    config_file: Option<PathBuf>,
+    registry: Arc<Registry>,
+}
+
+impl Automations {
+    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Request) -> Result<T, AutomationError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx.send(make(tx)).await.map_err(|_| AutomationError::Stopped)?;
+        rx.await.map_err(|_| AutomationError::Stopped)
+    }
+
+    /// The rules with their newest runs.
+    pub async fn list(&self) -> Result<Vec<RuleView>, AutomationError> {
+        let rules = self.ask(Request::List).await?;
+        let mut last = self.store.last_automation_runs().await?;
+        Ok(rules.into_iter().map(|info| RuleView { last_run: last.remove(&info.id), info }).collect())
+    }
+
+    /// Run a rule by hand (conditions skipped unless `skip_condition` is false).
+    pub async fn trigger(&self, id: &str, skip_condition: bool) -> Result<(), AutomationError> {
+        let id = id.to_string();
+        self.ask(|reply| Request::Trigger { id, skip_condition, reply }).await?.map_err(AutomationError::Rejected)
+    }
+
+    /// Enable or disable a rule; persisted, so it survives restarts.
+    pub async fn set_enabled(&self, id: &str, enabled: bool) -> Result<(), AutomationError> {
+        let id = id.to_string();
+        self.ask(|reply| Request::SetEnabled { id, enabled, reply }).await?.map_err(AutomationError::Rejected)
+    }
+
+    /// If a rule's sentence trigger matches `text`, run it and return its reply.
+    pub async fn sentence(&self, text: &str) -> Option<SentenceReply> {
+        let text = text.to_string();
+        self.ask(|reply| Request::Sentence { text, reply }).await.ok().flatten()
+    }
+
+    /// Re-read the config file and replace the rules. A config with errors
+    /// is refused with `check-config`'s messages and the running rules stay.
+    /// Devices, areas and floors are not reloaded in place: rules are
+    /// compiled against the running registry, and a changed registry is
+    /// reported as needing a restart.
+    pub async fn reload(&self) -> Result<ReloadReport, AutomationError> {
+        let path =
+            self.config_file.clone().ok_or_else(|| AutomationError::Rejected("no config file to re-read".into()))?;
+        let cfg = crate::config::Config::load(&path).map_err(|e| AutomationError::Rejected(e.to_string()))?;
+        let new_reg = cfg.registry().map_err(|e| AutomationError::Rejected(e.to_string()))?;
+        let registry_changed = new_reg != *self.registry;
+        let engine = cfg.compile_rules_against(&self.registry).map_err(|e| AutomationError::Rejected(e.to_string()))?;
+        let rules = engine.rules().len();
+        self.ask(|reply| Request::Replace { engine: Box::new(engine), reply }).await?;
+        Ok(ReloadReport { rules, registry_changed })
+    }
+}
+
+/// What `hubd reload` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReloadReport {
+    pub rules: usize,
+    /// The file's devices/areas/floors differ from the running ones: they
+    /// take effect at the next restart.
+    pub registry_changed: bool,
+}
+
+/// What the task needs.
+pub struct Deps {
+    pub registry: Arc<Registry>,
+    pub outbox: Outbox,
+    pub store: Store,
+    pub bus: EventBus,
+    pub link: MqttLink,
+    pub clock: Clock,
+    pub stop: watch::Receiver<bool>,
+    pub config_file: Option<PathBuf>,
+}
+
+/// Start the task with `engine`'s rules (switches persisted by
+/// `enable`/`disable` applied on top).
+pub async fn spawn(engine: Engine, deps: Deps) -> Result<(Automations, JoinHandle<()>), AutomationError> {
+    let (tx, rx) = mpsc::channel(64);
+    let handle = Automations {
+        tx,
+        store: deps.store.clone(),
+        config_file: deps.config_file.clone(),
+        registry: deps.registry.clone(),
+    };
+    let task = task::Task::new(engine, deps).await?;
+    Ok((handle, tokio::spawn(task.run(rx))))
+}
