@@ -147,7 +147,8 @@ impl Task {
         let now = self.clock.now().ms;
         match ev {
             HubEvent::StateChanged { entity_id, old, new, .. } => {
-                let cause = self.caused.get(entity_id).filter(|(_, until)| *until >= now).map(|(c, _)| c.clone());
+                // The first report after a rule's command is its echo; later ones are not the rule's doing.
+                let cause = self.caused.remove(entity_id).filter(|(_, until)| *until >= now).map(|(c, _)| c);
                 let ev = Event::State { entity_id: entity_id.clone(), old: old.clone(), new: new.clone() };
                 self.with_engine(|e, w, now| e.handle(&ev, cause, w, now))
             }

@@ -50,6 +50,16 @@ pub fn render(
     env.add_function("state_attr", move |id: String, attr: String| {
         s3.get(&id).and_then(|x| x.1.get(&attr)).map_or(J::from(()), J::from_serialize)
     });
+    // Home Assistant's `int`/`float` take a default for what does not parse.
+    env.add_filter("int", |v: J, default: Option<J>| -> J {
+        let n = v.as_i64().or_else(|| v.as_str().and_then(|s| s.trim().parse::<f64>().ok()).map(|f| f as i64));
+        let f = f64::try_from(v.clone()).ok().map(|f| f as i64);
+        n.or(f).map(J::from).unwrap_or_else(|| default.unwrap_or(J::from(0)))
+    });
+    env.add_filter("float", |v: J, default: Option<J>| -> J {
+        let f = f64::try_from(v.clone()).ok().or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()));
+        f.map(J::from).unwrap_or_else(|| default.unwrap_or(J::from(0.0)))
+    });
     let t = env.template_from_str(s).map_err(|e| e.to_string())?;
     t.render(J::from_serialize(vars)).map_err(|e| e.to_string())
 }

@@ -543,3 +543,16 @@ fn errors_name_the_rule_and_the_place() {
     );
     assert!(e.iter().any(|x| x.path == vec![Seg::Key("mode".into())]), "{e:?}");
 }
+
+#[test]
+fn templates_have_home_assistant_helpers() {
+    let reg = registry();
+    let states = |id: &str| (id == "sensor.outside").then(|| value(json!("4.5")));
+    let vars = json!({"trigger": {"to_state": {"state": "on", "attributes": {"brightness_pct": 30}}}});
+    let r = |t: &str| super::render::render(t, &vars, &reg, &states).expect(t);
+    assert_eq!(r("{{ trigger.to_state.attributes.brightness_pct | int(0) + 1 }}"), "31");
+    assert_eq!(r("{{ 'x' | int(7) }}"), "7");
+    assert_eq!(r("{{ states('sensor.outside') | float(0) * 2 }}"), "9.0");
+    assert_eq!(r("{{ is_state('sensor.outside', '4.5') }}"), "True", "as Jinja prints it");
+    assert_eq!(r("{{ states('light.hall') }}"), "unknown");
+}
