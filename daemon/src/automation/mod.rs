@@ -73,9 +73,20 @@ pub struct Automations {
     /// The file `hubd reload` re-reads.
     config_file: Option<PathBuf>,
     registry: Arc<Registry>,
+    /// When each rule's newest commands were committed to the outbox.
+    commits: Commits,
 }
 
+/// Rule id -> when its newest commands were committed (benchmarks measure
+/// from an event on the bus to this instant).
+pub(crate) type Commits = Arc<std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>>;
+
 impl Automations {
+    /// When `rule`'s newest commands were committed to the outbox.
+    pub fn last_commit(&self, rule: &str) -> Option<std::time::Instant> {
+        self.commits.lock().ok().and_then(|m| m.get(rule).copied())
+    }
+
     async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Request) -> Result<T, AutomationError> {
         let (tx, rx) = oneshot::channel();
         self.tx.send(make(tx)).await.map_err(|_| AutomationError::Stopped)?;
@@ -150,12 +161,14 @@ pub struct Deps {
 /// `enable`/`disable` applied on top).
 pub async fn spawn(engine: Engine, deps: Deps) -> Result<(Automations, JoinHandle<()>), AutomationError> {
     let (tx, rx) = mpsc::channel(64);
+    let commits = Commits::default();
     let handle = Automations {
         tx,
         store: deps.store.clone(),
         config_file: deps.config_file.clone(),
         registry: deps.registry.clone(),
+        commits: commits.clone(),
     };
-    let task = task::Task::new(engine, deps).await?;
+    let task = task::Task::new(engine, deps, commits).await?;
     Ok((handle, tokio::spawn(task.run(rx))))
 }

@@ -46,10 +46,15 @@ pub(super) struct Task {
     command_ids: HashMap<(RunId, usize), Vec<i64>>,
     mqtt_rx: mpsc::Receiver<(String, Bytes)>,
     mqtt_tx: mpsc::Sender<(String, Bytes)>,
+    commits: super::Commits,
 }
 
 impl Task {
-    pub(super) async fn new(mut engine: Engine, deps: Deps) -> Result<Task, super::AutomationError> {
+    pub(super) async fn new(
+        mut engine: Engine,
+        deps: Deps,
+        commits: super::Commits,
+    ) -> Result<Task, super::AutomationError> {
         let now = deps.clock.now();
         for (id, enabled) in deps.store.automation_switches().await? {
             // A switch for a rule that no longer exists is kept for when it comes back.
@@ -70,6 +75,7 @@ impl Task {
             command_ids: HashMap::new(),
             mqtt_rx,
             mqtt_tx,
+            commits,
         })
     }
 
@@ -232,6 +238,9 @@ impl Task {
                     }
                     match self.outbox.enqueue(commands).await {
                         Ok(rows) => {
+                            if let Ok(mut m) = self.commits.lock() {
+                                m.insert(rule.clone(), std::time::Instant::now());
+                            }
                             self.command_ids.entry((run, step)).or_default().extend(rows.iter().map(|r| r.id));
                         }
                         Err(e) => tracing::error!(automation = %rule, error = %e, "automation commands not enqueued"),

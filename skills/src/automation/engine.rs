@@ -107,6 +107,10 @@ pub struct Engine {
     sentences: Option<TemplateNlu>,
     /// Queued runs to start once the caller's world is at hand.
     ready: Vec<(usize, Value, Option<Cause>)>,
+    /// (rule, trigger) of state/numeric_state triggers by entity, in rule order.
+    by_entity: HashMap<String, Vec<(usize, usize)>>,
+    /// (rule, trigger) of every other event trigger, in rule order.
+    not_state: Vec<(usize, usize)>,
 }
 
 /// Cameras and their zones, for checking camera triggers.
@@ -165,6 +169,20 @@ impl Engine {
         if !errors.is_empty() {
             return Err(errors);
         }
+        let mut by_entity: HashMap<String, Vec<(usize, usize)>> = HashMap::new();
+        let mut not_state = Vec::new();
+        for (r, s) in specs.iter().enumerate() {
+            for (t, trig) in s.triggers.iter().enumerate() {
+                match &trig.kind {
+                    TriggerKind::State { entity_id, .. } | TriggerKind::NumericState { entity_id, .. } => {
+                        for e in &entity_id.0 {
+                            by_entity.entry(e.clone()).or_default().push((r, t));
+                        }
+                    }
+                    _ => not_state.push((r, t)),
+                }
+            }
+        }
         let rules = specs
             .into_iter()
             .map(|spec| Rule {
@@ -188,6 +206,8 @@ impl Engine {
             seen_order: VecDeque::new(),
             sentences,
             ready: Vec::new(),
+            by_entity,
+            not_state,
         })
     }
 
@@ -345,11 +365,16 @@ impl Engine {
                 self.advance(id, w, now, &mut out);
             }
         }
-        for r in 0..self.rules.len() {
-            if !self.rules[r].enabled {
-                continue;
-            }
-            for t in 0..self.rules[r].spec.triggers.len() {
+        // Only the triggers that can match: by entity for state changes.
+        let candidates: &[(usize, usize)] = match ev {
+            Event::State { entity_id, .. } => self.by_entity.get(entity_id).map_or(&[], Vec::as_slice),
+            _ => &self.not_state,
+        };
+        for (r, t) in candidates.to_vec() {
+            {
+                if !self.rules[r].enabled {
+                    continue;
+                }
                 let trig = &self.rules[r].spec.triggers[t];
                 let Some(data) = trigger::on_event(trig, t, ev, w.registry) else { continue };
                 if let Some(ms) = trigger::for_ms(trig) {

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 mod asr;
+mod automations;
 mod linkbench;
 mod llm;
 mod nlu;
@@ -38,6 +39,7 @@ type Section = (&'static str, fn() -> anyhow::Result<Vec<Row>>);
 const SECTIONS: &[Section] = &[
     ("text", text::run),
     ("outbox", outbox::run),
+    ("automations", automations::run),
     ("nlu", nlu::run),
     ("llm", llm::run),
     ("voice", voice::run),
