@@ -366,11 +366,11 @@ impl Engine {
             }
         }
         // Only the triggers that can match: by entity for state changes.
-        let candidates: &[(usize, usize)] = match ev {
-            Event::State { entity_id, .. } => self.by_entity.get(entity_id).map_or(&[], Vec::as_slice),
-            _ => &self.not_state,
+        let candidates: Vec<(usize, usize)> = match ev {
+            Event::State { entity_id, .. } => self.by_entity.get(entity_id).cloned().unwrap_or_default(),
+            _ => self.not_state.clone(),
         };
-        for (r, t) in candidates.to_vec() {
+        for (r, t) in candidates {
             {
                 if !self.rules[r].enabled {
                     continue;
