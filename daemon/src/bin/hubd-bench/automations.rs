@@ -59,7 +59,7 @@ fn engine_rate(cfg: &hubd::config::Config) -> anyhow::Result<f64> {
     let mut fired = 0usize;
     for k in 0..ENGINE_EVENTS {
         let i = k % RULES;
-        let state = (k / RULES) % 2 == 0;
+        let state = (k / RULES).is_multiple_of(2);
         let ev = Event::State { entity_id: format!("binary_sensor.motion_{i}"), old: Some(on(!state)), new: on(state) };
         let now = Now::at(1_700_000_000_000 + k as i64, 0);
         fired += engine.handle(&ev, None, &w, now).iter().filter(|o| matches!(o, Output::Commands { .. })).count();
