@@ -556,3 +556,36 @@ fn templates_have_home_assistant_helpers() {
     assert_eq!(r("{{ is_state('sensor.outside', '4.5') }}"), "True", "as Jinja prints it");
     assert_eq!(r("{{ states('light.hall') }}"), "unknown");
 }
+
+#[test]
+fn numeric_and_trigger_id_conditions_with_choose() {
+    let rules = r#"
+[[automation]]
+id = "heat"
+triggers = [
+  { trigger = "mqtt", topic = "home/heat", id = "mqtt" },
+  { trigger = "state", entity_id = "person.alex", to = "home", id = "arrived" },
+]
+conditions = [{ condition = "and", conditions = [
+  { condition = "numeric_state", entity_id = "sensor.outside", below = 10 },
+  { condition = "numeric_state", entity_id = "sensor.outside", above = -30 },
+] }]
+actions = [{ choose = [
+  { conditions = [{ condition = "trigger", id = "arrived" }], sequence = [{ action = "light.turn_on", target = { entity_id = "light.hall" } }] },
+], default = [{ action = "light.turn_on", target = { entity_id = "light.bedroom" } }] }]
+"#;
+    let mut b = Bench::new(rules);
+    b.states.borrow_mut().insert("sensor.outside".into(), value(json!(4)));
+    let out = b.set("person.alex", value(json!("home")));
+    assert_eq!(commands(&out), vec![("light.hall".to_string(), Action::TurnOn)]);
+    let out = b.event(Event::Mqtt { topic: "home/heat".into(), payload: "1".into() });
+    assert_eq!(commands(&out), vec![("light.bedroom".to_string(), Action::TurnOn)]);
+    let Some(Output::Ended(rec)) = out.last() else { panic!("{out:?}") };
+    assert_eq!(rec.steps[0].detail["choice"], "default");
+    b.states.borrow_mut().insert("sensor.outside".into(), value(json!(12)));
+    let out = b.event(Event::Mqtt { topic: "home/heat".into(), payload: "1".into() });
+    assert_eq!(ended(&out), vec![("heat".to_string(), Outcome::ConditionFailed)], "12 is not below 10");
+    b.states.borrow_mut().insert("sensor.outside".into(), value(json!("unavailable")));
+    let out = b.event(Event::Mqtt { topic: "home/heat".into(), payload: "1".into() });
+    assert_eq!(ended(&out), vec![("heat".to_string(), Outcome::ConditionFailed)], "not a number");
+}
