@@ -13,6 +13,7 @@ pub mod mqtt;
 pub mod outbox;
 pub mod pipeline;
 pub mod private_fs;
+pub mod reload;
 pub mod retention;
 pub mod runtime;
 pub mod runtime_file;

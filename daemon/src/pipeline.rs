@@ -313,7 +313,8 @@ pub struct Outcome {
 }
 
 struct Inner {
-    nlu: Nlu,
+    /// Replaced as a whole on `hubd reload` (a new registry means new lists).
+    nlu: std::sync::RwLock<Arc<Nlu>>,
     outbox: Outbox,
     store: Store,
     bus: EventBus,
@@ -343,6 +344,7 @@ impl Pipeline {
     /// `ack_wait` bounds how long a request waits for device echoes.
     pub fn new(nlu: Nlu, outbox: Outbox, store: Store, bus: EventBus, ack_wait: Duration) -> Pipeline {
         let automations = std::sync::OnceLock::new();
+        let nlu = std::sync::RwLock::new(Arc::new(nlu));
         Pipeline { inner: Arc::new(Inner { nlu, outbox, store, bus, ack_wait, automations }) }
     }
 
@@ -371,8 +373,17 @@ impl Pipeline {
         Ok(ids)
     }
 
-    pub fn nlu(&self) -> &Nlu {
-        &self.inner.nlu
+    /// The understanding in use (a snapshot: a reload swaps in a new one).
+    pub fn nlu(&self) -> Arc<Nlu> {
+        self.inner.nlu.read().map(|n| n.clone()).unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    /// Use a new understanding (`hubd reload`: devices, areas or floors changed).
+    pub fn set_nlu(&self, nlu: Nlu) {
+        match self.inner.nlu.write() {
+            Ok(mut n) => *n = Arc::new(nlu),
+            Err(p) => *p.into_inner() = Arc::new(nlu),
+        }
     }
 
     pub fn outbox(&self) -> &Outbox {
@@ -394,13 +405,14 @@ impl Pipeline {
         let correlation = format!("c{}", new_session());
         let states = self.inner.outbox.states();
         let lookup = |id: &str| -> Option<DeviceState> { states.read().ok().and_then(|m| m.get(id).cloned()) };
+        let nlu = self.nlu();
         let sentence = match (self.inner.automations.get(), dry_run) {
             (Some(a), false) => a.sentence(text).await,
             _ => None,
         };
         let Planned { outcome: mut out, understanding: u, commands } = match sentence {
             Some(s) => sentence_outcome(text, s, session.clone()),
-            None => self.inner.nlu.plan(text, origin.area.as_deref(), session.clone(), dry_run, &lookup)?,
+            None => nlu.plan(text, origin.area.as_deref(), session.clone(), dry_run, &lookup)?,
         };
         if let (Some(u), false) = (&u, commands.is_empty()) {
             let rows = self.inner.outbox.enqueue_correlated(commands, Some(correlation.clone())).await?;
@@ -417,7 +429,7 @@ impl Pipeline {
                 out.commands.push(CommandOutcome { id, device_id, topic, status });
             }
             if failed.is_empty() {
-                if let Some(r) = self.inner.nlu.assistant().language_reply(u, &lookup) {
+                if let Some(r) = nlu.assistant().language_reply(u, &lookup) {
                     out.reply = r;
                 }
             } else {

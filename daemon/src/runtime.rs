@@ -19,7 +19,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hub_skills::Registry;
 use thiserror::Error;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -32,6 +31,7 @@ use crate::events::EventBus;
 use crate::mqtt::{self, MqttLink, MqttSettings};
 use crate::outbox::{self, OutboxDeps, OutboxError, OutboxSettings};
 use crate::pipeline::{Nlu, Pipeline};
+use crate::reload::{Reloader, SharedRegistry};
 use crate::services::ModelServices;
 use crate::store::{Store, StoreError};
 use crate::web::{self, Api, AuthPolicy, WebError};
@@ -102,7 +102,10 @@ const STAGES: [Stage; 3] = [Stage::Producer, Stage::Outbox, Stage::Core];
 pub struct Runtime {
     pub pipeline: Pipeline,
     pub link: MqttLink,
-    pub registry: Arc<Registry>,
+    /// The device registry in use (replaced by `hubd reload`).
+    pub registry: SharedRegistry,
+    /// Re-reads the config file (`hubd reload`, SIGHUP).
+    pub reloader: Reloader,
     pub bus: EventBus,
     pub services: ModelServices,
     pub broker: Option<EmbeddedBroker>,
@@ -184,24 +187,32 @@ impl Runtime {
         let engine = cfg.compile_rules_against(&registry)?;
         let clock = automation::Clock::system(cfg.home.timezone.as_deref())
             .map_err(|e| AutomationError::Rejected(format!("[home] timezone: {e}")))?;
-        let config_file = Some(std::path::PathBuf::from(&cfg.origin)).filter(|p| p.is_file());
+        let shared = SharedRegistry::new((*registry).clone());
         let deps = automation::Deps {
-            registry: registry.clone(),
+            registry: shared.clone(),
             outbox: pipeline.outbox().clone(),
             store: pipeline.store().clone(),
             bus: bus.clone(),
             link: link.clone(),
             clock,
             stop: signal(Stage::Producer),
-            config_file,
         };
         let (automations, automation_task) = automation::spawn(engine, deps).await?;
         tasks.push(("automations", Stage::Producer, automation_task));
         pipeline.set_automations(automations.clone());
+        let reloader = Reloader {
+            config_file: Some(std::path::PathBuf::from(&cfg.origin)).filter(|p| p.is_file()),
+            running: Arc::new(cfg.clone()),
+            registry: shared.clone(),
+            pipeline: pipeline.clone(),
+            automations: automations.clone(),
+            templates: opts.templates,
+        };
         let mut rt = Runtime {
             pipeline,
             link,
-            registry,
+            registry: shared,
+            reloader,
             bus,
             services,
             broker,
@@ -222,6 +233,7 @@ impl Runtime {
                 outbox: rt.pipeline.outbox().clone(),
                 store: rt.pipeline.store().clone(),
                 registry: rt.registry.clone(),
+                reloader: rt.reloader.clone(),
                 started: std::time::Instant::now(),
                 llm: rt.services.llm.clone(),
                 bus: rt.bus.clone(),
@@ -264,7 +276,7 @@ impl Runtime {
     /// The demo-home simulator (`crate::simulate::run`), until the core stops.
     fn start_demo(&mut self) {
         let (host, port) = self.broker_addr.clone();
-        let registry = (*self.registry).clone();
+        let registry = (*self.registry.get()).clone();
         let mut stop = self.signal(Stage::Core);
         let task = tokio::spawn(async move {
             let shutdown = async move {

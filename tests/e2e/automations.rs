@@ -175,8 +175,8 @@ fn rules_act_through_the_outbox_and_are_traced() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no automation `nope`"));
 
-    // Reload: one rule added, one removed; a broken file is refused and the old rules keep working.
-    let added = "\n[[automation]]\nid = \"added\"\ntriggers = [{ trigger = \"mqtt\", topic = \"test/added\" }]\nactions = [{ action = \"mqtt.publish\", data = { topic = \"test/echo\", payload = \"added works\" } }]\n";
+    // Reload: a device, an area and a rule added, a rule removed; a broken file is refused and the old rules keep working.
+    let added = "\n[[area]]\nid = \"porch\"\nname = \"Porch\"\nfloor = \"ground_floor\"\n\n[[device]]\nid = \"light.porch\"\nname = \"Porch Light\"\narea = \"porch\"\ndialect = { type = \"zigbee2mqtt\", friendly_name = \"Porch Light\" }\n\n[[automation]]\nid = \"added\"\ntriggers = [{ trigger = \"mqtt\", topic = \"test/added\" }]\nactions = [{ action = \"mqtt.publish\", data = { topic = \"test/echo\", payload = \"added works\" } }, { action = \"light.turn_on\", target = { area_id = \"porch\" } }]\n";
     let without_button =
         text.replace("id = \"button\"", "id = \"button_renamed\"").replace("test/button/+", "test/renamed/+");
     std::fs::write(&cfg, format!("{without_button}{added}")).unwrap();
@@ -184,6 +184,26 @@ fn rules_act_through_the_outbox_and_are_traced() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     publish_raw(&rt, broker.port, "test/added", b"x".to_vec());
     assert!(wait_until(Duration::from_secs(5), || obs.on("test/echo").iter().any(|p| p == "added works")));
+    assert!(
+        wait_until(Duration::from_secs(5), || !obs.on("zigbee2mqtt/Porch Light/set").is_empty()),
+        "new device commanded"
+    );
+    // The new device is understood, and its state topic is followed.
+    let out = cli(web, &["say", "turn off the porch light"]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).to_lowercase().contains("porch"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(wait_until(Duration::from_secs(5), || obs
+        .on("zigbee2mqtt/Porch Light/set")
+        .iter()
+        .any(|p| p.contains("OFF"))));
+    publish_raw(&rt, broker.port, "zigbee2mqtt/Porch Light", br#"{"state":"ON"}"#.to_vec());
+    assert!(wait_until(Duration::from_secs(5), || {
+        let (_, d) = http(web, "GET", "/api/devices", None).unwrap();
+        json(&d).as_array().into_iter().flatten().any(|x| x["id"] == "light.porch" && x["state"]["on"] == true)
+    }));
     let echoes = obs.on("test/echo").len();
     publish_raw(&rt, broker.port, "test/button/porch", b"press".to_vec());
     std::thread::sleep(Duration::from_millis(700));

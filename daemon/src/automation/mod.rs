@@ -13,10 +13,8 @@ mod task;
 #[cfg(test)]
 mod tests;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
-use hub_skills::Registry;
 use hub_skills::automation::{Engine, RuleInfo};
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -70,9 +68,6 @@ pub(crate) enum Request {
 pub struct Automations {
     tx: mpsc::Sender<Request>,
     store: Store,
-    /// The file `hubd reload` re-reads.
-    config_file: Option<PathBuf>,
-    registry: Arc<Registry>,
     /// When each rule's newest commands were committed to the outbox.
     commits: Commits,
 }
@@ -118,43 +113,22 @@ impl Automations {
         self.ask(|reply| Request::Sentence { text, reply }).await.ok().flatten()
     }
 
-    /// Re-read the config file and replace the rules. A config with errors
-    /// is refused with `check-config`'s messages and the running rules stay.
-    /// Devices, areas and floors are not reloaded in place: rules are
-    /// compiled against the running registry, and a changed registry is
-    /// reported as needing a restart.
-    pub async fn reload(&self) -> Result<ReloadReport, AutomationError> {
-        let path =
-            self.config_file.clone().ok_or_else(|| AutomationError::Rejected("no config file to re-read".into()))?;
-        let cfg = crate::config::Config::load(&path).map_err(|e| AutomationError::Rejected(e.to_string()))?;
-        let new_reg = cfg.registry().map_err(|e| AutomationError::Rejected(e.to_string()))?;
-        let registry_changed = new_reg != *self.registry;
-        let engine = cfg.compile_rules_against(&self.registry).map_err(|e| AutomationError::Rejected(e.to_string()))?;
-        let rules = engine.rules().len();
-        self.ask(|reply| Request::Replace { engine: Box::new(engine), reply }).await?;
-        Ok(ReloadReport { rules, registry_changed })
+    /// Replace the rules (`hubd reload`): running runs are cancelled, the
+    /// persisted enable/disable switches are applied to the new rules.
+    pub async fn replace(&self, engine: Engine) -> Result<(), AutomationError> {
+        self.ask(|reply| Request::Replace { engine: Box::new(engine), reply }).await
     }
-}
-
-/// What `hubd reload` did.
-#[derive(Debug, Clone, Serialize)]
-pub struct ReloadReport {
-    pub rules: usize,
-    /// The file's devices/areas/floors differ from the running ones: they
-    /// take effect at the next restart.
-    pub registry_changed: bool,
 }
 
 /// What the task needs.
 pub struct Deps {
-    pub registry: Arc<Registry>,
+    pub registry: crate::reload::SharedRegistry,
     pub outbox: Outbox,
     pub store: Store,
     pub bus: EventBus,
     pub link: MqttLink,
     pub clock: Clock,
     pub stop: watch::Receiver<bool>,
-    pub config_file: Option<PathBuf>,
 }
 
 /// Start the task with `engine`'s rules (switches persisted by
@@ -162,13 +136,7 @@ pub struct Deps {
 pub async fn spawn(engine: Engine, deps: Deps) -> Result<(Automations, JoinHandle<()>), AutomationError> {
     let (tx, rx) = mpsc::channel(64);
     let commits = Commits::default();
-    let handle = Automations {
-        tx,
-        store: deps.store.clone(),
-        config_file: deps.config_file.clone(),
-        registry: deps.registry.clone(),
-        commits: commits.clone(),
-    };
+    let handle = Automations { tx, store: deps.store.clone(), commits: commits.clone() };
     let task = task::Task::new(engine, deps, commits).await?;
     Ok((handle, tokio::spawn(task.run(rx))))
 }

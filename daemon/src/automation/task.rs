@@ -14,7 +14,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use firmware_bridge::DeviceState;
-use hub_skills::Registry;
 use hub_skills::automation::{Cause, Engine, Event, Output, RunId, RunRecord, World};
 use tokio::sync::{mpsc, watch};
 
@@ -32,7 +31,7 @@ const TAP_ID: u64 = 1;
 
 pub(super) struct Task {
     engine: Engine,
-    registry: Arc<Registry>,
+    registry: crate::reload::SharedRegistry,
     outbox: Outbox,
     states: StateMap,
     store: Store,
@@ -90,7 +89,8 @@ impl Task {
     fn with_engine<T>(&mut self, f: impl FnOnce(&mut Engine, &World, hub_skills::automation::Now) -> T) -> T {
         let states = self.states.clone();
         let lookup = move |id: &str| -> Option<DeviceState> { states.read().ok().and_then(|m| m.get(id).cloned()) };
-        let w = World { registry: &self.registry, states: &lookup };
+        let registry = self.registry.get();
+        let w = World { registry: &registry, states: &lookup };
         let now = self.clock.now();
         f(&mut self.engine, &w, now)
     }

@@ -43,7 +43,7 @@ pub fn announce(ctx: &Ctx, rt: &Runtime, demo: bool) -> Option<RuntimeFile> {
             "{}",
             serde_json::json!({
                 "event": "ready", "mqtt": mqtt, "web": web.as_deref().unwrap_or("-"),
-                "embedded_broker": rt.broker.is_some(), "devices": rt.registry.devices.len(),
+                "embedded_broker": rt.broker.is_some(), "devices": rt.registry.get().devices.len(),
                 "runtime_file": file.as_ref().map(|f| f.path()),
             })
         );
@@ -54,7 +54,7 @@ pub fn announce(ctx: &Ctx, rt: &Runtime, demo: bool) -> Option<RuntimeFile> {
 }
 
 fn text(ctx: &Ctx, rt: &Runtime, web: Option<&str>, mqtt: &str, demo: bool, found: bool) -> String {
-    let n = rt.registry.devices.len();
+    let n = rt.registry.get().devices.len();
     let mut s = format!("hubd {} is running{}\n", env!("CARGO_PKG_VERSION"), if demo { " the demo home" } else { "" });
     match web {
         Some(w) => s.push_str(&format!("  dashboard/API  http://{w}\n")),
@@ -75,7 +75,8 @@ fn text(ctx: &Ctx, rt: &Runtime, web: Option<&str>, mqtt: &str, demo: bool, foun
 /// "turn on the kitchen light" for the demo home: the first light (else
 /// switch or fan) in the registry.
 fn try_sentence(rt: &Runtime) -> Option<String> {
-    let devices = &rt.registry.devices;
+    let registry = rt.registry.get();
+    let devices = &registry.devices;
     ["light", "switch", "fan"]
         .iter()
         .find_map(|domain| devices.iter().find(|d| d.kind.domain() == *domain && d.dialect.is_some()))

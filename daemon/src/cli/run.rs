@@ -48,11 +48,10 @@ async fn wait_for_signal(rt: &Runtime) {
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => return,
                 _ = term.recv() => return,
-                _ = hup.recv() => match rt.automations.reload().await {
-                    Ok(r) if r.registry_changed => tracing::warn!(rules = r.rules,
-                        "automations reloaded; device, area and floor changes take effect at the next restart"),
-                    Ok(r) => tracing::info!(rules = r.rules, "automations reloaded"),
-                    Err(e) => tracing::error!("reload refused, the running rules stay: {e}"),
+                _ = hup.recv() => match rt.reloader.reload().await {
+                    Ok(r) => tracing::info!(rules = r.rules, registry_changed = r.registry_changed,
+                        restart_needed = ?r.restart_needed, "configuration reloaded"),
+                    Err(e) => tracing::error!("reload refused, the running configuration stays: {e}"),
                 },
             }
         }

@@ -170,6 +170,7 @@ struct EnqueueReq {
 #[derive(Clone)]
 pub struct Outbox {
     tx: mpsc::Sender<EnqueueReq>,
+    devices_tx: mpsc::Sender<Vec<state::DeviceInfo>>,
     link: MqttLink,
     states: StateMap,
     stats: Arc<Stats>,
@@ -224,6 +225,15 @@ impl Outbox {
 
     pub fn link_connected(&self) -> bool {
         self.link.is_connected()
+    }
+
+    /// The registry changed (`hubd reload`): subscribe the new devices'
+    /// state topics and match state messages against the new devices.
+    pub async fn set_registry(&self, reg: &Registry) -> Result<(), OutboxError> {
+        if let Err(e) = self.link.subscribe(&state_topics(reg)) {
+            tracing::warn!(error = %e, "a state topic of the reloaded registry was refused");
+        }
+        self.devices_tx.send(devices(reg)).await.map_err(|_| OutboxError::Stopped)
     }
 }
 
@@ -334,8 +344,9 @@ pub async fn spawn(
     let sm = state::OutboxState::new(rules, devices(registry), known);
     let (tx, rx) = mpsc::channel(1024);
     let stats = Arc::new(Stats::default());
-    let outbox = Outbox { tx, link: link.clone(), states: states.clone(), stats: stats.clone() };
+    let (devices_tx, devices_rx) = mpsc::channel(4);
+    let outbox = Outbox { tx, devices_tx, link: link.clone(), states: states.clone(), stats: stats.clone() };
     let task = task::Task::new(sm, store, link, bus, states, stats, settings);
-    let handle = tokio::spawn(task.run(resumed, rx, link_events, stop));
+    let handle = tokio::spawn(task.run(resumed, rx, link_events, stop, devices_rx));
     Ok((outbox, handle))
 }

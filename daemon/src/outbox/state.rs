@@ -175,20 +175,34 @@ pub struct OutboxState {
     settle_until: Option<Instant>,
 }
 
-impl OutboxState {
-    pub fn new(rules: Rules, devices: Vec<DeviceInfo>, states: HashMap<String, DeviceState>) -> OutboxState {
-        let mut topics: HashMap<String, Vec<DeviceInfo>> = HashMap::new();
-        let mut echoless = BTreeSet::new();
-        for d in devices {
-            let ts: Vec<String> =
-                firmware_bridge::state_topics(&d.dialect, d.kind).into_iter().filter(|t| !t.is_empty()).collect();
-            if ts.is_empty() {
-                echoless.insert(d.id.clone());
-            }
-            for t in ts {
-                topics.entry(t).or_default().push(d.clone());
-            }
+/// State topic -> devices, and the devices without a state topic.
+fn index_devices(devices: Vec<DeviceInfo>) -> (HashMap<String, Vec<DeviceInfo>>, BTreeSet<String>) {
+    let mut topics: HashMap<String, Vec<DeviceInfo>> = HashMap::new();
+    let mut echoless = BTreeSet::new();
+    for d in devices {
+        let ts: Vec<String> =
+            firmware_bridge::state_topics(&d.dialect, d.kind).into_iter().filter(|t| !t.is_empty()).collect();
+        if ts.is_empty() {
+            echoless.insert(d.id.clone());
         }
+        for t in ts {
+            topics.entry(t).or_default().push(d.clone());
+        }
+    }
+    (topics, echoless)
+}
+
+impl OutboxState {
+    /// The registry changed (`hubd reload`): state topics follow the new
+    /// devices. Open rows keep their encoded messages.
+    pub fn set_devices(&mut self, devices: Vec<DeviceInfo>) {
+        let (topics, echoless) = index_devices(devices);
+        self.topics = topics;
+        self.echoless = echoless;
+    }
+
+    pub fn new(rules: Rules, devices: Vec<DeviceInfo>, states: HashMap<String, DeviceState>) -> OutboxState {
+        let (topics, echoless) = index_devices(devices);
         OutboxState {
             rules,
             topics,

@@ -93,6 +93,7 @@ impl Task {
         mut rx: mpsc::Receiver<EnqueueReq>,
         mut events: mpsc::Receiver<LinkEvent>,
         mut stop: watch::Receiver<bool>,
+        mut devices: mpsc::Receiver<Vec<super::state::DeviceInfo>>,
     ) {
         if !resumed.is_empty() {
             tracing::info!(rows = resumed.len(), "resuming open commands from the previous run");
@@ -140,6 +141,7 @@ impl Task {
                     self.on_enqueue(batch).await;
                 }
                 _ = link.wait_space(), if self.sm.blocked() => self.input(Input::Ready),
+                d = devices.recv() => if let Some(d) = d { self.sm.set_devices(d) },
                 _ = tokio::time::sleep_until(next_tick) => {
                     next_tick = tokio::time::Instant::now() + tick;
                     self.input(Input::Tick);

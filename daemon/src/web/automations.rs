@@ -67,7 +67,7 @@ async fn act(id: String, verb: String, body: TriggerRequest, api: Api) -> Result
 }
 
 async fn reload(_: serde_json::Value, api: Api) -> Result<warp::reply::Response, Rejection> {
-    let report = api.automations.reload().await.map_err(reject)?;
+    let report = api.reloader.reload().await.map_err(reject)?;
     Ok(warp::reply::json(&report).into_response())
 }
 

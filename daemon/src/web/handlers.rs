@@ -81,7 +81,7 @@ where
 
 fn check_area(api: &Api, area: &Option<String>) -> Result<(), Rejection> {
     if let Some(a) = area
-        && api.registry.area(a).is_none()
+        && api.registry.get().area(a).is_none()
     {
         return Err(ApiError::BadRequest(format!("unknown area `{a}`")).rejection());
     }
@@ -111,7 +111,7 @@ pub fn status_json(api: &Api) -> serde_json::Value {
         "version": env!("CARGO_PKG_VERSION"),
         "uptime_s": api.started.elapsed().as_secs(),
         "mqtt_connected": ob.link_connected(),
-        "devices": api.registry.devices.len(),
+        "devices": api.registry.get().devices.len(),
         "outbox": {
             "enqueued": st.enqueued.load(Relaxed),
             "published": st.published.load(Relaxed),
@@ -238,8 +238,8 @@ pub async fn understand(req: UnderstandRequest, api: Api) -> Result<impl Reply, 
 }
 
 pub async fn devices(api: Api) -> Result<impl Reply, Rejection> {
-    let out: Vec<DeviceDto> = api
-        .registry
+    let registry = api.registry.get();
+    let out: Vec<DeviceDto> = registry
         .devices
         .iter()
         .map(|d| DeviceDto {
@@ -268,7 +268,8 @@ pub async fn command(key: Option<String>, req: CommandRequest, api: Api) -> Resu
 async fn command_once(req: CommandRequest, api: Api) -> Result<(StatusCode, serde_json::Value), Rejection> {
     // The one command builder: toggles become explicit on/off from the known state.
     let outbox = &api.outbox;
-    let cmd = match hub_skills::command::build(&api.registry, &req.device_id, req.action, &|id| outbox.state(id)) {
+    let cmd = match hub_skills::command::build(&api.registry.get(), &req.device_id, req.action, &|id| outbox.state(id))
+    {
         Ok(cmd) => cmd,
         Err(SkillError::UnknownDevice(id)) => {
             return Err(ApiError::NotFound(format!("unknown device `{id}`")).rejection());

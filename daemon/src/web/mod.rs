@@ -23,7 +23,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hub_skills::Registry;
 use thiserror::Error;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -40,7 +39,9 @@ pub struct Api {
     pub outbox: crate::outbox::Outbox,
     /// The database (history, command lists).
     pub store: crate::store::Store,
-    pub registry: Arc<Registry>,
+    pub registry: crate::reload::SharedRegistry,
+    /// `POST /api/reload`.
+    pub reloader: crate::reload::Reloader,
     /// When the daemon started (uptime in `/api/status` and `/metrics`).
     pub started: std::time::Instant,
     /// The language model behind `/v1/chat/completions` (loaded on first use).
