@@ -200,6 +200,7 @@ impl Runtime {
                 registry: rt.registry.clone(),
                 started: std::time::Instant::now(),
                 llm: rt.services.llm.clone(),
+                asr: rt.services.asr.clone(),
                 bus: rt.bus.clone(),
                 tracker: rt.tracker.clone(),
                 stop: rt.signal(Stage::Producer),

@@ -27,6 +27,8 @@ pub enum ApiError {
     BodyTimeout,
     /// A POST body that is not `Content-Type: application/json`: 415.
     UnsupportedMediaType,
+    /// A body of another media type than the route takes: 415.
+    MediaType(&'static str),
     /// A body over `max_body_bytes`: 413.
     PayloadTooLarge,
     /// Logged with its detail, sent as a generic message.
@@ -84,6 +86,7 @@ pub async fn recover(err: Rejection) -> Result<warp::reply::Response, Infallible
                 "unsupported_media_type",
                 "expected `Content-Type: application/json`".into(),
             ),
+            ApiError::MediaType(m) => body(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", (*m).into()),
             ApiError::PayloadTooLarge => {
                 body(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "request body too large".into())
             }

@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use bytes::Buf;
 use futures_util::{Stream, StreamExt};
+use warp::filters::BoxedFilter;
 use warp::http::{HeaderMap, Method, header};
 use warp::{Filter, Rejection, Reply};
 
@@ -45,6 +46,7 @@ pub fn routes(
         let api = api.clone();
         warp::any().map(move || api.clone())
     };
+    let auth_for_login = auth.clone();
     let authorized = {
         let auth = auth.clone();
         move || authorized(auth.clone())
@@ -105,8 +107,33 @@ pub fn routes(
             .and_then(super::events::stream)
             .or(not_allowed("GET, HEAD")),
     );
-    let api_routes = events.or(say).or(understand).or(devices).or(commands).or(status).or(metrics).or(chat).or(models);
-    guard(auth, bound).and(health.or(api_routes)).recover(recover)
+    let login = warp::path!("api" / "login").and(
+        warp::post()
+            .and(json_body::<models::LoginRequest>(body))
+            .and(warp::ext::optional::<ClientAddr>().map(|c: Option<ClientAddr>| c.map(|c| c.0)))
+            .and(warp::any().map(move || auth_for_login.clone()))
+            .and_then(super::session::login)
+            .or(not_allowed("POST")),
+    );
+    let logout =
+        warp::path!("api" / "logout").and(warp::post().and_then(super::session::logout).or(not_allowed("POST")));
+    let dashboard = dashboard_routes(|| with_api().boxed(), || authorized().boxed(), body);
+    let api_routes = dashboard
+        .or(login)
+        .or(logout)
+        .or(events)
+        .or(say)
+        .or(understand)
+        .or(devices)
+        .or(commands)
+        .or(status)
+        .or(metrics)
+        .or(chat)
+        .or(models);
+    guard(auth, bound)
+        .and(health.or(api_routes))
+        .recover(recover)
+        .with(warp::reply::with::headers(super::session::security_headers()))
 }
 
 fn get_or_head() -> impl Filter<Extract = (), Error = Rejection> + Clone {
@@ -170,6 +197,16 @@ where
     S: Stream<Item = Result<B, warp::Error>>,
     B: Buf,
 {
+    let bytes = read_body(stream, limits).await?;
+    serde_json::from_slice(&bytes).map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")).rejection())
+}
+
+/// The whole body, at most `limits.max` bytes, within the deadline.
+async fn read_body<S, B>(stream: S, limits: BodyLimits) -> Result<Vec<u8>, Rejection>
+where
+    S: Stream<Item = Result<B, warp::Error>>,
+    B: Buf,
+{
     let collect = async move {
         let mut out: Vec<u8> = Vec::new();
         let mut stream = std::pin::pin!(stream);
@@ -187,11 +224,123 @@ where
         }
         Ok(out)
     };
-    let bytes = tokio::time::timeout(limits.deadline, collect)
+    tokio::time::timeout(limits.deadline, collect)
         .await
         .map_err(|_| ApiError::BodyTimeout.rejection())?
-        .map_err(ApiError::rejection)?;
-    serde_json::from_slice(&bytes).map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")).rejection())
+        .map_err(ApiError::rejection)
+}
+
+/// A WAV body (`Content-Type: audio/wav`, `audio/x-wav`, `audio/wave` or
+/// `application/octet-stream`) of at most [`dashboard::MAX_WAV_BYTES`].
+fn wav_body(limits: BodyLimits) -> impl Filter<Extract = (Vec<u8>,), Error = Rejection> + Clone {
+    let limits = BodyLimits { max: super::dashboard::MAX_WAV_BYTES, ..limits };
+    warp::header::headers_cloned()
+        .and_then(|h: HeaderMap| async move {
+            let mime = h
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.split(';').next())
+                .map(|m| m.trim().to_ascii_lowercase());
+            match mime.as_deref() {
+                Some("audio/wav" | "audio/x-wav" | "audio/wave" | "application/octet-stream") => Ok(()),
+                _ => Err(ApiError::MediaType("expected `Content-Type: audio/wav`").rejection()),
+            }
+        })
+        .untuple_one()
+        .and(warp::body::content_length_limit(limits.max))
+        .and(warp::body::stream())
+        .and_then(move |s| read_body(s, limits))
+}
+
+/// The dashboard: its files (no auth: they hold no data) and its API.
+fn dashboard_routes<A>(
+    with_api: impl Fn() -> BoxedFilter<(Api,)>,
+    authorized: A,
+    body: BodyLimits,
+) -> BoxedFilter<(warp::reply::Response,)>
+where
+    A: Fn() -> BoxedFilter<()>,
+{
+    use super::{assets, dashboard};
+    let inm = || warp::header::optional::<String>("if-none-match");
+    let index = warp::path::end().and(
+        get_or_head()
+            .and(inm())
+            .and_then(|inm| assets::serve("index.html".into(), inm))
+            .or(not_allowed("GET, HEAD"))
+            .unify(),
+    );
+    let files = warp::path!("assets" / String)
+        .and(get_or_head())
+        .and(inm())
+        .and_then(assets::serve)
+        .or(warp::path!("assets" / String).and(not_allowed("GET, HEAD")).map(|_: String, r| r))
+        .unify();
+    let layout = warp::path!("api" / "layout").and(authorized()).and(
+        get_or_head()
+            .and(with_api())
+            .and_then(dashboard::layout)
+            .map(Reply::into_response)
+            .or(not_allowed("GET, HEAD"))
+            .unify(),
+    );
+    let device_command = warp::path!("api" / "devices" / String / "command")
+        .and(authorized())
+        .and(warp::post())
+        .and(json_body::<models::DeviceCommandRequest>(body))
+        .and(with_api())
+        .and_then(dashboard::device_command)
+        .or(warp::path!("api" / "devices" / String / "command").and(not_allowed("POST")).map(|_: String, r| r))
+        .unify();
+    let history =
+        |kind: &'static str| warp::path("api").and(warp::path("history")).and(warp::path(kind)).and(warp::path::end());
+    let query = || warp::query::<models::HistoryQuery>();
+    let turns = history("turns").and(authorized()).and(
+        get_or_head()
+            .and(query())
+            .and(with_api())
+            .and_then(dashboard::history_turns)
+            .map(Reply::into_response)
+            .or(not_allowed("GET, HEAD"))
+            .unify(),
+    );
+    let commands = history("commands").and(authorized()).and(
+        get_or_head()
+            .and(query())
+            .and(with_api())
+            .and_then(dashboard::history_commands)
+            .map(Reply::into_response)
+            .or(not_allowed("GET, HEAD"))
+            .unify(),
+    );
+    let events = history("events").and(authorized()).and(
+        get_or_head()
+            .and(query())
+            .and(with_api())
+            .and_then(dashboard::history_events)
+            .map(Reply::into_response)
+            .or(not_allowed("GET, HEAD"))
+            .unify(),
+    );
+    let listen = warp::path!("api" / "listen").and(authorized()).and(
+        warp::post().and(wav_body(body)).and(with_api()).and_then(dashboard::listen).or(not_allowed("POST")).unify(),
+    );
+    index
+        .or(files)
+        .unify()
+        .or(layout)
+        .unify()
+        .or(device_command)
+        .unify()
+        .or(turns)
+        .unify()
+        .or(commands)
+        .unify()
+        .or(events)
+        .unify()
+        .or(listen)
+        .unify()
+        .boxed()
 }
 
 /// `Host` and `Origin` checks for every request.
@@ -216,7 +365,7 @@ fn authorized(auth: Arc<AuthPolicy>) -> impl Filter<Extract = (), Error = Reject
         .untuple_one()
 }
 
-fn is_loopback(ip: IpAddr) -> bool {
+pub(super) fn is_loopback(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => v4.is_loopback(),
         IpAddr::V6(v6) => v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()),
@@ -329,7 +478,7 @@ pub(crate) fn check_auth(
     if token_ok || cookie_ok { Ok(()) } else { Err(ApiError::Unauthorized) }
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(super) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }

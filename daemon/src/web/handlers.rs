@@ -247,6 +247,9 @@ pub async fn devices(api: Api) -> Result<impl Reply, Rejection> {
             name: d.name.clone(),
             kind: d.kind,
             area: d.area.clone(),
+            floor: api.registry.device_floor(d).map(|f| f.id.clone()),
+            features: d.features.clone(),
+            commandable: d.dialect.is_some(),
             state: api.outbox.state(&d.id),
         })
         .collect();
@@ -265,7 +268,7 @@ pub async fn command(key: Option<String>, req: CommandRequest, api: Api) -> Resu
     once(&api, "commands", key, run).await
 }
 
-async fn command_once(req: CommandRequest, api: Api) -> Result<(StatusCode, serde_json::Value), Rejection> {
+pub(super) async fn command_once(req: CommandRequest, api: Api) -> Result<(StatusCode, serde_json::Value), Rejection> {
     // The one command builder: toggles become explicit on/off from the known state.
     let outbox = &api.outbox;
     let cmd = match hub_skills::command::build(&api.registry, &req.device_id, req.action, &|id| outbox.state(id)) {

@@ -9,6 +9,8 @@
 //! connection cap and header, idle and write timeouts; [`idempotency`]
 //! replays the first outcome of a retried `Idempotency-Key`.
 
+pub mod assets;
+pub mod dashboard;
 pub mod errors;
 pub mod events;
 pub mod filters;
@@ -17,6 +19,7 @@ pub mod idempotency;
 pub mod models;
 pub mod openai;
 mod server;
+pub mod session;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -44,6 +47,8 @@ pub struct Api {
     pub started: std::time::Instant,
     /// The language model behind `/v1/chat/completions` (loaded on first use).
     pub llm: crate::llm::LlmService,
+    /// Whisper, shared with the microphone (`POST /api/listen`; loaded on first use).
+    pub asr: crate::services::AsrService,
     /// The hub's event bus (`GET /api/events`, metrics).
     pub bus: crate::events::EventBus,
     /// Short tasks a handler leaves behind (SQLite writes after a response);
