@@ -298,3 +298,34 @@ fn many_event_streams_with_a_stalled_reader_do_not_slow_commands() {
     assert!(wait_until(Duration::from_secs(2), || crate::common::http(port, "GET", "/healthz", None).is_ok()));
     drop(stalled);
 }
+
+/// The per-client rate limit: a burst, then 429 with `Retry-After`, while
+/// `/healthz` stays served; a second later one more request goes through.
+#[test]
+fn a_client_over_its_rate_gets_429_with_retry_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Mosquitto::start(dir.path());
+    let web_port = free_port();
+    let config = write_config(dir.path(), broker.port, web_port, 3000);
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "loopback_without_token = true\n",
+        &format!("token = \"{TOKEN}\"\nrate_limit_per_s = 1.0\nrate_limit_burst = 5\nrate_limit_loopback = true\n"),
+    );
+    std::fs::write(&config, text).unwrap();
+    let d = Daemon::start(&config, web_port, None);
+    let auth = format!("Bearer {TOKEN}");
+    let headers = [("Host", "127.0.0.1"), ("Authorization", auth.as_str())];
+    let codes: Vec<u16> =
+        (0..8).map(|_| http_with(d.web_port, "GET", "/api/devices", None, &headers).unwrap().0).collect();
+    let ok = codes.iter().filter(|c| **c == 200).count();
+    assert!((5..=6).contains(&ok), "burst of 5 (+1 refilled at most): {codes:?}");
+    let (code, head, body) = http_with(d.web_port, "GET", "/api/status", None, &headers).unwrap();
+    assert_eq!((code, error_code(&body).as_str()), (429, "rate_limited"), "{body}");
+    assert!(head.contains("retry-after: 1"), "{head}");
+    // Health checks are not limited.
+    let (code, _, _) = http_with(d.web_port, "GET", "/healthz", None, &[("Host", "127.0.0.1")]).unwrap();
+    assert_eq!(code, 200);
+    std::thread::sleep(Duration::from_millis(1100));
+    let (code, _, body) = http_with(d.web_port, "GET", "/api/status", None, &headers).unwrap();
+    assert_eq!(code, 200, "{body}");
+}

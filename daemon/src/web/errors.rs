@@ -34,6 +34,8 @@ pub enum ApiError {
     /// Logged with its detail, sent as a generic message.
     Internal(String),
     Unavailable(String),
+    /// Over the client's rate limit: 429 with `Retry-After` (seconds).
+    RateLimited(u64),
     /// A full queue: 503 with `Retry-After`.
     Busy(String),
 }
@@ -91,6 +93,15 @@ pub async fn recover(err: Rejection) -> Result<warp::reply::Response, Infallible
                 body(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "request body too large".into())
             }
             ApiError::Unavailable(m) => body(StatusCode::SERVICE_UNAVAILABLE, "unavailable", m.clone()),
+            ApiError::RateLimited(secs) => {
+                let mut r = body(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "rate_limited",
+                    format!("too many requests from this client; retry in {secs} s"),
+                );
+                r.headers_mut().insert(warp::http::header::RETRY_AFTER, warp::http::HeaderValue::from(*secs));
+                r
+            }
             ApiError::Busy(m) => {
                 let mut r = body(StatusCode::SERVICE_UNAVAILABLE, "busy", m.clone());
                 r.headers_mut().insert(warp::http::header::RETRY_AFTER, warp::http::HeaderValue::from(RETRY_AFTER_S));

@@ -25,6 +25,7 @@ use warp::http::{HeaderMap, Method, header};
 use warp::{Filter, Rejection, Reply};
 
 use super::errors::{ApiError, method_not_allowed, recover};
+use super::ratelimit::RateLimiter;
 use super::server::ClientAddr;
 use super::{Api, AuthPolicy, SESSION_COOKIE, ServerLimits, handlers, models};
 
@@ -130,8 +131,9 @@ pub fn routes(
         .or(metrics)
         .or(chat)
         .or(models);
+    let limiter = limits.rate_limit.map(|(per_s, burst)| Arc::new(RateLimiter::new(per_s, burst)));
     guard(auth, bound)
-        .and(health.or(api_routes))
+        .and(health.or(rate_limited(limiter, limits.rate_limit_loopback).and(api_routes)))
         .recover(recover)
         .with(warp::reply::with::headers(super::session::security_headers()))
 }
@@ -349,6 +351,27 @@ fn guard(auth: Arc<AuthPolicy>, bound: SocketAddr) -> impl Filter<Extract = (), 
         .and_then(move |h: HeaderMap| {
             let auth = auth.clone();
             async move { check_host_and_origin(&auth, bound, &h).map_err(ApiError::rejection) }
+        })
+        .untuple_one()
+}
+
+/// One token from the client's bucket, or 429 (everything but `/healthz`).
+fn rate_limited(
+    limiter: Option<Arc<RateLimiter>>,
+    loopback_too: bool,
+) -> impl Filter<Extract = (), Error = Rejection> + Clone {
+    warp::ext::optional::<ClientAddr>()
+        .and_then(move |client: Option<ClientAddr>| {
+            let limiter = limiter.clone();
+            async move {
+                let (Some(limiter), Some(ClientAddr(addr))) = (limiter, client) else { return Ok(()) };
+                if is_loopback(addr.ip()) && !loopback_too {
+                    return Ok(());
+                }
+                limiter
+                    .check(addr.ip(), std::time::Instant::now())
+                    .map_err(|wait| ApiError::RateLimited(super::ratelimit::retry_after_secs(wait)).rejection())
+            }
         })
         .untuple_one()
 }

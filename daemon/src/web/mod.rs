@@ -18,6 +18,7 @@ pub mod handlers;
 pub mod idempotency;
 pub mod models;
 pub mod openai;
+pub mod ratelimit;
 mod server;
 pub mod session;
 
@@ -141,6 +142,10 @@ pub struct ServerLimits {
     /// A response write that makes no progress for this long closes the connection.
     pub write_timeout: Duration,
     pub max_connections: usize,
+    /// Per-client token bucket (requests a second, burst), if on.
+    pub rate_limit: Option<(f64, u32)>,
+    /// Whether loopback clients are rate-limited too.
+    pub rate_limit_loopback: bool,
 }
 
 impl ServerLimits {
@@ -151,6 +156,8 @@ impl ServerLimits {
             body_timeout: Duration::from_millis(web.body_timeout_ms.max(1)),
             write_timeout: Duration::from_secs(30),
             max_connections: usize::try_from(web.max_connections.max(1)).unwrap_or(usize::MAX),
+            rate_limit: (web.rate_limit_per_s > 0.0).then_some((web.rate_limit_per_s, web.rate_limit_burst.max(1))),
+            rate_limit_loopback: web.rate_limit_loopback,
         }
     }
 }
