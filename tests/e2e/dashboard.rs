@@ -329,3 +329,26 @@ fn a_client_over_its_rate_gets_429_with_retry_after() {
     let (code, _, body) = http_with(d.web_port, "GET", "/api/status", None, &headers).unwrap();
     assert_eq!(code, 200, "{body}");
 }
+
+/// `GET /api/openapi.json` is a valid OpenAPI 3 document (checked by
+/// `openapi-spec-validator` from the venv) and lists every route the
+/// dashboard calls.
+#[test]
+fn the_openapi_document_validates() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Mosquitto::start(dir.path());
+    let d = start(dir.path(), &broker);
+    let (code, head, body) = http_with(d.web_port, "GET", "/api/openapi.json", None, &[("Host", "127.0.0.1")]).unwrap();
+    assert_eq!(code, 200, "{body}");
+    assert!(head.contains("content-type: application/json"), "{head}");
+    let doc = json(&body);
+    for p in ["/api/login", "/api/devices/{id}/command", "/api/history/turns", "/api/listen", "/api/events"] {
+        assert!(doc["paths"][p].is_object(), "{p} not described");
+    }
+    let file = dir.path().join("openapi.json");
+    std::fs::write(&file, &body).unwrap();
+    let check =
+        "import json, sys\nfrom openapi_spec_validator import validate\nvalidate(json.load(open(sys.argv[1])))\n";
+    let out = Command::new(repo().join(".venv/bin/python")).arg("-c").arg(check).arg(&file).output().unwrap();
+    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+}

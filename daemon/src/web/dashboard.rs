@@ -12,7 +12,7 @@ use warp::{Rejection, Reply};
 use super::Api;
 use super::errors::ApiError;
 use super::handlers::command_once;
-use super::models::{CommandRequest, DeviceCommandRequest, HistoryQuery, Layout};
+use super::models::{CommandRequest, DeviceCommandRequest, HistoryQuery, Layout, ListenReply};
 use crate::pipeline::{Modality, Origin};
 use crate::store::{CommandStatus, EventKind};
 
@@ -26,11 +26,16 @@ fn internal(e: impl std::fmt::Debug) -> Rejection {
 }
 
 /// `GET /api/layout`: floors and areas, in configuration order.
+#[utoipa::path(get, path = "/api/layout", tag = "devices",
+    responses((status = 200, description = "Floors and areas", body = Layout)))]
 pub async fn layout(api: Api) -> Result<impl Reply, Rejection> {
     Ok(warp::reply::json(&Layout { floors: api.registry.floors.clone(), areas: api.registry.areas.clone() }))
 }
 
 /// `POST /api/devices/<id>/command`: as `POST /api/commands` with the id in the path.
+#[utoipa::path(post, path = "/api/devices/{id}/command", tag = "devices", request_body = DeviceCommandRequest,
+    params(("id" = String, Path, description = "Device (entity) id, e.g. light.kitchen")),
+    responses((status = 202, description = "Enqueued: `{device_id, commands: [{id, topic, status}]}`", body = Object)))]
 pub async fn device_command(
     device_id: String,
     req: DeviceCommandRequest,
@@ -50,6 +55,8 @@ fn nonempty(s: &Option<String>) -> Option<&str> {
 }
 
 /// `GET /api/history/turns?q=&before=&limit=`
+#[utoipa::path(get, path = "/api/history/turns", tag = "history", params(HistoryQuery),
+    responses((status = 200, description = "Dialogue turns, newest first (`q`: text search)", body = [crate::store::DialogueTurn])))]
 pub async fn history_turns(q: HistoryQuery, api: Api) -> Result<impl Reply, Rejection> {
     if nonempty(&q.q).is_some_and(|s| s.chars().count() > 200) {
         return Err(ApiError::BadRequest("`q` is longer than 200 characters".into()).rejection());
@@ -59,6 +66,8 @@ pub async fn history_turns(q: HistoryQuery, api: Api) -> Result<impl Reply, Reje
 }
 
 /// `GET /api/history/commands?device=&status=&before=&limit=`
+#[utoipa::path(get, path = "/api/history/commands", tag = "history", params(HistoryQuery),
+    responses((status = 200, description = "Outbox rows, newest first (`device`, `status` filters)", body = [Object])))]
 pub async fn history_commands(q: HistoryQuery, api: Api) -> Result<impl Reply, Rejection> {
     let status = match nonempty(&q.status) {
         None => None,
@@ -71,6 +80,8 @@ pub async fn history_commands(q: HistoryQuery, api: Api) -> Result<impl Reply, R
 }
 
 /// `GET /api/history/events?kind=&before=&limit=`
+#[utoipa::path(get, path = "/api/history/events", tag = "history", params(HistoryQuery),
+    responses((status = 200, description = "Stored events, newest first (`kind` filter)", body = [Object])))]
 pub async fn history_events(q: HistoryQuery, api: Api) -> Result<impl Reply, Rejection> {
     let kind = match nonempty(&q.kind) {
         None => None,
@@ -82,6 +93,9 @@ pub async fn history_events(q: HistoryQuery, api: Api) -> Result<impl Reply, Rej
 
 /// `POST /api/listen`: a WAV body (any rate and channel count `hubd
 /// transcribe` accepts) -> transcript -> the text pipeline, as a voice turn.
+#[utoipa::path(post, path = "/api/listen", tag = "dialogue",
+    request_body(content = String, content_type = "audio/wav", description = "A WAV file: PCM or float, mono or stereo, 4 to 384 kHz, at most 30 s and 8 MiB"),
+    responses((status = 200, description = "The transcript and what the pipeline did with it", body = ListenReply)))]
 pub async fn listen(wav: Vec<u8>, api: Api) -> Result<warp::reply::Response, Rejection> {
     let t0 = Instant::now();
     let audio = tokio::task::spawn_blocking(move || {
@@ -105,21 +119,14 @@ pub async fn listen(wav: Vec<u8>, api: Api) -> Result<warp::reply::Response, Rej
     let asr_ms = t0.elapsed().as_secs_f64() * 1000.0;
     let text = t.text.trim().to_string();
     let outcome = if text.is_empty() {
-        serde_json::Value::Null
+        None
     } else {
         let origin = Origin { modality: Modality::Voice, area: None, session: Some("dashboard".into()), voice: None };
         let pipeline = api.pipeline.clone();
         let spoken = text.clone();
         let run = api.tracker.spawn(async move { pipeline.handle_text(&spoken, origin, false).await });
-        let out = run.await.map_err(internal)?.map_err(internal)?;
-        serde_json::to_value(&out).map_err(internal)?
+        Some(run.await.map_err(internal)?.map_err(internal)?)
     };
-    let body = serde_json::json!({
-        "transcript": text,
-        "duration_s": duration_s,
-        "asr_ms": asr_ms,
-        "warnings": audio.warnings,
-        "outcome": outcome,
-    });
+    let body = ListenReply { transcript: text, duration_s, asr_ms, warnings: audio.warnings, outcome };
     Ok(warp::reply::with_status(warp::reply::json(&body), StatusCode::OK).into_response())
 }

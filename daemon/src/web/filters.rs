@@ -324,6 +324,8 @@ where
             .or(not_allowed("GET, HEAD"))
             .unify(),
     );
+    let openapi = warp::path!("api" / "openapi.json")
+        .and(get_or_head().and_then(super::openapi_doc::openapi_json).or(not_allowed("GET, HEAD")).unify());
     let listen = warp::path!("api" / "listen").and(authorized()).and(
         warp::post().and(wav_body(body)).and(with_api()).and_then(dashboard::listen).or(not_allowed("POST")).unify(),
     );
@@ -341,6 +343,8 @@ where
         .or(events)
         .unify()
         .or(listen)
+        .unify()
+        .or(openapi)
         .unify()
         .boxed()
 }

@@ -18,6 +18,7 @@ pub mod handlers;
 pub mod idempotency;
 pub mod models;
 pub mod openai;
+pub mod openapi_doc;
 pub mod ratelimit;
 mod server;
 pub mod session;

@@ -36,6 +36,8 @@ pub fn security_headers() -> HeaderMap {
 }
 
 /// `POST /api/login`: the right token sets the session cookie (204).
+#[utoipa::path(post, path = "/api/login", tag = "session", request_body = LoginRequest, security(()),
+    responses((status = 204, description = "Sets the HttpOnly, SameSite=Strict `hubd_session` cookie")))]
 pub async fn login(
     req: LoginRequest,
     client: Option<SocketAddr>,
@@ -60,6 +62,8 @@ pub async fn login(
 }
 
 /// `POST /api/logout`: clears the browser's session cookie (204).
+#[utoipa::path(post, path = "/api/logout", tag = "session", security(()),
+    responses((status = 204, description = "Clears the session cookie")))]
 pub async fn logout() -> Result<warp::reply::Response, Rejection> {
     let mut r = warp::reply::with_status(warp::reply(), StatusCode::NO_CONTENT).into_response();
     let clear = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
