@@ -20,7 +20,6 @@ use std::time::Duration;
 
 use bytes::Buf;
 use futures_util::{Stream, StreamExt};
-use warp::filters::BoxedFilter;
 use warp::http::{HeaderMap, Method, header};
 use warp::{Filter, Rejection, Reply};
 
@@ -31,9 +30,9 @@ use super::{Api, AuthPolicy, SESSION_COOKIE, ServerLimits, handlers, models};
 
 /// How request bodies are read.
 #[derive(Debug, Clone, Copy)]
-struct BodyLimits {
-    max: u64,
-    deadline: Duration,
+pub(super) struct BodyLimits {
+    pub(super) max: u64,
+    pub(super) deadline: Duration,
 }
 
 pub fn routes(
@@ -118,7 +117,7 @@ pub fn routes(
     );
     let logout =
         warp::path!("api" / "logout").and(warp::post().and_then(super::session::logout).or(not_allowed("POST")));
-    let dashboard = dashboard_routes(|| with_api().boxed(), || authorized().boxed(), body);
+    let dashboard = super::dashboard_routes::routes(|| with_api().boxed(), || authorized().boxed(), body);
     let api_routes = dashboard
         .or(login)
         .or(logout)
@@ -138,14 +137,16 @@ pub fn routes(
         .with(warp::reply::with::headers(super::session::security_headers()))
 }
 
-fn get_or_head() -> impl Filter<Extract = (), Error = Rejection> + Clone {
+pub(super) fn get_or_head() -> impl Filter<Extract = (), Error = Rejection> + Clone {
     warp::get().or(warp::head()).unify()
 }
 
 /// Answers a method the path does not serve with 405 and `Allow`; for a
 /// served method it steps aside (not found), so the route's own rejection
 /// (bad body, ...) is the one reported.
-fn not_allowed(allow: &'static str) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
+pub(super) fn not_allowed(
+    allow: &'static str,
+) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
     warp::method().and_then(move |m: Method| async move {
         if allow.split(", ").any(|a| a == m.as_str()) {
             Err(warp::reject::not_found())
@@ -173,7 +174,7 @@ fn idempotency_key() -> impl Filter<Extract = (Option<String>,), Error = Rejecti
 
 /// A JSON body: `Content-Type: application/json`, at most `max` bytes,
 /// all of it within the deadline.
-fn json_body<T: serde::de::DeserializeOwned + Send>(
+pub(super) fn json_body<T: serde::de::DeserializeOwned + Send>(
     limits: BodyLimits,
 ) -> impl Filter<Extract = (T,), Error = Rejection> + Clone {
     warp::header::headers_cloned()
@@ -204,7 +205,7 @@ where
 }
 
 /// The whole body, at most `limits.max` bytes, within the deadline.
-async fn read_body<S, B>(stream: S, limits: BodyLimits) -> Result<Vec<u8>, Rejection>
+pub(super) async fn read_body<S, B>(stream: S, limits: BodyLimits) -> Result<Vec<u8>, Rejection>
 where
     S: Stream<Item = Result<B, warp::Error>>,
     B: Buf,
@@ -230,123 +231,6 @@ where
         .await
         .map_err(|_| ApiError::BodyTimeout.rejection())?
         .map_err(ApiError::rejection)
-}
-
-/// A WAV body (`Content-Type: audio/wav`, `audio/x-wav`, `audio/wave` or
-/// `application/octet-stream`) of at most [`dashboard::MAX_WAV_BYTES`].
-fn wav_body(limits: BodyLimits) -> impl Filter<Extract = (Vec<u8>,), Error = Rejection> + Clone {
-    let limits = BodyLimits { max: super::dashboard::MAX_WAV_BYTES, ..limits };
-    warp::header::headers_cloned()
-        .and_then(|h: HeaderMap| async move {
-            let mime = h
-                .get(header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.split(';').next())
-                .map(|m| m.trim().to_ascii_lowercase());
-            match mime.as_deref() {
-                Some("audio/wav" | "audio/x-wav" | "audio/wave" | "application/octet-stream") => Ok(()),
-                _ => Err(ApiError::MediaType("expected `Content-Type: audio/wav`").rejection()),
-            }
-        })
-        .untuple_one()
-        .and(warp::body::content_length_limit(limits.max))
-        .and(warp::body::stream())
-        .and_then(move |s| read_body(s, limits))
-}
-
-/// The dashboard: its files (no auth: they hold no data) and its API.
-fn dashboard_routes<A>(
-    with_api: impl Fn() -> BoxedFilter<(Api,)>,
-    authorized: A,
-    body: BodyLimits,
-) -> BoxedFilter<(warp::reply::Response,)>
-where
-    A: Fn() -> BoxedFilter<()>,
-{
-    use super::{assets, dashboard};
-    let inm = || warp::header::optional::<String>("if-none-match");
-    let index = warp::path::end().and(
-        get_or_head()
-            .and(inm())
-            .and_then(|inm| assets::serve("index.html".into(), inm))
-            .or(not_allowed("GET, HEAD"))
-            .unify(),
-    );
-    let files = warp::path!("assets" / String)
-        .and(get_or_head())
-        .and(inm())
-        .and_then(assets::serve)
-        .or(warp::path!("assets" / String).and(not_allowed("GET, HEAD")).map(|_: String, r| r))
-        .unify();
-    let layout = warp::path!("api" / "layout").and(authorized()).and(
-        get_or_head()
-            .and(with_api())
-            .and_then(dashboard::layout)
-            .map(Reply::into_response)
-            .or(not_allowed("GET, HEAD"))
-            .unify(),
-    );
-    let device_command = warp::path!("api" / "devices" / String / "command")
-        .and(authorized())
-        .and(warp::post())
-        .and(json_body::<models::DeviceCommandRequest>(body))
-        .and(with_api())
-        .and_then(dashboard::device_command)
-        .or(warp::path!("api" / "devices" / String / "command").and(not_allowed("POST")).map(|_: String, r| r))
-        .unify();
-    let history =
-        |kind: &'static str| warp::path("api").and(warp::path("history")).and(warp::path(kind)).and(warp::path::end());
-    let query = || warp::query::<models::HistoryQuery>();
-    let turns = history("turns").and(authorized()).and(
-        get_or_head()
-            .and(query())
-            .and(with_api())
-            .and_then(dashboard::history_turns)
-            .map(Reply::into_response)
-            .or(not_allowed("GET, HEAD"))
-            .unify(),
-    );
-    let commands = history("commands").and(authorized()).and(
-        get_or_head()
-            .and(query())
-            .and(with_api())
-            .and_then(dashboard::history_commands)
-            .map(Reply::into_response)
-            .or(not_allowed("GET, HEAD"))
-            .unify(),
-    );
-    let events = history("events").and(authorized()).and(
-        get_or_head()
-            .and(query())
-            .and(with_api())
-            .and_then(dashboard::history_events)
-            .map(Reply::into_response)
-            .or(not_allowed("GET, HEAD"))
-            .unify(),
-    );
-    let openapi = warp::path!("api" / "openapi.json")
-        .and(get_or_head().and_then(super::openapi_doc::openapi_json).or(not_allowed("GET, HEAD")).unify());
-    let listen = warp::path!("api" / "listen").and(authorized()).and(
-        warp::post().and(wav_body(body)).and(with_api()).and_then(dashboard::listen).or(not_allowed("POST")).unify(),
-    );
-    index
-        .or(files)
-        .unify()
-        .or(layout)
-        .unify()
-        .or(device_command)
-        .unify()
-        .or(turns)
-        .unify()
-        .or(commands)
-        .unify()
-        .or(events)
-        .unify()
-        .or(listen)
-        .unify()
-        .or(openapi)
-        .unify()
-        .boxed()
 }
 
 /// `Host` and `Origin` checks for every request.

@@ -11,6 +11,7 @@
 
 pub mod assets;
 pub mod dashboard;
+mod dashboard_routes;
 pub mod errors;
 pub mod events;
 pub mod filters;
