@@ -8,8 +8,13 @@
 //!   dashboard's session cookie, also on loopback, unless `[web]
 //!   loopback_without_token` opts out; reads from loopback are served
 //!   without; other clients need the token for everything;
+//! - `POST /api/login` exchanges the token for the session cookie; the
+//!   dashboard's files, `/api/openapi.json` and `/healthz` need neither;
+//! - every route but `/healthz` takes a token from the client's rate-limit
+//!   bucket (429 with `Retry-After` when empty; loopback exempt by default);
 //! - POST bodies must be `Content-Type: application/json`, within
-//!   `max_body_bytes`, and arrive within the body deadline (408);
+//!   `max_body_bytes` (`POST /api/listen`: `audio/wav`, at most 8 MiB), and
+//!   arrive within the body deadline (408);
 //! - a path asked with a method it does not serve gets a 405 with `Allow`;
 //!   `HEAD` is served wherever `GET` is.
 

@@ -1,5 +1,9 @@
-//! The local web API (warp), used by `hubd say` when a daemon is up, and
-//! the OpenAI-compatible chat API ([`openai`]). Later: the dashboard.
+//! The local web API (warp), used by `hubd say` when a daemon is up, the
+//! OpenAI-compatible chat API ([`openai`]) and the dashboard: its files
+//! embedded in the binary ([`assets`]), its API ([`dashboard`]), the login
+//! that issues the session cookie ([`session`], also the security headers),
+//! the per-client rate limit ([`ratelimit`]) and the OpenAPI document
+//! generated from the handlers and models ([`openapi_doc`]).
 //!
 //! Layout follows warp's `todos` example: [`filters`] (routing, the Host,
 //! Origin and auth checks, body limits), [`handlers`] (async fns returning
