@@ -272,7 +272,7 @@ fn load_number_words(t: &mut TemplateNlu, language: &str, weights_dir: Option<&s
 }
 
 /// One command row of an outcome.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CommandOutcome {
     pub id: i64,
     pub device_id: String,
@@ -291,16 +291,20 @@ pub struct Planned {
 
 /// Result of one request (also what `POST /api/say` answers, read back by
 /// `hubd say`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Outcome {
     pub text: String,
     pub intent: Option<String>,
+    #[schema(value_type = Object)]
     pub slots: serde_json::Map<String, serde_json::Value>,
     pub entities: Vec<String>,
     pub confidence: Option<f32>,
+    /// template, grammar, model or llm.
+    #[schema(value_type = Option<String>)]
     pub source: Option<hub_skills::Source>,
     pub reply: String,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub answer: Option<serde_json::Value>,
     pub commands: Vec<CommandOutcome>,
     #[serde(skip_serializing_if = "Option::is_none")]

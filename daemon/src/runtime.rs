@@ -236,6 +236,7 @@ impl Runtime {
                 reloader: rt.reloader.clone(),
                 started: std::time::Instant::now(),
                 llm: rt.services.llm.clone(),
+                asr: rt.services.asr.clone(),
                 bus: rt.bus.clone(),
                 tracker: rt.tracker.clone(),
                 stop: rt.signal(Stage::Producer),

@@ -30,6 +30,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 mod automations;
 mod commands;
 pub use automations::{AutomationRun, NewAutomationRun};
+mod history;
 #[cfg(test)]
 mod tests;
 
@@ -83,7 +84,7 @@ pub enum StoreError {
 macro_rules! text_enum {
     ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $variant:ident = $s:literal),+ $(,)? }) => {
         $(#[$m])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type, utoipa::ToSchema)]
         #[serde(rename_all = "snake_case")]
         #[sqlx(rename_all = "snake_case")]
         pub enum $name { $($(#[$vm])* $variant),+ }
@@ -202,7 +203,7 @@ impl NewTurn {
 }
 
 /// A stored dialogue turn.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct DialogueTurn {
     pub id: i64,
     pub session: String,
@@ -210,8 +211,10 @@ pub struct DialogueTurn {
     pub modality: Modality,
     pub text: String,
     pub reasoning: Option<String>,
+    #[schema(value_type = Option<Object>)]
     pub intent: Option<serde_json::Value>,
     pub area: Option<String>,
+    #[schema(value_type = Option<Object>)]
     pub timings: Option<serde_json::Value>,
     pub correlation: Option<String>,
     pub audio_path: Option<String>,

@@ -143,19 +143,27 @@ fn rules_act_through_the_outbox_and_are_traced() {
     publish_raw(&rt, broker.port, "test/button/porch", b"hold".to_vec());
 
     // A rule whose own commands trigger it again is stopped and reported, not run forever.
+    std::thread::sleep(Duration::from_millis(500));
+    let n0 = runs(web, "flip").len();
     let body = r#"{"device_id":"light.living_room_lamp","action":{"action":"brightness","percent":30}}"#;
     let (code, resp) = http(web, "POST", "/api/commands", Some(body)).unwrap();
     assert_eq!(code, 202, "{resp}");
     assert!(
-        wait_until(Duration::from_secs(10), || outcomes(web, "flip").iter().any(|o| o == "loop_stopped")),
+        wait_until(Duration::from_secs(10), || {
+            let o = outcomes(web, "flip");
+            o.len() >= n0 + 2 && o[0] == "loop_stopped"
+        }),
         "no loop stop: {:?}; log:\n{}",
         runs(web, "flip"),
         daemon.log_text()
     );
+    let before = outcomes(web, "flip");
     std::thread::sleep(Duration::from_secs(2));
     let flips = outcomes(web, "flip");
-    // One run for the lamp's first report (start-up) and one for our command, at most.
-    assert!((1..=2).contains(&flips.iter().filter(|o| *o == "finished").count()), "{flips:?}");
+    assert_eq!(flips.len(), before.len(), "the rule stopped running: {flips:?}");
+    // Runs for the lamp's first report, good_night's command and ours, each stopped at its own echo.
+    let finished = flips.iter().filter(|o| *o == "finished").count();
+    assert!((1..=3).contains(&finished), "{flips:?}");
     let stopped = runs(web, "flip").into_iter().find(|r| r["outcome"] == "loop_stopped").expect("stopped run");
     assert_eq!(stopped["cause"]["rule"], "flip");
     assert!(stopped["error"].as_str().is_some_and(|e| e.contains("trigger itself")), "{stopped}");

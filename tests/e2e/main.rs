@@ -6,6 +6,7 @@ mod chat;
 mod cli;
 mod common;
 mod config;
+mod dashboard;
 mod link;
 mod openai_limits;
 mod security;

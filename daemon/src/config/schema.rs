@@ -169,6 +169,13 @@ pub struct WebConfig {
     pub body_timeout_ms: u64,
     /// Most connections served at once; more wait to be accepted.
     pub max_connections: u32,
+    /// Requests a second each client (IP address) may make on average, as a
+    /// token bucket; over it, `429` with `Retry-After`. 0 turns the limit off.
+    pub rate_limit_per_s: f64,
+    /// Requests a client may make at once before the rate applies.
+    pub rate_limit_burst: u32,
+    /// Limit clients on this machine too (the CLI, benches and tests are not limited by default).
+    pub rate_limit_loopback: bool,
 }
 
 impl Default for WebConfig {
@@ -183,6 +190,9 @@ impl Default for WebConfig {
             header_timeout_ms: 10_000,
             body_timeout_ms: 30_000,
             max_connections: 256,
+            rate_limit_per_s: 20.0,
+            rate_limit_burst: 120,
+            rate_limit_loopback: false,
         }
     }
 }

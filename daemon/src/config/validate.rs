@@ -152,6 +152,17 @@ impl<'a> Validator<'a> {
                 self.err(&base, Some(key), format!("`{key}` is 0"), Some("milliseconds >= 1".into()));
             }
         }
+        if !(w.rate_limit_per_s.is_finite() && w.rate_limit_per_s >= 0.0) {
+            self.err(
+                &base,
+                Some("rate_limit_per_s"),
+                format!("`rate_limit_per_s` is {}", w.rate_limit_per_s),
+                Some("requests a second >= 0 (0 turns the limit off)".into()),
+            );
+        }
+        if w.rate_limit_per_s > 0.0 && w.rate_limit_burst == 0 {
+            self.err(&base, Some("rate_limit_burst"), "`rate_limit_burst` is 0".into(), Some("at least 1".into()));
+        }
         if w.max_connections == 0 {
             self.err(&base, Some("max_connections"), "`max_connections` is 0".into(), Some("at least 1".into()));
         }

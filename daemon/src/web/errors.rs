@@ -27,11 +27,15 @@ pub enum ApiError {
     BodyTimeout,
     /// A POST body that is not `Content-Type: application/json`: 415.
     UnsupportedMediaType,
+    /// A body of another media type than the route takes: 415.
+    MediaType(&'static str),
     /// A body over `max_body_bytes`: 413.
     PayloadTooLarge,
     /// Logged with its detail, sent as a generic message.
     Internal(String),
     Unavailable(String),
+    /// Over the client's rate limit: 429 with `Retry-After` (seconds).
+    RateLimited(u64),
     /// A full queue: 503 with `Retry-After`.
     Busy(String),
 }
@@ -84,10 +88,20 @@ pub async fn recover(err: Rejection) -> Result<warp::reply::Response, Infallible
                 "unsupported_media_type",
                 "expected `Content-Type: application/json`".into(),
             ),
+            ApiError::MediaType(m) => body(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", (*m).into()),
             ApiError::PayloadTooLarge => {
                 body(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "request body too large".into())
             }
             ApiError::Unavailable(m) => body(StatusCode::SERVICE_UNAVAILABLE, "unavailable", m.clone()),
+            ApiError::RateLimited(secs) => {
+                let mut r = body(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "rate_limited",
+                    format!("too many requests from this client; retry in {secs} s"),
+                );
+                r.headers_mut().insert(warp::http::header::RETRY_AFTER, warp::http::HeaderValue::from(*secs));
+                r
+            }
             ApiError::Busy(m) => {
                 let mut r = body(StatusCode::SERVICE_UNAVAILABLE, "busy", m.clone());
                 r.headers_mut().insert(warp::http::header::RETRY_AFTER, warp::http::HeaderValue::from(RETRY_AFTER_S));

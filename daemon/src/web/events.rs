@@ -15,6 +15,9 @@ use warp::{Rejection, Reply};
 use super::Api;
 use super::errors::ApiError;
 
+#[utoipa::path(get, path = "/api/events", tag = "events",
+    params(("Last-Event-ID" = Option<String>, Header, description = "Resume after this event id")),
+    responses((status = 200, description = "Server-Sent Events: state_changed, command_status, dialogue_turn, audio_gate, ...", body = String, content_type = "text/event-stream")))]
 pub async fn stream(last_event_id: Option<String>, api: Api) -> Result<impl Reply, Rejection> {
     let last = match last_event_id.as_deref().map(str::trim) {
         None | Some("") => None,

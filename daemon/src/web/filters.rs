@@ -8,8 +8,13 @@
 //!   dashboard's session cookie, also on loopback, unless `[web]
 //!   loopback_without_token` opts out; reads from loopback are served
 //!   without; other clients need the token for everything;
+//! - `POST /api/login` exchanges the token for the session cookie; the
+//!   dashboard's files, `/api/openapi.json` and `/healthz` need neither;
+//! - every route but `/healthz` takes a token from the client's rate-limit
+//!   bucket (429 with `Retry-After` when empty; loopback exempt by default);
 //! - POST bodies must be `Content-Type: application/json`, within
-//!   `max_body_bytes`, and arrive within the body deadline (408);
+//!   `max_body_bytes` (`POST /api/listen`: `audio/wav`, at most 8 MiB), and
+//!   arrive within the body deadline (408);
 //! - a path asked with a method it does not serve gets a 405 with `Allow`;
 //!   `HEAD` is served wherever `GET` is.
 
@@ -24,14 +29,15 @@ use warp::http::{HeaderMap, Method, header};
 use warp::{Filter, Rejection, Reply};
 
 use super::errors::{ApiError, method_not_allowed, recover};
+use super::ratelimit::RateLimiter;
 use super::server::ClientAddr;
 use super::{Api, AuthPolicy, SESSION_COOKIE, ServerLimits, handlers, models};
 
 /// How request bodies are read.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct BodyLimits {
-    max: u64,
-    deadline: Duration,
+    pub(super) max: u64,
+    pub(super) deadline: Duration,
 }
 
 pub fn routes(
@@ -45,6 +51,7 @@ pub fn routes(
         let api = api.clone();
         warp::any().map(move || api.clone())
     };
+    let auth_for_login = auth.clone();
     let authorized = {
         let auth = auth.clone();
         move || authorized(auth.clone())
@@ -106,8 +113,22 @@ pub fn routes(
             .or(not_allowed("GET, HEAD")),
     );
     let automations = super::automations::routes(with_api.clone(), authorized.clone(), body);
-    let api_routes = events
+    let login = warp::path!("api" / "login").and(
+        warp::post()
+            .and(json_body::<models::LoginRequest>(body))
+            .and(warp::ext::optional::<ClientAddr>().map(|c: Option<ClientAddr>| c.map(|c| c.0)))
+            .and(warp::any().map(move || auth_for_login.clone()))
+            .and_then(super::session::login)
+            .or(not_allowed("POST")),
+    );
+    let logout =
+        warp::path!("api" / "logout").and(warp::post().and_then(super::session::logout).or(not_allowed("POST")));
+    let dashboard = super::dashboard_routes::routes(|| with_api().boxed(), || authorized().boxed(), body);
+    let api_routes = dashboard
+        .or(login)
+        .or(logout)
         .or(automations)
+        .or(events)
         .or(say)
         .or(understand)
         .or(devices)
@@ -116,7 +137,11 @@ pub fn routes(
         .or(metrics)
         .or(chat)
         .or(models);
-    guard(auth, bound).and(health.or(api_routes)).recover(recover)
+    let limiter = limits.rate_limit.map(|(per_s, burst)| Arc::new(RateLimiter::new(per_s, burst)));
+    guard(auth, bound)
+        .and(health.or(rate_limited(limiter, limits.rate_limit_loopback).and(api_routes)))
+        .recover(recover)
+        .with(warp::reply::with::headers(super::session::security_headers()))
 }
 
 pub(super) fn get_or_head() -> impl Filter<Extract = (), Error = Rejection> + Clone {
@@ -182,6 +207,16 @@ where
     S: Stream<Item = Result<B, warp::Error>>,
     B: Buf,
 {
+    let bytes = read_body(stream, limits).await?;
+    serde_json::from_slice(&bytes).map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")).rejection())
+}
+
+/// The whole body, at most `limits.max` bytes, within the deadline.
+pub(super) async fn read_body<S, B>(stream: S, limits: BodyLimits) -> Result<Vec<u8>, Rejection>
+where
+    S: Stream<Item = Result<B, warp::Error>>,
+    B: Buf,
+{
     let collect = async move {
         let mut out: Vec<u8> = Vec::new();
         let mut stream = std::pin::pin!(stream);
@@ -199,11 +234,10 @@ where
         }
         Ok(out)
     };
-    let bytes = tokio::time::timeout(limits.deadline, collect)
+    tokio::time::timeout(limits.deadline, collect)
         .await
         .map_err(|_| ApiError::BodyTimeout.rejection())?
-        .map_err(ApiError::rejection)?;
-    serde_json::from_slice(&bytes).map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")).rejection())
+        .map_err(ApiError::rejection)
 }
 
 /// `Host` and `Origin` checks for every request.
@@ -212,6 +246,27 @@ fn guard(auth: Arc<AuthPolicy>, bound: SocketAddr) -> impl Filter<Extract = (), 
         .and_then(move |h: HeaderMap| {
             let auth = auth.clone();
             async move { check_host_and_origin(&auth, bound, &h).map_err(ApiError::rejection) }
+        })
+        .untuple_one()
+}
+
+/// One token from the client's bucket, or 429 (everything but `/healthz`).
+fn rate_limited(
+    limiter: Option<Arc<RateLimiter>>,
+    loopback_too: bool,
+) -> impl Filter<Extract = (), Error = Rejection> + Clone {
+    warp::ext::optional::<ClientAddr>()
+        .and_then(move |client: Option<ClientAddr>| {
+            let limiter = limiter.clone();
+            async move {
+                let (Some(limiter), Some(ClientAddr(addr))) = (limiter, client) else { return Ok(()) };
+                if is_loopback(addr.ip()) && !loopback_too {
+                    return Ok(());
+                }
+                limiter
+                    .check(addr.ip(), std::time::Instant::now())
+                    .map_err(|wait| ApiError::RateLimited(super::ratelimit::retry_after_secs(wait)).rejection())
+            }
         })
         .untuple_one()
 }
@@ -228,7 +283,7 @@ fn authorized(auth: Arc<AuthPolicy>) -> impl Filter<Extract = (), Error = Reject
         .untuple_one()
 }
 
-fn is_loopback(ip: IpAddr) -> bool {
+pub(super) fn is_loopback(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => v4.is_loopback(),
         IpAddr::V6(v6) => v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()),
@@ -341,7 +396,7 @@ pub(crate) fn check_auth(
     if token_ok || cookie_ok { Ok(()) } else { Err(ApiError::Unauthorized) }
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(super) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }

@@ -88,6 +88,8 @@ fn check_area(api: &Api, area: &Option<String>) -> Result<(), Rejection> {
     Ok(())
 }
 
+#[utoipa::path(get, path = "/healthz", tag = "system", security(()),
+    responses((status = 200, description = "The daemon is up", body = Health)))]
 pub async fn health(api: Api) -> Result<impl Reply, Rejection> {
     Ok(warp::reply::json(&Health {
         status: "ok",
@@ -98,6 +100,8 @@ pub async fn health(api: Api) -> Result<impl Reply, Rejection> {
 
 /// `GET /api/status`: what `hubd status` prints. Audio counters show the
 /// gating at work: frames seen, speech frames, utterances decoded.
+#[utoipa::path(get, path = "/api/status", tag = "system",
+    responses((status = 200, description = "Version, uptime, MQTT link, outbox, event bus, audio and LLM counters", body = Object)))]
 pub async fn status(api: Api) -> Result<impl Reply, Rejection> {
     Ok(warp::reply::json(&status_json(&api)))
 }
@@ -129,6 +133,8 @@ pub fn status_json(api: &Api) -> serde_json::Value {
 }
 
 /// `GET /metrics`: Prometheus text format.
+#[utoipa::path(get, path = "/metrics", tag = "system",
+    responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")))]
 pub async fn metrics(api: Api) -> Result<impl Reply, Rejection> {
     use std::fmt::Write as _;
     use std::sync::atomic::Ordering::Relaxed;
@@ -191,6 +197,9 @@ pub async fn metrics(api: Api) -> Result<impl Reply, Rejection> {
     Ok(warp::reply::with_header(out, "content-type", "text/plain; version=0.0.4"))
 }
 
+#[utoipa::path(post, path = "/api/say", tag = "dialogue", request_body = SayRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key replays the first outcome")),
+    responses((status = 200, description = "What was understood and done", body = crate::pipeline::Outcome)))]
 pub async fn say(key: Option<String>, req: SayRequest, api: Api) -> Result<impl Reply, Rejection> {
     check_text(&req.text)?;
     check_area(&api, &req.area)?;
@@ -230,6 +239,8 @@ async fn say_once(req: SayRequest, api: Api) -> Result<(StatusCode, serde_json::
     }
 }
 
+#[utoipa::path(post, path = "/api/understand", tag = "dialogue", request_body = UnderstandRequest,
+    responses((status = 200, description = "The understanding (intent, slots, entities), nothing done", body = Object)))]
 pub async fn understand(req: UnderstandRequest, api: Api) -> Result<impl Reply, Rejection> {
     check_text(&req.text)?;
     check_area(&api, &req.area)?;
@@ -237,6 +248,8 @@ pub async fn understand(req: UnderstandRequest, api: Api) -> Result<impl Reply, 
     Ok(warp::reply::json(&understanding_json(req.text.trim(), u.as_ref())))
 }
 
+#[utoipa::path(get, path = "/api/devices", tag = "devices",
+    responses((status = 200, description = "Every device with its last known state", body = [DeviceDto])))]
 pub async fn devices(api: Api) -> Result<impl Reply, Rejection> {
     let registry = api.registry.get();
     let out: Vec<DeviceDto> = registry
@@ -247,12 +260,17 @@ pub async fn devices(api: Api) -> Result<impl Reply, Rejection> {
             name: d.name.clone(),
             kind: d.kind,
             area: d.area.clone(),
+            floor: registry.device_floor(d).map(|f| f.id.clone()),
+            features: d.features.clone(),
+            commandable: d.dialect.is_some(),
             state: api.outbox.state(&d.id),
         })
         .collect();
     Ok(warp::reply::json(&out))
 }
 
+#[utoipa::path(get, path = "/api/commands", tag = "devices", params(ListQuery),
+    responses((status = 200, description = "The newest outbox rows", body = [Object])))]
 pub async fn commands(q: ListQuery, api: Api) -> Result<impl Reply, Rejection> {
     let limit = q.limit.unwrap_or(50).clamp(1, 1000);
     let rows = api.store.recent_commands(limit).await.map_err(|e| ApiError::Internal(format!("{e:?}")).rejection())?;
@@ -260,12 +278,15 @@ pub async fn commands(q: ListQuery, api: Api) -> Result<impl Reply, Rejection> {
     Ok(warp::reply::json(&out))
 }
 
+#[utoipa::path(post, path = "/api/commands", tag = "devices", request_body = CommandRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key replays the first outcome")),
+    responses((status = 202, description = "Enqueued: `{device_id, commands: [{id, topic, status}]}`", body = Object)))]
 pub async fn command(key: Option<String>, req: CommandRequest, api: Api) -> Result<impl Reply, Rejection> {
     let run = || command_once(req, api.clone());
     once(&api, "commands", key, run).await
 }
 
-async fn command_once(req: CommandRequest, api: Api) -> Result<(StatusCode, serde_json::Value), Rejection> {
+pub(super) async fn command_once(req: CommandRequest, api: Api) -> Result<(StatusCode, serde_json::Value), Rejection> {
     // The one command builder: toggles become explicit on/off from the known state.
     let outbox = &api.outbox;
     let cmd = match hub_skills::command::build(&api.registry.get(), &req.device_id, req.action, &|id| outbox.state(id))

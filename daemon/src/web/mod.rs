@@ -1,5 +1,9 @@
-//! The local web API (warp), used by `hubd say` when a daemon is up, and
-//! the OpenAI-compatible chat API ([`openai`]). Later: the dashboard.
+//! The local web API (warp), used by `hubd say` when a daemon is up, the
+//! OpenAI-compatible chat API ([`openai`]) and the dashboard: its files
+//! embedded in the binary ([`assets`]), its API ([`dashboard`]), the login
+//! that issues the session cookie ([`session`], also the security headers),
+//! the per-client rate limit ([`ratelimit`]) and the OpenAPI document
+//! generated from the handlers and models ([`openapi_doc`]).
 //!
 //! Layout follows warp's `todos` example: [`filters`] (routing, the Host,
 //! Origin and auth checks, body limits), [`handlers`] (async fns returning
@@ -9,7 +13,10 @@
 //! connection cap and header, idle and write timeouts; [`idempotency`]
 //! replays the first outcome of a retried `Idempotency-Key`.
 
+pub mod assets;
 pub mod automations;
+pub mod dashboard;
+mod dashboard_routes;
 pub mod errors;
 pub mod events;
 pub mod filters;
@@ -17,7 +24,10 @@ pub mod handlers;
 pub mod idempotency;
 pub mod models;
 pub mod openai;
+pub mod openapi_doc;
+pub mod ratelimit;
 mod server;
+pub mod session;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -46,6 +56,8 @@ pub struct Api {
     pub started: std::time::Instant,
     /// The language model behind `/v1/chat/completions` (loaded on first use).
     pub llm: crate::llm::LlmService,
+    /// Whisper, shared with the microphone (`POST /api/listen`; loaded on first use).
+    pub asr: crate::services::AsrService,
     /// The hub's event bus (`GET /api/events`, metrics).
     pub bus: crate::events::EventBus,
     /// Short tasks a handler leaves behind (SQLite writes after a response);
@@ -140,6 +152,10 @@ pub struct ServerLimits {
     /// A response write that makes no progress for this long closes the connection.
     pub write_timeout: Duration,
     pub max_connections: usize,
+    /// Per-client token bucket (requests a second, burst), if on.
+    pub rate_limit: Option<(f64, u32)>,
+    /// Whether loopback clients are rate-limited too.
+    pub rate_limit_loopback: bool,
 }
 
 impl ServerLimits {
@@ -150,6 +166,8 @@ impl ServerLimits {
             body_timeout: Duration::from_millis(web.body_timeout_ms.max(1)),
             write_timeout: Duration::from_secs(30),
             max_connections: usize::try_from(web.max_connections.max(1)).unwrap_or(usize::MAX),
+            rate_limit: (web.rate_limit_per_s > 0.0).then_some((web.rate_limit_per_s, web.rate_limit_burst.max(1))),
+            rate_limit_loopback: web.rate_limit_loopback,
         }
     }
 }
