@@ -329,13 +329,38 @@ impl AudioConfig {
     }
 }
 
-/// `[[camera.source]] kind`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CameraKind {
-    V4l,
-    MjpegHttp,
-    File,
+/// `[[camera.source]] url` schemes that are built.
+pub const CAMERA_SCHEMES: &[&str] = &["mjpeg+http://", "jpeg+http://", "file://"];
+
+/// `[camera.source.motion]`: Frigate's motion settings, same names.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CameraMotionConfig {
+    /// Per-pixel grey difference (0..255) that counts as changed; lower is more sensitive.
+    pub threshold: u8,
+    /// Smallest motion box, in pixels of the motion frame.
+    pub contour_area: u32,
+    /// Height of the motion frame (the width keeps the aspect ratio).
+    pub frame_height: u32,
+    /// Running-average weight of each new frame in the background (0..1].
+    pub frame_alpha: f32,
+    /// Seconds without motion before `<prefix>/<camera>/motion` turns OFF.
+    pub mqtt_off_delay: u32,
+    /// Areas where motion is ignored: Frigate polygons, `"x1,y1,x2,y2,..."` in 0..1 of the frame.
+    pub mask: Vec<String>,
+}
+
+impl Default for CameraMotionConfig {
+    fn default() -> Self {
+        CameraMotionConfig {
+            threshold: 30,
+            contour_area: 10,
+            frame_height: 100,
+            frame_alpha: 0.02,
+            mqtt_off_delay: 30,
+            mask: Vec::new(),
+        }
+    }
 }
 
 /// `[[camera.source]]`: one camera.
@@ -343,19 +368,39 @@ pub enum CameraKind {
 #[serde(deny_unknown_fields)]
 pub struct CameraSource {
     pub id: String,
-    pub kind: CameraKind,
+    /// Display name; the id when absent.
     #[serde(default)]
-    pub url: Option<String>,
-    #[serde(default)]
-    pub path: Option<PathBuf>,
+    pub name: Option<String>,
+    /// `mjpeg+http://host/path`, `jpeg+http://host/snapshot.jpg` (polled at `fps`)
+    /// or `file:///path` (an MJPEG file or a folder of JPEGs, replayed in a loop).
+    pub url: String,
     #[serde(default)]
     pub area: Option<String>,
+    /// Frames analysed per second (faster sources are thinned, newest frame wins).
     #[serde(default = "default_fps")]
     pub fps: f32,
+    #[serde(default)]
+    pub motion: CameraMotionConfig,
+    /// Not built yet: rejected by validation.
+    #[serde(default)]
+    pub zones: Option<toml::Value>,
+    /// Not built yet: rejected by validation.
+    #[serde(default)]
+    pub objects: Option<toml::Value>,
+}
+
+impl CameraSource {
+    pub fn display_name(&self) -> &str {
+        self.name.as_deref().unwrap_or(&self.id)
+    }
 }
 
 fn default_fps() -> f32 {
     5.0
+}
+
+fn default_camera_prefix() -> String {
+    "hubd".into()
 }
 
 /// `[camera]`.
@@ -364,12 +409,23 @@ fn default_fps() -> f32 {
 pub struct CameraConfig {
     pub enabled: bool,
     pub snapshot_dir: PathBuf,
+    /// MQTT topic prefix of availability and motion (Frigate's is `frigate`).
+    #[serde(default = "default_camera_prefix")]
+    pub mqtt_prefix: String,
+    /// Not built yet: rejected by validation.
+    pub detector: Option<toml::Value>,
     pub source: Vec<CameraSource>,
 }
 
 impl Default for CameraConfig {
     fn default() -> Self {
-        CameraConfig { enabled: false, snapshot_dir: PathBuf::from("snapshots"), source: Vec::new() }
+        CameraConfig {
+            enabled: false,
+            snapshot_dir: PathBuf::from("snapshots"),
+            mqtt_prefix: default_camera_prefix(),
+            detector: None,
+            source: Vec::new(),
+        }
     }
 }
 
@@ -439,4 +495,24 @@ pub struct AutomationConfig {
 
 fn default_true() -> bool {
     true
+}
+
+/// A Frigate polygon `"x1,y1,x2,y2,..."` in relative 0..1 coordinates: at
+/// least three points, every coordinate a number in 0..=1.
+pub fn parse_polygon(s: &str) -> Result<Vec<(f32, f32)>, String> {
+    let mut nums = Vec::new();
+    for part in s.split(',') {
+        let v: f32 = part.trim().parse().map_err(|_| format!("`{}` is not a number", part.trim()))?;
+        if !(0.0..=1.0).contains(&v) {
+            return Err(format!("{v} is outside 0..1"));
+        }
+        nums.push(v);
+    }
+    if nums.len() % 2 != 0 {
+        return Err("an odd number of coordinates".into());
+    }
+    if nums.len() < 6 {
+        return Err("fewer than three points".into());
+    }
+    Ok(nums.chunks(2).map(|c| (c[0], c[1])).collect())
 }

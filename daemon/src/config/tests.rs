@@ -298,10 +298,6 @@ fn audio_nlu_camera_sections() {
     assert_eq!(cfg.nlu.custom_sentences, vec![PathBuf::from("a.yaml")]);
     let d = errs("[audio]\nvad_threshold = 1.5\n");
     assert!(d[0].message.contains("vad_threshold"));
-    let d = errs("[camera]\nenabled = true\n[[camera.source]]\nid = \"door\"\nkind = \"mjpeg_http\"\n");
-    assert!(d.iter().any(|x| x.message.contains("has no `url`")), "{d:?}");
-    assert!(d.iter().any(|x| x.message == "camera.enabled = true: not implemented yet" && x.line == 2), "{d:?}");
-    assert!(d.iter().any(|x| x.message == "camera.source `door`: not implemented yet" && x.line == 4), "{d:?}");
     ok("[camera]\nenabled = false\n");
     let d = errs("[camera]\nsnapshot_dir = \"snaps\"\n");
     assert_eq!((d[0].line, d[0].message.as_str()), (2, "camera.snapshot_dir: not implemented yet"), "{d:?}");
@@ -494,4 +490,65 @@ fn relative_store_path_is_resolved_once() {
     assert_eq!(rel.store_dir(), Path::new("config/data"));
     assert_eq!(rel.recordings_dir(), Path::new("config/data/recordings"));
     assert!(cfg.check_files().is_empty(), "{:?}", cfg.check_files());
+}
+
+#[test]
+fn camera_sources_are_accepted() {
+    let cfg = ok(r#"
+[camera]
+enabled = true
+mqtt_prefix = "frigate"
+
+[[camera.source]]
+id = "door"
+name = "Front door"
+url = "mjpeg+http://127.0.0.1:8081/cam.mjpg"
+fps = 4
+
+[camera.source.motion]
+threshold = 20
+frame_height = 120
+mask = ["0,0,1,0,1,0.2,0,0.2"]
+
+[[camera.source]]
+id = "garage"
+url = "file:///var/lib/hubd/replay"
+"#);
+    assert!(cfg.camera.enabled);
+    assert_eq!(cfg.camera.mqtt_prefix, "frigate");
+    let door = &cfg.camera.source[0];
+    assert_eq!((door.display_name(), door.fps, door.motion.threshold), ("Front door", 4.0, 20));
+    assert_eq!(door.motion.mask.len(), 1);
+    let garage = &cfg.camera.source[1];
+    assert_eq!((garage.display_name(), garage.motion.frame_height), ("garage", 100));
+    assert_eq!(ok("").camera.mqtt_prefix, "hubd");
+}
+
+#[test]
+fn camera_errors_point_at_the_value() {
+    let d = errs("[camera]\nenabled = true\n[[camera.source]]\nid = \"door\"\nurl = \"v4l:///dev/video0\"\n");
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert_eq!((d[0].line, d[0].column), (5, 7), "{d:?}");
+    assert!(d[0].message.ends_with("not implemented yet"), "{d:?}");
+    let d = errs("[[camera.source]]\nid = \"door\"\nurl = \"ffmpeg:rtsp://cam/1\"\n");
+    assert!(d[0].message.ends_with("not implemented yet") && d[0].line == 3, "{d:?}");
+    let d = errs("[[camera.source]]\nid = \"door\"\nurl = \"http://cam/1\"\n");
+    assert!(d[0].message.contains("unusable url") && d[0].line == 3, "{d:?}");
+    let d = errs("[[camera.source]]\nid = \"door\"\nurl = \"mjpeg+http:///x\"\n");
+    assert!(d[0].message.contains("unusable url"), "{d:?}");
+    let d = errs("[[camera.source]]\nid = \"Door\"\nurl = \"file:///x\"\nfps = 0\n");
+    assert_eq!(d.iter().map(|x| x.line).collect::<Vec<_>>(), vec![2, 4], "{d:?}");
+    let d = errs(
+        "[[camera.source]]\nid = \"door\"\nurl = \"file:///x\"\n[camera.source.motion]\nmask = [\"0,0,1,0\", \"0,0,2,0,1,1\"]\nframe_alpha = 0.0\n",
+    );
+    assert_eq!(d.len(), 3, "{d:?}");
+    assert!(d.iter().any(|x| x.message.contains("fewer than three points") && x.line == 5), "{d:?}");
+    assert!(d.iter().any(|x| x.message.contains("outside 0..1") && x.line == 5), "{d:?}");
+    assert!(d.iter().any(|x| x.message.contains("frame_alpha") && x.line == 6), "{d:?}");
+    let d = errs("[camera.detector]\ntorchscript = \"m.pt\"\n");
+    assert!(d[0].message == "camera.detector: not implemented yet", "{d:?}");
+    let d = errs("[[camera.source]]\nid = \"a\"\nurl = \"file:///x\"\nzones = { porch = {} }\n");
+    assert!(d[0].message.ends_with("zones: not implemented yet") && d[0].line == 4, "{d:?}");
+    let d = errs("[camera]\nmqtt_prefix = \"a/#\"\n");
+    assert!(d[0].message.contains("invalid MQTT prefix") && d[0].line == 2, "{d:?}");
 }

@@ -479,22 +479,24 @@ impl<'a> Validator<'a> {
     }
 
     fn camera(&mut self, areas: &HashSet<String>) {
-        if self.cfg.camera.enabled {
+        let cam = &self.cfg.camera;
+        if cam.detector.is_some() {
             self.not_implemented(
-                &[Seg::Key("camera"), Seg::Key("enabled")],
-                "camera.enabled = true",
-                "`enabled = false` until camera capture is built",
+                &[Seg::Key("camera"), Seg::Key("detector")],
+                "camera.detector",
+                "no `[camera.detector]` until object detection is built (motion only)",
             );
         }
-        for (i, c) in self.cfg.camera.source.iter().enumerate() {
-            self.not_implemented(
-                &[Seg::Key("camera"), Seg::Key("source"), Seg::Idx(i), Seg::Key("id")],
-                &format!("camera.source `{}`", c.id),
-                "no `[[camera.source]]` until camera capture is built",
+        if cam.mqtt_prefix.is_empty() || cam.mqtt_prefix.contains(['+', '#', '\0']) || cam.mqtt_prefix.ends_with('/') {
+            self.err(
+                &[Seg::Key("camera")],
+                Some("mqtt_prefix"),
+                format!("invalid MQTT prefix `{}`", cam.mqtt_prefix),
+                Some("a topic prefix without `+`, `#` or a trailing `/`".into()),
             );
         }
         let mut seen = HashSet::new();
-        for (i, c) in self.cfg.camera.source.iter().enumerate() {
+        for (i, c) in cam.source.iter().enumerate() {
             let base = [Seg::Key("camera"), Seg::Key("source"), Seg::Idx(i)];
             if !is_slug(&c.id) {
                 self.err(&base, Some("id"), format!("invalid camera id `{}`", c.id), Some(SLUG.into()));
@@ -502,17 +504,24 @@ impl<'a> Validator<'a> {
             if !seen.insert(c.id.as_str()) {
                 self.err(&base, Some("id"), format!("duplicate camera id `{}`", c.id), Some("a unique id".into()));
             }
-            match c.kind {
-                CameraKind::MjpegHttp if c.url.is_none() => self.err(
-                    &base,
-                    None,
-                    format!("camera `{}` of kind mjpeg_http has no `url`", c.id),
-                    Some("`url = \"http://...\"`".into()),
-                ),
-                CameraKind::V4l | CameraKind::File if c.path.is_none() => {
-                    self.err(&base, None, format!("camera `{}` has no `path`", c.id), Some("`path = \"...\"`".into()))
-                }
-                _ => {}
+            self.camera_url(&base, c);
+            if c.zones.is_some() {
+                let mut p = base.to_vec();
+                p.push(Seg::Key("zones"));
+                self.not_implemented(
+                    &p,
+                    &format!("camera `{}` zones", c.id),
+                    "no `zones` until object detection is built",
+                );
+            }
+            if c.objects.is_some() {
+                let mut p = base.to_vec();
+                p.push(Seg::Key("objects"));
+                self.not_implemented(
+                    &p,
+                    &format!("camera `{}` objects", c.id),
+                    "no `objects` until object detection is built",
+                );
             }
             if let Some(a) = &c.area
                 && !areas.contains(a)
@@ -530,6 +539,72 @@ impl<'a> Validator<'a> {
                     Some("fps"),
                     format!("camera `{}` has fps {}", c.id, c.fps),
                     Some("a rate in (0, 120]".into()),
+                );
+            }
+            self.camera_motion(&base, c);
+        }
+    }
+
+    fn camera_url(&mut self, base: &[Seg<'static>], c: &CameraSource) {
+        const LATER: &[(&str, &str)] =
+            &[("v4l://", "`v4l://` capture"), ("ffmpeg:", "the `ffmpeg:` source"), ("rtsp://", "the `ffmpeg:` source")];
+        if let Some((_, what)) = LATER.iter().find(|(p, _)| c.url.starts_with(p)) {
+            let mut p = base.to_vec();
+            p.push(Seg::Key("url"));
+            self.not_implemented(
+                &p,
+                &format!("camera `{}` url `{}`", c.id, c.url),
+                &format!("no {what} yet: {}", one_of(CAMERA_SCHEMES)),
+            );
+            return;
+        }
+        let ok = match CAMERA_SCHEMES.iter().find(|s| c.url.starts_with(*s)) {
+            Some(s) if s.ends_with("http://") => c.url[s.len()..].split('/').next().is_some_and(|h| !h.is_empty()),
+            Some(s) => c.url.len() > s.len(),
+            None => false,
+        };
+        if !ok {
+            self.err(
+                base,
+                Some("url"),
+                format!("camera `{}` has an unusable url `{}`", c.id, c.url),
+                Some(format!("a url starting with {}", one_of(CAMERA_SCHEMES))),
+            );
+        }
+    }
+
+    fn camera_motion(&mut self, base: &[Seg<'static>], c: &CameraSource) {
+        let m = &c.motion;
+        let mut mb = base.to_vec();
+        mb.push(Seg::Key("motion"));
+        if !(8..=1080).contains(&m.frame_height) {
+            self.err(
+                &mb,
+                Some("frame_height"),
+                format!("camera `{}` motion frame_height {}", c.id, m.frame_height),
+                Some("8..=1080 pixels".into()),
+            );
+        }
+        if !(m.frame_alpha > 0.0 && m.frame_alpha <= 1.0) {
+            self.err(
+                &mb,
+                Some("frame_alpha"),
+                format!("camera `{}` motion frame_alpha {}", c.id, m.frame_alpha),
+                Some("a weight in (0, 1]".into()),
+            );
+        }
+        if m.threshold == 0 {
+            self.err(&mb, Some("threshold"), format!("camera `{}` motion threshold 0", c.id), Some("1..=255".into()));
+        }
+        for (j, poly) in m.mask.iter().enumerate() {
+            if let Err(e) = parse_polygon(poly) {
+                let mut p = mb.clone();
+                p.extend([Seg::Key("mask"), Seg::Idx(j)]);
+                self.err(
+                    &p,
+                    None,
+                    format!("camera `{}` motion mask {j}: {e}", c.id),
+                    Some("`\"x1,y1,x2,y2,x3,y3,...\"` with every value in 0..1".into()),
                 );
             }
         }
