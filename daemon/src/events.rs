@@ -40,6 +40,8 @@ pub enum HubEvent {
     /// The audio gate's counters after an utterance (VAD frames seen, speech
     /// frames, utterances cut, utterances decoded by Whisper).
     AudioGate { frames: u64, speech_frames: u64, utterances: u64, decoded: u64 },
+    /// A camera's motion switch turned on or off (`<prefix>/<camera>/motion`).
+    Motion { camera: String, on: bool },
 }
 
 impl HubEvent {
@@ -50,6 +52,7 @@ impl HubEvent {
             HubEvent::CommandStatus { .. } => "command_status",
             HubEvent::DialogueTurn { .. } => "dialogue_turn",
             HubEvent::AudioGate { .. } => "audio_gate",
+            HubEvent::Motion { .. } => "motion",
         }
     }
 }

@@ -5,6 +5,7 @@
 pub mod api_client;
 pub mod audio;
 pub mod broker;
+pub mod camera;
 pub mod config;
 pub mod events;
 pub mod llm;

@@ -9,6 +9,7 @@
 //! connection cap and header, idle and write timeouts; [`idempotency`]
 //! replays the first outcome of a retried `Idempotency-Key`.
 
+pub mod camera;
 pub mod errors;
 pub mod events;
 pub mod filters;
