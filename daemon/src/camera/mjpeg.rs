@@ -125,15 +125,20 @@ impl MultipartParser {
                             out.push(Err(MjpegError::TooLarge { size: n, max: self.max_part }));
                             State::Skip
                         }
-                        _ if self.part_bad => State::Skip,
-                        l => State::Body(l),
+                        // A bad part with a length is dropped by its length, so
+                        // what follows it is still seen (and checked).
+                        Some(n) => State::Body(Some(n)),
+                        None if self.part_bad => State::Skip,
+                        None => State::Body(None),
                     };
                 }
                 State::Body(Some(n)) => {
                     if rest.len() < n {
                         break;
                     }
-                    out.push(check_jpeg(rest[..n].to_vec()));
+                    if !self.part_bad {
+                        out.push(check_jpeg(rest[..n].to_vec()));
+                    }
                     pos += n;
                     self.state = State::Delimiter;
                 }
@@ -280,10 +285,15 @@ mod tests {
     #[test]
     fn wrong_boundary_is_reported_and_the_right_one_still_parses() {
         let mut p = MultipartParser::new("frame", 1000);
-        let stream =
-            [part("other", &jpeg(1, 5), "image/jpeg", true), part("frame", &jpeg(2, 5), "image/jpeg", true)].concat();
+        let stream = [
+            part("frame", b"<html/>", "text/html", true),
+            part("other", &jpeg(1, 5), "image/jpeg", true),
+            part("frame", &jpeg(2, 5), "image/jpeg", true),
+        ]
+        .concat();
         let out = p.push(&[stream, b"--frame\r\n".to_vec()].concat());
-        assert!(matches!(&out[0], Err(MjpegError::WrongBoundary { found, .. }) if found == "other"), "{out:?}");
+        assert_eq!(out[0], Err(MjpegError::NotJpeg("text/html".into())));
+        assert!(matches!(&out[1], Err(MjpegError::WrongBoundary { found, .. }) if found == "other"), "{out:?}");
         assert_eq!(ok_parts(&out), vec![jpeg(2, 5)]);
     }
 

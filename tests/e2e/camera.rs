@@ -1,0 +1,223 @@
+//! Cameras end to end: a test HTTP server streams multipart MJPEG made from
+//! JPEGs the test encodes; the real daemon captures it next to a `file://`
+//! replay camera, and a real mosquitto carries Frigate's availability and
+//! motion topics. The stream goes still, moves, goes still, sends bad parts
+//! (truncated JPEG, non-JPEG part, wrong boundary) and stalls; the camera
+//! reports each and recovers, the other camera and the daemon keep running.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::common::*;
+
+const STILL: u8 = 0;
+const MOVING: u8 = 1;
+const BAD: u8 = 2;
+const STALL: u8 = 3;
+
+/// 320x240 grey picture with a bright 48-pixel square at (`x`, 100).
+fn jpeg(x: usize) -> Vec<u8> {
+    let (w, h) = (320usize, 240usize);
+    let mut rgb = vec![70u8; w * h * 3];
+    for y in 100..148 {
+        for px in x..(x + 48).min(w) {
+            rgb[(y * w + px) * 3..][..3].copy_from_slice(&[250, 240, 200]);
+        }
+    }
+    let mut out = Vec::new();
+    jpeg_encoder::Encoder::new(&mut out, 85).encode(&rgb, w as u16, h as u16, jpeg_encoder::ColorType::Rgb).unwrap();
+    out
+}
+
+fn part(body: &[u8], ctype: &str, boundary: &str) -> Vec<u8> {
+    let mut v = format!("--{boundary}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
+    v.extend_from_slice(body);
+    v.extend_from_slice(b"\r\n");
+    v
+}
+
+/// The scripted camera: what it sends follows `mode`; `connections` counts clients.
+struct Camera {
+    mode: Arc<AtomicU8>,
+    connections: Arc<AtomicU64>,
+    port: u16,
+}
+
+fn start_camera(rt: &tokio::runtime::Runtime) -> Camera {
+    let mode = Arc::new(AtomicU8::new(STILL));
+    let connections = Arc::new(AtomicU64::new(0));
+    let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (m, c) = (mode.clone(), connections.clone());
+    let still = Arc::new(jpeg(20));
+    let moving: Arc<Vec<Vec<u8>>> = Arc::new((0..8).map(|i| jpeg(20 + i * 30)).collect());
+    rt.spawn(async move {
+        loop {
+            let Ok((mut s, _)) = listener.accept().await else { return };
+            c.fetch_add(1, Ordering::SeqCst);
+            let (m, still, moving) = (m.clone(), still.clone(), moving.clone());
+            tokio::spawn(async move {
+                let mut req = [0u8; 2048];
+                let _ = s.read(&mut req).await;
+                let head = "HTTP/1.0 200 OK\r\nContent-Type: multipart/x-mixed-replace; boundary=frame\r\n\r\n";
+                if s.write_all(head.as_bytes()).await.is_err() {
+                    return;
+                }
+                for i in 0usize.. {
+                    let data = match m.load(Ordering::SeqCst) {
+                        STILL => part(&still, "image/jpeg", "frame"),
+                        MOVING => part(&moving[i % moving.len()], "image/jpeg", "frame"),
+                        BAD => match i % 3 {
+                            0 => part(&still[..still.len() / 3], "image/jpeg", "frame"),
+                            1 => part(b"<html>oops</html>", "text/html", "frame"),
+                            _ => part(&still, "image/jpeg", "wrong"),
+                        },
+                        _ => {
+                            // Stalled: the connection stays open, nothing comes.
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                            continue;
+                        }
+                    };
+                    if s.write_all(&data).await.is_err() {
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            });
+        }
+    });
+    Camera { mode, connections, port }
+}
+
+/// GET a path and return status and raw body bytes.
+fn get_bytes(port: u16, path: &str) -> (u16, Vec<u8>) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    let end = buf.windows(4).position(|w| w == b"\r\n\r\n").expect("response head");
+    let head = String::from_utf8_lossy(&buf[..end]).to_string();
+    let status = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (status, buf[end + 4..].to_vec())
+}
+
+fn camera_json(web: u16, id: &str) -> serde_json::Value {
+    let (st, body) = http(web, "GET", "/api/cameras", None).unwrap();
+    assert_eq!(st, 200, "{body}");
+    json(&body).as_array().unwrap().iter().find(|c| c["id"] == id).cloned().unwrap_or_default()
+}
+
+#[test]
+fn mjpeg_camera_motion_availability_and_bad_input() {
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Mosquitto::start(dir.path());
+    let web = free_port();
+    let cam = start_camera(&rt);
+    let replay = dir.path().join("replay");
+    std::fs::create_dir(&replay).unwrap();
+    std::fs::write(replay.join("0001.jpg"), jpeg(100)).unwrap();
+    let cfg = dir.path().join("hub.toml");
+    let text = config_text(broker.port, web, 3000)
+        + &format!(
+            r#"
+[camera]
+enabled = true
+mqtt_prefix = "hubd"
+
+[[camera.source]]
+id = "door"
+name = "Front door"
+url = "mjpeg+http://127.0.0.1:{}/cam.mjpg"
+fps = 10
+[camera.source.motion]
+frame_height = 60
+mqtt_off_delay = 1
+mask = ["0,0,1,0,1,0.1,0,0.1"]
+
+[[camera.source]]
+id = "yard"
+url = "file://{}"
+fps = 2
+"#,
+            cam.port,
+            replay.display()
+        );
+    std::fs::write(&cfg, text).unwrap();
+    let obs = Observer::start(&rt, broker.port, &["hubd/#"]);
+    let mut daemon = Daemon::start(&cfg, web, None);
+    let within = Duration::from_secs(15);
+
+    // Both cameras come up; a still picture is no motion.
+    assert!(wait_until(within, || obs.on("hubd/door/available").last().map(String::as_str) == Some("online")));
+    assert!(wait_until(within, || obs.on("hubd/yard/available").last().map(String::as_str) == Some("online")));
+    assert_eq!(obs.on("hubd/available").last().map(String::as_str), Some("online"));
+    assert!(wait_until(within, || camera_json(web, "door")["frames"].as_u64().unwrap_or(0) >= 10));
+    assert_eq!(obs.on("hubd/door/motion"), vec!["OFF"], "a still picture made motion");
+
+    // Movement: ON; still again: OFF after the 1 s delay.
+    cam.mode.store(MOVING, Ordering::SeqCst);
+    assert!(wait_until(within, || obs.on("hubd/door/motion").last().map(String::as_str) == Some("ON")));
+    assert!(camera_json(web, "door")["motion"] == true);
+    cam.mode.store(STILL, Ordering::SeqCst);
+    assert!(wait_until(within, || obs.on("hubd/door/motion").last().map(String::as_str) == Some("OFF")));
+    assert_eq!(obs.on("hubd/door/motion"), vec!["OFF", "ON", "OFF"]);
+    assert!(obs.on("hubd/yard/motion").iter().all(|m| m == "OFF"));
+
+    // The latest frame is served as the camera sent it.
+    let (st, body) = get_bytes(web, "/api/door/latest.jpg");
+    assert_eq!(st, 200);
+    assert!(body.starts_with(&[0xFF, 0xD8]) && body.ends_with(&[0xFF, 0xD9]), "{} bytes", body.len());
+    assert_eq!(get_bytes(web, "/api/nope/latest.jpg").0, 404);
+    assert_eq!(get_bytes(web, "/api/..%2Fetc/latest.jpg").0, 404);
+    let (_, metrics) = http(web, "GET", "/metrics", None).unwrap();
+    let run: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("hubd_vision_gate_frames_total{decision=\"run\"} "))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    assert!(run >= 1, "{metrics}");
+
+    // Bad parts: each is reported, the camera stays up and recovers.
+    let errors_before = camera_json(web, "door")["errors"].as_u64().unwrap();
+    let conns_before = cam.connections.load(Ordering::SeqCst);
+    cam.mode.store(BAD, Ordering::SeqCst);
+    assert!(wait_until(within, || camera_json(web, "door")["errors"].as_u64().unwrap() >= errors_before + 6));
+    cam.mode.store(STILL, Ordering::SeqCst);
+    let frames = camera_json(web, "door")["frames"].as_u64().unwrap();
+    assert!(wait_until(within, || camera_json(web, "door")["frames"].as_u64().unwrap() >= frames + 5));
+    let c = camera_json(web, "door");
+    assert!(c["available"] == true, "{c}");
+    assert_eq!(cam.connections.load(Ordering::SeqCst), conns_before, "bad parts cost the connection");
+    let log = daemon.log_text();
+    for what in ["bad JPEG", "not a JPEG", "not the announced boundary"] {
+        assert!(log.contains(what), "`{what}` not reported:\n{log}");
+    }
+
+    // A stalled stream: offline after the stall limit, then reconnected.
+    cam.mode.store(STALL, Ordering::SeqCst);
+    assert!(wait_until(Duration::from_secs(12), || obs.on("hubd/door/available").last().map(String::as_str)
+        == Some("offline")));
+    assert!(camera_json(web, "door")["last_error"].as_str().unwrap_or("").contains("stalled"));
+    cam.mode.store(STILL, Ordering::SeqCst);
+    assert!(wait_until(within, || obs.on("hubd/door/available").last().map(String::as_str) == Some("online")));
+    assert!(cam.connections.load(Ordering::SeqCst) > conns_before);
+    // The replay camera never noticed: online once, never offline after.
+    let yard = obs.on("hubd/yard/available");
+    assert_eq!(yard.iter().filter(|a| *a == "online").count(), 1, "{yard:?}");
+    assert_eq!(yard.last().map(String::as_str), Some("online"));
+    let (_, status) = http(web, "GET", "/api/status", None).unwrap();
+    assert!(json(&status)["cameras"].as_array().is_some_and(|c| c.len() == 2), "{status}");
+
+    assert!(daemon.alive());
+    assert!(daemon.sigterm().success());
+    assert!(
+        wait_until(Duration::from_secs(5), || obs.on("hubd/available").last().map(String::as_str) == Some("offline"))
+    );
+}
