@@ -18,6 +18,7 @@ pub mod board;
 pub mod decode;
 pub mod mjpeg;
 pub mod source;
+pub mod tracker;
 
 use std::collections::HashMap;
 use std::sync::Arc;
