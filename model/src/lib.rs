@@ -8,6 +8,7 @@
 pub mod chat_template;
 pub mod ct2;
 pub mod decoder;
+pub mod detector;
 pub mod generate;
 pub mod gguf;
 pub mod glm4v;
