@@ -42,6 +42,19 @@ pub enum HubEvent {
     AudioGate { frames: u64, speech_frames: u64, utterances: u64, decoded: u64 },
     /// A camera's motion switch turned on or off (`<prefix>/<camera>/motion`).
     Motion { camera: String, on: bool },
+    /// A Frigate event (`<prefix>/events`): `event_type` new/update/end.
+    CameraEvent {
+        event_type: String,
+        id: String,
+        camera: String,
+        label: String,
+        top_score: f32,
+        current_zones: Vec<String>,
+        entered_zones: Vec<String>,
+        start_time: f64,
+        end_time: Option<f64>,
+        has_snapshot: bool,
+    },
 }
 
 impl HubEvent {
@@ -53,6 +66,7 @@ impl HubEvent {
             HubEvent::DialogueTurn { .. } => "dialogue_turn",
             HubEvent::AudioGate { .. } => "audio_gate",
             HubEvent::Motion { .. } => "motion",
+            HubEvent::CameraEvent { .. } => "camera_event",
         }
     }
 }

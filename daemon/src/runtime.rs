@@ -228,7 +228,8 @@ impl Runtime {
         }
         // --- camera ---
         if opts.camera && cfg.camera.enabled && !cfg.camera.source.is_empty() {
-            let t = crate::camera::start(&cfg.camera, rt.link.clone(), rt.bus.clone(), rt.signal(Stage::Producer));
+            let store = rt.pipeline.store().clone();
+            let t = crate::camera::start(cfg, rt.link.clone(), rt.bus.clone(), store, rt.signal(Stage::Producer));
             rt.add_task("camera", Stage::Producer, t);
         }
         Ok(rt)

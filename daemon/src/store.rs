@@ -27,6 +27,8 @@ use sqlx::FromRow;
 use sqlx::migrate::{MigrateError, Migrator};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
+mod camera;
+pub use camera::CameraEventQuery;
 mod commands;
 #[cfg(test)]
 mod tests;

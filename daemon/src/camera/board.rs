@@ -100,7 +100,7 @@ pub struct CameraStatus {
     /// Frames analysed per second, over the last few seconds.
     pub fps: f64,
     pub last_frame_at: Option<i64>,
-    /// Object detection runs on motion frames; none is built yet.
+    /// A detector runs on this camera's motion frames.
     pub detect: bool,
     pub frames: u64,
     pub motion_frames: u64,
@@ -122,6 +122,9 @@ pub struct Board {
     pub gate_run: AtomicU64,
     pub gate_skip: AtomicU64,
     pub decode_errors: AtomicU64,
+    /// Motion frames skipped because the detector was busy.
+    pub detector_busy: AtomicU64,
+    snapshot_dir: Mutex<Option<std::path::PathBuf>>,
     /// Raised on every availability or motion change (the MQTT publisher waits on it).
     pub changed: Notify,
 }
@@ -136,9 +139,17 @@ impl Board {
         self.cams.lock().unwrap_or_else(|p| p.into_inner()).get_mut(id).map(f)
     }
 
-    pub fn register(&self, id: &str, name: &str) {
-        let st = CameraStatus { id: id.into(), name: name.into(), ..Default::default() };
+    pub fn register(&self, id: &str, name: &str, detect: bool) {
+        let st = CameraStatus { id: id.into(), name: name.into(), detect, ..Default::default() };
         self.cams.lock().unwrap_or_else(|p| p.into_inner()).insert(id.into(), st);
+    }
+
+    pub fn set_snapshot_dir(&self, dir: std::path::PathBuf) {
+        *self.snapshot_dir.lock().unwrap_or_else(|p| p.into_inner()) = Some(dir);
+    }
+
+    pub fn snapshot_dir(&self) -> Option<std::path::PathBuf> {
+        self.snapshot_dir.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     pub fn list(&self) -> Vec<CameraStatus> {
@@ -275,7 +286,7 @@ mod tests {
     #[test]
     fn availability_changes_once_per_edge() {
         let b = Board::default();
-        b.register("door", "Door");
+        b.register("door", "Door", false);
         b.frame_received("door", &frame(5));
         b.frame_received("door", &frame(6));
         let c = b.get("door").unwrap();

@@ -70,6 +70,56 @@ pub fn decode_grey(jpeg: &[u8], target_h: u32) -> Result<GreyFrame, DecodeError>
     Ok(GreyFrame { w: tw, h: th, pixels: grey, full_w, full_h })
 }
 
+/// Decode `jpeg` at full size to interleaved RGB (grey is expanded), with the
+/// same header guard.
+pub fn decode_rgb(jpeg: &[u8]) -> Result<(Vec<u8>, usize, usize), DecodeError> {
+    let mut d = Decoder::new(Cursor::new(jpeg));
+    d.read_info()?;
+    let Some(info) = d.info() else {
+        return Err(DecodeError::Jpeg(jpeg_decoder::Error::Format("no frame header".into())));
+    };
+    let (w, h) = (u32::from(info.width), u32::from(info.height));
+    if u64::from(w) * u64::from(h) > MAX_PIXELS || w == 0 || h == 0 {
+        return Err(DecodeError::TooLarge { w, h, max: MAX_PIXELS });
+    }
+    let px = d.decode()?;
+    let rgb = match info.pixel_format {
+        PixelFormat::RGB24 => px,
+        PixelFormat::L8 => px.iter().flat_map(|&g| [g, g, g]).collect(),
+        other => return Err(DecodeError::Format(other)),
+    };
+    Ok((rgb, w as usize, h as usize))
+}
+
+/// Draw a `thickness`-pixel rectangle `[x1, y1, x2, y2]` into an RGB image.
+pub fn draw_box(rgb: &mut [u8], w: usize, h: usize, b: [i32; 4], color: [u8; 3], thickness: usize) {
+    if w == 0 || h == 0 || rgb.len() != w * h * 3 {
+        return;
+    }
+    let cx = |v: i32| (v.max(0) as usize).min(w - 1);
+    let cy = |v: i32| (v.max(0) as usize).min(h - 1);
+    let (x1, y1, x2, y2) = (cx(b[0]), cy(b[1]), cx(b[2]), cy(b[3]));
+    let mut put = |x: usize, y: usize| rgb[(y * w + x) * 3..][..3].copy_from_slice(&color);
+    for t in 0..thickness {
+        for x in x1..=x2 {
+            put(x, (y1 + t).min(h - 1));
+            put(x, y2.saturating_sub(t));
+        }
+        for y in y1..=y2 {
+            put((x1 + t).min(w - 1), y);
+            put(x2.saturating_sub(t), y);
+        }
+    }
+}
+
+/// Encode interleaved RGB as JPEG (quality 85).
+pub fn encode_rgb(rgb: &[u8], w: usize, h: usize) -> Result<Vec<u8>, jpeg_encoder::EncodingError> {
+    let mut out = Vec::new();
+    let (w16, h16) = (u16::try_from(w).unwrap_or(u16::MAX), u16::try_from(h).unwrap_or(u16::MAX));
+    jpeg_encoder::Encoder::new(&mut out, 85).encode(rgb, w16, h16, jpeg_encoder::ColorType::Rgb)?;
+    Ok(out)
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -111,6 +161,22 @@ pub(crate) mod tests {
             Err(DecodeError::TooLarge { w: 20000, h: 20000, .. }) => {}
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn full_decode_draw_and_encode_round_trip() {
+        let j = jpeg_with_square(64, 48, 10, 10, 20);
+        let (mut rgb, w, h) = decode_rgb(&j).unwrap();
+        assert_eq!((w, h, rgb.len()), (64, 48, 64 * 48 * 3));
+        assert!(rgb[(20 * 64 + 20) * 3] > 200);
+        draw_box(&mut rgb, w, h, [5, 5, 40, 30], [255, 0, 0], 2);
+        assert_eq!(&rgb[(5 * 64 + 20) * 3..][..3], &[255, 0, 0]);
+        draw_box(&mut rgb, w, h, [-10, -10, 1000, 1000], [0, 255, 0], 1);
+        let again = encode_rgb(&rgb, w, h).unwrap();
+        let (back, _, _) = decode_rgb(&again).unwrap();
+        let px = &back[(5 * 64 + 20) * 3..][..3];
+        // A 2-pixel red line survives JPEG's chroma subsampling as clearly red.
+        assert!(px[0] > px[1].saturating_add(50) && px[0] > px[2].saturating_add(50), "{px:?}");
     }
 
     #[test]

@@ -13,9 +13,16 @@
 //! - `<prefix>/<camera>/motion` `ON`/`OFF` (retained).
 //!
 //! Motion changes also go on the event bus as [`HubEvent::Motion`].
+//!
+//! With a `[camera.detector]`, motion frames go to the detector thread
+//! ([`detect`]), whose tracker turns detections into Frigate events:
+//! `<prefix>/events` (`{type, before, after}`), `<prefix>/<camera>/<label>`
+//! counts (retained), a row in `camera_events`, [`HubEvent::CameraEvent`] on
+//! the bus and snapshots in `[camera] snapshot_dir`.
 
 pub mod board;
 pub mod decode;
+pub mod detect;
 pub mod mjpeg;
 pub mod source;
 pub mod tracker;
@@ -30,20 +37,84 @@ use tokio::task::JoinHandle;
 
 pub use board::{Board, CameraStatus, Frame, LatestSlot, MotionSwitch};
 
-use crate::config::{CameraConfig, CameraSource, parse_polygon};
+use crate::config::{CameraSource, Config, parse_polygon};
 use crate::events::{EventBus, HubEvent};
 use crate::mqtt::MqttLink;
+use crate::store::Store;
+use detect::{DetectOutput, DetectRequest};
+
+/// Motion frames waiting for the detector (more are skipped).
+const DETECT_QUEUE: usize = 2;
+
+/// Load the configured detector and start its thread.
+fn start_detector(
+    cfg: &Config,
+    board: &Arc<Board>,
+) -> Option<(
+    std::sync::mpsc::SyncSender<DetectRequest>,
+    tokio::sync::mpsc::Receiver<DetectOutput>,
+    std::thread::JoinHandle<()>,
+)> {
+    let d = cfg.camera.detector.as_ref()?;
+    let path = cfg.resolve_path(&d.torchscript);
+    let detector =
+        match hub_model::detector::TorchScriptDetector::load(&path, d.labels.clone(), d.input_width, d.input_height) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::error!(error = %e, "camera detector not loaded: motion only");
+                return None;
+            }
+        };
+    let (tx, rx) = std::sync::mpsc::sync_channel(DETECT_QUEUE);
+    let (out_tx, out_rx) = tokio::sync::mpsc::channel(256);
+    let snapshot_dir = cfg.resolve_path(&cfg.camera.snapshot_dir);
+    board.set_snapshot_dir(snapshot_dir.clone());
+    let lp = detect::DetectorLoop {
+        detector,
+        cameras: cfg.camera.source.clone(),
+        rx,
+        out: out_tx,
+        board: board.clone(),
+        snapshot_dir,
+        retention: detect::Retention {
+            max_age: Duration::from_secs(u64::from(cfg.camera.snapshot_days) * 86_400),
+            max_bytes: cfg.camera.snapshot_max_mb.saturating_mul(1 << 20),
+        },
+    };
+    match std::thread::Builder::new().name("camera-detector".into()).spawn(move || lp.run()) {
+        Ok(h) => Some((tx, out_rx, h)),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the detector thread");
+            None
+        }
+    }
+}
 
 /// Start every configured camera; the returned task stops them all when
 /// `stop` turns true (capture tasks end, analysis threads are joined, and
 /// `<prefix>/available` is set `offline`).
-pub fn start(cfg: &CameraConfig, link: MqttLink, bus: EventBus, stop: watch::Receiver<bool>) -> JoinHandle<()> {
+pub fn start(
+    config: &Config,
+    link: MqttLink,
+    bus: EventBus,
+    store: Store,
+    stop: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    let cfg = &config.camera;
     let board = Board::global();
     let mut captures = Vec::new();
     let mut threads = Vec::new();
     let mut slots = Vec::new();
-    for cam in &cfg.source {
-        board.register(&cam.id, cam.display_name());
+    let detector = start_detector(config, &board);
+    let (det_tx, det_rx) = match detector {
+        Some((tx, rx, h)) => {
+            threads.push(h);
+            (Some(tx), Some(rx))
+        }
+        None => (None, None),
+    };
+    for (index, cam) in cfg.source.iter().enumerate() {
+        board.register(&cam.id, cam.display_name(), det_tx.is_some());
         let slot = Arc::new(LatestSlot::default());
         let cap = source::Capture {
             id: cam.id.clone(),
@@ -54,7 +125,9 @@ pub fn start(cfg: &CameraConfig, link: MqttLink, bus: EventBus, stop: watch::Rec
         };
         captures.push(tokio::spawn(cap.run(stop.clone())));
         let (cam, b, s, bus) = (cam.clone(), board.clone(), slot.clone(), bus.clone());
-        match std::thread::Builder::new().name(format!("camera-{}", cam.id)).spawn(move || analyse(cam, s, b, bus)) {
+        let det = det_tx.clone().map(|tx| (index, tx));
+        match std::thread::Builder::new().name(format!("camera-{}", cam.id)).spawn(move || analyse(cam, s, b, bus, det))
+        {
             Ok(t) => threads.push(t),
             Err(e) => tracing::error!(error = %e, "cannot start a camera analysis thread"),
         }
@@ -62,8 +135,10 @@ pub fn start(cfg: &CameraConfig, link: MqttLink, bus: EventBus, stop: watch::Rec
     }
     let ids: Vec<String> = cfg.source.iter().map(|c| c.id.clone()).collect();
     let prefix = cfg.mqtt_prefix.clone();
+    drop(det_tx);
     tokio::spawn(async move {
-        publish_loop(&prefix, &ids, &link, &board, stop).await;
+        let events = EventSink { prefix: prefix.clone(), link: link.clone(), bus, store };
+        publish_loop(&prefix, &ids, &link, &board, det_rx, &events, stop).await;
         for s in &slots {
             s.close();
         }
@@ -81,7 +156,15 @@ pub fn start(cfg: &CameraConfig, link: MqttLink, bus: EventBus, stop: watch::Rec
 
 /// Publish availability and motion whenever they change or the link comes
 /// back, until `stop`.
-async fn publish_loop(prefix: &str, ids: &[String], link: &MqttLink, board: &Board, mut stop: watch::Receiver<bool>) {
+async fn publish_loop(
+    prefix: &str,
+    ids: &[String],
+    link: &MqttLink,
+    board: &Board,
+    mut det_rx: Option<tokio::sync::mpsc::Receiver<DetectOutput>>,
+    events: &EventSink,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut connected = link.connected_watch();
     // What the broker has, per topic; cleared on reconnect.
     let mut sent: HashMap<String, &'static str> = HashMap::new();
@@ -106,12 +189,30 @@ async fn publish_loop(prefix: &str, ids: &[String], link: &MqttLink, board: &Boa
         } else {
             sent.clear();
         }
-        tokio::select! {
-            _ = board.changed.notified() => {}
-            r = connected.changed() => if r.is_err() { break },
+        // The branches only pick what happened; the handling (which awaits)
+        // runs after they are dropped.
+        let out = tokio::select! {
+            Some(out) = async { match det_rx.as_mut() { Some(r) => r.recv().await, None => None } } => Some(out),
+            _ = board.changed.notified() => None,
+            r = connected.changed() => {
+                if r.is_err() {
+                    break;
+                }
+                None
+            }
             // Retry deferred publishes (a full client queue).
-            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = tokio::time::sleep(Duration::from_secs(1)) => None,
             _ = stop.wait_for(|s| *s) => break,
+        };
+        if let Some(out) = out {
+            events.handle(out).await;
+        }
+    }
+    // The detector ends open events when its channel closes (the analysis
+    // threads are stopped by the caller); what is already queued is stored.
+    if let Some(mut rx) = det_rx {
+        while let Ok(out) = rx.try_recv() {
+            events.handle(out).await;
         }
     }
     if link.is_connected() {
@@ -122,8 +223,77 @@ async fn publish_loop(prefix: &str, ids: &[String], link: &MqttLink, board: &Boa
     }
 }
 
-/// The analysis thread of one camera (see the module docs).
-fn analyse(cam: CameraSource, slot: Arc<LatestSlot>, board: Arc<Board>, bus: EventBus) {
+/// Where Frigate events go: MQTT, the store, the bus.
+struct EventSink {
+    prefix: String,
+    link: MqttLink,
+    bus: EventBus,
+    store: Store,
+}
+
+impl EventSink {
+    async fn publish(&self, topic: &str, payload: Vec<u8>, retain: bool) {
+        for _ in 0..50 {
+            match self.link.try_publish(None, topic, payload.clone(), retain) {
+                Ok(()) => return,
+                Err(crate::mqtt::PublishError::Full) => {
+                    let _ = tokio::time::timeout(Duration::from_millis(100), self.link.wait_space()).await;
+                }
+                Err(e) => {
+                    tracing::warn!(topic, error = %e, "camera event not published on MQTT");
+                    return;
+                }
+            }
+        }
+    }
+
+    async fn handle(&self, out: DetectOutput) {
+        match out {
+            DetectOutput::Count { camera, label, count } => {
+                let topic = format!("{}/{camera}/{label}", self.prefix);
+                self.publish(&topic, count.to_string().into_bytes(), true).await;
+            }
+            DetectOutput::Event(e) => {
+                let payload = serde_json::to_vec(&e).unwrap_or_default();
+                self.publish(&format!("{}/events", self.prefix), payload, false).await;
+                match serde_json::to_value(&e.after) {
+                    Ok(after) => {
+                        if let Err(err) = self.store.upsert_camera_event(&after).await {
+                            tracing::warn!(error = %err, "camera event not stored");
+                        }
+                    }
+                    Err(err) => tracing::warn!(error = %err, "camera event not serialisable"),
+                }
+                let a = e.after.clone();
+                self.bus.publish(HubEvent::CameraEvent {
+                    event_type: serde_json::to_value(e.kind)
+                        .ok()
+                        .and_then(|v| v.as_str().map(String::from))
+                        .unwrap_or_default(),
+                    id: a.id,
+                    camera: a.camera,
+                    label: a.label,
+                    top_score: a.top_score,
+                    current_zones: a.current_zones,
+                    entered_zones: a.entered_zones,
+                    start_time: a.start_time,
+                    end_time: a.end_time,
+                    has_snapshot: a.has_snapshot,
+                });
+            }
+        }
+    }
+}
+
+/// The analysis thread of one camera (see the module docs). `det_queue`:
+/// this camera's index and the detector's queue.
+fn analyse(
+    cam: CameraSource,
+    slot: Arc<LatestSlot>,
+    board: Arc<Board>,
+    bus: EventBus,
+    det_queue: Option<(usize, std::sync::mpsc::SyncSender<DetectRequest>)>,
+) {
     let m = &cam.motion;
     let params = MotionParams { threshold: m.threshold, alpha: m.frame_alpha, min_area: m.contour_area.max(1) };
     let masks: Vec<Vec<(f32, f32)>> = m.mask.iter().filter_map(|p| parse_polygon(p).ok()).collect();
@@ -170,6 +340,15 @@ fn analyse(cam: CameraSource, slot: Arc<LatestSlot>, board: Arc<Board>, bus: Eve
         };
         let now = source::now_ms();
         board.analysed(&cam.id, now, motion, slot.dropped());
+        if motion && let Some((index, tx)) = &det_queue {
+            match tx.try_send(DetectRequest { camera: *index, frame }) {
+                Ok(()) => {}
+                Err(std::sync::mpsc::TrySendError::Full(_)) => {
+                    board.detector_busy.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                Err(std::sync::mpsc::TrySendError::Disconnected(_)) => {}
+            }
+        }
         if let Some(on) = switch.update(now, motion) {
             set(on);
         }

@@ -381,12 +381,70 @@ pub struct CameraSource {
     pub fps: f32,
     #[serde(default)]
     pub motion: CameraMotionConfig,
-    /// Not built yet: rejected by validation.
+    /// `[camera.source.zones.<name>]`: where objects are (Frigate's zones).
     #[serde(default)]
-    pub zones: Option<toml::Value>,
-    /// Not built yet: rejected by validation.
+    pub zones: std::collections::BTreeMap<String, CameraZoneConfig>,
     #[serde(default)]
-    pub objects: Option<toml::Value>,
+    pub objects: CameraObjectsConfig,
+}
+
+/// `[camera.source.zones.<name>]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CameraZoneConfig {
+    /// Frigate polygon `"x1,y1,x2,y2,..."` in 0..1.
+    pub coordinates: String,
+    /// Consecutive frames with the box's bottom centre inside before it counts.
+    #[serde(default = "default_inertia")]
+    pub inertia: u32,
+}
+
+fn default_inertia() -> u32 {
+    3
+}
+
+/// `[camera.source.objects]`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CameraObjectsConfig {
+    /// Polygons where a box's bottom centre means a false positive.
+    pub mask: Vec<String>,
+    /// `[camera.source.objects.filters.<label>]`.
+    pub filters: std::collections::BTreeMap<String, CameraFilterConfig>,
+}
+
+/// Per-label filter (Frigate's names).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CameraFilterConfig {
+    pub min_score: f32,
+    /// Smallest box, in frame pixels.
+    pub min_area: u32,
+    /// Top score before an object becomes an event.
+    pub threshold: f32,
+}
+
+impl Default for CameraFilterConfig {
+    fn default() -> Self {
+        CameraFilterConfig { min_score: 0.5, min_area: 0, threshold: 0.7 }
+    }
+}
+
+/// `[camera.detector]`: a TorchScript detector (see `hub_model::detector`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CameraDetectorConfig {
+    pub torchscript: PathBuf,
+    /// Label of each class index.
+    pub labels: Vec<String>,
+    #[serde(default = "default_detector_size")]
+    pub input_width: u32,
+    #[serde(default = "default_detector_size")]
+    pub input_height: u32,
+}
+
+fn default_detector_size() -> u32 {
+    320
 }
 
 impl CameraSource {
@@ -412,8 +470,11 @@ pub struct CameraConfig {
     /// MQTT topic prefix of availability and motion (Frigate's is `frigate`).
     #[serde(default = "default_camera_prefix")]
     pub mqtt_prefix: String,
-    /// Not built yet: rejected by validation.
-    pub detector: Option<toml::Value>,
+    pub detector: Option<CameraDetectorConfig>,
+    /// Delete event snapshots older than this many days.
+    pub snapshot_days: u32,
+    /// Keep event snapshots under this many MiB (oldest deleted first).
+    pub snapshot_max_mb: u64,
     pub source: Vec<CameraSource>,
 }
 
@@ -424,6 +485,8 @@ impl Default for CameraConfig {
             snapshot_dir: PathBuf::from("snapshots"),
             mqtt_prefix: default_camera_prefix(),
             detector: None,
+            snapshot_days: 10,
+            snapshot_max_mb: 1000,
             source: Vec::new(),
         }
     }

@@ -299,8 +299,7 @@ fn audio_nlu_camera_sections() {
     let d = errs("[audio]\nvad_threshold = 1.5\n");
     assert!(d[0].message.contains("vad_threshold"));
     ok("[camera]\nenabled = false\n");
-    let d = errs("[camera]\nsnapshot_dir = \"snaps\"\n");
-    assert_eq!((d[0].line, d[0].message.as_str()), (2, "camera.snapshot_dir: not implemented yet"), "{d:?}");
+    assert_eq!(ok("[camera]\nsnapshot_dir = \"snaps\"\n").camera.snapshot_dir, PathBuf::from("snaps"));
 }
 
 #[test]
@@ -513,6 +512,19 @@ mask = ["0,0,1,0,1,0.2,0,0.2"]
 [[camera.source]]
 id = "garage"
 url = "file:///var/lib/hubd/replay"
+
+[camera.source.zones.driveway]
+coordinates = "0,0.5,1,0.5,1,1,0,1"
+inertia = 2
+
+[camera.source.objects]
+mask = ["0,0,0.1,0,0.1,0.1"]
+[camera.source.objects.filters.person]
+min_score = 0.6
+
+[camera.detector]
+torchscript = "models/yolo.pt"
+labels = ["person", "car"]
 "#);
     assert!(cfg.camera.enabled);
     assert_eq!(cfg.camera.mqtt_prefix, "frigate");
@@ -521,6 +533,11 @@ url = "file:///var/lib/hubd/replay"
     assert_eq!(door.motion.mask.len(), 1);
     let garage = &cfg.camera.source[1];
     assert_eq!((garage.display_name(), garage.motion.frame_height), ("garage", 100));
+    assert_eq!(garage.zones["driveway"].inertia, 2);
+    assert_eq!(garage.objects.filters["person"].min_score, 0.6);
+    assert_eq!(garage.objects.filters["person"].threshold, 0.7);
+    let det = cfg.camera.detector.as_ref().unwrap();
+    assert_eq!((det.input_width, det.labels.len(), cfg.camera.snapshot_days), (320, 2, 10));
     assert_eq!(ok("").camera.mqtt_prefix, "hubd");
 }
 
@@ -545,10 +562,19 @@ fn camera_errors_point_at_the_value() {
     assert!(d.iter().any(|x| x.message.contains("fewer than three points") && x.line == 5), "{d:?}");
     assert!(d.iter().any(|x| x.message.contains("outside 0..1") && x.line == 5), "{d:?}");
     assert!(d.iter().any(|x| x.message.contains("frame_alpha") && x.line == 6), "{d:?}");
-    let d = errs("[camera.detector]\ntorchscript = \"m.pt\"\n");
-    assert!(d[0].message == "camera.detector: not implemented yet", "{d:?}");
-    let d = errs("[[camera.source]]\nid = \"a\"\nurl = \"file:///x\"\nzones = { porch = {} }\n");
-    assert!(d[0].message.ends_with("zones: not implemented yet") && d[0].line == 4, "{d:?}");
+    let d = errs("[camera.detector]\ntorchscript = \"m.pt\"\nlabels = []\n");
+    assert!(d[0].message == "detector has no labels" && d[0].line == 3, "{d:?}");
+    let d = errs(
+        "[[camera.source]]\nid = \"a\"\nurl = \"file:///x\"\nzones = { porch = { coordinates = \"0,0,1,0,1,1\" } }\n",
+    );
+    assert!(d[0].message.contains("no `[camera.detector]`") && d[0].line == 4, "{d:?}");
+    let d = errs(
+        "[camera.detector]\ntorchscript = \"m.pt\"\nlabels = [\"person\"]\n[[camera.source]]\nid = \"a\"\nurl = \"file:///x\"\n\
+         [camera.source.zones.porch]\ncoordinates = \"0,0,1\"\n[camera.source.objects.filters.person]\nmin_score = 2.0\n",
+    );
+    assert_eq!(d.len(), 2, "{d:?}");
+    assert!(d[0].message.contains("zone `porch`") && d[0].line == 8, "{d:?}");
+    assert!(d[1].message.contains("filter `person`") && d[1].line == 9, "{d:?}");
     let d = errs("[camera]\nmqtt_prefix = \"a/#\"\n");
     assert!(d[0].message.contains("invalid MQTT prefix") && d[0].line == 2, "{d:?}");
 }

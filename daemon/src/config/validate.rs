@@ -480,12 +480,24 @@ impl<'a> Validator<'a> {
 
     fn camera(&mut self, areas: &HashSet<String>) {
         let cam = &self.cfg.camera;
-        if cam.detector.is_some() {
-            self.not_implemented(
-                &[Seg::Key("camera"), Seg::Key("detector")],
-                "camera.detector",
-                "no `[camera.detector]` until object detection is built (motion only)",
-            );
+        if let Some(d) = &cam.detector {
+            let base = [Seg::Key("camera"), Seg::Key("detector")];
+            if d.labels.is_empty() {
+                self.err(
+                    &base,
+                    Some("labels"),
+                    "detector has no labels".into(),
+                    Some("`labels = [\"person\"]`".into()),
+                );
+            }
+            if !(16..=2048).contains(&d.input_width) || !(16..=2048).contains(&d.input_height) {
+                self.err(
+                    &base,
+                    Some("input_width"),
+                    format!("detector input {}x{}", d.input_width, d.input_height),
+                    Some("16..=2048 pixels each".into()),
+                );
+            }
         }
         if cam.mqtt_prefix.is_empty() || cam.mqtt_prefix.contains(['+', '#', '\0']) || cam.mqtt_prefix.ends_with('/') {
             self.err(
@@ -505,24 +517,7 @@ impl<'a> Validator<'a> {
                 self.err(&base, Some("id"), format!("duplicate camera id `{}`", c.id), Some("a unique id".into()));
             }
             self.camera_url(&base, c);
-            if c.zones.is_some() {
-                let mut p = base.to_vec();
-                p.push(Seg::Key("zones"));
-                self.not_implemented(
-                    &p,
-                    &format!("camera `{}` zones", c.id),
-                    "no `zones` until object detection is built",
-                );
-            }
-            if c.objects.is_some() {
-                let mut p = base.to_vec();
-                p.push(Seg::Key("objects"));
-                self.not_implemented(
-                    &p,
-                    &format!("camera `{}` objects", c.id),
-                    "no `objects` until object detection is built",
-                );
-            }
+            self.camera_objects(&base, c, cam.detector.is_some());
             if let Some(a) = &c.area
                 && !areas.contains(a)
             {
@@ -570,6 +565,50 @@ impl<'a> Validator<'a> {
                 format!("camera `{}` has an unusable url `{}`", c.id, c.url),
                 Some(format!("a url starting with {}", one_of(CAMERA_SCHEMES))),
             );
+        }
+    }
+
+    fn err_at(&mut self, path: &[Seg<'_>], message: String, expected: &str) {
+        let d = self.at(path, message, Some(expected.to_string()));
+        self.diags.push(d);
+    }
+
+    fn camera_objects(&mut self, base: &[Seg<'static>], c: &CameraSource, detector: bool) {
+        let polygon_hint = "`\"x1,y1,x2,y2,x3,y3,...\"` with every value in 0..1";
+        if !detector && (!c.zones.is_empty() || c.objects != CameraObjectsConfig::default()) {
+            let key = if c.zones.is_empty() { "objects" } else { "zones" };
+            self.err(
+                base,
+                Some(key),
+                format!("camera `{}` has {key} but there is no `[camera.detector]`", c.id),
+                Some("a `[camera.detector]` (zones and filters apply to detected objects)".into()),
+            );
+        }
+        for (name, z) in &c.zones {
+            let mut p: Vec<Seg<'_>> = base.to_vec();
+            p.extend([Seg::Key("zones"), Seg::Key(name.as_str())]);
+            if !is_slug(name) {
+                self.err_at(&p, format!("invalid zone name `{name}`"), SLUG);
+            }
+            if let Err(e) = parse_polygon(&z.coordinates) {
+                p.push(Seg::Key("coordinates"));
+                self.err_at(&p, format!("zone `{name}`: {e}"), polygon_hint);
+            }
+        }
+        for (j, poly) in c.objects.mask.iter().enumerate() {
+            if let Err(e) = parse_polygon(poly) {
+                let mut p = base.to_vec();
+                p.extend([Seg::Key("objects"), Seg::Key("mask"), Seg::Idx(j)]);
+                self.err_at(&p, format!("camera `{}` object mask {j}: {e}", c.id), polygon_hint);
+            }
+        }
+        for (label, f) in &c.objects.filters {
+            let ok = |v: f32| (0.0..=1.0).contains(&v);
+            if !ok(f.min_score) || !ok(f.threshold) {
+                let mut p: Vec<Seg<'_>> = base.to_vec();
+                p.extend([Seg::Key("objects"), Seg::Key("filters"), Seg::Key(label.as_str())]);
+                self.err_at(&p, format!("filter `{label}`: a score outside 0..1"), "0..=1");
+            }
         }
     }
 
@@ -719,7 +758,6 @@ const NOT_IMPLEMENTED: &[(&[&str], &str)] = &[
     (&["model", "placement", "audio"], "only the decoder is placed: `devices`, `split`, `split_at`"),
     (&["model", "placement", "text"], "only the decoder is placed: `devices`, `split`, `split_at`"),
     (&["model", "placement", "vision"], "only the decoder is placed: `devices`, `split`, `split_at`"),
-    (&["camera", "snapshot_dir"], "no `snapshot_dir` until camera capture is built"),
 ];
 
 /// Report and remove the [`NOT_IMPLEMENTED`] keys, and `[model] backend = "openai"`.

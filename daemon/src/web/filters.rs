@@ -106,7 +106,7 @@ pub fn routes(
             .or(not_allowed("GET, HEAD")),
     );
     let api_routes = events.or(say).or(understand).or(devices).or(commands).or(status).or(metrics).or(chat).or(models);
-    let api_routes = api_routes.or(super::camera::routes(authorized()));
+    let api_routes = api_routes.or(super::camera::routes(authorized(), with_api()));
     guard(auth, bound).and(health.or(api_routes)).recover(recover)
 }
 
