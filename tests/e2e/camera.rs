@@ -22,11 +22,18 @@ const STALL: u8 = 3;
 
 /// 320x240 grey picture with a bright 48-pixel square at (`x`, 100).
 fn jpeg(x: usize) -> Vec<u8> {
+    picture(Some((x, 100, 48, 48)))
+}
+
+/// 320x240 grey picture, with a bright `(x, y, w, h)` rectangle if given.
+fn picture(rect: Option<(usize, usize, usize, usize)>) -> Vec<u8> {
     let (w, h) = (320usize, 240usize);
     let mut rgb = vec![70u8; w * h * 3];
-    for y in 100..148 {
-        for px in x..(x + 48).min(w) {
-            rgb[(y * w + px) * 3..][..3].copy_from_slice(&[250, 240, 200]);
+    if let Some((rx, ry, rw, rh)) = rect {
+        for y in ry..(ry + rh).min(h) {
+            for px in rx..(rx + rw).min(w) {
+                rgb[(y * w + px) * 3..][..3].copy_from_slice(&[250, 240, 200]);
+            }
         }
     }
     let mut out = Vec::new();
@@ -48,19 +55,40 @@ struct Camera {
     port: u16,
 }
 
+/// What the scripted camera sends for (mode, frame number); `None`: nothing (stalled).
+type Render = Arc<dyn Fn(u8, usize) -> Option<Vec<u8>> + Send + Sync>;
+
+/// Still, moving, bad parts or stalled, after `mode`.
+fn scripted() -> Render {
+    let still = jpeg(20);
+    let moving: Vec<Vec<u8>> = (0..8).map(|i| jpeg(20 + i * 30)).collect();
+    Arc::new(move |mode, i| match mode {
+        STILL => Some(part(&still, "image/jpeg", "frame")),
+        MOVING => Some(part(&moving[i % moving.len()], "image/jpeg", "frame")),
+        BAD => Some(match i % 3 {
+            0 => part(&still[..still.len() / 3], "image/jpeg", "frame"),
+            1 => part(b"<html>oops</html>", "text/html", "frame"),
+            _ => part(&still, "image/jpeg", "wrong"),
+        }),
+        _ => None,
+    })
+}
+
 fn start_camera(rt: &tokio::runtime::Runtime) -> Camera {
+    start_camera_with(rt, scripted())
+}
+
+fn start_camera_with(rt: &tokio::runtime::Runtime, render: Render) -> Camera {
     let mode = Arc::new(AtomicU8::new(STILL));
     let connections = Arc::new(AtomicU64::new(0));
     let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
     let port = listener.local_addr().unwrap().port();
     let (m, c) = (mode.clone(), connections.clone());
-    let still = Arc::new(jpeg(20));
-    let moving: Arc<Vec<Vec<u8>>> = Arc::new((0..8).map(|i| jpeg(20 + i * 30)).collect());
     rt.spawn(async move {
         loop {
             let Ok((mut s, _)) = listener.accept().await else { return };
             c.fetch_add(1, Ordering::SeqCst);
-            let (m, still, moving) = (m.clone(), still.clone(), moving.clone());
+            let (m, render) = (m.clone(), render.clone());
             tokio::spawn(async move {
                 let mut req = [0u8; 2048];
                 let _ = s.read(&mut req).await;
@@ -69,19 +97,10 @@ fn start_camera(rt: &tokio::runtime::Runtime) -> Camera {
                     return;
                 }
                 for i in 0usize.. {
-                    let data = match m.load(Ordering::SeqCst) {
-                        STILL => part(&still, "image/jpeg", "frame"),
-                        MOVING => part(&moving[i % moving.len()], "image/jpeg", "frame"),
-                        BAD => match i % 3 {
-                            0 => part(&still[..still.len() / 3], "image/jpeg", "frame"),
-                            1 => part(b"<html>oops</html>", "text/html", "frame"),
-                            _ => part(&still, "image/jpeg", "wrong"),
-                        },
-                        _ => {
-                            // Stalled: the connection stays open, nothing comes.
-                            tokio::time::sleep(Duration::from_millis(100)).await;
-                            continue;
-                        }
+                    let Some(data) = render(m.load(Ordering::SeqCst), i) else {
+                        // Stalled: the connection stays open, nothing comes.
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
                     };
                     if s.write_all(&data).await.is_err() {
                         return;
@@ -220,4 +239,133 @@ fps = 2
     assert!(
         wait_until(Duration::from_secs(5), || obs.on("hubd/available").last().map(String::as_str) == Some("offline"))
     );
+}
+
+/// A TorchScript detector the venv's torch writes: one `person` box (score
+/// 0.9) around the bright area of the frame.
+fn write_detector(dir: &std::path::Path) -> std::path::PathBuf {
+    let script = r#"
+import sys, torch
+class Bright(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        m = x[0].mean(0) > 0.8
+        if int(m.sum()) < 20:
+            return torch.zeros((0, 6))
+        nz = torch.nonzero(m)
+        ys = nz[:, 0].float()
+        xs = nz[:, 1].float()
+        return torch.stack([xs.min(), ys.min(), xs.max() + 1.0, ys.max() + 1.0,
+                            torch.tensor(0.9), torch.tensor(0.0)]).unsqueeze(0)
+torch.jit.script(Bright()).save(sys.argv[1])
+"#;
+    let src = dir.join("make_detector.py");
+    std::fs::write(&src, script).unwrap();
+    let out = dir.join("bright.pt");
+    let st = std::process::Command::new(crate::voice::venv().join("bin/python")).arg(&src).arg(&out).status().unwrap();
+    assert!(st.success(), "the venv's torch could not write the detector");
+    out
+}
+
+fn events_of(obs: &Observer) -> Vec<serde_json::Value> {
+    obs.on("hubd/events").iter().map(|p| json(p)).collect()
+}
+
+#[test]
+fn a_person_walks_into_the_porch_zone_frigate_events_and_snapshots() {
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Mosquitto::start(dir.path());
+    let web = free_port();
+    let model = write_detector(dir.path());
+    // Mode 0: the empty porch; mode k: a bright 40x100 figure at x = 10k.
+    let cam = start_camera_with(
+        &rt,
+        Arc::new(|mode, _| {
+            let rect = (mode > 0).then(|| (usize::from(mode) * 10, 120, 40, 100));
+            Some(part(&picture(rect), "image/jpeg", "frame"))
+        }),
+    );
+    cam.mode.store(0, Ordering::SeqCst);
+    let cfg = dir.path().join("hub.toml");
+    let text = config_text(broker.port, web, 3000)
+        + &format!(
+            r#"
+[camera]
+enabled = true
+snapshot_dir = "snaps"
+
+[camera.detector]
+torchscript = "{}"
+labels = ["person"]
+input_width = 160
+input_height = 120
+
+[[camera.source]]
+id = "door"
+url = "mjpeg+http://127.0.0.1:{}/cam.mjpg"
+fps = 10
+[camera.source.motion]
+frame_height = 60
+mqtt_off_delay = 1
+[camera.source.zones.porch]
+coordinates = "0.5,0.5,1,0.5,1,1,0.5,1"
+inertia = 2
+[camera.source.objects.filters.person]
+min_score = 0.5
+threshold = 0.7
+"#,
+            model.display(),
+            cam.port
+        );
+    std::fs::write(&cfg, text).unwrap();
+    let obs = Observer::start(&rt, broker.port, &["hubd/#"]);
+    let _daemon = Daemon::start(&cfg, web, None);
+    let within = Duration::from_secs(15);
+    assert!(wait_until(within, || camera_json(web, "door")["frames"].as_u64().unwrap_or(0) >= 10));
+    assert!(camera_json(web, "door")["detect"] == true);
+    assert!(events_of(&obs).is_empty(), "an empty porch made events");
+
+    // Walk from the left into the porch zone (the right half) and stop there.
+    for k in 1..=20u8 {
+        cam.mode.store(k, Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(150));
+    }
+    assert!(wait_until(within, || events_of(&obs)
+        .iter()
+        .any(|e| e["after"]["entered_zones"] == serde_json::json!(["porch"]))));
+    let evs = events_of(&obs);
+    assert_eq!(evs[0]["type"], "new", "{evs:?}");
+    let new = &evs[0]["after"];
+    assert_eq!((new["camera"].as_str(), new["label"].as_str()), (Some("door"), Some("person")));
+    assert!(new["current_zones"] == serde_json::json!([]) && new["end_time"].is_null() && new["has_snapshot"] == true);
+    let id = new["id"].as_str().unwrap().to_string();
+    assert!(evs.iter().all(|e| e["after"]["id"] == id.as_str()), "one person, one event: {evs:?}");
+    assert!(evs.iter().skip(1).all(|e| e["type"] == "update"));
+    assert!(wait_until(within, || obs.on("hubd/door/person").last().map(String::as_str) == Some("1")));
+
+    // The porch empties: the event ends, with the zone it entered.
+    cam.mode.store(0, Ordering::SeqCst);
+    assert!(wait_until(within, || events_of(&obs).iter().any(|e| e["type"] == "end")));
+    let evs = events_of(&obs);
+    let end = evs.iter().find(|e| e["type"] == "end").unwrap();
+    assert_eq!(end["after"]["id"], id.as_str());
+    assert!(end["after"]["end_time"].as_f64().unwrap() > end["after"]["start_time"].as_f64().unwrap());
+    assert_eq!(end["after"]["entered_zones"], serde_json::json!(["porch"]));
+    assert!(end["before"]["end_time"].is_null());
+    assert!(wait_until(within, || obs.on("hubd/door/person").last().map(String::as_str) == Some("0")));
+
+    // Stored, and the snapshots are served.
+    assert!(wait_until(within, || {
+        let (_, body) = http(web, "GET", "/api/cameras/events?camera=door&label=person", None).unwrap();
+        json(&body).as_array().is_some_and(|l| l.len() == 1 && l[0]["id"] == id.as_str() && l[0]["end_time"].is_f64())
+    }));
+    let (st, clean) = get_bytes(web, &format!("/api/events/{id}/snapshot.jpg"));
+    assert_eq!(st, 200);
+    assert!(clean.starts_with(&[0xFF, 0xD8]));
+    let (st, boxed) = get_bytes(web, &format!("/api/events/{id}/snapshot.jpg?bbox=1"));
+    assert_eq!(st, 200);
+    assert!(boxed.starts_with(&[0xFF, 0xD8]) && boxed != clean);
+    assert_eq!(get_bytes(web, "/api/events/..%2F..%2Fhub.toml/snapshot.jpg").0, 404);
+    assert_eq!(get_bytes(web, "/api/events/1.0-nope/snapshot.jpg").0, 404);
+    assert!(dir.path().join("snaps").join(format!("door-{id}.jpg")).exists());
 }

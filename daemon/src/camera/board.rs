@@ -102,6 +102,8 @@ pub struct CameraStatus {
     pub last_frame_at: Option<i64>,
     /// A detector runs on this camera's motion frames.
     pub detect: bool,
+    /// Moving objects are being tracked (frames go to the detector without motion).
+    pub tracking: bool,
     pub frames: u64,
     pub motion_frames: u64,
     pub dropped_frames: u64,
@@ -197,8 +199,10 @@ impl Board {
     }
 
     /// The analysis thread finished a frame.
-    pub fn analysed(&self, id: &str, now_ms: i64, motion: bool, dropped: u64) {
-        let c = if motion { &self.gate_run } else { &self.gate_skip };
+    /// The analysis thread finished a frame; `run`: the frame goes to the
+    /// detector (motion, or moving objects being tracked).
+    pub fn analysed(&self, id: &str, now_ms: i64, motion: bool, run: bool, dropped: u64) {
+        let c = if run { &self.gate_run } else { &self.gate_skip };
         c.fetch_add(1, Ordering::Relaxed);
         self.with(id, |c| {
             c.frames += 1;
@@ -212,6 +216,16 @@ impl Board {
                 c.fps_window = (now_ms, c.frames);
             }
         });
+    }
+
+    /// The detector follows moving objects on this camera: its frames are
+    /// analysed even without motion, so an object that leaves is seen leaving.
+    pub fn set_tracking(&self, id: &str, on: bool) {
+        self.with(id, |c| c.tracking = on);
+    }
+
+    pub fn is_tracking(&self, id: &str) -> bool {
+        self.with(id, |c| c.tracking).unwrap_or(false)
     }
 
     pub fn set_motion(&self, id: &str, on: bool) {
@@ -296,11 +310,13 @@ mod tests {
         let c = b.get("door").unwrap();
         assert!(!c.available);
         assert_eq!((c.errors, c.last_error.as_deref()), (2, Some("refused")));
-        b.analysed("door", 1, true, 0);
-        b.analysed("door", 2, false, 3);
+        b.analysed("door", 1, true, true, 0);
+        b.analysed("door", 2, false, false, 3);
+        b.analysed("door", 3, false, true, 3);
         let mut m = String::new();
         b.render_prometheus(&mut m);
-        assert!(m.contains("decision=\"run\"} 1") && m.contains("decision=\"skip\"} 1"), "{m}");
+        assert!(m.contains("decision=\"run\"} 2") && m.contains("decision=\"skip\"} 1"), "{m}");
+        assert_eq!(b.get("door").unwrap().motion_frames, 1);
         assert!(m.contains("hubd_camera_available{camera=\"door\"} 0"), "{m}");
     }
 }

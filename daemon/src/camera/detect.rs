@@ -5,9 +5,12 @@
 //! best snapshot of each event is written (as received, and with the box
 //! drawn); events and label counts go to the async side over a channel.
 //!
-//! Objects age only on analysed (motion) frames: a parked car with no motion
-//! around it stays one stationary event instead of ending and re-alerting.
-//! A camera that goes unavailable ends its events.
+//! Frames reach the detector when there is motion, or while it tracks a
+//! moving (not stationary) object on that camera, so an object that leaves
+//! is seen gone (Frigate also detects where tracked objects are). Stationary
+//! objects age only on motion frames: a parked car with no motion around it
+//! stays one stationary event instead of ending and re-alerting. A camera
+//! that goes unavailable ends its events.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -138,6 +141,7 @@ impl DetectorLoop {
             let mut outs: Vec<DetectOutput> = events.into_iter().map(|e| DetectOutput::Event(Box::new(e))).collect();
             for (i, cam) in self.cameras.iter().enumerate() {
                 let Some(t) = &trackers[i] else { continue };
+                self.board.set_tracking(&cam.id, t.has_moving());
                 let live = t.counts();
                 let mut labels: Vec<String> =
                     counts.keys().filter(|(c, _)| c == &cam.id).map(|(_, l)| l.clone()).collect();

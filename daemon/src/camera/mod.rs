@@ -339,8 +339,10 @@ fn analyse(
             }
         };
         let now = source::now_ms();
-        board.analysed(&cam.id, now, motion, slot.dropped());
-        if motion && let Some((index, tx)) = &det_queue {
+        // The gate's decision (counted with or without a detector).
+        let run = motion || board.is_tracking(&cam.id);
+        board.analysed(&cam.id, now, motion, run, slot.dropped());
+        if run && let Some((index, tx)) = &det_queue {
             match tx.try_send(DetectRequest { camera: *index, frame }) {
                 Ok(()) => {}
                 Err(std::sync::mpsc::TrySendError::Full(_)) => {

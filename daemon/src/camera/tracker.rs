@@ -182,6 +182,11 @@ impl Tracker {
         out
     }
 
+    /// Some live object is not stationary.
+    pub fn has_moving(&self) -> bool {
+        self.live.iter().any(|t| !t.obj.stationary)
+    }
+
     /// Feed one analysed frame (time in Unix seconds).
     pub fn update(&mut self, now: f64, detections: &[Detection]) -> Vec<TrackerEvent> {
         let dets: Vec<&Detection> = detections.iter().filter(|d| self.keep(d)).collect();
@@ -435,6 +440,7 @@ mod tests {
         assert_eq!(ev[0].after.entered_zones, vec!["porch"]);
         assert!(!ev[0].after.active && ev[0].before.active);
         assert!(t.counts().is_empty());
+        assert!(!t.has_moving());
     }
 
     #[test]
