@@ -7,14 +7,21 @@
 //!   [`MultipartParser`];
 //! - `jpeg+http://...`: a GET per frame at the camera's fps;
 //! - `file:///path`: an MJPEG file (concatenated JPEGs or a multipart dump)
-//!   or a folder of `.jpg`/`.jpeg` files, replayed in a loop at the fps.
+//!   or a folder of `.jpg`/`.jpeg` files, replayed in a loop at the fps;
+//! - `ffmpeg:<input>`: anything ffmpeg reads (RTSP H.264/H.265 above all),
+//!   decoded by an `ffmpeg` child that re-encodes JPEGs at the camera's fps
+//!   onto a pipe (`-f mpjpeg`), parsed like an MJPEG stream. The child is
+//!   supervised: when it exits or stalls it is killed, the camera is marked
+//!   unavailable with ffmpeg's last error line, and it is restarted with the
+//!   same capped back-off. (JPEG on the pipe keeps one decode path and the
+//!   reduced-scale decode; raw frames would cost pipe bandwidth instead.)
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use thiserror::Error;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
@@ -105,6 +112,8 @@ impl Capture {
             self.mjpeg(rest, attempt).await
         } else if let Some(rest) = self.url.strip_prefix("jpeg+") {
             self.poll_jpeg(rest, attempt).await
+        } else if let Some(input) = self.url.strip_prefix("ffmpeg:") {
+            self.ffmpeg(input, attempt).await
         } else if let Some(path) = self.url.strip_prefix("file://") {
             self.replay(Path::new(path), attempt).await
         } else {
@@ -116,7 +125,69 @@ impl Capture {
         let (mut stream, head, rest) = http_get(url).await?;
         let ctype = head.header("content-type").unwrap_or_default();
         let boundary = boundary_of(&ctype).ok_or_else(|| SourceError::Http(format!("not multipart: `{ctype}`")))?;
-        let mut parser = MultipartParser::new(&boundary, MAX_PART);
+        self.pump(&mut stream, MultipartParser::new(&boundary, MAX_PART), rest, attempt).await
+    }
+
+    /// Run an `ffmpeg` child for `input` and read its JPEGs.
+    async fn ffmpeg(&self, input: &str, attempt: &mut u32) -> Result<(), SourceError> {
+        let mut cmd = tokio::process::Command::new("ffmpeg");
+        cmd.args(["-nostdin", "-hide_banner", "-loglevel", "error"]);
+        if input.starts_with('/') {
+            // A local file plays at its own rate, like a camera.
+            cmd.arg("-re");
+        }
+        if input.starts_with("rtsp://") {
+            cmd.args(["-rtsp_transport", "tcp"]);
+        }
+        let fps = format!("fps={}", self.fps);
+        cmd.arg("-i").arg(input).args(["-an", "-vf", &fps, "-q:v", "5", "-f", "mpjpeg", "pipe:1"]);
+        cmd.stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = cmd.spawn()?;
+        let (Some(mut out), Some(mut err)) = (child.stdout.take(), child.stderr.take()) else {
+            return Err(SourceError::Http("ffmpeg pipes missing".into()));
+        };
+        // ffmpeg's last words, kept small.
+        let stderr = tokio::spawn(async move {
+            let mut tail = Vec::new();
+            let mut chunk = [0u8; 1024];
+            while let Ok(n) = err.read(&mut chunk).await {
+                if n == 0 {
+                    break;
+                }
+                tail.extend_from_slice(&chunk[..n]);
+                if tail.len() > 4096 {
+                    tail.drain(..tail.len() - 4096);
+                }
+            }
+            String::from_utf8_lossy(&tail).lines().last().unwrap_or_default().to_string()
+        });
+        let res = self.pump(&mut out, MultipartParser::new("ffmpeg", MAX_PART), Vec::new(), attempt).await;
+        let _ = child.start_kill();
+        let status = tokio::time::timeout(Duration::from_secs(2), child.wait()).await;
+        let last = tokio::time::timeout(Duration::from_secs(1), stderr).await.ok().and_then(Result::ok);
+        match res {
+            Err(SourceError::Ended) => {
+                let code = match status {
+                    Ok(Ok(s)) => s.to_string(),
+                    _ => "no exit status".into(),
+                };
+                Err(SourceError::Http(format!("ffmpeg exited ({code}): {}", last.unwrap_or_default())))
+            }
+            other => other,
+        }
+    }
+
+    /// Feed `reader` through `parser` until it ends, fails or stalls.
+    async fn pump(
+        &self,
+        reader: &mut (impl AsyncRead + Unpin),
+        mut parser: MultipartParser,
+        rest: Vec<u8>,
+        attempt: &mut u32,
+    ) -> Result<(), SourceError> {
         let mut buf = vec![0u8; 64 * 1024];
         let mut pending = rest;
         let mut last_frame = tokio::time::Instant::now();
@@ -132,7 +203,7 @@ impl Capture {
                 }
             }
             let left = STALL.saturating_sub(last_frame.elapsed());
-            let n = match tokio::time::timeout(left, stream.read(&mut buf)).await {
+            let n = match tokio::time::timeout(left, reader.read(&mut buf)).await {
                 Err(_) => return Err(SourceError::Stalled(STALL)),
                 Ok(r) => r?,
             };
@@ -372,5 +443,56 @@ mod tests {
         assert_eq!(frames.iter().map(|f| f[2]).collect::<Vec<_>>(), vec![1, 2]);
         assert!(matches!(load_replay(&dir.path().join("d.mjpeg")).await, Err(SourceError::Empty(_))));
         assert!(load_replay(&dir.path().join("missing")).await.is_err());
+    }
+}
+
+#[cfg(test)]
+mod ffmpeg_tests {
+    use super::*;
+
+    /// An H.264 clip of ffmpeg's moving test pattern: played through an
+    /// `ffmpeg` child, its frames arrive; when the clip ends the child exits,
+    /// the camera goes unavailable and the child is started again.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn ffmpeg_source_delivers_and_restarts_after_exit() {
+        let dir = tempfile::tempdir().unwrap();
+        let clip = dir.path().join("clip.mp4");
+        let st = std::process::Command::new("ffmpeg")
+            .args(["-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=10"])
+            .args(["-t", "1.5", "-c:v", "libx264", "-pix_fmt", "yuv420p"])
+            .arg(&clip)
+            .status()
+            .expect("ffmpeg (apt install ffmpeg)");
+        assert!(st.success());
+        let board = Arc::new(Board::default());
+        board.register("cam", "cam", false);
+        let slot = Arc::new(LatestSlot::default());
+        let cap = Capture {
+            id: "cam".into(),
+            url: format!("ffmpeg:{}", clip.display()),
+            fps: 5.0,
+            slot: slot.clone(),
+            board: board.clone(),
+        };
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let task = tokio::spawn(cap.run(stop_rx));
+        let s2 = slot.clone();
+        let first = tokio::task::spawn_blocking(move || s2.take(Duration::from_secs(10))).await.unwrap();
+        let jpeg = first.expect("a frame from ffmpeg");
+        let grey = super::super::decode::decode_grey(&jpeg.jpeg, 60).unwrap();
+        assert_eq!((grey.full_w, grey.full_h), (320, 240));
+        // The clip ends: the camera is reported down with ffmpeg's exit, then comes back.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            let c = board.get("cam").unwrap();
+            if c.reconnects >= 1 && c.available {
+                assert!(c.last_error.as_deref().unwrap_or("").contains("ffmpeg exited"), "{:?}", c.last_error);
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "no restart: {c:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        stop_tx.send(true).unwrap();
+        tokio::time::timeout(Duration::from_secs(5), task).await.unwrap().unwrap();
     }
 }

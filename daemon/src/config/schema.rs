@@ -330,7 +330,7 @@ impl AudioConfig {
 }
 
 /// `[[camera.source]] url` schemes that are built.
-pub const CAMERA_SCHEMES: &[&str] = &["mjpeg+http://", "jpeg+http://", "file://"];
+pub const CAMERA_SCHEMES: &[&str] = &["mjpeg+http://", "jpeg+http://", "ffmpeg:", "file://"];
 
 /// `[camera.source.motion]`: Frigate's motion settings, same names.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -372,7 +372,8 @@ pub struct CameraSource {
     #[serde(default)]
     pub name: Option<String>,
     /// `mjpeg+http://host/path`, `jpeg+http://host/snapshot.jpg` (polled at `fps`)
-    /// or `file:///path` (an MJPEG file or a folder of JPEGs, replayed in a loop).
+    /// `ffmpeg:<input>` (anything ffmpeg reads, e.g. `ffmpeg:rtsp://...`) or
+    /// `file:///path` (an MJPEG file or a folder of JPEGs, replayed in a loop).
     pub url: String,
     #[serde(default)]
     pub area: Option<String>,

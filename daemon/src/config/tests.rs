@@ -547,8 +547,10 @@ fn camera_errors_point_at_the_value() {
     assert_eq!(d.len(), 1, "{d:?}");
     assert_eq!((d[0].line, d[0].column), (5, 7), "{d:?}");
     assert!(d[0].message.ends_with("not implemented yet"), "{d:?}");
-    let d = errs("[[camera.source]]\nid = \"door\"\nurl = \"ffmpeg:rtsp://cam/1\"\n");
-    assert!(d[0].message.ends_with("not implemented yet") && d[0].line == 3, "{d:?}");
+    let d = errs("[[camera.source]]\nid = \"door\"\nurl = \"rtsp://cam/1\"\n");
+    assert!(d[0].message.contains("unusable url") && d[0].line == 3, "{d:?}");
+    assert!(d[0].expected.as_deref().unwrap_or("").contains("`ffmpeg:`"), "{d:?}");
+    ok("[[camera.source]]\nid = \"door\"\nurl = \"ffmpeg:rtsp://cam/1\"\n");
     let d = errs("[[camera.source]]\nid = \"door\"\nurl = \"http://cam/1\"\n");
     assert!(d[0].message.contains("unusable url") && d[0].line == 3, "{d:?}");
     let d = errs("[[camera.source]]\nid = \"door\"\nurl = \"mjpeg+http:///x\"\n");

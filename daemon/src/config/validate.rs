@@ -541,8 +541,7 @@ impl<'a> Validator<'a> {
     }
 
     fn camera_url(&mut self, base: &[Seg<'static>], c: &CameraSource) {
-        const LATER: &[(&str, &str)] =
-            &[("v4l://", "`v4l://` capture"), ("ffmpeg:", "the `ffmpeg:` source"), ("rtsp://", "the `ffmpeg:` source")];
+        const LATER: &[(&str, &str)] = &[("v4l://", "`v4l://` capture")];
         if let Some((_, what)) = LATER.iter().find(|(p, _)| c.url.starts_with(p)) {
             let mut p = base.to_vec();
             p.push(Seg::Key("url"));
