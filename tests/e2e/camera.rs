@@ -369,3 +369,83 @@ threshold = 0.7
     assert_eq!(get_bytes(web, "/api/events/1.0-nope/snapshot.jpg").0, 404);
     assert!(dir.path().join("snaps").join(format!("door-{id}.jpg")).exists());
 }
+
+/// scikit-image's astronaut as JPEG (written by the venv's PIL), and the
+/// folder of facenet-pytorch's MTCNN weights.
+fn astronaut(dir: &std::path::Path) -> (Vec<u8>, std::path::PathBuf) {
+    let script = dir.join("astronaut.py");
+    std::fs::write(
+        &script,
+        "import sys, os, facenet_pytorch\nfrom skimage import data\nfrom PIL import Image\n\
+         Image.fromarray(data.astronaut()).save(sys.argv[1], quality=90)\n\
+         print(os.path.join(os.path.dirname(facenet_pytorch.__file__), 'data'))\n",
+    )
+    .unwrap();
+    let out = dir.join("astronaut.jpg");
+    let o =
+        std::process::Command::new(crate::voice::venv().join("bin/python")).arg(&script).arg(&out).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let weights = String::from_utf8(o.stdout).unwrap().trim().to_string();
+    (std::fs::read(out).unwrap(), weights.into())
+}
+
+#[test]
+fn a_face_appears_mtcnn_makes_a_face_event() {
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Mosquitto::start(dir.path());
+    let web = free_port();
+    let (face, weights) = astronaut(dir.path());
+    let empty = {
+        let mut out = Vec::new();
+        jpeg_encoder::Encoder::new(&mut out, 90)
+            .encode(&vec![120u8; 512 * 512 * 3], 512, 512, jpeg_encoder::ColorType::Rgb)
+            .unwrap();
+        out
+    };
+    let cam = start_camera_with(
+        &rt,
+        Arc::new(move |mode, _| Some(part(if mode == 1 { &face } else { &empty }, "image/jpeg", "frame"))),
+    );
+    cam.mode.store(0, Ordering::SeqCst);
+    let cfg = dir.path().join("hub.toml");
+    let text = config_text(broker.port, web, 3000)
+        + &format!(
+            r#"
+[camera]
+enabled = true
+mqtt_prefix = "frigate"
+
+[camera.detector]
+mtcnn = "{}"
+
+[[camera.source]]
+id = "hall"
+url = "mjpeg+http://127.0.0.1:{}/cam.mjpg"
+fps = 5
+[camera.source.motion]
+mqtt_off_delay = 1
+"#,
+            weights.display(),
+            cam.port
+        );
+    std::fs::write(&cfg, text).unwrap();
+    let obs = Observer::start(&rt, broker.port, &["frigate/#"]);
+    let _daemon = Daemon::start(&cfg, web, None);
+    let within = Duration::from_secs(20);
+    assert!(wait_until(within, || camera_json(web, "hall")["frames"].as_u64().unwrap_or(0) >= 5));
+    cam.mode.store(1, Ordering::SeqCst);
+    assert!(wait_until(within, || obs.on("frigate/events").iter().any(|p| json(p)["type"] == "new")));
+    let new = obs.on("frigate/events").iter().map(|p| json(p)).find(|e| e["type"] == "new").unwrap();
+    let a = &new["after"];
+    assert_eq!((a["camera"].as_str(), a["label"].as_str()), (Some("hall"), Some("face")));
+    assert!(a["top_score"].as_f64().unwrap() > 0.99, "{a}");
+    // facenet-pytorch finds the face at about (181, 62)-(268, 172).
+    let b: Vec<i64> = a["box"].as_array().unwrap().iter().map(|v| v.as_i64().unwrap()).collect();
+    assert!(
+        (b[0] - 181).abs() <= 3 && (b[1] - 62).abs() <= 3 && (b[2] - 268).abs() <= 3 && (b[3] - 172).abs() <= 3,
+        "{b:?}"
+    );
+    assert!(wait_until(within, || obs.on("frigate/hall/face").last().map(String::as_str) == Some("1")));
+    assert!(obs.on("frigate/hall/motion").contains(&"ON".to_string()));
+}

@@ -18,7 +18,8 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant, SystemTime};
 
-use hub_model::detector::TorchScriptDetector;
+use hub_model::detector::{Detected, TorchScriptDetector};
+use hub_model::mtcnn::Mtcnn;
 use tokio::sync::mpsc;
 
 use super::board::{Board, Frame};
@@ -90,8 +91,29 @@ fn now_s() -> f64 {
     super::source::now_ms() as f64 / 1000.0
 }
 
+/// The configured model.
+pub enum Model {
+    TorchScript(TorchScriptDetector),
+    /// Faces, label `face`.
+    Mtcnn(Mtcnn),
+}
+
+impl Model {
+    pub fn detect(&self, rgb: &[u8], w: usize, h: usize) -> Result<Vec<Detected>, String> {
+        match self {
+            Model::TorchScript(d) => d.detect(rgb, w, h).map_err(|e| e.to_string()),
+            Model::Mtcnn(m) => m
+                .detect(rgb, w, h)
+                .map(|faces| {
+                    faces.into_iter().map(|f| Detected { label: "face".into(), score: f.score, bbox: f.bbox }).collect()
+                })
+                .map_err(|e| e.to_string()),
+        }
+    }
+}
+
 pub struct DetectorLoop {
-    pub detector: TorchScriptDetector,
+    pub detector: Model,
     pub cameras: Vec<CameraSource>,
     pub rx: Receiver<DetectRequest>,
     pub out: mpsc::Sender<DetectOutput>,
@@ -176,7 +198,7 @@ impl DetectorLoop {
         now: f64,
     ) -> Result<Vec<TrackerEvent>, String> {
         let (rgb, w, h) = decode_rgb(&frame.jpeg).map_err(|e| e.to_string())?;
-        let dets = self.detector.detect(&rgb, w, h).map_err(|e| e.to_string())?;
+        let dets = self.detector.detect(&rgb, w, h)?;
         let t = tracker.get_or_insert_with(|| Tracker::new(tracker_settings(cam, w as f32, h as f32)));
         let dets: Vec<Detection> =
             dets.into_iter().map(|d| Detection { label: d.label, score: d.score, bbox: d.bbox }).collect();

@@ -56,15 +56,27 @@ fn start_detector(
     std::thread::JoinHandle<()>,
 )> {
     let d = cfg.camera.detector.as_ref()?;
-    let path = cfg.resolve_path(&d.torchscript);
-    let detector =
-        match hub_model::detector::TorchScriptDetector::load(&path, d.labels.clone(), d.input_width, d.input_height) {
-            Ok(m) => m,
-            Err(e) => {
-                tracing::error!(error = %e, "camera detector not loaded: motion only");
-                return None;
-            }
-        };
+    let loaded = match (&d.torchscript, &d.mtcnn) {
+        (Some(p), _) => hub_model::detector::TorchScriptDetector::load(
+            &cfg.resolve_path(p),
+            d.labels.clone(),
+            d.input_width,
+            d.input_height,
+        )
+        .map(detect::Model::TorchScript)
+        .map_err(|e| e.to_string()),
+        (None, Some(dir)) => {
+            hub_model::mtcnn::Mtcnn::load(&cfg.resolve_path(dir)).map(detect::Model::Mtcnn).map_err(|e| e.to_string())
+        }
+        (None, None) => Err("no model configured".to_string()),
+    };
+    let detector = match loaded {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::error!(error = %e, "camera detector not loaded: motion only");
+            return None;
+        }
+    };
     let (tx, rx) = std::sync::mpsc::sync_channel(DETECT_QUEUE);
     let (out_tx, out_rx) = tokio::sync::mpsc::channel(256);
     let snapshot_dir = cfg.resolve_path(&cfg.camera.snapshot_dir);

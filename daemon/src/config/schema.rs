@@ -431,12 +431,18 @@ impl Default for CameraFilterConfig {
     }
 }
 
-/// `[camera.detector]`: a TorchScript detector (see `hub_model::detector`).
+/// `[camera.detector]`: exactly one of `torchscript` (a user's detector, see
+/// `hub_model::detector`) and `mtcnn` (faces, label `face`: the folder with
+/// facenet-pytorch's `pnet/rnet/onet.safetensors`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CameraDetectorConfig {
-    pub torchscript: PathBuf,
-    /// Label of each class index.
+    #[serde(default)]
+    pub torchscript: Option<PathBuf>,
+    #[serde(default)]
+    pub mtcnn: Option<PathBuf>,
+    /// Label of each class index (TorchScript).
+    #[serde(default)]
     pub labels: Vec<String>,
     #[serde(default = "default_detector_size")]
     pub input_width: u32,

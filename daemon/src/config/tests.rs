@@ -566,6 +566,11 @@ fn camera_errors_point_at_the_value() {
     assert!(d.iter().any(|x| x.message.contains("frame_alpha") && x.line == 6), "{d:?}");
     let d = errs("[camera.detector]\ntorchscript = \"m.pt\"\nlabels = []\n");
     assert!(d[0].message == "detector has no labels" && d[0].line == 3, "{d:?}");
+    let d = errs("[camera.detector]\ntorchscript = \"m.pt\"\nmtcnn = \"data\"\nlabels = [\"a\"]\n");
+    assert!(d[0].message.contains("exactly one") && d[0].line == 1, "{d:?}");
+    let d = errs("[camera.detector]\ninput_width = 320\n");
+    assert!(d[0].message.contains("exactly one"), "{d:?}");
+    assert!(ok("[camera.detector]\nmtcnn = \"data\"\n").camera.detector.is_some());
     let d = errs(
         "[[camera.source]]\nid = \"a\"\nurl = \"file:///x\"\nzones = { porch = { coordinates = \"0,0,1,0,1,1\" } }\n",
     );

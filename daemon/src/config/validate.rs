@@ -482,7 +482,15 @@ impl<'a> Validator<'a> {
         let cam = &self.cfg.camera;
         if let Some(d) = &cam.detector {
             let base = [Seg::Key("camera"), Seg::Key("detector")];
-            if d.labels.is_empty() {
+            if d.torchscript.is_some() == d.mtcnn.is_some() {
+                self.err(
+                    &base,
+                    None,
+                    "the detector needs exactly one of `torchscript` and `mtcnn`".into(),
+                    Some("`torchscript = \"model.pt\"` or `mtcnn = \"<facenet_pytorch>/data\"`".into()),
+                );
+            }
+            if d.torchscript.is_some() && d.labels.is_empty() {
                 self.err(
                     &base,
                     Some("labels"),
