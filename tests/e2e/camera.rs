@@ -233,6 +233,12 @@ fps = 2
     assert_eq!(yard.last().map(String::as_str), Some("online"));
     let (_, status) = http(web, "GET", "/api/status", None).unwrap();
     assert!(json(&status)["cameras"].as_array().is_some_and(|c| c.len() == 2), "{status}");
+    let out = hubd().arg("--config").arg(&cfg).arg("status").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    for cam in ["door", "yard"] {
+        assert!(text.lines().any(|l| l.trim_start().starts_with(&format!("camera      {cam}  available"))), "{text}");
+    }
+    assert!(text.contains("last error: stalled"), "{text}");
 
     assert!(daemon.alive());
     assert!(daemon.sigterm().success());
