@@ -496,3 +496,88 @@ mod ffmpeg_tests {
         tokio::time::timeout(Duration::from_secs(5), task).await.unwrap().unwrap();
     }
 }
+
+#[cfg(test)]
+mod http_tests {
+    use super::*;
+    use tokio::net::TcpListener;
+
+    /// A snapshot server: answers every GET with `body` (`Content-Length` set).
+    async fn serve(bodies: Vec<(&'static str, Vec<u8>)>) -> (u16, Arc<std::sync::atomic::AtomicUsize>) {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        let hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let h = hits.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut s, _)) = l.accept().await else { return };
+                let n = h.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let (ctype, body) = bodies[n % bodies.len()].clone();
+                let mut req = [0u8; 1024];
+                let _ = s.read(&mut req).await;
+                let head =
+                    format!("HTTP/1.0 200 OK\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\n\r\n", body.len());
+                let _ = s.write_all(head.as_bytes()).await;
+                let _ = s.write_all(&body).await;
+            }
+        });
+        (port, hits)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn jpeg_polling_delivers_snapshots_and_reports_non_jpegs() {
+        let jpeg = vec![0xFF, 0xD8, 7, 7, 0xFF, 0xD9];
+        let (port, hits) = serve(vec![("image/jpeg", jpeg.clone()), ("text/html", b"<html>".to_vec())]).await;
+        let board = Arc::new(Board::default());
+        board.register("snap", "snap", false);
+        let slot = Arc::new(LatestSlot::default());
+        let cap = Capture {
+            id: "snap".into(),
+            url: format!("jpeg+http://127.0.0.1:{port}/capture"),
+            fps: 20.0,
+            slot: slot.clone(),
+            board: board.clone(),
+        };
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let task = tokio::spawn(cap.run(stop_rx));
+        let s2 = slot.clone();
+        let f = tokio::task::spawn_blocking(move || s2.take(Duration::from_secs(5))).await.unwrap();
+        assert_eq!(f.expect("a polled snapshot").jpeg.as_slice(), jpeg.as_slice());
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while hits.load(std::sync::atomic::Ordering::SeqCst) < 6 {
+            assert!(tokio::time::Instant::now() < deadline, "not polled at the fps");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let c = board.get("snap").unwrap();
+        assert!(c.available && c.errors >= 2, "{c:?}");
+        assert_eq!(c.last_error.as_deref(), Some("snapshot is not a JPEG"));
+        stop_tx.send(true).unwrap();
+        tokio::time::timeout(Duration::from_secs(5), task).await.unwrap().unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_refused_or_non_multipart_source_is_unavailable_and_retried() {
+        let (port, hits) = serve(vec![("text/plain", b"hello".to_vec())]).await;
+        let board = Arc::new(Board::default());
+        board.register("m", "m", false);
+        let cap = Capture {
+            id: "m".into(),
+            url: format!("mjpeg+http://127.0.0.1:{port}/stream"),
+            fps: 5.0,
+            slot: Arc::new(LatestSlot::default()),
+            board: board.clone(),
+        };
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let task = tokio::spawn(cap.run(stop_rx));
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while hits.load(std::sync::atomic::Ordering::SeqCst) < 2 {
+            assert!(tokio::time::Instant::now() < deadline, "not retried");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let c = board.get("m").unwrap();
+        assert!(!c.available && c.reconnects >= 1, "{c:?}");
+        assert!(c.last_error.as_deref().unwrap_or("").contains("not multipart"), "{c:?}");
+        stop_tx.send(true).unwrap();
+        tokio::time::timeout(Duration::from_secs(5), task).await.unwrap().unwrap();
+    }
+}
