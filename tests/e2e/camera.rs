@@ -2,7 +2,8 @@
 //! JPEGs the test encodes; the real daemon captures it next to a `file://`
 //! replay camera, and a real mosquitto carries Frigate's availability and
 //! motion topics. The stream goes still, moves, goes still, sends bad parts
-//! (truncated JPEG, non-JPEG part, wrong boundary) and stalls; the camera
+//! (truncated JPEG, non-JPEG part, a 20000x20000 header, wrong boundary) and
+//! stalls; the camera
 //! reports each and recovers, the other camera and the daemon keep running.
 
 use std::io::{Read, Write};
@@ -62,12 +63,17 @@ type Render = Arc<dyn Fn(u8, usize) -> Option<Vec<u8>> + Send + Sync>;
 fn scripted() -> Render {
     let still = jpeg(20);
     let moving: Vec<Vec<u8>> = (0..8).map(|i| jpeg(20 + i * 30)).collect();
+    // The still picture with its frame header claiming 20000x20000.
+    let mut huge = still.clone();
+    let sof = huge.windows(2).position(|w| w == [0xFF, 0xC0]).expect("baseline JPEG");
+    huge[sof + 5..sof + 9].copy_from_slice(&[0x4E, 0x20, 0x4E, 0x20]);
     Arc::new(move |mode, i| match mode {
         STILL => Some(part(&still, "image/jpeg", "frame")),
         MOVING => Some(part(&moving[i % moving.len()], "image/jpeg", "frame")),
-        BAD => Some(match i % 3 {
+        BAD => Some(match i % 4 {
             0 => part(&still[..still.len() / 3], "image/jpeg", "frame"),
             1 => part(b"<html>oops</html>", "text/html", "frame"),
+            2 => part(&huge, "image/jpeg", "frame"),
             _ => part(&still, "image/jpeg", "wrong"),
         }),
         _ => None,
@@ -207,7 +213,7 @@ fps = 2
     let errors_before = camera_json(web, "door")["errors"].as_u64().unwrap();
     let conns_before = cam.connections.load(Ordering::SeqCst);
     cam.mode.store(BAD, Ordering::SeqCst);
-    assert!(wait_until(within, || camera_json(web, "door")["errors"].as_u64().unwrap() >= errors_before + 6));
+    assert!(wait_until(within, || camera_json(web, "door")["errors"].as_u64().unwrap() >= errors_before + 8));
     cam.mode.store(STILL, Ordering::SeqCst);
     let frames = camera_json(web, "door")["frames"].as_u64().unwrap();
     assert!(wait_until(within, || camera_json(web, "door")["frames"].as_u64().unwrap() >= frames + 5));
@@ -215,7 +221,7 @@ fps = 2
     assert!(c["available"] == true, "{c}");
     assert_eq!(cam.connections.load(Ordering::SeqCst), conns_before, "bad parts cost the connection");
     let log = daemon.log_text();
-    for what in ["bad JPEG", "not a JPEG", "not the announced boundary"] {
+    for what in ["bad JPEG", "not a JPEG", "not the announced boundary", "20000x20000, over the limit"] {
         assert!(log.contains(what), "`{what}` not reported:\n{log}");
     }
 
