@@ -585,3 +585,21 @@ fn camera_errors_point_at_the_value() {
     let d = errs("[camera]\nmqtt_prefix = \"a/#\"\n");
     assert!(d[0].message.contains("invalid MQTT prefix") && d[0].line == 2, "{d:?}");
 }
+
+#[test]
+fn detector_files_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg_path = dir.path().join("hub.toml");
+    std::fs::write(&cfg_path, "[camera.detector]\ntorchscript = \"missing.pt\"\nlabels = [\"person\"]\n").unwrap();
+    let cfg = Config::load(&cfg_path).unwrap();
+    let d = cfg.check_files();
+    assert!(
+        d.iter().any(|x| x.message.starts_with("torchscript") && x.message.contains("missing.pt") && x.line == 2),
+        "{d:?}"
+    );
+    std::fs::write(dir.path().join("missing.pt"), b"x").unwrap();
+    assert!(cfg.check_files().is_empty());
+    std::fs::write(&cfg_path, "[camera.detector]\nmtcnn = \"weights\"\n").unwrap();
+    let d = Config::load(&cfg_path).unwrap().check_files();
+    assert!(d.iter().any(|x| x.message.contains("pnet.safetensors") && x.line == 2), "{d:?}");
+}
