@@ -49,6 +49,21 @@ pub enum HubEvent {
         trigger: serde_json::Value,
         error: Option<String>,
     },
+    /// A camera's motion switch turned on or off (`<prefix>/<camera>/motion`).
+    Motion { camera: String, on: bool },
+    /// A Frigate event (`<prefix>/events`): `event_type` new/update/end.
+    CameraEvent {
+        event_type: String,
+        id: String,
+        camera: String,
+        label: String,
+        top_score: f32,
+        current_zones: Vec<String>,
+        entered_zones: Vec<String>,
+        start_time: f64,
+        end_time: Option<f64>,
+        has_snapshot: bool,
+    },
 }
 
 impl HubEvent {
@@ -60,6 +75,8 @@ impl HubEvent {
             HubEvent::DialogueTurn { .. } => "dialogue_turn",
             HubEvent::AudioGate { .. } => "audio_gate",
             HubEvent::AutomationRun { .. } => "automation_run",
+            HubEvent::Motion { .. } => "motion",
+            HubEvent::CameraEvent { .. } => "camera_event",
         }
     }
 }

@@ -6,6 +6,7 @@ pub mod api_client;
 pub mod audio;
 pub mod automation;
 pub mod broker;
+pub mod camera;
 pub mod config;
 pub mod events;
 pub mod llm;

@@ -69,6 +69,8 @@ pub struct StartOptions {
     pub voice: bool,
     /// Run the demo-home simulator in-process (virtual devices on the broker).
     pub demo: bool,
+    /// Start the cameras when `[camera] enabled` (capture, motion).
+    pub camera: bool,
 }
 
 impl Default for StartOptions {
@@ -81,6 +83,7 @@ impl Default for StartOptions {
             ack_wait: Duration::from_secs(5),
             voice: false,
             demo: false,
+            camera: false,
         }
     }
 }
@@ -260,6 +263,12 @@ impl Runtime {
             if let Some(t) = crate::audio::voice::start(cfg, rt.pipeline.clone(), asr, stop, metrics).await {
                 rt.add_task("voice", Stage::Producer, t);
             }
+        }
+        // --- camera ---
+        if opts.camera && cfg.camera.enabled && !cfg.camera.source.is_empty() {
+            let store = rt.pipeline.store().clone();
+            let t = crate::camera::start(cfg, rt.link.clone(), rt.bus.clone(), store, rt.signal(Stage::Producer));
+            rt.add_task("camera", Stage::Producer, t);
         }
         Ok(rt)
     }

@@ -28,6 +28,8 @@ use sqlx::migrate::{MigrateError, Migrator};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
 mod automations;
+mod camera;
+pub use camera::CameraEventQuery;
 mod commands;
 pub use automations::{AutomationRun, NewAutomationRun};
 mod history;

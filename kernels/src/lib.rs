@@ -3,5 +3,6 @@
 pub mod image;
 pub mod int8;
 pub mod mel;
+pub mod motion;
 pub mod norm;
 pub mod rotary;

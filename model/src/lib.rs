@@ -8,9 +8,11 @@
 pub mod chat_template;
 pub mod ct2;
 pub mod decoder;
+pub mod detector;
 pub mod generate;
 pub mod gguf;
 pub mod glm4v;
+pub mod mtcnn;
 pub mod placement;
 pub mod safetensors_loader;
 pub mod threads;

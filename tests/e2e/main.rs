@@ -2,6 +2,7 @@
 //! port per test, the real `hubd` binary, MQTT test devices, real SQLite.
 
 mod automations;
+mod camera;
 mod chat;
 mod cli;
 mod common;

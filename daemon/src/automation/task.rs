@@ -158,6 +158,31 @@ impl Task {
                 let ev = Event::State { entity_id: entity_id.clone(), old: old.clone(), new: new.clone() };
                 self.with_engine(|e, w, now| e.handle(&ev, cause, w, now))
             }
+            HubEvent::Motion { camera, on } => {
+                let ev = Event::Motion { camera: camera.clone(), on: *on };
+                self.with_engine(|e, w, now| e.handle(&ev, None, w, now))
+            }
+            HubEvent::CameraEvent {
+                event_type,
+                id,
+                camera,
+                label,
+                top_score,
+                current_zones,
+                entered_zones,
+                start_time,
+                end_time,
+                has_snapshot,
+            } => {
+                // Frigate's `after` object, as `trigger.event` in templates.
+                let after = serde_json::json!({
+                    "id": id, "camera": camera, "label": label, "top_score": top_score, "score": top_score,
+                    "current_zones": current_zones, "entered_zones": entered_zones,
+                    "start_time": start_time, "end_time": end_time, "has_snapshot": has_snapshot,
+                });
+                let ev = Event::Camera { kind: event_type.clone(), after };
+                self.with_engine(|e, w, now| e.handle(&ev, None, w, now))
+            }
             _ => Vec::new(),
         }
     }

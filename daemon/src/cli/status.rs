@@ -49,5 +49,18 @@ pub async fn run(ctx: &Ctx, _args: Args) -> anyhow::Result<ExitCode> {
         n("/llm/failed"),
         n("/llm/tokens")
     );
+    for c in v["cameras"].as_array().into_iter().flatten() {
+        let s = |k: &str| c[k].as_str().unwrap_or("?").to_string();
+        println!(
+            "  camera      {}  {}  motion {}  fps {:.1}  frames {}  errors {}{}",
+            s("id"),
+            if c["available"] == true { "available" } else { "UNAVAILABLE" },
+            if c["motion"] == true { "ON" } else { "off" },
+            c["fps"].as_f64().unwrap_or(0.0),
+            c["frames"],
+            c["errors"],
+            c["last_error"].as_str().map(|e| format!("  last error: {e}")).unwrap_or_default()
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -146,7 +146,10 @@ impl Config {
 
     /// Camera ids with their zones, for checking camera triggers.
     pub fn camera_zones(&self) -> Vec<(String, Vec<String>)> {
-        self.camera.source.iter().map(|c| (c.id.clone(), Vec::new())).collect()
+        if !self.camera.enabled {
+            return Vec::new();
+        }
+        self.camera.source.iter().map(|c| (c.id.clone(), c.zones.keys().cloned().collect())).collect()
     }
 
     /// Compile the rules into an engine (checked against the registry, the

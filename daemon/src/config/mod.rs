@@ -306,6 +306,19 @@ impl Config {
             }
         }
         check(vec![Seg::Key("store"), Seg::Key("path")], self.store_dir(), "database directory");
+        if let Some(d) = &self.camera.detector {
+            if let Some(p) = &d.torchscript {
+                check(
+                    vec![Seg::Key("camera"), Seg::Key("detector"), Seg::Key("torchscript")],
+                    self.resolve_path(p),
+                    "torchscript",
+                );
+            }
+            if let Some(p) = &d.mtcnn {
+                let path = vec![Seg::Key("camera"), Seg::Key("detector"), Seg::Key("mtcnn")];
+                check(path, self.resolve_path(p).join("pnet.safetensors"), "MTCNN weights");
+            }
+        }
         sorted(out)
     }
 

@@ -339,13 +339,38 @@ impl AudioConfig {
     }
 }
 
-/// `[[camera.source]] kind`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CameraKind {
-    V4l,
-    MjpegHttp,
-    File,
+/// `[[camera.source]] url` schemes that are built.
+pub const CAMERA_SCHEMES: &[&str] = &["mjpeg+http://", "jpeg+http://", "ffmpeg:", "file://"];
+
+/// `[camera.source.motion]`: Frigate's motion settings, same names.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CameraMotionConfig {
+    /// Per-pixel grey difference (0..255) that counts as changed; lower is more sensitive.
+    pub threshold: u8,
+    /// Smallest motion box, in pixels of the motion frame.
+    pub contour_area: u32,
+    /// Height of the motion frame (the width keeps the aspect ratio).
+    pub frame_height: u32,
+    /// Running-average weight of each new frame in the background (0..1].
+    pub frame_alpha: f32,
+    /// Seconds without motion before `<prefix>/<camera>/motion` turns OFF.
+    pub mqtt_off_delay: u32,
+    /// Areas where motion is ignored: Frigate polygons, `"x1,y1,x2,y2,..."` in 0..1 of the frame.
+    pub mask: Vec<String>,
+}
+
+impl Default for CameraMotionConfig {
+    fn default() -> Self {
+        CameraMotionConfig {
+            threshold: 30,
+            contour_area: 10,
+            frame_height: 100,
+            frame_alpha: 0.02,
+            mqtt_off_delay: 30,
+            mask: Vec::new(),
+        }
+    }
 }
 
 /// `[[camera.source]]`: one camera.
@@ -353,19 +378,104 @@ pub enum CameraKind {
 #[serde(deny_unknown_fields)]
 pub struct CameraSource {
     pub id: String,
-    pub kind: CameraKind,
+    /// Display name; the id when absent.
     #[serde(default)]
-    pub url: Option<String>,
-    #[serde(default)]
-    pub path: Option<PathBuf>,
+    pub name: Option<String>,
+    /// `mjpeg+http://host/path`, `jpeg+http://host/snapshot.jpg` (polled at `fps`)
+    /// `ffmpeg:<input>` (anything ffmpeg reads, e.g. `ffmpeg:rtsp://...`) or
+    /// `file:///path` (an MJPEG file or a folder of JPEGs, replayed in a loop).
+    pub url: String,
     #[serde(default)]
     pub area: Option<String>,
+    /// Frames analysed per second (faster sources are thinned, newest frame wins).
     #[serde(default = "default_fps")]
     pub fps: f32,
+    #[serde(default)]
+    pub motion: CameraMotionConfig,
+    /// `[camera.source.zones.<name>]`: where objects are (Frigate's zones).
+    #[serde(default)]
+    pub zones: std::collections::BTreeMap<String, CameraZoneConfig>,
+    #[serde(default)]
+    pub objects: CameraObjectsConfig,
+}
+
+/// `[camera.source.zones.<name>]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CameraZoneConfig {
+    /// Frigate polygon `"x1,y1,x2,y2,..."` in 0..1.
+    pub coordinates: String,
+    /// Consecutive frames with the box's bottom centre inside before it counts.
+    #[serde(default = "default_inertia")]
+    pub inertia: u32,
+}
+
+fn default_inertia() -> u32 {
+    3
+}
+
+/// `[camera.source.objects]`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CameraObjectsConfig {
+    /// Polygons where a box's bottom centre means a false positive.
+    pub mask: Vec<String>,
+    /// `[camera.source.objects.filters.<label>]`.
+    pub filters: std::collections::BTreeMap<String, CameraFilterConfig>,
+}
+
+/// Per-label filter (Frigate's names).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CameraFilterConfig {
+    pub min_score: f32,
+    /// Smallest box, in frame pixels.
+    pub min_area: u32,
+    /// Top score before an object becomes an event.
+    pub threshold: f32,
+}
+
+impl Default for CameraFilterConfig {
+    fn default() -> Self {
+        CameraFilterConfig { min_score: 0.5, min_area: 0, threshold: 0.7 }
+    }
+}
+
+/// `[camera.detector]`: exactly one of `torchscript` (a user's detector, see
+/// `hub_model::detector`) and `mtcnn` (faces, label `face`: the folder with
+/// facenet-pytorch's `pnet/rnet/onet.safetensors`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CameraDetectorConfig {
+    #[serde(default)]
+    pub torchscript: Option<PathBuf>,
+    #[serde(default)]
+    pub mtcnn: Option<PathBuf>,
+    /// Label of each class index (TorchScript).
+    #[serde(default)]
+    pub labels: Vec<String>,
+    #[serde(default = "default_detector_size")]
+    pub input_width: u32,
+    #[serde(default = "default_detector_size")]
+    pub input_height: u32,
+}
+
+fn default_detector_size() -> u32 {
+    320
+}
+
+impl CameraSource {
+    pub fn display_name(&self) -> &str {
+        self.name.as_deref().unwrap_or(&self.id)
+    }
 }
 
 fn default_fps() -> f32 {
     5.0
+}
+
+fn default_camera_prefix() -> String {
+    "hubd".into()
 }
 
 /// `[camera]`.
@@ -374,12 +484,28 @@ fn default_fps() -> f32 {
 pub struct CameraConfig {
     pub enabled: bool,
     pub snapshot_dir: PathBuf,
+    /// MQTT topic prefix of availability and motion (Frigate's is `frigate`).
+    #[serde(default = "default_camera_prefix")]
+    pub mqtt_prefix: String,
+    pub detector: Option<CameraDetectorConfig>,
+    /// Delete event snapshots older than this many days.
+    pub snapshot_days: u32,
+    /// Keep event snapshots under this many MiB (oldest deleted first).
+    pub snapshot_max_mb: u64,
     pub source: Vec<CameraSource>,
 }
 
 impl Default for CameraConfig {
     fn default() -> Self {
-        CameraConfig { enabled: false, snapshot_dir: PathBuf::from("snapshots"), source: Vec::new() }
+        CameraConfig {
+            enabled: false,
+            snapshot_dir: PathBuf::from("snapshots"),
+            mqtt_prefix: default_camera_prefix(),
+            detector: None,
+            snapshot_days: 10,
+            snapshot_max_mb: 1000,
+            source: Vec::new(),
+        }
     }
 }
 
@@ -463,4 +589,24 @@ pub struct AutomationConfig {
     pub file: usize,
     /// Index among that file's `[[automation]]` entries.
     pub index: usize,
+}
+
+/// A Frigate polygon `"x1,y1,x2,y2,..."` in relative 0..1 coordinates: at
+/// least three points, every coordinate a number in 0..=1.
+pub fn parse_polygon(s: &str) -> Result<Vec<(f32, f32)>, String> {
+    let mut nums = Vec::new();
+    for part in s.split(',') {
+        let v: f32 = part.trim().parse().map_err(|_| format!("`{}` is not a number", part.trim()))?;
+        if !(0.0..=1.0).contains(&v) {
+            return Err(format!("{v} is outside 0..1"));
+        }
+        nums.push(v);
+    }
+    if nums.len() % 2 != 0 {
+        return Err("an odd number of coordinates".into());
+    }
+    if nums.len() < 6 {
+        return Err("fewer than three points".into());
+    }
+    Ok(nums.chunks(2).map(|c| (c[0], c[1])).collect())
 }

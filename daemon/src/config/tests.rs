@@ -298,13 +298,8 @@ fn audio_nlu_camera_sections() {
     assert_eq!(cfg.nlu.custom_sentences, vec![PathBuf::from("a.yaml")]);
     let d = errs("[audio]\nvad_threshold = 1.5\n");
     assert!(d[0].message.contains("vad_threshold"));
-    let d = errs("[camera]\nenabled = true\n[[camera.source]]\nid = \"door\"\nkind = \"mjpeg_http\"\n");
-    assert!(d.iter().any(|x| x.message.contains("has no `url`")), "{d:?}");
-    assert!(d.iter().any(|x| x.message == "camera.enabled = true: not implemented yet" && x.line == 2), "{d:?}");
-    assert!(d.iter().any(|x| x.message == "camera.source `door`: not implemented yet" && x.line == 4), "{d:?}");
     ok("[camera]\nenabled = false\n");
-    let d = errs("[camera]\nsnapshot_dir = \"snaps\"\n");
-    assert_eq!((d[0].line, d[0].message.as_str()), (2, "camera.snapshot_dir: not implemented yet"), "{d:?}");
+    assert_eq!(ok("[camera]\nsnapshot_dir = \"snaps\"\n").camera.snapshot_dir, PathBuf::from("snaps"));
 }
 
 #[test]
@@ -550,4 +545,117 @@ fn relative_store_path_is_resolved_once() {
     assert_eq!(rel.store_dir(), Path::new("config/data"));
     assert_eq!(rel.recordings_dir(), Path::new("config/data/recordings"));
     assert!(cfg.check_files().is_empty(), "{:?}", cfg.check_files());
+}
+
+#[test]
+fn camera_sources_are_accepted() {
+    let cfg = ok(r#"
+[camera]
+enabled = true
+mqtt_prefix = "frigate"
+
+[[camera.source]]
+id = "door"
+name = "Front door"
+url = "mjpeg+http://127.0.0.1:8081/cam.mjpg"
+fps = 4
+
+[camera.source.motion]
+threshold = 20
+frame_height = 120
+mask = ["0,0,1,0,1,0.2,0,0.2"]
+
+[[camera.source]]
+id = "garage"
+url = "file:///var/lib/hubd/replay"
+
+[camera.source.zones.driveway]
+coordinates = "0,0.5,1,0.5,1,1,0,1"
+inertia = 2
+
+[camera.source.objects]
+mask = ["0,0,0.1,0,0.1,0.1"]
+[camera.source.objects.filters.person]
+min_score = 0.6
+
+[camera.detector]
+torchscript = "models/yolo.pt"
+labels = ["person", "car"]
+"#);
+    assert!(cfg.camera.enabled);
+    assert_eq!(cfg.camera.mqtt_prefix, "frigate");
+    let door = &cfg.camera.source[0];
+    assert_eq!((door.display_name(), door.fps, door.motion.threshold), ("Front door", 4.0, 20));
+    assert_eq!(door.motion.mask.len(), 1);
+    let garage = &cfg.camera.source[1];
+    assert_eq!((garage.display_name(), garage.motion.frame_height), ("garage", 100));
+    assert_eq!(garage.zones["driveway"].inertia, 2);
+    assert_eq!(garage.objects.filters["person"].min_score, 0.6);
+    assert_eq!(garage.objects.filters["person"].threshold, 0.7);
+    let det = cfg.camera.detector.as_ref().unwrap();
+    assert_eq!((det.input_width, det.labels.len(), cfg.camera.snapshot_days), (320, 2, 10));
+    assert_eq!(ok("").camera.mqtt_prefix, "hubd");
+}
+
+#[test]
+fn camera_errors_point_at_the_value() {
+    let d = errs("[camera]\nenabled = true\n[[camera.source]]\nid = \"door\"\nurl = \"v4l:///dev/video0\"\n");
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert_eq!((d[0].line, d[0].column), (5, 7), "{d:?}");
+    assert!(d[0].message.ends_with("not implemented yet"), "{d:?}");
+    let d = errs("[[camera.source]]\nid = \"door\"\nurl = \"rtsp://cam/1\"\n");
+    assert!(d[0].message.contains("unusable url") && d[0].line == 3, "{d:?}");
+    assert!(d[0].expected.as_deref().unwrap_or("").contains("`ffmpeg:`"), "{d:?}");
+    ok("[[camera.source]]\nid = \"door\"\nurl = \"ffmpeg:rtsp://cam/1\"\n");
+    let d = errs("[[camera.source]]\nid = \"door\"\nurl = \"http://cam/1\"\n");
+    assert!(d[0].message.contains("unusable url") && d[0].line == 3, "{d:?}");
+    let d = errs("[[camera.source]]\nid = \"door\"\nurl = \"mjpeg+http:///x\"\n");
+    assert!(d[0].message.contains("unusable url"), "{d:?}");
+    let d = errs("[[camera.source]]\nid = \"Door\"\nurl = \"file:///x\"\nfps = 0\n");
+    assert_eq!(d.iter().map(|x| x.line).collect::<Vec<_>>(), vec![2, 4], "{d:?}");
+    let d = errs(
+        "[[camera.source]]\nid = \"door\"\nurl = \"file:///x\"\n[camera.source.motion]\nmask = [\"0,0,1,0\", \"0,0,2,0,1,1\"]\nframe_alpha = 0.0\n",
+    );
+    assert_eq!(d.len(), 3, "{d:?}");
+    assert!(d.iter().any(|x| x.message.contains("fewer than three points") && x.line == 5), "{d:?}");
+    assert!(d.iter().any(|x| x.message.contains("outside 0..1") && x.line == 5), "{d:?}");
+    assert!(d.iter().any(|x| x.message.contains("frame_alpha") && x.line == 6), "{d:?}");
+    let d = errs("[camera.detector]\ntorchscript = \"m.pt\"\nlabels = []\n");
+    assert!(d[0].message == "detector has no labels" && d[0].line == 3, "{d:?}");
+    let d = errs("[camera.detector]\ntorchscript = \"m.pt\"\nmtcnn = \"data\"\nlabels = [\"a\"]\n");
+    assert!(d[0].message.contains("exactly one") && d[0].line == 1, "{d:?}");
+    let d = errs("[camera.detector]\ninput_width = 320\n");
+    assert!(d[0].message.contains("exactly one"), "{d:?}");
+    assert!(ok("[camera.detector]\nmtcnn = \"data\"\n").camera.detector.is_some());
+    let d = errs(
+        "[[camera.source]]\nid = \"a\"\nurl = \"file:///x\"\nzones = { porch = { coordinates = \"0,0,1,0,1,1\" } }\n",
+    );
+    assert!(d[0].message.contains("no `[camera.detector]`") && d[0].line == 4, "{d:?}");
+    let d = errs(
+        "[camera.detector]\ntorchscript = \"m.pt\"\nlabels = [\"person\"]\n[[camera.source]]\nid = \"a\"\nurl = \"file:///x\"\n\
+         [camera.source.zones.porch]\ncoordinates = \"0,0,1\"\n[camera.source.objects.filters.person]\nmin_score = 2.0\n",
+    );
+    assert_eq!(d.len(), 2, "{d:?}");
+    assert!(d[0].message.contains("zone `porch`") && d[0].line == 8, "{d:?}");
+    assert!(d[1].message.contains("filter `person`") && d[1].line == 9, "{d:?}");
+    let d = errs("[camera]\nmqtt_prefix = \"a/#\"\n");
+    assert!(d[0].message.contains("invalid MQTT prefix") && d[0].line == 2, "{d:?}");
+}
+
+#[test]
+fn detector_files_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg_path = dir.path().join("hub.toml");
+    std::fs::write(&cfg_path, "[camera.detector]\ntorchscript = \"missing.pt\"\nlabels = [\"person\"]\n").unwrap();
+    let cfg = Config::load(&cfg_path).unwrap();
+    let d = cfg.check_files();
+    assert!(
+        d.iter().any(|x| x.message.starts_with("torchscript") && x.message.contains("missing.pt") && x.line == 2),
+        "{d:?}"
+    );
+    std::fs::write(dir.path().join("missing.pt"), b"x").unwrap();
+    assert!(cfg.check_files().is_empty());
+    std::fs::write(&cfg_path, "[camera.detector]\nmtcnn = \"weights\"\n").unwrap();
+    let d = Config::load(&cfg_path).unwrap().check_files();
+    assert!(d.iter().any(|x| x.message.contains("pnet.safetensors") && x.line == 2), "{d:?}");
 }

@@ -490,22 +490,44 @@ impl<'a> Validator<'a> {
     }
 
     fn camera(&mut self, areas: &HashSet<String>) {
-        if self.cfg.camera.enabled {
-            self.not_implemented(
-                &[Seg::Key("camera"), Seg::Key("enabled")],
-                "camera.enabled = true",
-                "`enabled = false` until camera capture is built",
-            );
+        let cam = &self.cfg.camera;
+        if let Some(d) = &cam.detector {
+            let base = [Seg::Key("camera"), Seg::Key("detector")];
+            if d.torchscript.is_some() == d.mtcnn.is_some() {
+                self.err(
+                    &base,
+                    None,
+                    "the detector needs exactly one of `torchscript` and `mtcnn`".into(),
+                    Some("`torchscript = \"model.pt\"` or `mtcnn = \"<facenet_pytorch>/data\"`".into()),
+                );
+            }
+            if d.torchscript.is_some() && d.labels.is_empty() {
+                self.err(
+                    &base,
+                    Some("labels"),
+                    "detector has no labels".into(),
+                    Some("`labels = [\"person\"]`".into()),
+                );
+            }
+            if !(16..=2048).contains(&d.input_width) || !(16..=2048).contains(&d.input_height) {
+                self.err(
+                    &base,
+                    Some("input_width"),
+                    format!("detector input {}x{}", d.input_width, d.input_height),
+                    Some("16..=2048 pixels each".into()),
+                );
+            }
         }
-        for (i, c) in self.cfg.camera.source.iter().enumerate() {
-            self.not_implemented(
-                &[Seg::Key("camera"), Seg::Key("source"), Seg::Idx(i), Seg::Key("id")],
-                &format!("camera.source `{}`", c.id),
-                "no `[[camera.source]]` until camera capture is built",
+        if cam.mqtt_prefix.is_empty() || cam.mqtt_prefix.contains(['+', '#', '\0']) || cam.mqtt_prefix.ends_with('/') {
+            self.err(
+                &[Seg::Key("camera")],
+                Some("mqtt_prefix"),
+                format!("invalid MQTT prefix `{}`", cam.mqtt_prefix),
+                Some("a topic prefix without `+`, `#` or a trailing `/`".into()),
             );
         }
         let mut seen = HashSet::new();
-        for (i, c) in self.cfg.camera.source.iter().enumerate() {
+        for (i, c) in cam.source.iter().enumerate() {
             let base = [Seg::Key("camera"), Seg::Key("source"), Seg::Idx(i)];
             if !is_slug(&c.id) {
                 self.err(&base, Some("id"), format!("invalid camera id `{}`", c.id), Some(SLUG.into()));
@@ -513,18 +535,8 @@ impl<'a> Validator<'a> {
             if !seen.insert(c.id.as_str()) {
                 self.err(&base, Some("id"), format!("duplicate camera id `{}`", c.id), Some("a unique id".into()));
             }
-            match c.kind {
-                CameraKind::MjpegHttp if c.url.is_none() => self.err(
-                    &base,
-                    None,
-                    format!("camera `{}` of kind mjpeg_http has no `url`", c.id),
-                    Some("`url = \"http://...\"`".into()),
-                ),
-                CameraKind::V4l | CameraKind::File if c.path.is_none() => {
-                    self.err(&base, None, format!("camera `{}` has no `path`", c.id), Some("`path = \"...\"`".into()))
-                }
-                _ => {}
-            }
+            self.camera_url(&base, c);
+            self.camera_objects(&base, c, cam.detector.is_some());
             if let Some(a) = &c.area
                 && !areas.contains(a)
             {
@@ -541,6 +553,115 @@ impl<'a> Validator<'a> {
                     Some("fps"),
                     format!("camera `{}` has fps {}", c.id, c.fps),
                     Some("a rate in (0, 120]".into()),
+                );
+            }
+            self.camera_motion(&base, c);
+        }
+    }
+
+    fn camera_url(&mut self, base: &[Seg<'static>], c: &CameraSource) {
+        const LATER: &[(&str, &str)] = &[("v4l://", "`v4l://` capture")];
+        if let Some((_, what)) = LATER.iter().find(|(p, _)| c.url.starts_with(p)) {
+            let mut p = base.to_vec();
+            p.push(Seg::Key("url"));
+            self.not_implemented(
+                &p,
+                &format!("camera `{}` url `{}`", c.id, c.url),
+                &format!("no {what} yet: {}", one_of(CAMERA_SCHEMES)),
+            );
+            return;
+        }
+        let ok = match CAMERA_SCHEMES.iter().find(|s| c.url.starts_with(*s)) {
+            Some(s) if s.ends_with("http://") => c.url[s.len()..].split('/').next().is_some_and(|h| !h.is_empty()),
+            Some(s) => c.url.len() > s.len(),
+            None => false,
+        };
+        if !ok {
+            self.err(
+                base,
+                Some("url"),
+                format!("camera `{}` has an unusable url `{}`", c.id, c.url),
+                Some(format!("a url starting with {}", one_of(CAMERA_SCHEMES))),
+            );
+        }
+    }
+
+    fn err_at(&mut self, path: &[Seg<'_>], message: String, expected: &str) {
+        let d = self.at(path, message, Some(expected.to_string()));
+        self.diags.push(d);
+    }
+
+    fn camera_objects(&mut self, base: &[Seg<'static>], c: &CameraSource, detector: bool) {
+        let polygon_hint = "`\"x1,y1,x2,y2,x3,y3,...\"` with every value in 0..1";
+        if !detector && (!c.zones.is_empty() || c.objects != CameraObjectsConfig::default()) {
+            let key = if c.zones.is_empty() { "objects" } else { "zones" };
+            self.err(
+                base,
+                Some(key),
+                format!("camera `{}` has {key} but there is no `[camera.detector]`", c.id),
+                Some("a `[camera.detector]` (zones and filters apply to detected objects)".into()),
+            );
+        }
+        for (name, z) in &c.zones {
+            let mut p: Vec<Seg<'_>> = base.to_vec();
+            p.extend([Seg::Key("zones"), Seg::Key(name.as_str())]);
+            if !is_slug(name) {
+                self.err_at(&p, format!("invalid zone name `{name}`"), SLUG);
+            }
+            if let Err(e) = parse_polygon(&z.coordinates) {
+                p.push(Seg::Key("coordinates"));
+                self.err_at(&p, format!("zone `{name}`: {e}"), polygon_hint);
+            }
+        }
+        for (j, poly) in c.objects.mask.iter().enumerate() {
+            if let Err(e) = parse_polygon(poly) {
+                let mut p = base.to_vec();
+                p.extend([Seg::Key("objects"), Seg::Key("mask"), Seg::Idx(j)]);
+                self.err_at(&p, format!("camera `{}` object mask {j}: {e}", c.id), polygon_hint);
+            }
+        }
+        for (label, f) in &c.objects.filters {
+            let ok = |v: f32| (0.0..=1.0).contains(&v);
+            if !ok(f.min_score) || !ok(f.threshold) {
+                let mut p: Vec<Seg<'_>> = base.to_vec();
+                p.extend([Seg::Key("objects"), Seg::Key("filters"), Seg::Key(label.as_str())]);
+                self.err_at(&p, format!("filter `{label}`: a score outside 0..1"), "0..=1");
+            }
+        }
+    }
+
+    fn camera_motion(&mut self, base: &[Seg<'static>], c: &CameraSource) {
+        let m = &c.motion;
+        let mut mb = base.to_vec();
+        mb.push(Seg::Key("motion"));
+        if !(8..=1080).contains(&m.frame_height) {
+            self.err(
+                &mb,
+                Some("frame_height"),
+                format!("camera `{}` motion frame_height {}", c.id, m.frame_height),
+                Some("8..=1080 pixels".into()),
+            );
+        }
+        if !(m.frame_alpha > 0.0 && m.frame_alpha <= 1.0) {
+            self.err(
+                &mb,
+                Some("frame_alpha"),
+                format!("camera `{}` motion frame_alpha {}", c.id, m.frame_alpha),
+                Some("a weight in (0, 1]".into()),
+            );
+        }
+        if m.threshold == 0 {
+            self.err(&mb, Some("threshold"), format!("camera `{}` motion threshold 0", c.id), Some("1..=255".into()));
+        }
+        for (j, poly) in m.mask.iter().enumerate() {
+            if let Err(e) = parse_polygon(poly) {
+                let mut p = mb.clone();
+                p.extend([Seg::Key("mask"), Seg::Idx(j)]);
+                self.err(
+                    &p,
+                    None,
+                    format!("camera `{}` motion mask {j}: {e}", c.id),
+                    Some("`\"x1,y1,x2,y2,x3,y3,...\"` with every value in 0..1".into()),
                 );
             }
         }
@@ -608,7 +729,6 @@ const NOT_IMPLEMENTED: &[(&[&str], &str)] = &[
     (&["model", "placement", "audio"], "only the decoder is placed: `devices`, `split`, `split_at`"),
     (&["model", "placement", "text"], "only the decoder is placed: `devices`, `split`, `split_at`"),
     (&["model", "placement", "vision"], "only the decoder is placed: `devices`, `split`, `split_at`"),
-    (&["camera", "snapshot_dir"], "no `snapshot_dir` until camera capture is built"),
 ];
 
 /// Report and remove the [`NOT_IMPLEMENTED`] keys, and `[model] backend = "openai"`.

@@ -128,6 +128,7 @@ pub fn routes(
         .or(login)
         .or(logout)
         .or(automations)
+        .or(super::camera::routes(authorized(), with_api()))
         .or(events)
         .or(say)
         .or(understand)

@@ -129,6 +129,7 @@ pub fn status_json(api: &Api) -> serde_json::Value {
         "events": {"published": api.bus.published(), "lagged": api.bus.lagged(), "subscribers": api.bus.subscribers()},
         "audio": audio,
         "llm": api.llm.counters(),
+        "cameras": crate::camera::Board::global().list(),
     })
 }
 
@@ -194,6 +195,7 @@ pub async fn metrics(api: Api) -> Result<impl Reply, Rejection> {
         llm.tokens
     );
     crate::audio::AudioMetrics::global().render_prometheus(&mut out);
+    crate::camera::Board::global().render_prometheus(&mut out);
     Ok(warp::reply::with_header(out, "content-type", "text/plain; version=0.0.4"))
 }
 

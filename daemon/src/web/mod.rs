@@ -15,6 +15,7 @@
 
 pub mod assets;
 pub mod automations;
+pub mod camera;
 pub mod dashboard;
 mod dashboard_routes;
 pub mod errors;
