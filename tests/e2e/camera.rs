@@ -417,6 +417,27 @@ threshold = 0.7
     assert_eq!(get_bytes(web, "/api/events/..%2F..%2Fhub.toml/snapshot.jpg").0, 404);
     assert_eq!(get_bytes(web, "/api/events/1.0-nope/snapshot.jpg").0, 404);
     assert!(dir.path().join("snaps").join(format!("door-{id}.jpg")).exists());
+
+    // The dashboard shows the event with its snapshot, and the rule's run with its trace (headless Chromium).
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let out = std::process::Command::new(repo.join(".venv/bin/python"))
+        .arg(repo.join("tests/e2e/browser/cameras.py"))
+        .env("HUBD_URL", format!("http://127.0.0.1:{web}"))
+        .env("HUBD_ARTIFACTS", repo.join("target/test-artifacts"))
+        .output()
+        .expect("python with playwright in the venv");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "browser script failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let found = json(stdout.lines().last().unwrap_or_default());
+    assert_eq!(found["errors"], serde_json::json!([]), "{found}");
+    assert_eq!(found["snapshot_loaded"], true, "{found}");
+    assert_eq!(found["latest_loaded"], true, "{found}");
+    assert!(found["event"].as_str().is_some_and(|t| t.contains("zones porch")), "{found}");
+    let trace = found["automation_trace"].as_str().unwrap_or_default();
+    assert!(
+        trace.contains("condition sun") && trace.contains("light.turn_on") && trace.contains("commands"),
+        "{found}"
+    );
 }
 
 /// scikit-image's astronaut as JPEG (written by the venv's PIL), and the

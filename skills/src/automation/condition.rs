@@ -26,17 +26,34 @@ fn kind(reg: &Registry, e: &str) -> DeviceKind {
     reg.device(e).map(|d| d.kind).unwrap_or(DeviceKind::Sensor)
 }
 
+fn opt<T: std::fmt::Display>(label: &str, v: Option<T>) -> String {
+    v.map(|v| format!(" {label} {v}")).unwrap_or_default()
+}
+
 /// A one-line description for traces.
 pub fn describe(c: &Condition) -> String {
+    let sun = |e: &Option<SunEvent>, off: i64| {
+        e.map(|e| {
+            let name = if e == SunEvent::Sunrise { "sunrise" } else { "sunset" };
+            if off == 0 { name.to_string() } else { format!("{name} {:+} min", off / 60_000) }
+        })
+    };
     match c {
         Condition::State { entity_id, state, .. } => {
             format!("state {} is {}", entity_id.0.join(", "), state.0.join("/"))
         }
         Condition::NumericState { entity_id, above, below, .. } => {
-            format!("numeric_state {} above {above:?} below {below:?}", entity_id.0.join(", "))
+            format!("numeric_state {}{}{}", entity_id.0.join(", "), opt("above", *above), opt("below", *below))
         }
-        Condition::Time { after, before, weekday } => format!("time after {after:?} before {before:?} {weekday:?}"),
-        Condition::Sun { after, before, .. } => format!("sun after {after:?} before {before:?}"),
+        Condition::Time { after, before, weekday } => format!(
+            "time{}{}{}",
+            opt("after", after.as_deref()),
+            opt("before", before.as_deref()),
+            opt("on", weekday.as_ref().map(|w| w.0.join(", ")))
+        ),
+        Condition::Sun { after, after_offset, before, before_offset } => {
+            format!("sun{}{}", opt("after", sun(after, after_offset.0)), opt("before", sun(before, before_offset.0)))
+        }
         Condition::Zone { entity_id, zone } => format!("zone {} in {zone}", entity_id.0.join(", ")),
         Condition::And { conditions } => format!("and ({})", conditions.len()),
         Condition::Or { conditions } => format!("or ({})", conditions.len()),

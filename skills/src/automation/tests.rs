@@ -589,3 +589,24 @@ actions = [{ choose = [
     let out = b.event(Event::Mqtt { topic: "home/heat".into(), payload: "1".into() });
     assert_eq!(ended(&out), vec![("heat".to_string(), Outcome::ConditionFailed)], "not a number");
 }
+
+#[test]
+fn conditions_read_plainly_in_traces() {
+    let c = |toml_text: &str| -> super::schema::Condition {
+        let v: toml::Value = toml::from_str(toml_text).expect("toml");
+        serde_json::from_value(serde_json::to_value(v).expect("json")).expect("condition")
+    };
+    let d = super::condition::describe;
+    assert_eq!(
+        d(&c("condition = \"sun\"\nafter = \"sunset\"\nafter_offset = \"-00:30:00\"\nbefore = \"sunrise\"")),
+        "sun after sunset -30 min before sunrise"
+    );
+    assert_eq!(
+        d(&c("condition = \"time\"\nafter = \"22:00\"\nweekday = [\"sat\", \"sun\"]")),
+        "time after 22:00 on sat, sun"
+    );
+    assert_eq!(
+        d(&c("condition = \"numeric_state\"\nentity_id = \"sensor.x\"\nbelow = 3")),
+        "numeric_state sensor.x below 3"
+    );
+}

@@ -387,6 +387,21 @@ async function loadCameras() {
         el("span", { class: "st", text: `${c.available ? "online" : "offline"}${c.motion ? " · motion" : ""} · ${Number(c.fps || 0).toFixed(1)} fps` }))));
   }
   root.append(grid);
+  // The newest events, Frigate-shaped, with their snapshots (the box drawn) and zones.
+  const events = await optional("/api/cameras/events?limit=20");
+  root.append(el("h3", { text: "Events" }));
+  if (!events || !events.length) { root.append(el("p", { text: "No camera events yet." })); return; }
+  const ul = el("ul", { class: "list events" });
+  for (const e of events) {
+    const zones = (e.entered_zones || []).length ? ` · zones ${e.entered_zones.join(", ")}` : "";
+    const span = e.end_time ? ` – ${when(e.end_time * 1000)}` : " · in progress";
+    const text = `${e.label} on ${e.camera} · ${Math.round((e.top_score || 0) * 100)} %${zones} · ${when(e.start_time * 1000)}${span}`;
+    const img = e.has_snapshot
+      ? el("img", { src: `/api/events/${encodeURIComponent(e.id)}/snapshot.jpg?bbox=1`, alt: `Snapshot: ${e.label} on ${e.camera}`, loading: "lazy", class: "snap" })
+      : null;
+    ul.append(el("li", {}, img, el("span", { text })));
+  }
+  root.append(ul);
 }
 async function loadAutomations() {
   const list = await optional("/api/automations");
