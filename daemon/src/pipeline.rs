@@ -139,6 +139,11 @@ impl Nlu {
 
     /// The NLU `[nlu]` asks for: the language's templates (from the venv
     /// or `[model] weights_dir`), custom sentences and reply style.
+    /// [`Nlu::from_config`], or the grammar alone when `templates` is off.
+    pub fn for_options(cfg: &crate::config::Config, registry: Arc<Registry>, templates: bool) -> Nlu {
+        if templates { Nlu::from_config(cfg, registry) } else { Nlu::new(registry, None) }
+    }
+
     pub fn from_config(cfg: &crate::config::Config, registry: Arc<Registry>) -> Nlu {
         Nlu::load(
             registry,

@@ -76,8 +76,7 @@ impl Reloader {
         let registry_changed = *old != reg;
         let reg = Arc::new(reg);
         if registry_changed || self.running.nlu != cfg.nlu {
-            let nlu = if self.templates { Nlu::from_config(&cfg, reg.clone()) } else { Nlu::new(reg.clone(), None) };
-            self.pipeline.set_nlu(nlu);
+            self.pipeline.set_nlu(Nlu::for_options(&cfg, reg.clone(), self.templates));
         }
         if registry_changed {
             self.pipeline.outbox().set_registry(&reg).await.map_err(|e| AutomationError::Rejected(e.to_string()))?;

@@ -183,8 +183,7 @@ impl Runtime {
         let (ob, ob_task) = outbox::spawn(deps, &registry, outbox_settings(cfg)).await?;
         tasks.push(("outbox", Stage::Outbox, ob_task));
         tasks.push(("retention", Stage::Core, crate::retention::spawn(store.clone(), cfg.into(), signal(Stage::Core))));
-        let nlu =
-            if opts.templates { Nlu::from_config(cfg, registry.clone()) } else { Nlu::new(registry.clone(), None) };
+        let nlu = Nlu::for_options(cfg, registry.clone(), opts.templates);
         let pipeline = Pipeline::new(nlu, ob, store, bus.clone(), opts.ack_wait);
         // --- automations ---
         let engine = cfg.compile_rules_against(&registry)?;

@@ -34,6 +34,8 @@ pub const NOTIFY_PREFIX: &str = "hubd/notify";
 pub enum AutomationError {
     #[error("{0}")]
     Rejected(String),
+    #[error("no automation `{0}`")]
+    UnknownRule(String),
     #[error("the automation task has stopped")]
     Stopped,
     #[error(transparent)]
@@ -88,23 +90,32 @@ impl Automations {
         rx.await.map_err(|_| AutomationError::Stopped)
     }
 
+    /// The rules (no store query).
+    pub async fn rules(&self) -> Result<Vec<RuleInfo>, AutomationError> {
+        self.ask(Request::List).await
+    }
+
     /// The rules with their newest runs.
     pub async fn list(&self) -> Result<Vec<RuleView>, AutomationError> {
-        let rules = self.ask(Request::List).await?;
+        let rules = self.rules().await?;
         let mut last = self.store.last_automation_runs().await?;
         Ok(rules.into_iter().map(|info| RuleView { last_run: last.remove(&info.id), info }).collect())
     }
 
     /// Run a rule by hand (conditions skipped unless `skip_condition` is false).
     pub async fn trigger(&self, id: &str, skip_condition: bool) -> Result<(), AutomationError> {
-        let id = id.to_string();
-        self.ask(|reply| Request::Trigger { id, skip_condition, reply }).await?.map_err(AutomationError::Rejected)
+        let rule = id.to_string();
+        self.ask(|reply| Request::Trigger { id: rule, skip_condition, reply })
+            .await?
+            .map_err(|_| AutomationError::UnknownRule(id.to_string()))
     }
 
     /// Enable or disable a rule; persisted, so it survives restarts.
     pub async fn set_enabled(&self, id: &str, enabled: bool) -> Result<(), AutomationError> {
-        let id = id.to_string();
-        self.ask(|reply| Request::SetEnabled { id, enabled, reply }).await?.map_err(AutomationError::Rejected)
+        let rule = id.to_string();
+        self.ask(|reply| Request::SetEnabled { id: rule, enabled, reply })
+            .await?
+            .map_err(|_| AutomationError::UnknownRule(id.to_string()))
     }
 
     /// If a rule's sentence trigger matches `text`, run it and return its reply.

@@ -54,11 +54,7 @@ impl Task {
         deps: Deps,
         commits: super::Commits,
     ) -> Result<Task, super::AutomationError> {
-        let now = deps.clock.now();
-        for (id, enabled) in deps.store.automation_switches().await? {
-            // A switch for a rule that no longer exists is kept for when it comes back.
-            let _ = engine.set_enabled(&id, enabled, now);
-        }
+        apply_switches(&mut engine, &deps.store, deps.clock.now()).await?;
         let (mqtt_tx, mqtt_rx) = mpsc::channel(256);
         Ok(Task {
             engine,
@@ -229,10 +225,8 @@ impl Task {
                 let out = self.engine.cancel_all(now);
                 self.apply(out, None).await;
                 self.engine = *engine;
-                if let Ok(switches) = self.store.automation_switches().await {
-                    for (id, enabled) in switches {
-                        let _ = self.engine.set_enabled(&id, enabled, now);
-                    }
+                if let Err(e) = apply_switches(&mut self.engine, &self.store, now).await {
+                    tracing::error!(error = %e, "cannot read the automation switches; rules keep their configured state");
                 }
                 let _ = self.with_engine(|e, w, now| e.tick(w, now));
                 self.subscribe_mqtt();
@@ -250,12 +244,9 @@ impl Task {
         mut sentence: Option<tokio::sync::oneshot::Sender<Option<SentenceReply>>>,
     ) {
         let mut records: Vec<RunRecord> = Vec::new();
-        let mut rule_of_run: HashMap<RunId, String> = HashMap::new();
         for o in out {
             match o {
-                Output::Started { run, rule, .. } => {
-                    rule_of_run.insert(run, rule);
-                }
+                Output::Started { .. } => {}
                 Output::Commands { run, rule, depth, step, commands } => {
                     let until = self.clock.now().ms + CAUSE_WINDOW_MS;
                     for c in &commands {
@@ -279,10 +270,9 @@ impl Task {
                     });
                     self.publish(format!("{NOTIFY_PREFIX}/{target}"), body.to_string().into_bytes(), false);
                 }
-                Output::Reply { run, text } => {
+                Output::Reply { rule, text, .. } => {
                     if let Some(tx) = sentence.take() {
-                        let automation_id = rule_of_run.get(&run).cloned().unwrap_or_default();
-                        let _ = tx.send(Some(SentenceReply { automation_id, reply: text }));
+                        let _ = tx.send(Some(SentenceReply { automation_id: rule, reply: text }));
                     }
                 }
                 Output::Enabled { rule, enabled } => {
@@ -351,6 +341,19 @@ impl Task {
             Err(e) => tracing::warn!(topic, error = %e, "automation message not published"),
         }
     }
+}
+
+/// Rules switched on or off by hand (persisted) override their configured `enabled`.
+/// A switch for a rule that no longer exists is kept for when it comes back.
+async fn apply_switches(
+    engine: &mut Engine,
+    store: &Store,
+    now: hub_skills::automation::Now,
+) -> Result<(), crate::store::StoreError> {
+    for (id, enabled) in store.automation_switches().await? {
+        let _ = engine.set_enabled(&id, enabled, now);
+    }
+    Ok(())
 }
 
 enum Wake {

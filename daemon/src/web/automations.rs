@@ -29,7 +29,7 @@ pub struct TriggerRequest {
 
 fn reject(e: AutomationError) -> Rejection {
     match e {
-        AutomationError::Rejected(m) if m.starts_with("no automation") => ApiError::NotFound(m).rejection(),
+        e @ AutomationError::UnknownRule(_) => ApiError::NotFound(e.to_string()).rejection(),
         AutomationError::Rejected(m) => ApiError::BadRequest(m).rejection(),
         AutomationError::Stopped => ApiError::Unavailable("the automation task has stopped".into()).rejection(),
         AutomationError::Store(e) => ApiError::Internal(e.to_string()).rejection(),
@@ -42,7 +42,7 @@ async fn list(api: Api) -> Result<warp::reply::Response, Rejection> {
 }
 
 async fn runs(id: String, q: RunsQuery, api: Api) -> Result<warp::reply::Response, Rejection> {
-    let known = api.automations.list().await.map_err(reject)?.iter().any(|r| r.info.id == id);
+    let known = api.automations.rules().await.map_err(reject)?.iter().any(|r| r.id == id);
     if !known {
         return Err(ApiError::NotFound(format!("no automation `{id}`")).rejection());
     }

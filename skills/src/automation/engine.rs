@@ -322,7 +322,7 @@ impl Engine {
         self.start(r, data, None, false, true, w, now, &mut out);
         if !out.iter().any(|o| matches!(o, Output::Reply { .. })) {
             // Refused (condition, mode, cooldown): Home Assistant still answers.
-            out.push(Output::Reply { run: 0, text: "Done".into() });
+            out.push(Output::Reply { run: 0, rule: self.rules[r].spec.id.clone(), text: "Done".into() });
         }
         Some(out)
     }
@@ -775,7 +775,8 @@ impl Engine {
             && !run.replied
         {
             run.replied = true;
-            out.push(Output::Reply { run: id, text: run.reply.clone().unwrap_or_else(|| "Done".into()) });
+            let text = run.reply.clone().unwrap_or_else(|| "Done".into());
+            out.push(Output::Reply { run: id, rule: run.record.rule.clone(), text });
         }
     }
 

@@ -207,8 +207,8 @@ pub enum Output {
     Publish { run: RunId, topic: String, payload: String, retain: bool },
     /// Send a notification (`notify.<target>`).
     Notify { run: RunId, rule: String, target: String, title: Option<String>, message: String },
-    /// The reply to a sentence that triggered `run`.
-    Reply { run: RunId, text: String },
+    /// The reply to a sentence that triggered `run` of `rule`.
+    Reply { run: RunId, rule: String, text: String },
     /// A rule was enabled or disabled by an action (`automation.turn_off`).
     Enabled { rule: String, enabled: bool },
     /// A run ended, or a trigger was refused (its record says why).
