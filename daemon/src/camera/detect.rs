@@ -19,6 +19,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant, SystemTime};
 
 use hub_model::detector::{Detected, TorchScriptDetector};
+use hub_model::hog::HogPeople;
 use hub_model::mtcnn::Mtcnn;
 use tokio::sync::mpsc;
 
@@ -91,17 +92,23 @@ fn now_s() -> f64 {
     super::source::now_ms() as f64 / 1000.0
 }
 
-/// The configured model.
+/// A configured model.
 pub enum Model {
     TorchScript(TorchScriptDetector),
     /// Faces, label `face`.
     Mtcnn(Mtcnn),
+    /// Persons, label `person`; frames wider than `max_width` are scaled down.
+    Hog {
+        hog: HogPeople,
+        max_width: usize,
+    },
 }
 
 impl Model {
     pub fn detect(&self, rgb: &[u8], w: usize, h: usize) -> Result<Vec<Detected>, String> {
         match self {
             Model::TorchScript(d) => d.detect(rgb, w, h).map_err(|e| e.to_string()),
+            Model::Hog { hog, max_width } => hog.detect(rgb, w, h, *max_width).map_err(|e| e.to_string()),
             Model::Mtcnn(m) => m
                 .detect(rgb, w, h)
                 .map(|faces| {
@@ -113,7 +120,8 @@ impl Model {
 }
 
 pub struct DetectorLoop {
-    pub detector: Model,
+    /// Every configured model runs on each frame; their detections are joined.
+    pub models: Vec<Model>,
     pub cameras: Vec<CameraSource>,
     pub rx: Receiver<DetectRequest>,
     pub out: mpsc::Sender<DetectOutput>,
@@ -198,7 +206,10 @@ impl DetectorLoop {
         now: f64,
     ) -> Result<Vec<TrackerEvent>, String> {
         let (rgb, w, h) = decode_rgb(&frame.jpeg).map_err(|e| e.to_string())?;
-        let dets = self.detector.detect(&rgb, w, h)?;
+        let mut dets = Vec::new();
+        for m in &self.models {
+            dets.extend(m.detect(&rgb, w, h)?);
+        }
         let t = tracker.get_or_insert_with(|| Tracker::new(tracker_settings(cam, w as f32, h as f32)));
         let dets: Vec<Detection> =
             dets.into_iter().map(|d| Detection { label: d.label, score: d.score, bbox: d.bbox }).collect();

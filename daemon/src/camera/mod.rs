@@ -56,22 +56,12 @@ fn start_detector(
     std::thread::JoinHandle<()>,
 )> {
     let d = cfg.camera.detector.as_ref()?;
-    let loaded = match (&d.torchscript, &d.mtcnn) {
-        (Some(p), _) => hub_model::detector::TorchScriptDetector::load(
-            &cfg.resolve_path(p),
-            d.labels.clone(),
-            d.input_width,
-            d.input_height,
-        )
-        .map(detect::Model::TorchScript)
-        .map_err(|e| e.to_string()),
-        (None, Some(dir)) => {
-            hub_model::mtcnn::Mtcnn::load(&cfg.resolve_path(dir)).map(detect::Model::Mtcnn).map_err(|e| e.to_string())
+    let models = match load_models(cfg, d) {
+        Ok(m) if !m.is_empty() => m,
+        Ok(_) => {
+            tracing::error!("camera detector has no model: motion only");
+            return None;
         }
-        (None, None) => Err("no model configured".to_string()),
-    };
-    let detector = match loaded {
-        Ok(m) => m,
         Err(e) => {
             tracing::error!(error = %e, "camera detector not loaded: motion only");
             return None;
@@ -82,7 +72,7 @@ fn start_detector(
     let snapshot_dir = cfg.resolve_path(&cfg.camera.snapshot_dir);
     board.set_snapshot_dir(snapshot_dir.clone());
     let lp = detect::DetectorLoop {
-        detector,
+        models,
         cameras: cfg.camera.source.clone(),
         rx,
         out: out_tx,
@@ -100,6 +90,34 @@ fn start_detector(
             None
         }
     }
+}
+
+/// Every model `[camera.detector]` names, loaded.
+fn load_models(cfg: &Config, d: &crate::config::CameraDetectorConfig) -> Result<Vec<detect::Model>, String> {
+    let mut models = Vec::new();
+    if d.hog {
+        let hog = match &d.hog_svm {
+            Some(p) => hub_model::hog::HogPeople::load(&cfg.resolve_path(p)),
+            None => hub_model::hog::HogPeople::load_default(),
+        }
+        .map_err(|e| e.to_string())?;
+        models.push(detect::Model::Hog { hog, max_width: d.hog_max_width as usize });
+    }
+    if let Some(dir) = &d.mtcnn {
+        let m = hub_model::mtcnn::Mtcnn::load(&cfg.resolve_path(dir)).map_err(|e| e.to_string())?;
+        models.push(detect::Model::Mtcnn(m));
+    }
+    if let Some(p) = &d.torchscript {
+        let m = hub_model::detector::TorchScriptDetector::load(
+            &cfg.resolve_path(p),
+            d.labels.clone(),
+            d.input_width,
+            d.input_height,
+        )
+        .map_err(|e| e.to_string())?;
+        models.push(detect::Model::TorchScript(m));
+    }
+    Ok(models)
 }
 
 /// Start every configured camera; the returned task stops them all when
@@ -130,7 +148,7 @@ pub fn start(
         let slot = Arc::new(LatestSlot::default());
         let cap = source::Capture {
             id: cam.id.clone(),
-            url: cam.url.clone(),
+            url: config.camera_url(cam),
             fps: cam.fps,
             slot: slot.clone(),
             board: board.clone(),

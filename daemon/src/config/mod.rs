@@ -318,8 +318,35 @@ impl Config {
                 let path = vec![Seg::Key("camera"), Seg::Key("detector"), Seg::Key("mtcnn")];
                 check(path, self.resolve_path(p).join("pnet.safetensors"), "MTCNN weights");
             }
+            if d.hog {
+                let path = vec![Seg::Key("camera"), Seg::Key("detector"), Seg::Key("hog")];
+                match &d.hog_svm {
+                    Some(p) => check(path, self.resolve_path(p), "HOG coefficients"),
+                    None if hub_model::weights::venv_data_path(hub_model::hog::DEFAULT_SVM).is_none() => check(
+                        path,
+                        PathBuf::from(format!("<venv>/share/hubd/{}", hub_model::hog::DEFAULT_SVM)),
+                        "HOG coefficients",
+                    ),
+                    None => {}
+                }
+            }
+        }
+        for (i, cam) in self.camera.source.iter().enumerate() {
+            if let Some(p) = self.camera_url(cam).strip_prefix("file://") {
+                let path = vec![Seg::Key("camera"), Seg::Key("source"), Seg::Idx(i), Seg::Key("url")];
+                check(path, PathBuf::from(p), "camera replay file");
+            }
         }
         sorted(out)
+    }
+
+    /// A camera's url, with a relative `file://` path made absolute against
+    /// the config file's folder (like every other path in the file).
+    pub fn camera_url(&self, cam: &CameraSource) -> String {
+        match cam.url.strip_prefix("file://") {
+            Some(p) if !p.starts_with('/') => format!("file://{}", self.resolve_path(Path::new(p)).display()),
+            _ => cam.url.clone(),
+        }
     }
 
     /// Build the device registry. Problems are reported against the

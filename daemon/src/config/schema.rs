@@ -441,9 +441,11 @@ impl Default for CameraFilterConfig {
     }
 }
 
-/// `[camera.detector]`: exactly one of `torchscript` (a user's detector, see
-/// `hub_model::detector`) and `mtcnn` (faces, label `face`: the folder with
-/// facenet-pytorch's `pnet/rnet/onet.safetensors`).
+/// `[camera.detector]`: one or more of `torchscript` (a user's detector, see
+/// `hub_model::detector`), `mtcnn` (faces, label `face`: the folder with
+/// facenet-pytorch's `pnet/rnet/onet.safetensors`) and `hog = true`
+/// (persons, label `person`: OpenCV's HOG people detector, `hub_model::hog`).
+/// Each motion frame goes through all of them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CameraDetectorConfig {
@@ -451,6 +453,16 @@ pub struct CameraDetectorConfig {
     pub torchscript: Option<PathBuf>,
     #[serde(default)]
     pub mtcnn: Option<PathBuf>,
+    #[serde(default)]
+    pub hog: bool,
+    /// HOG coefficients (safetensors, tensor `svm`); unset: the ones
+    /// `scripts/setup` derives from opencv-python-headless.
+    #[serde(default)]
+    pub hog_svm: Option<PathBuf>,
+    /// Frames wider than this are scaled down for HOG (persons must be at
+    /// least 128 px tall at this width).
+    #[serde(default = "default_hog_width")]
+    pub hog_max_width: u32,
     /// Label of each class index (TorchScript).
     #[serde(default)]
     pub labels: Vec<String>,
@@ -462,6 +474,10 @@ pub struct CameraDetectorConfig {
 
 fn default_detector_size() -> u32 {
     320
+}
+
+fn default_hog_width() -> u32 {
+    640
 }
 
 impl CameraSource {

@@ -622,10 +622,14 @@ fn camera_errors_point_at_the_value() {
     assert!(d.iter().any(|x| x.message.contains("frame_alpha") && x.line == 6), "{d:?}");
     let d = errs("[camera.detector]\ntorchscript = \"m.pt\"\nlabels = []\n");
     assert!(d[0].message == "detector has no labels" && d[0].line == 3, "{d:?}");
-    let d = errs("[camera.detector]\ntorchscript = \"m.pt\"\nmtcnn = \"data\"\nlabels = [\"a\"]\n");
-    assert!(d[0].message.contains("exactly one") && d[0].line == 1, "{d:?}");
+    let both = ok("[camera.detector]\ntorchscript = \"m.pt\"\nmtcnn = \"data\"\nhog = true\nlabels = [\"a\"]\n");
+    let det = both.camera.detector.as_ref().unwrap();
+    assert!(det.hog && det.mtcnn.is_some() && det.torchscript.is_some() && det.hog_max_width == 640);
     let d = errs("[camera.detector]\ninput_width = 320\n");
-    assert!(d[0].message.contains("exactly one"), "{d:?}");
+    assert!(d[0].message.contains("has no model") && d[0].line == 1, "{d:?}");
+    let d = errs("[camera.detector]\nhog_svm = \"svm.safetensors\"\nhog_max_width = 32\n");
+    assert_eq!(d.iter().map(|x| x.line).collect::<Vec<_>>(), vec![1, 2, 3], "{d:?}");
+    assert!(d[1].message.contains("without `hog = true`") && d[2].message.contains("hog_max_width 32"), "{d:?}");
     assert!(ok("[camera.detector]\nmtcnn = \"data\"\n").camera.detector.is_some());
     let d = errs(
         "[[camera.source]]\nid = \"a\"\nurl = \"file:///x\"\nzones = { porch = { coordinates = \"0,0,1,0,1,1\" } }\n",
@@ -658,4 +662,16 @@ fn detector_files_are_checked() {
     std::fs::write(&cfg_path, "[camera.detector]\nmtcnn = \"weights\"\n").unwrap();
     let d = Config::load(&cfg_path).unwrap().check_files();
     assert!(d.iter().any(|x| x.message.contains("pnet.safetensors") && x.line == 2), "{d:?}");
+    std::fs::write(
+        &cfg_path,
+        "[camera.detector]\nhog = true\nhog_svm = \"svm.safetensors\"\n[[camera.source]]\nid = \"porch\"\n\
+         url = \"file://clips/porch.mjpeg\"\n",
+    )
+    .unwrap();
+    let cfg = Config::load(&cfg_path).unwrap();
+    let d = cfg.check_files();
+    assert!(d.iter().any(|x| x.message.contains("HOG coefficients") && x.line == 2), "{d:?}");
+    assert!(d.iter().any(|x| x.message.contains("replay file") && x.line == 6), "{d:?}");
+    let url = cfg.camera_url(&cfg.camera.source[0]);
+    assert_eq!(url, format!("file://{}", dir.path().join("clips/porch.mjpeg").display()));
 }

@@ -493,12 +493,27 @@ impl<'a> Validator<'a> {
         let cam = &self.cfg.camera;
         if let Some(d) = &cam.detector {
             let base = [Seg::Key("camera"), Seg::Key("detector")];
-            if d.torchscript.is_some() == d.mtcnn.is_some() {
+            if d.torchscript.is_none() && d.mtcnn.is_none() && !d.hog {
                 self.err(
                     &base,
                     None,
-                    "the detector needs exactly one of `torchscript` and `mtcnn`".into(),
-                    Some("`torchscript = \"model.pt\"` or `mtcnn = \"<facenet_pytorch>/data\"`".into()),
+                    "the detector has no model".into(),
+                    Some(
+                        "`hog = true` (persons), `mtcnn = \"<facenet_pytorch>/data\"` (faces) or \
+                         `torchscript = \"model.pt\"`"
+                            .into(),
+                    ),
+                );
+            }
+            if d.hog_svm.is_some() && !d.hog {
+                self.err(&base, Some("hog_svm"), "`hog_svm` without `hog = true`".into(), Some("`hog = true`".into()));
+            }
+            if !(64..=4096).contains(&d.hog_max_width) {
+                self.err(
+                    &base,
+                    Some("hog_max_width"),
+                    format!("hog_max_width {}", d.hog_max_width),
+                    Some("64..=4096 pixels (the HOG window is 64 wide)".into()),
                 );
             }
             if d.torchscript.is_some() && d.labels.is_empty() {
