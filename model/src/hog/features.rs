@@ -113,14 +113,16 @@ pub fn gradient(rgb: &[u8], w: usize, h: usize) -> Gradient {
     Gradient { w, h, mag, bin }
 }
 
-/// One pixel of a block: its offset, Gaussian weight, and the cells it votes
-/// into with their bilinear weights.
+/// One pixel of a block: its offset and the cells it votes into, each with
+/// the Gaussian weight times the bilinear weight (OpenCV multiplies the same
+/// two floats per vote).
 #[derive(Clone)]
 struct Pix {
     dx: usize,
     dy: usize,
-    gauss: f32,
-    cells: Vec<(usize, f32)>,
+    n: usize,
+    ofs: [usize; 4],
+    w: [f32; 4],
 }
 
 /// The per-block pixel table (OpenCV's `pixData`, in its order: pixels that
@@ -168,12 +170,17 @@ impl BlockTable {
                         cells.push(((cx * ncell + cy) * NBINS, wx * wy));
                     }
                 }
-                let g = match cells.len() {
+                let mut pix = Pix { dx: j, dy: i, n: cells.len(), ofs: [0; 4], w: [0.0; 4] };
+                for (k, (ofs, cw)) in cells.into_iter().enumerate() {
+                    pix.ofs[k] = ofs;
+                    pix.w[k] = gauss * cw;
+                }
+                let g = match pix.n {
                     1 => 0,
                     2 => 1,
                     _ => 2,
                 };
-                groups[g].push(Pix { dx: j, dy: i, gauss, cells });
+                groups[g].push(pix);
             }
         }
         let [a, b, c] = groups;
@@ -186,10 +193,10 @@ impl BlockTable {
         for p in &self.pix {
             let k = (y + p.dy) * g.w + x + p.dx;
             let (m, b) = (g.mag[k], g.bin[k]);
-            for &(ofs, cw) in &p.cells {
-                let w = p.gauss * cw;
-                out[ofs + usize::from(b[0])] += m[0] * w;
-                out[ofs + usize::from(b[1])] += m[1] * w;
+            let (b0, b1) = (usize::from(b[0]), usize::from(b[1]));
+            for (&ofs, &w) in p.ofs[..p.n].iter().zip(&p.w[..p.n]) {
+                out[ofs + b0] += m[0] * w;
+                out[ofs + b1] += m[1] * w;
             }
         }
         normalize(out);

@@ -42,7 +42,7 @@ impl Side {
     }
 }
 
-fn venv_python() -> anyhow::Result<PathBuf> {
+pub fn venv_python() -> anyhow::Result<PathBuf> {
     let sp = hub_model::weights::site_packages().context("no .venv found (run scripts/setup)")?;
     let venv = sp.ancestors().nth(3).context("odd site-packages path")?;
     Ok(venv.join("bin").join("python"))

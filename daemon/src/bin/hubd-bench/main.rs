@@ -13,6 +13,7 @@ mod linkbench;
 mod llm;
 mod nlu;
 mod outbox;
+mod persons;
 mod text;
 mod voice;
 
@@ -44,6 +45,7 @@ const SECTIONS: &[Section] = &[
     ("llm", llm::run),
     ("voice", voice::run),
     ("asr", asr::run),
+    ("persons", persons::run),
 ];
 
 fn main() -> ExitCode {
