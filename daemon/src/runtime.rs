@@ -117,6 +117,8 @@ pub struct Runtime {
     pub web_addr: Option<SocketAddr>,
     /// The API's bearer token (configured, or made at start-up).
     pub web_token: Option<String>,
+    /// Where the web token was stored, if it was made at this start.
+    pub web_token_new: Option<std::path::PathBuf>,
     /// The automation rules' task.
     pub automations: Automations,
     /// One stop signal per [`Stage`].
@@ -221,6 +223,7 @@ impl Runtime {
             broker_addr: (host, port),
             web_addr: None,
             web_token: None,
+            web_token_new: None,
             automations,
             stops,
             tasks,
@@ -245,9 +248,20 @@ impl Runtime {
                 idempotency: Default::default(),
                 automations: rt.automations.clone(),
             };
-            // Without `[web] token` a random one is made here; the runtime
-            // file hands it to the CLI on this machine.
-            let auth = AuthPolicy::from_config(&cfg.web);
+            // Without `[web] token` the one in the data directory is used
+            // (made on the first start); the runtime file hands it to the
+            // CLI on this machine, the banner shows a new one once.
+            let auth = match AuthPolicy::with_stored_token(&cfg.web, &cfg.store_dir()) {
+                Ok((auth, first)) => {
+                    rt.web_token_new = first.then(|| cfg.store_dir().join(web::TOKEN_FILE));
+                    auth
+                }
+                Err(e) => {
+                    tracing::warn!(dir = %cfg.store_dir().display(), error = %e,
+                        "cannot store the web token; a new one serves this machine only until restart");
+                    AuthPolicy::from_config(&cfg.web)
+                }
+            };
             rt.web_token = Some(auth.token().to_string());
             let bind = opts.web_bind.unwrap_or(cfg.web.bind);
             let limits = web::ServerLimits::from_config(&cfg.web);

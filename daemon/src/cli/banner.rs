@@ -60,6 +60,9 @@ fn text(ctx: &Ctx, rt: &Runtime, web: Option<&str>, mqtt: &str, demo: bool, foun
         Some(w) => s.push_str(&format!("  dashboard/API  http://{w}\n")),
         None => s.push_str("  dashboard/API  off\n"),
     }
+    if let (Some(file), Some(t)) = (&rt.web_token_new, &rt.web_token) {
+        s.push_str(&format!("  web token      {t} (new; kept in {}, shown once)\n", file.display()));
+    }
     let kind = if rt.broker.is_some() { "embedded broker" } else { "broker" };
     s.push_str(&format!("  MQTT           {mqtt} ({kind})\n"));
     s.push_str(&format!("  devices        {n}{}\n", if demo { " (simulated)" } else { "" }));

@@ -383,7 +383,7 @@ pub(crate) fn check_auth(
     h: &HeaderMap,
 ) -> Result<(), ApiError> {
     let loopback = client.is_some_and(|a| is_loopback(a.ip()));
-    if !loopback && auth.token_generated() {
+    if !loopback && !auth.serves_remote() {
         return Err(ApiError::Forbidden(
             "no [web] token is configured; only clients on this machine are served".into(),
         ));
@@ -509,9 +509,43 @@ mod tests {
         assert!(check_auth(&p, &Method::POST, LOOPBACK, &h).is_ok());
         let h = headers(&[("cookie", format!("{SESSION_COOKIE}=forged").as_bytes())]);
         assert!(check_auth(&p, &Method::POST, LOOPBACK, &h).is_err());
-        // Without a configured token, only this machine is served.
+        // A token made for this start-up only (none configured or stored): only this machine is served.
         let h = headers(&[("authorization", format!("Bearer {}", p.token()).as_bytes())]);
         assert!(matches!(check_auth(&p, &Method::GET, REMOTE, &h), Err(ApiError::Forbidden(_))));
+    }
+
+    #[test]
+    fn a_stored_token_is_made_once_kept_private_and_serves_other_machines() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let web = WebConfig::default();
+        let (p, first) = AuthPolicy::with_stored_token(&web, &data).unwrap();
+        assert!(first && p.token().len() == 48 && p.serves_remote());
+        let file = data.join(super::super::TOKEN_FILE);
+        assert_eq!(std::fs::read_to_string(&file).unwrap().trim(), p.token());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+            assert_eq!(std::fs::metadata(&data).unwrap().permissions().mode() & 0o777, 0o700);
+        }
+        let (again, first) = AuthPolicy::with_stored_token(&web, &data).unwrap();
+        assert!(!first && again.token() == p.token(), "the next start keeps it");
+        // Another machine with the token is served; without it, not; this machine may still read.
+        let good = headers(&[("authorization", format!("Bearer {}", p.token()).as_bytes())]);
+        assert!(check_auth(&again, &Method::POST, REMOTE, &good).is_ok());
+        assert!(matches!(check_auth(&again, &Method::GET, REMOTE, &HeaderMap::new()), Err(ApiError::Unauthorized)));
+        assert!(check_auth(&again, &Method::GET, LOOPBACK, &HeaderMap::new()).is_ok());
+        // A configured token wins and nothing is written.
+        let other = tempfile::tempdir().unwrap();
+        let conf = WebConfig { token: Some("s3cret-token-long".into()), ..WebConfig::default() };
+        let (c, first) = AuthPolicy::with_stored_token(&conf, other.path()).unwrap();
+        assert!(!first && c.token() == "s3cret-token-long");
+        assert!(!other.path().join(super::super::TOKEN_FILE).exists());
+        // An unreadable data directory is an error, not a silent new token.
+        std::fs::remove_file(&file).unwrap();
+        std::fs::create_dir(&file).unwrap();
+        assert!(AuthPolicy::with_stored_token(&web, &data).is_err());
     }
 
     #[test]

@@ -78,8 +78,12 @@ pub struct Api {
 #[derive(Clone)]
 pub struct AuthPolicy {
     token: String,
-    /// The token was made at start-up (no `[web] token`): only loopback clients are served.
+    /// No `[web] token` is configured: loopback clients may read without one.
     generated: bool,
+    /// Clients on other machines are served (with the token or the cookie):
+    /// the token is configured, or stored in the data directory where its
+    /// owner can read it. A token made for one start-up only serves loopback.
+    remote: bool,
     /// Loopback clients may POST without the token or cookie (explicit opt-in).
     pub loopback_without_token: bool,
     /// Value of the dashboard's `hubd_session` cookie (random per start-up).
@@ -92,6 +96,7 @@ impl std::fmt::Debug for AuthPolicy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AuthPolicy")
             .field("generated", &self.generated)
+            .field("remote", &self.remote)
             .field("loopback_without_token", &self.loopback_without_token)
             .field("allowed_hosts", &self.allowed_hosts)
             .field("allowed_origins", &self.allowed_origins)
@@ -109,18 +114,59 @@ fn random_secret() -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
+/// The generated token's file in the data directory (mode 0600).
+pub const TOKEN_FILE: &str = "web-token";
+
 impl AuthPolicy {
-    /// The policy `[web]` describes; without a `token`, a random one is made.
+    /// The policy `[web]` describes; without a `token`, a random one is made
+    /// for this start-up only (loopback clients only).
     pub fn from_config(web: &WebConfig) -> Self {
         let configured = web.token.as_deref().map(str::trim).filter(|t| !t.is_empty());
         AuthPolicy {
             token: configured.map_or_else(random_secret, str::to_string),
             generated: configured.is_none(),
+            remote: configured.is_some(),
             loopback_without_token: web.loopback_without_token,
             session: random_secret(),
             allowed_hosts: web.allowed_hosts.iter().map(|h| h.to_ascii_lowercase()).collect(),
             allowed_origins: web.allowed_origins.iter().map(|o| o.trim_end_matches('/').to_ascii_lowercase()).collect(),
         }
+    }
+
+    /// As [`from_config`](Self::from_config), but without `[web] token` the
+    /// token is the one in `<data_dir>/web-token`, made (mode 0600) on the
+    /// first start. Returns the policy and whether the token is new (the
+    /// banner shows a new token once).
+    pub fn with_stored_token(web: &WebConfig, data_dir: &std::path::Path) -> std::io::Result<(Self, bool)> {
+        let mut p = Self::from_config(web);
+        if !p.generated {
+            return Ok((p, false));
+        }
+        let path = data_dir.join(TOKEN_FILE);
+        let stored = match std::fs::read_to_string(&path) {
+            Ok(t) => Some(t.trim().to_string()).filter(|t| t.len() >= 16),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(e),
+        };
+        let first = stored.is_none();
+        p.token = match stored {
+            Some(t) => t,
+            None => {
+                use std::io::Write;
+                crate::private_fs::create_dir(data_dir, false)?;
+                let mut f = crate::private_fs::create_file(&path)?;
+                writeln!(f, "{}", p.token)?;
+                f.sync_all()?;
+                p.token.clone()
+            }
+        };
+        p.remote = true;
+        Ok((p, first))
+    }
+
+    /// Whether clients on other machines are served.
+    pub fn serves_remote(&self) -> bool {
+        self.remote
     }
 
     /// The bearer token clients send (`Authorization: Bearer <token>`); the

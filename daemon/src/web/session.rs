@@ -44,7 +44,7 @@ pub async fn login(
     auth: Arc<AuthPolicy>,
 ) -> Result<warp::reply::Response, Rejection> {
     let loopback = client.is_some_and(|a| is_loopback(a.ip()));
-    if !loopback && auth.token_generated() {
+    if !loopback && !auth.serves_remote() {
         return Err(ApiError::Forbidden(
             "no [web] token is configured; only clients on this machine are served".into(),
         )
