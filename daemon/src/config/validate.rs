@@ -117,8 +117,14 @@ impl<'a> Validator<'a> {
     fn web(&mut self) {
         let w = &self.cfg.web;
         let base = [Seg::Key("web")];
-        // Without `token`, the one stored in the data directory on the first
-        // start serves other machines too (web::AuthPolicy::with_stored_token).
+        if !w.bind.ip().is_loopback() && w.token.is_none() {
+            self.err(
+                &base,
+                Some("bind"),
+                format!("`bind = \"{}\"` is reachable from the network but no `token` is set", w.bind),
+                Some("a `token`, or a loopback address such as 127.0.0.1".into()),
+            );
+        }
         if let Some(t) = w.token.as_deref() {
             if t.trim().is_empty() {
                 self.err(
