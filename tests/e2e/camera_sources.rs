@@ -73,7 +73,7 @@ fn ffmpeg_children(pid: u32) -> Vec<u32> {
         let mut f = rest.split_whitespace();
         let (state, ppid) = (f.next().unwrap_or(""), f.next().and_then(|p| p.parse::<u32>().ok()));
         if head.ends_with("(ffmpeg") && ppid == Some(pid) && state != "Z" {
-            out.extend(head.split_whitespace().next().and_then(|p| p.parse().ok()));
+            out.extend(head.split_whitespace().next().and_then(|p| p.parse::<u32>().ok()));
         }
     }
     out

@@ -401,7 +401,7 @@ mod tests {
         assert_eq!(fps(choose_interval(&list, 5.0)), Some(5));
         assert_eq!(fps(choose_interval(&list, 7.0)), Some(10));
         assert_eq!(fps(choose_interval(&list, 60.0)), Some(30));
-        assert_eq!(choose_interval(&[], 5.0), None);
+        assert!(choose_interval(&[], 5.0).is_none());
         let step = interval(FrameIntervalEnum::Stepwise(v4l::frameinterval::Stepwise {
             min: Fraction::new(1, 30),
             max: Fraction::new(1, 1),
