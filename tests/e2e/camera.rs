@@ -230,7 +230,8 @@ fps = 2
         );
     }
     let last = c["last_error"].as_str().unwrap_or_default();
-    let n: u64 = last.strip_prefix("frame ").and_then(|r| r.split(':').next()).and_then(|n| n.parse().ok()).unwrap_or(0);
+    let n: u64 =
+        last.strip_prefix("frame ").and_then(|r| r.split(':').next()).and_then(|n| n.parse().ok()).unwrap_or(0);
     assert!(n >= 1 && n <= c["received"].as_u64().unwrap_or(0), "{c}");
     // The other camera kept producing frames all along.
     let yard_frames = camera_json(web, "yard")["frames"].as_u64().unwrap_or(0);

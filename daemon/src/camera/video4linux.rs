@@ -108,10 +108,9 @@ pub fn choose_size(sizes: &[FrameSize], tw: u32, th: u32) -> Option<(u32, u32)> 
         .iter()
         .map(|s| match &s.size {
             FrameSizeEnum::Discrete(d) => (d.width, d.height),
-            FrameSizeEnum::Stepwise(s) => (
-                snap(tw, s.min_width, s.max_width, s.step_width),
-                snap(th, s.min_height, s.max_height, s.step_height),
-            ),
+            FrameSizeEnum::Stepwise(s) => {
+                (snap(tw, s.min_width, s.max_width, s.step_width), snap(th, s.min_height, s.max_height, s.step_height))
+            }
         })
         .min_by_key(|&(w, h)| {
             let area = u64::from(w) * u64::from(h);
@@ -135,7 +134,8 @@ pub fn choose_mode(
         if !formats.iter().any(|d| d.fourcc == fourcc) {
             continue;
         }
-        let (width, height) = choose_size(&sizes_of(fourcc), want.width, want.height).unwrap_or((want.width, want.height));
+        let (width, height) =
+            choose_size(&sizes_of(fourcc), want.width, want.height).unwrap_or((want.width, want.height));
         let mode = Mode { fourcc, width, height };
         if (width, height) == (want.width, want.height) {
             return Ok(mode);
@@ -244,15 +244,16 @@ pub fn capture(
     tracing::info!(device = %name, format = %fmt.fourcc, width = fmt.width, height = fmt.height, "v4l capture");
     let (w, h, stride) = (fmt.width as usize, fmt.height as usize, fmt.stride as usize);
     let mjpeg = fmt.fourcc == FourCC::new(MJPG);
-    let mut stream =
-        v4l::io::mmap::Stream::with_buffers(&dev, v4l::buffer::Type::VideoCapture, 4).map_err(io_err)?;
+    let mut stream = v4l::io::mmap::Stream::with_buffers(&dev, v4l::buffer::Type::VideoCapture, 4).map_err(io_err)?;
     stream.set_timeout(stall);
     let gap = Duration::from_secs_f32(1.0 / want.fps.max(0.01));
     let mut last: Option<Instant> = None;
     while !stop.load(Ordering::Relaxed) {
         let (buf, meta) = match stream.next() {
             Ok(x) => x,
-            Err(e) if e.kind() == io::ErrorKind::TimedOut => return Err(V4lError::Stalled { device: name.clone(), stall }),
+            Err(e) if e.kind() == io::ErrorKind::TimedOut => {
+                return Err(V4lError::Stalled { device: name.clone(), stall });
+            }
             Err(e) => return Err(io_err(e)),
         };
         let data = &buf[..(meta.bytesused as usize).min(buf.len())];
