@@ -47,7 +47,7 @@ fn scene(mode: u8, i: usize) -> Vec<u8> {
         STAND => fill(260, 120, 40, 100, bright),
         _ => {}
     }
-    if matches!(mode, STAND | GONE) && i % 2 == 0 {
+    if matches!(mode, STAND | GONE) && i.is_multiple_of(2) {
         fill(200, 10, 30, 30, [150, 150, 150]);
     }
     let mut out = Vec::new();
