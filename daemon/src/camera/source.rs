@@ -63,6 +63,9 @@ pub enum SourceError {
     Empty(String),
     #[error(transparent)]
     V4l(#[from] V4lError),
+    /// The `ffmpeg` child exited: its status and last error line.
+    #[error("ffmpeg exited ({status}): {last}")]
+    FfmpegExited { status: String, last: String },
 }
 
 /// Unix milliseconds now.
@@ -203,7 +206,7 @@ impl Capture {
                     Ok(Ok(s)) => s.to_string(),
                     _ => "no exit status".into(),
                 };
-                Err(SourceError::Http(format!("ffmpeg exited ({code}): {}", last.unwrap_or_default())))
+                Err(SourceError::FfmpegExited { status: code, last: last.unwrap_or_default() })
             }
             other => other,
         }
