@@ -27,7 +27,7 @@ fn jpeg(x: usize) -> Vec<u8> {
 }
 
 /// 320x240 grey picture, with a bright `(x, y, w, h)` rectangle if given.
-fn picture(rect: Option<(usize, usize, usize, usize)>) -> Vec<u8> {
+pub(crate) fn picture(rect: Option<(usize, usize, usize, usize)>) -> Vec<u8> {
     let (w, h) = (320usize, 240usize);
     let mut rgb = vec![70u8; w * h * 3];
     if let Some((rx, ry, rw, rh)) = rect {
@@ -42,7 +42,7 @@ fn picture(rect: Option<(usize, usize, usize, usize)>) -> Vec<u8> {
     out
 }
 
-fn part(body: &[u8], ctype: &str, boundary: &str) -> Vec<u8> {
+pub(crate) fn part(body: &[u8], ctype: &str, boundary: &str) -> Vec<u8> {
     let mut v = format!("--{boundary}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
     v.extend_from_slice(body);
     v.extend_from_slice(b"\r\n");
@@ -50,14 +50,14 @@ fn part(body: &[u8], ctype: &str, boundary: &str) -> Vec<u8> {
 }
 
 /// The scripted camera: what it sends follows `mode`; `connections` counts clients.
-struct Camera {
-    mode: Arc<AtomicU8>,
-    connections: Arc<AtomicU64>,
-    port: u16,
+pub(crate) struct Camera {
+    pub(crate) mode: Arc<AtomicU8>,
+    pub(crate) connections: Arc<AtomicU64>,
+    pub(crate) port: u16,
 }
 
 /// What the scripted camera sends for (mode, frame number); `None`: nothing (stalled).
-type Render = Arc<dyn Fn(u8, usize) -> Option<Vec<u8>> + Send + Sync>;
+pub(crate) type Render = Arc<dyn Fn(u8, usize) -> Option<Vec<u8>> + Send + Sync>;
 
 /// Still, moving, bad parts or stalled, after `mode`.
 fn scripted() -> Render {
@@ -84,7 +84,7 @@ fn start_camera(rt: &tokio::runtime::Runtime) -> Camera {
     start_camera_with(rt, scripted())
 }
 
-fn start_camera_with(rt: &tokio::runtime::Runtime, render: Render) -> Camera {
+pub(crate) fn start_camera_with(rt: &tokio::runtime::Runtime, render: Render) -> Camera {
     let mode = Arc::new(AtomicU8::new(STILL));
     let connections = Arc::new(AtomicU64::new(0));
     let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
@@ -120,7 +120,7 @@ fn start_camera_with(rt: &tokio::runtime::Runtime, render: Render) -> Camera {
 }
 
 /// GET a path and return status and raw body bytes.
-fn get_bytes(port: u16, path: &str) -> (u16, Vec<u8>) {
+pub(crate) fn get_bytes(port: u16, path: &str) -> (u16, Vec<u8>) {
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n").unwrap();
@@ -132,7 +132,7 @@ fn get_bytes(port: u16, path: &str) -> (u16, Vec<u8>) {
     (status, buf[end + 4..].to_vec())
 }
 
-fn camera_json(web: u16, id: &str) -> serde_json::Value {
+pub(crate) fn camera_json(web: u16, id: &str) -> serde_json::Value {
     let (st, body) = http(web, "GET", "/api/cameras", None).unwrap();
     assert_eq!(st, 200, "{body}");
     json(&body).as_array().unwrap().iter().find(|c| c["id"] == id).cloned().unwrap_or_default()
@@ -223,7 +223,19 @@ fps = 2
     let log = daemon.log_text();
     for what in ["bad JPEG", "not a JPEG", "not the announced boundary", "20000x20000, over the limit"] {
         assert!(log.contains(what), "`{what}` not reported:\n{log}");
+        // Each report names the frame (the camera's part number).
+        assert!(
+            log.lines().any(|l| l.contains("camera frame error") && l.contains(what) && l.contains("error=\"frame ")),
+            "`{what}` reported without its frame:\n{log}"
+        );
     }
+    let last = c["last_error"].as_str().unwrap_or_default();
+    let n: u64 =
+        last.strip_prefix("frame ").and_then(|r| r.split(':').next()).and_then(|n| n.parse().ok()).unwrap_or(0);
+    assert!(n >= 1 && n <= c["received"].as_u64().unwrap_or(0), "{c}");
+    // The other camera kept producing frames all along.
+    let yard_frames = camera_json(web, "yard")["frames"].as_u64().unwrap_or(0);
+    assert!(wait_until(within, || camera_json(web, "yard")["frames"].as_u64().unwrap_or(0) > yard_frames));
 
     // A stalled stream: offline after the stall limit, then reconnected.
     cam.mode.store(STALL, Ordering::SeqCst);
@@ -255,7 +267,7 @@ fps = 2
 
 /// A TorchScript detector the venv's torch writes: one `person` box (score
 /// 0.9) around the bright area of the frame.
-fn write_detector(dir: &std::path::Path) -> std::path::PathBuf {
+pub(crate) fn write_detector(dir: &std::path::Path) -> std::path::PathBuf {
     let script = r#"
 import sys, torch
 class Bright(torch.nn.Module):
@@ -278,7 +290,7 @@ torch.jit.script(Bright()).save(sys.argv[1])
     out
 }
 
-fn events_of(obs: &Observer) -> Vec<serde_json::Value> {
+pub(crate) fn events_of(obs: &Observer) -> Vec<serde_json::Value> {
     obs.on("hubd/events").iter().map(|p| json(p)).collect()
 }
 

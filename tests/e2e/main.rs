@@ -3,6 +3,8 @@
 
 mod automations;
 mod camera;
+mod camera_frigate;
+mod camera_sources;
 mod chat;
 mod cli;
 mod common;

@@ -10,11 +10,13 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::sync::Notify;
 
-/// A JPEG as received, with its arrival time (Unix ms).
+/// A JPEG as received, with its arrival time (Unix ms) and its number among
+/// the camera's parts (errors name it).
 #[derive(Debug, Clone)]
 pub struct Frame {
     pub jpeg: Arc<Vec<u8>>,
     pub at_ms: i64,
+    pub seq: u64,
 }
 
 /// The hand-over between a capture task and its analysis thread: a bounded
@@ -90,6 +92,9 @@ impl MotionSwitch {
     }
 }
 
+/// Frame errors of one camera are logged as warnings at most this often.
+pub const ERROR_LOG_EVERY_MS: i64 = 10_000;
+
 /// One camera's state (`GET /api/cameras`, `hubd status`).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct CameraStatus {
@@ -110,8 +115,15 @@ pub struct CameraStatus {
     pub errors: u64,
     pub reconnects: u64,
     pub last_error: Option<String>,
+    /// Parts the source delivered, good or bad (the last frame's number).
+    pub received: u64,
     #[serde(skip)]
     pub latest: Option<Arc<Vec<u8>>>,
+    /// When a frame error was last logged at warn level (Unix ms).
+    #[serde(skip)]
+    warned_ms: i64,
+    #[serde(skip)]
+    quiet_errors: u64,
     #[serde(skip)]
     fps_window: (i64, u64),
 }
@@ -189,13 +201,35 @@ impl Board {
         }
     }
 
-    /// A bad frame or part that did not cost the connection.
-    pub fn error(&self, id: &str, error: String) {
-        tracing::debug!(camera = id, error, "camera frame error");
+    /// The number of the camera's next part (1, 2, ...).
+    pub fn next_frame(&self, id: &str) -> u64 {
         self.with(id, |c| {
+            c.received += 1;
+            c.received
+        })
+        .unwrap_or(0)
+    }
+
+    /// A bad frame or part that did not cost the connection: counted, kept
+    /// as `last_error`, and logged as a warning at most every
+    /// [`ERROR_LOG_EVERY_MS`] per camera (with how many were not), else at debug.
+    pub fn error(&self, id: &str, error: String) {
+        let now = super::source::now_ms();
+        let warn = self.with(id, |c| {
             c.errors += 1;
-            c.last_error = Some(error);
+            c.last_error = Some(error.clone());
+            if now - c.warned_ms >= ERROR_LOG_EVERY_MS {
+                c.warned_ms = now;
+                Some(std::mem::take(&mut c.quiet_errors))
+            } else {
+                c.quiet_errors += 1;
+                None
+            }
         });
+        match warn.flatten() {
+            Some(not_logged) => tracing::warn!(camera = id, error, not_logged, "camera frame error"),
+            None => tracing::debug!(camera = id, error, "camera frame error"),
+        }
     }
 
     /// The analysis thread finished a frame.
@@ -268,7 +302,7 @@ mod tests {
     use super::*;
 
     fn frame(at_ms: i64) -> Frame {
-        Frame { jpeg: Arc::new(vec![at_ms as u8]), at_ms }
+        Frame { jpeg: Arc::new(vec![at_ms as u8]), at_ms, seq: at_ms as u64 }
     }
 
     #[test]

@@ -157,7 +157,7 @@ impl DetectorLoop {
                 let Some(cam) = self.cameras.get(req.camera) else { continue };
                 match self.detect(cam, &req.frame, &mut trackers[req.camera], now) {
                     Ok(ev) => events.extend(ev),
-                    Err(e) => self.board.error(&cam.id, e),
+                    Err(e) => self.board.error(&cam.id, format!("frame {}: {e}", req.frame.seq)),
                 }
             }
             // Cameras that went away end their events.

@@ -26,6 +26,7 @@ pub mod detect;
 pub mod mjpeg;
 pub mod source;
 pub mod tracker;
+pub mod video4linux;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -152,6 +153,7 @@ pub fn start(
             fps: cam.fps,
             slot: slot.clone(),
             board: board.clone(),
+            v4l: source::video4linux_settings(cam),
         };
         captures.push(tokio::spawn(cap.run(stop.clone())));
         let (cam, b, s, bus) = (cam.clone(), board.clone(), slot.clone(), bus.clone());
@@ -346,7 +348,7 @@ fn analyse(
             Ok(g) => g,
             Err(e) => {
                 board.decode_errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                board.error(&cam.id, e.to_string());
+                board.error(&cam.id, format!("frame {}: {e}", frame.seq));
                 continue;
             }
         };
@@ -355,7 +357,7 @@ fn analyse(
             detector = match MotionDetector::new(grey.w, grey.h, params, mask) {
                 Ok(d) => Some(d),
                 Err(e) => {
-                    board.error(&cam.id, e.to_string());
+                    board.error(&cam.id, format!("frame {}: {e}", frame.seq));
                     continue;
                 }
             };
@@ -364,7 +366,7 @@ fn analyse(
         let motion = match det.detect(&grey.pixels) {
             Ok(boxes) => !boxes.is_empty(),
             Err(e) => {
-                board.error(&cam.id, e.to_string());
+                board.error(&cam.id, format!("frame {}: {e}", frame.seq));
                 continue;
             }
         };

@@ -15,9 +15,15 @@
 //!   unavailable with ffmpeg's last error line, and it is restarted with the
 //!   same capped back-off. (JPEG on the pipe keeps one decode path and the
 //!   reduced-scale decode; raw frames would cost pipe bandwidth instead.)
+//! - `v4l:///dev/videoN`: a V4L2 device ([`super::video4linux`]) on a
+//!   blocking thread; a missing or failing device is retried like the rest.
+//!
+//! Every part a source delivers, good or bad, gets the camera's next frame
+//! number, and errors name it (`frame 57: part is not a JPEG ...`).
 
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use thiserror::Error;
@@ -27,9 +33,13 @@ use tokio::sync::watch;
 
 use super::board::{Board, Frame, LatestSlot};
 use super::mjpeg::{MjpegError, MultipartParser, boundary_of};
+use super::video4linux::{self, V4lError};
 
 /// No frame for this long: the source is stalled and reconnected.
 pub const STALL: Duration = Duration::from_secs(5);
+/// An `ffmpeg` child's first frame may take this long: it probes its input
+/// first (5 s of an MPEG-TS stream by default), and RTSP sets up a session.
+pub const FFMPEG_START: Duration = Duration::from_secs(15);
 /// Largest JPEG accepted from a source.
 pub const MAX_PART: usize = 8 * 1024 * 1024;
 const BACKOFF_MIN: Duration = Duration::from_millis(500);
@@ -51,6 +61,11 @@ pub enum SourceError {
     Ended,
     #[error("no JPEG frames in `{0}`")]
     Empty(String),
+    #[error(transparent)]
+    V4l(#[from] V4lError),
+    /// The `ffmpeg` child exited: its status and last error line.
+    #[error("ffmpeg exited ({status}): {last}")]
+    FfmpegExited { status: String, last: String },
 }
 
 /// Unix milliseconds now.
@@ -63,6 +78,11 @@ pub fn backoff(attempt: u32) -> Duration {
     BACKOFF_MIN.saturating_mul(1u32 << attempt.min(10)).min(BACKOFF_MAX)
 }
 
+/// The `v4l://` keys of a camera's config.
+pub fn video4linux_settings(cam: &crate::config::CameraSource) -> video4linux::Settings {
+    video4linux::Settings { width: cam.width, height: cam.height, format: cam.format }
+}
+
 /// Everything a capture task needs.
 pub struct Capture {
     pub id: String,
@@ -70,13 +90,22 @@ pub struct Capture {
     pub fps: f32,
     pub slot: Arc<LatestSlot>,
     pub board: Arc<Board>,
+    /// `v4l://` only: size and format asked of the device.
+    pub v4l: video4linux::Settings,
 }
 
 impl Capture {
     fn deliver(&self, jpeg: Vec<u8>) {
-        let f = Frame { jpeg: Arc::new(jpeg), at_ms: now_ms() };
+        let seq = self.board.next_frame(&self.id);
+        let f = Frame { jpeg: Arc::new(jpeg), at_ms: now_ms(), seq };
         self.board.frame_received(&self.id, &f);
         self.slot.put(f);
+    }
+
+    /// A part that is no usable frame: counted as a frame and reported by its number.
+    fn bad_part(&self, what: impl std::fmt::Display) {
+        let seq = self.board.next_frame(&self.id);
+        self.board.error(&self.id, format!("frame {seq}: {what}"));
     }
 
     fn interval(&self) -> Duration {
@@ -116,6 +145,8 @@ impl Capture {
             self.ffmpeg(input, attempt).await
         } else if let Some(path) = self.url.strip_prefix("file://") {
             self.replay(Path::new(path), attempt).await
+        } else if let Some(device) = self.url.strip_prefix("v4l://") {
+            self.v4l(device, attempt).await
         } else {
             Err(SourceError::Url(self.url.clone()))
         }
@@ -125,7 +156,7 @@ impl Capture {
         let (mut stream, head, rest) = http_get(url).await?;
         let ctype = head.header("content-type").unwrap_or_default();
         let boundary = boundary_of(&ctype).ok_or_else(|| SourceError::Http(format!("not multipart: `{ctype}`")))?;
-        self.pump(&mut stream, MultipartParser::new(&boundary, MAX_PART), rest, attempt).await
+        self.pump(&mut stream, MultipartParser::new(&boundary, MAX_PART), rest, attempt, STALL).await
     }
 
     /// Run an `ffmpeg` child for `input` and read its JPEGs.
@@ -164,7 +195,8 @@ impl Capture {
             }
             String::from_utf8_lossy(&tail).lines().last().unwrap_or_default().to_string()
         });
-        let res = self.pump(&mut out, MultipartParser::new("ffmpeg", MAX_PART), Vec::new(), attempt).await;
+        let parser = MultipartParser::new("ffmpeg", MAX_PART);
+        let res = self.pump(&mut out, parser, Vec::new(), attempt, FFMPEG_START).await;
         let _ = child.start_kill();
         let status = tokio::time::timeout(Duration::from_secs(2), child.wait()).await;
         let last = tokio::time::timeout(Duration::from_secs(1), stderr).await.ok().and_then(Result::ok);
@@ -174,43 +206,75 @@ impl Capture {
                     Ok(Ok(s)) => s.to_string(),
                     _ => "no exit status".into(),
                 };
-                Err(SourceError::Http(format!("ffmpeg exited ({code}): {}", last.unwrap_or_default())))
+                Err(SourceError::FfmpegExited { status: code, last: last.unwrap_or_default() })
             }
             other => other,
         }
     }
 
-    /// Feed `reader` through `parser` until it ends, fails or stalls.
+    /// Feed `reader` through `parser` until it ends, fails or stalls (no
+    /// frame within `first_within` of the start, or within [`STALL`] of the last).
     async fn pump(
         &self,
         reader: &mut (impl AsyncRead + Unpin),
         mut parser: MultipartParser,
         rest: Vec<u8>,
         attempt: &mut u32,
+        first_within: Duration,
     ) -> Result<(), SourceError> {
         let mut buf = vec![0u8; 64 * 1024];
         let mut pending = rest;
         let mut last_frame = tokio::time::Instant::now();
+        let mut limit = first_within;
         loop {
             for part in parser.push(&pending) {
                 match part {
                     Ok(jpeg) => {
                         *attempt = 0;
                         last_frame = tokio::time::Instant::now();
+                        limit = STALL;
                         self.deliver(jpeg);
                     }
-                    Err(e) => self.board.error(&self.id, e.to_string()),
+                    Err(e) => self.bad_part(e),
                 }
             }
-            let left = STALL.saturating_sub(last_frame.elapsed());
+            let left = limit.saturating_sub(last_frame.elapsed());
             let n = match tokio::time::timeout(left, reader.read(&mut buf)).await {
-                Err(_) => return Err(SourceError::Stalled(STALL)),
+                Err(_) => return Err(SourceError::Stalled(limit)),
                 Ok(r) => r?,
             };
             if n == 0 {
                 return Err(SourceError::Ended);
             }
             pending = buf[..n].to_vec();
+        }
+    }
+
+    /// Capture from a V4L2 device on a blocking thread until it fails or stalls.
+    async fn v4l(&self, device: &str, attempt: &mut u32) -> Result<(), SourceError> {
+        /// Ends the capture thread when this connection is dropped (stop).
+        struct StopOnDrop(Arc<AtomicBool>);
+        impl Drop for StopOnDrop {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::Relaxed);
+            }
+        }
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(2);
+        let stop = StopOnDrop(Arc::new(AtomicBool::new(false)));
+        let flag = stop.0.clone();
+        let want = video4linux::Want::new(self.v4l, self.fps);
+        let path = std::path::PathBuf::from(device);
+        let task = tokio::task::spawn_blocking(move || {
+            video4linux::capture(&path, want, STALL, &flag, |jpeg| tx.blocking_send(jpeg).is_ok())
+        });
+        while let Some(jpeg) = rx.recv().await {
+            *attempt = 0;
+            self.deliver(jpeg);
+        }
+        drop(stop);
+        match task.await {
+            Ok(r) => r.map_err(SourceError::from),
+            Err(e) => Err(SourceError::Http(format!("v4l capture thread: {e}"))),
         }
     }
 
@@ -244,7 +308,7 @@ impl Capture {
                 *attempt = 0;
                 self.deliver(body);
             } else {
-                self.board.error(&self.id, "snapshot is not a JPEG".into());
+                self.bad_part("snapshot is not a JPEG");
             }
         }
     }
@@ -447,137 +511,5 @@ mod tests {
 }
 
 #[cfg(test)]
-mod ffmpeg_tests {
-    use super::*;
-
-    /// An H.264 clip of ffmpeg's moving test pattern: played through an
-    /// `ffmpeg` child, its frames arrive; when the clip ends the child exits,
-    /// the camera goes unavailable and the child is started again.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn ffmpeg_source_delivers_and_restarts_after_exit() {
-        let dir = tempfile::tempdir().unwrap();
-        let clip = dir.path().join("clip.mp4");
-        let st = std::process::Command::new("ffmpeg")
-            .args(["-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=10"])
-            .args(["-t", "1.5", "-c:v", "libx264", "-pix_fmt", "yuv420p"])
-            .arg(&clip)
-            .status()
-            .expect("ffmpeg (apt install ffmpeg)");
-        assert!(st.success());
-        let board = Arc::new(Board::default());
-        board.register("cam", "cam", false);
-        let slot = Arc::new(LatestSlot::default());
-        let cap = Capture {
-            id: "cam".into(),
-            url: format!("ffmpeg:{}", clip.display()),
-            fps: 5.0,
-            slot: slot.clone(),
-            board: board.clone(),
-        };
-        let (stop_tx, stop_rx) = watch::channel(false);
-        let task = tokio::spawn(cap.run(stop_rx));
-        let s2 = slot.clone();
-        let first = tokio::task::spawn_blocking(move || s2.take(Duration::from_secs(10))).await.unwrap();
-        let jpeg = first.expect("a frame from ffmpeg");
-        let grey = super::super::decode::decode_grey(&jpeg.jpeg, 60).unwrap();
-        assert_eq!((grey.full_w, grey.full_h), (320, 240));
-        // The clip ends: the camera is reported down with ffmpeg's exit, then comes back.
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-        loop {
-            let c = board.get("cam").unwrap();
-            if c.reconnects >= 1 && c.available {
-                assert!(c.last_error.as_deref().unwrap_or("").contains("ffmpeg exited"), "{:?}", c.last_error);
-                break;
-            }
-            assert!(tokio::time::Instant::now() < deadline, "no restart: {c:?}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        stop_tx.send(true).unwrap();
-        tokio::time::timeout(Duration::from_secs(5), task).await.unwrap().unwrap();
-    }
-}
-
-#[cfg(test)]
-mod http_tests {
-    use super::*;
-    use tokio::net::TcpListener;
-
-    /// A snapshot server: answers every GET with `body` (`Content-Length` set).
-    async fn serve(bodies: Vec<(&'static str, Vec<u8>)>) -> (u16, Arc<std::sync::atomic::AtomicUsize>) {
-        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = l.local_addr().unwrap().port();
-        let hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let h = hits.clone();
-        tokio::spawn(async move {
-            loop {
-                let Ok((mut s, _)) = l.accept().await else { return };
-                let n = h.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                let (ctype, body) = bodies[n % bodies.len()].clone();
-                let mut req = [0u8; 1024];
-                let _ = s.read(&mut req).await;
-                let head =
-                    format!("HTTP/1.0 200 OK\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\n\r\n", body.len());
-                let _ = s.write_all(head.as_bytes()).await;
-                let _ = s.write_all(&body).await;
-            }
-        });
-        (port, hits)
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn jpeg_polling_delivers_snapshots_and_reports_non_jpegs() {
-        let jpeg = vec![0xFF, 0xD8, 7, 7, 0xFF, 0xD9];
-        let (port, hits) = serve(vec![("image/jpeg", jpeg.clone()), ("text/html", b"<html>".to_vec())]).await;
-        let board = Arc::new(Board::default());
-        board.register("snap", "snap", false);
-        let slot = Arc::new(LatestSlot::default());
-        let cap = Capture {
-            id: "snap".into(),
-            url: format!("jpeg+http://127.0.0.1:{port}/capture"),
-            fps: 20.0,
-            slot: slot.clone(),
-            board: board.clone(),
-        };
-        let (stop_tx, stop_rx) = watch::channel(false);
-        let task = tokio::spawn(cap.run(stop_rx));
-        let s2 = slot.clone();
-        let f = tokio::task::spawn_blocking(move || s2.take(Duration::from_secs(5))).await.unwrap();
-        assert_eq!(f.expect("a polled snapshot").jpeg.as_slice(), jpeg.as_slice());
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-        while hits.load(std::sync::atomic::Ordering::SeqCst) < 6 {
-            assert!(tokio::time::Instant::now() < deadline, "not polled at the fps");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        let c = board.get("snap").unwrap();
-        assert!(c.available && c.errors >= 2, "{c:?}");
-        assert_eq!(c.last_error.as_deref(), Some("snapshot is not a JPEG"));
-        stop_tx.send(true).unwrap();
-        tokio::time::timeout(Duration::from_secs(5), task).await.unwrap().unwrap();
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_refused_or_non_multipart_source_is_unavailable_and_retried() {
-        let (port, hits) = serve(vec![("text/plain", b"hello".to_vec())]).await;
-        let board = Arc::new(Board::default());
-        board.register("m", "m", false);
-        let cap = Capture {
-            id: "m".into(),
-            url: format!("mjpeg+http://127.0.0.1:{port}/stream"),
-            fps: 5.0,
-            slot: Arc::new(LatestSlot::default()),
-            board: board.clone(),
-        };
-        let (stop_tx, stop_rx) = watch::channel(false);
-        let task = tokio::spawn(cap.run(stop_rx));
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-        while hits.load(std::sync::atomic::Ordering::SeqCst) < 2 {
-            assert!(tokio::time::Instant::now() < deadline, "not retried");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        let c = board.get("m").unwrap();
-        assert!(!c.available && c.reconnects >= 1, "{c:?}");
-        assert!(c.last_error.as_deref().unwrap_or("").contains("not multipart"), "{c:?}");
-        stop_tx.send(true).unwrap();
-        tokio::time::timeout(Duration::from_secs(5), task).await.unwrap().unwrap();
-    }
-}
+#[path = "source_tests.rs"]
+mod source_tests;

@@ -340,7 +340,17 @@ impl AudioConfig {
 }
 
 /// `[[camera.source]] url` schemes that are built.
-pub const CAMERA_SCHEMES: &[&str] = &["mjpeg+http://", "jpeg+http://", "ffmpeg:", "file://"];
+pub const CAMERA_SCHEMES: &[&str] = &["mjpeg+http://", "jpeg+http://", "ffmpeg:", "file://", "v4l://"];
+
+/// `[[camera.source]] format` of a `v4l://` device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum V4lPixelFormat {
+    /// Motion JPEG: frames pass through as the device encodes them.
+    Mjpeg,
+    /// Uncompressed 4:2:2 (YUYV), converted and encoded as JPEG.
+    Yuyv,
+}
 
 /// `[camera.source.motion]`: Frigate's motion settings, same names.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -383,7 +393,8 @@ pub struct CameraSource {
     pub name: Option<String>,
     /// `mjpeg+http://host/path`, `jpeg+http://host/snapshot.jpg` (polled at `fps`)
     /// `ffmpeg:<input>` (anything ffmpeg reads, e.g. `ffmpeg:rtsp://...`) or
-    /// `file:///path` (an MJPEG file or a folder of JPEGs, replayed in a loop).
+    /// `file:///path` (an MJPEG file or a folder of JPEGs, replayed in a loop)
+    /// or `v4l:///dev/video0` (a V4L2 device, MJPEG or YUYV).
     pub url: String,
     #[serde(default)]
     pub area: Option<String>,
@@ -397,6 +408,14 @@ pub struct CameraSource {
     pub zones: std::collections::BTreeMap<String, CameraZoneConfig>,
     #[serde(default)]
     pub objects: CameraObjectsConfig,
+    /// `v4l://` only: the capture size asked of the device (nearest offered).
+    #[serde(default)]
+    pub width: Option<u32>,
+    #[serde(default)]
+    pub height: Option<u32>,
+    /// `v4l://` only: `mjpeg` or `yuyv` (default: MJPEG when offered).
+    #[serde(default)]
+    pub format: Option<V4lPixelFormat>,
 }
 
 /// `[camera.source.zones.<name>]`.

@@ -599,10 +599,21 @@ labels = ["person", "car"]
 
 #[test]
 fn camera_errors_point_at_the_value() {
-    let d = errs("[camera]\nenabled = true\n[[camera.source]]\nid = \"door\"\nurl = \"v4l:///dev/video0\"\n");
+    let v4l = ok("[camera]\nenabled = true\n[[camera.source]]\nid = \"door\"\nurl = \"v4l:///dev/video0\"\n\
+                  width = 1280\nheight = 720\nformat = \"yuyv\"\n");
+    let s = &v4l.camera.source[0];
+    assert_eq!((s.width, s.height, s.format), (Some(1280), Some(720), Some(V4lPixelFormat::Yuyv)));
+    let d = errs("[camera]\nenabled = true\n[[camera.source]]\nid = \"door\"\nurl = \"v4l://video0\"\n");
     assert_eq!(d.len(), 1, "{d:?}");
     assert_eq!((d[0].line, d[0].column), (5, 7), "{d:?}");
-    assert!(d[0].message.ends_with("not implemented yet"), "{d:?}");
+    assert!(d[0].message.contains("unusable url"), "{d:?}");
+    let d = errs("[[camera.source]]\nid = \"door\"\nurl = \"file:///x\"\nwidth = 640\nheight = 480\n");
+    assert_eq!(d.iter().map(|x| x.line).collect::<Vec<_>>(), vec![4, 5], "{d:?}");
+    assert!(d[0].message.contains("`v4l://` devices only"), "{d:?}");
+    let d = errs("[[camera.source]]\nid = \"door\"\nurl = \"v4l:///dev/video0\"\nwidth = 640\nformat = \"h264\"\n");
+    assert!(!d.is_empty(), "an unknown format and a width without height: {d:?}");
+    let d = errs("[[camera.source]]\nid = \"door\"\nurl = \"v4l:///dev/video0\"\nwidth = 640\n");
+    assert!(d.len() == 1 && d[0].message.contains("both `width` and `height`") && d[0].line == 4, "{d:?}");
     let d = errs("[[camera.source]]\nid = \"door\"\nurl = \"rtsp://cam/1\"\n");
     assert!(d[0].message.contains("unusable url") && d[0].line == 3, "{d:?}");
     assert!(d[0].expected.as_deref().unwrap_or("").contains("`ffmpeg:`"), "{d:?}");
