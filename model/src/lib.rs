@@ -12,6 +12,7 @@ pub mod detector;
 pub mod generate;
 pub mod gguf;
 pub mod glm4v;
+pub mod glm4v_chat;
 pub mod mtcnn;
 pub mod placement;
 pub mod safetensors_loader;
