@@ -131,7 +131,12 @@ fn motion_boxes_match_opencv() {
             for (i, (a, b)) in ours.iter().zip(&cv_greys).enumerate() {
                 let diff: Vec<(usize, u8, u8)> =
                     a.iter().zip(b).enumerate().filter(|(_, (x, y))| x != y).map(|(k, (x, y))| (k, *x, *y)).collect();
-                assert!(diff.is_empty(), "{name} frame {i}: {} pixels differ from cv2 INTER_AREA: {:?}", diff.len(), &diff[..diff.len().min(8)]);
+                assert!(
+                    diff.is_empty(),
+                    "{name} frame {i}: {} pixels differ from cv2 INTER_AREA: {:?}",
+                    diff.len(),
+                    &diff[..diff.len().min(8)]
+                );
             }
         }
         // Detection steps on cv2's grey frames: exactly cv2's regions.
@@ -165,7 +170,9 @@ fn motion_boxes_match_opencv() {
             }
         }
         if !whole {
-            eprintln!("{name}: {matched} regions of 100+ px matched, {within_2} with every edge within 2 px, worst edge {worst_edge} px");
+            eprintln!(
+                "{name}: {matched} regions of 100+ px matched, {within_2} with every edge within 2 px, worst edge {worst_edge} px"
+            );
             assert!(matched >= 20, "{name}: {matched} regions compared");
             assert!(worst_edge <= 4 && within_2 * 5 >= matched * 4, "{name}: {within_2} of {matched} within 2 px");
         }

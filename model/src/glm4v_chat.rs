@@ -162,7 +162,10 @@ mod tests {
 
     #[test]
     fn thinking_replies_are_reduced_to_the_answer() {
-        assert_eq!(final_answer("<think>door looks shut</think><answer>No, it is closed.</answer>"), "No, it is closed.");
+        assert_eq!(
+            final_answer("<think>door looks shut</think><answer>No, it is closed.</answer>"),
+            "No, it is closed."
+        );
         assert_eq!(final_answer("<think>hm</think> Yes."), "Yes.");
         assert_eq!(final_answer("  plain  "), "plain");
         assert_eq!(final_answer("<answer>open"), "open");

@@ -134,7 +134,16 @@ fn downscale_fast_and_reference_agree() {
         s ^= s << 5;
         s
     };
-    for (sw, sh, dw, dh) in [(1, 1, 1, 1), (17, 5, 3, 2), (64, 48, 32, 24), (64, 48, 8, 6), (640, 480, 133, 100), (99, 70, 98, 70), (643, 101, 160, 25), (1920, 1080, 178, 100)] {
+    for (sw, sh, dw, dh) in [
+        (1, 1, 1, 1),
+        (17, 5, 3, 2),
+        (64, 48, 32, 24),
+        (64, 48, 8, 6),
+        (640, 480, 133, 100),
+        (99, 70, 98, 70),
+        (643, 101, 160, 25),
+        (1920, 1080, 178, 100),
+    ] {
         for channels in [1, 3] {
             let src: Vec<u8> = (0..sw * sh * channels).map(|_| rnd() as u8).collect();
             let fast = downscale_grey(&src, sw, sh, channels, dw, dh).unwrap();

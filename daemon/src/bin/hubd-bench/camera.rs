@@ -173,7 +173,9 @@ fn motion_rows(peer: &Peer, dir: &Path, w: usize, h: usize) -> anyhow::Result<Ve
     Ok(vec![
         Row {
             section: SECTION,
-            metric: format!("motion frames/s, one core, {w}x{h} RGB -> {dw}x{dh} (grey, area down-scale, background, threshold, dilate, regions)"),
+            metric: format!(
+                "motion frames/s, one core, {w}x{h} RGB -> {dw}x{dh} (grey, area down-scale, background, threshold, dilate, regions)"
+            ),
             hubd: format!("{ours_raw:.0}/s"),
             peer: format!("OpenCV 4.13 (cv2, 1 thread): {cv_raw:.0}/s"),
             ratio: ratio(ours_raw, cv_raw),
@@ -181,7 +183,9 @@ fn motion_rows(peer: &Peer, dir: &Path, w: usize, h: usize) -> anyhow::Result<Ve
         },
         Row {
             section: SECTION,
-            metric: format!("motion frames/s, one core, {w}x{h} JPEG ({kb} KB, q85) -> {dw}x{dh}, reduced-scale decode + the same steps"),
+            metric: format!(
+                "motion frames/s, one core, {w}x{h} JPEG ({kb} KB, q85) -> {dw}x{dh}, reduced-scale decode + the same steps"
+            ),
             hubd: format!("{ours_jpeg:.0}/s (jpeg-decoder, 1/8 IDCT)"),
             peer: format!("cv2.imdecode(IMREAD_REDUCED_GRAYSCALE_8) (libjpeg-turbo): {cv_jpeg:.0}/s"),
             ratio: ratio(ours_jpeg, cv_jpeg),

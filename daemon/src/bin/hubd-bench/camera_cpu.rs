@@ -217,11 +217,7 @@ pub fn run(dir: &Path, jpegs: Vec<Vec<u8>>, len: Duration) -> anyhow::Result<Vec
         target,
     };
     Ok(vec![
-        row(
-            "no motion",
-            &still,
-            format!("< 5 %: {}", if still.cpu < 0.05 { "met" } else { "MISSED" }),
-        ),
+        row("no motion", &still, format!("< 5 %: {}", if still.cpu < 0.05 { "met" } else { "MISSED" })),
         row("motion in camera a", &moving_w, "-".into()),
     ])
 }
