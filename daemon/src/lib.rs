@@ -22,5 +22,6 @@ pub mod services;
 pub mod simulate;
 pub mod store;
 pub mod testing;
+pub mod vlm;
 pub mod wav;
 pub mod web;

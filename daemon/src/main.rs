@@ -71,6 +71,8 @@ pub enum Command {
     Automations(cli::automations::Args),
     /// Re-read the automation rules of the running daemon's configuration (as SIGHUP).
     Reload(cli::automations::ReloadArgs),
+    /// Ask the vision-language model ([model] vlm_path, GLM-4.1V) about a camera's newest frame.
+    AskCamera(cli::ask_camera::Args),
 }
 
 fn main() -> ExitCode {

@@ -242,6 +242,7 @@ impl Runtime {
                 started: std::time::Instant::now(),
                 llm: rt.services.llm.clone(),
                 asr: rt.services.asr.clone(),
+                vlm: rt.services.vlm.clone(),
                 bus: rt.bus.clone(),
                 tracker: rt.tracker.clone(),
                 stop: rt.signal(Stage::Producer),

@@ -6,6 +6,8 @@
 //!   Loaded when the first subsystem asks for it.
 //! - [`LlmService`]: the language model behind the OpenAI API, loaded on the
 //!   first request.
+//! - [`VlmService`]: GLM-4.1V for `hubd ask-camera` (`[model] vlm_path`),
+//!   loaded on the first question.
 //!
 //! Silero VAD runs inside the capture listener's own thread (one per
 //! microphone), so it is not a shared service.
@@ -17,12 +19,14 @@ use hub_model::whisper::{AsrHandle, AsrOptions, Whisper};
 
 use crate::config::Config;
 use crate::llm::{self, LlmService};
+use crate::vlm::VlmService;
 
 /// Every shared model worker.
 #[derive(Clone)]
 pub struct ModelServices {
     pub llm: LlmService,
     pub asr: AsrService,
+    pub vlm: VlmService,
 }
 
 impl ModelServices {
@@ -32,6 +36,7 @@ impl ModelServices {
         ModelServices {
             llm: LlmService::new(llm::engine_spec(Some(cfg), None, None), threads),
             asr: AsrService::new(whisper),
+            vlm: VlmService::new(cfg.model.vlm_path.as_deref().map(|p| cfg.resolve_path(p))),
         }
     }
 
@@ -39,6 +44,7 @@ impl ModelServices {
     pub async fn shutdown(&self, until: tokio::time::Instant) {
         self.llm.shutdown(until).await;
         self.asr.shutdown(until).await;
+        self.vlm.shutdown(until).await;
     }
 }
 

@@ -1,15 +1,38 @@
 //! Motion detection on small grey frames, the pre-gate of the vision branch
 //! (the steps of Frigate's `ImprovedMotionDetector`, without its contrast
-//! stretch): grey down-scale, difference against a running-average
-//! background, threshold, 3x3 dilation, 8-connected regions and their boxes.
+//! stretch and blur): grey, area down-scale, difference against a
+//! running-average background, threshold, 3x3 dilation, 8-connected regions
+//! and their boxes.
 //!
-//! [`MotionDetector::detect`] is the fast path (one fused pass for difference,
-//! threshold and background update; separable dilation; run-length
-//! union-find labelling); [`MotionDetector::detect_ref`] is the scalar
-//! reference (per-pixel loops, 3x3 window dilation, flood fill). The
-//! background is fixed-point (value x 256) in both, so they agree exactly.
+//! Every step computes what OpenCV computes for the same step, to the
+//! rounding (`tests/motion_parity.rs` checks the boxes against cv2):
+//! - grey: `cv2.cvtColor(RGB2GRAY)`, 15-bit fixed point, rounded;
+//! - down-scale: `cv2.resize(INTER_AREA)` for whole-number ratios (each
+//!   output pixel is the mean of a `k x l` block, rounded as OpenCV rounds).
+//!   For other ratios every source pixel goes whole to the output pixel its
+//!   index maps to (`x * dw / sw`), where INTER_AREA splits the pixels on a
+//!   block border by their overlap: means differ there by a few grey levels;
+//! - background: `cv2.accumulateWeighted` in f32, and the difference is
+//!   taken against it rounded to `u8` (`cv2.convertScaleAbs`, half to even),
+//!   as Frigate does; `cv2.absdiff`, `cv2.threshold(THRESH_BINARY)` (`> t`);
+//! - `cv2.dilate` with the default 3x3 kernel;
+//! - regions as `cv2.connectedComponentsWithStats(connectivity = 8)`: box
+//!   and pixel count (`min_area` counts pixels of the dilated region; Frigate
+//!   compares the contour's polygon area, which for a `w x h` block is
+//!   `(w-1) x (h-1)`).
+//!
+//! [`MotionDetector::detect`] and [`downscale_grey`] are the fast paths (row
+//! sums for the down-scale; one fused pass for difference, threshold and
+//! background update; separable dilation; run-length union-find labelling);
+//! [`MotionDetector::detect_ref`] and [`downscale_grey_ref`] are the scalar
+//! references (per pixel, 3x3 window dilation, flood fill). Both give the same
+//! bits.
 
-use std::collections::VecDeque;
+mod reference;
+#[cfg(test)]
+mod tests;
+
+pub use reference::downscale_grey_ref;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum MotionError {
@@ -33,7 +56,7 @@ pub struct MotionBox {
 /// Settings (Frigate's names where they exist).
 #[derive(Debug, Clone, Copy)]
 pub struct MotionParams {
-    /// Grey difference 0..255 that counts as changed.
+    /// Grey difference 0..255 that counts as changed (more than this).
     pub threshold: u8,
     /// Weight of a new frame in the background, (0, 1].
     pub alpha: f32,
@@ -41,9 +64,59 @@ pub struct MotionParams {
     pub min_area: u32,
 }
 
+/// OpenCV's RGB to grey weights as its vector code uses them
+/// (`0.299, 0.587, 0.114` x 2^15, rounded).
+const R2Y: u32 = 9798;
+const G2Y: u32 = 19235;
+const B2Y: u32 = 3735;
+
+/// Grey of one RGB pixel as `cv2.cvtColor(..., COLOR_RGB2GRAY)`.
+#[inline(always)]
+pub(crate) fn grey_px(r: u8, g: u8, b: u8) -> u32 {
+    (u32::from(r) * R2Y + u32::from(g) * G2Y + u32::from(b) * B2Y + (1 << 14)) >> 15
+}
+
+/// Mean of `count` pixels summing to `sum`, rounded as OpenCV's INTER_AREA
+/// does for whole-number ratios: `(s + 2) >> 2` for 2x2 blocks, else
+/// `cvRound(s * (1.0f / count))` (f32, half to even).
+#[inline]
+pub(crate) fn area_mean(sum: u32, count: u32) -> u8 {
+    match count {
+        0 => 0,
+        4 => ((sum + 2) >> 2) as u8,
+        c => (sum as f32 * (1.0 / c as f32)).round_ties_even().clamp(0.0, 255.0) as u8,
+    }
+}
+
+/// First source index of each of `d` output pixels over `s` source pixels,
+/// and `s` at the end (source index `i` goes to output `i * d / s`).
+pub(crate) fn bin_starts(s: usize, d: usize) -> Vec<usize> {
+    (0..=d).map(|i| (i * s).div_ceil(d)).collect()
+}
+
+pub(crate) fn check_scale(
+    src: &[u8],
+    sw: usize,
+    sh: usize,
+    channels: usize,
+    dw: usize,
+    dh: usize,
+) -> Result<(), MotionError> {
+    if sw == 0 || sh == 0 || dw == 0 || dh == 0 || dw > sw || dh > sh || !(channels == 1 || channels == 3) {
+        return Err(MotionError::BadSize { w: dw, h: dh });
+    }
+    let expected = sw * sh * channels;
+    if src.len() != expected {
+        return Err(MotionError::BadFrame { len: src.len(), w: sw, h: sh, c: channels, expected });
+    }
+    Ok(())
+}
+
 /// Convert interleaved `channels` (1 grey, 3 RGB) `u8` pixels of `sw` x `sh`
-/// to grey and shrink to `dw` x `dh` by area averaging (each output pixel is
-/// the mean of the input pixels whose index maps onto it).
+/// to grey and shrink to `dw` x `dh` by area averaging (see the module docs).
+/// Fast path: each source row is converted to grey and added into
+/// per-column sums (AVX2 `pmaddwd`, 8 pixels a step), and each block is
+/// summed once per output row.
 pub fn downscale_grey(
     src: &[u8],
     sw: usize,
@@ -52,31 +125,87 @@ pub fn downscale_grey(
     dw: usize,
     dh: usize,
 ) -> Result<Vec<u8>, MotionError> {
-    if sw == 0 || sh == 0 || dw == 0 || dh == 0 || dw > sw || dh > sh || !(channels == 1 || channels == 3) {
-        return Err(MotionError::BadSize { w: dw, h: dh });
-    }
-    let expected = sw * sh * channels;
-    if src.len() != expected {
-        return Err(MotionError::BadFrame { len: src.len(), w: sw, h: sh, c: channels, expected });
-    }
-    let mut sums = vec![0u32; dw * dh];
-    let mut counts = vec![0u32; dw * dh];
-    let xmap: Vec<usize> = (0..sw).map(|x| x * dw / sw).collect();
-    for y in 0..sh {
-        let row = &src[y * sw * channels..(y + 1) * sw * channels];
-        let base = (y * dh / sh) * dw;
-        for (x, px) in row.chunks_exact(channels).enumerate() {
-            let g = match px {
-                [r, g, b] => (u32::from(*r) * 77 + u32::from(*g) * 150 + u32::from(*b) * 29) >> 8,
-                [g] => u32::from(*g),
-                _ => 0,
-            };
-            let i = base + xmap[x];
-            sums[i] += g;
-            counts[i] += 1;
+    check_scale(src, sw, sh, channels, dw, dh)?;
+    let xs = bin_starts(sw, dw);
+    let ys = bin_starts(sh, dh);
+    let mut out = vec![0u8; dw * dh];
+    let mut cols = vec![0u32; sw];
+    for (oy, orow) in out.chunks_exact_mut(dw).enumerate() {
+        cols.fill(0);
+        for y in ys[oy]..ys[oy + 1] {
+            let row = &src[y * sw * channels..][..sw * channels];
+            if channels == 3 {
+                add_grey_rgb(&mut cols, row);
+            } else {
+                for (c, &g) in cols.iter_mut().zip(row) {
+                    *c += u32::from(g);
+                }
+            }
+        }
+        let rows = (ys[oy + 1] - ys[oy]) as u32;
+        for (ox, o) in orow.iter_mut().enumerate() {
+            let (x0, x1) = (xs[ox], xs[ox + 1]);
+            let s: u32 = cols[x0..x1].iter().sum();
+            *o = area_mean(s, (x1 - x0) as u32 * rows);
         }
     }
-    Ok(sums.iter().zip(&counts).map(|(&s, &c)| ((s + c / 2) / c.max(1)) as u8).collect())
+    Ok(out)
+}
+
+/// `cols[x] += grey(row[3x..3x+3])`: AVX2 when the CPU has it (x86-64), else
+/// one pixel at a time.
+fn add_grey_rgb(cols: &mut [u32], row: &[u8]) {
+    let n = cols.len().min(row.len() / 3);
+    let mut done = 0;
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2 (checked just above).
+        done = unsafe { avx2::add_grey_rgb(&mut cols[..n], &row[..3 * n]) };
+    }
+    for (c, px) in cols[done..n].iter_mut().zip(row[3 * done..].chunks_exact(3)) {
+        *c += grey_px(px[0], px[1], px[2]);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::*;
+
+    use super::{B2Y, G2Y, R2Y};
+
+    /// Adds the grey of 8 pixels at a time into `cols` while 32 bytes can be
+    /// read; returns how many pixels it did (`cols.len() == row.len() / 3`).
+    #[target_feature(enable = "avx2")]
+    pub(super) fn add_grey_rgb(cols: &mut [u32], row: &[u8]) -> usize {
+        // Per 128-bit lane: 4 pixels (12 bytes) -> (r, g) as i16 pairs and (b, 0).
+        const Z: i8 = -128;
+        let rg_idx = _mm_setr_epi8(0, Z, 1, Z, 3, Z, 4, Z, 6, Z, 7, Z, 9, Z, 10, Z);
+        let b_idx = _mm_setr_epi8(2, Z, Z, Z, 5, Z, Z, Z, 8, Z, Z, Z, 11, Z, Z, Z);
+        let rg_idx = _mm256_broadcastsi128_si256(rg_idx);
+        let b_idx = _mm256_broadcastsi128_si256(b_idx);
+        let rg_w = _mm256_set1_epi32(((G2Y as i32) << 16) | R2Y as i32);
+        let b_w = _mm256_set1_epi32(B2Y as i32);
+        let half = _mm256_set1_epi32(1 << 14);
+        let mut x = 0;
+        // Each step reads 16 bytes at 3x and at 3x + 12: needs 3x + 28 <= len.
+        while 3 * x + 28 <= row.len() && x + 8 <= cols.len() {
+            let p = row[3 * x..].as_ptr();
+            // SAFETY: 3x + 28 <= row.len(), so both 16-byte reads are inside
+            // `row`; `cols[x..x + 8]` is inside `cols`. Unaligned loads/stores.
+            unsafe {
+                let lo = _mm_loadu_si128(p.cast());
+                let hi = _mm_loadu_si128(p.add(12).cast());
+                let v = _mm256_inserti128_si256::<1>(_mm256_castsi128_si256(lo), hi);
+                let rg = _mm256_madd_epi16(_mm256_shuffle_epi8(v, rg_idx), rg_w);
+                let b = _mm256_madd_epi16(_mm256_shuffle_epi8(v, b_idx), b_w);
+                let y = _mm256_srli_epi32::<15>(_mm256_add_epi32(_mm256_add_epi32(rg, b), half));
+                let c = cols[x..].as_mut_ptr().cast::<__m256i>();
+                _mm256_storeu_si256(c, _mm256_add_epi32(_mm256_loadu_si256(c), y));
+            }
+            x += 8;
+        }
+        x
+    }
 }
 
 /// Pixels of a `w` x `h` frame whose centre lies inside any of `polygons`
@@ -113,12 +242,16 @@ pub struct MotionDetector {
     w: usize,
     h: usize,
     params: MotionParams,
-    /// Running-average background, grey x 256.
-    background: Vec<i32>,
+    /// Running-average background (`cv2.accumulateWeighted`'s f32 image).
+    background: Vec<f32>,
     /// true = ignored (motion mask).
     mask: Vec<bool>,
     primed: bool,
 }
+
+/// 2^23: adding and subtracting it rounds a float in [0, 2^23) to the nearest
+/// integer, half to even (the default rounding mode), in vector code.
+const ROUND_MAGIC: f32 = 8_388_608.0;
 
 impl MotionDetector {
     /// `mask`: `w * h` flags, true where motion is ignored (see [`rasterize_polygons`]).
@@ -130,7 +263,7 @@ impl MotionDetector {
             w,
             h,
             params,
-            background: vec![0; w * h],
+            background: vec![0.0; w * h],
             mask: mask.unwrap_or_else(|| vec![false; w * h]),
             primed: false,
         })
@@ -140,8 +273,10 @@ impl MotionDetector {
         (self.w, self.h)
     }
 
-    fn alpha_q8(&self) -> i32 {
-        ((self.params.alpha * 256.0).round() as i32).clamp(1, 256)
+    /// `(alpha, 1 - alpha)` as OpenCV's `accumulateWeighted` makes them.
+    fn weights(&self) -> (f32, f32) {
+        let a = self.params.alpha.clamp(f32::MIN_POSITIVE, 1.0);
+        (a, (1.0 - f64::from(a)) as f32)
     }
 
     fn check(&self, grey: &[u8]) -> Result<(), MotionError> {
@@ -158,7 +293,7 @@ impl MotionDetector {
             return false;
         }
         for (b, &g) in self.background.iter_mut().zip(grey) {
-            *b = i32::from(g) << 8;
+            *b = f32::from(g);
         }
         self.primed = true;
         true
@@ -170,14 +305,14 @@ impl MotionDetector {
         if self.prime(grey) {
             return Ok(Vec::new());
         }
-        let thr = i32::from(self.params.threshold) << 8;
-        let a = self.alpha_q8();
+        let thr = f32::from(self.params.threshold);
+        let (a, b) = self.weights();
         let mut bin = vec![0u8; grey.len()];
-        for (((b, &g), &m), o) in self.background.iter_mut().zip(grey).zip(&self.mask).zip(bin.iter_mut()) {
-            let v = i32::from(g) << 8;
-            let d = v - *b;
-            *o = u8::from((d.abs() > thr) & !m);
-            *b += (d * a) >> 8;
+        for (((bg, &g), &m), o) in self.background.iter_mut().zip(grey).zip(&self.mask).zip(bin.iter_mut()) {
+            let g = f32::from(g);
+            let rounded = (*bg + ROUND_MAGIC) - ROUND_MAGIC;
+            *o = u8::from(((g - rounded).abs() > thr) & !m);
+            *bg = *bg * b + g * a;
         }
         let dil = dilate_separable(&bin, self.w, self.h);
         Ok(label_runs(&dil, self.w, self.h, self.params.min_area))
@@ -190,60 +325,16 @@ impl MotionDetector {
             return Ok(Vec::new());
         }
         let (w, h) = (self.w, self.h);
-        let thr = i32::from(self.params.threshold) << 8;
-        let a = self.alpha_q8();
+        let thr = i32::from(self.params.threshold);
+        let (a, b) = self.weights();
         let mut bin = vec![false; w * h];
         for i in 0..w * h {
-            let v = i32::from(grey[i]) * 256;
-            let d = v - self.background[i];
-            bin[i] = d.abs() > thr && !self.mask[i];
-            self.background[i] += (d * a) >> 8;
+            let bg_u8 = self.background[i].round_ties_even() as i32;
+            bin[i] = (i32::from(grey[i]) - bg_u8).abs() > thr && !self.mask[i];
+            self.background[i] = self.background[i] * b + f32::from(grey[i]) * a;
         }
-        let mut dil = vec![false; w * h];
-        for y in 0..h {
-            for x in 0..w {
-                let mut any = false;
-                for ny in y.saturating_sub(1)..=(y + 1).min(h - 1) {
-                    for nx in x.saturating_sub(1)..=(x + 1).min(w - 1) {
-                        any |= bin[ny * w + nx];
-                    }
-                }
-                dil[y * w + x] = any;
-            }
-        }
-        let mut seen = vec![false; w * h];
-        let mut out = Vec::new();
-        for start in 0..w * h {
-            if !dil[start] || seen[start] {
-                continue;
-            }
-            seen[start] = true;
-            let mut q = VecDeque::from([start]);
-            let (mut bx, mut n) = (MotionBox { y0: u32::MAX, x0: u32::MAX, y1: 0, x1: 0, area: 0 }, 0u32);
-            while let Some(i) = q.pop_front() {
-                let (x, y) = (i % w, i / w);
-                n += 1;
-                bx.x0 = bx.x0.min(x as u32);
-                bx.y0 = bx.y0.min(y as u32);
-                bx.x1 = bx.x1.max(x as u32);
-                bx.y1 = bx.y1.max(y as u32);
-                for ny in y.saturating_sub(1)..=(y + 1).min(h - 1) {
-                    for nx in x.saturating_sub(1)..=(x + 1).min(w - 1) {
-                        let j = ny * w + nx;
-                        if dil[j] && !seen[j] {
-                            seen[j] = true;
-                            q.push_back(j);
-                        }
-                    }
-                }
-            }
-            bx.area = n;
-            if n >= self.params.min_area {
-                out.push(bx);
-            }
-        }
-        out.sort();
-        Ok(out)
+        let dil = reference::dilate3x3(&bin, w, h);
+        Ok(reference::flood_regions(&dil, w, h, self.params.min_area))
     }
 }
 
@@ -325,133 +416,4 @@ fn label_runs(bin: &[u8], w: usize, h: usize, min_area: u32) -> Vec<MotionBox> {
     let mut out: Vec<MotionBox> = boxes.into_iter().flatten().filter(|b| b.area >= min_area).collect();
     out.sort();
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const P: MotionParams = MotionParams { threshold: 20, alpha: 0.05, min_area: 4 };
-
-    /// Deterministic pseudo-random frames (xorshift) with moving squares.
-    fn frames(w: usize, h: usize, n: usize) -> Vec<Vec<u8>> {
-        let mut s = 0x2545_f491u32;
-        let mut rnd = move || {
-            s ^= s << 13;
-            s ^= s >> 17;
-            s ^= s << 5;
-            s
-        };
-        (0..n)
-            .map(|i| {
-                let mut f: Vec<u8> = (0..w * h).map(|_| 100 + (rnd() % 8) as u8).collect();
-                for k in 0..(rnd() % 4) as usize {
-                    let (bx, by) = ((rnd() as usize) % w, (rnd() as usize) % h);
-                    let size = 1 + (rnd() as usize) % 9;
-                    let v = if (i + k) % 2 == 0 { 250 } else { 10 };
-                    for y in by..(by + size).min(h) {
-                        for x in bx..(bx + size).min(w) {
-                            f[y * w + x] = v;
-                        }
-                    }
-                }
-                f
-            })
-            .collect()
-    }
-
-    #[test]
-    fn fast_and_reference_agree_on_random_scenes() {
-        for (w, h) in [(1, 1), (7, 3), (64, 48), (133, 100)] {
-            let mut fast = MotionDetector::new(w, h, P, None).unwrap();
-            let mut slow = MotionDetector::new(w, h, P, None).unwrap();
-            let mut seen_motion = 0;
-            for f in frames(w, h, 40) {
-                let a = fast.detect(&f).unwrap();
-                let b = slow.detect_ref(&f).unwrap();
-                assert_eq!(a, b, "{w}x{h}");
-                seen_motion += usize::from(!a.is_empty());
-                assert_eq!(fast.background, slow.background);
-            }
-            if w * h > 100 {
-                assert!(seen_motion > 10, "{w}x{h}: {seen_motion}");
-            }
-        }
-    }
-
-    #[test]
-    fn a_square_is_one_dilated_box_and_static_scenes_have_none() {
-        let (w, h) = (32, 24);
-        let mut d = MotionDetector::new(w, h, P, None).unwrap();
-        let bg = vec![50u8; w * h];
-        assert!(d.detect(&bg).unwrap().is_empty());
-        assert!(d.detect(&bg).unwrap().is_empty());
-        let mut f = bg.clone();
-        for y in 10..14 {
-            for x in 5..9 {
-                f[y * w + x] = 200;
-            }
-        }
-        let b = d.detect(&f).unwrap();
-        assert_eq!(b, vec![MotionBox { y0: 9, x0: 4, y1: 14, x1: 9, area: 36 }]);
-        // Two regions far apart stay separate; diagonal neighbours join.
-        let mut g = bg.clone();
-        g[0] = 255;
-        g[w * h - 1] = 255;
-        let b = d.detect_ref(&g).unwrap();
-        assert_eq!(b.len(), 2, "{b:?}");
-    }
-
-    #[test]
-    fn masked_pixels_never_move_and_threshold_sets_sensitivity() {
-        let (w, h) = (20, 20);
-        let left_half = vec![(0.0, 0.0), (0.5, 0.0), (0.5, 1.0), (0.0, 1.0)];
-        let mask = rasterize_polygons(&[left_half], w, h);
-        assert_eq!(mask.iter().filter(|m| **m).count(), 200);
-        assert!(mask[0] && !mask[10]);
-        let mut d = MotionDetector::new(w, h, P, Some(mask)).unwrap();
-        let bg = vec![80u8; w * h];
-        d.detect(&bg).unwrap();
-        let mut f = bg.clone();
-        for y in 5..10 {
-            for x in 2..6 {
-                f[y * w + x] = 250;
-            }
-        }
-        assert!(d.detect(&f).unwrap().is_empty());
-        // Below threshold (20): a change of 15 is not motion.
-        let mut quiet = MotionDetector::new(w, h, P, None).unwrap();
-        quiet.detect(&bg).unwrap();
-        assert!(quiet.detect(&vec![95u8; w * h]).unwrap().is_empty());
-        assert_eq!(quiet.detect(&vec![130u8; w * h]).unwrap().len(), 1);
-    }
-
-    #[test]
-    fn the_background_follows_a_lasting_change() {
-        let mut d = MotionDetector::new(4, 4, MotionParams { alpha: 0.5, ..P }, None).unwrap();
-        d.detect(&[0; 16]).unwrap();
-        let mut moving = 0;
-        for _ in 0..20 {
-            moving += usize::from(!d.detect(&[200; 16]).unwrap().is_empty());
-        }
-        assert!((1..6).contains(&moving), "{moving}");
-    }
-
-    #[test]
-    fn downscale_averages_and_converts_rgb() {
-        let src = [10u8, 20, 30, 40, 50, 60, 70, 80];
-        assert_eq!(downscale_grey(&src, 4, 2, 1, 2, 1).unwrap(), vec![35, 55]);
-        let rgb = [255u8, 255, 255, 0, 0, 0];
-        assert_eq!(downscale_grey(&rgb, 2, 1, 3, 1, 1).unwrap(), vec![128]);
-        assert_eq!(downscale_grey(&rgb, 2, 1, 3, 2, 1).unwrap(), vec![255, 0]);
-        assert!(matches!(downscale_grey(&src, 4, 3, 1, 2, 1), Err(MotionError::BadFrame { .. })));
-        assert!(matches!(downscale_grey(&src, 4, 2, 1, 8, 1), Err(MotionError::BadSize { .. })));
-    }
-
-    #[test]
-    fn wrong_frame_size_is_an_error() {
-        let mut d = MotionDetector::new(4, 4, P, None).unwrap();
-        assert!(matches!(d.detect(&[0; 15]), Err(MotionError::BadFrame { .. })));
-        assert!(MotionDetector::new(4, 4, P, Some(vec![false; 3])).is_err());
-    }
 }

@@ -13,6 +13,7 @@ pub mod generate;
 pub mod gguf;
 pub mod glm4v;
 pub mod hog;
+pub mod glm4v_chat;
 pub mod mtcnn;
 pub mod placement;
 pub mod safetensors_loader;

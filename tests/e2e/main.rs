@@ -1,6 +1,7 @@
 //! End-to-end tests across processes: a real mosquitto on a free loopback
 //! port per test, the real `hubd` binary, MQTT test devices, real SQLite.
 
+mod ask_camera;
 mod automations;
 mod camera;
 mod camera_frigate;

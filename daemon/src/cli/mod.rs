@@ -1,6 +1,7 @@
 //! One module per subcommand. Each has `Args` (clap) and
 //! `run(ctx, args) -> anyhow::Result<ExitCode>`.
 
+pub mod ask_camera;
 pub mod automations;
 pub mod banner;
 pub mod chat;
@@ -205,6 +206,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::Status(a) => status::run(&ctx, a).await,
             Command::Automations(a) => automations::run(&ctx, a).await,
             Command::Reload(a) => automations::reload(&ctx, a).await,
+            Command::AskCamera(a) => ask_camera::run(&ctx, a).await,
         }
     })
 }

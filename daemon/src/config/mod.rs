@@ -294,9 +294,10 @@ impl Config {
             check(path, self.resolve_path(p), "custom sentences file");
         }
         let m = &self.model;
-        let model_paths: [(&'static str, &Option<PathBuf>); 4] = [
+        let model_paths: [(&'static str, &Option<PathBuf>); 5] = [
             ("weights_dir", &m.weights_dir),
             ("llm_path", &m.llm_path),
+            ("vlm_path", &m.vlm_path),
             ("whisper_path", &m.whisper_path),
             ("vad_path", &m.vad_path),
         ];

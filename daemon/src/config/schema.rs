@@ -217,6 +217,9 @@ pub struct ModelConfig {
     /// Site-packages directory with the weight packages (unset: found via `.venv`).
     pub weights_dir: Option<PathBuf>,
     pub llm_path: Option<PathBuf>,
+    /// GLM-4.1V checkpoint directory for `hubd ask-camera` (config.json,
+    /// safetensors, tokenizer.json); unset: no camera questions.
+    pub vlm_path: Option<PathBuf>,
     pub whisper_path: Option<PathBuf>,
     pub vad_path: Option<PathBuf>,
     /// Weight-only quantisation of the decoder. int8 by default: on the CPU
@@ -233,6 +236,7 @@ impl Default for ModelConfig {
             backend: Backend::Local,
             weights_dir: None,
             llm_path: None,
+            vlm_path: None,
             whisper_path: None,
             vad_path: None,
             quantize: Quantize::Int8,

@@ -44,7 +44,7 @@ fn is_event_id(s: &str) -> bool {
 }
 
 /// A camera id as config allows it: lowercase letters, digits and `_`.
-fn is_slug(s: &str) -> bool {
+pub(super) fn is_slug(s: &str) -> bool {
     !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
 

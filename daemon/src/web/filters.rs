@@ -124,7 +124,14 @@ pub fn routes(
     let logout =
         warp::path!("api" / "logout").and(warp::post().and_then(super::session::logout).or(not_allowed("POST")));
     let dashboard = super::dashboard_routes::routes(|| with_api().boxed(), || authorized().boxed(), body);
+    let ask_camera = warp::path!("api" / "cameras" / String / "ask")
+        .and(authorized())
+        .and(warp::post())
+        .and(json_body::<super::camera_ask::AskRequest>(body))
+        .and(with_api())
+        .and_then(super::camera_ask::ask);
     let api_routes = dashboard
+        .or(ask_camera)
         .or(login)
         .or(logout)
         .or(automations)

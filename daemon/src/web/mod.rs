@@ -16,6 +16,7 @@
 pub mod assets;
 pub mod automations;
 pub mod camera;
+pub mod camera_ask;
 pub mod dashboard;
 mod dashboard_routes;
 pub mod errors;
@@ -59,6 +60,7 @@ pub struct Api {
     pub llm: crate::llm::LlmService,
     /// Whisper, shared with the microphone (`POST /api/listen`; loaded on first use).
     pub asr: crate::services::AsrService,
+    pub vlm: crate::vlm::VlmService,
     /// The hub's event bus (`GET /api/events`, metrics).
     pub bus: crate::events::EventBus,
     /// Short tasks a handler leaves behind (SQLite writes after a response);

@@ -1,6 +1,6 @@
 //! `hubd-bench`: every benchmark section, printed as one Markdown table.
 //! Run through `make bench`. Peers (mosquitto_pub, hassil, faster-whisper,
-//! HF transformers) run in the same process run on the same inputs, and each
+//! HF transformers, OpenCV, facenet-pytorch) run in the same process run on the same inputs, and each
 //! row reports the ratio. Sections live one per module.
 
 use std::process::ExitCode;
@@ -9,6 +9,8 @@ use clap::Parser;
 
 mod asr;
 mod automations;
+mod camera;
+mod camera_cpu;
 mod linkbench;
 mod llm;
 mod nlu;
@@ -46,6 +48,7 @@ const SECTIONS: &[Section] = &[
     ("voice", voice::run),
     ("asr", asr::run),
     ("persons", persons::run),
+    ("camera", camera::run),
 ];
 
 fn main() -> ExitCode {
