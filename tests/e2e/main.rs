@@ -2,12 +2,14 @@
 //! port per test, the real `hubd` binary, MQTT test devices, real SQLite.
 
 mod automations;
+mod broker_security;
 mod camera;
 mod chat;
 mod cli;
 mod common;
 mod config;
 mod dashboard;
+mod discovery;
 mod link;
 mod openai_limits;
 mod security;

@@ -111,8 +111,9 @@ pub fn spawn(sources: Sources, link: MqttLink, reloader: Reloader, mut stop: wat
         let mut held = Held::default();
         let mut dirty = false;
         loop {
-            let quiet = async {
-                if dirty {
+            let wait = dirty;
+            let quiet = async move {
+                if wait {
                     tokio::time::sleep(SETTLE).await
                 } else {
                     std::future::pending().await
@@ -136,4 +137,49 @@ pub fn spawn(sources: Sources, link: MqttLink, reloader: Reloader, mut stop: wat
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sources(s: Vec<ImportSource>) -> Sources {
+        Sources { sources: s, discovery_prefix: "homeassistant".into(), own_origin: "hubd".into() }
+    }
+
+    const SWITCH: &[u8] = br#"{"~": "homeassistant/switch/irrigation", "name": "garden", "cmd_t": "~/set", "stat_t": "~/state"}"#;
+
+    #[test]
+    fn filters_follow_the_sources() {
+        let all = sources(vec![ImportSource::Zigbee2mqtt, ImportSource::Homeassistant, ImportSource::Tasmota]);
+        assert_eq!(
+            all.filters(),
+            vec![
+                "zigbee2mqtt/bridge/devices",
+                "homeassistant/+/+/config",
+                "homeassistant/+/+/+/config",
+                "tasmota/discovery/+/config"
+            ]
+        );
+        let z2m = sources(vec![ImportSource::Zigbee2mqtt]);
+        assert!(z2m.parse("homeassistant/switch/irrigation/config", SWITCH).is_none(), "not a source of this hub");
+        assert!(z2m.parse("zigbee2mqtt/bridge/devices", b"[]").is_some());
+    }
+
+    /// A retained config adds its devices, the same config again changes
+    /// nothing, an empty one removes them; a broken one keeps what was there.
+    #[test]
+    fn held_configs_come_and_go() {
+        let s = sources(vec![ImportSource::Homeassistant]);
+        let mut held = Held::default();
+        let t = "homeassistant/switch/irrigation/config";
+        assert!(held.update(&s, t, SWITCH));
+        assert!(!held.update(&s, t, SWITCH));
+        assert_eq!(held.devices().iter().map(|d| d.device.id.as_str()).collect::<Vec<_>>(), vec!["switch.garden"]);
+        assert!(!held.update(&s, t, b"{not json"));
+        assert_eq!(held.devices().len(), 1);
+        assert!(held.update(&s, t, b""));
+        assert!(held.devices().is_empty());
+        assert!(!held.update(&s, t, b""), "removing twice changes nothing");
+    }
 }
