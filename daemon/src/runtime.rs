@@ -315,7 +315,7 @@ impl Runtime {
         if cfg.mqtt.discovery {
             let hub = firmware_bridge::HubDevice {
                 prefix: cfg.mqtt.discovery_prefix.clone(),
-                node_id: hub_skills::import::slug(&cfg.mqtt.client_id),
+                node_id: hub_skills::import::slug(&cfg.mqtt.topic_prefix),
                 name: "hubd".into(),
                 sw_version: env!("CARGO_PKG_VERSION").into(),
                 model: "hubd smart-home hub".into(),

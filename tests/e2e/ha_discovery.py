@@ -35,11 +35,11 @@ TIMEOUT = 20.0
 
 
 class Ha:
-    def __init__(self, port):
+    def __init__(self, port, client_id):
         self.lock = threading.Condition()
         self.configs = {}  # topic -> (payload, retained)
         self.states = {}  # topic -> payload
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="fake-home-assistant")
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
         self.client.on_connect = self.on_connect
         self.client.on_message = self.on_message
         self.subscribed = threading.Event()
@@ -109,7 +109,7 @@ def check(topic, payload, states):
 
 def main():
     port, rule_key, sentence = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-    ha = Ha(port)
+    ha = Ha(port, "fake-home-assistant")
     want = {
         f"{PREFIX}/sensor/hubd/last_command/config",
         f"{PREFIX}/sensor/hubd/last_reply/config",
@@ -117,11 +117,15 @@ def main():
         f"{PREFIX}/text/hubd/command/config",
         f"{PREFIX}/switch/hubd/automation_{rule_key}/config",
     }
-    ha.wait("hubd's retained configs", lambda: want <= set(hubd_configs(ha)) and "hubd/status" in ha.states)
-    first = hubd_configs(ha)
-    retained = all(ha.configs[t][1] for t in first)
-    if not retained:
+    ha.wait("hubd's configs", lambda: want <= set(hubd_configs(ha)) and "hubd/status" in ha.states)
+    # A Home Assistant that starts later finds them all: they are retained.
+    late = Ha(port, "fake-home-assistant-late")
+    late.wait("hubd's retained configs", lambda: set(hubd_configs(ha)) <= set(hubd_configs(late)))
+    if not all(late.configs[t][1] for t in hubd_configs(late)):
         fail("discovery configs are not retained")
+    late.client.loop_stop()
+    late.client.disconnect()
+    first = hubd_configs(ha)
     unique = set()
     checked = {}
     for topic, payload in sorted(first.items()):
@@ -130,6 +134,14 @@ def main():
             fail(f"duplicate unique_id {cfg['unique_id']}")
         unique.add(cfg["unique_id"])
         checked[topic] = cfg
+
+    # As Home Assistant does, listen on each sensor's state topic; every
+    # binary sensor already has a state (motion from the camera, person).
+    ha.client.subscribe([(c["state_topic"], 1) for c in checked.values() if "state_topic" in c])
+    for topic, cfg in checked.items():
+        if topic.split("/")[1] == "binary_sensor":
+            st = cfg["state_topic"]
+            ha.wait(f"a state on {st}", lambda st=st: ha.states.get(st) in ("ON", "OFF"))
 
     # Home Assistant restarts: its birth message brings every config back.
     with ha.lock:

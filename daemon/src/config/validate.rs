@@ -472,8 +472,8 @@ impl<'a> Validator<'a> {
                 vec![("command_topic", command_topic), ("state_topic", state_topic)]
             }
             Dialect::HaMqtt { command_topic, state_topic, .. } => {
-                let mut v = vec![("command_topic", command_topic)];
-                v.extend(state_topic.iter().map(|t| ("state_topic", t)));
+                let mut v = vec![("command_topic", command_topic.as_str())];
+                v.extend(state_topic.iter().map(|t| ("state_topic", t.as_str())));
                 v
             }
         };

@@ -62,45 +62,50 @@ impl Announcer {
             self.states.insert(self.setup.person_topic(&id), "OFF".into());
         }
         self.refresh_rules(false).await;
-        if *connected.borrow_and_update() {
+        let now_connected = *connected.borrow_and_update();
+        if now_connected {
             self.announce_all().await;
         }
         loop {
-            tokio::select! {
-                _ = stop.wait_for(|s| *s) => break,
-                r = connected.changed() => {
-                    if r.is_err() {
-                        break;
-                    }
-                    if *connected.borrow_and_update() {
-                        self.announce_all().await;
-                    }
-                }
-                Some((topic, payload)) = rx.recv() => {
-                    match self.setup.incoming(&topic, &payload) {
-                        Some(Incoming::HaOnline) => self.announce_all().await,
-                        Some(Incoming::SetRule { key, on }) => self.set_rule(&key, on).await,
-                        Some(Incoming::Say(text)) => {
-                            while says.try_join_next().is_some() {}
-                            if says.len() >= MAX_SAYS {
-                                tracing::warn!("discovery: too many sentences in flight; one from Home Assistant refused");
-                            } else {
-                                let p = self.deps.pipeline.clone();
-                                says.spawn(async move {
-                                    if let Err(e) = p.handle_text(&text, Origin::text(), false).await {
-                                        tracing::warn!(error = %e, "discovery: sentence from Home Assistant failed");
-                                    }
-                                });
+            // The branches only pick what happened; the handling (which
+            // awaits) runs after their futures are dropped.
+            let step = tokio::select! {
+                _ = stop.wait_for(|s| *s) => Step::Stop,
+                r = connected.changed() => match r {
+                    Err(_) => Step::Stop,
+                    Ok(()) => Step::Connected(*connected.borrow_and_update()),
+                },
+                m = rx.recv() => match m {
+                    Some((topic, payload)) => Step::Message(self.setup.incoming(&topic, &payload)),
+                    None => Step::Message(None),
+                },
+                ev = bus.recv() => match ev {
+                    Some(ev) => Step::Event(ev),
+                    None => Step::Stop,
+                },
+                _ = tick.tick() => Step::Tick,
+            };
+            match step {
+                Step::Stop => break,
+                Step::Connected(true) => self.announce_all().await,
+                Step::Connected(false) | Step::Message(None) => {}
+                Step::Message(Some(Incoming::HaOnline)) => self.announce_all().await,
+                Step::Message(Some(Incoming::SetRule { key, on })) => self.set_rule(&key, on).await,
+                Step::Message(Some(Incoming::Say(text))) => {
+                    while says.try_join_next().is_some() {}
+                    if says.len() >= MAX_SAYS {
+                        tracing::warn!("discovery: too many sentences in flight; one from Home Assistant refused");
+                    } else {
+                        let p = self.deps.pipeline.clone();
+                        says.spawn(async move {
+                            if let Err(e) = p.handle_text(&text, Origin::text(), false).await {
+                                tracing::warn!(error = %e, "discovery: sentence from Home Assistant failed");
                             }
-                        }
-                        None => {}
+                        });
                     }
                 }
-                ev = bus.recv() => {
-                    let Some(ev) = ev else { break };
-                    self.on_event(&ev.event).await;
-                }
-                _ = tick.tick() => {
+                Step::Event(ev) => self.on_event(&ev.event).await,
+                Step::Tick => {
                     self.refresh_rules(true).await;
                     self.refresh_depth().await;
                 }
@@ -248,6 +253,14 @@ impl Announcer {
             }
         }
     }
+}
+
+enum Step {
+    Stop,
+    Connected(bool),
+    Message(Option<Incoming>),
+    Event(std::sync::Arc<crate::events::Envelope>),
+    Tick,
 }
 
 fn rule_entities(setup: &Setup, rules: &[RuleSwitch]) -> Vec<DiscoveryEntity> {

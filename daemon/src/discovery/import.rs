@@ -119,20 +119,22 @@ pub fn spawn(sources: Sources, link: MqttLink, reloader: Reloader, mut stop: wat
                     std::future::pending().await
                 }
             };
-            tokio::select! {
+            let apply = tokio::select! {
                 _ = stop.wait_for(|s| *s) => break,
                 m = rx.recv() => {
                     let Some((topic, payload)) = m else { break };
                     dirty |= held.update(&sources, &topic, &payload);
+                    false
                 }
-                _ = quiet => {
-                    dirty = false;
-                    let devices = held.devices();
-                    let n = devices.len();
-                    match reloader.apply_imports(devices).await {
-                        Ok(()) => tracing::info!(imported = n, "discovery: registry updated"),
-                        Err(e) => tracing::warn!(error = %e, "discovery: imported devices not applied"),
-                    }
+                _ = quiet => true,
+            };
+            if apply {
+                dirty = false;
+                let devices = held.devices();
+                let n = devices.len();
+                match reloader.apply_imports(devices).await {
+                    Ok(()) => tracing::info!(imported = n, "discovery: registry updated"),
+                    Err(e) => tracing::warn!(error = %e, "discovery: imported devices not applied"),
                 }
             }
         }
