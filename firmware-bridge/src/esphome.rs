@@ -202,41 +202,41 @@ pub(crate) fn json_light_body(action: &Action) -> Result<Option<Value>, BridgeEr
 /// A Home Assistant JSON light schema state message.
 pub(crate) fn parse_json_light(topic: &str, text: &str) -> Result<StatePatch, BridgeError> {
     let mut p = StatePatch::default();
-            let obj = payload::json_object(topic, text)?;
-        if let Some(v) = obj.get("state") {
-            p.on = Some(match v.as_str() {
-                Some("ON") => true,
-                Some("OFF") => false,
-                _ => {
-                    return Err(bad(topic, format!("light `state` should be ON/OFF, got {v}")));
-                }
-            });
-        }
-        if let Some(v) = obj.get("brightness") {
-            let b = num_u64(topic, "brightness", v)?;
-            if b > 255 {
-                return Err(out_of_range("brightness", b, "0..=255"));
+    let obj = payload::json_object(topic, text)?;
+    if let Some(v) = obj.get("state") {
+        p.on = Some(match v.as_str() {
+            Some("ON") => true,
+            Some("OFF") => false,
+            _ => {
+                return Err(bad(topic, format!("light `state` should be ON/OFF, got {v}")));
             }
-            p.brightness_pct = Some(payload::scale_to_pct(b, 255));
+        });
+    }
+    if let Some(v) = obj.get("brightness") {
+        let b = num_u64(topic, "brightness", v)?;
+        if b > 255 {
+            return Err(out_of_range("brightness", b, "0..=255"));
         }
-        let mode = obj.get("color_mode").and_then(Value::as_str).unwrap_or("");
-        if mode.starts_with("rgb")
-            && let Some(Value::Object(c)) = obj.get("color")
-        {
-            let ch = |k: &str| -> Result<u8, BridgeError> {
-                let v = c.get(k).ok_or_else(|| bad(topic, format!("`color` without `{k}`")))?;
-                let n = num_u64(topic, k, v)?;
-                u8::try_from(n).map_err(|_| out_of_range("color", n, "0..=255"))
-            };
-            p.rgb = Some(Rgb { r: ch("r")?, g: ch("g")?, b: ch("b")? });
+        p.brightness_pct = Some(payload::scale_to_pct(b, 255));
+    }
+    let mode = obj.get("color_mode").and_then(Value::as_str).unwrap_or("");
+    if mode.starts_with("rgb")
+        && let Some(Value::Object(c)) = obj.get("color")
+    {
+        let ch = |k: &str| -> Result<u8, BridgeError> {
+            let v = c.get(k).ok_or_else(|| bad(topic, format!("`color` without `{k}`")))?;
+            let n = num_u64(topic, k, v)?;
+            u8::try_from(n).map_err(|_| out_of_range("color", n, "0..=255"))
+        };
+        p.rgb = Some(Rgb { r: ch("r")?, g: ch("g")?, b: ch("b")? });
+    }
+    if let Some(v) = obj.get("color_temp") {
+        let m = num_u64(topic, "color_temp", v)?;
+        if m > 0 {
+            p.color_temp_kelvin = Some(mired_to_kelvin(m.min(u64::from(u32::MAX)) as u32));
         }
-        if let Some(v) = obj.get("color_temp") {
-            let m = num_u64(topic, "color_temp", v)?;
-            if m > 0 {
-                p.color_temp_kelvin = Some(mired_to_kelvin(m.min(u64::from(u32::MAX)) as u32));
-            }
-        }
-        Ok(p)
+    }
+    Ok(p)
 }
 
 fn on_off(topic: &str, s: &str) -> Result<bool, BridgeError> {

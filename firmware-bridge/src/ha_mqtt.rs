@@ -117,9 +117,18 @@ mod tests {
     fn golden_commands() {
         let cases: Vec<(DeviceKind, Dialect, Action, &str)> = vec![
             (DeviceKind::Light, dialect(true), Action::TurnOn, r#"{"state":"ON"}"#),
-            (DeviceKind::Light, dialect(true), Action::Brightness { percent: 100 }, r#"{"brightness":255,"state":"ON"}"#),
-            (DeviceKind::Light, dialect(true), Action::Color { rgb: Rgb { r: 255, g: 0, b: 0 } },
-                r#"{"color":{"b":0,"g":0,"r":255},"state":"ON"}"#),
+            (
+                DeviceKind::Light,
+                dialect(true),
+                Action::Brightness { percent: 100 },
+                r#"{"brightness":255,"state":"ON"}"#,
+            ),
+            (
+                DeviceKind::Light,
+                dialect(true),
+                Action::Color { rgb: Rgb { r: 255, g: 0, b: 0 } },
+                r#"{"color":{"b":0,"g":0,"r":255},"state":"ON"}"#,
+            ),
             (DeviceKind::Light, dialect(false), Action::TurnOff, "OFF"),
             (
                 DeviceKind::Switch,

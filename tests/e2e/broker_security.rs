@@ -20,14 +20,55 @@ fn openssl(dir: &Path, args: &[&str]) {
 
 /// `ca.pem`, `server.pem`/`server.key` (SAN 127.0.0.1, localhost), `client.pem`/`client.key`.
 fn make_certificates(dir: &Path) {
-    openssl(dir, &["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=hubd test CA",
-        "-keyout", "ca.key", "-out", "ca.pem"]);
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=hubd test CA",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+        ],
+    );
     std::fs::write(dir.join("san.ext"), "subjectAltName = IP:127.0.0.1, DNS:localhost\n").unwrap();
     for (name, cn) in [("server", "localhost"), ("client", "hubd")] {
-        openssl(dir, &["req", "-newkey", "rsa:2048", "-nodes", "-subj", &format!("/CN={cn}"), "-keyout",
-            &format!("{name}.key"), "-out", &format!("{name}.csr")]);
-        let mut args = vec!["x509", "-req", "-in", &format!("{name}.csr")[..], "-CA", "ca.pem", "-CAkey", "ca.key",
-            "-CAcreateserial", "-days", "2", "-out"];
+        openssl(
+            dir,
+            &[
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-subj",
+                &format!("/CN={cn}"),
+                "-keyout",
+                &format!("{name}.key"),
+                "-out",
+                &format!("{name}.csr"),
+            ],
+        );
+        let mut args = vec![
+            "x509",
+            "-req",
+            "-in",
+            &format!("{name}.csr")[..],
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-out",
+        ];
         let out = format!("{name}.pem");
         args.push(&out);
         if name == "server" {
@@ -44,7 +85,11 @@ fn tls_client_certificate_password_and_acl() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     make_certificates(d);
-    let st = Command::new("mosquitto_passwd").args(["-c", "-b"]).arg(d.join("passwd")).args(["hubd", "s3cret-pass"]).output();
+    let st = Command::new("mosquitto_passwd")
+        .args(["-c", "-b"])
+        .arg(d.join("passwd"))
+        .args(["hubd", "s3cret-pass"])
+        .output();
     assert!(st.is_ok_and(|o| o.status.success()), "mosquitto_passwd");
     // hubd may command the kitchen light; the hall light's command topic is denied.
     std::fs::write(

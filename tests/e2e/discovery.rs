@@ -17,7 +17,9 @@ use std::time::{Duration, Instant};
 
 use rumqttc::{AsyncClient, Event, Incoming, MqttOptions, QoS};
 
-use crate::common::{Daemon, Devices, Mosquitto, Observer, config_text, free_port, hubd, http, json, runtime, wait_until};
+use crate::common::{
+    Daemon, Devices, Mosquitto, Observer, config_text, free_port, http, hubd, json, runtime, wait_until,
+};
 
 const RULE: &str = r#"
 [[automation]]
@@ -48,7 +50,9 @@ fn camera_frames(dir: &Path) -> std::path::PathBuf {
     let frames = dir.join("frames");
     std::fs::create_dir_all(&frames).unwrap();
     let mut out = Vec::new();
-    jpeg_encoder::Encoder::new(&mut out, 85).encode(&vec![90u8; 64 * 48 * 3], 64, 48, jpeg_encoder::ColorType::Rgb).unwrap();
+    jpeg_encoder::Encoder::new(&mut out, 85)
+        .encode(&vec![90u8; 64 * 48 * 3], 64, 48, jpeg_encoder::ColorType::Rgb)
+        .unwrap();
     std::fs::write(frames.join("0001.jpg"), out).unwrap();
     frames
 }
@@ -160,7 +164,11 @@ fn devices_are_imported_from_discovery() {
     let rt = runtime();
     let broker = Mosquitto::start(dir.path());
     let _devices = Devices::start(&rt, broker.port);
-    let obs = Observer::start(&rt, broker.port, &["zigbee2mqtt/+/set", "zigbee2mqtt/+/+/set", "homeassistant/switch/+/set", "cmnd/#"]);
+    let obs = Observer::start(
+        &rt,
+        broker.port,
+        &["zigbee2mqtt/+/set", "zigbee2mqtt/+/+/set", "homeassistant/switch/+/set", "cmnd/#"],
+    );
     let web = free_port();
     let cfg = dir.path().join("hub.toml");
     std::fs::write(&cfg, config_text(broker.port, web, 2000)).unwrap();
@@ -171,7 +179,8 @@ fn devices_are_imported_from_discovery() {
     publish_retained(&rt, broker.port, "tasmota/discovery/E09806F17F56/config", TASMOTA.as_bytes());
     let within = Duration::from_secs(15);
     assert!(
-        wait_until(within, || origin_of(web, "switch.coffee_machine").is_some() && origin_of(web, "switch.garden").is_some()
+        wait_until(within, || origin_of(web, "switch.coffee_machine").is_some()
+            && origin_of(web, "switch.garden").is_some()
             && origin_of(web, "light.study_desk_lamp").is_some()),
         "imported devices missing: {:?}\nlog:\n{}",
         devices_api(web).iter().map(|d| d["id"].clone()).collect::<Vec<_>>(),

@@ -34,7 +34,9 @@ pub struct Deps {
 
 /// Start announcing.
 pub fn spawn(setup: Setup, deps: Deps) -> JoinHandle<()> {
-    tokio::spawn(Announcer { setup, deps, rules: BTreeMap::new(), states: BTreeMap::new(), persons: Default::default() }.run())
+    tokio::spawn(
+        Announcer { setup, deps, rules: BTreeMap::new(), states: BTreeMap::new(), persons: Default::default() }.run(),
+    )
 }
 
 struct Announcer {
@@ -163,8 +165,14 @@ impl Announcer {
         if !publish {
             return;
         }
-        let gone: Vec<RuleSwitch> = old.iter().filter(|(k, _)| !self.rules.contains_key(*k)).map(|(_, r)| r.clone()).collect();
-        let added: Vec<RuleSwitch> = self.rules.iter().filter(|(k, r)| old.get(*k).map(|o| o.name != r.name) != Some(false)).map(|(_, r)| r.clone()).collect();
+        let gone: Vec<RuleSwitch> =
+            old.iter().filter(|(k, _)| !self.rules.contains_key(*k)).map(|(_, r)| r.clone()).collect();
+        let added: Vec<RuleSwitch> = self
+            .rules
+            .iter()
+            .filter(|(k, r)| old.get(*k).map(|o| o.name != r.name) != Some(false))
+            .map(|(_, r)| r.clone())
+            .collect();
         for e in rule_entities(&self.setup, &gone) {
             self.put(discovery_remove(&self.setup.hub, &e)).await;
             tracing::info!(entity = %e.object_id, "discovery: removed automation switch");

@@ -76,53 +76,84 @@ impl Setup {
     /// Every entity: the fixed ones, each camera's, each rule's.
     pub fn entities(&self, rules: &[RuleSwitch]) -> Vec<DiscoveryEntity> {
         let mut out = vec![
-            entity(Component::Sensor, "last_command", "Last voice command", [
-                ("state_topic", json!(self.last_command_topic())),
-                ("icon", json!("mdi:account-voice")),
-            ]),
-            entity(Component::Sensor, "last_reply", "Last reply", [
-                ("state_topic", json!(self.last_reply_topic())),
-                ("icon", json!("mdi:message-reply-text")),
-            ]),
-            entity(Component::Sensor, "outbox_depth", "Commands in flight", [
-                ("state_topic", json!(self.outbox_depth_topic())),
-                ("state_class", json!("measurement")),
-                ("unit_of_measurement", json!("commands")),
-            ]),
-            entity(Component::Text, "command", "Command", [
-                ("command_topic", json!(self.command_topic())),
-                ("state_topic", json!(self.last_command_topic())),
-                ("max", json!(255)),
-            ]),
+            entity(
+                Component::Sensor,
+                "last_command",
+                "Last voice command",
+                [("state_topic", json!(self.last_command_topic())), ("icon", json!("mdi:account-voice"))],
+            ),
+            entity(
+                Component::Sensor,
+                "last_reply",
+                "Last reply",
+                [("state_topic", json!(self.last_reply_topic())), ("icon", json!("mdi:message-reply-text"))],
+            ),
+            entity(
+                Component::Sensor,
+                "outbox_depth",
+                "Commands in flight",
+                [
+                    ("state_topic", json!(self.outbox_depth_topic())),
+                    ("state_class", json!("measurement")),
+                    ("unit_of_measurement", json!("commands")),
+                ],
+            ),
+            entity(
+                Component::Text,
+                "command",
+                "Command",
+                [
+                    ("command_topic", json!(self.command_topic())),
+                    ("state_topic", json!(self.last_command_topic())),
+                    ("max", json!(255)),
+                ],
+            ),
         ];
         for (id, name) in &self.cameras {
             let key = slug(id);
-            out.push(entity(Component::BinarySensor, &format!("{key}_motion"), &format!("{name} motion"), [
-                ("state_topic", json!(format!("{}/{id}/motion", self.camera_prefix))),
-                ("payload_on", json!("ON")),
-                ("payload_off", json!("OFF")),
-                ("device_class", json!("motion")),
-            ]));
-            out.push(entity(Component::BinarySensor, &format!("{key}_person"), &format!("{name} person"), [
-                ("state_topic", json!(self.person_topic(id))),
-                ("payload_on", json!("ON")),
-                ("payload_off", json!("OFF")),
-                ("device_class", json!("occupancy")),
-            ]));
-            out.push(entity(Component::Image, &format!("{key}_snapshot"), &format!("{name} snapshot"), [
-                ("image_topic", json!(self.image_topic(id))),
-                ("content_type", json!("image/jpeg")),
-            ]));
+            out.push(entity(
+                Component::BinarySensor,
+                &format!("{key}_motion"),
+                &format!("{name} motion"),
+                [
+                    ("state_topic", json!(format!("{}/{id}/motion", self.camera_prefix))),
+                    ("payload_on", json!("ON")),
+                    ("payload_off", json!("OFF")),
+                    ("device_class", json!("motion")),
+                ],
+            ));
+            out.push(entity(
+                Component::BinarySensor,
+                &format!("{key}_person"),
+                &format!("{name} person"),
+                [
+                    ("state_topic", json!(self.person_topic(id))),
+                    ("payload_on", json!("ON")),
+                    ("payload_off", json!("OFF")),
+                    ("device_class", json!("occupancy")),
+                ],
+            ));
+            out.push(entity(
+                Component::Image,
+                &format!("{key}_snapshot"),
+                &format!("{name} snapshot"),
+                [("image_topic", json!(self.image_topic(id))), ("content_type", json!("image/jpeg"))],
+            ));
         }
         for r in rules {
             let key = r.key();
-            out.push(entity(Component::Switch, &format!("automation_{key}"), &format!("Automation {}", r.name), [
-                ("command_topic", json!(self.rule_set_topic(&key))),
-                ("state_topic", json!(self.rule_state_topic(&key))),
-                ("payload_on", json!("ON")),
-                ("payload_off", json!("OFF")),
-                ("icon", json!("mdi:robot")),
-            ]));
+            out.push(entity(
+                Component::Switch,
+                &format!("automation_{key}"),
+                &format!("Automation {}", r.name),
+                [
+                    ("command_topic", json!(self.rule_set_topic(&key))),
+                    ("state_topic", json!(self.rule_state_topic(&key))),
+                    ("payload_on", json!("ON")),
+                    ("payload_off", json!("OFF")),
+                    ("icon", json!("mdi:robot")),
+                ],
+            ));
         }
         out
     }

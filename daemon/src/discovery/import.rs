@@ -112,13 +112,8 @@ pub fn spawn(sources: Sources, link: MqttLink, reloader: Reloader, mut stop: wat
         let mut dirty = false;
         loop {
             let wait = dirty;
-            let quiet = async move {
-                if wait {
-                    tokio::time::sleep(SETTLE).await
-                } else {
-                    std::future::pending().await
-                }
-            };
+            let quiet =
+                async move { if wait { tokio::time::sleep(SETTLE).await } else { std::future::pending().await } };
             let apply = tokio::select! {
                 _ = stop.wait_for(|s| *s) => break,
                 m = rx.recv() => {
@@ -149,7 +144,8 @@ mod tests {
         Sources { sources: s, discovery_prefix: "homeassistant".into(), own_origin: "hubd".into() }
     }
 
-    const SWITCH: &[u8] = br#"{"~": "homeassistant/switch/irrigation", "name": "garden", "cmd_t": "~/set", "stat_t": "~/state"}"#;
+    const SWITCH: &[u8] =
+        br#"{"~": "homeassistant/switch/irrigation", "name": "garden", "cmd_t": "~/set", "stat_t": "~/state"}"#;
 
     #[test]
     fn filters_follow_the_sources() {

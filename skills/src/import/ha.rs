@@ -178,7 +178,9 @@ fn kind_of(component: &str) -> Option<DeviceKind> {
 /// One entity's config (normalised) into a device, or a skip reason.
 fn entity(component: &str, object_id: &str, m: &Map<String, Value>, out: &mut Parsed) {
     let Some(kind) = kind_of(component) else {
-        out.skipped.push(format!("`{object_id}`: a `{component}` is not imported (only lights, switches, fans, covers and locks)"));
+        out.skipped.push(format!(
+            "`{object_id}`: a `{component}` is not imported (only lights, switches, fans, covers and locks)"
+        ));
         return;
     };
     let Some(command) = str_of(m, "command_topic") else {
@@ -189,7 +191,13 @@ fn entity(component: &str, object_id: &str, m: &Map<String, Value>, out: &mut Pa
         out.skipped.push(format!("`{object_id}`: a `command_template` hubd cannot render"));
         return;
     }
-    let defaults = [("payload_open", "OPEN"), ("payload_close", "CLOSE"), ("payload_stop", "STOP"), ("payload_lock", "LOCK"), ("payload_unlock", "UNLOCK")];
+    let defaults = [
+        ("payload_open", "OPEN"),
+        ("payload_close", "CLOSE"),
+        ("payload_stop", "STOP"),
+        ("payload_lock", "LOCK"),
+        ("payload_unlock", "UNLOCK"),
+    ];
     if let Some((k, _)) = defaults.iter().find(|(k, d)| str_of(m, k).is_some_and(|v| v != *d)) {
         out.skipped.push(format!("`{object_id}`: a custom `{k}`"));
         return;
@@ -235,10 +243,18 @@ fn entity(component: &str, object_id: &str, m: &Map<String, Value>, out: &mut Pa
 
 /// Colour modes of a JSON-schema light (and the legacy flags).
 fn light_features(m: &Map<String, Value>) -> Features {
-    let modes: Vec<&str> =
-        m.get("supported_color_modes").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).collect();
+    let modes: Vec<&str> = m
+        .get("supported_color_modes")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
     let flag = |k: &str| m.get(k).and_then(Value::as_bool) == Some(true);
-    let color = modes.iter().any(|c| matches!(*c, "rgb" | "rgbw" | "rgbww" | "hs" | "xy")) || flag("rgb") || flag("xy") || flag("hs");
+    let color = modes.iter().any(|c| matches!(*c, "rgb" | "rgbw" | "rgbww" | "hs" | "xy"))
+        || flag("rgb")
+        || flag("xy")
+        || flag("hs");
     let color_temp = modes.contains(&"color_temp") || flag("color_temp");
     let dimmable = color || color_temp || modes.contains(&"brightness") || flag("brightness");
     Features { dimmable, color, color_temp, position: false }

@@ -19,12 +19,19 @@ pub fn merge<'a>(base: &Registry, imported: impl IntoIterator<Item = &'a Importe
         }
         let mut d = imp.device.clone();
         d.area = imp.area.as_deref().and_then(|hint| {
-            let found = areas.iter().find(|a| same(&a.id, hint) || same(&a.name, hint) || a.aliases.iter().any(|x| same(x, hint)));
+            let found = areas
+                .iter()
+                .find(|a| same(&a.id, hint) || same(&a.name, hint) || a.aliases.iter().any(|x| same(x, hint)));
             match found {
                 Some(a) => Some(a.id.clone()),
                 None if !slug(hint).is_empty() => {
                     let id = slug(hint);
-                    areas.push(Area { id: id.clone(), name: hint.trim().to_string(), floor: None, aliases: Vec::new() });
+                    areas.push(Area {
+                        id: id.clone(),
+                        name: hint.trim().to_string(),
+                        floor: None,
+                        aliases: Vec::new(),
+                    });
                     Some(id)
                 }
                 None => None,

@@ -24,8 +24,13 @@ pub fn parse_tasmota_config(topic: &str, payload: &[u8]) -> Result<Parsed, Impor
     let mut out = Parsed::default();
     let ft = c.get("ft").and_then(Value::as_str).unwrap_or("%prefix%/%topic%/");
     let tp: Vec<&str> = c.get("tp").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).collect();
-    if ft != "%prefix%/%topic%/" || (!tp.is_empty() && tp != ["cmnd", "stat", "tele"]) || t.contains(['+', '#', '/', '\0']) {
-        out.skipped.push(format!("`{t}`: FullTopic `{ft}` / prefixes {tp:?} (hubd speaks `%prefix%/%topic%/` with cmnd, stat, tele)"));
+    if ft != "%prefix%/%topic%/"
+        || (!tp.is_empty() && tp != ["cmnd", "stat", "tele"])
+        || t.contains(['+', '#', '/', '\0'])
+    {
+        out.skipped.push(format!(
+            "`{t}`: FullTopic `{ft}` / prefixes {tp:?} (hubd speaks `%prefix%/%topic%/` with cmnd, stat, tele)"
+        ));
         return Ok(out);
     }
     let dn = c.get("dn").and_then(Value::as_str).filter(|s| !s.is_empty()).unwrap_or(t);
@@ -36,7 +41,8 @@ pub fn parse_tasmota_config(topic: &str, payload: &[u8]) -> Result<Parsed, Impor
         .flatten()
         .map(|v| v.as_str().filter(|s| !s.is_empty()))
         .collect();
-    let rl: Vec<u64> = c.get("rl").and_then(Value::as_array).into_iter().flatten().map(|v| v.as_u64().unwrap_or(0)).collect();
+    let rl: Vec<u64> =
+        c.get("rl").and_then(Value::as_array).into_iter().flatten().map(|v| v.as_u64().unwrap_or(0)).collect();
     let as_light = c.get("so").and_then(|so| so.get("30")).and_then(Value::as_u64) == Some(1);
     let lt_st = c.get("lt_st").and_then(Value::as_u64).unwrap_or(0);
     let powered: Vec<usize> = rl.iter().enumerate().filter(|(_, r)| matches!(r, 1 | 2)).map(|(i, _)| i).collect();
@@ -116,7 +122,10 @@ mod tests {
         let p = parse_tasmota_config("tasmota/discovery/E09806F17F56/config", PLUG.as_bytes()).unwrap();
         assert_eq!(p.devices.len(), 1);
         let d = &p.devices[0].device;
-        assert_eq!((d.id.as_str(), d.name.as_str(), d.kind), ("switch.coffee_machine", "Coffee Machine", DeviceKind::Switch));
+        assert_eq!(
+            (d.id.as_str(), d.name.as_str(), d.kind),
+            ("switch.coffee_machine", "Coffee Machine", DeviceKind::Switch)
+        );
         assert_eq!(d.dialect, Some(Dialect::Tasmota { topic: "tasmota_F17F56".into(), relay: None }));
         let p = parse_tasmota_config("tasmota/discovery/112233445566/config", LIGHT_AND_SHUTTER.as_bytes()).unwrap();
         let got: Vec<(&str, DeviceKind, &Features)> =
@@ -125,7 +134,10 @@ mod tests {
         let shutter = Features { position: true, ..Features::default() };
         assert_eq!(
             got,
-            vec![("light.porch_light", DeviceKind::Light, &rgbcw), ("cover.porch_shutter", DeviceKind::Cover, &shutter)]
+            vec![
+                ("light.porch_light", DeviceKind::Light, &rgbcw),
+                ("cover.porch_shutter", DeviceKind::Cover, &shutter)
+            ]
         );
         assert_eq!(p.devices[1].device.dialect, Some(Dialect::Tasmota { topic: "porch".into(), relay: Some(1) }));
     }

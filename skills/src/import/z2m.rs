@@ -77,7 +77,9 @@ pub fn parse_bridge_devices(base_topic: &str, topic: &str, payload: &[u8]) -> Re
         }
         let exposes = d.pointer("/definition/exposes").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]);
         let Some((kind, features)) = actuator(exposes) else {
-            out.skipped.push(format!("`{friendly}`: nothing hubd can command (no light, switch, cover, lock, fan or climate expose)"));
+            out.skipped.push(format!(
+                "`{friendly}`: nothing hubd can command (no light, switch, cover, lock, fan or climate expose)"
+            ));
             continue;
         };
         let (area, name) = match friendly.split_once('/') {
@@ -154,7 +156,9 @@ mod tests {
         let got: Vec<(&str, &str, DeviceKind, Option<&str>, &Features)> = p
             .devices
             .iter()
-            .map(|i| (i.device.id.as_str(), i.device.name.as_str(), i.device.kind, i.area.as_deref(), &i.device.features))
+            .map(|i| {
+                (i.device.id.as_str(), i.device.name.as_str(), i.device.kind, i.area.as_deref(), &i.device.features)
+            })
             .collect();
         let colour = Features { dimmable: true, color: true, color_temp: true, position: false };
         let plain = Features::default();
@@ -169,7 +173,10 @@ mod tests {
         );
         assert_eq!(
             p.devices[1].device.dialect,
-            Some(Dialect::Zigbee2mqtt { friendly_name: "kitchen/coffee_plug".into(), base_topic: "zigbee2mqtt".into() })
+            Some(Dialect::Zigbee2mqtt {
+                friendly_name: "kitchen/coffee_plug".into(),
+                base_topic: "zigbee2mqtt".into()
+            })
         );
         assert!(p.devices.iter().all(|d| d.device.origin == Origin::Zigbee2mqtt));
         assert_eq!(p.skipped.len(), 3, "{:?}", p.skipped);

@@ -17,8 +17,14 @@ fn one(topic: &str, payload: &str) -> Imported {
 #[test]
 fn topics() {
     let cases = [
-        ("homeassistant/switch/irrigation/config", Some(HaTopic::Entity { component: "switch", node_id: None, object_id: "irrigation" })),
-        ("homeassistant/light/node1/desk/config", Some(HaTopic::Entity { component: "light", node_id: Some("node1"), object_id: "desk" })),
+        (
+            "homeassistant/switch/irrigation/config",
+            Some(HaTopic::Entity { component: "switch", node_id: None, object_id: "irrigation" }),
+        ),
+        (
+            "homeassistant/light/node1/desk/config",
+            Some(HaTopic::Entity { component: "light", node_id: Some("node1"), object_id: "desk" }),
+        ),
         ("homeassistant/device/0AFFD2/config", Some(HaTopic::Device { id: "0AFFD2" })),
         ("homeassistant/switch/irrigation/state", None),
         ("other/switch/irrigation/config", None),
@@ -35,7 +41,10 @@ fn abbreviated_switch_with_base_topic() {
         "homeassistant/switch/irrigation/config",
         r#"{"~": "homeassistant/switch/irrigation", "name": "garden", "cmd_t": "~/set", "stat_t": "~/state"}"#,
     );
-    assert_eq!((i.device.id.as_str(), i.device.name.as_str(), i.device.kind), ("switch.garden", "garden", DeviceKind::Switch));
+    assert_eq!(
+        (i.device.id.as_str(), i.device.name.as_str(), i.device.kind),
+        ("switch.garden", "garden", DeviceKind::Switch)
+    );
     assert_eq!(
         i.device.dialect,
         Some(Dialect::HaMqtt {
@@ -58,7 +67,9 @@ fn json_light_and_device_block() {
     );
     assert_eq!(i.device.id, "light.kitchen");
     assert!(i.device.features.dimmable && !i.device.features.color);
-    assert!(matches!(&i.device.dialect, Some(Dialect::HaMqtt { json: true, command_topic, .. }) if command_topic == "homeassistant/light/kitchen/set"));
+    assert!(
+        matches!(&i.device.dialect, Some(Dialect::HaMqtt { json: true, command_topic, .. }) if command_topic == "homeassistant/light/kitchen/set")
+    );
     // `"name": null`: the entity is the device; abbreviated device and origin.
     let i = one(
         "homeassistant/light/kitchen/config",
@@ -68,7 +79,10 @@ fn json_light_and_device_block() {
                     "sw": "1.0", "sn": "ea334450945afc", "hw": "1.0rev2", "sa": "Kitchen"},
             "o": {"name": "bla2mqtt", "sw": "2.1", "url": "https://bla2mqtt.example.com/support"}}"#,
     );
-    assert_eq!((i.device.id.as_str(), i.device.name.as_str(), i.area.as_deref()), ("light.kitchen", "Kitchen", Some("Kitchen")));
+    assert_eq!(
+        (i.device.id.as_str(), i.device.name.as_str(), i.area.as_deref()),
+        ("light.kitchen", "Kitchen", Some("Kitchen"))
+    );
     assert_eq!(i.device.features, Features { dimmable: true, color: true, color_temp: true, position: false });
 }
 
@@ -91,7 +105,10 @@ fn device_based_discovery() {
     );
     let got: Vec<(&str, &str, Option<&str>)> =
         p.devices.iter().map(|i| (i.device.id.as_str(), i.device.name.as_str(), i.area.as_deref())).collect();
-    assert_eq!(got, vec![("fan.desk_fan_1", "Desk Fan", Some("Study")), ("light.desk_lamp", "Desk Lamp", Some("Study"))]);
+    assert_eq!(
+        got,
+        vec![("fan.desk_fan_1", "Desk Fan", Some("Study")), ("light.desk_lamp", "Desk Lamp", Some("Study"))]
+    );
     let lamp = &p.devices[1].device;
     assert_eq!(
         lamp.dialect,
@@ -135,12 +152,16 @@ fn firmware_layouts_keep_their_dialects() {
             "origin":{"name":"Zigbee2MQTT","sw":"2.1.0","url":"https://www.zigbee2mqtt.io"}}"#,
     );
     assert_eq!(i.device.id, "light.hall_lamp");
-    assert_eq!(i.device.dialect, Some(Dialect::Zigbee2mqtt { friendly_name: "Hall Lamp".into(), base_topic: "zigbee2mqtt".into() }));
+    assert_eq!(
+        i.device.dialect,
+        Some(Dialect::Zigbee2mqtt { friendly_name: "Hall Lamp".into(), base_topic: "zigbee2mqtt".into() })
+    );
 }
 
 #[test]
 fn what_is_not_imported() {
-    let own = r#"{"name":"Last command","stat_t":"hubd/last_command","uniq_id":"hubd_last_command","o":{"name":"hubd"}}"#;
+    let own =
+        r#"{"name":"Last command","stat_t":"hubd/last_command","uniq_id":"hubd_last_command","o":{"name":"hubd"}}"#;
     assert_eq!(parse("homeassistant/switch/hubd/x/config", own), Parsed::default());
     for (topic, payload) in [
         ("homeassistant/sensor/t/config", r#"{"name":"T","stat_t":"t/state"}"#),
