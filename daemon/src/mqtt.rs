@@ -69,6 +69,8 @@ pub struct MqttSettings {
     pub max_incoming_packet: usize,
     /// Birth / last-will topic (`hubd/status`), retained `online`/`offline`.
     pub status_topic: String,
+    /// TLS transport (`crate::mqtt_tls`); plain TCP when `None`.
+    pub tls: Option<crate::mqtt_tls::TlsTransport>,
 }
 
 impl MqttSettings {
@@ -87,6 +89,7 @@ impl MqttSettings {
             request_capacity: 4096,
             max_incoming_packet: 2 * 1024 * 1024,
             status_topic: "hubd/status".into(),
+            tls: None,
         }
     }
 }
@@ -297,8 +300,17 @@ pub fn spawn(
     opts.set_inflight(settings.inflight.max(1));
     opts.set_max_packet_size(settings.max_incoming_packet, settings.max_incoming_packet);
     opts.set_last_will(LastWill::new(&settings.status_topic, "offline", QoS::AtLeastOnce, true));
-    if let (Some(u), Some(p)) = (&settings.username, &settings.password) {
-        opts.set_credentials(u.clone(), p.clone());
+    match (&settings.username, &settings.password) {
+        (Some(u), Some(p)) => {
+            opts.set_credentials(u.clone(), p.clone());
+        }
+        (Some(u), None) => {
+            opts.set_credentials(u.clone(), "");
+        }
+        _ => {}
+    }
+    if let Some(t) = &settings.tls {
+        opts.set_transport(t.transport());
     }
     let (client, mut eventloop) = AsyncClient::new(opts, settings.request_capacity.max(16));
     let mut net = rumqttc::NetworkOptions::new();

@@ -8,11 +8,16 @@
 //! runs are cancelled, as Home Assistant does). What needs a restart, and is
 //! reported as such: sections other than the home and the rules (MQTT, web,
 //! model, audio, store, camera).
+//!
+//! Devices imported by MQTT discovery (`crate::discovery::import`) are
+//! merged into every registry built here, behind the config's own devices
+//! ([`Reloader::apply_imports`] swaps the registry when they change).
 
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
 use hub_skills::Registry;
+use hub_skills::import::{Imported, merge};
 use serde::Serialize;
 
 use crate::automation::{AutomationError, Automations};
@@ -60,6 +65,20 @@ pub struct Reloader {
     pub pipeline: Pipeline,
     pub automations: Automations,
     pub templates: bool,
+    /// Devices imported by MQTT discovery, and the config they were last
+    /// merged with; the lock also orders reloads and imports.
+    pub imports: Imports,
+}
+
+/// The imported devices (see [`Reloader::apply_imports`]).
+#[derive(Clone, Default)]
+pub struct Imports(Arc<tokio::sync::Mutex<ImportState>>);
+
+#[derive(Default)]
+struct ImportState {
+    devices: Vec<Imported>,
+    /// The config applied last (a reload's), else the running one.
+    config: Option<Arc<Config>>,
 }
 
 impl Reloader {
@@ -69,20 +88,16 @@ impl Reloader {
             self.config_file.clone().ok_or_else(|| AutomationError::Rejected("no config file to re-read".into()))?;
         let reject = |e: crate::config::ConfigError| AutomationError::Rejected(e.to_string());
         let cfg = Config::load(&path).map_err(reject)?;
-        let reg = cfg.registry().map_err(reject)?;
+        let mut imports = self.imports.0.lock().await;
+        let reg = merge(&cfg.registry().map_err(reject)?, &imports.devices)
+            .map_err(|e| AutomationError::Rejected(e.to_string()))?;
         let engine = cfg.compile_rules_against(&reg).map_err(reject)?;
         let rules = engine.rules().len();
-        let old = self.registry.get();
-        let registry_changed = *old != reg;
-        let reg = Arc::new(reg);
-        if registry_changed || self.running.nlu != cfg.nlu {
-            self.pipeline.set_nlu(Nlu::for_options(&cfg, reg.clone(), self.templates));
-        }
-        if registry_changed {
-            self.pipeline.outbox().set_registry(&reg).await.map_err(|e| AutomationError::Rejected(e.to_string()))?;
-            self.registry.set(reg);
-        }
+        let nlu_changed = imports.config.as_ref().unwrap_or(&self.running).nlu != cfg.nlu;
+        let registry_changed = self.apply(reg, &cfg, nlu_changed).await?;
         self.automations.replace(engine).await?;
+        imports.config = Some(Arc::new(cfg.clone()));
+        drop(imports);
         let r = &self.running;
         let changed = [
             ("mqtt", r.mqtt != cfg.mqtt),
@@ -98,5 +113,32 @@ impl Reloader {
             tracing::warn!(sections = ?restart_needed, "these changes take effect at the next restart");
         }
         Ok(ReloadReport { rules, registry_changed, restart_needed })
+    }
+
+    /// Swap in `reg` where it differs from the registry in use (the NLU with
+    /// it, or when `nlu_changed`); whether the registry changed.
+    async fn apply(&self, reg: Registry, cfg: &Config, nlu_changed: bool) -> Result<bool, AutomationError> {
+        let changed = *self.registry.get() != reg;
+        let reg = Arc::new(reg);
+        if changed || nlu_changed {
+            self.pipeline.set_nlu(Nlu::for_options(cfg, reg.clone(), self.templates));
+        }
+        if changed {
+            self.pipeline.outbox().set_registry(&reg).await.map_err(|e| AutomationError::Rejected(e.to_string()))?;
+            self.registry.set(reg);
+        }
+        Ok(changed)
+    }
+
+    /// Replace the imported devices and rebuild the registry: the config's
+    /// devices, then the imported ones (the config wins an id clash).
+    pub async fn apply_imports(&self, devices: Vec<Imported>) -> Result<(), AutomationError> {
+        let mut imports = self.imports.0.lock().await;
+        let cfg = imports.config.clone().unwrap_or_else(|| self.running.clone());
+        let base = cfg.registry().map_err(|e| AutomationError::Rejected(e.to_string()))?;
+        let reg = merge(&base, &devices).map_err(|e| AutomationError::Rejected(e.to_string()))?;
+        self.apply(reg, &cfg, false).await?;
+        imports.devices = devices;
+        Ok(())
     }
 }

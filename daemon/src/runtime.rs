@@ -50,6 +50,8 @@ pub enum RuntimeError {
     Web(#[from] WebError),
     #[error("cannot start automations: {0}")]
     Automation(#[from] AutomationError),
+    #[error(transparent)]
+    Tls(#[from] crate::mqtt_tls::TlsError),
 }
 
 /// What to start besides the core (store, link, outbox, pipeline).
@@ -71,6 +73,9 @@ pub struct StartOptions {
     pub demo: bool,
     /// Start the cameras when `[camera] enabled` (capture, motion).
     pub camera: bool,
+    /// MQTT discovery both ways (`[mqtt] discovery`, `[mqtt] import`): the
+    /// daemon's, not a one-shot in-process client's.
+    pub discovery: bool,
 }
 
 impl Default for StartOptions {
@@ -84,6 +89,7 @@ impl Default for StartOptions {
             voice: false,
             demo: false,
             camera: false,
+            discovery: false,
         }
     }
 }
@@ -139,6 +145,18 @@ pub fn outbox_settings(cfg: &Config) -> OutboxSettings {
     }
 }
 
+/// The PEM files of `[mqtt]`, resolved against the config's directory.
+fn tls_files(cfg: &Config) -> crate::mqtt_tls::TlsFiles {
+    let m = &cfg.mqtt;
+    crate::mqtt_tls::TlsFiles {
+        ca: m.ca_file.as_ref().map(|p| cfg.resolve_path(p)),
+        client: match (&m.client_cert, &m.client_key) {
+            (Some(c), Some(k)) => Some((cfg.resolve_path(c), cfg.resolve_path(k))),
+            _ => None,
+        },
+    }
+}
+
 fn stage_index(s: Stage) -> usize {
     match s {
         Stage::Producer => 0,
@@ -171,6 +189,10 @@ impl Runtime {
         ms.keep_alive = cfg.mqtt.keepalive().max(Duration::from_secs(2));
         ms.username = cfg.mqtt.username.clone();
         ms.password = cfg.mqtt.password.clone();
+        ms.status_topic = cfg.mqtt.status_topic();
+        if cfg.mqtt.tls() {
+            ms.tls = Some(crate::mqtt_tls::transport(&tls_files(cfg))?);
+        }
         let topics = outbox::state_topics(&registry);
         let (ev_tx, ev_rx) = mpsc::channel(4096);
         let (link, link_task) = mqtt::spawn(ms, topics, ev_tx, signal(Stage::Core));
@@ -211,6 +233,7 @@ impl Runtime {
             pipeline: pipeline.clone(),
             automations: automations.clone(),
             templates: opts.templates,
+            imports: Default::default(),
         };
         let mut rt = Runtime {
             pipeline,
@@ -278,6 +301,9 @@ impl Runtime {
                 rt.add_task("voice", Stage::Producer, t);
             }
         }
+        if opts.discovery {
+            rt.start_discovery(cfg);
+        }
         // --- camera ---
         if opts.camera && cfg.camera.enabled && !cfg.camera.source.is_empty() {
             let store = rt.pipeline.store().clone();
@@ -295,6 +321,50 @@ impl Runtime {
     /// Track a subsystem's task so shutdown stops it at `stage` and joins it.
     pub fn add_task(&mut self, name: &'static str, stage: Stage, task: JoinHandle<()>) {
         self.tasks.push((name, stage, task));
+    }
+
+    /// MQTT discovery: announcing to Home Assistant (`[mqtt] discovery`) and
+    /// importing devices (`[mqtt] import`), both until the producers stop.
+    fn start_discovery(&mut self, cfg: &Config) {
+        use crate::discovery::{announce, import};
+        if cfg.mqtt.discovery {
+            let hub = firmware_bridge::HubDevice {
+                prefix: cfg.mqtt.discovery_prefix.clone(),
+                node_id: hub_skills::import::slug(&cfg.mqtt.topic_prefix),
+                name: "hubd".into(),
+                sw_version: env!("CARGO_PKG_VERSION").into(),
+                model: "hubd smart-home hub".into(),
+                availability_topic: cfg.mqtt.status_topic(),
+            };
+            let setup = crate::discovery::Setup {
+                hub,
+                topic_prefix: cfg.mqtt.topic_prefix.clone(),
+                camera_prefix: cfg.camera.mqtt_prefix.clone(),
+                cameras: if cfg.camera.enabled {
+                    cfg.camera.source.iter().map(|c| (c.id.clone(), c.display_name().to_string())).collect()
+                } else {
+                    Vec::new()
+                },
+            };
+            let deps = announce::Deps {
+                link: self.link.clone(),
+                bus: self.bus.clone(),
+                automations: self.automations.clone(),
+                pipeline: self.pipeline.clone(),
+                stop: self.signal(Stage::Producer),
+            };
+            let t = announce::spawn(setup, deps);
+            self.add_task("discovery-out", Stage::Producer, t);
+        }
+        if !cfg.mqtt.import.is_empty() {
+            let sources = import::Sources {
+                sources: cfg.mqtt.import.clone(),
+                discovery_prefix: cfg.mqtt.discovery_prefix.clone(),
+                own_origin: "hubd".into(),
+            };
+            let t = import::spawn(sources, self.link.clone(), self.reloader.clone(), self.signal(Stage::Producer));
+            self.add_task("discovery-in", Stage::Producer, t);
+        }
     }
 
     /// The demo-home simulator (`crate::simulate::run`), until the core stops.

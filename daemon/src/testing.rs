@@ -41,16 +41,21 @@ pub struct Mosquitto {
 impl Mosquitto {
     /// Start on a free port, with its config file written into `dir`.
     pub fn try_start(dir: &Path) -> std::io::Result<Mosquitto> {
-        let port = free_port()?;
-        let conf = dir.join(format!("mosquitto-{port}.conf"));
-        std::fs::write(
-            &conf,
+        Mosquitto::try_start_with(dir, |port| {
             format!(
                 "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n\
                  max_inflight_messages 0\nmax_queued_messages 0\n"
-            ),
-        )?;
-        let mut m = Mosquitto { port, conf, child: None };
+            )
+        })
+    }
+
+    /// Start with the configuration `conf(port)` makes for a free port (its
+    /// first listener must be on that port: `port` is what is waited for).
+    pub fn try_start_with(dir: &Path, conf: impl Fn(u16) -> String) -> std::io::Result<Mosquitto> {
+        let port = free_port()?;
+        let path = dir.join(format!("mosquitto-{port}.conf"));
+        std::fs::write(&path, conf(port))?;
+        let mut m = Mosquitto { port, conf: path, child: None };
         m.try_restart()?;
         Ok(m)
     }

@@ -2,10 +2,18 @@
 use serde::{Deserialize, Serialize};
 
 use crate::{Action, BridgeError, DeviceCommand, DeviceKind, Outgoing, StatePatch};
-use crate::{esphome, generic, payload, shelly, tasmota, z2m};
+use crate::{esphome, generic, ha_mqtt, payload, shelly, tasmota, z2m};
 
 fn z2m_base() -> String {
     "zigbee2mqtt".to_string()
+}
+
+fn on_payload() -> String {
+    "ON".to_string()
+}
+
+fn off_payload() -> String {
+    "OFF".to_string()
 }
 
 /// How one device is addressed on MQTT. Deserialised from the device's
@@ -36,6 +44,21 @@ pub enum Dialect {
     },
     /// Generic JSON device: command JSON on `command_topic`, state JSON on `state_topic`.
     GenericJson { command_topic: String, state_topic: String },
+    /// A Home Assistant MQTT entity as its discovery config describes it:
+    /// `payload_on`/`payload_off` (or the `json` light schema) on
+    /// `command_topic`, the same values back on `state_topic`.
+    HaMqtt {
+        command_topic: String,
+        #[serde(default)]
+        state_topic: Option<String>,
+        /// The light's `schema = "json"`.
+        #[serde(default)]
+        json: bool,
+        #[serde(default = "on_payload")]
+        payload_on: String,
+        #[serde(default = "off_payload")]
+        payload_off: String,
+    },
 }
 
 impl Dialect {
@@ -47,6 +70,7 @@ impl Dialect {
             Dialect::Esphome { .. } => "esphome",
             Dialect::ShellyGen1 { .. } => "shelly_gen1",
             Dialect::GenericJson { .. } => "generic_json",
+            Dialect::HaMqtt { .. } => "ha_mqtt",
         }
     }
 }
@@ -67,6 +91,9 @@ pub fn encode(cmd: &DeviceCommand) -> Result<Vec<Outgoing>, BridgeError> {
         Dialect::Esphome { node, object_id } => esphome::encode(cmd, &action, node, object_id),
         Dialect::ShellyGen1 { device_id, relay } => shelly::encode(cmd, &action, device_id, *relay),
         Dialect::GenericJson { command_topic, .. } => generic::encode(cmd, &action, command_topic),
+        Dialect::HaMqtt { command_topic, json, payload_on, payload_off, .. } => {
+            ha_mqtt::encode(cmd, &action, command_topic, *json, payload_on, payload_off)
+        }
     }
 }
 
@@ -98,6 +125,7 @@ pub fn state_topics(dialect: &Dialect, kind: DeviceKind) -> Vec<String> {
         Dialect::Esphome { node, object_id } => esphome::state_topics(node, object_id, kind),
         Dialect::ShellyGen1 { device_id, relay } => shelly::state_topics(device_id, *relay, kind),
         Dialect::GenericJson { state_topic, .. } => vec![state_topic.clone()],
+        Dialect::HaMqtt { state_topic, .. } => state_topic.iter().cloned().collect(),
     }
 }
 
@@ -121,6 +149,10 @@ pub fn parse_state(
         Dialect::Esphome { node, object_id } => esphome::parse(node, object_id, kind, topic, text)?,
         Dialect::ShellyGen1 { device_id, relay } => shelly::parse(device_id, *relay, kind, topic, text)?,
         Dialect::GenericJson { state_topic, .. } => generic::parse(state_topic, kind, topic, text)?,
+        Dialect::HaMqtt { state_topic: Some(st), json, payload_on, payload_off, .. } => {
+            ha_mqtt::parse(st, *json, payload_on, payload_off, kind, topic, text)?
+        }
+        Dialect::HaMqtt { state_topic: None, .. } => None,
     };
     Ok(patch.filter(|p| *p != StatePatch::default()))
 }

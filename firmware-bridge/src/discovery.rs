@@ -3,67 +3,105 @@
 //! Source: home-assistant/home-assistant.io `source/_integrations/mqtt.markdown`
 //! ("MQTT Discovery"): config topic
 //! `<discovery_prefix>/<component>/[<node_id>/]<object_id>/config`, JSON
-//! payload, retained; an empty retained payload removes the entity;
-//! abbreviated keys (`stat_t`, `cmd_t`, `avty_t`, `uniq_id`, `dev_cla`,
-//! `unit_of_meas`, `dev` {`ids`, `name`, `mf`, `mdl`, `sw`}, `o` origin
-//! {`name`, `sw`, `url`}).
+//! payload, retained; an empty retained payload removes the entity; a
+//! `device` block ties the entities to one device; `availability` lists the
+//! topics (with their payloads) that say whether the entity is reachable;
+//! `origin` names the software that announced it. The per-component keys
+//! (`state_topic`, `command_topic`, `url_topic`, ...) are the entity's own
+//! (`sensor.mqtt.markdown`, `binary_sensor.mqtt`, `switch.mqtt`,
+//! `image.mqtt`, `text.mqtt`).
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::Outgoing;
 
-/// One entity the hub announces to Home Assistant.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DiscoveryEntity {
-    /// `homeassistant` by default.
-    pub prefix: String,
-    /// HA component, e.g. `sensor`, `binary_sensor`, `switch`.
-    pub component: String,
-    pub object_id: String,
-    pub name: String,
-    pub state_topic: String,
-    pub command_topic: Option<String>,
-    pub availability_topic: Option<String>,
-    pub device_class: Option<String>,
-    pub unit: Option<String>,
+/// The Home Assistant components the hub announces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Component {
+    Sensor,
+    BinarySensor,
+    Switch,
+    Image,
+    Text,
 }
 
-/// The hub's node id in discovery topics and unique ids.
-const NODE: &str = "hubd";
+impl Component {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Component::Sensor => "sensor",
+            Component::BinarySensor => "binary_sensor",
+            Component::Switch => "switch",
+            Component::Image => "image",
+            Component::Text => "text",
+        }
+    }
+}
 
-fn config_topic(entity: &DiscoveryEntity) -> String {
-    format!("{}/{}/{NODE}/{}/config", entity.prefix, entity.component, entity.object_id)
+/// The device every hub entity belongs to, and where they are announced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HubDevice {
+    /// `homeassistant` by default.
+    pub prefix: String,
+    /// The node id in config topics, unique ids and the device identifier.
+    pub node_id: String,
+    pub name: String,
+    pub sw_version: String,
+    pub model: String,
+    /// The hub's birth / last-will topic (retained `online` / `offline`).
+    pub availability_topic: String,
+}
+
+/// One entity the hub announces.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DiscoveryEntity {
+    pub component: Component,
+    pub object_id: String,
+    pub name: String,
+    /// The component's own keys: topics, payloads, device class, unit, icon...
+    pub options: Map<String, Value>,
+}
+
+impl HubDevice {
+    pub fn config_topic(&self, e: &DiscoveryEntity) -> String {
+        format!("{}/{}/{}/{}/config", self.prefix, e.component.as_str(), self.node_id, e.object_id)
+    }
+
+    /// `<node>_<object>`, stable across restarts.
+    pub fn unique_id(&self, e: &DiscoveryEntity) -> String {
+        format!("{}_{}", self.node_id, e.object_id)
+    }
 }
 
 /// The retained config message for one entity.
-pub fn discovery_config(entity: &DiscoveryEntity, hub_version: &str) -> Outgoing {
+pub fn discovery_config(hub: &HubDevice, e: &DiscoveryEntity) -> Outgoing {
     let mut m = Map::new();
-    m.insert("name".into(), Value::String(entity.name.clone()));
-    m.insert("uniq_id".into(), Value::String(format!("{NODE}_{}", entity.object_id)));
-    m.insert("obj_id".into(), Value::String(format!("{NODE}_{}", entity.object_id)));
-    m.insert("stat_t".into(), Value::String(entity.state_topic.clone()));
-    if let Some(t) = &entity.command_topic {
-        m.insert("cmd_t".into(), Value::String(t.clone()));
-    }
-    if let Some(t) = &entity.availability_topic {
-        m.insert("avty_t".into(), Value::String(t.clone()));
-    }
-    if let Some(c) = &entity.device_class {
-        m.insert("dev_cla".into(), Value::String(c.clone()));
-    }
-    if let Some(u) = &entity.unit {
-        m.insert("unit_of_meas".into(), Value::String(u.clone()));
+    m.insert("name".into(), Value::String(e.name.clone()));
+    m.insert("unique_id".into(), Value::String(hub.unique_id(e)));
+    for (k, v) in &e.options {
+        m.insert(k.clone(), v.clone());
     }
     m.insert(
-        "dev".into(),
-        json!({"ids": [NODE], "name": "hubd", "mf": "hubd project", "mdl": "hubd", "sw": hub_version}),
+        "availability".into(),
+        json!([{"topic": hub.availability_topic, "payload_available": "online", "payload_not_available": "offline"}]),
     );
-    m.insert("o".into(), json!({"name": "hubd", "sw": hub_version}));
-    Outgoing { topic: config_topic(entity), payload: Value::Object(m).to_string().into_bytes(), retain: true }
+    m.insert(
+        "device".into(),
+        json!({
+            "identifiers": [hub.node_id],
+            "name": hub.name,
+            "manufacturer": "hubd project",
+            "model": hub.model,
+            "sw_version": hub.sw_version,
+        }),
+    );
+    m.insert("origin".into(), json!({"name": "hubd", "sw_version": hub.sw_version}));
+    Outgoing { topic: hub.config_topic(e), payload: Value::Object(m).to_string().into_bytes(), retain: true }
 }
 
 /// The empty retained message that removes the entity from Home Assistant.
-pub fn discovery_remove(entity: &DiscoveryEntity) -> Outgoing {
-    Outgoing { topic: config_topic(entity), payload: Vec::new(), retain: true }
+pub fn discovery_remove(hub: &HubDevice, e: &DiscoveryEntity) -> Outgoing {
+    Outgoing { topic: hub.config_topic(e), payload: Vec::new(), retain: true }
 }
 
 #[cfg(test)]
@@ -72,29 +110,34 @@ mod tests {
 
     #[test]
     fn config_message() {
-        let e = DiscoveryEntity {
+        let hub = HubDevice {
             prefix: "homeassistant".into(),
-            component: "sensor".into(),
+            node_id: "hubd".into(),
+            name: "hubd".into(),
+            sw_version: "0.1.0".into(),
+            model: "hubd".into(),
+            availability_topic: "hubd/status".into(),
+        };
+        let mut options = Map::new();
+        options.insert("state_topic".into(), "hubd/last_command".into());
+        let e = DiscoveryEntity {
+            component: Component::Sensor,
             object_id: "last_command".into(),
             name: "Last command".into(),
-            state_topic: "hubd/last_command".into(),
-            command_topic: None,
-            availability_topic: Some("hubd/status".into()),
-            device_class: None,
-            unit: None,
+            options,
         };
-        let out = discovery_config(&e, "0.1.0");
+        let out = discovery_config(&hub, &e);
         assert_eq!(out.topic, "homeassistant/sensor/hubd/last_command/config");
         assert!(out.retain);
         let v: Value = serde_json::from_slice(&out.payload).unwrap();
-        assert_eq!(v["uniq_id"], "hubd_last_command");
-        assert_eq!(v["stat_t"], "hubd/last_command");
-        assert_eq!(v["avty_t"], "hubd/status");
-        assert_eq!(v["dev"]["ids"][0], "hubd");
-        assert_eq!(v["dev"]["sw"], "0.1.0");
-        assert_eq!(v["o"]["name"], "hubd");
-        assert!(v.get("cmd_t").is_none());
-        let rm = discovery_remove(&e);
+        assert_eq!(v["unique_id"], "hubd_last_command");
+        assert_eq!(v["state_topic"], "hubd/last_command");
+        assert_eq!(v["availability"][0]["topic"], "hubd/status");
+        assert_eq!(v["device"]["identifiers"][0], "hubd");
+        assert_eq!(v["device"]["sw_version"], "0.1.0");
+        assert_eq!(v["origin"]["name"], "hubd");
+        assert!(v.get("command_topic").is_none());
+        let rm = discovery_remove(&hub, &e);
         assert_eq!((rm.topic.as_str(), rm.payload.is_empty(), rm.retain), (out.topic.as_str(), true, true));
     }
 }

@@ -50,23 +50,10 @@ pub(crate) fn encode(
     let base = format!("{node}/{comp}/{object_id}");
     let command = format!("{base}/command");
     let out = match (cmd.kind, action) {
-        (DeviceKind::Light, Action::TurnOn) => json_msg(command, &json!({"state": "ON"})),
-        (DeviceKind::Light, Action::TurnOff) => json_msg(command, &json!({"state": "OFF"})),
-        (DeviceKind::Light, Action::Toggle) => json_msg(command, &json!({"state": "TOGGLE"})),
-        (DeviceKind::Light, Action::Brightness { percent }) => {
-            let p = check_pct("brightness", *percent)?;
-            if p == 0 {
-                json_msg(command, &json!({"state": "OFF"}))
-            } else {
-                json_msg(command, &json!({"state": "ON", "brightness": payload::pct_to_scale(p, 255)}))
-            }
-        }
-        (DeviceKind::Light, Action::Color { rgb }) => {
-            json_msg(command, &json!({"state": "ON", "color": {"r": rgb.r, "g": rgb.g, "b": rgb.b}}))
-        }
-        (DeviceKind::Light, Action::ColorTemp { kelvin }) => {
-            json_msg(command, &json!({"state": "ON", "color_temp": kelvin_to_mired(check_kelvin(*kelvin)?)}))
-        }
+        (DeviceKind::Light, _) => match json_light_body(action)? {
+            Some(body) => json_msg(command, &body),
+            None => return Err(payload::unsupported(D, cmd, action)),
+        },
         (DeviceKind::Switch | DeviceKind::Fan, Action::TurnOn) => msg(command, "ON"),
         (DeviceKind::Switch | DeviceKind::Fan, Action::TurnOff) => msg(command, "OFF"),
         (DeviceKind::Switch | DeviceKind::Fan, Action::Toggle) => msg(command, "TOGGLE"),
@@ -135,42 +122,7 @@ pub(crate) fn parse(
         return Ok(None);
     };
     match (kind, leaf) {
-        (DeviceKind::Light, "state") => {
-            let obj = payload::json_object(topic, text)?;
-            if let Some(v) = obj.get("state") {
-                p.on = Some(match v.as_str() {
-                    Some("ON") => true,
-                    Some("OFF") => false,
-                    _ => {
-                        return Err(bad(topic, format!("light `state` should be ON/OFF, got {v}")));
-                    }
-                });
-            }
-            if let Some(v) = obj.get("brightness") {
-                let b = num_u64(topic, "brightness", v)?;
-                if b > 255 {
-                    return Err(out_of_range("brightness", b, "0..=255"));
-                }
-                p.brightness_pct = Some(payload::scale_to_pct(b, 255));
-            }
-            let mode = obj.get("color_mode").and_then(Value::as_str).unwrap_or("");
-            if mode.starts_with("rgb")
-                && let Some(Value::Object(c)) = obj.get("color")
-            {
-                let ch = |k: &str| -> Result<u8, BridgeError> {
-                    let v = c.get(k).ok_or_else(|| bad(topic, format!("`color` without `{k}`")))?;
-                    let n = num_u64(topic, k, v)?;
-                    u8::try_from(n).map_err(|_| out_of_range("color", n, "0..=255"))
-                };
-                p.rgb = Some(Rgb { r: ch("r")?, g: ch("g")?, b: ch("b")? });
-            }
-            if let Some(v) = obj.get("color_temp") {
-                let m = num_u64(topic, "color_temp", v)?;
-                if m > 0 {
-                    p.color_temp_kelvin = Some(mired_to_kelvin(m.min(u64::from(u32::MAX)) as u32));
-                }
-            }
-        }
+        (DeviceKind::Light, "state") => return parse_json_light(topic, text).map(Some),
         (DeviceKind::Switch | DeviceKind::Fan | DeviceKind::BinarySensor, "state") => {
             p.on = Some(on_off(topic, text)?);
         }
@@ -222,6 +174,69 @@ pub(crate) fn parse(
         _ => return Ok(None),
     }
     Ok(Some(p))
+}
+
+/// The Home Assistant JSON light schema's command body for `action`
+/// (`brightness` 0..255, `color` {r,g,b}, `color_temp` in mired), as
+/// ESPHome's `light_json_schema.cpp` reads it; `None` for actions a light
+/// does not take.
+pub(crate) fn json_light_body(action: &Action) -> Result<Option<Value>, BridgeError> {
+    Ok(Some(match action {
+        Action::TurnOn => json!({"state": "ON"}),
+        Action::TurnOff => json!({"state": "OFF"}),
+        Action::Toggle => json!({"state": "TOGGLE"}),
+        Action::Brightness { percent } => {
+            let p = check_pct("brightness", *percent)?;
+            if p == 0 {
+                json!({"state": "OFF"})
+            } else {
+                json!({"state": "ON", "brightness": payload::pct_to_scale(p, 255)})
+            }
+        }
+        Action::Color { rgb } => json!({"state": "ON", "color": {"r": rgb.r, "g": rgb.g, "b": rgb.b}}),
+        Action::ColorTemp { kelvin } => json!({"state": "ON", "color_temp": kelvin_to_mired(check_kelvin(*kelvin)?)}),
+        _ => return Ok(None),
+    }))
+}
+
+/// A Home Assistant JSON light schema state message.
+pub(crate) fn parse_json_light(topic: &str, text: &str) -> Result<StatePatch, BridgeError> {
+    let mut p = StatePatch::default();
+    let obj = payload::json_object(topic, text)?;
+    if let Some(v) = obj.get("state") {
+        p.on = Some(match v.as_str() {
+            Some("ON") => true,
+            Some("OFF") => false,
+            _ => {
+                return Err(bad(topic, format!("light `state` should be ON/OFF, got {v}")));
+            }
+        });
+    }
+    if let Some(v) = obj.get("brightness") {
+        let b = num_u64(topic, "brightness", v)?;
+        if b > 255 {
+            return Err(out_of_range("brightness", b, "0..=255"));
+        }
+        p.brightness_pct = Some(payload::scale_to_pct(b, 255));
+    }
+    let mode = obj.get("color_mode").and_then(Value::as_str).unwrap_or("");
+    if mode.starts_with("rgb")
+        && let Some(Value::Object(c)) = obj.get("color")
+    {
+        let ch = |k: &str| -> Result<u8, BridgeError> {
+            let v = c.get(k).ok_or_else(|| bad(topic, format!("`color` without `{k}`")))?;
+            let n = num_u64(topic, k, v)?;
+            u8::try_from(n).map_err(|_| out_of_range("color", n, "0..=255"))
+        };
+        p.rgb = Some(Rgb { r: ch("r")?, g: ch("g")?, b: ch("b")? });
+    }
+    if let Some(v) = obj.get("color_temp") {
+        let m = num_u64(topic, "color_temp", v)?;
+        if m > 0 {
+            p.color_temp_kelvin = Some(mired_to_kelvin(m.min(u64::from(u32::MAX)) as u32));
+        }
+    }
+    Ok(p)
 }
 
 fn on_off(topic: &str, s: &str) -> Result<bool, BridgeError> {

@@ -23,6 +23,7 @@ mod discovery;
 mod error;
 mod esphome;
 mod generic;
+mod ha_mqtt;
 mod payload;
 mod shelly;
 mod state;
@@ -31,7 +32,7 @@ mod z2m;
 
 pub use color::{kelvin_to_mired, mired_to_kelvin, rgb_to_xy, xy_to_rgb};
 pub use dialect::{Dialect, encode, parse_state, state_topics};
-pub use discovery::{DiscoveryEntity, discovery_config, discovery_remove};
+pub use discovery::{Component, DiscoveryEntity, HubDevice, discovery_config, discovery_remove};
 pub use error::BridgeError;
 pub use payload::MAX_STATE_PAYLOAD;
 pub use state::{DeviceState, StatePatch};

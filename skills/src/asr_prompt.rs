@@ -61,6 +61,7 @@ mod tests {
             device_class: None,
             dialect: None,
             features: Default::default(),
+            origin: Default::default(),
         }
     }
 

@@ -139,6 +139,7 @@ pub(crate) mod tests {
             device_class: None,
             dialect,
             features,
+            origin: Default::default(),
         }
     }
 

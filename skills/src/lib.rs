@@ -14,6 +14,7 @@ pub mod automation;
 pub mod command;
 pub mod grammar;
 pub mod handlers;
+pub mod import;
 pub mod intent;
 pub mod lookup;
 pub mod registry;

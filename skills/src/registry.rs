@@ -33,6 +33,33 @@ pub struct Area {
 /// capability checks.
 pub use firmware_bridge::Features;
 
+/// Where a device entered the registry: the config file, or one of the
+/// MQTT discovery sources hubd imports from (`hub_skills::import`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    /// A `[[device]]` of the configuration.
+    #[default]
+    Config,
+    /// Zigbee2MQTT's retained `<base>/bridge/devices`.
+    Zigbee2mqtt,
+    /// A Home Assistant MQTT discovery config (`homeassistant/.../config`).
+    HomeAssistant,
+    /// Tasmota's native discovery (`tasmota/discovery/<mac>/config`).
+    Tasmota,
+}
+
+impl Origin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Origin::Config => "config",
+            Origin::Zigbee2mqtt => "zigbee2mqtt",
+            Origin::HomeAssistant => "homeassistant",
+            Origin::Tasmota => "tasmota",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Device {
     /// Home Assistant entity id, `<domain>.<object>`, e.g. `light.kitchen`.
@@ -51,6 +78,9 @@ pub struct Device {
     pub dialect: Option<Dialect>,
     #[serde(default)]
     pub features: Features,
+    /// Where it came from (the config unless imported).
+    #[serde(default)]
+    pub origin: Origin,
 }
 
 #[derive(Debug, Error, PartialEq)]

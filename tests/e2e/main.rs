@@ -3,6 +3,7 @@
 
 mod ask_camera;
 mod automations;
+mod broker_security;
 mod camera;
 mod camera_frigate;
 mod camera_sources;
@@ -11,6 +12,7 @@ mod cli;
 mod common;
 mod config;
 mod dashboard;
+mod discovery;
 mod link;
 mod openai_limits;
 mod security;

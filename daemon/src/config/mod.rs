@@ -384,6 +384,7 @@ impl Config {
                     color_temp: d.features.color_temp,
                     position: d.features.position,
                 },
+                origin: Default::default(),
             });
         }
         Registry::new(floors, areas, devices).map_err(|e| {

@@ -33,6 +33,34 @@ pub struct MqttConfig {
     pub max_attempts: u32,
     /// Pending commands older than this are expired rather than replayed.
     pub expire_after_s: u64,
+    /// Announce hubd's own entities to Home Assistant (MQTT discovery).
+    pub discovery: bool,
+    /// Home Assistant's discovery prefix (its `discovery_prefix`), for
+    /// announcing and for importing.
+    pub discovery_prefix: String,
+    /// Where devices are imported from: `zigbee2mqtt` (retained
+    /// `zigbee2mqtt/bridge/devices`), `homeassistant` (discovery configs under
+    /// `discovery_prefix`), `tasmota` (`tasmota/discovery/<mac>/config`).
+    pub import: Vec<ImportSource>,
+    /// Prefix of hubd's own topics: `<prefix>/status` (birth and last will)
+    /// and the states of the entities it announces.
+    pub topic_prefix: String,
+    /// PEM CA certificate(s) the broker's certificate must chain to; TLS is
+    /// on with this or an `mqtts://` url (the system's roots without it).
+    pub ca_file: Option<PathBuf>,
+    /// PEM client certificate, for brokers that require one (with `client_key`).
+    pub client_cert: Option<PathBuf>,
+    /// PEM private key of `client_cert` (PKCS#8, PKCS#1 or SEC1).
+    pub client_key: Option<PathBuf>,
+}
+
+/// `[mqtt] import` entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ImportSource {
+    Zigbee2mqtt,
+    Homeassistant,
+    Tasmota,
 }
 
 impl Default for MqttConfig {
@@ -48,6 +76,13 @@ impl Default for MqttConfig {
             command_timeout_ms: 3000,
             max_attempts: 3,
             expire_after_s: 300,
+            discovery: true,
+            discovery_prefix: "homeassistant".into(),
+            import: vec![ImportSource::Zigbee2mqtt, ImportSource::Homeassistant, ImportSource::Tasmota],
+            topic_prefix: "hubd".into(),
+            ca_file: None,
+            client_cert: None,
+            client_key: None,
         }
     }
 }
@@ -63,6 +98,18 @@ pub enum BrokerTarget {
         host: String,
         port: u16,
     },
+}
+
+impl MqttConfig {
+    /// TLS to the broker: an `mqtts://` url or a `ca_file`.
+    pub fn tls(&self) -> bool {
+        self.url.as_ref().is_some_and(|u| u.tls) || self.ca_file.is_some()
+    }
+
+    /// `<topic_prefix>/status`: retained `online`, last will `offline`.
+    pub fn status_topic(&self) -> String {
+        format!("{}/status", self.topic_prefix)
+    }
 }
 
 impl MqttConfig {
@@ -86,22 +133,29 @@ impl MqttConfig {
     }
 }
 
-/// A parsed `mqtt://host[:port]` URL (`tcp://` is accepted as a synonym).
+/// A parsed `mqtt://host[:port]` URL (`tcp://` is accepted as a synonym;
+/// `mqtts://` (or `ssl://`) is TLS, port 8883 by default).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct MqttUrl {
     pub host: String,
     pub port: u16,
+    pub tls: bool,
 }
 
 impl TryFrom<String> for MqttUrl {
     type Error = String;
     fn try_from(s: String) -> Result<Self, String> {
-        let expected = "a URL `mqtt://host[:port]`";
-        let rest = s
-            .strip_prefix("mqtt://")
-            .or_else(|| s.strip_prefix("tcp://"))
-            .ok_or_else(|| format!("invalid MQTT url `{s}`, expected {expected}"))?;
+        let expected = "a URL `mqtt://host[:port]` or `mqtts://host[:port]`";
+        let (rest, tls) = match s.strip_prefix("mqtts://").or_else(|| s.strip_prefix("ssl://")) {
+            Some(r) => (r, true),
+            None => (
+                s.strip_prefix("mqtt://")
+                    .or_else(|| s.strip_prefix("tcp://"))
+                    .ok_or_else(|| format!("invalid MQTT url `{s}`, expected {expected}"))?,
+                false,
+            ),
+        };
         let rest = rest.trim_end_matches('/');
         let (host, port) = match rest.rsplit_once(':') {
             Some((h, p)) if !h.contains(':') || h.starts_with('[') => {
@@ -110,18 +164,18 @@ impl TryFrom<String> for MqttUrl {
                     .map_err(|_| format!("invalid port `{p}` in MQTT url `{s}`, expected a number 1..65535"))?;
                 (h.trim_start_matches('[').trim_end_matches(']'), port)
             }
-            _ => (rest, 1883),
+            _ => (rest, if tls { 8883 } else { 1883 }),
         };
         if host.is_empty() || host.contains('/') || port == 0 {
             return Err(format!("invalid MQTT url `{s}`, expected {expected}"));
         }
-        Ok(MqttUrl { host: host.to_string(), port })
+        Ok(MqttUrl { host: host.to_string(), port, tls })
     }
 }
 
 impl From<MqttUrl> for String {
     fn from(u: MqttUrl) -> String {
-        format!("mqtt://{}:{}", u.host, u.port)
+        format!("{}://{}:{}", if u.tls { "mqtts" } else { "mqtt" }, u.host, u.port)
     }
 }
 

@@ -457,7 +457,7 @@ fn columns_count_characters_not_bytes() {
 
 #[test]
 fn keys_that_do_nothing_are_rejected_where_they_are() {
-    let text = "[mqtt]\nport = 1883\ndiscovery = false\ndiscovery_prefix = \"ha\"\n\
+    let text = "[mqtt]\nport = 1883\ncommand_timeout_ms = 500\nmax_attempts = 2\n\
                 [model]\nbackend = \"openai\"\nkeep_reasoning = true\nencoder_path = \"enc\"\n\
                 [model.placement]\naudio = \"cpu\"\ntext = \"cpu\"\nvision = \"cuda:0\"\n\
                 [model.openai]\nbase_url = \"http://x\"\nmodel = \"m\"\n";
@@ -466,8 +466,6 @@ fn keys_that_do_nothing_are_rejected_where_they_are() {
     assert_eq!(
         got,
         vec![
-            (3, 1, "mqtt.discovery: not implemented yet"),
-            (4, 1, "mqtt.discovery_prefix: not implemented yet"),
             (6, 1, "model.backend = \"openai\": not implemented yet"),
             (7, 1, "model.keep_reasoning: not implemented yet"),
             (8, 1, "model.encoder_path: not implemented yet"),
@@ -480,7 +478,7 @@ fn keys_that_do_nothing_are_rejected_where_they_are() {
     );
     assert_eq!(
         d[0].to_string(),
-        "t.toml:3:1: mqtt.discovery: not implemented yet (expected no `discovery` until Home Assistant MQTT discovery is built)"
+        "t.toml:6:1: model.backend = \"openai\": not implemented yet (expected `backend = \"local\"` until the remote engine is built)"
     );
     // What is used stays accepted.
     let cfg = ok("[model]\nbackend = \"local\"\nquantize = \"none\"\nllm_path = \"m.gguf\"\nwhisper_path = \"w\"\n\
@@ -685,4 +683,35 @@ fn detector_files_are_checked() {
     assert!(d.iter().any(|x| x.message.contains("replay file") && x.line == 6), "{d:?}");
     let url = cfg.camera_url(&cfg.camera.source[0]);
     assert_eq!(url, format!("file://{}", dir.path().join("clips/porch.mjpeg").display()));
+}
+
+#[test]
+fn mqtt_discovery_import_and_tls_keys() {
+    use super::schema::ImportSource;
+    // Defaults: announce under `homeassistant`, import from all three, plain TCP.
+    let cfg = ok("[mqtt]\nhost = \"broker.lan\"\n");
+    assert!(cfg.mqtt.discovery);
+    assert_eq!(cfg.mqtt.discovery_prefix, "homeassistant");
+    assert_eq!(cfg.mqtt.import, vec![ImportSource::Zigbee2mqtt, ImportSource::Homeassistant, ImportSource::Tasmota]);
+    assert_eq!(cfg.mqtt.status_topic(), "hubd/status");
+    assert!(!cfg.mqtt.tls());
+    let cfg = ok("[mqtt]\nurl = \"mqtts://broker.lan\"\ndiscovery = false\ndiscovery_prefix = \"ha\"\nimport = []\n\
+                  topic_prefix = \"home/hub\"\nca_file = \"ca.pem\"\nclient_cert = \"c.pem\"\nclient_key = \"k.pem\"\n");
+    assert_eq!((cfg.mqtt.url.as_ref().map(|u| u.port), cfg.mqtt.tls()), (Some(8883), true));
+    assert_eq!(String::from(cfg.mqtt.url.clone().unwrap()), "mqtts://broker.lan:8883");
+    assert_eq!((cfg.mqtt.discovery, cfg.mqtt.discovery_prefix.as_str()), (false, "ha"));
+    assert!(cfg.mqtt.import.is_empty());
+    assert_eq!(cfg.mqtt.status_topic(), "home/hub/status");
+    let cases = [
+        ("[mqtt]\nhost = \"b\"\nclient_cert = \"c.pem\"\nca_file = \"ca.pem\"\n", "go together"),
+        ("[mqtt]\nca_file = \"ca.pem\"\n", "external broker"),
+        ("[mqtt]\nhost = \"b\"\nclient_cert = \"c\"\nclient_key = \"k\"\n", "without TLS"),
+        ("[mqtt]\nhost = \"b\"\ntopic_prefix = \"hubd/#\"\n", "invalid MQTT topic prefix"),
+        ("[mqtt]\nhost = \"b\"\ndiscovery_prefix = \"\"\n", "invalid MQTT topic prefix"),
+        ("[mqtt]\nhost = \"b\"\nimport = [\"zwave\"]\n", "zwave"),
+    ];
+    for (text, msg) in cases {
+        let d = errs(text);
+        assert!(d.iter().any(|x| x.to_string().contains(msg)), "{text}: {d:#?}");
+    }
 }

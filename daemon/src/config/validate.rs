@@ -112,6 +112,42 @@ impl<'a> Validator<'a> {
         if m.password.is_some() && m.username.is_none() {
             self.err(&base, Some("password"), "`password` without `username`".into(), Some("a `username` too".into()));
         }
+        for (key, value) in [("topic_prefix", &m.topic_prefix), ("discovery_prefix", &m.discovery_prefix)] {
+            if value.is_empty() || value.contains(['+', '#', '\0']) || value.starts_with('/') || value.ends_with('/') {
+                self.err(
+                    &base,
+                    Some(key),
+                    format!("invalid MQTT topic prefix `{}`", value.escape_debug()),
+                    Some("topic levels without `+`, `#` or a leading/trailing `/`".into()),
+                );
+            }
+        }
+        if m.client_cert.is_some() != m.client_key.is_some() {
+            let key = if m.client_cert.is_some() { "client_cert" } else { "client_key" };
+            self.err(
+                &base,
+                Some(key),
+                "`client_cert` and `client_key` go together".into(),
+                Some("both, or neither".into()),
+            );
+        }
+        if m.tls() && matches!(m.broker(), super::BrokerTarget::Embedded { .. }) {
+            let key = if m.ca_file.is_some() { "ca_file" } else { "url" };
+            self.err(
+                &base,
+                Some(key),
+                "TLS needs an external broker; the embedded one listens on plain loopback".into(),
+                Some("an `mqtts://` `url` or a `host` with `ca_file`".into()),
+            );
+        }
+        if m.client_cert.is_some() && !m.tls() {
+            self.err(
+                &base,
+                Some("client_cert"),
+                "a client certificate without TLS".into(),
+                Some("an `mqtts://` url or a `ca_file`".into()),
+            );
+        }
     }
 
     fn web(&mut self) {
@@ -399,7 +435,7 @@ impl<'a> Validator<'a> {
                     &base,
                     None,
                     format!("device `{}` takes commands but has no `dialect`", d.id),
-                    Some("`dialect = { type = \"zigbee2mqtt\" | \"tasmota\" | \"esphome\" | \"shelly_gen1\" | \"generic_json\", ... }`".into()),
+                    Some("`dialect = { type = \"zigbee2mqtt\" | \"tasmota\" | \"esphome\" | \"shelly_gen1\" | \"generic_json\" | \"ha_mqtt\", ... }`".into()),
                 ),
                 (Some(dialect), _) => {
                     self.dialect_keys(&base, dialect);
@@ -434,6 +470,11 @@ impl<'a> Validator<'a> {
             Dialect::ShellyGen1 { device_id, .. } => vec![("device_id", device_id)],
             Dialect::GenericJson { command_topic, state_topic } => {
                 vec![("command_topic", command_topic), ("state_topic", state_topic)]
+            }
+            Dialect::HaMqtt { command_topic, state_topic, .. } => {
+                let mut v = vec![("command_topic", command_topic.as_str())];
+                v.extend(state_topic.iter().map(|t| ("state_topic", t.as_str())));
+                v
             }
         };
         for (key, value) in parts {
@@ -749,8 +790,6 @@ pub(super) fn sorted(mut d: Vec<Diagnostic>) -> Vec<Diagnostic> {
 /// reports each one set and removes it from the tree before the sections are
 /// deserialised (their fields do not exist).
 const NOT_IMPLEMENTED: &[(&[&str], &str)] = &[
-    (&["mqtt", "discovery"], "no `discovery` until Home Assistant MQTT discovery is built"),
-    (&["mqtt", "discovery_prefix"], "no `discovery_prefix` until Home Assistant MQTT discovery is built"),
     (&["model", "openai"], "no `[model.openai]` until the remote engine is built"),
     (&["model", "keep_reasoning"], "no `keep_reasoning`: it is not read yet"),
     (&["model", "encoder_path"], "no `encoder_path` until the text encoder and its heads are built"),

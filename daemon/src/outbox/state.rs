@@ -448,8 +448,17 @@ impl OutboxState {
             self.finish(id, CommandStatus::Expired, Some(why.into()), out);
         }
         for id in failed {
-            let n = self.rows.get(&id).map(|r| r.spec.attempts).unwrap_or(0);
-            let why = format!("no matching state echo from the device after {n} attempt(s)");
+            let (n, acked) = self.rows.get(&id).map_or((0, false), |r| (r.spec.attempts, r.phase == Phase::Sent));
+            // With MQTT 3.1.1 a broker acknowledges a publish its ACL drops
+            // (mosquitto does): no echo after a PUBACK is all there is to see.
+            let why = if acked {
+                format!(
+                    "no matching state echo from the device after {n} attempt(s); the broker acknowledged the \
+                     publish, so the device never reacted or the broker's ACL denies the topic"
+                )
+            } else {
+                format!("no matching state echo from the device after {n} attempt(s)")
+            };
             self.finish(id, CommandStatus::Failed, Some(why), out);
         }
         for id in retry {

@@ -143,7 +143,7 @@ fn echo_mismatch_retries_then_fails() {
     assert!(published(&e).is_empty());
     match &e[..] {
         [Effect::Status { id: 1, status: CommandStatus::Failed, attempts: 3, reason: Some(r), .. }] => {
-            assert!(r.contains("no matching state echo"), "{r}")
+            assert!(r.contains("no matching state echo") && r.contains("ACL denies the topic"), "{r}")
         }
         other => panic!("expected failed after 3 attempts, got {other:?}"),
     }

@@ -137,6 +137,10 @@ enum Outcome {
 impl VirtualDevice {
     /// A virtual device for a registry device; `None` if it has no dialect.
     pub fn new(d: &Device) -> Option<Self> {
+        // Imported Home Assistant entities belong to firmware hubd does not imitate.
+        if matches!(d.dialect, Some(Dialect::HaMqtt { .. })) {
+            return None;
+        }
         let mut st = SimState::default();
         // Give each device a slightly different reading so tests can tell them apart.
         let salt = d.id.bytes().fold(0u32, |a, b| a.wrapping_mul(31).wrapping_add(u32::from(b))) % 20;
@@ -169,7 +173,7 @@ impl VirtualDevice {
             Dialect::Tasmota { topic, .. } => format!("tasmota:{topic}"),
             Dialect::Esphome { node, .. } => format!("esphome:{node}"),
             Dialect::ShellyGen1 { device_id, .. } => format!("shelly:{device_id}"),
-            Dialect::GenericJson { .. } => format!("generic:{}", self.entity_id),
+            Dialect::GenericJson { .. } | Dialect::HaMqtt { .. } => format!("generic:{}", self.entity_id),
         }
     }
 
@@ -183,7 +187,7 @@ impl VirtualDevice {
             Dialect::Tasmota { topic, .. } => m(format!("tele/{topic}/LWT"), "Offline", true),
             Dialect::Esphome { node, .. } => m(format!("{node}/status"), "offline", true),
             Dialect::ShellyGen1 { device_id, .. } => m(format!("shellies/{device_id}/online"), "false", true),
-            Dialect::GenericJson { .. } => return None,
+            Dialect::GenericJson { .. } | Dialect::HaMqtt { .. } => return None,
         })
     }
 
@@ -218,7 +222,9 @@ impl VirtualDevice {
                     format!("{r}/color/{relay}/set"),
                 ]
             }
-            Dialect::GenericJson { command_topic, .. } => vec![command_topic.clone()],
+            Dialect::GenericJson { command_topic, .. } | Dialect::HaMqtt { command_topic, .. } => {
+                vec![command_topic.clone()]
+            }
         }
     }
 
@@ -249,6 +255,7 @@ impl VirtualDevice {
                 out.extend(self.shelly_state(device_id));
             }
             Dialect::GenericJson { state_topic, .. } => out.push(m(state_topic.clone(), self.generic_state(), false)),
+            Dialect::HaMqtt { .. } => {}
         }
         out.push(self.receipts());
         out
@@ -279,6 +286,7 @@ impl VirtualDevice {
                     self.generic(&state_topic, &text)
                 }
             }
+            Dialect::HaMqtt { .. } => Outcome::NotMine,
         };
         let mut out = match outcome {
             Outcome::NotMine => return None,

@@ -15,6 +15,7 @@ mod unit {
             device_class: None,
             dialect: Some(dialect),
             features,
+            origin: Default::default(),
         })
         .unwrap()
     }
@@ -177,6 +178,7 @@ mod broker {
             device_class: None,
             dialect: Some(dialect),
             features,
+            origin: Default::default(),
         }
     }
 

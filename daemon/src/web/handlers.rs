@@ -266,6 +266,8 @@ pub async fn devices(api: Api) -> Result<impl Reply, Rejection> {
             features: d.features.clone(),
             commandable: d.dialect.is_some(),
             state: api.outbox.state(&d.id),
+            origin: d.origin,
+            dialect: d.dialect.as_ref().map(|x| x.name().to_string()),
         })
         .collect();
     Ok(warp::reply::json(&out))

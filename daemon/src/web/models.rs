@@ -76,6 +76,12 @@ pub struct DeviceDto {
     pub commandable: bool,
     #[schema(value_type = Option<Object>)]
     pub state: Option<firmware_bridge::DeviceState>,
+    /// Where the device came from: `config`, or the discovery source it was
+    /// imported from (`zigbee2mqtt`, `homeassistant`, `tasmota`).
+    #[schema(value_type = String)]
+    pub origin: hub_skills::registry::Origin,
+    /// The firmware dialect (`zigbee2mqtt`, `tasmota`, `ha_mqtt`, ...), if commandable.
+    pub dialect: Option<String>,
 }
 
 /// A command to the device named in the path (`POST /api/devices/<id>/command`).

@@ -23,6 +23,7 @@ fn dev(id: &str, kind: DeviceKind, area: Option<&str>, dialect: Option<Dialect>,
         device_class: None,
         dialect,
         features: Features { dimmable, ..Default::default() },
+        origin: Default::default(),
     }
 }
 
