@@ -449,6 +449,12 @@ impl Pipeline {
         out.total_ms = t0.elapsed().as_secs_f64() * 1000.0;
         if !dry_run {
             let modality = origin.modality;
+            match modality {
+                Modality::Text | Modality::Api => {
+                    crate::latency::Latencies::global().record(crate::latency::TEXT, out.total_ms)
+                }
+                Modality::Voice => crate::latency::Latencies::global().record(crate::latency::VOICE, out.total_ms),
+            }
             let understanding = u.as_ref().and_then(|u| serde_json::to_value(u).ok());
             let mut user = store::NewTurn::new(session.clone(), store::Role::User, modality, text);
             if let Some(v) = &origin.voice {
@@ -456,6 +462,7 @@ impl Pipeline {
                 if out.enqueue_us > 0 {
                     let since_end = t0.saturating_duration_since(v.speech_end).as_secs_f64() * 1000.0;
                     let ms = since_end + out.enqueue_us as f64 / 1000.0;
+                    crate::latency::Latencies::global().record(crate::latency::VOICE_ENQUEUE, ms);
                     t.insert("enqueue_ms".into(), serde_json::json!((ms * 10.0).round() / 10.0));
                 }
                 user.timings = Some(serde_json::Value::Object(t));

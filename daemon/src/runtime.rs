@@ -266,6 +266,7 @@ impl Runtime {
                 llm: rt.services.llm.clone(),
                 asr: rt.services.asr.clone(),
                 vlm: rt.services.vlm.clone(),
+                models: rt.services.branches.clone(),
                 bus: rt.bus.clone(),
                 tracker: rt.tracker.clone(),
                 stop: rt.signal(Stage::Producer),

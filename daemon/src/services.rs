@@ -27,6 +27,9 @@ pub struct ModelServices {
     pub llm: LlmService,
     pub asr: AsrService,
     pub vlm: VlmService,
+    /// What the configuration asks each branch to run, and where
+    /// ([`describe`]); `/api/status` adds the live counters.
+    pub branches: Arc<serde_json::Value>,
 }
 
 impl ModelServices {
@@ -37,6 +40,7 @@ impl ModelServices {
             llm: LlmService::new(llm::engine_spec(Some(cfg), None, None), threads),
             asr: AsrService::new(whisper),
             vlm: VlmService::new(cfg.model.vlm_path.as_deref().map(|p| cfg.resolve_path(p))),
+            branches: Arc::new(describe(cfg)),
         }
     }
 
@@ -46,6 +50,41 @@ impl ModelServices {
         self.asr.shutdown(until).await;
         self.vlm.shutdown(until).await;
     }
+}
+
+/// The model branches the configuration sets up: per branch its models, the
+/// devices they run on and its pre-gate (what decides whether it runs).
+pub fn describe(cfg: &Config) -> serde_json::Value {
+    let name = |p: Option<PathBuf>| {
+        p.and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned())).unwrap_or_else(|| "none".into())
+    };
+    let llm = llm::engine_spec(Some(cfg), None, None).ok();
+    let placement = &cfg.model.placement;
+    let devices = if placement.devices.is_empty() { vec!["cpu".to_string()] } else { placement.devices.clone() };
+    let whisper = cfg.model.whisper_path.as_deref().map(|p| cfg.resolve_path(p)).or_else(Whisper::default_dir);
+    let mut detectors = Vec::new();
+    if let Some(d) = &cfg.camera.detector {
+        if d.hog {
+            detectors.push("HOG people (OpenCV's coefficients)".to_string());
+        }
+        if d.mtcnn.is_some() {
+            detectors.push("MTCNN faces".to_string());
+        }
+        if let Some(p) = &d.torchscript {
+            detectors.push(format!("TorchScript {}", name(Some(p.clone()))));
+        }
+    }
+    serde_json::json!([
+        {"branch": "text", "enabled": true, "gate": "text present",
+         "models": [format!("LLM {} ({:?})", name(llm.map(|s| s.path)), cfg.model.quantize).to_lowercase()],
+         "devices": devices, "split": placement.split.clone().unwrap_or_else(|| "none".into())},
+        {"branch": "audio", "enabled": cfg.audio.enabled, "gate": "Silero VAD speech probability",
+         "models": ["Silero VAD", format!("Whisper {}", name(whisper))], "devices": ["cpu"], "split": "none"},
+        {"branch": "vision", "enabled": cfg.camera.enabled, "gate": "motion outside the masks",
+         "models": detectors, "devices": ["cpu"], "split": "none"},
+        {"branch": "vision-language", "enabled": cfg.model.vlm_path.is_some(), "gate": "a question asked",
+         "models": [format!("GLM-4.1V {}", name(cfg.model.vlm_path.clone()))], "devices": ["cpu"], "split": "none"},
+    ])
 }
 
 /// Whisper, loaded once on its worker thread.

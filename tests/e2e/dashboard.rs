@@ -34,8 +34,8 @@ fn artifacts() -> PathBuf {
 }
 
 /// espeak-ng speech as a WAV file (22,050 Hz mono, as espeak-ng writes it).
-fn speech_wav(dir: &Path, text: &str) -> PathBuf {
-    let wav = dir.join("speech.wav");
+fn speech_wav(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let wav = dir.join(name);
     let st = Command::new("espeak-ng").args(["-v", "en-us", "-s", "150", "-w"]).arg(&wav).arg(text).status();
     assert!(st.expect("espeak-ng").success());
     wav
@@ -49,7 +49,8 @@ fn dashboard_in_headless_chromium() {
     let devices = Devices::start(&rt, broker.port);
     let observer = Observer::start(&rt, broker.port, &["zigbee2mqtt/+/set"]);
     let d = start(dir.path(), &broker);
-    let wav = speech_wav(dir.path(), "turn off the kitchen light");
+    let wav = speech_wav(dir.path(), "speech.wav", "turn off the kitchen light");
+    let mic = speech_wav(dir.path(), "mic.wav", "turn on the kitchen light");
 
     let t0 = Instant::now();
     let out = Command::new(repo().join(".venv/bin/python"))
@@ -57,6 +58,7 @@ fn dashboard_in_headless_chromium() {
         .env("HUBD_URL", format!("http://127.0.0.1:{}", d.web_port))
         .env("HUBD_TOKEN", TOKEN)
         .env("HUBD_WAV", &wav)
+        .env("HUBD_MIC_WAV", &mic)
         .env("HUBD_ARTIFACTS", artifacts())
         .output()
         .expect("python with playwright in the venv");
@@ -86,6 +88,20 @@ fn dashboard_in_headless_chromium() {
     let kitchen = observer.on("zigbee2mqtt/Kitchen Light/set");
     assert!(kitchen.iter().any(|p| p.contains("\"state\":\"OFF\"")), "transcript {}: {kitchen:?}", found["transcript"]);
     assert!(found["transcript"].as_str().unwrap().to_lowercase().contains("kitchen"), "{found}");
+    // Push-to-talk: the browser's (fake) microphone, recorded while held.
+    // (The script saw its command acked; the turn names the device.)
+    assert!(found["ptt_reply"].as_str().unwrap().contains("light.kitchen"), "{found}");
+    assert!(found["ptt_transcript"].as_str().unwrap().to_lowercase().contains("kitchen"), "{found}");
+    // The language model's reply arrived in pieces, as it was written.
+    assert!(found["llm_chunks"].as_u64().unwrap() >= 2, "{found}");
+    assert!(!found["llm_reply"].as_str().unwrap().trim().is_empty(), "{found}");
+    assert!(found["llm_meta"].as_str().unwrap().contains("first token"), "{found}");
+    // System: every model branch, and the latency of the requests just made.
+    let branches = found["branches"].to_string();
+    for b in ["text", "audio", "vision", "Whisper", "Silero VAD"] {
+        assert!(branches.contains(b), "{b} missing from {branches}");
+    }
+    assert!(found["latency"].to_string().contains("text request → reply"), "{found}");
     assert!(found["history_rows"].as_u64().unwrap() >= 1);
     assert_eq!(found["cameras"], "No cameras are configured.");
     assert!(

@@ -62,5 +62,28 @@ pub async fn run(ctx: &Ctx, _args: Args) -> anyhow::Result<ExitCode> {
             c["last_error"].as_str().map(|e| format!("  last error: {e}")).unwrap_or_default()
         );
     }
+    for b in v["models"].as_array().into_iter().flatten() {
+        let list =
+            |k: &str| b[k].as_array().into_iter().flatten().filter_map(|x| x.as_str()).collect::<Vec<_>>().join(", ");
+        let counters = b["counters"]
+            .as_object()
+            .map(|m| m.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join("  "))
+            .unwrap_or_default();
+        println!(
+            "  branch      {:<16} {}  {}  on {}  gate: {}  {}",
+            b["branch"].as_str().unwrap_or("?"),
+            if b["enabled"] == true { "on " } else { "off" },
+            list("models"),
+            list("devices"),
+            b["gate"].as_str().unwrap_or("?"),
+            counters
+        );
+    }
+    for (path, l) in v["latency"].as_object().into_iter().flatten() {
+        println!(
+            "  latency     {path}: p50 {} ms  p95 {} ms  p99 {} ms  (n = {})",
+            l["p50_ms"], l["p95_ms"], l["p99_ms"], l["n"]
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }

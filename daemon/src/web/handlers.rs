@@ -130,7 +130,33 @@ pub fn status_json(api: &Api) -> serde_json::Value {
         "audio": audio,
         "llm": api.llm.counters(),
         "cameras": crate::camera::Board::global().list(),
+        "models": branches(api, &audio),
+        "latency": crate::latency::Latencies::global().snapshot(),
     })
+}
+
+/// The configured model branches with their live gate counters: how often
+/// each branch's pre-gate let it run and how often it was skipped.
+fn branches(api: &Api, audio: &crate::audio::AudioMetricsSnapshot) -> serde_json::Value {
+    use std::sync::atomic::Ordering::Relaxed;
+    let board = crate::camera::Board::global();
+    let llm = api.llm.counters();
+    let mut list = api.models.as_array().cloned().unwrap_or_default();
+    for b in &mut list {
+        let gate = match b["branch"].as_str() {
+            Some("text") => serde_json::json!({"loaded": llm.loaded, "requests": llm.completed + llm.failed}),
+            Some("audio") => serde_json::json!({
+                "frames": audio.frames, "speech_frames": audio.speech_frames,
+                "utterances": audio.utterances, "decoded": audio.utterances_decoded,
+            }),
+            Some("vision") => {
+                serde_json::json!({"run": board.gate_run.load(Relaxed), "skip": board.gate_skip.load(Relaxed)})
+            }
+            _ => serde_json::Value::Null,
+        };
+        b["counters"] = gate;
+    }
+    serde_json::Value::Array(list)
 }
 
 /// `GET /metrics`: Prometheus text format.

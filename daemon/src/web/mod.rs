@@ -61,6 +61,8 @@ pub struct Api {
     /// Whisper, shared with the microphone (`POST /api/listen`; loaded on first use).
     pub asr: crate::services::AsrService,
     pub vlm: crate::vlm::VlmService,
+    /// The model branches as configured (`ModelServices::branches`).
+    pub models: Arc<serde_json::Value>,
     /// The hub's event bus (`GET /api/events`, metrics).
     pub bus: crate::events::EventBus,
     /// Short tasks a handler leaves behind (SQLite writes after a response);

@@ -2,7 +2,9 @@
 
 Run by tests/e2e/dashboard.rs against a live hubd (real mosquitto, simulated
 Zigbee2MQTT lights). Environment: HUBD_URL, HUBD_TOKEN, HUBD_WAV (espeak-ng
-speech "turn off the kitchen light"), HUBD_ARTIFACTS (screenshot directory).
+speech "turn off the kitchen light", uploaded), HUBD_MIC_WAV (espeak-ng speech
+"turn on the kitchen light", played by Chromium's fake microphone into
+push-to-talk), HUBD_ARTIFACTS (screenshot directory).
 Prints one JSON line of findings for the Rust side; exits non-zero on failure.
 """
 
@@ -19,9 +21,23 @@ OUT = os.environ["HUBD_ARTIFACTS"]
 LONG = 120_000  # Whisper loads on the first upload, on a shared 2-core machine
 
 
+MIC_WAV = os.environ["HUBD_MIC_WAV"]
+
+
 def launch(p):
+    # The fake microphone plays MIC_WAV once from when the page opens it
+    # (getUserMedia on push-to-talk), then silence.
     return p.chromium.launch(
-        executable_path="/usr/bin/chromium", args=["--no-sandbox", "--headless", "--disable-gpu"]
+        executable_path="/usr/bin/chromium",
+        args=[
+            "--no-sandbox",
+            "--headless",
+            "--disable-gpu",
+            "--use-fake-ui-for-media-stream",
+            "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-audio-capture={MIC_WAV}%noloop",
+            "--autoplay-policy=no-user-gesture-required",
+        ],
     )
 
 
@@ -49,7 +65,7 @@ def main():
     errors = []
     with sync_playwright() as p:
         browser = launch(p)
-        desktop = browser.new_context(viewport={"width": 1280, "height": 800})
+        desktop = browser.new_context(viewport={"width": 1280, "height": 800}, permissions=["microphone"])
         page = desktop.new_page()
         watch_errors(page, errors)
         first = page.goto(URL + "/")
@@ -112,6 +128,33 @@ def main():
         expect(voice.locator("[data-command]").first).to_have_text("acked", timeout=10_000)
         found["voice_reply"] = voice.text_content()
         found["transcript"] = page.locator("#chat li.user").last.text_content()
+
+        # Talk: push-to-talk, held while the fake microphone says its sentence.
+        ptt = page.locator("#ptt")
+        box = ptt.bounding_box()
+        page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        page.mouse.down()
+        expect(ptt).to_have_attribute("aria-pressed", "true", timeout=10_000)
+        page.wait_for_timeout(4_000)
+        page.mouse.up()
+        spoken = page.locator("#chat li.hub").nth(2)
+        expect(spoken).to_contain_text("(voice)", timeout=LONG)
+        heard = page.locator("#chat li.user").last.text_content()
+        expect(spoken.locator("[data-command]").first, f"push-to-talk heard {heard}").to_have_text(
+            "acked", timeout=10_000
+        )
+        found["ptt_reply"] = spoken.text_content()
+        found["ptt_transcript"] = page.locator("#chat li.user").last.text_content()
+
+        # Talk: not a home command, so the language model answers, streamed.
+        page.fill("#say-text", "tell me a short story about a cat")
+        page.press("#say-text", "Enter")
+        llm = page.locator("#chat li.llm").last
+        expect(llm.locator(".meta")).not_to_contain_text("writing", timeout=LONG)
+        assert llm.get_attribute("data-done") == "true", llm.text_content()
+        found["llm_chunks"] = int(llm.get_attribute("data-chunks"))
+        found["llm_reply"] = llm.locator(".reply").text_content()
+        found["llm_meta"] = llm.locator(".meta").text_content()
         page.screenshot(path=os.path.join(OUT, "dashboard-desktop-talk.png"), full_page=True)
 
         # History: text search over dialogue turns.
@@ -133,6 +176,10 @@ def main():
         page.click('a[href="#/system"]')
         expect(page.locator("#sys")).to_contain_text("MQTT link")
         found["system"] = page.locator("#sys").text_content()
+        expect(page.locator("#branches")).to_contain_text("audio")
+        found["branches"] = page.locator("#branches tbody tr").all_text_contents()
+        expect(page.locator("#latency")).to_contain_text("text request")
+        found["latency"] = page.locator("#latency tbody tr").all_text_contents()
         page.screenshot(path=os.path.join(OUT, "dashboard-desktop-system.png"), full_page=True)
         found["first_paint_ms"] = page.evaluate(
             "(performance.getEntriesByName('first-contentful-paint')[0] || {}).startTime || null"

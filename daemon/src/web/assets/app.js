@@ -114,6 +114,16 @@ function connectEvents() {
       s.textContent = e.status; s.dataset.status = e.status;
     }
   });
+  // Cameras: motion flips the card live; a new or ended event refreshes the list.
+  events.addEventListener("motion", (m) => {
+    const e = JSON.parse(m.data);
+    const card = document.querySelector(`[data-camera="${CSS.escape(e.camera)}"]`);
+    if (card) { card.dataset.motion = e.on ? "on" : "off"; renderCamera(card); }
+  });
+  events.addEventListener("camera_event", (m) => {
+    const e = JSON.parse(m.data);
+    if (e.event_type !== "update" && !$("#page-cameras").hidden) refreshCameraEvents();
+  });
 }
 
 // --- home --------------------------------------------------------------------
@@ -266,11 +276,61 @@ $("#say-form").addEventListener("submit", async (ev) => {
   $("#say-text").value = "";
   $("#chat").append(el("li", { class: "user", text }));
   try {
-    turn(await api("POST", "/api/say", { text, session: "dashboard" }));
+    const outcome = await api("POST", "/api/say", { text, session: "dashboard" });
+    turn(outcome);
+    // Not a home command (no intent matched): the language model answers,
+    // streamed as it writes.
+    if (!outcome.intent) await chat(text);
   } catch (e) {
     $("#chat").append(el("li", { class: "hub error", text: e.message }));
   }
 });
+
+// The language model behind /v1/chat/completions, read as Server-Sent Events.
+async function chat(text) {
+  const reply = el("div", { class: "reply" });
+  const meta = el("div", { class: "meta", text: "language model · writing…" });
+  const li = el("li", { class: "hub llm", "aria-live": "polite", "data-chunks": "0" }, reply, meta);
+  $("#chat").append(li);
+  const t0 = performance.now();
+  const r = await fetch("/v1/chat/completions", {
+    method: "POST", credentials: "same-origin", headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ model: "hubd", stream: true, max_tokens: 96,
+      messages: [{ role: "system", content: "You are hubd, a home assistant. Answer in one or two short sentences." },
+        { role: "user", content: text }] }),
+  });
+  if (!r.ok) {
+    const body = await r.json().catch(() => null);
+    li.classList.add("error");
+    meta.textContent = `language model: ${(body && body.error && body.error.message) || r.statusText}`;
+    return;
+  }
+  const reader = r.body.getReader();
+  const dec = new TextDecoder();
+  let buf = "", chunks = 0, first = null;
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buf += dec.decode(value, { stream: true });
+    let cut;
+    while ((cut = buf.indexOf("\n\n")) >= 0) {
+      const block = buf.slice(0, cut);
+      buf = buf.slice(cut + 2);
+      for (const line of block.split("\n")) {
+        if (!line.startsWith("data:")) continue;
+        const data = line.slice(5).trim();
+        if (data === "[DONE]") continue;
+        const delta = (((JSON.parse(data).choices || [])[0] || {}).delta || {}).content;
+        if (!delta) continue;
+        if (first === null) first = performance.now() - t0;
+        reply.textContent += delta;
+        li.dataset.chunks = String(++chunks);
+      }
+    }
+  }
+  li.dataset.done = "true";
+  meta.textContent = `source: language model · first token ${Math.round(first || 0)} ms · ${Math.round(performance.now() - t0)} ms`;
+}
 
 async function listen(wav, label) {
   $("#chat").append(el("li", { class: "user", text: label }));
@@ -381,16 +441,27 @@ async function loadCameras() {
   if (!cams || !cams.length) { root.append(el("p", { text: "No cameras are configured." })); return; }
   const grid = el("div", { class: "grid" });
   for (const c of cams) {
-    grid.append(el("article", { class: "card cam", "aria-label": c.name },
+    const card = el("article", { class: "card cam", "aria-label": c.name, "data-camera": c.id,
+      "data-motion": c.motion ? "on" : "off", "data-available": c.available ? "true" : "false", "data-fps": c.fps || 0 },
       el("img", { src: `/api/${encodeURIComponent(c.id)}/latest.jpg`, alt: `Latest frame of ${c.name}`, loading: "lazy" }),
-      el("div", { class: "top" }, el("span", { class: "name", text: c.name }),
-        el("span", { class: "st", text: `${c.available ? "online" : "offline"}${c.motion ? " · motion" : ""} · ${Number(c.fps || 0).toFixed(1)} fps` }))));
+      el("div", { class: "top" }, el("span", { class: "name", text: c.name }), el("span", { class: "st", role: "status" })));
+    renderCamera(card);
+    grid.append(card);
   }
-  root.append(grid);
-  // The newest events, Frigate-shaped, with their snapshots (the box drawn) and zones.
+  root.append(grid, el("h3", { text: "Events" }), el("div", { id: "cam-events" }));
+  await refreshCameraEvents();
+}
+function renderCamera(card) {
+  const d = card.dataset;
+  card.querySelector(".st").textContent =
+    `${d.available === "true" ? "online" : "offline"}${d.motion === "on" ? " · motion" : ""} · ${Number(d.fps).toFixed(1)} fps`;
+}
+// The newest events, Frigate-shaped, with their snapshots (the box drawn) and zones.
+async function refreshCameraEvents() {
+  const box = $("#cam-events");
+  if (!box) return;
   const events = await optional("/api/cameras/events?limit=20");
-  root.append(el("h3", { text: "Events" }));
-  if (!events || !events.length) { root.append(el("p", { text: "No camera events yet." })); return; }
+  if (!events || !events.length) { box.replaceChildren(el("p", { text: "No camera events yet." })); return; }
   const ul = el("ul", { class: "list events" });
   for (const e of events) {
     const zones = (e.entered_zones || []).length ? ` · zones ${e.entered_zones.join(", ")}` : "";
@@ -399,9 +470,9 @@ async function loadCameras() {
     const img = e.has_snapshot
       ? el("img", { src: `/api/events/${encodeURIComponent(e.id)}/snapshot.jpg?bbox=1`, alt: `Snapshot: ${e.label} on ${e.camera}`, loading: "lazy", class: "snap" })
       : null;
-    ul.append(el("li", {}, img, el("span", { text })));
+    ul.append(el("li", { "data-event": e.id }, img, el("span", { text })));
   }
-  root.append(ul);
+  box.replaceChildren(ul);
 }
 async function loadAutomations() {
   const list = await optional("/api/automations");
@@ -441,16 +512,32 @@ async function showRuns(id, box) {
 }
 
 // --- system ----------------------------------------------------------------------
+function uptime(sec) {
+  const d = Math.floor(sec / 86400), h = Math.floor(sec / 3600) % 24, m = Math.floor(sec / 60) % 60;
+  return `${d ? d + " d " : ""}${d || h ? h + " h " : ""}${m} min ${sec % 60} s`;
+}
 async function loadSystem() {
   const s = await api("GET", "/api/status");
   const rows = [
-    ["Version", s.version], ["Uptime", `${s.uptime_s} s`], ["MQTT link", s.mqtt_connected ? "connected" : "down"],
+    ["Version", s.version], ["Uptime", uptime(s.uptime_s)], ["MQTT link", s.mqtt_connected ? "connected" : "down"],
     ["Devices", s.devices],
     ["Outbox", Object.entries(s.outbox || {}).map(([k, v]) => `${k} ${v}`).join(", ")],
     ["Events", Object.entries(s.events || {}).map(([k, v]) => `${k} ${v}`).join(", ")],
     ["Language model", JSON.stringify(s.llm)], ["Audio", JSON.stringify(s.audio)],
   ];
   $("#sys").replaceChildren(...rows.flatMap(([k, v]) => [el("dt", { text: k }), el("dd", { text: String(v) })]));
+  const table = (id, head, body) => $(id).replaceChildren(
+    el("thead", {}, el("tr", {}, ...head.map((h) => el("th", { scope: "col", text: h })))),
+    el("tbody", {}, ...body.map((r) => el("tr", {}, ...r.map((c, i) =>
+      i === 0 ? el("th", { scope: "row", text: c }) : el("td", { class: typeof c === "number" ? "num" : null, text: String(c) }))))));
+  const counters = (c) => c ? Object.entries(c).map(([k, v]) => `${k.replace(/_/g, " ")} ${v}`).join(", ") : "";
+  table("#branches", ["Branch", "On", "Models", "Devices", "Pre-gate", "Counters"], (s.models || []).map((b) =>
+    [b.branch, b.enabled ? "yes" : "no", (b.models || []).join(", ") || "none",
+      `${(b.devices || []).join(", ")}${b.split && b.split !== "none" ? ` (${b.split} split)` : ""}`, b.gate, counters(b.counters)]));
+  const lat = Object.entries(s.latency || {});
+  table("#latency", ["Path", "Requests", "p50 ms", "p95 ms", "p99 ms", "max ms"], lat.length
+    ? lat.map(([k, v]) => [k, v.n, v.p50_ms, v.p95_ms, v.p99_ms, v.max_ms])
+    : [["No requests yet", "", "", "", "", ""]]);
 }
 
 start();
