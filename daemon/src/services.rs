@@ -9,6 +9,8 @@
 //! - [`VlmService`]: GLM-4.1V for `hubd ask-camera` (`[model] vlm_path`),
 //!   loaded on the first question.
 //!
+//! - [`TtsService`]: espeak-ng, run as a program (`[tts]`), for Wyoming's `tts`.
+//!
 //! Silero VAD runs inside the capture listener's own thread (one per
 //! microphone), so it is not a shared service.
 
@@ -19,6 +21,7 @@ use hub_model::whisper::{AsrHandle, AsrOptions, Whisper};
 
 use crate::config::Config;
 use crate::llm::{self, LlmService};
+use crate::tts::TtsService;
 use crate::vlm::VlmService;
 
 /// Every shared model worker.
@@ -27,6 +30,7 @@ pub struct ModelServices {
     pub llm: LlmService,
     pub asr: AsrService,
     pub vlm: VlmService,
+    pub tts: TtsService,
 }
 
 impl ModelServices {
@@ -37,6 +41,7 @@ impl ModelServices {
             llm: LlmService::new(llm::engine_spec(Some(cfg), None, None), threads),
             asr: AsrService::new(whisper),
             vlm: VlmService::new(cfg.model.vlm_path.as_deref().map(|p| cfg.resolve_path(p))),
+            tts: TtsService::new(&cfg.tts),
         }
     }
 
