@@ -36,7 +36,7 @@ pub use firmware_bridge::Features;
 /// Where a device entered the registry: the config file, or one of the
 /// MQTT discovery sources hubd imports from (`hub_skills::import`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "lowercase")]
 pub enum Origin {
     /// A `[[device]]` of the configuration.
     #[default]

@@ -39,6 +39,7 @@ fn make_certificates(dir: &Path) {
         ],
     );
     std::fs::write(dir.join("san.ext"), "subjectAltName = IP:127.0.0.1, DNS:localhost\n").unwrap();
+    std::fs::write(dir.join("client.ext"), "extendedKeyUsage = clientAuth\n").unwrap();
     for (name, cn) in [("server", "localhost"), ("client", "hubd")] {
         openssl(
             dir,
@@ -55,11 +56,12 @@ fn make_certificates(dir: &Path) {
                 &format!("{name}.csr"),
             ],
         );
+        let csr = format!("{name}.csr");
         let mut args = vec![
             "x509",
             "-req",
             "-in",
-            &format!("{name}.csr")[..],
+            csr.as_str(),
             "-CA",
             "ca.pem",
             "-CAkey",
@@ -71,9 +73,9 @@ fn make_certificates(dir: &Path) {
         ];
         let out = format!("{name}.pem");
         args.push(&out);
-        if name == "server" {
-            args.extend(["-extfile", "san.ext"]);
-        }
+        // Both certificates are X.509 v3 (an extension file makes them so);
+        // rustls refuses v1 certificates, which OpenSSL 3.0 makes without one.
+        args.extend(["-extfile", if name == "server" { "san.ext" } else { "client.ext" }]);
         let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
         let refs: Vec<&str> = args.iter().map(String::as_str).collect();
         openssl(dir, &refs);

@@ -23,7 +23,7 @@ use crate::common::{
 
 const RULE: &str = r#"
 [[automation]]
-id = "porch-evening"
+id = "porch_evening"
 alias = "Porch in the evening"
 triggers = [{ trigger = "sentence", command = ["porch evening"] }]
 actions = [{ action = "light.turn_on", target = { entity_id = "light.hall" } }]
@@ -100,7 +100,7 @@ fn hubd_announces_itself_to_home_assistant() {
     assert_eq!(seen["states"]["frigate/porch/motion"], "OFF", "the motion sensor's state topic is live");
     // The switch flipped the rule itself.
     let (_, rules) = http(web, "GET", "/api/automations", None).unwrap();
-    assert!(json(&rules).as_array().unwrap().iter().any(|r| r["id"] == "porch-evening" && r["enabled"] == true));
+    assert!(json(&rules).as_array().unwrap().iter().any(|r| r["id"] == "porch_evening" && r["enabled"] == true));
     // The text entity's sentence went through the pipeline to the light.
     assert!(
         wait_until(Duration::from_secs(10), || devices.state("Kitchen Light").is_some_and(|s| s["state"] == "ON")),

@@ -1,16 +1,16 @@
-//! JPEG to the small grey motion frame, in Rust (`jpeg-decoder`).
+//! JPEG to the small grey motion frame and to full-size RGB, through
+//! libjpeg-turbo ([`super::turbo`]).
 //!
-//! `jpeg-decoder` was chosen over `zune-jpeg` for `Decoder::scale`: the IDCT
-//! runs at 1/2, 1/4 or 1/8 of the size (1080p at 1/8 is 240x135), which is
-//! the reduced-scale decode that keeps idle cameras cheap. The header is read
-//! first and a frame over [`MAX_PIXELS`] is refused before any pixel buffer
-//! is allocated.
-
-use std::io::Cursor;
+//! The motion path decodes at the smallest IDCT scale that still covers the
+//! motion frame (1/2 .. 1/8; 1080p at 1/8 is 240x135) and grey only: the
+//! chroma planes are entropy-decoded but never transformed. That reduced-scale
+//! decode is what keeps idle cameras cheap. The header is read first and a
+//! frame over [`MAX_PIXELS`] is refused before any pixel buffer is allocated.
 
 use hub_kernels::motion::{MotionError, downscale_grey};
-use jpeg_decoder::{Decoder, PixelFormat};
 use thiserror::Error;
+
+use super::turbo::{Decompressor, Pixels, TurboError, eighths_covering};
 
 /// Largest frame accepted: 8K UHD.
 pub const MAX_PIXELS: u64 = 7680 * 4320;
@@ -20,9 +20,7 @@ pub enum DecodeError {
     #[error("JPEG header says {w}x{h}, over the limit of {max} pixels")]
     TooLarge { w: u32, h: u32, max: u64 },
     #[error("bad JPEG: {0}")]
-    Jpeg(#[from] jpeg_decoder::Error),
-    #[error("unsupported JPEG pixel format {0:?}")]
-    Format(PixelFormat),
+    Jpeg(#[from] TurboError),
     #[error(transparent)]
     Motion(#[from] MotionError),
 }
@@ -44,51 +42,34 @@ pub fn motion_size(full_w: u32, full_h: u32, target_h: u32) -> (usize, usize) {
     (w as usize, h as usize)
 }
 
+/// The header's size, refused over [`MAX_PIXELS`].
+fn checked_size(d: &mut Decompressor, jpeg: &[u8]) -> Result<(u32, u32), DecodeError> {
+    let (w, h) = d.size(jpeg)?;
+    if u64::from(w) * u64::from(h) > MAX_PIXELS {
+        return Err(DecodeError::TooLarge { w, h, max: MAX_PIXELS });
+    }
+    Ok((w, h))
+}
+
 /// Decode `jpeg` at the smallest IDCT scale that still covers `target_h`
 /// rows, then average down to exactly that height (grey).
 pub fn decode_grey(jpeg: &[u8], target_h: u32) -> Result<GreyFrame, DecodeError> {
-    let mut d = Decoder::new(Cursor::new(jpeg));
-    d.read_info()?;
-    let Some(info) = d.info() else {
-        return Err(DecodeError::Jpeg(jpeg_decoder::Error::Format("no frame header".into())));
-    };
-    let (full_w, full_h) = (u32::from(info.width), u32::from(info.height));
-    if u64::from(full_w) * u64::from(full_h) > MAX_PIXELS || full_w == 0 || full_h == 0 {
-        return Err(DecodeError::TooLarge { w: full_w, h: full_h, max: MAX_PIXELS });
-    }
+    let mut d = Decompressor::new()?;
+    let (full_w, full_h) = checked_size(&mut d, jpeg)?;
     let (tw, th) = motion_size(full_w, full_h, target_h);
-    let (sw, sh) = d.scale(tw as u16, th as u16)?;
-    let pixels = d.decode()?;
-    let channels = match info.pixel_format {
-        PixelFormat::L8 => 1,
-        PixelFormat::RGB24 => 3,
-        other => return Err(DecodeError::Format(other)),
-    };
-    let (sw, sh) = (usize::from(sw), usize::from(sh));
+    let eighths = eighths_covering((full_w, full_h), tw, th);
+    let (pixels, sw, sh) = d.decode(jpeg, (full_w, full_h), eighths, Pixels::Grey)?;
     let (tw, th) = (tw.min(sw), th.min(sh));
-    let grey = downscale_grey(&pixels, sw, sh, channels, tw, th)?;
+    let grey = downscale_grey(&pixels, sw, sh, 1, tw, th)?;
     Ok(GreyFrame { w: tw, h: th, pixels: grey, full_w, full_h })
 }
 
 /// Decode `jpeg` at full size to interleaved RGB (grey is expanded), with the
 /// same header guard.
 pub fn decode_rgb(jpeg: &[u8]) -> Result<(Vec<u8>, usize, usize), DecodeError> {
-    let mut d = Decoder::new(Cursor::new(jpeg));
-    d.read_info()?;
-    let Some(info) = d.info() else {
-        return Err(DecodeError::Jpeg(jpeg_decoder::Error::Format("no frame header".into())));
-    };
-    let (w, h) = (u32::from(info.width), u32::from(info.height));
-    if u64::from(w) * u64::from(h) > MAX_PIXELS || w == 0 || h == 0 {
-        return Err(DecodeError::TooLarge { w, h, max: MAX_PIXELS });
-    }
-    let px = d.decode()?;
-    let rgb = match info.pixel_format {
-        PixelFormat::RGB24 => px,
-        PixelFormat::L8 => px.iter().flat_map(|&g| [g, g, g]).collect(),
-        other => return Err(DecodeError::Format(other)),
-    };
-    Ok((rgb, w as usize, h as usize))
+    let mut d = Decompressor::new()?;
+    let size = checked_size(&mut d, jpeg)?;
+    Ok(d.decode(jpeg, size, 8, Pixels::Rgb)?)
 }
 
 /// Draw a `thickness`-pixel rectangle `[x1, y1, x2, y2]` into an RGB image.

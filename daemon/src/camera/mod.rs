@@ -26,6 +26,7 @@ pub mod detect;
 pub mod mjpeg;
 pub mod source;
 pub mod tracker;
+pub mod turbo;
 pub mod video4linux;
 
 use std::collections::HashMap;
