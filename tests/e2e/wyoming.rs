@@ -32,7 +32,10 @@ fn heard(transcript: &serde_json::Value, sentence: &str, key: &[&str]) -> bool {
 fn start(dir: &Path, broker: u16, wyoming: &str) -> (Daemon, u16) {
     let (web, port) = (free_port(), free_port());
     let cfg = dir.join("hub.toml");
-    let text = format!("{}\n[wyoming]\nenabled = true\nbind = \"127.0.0.1:{port}\"\n{wyoming}", config_text(broker, web, 2000));
+    let text = format!(
+        "{}\n[wyoming]\nenabled = true\nbind = \"127.0.0.1:{port}\"\n{wyoming}",
+        config_text(broker, web, 2000)
+    );
     std::fs::write(&cfg, text).unwrap();
     (Daemon::start(&cfg, web, None), port)
 }
@@ -89,7 +92,11 @@ fn home_assistant_uses_hubd_over_wyoming() {
     assert_eq!(t["format"], serde_json::json!([22050, 2, 1]), "{t}");
     assert!(t["bytes"].as_u64().unwrap() > 22050, "{t}");
     assert!(t["chunks"].as_u64().unwrap() > 1);
-    assert!(heard(&seen["tts_stt"]["text"], "the kitchen light is on", &["kitchen", "light", "on"]), "{}", seen["tts_stt"]);
+    assert!(
+        heard(&seen["tts_stt"]["text"], "the kitchen light is on", &["kitchen", "light", "on"]),
+        "{}",
+        seen["tts_stt"]
+    );
 
     // Bad clients: an error event naming the problem, then the server goes on.
     assert_eq!(seen["unknown"]["first"]["code"], "unknown-event");
@@ -123,4 +130,47 @@ fn wyoming_without_espeak_and_over_the_connection_limit() {
     assert_eq!(busy["third"]["closed"], true);
     assert_eq!(busy["after"]["handle"], serde_json::json!(["hubd"]), "the slot is free again: {busy}");
     assert!(daemon.alive());
+}
+
+/// Bound to every interface, the server is announced as `_wyoming._tcp`;
+/// a browser (mdns-sd, the same crate) on this machine resolves it to the
+/// daemon's port, and the goodbye on shutdown removes it.
+#[test]
+fn wyoming_is_announced_over_mdns() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Mosquitto::start(dir.path());
+    let (web, port) = (free_port(), free_port());
+    let cfg = dir.path().join("hub.toml");
+    let text =
+        format!("{}\n[wyoming]\nenabled = true\nbind = \"0.0.0.0:{port}\"\n", config_text(broker.port, web, 2000));
+    std::fs::write(&cfg, text).unwrap();
+    let browser = mdns_sd::ServiceDaemon::new().unwrap();
+    let events = browser.browse("_wyoming._tcp.local.").unwrap();
+    let mut daemon = Daemon::start(&cfg, web, None);
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let mut found = None;
+    while found.is_none() && std::time::Instant::now() < deadline {
+        if let Ok(mdns_sd::ServiceEvent::ServiceResolved(s)) = events.recv_timeout(Duration::from_millis(200))
+            && s.get_port() == port
+        {
+            found = Some(s);
+        }
+    }
+    let s =
+        found.unwrap_or_else(|| panic!("no _wyoming._tcp announcement for port {port}; log:\n{}", daemon.log_text()));
+    assert!(s.get_fullname().starts_with("hubd-"), "{}", s.get_fullname());
+    assert!(!s.get_addresses_v4().is_empty(), "announced with this machine's addresses");
+    assert!(daemon.log_text().contains("wyoming: announced over mDNS"));
+    // The goodbye: the record is removed when hubd stops.
+    let name = s.get_fullname().to_string();
+    assert!(daemon.sigterm().success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut removed = false;
+    while !removed && std::time::Instant::now() < deadline {
+        if let Ok(mdns_sd::ServiceEvent::ServiceRemoved(_, n)) = events.recv_timeout(Duration::from_millis(200)) {
+            removed = n == name;
+        }
+    }
+    let _ = browser.shutdown();
+    assert!(removed, "no goodbye for {name}");
 }
