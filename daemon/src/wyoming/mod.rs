@@ -74,6 +74,14 @@ pub async fn start(
         .map(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "whisper".to_string()));
     if whisper.is_none() {
         tracing::warn!("wyoming: no Whisper model; the asr service is not offered");
+    } else {
+        // Load the shared Whisper now, not on Home Assistant's first request.
+        let asr = asr.clone();
+        tokio::spawn(async move {
+            if let Err(e) = asr.get().await {
+                tracing::warn!(error = %e, "wyoming: Whisper did not load; transcribe requests will fail");
+            }
+        });
     }
     let offer = info::Offer { whisper, language: cfg.nlu.language.clone(), voices };
     let decode = crate::audio::voice::VoiceOptions::from_config(cfg).ok().and_then(|o| o.decode);
