@@ -25,6 +25,8 @@ pub mod services;
 pub mod simulate;
 pub mod store;
 pub mod testing;
+pub mod tts;
 pub mod vlm;
 pub mod wav;
 pub mod web;
+pub mod wyoming;

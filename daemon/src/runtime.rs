@@ -52,6 +52,8 @@ pub enum RuntimeError {
     Automation(#[from] AutomationError),
     #[error(transparent)]
     Tls(#[from] crate::mqtt_tls::TlsError),
+    #[error(transparent)]
+    Wyoming(#[from] crate::wyoming::WyomingError),
 }
 
 /// What to start besides the core (store, link, outbox, pipeline).
@@ -76,6 +78,8 @@ pub struct StartOptions {
     /// MQTT discovery both ways (`[mqtt] discovery`, `[mqtt] import`): the
     /// daemon's, not a one-shot in-process client's.
     pub discovery: bool,
+    /// The Wyoming server when `[wyoming] enabled`.
+    pub wyoming: bool,
 }
 
 impl Default for StartOptions {
@@ -90,6 +94,7 @@ impl Default for StartOptions {
             demo: false,
             camera: false,
             discovery: false,
+            wyoming: false,
         }
     }
 }
@@ -121,6 +126,8 @@ pub struct Runtime {
     /// Where the broker is (host, port).
     pub broker_addr: (String, u16),
     pub web_addr: Option<SocketAddr>,
+    /// Where the Wyoming server listens, when it runs.
+    pub wyoming_addr: Option<SocketAddr>,
     /// The API's bearer token (configured, or made at start-up).
     pub web_token: Option<String>,
     /// Where the web token was stored, if it was made at this start.
@@ -245,6 +252,7 @@ impl Runtime {
             broker,
             broker_addr: (host, port),
             web_addr: None,
+            wyoming_addr: None,
             web_token: None,
             web_token_new: None,
             automations,
@@ -304,6 +312,13 @@ impl Runtime {
         }
         if opts.discovery {
             rt.start_discovery(cfg);
+        }
+        if opts.wyoming && cfg.wyoming.enabled {
+            let (p, s) = (rt.pipeline.clone(), &rt.services);
+            let (asr, tts, stop) = (s.asr.clone(), s.tts.clone(), rt.signal(Stage::Producer));
+            let (addr, t) = crate::wyoming::start(cfg, None, p, asr, tts, stop).await?;
+            rt.wyoming_addr = Some(addr);
+            rt.add_task("wyoming", Stage::Producer, t);
         }
         // --- camera ---
         if opts.camera && cfg.camera.enabled && !cfg.camera.source.is_empty() {

@@ -9,6 +9,8 @@
 //! - [`VlmService`]: GLM-4.1V for `hubd ask-camera` (`[model] vlm_path`),
 //!   loaded on the first question.
 //!
+//! - [`TtsService`]: espeak-ng, run as a program (`[tts]`), for Wyoming's `tts`.
+//!
 //! Silero VAD runs inside the capture listener's own thread (one per
 //! microphone), so it is not a shared service.
 
@@ -19,6 +21,7 @@ use hub_model::whisper::{AsrHandle, AsrOptions, Whisper};
 
 use crate::config::Config;
 use crate::llm::{self, LlmService};
+use crate::tts::TtsService;
 use crate::vlm::VlmService;
 
 /// Every shared model worker.
@@ -30,6 +33,7 @@ pub struct ModelServices {
     /// What the configuration asks each branch to run, and where
     /// ([`describe`]); `/api/status` adds the live counters.
     pub branches: Arc<serde_json::Value>,
+    pub tts: TtsService,
 }
 
 impl ModelServices {
@@ -41,6 +45,7 @@ impl ModelServices {
             asr: AsrService::new(whisper),
             vlm: VlmService::new(cfg.model.vlm_path.as_deref().map(|p| cfg.resolve_path(p))),
             branches: Arc::new(describe(cfg)),
+            tts: TtsService::new(&cfg.tts),
         }
     }
 

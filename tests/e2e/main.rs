@@ -18,3 +18,4 @@ mod openai_limits;
 mod security;
 mod spine;
 mod voice;
+mod wyoming;

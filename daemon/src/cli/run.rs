@@ -26,7 +26,14 @@ pub struct Args {
 
 pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
     let cfg = Config::load(&ctx.config)?;
-    let opts = StartOptions { voice: true, camera: true, demo: args.demo, discovery: true, ..StartOptions::default() };
+    let opts = StartOptions {
+        voice: true,
+        camera: true,
+        demo: args.demo,
+        discovery: true,
+        wyoming: true,
+        ..StartOptions::default()
+    };
     let rt = Runtime::start(&cfg, opts).await.context("starting the daemon")?;
     let runtime_file = super::banner::announce(ctx, &rt, args.demo);
     wait_for_signal(&rt).await;

@@ -37,6 +37,7 @@ use serde::Serialize;
 
 mod automations;
 mod schema;
+mod services;
 mod span;
 mod validate;
 
@@ -44,6 +45,7 @@ mod validate;
 mod tests;
 
 pub use schema::*;
+pub use services::{TtsConfig, WyomingConfig};
 use span::{Seg, Source, entries, section};
 use validate::{Validator, one_of, sorted, strip_not_implemented};
 
@@ -140,6 +142,8 @@ pub struct Config {
     pub audio: AudioConfig,
     pub camera: CameraConfig,
     pub home: HomeConfig,
+    pub wyoming: WyomingConfig,
+    pub tts: TtsConfig,
     /// `[automations]` (which files hold more rules).
     pub automation_files: AutomationsConfig,
     pub floors: Vec<FloorConfig>,
@@ -162,6 +166,8 @@ const SECTIONS: &[&str] = &[
     "audio",
     "camera",
     "home",
+    "wyoming",
+    "tts",
     "floor",
     "area",
     "device",
@@ -208,6 +214,8 @@ impl Config {
                 "audio" => section(&src, name, value, &mut cfg.audio, &mut diags),
                 "camera" => section(&src, name, value, &mut cfg.camera, &mut diags),
                 "home" => section(&src, name, value, &mut cfg.home, &mut diags),
+                "wyoming" => section(&src, name, value, &mut cfg.wyoming, &mut diags),
+                "tts" => section(&src, name, value, &mut cfg.tts, &mut diags),
                 "automations" => section(&src, name, value, &mut cfg.automation_files, &mut diags),
                 "floor" => cfg.floors = entries(&src, name, value, &mut diags),
                 "area" => cfg.areas = entries(&src, name, value, &mut diags),

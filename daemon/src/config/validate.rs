@@ -10,6 +10,8 @@ use super::schema::*;
 use super::span::{Doc, Seg};
 use super::{Config, Diagnostic};
 
+mod services;
+
 pub(super) struct Validator<'a> {
     cfg: &'a Config,
     doc: Option<&'a Doc<'a>>,
@@ -78,6 +80,7 @@ impl<'a> Validator<'a> {
         self.devices(&area_ids);
         self.camera(&area_ids);
         self.home();
+        self.services();
     }
 
     fn mqtt(&mut self) {

@@ -1,0 +1,101 @@
+//! `[wyoming]` and `[tts]`: the Wyoming server for Home Assistant's voice
+//! pipeline and the text-to-speech program it (and later spoken replies) uses.
+
+use std::net::SocketAddr;
+
+use serde::{Deserialize, Serialize};
+
+/// `[wyoming]`: the Wyoming protocol server (`asr`, `handle`, `intent`, `tts`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WyomingConfig {
+    /// Off unless asked: the protocol has no authentication, and `handle`
+    /// acts on the home.
+    pub enabled: bool,
+    /// Where to listen. Loopback by default; Home Assistant on another
+    /// machine needs a LAN address (or `0.0.0.0`).
+    pub bind: SocketAddr,
+    /// Connections served at once; more are closed with an `error` event.
+    pub max_connections: u32,
+    /// Announce `_wyoming._tcp` over mDNS. Unset: on when `bind` is not a
+    /// loopback address (an announced loopback address reaches no one).
+    pub zeroconf: Option<bool>,
+}
+
+impl Default for WyomingConfig {
+    fn default() -> Self {
+        WyomingConfig {
+            enabled: false,
+            bind: SocketAddr::from(([127, 0, 0, 1], 10700)),
+            max_connections: 16,
+            zeroconf: None,
+        }
+    }
+}
+
+impl WyomingConfig {
+    /// Whether the server is announced over mDNS.
+    pub fn announce(&self) -> bool {
+        self.zeroconf.unwrap_or(!self.bind.ip().is_loopback())
+    }
+}
+
+/// `[tts]`: text to speech with espeak-ng, run as a program.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TtsConfig {
+    /// The espeak-ng executable (a name on `PATH` or a path).
+    pub program: String,
+    /// Default voice: a language from `espeak-ng --voices` (`en-us`, `de`).
+    pub voice: String,
+    /// Words a minute (espeak-ng's `-s`), 80..=450.
+    pub rate: u32,
+}
+
+impl Default for TtsConfig {
+    fn default() -> Self {
+        TtsConfig { program: "espeak-ng".into(), voice: "en-us".into(), rate: 175 }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Config;
+
+    fn errors(text: &str) -> Vec<String> {
+        match Config::from_str(text, "t.toml") {
+            Ok(_) => Vec::new(),
+            Err(e) => e.diagnostics().into_iter().map(|d| d.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn defaults_and_announcement() {
+        let c = Config::from_str("[wyoming]\nenabled = true\n", "t.toml").unwrap();
+        assert_eq!(c.wyoming.bind.to_string(), "127.0.0.1:10700");
+        assert!(c.wyoming.enabled && !c.wyoming.announce(), "loopback is not announced");
+        let c = Config::from_str("[wyoming]\nbind = \"0.0.0.0:10700\"\n", "t.toml").unwrap();
+        assert!(!c.wyoming.enabled && c.wyoming.announce(), "a LAN bind is announced unless told not to");
+        let c = Config::from_str("[wyoming]\nbind = \"0.0.0.0:10700\"\nzeroconf = false\n", "t.toml").unwrap();
+        assert!(!c.wyoming.announce());
+        let c = Config::from_str("[tts]\nvoice = \"de\"\nrate = 200\n", "t.toml").unwrap();
+        assert_eq!((c.tts.program.as_str(), c.tts.voice.as_str(), c.tts.rate), ("espeak-ng", "de", 200));
+    }
+
+    #[test]
+    fn bad_values_are_located() {
+        let cases = [
+            ("[wyoming]\nmax_connections = 0\n", "t.toml:2:19: `max_connections` is 0"),
+            ("[wyoming]\nzeroconf = true\n", "t.toml:2:12: `zeroconf = true` would announce the loopback address"),
+            ("[wyoming]\nbind = \"nowhere\"\n", "t.toml:2:8: "),
+            ("[wyoming]\nport = 10700\n", "unknown field `port`"),
+            ("[tts]\nvoice = \"-x\"\n", "t.toml:2:9: invalid voice `-x`"),
+            ("[tts]\nrate = 20\n", "t.toml:2:8: `rate = 20` is out of range"),
+            ("[tts]\nprogram = \" \"\n", "t.toml:2:11: `program` is empty"),
+        ];
+        for (text, want) in cases {
+            let e = errors(text);
+            assert!(e.iter().any(|d| d.contains(want)), "{text}: {e:?}");
+        }
+    }
+}
