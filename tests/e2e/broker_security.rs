@@ -55,11 +55,12 @@ fn make_certificates(dir: &Path) {
                 &format!("{name}.csr"),
             ],
         );
+        let csr = format!("{name}.csr");
         let mut args = vec![
             "x509",
             "-req",
             "-in",
-            &format!("{name}.csr")[..],
+            csr.as_str(),
             "-CA",
             "ca.pem",
             "-CAkey",
