@@ -816,27 +816,30 @@ impl Store {
     /// are never purged. The report lists the files the rows pointed to.
     pub async fn purge_older_than(&self, cutoff: i64) -> Result<PurgeReport, StoreError> {
         self.write_tx(async |tx| {
-            let mut files: Vec<String> =
-                sqlx::query_scalar("SELECT audio_path FROM dialogue_turns WHERE created_at < ? AND audio_path IS NOT NULL")
-                    .bind(cutoff)
-                    .fetch_all(&mut *tx)
-                    .await?;
-            let snapshots: Vec<String> =
-                sqlx::query_scalar("SELECT snapshot_path FROM events WHERE created_at < ? AND snapshot_path IS NOT NULL")
-                    .bind(cutoff)
-                    .fetch_all(&mut *tx)
-                    .await?;
+            let mut files: Vec<String> = sqlx::query_scalar(
+                "SELECT audio_path FROM dialogue_turns WHERE created_at < ? AND audio_path IS NOT NULL",
+            )
+            .bind(cutoff)
+            .fetch_all(&mut *tx)
+            .await?;
+            let snapshots: Vec<String> = sqlx::query_scalar(
+                "SELECT snapshot_path FROM events WHERE created_at < ? AND snapshot_path IS NOT NULL",
+            )
+            .bind(cutoff)
+            .fetch_all(&mut *tx)
+            .await?;
             files.extend(snapshots);
             let turns = sqlx::query("DELETE FROM dialogue_turns WHERE created_at < ?")
                 .bind(cutoff)
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
-            let commands = sqlx::query("DELETE FROM commands WHERE created_at < ? AND status NOT IN ('pending', 'sent')")
-                .bind(cutoff)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
+            let commands =
+                sqlx::query("DELETE FROM commands WHERE created_at < ? AND status NOT IN ('pending', 'sent')")
+                    .bind(cutoff)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
             let events = sqlx::query("DELETE FROM events WHERE created_at < ?")
                 .bind(cutoff)
                 .execute(&mut *tx)

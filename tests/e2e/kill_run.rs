@@ -69,10 +69,8 @@ fn post(web: u16, light: usize, pct: u32) -> Option<i64> {
 
 #[test]
 fn twenty_sigkills_in_2000_commands_each_reaches_its_device_exactly_once() {
-    let seed: u64 = std::env::var("HUBD_KILL_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| rand::rng().random());
+    let seed: u64 =
+        std::env::var("HUBD_KILL_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| rand::rng().random());
     eprintln!("kill test seed: {seed} (replay with HUBD_KILL_SEED={seed})");
     let mut rng = StdRng::seed_from_u64(seed);
 
@@ -94,10 +92,8 @@ fn twenty_sigkills_in_2000_commands_each_reaches_its_device_exactly_once() {
         lights.shuffle(&mut rng);
         plan.extend(lights.into_iter().map(|l| (l, pct)));
     }
-    let mut kill_at: Vec<usize> = rand::seq::index::sample(&mut rng, plan.len() - 100, KILLS)
-        .into_iter()
-        .map(|i| i + 50)
-        .collect();
+    let mut kill_at: Vec<usize> =
+        rand::seq::index::sample(&mut rng, plan.len() - 100, KILLS).into_iter().map(|i| i + 50).collect();
     kill_at.sort_unstable();
     let kill_at: HashSet<usize> = kill_at.into_iter().collect();
 

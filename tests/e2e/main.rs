@@ -11,6 +11,7 @@ mod chat;
 mod cli;
 mod common;
 mod config;
+mod config_mutations;
 mod dashboard;
 mod discovery;
 mod faults;

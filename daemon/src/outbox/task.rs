@@ -370,7 +370,10 @@ impl Task {
                     let mut kept = updates;
                     if kept.len() > MAX_KEPT_UPDATES {
                         let dropped = kept.len() - MAX_KEPT_UPDATES;
-                        tracing::error!(dropped, "dropping the oldest unstored command statuses (they resume at restart)");
+                        tracing::error!(
+                            dropped,
+                            "dropping the oldest unstored command statuses (they resume at restart)"
+                        );
                         kept.drain(..dropped);
                     }
                     self.updates = kept;

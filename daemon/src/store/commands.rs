@@ -93,7 +93,10 @@ impl Store {
         self.write_tx(async |tx| Self::apply_command_updates_in(tx, updates).await).await
     }
 
-    async fn apply_command_updates_in(tx: &mut sqlx::SqliteConnection, updates: &[CommandUpdate]) -> Result<(), StoreError> {
+    async fn apply_command_updates_in(
+        tx: &mut sqlx::SqliteConnection,
+        updates: &[CommandUpdate],
+    ) -> Result<(), StoreError> {
         let now = now_ms();
         let mut i = 0;
         while i < updates.len() {

@@ -109,7 +109,9 @@ pub async fn recover(err: Rejection) -> Result<warp::reply::Response, Infallible
                 r.headers_mut().insert(warp::http::header::RETRY_AFTER, warp::http::HeaderValue::from(RETRY_AFTER_S));
                 r
             }
-            ApiError::InsufficientStorage(m) => body(StatusCode::INSUFFICIENT_STORAGE, "insufficient_storage", m.clone()),
+            ApiError::InsufficientStorage(m) => {
+                body(StatusCode::INSUFFICIENT_STORAGE, "insufficient_storage", m.clone())
+            }
             ApiError::Internal(detail) => {
                 tracing::error!(error = %detail, "internal error in API handler");
                 body(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error".into())
