@@ -79,6 +79,24 @@ pub enum StoreError {
     Corrupt { table: &'static str, id: i64, detail: String },
 }
 
+impl StoreError {
+    /// The disk holding the database is full: SQLite's `SQLITE_FULL` (what
+    /// its VFS makes of `ENOSPC`), or `ENOSPC` itself from a file operation.
+    /// The failed statement's transaction was rolled back.
+    pub fn is_disk_full(&self) -> bool {
+        let e = match self {
+            StoreError::Db(e) | StoreError::Open { source: e, .. } => e,
+            _ => return false,
+        };
+        match e {
+            // Extended result codes keep the primary code in the low byte.
+            sqlx::Error::Database(d) => d.code().and_then(|c| c.parse::<i32>().ok()).is_some_and(|c| c & 0xff == 13),
+            sqlx::Error::Io(io) => io.kind() == std::io::ErrorKind::StorageFull,
+            _ => false,
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Enumerations (TEXT columns with CHECK constraints)
 // ---------------------------------------------------------------------------
@@ -603,6 +621,31 @@ impl Store {
         self.pool.close().await;
     }
 
+    /// Run `f` in one transaction on a connection of its own and commit.
+    /// On any error the connection is closed instead of going back to the
+    /// pool: after a failed statement or COMMIT (a full disk), SQLite can
+    /// leave the transaction open on that connection, which then keeps the
+    /// write lock (every other writer waits out `busy_timeout` and fails)
+    /// and takes later "committed" writes into a transaction that never
+    /// commits. Closing it rolls back whatever is open and frees the lock.
+    pub(crate) async fn write_tx<T>(
+        &self,
+        f: impl AsyncFnOnce(&mut sqlx::SqliteConnection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        let res = async {
+            let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+            let out = f(&mut tx).await?;
+            tx.commit().await?;
+            Ok(out)
+        }
+        .await;
+        if res.is_err() {
+            conn.close_on_drop();
+        }
+        res
+    }
+
     // -- dialogue ---------------------------------------------------------
 
     /// Insert one turn; returns its id.
@@ -615,32 +658,33 @@ impl Store {
     /// Insert several turns (e.g. a user turn and its reply) in one
     /// transaction; returns their ids in order.
     pub async fn insert_turns(&self, turns: &[NewTurn]) -> Result<Vec<i64>, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let now = now_ms();
-        let mut ids = Vec::with_capacity(turns.len());
-        for t in turns {
-            let res = sqlx::query(
-                "INSERT INTO dialogue_turns
-                    (session, role, modality, text, reasoning, intent, area, timings, correlation, audio_path, created_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(&t.session)
-            .bind(t.role)
-            .bind(t.modality)
-            .bind(&t.text)
-            .bind(&t.reasoning)
-            .bind(t.intent.as_ref().map(|v| v.to_string()))
-            .bind(&t.area)
-            .bind(t.timings.as_ref().map(|v| v.to_string()))
-            .bind(&t.correlation)
-            .bind(&t.audio_path)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            ids.push(res.last_insert_rowid());
-        }
-        tx.commit().await?;
-        Ok(ids)
+        self.write_tx(async |tx| {
+            let now = now_ms();
+            let mut ids = Vec::with_capacity(turns.len());
+            for t in turns {
+                let res = sqlx::query(
+                    "INSERT INTO dialogue_turns
+                        (session, role, modality, text, reasoning, intent, area, timings, correlation, audio_path, created_at)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                )
+                .bind(&t.session)
+                .bind(t.role)
+                .bind(t.modality)
+                .bind(&t.text)
+                .bind(&t.reasoning)
+                .bind(t.intent.as_ref().map(|v| v.to_string()))
+                .bind(&t.area)
+                .bind(t.timings.as_ref().map(|v| v.to_string()))
+                .bind(&t.correlation)
+                .bind(&t.audio_path)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                ids.push(res.last_insert_rowid());
+            }
+            Ok(ids)
+        })
+        .await
     }
 
     /// The newest `limit` turns of all sessions, newest first.
@@ -771,41 +815,45 @@ impl Store {
     /// that are no longer open. Open commands (pending/sent) and device state
     /// are never purged. The report lists the files the rows pointed to.
     pub async fn purge_older_than(&self, cutoff: i64) -> Result<PurgeReport, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let mut files: Vec<String> =
-            sqlx::query_scalar("SELECT audio_path FROM dialogue_turns WHERE created_at < ? AND audio_path IS NOT NULL")
+        self.write_tx(async |tx| {
+            let mut files: Vec<String> = sqlx::query_scalar(
+                "SELECT audio_path FROM dialogue_turns WHERE created_at < ? AND audio_path IS NOT NULL",
+            )
+            .bind(cutoff)
+            .fetch_all(&mut *tx)
+            .await?;
+            let snapshots: Vec<String> = sqlx::query_scalar(
+                "SELECT snapshot_path FROM events WHERE created_at < ? AND snapshot_path IS NOT NULL",
+            )
+            .bind(cutoff)
+            .fetch_all(&mut *tx)
+            .await?;
+            files.extend(snapshots);
+            let turns = sqlx::query("DELETE FROM dialogue_turns WHERE created_at < ?")
                 .bind(cutoff)
-                .fetch_all(&mut *tx)
-                .await?;
-        let snapshots: Vec<String> =
-            sqlx::query_scalar("SELECT snapshot_path FROM events WHERE created_at < ? AND snapshot_path IS NOT NULL")
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            let commands =
+                sqlx::query("DELETE FROM commands WHERE created_at < ? AND status NOT IN ('pending', 'sent')")
+                    .bind(cutoff)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+            let events = sqlx::query("DELETE FROM events WHERE created_at < ?")
                 .bind(cutoff)
-                .fetch_all(&mut *tx)
-                .await?;
-        files.extend(snapshots);
-        let turns = sqlx::query("DELETE FROM dialogue_turns WHERE created_at < ?")
-            .bind(cutoff)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        let commands = sqlx::query("DELETE FROM commands WHERE created_at < ? AND status NOT IN ('pending', 'sent')")
-            .bind(cutoff)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        let events = sqlx::query("DELETE FROM events WHERE created_at < ?")
-            .bind(cutoff)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        let automation_runs = sqlx::query("DELETE FROM automation_runs WHERE created_at < ?")
-            .bind(cutoff)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        tx.commit().await?;
-        let files = files.into_iter().map(PathBuf::from).collect();
-        Ok(PurgeReport { turns, commands, events, automation_runs, files })
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            let automation_runs = sqlx::query("DELETE FROM automation_runs WHERE created_at < ?")
+                .bind(cutoff)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            let files = files.into_iter().map(PathBuf::from).collect();
+            Ok(PurgeReport { turns, commands, events, automation_runs, files })
+        })
+        .await
     }
 
     /// Bytes the database's live pages take (page size x pages in use; pages

@@ -114,6 +114,14 @@ pub struct Daemon {
 
 impl Daemon {
     pub fn start(config: &Path, web_port: u16, fault: Option<&str>) -> Daemon {
+        let mut d = Daemon::spawn(config, web_port, fault);
+        d.wait_healthy(Duration::from_secs(20));
+        d
+    }
+
+    /// [`Daemon::start`] without waiting for anything (a broker that is not
+    /// there yet); see [`Daemon::wait_api`].
+    pub fn spawn(config: &Path, web_port: u16, fault: Option<&str>) -> Daemon {
         let dir = config.parent().unwrap();
         let log = dir.join(format!("hubd-{}.log", Instant::now().elapsed().as_nanos() ^ u128::from(free_port())));
         let logf = std::fs::File::create(&log).unwrap();
@@ -124,9 +132,22 @@ impl Daemon {
             cmd.env("HUBD_FAULT", f);
         }
         let child = cmd.stdout(Stdio::null()).stderr(logf).spawn().unwrap();
-        let mut d = Daemon { child, web_port, log };
-        d.wait_healthy(Duration::from_secs(20));
-        d
+        Daemon { child, web_port, log }
+    }
+
+    /// Wait until the API answers `/healthz`, connected to the broker or not.
+    pub fn wait_api(&mut self, within: Duration) {
+        let t0 = Instant::now();
+        while t0.elapsed() < within {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                panic!("hubd exited early ({st}); log:\n{}", self.log_text());
+            }
+            if let Ok((200, _)) = http(self.web_port, "GET", "/healthz", None) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("hubd API not up within {within:?}; log:\n{}", self.log_text());
     }
 
     pub fn wait_healthy(&mut self, within: Duration) {
@@ -281,8 +302,23 @@ pub struct Devices {
 
 impl Devices {
     pub fn start(rt: &tokio::runtime::Runtime, port: u16) -> Devices {
-        let cfg = hubd::config::Config::from_str(&config_text(port, 8080, 1000), "e2e-devices").unwrap();
+        Devices::start_home(rt, port, &config_text(port, 8080, 1000))
+    }
+
+    /// [`Devices::start`] for the Zigbee2MQTT lights of another home (`config` is its hub.toml text).
+    pub fn start_home(rt: &tokio::runtime::Runtime, port: u16, config: &str) -> Devices {
+        let cfg = hubd::config::Config::from_str(config, "e2e-devices").unwrap();
         let registry = cfg.registry().unwrap();
+        let names: Vec<String> = registry
+            .devices
+            .iter()
+            .filter_map(|d| match &d.dialect {
+                Some(firmware_bridge::Dialect::Zigbee2mqtt { friendly_name, base_topic }) => {
+                    Some(format!("{base_topic}/{friendly_name}"))
+                }
+                _ => None,
+            })
+            .collect();
         let log = hubd::simulate::SimLog::default();
         let options = hubd::simulate::SimOptions {
             z2m_retain: true,
@@ -293,7 +329,6 @@ impl Devices {
         rt.spawn(hubd::simulate::run_with(registry, "127.0.0.1".into(), port, options, std::future::pending()));
         let devs = Devices { log };
         // Every light has announced itself (subscriptions are made before the birth).
-        let names: Vec<String> = LIGHTS.iter().map(|(_, name, _)| format!("zigbee2mqtt/{name}")).collect();
         assert!(
             wait_until(Duration::from_secs(5), || names.iter().all(|t| devs.log.last(t).is_some())),
             "simulated devices did not come up"

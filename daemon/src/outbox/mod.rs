@@ -21,7 +21,10 @@
 //!    deadline passes; what is left is resumed by the next start.
 //!
 //! Losing status writes in a crash is safe: the row is resumed and step 4
-//! decides again.
+//! decides again. A status write that fails while hubd runs (the disk is
+//! full) is kept and retried on the next loop turn, in order, so the stored
+//! rows catch up once space returns; an insert that fails on a full disk
+//! refuses its commands with [`OutboxError::StoreFull`].
 //!
 //! ## Fault hook (tests only)
 //! Built with the `fault-injection` cargo feature (the test suite's build;
@@ -99,6 +102,14 @@ pub enum OutboxError {
     Insert(String),
     #[error("the outbox is stopping and takes no new commands")]
     Stopped,
+    /// The disk holding the database is full: the command was refused and
+    /// nothing of it was stored (the insert transaction rolled back).
+    #[error(
+        "the command store {} is full (no space left on its disk): the command was refused and nothing was \
+         stored; free some space and retry",
+        path.display()
+    )]
+    StoreFull { path: std::path::PathBuf },
 }
 
 /// Counters for benchmarks, metrics and the API.

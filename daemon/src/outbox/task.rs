@@ -54,8 +54,13 @@ pub(super) struct Task {
     updates: Vec<CommandUpdate>,
     dirty_states: HashMap<String, DeviceState>,
     bad_payload_log: HashMap<String, (Option<Instant>, u64)>,
+    /// Failed flushes in a row (0: the last one wrote everything).
+    store_failures: u64,
     fault: Fault,
 }
+
+/// Most status changes kept while the store cannot be written.
+const MAX_KEPT_UPDATES: usize = 100_000;
 
 fn now() -> Now {
     Now { at: Instant::now(), wall_ms: store::now_ms() }
@@ -83,6 +88,7 @@ impl Task {
             updates: Vec::new(),
             dirty_states: HashMap::new(),
             bad_payload_log: HashMap::new(),
+            store_failures: 0,
             fault: Fault::configured(),
         }
     }
@@ -205,10 +211,16 @@ impl Task {
                 return;
             }
             Err(e) => {
-                tracing::error!(error = %e, "outbox insert failed");
+                tracing::error!(error = %e, rows = new.len(), "outbox insert failed; the commands are refused");
+                let full = e.is_disk_full();
                 let msg = e.to_string();
                 for req in batch {
-                    let _ = req.reply.send(Err(OutboxError::Insert(msg.clone())));
+                    let err = if full {
+                        OutboxError::StoreFull { path: self.store.path().to_path_buf() }
+                    } else {
+                        OutboxError::Insert(msg.clone())
+                    };
+                    let _ = req.reply.send(Err(err));
                 }
                 return;
             }
@@ -345,11 +357,28 @@ impl Task {
         }
     }
 
+    /// Write status changes and device states. What fails to write (a full
+    /// disk) is kept and written again on the next call, in order; the first
+    /// failure is logged, then only the recovery.
     async fn flush(&mut self) {
+        let mut failed: Option<store::StoreError> = None;
         if !self.updates.is_empty() {
             let updates = std::mem::take(&mut self.updates);
-            if let Err(e) = self.store.apply_command_updates(&updates).await {
-                tracing::error!(error = %e, rows = updates.len(), "could not store command statuses");
+            match self.store.apply_command_updates(&updates).await {
+                Ok(()) => {}
+                Err(e) => {
+                    let mut kept = updates;
+                    if kept.len() > MAX_KEPT_UPDATES {
+                        let dropped = kept.len() - MAX_KEPT_UPDATES;
+                        tracing::error!(
+                            dropped,
+                            "dropping the oldest unstored command statuses (they resume at restart)"
+                        );
+                        kept.drain(..dropped);
+                    }
+                    self.updates = kept;
+                    failed = Some(e);
+                }
             }
         }
         if !self.dirty_states.is_empty() {
@@ -357,8 +386,27 @@ impl Task {
             for (id, st) in states {
                 let v = serde_json::to_value(&st).unwrap_or(serde_json::Value::Null);
                 if let Err(e) = self.store.upsert_device_state(&id, &v).await {
-                    tracing::error!(error = %e, device = %id, "could not store device state");
+                    // A newer state reported meanwhile wins.
+                    self.dirty_states.entry(id).or_insert(st);
+                    failed.get_or_insert(e);
                 }
+            }
+        }
+        match (failed, self.store_failures) {
+            (Some(e), 0) => {
+                self.store_failures = 1;
+                tracing::error!(
+                    error = %e,
+                    disk_full = e.is_disk_full(),
+                    statuses = self.updates.len(),
+                    "could not store command statuses or device states; retrying on every turn"
+                );
+            }
+            (Some(_), _) => self.store_failures += 1,
+            (None, 0) => {}
+            (None, n) => {
+                self.store_failures = 0;
+                tracing::info!(failed_attempts = n, "command statuses and device states stored again");
             }
         }
     }

@@ -77,31 +77,32 @@ macro_rules! select_runs {
 impl Store {
     /// Record runs in one transaction; returns their ids in order.
     pub async fn insert_automation_runs(&self, runs: &[NewAutomationRun]) -> Result<Vec<i64>, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let now = now_ms();
-        let mut ids = Vec::with_capacity(runs.len());
-        for r in runs {
-            let id: i64 = sqlx::query_scalar(
-                "INSERT INTO automation_runs
-                    (automation_id, outcome, trigger, conditions, steps, error, cause, started_at, ended_at, created_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-            )
-            .bind(&r.automation_id)
-            .bind(&r.outcome)
-            .bind(r.trigger.to_string())
-            .bind(r.conditions.to_string())
-            .bind(r.steps.to_string())
-            .bind(&r.error)
-            .bind(r.cause.as_ref().map(|c| c.to_string()))
-            .bind(r.started_at)
-            .bind(r.ended_at)
-            .bind(now)
-            .fetch_one(&mut *tx)
-            .await?;
-            ids.push(id);
-        }
-        tx.commit().await?;
-        Ok(ids)
+        self.write_tx(async |tx| {
+            let now = now_ms();
+            let mut ids = Vec::with_capacity(runs.len());
+            for r in runs {
+                let id: i64 = sqlx::query_scalar(
+                    "INSERT INTO automation_runs
+                        (automation_id, outcome, trigger, conditions, steps, error, cause, started_at, ended_at, created_at)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                )
+                .bind(&r.automation_id)
+                .bind(&r.outcome)
+                .bind(r.trigger.to_string())
+                .bind(r.conditions.to_string())
+                .bind(r.steps.to_string())
+                .bind(&r.error)
+                .bind(r.cause.as_ref().map(|c| c.to_string()))
+                .bind(r.started_at)
+                .bind(r.ended_at)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await?;
+                ids.push(id);
+            }
+            Ok(ids)
+        })
+        .await
     }
 
     /// Newest first, optionally of one automation, older than `before` (a run id).

@@ -9,8 +9,11 @@ impl Store {
     pub async fn insert_commands(&self, cmds: &[NewCommand]) -> Result<Vec<i64>, StoreError> {
         // Multi-row INSERTs (11 parameters a row, well under SQLite's 32,766)
         // in one transaction: one statement per chunk instead of per row.
+        self.write_tx(async |tx| Self::insert_commands_in(tx, cmds).await).await
+    }
+
+    async fn insert_commands_in(tx: &mut sqlx::SqliteConnection, cmds: &[NewCommand]) -> Result<Vec<i64>, StoreError> {
         const CHUNK: usize = 256;
-        let mut tx = self.pool.begin().await?;
         let now = now_ms();
         let mut ids = Vec::with_capacity(cmds.len());
         for chunk in cmds.chunks(CHUNK) {
@@ -39,7 +42,6 @@ impl Store {
             got.sort_unstable();
             ids.extend(got);
         }
-        tx.commit().await?;
         Ok(ids)
     }
 
@@ -88,8 +90,14 @@ impl Store {
         // a JSON id list: a burst of 20,000 PUBACKs is a handful of UPDATEs.
         // Runs keep the order of the updates (a row sent then acked in one
         // turn ends acked).
+        self.write_tx(async |tx| Self::apply_command_updates_in(tx, updates).await).await
+    }
+
+    async fn apply_command_updates_in(
+        tx: &mut sqlx::SqliteConnection,
+        updates: &[CommandUpdate],
+    ) -> Result<(), StoreError> {
         let now = now_ms();
-        let mut tx = self.pool.begin().await?;
         let mut i = 0;
         while i < updates.len() {
             let u = &updates[i];
@@ -135,7 +143,6 @@ impl Store {
             }
             i = j;
         }
-        tx.commit().await?;
         Ok(())
     }
 

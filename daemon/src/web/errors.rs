@@ -38,6 +38,8 @@ pub enum ApiError {
     RateLimited(u64),
     /// A full queue: 503 with `Retry-After`.
     Busy(String),
+    /// The database's disk is full, nothing was stored: 507.
+    InsufficientStorage(String),
 }
 
 /// Seconds a busy client is asked to wait (`Retry-After`).
@@ -106,6 +108,9 @@ pub async fn recover(err: Rejection) -> Result<warp::reply::Response, Infallible
                 let mut r = body(StatusCode::SERVICE_UNAVAILABLE, "busy", m.clone());
                 r.headers_mut().insert(warp::http::header::RETRY_AFTER, warp::http::HeaderValue::from(RETRY_AFTER_S));
                 r
+            }
+            ApiError::InsufficientStorage(m) => {
+                body(StatusCode::INSUFFICIENT_STORAGE, "insufficient_storage", m.clone())
             }
             ApiError::Internal(detail) => {
                 tracing::error!(error = %detail, "internal error in API handler");

@@ -263,6 +263,9 @@ async fn say_once(req: SayRequest, api: Api) -> Result<(StatusCode, serde_json::
         Err(e @ PipelineError::Outbox(OutboxError::Encode { .. })) => {
             Err(ApiError::BadRequest(e.to_string()).rejection())
         }
+        Err(PipelineError::Outbox(e @ OutboxError::StoreFull { .. })) => {
+            Err(ApiError::InsufficientStorage(e.to_string()).rejection())
+        }
         Err(e) => Err(ApiError::Internal(format!("{e:?}")).rejection()),
     }
 }
@@ -333,6 +336,7 @@ pub(super) async fn command_once(req: CommandRequest, api: Api) -> Result<(Statu
     let rows = match api.outbox.enqueue(vec![cmd]).await {
         Ok(r) => r,
         Err(e @ OutboxError::Encode { .. }) => return Err(ApiError::BadRequest(e.to_string()).rejection()),
+        Err(e @ OutboxError::StoreFull { .. }) => return Err(ApiError::InsufficientStorage(e.to_string()).rejection()),
         Err(e) => return Err(ApiError::Internal(format!("{e:?}")).rejection()),
     };
     let wait = Duration::from_millis(req.wait_ms.min(60_000));

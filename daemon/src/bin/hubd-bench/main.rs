@@ -11,6 +11,7 @@ mod asr;
 mod automations;
 mod camera;
 mod camera_cpu;
+mod faults;
 mod linkbench;
 mod llm;
 mod nlu;
@@ -42,6 +43,7 @@ type Section = (&'static str, fn() -> anyhow::Result<Vec<Row>>);
 const SECTIONS: &[Section] = &[
     ("text", text::run),
     ("outbox", outbox::run),
+    ("faults", faults::run),
     ("automations", automations::run),
     ("nlu", nlu::run),
     ("llm", llm::run),
