@@ -6,7 +6,7 @@
 //!   astronaut's head moving, sensor noise) and the same steps: from RGB
 //!   (grey + area down-scale to height 100 + background, difference,
 //!   threshold, dilation, regions; hub_kernels against cv2), and from the
-//!   JPEGs (hubd's reduced-scale `jpeg-decoder` decode against
+//!   JPEGs (hubd's reduced-scale libjpeg-turbo grey decode against
 //!   `cv2.imdecode(IMREAD_REDUCED_GRAYSCALE_8)`, libjpeg-turbo's 1/8 IDCT).
 //!   Each side runs twice, alternating; the better run counts. Goal: >= 2x.
 //! - MTCNN latency per picture, one thread each: hub_model's MTCNN against
@@ -186,7 +186,7 @@ fn motion_rows(peer: &Peer, dir: &Path, w: usize, h: usize) -> anyhow::Result<Ve
             metric: format!(
                 "motion frames/s, one core, {w}x{h} JPEG ({kb} KB, q85) -> {dw}x{dh}, reduced-scale decode + the same steps"
             ),
-            hubd: format!("{ours_jpeg:.0}/s (jpeg-decoder, 1/8 IDCT)"),
+            hubd: format!("{ours_jpeg:.0}/s (libjpeg-turbo, scaled IDCT, grey)"),
             peer: format!("cv2.imdecode(IMREAD_REDUCED_GRAYSCALE_8) (libjpeg-turbo): {cv_jpeg:.0}/s"),
             ratio: ratio(ours_jpeg, cv_jpeg),
             target: "-".into(),

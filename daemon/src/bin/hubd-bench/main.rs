@@ -1,6 +1,6 @@
 //! `hubd-bench`: every benchmark section, printed as one Markdown table.
 //! Run through `make bench`. Peers (mosquitto_pub, hassil, faster-whisper,
-//! HF transformers, OpenCV, facenet-pytorch) run in the same process run on the same inputs, and each
+//! HF transformers, OpenCV, facenet-pytorch; wrk and Chromium for the web section) run in the same process run on the same inputs, and each
 //! row reports the ratio. Sections live one per module.
 
 use std::process::ExitCode;
@@ -19,6 +19,7 @@ mod outbox;
 mod persons;
 mod text;
 mod voice;
+mod web;
 
 /// One row of the results table.
 #[derive(Debug, Clone)]
@@ -44,6 +45,7 @@ const SECTIONS: &[Section] = &[
     ("text", text::run),
     ("outbox", outbox::run),
     ("faults", faults::run),
+    ("web", web::run),
     ("automations", automations::run),
     ("nlu", nlu::run),
     ("llm", llm::run),
