@@ -11,6 +11,7 @@ mod asr;
 mod automations;
 mod camera;
 mod camera_cpu;
+mod child;
 mod faults;
 mod linkbench;
 mod llm;

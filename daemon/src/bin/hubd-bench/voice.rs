@@ -14,7 +14,7 @@
 use std::collections::VecDeque;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -23,6 +23,7 @@ use anyhow::{Context, bail};
 use rumqttc::{AsyncClient, Event, Incoming, MqttOptions, QoS};
 
 use super::Row;
+use super::child::Daemon;
 use super::linkbench::{Mosquitto, TempDir, percentile};
 
 const RATE: usize = 48_000;
@@ -169,23 +170,6 @@ dialect = {{ type = "zigbee2mqtt", friendly_name = "Kitchen Light" }}
 "#,
         db = dir.join("bench.db").display()
     )
-}
-
-struct Daemon(Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = Command::new("kill").arg("-TERM").arg(self.0.id().to_string()).status();
-        let t0 = Instant::now();
-        while t0.elapsed() < Duration::from_secs(5) {
-            if let Ok(Some(_)) = self.0.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// Values of `key=...` in the daemon's "voice utterance" log lines.

@@ -5,39 +5,19 @@
 //! token is configured and the rate limit is off for the run.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
 use super::Row;
+use super::child::{Daemon, free_port};
 use super::linkbench::{LIGHTS, Mosquitto, TempDir};
 
 const SECTION: &str = "web";
 const TOKEN: &str = "bench-token-0123456789abcdef";
 const SECONDS: u32 = 10;
 const CONNECTIONS: u32 = 32;
-
-/// Stops the daemon on drop (SIGTERM, then SIGKILL).
-struct Daemon(Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        // SAFETY: signalling our own child by its pid.
-        unsafe {
-            libc::kill(self.0.id() as i32, libc::SIGTERM);
-        }
-        let t0 = Instant::now();
-        while t0.elapsed() < Duration::from_secs(5) {
-            if let Ok(Some(_)) = self.0.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn config(dir: &Path, broker: u16, web: u16) -> String {
     let mut s = format!(
@@ -53,10 +33,6 @@ fn config(dir: &Path, broker: u16, web: u16) -> String {
         ));
     }
     s
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
 /// Requests/s and the p50/p99 latency `wrk --latency` printed.
