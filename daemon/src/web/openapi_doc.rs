@@ -14,8 +14,8 @@ use warp::Rejection;
 use warp::http::{HeaderValue, header};
 
 use super::models::{
-    CommandDto, CommandRequest, DeviceCommandRequest, DeviceDto, EnqueuedCommand, EnqueuedDto, ErrorBody, ErrorDetail,
-    EventCounters, Health, Layout, ListenReply, LoginRequest, OutboxCounters, SayRequest, StatusDto, UnderstandRequest,
+    CommandRequest, DeviceCommandRequest, DeviceDto, ErrorBody, ErrorDetail, Health, Layout, ListenReply, LoginRequest,
+    SayRequest, UnderstandRequest,
 };
 use super::{dashboard, events, handlers, session};
 
@@ -33,9 +33,6 @@ use super::{dashboard, events, handlers, session};
         ErrorBody, ErrorDetail, Health, SayRequest, UnderstandRequest, CommandRequest, DeviceCommandRequest,
         LoginRequest, DeviceDto, Layout, ListenReply, crate::pipeline::Outcome, crate::pipeline::CommandOutcome,
         crate::store::DialogueTurn, crate::store::CommandStatus, crate::store::Role, crate::store::Modality,
-        StatusDto, OutboxCounters, EventCounters, CommandDto, EnqueuedDto, EnqueuedCommand,
-        crate::pipeline::UnderstandingDto, crate::services::Branch, crate::latency::Summary,
-        crate::audio::AudioMetricsSnapshot, crate::llm::LlmCounters, crate::camera::CameraStatus,
     )),
     modifiers(&Shared),
     security(("bearer" = []), ("session" = [])),
