@@ -384,6 +384,8 @@ fn schemathesis_finds_no_server_errors() {
         .args(["run", &format!("{url}/api/openapi.json"), "--url", &url])
         .args(["--checks", "not_a_server_error", "--max-examples", "25", "--workers", "2"])
         .args(["--exclude-path", "/api/events", "--exclude-path", "/api/listen", "--no-color"])
+        // 503 is its documented answer while no `[model] vlm_path` is configured.
+        .args(["--exclude-path", "/api/cameras/{camera}/ask"])
         .args(["-H", &format!("Authorization: Bearer {TOKEN}")])
         .current_dir(dir.path())
         .output()
@@ -398,6 +400,6 @@ fn schemathesis_finds_no_server_errors() {
         .find_map(|l| l.trim().strip_prefix("Tested: "))
         .and_then(|n| n.trim().parse::<u32>().ok())
         .unwrap_or_else(|| panic!("no `Tested:` line: {stdout}"));
-    assert!(tested >= 14, "only {tested} operations tested: {stdout}");
+    assert!(tested >= 20, "only {tested} operations tested: {stdout}");
     assert!(d.log_text().lines().all(|l| !l.contains("internal error in API handler")), "{}", d.log_text());
 }

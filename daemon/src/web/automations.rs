@@ -10,7 +10,8 @@ use super::filters::{BodyLimits, get_or_head, json_body, not_allowed};
 use crate::automation::AutomationError;
 
 /// Query of `GET /api/automations/<id>/runs`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct RunsQuery {
     /// At most this many (default 20, at most 500).
@@ -20,7 +21,7 @@ pub struct RunsQuery {
 }
 
 /// Body of `POST /api/automations/<id>/trigger` (and of enable/disable: `{}`).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TriggerRequest {
     /// Skip the rule's conditions (default true, as Home Assistant's `automation.trigger`).
@@ -36,12 +37,18 @@ fn reject(e: AutomationError) -> Rejection {
     }
 }
 
-async fn list(api: Api) -> Result<warp::reply::Response, Rejection> {
+#[utoipa::path(get, path = "/api/automations", tag = "automations",
+    responses((status = 200, description = "Every rule (id, alias, mode, enabled, triggers) with its last run", body = [Object])))]
+pub(super) async fn list(api: Api) -> Result<warp::reply::Response, Rejection> {
     let rules = api.automations.list().await.map_err(reject)?;
     Ok(warp::reply::json(&rules).into_response())
 }
 
-async fn runs(id: String, q: RunsQuery, api: Api) -> Result<warp::reply::Response, Rejection> {
+#[utoipa::path(get, path = "/api/automations/{id}/runs", tag = "automations",
+    params(("id" = String, Path, description = "Rule id"), RunsQuery),
+    responses((status = 200, description = "The rule's runs, newest first, each with its trigger, conditions and steps", body = [Object]),
+        (status = 404, description = "No such rule")))]
+pub(super) async fn runs(id: String, q: RunsQuery, api: Api) -> Result<warp::reply::Response, Rejection> {
     let known = api.automations.rules().await.map_err(reject)?.iter().any(|r| r.id == id);
     if !known {
         return Err(ApiError::NotFound(format!("no automation `{id}`")).rejection());
@@ -55,7 +62,15 @@ async fn runs(id: String, q: RunsQuery, api: Api) -> Result<warp::reply::Respons
     Ok(warp::reply::json(&runs).into_response())
 }
 
-async fn act(id: String, verb: String, body: TriggerRequest, api: Api) -> Result<warp::reply::Response, Rejection> {
+#[utoipa::path(post, path = "/api/automations/{id}/{verb}", tag = "automations", request_body = TriggerRequest,
+    params(("id" = String, Path, description = "Rule id"), ("verb" = String, Path, description = "enable, disable or trigger")),
+    responses((status = 200, description = "`{id, done}`", body = Object), (status = 404, description = "No such rule or verb")))]
+pub(super) async fn act(
+    id: String,
+    verb: String,
+    body: TriggerRequest,
+    api: Api,
+) -> Result<warp::reply::Response, Rejection> {
     match verb.as_str() {
         "enable" | "disable" => api.automations.set_enabled(&id, verb == "enable").await.map_err(reject)?,
         "trigger" => api.automations.trigger(&id, body.skip_condition.unwrap_or(true)).await.map_err(reject)?,
@@ -66,7 +81,10 @@ async fn act(id: String, verb: String, body: TriggerRequest, api: Api) -> Result
     Ok(warp::reply::json(&serde_json::json!({"id": id, "done": verb})).into_response())
 }
 
-async fn reload(_: serde_json::Value, api: Api) -> Result<warp::reply::Response, Rejection> {
+#[utoipa::path(post, path = "/api/reload", tag = "automations", request_body = Object,
+    responses((status = 200, description = "What the reload changed (rules, devices, areas, floors) and what waits for a restart", body = Object),
+        (status = 400, description = "The config file has errors; nothing changed")))]
+pub(super) async fn reload(_: serde_json::Value, api: Api) -> Result<warp::reply::Response, Rejection> {
     let report = api.reloader.reload().await.map_err(reject)?;
     Ok(warp::reply::json(&report).into_response())
 }

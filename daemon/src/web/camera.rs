@@ -23,16 +23,25 @@ use crate::camera::Board;
 use crate::camera::detect::snapshot_path;
 use crate::store::CameraEventQuery;
 
-#[derive(Debug, Deserialize)]
-struct EventsQuery {
+/// Query of `GET /api/cameras/events`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct EventsQuery {
+    /// Only this camera's events.
     camera: Option<String>,
+    /// Only this label's (`person`, `face`, ...).
     label: Option<String>,
+    /// At most this many (default 50).
     limit: Option<u32>,
+    /// Events that started before this Unix time in seconds (paging).
     before: Option<f64>,
 }
 
-#[derive(Debug, Deserialize)]
-struct SnapshotQuery {
+/// Query of `GET /api/events/<id>/snapshot.jpg`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct SnapshotQuery {
+    /// 1: the snapshot with the object's box drawn.
     bbox: Option<u8>,
 }
 
@@ -71,7 +80,9 @@ where
     list.or(events).or(snapshot).or(latest)
 }
 
-async fn events(q: EventsQuery, api: Api) -> Result<impl Reply, Rejection> {
+#[utoipa::path(get, path = "/api/cameras/events", tag = "cameras", params(EventsQuery),
+    responses((status = 200, description = "Stored Frigate-shaped events, newest first (`id`, `camera`, `label`, `top_score`, `box`, `entered_zones`, `start_time`, `end_time`, `has_snapshot`, ...)", body = [Object])))]
+pub(super) async fn events(q: EventsQuery, api: Api) -> Result<impl Reply, Rejection> {
     let bad = |s: &Option<String>| s.as_ref().is_some_and(|v| v.len() > 64);
     if bad(&q.camera) || bad(&q.label) {
         return Err(ApiError::BadRequest("`camera`/`label` too long".into()).rejection());
@@ -86,7 +97,10 @@ async fn events(q: EventsQuery, api: Api) -> Result<impl Reply, Rejection> {
     }
 }
 
-async fn snapshot(id: String, q: SnapshotQuery, api: Api) -> Result<warp::reply::Response, Rejection> {
+#[utoipa::path(get, path = "/api/events/{id}/snapshot.jpg", tag = "cameras",
+    params(("id" = String, Path, description = "Camera event id"), SnapshotQuery),
+    responses((status = 200, description = "The event's best snapshot (image/jpeg)"), (status = 404, description = "No snapshot for this event")))]
+pub(super) async fn snapshot(id: String, q: SnapshotQuery, api: Api) -> Result<warp::reply::Response, Rejection> {
     let not_found = || ApiError::NotFound("no snapshot for this event".into()).rejection();
     if !is_event_id(&id) {
         return Err(not_found());
@@ -111,11 +125,16 @@ fn jpeg_response(bytes: Vec<u8>) -> warp::reply::Response {
     r
 }
 
-async fn cameras() -> Result<impl Reply, Infallible> {
+#[utoipa::path(get, path = "/api/cameras", tag = "cameras",
+    responses((status = 200, description = "Every camera: availability, motion, frame rate and counters", body = [crate::camera::CameraStatus])))]
+pub(super) async fn cameras() -> Result<impl Reply, Infallible> {
     Ok(warp::reply::json(&Board::global().list()))
 }
 
-async fn latest(camera: String) -> Result<warp::reply::Response, Rejection> {
+#[utoipa::path(get, path = "/api/{camera}/latest.jpg", tag = "cameras",
+    params(("camera" = String, Path, description = "Camera id")),
+    responses((status = 200, description = "The camera's newest frame (image/jpeg)"), (status = 404, description = "No such camera, or no frame yet")))]
+pub(super) async fn latest(camera: String) -> Result<warp::reply::Response, Rejection> {
     if !is_slug(&camera) {
         return Err(ApiError::NotFound("no such camera".into()).rejection());
     }

@@ -24,7 +24,7 @@ const MAX_QUESTION: usize = 2000;
 const DEFAULT_TOKENS: u32 = 256;
 const MAX_TOKENS: u32 = 2048;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AskRequest {
     pub question: String,
@@ -32,7 +32,7 @@ pub struct AskRequest {
     pub max_tokens: Option<u32>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AskResponse {
     pub camera: String,
     pub question: String,
@@ -58,6 +58,11 @@ fn vlm_rejection(e: VlmError) -> Rejection {
     .rejection()
 }
 
+#[utoipa::path(post, path = "/api/cameras/{camera}/ask", tag = "cameras", request_body = AskRequest,
+    params(("camera" = String, Path, description = "Camera id")),
+    responses((status = 200, description = "The answer, with what the model saw and produced", body = AskResponse),
+        (status = 404, description = "No such camera, or no frame yet"),
+        (status = 503, description = "No `[model] vlm_path` configured (the message names it), the model cannot load, or it is busy")))]
 pub async fn ask(camera: String, req: AskRequest, api: Api) -> Result<warp::reply::Response, Rejection> {
     if api.vlm.path().is_none() {
         return Err(vlm_rejection(VlmError::NotConfigured));

@@ -17,7 +17,7 @@ use super::models::{
     CommandRequest, DeviceCommandRequest, DeviceDto, ErrorBody, ErrorDetail, Health, Layout, ListenReply, LoginRequest,
     SayRequest, UnderstandRequest,
 };
-use super::{dashboard, events, handlers, session};
+use super::{automations, camera, camera_ask, dashboard, events, handlers, session};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -28,6 +28,8 @@ use super::{dashboard, events, handlers, session};
         dashboard::layout, dashboard::device_command, dashboard::history_turns, dashboard::history_commands,
         dashboard::history_events, dashboard::listen,
         session::login, session::logout, events::stream, openapi_json,
+        camera::cameras, camera::events, camera::snapshot, camera::latest, camera_ask::ask,
+        automations::list, automations::runs, automations::act, automations::reload,
     ),
     components(schemas(
         ErrorBody, ErrorDetail, Health, SayRequest, UnderstandRequest, CommandRequest, DeviceCommandRequest,
@@ -150,6 +152,15 @@ mod tests {
             "/api/logout",
             "/api/understand",
             "/api/openapi.json",
+            "/api/cameras",
+            "/api/cameras/events",
+            "/api/events/{id}/snapshot.jpg",
+            "/api/{camera}/latest.jpg",
+            "/api/cameras/{camera}/ask",
+            "/api/automations",
+            "/api/automations/{id}/runs",
+            "/api/automations/{id}/{verb}",
+            "/api/reload",
         ] {
             assert!(paths.contains_key(p), "{p} missing");
         }
