@@ -19,7 +19,7 @@ pub const VOICE: &str = "voice transcript → reply";
 pub const VOICE_ENQUEUE: &str = "voice end of speech → command enqueued";
 
 /// Nearest-rank percentiles over a window, in milliseconds.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Summary {
     pub n: usize,
     pub p50_ms: f64,

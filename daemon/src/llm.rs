@@ -170,7 +170,7 @@ impl LlmService {
 }
 
 /// Request counters of the loaded model (all zero before the first load).
-#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, serde::Serialize, utoipa::ToSchema)]
 pub struct LlmCounters {
     pub loaded: bool,
     pub completed: u64,

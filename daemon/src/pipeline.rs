@@ -511,23 +511,60 @@ fn sentence_outcome(text: &str, s: crate::automation::SentenceReply, session: St
     Planned { outcome, understanding: None, commands: Vec::new() }
 }
 
-/// JSON for `hubd understand`: the shape.
-pub fn understanding_json(text: &str, u: Option<&Understanding>) -> serde_json::Value {
-    match u {
-        Some(u) => serde_json::json!({
-            "text": text,
-            "intent": u.intent,
-            "slots": u.slots,
-            "entities": u.entities,
-            "confidence": u.confidence,
-            "source": u.source,
-        }),
-        None => serde_json::json!({
-            "text": text,
-            "intent": null,
-            "error": format!("no intent matched `{text}`"),
-        }),
+/// `POST /api/understand` and `hubd understand`: the understanding of a
+/// sentence, nothing done. Without a match only `text`, `intent` (null) and
+/// `error` are present.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct UnderstandingDto {
+    pub text: String,
+    /// A Home Assistant intent name (`HassTurnOn`), null when nothing matched.
+    #[schema(value_type = Option<String>)]
+    pub intent: Option<hub_skills::Intent>,
+    /// Slot values by name (`name`, `area`, `brightness`, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub slots: Option<hub_skills::Slots>,
+    /// Entity ids the request targets.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entities: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<f32>,
+    /// template, grammar, model or llm.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub source: Option<hub_skills::Source>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl UnderstandingDto {
+    pub fn new(text: &str, u: Option<&Understanding>) -> UnderstandingDto {
+        match u {
+            Some(u) => UnderstandingDto {
+                text: text.to_string(),
+                intent: Some(u.intent.clone()),
+                slots: Some(u.slots.clone()),
+                entities: Some(u.entities.clone()),
+                confidence: Some(u.confidence),
+                source: Some(u.source),
+                error: None,
+            },
+            None => UnderstandingDto {
+                text: text.to_string(),
+                intent: None,
+                slots: None,
+                entities: None,
+                confidence: None,
+                source: None,
+                error: Some(format!("no intent matched `{text}`")),
+            },
+        }
     }
+}
+
+/// JSON for `hubd understand` (the shape of [`UnderstandingDto`]).
+pub fn understanding_json(text: &str, u: Option<&Understanding>) -> serde_json::Value {
+    serde_json::to_value(UnderstandingDto::new(text, u)).unwrap_or(serde_json::Value::Null)
 }
 
 #[cfg(test)]

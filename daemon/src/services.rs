@@ -32,7 +32,7 @@ pub struct ModelServices {
     pub vlm: VlmService,
     /// What the configuration asks each branch to run, and where
     /// ([`describe`]); `/api/status` adds the live counters.
-    pub branches: Arc<serde_json::Value>,
+    pub branches: Arc<Vec<Branch>>,
     pub tts: TtsService,
 }
 
@@ -57,9 +57,26 @@ impl ModelServices {
     }
 }
 
-/// The model branches the configuration sets up: per branch its models, the
+/// One model branch as the configuration sets it up: its models, the
 /// devices they run on and its pre-gate (what decides whether it runs).
-pub fn describe(cfg: &Config) -> serde_json::Value {
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct Branch {
+    /// text, audio, vision or vision-language.
+    pub branch: &'static str,
+    pub enabled: bool,
+    pub models: Vec<String>,
+    pub devices: Vec<String>,
+    /// none, layers, tensor or replica.
+    pub split: String,
+    pub gate: &'static str,
+    /// Live counters (filled in by `/api/status`): how often the gate let the
+    /// branch run and how often it skipped it.
+    #[schema(value_type = Object)]
+    pub counters: serde_json::Value,
+}
+
+/// The model branches the configuration sets up.
+pub fn describe(cfg: &Config) -> Vec<Branch> {
     let name = |p: Option<PathBuf>| {
         p.and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned())).unwrap_or_else(|| "none".into())
     };
@@ -79,17 +96,43 @@ pub fn describe(cfg: &Config) -> serde_json::Value {
             detectors.push(format!("TorchScript {}", name(Some(p.clone()))));
         }
     }
-    serde_json::json!([
-        {"branch": "text", "enabled": true, "gate": "text present",
-         "models": [format!("LLM {} ({:?})", name(llm.map(|s| s.path)), cfg.model.quantize).to_lowercase()],
-         "devices": devices, "split": placement.split.clone().unwrap_or_else(|| "none".into())},
-        {"branch": "audio", "enabled": cfg.audio.enabled, "gate": "Silero VAD speech probability",
-         "models": ["Silero VAD", format!("Whisper {}", name(whisper))], "devices": ["cpu"], "split": "none"},
-        {"branch": "vision", "enabled": cfg.camera.enabled, "gate": "motion outside the masks",
-         "models": detectors, "devices": ["cpu"], "split": "none"},
-        {"branch": "vision-language", "enabled": cfg.model.vlm_path.is_some(), "gate": "a question asked",
-         "models": [format!("GLM-4.1V {}", name(cfg.model.vlm_path.clone()))], "devices": ["cpu"], "split": "none"},
-    ])
+    let cpu = || vec!["cpu".to_string()];
+    let branch = |branch, enabled, gate, models, devices, split: &str| Branch {
+        branch,
+        enabled,
+        models,
+        devices,
+        split: split.to_string(),
+        gate,
+        counters: serde_json::Value::Null,
+    };
+    vec![
+        branch(
+            "text",
+            true,
+            "text present",
+            vec![format!("LLM {} ({:?})", name(llm.map(|s| s.path)), cfg.model.quantize).to_lowercase()],
+            devices,
+            placement.split.as_deref().unwrap_or("none"),
+        ),
+        branch(
+            "audio",
+            cfg.audio.enabled,
+            "Silero VAD speech probability",
+            vec!["Silero VAD".into(), format!("Whisper {}", name(whisper))],
+            cpu(),
+            "none",
+        ),
+        branch("vision", cfg.camera.enabled, "motion outside the masks", detectors, cpu(), "none"),
+        branch(
+            "vision-language",
+            cfg.model.vlm_path.is_some(),
+            "a question asked",
+            vec![format!("GLM-4.1V {}", name(cfg.model.vlm_path.clone()))],
+            cpu(),
+            "none",
+        ),
+    ]
 }
 
 /// Whisper, loaded once on its worker thread.

@@ -43,7 +43,7 @@ pub struct AudioMetrics {
 }
 
 /// A point-in-time copy, for JSON (`hubd status`, the dashboard).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default, utoipa::ToSchema)]
 pub struct AudioMetricsSnapshot {
     pub frames: u64,
     pub speech_frames: u64,

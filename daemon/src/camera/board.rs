@@ -96,7 +96,7 @@ impl MotionSwitch {
 pub const ERROR_LOG_EVERY_MS: i64 = 10_000;
 
 /// One camera's state (`GET /api/cameras`, `hubd status`).
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 pub struct CameraStatus {
     pub id: String,
     pub name: String,

@@ -248,20 +248,6 @@ impl Outbox {
     }
 }
 
-/// JSON view of a stored row for the API (payload as text when UTF-8).
-pub fn command_json(r: &store::CommandRow) -> serde_json::Value {
-    let payload = match std::str::from_utf8(&r.payload) {
-        Ok(s) => serde_json::Value::String(s.to_string()),
-        Err(_) => serde_json::Value::String(format!("<{} bytes>", r.payload.len())),
-    };
-    serde_json::json!({
-        "id": r.id, "device_id": r.device_id, "topic": r.topic, "payload": payload,
-        "action": r.action, "status": r.status, "attempts": r.attempts,
-        "created_at": r.created_at, "sent_at": r.sent_at, "acked_at": r.acked_at,
-        "error": r.error, "correlation": r.correlation,
-    })
-}
-
 /// State topics of every commandable/observable device in the registry.
 pub fn state_topics(reg: &Registry) -> Vec<String> {
     let mut out = Vec::new();

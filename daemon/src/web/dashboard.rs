@@ -36,7 +36,7 @@ pub async fn layout(api: Api) -> Result<impl Reply, Rejection> {
 /// `POST /api/devices/<id>/command`: as `POST /api/commands` with the id in the path.
 #[utoipa::path(post, path = "/api/devices/{id}/command", tag = "devices", request_body = DeviceCommandRequest,
     params(("id" = String, Path, description = "Device (entity) id, e.g. light.kitchen")),
-    responses((status = 202, description = "Enqueued: `{device_id, commands: [{id, topic, status}]}`", body = Object)))]
+    responses((status = 202, description = "Enqueued, each command's status after `wait_ms`", body = super::models::EnqueuedDto)))]
 pub async fn device_command(
     device_id: String,
     req: DeviceCommandRequest,
@@ -68,7 +68,7 @@ pub async fn history_turns(q: HistoryQuery, api: Api) -> Result<impl Reply, Reje
 
 /// `GET /api/history/commands?device=&status=&before=&limit=`
 #[utoipa::path(get, path = "/api/history/commands", tag = "history", params(HistoryQuery),
-    responses((status = 200, description = "Outbox rows, newest first (`device`, `status` filters)", body = [Object])))]
+    responses((status = 200, description = "Outbox rows, newest first (`device`, `status` filters)", body = [super::models::CommandDto])))]
 pub async fn history_commands(q: HistoryQuery, api: Api) -> Result<impl Reply, Rejection> {
     let status = match nonempty(&q.status) {
         None => None,
@@ -76,7 +76,7 @@ pub async fn history_commands(q: HistoryQuery, api: Api) -> Result<impl Reply, R
     };
     let rows =
         api.store.commands_page(nonempty(&q.device), status, q.before, page_limit(&q)).await.map_err(internal)?;
-    let out: Vec<serde_json::Value> = rows.iter().map(crate::outbox::command_json).collect();
+    let out: Vec<super::models::CommandDto> = rows.iter().map(super::models::CommandDto::from).collect();
     Ok(warp::reply::json(&out))
 }
 

@@ -8,9 +8,12 @@ use warp::{Rejection, Reply};
 
 use super::Api;
 use super::errors::ApiError;
-use super::models::{CommandRequest, DeviceDto, Health, ListQuery, SayRequest, UnderstandRequest};
+use super::models::{
+    CommandDto, CommandRequest, DeviceDto, EnqueuedCommand, EnqueuedDto, EventCounters, Health, ListQuery,
+    OutboxCounters, SayRequest, StatusDto, UnderstandRequest,
+};
 use crate::outbox::OutboxError;
-use crate::pipeline::{Modality, Origin, PipelineError, understanding_json};
+use crate::pipeline::{Modality, Origin, PipelineError};
 use crate::store::CommandStatus;
 
 /// Longest text accepted by `say`/`understand` (characters).
@@ -101,62 +104,63 @@ pub async fn health(api: Api) -> Result<impl Reply, Rejection> {
 /// `GET /api/status`: what `hubd status` prints. Audio counters show the
 /// gating at work: frames seen, speech frames, utterances decoded.
 #[utoipa::path(get, path = "/api/status", tag = "system",
-    responses((status = 200, description = "Version, uptime, MQTT link, outbox, event bus, audio and LLM counters", body = Object)))]
+    responses((status = 200, description = "Version, uptime, MQTT link, outbox, event bus, model branches, latency", body = StatusDto)))]
 pub async fn status(api: Api) -> Result<impl Reply, Rejection> {
-    Ok(warp::reply::json(&status_json(&api)))
+    Ok(warp::reply::json(&status_dto(&api)))
 }
 
-pub fn status_json(api: &Api) -> serde_json::Value {
+pub fn status_dto(api: &Api) -> StatusDto {
     use std::sync::atomic::Ordering::Relaxed;
     let ob = &api.outbox;
     let st = ob.stats();
     let audio = crate::audio::AudioMetrics::global().snapshot();
-    serde_json::json!({
-        "version": env!("CARGO_PKG_VERSION"),
-        "uptime_s": api.started.elapsed().as_secs(),
-        "mqtt_connected": ob.link_connected(),
-        "devices": api.registry.get().devices.len(),
-        "outbox": {
-            "enqueued": st.enqueued.load(Relaxed),
-            "published": st.published.load(Relaxed),
-            "sent": st.sent.load(Relaxed),
-            "acked": st.acked.load(Relaxed),
-            "failed": st.failed.load(Relaxed),
-            "expired": st.expired.load(Relaxed),
-            "superseded": st.superseded.load(Relaxed),
-            "bad_state_payloads": st.bad_state_payloads.load(Relaxed),
+    StatusDto {
+        version: env!("CARGO_PKG_VERSION"),
+        uptime_s: api.started.elapsed().as_secs(),
+        mqtt_connected: ob.link_connected(),
+        devices: api.registry.get().devices.len(),
+        outbox: OutboxCounters {
+            enqueued: st.enqueued.load(Relaxed),
+            published: st.published.load(Relaxed),
+            sent: st.sent.load(Relaxed),
+            acked: st.acked.load(Relaxed),
+            failed: st.failed.load(Relaxed),
+            expired: st.expired.load(Relaxed),
+            superseded: st.superseded.load(Relaxed),
+            bad_state_payloads: st.bad_state_payloads.load(Relaxed),
         },
-        "events": {"published": api.bus.published(), "lagged": api.bus.lagged(), "subscribers": api.bus.subscribers()},
-        "audio": audio,
-        "llm": api.llm.counters(),
-        "cameras": crate::camera::Board::global().list(),
-        "models": branches(api, &audio),
-        "latency": crate::latency::Latencies::global().snapshot(),
-    })
+        events: EventCounters {
+            published: api.bus.published(),
+            lagged: api.bus.lagged(),
+            subscribers: api.bus.subscribers(),
+        },
+        models: branches(api, &audio),
+        audio,
+        llm: api.llm.counters(),
+        cameras: crate::camera::Board::global().list(),
+        latency: crate::latency::Latencies::global().snapshot(),
+    }
 }
 
 /// The configured model branches with their live gate counters: how often
 /// each branch's pre-gate let it run and how often it was skipped.
-fn branches(api: &Api, audio: &crate::audio::AudioMetricsSnapshot) -> serde_json::Value {
+fn branches(api: &Api, audio: &crate::audio::AudioMetricsSnapshot) -> Vec<crate::services::Branch> {
     use std::sync::atomic::Ordering::Relaxed;
     let board = crate::camera::Board::global();
     let llm = api.llm.counters();
-    let mut list = api.models.as_array().cloned().unwrap_or_default();
+    let mut list = api.models.as_ref().clone();
     for b in &mut list {
-        let gate = match b["branch"].as_str() {
-            Some("text") => serde_json::json!({"loaded": llm.loaded, "requests": llm.completed + llm.failed}),
-            Some("audio") => serde_json::json!({
+        b.counters = match b.branch {
+            "text" => serde_json::json!({"loaded": llm.loaded, "requests": llm.completed + llm.failed}),
+            "audio" => serde_json::json!({
                 "frames": audio.frames, "speech_frames": audio.speech_frames,
                 "utterances": audio.utterances, "decoded": audio.utterances_decoded,
             }),
-            Some("vision") => {
-                serde_json::json!({"run": board.gate_run.load(Relaxed), "skip": board.gate_skip.load(Relaxed)})
-            }
+            "vision" => serde_json::json!({"run": board.gate_run.load(Relaxed), "skip": board.gate_skip.load(Relaxed)}),
             _ => serde_json::Value::Null,
         };
-        b["counters"] = gate;
     }
-    serde_json::Value::Array(list)
+    list
 }
 
 /// `GET /metrics`: Prometheus text format.
@@ -271,12 +275,12 @@ async fn say_once(req: SayRequest, api: Api) -> Result<(StatusCode, serde_json::
 }
 
 #[utoipa::path(post, path = "/api/understand", tag = "dialogue", request_body = UnderstandRequest,
-    responses((status = 200, description = "The understanding (intent, slots, entities), nothing done", body = Object)))]
+    responses((status = 200, description = "The understanding (intent, slots, entities), nothing done", body = crate::pipeline::UnderstandingDto)))]
 pub async fn understand(req: UnderstandRequest, api: Api) -> Result<impl Reply, Rejection> {
     check_text(&req.text)?;
     check_area(&api, &req.area)?;
     let u = api.pipeline.nlu().understand(req.text.trim(), req.area.as_deref());
-    Ok(warp::reply::json(&understanding_json(req.text.trim(), u.as_ref())))
+    Ok(warp::reply::json(&crate::pipeline::UnderstandingDto::new(req.text.trim(), u.as_ref())))
 }
 
 #[utoipa::path(get, path = "/api/devices", tag = "devices",
@@ -303,17 +307,17 @@ pub async fn devices(api: Api) -> Result<impl Reply, Rejection> {
 }
 
 #[utoipa::path(get, path = "/api/commands", tag = "devices", params(ListQuery),
-    responses((status = 200, description = "The newest outbox rows", body = [Object])))]
+    responses((status = 200, description = "The newest outbox rows", body = [CommandDto])))]
 pub async fn commands(q: ListQuery, api: Api) -> Result<impl Reply, Rejection> {
     let limit = q.limit.unwrap_or(50).clamp(1, 1000);
     let rows = api.store.recent_commands(limit).await.map_err(|e| ApiError::Internal(format!("{e:?}")).rejection())?;
-    let out: Vec<serde_json::Value> = rows.iter().map(crate::outbox::command_json).collect();
+    let out: Vec<CommandDto> = rows.iter().map(CommandDto::from).collect();
     Ok(warp::reply::json(&out))
 }
 
 #[utoipa::path(post, path = "/api/commands", tag = "devices", request_body = CommandRequest,
     params(("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key replays the first outcome")),
-    responses((status = 202, description = "Enqueued: `{device_id, commands: [{id, topic, status}]}`", body = Object)))]
+    responses((status = 202, description = "Enqueued, each command's status after `wait_ms`", body = EnqueuedDto)))]
 pub async fn command(key: Option<String>, req: CommandRequest, api: Api) -> Result<impl Reply, Rejection> {
     let run = || command_once(req, api.clone());
     once(&api, "commands", key, run).await
@@ -344,9 +348,11 @@ pub(super) async fn command_once(req: CommandRequest, api: Api) -> Result<(Statu
     for r in rows {
         let (id, topic) = (r.id, r.topic.clone());
         let status = if wait.is_zero() { CommandStatus::Pending } else { r.wait(wait).await };
-        out.push(serde_json::json!({"id": id, "topic": topic, "status": status}));
+        out.push(EnqueuedCommand { id, topic, status });
     }
-    Ok((StatusCode::ACCEPTED, serde_json::json!({"device_id": req.device_id, "commands": out})))
+    let body = serde_json::to_value(EnqueuedDto { device_id: req.device_id, commands: out })
+        .map_err(|e| ApiError::Internal(format!("enqueued reply: {e}")).rejection())?;
+    Ok((StatusCode::ACCEPTED, body))
 }
 
 #[cfg(test)]

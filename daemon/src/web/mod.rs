@@ -62,7 +62,7 @@ pub struct Api {
     pub asr: crate::services::AsrService,
     pub vlm: crate::vlm::VlmService,
     /// The model branches as configured (`ModelServices::branches`).
-    pub models: Arc<serde_json::Value>,
+    pub models: Arc<Vec<crate::services::Branch>>,
     /// The hub's event bus (`GET /api/events`, metrics).
     pub bus: crate::events::EventBus,
     /// Short tasks a handler leaves behind (SQLite writes after a response);

@@ -161,3 +161,107 @@ pub struct ListenReply {
     /// Absent when nothing was recognised.
     pub outcome: Option<crate::pipeline::Outcome>,
 }
+
+/// `GET /api/status`: what `hubd status` prints.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StatusDto {
+    pub version: &'static str,
+    pub uptime_s: u64,
+    pub mqtt_connected: bool,
+    /// Devices in the registry (configured and imported).
+    pub devices: usize,
+    pub outbox: OutboxCounters,
+    pub events: EventCounters,
+    /// The audio branch's gate: frames seen, speech frames, utterances.
+    pub audio: crate::audio::AudioMetricsSnapshot,
+    pub llm: crate::llm::LlmCounters,
+    pub cameras: Vec<crate::camera::board::CameraStatus>,
+    /// The model branches with their devices and gate counters.
+    pub models: Vec<crate::services::Branch>,
+    /// Percentiles of the last 1,024 requests per path, by path.
+    #[schema(value_type = std::collections::HashMap<String, crate::latency::Summary>)]
+    pub latency: std::collections::BTreeMap<&'static str, crate::latency::Summary>,
+}
+
+/// Outbox counters since the daemon started.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OutboxCounters {
+    pub enqueued: u64,
+    pub published: u64,
+    pub sent: u64,
+    pub acked: u64,
+    pub failed: u64,
+    pub expired: u64,
+    pub superseded: u64,
+    pub bad_state_payloads: u64,
+}
+
+/// The event bus: events published, events lost by slow subscribers, subscribers now.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventCounters {
+    pub published: u64,
+    pub lagged: u64,
+    pub subscribers: usize,
+}
+
+/// An outbox row (`GET /api/commands`, `GET /api/history/commands`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CommandDto {
+    pub id: i64,
+    pub device_id: String,
+    pub topic: String,
+    /// The MQTT payload as text (`<N bytes>` when it is not UTF-8).
+    pub payload: String,
+    /// The command as built (`{"action": "turn_on", ...}`).
+    #[schema(value_type = Object)]
+    pub action: serde_json::Value,
+    /// pending, sent, acked, failed, expired or superseded.
+    #[schema(value_type = String)]
+    pub status: crate::store::CommandStatus,
+    pub attempts: u32,
+    /// Unix milliseconds.
+    pub created_at: i64,
+    pub sent_at: Option<i64>,
+    pub acked_at: Option<i64>,
+    pub error: Option<String>,
+    pub correlation: Option<String>,
+}
+
+impl From<&crate::store::CommandRow> for CommandDto {
+    fn from(r: &crate::store::CommandRow) -> CommandDto {
+        let payload = match std::str::from_utf8(&r.payload) {
+            Ok(s) => s.to_string(),
+            Err(_) => format!("<{} bytes>", r.payload.len()),
+        };
+        CommandDto {
+            id: r.id,
+            device_id: r.device_id.clone(),
+            topic: r.topic.clone(),
+            payload,
+            action: r.action.clone(),
+            status: r.status,
+            attempts: r.attempts,
+            created_at: r.created_at,
+            sent_at: r.sent_at,
+            acked_at: r.acked_at,
+            error: r.error.clone(),
+            correlation: r.correlation.clone(),
+        }
+    }
+}
+
+/// `202` of `POST /api/commands` and `POST /api/devices/ID/command`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EnqueuedDto {
+    pub device_id: String,
+    pub commands: Vec<EnqueuedCommand>,
+}
+
+/// One command the request enqueued, with its status after `wait_ms`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EnqueuedCommand {
+    pub id: i64,
+    pub topic: String,
+    #[schema(value_type = String)]
+    pub status: crate::store::CommandStatus,
+}

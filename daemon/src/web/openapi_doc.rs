@@ -14,8 +14,8 @@ use warp::Rejection;
 use warp::http::{HeaderValue, header};
 
 use super::models::{
-    CommandRequest, DeviceCommandRequest, DeviceDto, ErrorBody, ErrorDetail, Health, Layout, ListenReply, LoginRequest,
-    SayRequest, UnderstandRequest,
+    CommandDto, CommandRequest, DeviceCommandRequest, DeviceDto, EnqueuedCommand, EnqueuedDto, ErrorBody, ErrorDetail,
+    EventCounters, Health, Layout, ListenReply, LoginRequest, OutboxCounters, SayRequest, StatusDto, UnderstandRequest,
 };
 use super::{automations, camera, camera_ask, dashboard, events, handlers, session};
 
@@ -35,6 +35,9 @@ use super::{automations, camera, camera_ask, dashboard, events, handlers, sessio
         ErrorBody, ErrorDetail, Health, SayRequest, UnderstandRequest, CommandRequest, DeviceCommandRequest,
         LoginRequest, DeviceDto, Layout, ListenReply, crate::pipeline::Outcome, crate::pipeline::CommandOutcome,
         crate::store::DialogueTurn, crate::store::CommandStatus, crate::store::Role, crate::store::Modality,
+        StatusDto, OutboxCounters, EventCounters, CommandDto, EnqueuedDto, EnqueuedCommand,
+        crate::pipeline::UnderstandingDto, crate::services::Branch, crate::latency::Summary,
+        crate::audio::AudioMetricsSnapshot, crate::llm::LlmCounters, crate::camera::CameraStatus,
     )),
     modifiers(&Shared),
     security(("bearer" = []), ("session" = [])),
