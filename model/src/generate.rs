@@ -110,6 +110,9 @@ pub struct Request {
     /// Stop tokens are suppressed until this many tokens were generated
     /// (transformers' `min_new_tokens`).
     pub min_new_tokens: usize,
+    /// When set, every token keeps the output in this grammar's language
+    /// (see [`crate::constrain`]); the model stops once nothing can follow.
+    pub grammar: Option<Arc<crate::constrain::Grammar>>,
 }
 
 impl Request {
@@ -121,6 +124,7 @@ impl Request {
             stop_strings: Vec::new(),
             stop_tokens: Vec::new(),
             min_new_tokens: 0,
+            grammar: None,
         }
     }
 }
@@ -357,6 +361,8 @@ pub struct Engine {
     pub format: ChatFormat,
     /// EOS / end-of-turn ids of the model.
     pub eos_ids: Vec<u32>,
+    /// The vocabulary as bytes, built on the first constrained request.
+    vocab: std::sync::OnceLock<Arc<crate::constrain::VocabTrie>>,
 }
 
 impl Engine {
@@ -370,7 +376,12 @@ impl Engine {
                 eos_ids.push(id);
             }
         }
-        Engine { decoder, tokenizer, format, eos_ids }
+        Engine { decoder, tokenizer, format, eos_ids, vocab: std::sync::OnceLock::new() }
+    }
+
+    /// The tokenizer's vocabulary as bytes (for grammars), built once.
+    pub fn vocab(&self) -> Arc<crate::constrain::VocabTrie> {
+        self.vocab.get_or_init(|| Arc::new(crate::constrain::VocabTrie::from_tokenizer(&self.tokenizer))).clone()
     }
 
     /// Token ids of a prompt.
@@ -410,6 +421,7 @@ impl Engine {
         // Models open their own `<think>` block (GLM-4.1V-Thinking, AutoGLM).
         let mut splitter = ThinkSplitter::starting_in(Channel::Answer);
         let mut rng = StdRng::seed_from_u64(req.sampling.seed);
+        let mut constraint = req.grammar.clone().map(|g| (crate::constrain::Matcher::new(g), self.vocab()));
         let mut detok = Detok::new();
         let mut seen: Vec<u32> = prompt.clone();
         let mut generated: Vec<u32> = Vec::new();
@@ -458,11 +470,26 @@ impl Engine {
                     }
                 }
             }
+            if let Some((m, vocab)) = &constraint {
+                let allowed = m.allowed(vocab);
+                let ends: &[u32] = if m.is_complete() { &stop_ids } else { &[] };
+                if allowed.is_empty() && ends.is_empty() {
+                    return Err(GenerateError::Sampling("the grammar allows no token here".into()));
+                }
+                crate::constrain::mask_logits(&mut l, &allowed, ends);
+            }
             let next = sample(&l, &req.sampling, &mut rng)
                 .ok_or_else(|| GenerateError::Sampling("logits are not finite".into()))?;
             if stop_ids.contains(&next) {
                 reason = FinishReason::StopToken;
                 break;
+            }
+            let mut closed = false;
+            if let Some((m, vocab)) = &mut constraint {
+                if !vocab.bytes(next).is_some_and(|b| m.advance(b)) {
+                    return Err(GenerateError::Sampling(format!("token {next} left the grammar")));
+                }
+                closed = !m.is_open();
             }
             generated.push(next);
             seen.push(next);
@@ -477,6 +504,11 @@ impl Engine {
             }
             if hit {
                 reason = FinishReason::StopString;
+                break;
+            }
+            if closed {
+                // The grammar's sentence is complete and nothing can follow.
+                reason = FinishReason::StopToken;
                 break;
             }
             if step + 1 == budget {

@@ -6,6 +6,7 @@
 //! channels; callers hold async handles.
 
 pub mod chat_template;
+pub mod constrain;
 pub mod ct2;
 pub mod decoder;
 pub mod detector;
