@@ -23,6 +23,7 @@ mod skill;
 pub mod slots;
 mod targets;
 pub mod templates;
+pub mod tools;
 
 pub use assistant::{Assistant, ReplyStyle};
 pub use handlers::{Plan, SkillError, plan};
