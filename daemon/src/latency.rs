@@ -18,6 +18,9 @@ pub const VOICE: &str = "voice transcript → reply";
 /// End of speech to every command committed in the outbox.
 pub const VOICE_ENQUEUE: &str = "voice end of speech → command enqueued";
 
+/// Text the NLU did not understand, to the LLM's checked tool call.
+pub const LLM_TOOLS: &str = "LLM text → checked tool call";
+
 /// Nearest-rank percentiles over a window, in milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Summary {

@@ -12,6 +12,7 @@ pub mod discovery;
 pub mod events;
 pub mod latency;
 pub mod llm;
+pub mod llm_tools;
 pub mod mqtt;
 pub mod mqtt_tls;
 pub mod outbox;

@@ -175,6 +175,20 @@ impl Nlu {
         dry_run: bool,
         state: &dyn Fn(&str) -> Option<DeviceState>,
     ) -> Result<Planned, PipelineError> {
+        let u = self.understand(text.trim(), area);
+        self.plan_understood(text, u, session, dry_run, state)
+    }
+
+    /// [`Nlu::plan`] for an understanding found elsewhere (the LLM's tool
+    /// call), or none.
+    pub fn plan_understood(
+        &self,
+        text: &str,
+        u: Option<Understanding>,
+        session: String,
+        dry_run: bool,
+        state: &dyn Fn(&str) -> Option<DeviceState>,
+    ) -> Result<Planned, PipelineError> {
         let text = text.trim();
         if text.is_empty() {
             return Err(PipelineError::Empty);
@@ -195,7 +209,6 @@ impl Nlu {
             enqueue_us: 0,
             total_ms: 0.0,
         };
-        let u = self.understand(text, area);
         let mut commands = Vec::new();
         match &u {
             None => {
@@ -331,6 +344,8 @@ struct Inner {
     /// Sentence triggers of automation rules, asked before the NLU (as Home
     /// Assistant does with its sentence triggers).
     automations: std::sync::OnceLock<crate::automation::Automations>,
+    /// The LLM's tool calls, asked after the NLU (`[nlu] llm_fallback`).
+    tools: std::sync::OnceLock<crate::llm_tools::ToolCaller>,
 }
 
 /// Cloneable handle to the text pipeline.
@@ -354,12 +369,18 @@ impl Pipeline {
     pub fn new(nlu: Nlu, outbox: Outbox, store: Store, bus: EventBus, ack_wait: Duration) -> Pipeline {
         let automations = std::sync::OnceLock::new();
         let nlu = std::sync::RwLock::new(Arc::new(nlu));
-        Pipeline { inner: Arc::new(Inner { nlu, outbox, store, bus, ack_wait, automations }) }
+        let tools = std::sync::OnceLock::new();
+        Pipeline { inner: Arc::new(Inner { nlu, outbox, store, bus, ack_wait, automations, tools }) }
     }
 
     /// Let automation rules' sentence triggers answer first.
     pub fn set_automations(&self, a: crate::automation::Automations) {
         let _ = self.inner.automations.set(a);
+    }
+
+    /// Put what the NLU does not understand to the LLM's tools.
+    pub fn set_tools(&self, t: crate::llm_tools::ToolCaller) {
+        let _ = self.inner.tools.set(t);
     }
 
     /// The hub's event bus.
@@ -421,7 +442,28 @@ impl Pipeline {
         };
         let Planned { outcome: mut out, understanding: u, commands } = match sentence {
             Some(s) => sentence_outcome(text, s, session.clone()),
-            None => nlu.plan(text, origin.area.as_deref(), session.clone(), dry_run, &lookup)?,
+            None => {
+                let u = nlu.understand(text, origin.area.as_deref());
+                match (u, self.inner.tools.get()) {
+                    (None, Some(tools)) => {
+                        let t = Instant::now();
+                        let called = tools.understand(text, nlu.registry()).await;
+                        crate::latency::Latencies::global()
+                            .record(crate::latency::LLM_TOOLS, t.elapsed().as_secs_f64() * 1000.0);
+                        match called {
+                            Ok(u) => nlu.plan_understood(text, u, session.clone(), dry_run, &lookup)?,
+                            Err(e) => {
+                                tracing::info!(error = %e, "LLM tool call refused");
+                                let mut p = nlu.plan_understood(text, None, session.clone(), dry_run, &lookup)?;
+                                p.outcome.reply = format!("Sorry, I can't do that: {e}.");
+                                p.outcome.error = Some(e.to_string());
+                                p
+                            }
+                        }
+                    }
+                    (u, _) => nlu.plan_understood(text, u, session.clone(), dry_run, &lookup)?,
+                }
+            }
         };
         if let (Some(u), false) = (&u, commands.is_empty()) {
             let rows = self.inner.outbox.enqueue_correlated(commands, Some(correlation.clone())).await?;

@@ -113,6 +113,11 @@ pub struct Request {
     /// When set, every token keeps the output in this grammar's language
     /// (see [`crate::constrain`]); the model stops once nothing can follow.
     pub grammar: Option<Arc<crate::constrain::Grammar>>,
+    /// Keep the KV cache of the longest prefix this prompt shares with the
+    /// engine's previous request (a stable system prompt is then computed
+    /// once). Off by default: a chunked prefill may differ from a whole one
+    /// in the last float bits.
+    pub reuse_prefix: bool,
 }
 
 impl Request {
@@ -125,6 +130,7 @@ impl Request {
             stop_tokens: Vec::new(),
             min_new_tokens: 0,
             grammar: None,
+            reuse_prefix: false,
         }
     }
 }
@@ -155,6 +161,8 @@ pub struct Finished {
     pub text: String,
     pub reasoning: String,
     pub token_ids: Vec<u32>,
+    /// Prompt tokens whose KV cache a previous request left (`reuse_prefix`).
+    pub reused_tokens: usize,
     /// From the start of prefill to the first generated token.
     pub prefill_secs: f64,
     /// From the first generated token to the last (`generated_tokens - 1` steps).
@@ -363,6 +371,8 @@ pub struct Engine {
     pub eos_ids: Vec<u32>,
     /// The vocabulary as bytes, built on the first constrained request.
     vocab: std::sync::OnceLock<Arc<crate::constrain::VocabTrie>>,
+    /// Tokens whose keys and values are in the KV cache, in order.
+    cached: Vec<u32>,
 }
 
 impl Engine {
@@ -376,7 +386,7 @@ impl Engine {
                 eos_ids.push(id);
             }
         }
-        Engine { decoder, tokenizer, format, eos_ids, vocab: std::sync::OnceLock::new() }
+        Engine { decoder, tokenizer, format, eos_ids, vocab: std::sync::OnceLock::new(), cached: Vec::new() }
     }
 
     /// The tokenizer's vocabulary as bytes (for grammars), built once.
@@ -443,14 +453,25 @@ impl Engine {
             alive
         };
 
-        self.decoder.clear_kv_cache();
+        // The shared prefix stays cached; at least one prompt token is run.
+        // (Only if nobody drove the decoder since: the cache holds `cached`.)
+        let reused = if req.reuse_prefix && self.decoder.kv_len() == self.cached.len() as i64 {
+            self.cached.iter().zip(&prompt).take_while(|(a, b)| a == b).count().min(prompt.len() - 1)
+        } else {
+            0
+        };
+        self.cached.clear();
+        if reused == 0 {
+            self.decoder.clear_kv_cache();
+        }
         self.decoder.reserve_kv(1, (prompt.len() + budget) as i64)?;
         let t0 = Instant::now();
-        let ids: Vec<i64> = prompt.iter().map(|&i| i as i64).collect();
+        let ids: Vec<i64> = prompt[reused..].iter().map(|&i| i as i64).collect();
         let input = Tensor::f_from_slice(&ids)
             .and_then(|t| t.f_view([1, -1]))
             .map_err(|source| GenerateError::Torch { op: "prompt tensor", source })?;
-        let mut logits = self.decoder.forward(&input, 0)?;
+        let mut logits = self.decoder.forward(&input, reused as i64)?;
+        self.cached.extend(&prompt);
         let mut t_first: Option<Instant> = None;
         let mut t_last = Instant::now();
         let mut reason = FinishReason::Length;
@@ -471,12 +492,7 @@ impl Engine {
                 }
             }
             if let Some((m, vocab)) = &constraint {
-                let allowed = m.allowed(vocab);
-                let ends: &[u32] = if m.is_complete() { &stop_ids } else { &[] };
-                if allowed.is_empty() && ends.is_empty() {
-                    return Err(GenerateError::Sampling("the grammar allows no token here".into()));
-                }
-                crate::constrain::mask_logits(&mut l, &allowed, ends);
+                m.mask(&mut l, vocab, &stop_ids).map_err(GenerateError::Sampling)?;
             }
             let next = sample(&l, &req.sampling, &mut rng)
                 .ok_or_else(|| GenerateError::Sampling("logits are not finite".into()))?;
@@ -486,10 +502,7 @@ impl Engine {
             }
             let mut closed = false;
             if let Some((m, vocab)) = &mut constraint {
-                if !vocab.bytes(next).is_some_and(|b| m.advance(b)) {
-                    return Err(GenerateError::Sampling(format!("token {next} left the grammar")));
-                }
-                closed = !m.is_open();
+                closed = m.take(vocab, next).map_err(GenerateError::Sampling)?;
             }
             generated.push(next);
             seen.push(next);
@@ -518,6 +531,7 @@ impl Engine {
                 .and_then(|t| t.f_view([1, 1]))
                 .map_err(|source| GenerateError::Torch { op: "token tensor", source })?;
             logits = self.decoder.forward(&input, pos)?;
+            self.cached.push(next);
         }
         if reason != FinishReason::StopString && reason != FinishReason::Cancelled {
             let rest = stopper.finish();
@@ -535,6 +549,7 @@ impl Engine {
             text: answer.trim().to_string(),
             reasoning: reasoning.trim().to_string(),
             token_ids: generated,
+            reused_tokens: reused,
             prefill_secs: t_first.map_or_else(|| t0.elapsed(), |t| t - t0).as_secs_f64(),
             decode_secs: t_first.map_or(0.0, |t| (t_last - t).as_secs_f64()),
         })
@@ -569,6 +584,7 @@ mod tests {
                 text: "x".repeat(n),
                 reasoning: String::new(),
                 token_ids: Vec::new(),
+                reused_tokens: 0,
                 prefill_secs: 0.0,
                 decode_secs: 0.0,
             })

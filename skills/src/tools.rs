@@ -11,8 +11,8 @@ use firmware_bridge::DeviceKind;
 use serde_json::{Value, json};
 
 use crate::intent::{Intent, Source, Understanding};
-use crate::registry::{Device, Registry};
 use crate::lookup::fold;
+use crate::registry::{Device, Registry};
 use crate::slots::{Slots, color_rgb};
 
 /// The tool a model calls when the request is not an action on the home.
@@ -20,8 +20,23 @@ pub const NO_TOOL: &str = "none";
 
 /// Colour names offered to the model (each one [`color_rgb`] knows).
 pub const COLOR_NAMES: &[&str] = &[
-    "white", "warm white", "red", "green", "blue", "yellow", "orange", "purple", "pink", "cyan", "magenta", "violet",
-    "turquoise", "gold", "amber", "light blue", "light green",
+    "white",
+    "warm white",
+    "red",
+    "green",
+    "blue",
+    "yellow",
+    "orange",
+    "purple",
+    "pink",
+    "cyan",
+    "magenta",
+    "violet",
+    "turquoise",
+    "gold",
+    "amber",
+    "light blue",
+    "light green",
 ];
 
 /// One tool: an intent and its parameters' schema.
@@ -46,6 +61,8 @@ pub enum ToolError {
     NotInHome { tool: String, arg: String, value: String },
     #[error("`{tool}` needs a device name, an area or a floor")]
     NoTarget { tool: String },
+    #[error("`{tool}`: these arguments do not go together")]
+    Combination { tool: String },
     /// Locks, doors and gates move only when the request names them.
     #[error("`{tool}` on {what}: say its name to do that")]
     NotNamed { tool: String, what: String },
@@ -55,7 +72,8 @@ pub enum ToolError {
 /// and covers that are doors or gates.
 fn sensitive(d: &Device) -> bool {
     d.kind == DeviceKind::Lock
-        || (d.kind == DeviceKind::Cover && matches!(d.device_class.as_deref(), Some("door" | "garage" | "garage_door" | "gate")))
+        || (d.kind == DeviceKind::Cover
+            && matches!(d.device_class.as_deref(), Some("door" | "garage" | "garage_door" | "gate")))
 }
 
 /// Whether the folded `text` contains the device's name or an alias.
@@ -99,13 +117,33 @@ fn targets(reg: &Registry, devs: &[&Device]) -> Vec<Target> {
         .filter(|a| devs.iter().any(|d| d.area.as_deref() == Some(a.id.as_str())))
         .map(|a| a.name.as_str())
         .collect();
-    let mut by_name = BTreeMap::from([("name".to_string(), json!({"enum": names(devs)}))]);
-    if !areas.is_empty() {
-        by_name.insert("area".into(), json!({"enum": areas}));
+    // A name one device has stands alone; a name several areas share
+    // (two "Lamp"s) comes with one of those areas.
+    let all = names(devs);
+    let area_name = |id: &str| reg.area(id).map(|a| a.name.clone());
+    let (mut unique, mut shared) = (Vec::new(), BTreeMap::<String, Vec<String>>::new());
+    for n in all {
+        let mut places: Vec<String> =
+            devs.iter().filter(|d| d.name == n).filter_map(|d| d.area.as_deref().and_then(area_name)).collect();
+        places.sort();
+        places.dedup();
+        if places.len() > 1 {
+            shared.insert(n, places);
+        } else {
+            unique.push(n)
+        };
     }
-    out.push((by_name, vec!["name"]));
+    if !unique.is_empty() {
+        out.push((BTreeMap::from([("name".to_string(), json!({"enum": unique}))]), vec!["name"]));
+    }
+    for (n, places) in shared {
+        let props =
+            BTreeMap::from([("name".to_string(), json!({"const": n})), ("area".to_string(), json!({"enum": places}))]);
+        out.push((props, vec!["name", "area"]));
+    }
     if !areas.is_empty() {
-        let props = BTreeMap::from([("area".to_string(), json!({"enum": areas})), ("domain".to_string(), domain.clone())]);
+        let props =
+            BTreeMap::from([("area".to_string(), json!({"enum": areas})), ("domain".to_string(), domain.clone())]);
         out.push((props, vec!["area"]));
     }
     let floors: Vec<&str> = reg
@@ -145,9 +183,8 @@ impl Toolbox {
     pub fn new(reg: &Registry) -> Toolbox {
         let of = |f: &dyn Fn(&Device) -> bool| -> Vec<&Device> { reg.devices.iter().filter(|d| f(d)).collect() };
         let actuators = of(&|d| d.kind.is_actuator() && d.dialect.is_some());
-        let lights = of(&|d| {
-            d.kind == DeviceKind::Light && d.dialect.is_some() && (d.features.dimmable || d.features.color)
-        });
+        let lights =
+            of(&|d| d.kind == DeviceKind::Light && d.dialect.is_some() && (d.features.dimmable || d.features.color));
         let climate = of(&|d| d.kind == DeviceKind::Climate);
         let thermometers = of(&|d| {
             d.kind == DeviceKind::Climate
@@ -256,6 +293,15 @@ impl Toolbox {
         if !["name", "area", "floor"].iter().any(|k| args.contains_key(*k)) {
             return Err(ToolError::NoTarget { tool: name.to_string() });
         }
+        // One way of calling takes all the arguments together.
+        let fits = |alt: &Value| {
+            let required = alt["required"].as_array().map(Vec::as_slice).unwrap_or_default();
+            required.iter().filter_map(Value::as_str).all(|k| args.contains_key(k))
+                && args.iter().all(|(k, v)| alt["properties"].get(k).is_some_and(|s| admits(s, v)))
+        };
+        if !alts.iter().any(fits) {
+            return Err(ToolError::Combination { tool: name.to_string() });
+        }
         if let Some(c) = args.get("color").and_then(Value::as_str)
             && color_rgb(c).is_none()
         {
@@ -313,6 +359,9 @@ impl Toolbox {
 /// Whether `v` satisfies one of the simple schemas [`Toolbox`] writes
 /// (`enum`, or an integer range).
 fn admits(schema: &Value, v: &Value) -> bool {
+    if let Some(c) = schema.get("const") {
+        return c == v;
+    }
     if let Some(options) = schema.get("enum").and_then(Value::as_array) {
         return options.contains(v);
     }

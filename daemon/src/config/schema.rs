@@ -310,6 +310,9 @@ pub struct NluConfig {
     /// Spoken replies: the language's response templates, as Home Assistant
     /// answers, or hubd's own English replies that name the device.
     pub responses: ResponseStyle,
+    /// Put what the templates and the grammar do not understand to the
+    /// language model, constrained to a tool call naming what exists.
+    pub llm_fallback: bool,
 }
 
 /// `[nlu] responses`.
@@ -325,7 +328,12 @@ pub enum ResponseStyle {
 
 impl Default for NluConfig {
     fn default() -> Self {
-        NluConfig { language: "en".into(), custom_sentences: Vec::new(), responses: ResponseStyle::Language }
+        NluConfig {
+            language: "en".into(),
+            custom_sentences: Vec::new(),
+            responses: ResponseStyle::Language,
+            llm_fallback: false,
+        }
     }
 }
 

@@ -81,19 +81,22 @@ const UNSET: u32 = u32::MAX;
 pub(super) struct Dfa {
     sets: Vec<Vec<u32>>,
     index: HashMap<Vec<u32>, u32>,
-    trans: Vec<Box<[u32; 256]>>,
+    trans: Vec<[u32; 256]>,
     accept: Vec<bool>,
     /// Whether any byte leads on from the state.
     open: Vec<bool>,
     /// Allowed token ids per (vocabulary, state), see [`super::vocab`].
     pub(super) masks: HashMap<(u64, u32), Arc<Vec<u32>>>,
+    /// Closure scratch: `seen[n] == stamp` marks node `n` visited.
+    seen: Vec<u32>,
+    stamp: u32,
 }
 
 /// A compiled grammar, shareable between requests (its DFA cache is shared).
 #[derive(Debug)]
 pub struct Grammar {
     nodes: Vec<Node>,
-    start: u32,
+    entry: u32,
     /// The DFA state of `start` (0 when the language is empty).
     start_state: u32,
     dfa: Mutex<Dfa>,
@@ -109,10 +112,10 @@ impl Grammar {
     pub fn new(expr: &Expr) -> Grammar {
         let mut nodes = vec![Node::Match];
         let start = build(&mut nodes, expr, 0);
-        let mut g = Grammar { nodes, start, start_state: DEAD, dfa: Mutex::new(Dfa::default()) };
-        let mut d = Dfa::default();
+        let mut g = Grammar { nodes, entry: start, start_state: DEAD, dfa: Mutex::new(Dfa::default()) };
+        let mut d = Dfa { seen: vec![0; g.nodes.len()], ..Dfa::default() };
         g.intern(&mut d, Vec::new()); // DEAD = 0
-        let first = g.closure(&[g.start]);
+        let first = g.closure(&mut d, &[g.entry]);
         g.start_state = g.intern(&mut d, first);
         g.dfa = Mutex::new(d);
         g
@@ -128,12 +131,16 @@ impl Grammar {
         self.start_state
     }
 
-    fn closure(&self, from: &[u32]) -> Vec<u32> {
+    fn closure(&self, d: &mut Dfa, from: &[u32]) -> Vec<u32> {
+        d.stamp = d.stamp.wrapping_add(1);
+        if d.stamp == 0 {
+            d.seen.fill(0);
+            d.stamp = 1;
+        }
         let mut out = Vec::new();
-        let mut seen = vec![false; self.nodes.len()];
         let mut stack: Vec<u32> = from.to_vec();
         while let Some(n) = stack.pop() {
-            if std::mem::replace(&mut seen[n as usize], true) {
+            if std::mem::replace(&mut d.seen[n as usize], d.stamp) == d.stamp {
                 continue;
             }
             match &self.nodes[n as usize] {
@@ -154,7 +161,7 @@ impl Grammar {
         d.open.push(set.iter().any(|&n| matches!(self.nodes[n as usize], Node::Byte(..))));
         d.index.insert(set.clone(), id);
         d.sets.push(set);
-        d.trans.push(Box::new([UNSET; 256]));
+        d.trans.push([UNSET; 256]);
         id
     }
 
@@ -170,7 +177,12 @@ impl Grammar {
                 _ => None,
             })
             .collect();
-        let t = if targets.is_empty() { DEAD } else { self.intern(d, self.closure(&targets)) };
+        let t = if targets.is_empty() {
+            DEAD
+        } else {
+            let set = self.closure(d, &targets);
+            self.intern(d, set)
+        };
         d.trans[s as usize][b as usize] = t;
         t
     }

@@ -42,6 +42,28 @@ impl Matcher {
         self.grammar.is_open(self.state)
     }
 
+    /// Mask `logits` to the tokens that keep the text in the language, and
+    /// to `stop_ids` once it is complete. Errs when nothing is allowed (a
+    /// grammar the vocabulary cannot spell).
+    pub fn mask(&self, logits: &mut [f32], vocab: &VocabTrie, stop_ids: &[u32]) -> Result<(), String> {
+        let allowed = self.allowed(vocab);
+        let ends: &[u32] = if self.is_complete() { stop_ids } else { &[] };
+        if allowed.is_empty() && ends.is_empty() {
+            return Err("the grammar allows no token here".into());
+        }
+        mask_logits(logits, &allowed, ends);
+        Ok(())
+    }
+
+    /// Take a sampled (ordinary) token; `Ok(true)` when the text is complete
+    /// and nothing can follow.
+    pub fn take(&mut self, vocab: &VocabTrie, token: u32) -> Result<bool, String> {
+        if !vocab.bytes(token).is_some_and(|b| self.advance(b)) {
+            return Err(format!("token {token} left the grammar"));
+        }
+        Ok(!self.is_open())
+    }
+
     /// Take a token's bytes; `false` (and the matcher is dead) when they
     /// leave the language.
     pub fn advance(&mut self, bytes: &[u8]) -> bool {

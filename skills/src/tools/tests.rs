@@ -26,9 +26,18 @@ fn tools_list_only_what_the_home_has() {
     );
     let light_set = &tb.tools()[3].parameters["anyOf"];
     let by_name = &light_set[0]["properties"]["name"]["enum"];
-    assert_eq!(by_name, &json!(["Kitchen Light", "Lamp", "Under Cabinet"]), "the on/off-only Kitchen Spots is left out");
+    assert_eq!(by_name, &json!(["Kitchen Light", "Under Cabinet"]), "the on/off-only Kitchen Spots is left out");
+    // "Lamp" is in two areas: it comes with one of them (brightness, then colour).
+    let lamp = &light_set[2]["properties"];
+    assert_eq!(
+        (&lamp["name"], &lamp["area"]),
+        (&json!({"const": "Lamp"}), &json!({"enum": ["Bedroom", "Living Room"]}))
+    );
     let ctx = tb.context();
-    assert!(ctx.contains("- Front Door: lock, Hall\n") && ctx.contains("- Bedroom Temperature: sensor, Bedroom\n"), "{ctx}");
+    assert!(
+        ctx.contains("- Front Door: lock, Hall\n") && ctx.contains("- Bedroom Temperature: sensor, Bedroom\n"),
+        "{ctx}"
+    );
     let openai = tb.openai_tools();
     assert_eq!(openai.as_array().map(Vec::len), Some(9));
     assert_eq!(openai[8]["function"]["name"], NO_TOOL);
@@ -81,7 +90,15 @@ fn calls_naming_what_does_not_exist_are_refused() {
         "`HassLightSet`: color `octarine` is not one this home has"
     );
     assert_eq!(err(call("HassTurnOn", json!({"colour": "red"}))), "`HassTurnOn` has no argument `colour`");
-    assert_eq!(err(call("HassTurnOn", json!({"domain": "light"}))), "`HassTurnOn` needs a device name, an area or a floor");
+    assert_eq!(
+        err(call("HassTurnOn", json!({"domain": "light"}))),
+        "`HassTurnOn` needs a device name, an area or a floor"
+    );
+    assert_eq!(
+        err(call("HassTurnOn", json!({"name": "Lamp", "area": "Kitchen"}))),
+        "`HassTurnOn`: these arguments do not go together"
+    );
+    assert_eq!(err(call("HassTurnOn", json!({"name": "Lamp"}))), "`HassTurnOn`: these arguments do not go together");
     assert_eq!(err(json!({"name": "HassTurnOn"})), "the tool call is not a JSON object with `name` and `arguments`");
     assert_eq!(err(json!([1, 2])), "the tool call is not a JSON object with `name` and `arguments`");
 }

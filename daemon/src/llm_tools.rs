@@ -1,0 +1,125 @@
+//! The language model as the last stage of understanding (`[nlu]
+//! llm_fallback`): what the templates and the grammar do not understand is
+//! put to the LLM with the home's tools ([`hub_skills::tools::Toolbox`]),
+//! and the decoder is constrained by a grammar compiled from the call
+//! schema, whose enums are the registry's names: it can only write a valid
+//! call to a tool that exists, naming things that exist. The call is then
+//! checked against the registry again before the skills plan it.
+use std::sync::{Arc, Mutex};
+
+use hub_model::chat_template::ChatMessage;
+use hub_model::constrain::{Grammar, schema};
+use hub_model::generate::Request;
+use hub_skills::tools::{ToolError, Toolbox};
+use hub_skills::{Registry, Understanding};
+
+use crate::llm::{LlmError, LlmService};
+
+/// Longest tool call generated, in tokens.
+const MAX_CALL_TOKENS: usize = 96;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ToolCallError {
+    #[error(transparent)]
+    Llm(#[from] LlmError),
+    #[error("the tool-call grammar: {0}")]
+    Schema(#[from] schema::SchemaError),
+    #[error("generating the tool call: {0}")]
+    Generate(#[from] hub_model::generate::GenerateError),
+    #[error("the model's tool call is not JSON ({0})")]
+    NotJson(String),
+    #[error(transparent)]
+    Refused(#[from] ToolError),
+}
+
+/// The tools, grammar and prompt of one registry.
+struct Prepared {
+    registry: Registry,
+    toolbox: Toolbox,
+    grammar: Arc<Grammar>,
+    system: String,
+}
+
+impl Prepared {
+    fn new(reg: &Registry) -> Result<Prepared, schema::SchemaError> {
+        let toolbox = Toolbox::new(reg);
+        let grammar = Arc::new(Grammar::new(&schema::compile(&toolbox.call_schema())?));
+        let mut system = String::from(
+            "You are the voice assistant of a home. Answer every request with one tool call as JSON: \
+             {\"name\": tool, \"arguments\": {...}}. Use the tool \"none\" when the request is not an action \
+             on this home or a question about it.\n\nTools:\n",
+        );
+        for t in toolbox.tools() {
+            system.push_str(&format!("- {}: {}\n", t.intent, t.description));
+        }
+        system.push('\n');
+        system.push_str(toolbox.context());
+        Ok(Prepared { registry: reg.clone(), toolbox, grammar, system })
+    }
+}
+
+/// Cloneable handle: the LLM service and the prepared tools of the current
+/// registry (rebuilt when a reload changes it).
+#[derive(Clone)]
+pub struct ToolCaller {
+    llm: LlmService,
+    prepared: Arc<Mutex<Option<Arc<Prepared>>>>,
+}
+
+impl ToolCaller {
+    pub fn new(llm: LlmService) -> ToolCaller {
+        ToolCaller { llm, prepared: Arc::new(Mutex::new(None)) }
+    }
+
+    fn prepared(&self, reg: &Registry) -> Result<Arc<Prepared>, schema::SchemaError> {
+        let mut slot = self.prepared.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(p) = slot.as_ref().filter(|p| p.registry == *reg) {
+            return Ok(p.clone());
+        }
+        let p = Arc::new(Prepared::new(reg)?);
+        *slot = Some(p.clone());
+        Ok(p)
+    }
+
+    /// The request for `text`: the system prompt (tools and entities, the
+    /// same for every request) and the user's words, greedy, constrained.
+    fn request(p: &Prepared, text: &str) -> Request {
+        let messages = vec![ChatMessage::system(p.system.clone()), ChatMessage::user(text)];
+        let mut req = Request::chat(messages, MAX_CALL_TOKENS);
+        req.grammar = Some(p.grammar.clone());
+        req.reuse_prefix = true;
+        req
+    }
+
+    /// The model's call for `text`, checked: `Ok(None)` when it chose no tool.
+    pub async fn understand(&self, text: &str, reg: &Registry) -> Result<Option<Understanding>, ToolCallError> {
+        let p = self.prepared(reg)?;
+        let loaded = self.llm.get().await?;
+        let stream = loaded.generator.generate(Self::request(&p, text)).await?;
+        let done = stream.finish().await?;
+        let call: serde_json::Value =
+            serde_json::from_str(done.text.trim()).map_err(|e| ToolCallError::NotJson(e.to_string()))?;
+        tracing::debug!(%call, tokens = done.generated_tokens, "LLM tool call");
+        Ok(p.toolbox.understand(text, &call, &p.registry)?)
+    }
+
+    /// The raw text of the model's call (tests and benchmarks).
+    pub async fn raw_call(
+        &self,
+        text: &str,
+        reg: &Registry,
+        seed: u64,
+        temperature: f32,
+    ) -> Result<String, ToolCallError> {
+        let p = self.prepared(reg)?;
+        let loaded = self.llm.get().await?;
+        let mut req = Self::request(&p, text);
+        req.sampling.temperature = temperature;
+        req.sampling.seed = seed;
+        let done = loaded.generator.generate(req).await?.finish().await?;
+        Ok(done.text)
+    }
+}
+
+#[cfg(test)]
+mod tests;
