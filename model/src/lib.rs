@@ -5,6 +5,7 @@
 //! library on the same file. Models run on dedicated threads behind bounded
 //! channels; callers hold async handles.
 
+pub mod bert;
 pub mod chat_template;
 pub mod constrain;
 pub mod ct2;
