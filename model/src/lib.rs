@@ -15,6 +15,7 @@ pub mod generate;
 pub mod gguf;
 pub mod glm4v;
 pub mod glm4v_chat;
+pub mod heads;
 pub mod hog;
 pub mod mtcnn;
 pub mod placement;

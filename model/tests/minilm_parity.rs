@@ -45,8 +45,7 @@ fn minilm_matches_transformers() {
 
     // Token ids and offsets (ours are bytes; the peer's are characters).
     for (i, (s, t)) in sents.iter().zip(&ours.tokens).enumerate() {
-        let want: Vec<u32> =
-            peer["ids"][i].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect();
+        let want: Vec<u32> = peer["ids"][i].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect();
         assert_eq!(t.ids, want, "ids of sentence {i} {s:?}");
         let chars = |b: usize| s[..b].chars().count() as u64;
         let got: Vec<[u64; 2]> = t.offsets.iter().map(|&(a, b)| [chars(a), chars(b)]).collect();

@@ -49,9 +49,10 @@ fn default_pos_type() -> String {
 impl BertConfig {
     /// Read `config.json` and check that it describes a model we can run.
     pub fn from_file(path: &Path) -> Result<Self, BertError> {
-        let text = std::fs::read_to_string(path).map_err(|source| BertError::Io { path: path.to_path_buf(), source })?;
-        let cfg: BertConfig = serde_json::from_str(&text)
-            .map_err(|e| BertError::Config(format!("{}: {e}", path.display())))?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| BertError::Io { path: path.to_path_buf(), source })?;
+        let cfg: BertConfig =
+            serde_json::from_str(&text).map_err(|e| BertError::Config(format!("{}: {e}", path.display())))?;
         cfg.validate()?;
         Ok(cfg)
     }

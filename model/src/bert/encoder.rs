@@ -39,6 +39,8 @@ pub struct Encoded {
     pub token_states: Tensor,
     /// `[B, T]` int64, 1 for tokens, 0 for padding.
     pub attention_mask: Tensor,
+    /// `[B, H]` mean-pooled token states (before normalisation).
+    pub pooled: Tensor,
     /// `[B, H]` mean-pooled, L2-normalised sentence embeddings.
     pub embeddings: Tensor,
     pub tokens: Vec<TokenizedText>,
@@ -122,7 +124,7 @@ impl SentenceEncoder {
         let pooled = mean_pool(&token_states, &batch.attention_mask)?;
         let embeddings = l2_normalize(&pooled)?;
         debug_assert_eq!(embeddings.kind(), Kind::Float);
-        Ok(Encoded { token_states, attention_mask: batch.attention_mask, embeddings, tokens: batch.texts })
+        Ok(Encoded { token_states, attention_mask: batch.attention_mask, pooled, embeddings, tokens: batch.texts })
     }
 
     /// Normalised sentence embeddings, one row per text.
@@ -137,13 +139,15 @@ mod tests {
 
     #[test]
     fn mean_pool_ignores_padding_and_normalise_gives_unit_rows() {
-        let states = Tensor::from_slice(&[1.0f32, 2.0, 3.0, 4.0, 100.0, 100.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0])
-            .view([2, 3, 2]);
+        let states =
+            Tensor::from_slice(&[1.0f32, 2.0, 3.0, 4.0, 100.0, 100.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0]).view([2, 3, 2]);
         let mask = Tensor::from_slice(&[1i64, 1, 0, 1, 1, 1]).view([2, 3]);
         let p = Vec::<Vec<f32>>::try_from(&mean_pool(&states, &mask).unwrap()).unwrap();
         assert_eq!(p, vec![vec![2.0, 3.0], vec![7.0, 8.0]]);
-        let n = Vec::<Vec<f32>>::try_from(&l2_normalize(&Tensor::from_slice(&[3.0f32, 4.0, 0.0, 0.0]).view([2, 2])).unwrap())
-            .unwrap();
+        let n = Vec::<Vec<f32>>::try_from(
+            &l2_normalize(&Tensor::from_slice(&[3.0f32, 4.0, 0.0, 0.0]).view([2, 2])).unwrap(),
+        )
+        .unwrap();
         assert_eq!(n, vec![vec![0.6, 0.8], vec![0.0, 0.0]]);
     }
 
@@ -160,7 +164,8 @@ mod tests {
         let norm: f32 = batched[0].iter().map(|x| x * x).sum::<f32>().sqrt();
         assert!((norm - 1.0).abs() < 1e-5, "norm {norm}");
         // Similar commands are closer than unrelated text.
-        let e = enc.embed(&["switch on the kitchen lights", "turn the kitchen light on", "what is the capital of peru"])
+        let e = enc
+            .embed(&["switch on the kitchen lights", "turn the kitchen light on", "what is the capital of peru"])
             .unwrap();
         let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();
         assert!(dot(&e[0], &e[1]) > dot(&e[0], &e[2]) + 0.2);

@@ -97,10 +97,8 @@ impl Attention {
     fn new(cfg: &BertConfig, w: &Weights<'_>) -> Result<Self, BertError> {
         let h = cfg.hidden_size;
         let s = w.pp("self");
-        let parts = ["query", "key", "value"]
-            .iter()
-            .map(|n| Linear::new(&s.pp(n), h, h))
-            .collect::<Result<Vec<_>, _>>()?;
+        let parts =
+            ["query", "key", "value"].iter().map(|n| Linear::new(&s.pp(n), h, h)).collect::<Result<Vec<_>, _>>()?;
         let t = tch_err("fuse qkv");
         let weight = Tensor::f_cat(&parts.iter().map(|l| &l.weight).collect::<Vec<_>>(), 0)
             .and_then(|x| x.f_contiguous())

@@ -24,6 +24,9 @@ pub struct TokenizedText {
     pub offsets: Vec<(usize, usize)>,
     /// `[CLS]`, `[SEP]` (no text behind them).
     pub special: Vec<bool>,
+    /// Index of the pre-tokenizer word each token belongs to (`None` for
+    /// special tokens); word pieces of one word share it.
+    pub words: Vec<Option<u32>>,
 }
 
 impl TokenizedText {
@@ -65,8 +68,8 @@ impl BertTokenizer {
         if max_len < 2 {
             return Err(BertError::Config(format!("max_len {max_len} leaves no room for [CLS] and [SEP]")));
         }
-        let mut inner = Tokenizer::from_file(path)
-            .map_err(|e| BertError::Tokenizer(format!("loading {}: {e}", path.display())))?;
+        let mut inner =
+            Tokenizer::from_file(path).map_err(|e| BertError::Tokenizer(format!("loading {}: {e}", path.display())))?;
         inner.with_padding(None);
         inner
             .with_truncation(Some(TruncationParams {
@@ -95,6 +98,7 @@ impl BertTokenizer {
             ids: enc.get_ids().to_vec(),
             offsets: enc.get_offsets().to_vec(),
             special: enc.get_special_tokens_mask().iter().map(|&s| s != 0).collect(),
+            words: enc.get_word_ids().to_vec(),
         })
     }
 
