@@ -82,7 +82,8 @@ def bench(model_dir, in_json):
         embed(tok, model, max_len, [s])
         times.append(time.perf_counter() - t)
     times.sort()
-    pick = lambda q: times[min(len(times) - 1, int(q * len(times)))] * 1000.0  # noqa: E731
+    # Same percentile as hubd-bench's linkbench::percentile.
+    pick = lambda q: times[min(len(times) - 1, int(round((len(times) - 1) * q)))] * 1000.0  # noqa: E731
     print(json.dumps({"load_s": load_s, "p50_ms": pick(0.5), "p99_ms": pick(0.99), "iterations": iterations,
                       "torch": torch.__version__}))
 
