@@ -124,7 +124,7 @@ impl Attention {
             .f_view([b, len, 3, self.heads, self.head_dim])
             .and_then(|v| v.f_permute([2, 0, 3, 1, 4]))
             .map_err(&t)?;
-        let (q, k, v) = (qkv.get(0), qkv.get(1), qkv.get(2));
+        let (q, k, v) = (qkv.f_get(0).map_err(&t)?, qkv.f_get(1).map_err(&t)?, qkv.f_get(2).map_err(&t)?);
         let ctx = Tensor::f_scaled_dot_product_attention(&q, &k, &v, mask, 0.0, false, None::<f64>, false)
             .and_then(|c| c.f_transpose(1, 2))
             .and_then(|c| c.f_reshape([b, len, h]))
