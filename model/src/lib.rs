@@ -5,6 +5,7 @@
 //! library on the same file. Models run on dedicated threads behind bounded
 //! channels; callers hold async handles.
 
+pub mod bert;
 pub mod chat_template;
 pub mod constrain;
 pub mod ct2;
@@ -14,6 +15,7 @@ pub mod generate;
 pub mod gguf;
 pub mod glm4v;
 pub mod glm4v_chat;
+pub mod heads;
 pub mod hog;
 pub mod mtcnn;
 pub mod placement;

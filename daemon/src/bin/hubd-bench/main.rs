@@ -15,6 +15,7 @@ mod child;
 mod faults;
 mod linkbench;
 mod llm;
+mod minilm;
 mod nlu;
 mod outbox;
 mod persons;
@@ -49,6 +50,7 @@ const SECTIONS: &[Section] = &[
     ("web", web::run),
     ("automations", automations::run),
     ("nlu", nlu::run),
+    ("minilm", minilm::run),
     ("llm", llm::run),
     ("voice", voice::run),
     ("asr", asr::run),

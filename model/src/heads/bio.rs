@@ -1,0 +1,169 @@
+//! BIO slot tags over WordPiece tokens, and back to spans of the original
+//! text through the tokenizer's byte offsets.
+//!
+//! Tag ids for `n` slot types: `0` is `O`, `1 + 2k` is `B-<slot k>`,
+//! `2 + 2k` is `I-<slot k>` (so `2n + 1` tags). Every token of a span is
+//! labelled (first `B`, the rest `I`); special tokens are not labelled
+//! ([`IGNORE`]). Decoding works on words: the pieces of one word (same
+//! pre-tokenizer word id) follow the decision on the word's first piece,
+//! so a span never ends inside a word.
+use std::ops::Range;
+
+use crate::bert::TokenizedText;
+
+/// Label of tokens that do not count in the loss (`[CLS]`, `[SEP]`).
+pub const IGNORE: i64 = -100;
+
+/// Tag names for `slot_types`: `O`, `B-x`, `I-x`, ...
+pub fn tag_names(slot_types: &[String]) -> Vec<String> {
+    let mut v = vec!["O".to_string()];
+    for s in slot_types {
+        v.push(format!("B-{s}"));
+        v.push(format!("I-{s}"));
+    }
+    v
+}
+
+/// A slot value found in (or given for) a text: byte range into the text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SlotSpan {
+    pub slot: String,
+    /// Byte range in the original text (always on char boundaries).
+    pub range: Range<usize>,
+    /// `text[range]`.
+    pub text: String,
+    /// Mean over the span's tokens of the chosen tag's probability
+    /// (1.0 for gold spans).
+    pub confidence: f32,
+}
+
+/// Per-token tag ids for gold `spans` (`(byte range, slot index)`): a token
+/// belongs to the span its first byte falls in.
+pub fn token_tags(tokens: &TokenizedText, spans: &[(Range<usize>, usize)]) -> Vec<i64> {
+    let mut started = vec![false; spans.len()];
+    tokens
+        .offsets
+        .iter()
+        .zip(&tokens.special)
+        .map(|(&(a, b), &special)| {
+            if special || b <= a {
+                return IGNORE;
+            }
+            match spans.iter().position(|(r, _)| r.start <= a && a < r.end) {
+                None => 0,
+                Some(i) => {
+                    let slot = spans[i].1 as i64;
+                    if std::mem::replace(&mut started[i], true) { 2 + 2 * slot } else { 1 + 2 * slot }
+                }
+            }
+        })
+        .collect()
+}
+
+/// Spans from per-token `(tag id, probability)` on `text`, whose
+/// tokenisation is `tokens`. Tags out of range are treated as `O`.
+pub fn decode_spans(text: &str, tokens: &TokenizedText, tags: &[(i64, f32)], slot_types: &[String]) -> Vec<SlotSpan> {
+    struct Open {
+        slot: usize,
+        start: usize,
+        end: usize,
+        probs: Vec<f32>,
+    }
+    let mut out = Vec::new();
+    let close = |open: &mut Option<Open>, out: &mut Vec<SlotSpan>| {
+        if let Some(o) = open.take()
+            && let (Some(name), Some(t)) = (slot_types.get(o.slot), text.get(o.start..o.end))
+        {
+            let confidence = o.probs.iter().sum::<f32>() / o.probs.len().max(1) as f32;
+            out.push(SlotSpan { slot: name.clone(), range: o.start..o.end, text: t.to_string(), confidence });
+        }
+    };
+    let mut open: Option<Open> = None;
+    // The decision on the current word's first piece: inside a span or not.
+    let mut word: Option<u32> = None;
+    let mut word_in_span = false;
+    for (i, &(tag, p)) in tags.iter().enumerate() {
+        let (Some(&(a, b)), Some(&special)) = (tokens.offsets.get(i), tokens.special.get(i)) else { break };
+        if special || b <= a {
+            close(&mut open, &mut out);
+            word = None;
+            continue;
+        }
+        let w = tokens.words.get(i).copied().flatten();
+        if w.is_some() && w == word {
+            // A later piece of the same word: follow the first piece.
+            if word_in_span && let Some(o) = open.as_mut() {
+                o.end = b;
+                o.probs.push(p);
+            }
+            continue;
+        }
+        word = w;
+        if tag < 1 || tag > 2 * slot_types.len() as i64 {
+            close(&mut open, &mut out);
+            word_in_span = false;
+            continue;
+        }
+        let (begin, slot) = (tag % 2 == 1, ((tag - 1) / 2) as usize);
+        match open.as_mut() {
+            Some(o) if !begin && o.slot == slot => {
+                o.end = b;
+                o.probs.push(p);
+            }
+            _ => {
+                close(&mut open, &mut out);
+                open = Some(Open { slot, start: a, end: b, probs: vec![p] });
+            }
+        }
+        word_in_span = true;
+    }
+    close(&mut open, &mut out);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// "turn on the living room lamp" with a made-up split of "lamp" into two pieces.
+    fn toks() -> (String, TokenizedText) {
+        let text = "turn on the living room lamp".to_string();
+        let offsets = vec![(0, 0), (0, 4), (5, 7), (8, 11), (12, 18), (19, 23), (24, 26), (26, 28), (0, 0)];
+        let words = vec![None, Some(0), Some(1), Some(2), Some(3), Some(4), Some(5), Some(5), None];
+        let special = words.iter().map(Option::is_none).collect();
+        (text, TokenizedText { ids: vec![0; 9], offsets, special, words })
+    }
+
+    #[test]
+    fn gold_spans_to_tags_and_back() {
+        let (text, t) = toks();
+        let slots = vec!["area".to_string(), "name".to_string()];
+        assert_eq!(tag_names(&slots), ["O", "B-area", "I-area", "B-name", "I-name"]);
+        let spans = vec![(12..23, 0), (24..28, 1)];
+        let tags = token_tags(&t, &spans);
+        assert_eq!(tags, vec![IGNORE, 0, 0, 0, 1, 2, 3, 4, IGNORE]);
+        let with_p: Vec<(i64, f32)> = tags.iter().map(|&t| (t, 0.5)).collect();
+        let got = decode_spans(&text, &t, &with_p, &slots);
+        assert_eq!(got.len(), 2);
+        assert_eq!((got[0].slot.as_str(), got[0].text.as_str(), got[0].range.clone()), ("area", "living room", 12..23));
+        assert_eq!((got[1].slot.as_str(), got[1].text.as_str()), ("name", "lamp"));
+    }
+
+    #[test]
+    fn decoding_is_lenient_and_word_aligned() {
+        let (text, t) = toks();
+        let slots = vec!["area".to_string(), "name".to_string()];
+        // I- without B- opens a span; the second piece of "lamp" tagged O
+        // still follows its first piece; an out-of-range tag is O.
+        let tags = [(0, 1.0), (0, 1.0), (0, 1.0), (99, 1.0), (2, 0.8), (2, 0.6), (3, 1.0), (0, 1.0), (0, 1.0)];
+        let got = decode_spans(&text, &t, &tags, &slots);
+        let v: Vec<(&str, &str)> = got.iter().map(|s| (s.slot.as_str(), s.text.as_str())).collect();
+        assert_eq!(v, [("area", "living room"), ("name", "lamp")]);
+        assert!((got[0].confidence - 0.7).abs() < 1e-6);
+        // B- after B- of the same slot starts a new span.
+        let tags = [(0, 1.0), (0, 1.0), (0, 1.0), (0, 1.0), (1, 1.0), (1, 1.0), (0, 1.0), (0, 1.0), (0, 1.0)];
+        assert_eq!(decode_spans(&text, &t, &tags, &slots).len(), 2);
+        // Too few tags: decodes what is there.
+        assert!(decode_spans(&text, &t, &[], &slots).is_empty());
+    }
+}

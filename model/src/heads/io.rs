@@ -1,0 +1,131 @@
+//! Heads checkpoints: one small safetensors file (`intent.weight`,
+//! `intent.bias`, `slot.weight`, `slot.bias`, f32) whose metadata names the
+//! labels, so the file alone says what its outputs mean:
+//!
+//! | key | value |
+//! |---|---|
+//! | `format` | [`HEADS_FORMAT`] |
+//! | `version` | `1` |
+//! | `hidden_size` | encoder width, e.g. `384` |
+//! | `intents` | JSON array, in logit order |
+//! | `slot_types` | JSON array; tags are `O`, `B-x`, `I-x`, ... in that order |
+//! | `tags` | JSON array of the tag names (derived; checked on load) |
+//! | `slot_context` | `1`: the slot head reads one neighbour on each side |
+//!
+//! Saving writes a temporary file beside the target and renames it, so a
+//! reader never sees half a checkpoint.
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+use tch::{Kind, Tensor};
+
+use super::{HeadsError, MultiTaskHeads, check_labels, tag_names, terr};
+
+/// Value of the `format` metadata key.
+pub const HEADS_FORMAT: &str = "hubd-multitask-heads";
+const VERSION: &str = "1";
+const SLOT_CONTEXT: &str = "1";
+
+fn f32_bytes(t: &Tensor) -> Result<Vec<u8>, HeadsError> {
+    let flat = t.f_flatten(0, -1).and_then(|x| x.f_to_kind(Kind::Float)).map_err(terr("heads to bytes"))?;
+    let v = Vec::<f32>::try_from(&flat).map_err(terr("heads to bytes"))?;
+    Ok(v.iter().flat_map(|x| x.to_le_bytes()).collect())
+}
+
+impl MultiTaskHeads {
+    fn named(&self) -> [(&'static str, &Tensor); 4] {
+        [
+            ("intent.weight", &self.intent_weight),
+            ("intent.bias", &self.intent_bias),
+            ("slot.weight", &self.slot_weight),
+            ("slot.bias", &self.slot_bias),
+        ]
+    }
+
+    /// Write the heads and their label names to `path` (atomically).
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<(), HeadsError> {
+        let path = path.as_ref();
+        let json = |v: &[String]| serde_json::to_string(v).unwrap_or_else(|_| "[]".into());
+        let meta: HashMap<String, String> = [
+            ("format", HEADS_FORMAT.to_string()),
+            ("version", VERSION.to_string()),
+            ("hidden_size", self.hidden.to_string()),
+            ("intents", json(&self.intents)),
+            ("slot_types", json(&self.slot_types)),
+            ("tags", json(&self.tag_names())),
+            ("slot_context", SLOT_CONTEXT.to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        let data: Vec<(&str, Vec<usize>, Vec<u8>)> = self
+            .named()
+            .into_iter()
+            .map(|(n, t)| Ok((n, t.size().iter().map(|&d| d as usize).collect(), f32_bytes(t)?)))
+            .collect::<Result<_, HeadsError>>()?;
+        let bad = |reason: String| HeadsError::Format { path: path.to_path_buf(), reason };
+        let views = data
+            .iter()
+            .map(|(n, shape, bytes)| TensorView::new(Dtype::F32, shape.clone(), bytes).map(|v| (*n, v)))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| bad(e.to_string()))?;
+        let mut tmp = path.as_os_str().to_owned();
+        tmp.push(".tmp");
+        let tmp = PathBuf::from(tmp);
+        safetensors::serialize_to_file(views, Some(meta), &tmp).map_err(|e| bad(e.to_string()))?;
+        std::fs::rename(&tmp, path).map_err(|source| HeadsError::Io { path: path.to_path_buf(), source })
+    }
+
+    /// Read heads written by [`MultiTaskHeads::save`]; labels, shapes and
+    /// dtypes are checked against each other.
+    pub fn load(path: impl AsRef<Path>) -> Result<Self, HeadsError> {
+        let path = path.as_ref();
+        let bad = |reason: String| HeadsError::Format { path: path.to_path_buf(), reason };
+        let bytes = std::fs::read(path).map_err(|source| HeadsError::Io { path: path.to_path_buf(), source })?;
+        let st = SafeTensors::deserialize(&bytes).map_err(|e| bad(e.to_string()))?;
+        let (_, header) = SafeTensors::read_metadata(&bytes).map_err(|e| bad(e.to_string()))?;
+        let meta = header.metadata().clone().ok_or_else(|| bad("no metadata".into()))?;
+        let get = |k: &str| meta.get(k).ok_or_else(|| bad(format!("metadata key `{k}` missing")));
+        if get("format")? != HEADS_FORMAT {
+            return Err(bad(format!("format is `{}`, expected `{HEADS_FORMAT}`", get("format")?)));
+        }
+        if get("version")? != VERSION {
+            return Err(bad(format!("version `{}` is not supported (only {VERSION})", get("version")?)));
+        }
+        if get("slot_context")? != SLOT_CONTEXT {
+            return Err(bad(format!("slot_context `{}` is not supported (only {SLOT_CONTEXT})", get("slot_context")?)));
+        }
+        let hidden: i64 = get("hidden_size")?.parse().map_err(|_| bad("hidden_size is not a number".into()))?;
+        let list = |k: &str| -> Result<Vec<String>, HeadsError> {
+            serde_json::from_str(get(k)?).map_err(|e| bad(format!("`{k}`: {e}")))
+        };
+        let (intents, slot_types, tags) = (list("intents")?, list("slot_types")?, list("tags")?);
+        check_labels("intent", &intents).map_err(|e| bad(e.to_string()))?;
+        check_labels("slot type", &slot_types).map_err(|e| bad(e.to_string()))?;
+        if tags != tag_names(&slot_types) {
+            return Err(bad("`tags` do not match `slot_types`".into()));
+        }
+        if hidden <= 0 || intents.is_empty() {
+            return Err(bad(format!("hidden_size {hidden} with {} intents", intents.len())));
+        }
+        let (ni, nt) = (intents.len() as i64, tags.len() as i64);
+        let tensor = |name: &str, shape: &[i64]| -> Result<Tensor, HeadsError> {
+            let v = st.tensor(name).map_err(|e| bad(format!("`{name}`: {e}")))?;
+            let found: Vec<i64> = v.shape().iter().map(|&d| d as i64).collect();
+            if v.dtype() != Dtype::F32 || found != shape {
+                return Err(bad(format!("`{name}` is {:?} {found:?}, expected F32 {shape:?}", v.dtype())));
+            }
+            Tensor::f_from_data_size(v.data(), shape, Kind::Float).map_err(terr("load heads"))
+        };
+        Ok(MultiTaskHeads {
+            intent_weight: tensor("intent.weight", &[ni, hidden])?,
+            intent_bias: tensor("intent.bias", &[ni])?,
+            slot_weight: tensor("slot.weight", &[nt, 3 * hidden])?,
+            slot_bias: tensor("slot.bias", &[nt])?,
+            intents,
+            slot_types,
+            hidden,
+        })
+    }
+}

