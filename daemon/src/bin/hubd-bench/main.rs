@@ -13,8 +13,11 @@ mod camera;
 mod camera_cpu;
 mod child;
 mod faults;
+mod home;
+mod kills;
 mod linkbench;
 mod llm;
+mod memory;
 mod nlu;
 mod outbox;
 mod persons;
@@ -46,6 +49,8 @@ const SECTIONS: &[Section] = &[
     ("text", text::run),
     ("outbox", outbox::run),
     ("faults", faults::run),
+    ("kills", kills::run),
+    ("memory", memory::run),
     ("web", web::run),
     ("automations", automations::run),
     ("nlu", nlu::run),
