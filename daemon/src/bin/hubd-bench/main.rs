@@ -24,6 +24,7 @@ mod persons;
 mod text;
 mod voice;
 mod web;
+mod wyoming_stt;
 
 /// One row of the results table.
 #[derive(Debug, Clone)]
@@ -59,6 +60,7 @@ const SECTIONS: &[Section] = &[
     ("asr", asr::run),
     ("persons", persons::run),
     ("camera", camera::run),
+    ("wyoming", wyoming_stt::run),
 ];
 
 fn main() -> ExitCode {
