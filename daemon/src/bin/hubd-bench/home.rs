@@ -26,7 +26,7 @@ pub fn light_name(i: usize) -> String {
 /// (more `[[device]]` tables), database in `dir`.
 pub fn config_text(dir: &Path, mqtt: u16, web: u16, lights: usize, extra: &str) -> String {
     let mut s = format!(
-        "[mqtt]\nhost = \"127.0.0.1\"\nport = {mqtt}\nclient_id = \"hubd-bench-home-{mqtt}\"\nkeepalive = 2\n\
+        "[mqtt]\nhost = \"127.0.0.1\"\nport = {mqtt}\nclient_id = \"hubd-bench-home-{mqtt}\"\n\
          command_timeout_ms = 10000\nmax_attempts = 5\nexpire_after_s = 600\n\n[store]\npath = \"{}\"\n\n\
          [web]\nbind = \"127.0.0.1:{web}\"\nloopback_without_token = true\n\n[audio]\nenabled = false\n\n\
          [[area]]\nid = \"home\"\nname = \"Home\"\n",

@@ -73,10 +73,15 @@ pub fn run() -> anyhow::Result<Vec<Row>> {
         })?;
         sent = *upto;
         let mark = format!(r#"{{"state":"ON","brightness":{}}}"#, 10 + 100 * (k % 2));
-        let c = client.clone();
-        home.rt.block_on(c.publish(format!("zigbee2mqtt/{MARKER_NAME}"), QoS::AtLeastOnce, false, mark))?;
         let waited = Instant::now();
+        let mut published: Option<Instant> = None;
         loop {
+            // Sent again every 10 s in case hubd was reconnecting when it came (same value: idempotent).
+            if published.is_none_or(|p| p.elapsed() > Duration::from_secs(10)) {
+                let topic = format!("zigbee2mqtt/{MARKER_NAME}");
+                home.rt.block_on(client.publish(topic, QoS::AtLeastOnce, false, mark.clone()))?;
+                published = Some(Instant::now());
+            }
             let now = marker_state(&home)?;
             if now != last_marker {
                 last_marker = now;
