@@ -121,6 +121,14 @@ impl Home {
         Ok(())
     }
 
+    /// Lines of every `hubd run` log so far that contain `needle`.
+    pub fn log_lines(&self, needle: &str) -> usize {
+        (1..=self.starts)
+            .filter_map(|i| std::fs::read_to_string(self.dir.path().join(format!("hubd-{i}.log"))).ok())
+            .map(|t| t.lines().filter(|l| l.contains(needle)).count())
+            .sum()
+    }
+
     pub fn store(&self) -> anyhow::Result<hubd::store::Store> {
         Ok(self.rt.block_on(hubd::store::Store::open(self.dir.path().join("hubd.db")))?)
     }
