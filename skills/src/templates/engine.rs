@@ -8,8 +8,12 @@ use serde_json::Value;
 
 use super::text::{self, SkipMode, lower};
 
+mod budget;
 mod compiled;
 mod scan;
+
+use budget::Budget;
+pub use budget::{MAX_STEPS, SENTENCE_STEPS, TooComplex};
 
 pub(crate) use compiled::*;
 use scan::*;
@@ -89,12 +93,18 @@ enum Continuation<'c, 'a> {
 }
 
 /// Running `recognize_best` selection.
-#[derive(Default)]
-struct Best {
+#[derive(Default, Clone)]
+struct Selection {
     metadata_found: bool,
     slot_found: bool,
     best_quality: Option<usize>,
     best: Option<((u32, i64, usize), Recognized)>,
+}
+
+#[derive(Default)]
+struct Best {
+    sel: Selection,
+    budget: Budget,
 }
 
 struct Matcher<'a, 'b> {
@@ -129,6 +139,21 @@ impl<'a, 'b> Matcher<'a, 'b> {
             .or_else(|| self.compiled.global_rules.get(id as usize).copied().flatten())
     }
 
+    /// Count one step; false once the budget is spent (the caller returns).
+    fn tick(&mut self) -> bool {
+        let b = &mut self.best.budget;
+        if b.exhausted {
+            return false;
+        }
+        b.total += 1;
+        b.sentence += 1;
+        if b.sentence > SENTENCE_STEPS || b.total > MAX_STEPS {
+            b.exhausted = true;
+            return false;
+        }
+        true
+    }
+
     fn open_wildcard(st: &MatchState<'a>) -> Option<usize> {
         let i = st.spans.len().checked_sub(1)?;
         let e = &st.spans[i];
@@ -142,6 +167,9 @@ impl<'a, 'b> Matcher<'a, 'b> {
 
     /// Match `node` at `st`, calling `k` for every way it matches.
     fn match_node(&mut self, node: NodeId, st: &mut MatchState<'a>, k: &Continuation<'_, 'a>) {
+        if !self.tick() {
+            return;
+        }
         let c: &'a Compiled = self.compiled;
         let Some(n) = c.nodes.get(node as usize) else { return };
         match n {
@@ -187,6 +215,9 @@ impl<'a, 'b> Matcher<'a, 'b> {
 
     /// Run the continuation `k` from `st`.
     fn continue_with(&mut self, st: &mut MatchState<'a>, k: &Continuation<'_, 'a>) {
+        if !self.tick() {
+            return;
+        }
         match k {
             Continuation::Done => self.done(st),
             Continuation::Seq { rest, next } => match rest.split_first() {
@@ -242,6 +273,9 @@ impl<'a, 'b> Matcher<'a, 'b> {
     }
 
     fn text(&mut self, t: &'a TextNode, st: &mut MatchState<'a>, k: &Continuation<'_, 'a>) {
+        if !self.tick() {
+            return;
+        }
         if t.empty {
             return self.continue_with(st, k);
         }
@@ -682,7 +716,7 @@ impl<'a, 'b> Matcher<'a, 'b> {
 
         // recognize_best
         let is_meta = data.custom;
-        let best = &mut *self.best;
+        let best = &mut self.best.sel;
         if best.metadata_found && !is_meta {
             return;
         }
@@ -881,8 +915,13 @@ impl Compiled {
     }
 
     /// hassil `recognize_best(..., best_metadata_key="hass_custom_sentence",
-    /// best_slot_name="name")` as Home Assistant calls it.
-    pub(crate) fn recognize(&self, input: &str, intent_context: &[(String, Value)]) -> Option<Recognized> {
+    /// best_slot_name="name")` as Home Assistant calls it; `Err` when the
+    /// search ran past [`MAX_STEPS`].
+    pub(crate) fn recognize(
+        &self,
+        input: &str,
+        intent_context: &[(String, Value)],
+    ) -> Result<Option<Recognized>, TooComplex> {
         let with_skip = text::normalize_for_matching(input);
         let no_skip = text::remove_skip_words(&with_skip, &self.skip_words, self.ignore_ws, SkipMode::Anywhere);
         let had_skip = no_skip != with_skip;
@@ -903,6 +942,7 @@ impl Compiled {
 
         let present: Vec<bool> = self.fragments.iter().map(|f| haystack.contains(f.as_str())).collect();
         let mut best = Best::default();
+        let mut dropped = 0u32;
         for (ii, intent) in self.intents.iter().enumerate() {
             for (di, data) in intent.data.iter().enumerate() {
                 if let Some(kw) = &data.required_keywords
@@ -971,6 +1011,8 @@ impl Compiled {
                             spans: Vec::with_capacity(8),
                             ctx: intent_context.iter().map(|(k, v)| (k.as_str(), v)).collect(),
                         };
+                        let before = best.sel.clone();
+                        best.budget.sentence = 0;
                         let mut matcher = Matcher {
                             compiled: self,
                             data,
@@ -981,10 +1023,22 @@ impl Compiled {
                             ignore_ws: self.ignore_ws,
                         };
                         matcher.match_node(s.root, &mut st, &Continuation::Done);
+                        if best.budget.exhausted {
+                            best.sel = before;
+                            best.budget.exhausted = false;
+                            dropped += 1;
+                            if best.budget.total > MAX_STEPS {
+                                return Err(TooComplex { dropped });
+                            }
+                        }
                     }
                 }
             }
         }
-        best.best.map(|(_, r)| r)
+        match best.sel.best {
+            Some((_, r)) => Ok(Some(r)),
+            None if dropped > 0 => Err(TooComplex { dropped }),
+            None => Ok(None),
+        }
     }
 }

@@ -37,6 +37,7 @@ use crate::slots::Slots;
 
 use compile::RegistryLists;
 use engine::Compiled;
+pub use engine::{MAX_STEPS, SENTENCE_STEPS, TooComplex};
 
 /// A problem in a language file or a custom sentences file.
 #[derive(Debug, Error, Clone, PartialEq)]
@@ -368,10 +369,21 @@ impl TemplateNlu {
     }
 
     /// The raw match, as hassil's `recognize_best` returns it when Home
-    /// Assistant calls it (slots in `entities_list` order).
+    /// Assistant calls it (slots in `entities_list` order). `None` also when
+    /// the search is [`TooComplex`] (see [`TemplateNlu::try_recognize`]).
     pub fn recognize(&self, text: &str, ctx: &NluContext) -> Option<TemplateMatch> {
+        self.try_recognize(text, ctx).ok().flatten()
+    }
+
+    /// [`TemplateNlu::recognize`], telling a search that gave up after
+    /// [`MAX_STEPS`] (a hostile input or custom template) from no match.
+    pub fn try_recognize(&self, text: &str, ctx: &NluContext) -> Result<Option<TemplateMatch>, TooComplex> {
         let ictx = self.intent_context(ctx);
-        let r = self.compiled.recognize(text, &ictx)?;
+        let Some(r) = self.compiled.recognize(text, &ictx)? else { return Ok(None) };
+        Ok(self.to_match(r))
+    }
+
+    fn to_match(&self, r: engine::Recognized) -> Option<TemplateMatch> {
         let intent = self.compiled.intents.get(r.intent)?;
         let data = intent.data.get(r.data)?;
         Some(TemplateMatch {

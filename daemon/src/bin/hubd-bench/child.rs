@@ -8,6 +8,10 @@ pub struct Daemon(pub Child);
 
 impl Drop for Daemon {
     fn drop(&mut self) {
+        // Already reaped (a section killed and waited for it): its pid may be reused.
+        if let Ok(Some(_)) = self.0.try_wait() {
+            return;
+        }
         // SAFETY: signalling our own child by its pid.
         unsafe {
             libc::kill(self.0.id() as i32, libc::SIGTERM);

@@ -3,8 +3,7 @@
 //! once and the clock runs from the broker listening again to that command
 //! acked by its device (hubd's simulator playing Zigbee2MQTT lights, which
 //! reconnect too). Median and worst of the five. No peer. The kill test's
-//! sustained rate is printed by the e2e test `kill_run` (2,000 commands
-//! through the API across 20 SIGKILLs).
+//! sustained rate is the `kills` section.
 
 use std::time::{Duration, Instant};
 

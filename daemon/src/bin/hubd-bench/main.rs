@@ -13,8 +13,11 @@ mod camera;
 mod camera_cpu;
 mod child;
 mod faults;
+mod home;
+mod kills;
 mod linkbench;
 mod llm;
+mod memory;
 mod minilm;
 mod nlu;
 mod outbox;
@@ -22,6 +25,7 @@ mod persons;
 mod text;
 mod voice;
 mod web;
+mod wyoming_stt;
 
 /// One row of the results table.
 #[derive(Debug, Clone)]
@@ -47,6 +51,8 @@ const SECTIONS: &[Section] = &[
     ("text", text::run),
     ("outbox", outbox::run),
     ("faults", faults::run),
+    ("kills", kills::run),
+    ("memory", memory::run),
     ("web", web::run),
     ("automations", automations::run),
     ("nlu", nlu::run),
@@ -56,6 +62,7 @@ const SECTIONS: &[Section] = &[
     ("asr", asr::run),
     ("persons", persons::run),
     ("camera", camera::run),
+    ("wyoming", wyoming_stt::run),
 ];
 
 fn main() -> ExitCode {
