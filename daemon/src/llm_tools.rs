@@ -64,11 +64,19 @@ impl Prepared {
 pub struct ToolCaller {
     llm: LlmService,
     prepared: Arc<Mutex<Option<Arc<Prepared>>>>,
+    reuse_prefix: bool,
 }
 
 impl ToolCaller {
     pub fn new(llm: LlmService) -> ToolCaller {
-        ToolCaller { llm, prepared: Arc::new(Mutex::new(None)) }
+        ToolCaller { llm, prepared: Arc::new(Mutex::new(None)), reuse_prefix: true }
+    }
+
+    /// Whether the system prompt's KV cache is kept between requests (on by
+    /// default; the benchmark turns it off to measure what it saves).
+    pub fn with_prefix_reuse(mut self, on: bool) -> ToolCaller {
+        self.reuse_prefix = on;
+        self
     }
 
     fn prepared(&self, reg: &Registry) -> Result<Arc<Prepared>, schema::SchemaError> {
@@ -83,11 +91,11 @@ impl ToolCaller {
 
     /// The request for `text`: the system prompt (tools and entities, the
     /// same for every request) and the user's words, greedy, constrained.
-    fn request(p: &Prepared, text: &str) -> Request {
+    fn request(&self, p: &Prepared, text: &str) -> Request {
         let messages = vec![ChatMessage::system(p.system.clone()), ChatMessage::user(text)];
         let mut req = Request::chat(messages, MAX_CALL_TOKENS);
         req.grammar = Some(p.grammar.clone());
-        req.reuse_prefix = true;
+        req.reuse_prefix = self.reuse_prefix;
         req
     }
 
@@ -95,7 +103,7 @@ impl ToolCaller {
     pub async fn understand(&self, text: &str, reg: &Registry) -> Result<Option<Understanding>, ToolCallError> {
         let p = self.prepared(reg)?;
         let loaded = self.llm.get().await?;
-        let stream = loaded.generator.generate(Self::request(&p, text)).await?;
+        let stream = loaded.generator.generate(self.request(&p, text)).await?;
         let done = stream.finish().await?;
         let call: serde_json::Value =
             serde_json::from_str(done.text.trim()).map_err(|e| ToolCallError::NotJson(e.to_string()))?;
@@ -113,7 +121,7 @@ impl ToolCaller {
     ) -> Result<String, ToolCallError> {
         let p = self.prepared(reg)?;
         let loaded = self.llm.get().await?;
-        let mut req = Self::request(&p, text);
+        let mut req = self.request(&p, text);
         req.sampling.temperature = temperature;
         req.sampling.seed = seed;
         let done = loaded.generator.generate(req).await?.finish().await?;

@@ -17,6 +17,7 @@ mod home;
 mod kills;
 mod linkbench;
 mod llm;
+mod llm_tools;
 mod memory;
 mod minilm;
 mod nlu;
@@ -58,6 +59,7 @@ const SECTIONS: &[Section] = &[
     ("nlu", nlu::run),
     ("minilm", minilm::run),
     ("llm", llm::run),
+    ("llm_tools", llm_tools::run),
     ("voice", voice::run),
     ("asr", asr::run),
     ("persons", persons::run),
