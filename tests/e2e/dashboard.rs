@@ -382,7 +382,9 @@ fn schemathesis_finds_no_server_errors() {
     let url = format!("http://127.0.0.1:{}", d.web_port);
     let out = Command::new(repo().join(".venv/bin/schemathesis"))
         .args(["run", &format!("{url}/api/openapi.json"), "--url", &url])
-        .args(["--checks", "not_a_server_error", "--max-examples", "25", "--workers", "2"])
+        // One worker: with two, Hypothesis read lambda sources with `ast` from two
+        // threads at once and failed with "AST constructor recursion depth mismatch".
+        .args(["--checks", "not_a_server_error", "--max-examples", "25", "--workers", "1"])
         .args(["--exclude-path", "/api/events", "--exclude-path", "/api/listen", "--no-color"])
         // 503 is its documented answer while no `[model] vlm_path` is configured.
         .args(["--exclude-path", "/api/cameras/{camera}/ask"])
