@@ -10,9 +10,10 @@
 //! synonyms, number words) with the spans recomputed. Non-home chit-chat
 //! becomes the [`NONE_INTENT`] class.
 //!
-//! [`Corpus::split`] holds out whole phrasings: every example whose
-//! noise-free base sentence is held out goes to the held-out set, so no
-//! held-out sentence was seen verbatim (or as a noisy variant) in training.
+//! [`Corpus::split`] holds out whole phrasings, per intent: every example
+//! whose noise-free base sentence is held out goes to the held-out set, so
+//! no held-out sentence was seen verbatim (or as a noisy variant of its
+//! phrasing) in training.
 //!
 //! Pure: the randomness is a seeded RNG; the same seed gives the same corpus.
 
@@ -20,7 +21,7 @@ mod expand;
 mod noise;
 mod phrases;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::Range;
 
 use rand::rngs::StdRng;
@@ -85,23 +86,38 @@ impl Corpus {
         self.examples.extend(other.examples);
     }
 
-    /// `(train, held_out)`: about `held_out_fraction` of the distinct base
-    /// phrasings (compared case-insensitively), chosen by `seed`, with all
-    /// their examples go to `held_out`. The two never share a base phrasing.
+    /// `(train, held_out)`: per intent, about `held_out_fraction` of its
+    /// distinct base phrasings (compared case-insensitively), chosen by
+    /// `seed`, go with all their examples to `held_out`. Every intent keeps
+    /// at least one phrasing in `train`, and the two sets never share a
+    /// base phrasing.
     pub fn split(&self, held_out_fraction: f64, seed: u64) -> (Corpus, Corpus) {
         let key = |e: &Example| e.base.to_lowercase();
-        let mut bases: Vec<String> = Vec::new();
+        let mut by_intent: BTreeMap<&str, Vec<String>> = BTreeMap::new();
         let mut seen = HashSet::new();
         for e in &self.examples {
-            if seen.insert(key(e)) {
-                bases.push(key(e));
+            if seen.insert((e.intent.as_str(), key(e))) {
+                by_intent.entry(e.intent.as_str()).or_default().push(key(e));
             }
         }
+        // A phrasing two intents share stays in training (keeps the
+        // one-phrasing-per-intent promise).
+        let mut owners: HashMap<&str, usize> = HashMap::new();
+        for b in by_intent.values().flatten() {
+            *owners.entry(b.as_str()).or_default() += 1;
+        }
+        let mut by_intent: Vec<Vec<String>> = by_intent
+            .values()
+            .map(|bs| bs.iter().filter(|b| owners.get(b.as_str()) == Some(&1)).cloned().collect())
+            .collect();
         let mut rng = StdRng::seed_from_u64(seed);
-        bases.shuffle(&mut rng);
         let frac = if held_out_fraction.is_finite() { held_out_fraction.clamp(0.0, 1.0) } else { 0.0 };
-        let n = (bases.len() as f64 * frac).round() as usize;
-        let held: HashSet<&String> = bases.iter().take(n).collect();
+        let mut held: HashSet<String> = HashSet::new();
+        for bases in &mut by_intent {
+            bases.shuffle(&mut rng);
+            let n = ((bases.len() as f64 * frac).round() as usize).min(bases.len().saturating_sub(1));
+            held.extend(bases.iter().take(n).cloned());
+        }
         let (out, train): (Vec<Example>, Vec<Example>) =
             self.examples.iter().cloned().partition(|e| held.contains(&key(e)));
         (Corpus { examples: train }, Corpus { examples: out })

@@ -117,6 +117,11 @@ fn split_holds_out_whole_phrasings() {
     for e in &held.examples {
         assert!(!bases.contains(&e.base.to_lowercase()), "{e:?} also in training");
     }
+    let train_intents: HashSet<&str> = train.examples.iter().map(|e| e.intent.as_str()).collect();
+    assert!(held.examples.iter().all(|e| train_intents.contains(e.intent.as_str())));
+    // Even holding out everything leaves each intent one phrasing to learn.
+    let (t, h) = c.split(1.0, 4);
+    assert!(!h.is_empty() && t.examples.iter().any(|e| e.intent == "HassNevermind"));
     assert_eq!(c.split(0.2, 4), (train, held));
     assert!(c.split(0.0, 4).1.is_empty());
 }
@@ -128,4 +133,23 @@ fn other_languages_get_no_english_noise_or_none_class() {
     let c = generate(&nlu, &reg, 50, 5);
     assert!(c.examples.iter().all(|e| e.intent != NONE_INTENT && e.intent != "HassToggle"));
     assert!(c.examples.iter().any(|e| e.intent == "HassTurnOn"));
+}
+
+#[test]
+fn split_keeps_shared_phrasings_and_one_per_intent_in_training() {
+    let ex = |intent: &str, base: &str| Example {
+        text: base.to_string(),
+        intent: intent.to_string(),
+        slots: Vec::new(),
+        base: base.to_string(),
+    };
+    let c = Corpus { examples: vec![ex("X", "a"), ex("X", "b"), ex("X", "d"), ex("Y", "B"), ex("Y", "c")] };
+    let (train, held) = c.split(1.0, 0);
+    let bases = |c: &Corpus| c.examples.iter().map(|e| e.base.to_lowercase()).collect::<HashSet<_>>();
+    assert!(bases(&train).contains("b") && !bases(&held).contains("b"), "{train:?} / {held:?}");
+    assert_eq!(held.len(), 1, "{held:?}");
+    assert!(bases(&train).is_disjoint(&bases(&held)));
+    for i in ["X", "Y"] {
+        assert!(train.examples.iter().any(|e| e.intent == i));
+    }
 }
