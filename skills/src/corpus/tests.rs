@@ -25,6 +25,9 @@ const LANG: &str = r#"{
     "HassSetPosition": {"data": [
       {"sentences": ["open [<the>] {name} to {position}"], "requires_context": {"domain": ["cover"]}}
     ]},
+    "HassTurnOff": {"data": [
+      {"sentences": ["[<turn>] off [<the>] {name}"], "excludes_context": {"domain": ["light", "cover", "lock"]}}
+    ]},
     "HassNevermind": {"data": [{"sentences": ["never mind", "nevermind"]}]}
   }
 }"#;
@@ -56,6 +59,13 @@ fn slots_point_at_registry_values_and_respect_context() {
                     if e.intent == "HassLightSet" {
                         assert!(lights.iter().any(|n| n.eq_ignore_ascii_case(text)), "not a light: {e:?}");
                     }
+                    if e.intent == "HassTurnOff" {
+                        let dev = reg.devices.iter().find(|d| {
+                            d.name.eq_ignore_ascii_case(text) || d.aliases.iter().any(|a| a.eq_ignore_ascii_case(text))
+                        });
+                        let domain = dev.map(|d| d.kind.domain());
+                        assert!(matches!(domain, Some("switch" | "climate" | "sensor")), "excluded: {e:?}");
+                    }
                 }
                 "area" => assert!(reg.areas.iter().any(
                     |a| a.name.eq_ignore_ascii_case(text) || a.aliases.iter().any(|x| x.eq_ignore_ascii_case(text))
@@ -74,7 +84,9 @@ fn slots_point_at_registry_values_and_respect_context() {
             }
         }
     }
-    for i in ["HassTurnOn", "HassLightSet", "HassSetPosition", "HassNevermind", "HassToggle", NONE_INTENT] {
+    for i in
+        ["HassTurnOn", "HassTurnOff", "HassLightSet", "HassSetPosition", "HassNevermind", "HassToggle", NONE_INTENT]
+    {
         assert_eq!(per_intent.get(i), Some(&200), "{i}: {per_intent:?}");
     }
     // HassLightSet's permutation produces both orders.
