@@ -12,6 +12,7 @@ pub mod asr_prompt;
 pub mod assistant;
 pub mod automation;
 pub mod command;
+pub mod corpus;
 pub mod grammar;
 pub mod handlers;
 pub mod import;

@@ -38,6 +38,7 @@ use crate::slots::Slots;
 use compile::RegistryLists;
 use engine::Compiled;
 pub use engine::{MAX_STEPS, SENTENCE_STEPS, TooComplex};
+pub(crate) use parse::{Expr, ListRef, parse_sentence};
 
 /// A problem in a language file or a custom sentences file.
 #[derive(Debug, Error, Clone, PartialEq)]
@@ -342,6 +343,12 @@ impl TemplateNlu {
     /// The language code of the loaded data (`en`, `de`, `zh-CN`, ...).
     pub fn language(&self) -> &str {
         &self.language
+    }
+
+    /// The merged intents document (language JSON + custom sentences), for
+    /// the training-corpus generator.
+    pub(crate) fn document(&self) -> &Map<String, Value> {
+        &self.merged
     }
 
     /// Load-time warnings (e.g. intents without sentences).
