@@ -99,6 +99,21 @@ fn openai_chat_completions_json_stream_and_errors() {
         "{api_turns:?}"
     );
 
+    // Structured output: the reply is JSON the schema accepts, whatever the model prefers.
+    let structured = serde_json::json!({
+        "messages": [{"role": "user", "content": "Where is Paris? Answer in JSON."}], "max_tokens": 64,
+        "response_format": {"type": "json_schema", "json_schema": {"name": "place", "schema": {
+            "type": "object", "required": ["city", "country"],
+            "properties": {"city": {"type": "string", "maxLength": 20}, "country": {"enum": ["France", "Germany", "Spain"]}}}}},
+    });
+    let (code, body) = http("POST", "/v1/chat/completions", Some(&structured.to_string()));
+    assert_eq!(code, 200, "{body}");
+    let content =
+        crate::common::json(&body)["choices"][0]["message"]["content"].as_str().unwrap_or_default().to_string();
+    let place: serde_json::Value = serde_json::from_str(&content).unwrap_or_else(|e| panic!("{e}: {content}"));
+    assert!(["France", "Germany", "Spain"].contains(&place["country"].as_str().unwrap_or_default()), "{content}");
+    assert!(place["city"].as_str().is_some_and(|c| c.len() <= 20), "{content}");
+
     // Bad requests: 400 naming the field; the daemon keeps serving.
     for (req, field) in [
         (r#"{"messages":[{"role":"robot","content":"x"}]}"#, "`messages[0].role`"),
@@ -136,7 +151,7 @@ fn openai_chat_completions_json_stream_and_errors() {
     let cancelled = crate::common::wait_until(std::time::Duration::from_secs(20), || status()["cancelled"] == 1);
     let llm = status();
     assert!(cancelled, "{llm}");
-    assert_eq!((llm["completed"].as_u64(), llm["loaded"].as_bool()), (Some(2), Some(true)), "{llm}");
+    assert_eq!((llm["completed"].as_u64(), llm["loaded"].as_bool()), (Some(3), Some(true)), "{llm}");
     let (_, metrics) = http("GET", "/metrics", None);
     assert!(metrics.contains("hubd_llm_requests_total{result=\"cancelled\"} 1"), "{metrics}");
 }

@@ -5,7 +5,10 @@
 //! hub serves one model and reports its id). Differences: `temperature`
 //! defaults to 0 (greedy, reproducible); the model's `<think>` reasoning is
 //! returned as `reasoning_content` beside `content`. A client that goes away
-//! mid-stream cancels its generation. Each completed request is remembered
+//! mid-stream cancels its generation. `response_format` `json_schema`
+//! (structured outputs) constrains the reply to the schema with a grammar
+//! over the vocabulary, so `content` always parses and validates.
+//! Each completed request is remembered
 //! as two dialogue turns (modality `api`, session = the completion id): the
 //! last user message and the reply. Clients resend the whole history, so
 //! earlier messages are not stored again.
@@ -80,13 +83,30 @@ fn unsupported(body: &ChatCompletionRequest) -> Result<(), String> {
             return Err(format!("`{name}` is not supported: tool calls are not implemented yet"));
         }
     }
-    if let Some(f) = &body.response_format {
-        let plain = f.is_null() || f.get("type").and_then(|t| t.as_str()) == Some("text");
-        if !plain {
-            return Err("`response_format` is not supported: only plain text replies are generated".into());
-        }
-    }
     Ok(())
+}
+
+/// `response_format`: plain text (none, `text`), or `json_schema`, whose
+/// schema becomes the grammar that constrains the reply (structured outputs;
+/// see [`hub_model::constrain::schema`] for the keywords served).
+fn response_grammar(f: Option<&serde_json::Value>) -> Result<Option<hub_model::constrain::Grammar>, String> {
+    let Some(f) = f.filter(|f| !f.is_null()) else { return Ok(None) };
+    match f.get("type").and_then(|t| t.as_str()) {
+        Some("text") => Ok(None),
+        Some("json_schema") => {
+            let schema = f
+                .get("json_schema")
+                .and_then(|j| j.get("schema"))
+                .ok_or("`response_format.json_schema.schema` is missing")?;
+            let expr = hub_model::constrain::schema::compile(schema)
+                .map_err(|e| format!("`response_format.json_schema.schema`: {e}"))?;
+            Ok(Some(hub_model::constrain::Grammar::new(&expr)))
+        }
+        other => Err(format!(
+            "`response_format` type {}: only `text` and `json_schema` are served",
+            other.map_or_else(|| "none".to_string(), |t| format!("`{t}`"))
+        )),
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -171,9 +191,11 @@ pub fn to_request(body: &ChatCompletionRequest) -> Result<Request, String> {
     if stop.len() > 4 || stop.iter().any(|s| s.is_empty()) {
         return Err("`stop` must be at most 4 non-empty strings".into());
     }
+    let grammar = response_grammar(body.response_format.as_ref())?.map(std::sync::Arc::new);
     Ok(Request {
         sampling: Sampling { temperature, top_p, repetition_penalty: 1.0, seed: body.seed.unwrap_or(0) },
         stop_strings: stop,
+        grammar,
         ..Request::chat(messages, max)
     })
 }
@@ -365,7 +387,14 @@ mod tests {
         // What clients send by default is still served.
         let r = parse(json!({"messages": [{"role": "user", "content": "x"}], "n": 1, "tools": [],
                              "response_format": {"type": "text"}}));
-        assert!(r.is_ok(), "{r:?}");
+        assert!(r.as_ref().is_ok_and(|r| r.grammar.is_none()), "{r:?}");
+        let schema =
+            json!({"type": "object", "required": ["room"], "properties": {"room": {"enum": ["kitchen", "hall"]}}});
+        let r = parse(json!({"messages": [{"role": "user", "content": "x"}],
+                             "response_format": {"type": "json_schema", "json_schema": {"name": "room", "schema": schema}}}))
+        .unwrap();
+        let g = r.grammar.expect("a grammar");
+        assert!(g.accepts(br#"{"room":"hall"}"#) && !g.accepts(br#"{"room":"garage"}"#));
     }
 
     #[test]
@@ -387,7 +416,16 @@ mod tests {
             (json!({"messages": [{"role": "user", "content": "x"}], "tools": [{"type": "function"}]}), "`tools`"),
             (
                 json!({"messages": [{"role": "user", "content": "x"}], "response_format": {"type": "json_object"}}),
-                "`response_format`",
+                "`response_format` type `json_object`",
+            ),
+            (
+                json!({"messages": [{"role": "user", "content": "x"}], "response_format": {"type": "json_schema",
+                       "json_schema": {"name": "x", "schema": {"type": "object", "properties": {"t": {"type": "number"}}}}}}),
+                "`response_format.json_schema.schema`: JSON schema at /properties/t: type `number` is not supported",
+            ),
+            (
+                json!({"messages": [{"role": "user", "content": "x"}], "response_format": {"type": "json_schema"}}),
+                "`response_format.json_schema.schema` is missing",
             ),
         ];
         for (body, want) in cases {
