@@ -201,6 +201,23 @@ mod tests {
         assert_eq!(back, ev);
     }
 
+    /// Found by the `wyoming` fuzz target: without serde_json's
+    /// `float_roundtrip`, `60e099` parsed to 6.0000000000000005e100 while the
+    /// re-encoded `6e100` parsed to 6e100, so an event did not survive
+    /// encode/decode. Numbers now parse correctly rounded.
+    #[test]
+    fn numbers_round_trip_exactly() {
+        for text in ["60e099", "0.1", "1.7976931348623157e308", "2.2250738585072014e-308", "123456789.123456789"] {
+            let data = format!(r#"{{"x":{text}}}"#);
+            let h = format!(r#"{{"type":"t","data_length":{}}}"#, data.len());
+            let (ev, _) = decode(&frame(&h, data.as_bytes(), b""), &lim()).unwrap().unwrap();
+            let expected: f64 = text.parse().unwrap();
+            assert_eq!(ev.data["x"].as_f64(), Some(expected), "{text}");
+            let bytes = encode(&ev);
+            assert_eq!(decode(&bytes, &lim()).unwrap().unwrap().0, ev, "{text}");
+        }
+    }
+
     #[test]
     fn empty_data_and_payload_are_left_out() {
         let bytes = encode(&Event::new("describe"));
