@@ -18,6 +18,8 @@ pub const VOICE: &str = "voice transcript → reply";
 /// End of speech to every command committed in the outbox.
 pub const VOICE_ENQUEUE: &str = "voice end of speech → command enqueued";
 
+/// Text the templates did not understand, through the intent and slot heads.
+pub const HEADS: &str = "heads text → intent and slots";
 /// Text the NLU did not understand, to the LLM's checked tool call.
 pub const LLM_TOOLS: &str = "LLM text → checked tool call";
 

@@ -10,6 +10,7 @@ pub mod camera;
 pub mod config;
 pub mod discovery;
 pub mod events;
+pub mod heads;
 pub mod latency;
 pub mod llm;
 pub mod llm_tools;

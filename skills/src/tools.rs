@@ -265,6 +265,19 @@ impl Toolbox {
     /// A call checked against the tools and the registry: `Ok(None)` for
     /// [`NO_TOOL`], else the understanding the skills plan from.
     pub fn understand(&self, text: &str, call: &Value, reg: &Registry) -> Result<Option<Understanding>, ToolError> {
+        self.understand_as(text, call, reg, Source::Llm, 0.7)
+    }
+
+    /// [`Toolbox::understand`] for a call another stage made (the heads:
+    /// [`Source::Model`] with their calibrated confidence).
+    pub fn understand_as(
+        &self,
+        text: &str,
+        call: &Value,
+        reg: &Registry,
+        source: Source,
+        confidence: f32,
+    ) -> Result<Option<Understanding>, ToolError> {
         let name = call.get("name").and_then(Value::as_str).ok_or(ToolError::Shape)?;
         let args = call.get("arguments").and_then(Value::as_object).ok_or(ToolError::Shape)?;
         if name == NO_TOOL {
@@ -320,8 +333,8 @@ impl Toolbox {
             slots: Slots::from_map(slots),
             entities: Vec::new(),
             candidates: Vec::new(),
-            confidence: 0.7,
-            source: Source::Llm,
+            confidence,
+            source,
             response: None,
         }))
     }
@@ -379,6 +392,9 @@ fn context(reg: &Registry) -> String {
     }
     s
 }
+
+mod spans;
+pub use spans::call_from_spans;
 
 #[cfg(test)]
 mod tests;

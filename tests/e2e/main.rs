@@ -17,6 +17,7 @@ mod discovery;
 mod faults;
 mod kill_run;
 mod link;
+mod heads;
 mod llm_tools;
 mod openai_limits;
 mod receipts;

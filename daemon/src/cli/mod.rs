@@ -14,6 +14,7 @@ pub mod run;
 pub mod say;
 pub mod simulate;
 pub mod status;
+pub mod train;
 pub mod transcribe;
 pub mod understand;
 
@@ -195,6 +196,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::Run(a) => run::run(&ctx, a).await,
             Command::Say(a) => say::run(&ctx, a).await,
             Command::Understand(a) => understand::run(&ctx, a).await,
+            Command::Train(a) => train::run(&ctx, a).await,
             Command::CheckConfig(a) => check_config::run(&ctx, a).await,
             Command::Devices(a) => devices::run(&ctx, a).await,
             Command::History(a) => history::run(&ctx, a).await,

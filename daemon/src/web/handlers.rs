@@ -135,6 +135,7 @@ pub fn status_dto(api: &Api) -> StatusDto {
             subscribers: api.bus.subscribers(),
         },
         models: branches(api, &audio),
+        heads: api.pipeline.heads().map(|h| h.status()),
         audio,
         llm: api.llm.counters(),
         cameras: crate::camera::Board::global().list(),

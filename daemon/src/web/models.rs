@@ -178,6 +178,11 @@ pub struct StatusDto {
     pub cameras: Vec<crate::camera::board::CameraStatus>,
     /// The model branches with their devices and gate counters.
     pub models: Vec<crate::services::Branch>,
+    /// The intent and slot heads (`[nlu] heads`): state (`training`,
+    /// `ready`, …), what they were trained on and the requests they answered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub heads: Option<crate::heads::HeadsStatus>,
     /// Percentiles of the last 1,024 requests per path, by path.
     #[schema(value_type = std::collections::HashMap<String, crate::latency::Summary>)]
     pub latency: std::collections::BTreeMap<&'static str, crate::latency::Summary>,

@@ -57,6 +57,10 @@ pub struct Example {
     pub slots: Vec<(String, Range<usize>)>,
     /// The noise-free sentence the template produced (the phrasing).
     pub base: String,
+    /// The domain the sentence's data block fixes (`slots: {domain: light}`,
+    /// or one `requires_context` domain): "turn off the {area} lights" is
+    /// about lights although no word of it is a slot value.
+    pub domain: Option<String>,
 }
 
 impl Example {
@@ -129,6 +133,7 @@ struct Block {
     sentences: Vec<Expr>,
     rules: HashMap<String, Expr>,
     context: ContextRules,
+    domain: Option<String>,
 }
 
 fn parse_rules(v: Option<&Value>) -> HashMap<String, Expr> {
@@ -157,15 +162,18 @@ fn blocks(doc: &Map<String, Value>, intent: &str, english: bool) -> Vec<Block> {
             .collect();
         let obj = |k: &str| d.get(k).and_then(Value::as_object).cloned().unwrap_or_default();
         let context = ContextRules { requires: obj("requires_context"), excludes: obj("excludes_context") };
+        let domain = [obj("slots"), context.requires.clone()]
+            .iter()
+            .find_map(|m| m.get("domain").and_then(Value::as_str).map(str::to_string));
         if !sentences.is_empty() {
-            out.push(Block { sentences, rules: parse_rules(d.get("expansion_rules")), context });
+            out.push(Block { sentences, rules: parse_rules(d.get("expansion_rules")), context, domain });
         }
     }
     if out.is_empty() && english {
         for (name, templates) in phrases::FALLBACK_TEMPLATES {
             if *name == intent {
                 let sentences = templates.iter().filter_map(|s| parse_sentence(s).ok()).collect();
-                out.push(Block { sentences, rules: HashMap::new(), context: ContextRules::default() });
+                out.push(Block { sentences, rules: HashMap::new(), context: ContextRules::default(), domain: None });
             }
         }
     }
@@ -202,10 +210,13 @@ pub fn generate_with_rng<R: Rng>(nlu: &TemplateNlu, reg: &Registry, per_intent: 
                     local_rules: &block.rules,
                     context: &block.context,
                 };
-                ex.sample(block.sentences.get(s)?, rng).ok()
+                let sampled = ex.sample(block.sentences.get(s)?, rng).ok()?;
+                Some((sampled, block.domain.clone()))
             });
-            let Some(sampled) = sampled else { break };
-            examples.push(finish(sampled.text, intent.as_str(), sampled.slots, noise, rng));
+            let Some((sampled, domain)) = sampled else { break };
+            let mut ex = finish(sampled.text, intent.as_str(), sampled.slots, noise, rng);
+            ex.domain = domain;
+            examples.push(ex);
         }
     }
     if english {
@@ -226,7 +237,7 @@ fn finish<R: Rng>(
 ) -> Example {
     let (text, slots) =
         if rng.random_bool(CLEAN_SHARE) { (base.clone(), slots) } else { noise.apply(&base, &slots, rng) };
-    Example { text, intent: intent.to_string(), slots, base }
+    Example { text, intent: intent.to_string(), slots, base, domain: None }
 }
 
 #[cfg(test)]

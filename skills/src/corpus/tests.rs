@@ -99,6 +99,18 @@ fn slots_point_at_registry_values_and_respect_context() {
 }
 
 #[test]
+fn examples_carry_the_domain_their_data_block_fixes() {
+    let (nlu, reg) = nlu();
+    let c = generate(&nlu, &reg, 200, 3);
+    let on: Vec<&Example> = c.examples.iter().filter(|e| e.intent == "HassTurnOn").collect();
+    // "lights in the {area}": `slots: {domain: light}`.
+    assert!(on.iter().any(|e| e.base.contains("lights in") && e.domain.as_deref() == Some("light")));
+    // "turn on {name}": `requires_context` names two domains, so none is fixed.
+    assert!(on.iter().filter(|e| !e.base.contains("lights in")).all(|e| e.domain.is_none()));
+    assert!(c.examples.iter().filter(|e| e.intent == "HassNevermind").all(|e| e.domain.is_none()));
+}
+
+#[test]
 fn clean_sentences_match_the_templates() {
     let (nlu, reg) = nlu();
     let c = generate(&nlu, &reg, 100, 2);
@@ -154,6 +166,7 @@ fn split_keeps_shared_phrasings_and_one_per_intent_in_training() {
         intent: intent.to_string(),
         slots: Vec::new(),
         base: base.to_string(),
+        domain: None,
     };
     let c = Corpus { examples: vec![ex("X", "a"), ex("X", "b"), ex("X", "d"), ex("Y", "B"), ex("Y", "c")] };
     let (train, held) = c.split(1.0, 0);

@@ -163,6 +163,10 @@ fn remove_escapes(text: &[char]) -> String {
     out
 }
 
+/// Items one `(a;b;…)` permutation may have: the matcher tries every
+/// order (a fuzzed `(;;;…;)` of 65 items overflowed its 64-bit set).
+pub const MAX_PERMUTATION: usize = 8;
+
 enum Group {
     Seq(Vec<Expr>),
     Alt(Vec<Vec<Expr>>),
@@ -219,6 +223,14 @@ fn parse_group(text: &[char], chunk: &Chunk) -> Result<Expr, ParseError> {
             return Err(ParseError::new(pos, "unable to proceed"));
         }
         pos = item.end;
+    }
+    if let Group::Perm(seqs) = &grp
+        && seqs.len() > MAX_PERMUTATION
+    {
+        return Err(ParseError::new(
+            chunk.start,
+            format!("a permutation of {} items (at most {MAX_PERMUTATION}: it matches in every order)", seqs.len()),
+        ));
     }
     Ok(match grp {
         Group::Seq(items) => Expr::Seq(items),
@@ -419,6 +431,18 @@ mod tests {
         assert!(matches!(&items[2], Expr::Alt { optional: true, items } if items.len() == 2));
         assert_eq!(items[3], Expr::Text(" ".into()));
         assert!(matches!(&items[4], Expr::List(l) if l.list == "name" && !l.end_of_word));
+    }
+
+    /// Found by the `templates` fuzz target: `;;;…` (64 separators at the
+    /// top level, a permutation of 65 empty items) overflowed the matcher's
+    /// 64-bit set of used items.
+    #[test]
+    fn permutations_are_bounded() {
+        let e = parse_sentence(&";".repeat(64)).unwrap_err();
+        assert!(e.message.contains("permutation of 65 items"), "{e:?}");
+        let eight = vec!["w"; MAX_PERMUTATION].join(";");
+        assert!(parse_sentence(&format!("({eight})")).is_ok());
+        assert!(parse_sentence(&format!("({eight};x)")).is_err());
     }
 
     #[test]

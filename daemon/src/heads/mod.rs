@@ -1,0 +1,303 @@
+//! The multi-task heads as a stage of understanding (`[nlu] heads`): after
+//! the templates, before the LLM. One MiniLM pass gives the intent (with
+//! the domain its phrasing fixes) and the slot spans; when the calibrated
+//! confidence clears the threshold trained with the heads, the spans become
+//! a tool call ([`hub_skills::tools::call_from_spans`]) that the registry
+//! check of [`hub_skills::tools::Toolbox`] accepts or refuses, exactly as
+//! an LLM's call would be. `source` is `model`.
+//!
+//! [`HeadsService`] is a model service: one thread owns the encoder and the
+//! current heads; requests come over a bounded channel. Training runs on
+//! another thread with its own encoder, at start when the checkpoint beside
+//! the database is missing or was trained on another registry, and again
+//! whenever a reload changes the registry; the new heads are swapped in
+//! when it finishes. Until then the stage declines and the next one answers.
+pub mod train;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use hub_model::bert::SentenceEncoder;
+use hub_model::heads::{HeadsError, MultiTaskHeads, NONE_INTENT};
+use hub_skills::intent::Source;
+use hub_skills::tools::{Toolbox, call_from_spans};
+use hub_skills::{Registry, Understanding};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::pipeline::Nlu;
+use train::{HeadsMeta, Plan};
+
+/// What the heads read in one text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reading {
+    pub intent: String,
+    pub domain: Option<String>,
+    /// Calibrated (temperature-scaled) probability of the intent.
+    pub confidence: f32,
+    pub threshold: f32,
+    /// `(slot, the words)` in text order.
+    pub slots: Vec<(String, String)>,
+}
+
+impl Reading {
+    /// Over the threshold and about the home.
+    pub fn confident(&self) -> bool {
+        self.confidence >= self.threshold && self.intent != NONE_INTENT
+    }
+
+    /// The reading checked against the registry, as a call to `toolbox`.
+    pub fn understanding(
+        &self,
+        text: &str,
+        toolbox: &Toolbox,
+        reg: &Registry,
+    ) -> Result<Option<Understanding>, hub_skills::tools::ToolError> {
+        let call = call_from_spans(reg, &self.intent, self.domain.as_deref(), &self.slots);
+        toolbox.understand_as(text, &call, reg, Source::Model, self.confidence)
+    }
+}
+
+/// `/api/status` and `hubd status`: where the heads are.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct HeadsStatus {
+    /// `loading`, `training`, `ready`, `failed` or `stopped`.
+    pub state: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub meta: Option<HeadsMeta>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Requests the heads answered (over the threshold and accepted by the
+    /// registry check) and declined (below it, `none`, or refused).
+    pub answered: u64,
+    pub declined: u64,
+}
+
+enum Msg {
+    Read { text: String, reply: oneshot::Sender<Result<Option<Reading>, HeadsError>> },
+    Swap(Box<(MultiTaskHeads, HeadsMeta)>),
+    Stop,
+}
+
+/// Where the encoder and the checkpoint are.
+#[derive(Debug, Clone)]
+pub struct HeadsPaths {
+    pub encoder: PathBuf,
+    /// The database's directory: `heads.safetensors` and `heads.json` go here.
+    pub dir: PathBuf,
+}
+
+/// Cloneable handle to the heads worker.
+#[derive(Clone)]
+pub struct HeadsService {
+    tx: mpsc::Sender<Msg>,
+    status: Arc<Mutex<HeadsStatus>>,
+    paths: HeadsPaths,
+    plan: Arc<Plan>,
+    thread: Arc<Mutex<Option<std::thread::JoinHandle<()>>>>,
+    training: Arc<Mutex<Option<String>>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+impl HeadsService {
+    /// Start the worker: load the encoder and, if it is there, the
+    /// checkpoint. Call [`HeadsService::refresh`] with the NLU to train
+    /// when the checkpoint is missing or stale.
+    pub fn spawn(paths: HeadsPaths, plan: Plan) -> HeadsService {
+        let (tx, rx) = mpsc::channel(32);
+        let status = Arc::new(Mutex::new(HeadsStatus { state: "loading", ..HeadsStatus::default() }));
+        let (st, p) = (status.clone(), paths.clone());
+        let thread = std::thread::Builder::new().name("heads".into()).spawn(move || worker(p, rx, st));
+        let thread = match thread {
+            Ok(t) => Some(t),
+            Err(e) => {
+                let mut s = lock(&status);
+                (s.state, s.error) = ("failed", Some(format!("starting the heads thread: {e}")));
+                None
+            }
+        };
+        HeadsService {
+            tx,
+            status,
+            paths,
+            plan: Arc::new(plan),
+            thread: Arc::new(Mutex::new(thread)),
+            training: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    pub fn status(&self) -> HeadsStatus {
+        lock(&self.status).clone()
+    }
+
+    /// The heads' reading of `text`; `None` while no heads are loaded.
+    pub async fn read(&self, text: &str) -> Result<Option<Reading>, HeadsError> {
+        let (reply, rx) = oneshot::channel();
+        if self.tx.send(Msg::Read { text: text.to_string(), reply }).await.is_err() {
+            return Ok(None);
+        }
+        rx.await.unwrap_or(Ok(None))
+    }
+
+    /// Count one request the stage answered or declined.
+    pub fn count(&self, answered: bool) {
+        let mut s = lock(&self.status);
+        if answered { s.answered += 1 } else { s.declined += 1 }
+    }
+
+    /// Train in the background if the heads were not trained on this
+    /// registry and language (at start, and after a reload). One training
+    /// at a time; a change during one starts another when it ends.
+    pub fn refresh(&self, nlu: Arc<Nlu>) {
+        let Some(templates) = nlu.templates() else {
+            let mut s = lock(&self.status);
+            if s.meta.is_none() {
+                (s.state, s.error) = ("failed", Some("no sentence templates to train on".into()));
+            }
+            return;
+        };
+        let want = train::fingerprint(nlu.registry(), templates.language());
+        if lock(&self.status).meta.as_ref().is_some_and(|m| m.fingerprint == want) {
+            return;
+        }
+        // A checkpoint on disk for this registry: the worker loads it.
+        if let Ok(Some((_, meta))) = train::load(&self.paths.dir)
+            && meta.fingerprint == want
+        {
+            return;
+        }
+        {
+            let mut t = lock(&self.training);
+            if t.as_deref() == Some(want.as_str()) {
+                return;
+            }
+            *t = Some(want.clone());
+        }
+        lock(&self.status).state = "training";
+        let me = self.clone();
+        let spawned = std::thread::Builder::new().name("heads-train".into()).spawn(move || {
+            let out = SentenceEncoder::load(&me.paths.encoder, tch::Device::Cpu)
+                .map_err(HeadsError::from)
+                .and_then(|enc| {
+                    let templates = nlu.templates().ok_or_else(|| HeadsError::Train("no sentence templates".into()))?;
+                    train::train(&enc, templates, nlu.registry(), &me.plan, now_ms())
+                })
+                .and_then(|t| train::save(&me.paths.dir, &t).map(|_| t));
+            match out {
+                Ok(t) => {
+                    tracing::info!(
+                        held_out_intent_accuracy = t.meta.held_out_intent_accuracy,
+                        held_out_slot_f1 = t.meta.held_out_slot_f1,
+                        threshold = t.meta.threshold,
+                        seconds = t.meta.seconds,
+                        "heads trained"
+                    );
+                    let _ = me.tx.blocking_send(Msg::Swap(Box::new((t.heads, t.meta))));
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "training the heads failed");
+                    let mut s = lock(&me.status);
+                    (s.state, s.error) = ("failed", Some(format!("training: {e}")));
+                }
+            }
+            lock(&me.training).take();
+        });
+        if let Err(e) = spawned {
+            let mut s = lock(&self.status);
+            (s.state, s.error) = ("failed", Some(format!("starting training: {e}")));
+            lock(&self.training).take();
+        }
+    }
+
+    /// Stop the worker and join it before `until`.
+    pub async fn shutdown(&self, until: tokio::time::Instant) {
+        let _ = self.tx.send(Msg::Stop).await;
+        let Some(thread) = lock(&self.thread).take() else { return };
+        let join = tokio::task::spawn_blocking(move || thread.join());
+        if tokio::time::timeout_at(until, join).await.is_err() {
+            tracing::warn!("heads worker still busy at the shutdown deadline");
+        }
+        lock(&self.status).state = "stopped";
+    }
+}
+
+fn worker(paths: HeadsPaths, mut rx: mpsc::Receiver<Msg>, status: Arc<Mutex<HeadsStatus>>) {
+    let encoder = match SentenceEncoder::load(&paths.encoder, tch::Device::Cpu) {
+        Ok(e) => e,
+        Err(e) => {
+            let mut s = lock(&status);
+            (s.state, s.error) = ("failed", Some(format!("loading the encoder from {}: {e}", paths.encoder.display())));
+            drop(s);
+            // Answer `None` to every request until stopped.
+            while let Some(m) = rx.blocking_recv() {
+                match m {
+                    Msg::Read { reply, .. } => drop(reply.send(Ok(None))),
+                    Msg::Stop => return,
+                    Msg::Swap(_) => {}
+                }
+            }
+            return;
+        }
+    };
+    let mut current = load_existing(&paths.dir, &status);
+    while let Some(m) = rx.blocking_recv() {
+        match m {
+            Msg::Read { text, reply } => {
+                let out = match &current {
+                    Some((heads, meta)) => read(&encoder, heads, meta, &text).map(Some),
+                    None => Ok(None),
+                };
+                let _ = reply.send(out);
+            }
+            Msg::Swap(b) => {
+                let (heads, meta) = *b;
+                let mut s = lock(&status);
+                (s.state, s.meta, s.error) = ("ready", Some(meta.clone()), None);
+                current = Some((heads, meta));
+            }
+            Msg::Stop => return,
+        }
+    }
+}
+
+fn load_existing(dir: &Path, status: &Mutex<HeadsStatus>) -> Option<(MultiTaskHeads, HeadsMeta)> {
+    let mut s = lock(status);
+    match train::load(dir) {
+        Ok(Some((heads, meta))) => {
+            (s.state, s.meta) = ("ready", Some(meta.clone()));
+            Some((heads, meta))
+        }
+        Ok(None) => {
+            if s.state == "loading" {
+                s.state = "training";
+            }
+            None
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, dir = %dir.display(), "the heads checkpoint does not load; retraining");
+            (s.state, s.error) = ("training", Some(format!("checkpoint: {e}")));
+            None
+        }
+    }
+}
+
+fn read(encoder: &SentenceEncoder, heads: &MultiTaskHeads, meta: &HeadsMeta, text: &str) -> Result<Reading, HeadsError> {
+    let enc = encoder.encode(&[text])?;
+    let out = heads.forward(&[text], &enc)?.pop().ok_or_else(|| HeadsError::Labels("no output row".into()))?;
+    let probs = train::temper(&out.intent_probs, meta.temperature);
+    let confidence = probs.get(out.intent_index).copied().unwrap_or(0.0);
+    let (intent, domain) = train::split_label(&out.intent);
+    Ok(Reading {
+        intent: intent.to_string(),
+        domain: domain.map(str::to_string),
+        confidence,
+        threshold: meta.threshold,
+        slots: out.slots.iter().map(|s| (s.slot.clone(), s.text.clone())).collect(),
+    })
+}

@@ -1,0 +1,215 @@
+//! What the slot tagger read, as a tool call.
+//!
+//! The heads give an intent and slot spans of the user's own words ("the
+//! office", "fifty percent", "kitchn light" as a small ASR heard it).
+//! [`call_from_spans`] maps each span to the registry's own spelling (a
+//! device, area or floor name; a colour; an integer) so that the call goes
+//! through [`Toolbox::understand`](super::Toolbox::understand), the same
+//! check an LLM's call gets. A span that names nothing in the home is kept
+//! as said, and the check refuses it, naming it.
+use serde_json::{Map, Value, json};
+
+use super::COLOR_NAMES;
+use crate::grammar::number;
+use crate::lookup::{find_area, find_devices, find_floor, fold};
+use crate::registry::Registry;
+
+/// Plural and generic words a speaker adds to a name: "the office lights",
+/// "the kitchen lamps".
+const TRAILING: &[&str] = &["lights", "lamps", "light", "lamp", "devices", "stuff"];
+
+/// A tool call `{"name": intent, "arguments": {…}}` from the heads' reading.
+/// `domain` is the one the intent's phrasing fixes ("turn off the {area}
+/// lights"); it is used only with an area or floor target. Slots the tools
+/// take no argument for (duration, item, message, …) are left out.
+pub fn call_from_spans(reg: &Registry, intent: &str, domain: Option<&str>, spans: &[(String, String)]) -> Value {
+    let mut args = Map::new();
+    for (slot, text) in spans {
+        if args.contains_key(slot.as_str()) {
+            continue;
+        }
+        let v = match slot.as_str() {
+            "name" => json!(device_name(reg, text).unwrap_or_else(|| text.trim().to_string())),
+            "area" => json!(area_name(reg, text).unwrap_or_else(|| text.trim().to_string())),
+            "floor" => json!(floor_name(reg, text).unwrap_or_else(|| text.trim().to_string())),
+            "brightness" | "position" | "temperature" => match integer(text) {
+                Some(n) => json!(n),
+                None => json!(text.trim()),
+            },
+            "color" => json!(color(text).unwrap_or_else(|| fold(text))),
+            _ => continue,
+        };
+        args.insert(slot.clone(), v);
+    }
+    // A name one device has needs no place (the tool takes none with it).
+    if let Some(n) = args.get("name").and_then(Value::as_str)
+        && reg.devices.iter().filter(|d| d.name == n).count() == 1
+    {
+        args.remove("area");
+        args.remove("floor");
+    }
+    if args.contains_key("area") && args.contains_key("floor") {
+        args.remove("floor");
+    }
+    if let Some(d) = domain
+        && !args.contains_key("name")
+        && (args.contains_key("area") || args.contains_key("floor"))
+    {
+        args.insert("domain".into(), json!(d));
+    }
+    json!({"name": intent, "arguments": args})
+}
+
+/// `text`, then `text` without a leading article or trailing generic word,
+/// folded.
+fn variants(text: &str) -> Vec<String> {
+    let t = fold(text);
+    let t = t.strip_prefix("the ").or_else(|| t.strip_prefix("my ")).unwrap_or(&t).to_string();
+    let mut out = vec![t.clone()];
+    for w in TRAILING {
+        if let Some(s) = t.strip_suffix(w).map(str::trim_end)
+            && !s.is_empty()
+        {
+            out.push(s.to_string());
+        }
+    }
+    out
+}
+
+/// The closest of `names` within a small edit distance of `text` (one edit
+/// per five characters), if exactly one is closest.
+fn closest<'a>(text: &str, names: impl Iterator<Item = (&'a str, &'a str)>) -> Option<&'a str> {
+    let budget = (text.chars().count() / 5).max(1);
+    let mut best: Option<(usize, &str)> = None;
+    let mut tie = false;
+    for (spoken, canonical) in names {
+        let d = strsim::levenshtein(text, &fold(spoken));
+        if d > budget {
+            continue;
+        }
+        match best {
+            Some((b, c)) if d == b && c != canonical => tie = true,
+            Some((b, _)) if d >= b => {}
+            _ => {
+                best = Some((d, canonical));
+                tie = false;
+            }
+        }
+    }
+    if tie { None } else { best.map(|(_, c)| c) }
+}
+
+fn device_name(reg: &Registry, text: &str) -> Option<String> {
+    let vs = variants(text);
+    for v in &vs {
+        if let Some(d) = find_devices(reg, v).first() {
+            return Some(d.name.clone());
+        }
+    }
+    let all = || {
+        reg.devices
+            .iter()
+            .flat_map(|d| std::iter::once(&d.name).chain(&d.aliases).map(|n| (n.as_str(), d.name.as_str())))
+    };
+    vs.iter().find_map(|v| closest(v, all())).map(str::to_string)
+}
+
+fn area_name(reg: &Registry, text: &str) -> Option<String> {
+    let vs = variants(text);
+    if let Some(a) = vs.iter().find_map(|v| find_area(reg, v)) {
+        return Some(a.name.clone());
+    }
+    let all = || {
+        reg.areas.iter().flat_map(|a| std::iter::once(&a.name).chain(&a.aliases).map(|n| (n.as_str(), a.name.as_str())))
+    };
+    vs.iter().find_map(|v| closest(v, all())).map(str::to_string)
+}
+
+fn floor_name(reg: &Registry, text: &str) -> Option<String> {
+    let vs = variants(text);
+    if let Some(f) = vs.iter().find_map(|v| find_floor(reg, v)) {
+        return Some(f.name.clone());
+    }
+    let all = || {
+        reg.floors
+            .iter()
+            .flat_map(|f| std::iter::once(&f.name).chain(&f.aliases).map(|n| (n.as_str(), f.name.as_str())))
+    };
+    vs.iter().find_map(|v| closest(v, all())).map(str::to_string)
+}
+
+/// "50", "50%", "fifty percent", "21 degrees" -> the integer.
+fn integer(text: &str) -> Option<i64> {
+    let t = fold(text);
+    let t = t.trim_end_matches('%');
+    let t = ["percent", "per cent", "degrees celsius", "degrees", "celsius", "°c"]
+        .iter()
+        .find_map(|u| t.strip_suffix(u))
+        .unwrap_or(t)
+        .trim()
+        .trim_end_matches('%');
+    let n = number(t)?;
+    (n.fract() == 0.0 && n.abs() < 1e6).then_some(n as i64)
+}
+
+fn color(text: &str) -> Option<String> {
+    let t = fold(text);
+    COLOR_NAMES.iter().find(|c| fold(c) == t).map(|c| (*c).to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::handlers::tests::demo;
+    use crate::tools::Toolbox;
+
+    fn spans(v: &[(&str, &str)]) -> Vec<(String, String)> {
+        v.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+    }
+
+    #[test]
+    fn spoken_words_become_the_registry_spelling() {
+        let reg = demo();
+        let c = call_from_spans(&reg, "HassTurnOff", Some("light"), &spans(&[("area", "the lounge")]));
+        assert_eq!(c, json!({"name": "HassTurnOff", "arguments": {"area": "Living Room", "domain": "light"}}));
+        let c = call_from_spans(
+            &reg,
+            "HassLightSet",
+            None,
+            &spans(&[("name", "kitchn light"), ("brightness", "fifty percent")]),
+        );
+        assert_eq!(c, json!({"name": "HassLightSet", "arguments": {"name": "Kitchen Light", "brightness": 50}}));
+        let c = call_from_spans(&reg, "HassTurnOn", None, &spans(&[("floor", "upstairs")]));
+        assert_eq!(c["arguments"]["floor"], json!(reg.floors.iter().find(|f| f.id == "first").unwrap().name));
+        // A unique name drops the place the speaker added; the domain is
+        // only for area and floor targets.
+        let c = call_from_spans(
+            &reg,
+            "HassTurnOn",
+            Some("light"),
+            &spans(&[("name", "kitchen light"), ("area", "kitchen")]),
+        );
+        assert_eq!(c["arguments"], json!({"name": "Kitchen Light"}));
+        // Spans with no argument are left out; an unknown name stays as said.
+        let c = call_from_spans(&reg, "HassTurnOn", None, &spans(&[("name", "attic fan"), ("duration", "5 minutes")]));
+        assert_eq!(c["arguments"], json!({"name": "attic fan"}));
+    }
+
+    #[test]
+    fn the_toolbox_accepts_resolved_calls_and_refuses_the_rest() {
+        let reg = demo();
+        let tb = Toolbox::new(&reg);
+        let ok = call_from_spans(&reg, "HassTurnOff", Some("light"), &spans(&[("area", "kitchen")]));
+        let u = tb.understand("cut the kitchen lights", &ok, &reg).unwrap().unwrap();
+        assert_eq!(u.intent.as_str(), "HassTurnOff");
+        let bad = call_from_spans(&reg, "HassTurnOn", None, &spans(&[("name", "attic fan")]));
+        let e = tb.understand("turn on the attic fan", &bad, &reg).unwrap_err();
+        assert!(e.to_string().contains("attic fan"), "{e}");
+        // Two equally close names are not guessed between.
+        assert_eq!(
+            closest("lamb", [("lamp", "Lamp A"), ("lamb", "Lamb B"), ("lamd", "Lamd")].into_iter()),
+            Some("Lamb B")
+        );
+        assert_eq!(closest("lamx", [("lamp", "Lamp A"), ("lamb", "Lamb B")].into_iter()), None);
+    }
+}
