@@ -132,7 +132,14 @@ pub fn describe(cfg: &Config) -> Vec<Branch> {
             "text",
             true,
             "text present",
-            vec![format!("LLM {} ({:?})", name(llm.map(|s| s.path)), cfg.model.quantize).to_lowercase()],
+            {
+                let mut m = Vec::new();
+                if cfg.nlu.heads {
+                    m.push(format!("MiniLM heads ({})", name(cfg.encoder_dir())));
+                }
+                m.push(format!("LLM {} ({:?})", name(llm.map(|s| s.path)), cfg.model.quantize).to_lowercase());
+                m
+            },
             devices,
             placement.split.as_deref().unwrap_or("none"),
         ),

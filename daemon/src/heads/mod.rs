@@ -287,7 +287,12 @@ fn load_existing(dir: &Path, status: &Mutex<HeadsStatus>) -> Option<(MultiTaskHe
     }
 }
 
-fn read(encoder: &SentenceEncoder, heads: &MultiTaskHeads, meta: &HeadsMeta, text: &str) -> Result<Reading, HeadsError> {
+fn read(
+    encoder: &SentenceEncoder,
+    heads: &MultiTaskHeads,
+    meta: &HeadsMeta,
+    text: &str,
+) -> Result<Reading, HeadsError> {
     let enc = encoder.encode(&[text])?;
     let out = heads.forward(&[text], &enc)?.pop().ok_or_else(|| HeadsError::Labels("no output row".into()))?;
     let probs = train::temper(&out.intent_probs, meta.temperature);
