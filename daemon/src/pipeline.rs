@@ -405,8 +405,8 @@ impl Pipeline {
         let reading = h.read(text).await;
         crate::latency::Latencies::global().record(crate::latency::HEADS, t.elapsed().as_secs_f64() * 1000.0);
         let reading = match reading {
-            Ok(Some(r)) if r.confident() => r,
-            Ok(_) => {
+            Ok(Some(r)) => r,
+            Ok(None) => {
                 h.count(false);
                 return Ok(None);
             }
@@ -416,20 +416,10 @@ impl Pipeline {
                 return Ok(None);
             }
         };
-        let toolbox = hub_skills::tools::Toolbox::new(nlu.registry());
-        let out = reading.understanding(text, &toolbox, nlu.registry());
+        let out = crate::heads::decide(&reading, text, nlu.registry());
         h.count(matches!(out, Ok(Some(_))));
         tracing::debug!(intent = %reading.intent, confidence = reading.confidence, slots = ?reading.slots, ok = out.is_ok(), "heads");
-        use hub_skills::tools::ToolError;
-        match out {
-            Ok(u) => Ok(u),
-            // Something named that this home lacks, or a lock not named:
-            // say so. A reading without a target or with arguments that
-            // do not go together is the heads' mistake: the next stage
-            // answers.
-            Err(e @ (ToolError::NotInHome { .. } | ToolError::NotNamed { .. })) => Err(e.to_string()),
-            Err(_) => Ok(None),
-        }
+        out
     }
 
     /// The hub's event bus.

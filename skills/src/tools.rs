@@ -70,7 +70,7 @@ pub enum ToolError {
 
 /// Devices a model may act on only when the user said their name: locks,
 /// and covers that are doors or gates.
-fn sensitive(d: &Device) -> bool {
+pub fn sensitive(d: &Device) -> bool {
     d.kind == DeviceKind::Lock
         || (d.kind == DeviceKind::Cover
             && matches!(d.device_class.as_deref(), Some("door" | "garage" | "garage_door" | "gate")))
@@ -394,7 +394,7 @@ fn context(reg: &Registry) -> String {
 }
 
 mod spans;
-pub use spans::call_from_spans;
+pub use spans::{call_from_spans, moves_sensitive};
 
 #[cfg(test)]
 mod tests;

@@ -59,11 +59,13 @@ fn trained_heads_answer_what_templates_miss_and_retrain_on_a_new_registry() {
     let threshold = meta["threshold"].as_f64().unwrap();
     assert!((0.5..=1.0).contains(&threshold), "{report}");
 
-    // The daemon loads them: ready at once, the same training.
+    // The daemon loads them once the encoder is up: the same training, not
+    // a new one.
     let d = Daemon::start(&cfg, web, None);
+    assert!(wait_until(Duration::from_secs(60), || heads(web)["state"] == "ready"), "{}", heads(web));
     let h = heads(web);
-    assert_eq!(h["state"], "ready", "{h}");
     assert_eq!(h["meta"]["fingerprint"], meta["fingerprint"], "{h}");
+    assert_eq!(h["meta"]["trained_at_ms"], meta["trained_at_ms"], "{h}");
 
     // A template sentence never reaches the heads.
     assert_eq!(say(web, "turn on the kitchen light")["source"], "template");

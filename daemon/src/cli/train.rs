@@ -79,6 +79,12 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
             pct(m.held_out_precision)
         );
         println!("  training set: intent accuracy {}", pct(trained.report.train.intent_accuracy));
+        if !trained.confusions.is_empty() {
+            println!("  most confused on held-out (expected -> answered):");
+            for (gold, got, n) in trained.confusions.iter().take(8) {
+                println!("    {n:>4}  {gold} -> {got}");
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -12,6 +12,7 @@
 //! the database is missing or was trained on another registry, and again
 //! whenever a reload changes the registry; the new heads are swapped in
 //! when it finishes. Until then the stage declines and the next one answers.
+pub mod natural;
 pub mod train;
 
 use std::path::{Path, PathBuf};
@@ -20,7 +21,7 @@ use std::sync::{Arc, Mutex};
 use hub_model::bert::SentenceEncoder;
 use hub_model::heads::{HeadsError, MultiTaskHeads, NONE_INTENT};
 use hub_skills::intent::Source;
-use hub_skills::tools::{Toolbox, call_from_spans};
+use hub_skills::tools::{Toolbox, call_from_spans, moves_sensitive};
 use hub_skills::{Registry, Understanding};
 use tokio::sync::{mpsc, oneshot};
 
@@ -250,7 +251,7 @@ fn worker(paths: HeadsPaths, mut rx: mpsc::Receiver<Msg>, status: Arc<Mutex<Head
         match m {
             Msg::Read { text, reply } => {
                 let out = match &current {
-                    Some((heads, meta)) => read(&encoder, heads, meta, &text).map(Some),
+                    Some((heads, meta)) => read_text(&encoder, heads, meta, &text).map(Some),
                     None => Ok(None),
                 };
                 let _ = reply.send(out);
@@ -287,7 +288,35 @@ fn load_existing(dir: &Path, status: &Mutex<HeadsStatus>) -> Option<(MultiTaskHe
     }
 }
 
-fn read(
+/// The stage's answer for one reading: the checked understanding when the
+/// heads are confident and the registry check accepts their call; `Err`
+/// (the reply to speak) when they are confident and the call names
+/// something this home lacks or a lock the user did not name. A reading
+/// without a target, or with arguments that do not go together, is the
+/// heads' own mistake: `Ok(None)`, and the next stage answers; so is any
+/// action that could move a lock, door or gate.
+pub fn decide(r: &Reading, text: &str, reg: &Registry) -> Result<Option<Understanding>, String> {
+    use hub_skills::tools::ToolError;
+    if !r.confident() {
+        return Ok(None);
+    }
+    // A classifier's on/off mistake must not unlock a door: actions that
+    // could move a lock, door or gate are left to the templates and the LLM.
+    let call = call_from_spans(reg, &r.intent, r.domain.as_deref(), &r.slots);
+    let action = matches!(r.intent.as_str(), "HassTurnOn" | "HassTurnOff" | "HassToggle" | "HassSetPosition");
+    if action && moves_sensitive(reg, &call) {
+        return Ok(None);
+    }
+    match r.understanding(text, &Toolbox::new(reg), reg) {
+        Ok(u) => Ok(u),
+        Err(e @ (ToolError::NotInHome { .. } | ToolError::NotNamed { .. })) => Err(e.to_string()),
+        Err(_) => Ok(None),
+    }
+}
+
+/// One encoder pass and both heads over `text`, the intent's confidence
+/// temperature-scaled.
+pub fn read_text(
     encoder: &SentenceEncoder,
     heads: &MultiTaskHeads,
     meta: &HeadsMeta,

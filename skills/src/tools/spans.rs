@@ -9,7 +9,7 @@
 //! as said, and the check refuses it, naming it.
 use serde_json::{Map, Value, json};
 
-use super::COLOR_NAMES;
+use super::{COLOR_NAMES, sensitive};
 use crate::grammar::number;
 use crate::lookup::{find_area, find_devices, find_floor, fold};
 use crate::registry::Registry;
@@ -58,6 +58,22 @@ pub fn call_from_spans(reg: &Registry, intent: &str, domain: Option<&str>, spans
         args.insert("domain".into(), json!(d));
     }
     json!({"name": intent, "arguments": args})
+}
+
+/// Whether an action call could move a lock, door or gate: one it names, or
+/// one in the area or on the floor it targets (of its domain, if given).
+pub fn moves_sensitive(reg: &Registry, call: &Value) -> bool {
+    let args = &call["arguments"];
+    let arg = |k: &str| args.get(k).and_then(Value::as_str);
+    reg.devices.iter().filter(|d| sensitive(d)).any(|d| {
+        if let Some(n) = arg("name") {
+            return d.name == n;
+        }
+        let in_area =
+            arg("area").is_some_and(|a| d.area.as_deref().and_then(|id| reg.area(id)).is_some_and(|x| x.name == a));
+        let on_floor = arg("floor").is_some_and(|f| reg.device_floor(d).is_some_and(|x| x.name == f));
+        (in_area || on_floor) && arg("domain").is_none_or(|dom| d.kind.domain() == dom)
+    })
 }
 
 /// `text`, then `text` without a leading article or trailing generic word,
@@ -193,6 +209,18 @@ mod tests {
         // Spans with no argument are left out; an unknown name stays as said.
         let c = call_from_spans(&reg, "HassTurnOn", None, &spans(&[("name", "attic fan"), ("duration", "5 minutes")]));
         assert_eq!(c["arguments"], json!({"name": "attic fan"}));
+    }
+
+    #[test]
+    fn calls_that_could_move_a_lock_or_door_are_known() {
+        let reg = demo();
+        let lock = reg.devices.iter().find(|d| d.kind == firmware_bridge::DeviceKind::Lock).unwrap();
+        let area = reg.area(lock.area.as_deref().unwrap()).unwrap().name.clone();
+        assert!(moves_sensitive(&reg, &json!({"arguments": {"name": lock.name}})));
+        assert!(moves_sensitive(&reg, &json!({"arguments": {"area": area}})));
+        assert!(moves_sensitive(&reg, &json!({"arguments": {"area": area, "domain": "lock"}})));
+        assert!(!moves_sensitive(&reg, &json!({"arguments": {"area": area, "domain": "light"}})));
+        assert!(!moves_sensitive(&reg, &json!({"arguments": {"name": "Kitchen Light"}})));
     }
 
     #[test]

@@ -20,6 +20,7 @@ mod llm;
 mod llm_tools;
 mod memory;
 mod minilm;
+mod natural;
 mod nlu;
 mod outbox;
 mod persons;
@@ -60,6 +61,7 @@ const SECTIONS: &[Section] = &[
     ("minilm", minilm::run),
     ("llm", llm::run),
     ("llm_tools", llm_tools::run),
+    ("natural", natural::run),
     ("voice", voice::run),
     ("asr", asr::run),
     ("persons", persons::run),
