@@ -153,8 +153,9 @@ impl HeadsService {
     }
 
     /// Train in the background if the heads were not trained on this
-    /// registry and language (at start, and after a reload). One training
-    /// at a time; a change during one starts another when it ends.
+    /// registry and language (at start, and after a reload). A change
+    /// during a training starts another at once; the older one's result is
+    /// dropped when it ends.
     pub fn refresh(&self, nlu: Arc<Nlu>) {
         let Some(templates) = nlu.templates() else {
             let mut s = lock(&self.status);
@@ -183,13 +184,19 @@ impl HeadsService {
         lock(&self.status).state = "training";
         let me = self.clone();
         let spawned = std::thread::Builder::new().name("heads-train".into()).spawn(move || {
-            let out = SentenceEncoder::load(&me.paths.encoder, tch::Device::Cpu)
-                .map_err(HeadsError::from)
-                .and_then(|enc| {
+            let out =
+                SentenceEncoder::load(&me.paths.encoder, tch::Device::Cpu).map_err(HeadsError::from).and_then(|enc| {
                     let templates = nlu.templates().ok_or_else(|| HeadsError::Train("no sentence templates".into()))?;
                     train::train(&enc, templates, nlu.registry(), &me.plan, now_ms())
-                })
-                .and_then(|t| train::save(&me.paths.dir, &t).map(|_| t));
+                });
+            // A newer registry superseded this training: its result is
+            // dropped, neither saved nor swapped in.
+            let mut current = lock(&me.training);
+            if current.as_deref() != Some(want.as_str()) {
+                tracing::debug!("heads training superseded by a newer registry");
+                return;
+            }
+            let out = out.and_then(|t| train::save(&me.paths.dir, &t).map(|_| t));
             match out {
                 Ok(t) => {
                     tracing::info!(
@@ -207,7 +214,7 @@ impl HeadsService {
                     (s.state, s.error) = ("failed", Some(format!("training: {e}")));
                 }
             }
-            lock(&me.training).take();
+            current.take();
         });
         if let Err(e) = spawned {
             let mut s = lock(&self.status);
