@@ -289,6 +289,35 @@ pub fn json(s: &str) -> serde_json::Value {
     serde_json::from_str(s).unwrap_or_else(|e| panic!("not JSON ({e}): {s}"))
 }
 
+/// `POST /api/say` (loopback, no token needed), the answer as JSON.
+pub fn say(web: u16, text: &str) -> serde_json::Value {
+    let (code, body) = http(web, "POST", "/api/say", Some(&serde_json::json!({ "text": text }).to_string())).unwrap();
+    assert_eq!(code, 200, "{body}");
+    json(&body)
+}
+
+/// The test home plus a front door lock in the hallway and `extra` (more
+/// `[[device]]`s), with `nlu` (e.g. `heads = true`) as the `[nlu]` table,
+/// written to `dir/hub.toml`.
+pub fn write_config_with_lock(dir: &Path, mqtt_port: u16, web_port: u16, nlu: &str, extra: &str) -> PathBuf {
+    let mut text = config_text(mqtt_port, web_port, 2000);
+    text.push_str(
+        r#"
+[[device]]
+id = "lock.front_door"
+name = "Front Door Lock"
+area = "hallway"
+dialect = { type = "zigbee2mqtt", friendly_name = "Front Door Lock" }
+"#,
+    );
+    text.push_str(extra);
+    // `[nlu]` goes before the first table array the text has.
+    let text = text.replacen("[[floor]]", &format!("[nlu]\n{nlu}\n\n[[floor]]"), 1);
+    let p = dir.join("hub.toml");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
 /// The test home's devices on the broker, run by hubd's own simulator
 /// (`hubd::simulate`, Zigbee2MQTT firmware behaviour): each applies
 /// `<base>/<name>/set` JSON, publishes its full state on `<base>/<name>`

@@ -8,30 +8,6 @@ use std::time::Duration;
 
 use crate::common::*;
 
-const LOCK: &str = r#"
-[[device]]
-id = "lock.front_door"
-name = "Front Door Lock"
-area = "hallway"
-dialect = { type = "zigbee2mqtt", friendly_name = "Front Door Lock" }
-"#;
-
-fn config(dir: &std::path::Path, mqtt: u16, web: u16, extra: &str) -> std::path::PathBuf {
-    let mut text = config_text(mqtt, web, 2000);
-    text.push_str(LOCK);
-    text.push_str(extra);
-    let text = text.replacen("[[floor]]", "[nlu]\nheads = true\n\n[[floor]]", 1);
-    let p = dir.join("hub.toml");
-    std::fs::write(&p, text).unwrap();
-    p
-}
-
-fn say(web: u16, text: &str) -> serde_json::Value {
-    let (code, body) = http(web, "POST", "/api/say", Some(&serde_json::json!({ "text": text }).to_string())).unwrap();
-    assert_eq!(code, 200, "{body}");
-    json(&body)
-}
-
 fn heads(web: u16) -> serde_json::Value {
     let (code, body) = http(web, "GET", "/api/status", None).unwrap();
     assert_eq!(code, 200, "{body}");
@@ -46,7 +22,7 @@ fn trained_heads_answer_what_templates_miss_and_retrain_on_a_new_registry() {
     let _devices = Devices::start(&rt, broker.port);
     let obs = Observer::start(&rt, broker.port, &["zigbee2mqtt/Front Door Lock/set", "zigbee2mqtt/Hall Light/set"]);
     let web = free_port();
-    let cfg = config(dir.path(), broker.port, web, "");
+    let cfg = write_config_with_lock(dir.path(), broker.port, web, "heads = true", "");
 
     // `hubd train`: the checkpoint and its calibration beside the database.
     let out = hubd().args(["--config", cfg.to_str().unwrap(), "--json", "train"]).output().unwrap();
@@ -99,10 +75,11 @@ fn trained_heads_answer_what_templates_miss_and_retrain_on_a_new_registry() {
 
     // A new device: the reload swaps the registry and the heads retrain in
     // the background, then answer for it.
-    config(
+    write_config_with_lock(
         dir.path(),
         broker.port,
         web,
+        "heads = true",
         r#"
 [[device]]
 id = "switch.hall_fan"

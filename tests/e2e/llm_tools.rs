@@ -6,30 +6,6 @@ use std::time::Duration;
 
 use crate::common::*;
 
-fn config(dir: &std::path::Path, mqtt: u16, web: u16) -> std::path::PathBuf {
-    let mut text = config_text(mqtt, web, 2000);
-    text.push_str(
-        r#"
-[[device]]
-id = "lock.front_door"
-name = "Front Door Lock"
-area = "hallway"
-dialect = { type = "zigbee2mqtt", friendly_name = "Front Door Lock" }
-"#,
-    );
-    // `[nlu]` goes before the first table array the text has.
-    let text = text.replacen("[[floor]]", "[nlu]\nllm_fallback = true\n\n[[floor]]", 1);
-    let p = dir.join("hub.toml");
-    std::fs::write(&p, text).unwrap();
-    p
-}
-
-fn say(web: u16, text: &str) -> serde_json::Value {
-    let (code, body) = http(web, "POST", "/api/say", Some(&serde_json::json!({ "text": text }).to_string())).unwrap();
-    assert_eq!(code, 200, "{body}");
-    json(&body)
-}
-
 #[test]
 fn the_llm_answers_what_templates_miss_and_never_unlocks_unasked() {
     let dir = tempfile::tempdir().unwrap();
@@ -38,7 +14,7 @@ fn the_llm_answers_what_templates_miss_and_never_unlocks_unasked() {
     let _devices = Devices::start(&rt, broker.port);
     let lock = Observer::start(&rt, broker.port, &["zigbee2mqtt/Front Door Lock/set"]);
     let web = free_port();
-    let cfg = config(dir.path(), broker.port, web);
+    let cfg = write_config_with_lock(dir.path(), broker.port, web, "llm_fallback = true", "");
     let d = Daemon::start(&cfg, web, None);
 
     // A template match never reaches the LLM.

@@ -46,15 +46,20 @@ impl Reading {
         self.confidence >= self.threshold && self.intent != NONE_INTENT
     }
 
-    /// The reading checked against the registry, as a call to `toolbox`.
+    /// The reading as a tool call, in the registry's spelling.
+    pub fn call(&self, reg: &Registry) -> serde_json::Value {
+        call_from_spans(reg, &self.intent, self.domain.as_deref(), &self.slots)
+    }
+
+    /// `call` (from [`Reading::call`]) checked against the registry as an
+    /// LLM's call would be: the heads' understanding.
     pub fn understanding(
         &self,
         text: &str,
-        toolbox: &Toolbox,
+        call: &serde_json::Value,
         reg: &Registry,
     ) -> Result<Option<Understanding>, hub_skills::tools::ToolError> {
-        let call = call_from_spans(reg, &self.intent, self.domain.as_deref(), &self.slots);
-        toolbox.understand_as(text, &call, reg, Source::Model, self.confidence)
+        Toolbox::new(reg).understand_as(text, call, reg, Source::Model, self.confidence)
     }
 }
 
@@ -169,7 +174,7 @@ impl HeadsService {
             return;
         }
         // A checkpoint on disk for this registry: the worker loads it.
-        if let Ok(Some((_, meta))) = train::load(&self.paths.dir)
+        if let Ok(Some(meta)) = train::load_meta(&self.paths.dir)
             && meta.fingerprint == want
         {
             return;
@@ -309,12 +314,12 @@ pub fn decide(r: &Reading, text: &str, reg: &Registry) -> Result<Option<Understa
     }
     // A classifier's on/off mistake must not unlock a door: actions that
     // could move a lock, door or gate are left to the templates and the LLM.
-    let call = call_from_spans(reg, &r.intent, r.domain.as_deref(), &r.slots);
+    let call = r.call(reg);
     let action = matches!(r.intent.as_str(), "HassTurnOn" | "HassTurnOff" | "HassToggle" | "HassSetPosition");
     if action && moves_sensitive(reg, &call) {
         return Ok(None);
     }
-    match r.understanding(text, &Toolbox::new(reg), reg) {
+    match r.understanding(text, &call, reg) {
         Ok(u) => Ok(u),
         Err(e @ (ToolError::NotInHome { .. } | ToolError::NotNamed { .. })) => Err(e.to_string()),
         Err(_) => Ok(None),

@@ -254,16 +254,20 @@ pub fn save(dir: &Path, t: &Trained) -> Result<(), HeadsError> {
         .map_err(|e| HeadsError::Labels(format!("writing {}: {e}", meta.display())))
 }
 
-/// Read the checkpoint and metadata from `dir`, if both are there.
-pub fn load(dir: &Path) -> Result<Option<(MultiTaskHeads, HeadsMeta)>, HeadsError> {
+/// The metadata alone (no tensors), if both files are there.
+pub fn load_meta(dir: &Path) -> Result<Option<HeadsMeta>, HeadsError> {
     let (heads, meta) = files(dir);
     if !heads.is_file() || !meta.is_file() {
         return Ok(None);
     }
     let text = std::fs::read(&meta).map_err(|e| HeadsError::Labels(format!("reading {}: {e}", meta.display())))?;
-    let m: HeadsMeta =
-        serde_json::from_slice(&text).map_err(|e| HeadsError::Labels(format!("{}: {e}", meta.display())))?;
-    Ok(Some((MultiTaskHeads::load(&heads)?, m)))
+    serde_json::from_slice(&text).map(Some).map_err(|e| HeadsError::Labels(format!("{}: {e}", meta.display())))
+}
+
+/// Read the checkpoint and metadata from `dir`, if both are there.
+pub fn load(dir: &Path) -> Result<Option<(MultiTaskHeads, HeadsMeta)>, HeadsError> {
+    let Some(meta) = load_meta(dir)? else { return Ok(None) };
+    Ok(Some((MultiTaskHeads::load(files(dir).0)?, meta)))
 }
 
 #[cfg(test)]
@@ -342,7 +346,7 @@ mod tests {
         let r = super::super::read_text(&encoder, &heads, &meta, "turn off the lights in the office").unwrap();
         assert_eq!(r.intent, "HassTurnOff", "{r:?}");
         assert!(r.slots.iter().any(|(slot, words)| slot == "area" && words == "office"), "{r:?}");
-        let u = r.understanding("turn off the lights in the office", &hub_skills::tools::Toolbox::new(&reg), &reg);
+        let u = r.understanding("turn off the lights in the office", &r.call(&reg), &reg);
         let u = u.unwrap().unwrap();
         assert_eq!(u.source, hub_skills::intent::Source::Model);
         // A corrupt checkpoint is an error naming the file, not a crash.

@@ -115,43 +115,40 @@ fn closest<'a>(text: &str, names: impl Iterator<Item = (&'a str, &'a str)>) -> O
     if tie { None } else { best.map(|(_, c)| c) }
 }
 
-fn device_name(reg: &Registry, text: &str) -> Option<String> {
+/// The registry's spelling of `text` among `items` (each with its name and
+/// aliases): a variant that `exact` finds, else the closest name or alias.
+fn resolve<'r, T>(
+    text: &str,
+    items: &'r [T],
+    exact: impl Fn(&str) -> Option<&'r str>,
+    names: impl Fn(&'r T) -> (&'r str, &'r [String]),
+) -> Option<String> {
     let vs = variants(text);
-    for v in &vs {
-        if let Some(d) = find_devices(reg, v).first() {
-            return Some(d.name.clone());
-        }
+    if let Some(n) = vs.iter().find_map(|v| exact(v)) {
+        return Some(n.to_string());
     }
     let all = || {
-        reg.devices
-            .iter()
-            .flat_map(|d| std::iter::once(&d.name).chain(&d.aliases).map(|n| (n.as_str(), d.name.as_str())))
+        items.iter().flat_map(|x| {
+            let (name, aliases) = names(x);
+            std::iter::once(name).chain(aliases.iter().map(String::as_str)).map(move |n| (n, name))
+        })
     };
     vs.iter().find_map(|v| closest(v, all())).map(str::to_string)
+}
+
+fn device_name(reg: &Registry, text: &str) -> Option<String> {
+    let exact = |v: &str| find_devices(reg, v).first().map(|d| d.name.as_str());
+    resolve(text, &reg.devices, exact, |d| (d.name.as_str(), d.aliases.as_slice()))
 }
 
 fn area_name(reg: &Registry, text: &str) -> Option<String> {
-    let vs = variants(text);
-    if let Some(a) = vs.iter().find_map(|v| find_area(reg, v)) {
-        return Some(a.name.clone());
-    }
-    let all = || {
-        reg.areas.iter().flat_map(|a| std::iter::once(&a.name).chain(&a.aliases).map(|n| (n.as_str(), a.name.as_str())))
-    };
-    vs.iter().find_map(|v| closest(v, all())).map(str::to_string)
+    let exact = |v: &str| find_area(reg, v).map(|a| a.name.as_str());
+    resolve(text, &reg.areas, exact, |a| (a.name.as_str(), a.aliases.as_slice()))
 }
 
 fn floor_name(reg: &Registry, text: &str) -> Option<String> {
-    let vs = variants(text);
-    if let Some(f) = vs.iter().find_map(|v| find_floor(reg, v)) {
-        return Some(f.name.clone());
-    }
-    let all = || {
-        reg.floors
-            .iter()
-            .flat_map(|f| std::iter::once(&f.name).chain(&f.aliases).map(|n| (n.as_str(), f.name.as_str())))
-    };
-    vs.iter().find_map(|v| closest(v, all())).map(str::to_string)
+    let exact = |v: &str| find_floor(reg, v).map(|f| f.name.as_str());
+    resolve(text, &reg.floors, exact, |f| (f.name.as_str(), f.aliases.as_slice()))
 }
 
 /// "50", "50%", "fifty percent", "21 degrees" -> the integer.
