@@ -64,6 +64,34 @@ pub enum HubEvent {
         end_time: Option<f64>,
         has_snapshot: bool,
     },
+    /// A timer was started, changed, cancelled or finished (`what`); the
+    /// timer as it is now, with the seconds left.
+    Timer { what: TimerEvent, timer: hub_skills::timers::TimerView },
+}
+
+/// What happened to a timer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimerEvent {
+    Started,
+    Updated,
+    Paused,
+    Resumed,
+    Cancelled,
+    Finished,
+}
+
+impl TimerEvent {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TimerEvent::Started => "started",
+            TimerEvent::Updated => "updated",
+            TimerEvent::Paused => "paused",
+            TimerEvent::Resumed => "resumed",
+            TimerEvent::Cancelled => "cancelled",
+            TimerEvent::Finished => "finished",
+        }
+    }
 }
 
 impl HubEvent {
@@ -77,6 +105,7 @@ impl HubEvent {
             HubEvent::AutomationRun { .. } => "automation_run",
             HubEvent::Motion { .. } => "motion",
             HubEvent::CameraEvent { .. } => "camera_event",
+            HubEvent::Timer { .. } => "timer",
         }
     }
 }

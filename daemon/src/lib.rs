@@ -27,6 +27,7 @@ pub mod services;
 pub mod simulate;
 pub mod store;
 pub mod testing;
+pub mod timers;
 pub mod tts;
 pub mod vlm;
 pub mod wav;

@@ -212,6 +212,31 @@ impl MqttLink {
         }
     }
 
+    /// A message that is not an outbox row (automation notifications, timer
+    /// events): published now, or, while the link is down or full, by a
+    /// background task that waits for it (up to 50 s) rather than hold up
+    /// the caller. `what` names the message in the warning if it is dropped.
+    pub fn publish_soon(&self, topic: String, payload: Vec<u8>, retain: bool, what: &'static str) {
+        match self.try_publish(None, &topic, payload.clone(), retain) {
+            Ok(()) => {}
+            Err(PublishError::Disconnected | PublishError::Full) => {
+                let link = self.clone();
+                tokio::spawn(async move {
+                    for _ in 0..50 {
+                        if link.wait_connected(Duration::from_secs(1)).await {
+                            link.wait_space().await;
+                            if link.try_publish(None, &topic, payload.clone(), retain).is_ok() {
+                                return;
+                            }
+                        }
+                    }
+                    tracing::warn!(topic, what, "message not published: the MQTT link stayed down");
+                });
+            }
+            Err(e) => tracing::warn!(topic, what, error = %e, "message not published"),
+        }
+    }
+
     fn client_closed(&self) -> bool {
         self.connected_rx.has_changed().is_err()
     }

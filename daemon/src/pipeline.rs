@@ -209,7 +209,7 @@ impl Nlu {
             enqueue_us: 0,
             total_ms: 0.0,
         };
-        let mut commands = Vec::new();
+        let (mut commands, mut timer) = (Vec::new(), None);
         match &u {
             None => {
                 out.reply = "Sorry, I didn't understand that.".into();
@@ -242,12 +242,13 @@ impl Nlu {
                                 .collect();
                         } else {
                             commands = plan.commands;
+                            timer = plan.timer;
                         }
                     }
                 }
             }
         }
-        Ok(Planned { outcome: out, understanding: u, commands })
+        Ok(Planned { outcome: out, understanding: u, commands, timer })
     }
 
     pub fn registry(&self) -> &Registry {
@@ -305,6 +306,8 @@ pub struct Planned {
     pub understanding: Option<Understanding>,
     /// Commands to enqueue (empty for a dry run).
     pub commands: Vec<firmware_bridge::DeviceCommand>,
+    /// A timer operation for the timer task (none for a dry run).
+    pub timer: Option<hub_skills::timers::TimerOp>,
 }
 
 /// Result of one request (also what `POST /api/say` answers, read back by
@@ -349,6 +352,8 @@ struct Inner {
     /// The intent and slot heads, asked after the templates and before the
     /// LLM (`[nlu] heads`).
     heads: std::sync::OnceLock<crate::heads::HeadsService>,
+    /// The timer task, which answers the timer intents.
+    timers: std::sync::OnceLock<crate::timers::TimerService>,
 }
 
 /// Cloneable handle to the text pipeline.
@@ -372,8 +377,17 @@ impl Pipeline {
     pub fn new(nlu: Nlu, outbox: Outbox, store: Store, bus: EventBus, ack_wait: Duration) -> Pipeline {
         let automations = std::sync::OnceLock::new();
         let nlu = std::sync::RwLock::new(Arc::new(nlu));
-        let (tools, heads) = (std::sync::OnceLock::new(), std::sync::OnceLock::new());
-        Pipeline { inner: Arc::new(Inner { nlu, outbox, store, bus, ack_wait, automations, tools, heads }) }
+        let (tools, heads, timers) = Default::default();
+        Pipeline { inner: Arc::new(Inner { nlu, outbox, store, bus, ack_wait, automations, tools, heads, timers }) }
+    }
+
+    /// Let the timer task answer the timer intents.
+    pub fn set_timers(&self, t: crate::timers::TimerService) {
+        let _ = self.inner.timers.set(t);
+    }
+
+    pub fn timers(&self) -> Option<&crate::timers::TimerService> {
+        self.inner.timers.get()
     }
 
     /// Let automation rules' sentence triggers answer first.
@@ -470,13 +484,35 @@ impl Pipeline {
 
     /// Understand and act; with `dry_run` nothing is sent or stored.
     pub async fn handle_text(&self, text: &str, origin: Origin, dry_run: bool) -> Result<Outcome, PipelineError> {
+        self.handle(text, origin, dry_run, None).await
+    }
+
+    /// [`Pipeline::handle_text`] (not a dry run) whose commands and turns
+    /// carry `correlation`: a finished timer's sentence, which is looked up
+    /// by it after a restart.
+    pub async fn handle_text_correlated(
+        &self,
+        text: &str,
+        origin: Origin,
+        correlation: Option<String>,
+    ) -> Result<Outcome, PipelineError> {
+        self.handle(text, origin, false, correlation).await
+    }
+
+    async fn handle(
+        &self,
+        text: &str,
+        origin: Origin,
+        dry_run: bool,
+        correlation: Option<String>,
+    ) -> Result<Outcome, PipelineError> {
         let t0 = Instant::now();
         let text = text.trim();
         if text.is_empty() {
             return Err(PipelineError::Empty);
         }
         let session = origin.session.clone().unwrap_or_else(new_session);
-        let correlation = format!("c{}", new_session());
+        let correlation = correlation.unwrap_or_else(|| format!("c{}", new_session()));
         let states = self.inner.outbox.states();
         let lookup = |id: &str| -> Option<DeviceState> { states.read().ok().and_then(|m| m.get(id).cloned()) };
         let nlu = self.nlu();
@@ -484,7 +520,7 @@ impl Pipeline {
             (Some(a), false) => a.sentence(text).await,
             _ => None,
         };
-        let Planned { outcome: mut out, understanding: u, commands } = match sentence {
+        let Planned { outcome: mut out, understanding: u, commands, timer } = match sentence {
             Some(s) => sentence_outcome(text, s, session.clone()),
             None => {
                 let mut u = nlu.understand(text, origin.area.as_deref());
@@ -523,6 +559,9 @@ impl Pipeline {
                 }
             }
         };
+        if let Some(op) = timer {
+            self.apply_timer(op, origin.area.as_deref(), &mut out).await;
+        }
         if let (Some(u), false) = (&u, commands.is_empty()) {
             let rows = self.inner.outbox.enqueue_correlated(commands, Some(correlation.clone())).await?;
             out.enqueue_us = t0.elapsed().as_micros() as u64;
@@ -586,6 +625,27 @@ impl Pipeline {
     }
 }
 
+impl Pipeline {
+    /// Hand a timer intent to the timer task; its reply replaces the plan's.
+    async fn apply_timer(&self, op: hub_skills::timers::TimerOp, area: Option<&str>, out: &mut Outcome) {
+        let Some(timers) = self.inner.timers.get() else {
+            out.reply = "Sorry, timers need the running hub.".into();
+            out.error = Some("no timer task in this process".into());
+            return;
+        };
+        match timers.apply(op.heard_in(area)).await {
+            Ok(a) => {
+                out.reply = a.reply;
+                out.answer = Some(a.answer);
+            }
+            Err(e) => {
+                out.reply = e.reply();
+                out.error = Some(e.to_string());
+            }
+        }
+    }
+}
+
 /// The outcome of a sentence that an automation rule's sentence trigger
 /// answered: the rule ran (its commands went through the outbox with its
 /// run), the reply is the rule's.
@@ -608,7 +668,7 @@ fn sentence_outcome(text: &str, s: crate::automation::SentenceReply, session: St
         enqueue_us: 0,
         total_ms: 0.0,
     };
-    Planned { outcome, understanding: None, commands: Vec::new() }
+    Planned { outcome, understanding: None, commands: Vec::new(), timer: None }
 }
 
 /// `POST /api/understand` and `hubd understand`: the understanding of a

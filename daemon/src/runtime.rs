@@ -233,6 +233,19 @@ impl Runtime {
         let (automations, automation_task) = automation::spawn(engine, deps).await?;
         tasks.push(("automations", Stage::Producer, automation_task));
         pipeline.set_automations(automations.clone());
+        // --- timers ---
+        let deps = crate::timers::Deps {
+            store: pipeline.store().clone(),
+            bus: bus.clone(),
+            link: link.clone(),
+            topic_prefix: cfg.mqtt.topic_prefix.clone(),
+            pipeline: pipeline.clone(),
+            tracker: tracker.clone(),
+            stop: signal(Stage::Producer),
+        };
+        let (timers, timer_task) = crate::timers::spawn(deps).await?;
+        tasks.push(("timers", Stage::Producer, timer_task));
+        pipeline.set_timers(timers);
         if let Some(h) = &services.heads {
             pipeline.set_heads(h.clone());
         }

@@ -27,7 +27,7 @@ use crate::skill::get_state::get_state;
 use crate::skill::light_set::light_set;
 use crate::skill::on_off::{OnOff, on_off};
 use crate::skill::position::set_position;
-use crate::skill::timer::start_timer;
+use crate::skill::timer::{start_timer, timer_op};
 
 /// What to do and what to say.
 #[derive(Debug, Clone, PartialEq)]
@@ -38,6 +38,9 @@ pub struct Plan {
     pub reply: String,
     /// Structured answer for queries (state, temperature, timer).
     pub answer: Option<Value>,
+    /// A timer operation for the hub's timer task, which gives the reply
+    /// (`reply` here is what a dry run says).
+    pub timer: Option<crate::timers::TimerOp>,
 }
 
 #[derive(Debug, Error, PartialEq)]
@@ -114,7 +117,14 @@ pub fn plan(
         Intent::HassGetState => get_state(u, reg, state),
         Intent::HassSetPosition => set_position(u, reg, state),
         Intent::HassStartTimer => start_timer(u),
-        Intent::HassNevermind => Ok(Plan { commands: vec![], reply: String::new(), answer: None }),
+        Intent::HassCancelTimer
+        | Intent::HassCancelAllTimers
+        | Intent::HassIncreaseTimer
+        | Intent::HassDecreaseTimer
+        | Intent::HassPauseTimer
+        | Intent::HassUnpauseTimer
+        | Intent::HassTimerStatus => timer_op(u),
+        Intent::HassNevermind => Ok(Plan { commands: vec![], reply: String::new(), answer: None, timer: None }),
         Intent::Other(name) => Err(SkillError::UnknownIntent(name.clone())),
     }
 }

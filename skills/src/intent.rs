@@ -36,13 +36,21 @@ pub enum Intent {
     HassGetState,
     HassSetPosition,
     HassStartTimer,
+    HassCancelTimer,
+    HassCancelAllTimers,
+    HassIncreaseTimer,
+    HassDecreaseTimer,
+    HassPauseTimer,
+    HassUnpauseTimer,
+    HassTimerStatus,
     HassNevermind,
     /// An intent no skill handles (the name as the templates gave it).
     Other(String),
 }
 
 impl Intent {
-    /// Every intent the skills handle.
+    /// The intents the skills plan from the registry alone (what the heads
+    /// learn); the timer intents ([`Intent::TIMERS`]) are handled too.
     pub const HANDLED: [Intent; 10] = [
         Intent::HassTurnOn,
         Intent::HassTurnOff,
@@ -54,6 +62,17 @@ impl Intent {
         Intent::HassSetPosition,
         Intent::HassStartTimer,
         Intent::HassNevermind,
+    ];
+
+    /// The timer intents besides `HassStartTimer` (the timer task answers them).
+    pub const TIMERS: [Intent; 7] = [
+        Intent::HassCancelTimer,
+        Intent::HassCancelAllTimers,
+        Intent::HassIncreaseTimer,
+        Intent::HassDecreaseTimer,
+        Intent::HassPauseTimer,
+        Intent::HassUnpauseTimer,
+        Intent::HassTimerStatus,
     ];
 
     /// Parse a Home Assistant intent name (exact, case-sensitive as HA's are).
@@ -68,6 +87,13 @@ impl Intent {
             "HassGetState" => Intent::HassGetState,
             "HassSetPosition" => Intent::HassSetPosition,
             "HassStartTimer" => Intent::HassStartTimer,
+            "HassCancelTimer" => Intent::HassCancelTimer,
+            "HassCancelAllTimers" => Intent::HassCancelAllTimers,
+            "HassIncreaseTimer" => Intent::HassIncreaseTimer,
+            "HassDecreaseTimer" => Intent::HassDecreaseTimer,
+            "HassPauseTimer" => Intent::HassPauseTimer,
+            "HassUnpauseTimer" => Intent::HassUnpauseTimer,
+            "HassTimerStatus" => Intent::HassTimerStatus,
             "HassNevermind" => Intent::HassNevermind,
             other => Intent::Other(other.to_string()),
         }
@@ -85,6 +111,13 @@ impl Intent {
             Intent::HassGetState => "HassGetState",
             Intent::HassSetPosition => "HassSetPosition",
             Intent::HassStartTimer => "HassStartTimer",
+            Intent::HassCancelTimer => "HassCancelTimer",
+            Intent::HassCancelAllTimers => "HassCancelAllTimers",
+            Intent::HassIncreaseTimer => "HassIncreaseTimer",
+            Intent::HassDecreaseTimer => "HassDecreaseTimer",
+            Intent::HassPauseTimer => "HassPauseTimer",
+            Intent::HassUnpauseTimer => "HassUnpauseTimer",
+            Intent::HassTimerStatus => "HassTimerStatus",
             Intent::HassNevermind => "HassNevermind",
             Intent::Other(name) => name,
         }
@@ -175,7 +208,7 @@ mod tests {
 
     #[test]
     fn intent_names_round_trip() {
-        for i in Intent::HANDLED {
+        for i in Intent::HANDLED.into_iter().chain(Intent::TIMERS) {
             assert_eq!(Intent::from_name(i.as_str()), i);
             let json = serde_json::to_value(&i).unwrap();
             assert_eq!(json, serde_json::json!(i.as_str()));

@@ -24,6 +24,7 @@ mod skill;
 pub mod slots;
 mod targets;
 pub mod templates;
+pub mod timers;
 pub mod tools;
 
 pub use assistant::{Assistant, ReplyStyle};

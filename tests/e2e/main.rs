@@ -23,5 +23,6 @@ mod openai_limits;
 mod receipts;
 mod security;
 mod spine;
+mod timers;
 mod voice;
 mod wyoming;

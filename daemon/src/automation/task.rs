@@ -319,27 +319,9 @@ impl Task {
         }
     }
 
-    /// QoS 1 through the link; when it is down, wait for it in the
-    /// background (bounded) rather than hold up the rules.
+    /// QoS 1 through the link, or soon after when it is down.
     fn publish(&self, topic: String, payload: Vec<u8>, retain: bool) {
-        match self.link.try_publish(None, &topic, payload.clone(), retain) {
-            Ok(()) => {}
-            Err(crate::mqtt::PublishError::Disconnected | crate::mqtt::PublishError::Full) => {
-                let link = self.link.clone();
-                tokio::spawn(async move {
-                    for _ in 0..50 {
-                        if link.wait_connected(Duration::from_secs(1)).await {
-                            link.wait_space().await;
-                            if link.try_publish(None, &topic, payload.clone(), retain).is_ok() {
-                                return;
-                            }
-                        }
-                    }
-                    tracing::warn!(topic, "automation message not published: the MQTT link stayed down");
-                });
-            }
-            Err(e) => tracing::warn!(topic, error = %e, "automation message not published"),
-        }
+        self.link.publish_soon(topic, payload, retain, "automation message");
     }
 }
 

@@ -113,6 +113,9 @@ pub fn routes(
             .or(not_allowed("GET, HEAD")),
     );
     let automations = super::automations::routes(with_api.clone(), authorized.clone(), body);
+    let timers = warp::path!("api" / "timers")
+        .and(authorized())
+        .and(get_or_head().and(with_api()).and_then(handlers::timers).or(not_allowed("GET, HEAD")));
     let login = warp::path!("api" / "login").and(
         warp::post()
             .and(json_body::<models::LoginRequest>(body))
@@ -135,6 +138,7 @@ pub fn routes(
         .or(login)
         .or(logout)
         .or(automations)
+        .or(timers)
         .or(super::camera::routes(authorized(), with_api()))
         .or(events)
         .or(say)

@@ -374,3 +374,13 @@ mod tests {
         assert!(check_session(&Some("a\0b".into())).is_err());
     }
 }
+
+#[utoipa::path(get, path = "/api/timers", tag = "timers",
+    responses((status = 200, description = "Every timer, soonest first: id, name, area, start_secs, ends_at_ms, command, seconds_left, is_active", body = [Object])))]
+pub async fn timers(api: Api) -> Result<warp::reply::Response, Rejection> {
+    let list = match api.pipeline.timers() {
+        Some(t) => t.list().await,
+        None => Vec::new(),
+    };
+    Ok(warp::reply::json(&list).into_response())
+}

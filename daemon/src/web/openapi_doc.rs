@@ -30,6 +30,7 @@ use super::{automations, camera, camera_ask, dashboard, events, handlers, sessio
         session::login, session::logout, events::stream, openapi_json,
         camera::cameras, camera::events, camera::snapshot, camera::latest, camera_ask::ask,
         automations::list, automations::runs, automations::act, automations::reload,
+        handlers::timers,
     ),
     components(schemas(
         ErrorBody, ErrorDetail, Health, SayRequest, UnderstandRequest, CommandRequest, DeviceCommandRequest,
@@ -164,6 +165,7 @@ mod tests {
             "/api/automations/{id}/runs",
             "/api/automations/{id}/{verb}",
             "/api/reload",
+            "/api/timers",
         ] {
             assert!(paths.contains_key(p), "{p} missing");
         }

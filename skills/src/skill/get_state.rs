@@ -59,7 +59,7 @@ pub(crate) fn get_state(u: &Understanding, reg: &Registry, state: StateLookup) -
             }
         }
     };
-    Ok(Plan { commands: vec![], reply, answer: Some(Value::Object(answer)) })
+    Ok(Plan { commands: vec![], reply, answer: Some(Value::Object(answer)), timer: None })
 }
 
 fn same_state(q: &str, w: &str) -> bool {

@@ -1,35 +1,28 @@
-//! `HassStartTimer`: a reply and the timer's length; the hub keeps no timers yet.
+//! The timer intents: the operation for the hub's timer task, and the reply
+//! a dry run gives (the task answers for real: it knows the timers).
 use serde_json::json;
 
 use crate::Understanding;
 use crate::handlers::{Plan, SkillError};
-use crate::reply::{and_list, lower};
+use crate::timers::{TimerOp, duration_text};
 
 pub(crate) fn start_timer(u: &Understanding) -> Result<Plan, SkillError> {
-    let total = u.slots.duration_secs()?;
-    if total <= 0.0 || total > 24.0 * 3600.0 {
-        return Err(SkillError::BadSlot {
-            slot: "minutes",
-            value: format!("{total} s"),
-            reason: "a timer runs 1 second to 24 hours".into(),
-        });
-    }
-    let secs = total.round() as u64;
-    let name = u.slots.name_text();
-    let mut parts = Vec::new();
-    for (n, unit) in [(secs / 3600, "hour"), (secs % 3600 / 60, "minute"), (secs % 60, "second")] {
-        if n > 0 {
-            parts.push(format!("{n} {unit}{}", if n == 1 { "" } else { "s" }));
-        }
-    }
-    let what = match &name {
-        Some(n) => format!("{} timer", lower(n)),
-        None => "Timer".to_string(),
+    let op = TimerOp::from_understanding(u, None)?;
+    let Some(TimerOp::Start { secs, name, command, .. }) = &op else {
+        return Err(SkillError::UnknownIntent(u.intent.to_string()));
     };
-    let reply = if name.is_some() {
-        format!("The {what} is set for {}.", and_list(&parts))
-    } else {
-        format!("{what} set for {}.", and_list(&parts))
+    let len = duration_text(*secs);
+    let reply = match (command, name) {
+        (Some(_), _) => format!("Command will be executed in {len}."),
+        (None, Some(n)) => format!("The {} timer is set for {len}.", crate::reply::lower(n)),
+        (None, None) => format!("Timer set for {len}."),
     };
-    Ok(Plan { commands: vec![], reply, answer: Some(json!({"timer": {"seconds": secs, "name": name}})) })
+    let answer = Some(json!({"timer": {"seconds": secs, "name": name, "command": command}}));
+    Ok(Plan { commands: vec![], reply, answer, timer: op })
+}
+
+/// Cancel, pause, resume, lengthen, shorten, status.
+pub(crate) fn timer_op(u: &Understanding) -> Result<Plan, SkillError> {
+    let op = TimerOp::from_understanding(u, None)?;
+    Ok(Plan { commands: vec![], reply: "Timers are kept by the running hub.".into(), answer: None, timer: op })
 }

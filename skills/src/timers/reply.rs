@@ -1,0 +1,98 @@
+//! Spoken replies for timers, after Home Assistant's English responses.
+
+use super::{Timer, TimerView};
+
+/// "1 hour, 5 minutes and 3 seconds".
+pub fn duration_text(secs: u64) -> String {
+    let mut parts = Vec::new();
+    for (n, unit) in [(secs / 3600, "hour"), (secs % 3600 / 60, "minute"), (secs % 60, "second")] {
+        if n > 0 {
+            parts.push(format!("{n} {unit}{}", if n == 1 { "" } else { "s" }));
+        }
+    }
+    if parts.is_empty() {
+        return "0 seconds".into();
+    }
+    crate::reply::and_list(&parts)
+}
+
+pub(super) fn started(t: &Timer) -> String {
+    let len = duration_text(t.start_secs);
+    match (&t.command, &t.name) {
+        (Some(_), _) => format!("Command will be executed in {len}."),
+        (None, Some(name)) => format!("The {} timer is set for {len}.", crate::reply::lower(name)),
+        (None, None) => format!("Timer set for {len}."),
+    }
+}
+
+pub(super) fn cancelled_all(n: usize, area: Option<&str>) -> String {
+    let place = area.map(|a| format!(" in {a}")).unwrap_or_default();
+    match n {
+        0 => format!("No timers were canceled{place}."),
+        1 => format!("Canceled 1 timer{place}."),
+        n => format!("Canceled {n} timers{place}."),
+    }
+}
+
+/// Home Assistant's `HassTimerStatus` response: how many timers run or are
+/// paused, then what is left on the one that ends first (and which one it
+/// is when there are several).
+pub(super) fn status(found: &[TimerView], total: usize) -> String {
+    if found.is_empty() {
+        return "No timers.".into();
+    }
+    let active: Vec<&TimerView> = found.iter().filter(|t| t.is_active).collect();
+    let paused = found.len() - active.len();
+    let mut out = Vec::new();
+    let next = if active.is_empty() {
+        if paused == 1 {
+            out.push("Timer is paused.".to_string());
+            found.first()
+        } else {
+            out.push(format!("{paused} paused timers."));
+            None
+        }
+    } else {
+        if active.len() > 1 {
+            out.push(format!("{} running timers.", active.len()));
+        }
+        match paused {
+            0 => {}
+            1 => out.push("1 paused timer.".into()),
+            n => out.push(format!("{n} paused timers.")),
+        }
+        active.iter().min_by(|a, b| a.seconds_left.total_cmp(&b.seconds_left)).copied()
+    };
+    if let Some(t) = next {
+        let left = rounded(t.seconds_left.ceil() as u64);
+        if total > 1 {
+            let which = match (&t.timer.name, &t.timer.area) {
+                (Some(n), _) => format!("{n} "),
+                (None, Some(a)) => format!("{a} "),
+                (None, None) => String::new(),
+            };
+            out.push(format!("{left} left on the {} {which}timer.", length_label(t.timer.start_secs)));
+        } else {
+            out.push(format!("{left} left."));
+        }
+    }
+    out.join(" ")
+}
+
+/// What is left as Home Assistant rounds it: hours and minutes above an
+/// hour, minutes and seconds below.
+fn rounded(secs: u64) -> String {
+    if secs >= 3600 { duration_text(secs / 60 * 60) } else { duration_text(secs) }
+}
+
+/// "5 minute" in "the 5 minute timer".
+fn length_label(secs: u64) -> String {
+    let (h, m, s) = (secs / 3600, secs % 3600 / 60, secs % 60);
+    match (h, m, s) {
+        (h, 0, _) if h > 0 => format!("{h} hour"),
+        (h, m, _) if h > 0 => format!("{h} hour and {m} minute"),
+        (0, m, 0) if m > 0 => format!("{m} minute"),
+        (0, m, s) if m > 0 => format!("{m} minute and {s} second"),
+        (_, _, s) => format!("{s} second"),
+    }
+}
