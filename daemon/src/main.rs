@@ -57,6 +57,8 @@ pub enum Command {
     Devices(cli::devices::Args),
     /// Show recent dialogue turns and commands.
     History(cli::history::Args),
+    /// Show the shopping list and to-do lists (what "add milk to my shopping list" added).
+    Lists(cli::lists::Args),
     /// Run the demo-home simulator: virtual devices that answer like their real firmware.
     Simulate(cli::simulate::Args),
     /// Apply database migrations and report the schema version.

@@ -209,7 +209,7 @@ impl Nlu {
             enqueue_us: 0,
             total_ms: 0.0,
         };
-        let (mut commands, mut timer) = (Vec::new(), None);
+        let (mut commands, mut op) = (Vec::new(), None);
         match &u {
             None => {
                 out.reply = "Sorry, I didn't understand that.".into();
@@ -242,13 +242,13 @@ impl Nlu {
                                 .collect();
                         } else {
                             commands = plan.commands;
-                            timer = plan.timer;
+                            op = plan.op;
                         }
                     }
                 }
             }
         }
-        Ok(Planned { outcome: out, understanding: u, commands, timer })
+        Ok(Planned { outcome: out, understanding: u, commands, op })
     }
 
     pub fn registry(&self) -> &Registry {
@@ -306,8 +306,8 @@ pub struct Planned {
     pub understanding: Option<Understanding>,
     /// Commands to enqueue (empty for a dry run).
     pub commands: Vec<firmware_bridge::DeviceCommand>,
-    /// A timer operation for the timer task (none for a dry run).
-    pub timer: Option<hub_skills::timers::TimerOp>,
+    /// Work for the running hub: a timer or list operation (none for a dry run).
+    pub op: Option<hub_skills::HubOp>,
 }
 
 /// Result of one request (also what `POST /api/say` answers, read back by
@@ -520,7 +520,7 @@ impl Pipeline {
             (Some(a), false) => a.sentence(text).await,
             _ => None,
         };
-        let Planned { outcome: mut out, understanding: u, commands, timer } = match sentence {
+        let Planned { outcome: mut out, understanding: u, commands, op } = match sentence {
             Some(s) => sentence_outcome(text, s, session.clone()),
             None => {
                 let mut u = nlu.understand(text, origin.area.as_deref());
@@ -559,8 +559,10 @@ impl Pipeline {
                 }
             }
         };
-        if let Some(op) = timer {
-            self.apply_timer(op, origin.area.as_deref(), &mut out).await;
+        match op {
+            Some(hub_skills::HubOp::Timer(op)) => self.apply_timer(op, origin.area.as_deref(), &mut out).await,
+            Some(hub_skills::HubOp::List(op)) => self.apply_list(op, &mut out).await,
+            None => {}
         }
         if let (Some(u), false) = (&u, commands.is_empty()) {
             let rows = self.inner.outbox.enqueue_correlated(commands, Some(correlation.clone())).await?;
@@ -646,6 +648,34 @@ impl Pipeline {
     }
 }
 
+impl Pipeline {
+    /// Add, check off or remove a list item in SQLite.
+    async fn apply_list(&self, op: hub_skills::lists::ListOp, out: &mut Outcome) {
+        use hub_skills::lists::ListOp;
+        let store = &self.inner.store;
+        let done = match &op {
+            ListOp::Add { list, item } => store.add_list_item(list, item).await.map(|_| true),
+            ListOp::Complete { list, item } => store.complete_list_item(list, item).await,
+            ListOp::Remove { list, item } => store.remove_list_item(list, item).await,
+        };
+        match done {
+            Ok(true) => {
+                out.reply = op.reply();
+                out.answer = Some(serde_json::json!({ "list": op.list(), "item": op.item() }));
+            }
+            Ok(false) => {
+                out.reply = op.not_found_reply();
+                out.error = Some(format!("no item `{}` on the list `{}`", op.item(), op.list()));
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot change a list");
+                out.reply = "Sorry, I can't change the list right now.".into();
+                out.error = Some(format!("cannot change the list: {e}"));
+            }
+        }
+    }
+}
+
 /// The outcome of a sentence that an automation rule's sentence trigger
 /// answered: the rule ran (its commands went through the outbox with its
 /// run), the reply is the rule's.
@@ -668,7 +698,7 @@ fn sentence_outcome(text: &str, s: crate::automation::SentenceReply, session: St
         enqueue_us: 0,
         total_ms: 0.0,
     };
-    Planned { outcome, understanding: None, commands: Vec::new(), timer: None }
+    Planned { outcome, understanding: None, commands: Vec::new(), op: None }
 }
 
 /// `POST /api/understand` and `hubd understand`: the understanding of a

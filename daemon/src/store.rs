@@ -33,6 +33,8 @@ pub use camera::CameraEventQuery;
 mod commands;
 pub use automations::{AutomationRun, NewAutomationRun};
 mod history;
+mod lists;
+pub use lists::ListItem;
 mod timers;
 pub use timers::StoredTimer;
 #[cfg(test)]

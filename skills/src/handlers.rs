@@ -38,9 +38,16 @@ pub struct Plan {
     pub reply: String,
     /// Structured answer for queries (state, temperature, timer).
     pub answer: Option<Value>,
-    /// A timer operation for the hub's timer task, which gives the reply
+    /// Work for the running hub (timers, lists), which gives the reply
     /// (`reply` here is what a dry run says).
-    pub timer: Option<crate::timers::TimerOp>,
+    pub op: Option<HubOp>,
+}
+
+/// What only the running hub can do: it keeps the timers and the lists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HubOp {
+    Timer(crate::timers::TimerOp),
+    List(crate::lists::ListOp),
 }
 
 #[derive(Debug, Error, PartialEq)]
@@ -82,6 +89,10 @@ impl SkillError {
             SkillError::Ambiguous { name, candidates } => {
                 format!("Which {} do you mean: {}?", lower(name), or_list(candidates))
             }
+            SkillError::MissingSlot { slot: "item", .. } => "Sorry, which item?".into(),
+            SkillError::MissingSlot { slot: "name", intent } if Intent::LISTS.contains(intent) => {
+                "Sorry, which list?".into()
+            }
             SkillError::MissingSlot { .. } => "Sorry, which device do you mean?".into(),
             SkillError::BadSlot { slot, value, .. } => {
                 format!("Sorry, {value} is not a valid {slot}.")
@@ -99,6 +110,12 @@ impl SkillError {
             SkillError::Bridge(e) => format!("Sorry, {e}."),
         }
     }
+}
+
+fn list_op(u: &Understanding) -> Result<Plan, SkillError> {
+    let op = crate::lists::ListOp::from_understanding(u)?;
+    let reply = op.as_ref().map(crate::lists::ListOp::reply).unwrap_or_default();
+    Ok(Plan { commands: vec![], reply, answer: None, op: op.map(HubOp::List) })
 }
 
 /// Plan one understanding against the registry and the current device states.
@@ -124,7 +141,12 @@ pub fn plan(
         | Intent::HassPauseTimer
         | Intent::HassUnpauseTimer
         | Intent::HassTimerStatus => timer_op(u),
-        Intent::HassNevermind => Ok(Plan { commands: vec![], reply: String::new(), answer: None, timer: None }),
+        Intent::HassShoppingListAddItem
+        | Intent::HassShoppingListCompleteItem
+        | Intent::HassListAddItem
+        | Intent::HassListCompleteItem
+        | Intent::HassListRemoveItem => list_op(u),
+        Intent::HassNevermind => Ok(Plan { commands: vec![], reply: String::new(), answer: None, op: None }),
         Intent::Other(name) => Err(SkillError::UnknownIntent(name.clone())),
     }
 }

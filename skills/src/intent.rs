@@ -43,6 +43,11 @@ pub enum Intent {
     HassPauseTimer,
     HassUnpauseTimer,
     HassTimerStatus,
+    HassShoppingListAddItem,
+    HassShoppingListCompleteItem,
+    HassListAddItem,
+    HassListCompleteItem,
+    HassListRemoveItem,
     HassNevermind,
     /// An intent no skill handles (the name as the templates gave it).
     Other(String),
@@ -62,6 +67,15 @@ impl Intent {
         Intent::HassSetPosition,
         Intent::HassStartTimer,
         Intent::HassNevermind,
+    ];
+
+    /// The list intents (the pipeline keeps the lists in SQLite).
+    pub const LISTS: [Intent; 5] = [
+        Intent::HassShoppingListAddItem,
+        Intent::HassShoppingListCompleteItem,
+        Intent::HassListAddItem,
+        Intent::HassListCompleteItem,
+        Intent::HassListRemoveItem,
     ];
 
     /// The timer intents besides `HassStartTimer` (the timer task answers them).
@@ -94,6 +108,11 @@ impl Intent {
             "HassPauseTimer" => Intent::HassPauseTimer,
             "HassUnpauseTimer" => Intent::HassUnpauseTimer,
             "HassTimerStatus" => Intent::HassTimerStatus,
+            "HassShoppingListAddItem" => Intent::HassShoppingListAddItem,
+            "HassShoppingListCompleteItem" => Intent::HassShoppingListCompleteItem,
+            "HassListAddItem" => Intent::HassListAddItem,
+            "HassListCompleteItem" => Intent::HassListCompleteItem,
+            "HassListRemoveItem" => Intent::HassListRemoveItem,
             "HassNevermind" => Intent::HassNevermind,
             other => Intent::Other(other.to_string()),
         }
@@ -118,6 +137,11 @@ impl Intent {
             Intent::HassPauseTimer => "HassPauseTimer",
             Intent::HassUnpauseTimer => "HassUnpauseTimer",
             Intent::HassTimerStatus => "HassTimerStatus",
+            Intent::HassShoppingListAddItem => "HassShoppingListAddItem",
+            Intent::HassShoppingListCompleteItem => "HassShoppingListCompleteItem",
+            Intent::HassListAddItem => "HassListAddItem",
+            Intent::HassListCompleteItem => "HassListCompleteItem",
+            Intent::HassListRemoveItem => "HassListRemoveItem",
             Intent::HassNevermind => "HassNevermind",
             Intent::Other(name) => name,
         }
@@ -208,7 +232,7 @@ mod tests {
 
     #[test]
     fn intent_names_round_trip() {
-        for i in Intent::HANDLED.into_iter().chain(Intent::TIMERS) {
+        for i in Intent::HANDLED.into_iter().chain(Intent::TIMERS).chain(Intent::LISTS) {
             assert_eq!(Intent::from_name(i.as_str()), i);
             let json = serde_json::to_value(&i).unwrap();
             assert_eq!(json, serde_json::json!(i.as_str()));

@@ -17,6 +17,7 @@ pub mod grammar;
 pub mod handlers;
 pub mod import;
 pub mod intent;
+pub mod lists;
 pub mod lookup;
 pub mod registry;
 pub mod reply;
@@ -28,7 +29,7 @@ pub mod timers;
 pub mod tools;
 
 pub use assistant::{Assistant, ReplyStyle};
-pub use handlers::{Plan, SkillError, plan};
+pub use handlers::{HubOp, Plan, SkillError, plan};
 pub use intent::{Candidate, Intent, NluContext, Source, Understanding};
 pub use registry::{Area, Device, Floor, Registry, RegistryError};
 pub use slots::Slots;

@@ -2,6 +2,7 @@
 //! port per test, the real `hubd` binary, MQTT test devices, real SQLite.
 
 mod ask_camera;
+mod assistant;
 mod automations;
 mod broker_security;
 mod camera;
@@ -23,6 +24,5 @@ mod openai_limits;
 mod receipts;
 mod security;
 mod spine;
-mod timers;
 mod voice;
 mod wyoming;

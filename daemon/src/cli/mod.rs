@@ -9,6 +9,7 @@ pub mod check_config;
 pub mod devices;
 pub mod history;
 pub mod listen;
+pub mod lists;
 pub mod migrate;
 pub mod run;
 pub mod say;
@@ -200,6 +201,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::CheckConfig(a) => check_config::run(&ctx, a).await,
             Command::Devices(a) => devices::run(&ctx, a).await,
             Command::History(a) => history::run(&ctx, a).await,
+            Command::Lists(a) => lists::run(&ctx, a).await,
             Command::Simulate(a) => simulate::run(&ctx, a).await,
             Command::Migrate(a) => migrate::run(&ctx, a).await,
             Command::Listen(a) => listen::run(&ctx, a).await,

@@ -116,6 +116,13 @@ pub fn routes(
     let timers = warp::path!("api" / "timers")
         .and(authorized())
         .and(get_or_head().and(with_api()).and_then(handlers::timers).or(not_allowed("GET, HEAD")));
+    let lists = warp::path!("api" / "lists").and(authorized()).and(
+        get_or_head()
+            .and(warp::query::<handlers::ListsQuery>())
+            .and(with_api())
+            .and_then(handlers::lists)
+            .or(not_allowed("GET, HEAD")),
+    );
     let login = warp::path!("api" / "login").and(
         warp::post()
             .and(json_body::<models::LoginRequest>(body))
@@ -139,6 +146,7 @@ pub fn routes(
         .or(logout)
         .or(automations)
         .or(timers)
+        .or(lists)
         .or(super::camera::routes(authorized(), with_api()))
         .or(events)
         .or(say)

@@ -384,3 +384,20 @@ pub async fn timers(api: Api) -> Result<warp::reply::Response, Rejection> {
     };
     Ok(warp::reply::json(&list).into_response())
 }
+
+/// Query of `GET /api/lists`.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ListsQuery {
+    /// One list by name, any case ("shopping list"); every list without it.
+    pub list: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/lists", tag = "lists", params(ListsQuery),
+    responses((status = 200, description = "The items of the lists (the shopping list and named to-do lists), by list then age", body = [crate::store::ListItem])))]
+pub async fn lists(q: ListsQuery, api: Api) -> Result<warp::reply::Response, Rejection> {
+    let items =
+        api.store.list_items(q.list.as_deref()).await.map_err(|e| ApiError::Internal(e.to_string()).rejection())?;
+    Ok(warp::reply::json(&items).into_response())
+}

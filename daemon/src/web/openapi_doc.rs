@@ -30,7 +30,7 @@ use super::{automations, camera, camera_ask, dashboard, events, handlers, sessio
         session::login, session::logout, events::stream, openapi_json,
         camera::cameras, camera::events, camera::snapshot, camera::latest, camera_ask::ask,
         automations::list, automations::runs, automations::act, automations::reload,
-        handlers::timers,
+        handlers::timers, handlers::lists,
     ),
     components(schemas(
         ErrorBody, ErrorDetail, Health, SayRequest, UnderstandRequest, CommandRequest, DeviceCommandRequest,
@@ -38,7 +38,7 @@ use super::{automations, camera, camera_ask, dashboard, events, handlers, sessio
         crate::store::DialogueTurn, crate::store::CommandStatus, crate::store::Role, crate::store::Modality,
         StatusDto, OutboxCounters, EventCounters, CommandDto, EnqueuedDto, EnqueuedCommand,
         crate::pipeline::UnderstandingDto, crate::services::Branch, crate::latency::Summary,
-        crate::audio::AudioMetricsSnapshot, crate::llm::LlmCounters, crate::camera::CameraStatus,
+        crate::store::ListItem, crate::audio::AudioMetricsSnapshot, crate::llm::LlmCounters, crate::camera::CameraStatus,
     )),
     modifiers(&Shared),
     security(("bearer" = []), ("session" = [])),
@@ -166,6 +166,7 @@ mod tests {
             "/api/automations/{id}/{verb}",
             "/api/reload",
             "/api/timers",
+            "/api/lists",
         ] {
             assert!(paths.contains_key(p), "{p} missing");
         }

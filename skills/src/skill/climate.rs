@@ -34,7 +34,7 @@ pub(crate) fn climate_set(u: &Understanding, reg: &Registry, state: StateLookup)
     } else {
         format!("{}{}", count_noun(&t.devices, t.devices.len()), t.place)
     };
-    Ok(Plan { commands, reply: format!("Set {target} to {}.", celsius_str(celsius)), answer: None, timer: None })
+    Ok(Plan { commands, reply: format!("Set {target} to {}.", celsius_str(celsius)), answer: None, op: None })
 }
 
 /// Climate targets; with no target at all, every thermostat in the home.
@@ -91,5 +91,5 @@ pub(crate) fn climate_get(u: &Understanding, reg: &Registry, state: StateLookup)
             reply = format!("{subject} is {}, set to {}.", celsius_str(c), celsius_str(target));
         }
     }
-    Ok(Plan { commands: vec![], reply, answer: Some(answer), timer: None })
+    Ok(Plan { commands: vec![], reply, answer: Some(answer), op: None })
 }

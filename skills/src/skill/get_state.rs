@@ -59,7 +59,7 @@ pub(crate) fn get_state(u: &Understanding, reg: &Registry, state: StateLookup) -
             }
         }
     };
-    Ok(Plan { commands: vec![], reply, answer: Some(Value::Object(answer)), timer: None })
+    Ok(Plan { commands: vec![], reply, answer: Some(Value::Object(answer)), op: None })
 }
 
 fn same_state(q: &str, w: &str) -> bool {

@@ -54,5 +54,5 @@ pub(crate) fn light_set(u: &Understanding, reg: &Registry, state: StateLookup) -
     } else {
         format!("{}{}", count_noun(&t.devices, t.devices.len()), t.place)
     };
-    Ok(Plan { commands, reply: format!("Set {target} to {}.", what.join(" at ")), answer: None, timer: None })
+    Ok(Plan { commands, reply: format!("Set {target} to {}.", what.join(" at ")), answer: None, op: None })
 }

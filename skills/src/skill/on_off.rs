@@ -51,5 +51,5 @@ pub(crate) fn on_off(u: &Understanding, reg: &Registry, state: StateLookup, op: 
     } else {
         format!("{verb} {}{}.", count_noun(&t.devices, commands.len()), t.place)
     };
-    Ok(Plan { commands, reply, answer: None, timer: None })
+    Ok(Plan { commands, reply, answer: None, op: None })
 }

@@ -23,5 +23,5 @@ pub(crate) fn set_position(u: &Understanding, reg: &Registry, state: StateLookup
     } else {
         format!("{}{}", count_noun(&t.devices, t.devices.len()), t.place)
     };
-    Ok(Plan { commands, reply: format!("Set {target} to {p}%."), answer: None, timer: None })
+    Ok(Plan { commands, reply: format!("Set {target} to {p}%."), answer: None, op: None })
 }

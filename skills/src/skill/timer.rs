@@ -3,7 +3,7 @@
 use serde_json::json;
 
 use crate::Understanding;
-use crate::handlers::{Plan, SkillError};
+use crate::handlers::{HubOp, Plan, SkillError};
 use crate::timers::{TimerOp, duration_text};
 
 pub(crate) fn start_timer(u: &Understanding) -> Result<Plan, SkillError> {
@@ -18,11 +18,16 @@ pub(crate) fn start_timer(u: &Understanding) -> Result<Plan, SkillError> {
         (None, None) => format!("Timer set for {len}."),
     };
     let answer = Some(json!({"timer": {"seconds": secs, "name": name, "command": command}}));
-    Ok(Plan { commands: vec![], reply, answer, timer: op })
+    Ok(Plan { commands: vec![], reply, answer, op: op.map(HubOp::Timer) })
 }
 
 /// Cancel, pause, resume, lengthen, shorten, status.
 pub(crate) fn timer_op(u: &Understanding) -> Result<Plan, SkillError> {
     let op = TimerOp::from_understanding(u, None)?;
-    Ok(Plan { commands: vec![], reply: "Timers are kept by the running hub.".into(), answer: None, timer: op })
+    Ok(Plan {
+        commands: vec![],
+        reply: "Timers are kept by the running hub.".into(),
+        answer: None,
+        op: op.map(HubOp::Timer),
+    })
 }

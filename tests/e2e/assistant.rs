@@ -1,9 +1,14 @@
-//! Timers end to end, through a real broker and real SQLite: a named timer
+//! Timers and lists end to end, through a real broker and real SQLite.
+//!
+//! Timers: a named timer
 //! finishes and is announced on MQTT (`hubd/timer`) and the event bus; a
 //! timer made from "turn off the hallway light in 1 second" sends the
 //! command to the simulated Zigbee2MQTT light; a restart mid-timer keeps
 //! the timer and it still finishes; a timer that finished just before a
 //! crash runs its sentence once after the restart, and not again.
+//!
+//! Lists: the shopping list intents add and check off items in SQLite,
+//! shown by `GET /api/lists` and `hubd lists`.
 use std::time::Duration;
 
 use hub_skills::timers::Timer;
@@ -149,4 +154,40 @@ fn a_timer_that_finished_before_a_crash_runs_its_sentence_once() {
     let count = |t: &Timer| rt.block_on(s.count_correlated_commands(&format!("timer-{}-{}", t.id, t.created_ms)));
     assert_eq!(count(&hall).unwrap(), 1, "{}", d.log_text());
     assert_eq!(count(&kitchen).unwrap(), 1);
+}
+
+#[test]
+fn the_shopping_list_is_kept_in_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Mosquitto::start(dir.path());
+    let web = free_port();
+    let cfg = write_config(dir.path(), broker.port, web, 5000);
+    let d = Daemon::start(&cfg, web, None);
+    let out = say(web, "add milk to my shopping list");
+    assert_eq!(out["intent"], "HassShoppingListAddItem", "{out}");
+    assert_eq!(out["reply"], "Added milk.", "{out}\n{}", d.log_text());
+    assert_eq!(say(web, "put eggs on the shopping list")["reply"], "Added eggs.");
+    assert_eq!(say(web, "check off milk from my shopping list")["reply"], "Checked off milk.");
+    let out = say(web, "check off bread from my shopping list");
+    assert_eq!(out["reply"], "Sorry, bread is not on the shopping list.", "{out}");
+    assert!(out["error"].is_string(), "{out}");
+
+    let (code, body) = http(web, "GET", "/api/lists?list=shopping%20list", None).unwrap();
+    assert_eq!(code, 200, "{body}");
+    let items: Vec<(String, bool)> = json(&body)
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| (i["item"].as_str().unwrap().to_string(), i["complete"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(items, [("milk".to_string(), true), ("eggs".to_string(), false)]);
+    let (code, body) = http(web, "GET", "/api/lists?nope=1", None).unwrap();
+    assert_eq!(code, 400, "{body}");
+
+    // The CLI reads the same rows: open items only unless --all.
+    let out = hubd().args(["--config", cfg.to_str().unwrap(), "--json", "lists"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let listed = json(&String::from_utf8_lossy(&out.stdout));
+    let names: Vec<&str> = listed.as_array().unwrap().iter().filter_map(|i| i["item"].as_str()).collect();
+    assert_eq!(names, ["eggs"]);
 }
