@@ -354,6 +354,8 @@ struct Inner {
     heads: std::sync::OnceLock<crate::heads::HeadsService>,
     /// The timer task, which answers the timer intents.
     timers: std::sync::OnceLock<crate::timers::TimerService>,
+    /// The home's clock (`[home] timezone`), for "what time is it".
+    clock: std::sync::OnceLock<crate::automation::Clock>,
 }
 
 /// Cloneable handle to the text pipeline.
@@ -377,13 +379,24 @@ impl Pipeline {
     pub fn new(nlu: Nlu, outbox: Outbox, store: Store, bus: EventBus, ack_wait: Duration) -> Pipeline {
         let automations = std::sync::OnceLock::new();
         let nlu = std::sync::RwLock::new(Arc::new(nlu));
-        let (tools, heads, timers) = Default::default();
-        Pipeline { inner: Arc::new(Inner { nlu, outbox, store, bus, ack_wait, automations, tools, heads, timers }) }
+        let (tools, heads, timers, clock) = Default::default();
+        let inner = Inner { nlu, outbox, store, bus, ack_wait, automations, tools, heads, timers, clock };
+        Pipeline { inner: Arc::new(inner) }
     }
 
     /// Let the timer task answer the timer intents.
     pub fn set_timers(&self, t: crate::timers::TimerService) {
         let _ = self.inner.timers.set(t);
+    }
+
+    /// Tell the time in the home's time zone (`[home] timezone`).
+    pub fn set_clock(&self, c: crate::automation::Clock) {
+        let _ = self.inner.clock.set(c);
+    }
+
+    /// The home's clock; the system's time zone until one is set.
+    fn clock(&self) -> crate::automation::Clock {
+        self.inner.clock.get().cloned().unwrap_or_else(crate::automation::Clock::local)
     }
 
     pub fn timers(&self) -> Option<&crate::timers::TimerService> {
@@ -562,6 +575,9 @@ impl Pipeline {
         match op {
             Some(hub_skills::HubOp::Timer(op)) => self.apply_timer(op, origin.area.as_deref(), &mut out).await,
             Some(hub_skills::HubOp::List(op)) => self.apply_list(op, &mut out).await,
+            Some(hub_skills::HubOp::Clock(q)) => {
+                out.reply = q.reply(&self.clock().now());
+            }
             None => {}
         }
         if let (Some(u), false) = (&u, commands.is_empty()) {

@@ -220,6 +220,7 @@ impl Runtime {
         let engine = cfg.compile_rules_against(&registry)?;
         let clock = automation::Clock::system(cfg.home.timezone.as_deref())
             .map_err(|e| AutomationError::Rejected(format!("[home] timezone: {e}")))?;
+        pipeline.set_clock(clock.clone());
         let shared = SharedRegistry::new((*registry).clone());
         let deps = automation::Deps {
             registry: shared.clone(),

@@ -19,6 +19,7 @@ use serde_json::Value;
 use thiserror::Error;
 
 use crate::Understanding;
+use crate::clock::ClockQuery;
 use crate::intent::Intent;
 use crate::registry::Registry;
 use crate::reply::{lower, or_list, the};
@@ -48,6 +49,8 @@ pub struct Plan {
 pub enum HubOp {
     Timer(crate::timers::TimerOp),
     List(crate::lists::ListOp),
+    /// The time or the date, in the home's time zone.
+    Clock(crate::clock::ClockQuery),
 }
 
 #[derive(Debug, Error, PartialEq)]
@@ -112,6 +115,10 @@ impl SkillError {
     }
 }
 
+fn clock(q: ClockQuery) -> Plan {
+    Plan { commands: vec![], reply: "The running hub tells the time.".into(), answer: None, op: Some(HubOp::Clock(q)) }
+}
+
 fn list_op(u: &Understanding) -> Result<Plan, SkillError> {
     let op = crate::lists::ListOp::from_understanding(u)?;
     let reply = op.as_ref().map(crate::lists::ListOp::reply).unwrap_or_default();
@@ -146,6 +153,8 @@ pub fn plan(
         | Intent::HassListAddItem
         | Intent::HassListCompleteItem
         | Intent::HassListRemoveItem => list_op(u),
+        Intent::HassGetCurrentTime => Ok(clock(ClockQuery::Time)),
+        Intent::HassGetCurrentDate => Ok(clock(ClockQuery::Date)),
         Intent::HassNevermind => Ok(Plan { commands: vec![], reply: String::new(), answer: None, op: None }),
         Intent::Other(name) => Err(SkillError::UnknownIntent(name.clone())),
     }

@@ -48,6 +48,8 @@ pub enum Intent {
     HassListAddItem,
     HassListCompleteItem,
     HassListRemoveItem,
+    HassGetCurrentTime,
+    HassGetCurrentDate,
     HassNevermind,
     /// An intent no skill handles (the name as the templates gave it).
     Other(String),
@@ -68,6 +70,9 @@ impl Intent {
         Intent::HassStartTimer,
         Intent::HassNevermind,
     ];
+
+    /// The clock's intents (the pipeline answers from the home's local time).
+    pub const CLOCK: [Intent; 2] = [Intent::HassGetCurrentTime, Intent::HassGetCurrentDate];
 
     /// The list intents (the pipeline keeps the lists in SQLite).
     pub const LISTS: [Intent; 5] = [
@@ -113,6 +118,8 @@ impl Intent {
             "HassListAddItem" => Intent::HassListAddItem,
             "HassListCompleteItem" => Intent::HassListCompleteItem,
             "HassListRemoveItem" => Intent::HassListRemoveItem,
+            "HassGetCurrentTime" => Intent::HassGetCurrentTime,
+            "HassGetCurrentDate" => Intent::HassGetCurrentDate,
             "HassNevermind" => Intent::HassNevermind,
             other => Intent::Other(other.to_string()),
         }
@@ -142,6 +149,8 @@ impl Intent {
             Intent::HassListAddItem => "HassListAddItem",
             Intent::HassListCompleteItem => "HassListCompleteItem",
             Intent::HassListRemoveItem => "HassListRemoveItem",
+            Intent::HassGetCurrentTime => "HassGetCurrentTime",
+            Intent::HassGetCurrentDate => "HassGetCurrentDate",
             Intent::HassNevermind => "HassNevermind",
             Intent::Other(name) => name,
         }
@@ -232,7 +241,7 @@ mod tests {
 
     #[test]
     fn intent_names_round_trip() {
-        for i in Intent::HANDLED.into_iter().chain(Intent::TIMERS).chain(Intent::LISTS) {
+        for i in Intent::HANDLED.into_iter().chain(Intent::TIMERS).chain(Intent::LISTS).chain(Intent::CLOCK) {
             assert_eq!(Intent::from_name(i.as_str()), i);
             let json = serde_json::to_value(&i).unwrap();
             assert_eq!(json, serde_json::json!(i.as_str()));

@@ -11,6 +11,7 @@
 pub mod asr_prompt;
 pub mod assistant;
 pub mod automation;
+pub mod clock;
 pub mod command;
 pub mod corpus;
 pub mod grammar;

@@ -8,7 +8,8 @@
 //! crash runs its sentence once after the restart, and not again.
 //!
 //! Lists: the shopping list intents add and check off items in SQLite,
-//! shown by `GET /api/lists` and `hubd lists`.
+//! shown by `GET /api/lists` and `hubd lists`. The clock tells the time and
+//! the date.
 use std::time::Duration;
 
 use hub_skills::timers::Timer;
@@ -157,7 +158,7 @@ fn a_timer_that_finished_before_a_crash_runs_its_sentence_once() {
 }
 
 #[test]
-fn the_shopping_list_is_kept_in_sqlite() {
+fn lists_are_kept_in_sqlite_and_the_clock_answers() {
     let dir = tempfile::tempdir().unwrap();
     let broker = Mosquitto::start(dir.path());
     let web = free_port();
@@ -190,4 +191,16 @@ fn the_shopping_list_is_kept_in_sqlite() {
     let listed = json(&String::from_utf8_lossy(&out.stdout));
     let names: Vec<&str> = listed.as_array().unwrap().iter().filter_map(|i| i["item"].as_str()).collect();
     assert_eq!(names, ["eggs"]);
+
+    // The clock, in the system's zone (no `[home] timezone` here), as `date` tells it.
+    let date = |fmt: &str| {
+        let out = std::process::Command::new("date").arg(fmt).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let before = date("+%-I:%M %p");
+    let told = say(web, "what time is it")["reply"].as_str().unwrap().to_string();
+    assert!(told == before || told == date("+%-I:%M %p"), "{told} vs {before}");
+    let today = say(web, "what is the date today")["reply"].as_str().unwrap().to_string();
+    let (month, day, year) = (date("+%B"), date("+%-d"), date("+%Y"));
+    assert!(today.starts_with(&format!("{month} {day}")) && today.ends_with(&format!(", {year}")), "{today}");
 }

@@ -22,6 +22,11 @@ impl Clock {
         Ok(Clock { tz, base: None })
     }
 
+    /// The system clock in the system's time zone (UTC if it has none).
+    pub fn local() -> Clock {
+        Clock { tz: jiff::tz::TimeZone::system(), base: None }
+    }
+
     /// A clock that reads `wall_ms` now and then follows tokio's time (tests).
     pub fn following_tokio(wall_ms: i64, tz: &str) -> Result<Clock, jiff::Error> {
         Ok(Clock { tz: jiff::tz::TimeZone::get(tz)?, base: Some((wall_ms, tokio::time::Instant::now())) })
