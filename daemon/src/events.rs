@@ -67,6 +67,29 @@ pub enum HubEvent {
     /// A timer was started, changed, cancelled or finished (`what`); the
     /// timer as it is now, with the seconds left.
     Timer { what: TimerEvent, timer: hub_skills::timers::TimerView },
+    /// One stage of a request on its way through the pipeline (as Home
+    /// Assistant's assist-pipeline events): `wake`, `speech`, `transcript`
+    /// (voice), then `intent`, `commands` and `reply`. `ms` counts from the
+    /// end of speech for voice, from the request for text.
+    Pipeline { session: String, stage: PipelineStage, ms: f64, data: serde_json::Value },
+}
+
+/// The stages of [`HubEvent::Pipeline`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PipelineStage {
+    /// The wake phrase was heard (`via`: wake_phrase or follow_up).
+    Wake,
+    /// An utterance ended (`speech_ms`, `endpoint_ms`).
+    Speech,
+    /// Whisper's transcript (`text`, `asr_ms`).
+    Transcript,
+    /// What the request was understood as (`intent`, `source`, `confidence`).
+    Intent,
+    /// Its commands are in the outbox (`ids`).
+    Commands,
+    /// The reply (`text`, `error`).
+    Reply,
 }
 
 /// What happened to a timer.
@@ -106,6 +129,7 @@ impl HubEvent {
             HubEvent::Motion { .. } => "motion",
             HubEvent::CameraEvent { .. } => "camera_event",
             HubEvent::Timer { .. } => "timer",
+            HubEvent::Pipeline { .. } => "pipeline",
         }
     }
 }

@@ -16,7 +16,7 @@ use hub_skills::{Assistant, Registry, ReplyStyle, Understanding};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::events::{EventBus, HubEvent};
+use crate::events::{EventBus, HubEvent, PipelineStage};
 use crate::outbox::{Outbox, OutboxError};
 use crate::store::{self, CommandStatus, Store};
 
@@ -572,6 +572,18 @@ impl Pipeline {
                 }
             }
         };
+        // From the end of speech (voice) or the request (text).
+        let base_ms =
+            origin.voice.as_ref().map_or(0.0, |v| t0.saturating_duration_since(v.speech_end).as_secs_f64() * 1e3);
+        let stage = |stage, data| {
+            if !dry_run {
+                let ms = base_ms + t0.elapsed().as_secs_f64() * 1e3;
+                let session = session.clone();
+                self.inner.bus.publish(HubEvent::Pipeline { session, stage, ms, data });
+            }
+        };
+        let data = serde_json::json!({ "intent": out.intent, "source": out.source, "confidence": out.confidence });
+        stage(PipelineStage::Intent, data);
         match op {
             Some(hub_skills::HubOp::Timer(op)) => self.apply_timer(op, origin.area.as_deref(), &mut out).await,
             Some(hub_skills::HubOp::List(op)) => self.apply_list(op, &mut out).await,
@@ -583,6 +595,8 @@ impl Pipeline {
         if let (Some(u), false) = (&u, commands.is_empty()) {
             let rows = self.inner.outbox.enqueue_correlated(commands, Some(correlation.clone())).await?;
             out.enqueue_us = t0.elapsed().as_micros() as u64;
+            let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+            stage(PipelineStage::Commands, serde_json::json!({ "ids": ids }));
             let deadline = tokio::time::Instant::now() + self.inner.ack_wait;
             let mut failed = Vec::new();
             for r in rows {
@@ -603,6 +617,7 @@ impl Pipeline {
                     format!("{} (but {} did not confirm yet)", out.reply.trim_end_matches('.'), failed.join(", "));
             }
         }
+        stage(PipelineStage::Reply, serde_json::json!({ "text": out.reply, "error": out.error }));
         out.total_ms = t0.elapsed().as_secs_f64() * 1000.0;
         if !dry_run {
             let modality = origin.modality;

@@ -74,7 +74,15 @@ impl Assistant {
 
     /// Device commands and hubd's reply for an understanding.
     pub fn plan(&self, u: &Understanding, state: &dyn Fn(&str) -> Option<DeviceState>) -> Result<Plan, SkillError> {
-        handlers::plan(u, &self.registry, state)
+        let mut plan = handlers::plan(u, &self.registry, state)?;
+        // `HassRespond` outside English: the language's own answer.
+        if u.intent == crate::intent::Intent::HassRespond
+            && let Some(t) = self.templates.as_ref().filter(|t| !t.language().to_ascii_lowercase().starts_with("en"))
+            && let Some(r) = t.response(u, None)
+        {
+            plan.reply = r;
+        }
+        Ok(plan)
     }
 
     /// One direct device command (the API's `POST /api/commands`, automations,

@@ -115,6 +115,21 @@ impl SkillError {
     }
 }
 
+/// `HassRespond`: a fixed answer by the template's response key. Home
+/// Assistant's English ones talk about Home Assistant; these are hubd's.
+/// Other languages use the language's own response ([`crate::Assistant::plan`]).
+fn respond(u: &Understanding) -> Plan {
+    let reply = match u.response.as_deref() {
+        Some("hello") => "Hello from hubd.",
+        Some("listening") => "No, I only listen for commands after the wake phrase.",
+        Some("data") => "Your data stays on this hub, in your home.",
+        Some("commands") => "Ask me to control your devices, set timers, or add to your shopping list.",
+        Some("creator") => "I am hubd, a local smart-home hub.",
+        _ => "",
+    };
+    Plan { commands: vec![], reply: reply.into(), answer: None, op: None }
+}
+
 fn clock(q: ClockQuery) -> Plan {
     Plan { commands: vec![], reply: "The running hub tells the time.".into(), answer: None, op: Some(HubOp::Clock(q)) }
 }
@@ -153,6 +168,7 @@ pub fn plan(
         | Intent::HassListAddItem
         | Intent::HassListCompleteItem
         | Intent::HassListRemoveItem => list_op(u),
+        Intent::HassRespond => Ok(respond(u)),
         Intent::HassGetCurrentTime => Ok(clock(ClockQuery::Time)),
         Intent::HassGetCurrentDate => Ok(clock(ClockQuery::Date)),
         Intent::HassNevermind => Ok(Plan { commands: vec![], reply: String::new(), answer: None, op: None }),

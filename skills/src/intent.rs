@@ -50,6 +50,7 @@ pub enum Intent {
     HassListRemoveItem,
     HassGetCurrentTime,
     HassGetCurrentDate,
+    HassRespond,
     HassNevermind,
     /// An intent no skill handles (the name as the templates gave it).
     Other(String),
@@ -120,6 +121,7 @@ impl Intent {
             "HassListRemoveItem" => Intent::HassListRemoveItem,
             "HassGetCurrentTime" => Intent::HassGetCurrentTime,
             "HassGetCurrentDate" => Intent::HassGetCurrentDate,
+            "HassRespond" => Intent::HassRespond,
             "HassNevermind" => Intent::HassNevermind,
             other => Intent::Other(other.to_string()),
         }
@@ -151,6 +153,7 @@ impl Intent {
             Intent::HassListRemoveItem => "HassListRemoveItem",
             Intent::HassGetCurrentTime => "HassGetCurrentTime",
             Intent::HassGetCurrentDate => "HassGetCurrentDate",
+            Intent::HassRespond => "HassRespond",
             Intent::HassNevermind => "HassNevermind",
             Intent::Other(name) => name,
         }
@@ -241,7 +244,13 @@ mod tests {
 
     #[test]
     fn intent_names_round_trip() {
-        for i in Intent::HANDLED.into_iter().chain(Intent::TIMERS).chain(Intent::LISTS).chain(Intent::CLOCK) {
+        for i in Intent::HANDLED
+            .into_iter()
+            .chain(Intent::TIMERS)
+            .chain(Intent::LISTS)
+            .chain(Intent::CLOCK)
+            .chain([Intent::HassRespond])
+        {
             assert_eq!(Intent::from_name(i.as_str()), i);
             let json = serde_json::to_value(&i).unwrap();
             assert_eq!(json, serde_json::json!(i.as_str()));

@@ -9,7 +9,7 @@
 //!
 //! Lists: the shopping list intents add and check off items in SQLite,
 //! shown by `GET /api/lists` and `hubd lists`. The clock tells the time and
-//! the date.
+//! the date. A request's stages are on the event bus.
 use std::time::Duration;
 
 use hub_skills::timers::Timer;
@@ -158,7 +158,7 @@ fn a_timer_that_finished_before_a_crash_runs_its_sentence_once() {
 }
 
 #[test]
-fn lists_are_kept_in_sqlite_and_the_clock_answers() {
+fn lists_are_kept_in_sqlite_and_the_clock_and_greetings_answer() {
     let dir = tempfile::tempdir().unwrap();
     let broker = Mosquitto::start(dir.path());
     let web = free_port();
@@ -203,4 +203,43 @@ fn lists_are_kept_in_sqlite_and_the_clock_answers() {
     let today = say(web, "what is the date today")["reply"].as_str().unwrap().to_string();
     let (month, day, year) = (date("+%B"), date("+%-d"), date("+%Y"));
     assert!(today.starts_with(&format!("{month} {day}")) && today.ends_with(&format!(", {year}")), "{today}");
+
+    // HassRespond: hubd's own answers by the template's response key.
+    let hello = say(web, "hello");
+    assert_eq!((hello["intent"].as_str(), hello["reply"].as_str()), (Some("HassRespond"), Some("Hello from hubd.")));
+    assert_eq!(say(web, "where does my data go")["reply"], "Your data stays on this hub, in your home.");
+}
+
+/// A request's stages on the event bus (`pipeline`), in order, under its
+/// session: what it was understood as, its commands, the reply.
+#[test]
+fn pipeline_stages_are_on_the_bus() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime();
+    let broker = Mosquitto::start(dir.path());
+    let _devices = Devices::start(&rt, broker.port);
+    let web = free_port();
+    let cfg = write_config(dir.path(), broker.port, web, 5000);
+    let d = Daemon::start(&cfg, web, None);
+    let rx = subscribe(web, None);
+    let out = say(web, "turn on the kitchen light");
+    let session = out["session"].as_str().unwrap().to_string();
+    let mut stages = Vec::new();
+    let until = std::time::Instant::now() + Duration::from_secs(5);
+    while std::time::Instant::now() < until && stages.last().map(|s: &Sse| s.data["stage"] != "reply").unwrap_or(true) {
+        if let Ok(e) = rx.recv_timeout(Duration::from_millis(200))
+            && e.event == "pipeline"
+            && e.data["session"] == session.as_str()
+        {
+            stages.push(e);
+        }
+    }
+    let names: Vec<&str> = stages.iter().filter_map(|e| e.data["stage"].as_str()).collect();
+    assert_eq!(names, ["intent", "commands", "reply"], "{stages:?}\n{}", d.log_text());
+    assert_eq!(stages[0].data["data"]["intent"], "HassTurnOn");
+    let ids: Vec<&serde_json::Value> = out["commands"].as_array().unwrap().iter().map(|c| &c["id"]).collect();
+    assert_eq!(stages[1].data["data"]["ids"].as_array().unwrap().iter().collect::<Vec<_>>(), ids);
+    assert_eq!(stages[2].data["data"]["text"], out["reply"]);
+    let ms: Vec<f64> = stages.iter().map(|e| e.data["ms"].as_f64().unwrap()).collect();
+    assert!(ms.windows(2).all(|w| w[0] <= w[1]), "{ms:?}");
 }

@@ -472,3 +472,42 @@ pub fn wait_until(within: Duration, mut f: impl FnMut() -> bool) -> bool {
 pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
 }
+
+/// One SSE event as read off the wire.
+#[derive(Debug, Clone)]
+pub struct Sse {
+    pub id: u64,
+    pub event: String,
+    pub data: serde_json::Value,
+}
+
+/// Open `GET /api/events` and forward every event to a channel from a thread.
+pub fn subscribe(web: u16, last_event_id: Option<u64>) -> std::sync::mpsc::Receiver<Sse> {
+    let mut s = TcpStream::connect(("127.0.0.1", web)).expect("connect");
+    let extra = last_event_id.map(|id| format!("Last-Event-ID: {id}\r\n")).unwrap_or_default();
+    write!(s, "GET /api/events HTTP/1.1\r\nHost: 127.0.0.1:{web}\r\nAccept: text/event-stream\r\n{extra}\r\n")
+        .expect("request");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let r = std::io::BufReader::new(s);
+        let (mut id, mut event, mut data) = (0u64, String::new(), String::new());
+        for line in std::io::BufRead::lines(r) {
+            let Ok(line) = line else { break };
+            // Chunked framing: size lines are hex numbers alone; skip them.
+            if let Some(v) = line.strip_prefix("id:") {
+                id = v.trim().parse().unwrap_or(0);
+            } else if let Some(v) = line.strip_prefix("event:") {
+                event = v.trim().to_string();
+            } else if let Some(v) = line.strip_prefix("data:") {
+                data.push_str(v.trim());
+            } else if line.is_empty() && !data.is_empty() {
+                let v = serde_json::from_str(&data).unwrap_or(serde_json::Value::Null);
+                if tx.send(Sse { id, event: std::mem::take(&mut event), data: v }).is_err() {
+                    break;
+                }
+                data.clear();
+            }
+        }
+    });
+    rx
+}

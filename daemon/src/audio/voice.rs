@@ -25,9 +25,6 @@ use crate::pipeline::{Modality, Origin, Outcome, Pipeline, VoiceOrigin};
 /// Zero padding after the utterance when `[audio] fit_window` is on.
 pub const FIT_WINDOW_PAD_MS: u32 = 1000;
 
-/// Follow-up window after a wake phrase.
-pub const DEFAULT_FOLLOW_UP: Duration = Duration::from_secs(8);
-
 /// Where the time went for one utterance, in ms from the end of speech.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct VoiceTimings {
@@ -72,8 +69,12 @@ pub struct VoiceOptions {
 impl VoiceOptions {
     pub fn from_config(cfg: &Config) -> Result<VoiceOptions, AudioError> {
         let phrases = cfg.audio.wake_phrases();
-        let wake =
-            if phrases.is_empty() { WakeFilter::always() } else { WakeFilter::new(&phrases[..], DEFAULT_FOLLOW_UP)? };
+        let follow_up = Duration::from_secs_f64(cfg.audio.follow_up_s.clamp(0.0, 120.0));
+        let wake = if phrases.is_empty() {
+            WakeFilter::always()
+        } else {
+            WakeFilter::new(&phrases[..], follow_up)?.with_stop_phrases(&cfg.audio.stop_phrases)
+        };
         let recordings = cfg.audio.keep_recordings.then(|| cfg.recordings_dir());
         let prompt = cfg.registry().ok().and_then(|reg| cfg.audio.asr_prompt(&reg));
         if let Some(p) = &prompt {
@@ -309,11 +310,21 @@ async fn handle_utterance(
     turn.timings.asr_ms = transcript.timings.total_ms;
     turn.transcript = transcript.text.trim().to_string();
     let decision = opts.wake.decide(&turn.transcript, now);
+    // A conversation = a wake phrase plus its follow-ups.
+    let by_phrase = matches!(decision, WakeDecision::WakeOnly | WakeDecision::Command { via: WakeVia::Phrase, .. });
+    if by_phrase || (matches!(decision, WakeDecision::Command { .. }) && session.is_none()) {
+        *session = Some(new_session());
+    }
+    // Only speech meant for the hub is announced (not what it overheard).
+    if let (Some(p), Some(s)) = (pipeline, session.as_deref())
+        && matches!(decision, WakeDecision::WakeOnly | WakeDecision::Command { .. } | WakeDecision::Stop)
+    {
+        announce_stages(p, s, &turn, &decision);
+    }
     let (text, via) = match decision {
         WakeDecision::Command { text, via } => (text, via),
         WakeDecision::WakeOnly => {
             turn.decision = "wake_only";
-            *session = Some(new_session());
             return turn;
         }
         WakeDecision::Ignored => {
@@ -325,6 +336,11 @@ async fn handle_utterance(
             turn.decision = "empty";
             return turn;
         }
+        WakeDecision::Stop => {
+            turn.decision = "stop";
+            *session = None;
+            return turn;
+        }
     };
     AudioMetrics::inc(&metrics.commands);
     turn.decision = "command";
@@ -334,10 +350,6 @@ async fn handle_utterance(
         WakeVia::FollowUp => "follow_up",
         WakeVia::Always => "no_wake_word",
     });
-    // A conversation = a wake phrase plus its follow-ups.
-    if via == WakeVia::Phrase || session.is_none() {
-        *session = Some(new_session());
-    }
     let Some(pipeline) = pipeline else {
         return turn;
     };
@@ -373,6 +385,29 @@ async fn handle_utterance(
         }
     }
     turn
+}
+
+/// The voice stages of a turn on the bus: `speech`, `transcript`, and
+/// `wake` when the wake phrase (or the follow-up window) let it through.
+/// `session` is the conversation's (a new one starts with a wake phrase).
+fn announce_stages(p: &Pipeline, session: &str, turn: &VoiceTurn, decision: &WakeDecision) {
+    use crate::events::{HubEvent, PipelineStage};
+    let woke = match decision {
+        WakeDecision::WakeOnly | WakeDecision::Command { via: WakeVia::Phrase, .. } => Some("wake_phrase"),
+        WakeDecision::Command { via: WakeVia::FollowUp, .. } => Some("follow_up"),
+        _ => None,
+    };
+    let t = &turn.timings;
+    let publish = |stage, ms: f64, data| {
+        p.bus().publish(HubEvent::Pipeline { session: session.to_string(), stage, ms: round1(ms), data });
+    };
+    let speech = serde_json::json!({ "speech_ms": turn.speech_ms, "endpoint_ms": round1(t.endpoint_ms) });
+    publish(PipelineStage::Speech, t.endpoint_ms, speech);
+    let text = serde_json::json!({ "text": turn.transcript, "asr_ms": round1(t.asr_ms) });
+    publish(PipelineStage::Transcript, t.transcript_ms, text);
+    if let Some(via) = woke {
+        publish(PipelineStage::Wake, t.transcript_ms, serde_json::json!({ "via": via }));
+    }
 }
 
 fn new_session() -> String {

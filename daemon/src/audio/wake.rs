@@ -29,6 +29,9 @@ pub enum WakeDecision {
     Ignored,
     /// Nothing but punctuation, whitespace or Whisper's non-speech markers.
     Empty,
+    /// A stop phrase ("stop", "never mind"), after the wake phrase or in the
+    /// follow-up window: the window is closed and nothing is done.
+    Stop,
 }
 
 /// Why a command was accepted.
@@ -46,6 +49,8 @@ pub struct WakeFilter {
     phrases: Vec<Vec<String>>,
     follow_up: Duration,
     open_until: Option<Instant>,
+    /// Normalised stop phrases.
+    stops: Vec<Vec<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -132,12 +137,27 @@ impl WakeFilter {
             }
             norm.push(w);
         }
-        Ok(WakeFilter { phrases: norm, follow_up, open_until: None })
+        Ok(WakeFilter { phrases: norm, follow_up, open_until: None, stops: Vec::new() })
+    }
+
+    /// Utterances that close the follow-up window instead of acting.
+    pub fn with_stop_phrases<S: AsRef<str>>(mut self, stops: &[S]) -> Self {
+        self.stops = stops
+            .iter()
+            .map(|p| words(p.as_ref()).into_iter().map(|w| w.norm).collect::<Vec<_>>())
+            .filter(|w| !w.is_empty())
+            .collect();
+        self
+    }
+
+    fn is_stop(&self, text: &str) -> bool {
+        let ws: Vec<String> = words(text).into_iter().map(|w| w.norm).collect();
+        self.stops.contains(&ws)
     }
 
     /// No wake word: every transcript is a command.
     pub fn always() -> Self {
-        WakeFilter { phrases: Vec::new(), follow_up: Duration::ZERO, open_until: None }
+        WakeFilter { phrases: Vec::new(), follow_up: Duration::ZERO, open_until: None, stops: Vec::new() }
     }
 
     pub fn requires_wake(&self) -> bool {
@@ -167,6 +187,10 @@ impl WakeFilter {
             self.open_until = Some(now + self.follow_up);
             let rest = text[end..].trim_start_matches(|c: char| !c.is_alphanumeric()).trim_end();
             let rest = self.drop_trailing_wake_fragment(rest);
+            if self.is_stop(rest) {
+                self.close();
+                return WakeDecision::Stop;
+            }
             return if words(rest).is_empty() {
                 WakeDecision::WakeOnly
             } else {
@@ -174,6 +198,10 @@ impl WakeFilter {
             };
         }
         if self.is_open(now) {
+            if self.is_stop(&text) {
+                self.close();
+                return WakeDecision::Stop;
+            }
             self.open_until = Some(now + self.follow_up);
             return WakeDecision::Command { text: text.trim().to_string(), via: WakeVia::FollowUp };
         }
@@ -252,6 +280,24 @@ mod tests {
         assert_eq!(f.decide("I told them hey hub turn on the light", t), WakeDecision::Ignored);
         // "hubby" is not "hub".
         assert_eq!(f.decide("hey hubby turn it on", t), WakeDecision::Ignored);
+    }
+
+    #[test]
+    fn a_stop_phrase_closes_the_window_without_acting() {
+        let t0 = Instant::now();
+        let mut f =
+            WakeFilter::new(&["hey hub"], Duration::from_secs(8)).unwrap().with_stop_phrases(&["never mind", "stop"]);
+        assert_eq!(f.decide("Hey hub.", t0), WakeDecision::WakeOnly);
+        assert_eq!(f.decide("Never mind.", t0 + Duration::from_secs(1)), WakeDecision::Stop);
+        assert!(!f.is_open(t0 + Duration::from_secs(2)));
+        assert_eq!(f.decide("turn on the light", t0 + Duration::from_secs(2)), WakeDecision::Ignored);
+        assert_eq!(f.decide("Hey hub, stop!", t0 + Duration::from_secs(3)), WakeDecision::Stop);
+        // Only the whole utterance: "stop the fan" is a command.
+        f.decide("hey hub", t0 + Duration::from_secs(4));
+        let stop_the_fan = WakeDecision::Command { text: "stop the fan".into(), via: WakeVia::FollowUp };
+        assert_eq!(f.decide("stop the fan", t0 + Duration::from_secs(5)), stop_the_fan);
+        // Outside a window a stop phrase is just not for us.
+        assert_eq!(f.decide("stop", t0 + Duration::from_secs(60)), WakeDecision::Ignored);
     }
 
     #[test]

@@ -365,6 +365,11 @@ pub struct AudioConfig {
     /// about 3x faster on commands (on by default for the voice loop); false
     /// gives transcripts identical to faster-whisper's.
     pub fit_window: bool,
+    /// Seconds after a wake phrase or a command during which the next
+    /// utterance needs no wake phrase (0 = no follow-ups).
+    pub follow_up_s: f64,
+    /// Utterances that end the follow-up window and are not acted on.
+    pub stop_phrases: Vec<String>,
 }
 
 impl Default for AudioConfig {
@@ -377,6 +382,8 @@ impl Default for AudioConfig {
             vad_threshold: 0.5,
             prompt: "registry".into(),
             fit_window: true,
+            follow_up_s: 8.0,
+            stop_phrases: ["stop", "cancel", "never mind", "nevermind"].map(String::from).to_vec(),
         }
     }
 }

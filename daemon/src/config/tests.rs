@@ -298,6 +298,10 @@ fn audio_nlu_camera_sections() {
     assert_eq!(cfg.nlu.custom_sentences, vec![PathBuf::from("a.yaml")]);
     let d = errs("[audio]\nvad_threshold = 1.5\n");
     assert!(d[0].message.contains("vad_threshold"));
+    let a = ok("[audio]\nfollow_up_s = 3.5\nstop_phrases = [\"enough\"]\n").audio;
+    assert_eq!((a.follow_up_s, a.stop_phrases), (3.5, vec!["enough".to_string()]));
+    assert!(errs("[audio]\nfollow_up_s = -1\n")[0].message.contains("follow_up_s"));
+    assert!(errs("[audio]\nstop_phrases = [\"...\"]\n")[0].message.contains("no words"));
     ok("[camera]\nenabled = false\n");
     assert_eq!(ok("[camera]\nsnapshot_dir = \"snaps\"\n").camera.snapshot_dir, PathBuf::from("snaps"));
 }

@@ -273,6 +273,17 @@ impl<'a> Validator<'a> {
                 Some("a probability between 0 and 1 (exclusive)".into()),
             );
         }
+        if !(0.0..=120.0).contains(&a.follow_up_s) {
+            self.err(
+                &base,
+                Some("follow_up_s"),
+                format!("`follow_up_s = {}` is out of range", a.follow_up_s),
+                Some("seconds from 0 (no follow-ups) to 120".into()),
+            );
+        }
+        if let Some(p) = a.stop_phrases.iter().find(|p| !p.chars().any(char::is_alphanumeric)) {
+            self.err(&base, Some("stop_phrases"), format!("stop phrase {p:?} has no words"), None);
+        }
     }
 
     fn nlu(&mut self) {
