@@ -390,3 +390,55 @@ fn spoken_command_ends_up_acked_in_sqlite() {
     assert!(n("frames") > 20 * n("utterances_decoded"), "{a}");
     assert_eq!(a["device_up"], true, "{a}");
 }
+
+/// After a wake phrase and its command, the next utterance needs no wake
+/// phrase (the follow-up window); "never mind" alone closes the window, so
+/// the utterance after it is ignored. Each stage of the spoken requests is
+/// on the event bus; what the hub overheard is not.
+#[test]
+fn follow_ups_need_no_wake_phrase_until_a_stop_phrase() {
+    let mic = FifoMic::new();
+    let feeder = Feeder::start(&mic.fifo);
+    let rt = crate::common::runtime();
+    let broker = crate::common::Mosquitto::start(mic.dir.path());
+    let devices = crate::common::Devices::start(&rt, broker.port);
+    let web_port = crate::common::free_port();
+    let config = write_voice_config(mic.dir.path(), broker.port, web_port, "okay home");
+    let p = start_voice_daemon(&mic, &config, web_port);
+    let events = crate::common::subscribe(web_port, None);
+    let gap = || vec![0u8; RATE * CHANNELS * 4 * 3 / 2];
+    for text in
+        ["okay home, turn on the kitchen light", "turn on the hall light", "never mind", "turn off the kitchen light"]
+    {
+        feeder.play(speech(text).0);
+        feeder.play(gap());
+    }
+    let hall_on = ("zigbee2mqtt/Hall Light/set".to_string(), "{\"state\":\"ON\"}".to_string());
+    let got = crate::common::wait_until(Duration::from_secs(60), || devices.receipts().contains_key(&hall_on));
+    assert!(got, "the follow-up was not acted on: {:?}\n{}", devices.receipts(), p.log_text());
+    let decoded = || {
+        let (_, body) = crate::common::http(web_port, "GET", "/api/status", None).unwrap();
+        crate::common::json(&body)["audio"]["utterances_decoded"].as_u64().unwrap_or(0)
+    };
+    assert!(crate::common::wait_until(Duration::from_secs(30), || decoded() >= 4), "{}", p.log_text());
+    std::thread::sleep(Duration::from_millis(500));
+    let kitchen_off = devices.receipts().keys().any(|(t, pl)| t.contains("Kitchen") && pl.contains("OFF"));
+    assert!(!kitchen_off, "acted after the stop phrase: {:?}\n{}", devices.receipts(), p.log_text());
+
+    let seen: Vec<serde_json::Value> = events.try_iter().filter(|e| e.event == "pipeline").map(|e| e.data).collect();
+    let transcripts: Vec<String> = seen
+        .iter()
+        .filter(|e| e["stage"] == "transcript")
+        .map(|e| e["data"]["text"].as_str().unwrap_or("").to_lowercase())
+        .collect();
+    assert_eq!(transcripts.len(), 3, "the last utterance was overheard, not announced: {transcripts:?}");
+    assert!(transcripts[2].contains("never"), "{transcripts:?}");
+    let wakes: Vec<&str> =
+        seen.iter().filter(|e| e["stage"] == "wake").filter_map(|e| e["data"]["via"].as_str()).collect();
+    assert_eq!(wakes, ["wake_phrase", "follow_up"], "{seen:?}");
+    // The follow-up belongs to the wake phrase's conversation.
+    let sessions: Vec<&str> =
+        seen.iter().filter(|e| e["stage"] == "reply").filter_map(|e| e["session"].as_str()).collect();
+    assert_eq!(sessions.len(), 2, "{seen:?}");
+    assert_eq!(sessions[0], sessions[1], "{seen:?}");
+}

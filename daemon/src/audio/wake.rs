@@ -150,9 +150,15 @@ impl WakeFilter {
         self
     }
 
+    /// The whole utterance is a stop phrase, or one said again ("never
+    /// mind, never mind"; Whisper also repeats short clips like that).
     fn is_stop(&self, text: &str) -> bool {
         let ws: Vec<String> = words(text).into_iter().map(|w| w.norm).collect();
-        self.stops.contains(&ws)
+        !ws.is_empty()
+            && self
+                .stops
+                .iter()
+                .any(|p| ws.len().is_multiple_of(p.len()) && ws.chunks(p.len()).all(|c| c == p.as_slice()))
     }
 
     /// No wake word: every transcript is a command.
@@ -288,7 +294,7 @@ mod tests {
         let mut f =
             WakeFilter::new(&["hey hub"], Duration::from_secs(8)).unwrap().with_stop_phrases(&["never mind", "stop"]);
         assert_eq!(f.decide("Hey hub.", t0), WakeDecision::WakeOnly);
-        assert_eq!(f.decide("Never mind.", t0 + Duration::from_secs(1)), WakeDecision::Stop);
+        assert_eq!(f.decide("Never mind, never mind.", t0 + Duration::from_secs(1)), WakeDecision::Stop);
         assert!(!f.is_open(t0 + Duration::from_secs(2)));
         assert_eq!(f.decide("turn on the light", t0 + Duration::from_secs(2)), WakeDecision::Ignored);
         assert_eq!(f.decide("Hey hub, stop!", t0 + Duration::from_secs(3)), WakeDecision::Stop);
