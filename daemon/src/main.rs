@@ -59,6 +59,8 @@ pub enum Command {
     History(cli::history::Args),
     /// Show the shopping list and to-do lists (what "add milk to my shopping list" added).
     Lists(cli::lists::Args),
+    /// Show the running daemon's timers: name, area, time left, paused or running, the sentence each will run.
+    Timers(cli::timers::Args),
     /// Run the demo-home simulator: virtual devices that answer like their real firmware.
     Simulate(cli::simulate::Args),
     /// Apply database migrations and report the schema version.

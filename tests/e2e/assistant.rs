@@ -75,6 +75,9 @@ fn timers_finish_run_commands_and_survive_a_restart() {
     assert!(out["reply"].as_str().unwrap().starts_with("2 running timers."), "{out}");
     assert_eq!(say(web, "pause the 5 minute timer")["reply"], "Timer paused.");
     assert_eq!(say(web, "add 2 minutes to the 10 minute timer")["reply"], "2 minutes added to timer.");
+    let cli = hubd().args(["--config", cfg.to_str().unwrap(), "timers"]).output().unwrap();
+    let shown = String::from_utf8_lossy(&cli.stdout);
+    assert!(cli.status.success() && shown.contains("10 minutes") && shown.contains("paused"), "{shown}");
     let list = timers(web);
     let left: Vec<f64> = list.iter().map(|t| t["seconds_left"].as_f64().unwrap()).collect();
     assert!(left[0] > 660.0 && left[0] <= 720.0 && left[1] > 290.0 && left[1] <= 300.0, "{list:?}");

@@ -15,6 +15,7 @@ pub mod run;
 pub mod say;
 pub mod simulate;
 pub mod status;
+pub mod timers;
 pub mod train;
 pub mod transcribe;
 pub mod understand;
@@ -202,6 +203,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::Devices(a) => devices::run(&ctx, a).await,
             Command::History(a) => history::run(&ctx, a).await,
             Command::Lists(a) => lists::run(&ctx, a).await,
+            Command::Timers(a) => timers::run(&ctx, a).await,
             Command::Simulate(a) => simulate::run(&ctx, a).await,
             Command::Migrate(a) => migrate::run(&ctx, a).await,
             Command::Listen(a) => listen::run(&ctx, a).await,
