@@ -677,9 +677,7 @@ impl Pipeline {
             }
         }
     }
-}
 
-impl Pipeline {
     /// Add, check off or remove a list item in SQLite.
     async fn apply_list(&self, op: hub_skills::lists::ListOp, out: &mut Outcome) {
         use hub_skills::lists::ListOp;
