@@ -38,14 +38,9 @@ fn events(obs: &Observer) -> Vec<(String, Option<String>)> {
 
 #[test]
 fn timers_finish_run_commands_and_survive_a_restart() {
-    let dir = tempfile::tempdir().unwrap();
-    let rt = runtime();
-    let broker = Mosquitto::start(dir.path());
-    let _devices = Devices::start(&rt, broker.port);
-    let obs = Observer::start(&rt, broker.port, &[TIMER_TOPIC, HALL_SET]);
-    let web = free_port();
-    let cfg = write_config(dir.path(), broker.port, web, 5000);
-    let mut d = Daemon::start(&cfg, web, None);
+    let mut home = Home::start();
+    let (web, cfg) = (home.web, home.cfg.clone());
+    let obs = Observer::start(&home.rt, home.broker.port, &[TIMER_TOPIC, HALL_SET]);
 
     // A named timer: set, listed, finished and announced.
     let out = say(web, "set a 2 second timer for the pasta");
@@ -61,7 +56,7 @@ fn timers_finish_run_commands_and_survive_a_restart() {
         wait_until(Duration::from_secs(8), || events(&obs).contains(&finished)),
         "{:?}\n{}",
         events(&obs),
-        d.log_text()
+        home.daemon.log_text()
     );
     assert_eq!(events(&obs).first(), Some(&("started".to_string(), pasta)));
     assert!(timers(web).is_empty());
@@ -87,18 +82,18 @@ fn timers_finish_run_commands_and_survive_a_restart() {
     let out = say(web, "turn off the hallway light in 1 second");
     assert_eq!(out["reply"], "Command will be executed in 1 second.", "{out}");
     assert!(obs.on(HALL_SET).is_empty(), "not before the timer ends");
-    assert!(wait_until(Duration::from_secs(8), || !obs.on(HALL_SET).is_empty()), "{}", d.log_text());
+    assert!(wait_until(Duration::from_secs(8), || !obs.on(HALL_SET).is_empty()), "{}", home.daemon.log_text());
     assert!(obs.on(HALL_SET)[0].contains("OFF"), "{:?}", obs.on(HALL_SET));
 
     // A restart mid-timer keeps it, and it still finishes.
     assert_eq!(say(web, "set a 4 second timer for the eggs")["reply"], "The eggs timer is set for 4 seconds.");
-    assert!(d.sigterm().success());
-    let d = Daemon::start(&cfg, web, None);
+    assert!(home.daemon.sigterm().success());
+    home.daemon = Daemon::start(&cfg, web, None);
     let list = timers(web);
-    assert_eq!(list.len(), 1, "{list:?}\n{}", d.log_text());
+    assert_eq!(list.len(), 1, "{list:?}\n{}", home.daemon.log_text());
     assert_eq!(list[0]["name"], "eggs");
     let eggs = ("finished".to_string(), Some("eggs".to_string()));
-    assert!(wait_until(Duration::from_secs(10), || events(&obs).contains(&eggs)), "{}", d.log_text());
+    assert!(wait_until(Duration::from_secs(10), || events(&obs).contains(&eggs)), "{}", home.daemon.log_text());
     assert_eq!(obs.on(HALL_SET).len(), 1, "the hallway sentence ran once");
 }
 
@@ -217,13 +212,8 @@ fn lists_are_kept_in_sqlite_and_the_clock_and_greetings_answer() {
 /// session: what it was understood as, its commands, the reply.
 #[test]
 fn pipeline_stages_are_on_the_bus() {
-    let dir = tempfile::tempdir().unwrap();
-    let rt = runtime();
-    let broker = Mosquitto::start(dir.path());
-    let _devices = Devices::start(&rt, broker.port);
-    let web = free_port();
-    let cfg = write_config(dir.path(), broker.port, web, 5000);
-    let d = Daemon::start(&cfg, web, None);
+    let home = Home::start();
+    let web = home.web;
     let rx = subscribe(web, None);
     let out = say(web, "turn on the kitchen light");
     let session = out["session"].as_str().unwrap().to_string();
@@ -238,7 +228,7 @@ fn pipeline_stages_are_on_the_bus() {
         }
     }
     let names: Vec<&str> = stages.iter().filter_map(|e| e.data["stage"].as_str()).collect();
-    assert_eq!(names, ["intent", "commands", "reply"], "{stages:?}\n{}", d.log_text());
+    assert_eq!(names, ["intent", "commands", "reply"], "{stages:?}\n{}", home.daemon.log_text());
     assert_eq!(stages[0].data["data"]["intent"], "HassTurnOn");
     let ids: Vec<&serde_json::Value> = out["commands"].as_array().unwrap().iter().map(|c| &c["id"]).collect();
     assert_eq!(stages[1].data["data"]["ids"].as_array().unwrap().iter().collect::<Vec<_>>(), ids);

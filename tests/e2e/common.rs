@@ -511,3 +511,27 @@ pub fn subscribe(web: u16, last_event_id: Option<u64>) -> std::sync::mpsc::Recei
     });
     rx
 }
+
+/// A running daemon on the test home with its broker and simulated lights.
+pub struct Home {
+    pub dir: tempfile::TempDir,
+    pub rt: tokio::runtime::Runtime,
+    pub broker: Mosquitto,
+    pub devices: Devices,
+    pub web: u16,
+    pub cfg: std::path::PathBuf,
+    pub daemon: Daemon,
+}
+
+impl Home {
+    pub fn start() -> Home {
+        let dir = tempfile::tempdir().unwrap();
+        let rt = runtime();
+        let broker = Mosquitto::start(dir.path());
+        let devices = Devices::start(&rt, broker.port);
+        let web = free_port();
+        let cfg = write_config(dir.path(), broker.port, web, 2000);
+        let daemon = Daemon::start(&cfg, web, None);
+        Home { dir, rt, broker, devices, web, cfg, daemon }
+    }
+}

@@ -8,30 +8,6 @@ use std::time::{Duration, Instant};
 
 use crate::common::*;
 
-/// A running daemon on the test home with its broker and simulated lights.
-struct Home {
-    dir: tempfile::TempDir,
-    rt: tokio::runtime::Runtime,
-    broker: Mosquitto,
-    devices: Devices,
-    web: u16,
-    cfg: std::path::PathBuf,
-    daemon: Daemon,
-}
-
-impl Home {
-    fn start() -> Home {
-        let dir = tempfile::tempdir().unwrap();
-        let rt = runtime();
-        let broker = Mosquitto::start(dir.path());
-        let devices = Devices::start(&rt, broker.port);
-        let web = free_port();
-        let cfg = write_config(dir.path(), broker.port, web, 2000);
-        let daemon = Daemon::start(&cfg, web, None);
-        Home { dir, rt, broker, devices, web, cfg, daemon }
-    }
-}
-
 fn next_matching(rx: &mpsc::Receiver<Sse>, within: Duration, f: impl Fn(&Sse) -> bool) -> Option<Sse> {
     let until = Instant::now() + within;
     while let Some(left) = until.checked_duration_since(Instant::now()) {

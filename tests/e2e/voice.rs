@@ -323,16 +323,35 @@ pub fn start_voice_daemon(mic: &FifoMic, config: &Path, web_port: u16) -> Proc {
 /// mosquitto and Zigbee2MQTT-like devices that ack. A sentence without the
 /// wake phrase must do nothing; the one with it must end up as an acked
 /// command and a `voice` dialogue turn in SQLite.
+/// The FIFO microphone and its feeder, a broker with the simulated lights,
+/// and `hubd run` listening for `wake`.
+pub struct VoiceHome {
+    pub mic: FifoMic,
+    pub feeder: Feeder,
+    pub rt: tokio::runtime::Runtime,
+    pub broker: crate::common::Mosquitto,
+    pub devices: crate::common::Devices,
+    pub web_port: u16,
+    pub p: Proc,
+}
+
+impl VoiceHome {
+    pub fn start(wake: &str) -> VoiceHome {
+        let mic = FifoMic::new();
+        let feeder = Feeder::start(&mic.fifo);
+        let rt = crate::common::runtime();
+        let broker = crate::common::Mosquitto::start(mic.dir.path());
+        let devices = crate::common::Devices::start(&rt, broker.port);
+        let web_port = crate::common::free_port();
+        let config = write_voice_config(mic.dir.path(), broker.port, web_port, wake);
+        let p = start_voice_daemon(&mic, &config, web_port);
+        VoiceHome { mic, feeder, rt, broker, devices, web_port, p }
+    }
+}
+
 #[test]
 fn spoken_command_ends_up_acked_in_sqlite() {
-    let mic = FifoMic::new();
-    let feeder = Feeder::start(&mic.fifo);
-    let rt = crate::common::runtime();
-    let broker = crate::common::Mosquitto::start(mic.dir.path());
-    let devices = crate::common::Devices::start(&rt, broker.port);
-    let web_port = crate::common::free_port();
-    let config = write_voice_config(mic.dir.path(), broker.port, web_port, "okay home");
-    let p = start_voice_daemon(&mic, &config, web_port);
+    let VoiceHome { mic, feeder, rt, broker: _broker, devices, web_port, p } = VoiceHome::start("okay home");
 
     let (ignored, _) = speech("turn off the kitchen light");
     let (cmd, _) = speech("okay home, turn on the kitchen light");
@@ -397,14 +416,8 @@ fn spoken_command_ends_up_acked_in_sqlite() {
 /// on the event bus; what the hub overheard is not.
 #[test]
 fn follow_ups_need_no_wake_phrase_until_a_stop_phrase() {
-    let mic = FifoMic::new();
-    let feeder = Feeder::start(&mic.fifo);
-    let rt = crate::common::runtime();
-    let broker = crate::common::Mosquitto::start(mic.dir.path());
-    let devices = crate::common::Devices::start(&rt, broker.port);
-    let web_port = crate::common::free_port();
-    let config = write_voice_config(mic.dir.path(), broker.port, web_port, "okay home");
-    let p = start_voice_daemon(&mic, &config, web_port);
+    // Every part bound, so none is dropped (and stopped) before the test ends.
+    let VoiceHome { mic: _mic, feeder, rt: _rt, broker: _broker, devices, web_port, p } = VoiceHome::start("okay home");
     let events = crate::common::subscribe(web_port, None);
     let gap = || vec![0u8; RATE * CHANNELS * 4 * 3 / 2];
     for text in
