@@ -4,19 +4,14 @@ use serde_json::json;
 
 use crate::Understanding;
 use crate::handlers::{HubOp, Plan, SkillError};
-use crate::timers::{TimerOp, duration_text};
+use crate::timers::{TimerOp, started_text};
 
 pub(crate) fn start_timer(u: &Understanding) -> Result<Plan, SkillError> {
     let op = TimerOp::from_understanding(u, None)?;
     let Some(TimerOp::Start { secs, name, command, .. }) = &op else {
         return Err(SkillError::UnknownIntent(u.intent.to_string()));
     };
-    let len = duration_text(*secs);
-    let reply = match (command, name) {
-        (Some(_), _) => format!("Command will be executed in {len}."),
-        (None, Some(n)) => format!("The {} timer is set for {len}.", crate::reply::lower(n)),
-        (None, None) => format!("Timer set for {len}."),
-    };
+    let reply = started_text(*secs, name.as_deref(), command.is_some());
     let answer = Some(json!({"timer": {"seconds": secs, "name": name, "command": command}}));
     Ok(Plan { commands: vec![], reply, answer, op: op.map(HubOp::Timer) })
 }

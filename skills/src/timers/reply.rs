@@ -17,11 +17,16 @@ pub fn duration_text(secs: u64) -> String {
 }
 
 pub(super) fn started(t: &Timer) -> String {
-    let len = duration_text(t.start_secs);
-    match (&t.command, &t.name) {
-        (Some(_), _) => format!("Command will be executed in {len}."),
-        (None, Some(name)) => format!("The {} timer is set for {len}.", crate::reply::lower(name)),
-        (None, None) => format!("Timer set for {len}."),
+    started_text(t.start_secs, t.name.as_deref(), t.command.is_some())
+}
+
+/// The reply to a new timer of `secs` (one that runs a sentence says when).
+pub fn started_text(secs: u64, name: Option<&str>, runs_command: bool) -> String {
+    let len = duration_text(secs);
+    match (runs_command, name) {
+        (true, _) => format!("Command will be executed in {len}."),
+        (false, Some(name)) => format!("The {} timer is set for {len}.", crate::reply::lower(name)),
+        (false, None) => format!("Timer set for {len}."),
     }
 }
 
