@@ -90,6 +90,9 @@ pub enum PipelineStage {
     Commands,
     /// The reply (`text`, `error`).
     Reply,
+    /// The reply started playing (`tts_ms`, `audio_ms`, `device`); `ms`
+    /// is from the end of speech.
+    Spoken,
 }
 
 /// What happened to a timer.

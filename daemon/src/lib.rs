@@ -24,6 +24,7 @@ pub mod retention;
 pub mod runtime;
 pub mod runtime_file;
 pub mod services;
+pub mod speech;
 pub mod simulate;
 pub mod store;
 pub mod testing;

@@ -140,6 +140,8 @@ pub struct Runtime {
     /// Short-lived tasks spawned by subsystems (e.g. the OpenAI handler's
     /// SQLite writes): closed and awaited after the producers stop.
     tracker: TaskTracker,
+    /// Spoken output (`[audio] output`), when on.
+    pub speaker: Option<crate::speech::Speaker>,
 }
 
 /// Outbox settings from `[mqtt]`.
@@ -234,6 +236,17 @@ impl Runtime {
         let (automations, automation_task) = automation::spawn(engine, deps).await?;
         tasks.push(("automations", Stage::Producer, automation_task));
         pipeline.set_automations(automations.clone());
+        // --- spoken output (voice replies, timers, announcements) ---
+        let speaker = if opts.voice {
+            let (tts, metrics) = (services.tts.clone(), crate::audio::AudioMetrics::global());
+            crate::speech::Speaker::start(cfg, tts, metrics, tracker.clone(), signal(Stage::Producer))
+        } else {
+            None
+        };
+        let speaker = speaker.map(|(s, task)| {
+            tasks.push(("speaker", Stage::Producer, task));
+            s
+        });
         // --- timers ---
         let deps = crate::timers::Deps {
             store: pipeline.store().clone(),
@@ -242,6 +255,7 @@ impl Runtime {
             topic_prefix: cfg.mqtt.topic_prefix.clone(),
             pipeline: pipeline.clone(),
             tracker: tracker.clone(),
+            speaker: speaker.clone(),
             stop: signal(Stage::Producer),
         };
         let (timers, timer_task) = crate::timers::spawn(deps).await?;
@@ -279,6 +293,7 @@ impl Runtime {
             stops,
             tasks,
             tracker,
+            speaker,
         };
         if opts.demo {
             rt.start_demo();
@@ -326,7 +341,8 @@ impl Runtime {
             let asr = rt.services.asr.clone();
             let metrics = crate::audio::AudioMetrics::global();
             let stop = rt.signal(Stage::Producer);
-            if let Some(t) = crate::audio::voice::start(cfg, rt.pipeline.clone(), asr, stop, metrics).await {
+            let speaker = rt.speaker.clone();
+            if let Some(t) = crate::audio::voice::start(cfg, rt.pipeline.clone(), asr, stop, metrics, speaker).await {
                 rt.add_task("voice", Stage::Producer, t);
             }
         }

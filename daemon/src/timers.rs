@@ -86,6 +86,8 @@ pub struct Deps {
     pub pipeline: Pipeline,
     /// Sentences run in tasks the runtime awaits at shutdown.
     pub tracker: tokio_util::task::TaskTracker,
+    /// Says "The pasta timer is done." (`[audio] output`).
+    pub speaker: Option<crate::speech::Speaker>,
     pub stop: watch::Receiver<bool>,
 }
 
@@ -195,6 +197,9 @@ impl Task {
         }
         tracing::info!(timer = t.id, name = ?t.name, area = ?t.area, command = ?t.command, "timer finished");
         self.announce(TimerEvent::Finished, &t, now);
+        if let (Some(speaker), Some(text)) = (&self.deps.speaker, hub_skills::timers::finished_text(&t)) {
+            speaker.announce(text, "timer");
+        }
         self.run_command(t);
     }
 

@@ -66,6 +66,35 @@ pub struct Speech {
     pub pcm: Vec<u8>,
 }
 
+impl Speech {
+    /// The audio as mono f32 in [-1, 1] (channels averaged).
+    pub fn mono_f32(&self) -> Vec<f32> {
+        let (w, ch) = (usize::from(self.width), usize::from(self.channels.max(1)));
+        let sample = |b: &[u8]| -> f32 {
+            match b.len() {
+                1 => (f32::from(b[0]) - 128.0) / 128.0,
+                2 => f32::from(i16::from_le_bytes([b[0], b[1]])) / 32768.0,
+                3 => (i32::from_le_bytes([0, b[0], b[1], b[2]]) >> 8) as f32 / 8_388_608.0,
+                _ => i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f32 / 2_147_483_648.0,
+            }
+        };
+        if w == 0 {
+            return Vec::new();
+        }
+        self.pcm
+            .chunks_exact(w * ch)
+            .map(|frame| frame.chunks_exact(w).map(sample).sum::<f32>() / ch as f32)
+            .collect()
+    }
+
+    /// Its length.
+    pub fn duration(&self) -> Duration {
+        let frame = usize::from(self.width) * usize::from(self.channels.max(1));
+        let frames = if frame == 0 { 0 } else { self.pcm.len() / frame };
+        Duration::from_secs_f64(frames as f64 / f64::from(self.rate.max(1)))
+    }
+}
+
 struct Inner {
     cfg: TtsConfig,
     voices: OnceCell<Option<Arc<Vec<Voice>>>>,
@@ -263,6 +292,15 @@ mod tests {
         ] {
             assert!(parse_wav(&bytes).unwrap_err().to_string().contains(want), "{want}");
         }
+    }
+
+    #[test]
+    fn mono_samples_from_any_width() {
+        let s = Speech { rate: 2, width: 2, channels: 2, pcm: vec![0x00, 0x40, 0x00, 0x40, 0x00, 0xc0, 0x00, 0x00] };
+        assert_eq!(s.mono_f32(), vec![0.5, -0.25]);
+        assert_eq!(s.duration(), Duration::from_secs(1));
+        let s = Speech { rate: 8000, width: 1, channels: 1, pcm: vec![128, 192, 0] };
+        assert_eq!(s.mono_f32(), vec![0.0, 0.5, -1.0]);
     }
 
     #[test]

@@ -24,5 +24,6 @@ mod openai_limits;
 mod receipts;
 mod security;
 mod spine;
+mod spoken;
 mod voice;
 mod wyoming;

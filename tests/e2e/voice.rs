@@ -25,27 +25,33 @@ pub const CHANNELS: usize = 2;
 pub const PERIOD: usize = 960;
 const PERIOD_BYTES: usize = PERIOD * CHANNELS * 4;
 
-/// A temp dir with `alsa/asoundrc` and `mic.fifo`.
+/// A temp dir with `alsa/asoundrc`, `mic.fifo` and `speaker.fifo`; the
+/// speaker is drained in real time by a [`SpeakerTap`] (which keeps what
+/// hubd said).
 pub struct FifoMic {
     pub dir: tempfile::TempDir,
     pub fifo: PathBuf,
+    pub speaker: crate::spoken::SpeakerTap,
 }
 
 impl FifoMic {
     pub fn new() -> FifoMic {
         let dir = tempfile::tempdir().unwrap();
         let fifo = dir.path().join("mic.fifo");
-        let st = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo runs");
+        let speaker = dir.path().join("speaker.fifo");
+        let st = Command::new("mkfifo").arg(&fifo).arg(&speaker).status().expect("mkfifo runs");
         assert!(st.success());
         let template = include_str!("../../scripts/alsa/asoundrc.in");
         let conf = template
             .replace("@FIFO@", fifo.to_str().unwrap())
+            .replace("@SPEAKER@", speaker.to_str().unwrap())
             .replace("@FORMAT@", "FLOAT_LE")
             .replace("@RATE@", &RATE.to_string())
             .replace("@CHANNELS@", &CHANNELS.to_string());
         std::fs::create_dir_all(dir.path().join("alsa")).unwrap();
         std::fs::write(dir.path().join("alsa/asoundrc"), conf).unwrap();
-        FifoMic { dir, fifo }
+        let speaker = crate::spoken::SpeakerTap::start(&speaker);
+        FifoMic { dir, fifo, speaker }
     }
 
     /// Point a child process's ALSA at this microphone (and nowhere else).
@@ -113,6 +119,12 @@ impl Feeder {
     /// Queue raw FLOAT_LE 48 kHz stereo bytes.
     pub fn play(&self, bytes: Vec<u8>) {
         self.clips.lock().unwrap().push_back(Clip { bytes, pos: 0 });
+    }
+
+    /// [`Self::play`] for another thread (an echo of the speaker).
+    pub fn sink(&self) -> Box<dyn Fn(Vec<u8>) + Send> {
+        let clips = self.clips.clone();
+        Box::new(move |bytes| clips.lock().unwrap().push_back(Clip { bytes, pos: 0 }))
     }
 }
 
@@ -420,9 +432,22 @@ fn follow_ups_need_no_wake_phrase_until_a_stop_phrase() {
     let VoiceHome { mic: _mic, feeder, rt: _rt, broker: _broker, devices, web_port, p } = VoiceHome::start("okay home");
     let events = crate::common::subscribe(web_port, None);
     let gap = || vec![0u8; RATE * CHANNELS * 4 * 3 / 2];
-    for text in
-        ["okay home, turn on the kitchen light", "turn on the hall light", "never mind", "turn off the kitchen light"]
-    {
+    // As people do, each request waits for the spoken reply of the one
+    // before (the microphone is muted while hubd speaks).
+    let mut seen: Vec<serde_json::Value> = Vec::new();
+    let spoken = |seen: &[serde_json::Value]| seen.iter().filter(|e| e["stage"] == "spoken").count();
+    for (i, text) in ["okay home, turn on the kitchen light", "turn on the hall light"].into_iter().enumerate() {
+        feeder.play(speech(text).0);
+        while spoken(&seen) <= i {
+            let e = events.recv_timeout(Duration::from_secs(60));
+            let e = e.unwrap_or_else(|_| panic!("no spoken reply to {text:?}: {seen:?}\n{}", p.log_text()));
+            if e.event == "pipeline" {
+                seen.push(e.data);
+            }
+        }
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    for text in ["never mind", "turn off the kitchen light"] {
         feeder.play(speech(text).0);
         feeder.play(gap());
     }
@@ -438,7 +463,7 @@ fn follow_ups_need_no_wake_phrase_until_a_stop_phrase() {
     let kitchen_off = devices.receipts().keys().any(|(t, pl)| t.contains("Kitchen") && pl.contains("OFF"));
     assert!(!kitchen_off, "acted after the stop phrase: {:?}\n{}", devices.receipts(), p.log_text());
 
-    let seen: Vec<serde_json::Value> = events.try_iter().filter(|e| e.event == "pipeline").map(|e| e.data).collect();
+    seen.extend(events.try_iter().filter(|e| e.event == "pipeline").map(|e| e.data));
     let transcripts: Vec<String> = seen
         .iter()
         .filter(|e| e["stage"] == "transcript")

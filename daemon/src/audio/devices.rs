@@ -49,6 +49,13 @@ fn is_input(d: &cpal::Device) -> bool {
     }
 }
 
+fn is_output(d: &cpal::Device) -> bool {
+    match d.description() {
+        Ok(desc) => !matches!(desc.direction(), cpal::DeviceDirection::Input),
+        Err(_) => false,
+    }
+}
+
 /// Input-capable devices of the default host, default first.
 pub fn list_input_devices() -> Result<Vec<InputDevice>, AudioError> {
     let host = cpal::default_host();
@@ -70,18 +77,28 @@ pub fn list_input_devices() -> Result<Vec<InputDevice>, AudioError> {
 /// else matches, in order, a full id (`alsa:hubd_mic`), a backend id
 /// (`hubd_mic`), then a case-insensitive description.
 pub fn find_input_device(wanted: &str) -> Result<DeviceChoice, AudioError> {
+    find_device(wanted, false)
+}
+
+/// Resolve `[audio] output` the same way, among playback devices.
+pub fn find_output_device(wanted: &str) -> Result<DeviceChoice, AudioError> {
+    find_device(wanted, true)
+}
+
+fn find_device(wanted: &str, output: bool) -> Result<DeviceChoice, AudioError> {
     let host = cpal::default_host();
     let wanted = wanted.trim();
+    let kind = if output { "output" } else { "input" };
     if wanted.is_empty() || wanted.eq_ignore_ascii_case("default") {
-        let device = host
-            .default_input_device()
-            .ok_or_else(|| AudioError::NoDevice("the system has no default audio input".into()))?;
+        let device = if output { host.default_output_device() } else { host.default_input_device() }
+            .ok_or_else(|| AudioError::NoDevice(format!("the system has no default audio {kind}")))?;
         let (_, name, _) = describe(&device);
         let label = if name.is_empty() { "default".to_string() } else { name };
         return Ok(DeviceChoice { device, label });
     }
+    let keep = if output { is_output } else { is_input };
     let devices: Vec<cpal::Device> =
-        host.devices().map_err(|e| AudioError::Host(e.to_string()))?.filter(is_input).collect();
+        host.devices().map_err(|e| AudioError::Host(e.to_string()))?.filter(keep).collect();
     let described: Vec<(String, String, String)> = devices.iter().map(describe).collect();
     let pick = described
         .iter()
@@ -94,7 +111,7 @@ pub fn find_input_device(wanted: &str) -> Result<DeviceChoice, AudioError> {
             let known: Vec<String> =
                 described.into_iter().map(|(_, name, _)| name).filter(|n| !n.is_empty()).take(12).collect();
             Err(AudioError::NoDevice(format!(
-                "no audio input named {wanted:?} (known: {}; see `hubd devices --audio`)",
+                "no audio {kind} named {wanted:?} (known: {}; see `hubd devices --audio`)",
                 if known.is_empty() { "none".into() } else { known.join(", ") }
             )))
         }

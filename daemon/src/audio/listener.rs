@@ -29,6 +29,7 @@ use super::capture::{CaptureFormat, CaptureOptions, CaptureSession, CaptureThrea
 use super::endpoint::{EndReason, EndpointConfig, EndpointEvent, Endpointer, Segment};
 use super::frontend::Frontend;
 use super::metrics::AudioMetrics;
+use super::output::MuteGate;
 
 /// Ring polling interval when it is empty.
 pub const POLL: Duration = Duration::from_millis(5);
@@ -41,6 +42,9 @@ pub struct ListenerOptions {
     pub vad_path: Option<PathBuf>,
     /// Event channel capacity.
     pub queue: usize,
+    /// Muted while hubd speaks: those frames are not scored (see
+    /// [`super::output`]).
+    pub mute: Option<Arc<MuteGate>>,
 }
 
 /// An endpointed utterance, 16 kHz mono.
@@ -114,6 +118,7 @@ pub fn listener_options(cfg: &crate::config::Config) -> ListenerOptions {
         endpoint,
         vad_path: cfg.model.vad_path.as_deref().map(|p| cfg.resolve_path(p)),
         queue: 8,
+        mute: None,
     }
 }
 
@@ -152,6 +157,8 @@ impl Listener {
             stop: stop.clone(),
             seq: 0,
             start_threshold: opts.endpoint.start_threshold,
+            mute: opts.mute.clone(),
+            muted: false,
         };
         let join = std::thread::Builder::new()
             .name("hubd-audio-vad".into())
@@ -207,6 +214,9 @@ struct Worker {
     stop: Arc<AtomicBool>,
     seq: u64,
     start_threshold: f32,
+    mute: Option<Arc<MuteGate>>,
+    /// The last chunk was muted.
+    muted: bool,
 }
 
 impl Worker {
@@ -254,6 +264,9 @@ impl Worker {
             let backlog = Duration::from_secs_f64(backlog_frames as f64 / f64::from(sess.format.rate.max(1)));
             let device = sess.format.device.clone();
             for chunk in chunks.chunks_exact(CHUNK_SAMPLES) {
+                if self.gated() {
+                    continue;
+                }
                 let p = match self.vad.prob(chunk) {
                     Ok(p) => p,
                     Err(e) => {
@@ -277,6 +290,25 @@ impl Worker {
                 self.emit(ev, captured_now, frames_now, &device);
             }
         }
+    }
+
+    /// True while hubd speaks: the chunk is skipped (not scored). Speech
+    /// in progress when the gate closes is dropped; the VAD starts afresh
+    /// when it opens.
+    fn gated(&mut self) -> bool {
+        let muted = self.mute.as_ref().is_some_and(|g| g.muted(Instant::now()));
+        if muted {
+            AudioMetrics::inc(&self.metrics.frames_muted);
+            if !self.muted {
+                self.endpointer.reset();
+            }
+        } else if self.muted
+            && let Err(e) = self.vad.reset()
+        {
+            tracing::error!(error = %e, "VAD reset failed");
+        }
+        self.muted = muted;
+        muted
     }
 
     fn emit(&mut self, ev: EndpointEvent, captured_now: Instant, frames_now: u64, device: &str) {

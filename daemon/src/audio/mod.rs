@@ -14,12 +14,15 @@
 //! - [`metrics`]: gate counters for `/metrics` and `hubd status`.
 //! - [`devices`]: `hubd devices --audio` and device resolution.
 //! - [`voice`]: utterances -> Whisper -> wake filter -> the text pipeline.
+//! - [`output`]: spoken replies through cpal, and the gate that mutes the
+//!   microphone while hubd speaks.
 pub mod capture;
 pub mod devices;
 pub mod endpoint;
 pub mod frontend;
 pub mod listener;
 pub mod metrics;
+pub mod output;
 pub mod recording;
 pub mod voice;
 pub mod wake;

@@ -21,6 +21,7 @@ use super::wake::{WakeDecision, WakeFilter, WakeVia};
 use super::{AudioError, recording};
 use crate::config::Config;
 use crate::pipeline::{Modality, Origin, Outcome, Pipeline, VoiceOrigin};
+use crate::speech::Speaker;
 
 /// Zero padding after the utterance when `[audio] fit_window` is on.
 pub const FIT_WINDOW_PAD_MS: u32 = 1000;
@@ -38,6 +39,8 @@ pub struct VoiceTimings {
     pub enqueue_ms: Option<f64>,
     /// End of speech -> pipeline done (acks received or timed out).
     pub done_ms: Option<f64>,
+    /// End of speech -> the spoken reply started playing.
+    pub spoken_ms: Option<f64>,
 }
 
 /// What happened to one utterance.
@@ -64,6 +67,8 @@ pub struct VoiceOptions {
     /// Directory for utterance WAVs (`keep_recordings`).
     pub recordings: Option<PathBuf>,
     pub decode: Option<DecodeOptions>,
+    /// Speaks the replies (`[audio] output`).
+    pub speaker: Option<Speaker>,
 }
 
 impl VoiceOptions {
@@ -90,7 +95,7 @@ impl VoiceOptions {
             fit_window_pad_ms: fit,
             ..base
         });
-        Ok(VoiceOptions { wake, area: None, recordings, decode })
+        Ok(VoiceOptions { wake, area: None, recordings, decode, speaker: None })
     }
 }
 
@@ -113,19 +118,22 @@ pub async fn start(
     asr: crate::services::AsrService,
     shutdown: watch::Receiver<bool>,
     metrics: Arc<AudioMetrics>,
+    speaker: Option<Speaker>,
 ) -> Option<JoinHandle<()>> {
     if !cfg.audio.enabled {
         tracing::info!("voice control disabled ([audio] enabled = false)");
         return None;
     }
-    let opts = match VoiceOptions::from_config(cfg) {
+    let mut opts = match VoiceOptions::from_config(cfg) {
         Ok(o) => o,
         Err(e) => {
             tracing::error!(error = %e, "voice control disabled: bad [audio] settings");
             return None;
         }
     };
-    let lopts = super::listener::listener_options(cfg);
+    let mut lopts = super::listener::listener_options(cfg);
+    lopts.mute = speaker.as_ref().map(Speaker::gate);
+    opts.speaker = speaker;
     let asr = match asr.get().await {
         Ok(h) => h,
         Err(e) => {
@@ -232,6 +240,7 @@ fn log_turn(t: &VoiceTurn) {
         asr_ms = r(t.timings.asr_ms),
         transcript_ms = r(t.timings.transcript_ms),
         enqueue_ms = r(t.timings.enqueue_ms.unwrap_or(-1.0)),
+        spoken_ms = r(t.timings.spoken_ms.unwrap_or(-1.0)),
         "voice utterance"
     );
 }
@@ -377,6 +386,8 @@ async fn handle_utterance(
                 turn.timings.enqueue_ms = Some(base + out.enqueue_us as f64 / 1000.0);
             }
             turn.timings.done_ms = Some(ms(Instant::now().saturating_duration_since(end)));
+            let ended = speak_reply(pipeline, opts, &out.reply, session.as_deref(), end, &mut turn).await;
+            opts.wake.after_reply(ended, out.reply.trim_end().ends_with('?'));
             turn.outcome = Some(out);
         }
         Err(e) => {
@@ -385,6 +396,42 @@ async fn handle_utterance(
         }
     }
     turn
+}
+
+/// Speak the reply (when there is a speaker) and announce the `spoken`
+/// stage. Returns when the reply ends: the follow-up window runs from there.
+async fn speak_reply(
+    pipeline: &Pipeline,
+    opts: &VoiceOptions,
+    reply: &str,
+    session: Option<&str>,
+    end: Instant,
+    turn: &mut VoiceTurn,
+) -> Instant {
+    let Some(speaker) = opts.speaker.as_ref().filter(|_| !reply.trim().is_empty()) else {
+        return Instant::now();
+    };
+    match speaker.say(reply).await {
+        Ok(spoken) => {
+            let at = ms(spoken.started.saturating_duration_since(end));
+            turn.timings.spoken_ms = Some(at);
+            if let Some(s) = session {
+                let data = serde_json::json!({
+                    "tts_ms": round1(spoken.tts_ms),
+                    "audio_ms": round1(ms(spoken.audio)),
+                    "device": spoken.device,
+                });
+                let stage = crate::events::PipelineStage::Spoken;
+                let ev = crate::events::HubEvent::Pipeline { session: s.to_string(), stage, ms: round1(at), data };
+                pipeline.bus().publish(ev);
+            }
+            spoken.ends()
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, reply, "reply not spoken");
+            Instant::now()
+        }
+    }
 }
 
 /// The voice stages of a turn on the bus: `speech`, `transcript`, and

@@ -17,6 +17,8 @@ use std::time::{Duration, Instant};
 
 /// Words allowed before the wake phrase.
 pub const MAX_LEADING_WORDS: usize = 1;
+/// How long a question ("Which timer?") waits for its answer.
+pub const QUESTION_WINDOW: Duration = Duration::from_secs(8);
 
 /// What to do with one transcript.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -175,6 +177,21 @@ impl WakeFilter {
         self.open_until.is_some_and(|t| now < t)
     }
 
+    /// A reply ended at `end` (when it finished playing, or was shown): the
+    /// window runs `follow_up` from there. A reply that asks a question
+    /// keeps it open for at least [`QUESTION_WINDOW`], follow-ups or not.
+    pub fn after_reply(&mut self, end: Instant, question: bool) {
+        if self.phrases.is_empty() {
+            return;
+        }
+        let len = if question { self.follow_up.max(QUESTION_WINDOW) } else { self.follow_up };
+        if len.is_zero() || !(question || self.open_until.is_some()) {
+            return;
+        }
+        let until = end + len;
+        self.open_until = Some(self.open_until.map_or(until, |t| t.max(until)));
+    }
+
     /// Close the follow-up window (e.g. after a reply that ends the dialogue).
     pub fn close(&mut self) {
         self.open_until = None;
@@ -304,6 +321,31 @@ mod tests {
         assert_eq!(f.decide("stop the fan", t0 + Duration::from_secs(5)), stop_the_fan);
         // Outside a window a stop phrase is just not for us.
         assert_eq!(f.decide("stop", t0 + Duration::from_secs(60)), WakeDecision::Ignored);
+    }
+
+    #[test]
+    fn the_window_runs_from_the_end_of_the_spoken_reply_and_questions_open_one() {
+        let t0 = Instant::now();
+        let s = Duration::from_secs;
+        let mut f = WakeFilter::new(&["hey hub"], s(8)).unwrap();
+        assert!(matches!(f.decide("hey hub turn on the light", t0), WakeDecision::Command { .. }));
+        f.after_reply(t0 + s(5), false);
+        assert!(f.is_open(t0 + s(12)), "8 s from the end of the reply, not from the command");
+        assert!(!f.is_open(t0 + s(14)));
+        // Without follow-ups only a question opens a window.
+        let mut f = WakeFilter::new(&["hey hub"], Duration::ZERO).unwrap();
+        assert!(matches!(f.decide("hey hub turn on the light", t0), WakeDecision::Command { .. }));
+        f.after_reply(t0 + s(1), false);
+        assert!(!f.is_open(t0 + s(2)));
+        f.after_reply(t0 + s(1), true);
+        assert!(f.is_open(t0 + s(8)) && !f.is_open(t0 + s(10)));
+        let answer = WakeDecision::Command { text: "the kitchen timer".into(), via: WakeVia::FollowUp };
+        assert_eq!(f.decide("the kitchen timer", t0 + s(3)), answer);
+        // After a stop phrase a reply does not reopen it.
+        let mut f = WakeFilter::new(&["hey hub"], s(8)).unwrap().with_stop_phrases(&["stop"]);
+        assert_eq!(f.decide("hey hub stop", t0), WakeDecision::Stop);
+        f.after_reply(t0 + s(1), false);
+        assert!(!f.is_open(t0 + s(2)));
     }
 
     #[test]

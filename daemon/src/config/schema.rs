@@ -370,6 +370,12 @@ pub struct AudioConfig {
     pub follow_up_s: f64,
     /// Utterances that end the follow-up window and are not acted on.
     pub stop_phrases: Vec<String>,
+    /// Where replies and announcements are spoken: `default`, a cpal
+    /// device id or description, or `none` (no spoken replies).
+    pub output: String,
+    /// The microphone stays muted this long after hubd stops speaking
+    /// (room echo, device latency).
+    pub mute_tail_ms: u32,
 }
 
 impl Default for AudioConfig {
@@ -384,11 +390,19 @@ impl Default for AudioConfig {
             fit_window: true,
             follow_up_s: 8.0,
             stop_phrases: ["stop", "cancel", "never mind", "nevermind"].map(String::from).to_vec(),
+            output: "default".into(),
+            mute_tail_ms: 300,
         }
     }
 }
 
 impl AudioConfig {
+    /// The output device, or `None` for `output = "none"`.
+    pub fn output_device(&self) -> Option<&str> {
+        let o = self.output.trim();
+        (!o.eq_ignore_ascii_case("none")).then_some(o)
+    }
+
     /// The Whisper prompt for this home, if any (`prompt`).
     /// `registry` starts with the wake phrases as sentences, or the prompt
     /// would bias Whisper against them.

@@ -302,6 +302,11 @@ fn audio_nlu_camera_sections() {
     assert_eq!((a.follow_up_s, a.stop_phrases), (3.5, vec!["enough".to_string()]));
     assert!(errs("[audio]\nfollow_up_s = -1\n")[0].message.contains("follow_up_s"));
     assert!(errs("[audio]\nstop_phrases = [\"...\"]\n")[0].message.contains("no words"));
+    let a = ok("[audio]\noutput = \"None\"\nmute_tail_ms = 0\n").audio;
+    assert_eq!((a.output_device(), a.mute_tail_ms), (None, 0));
+    assert_eq!(ok("").audio.output_device(), Some("default"));
+    assert!(errs("[audio]\nmute_tail_ms = 9000\n")[0].message.contains("mute_tail_ms"));
+    assert!(errs("[audio]\noutput = \" \"\n")[0].message.contains("`output` is empty"));
     ok("[camera]\nenabled = false\n");
     assert_eq!(ok("[camera]\nsnapshot_dir = \"snaps\"\n").camera.snapshot_dir, PathBuf::from("snaps"));
 }

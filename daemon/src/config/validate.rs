@@ -284,6 +284,22 @@ impl<'a> Validator<'a> {
         if let Some(p) = a.stop_phrases.iter().find(|p| !p.chars().any(char::is_alphanumeric)) {
             self.err(&base, Some("stop_phrases"), format!("stop phrase {p:?} has no words"), None);
         }
+        if a.output.trim().is_empty() {
+            self.err(
+                &base,
+                Some("output"),
+                "`output` is empty".into(),
+                Some("`default`, a device id, or `none` (no spoken replies)".into()),
+            );
+        }
+        if a.mute_tail_ms > 5000 {
+            self.err(
+                &base,
+                Some("mute_tail_ms"),
+                format!("`mute_tail_ms = {}` is out of range", a.mute_tail_ms),
+                Some("milliseconds from 0 to 5000".into()),
+            );
+        }
     }
 
     fn nlu(&mut self) {

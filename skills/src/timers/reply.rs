@@ -30,6 +30,28 @@ pub fn started_text(secs: u64, name: Option<&str>, runs_command: bool) -> String
     }
 }
 
+/// What is said when a timer ends: "The pasta timer is done." A timer
+/// that runs a sentence says nothing (its command is the announcement).
+pub fn finished_text(t: &Timer) -> Option<String> {
+    if t.command.is_some() {
+        return None;
+    }
+    Some(match &t.name {
+        Some(name) => format!("The {} timer is done.", crate::reply::lower(name)),
+        None => format!("Your {} timer is done.", length_adjective(t.start_secs)),
+    })
+}
+
+/// "5 minute", "1 hour 30 minute": a length before a noun.
+fn length_adjective(secs: u64) -> String {
+    let parts: Vec<String> = [(secs / 3600, "hour"), (secs % 3600 / 60, "minute"), (secs % 60, "second")]
+        .into_iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, unit)| format!("{n} {unit}"))
+        .collect();
+    if parts.is_empty() { "0 second".into() } else { parts.join(" ") }
+}
+
 pub(super) fn cancelled_all(n: usize, area: Option<&str>) -> String {
     let place = area.map(|a| format!(" in {a}")).unwrap_or_default();
     match n {

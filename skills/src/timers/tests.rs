@@ -122,3 +122,21 @@ fn a_command_timer_says_when_it_runs() {
     assert_eq!(t.apply(&op, 0).unwrap().reply, "Command will be executed in 1 second.");
     assert_eq!(t.take_due(1_000)[0].command.as_deref(), Some("turn off the oven"));
 }
+
+#[test]
+fn a_finished_timer_is_announced_by_name_or_length_unless_it_runs_a_sentence() {
+    let t = |name: Option<&str>, secs, command: Option<&str>| Timer {
+        id: 1,
+        name: name.map(String::from),
+        area: None,
+        start_secs: secs,
+        ends_at_ms: Some(0),
+        paused_left_ms: 0,
+        command: command.map(String::from),
+        created_ms: 0,
+    };
+    assert_eq!(finished_text(&t(Some("Pasta"), 120, None)).as_deref(), Some("The pasta timer is done."));
+    assert_eq!(finished_text(&t(None, 300, None)).as_deref(), Some("Your 5 minute timer is done."));
+    assert_eq!(finished_text(&t(None, 5430, None)).as_deref(), Some("Your 1 hour 30 minute 30 second timer is done."));
+    assert_eq!(finished_text(&t(None, 60, Some("turn off the oven"))), None);
+}

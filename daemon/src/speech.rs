@@ -1,0 +1,124 @@
+//! Spoken output: text -> [`TtsService`] (espeak-ng) -> [`Player`] (cpal).
+//!
+//! [`Speaker`] is the one owner of "say this out loud": voice replies,
+//! finished timers and announcements all go through [`Speaker::say`], so
+//! they share one queue, one device and one microphone gate. It exists only
+//! when `[audio] enabled` and `[audio] output` is not `none`.
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_util::task::TaskTracker;
+
+use crate::audio::AudioMetrics;
+use crate::audio::output::{MuteGate, PlayError, Player};
+use crate::config::Config;
+use crate::tts::{TtsError, TtsService};
+
+/// How long [`Speaker::say`] waits for its clip to start, beyond the
+/// clips queued before it.
+pub const START_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A sentence that started playing.
+#[derive(Debug, Clone)]
+pub struct Spoken {
+    /// When the first sample reached the device.
+    pub started: Instant,
+    /// Synthesis time.
+    pub tts_ms: f64,
+    /// Length of the speech.
+    pub audio: Duration,
+    pub device: String,
+}
+
+impl Spoken {
+    /// When the speech ends.
+    pub fn ends(&self) -> Instant {
+        self.started + self.audio
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SpeakError {
+    #[error(transparent)]
+    Tts(#[from] TtsError),
+    #[error(transparent)]
+    Play(#[from] PlayError),
+}
+
+/// Text to the loudspeaker (cheap to clone).
+#[derive(Clone)]
+pub struct Speaker {
+    tts: TtsService,
+    player: Player,
+    metrics: Arc<AudioMetrics>,
+    /// Background announcements, awaited at shutdown.
+    tracker: TaskTracker,
+}
+
+impl Speaker {
+    /// Start the playback thread for `[audio] output`, or `None` when
+    /// spoken output is off. The returned task stops the thread when
+    /// `stop` fires (register it with the runtime).
+    pub fn start(
+        cfg: &Config,
+        tts: TtsService,
+        metrics: Arc<AudioMetrics>,
+        tracker: TaskTracker,
+        mut stop: watch::Receiver<bool>,
+    ) -> Option<(Speaker, JoinHandle<()>)> {
+        let device = cfg.audio.output_device()?;
+        if !cfg.audio.enabled {
+            return None;
+        }
+        let tail = Duration::from_millis(u64::from(cfg.audio.mute_tail_ms));
+        let (player, thread) = match Player::spawn(device.to_string(), tail, MuteGate::new(), metrics.clone()) {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::error!(error = %e, "spoken replies disabled");
+                return None;
+            }
+        };
+        let task = tokio::spawn(async move {
+            let _ = stop.wait_for(|s| *s).await;
+            let _ = tokio::task::spawn_blocking(move || thread.stop()).await;
+        });
+        tracing::info!(device, "spoken replies on");
+        Some((Speaker { tts, player, metrics, tracker }, task))
+    }
+
+    /// The gate the listener consults (muted while this speaker talks).
+    pub fn gate(&self) -> Arc<MuteGate> {
+        self.player.gate().clone()
+    }
+
+    /// Synthesise `text` and queue it; resolves when it starts playing.
+    pub async fn say(&self, text: &str) -> Result<Spoken, SpeakError> {
+        let t0 = Instant::now();
+        let speech = match self.tts.synthesize(text, None).await {
+            Ok(s) => s,
+            Err(e) => {
+                AudioMetrics::inc(&self.metrics.play_failures);
+                return Err(e.into());
+            }
+        };
+        let tts_ms = t0.elapsed().as_secs_f64() * 1000.0;
+        let play = self.player.play(speech.mono_f32(), speech.rate);
+        let played = tokio::time::timeout(START_TIMEOUT + speech.duration(), play)
+            .await
+            .map_err(|_| PlayError::Device(format!("speech did not start within {}s", START_TIMEOUT.as_secs())))??;
+        Ok(Spoken { started: played.started, tts_ms, audio: played.audio, device: played.device })
+    }
+
+    /// [`Self::say`] in the background, logging a failure.
+    pub fn announce(&self, text: String, what: &'static str) {
+        let s = self.clone();
+        self.tracker.spawn(async move {
+            match s.say(&text).await {
+                Ok(p) => tracing::debug!(what, text, tts_ms = p.tts_ms, "announced"),
+                Err(e) => tracing::warn!(what, text, error = %e, "announcement not spoken"),
+            }
+        });
+    }
+}

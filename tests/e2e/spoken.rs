@@ -1,0 +1,195 @@
+//! Spoken replies end to end. hubd's cpal output goes to the ALSA `file`
+//! PCM of `scripts/alsa/asoundrc.in`, on a FIFO that [`SpeakerTap`] drains
+//! in real time (the reader is the device's clock). What hubd said is
+//! transcribed back with hubd's own Whisper (`hubd transcribe`) and, played
+//! back into its own microphone as a room would, must not be taken for a
+//! command: the microphone is gated while hubd speaks.
+
+use std::io::Read;
+use std::path::Path;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::voice::{CHANNELS, PERIOD, RATE, VoiceHome, speech};
+
+/// Bytes of FLOAT_LE stereo 48 kHz a second.
+const BYTES_PER_SECOND: usize = RATE * CHANNELS * 4;
+/// The tap may read this far ahead of real time.
+const LEAD: Duration = Duration::from_millis(60);
+/// Silence that separates two sounds.
+const GAP: Duration = Duration::from_millis(600);
+
+type Sink = Box<dyn Fn(Vec<u8>) + Send>;
+
+#[derive(Default)]
+struct TapState {
+    chunks: Vec<(Instant, Vec<u8>)>,
+    echo: Option<Sink>,
+}
+
+/// Drains the speaker FIFO in real time and keeps what it read.
+pub struct SpeakerTap {
+    state: Arc<Mutex<TapState>>,
+}
+
+impl SpeakerTap {
+    pub fn start(fifo: &Path) -> SpeakerTap {
+        // Read-write: opening never blocks and hubd's close is no EOF.
+        let mut f = std::fs::OpenOptions::new().read(true).write(true).open(fifo).unwrap();
+        let state: Arc<Mutex<TapState>> = Arc::default();
+        let st = state.clone();
+        std::thread::spawn(move || {
+            let mut buf = vec![0u8; PERIOD * CHANNELS * 4];
+            let mut clock = Instant::now();
+            loop {
+                let n = match f.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => n,
+                };
+                let now = Instant::now();
+                if let Ok(mut s) = st.lock() {
+                    s.chunks.push((now, buf[..n].to_vec()));
+                    if let Some(echo) = &s.echo {
+                        echo(buf[..n].to_vec());
+                    }
+                }
+                clock = clock.max(now.checked_sub(LEAD).unwrap_or(now));
+                clock += Duration::from_secs_f64(n as f64 / BYTES_PER_SECOND as f64);
+                if let Some(d) = clock.checked_duration_since(Instant::now()) {
+                    std::thread::sleep(d);
+                }
+            }
+        });
+        SpeakerTap { state }
+    }
+
+    /// Play everything hubd says into `sink` too (its microphone).
+    pub fn echo_into(&self, sink: Sink) {
+        self.state.lock().unwrap().echo = Some(sink);
+    }
+
+    /// The sounds played since `since`: runs of audio apart by [`GAP`] or
+    /// more, each with when it started and its FLOAT_LE stereo bytes.
+    pub fn sounds(&self, since: Instant) -> Vec<(Instant, Vec<u8>)> {
+        let s = self.state.lock().unwrap();
+        let mut out: Vec<(Instant, Vec<u8>)> = Vec::new();
+        let mut last_loud: Option<Instant> = None;
+        for (at, bytes) in s.chunks.iter().filter(|(at, _)| *at >= since) {
+            let loud = bytes.chunks_exact(4).any(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]).abs() > 1e-3);
+            match (loud, last_loud) {
+                (true, Some(prev)) if at.duration_since(prev) < GAP => {}
+                (true, _) => out.push((*at, Vec::new())),
+                (false, None) => continue,
+                (false, Some(prev)) if at.duration_since(prev) >= GAP => continue,
+                (false, Some(_)) => {}
+            }
+            if let Some(cur) = out.last_mut() {
+                cur.1.extend_from_slice(bytes);
+            }
+            if loud {
+                last_loud = Some(*at);
+            }
+        }
+        out
+    }
+}
+
+/// hubd's own Whisper on FLOAT_LE 48 kHz stereo bytes.
+pub fn transcribe(bytes: &[u8], dir: &Path) -> String {
+    let raw = dir.join("said.raw");
+    let wav = dir.join("said.wav");
+    std::fs::write(&raw, bytes).unwrap();
+    let st = Command::new("sox")
+        .args(["-t", "raw", "-r", "48000", "-c", "2", "-e", "floating-point", "-b", "32", "-L"])
+        .arg(&raw)
+        .args(["-r", "16000", "-c", "1", "-b", "16"])
+        .arg(&wav)
+        .status()
+        .expect("sox");
+    assert!(st.success());
+    let out = crate::common::hubd().env("HUBD_VENV", crate::voice::venv()).arg("transcribe").arg(&wav).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Lowercase words, digits kept.
+fn words(s: &str) -> Vec<String> {
+    s.to_lowercase()
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(|w| match w {
+            "five" => "5".to_string(),
+            w => w.to_string(),
+        })
+        .collect()
+}
+
+/// The next `pipeline` event of `stage`, within `within`; every event read
+/// is kept in `seen`.
+fn stage(
+    events: &std::sync::mpsc::Receiver<crate::common::Sse>,
+    seen: &mut Vec<serde_json::Value>,
+    stage: &str,
+    within: Duration,
+) -> Option<serde_json::Value> {
+    let t0 = Instant::now();
+    while let Some(left) = within.checked_sub(t0.elapsed()) {
+        let e = events.recv_timeout(left).ok()?;
+        if e.event == "pipeline" {
+            seen.push(e.data.clone());
+            if e.data["stage"] == stage {
+                return Some(e.data);
+            }
+        }
+    }
+    None
+}
+
+/// "Set a 5 second timer for the pasta": the reply is spoken and heard
+/// back word for word, the timer's end is spoken 5 s later, the `spoken`
+/// stage times the reply from the end of speech, and hubd's own voice,
+/// echoed into its microphone, is never decoded as an utterance.
+#[test]
+fn replies_and_finished_timers_are_spoken_and_not_heard_as_commands() {
+    let home = VoiceHome::start("okay home");
+    home.mic.speaker.echo_into(home.feeder.sink());
+    let events = crate::common::subscribe(home.web_port, None);
+    let t0 = Instant::now();
+    home.feeder.play(speech("okay home, set a 5 second timer for the pasta").0);
+    let mut seen = Vec::new();
+    let reply = stage(&events, &mut seen, "reply", Duration::from_secs(60))
+        .unwrap_or_else(|| panic!("no reply: {seen:?}\n{}", home.p.log_text()));
+    let reply_text = reply["data"]["text"].as_str().unwrap_or_default().to_string();
+    assert!(reply_text.contains("pasta timer is set"), "{reply}");
+    let spoken = stage(&events, &mut seen, "spoken", Duration::from_secs(20))
+        .unwrap_or_else(|| panic!("reply not spoken: {seen:?}\n{}", home.p.log_text()));
+    assert_eq!(spoken["session"], reply["session"], "{spoken}");
+    let ms = spoken["ms"].as_f64().unwrap();
+    assert!(ms > 0.0 && ms < 10_000.0, "{spoken}");
+    assert!(spoken["data"]["tts_ms"].as_f64().unwrap() > 0.0, "{spoken}");
+    assert!(spoken["data"]["audio_ms"].as_f64().unwrap() > 1000.0, "{spoken}");
+
+    // The reply, then (5 s after the request) the announcement.
+    let two = crate::common::wait_until(Duration::from_secs(30), || home.mic.speaker.sounds(t0).len() >= 2);
+    std::thread::sleep(Duration::from_millis(1500));
+    let sounds = home.mic.speaker.sounds(t0);
+    assert!(two && sounds.len() == 2, "{} sounds; log:\n{}", sounds.len(), home.p.log_text());
+    let gap = sounds[1].0.duration_since(sounds[0].0);
+    assert!(gap > Duration::from_secs(2), "the announcement came {gap:?} after the reply");
+    let dir = home.mic.dir.path();
+    let heard = transcribe(&sounds[0].1, dir);
+    let (said, want) = (words(&heard), words(&reply_text));
+    let matched = want.iter().filter(|w| said.contains(w)).count();
+    assert!(matched * 10 >= want.len() * 8, "said {reply_text:?}, heard {heard:?}");
+    let done = words(&transcribe(&sounds[1].1, dir));
+    assert!(done.contains(&"pasta".to_string()) && done.contains(&"done".to_string()), "{done:?}");
+
+    // The echo of both went into the microphone while it was gated.
+    let (code, body) = crate::common::http(home.web_port, "GET", "/api/status", None).unwrap();
+    assert_eq!(code, 200, "{body}");
+    let a = &crate::common::json(&body)["audio"];
+    assert_eq!(a["utterances_decoded"], 1, "hubd heard itself: {a}\n{}", home.p.log_text());
+    assert_eq!(a["clips_played"], 2, "{a}");
+    assert!(a["frames_muted"].as_u64().unwrap() > 60, "about 4 s of speech muted: {a}");
+}
