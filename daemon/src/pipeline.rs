@@ -356,6 +356,8 @@ struct Inner {
     timers: std::sync::OnceLock<crate::timers::TimerService>,
     /// The home's clock (`[home] timezone`), for "what time is it".
     clock: std::sync::OnceLock<crate::automation::Clock>,
+    /// The loudspeaker (`[audio] output`), for broadcasts.
+    speaker: std::sync::OnceLock<crate::speech::Speaker>,
 }
 
 /// Cloneable handle to the text pipeline.
@@ -379,14 +381,19 @@ impl Pipeline {
     pub fn new(nlu: Nlu, outbox: Outbox, store: Store, bus: EventBus, ack_wait: Duration) -> Pipeline {
         let automations = std::sync::OnceLock::new();
         let nlu = std::sync::RwLock::new(Arc::new(nlu));
-        let (tools, heads, timers, clock) = Default::default();
-        let inner = Inner { nlu, outbox, store, bus, ack_wait, automations, tools, heads, timers, clock };
+        let (tools, heads, timers, clock, speaker) = Default::default();
+        let inner = Inner { nlu, outbox, store, bus, ack_wait, automations, tools, heads, timers, clock, speaker };
         Pipeline { inner: Arc::new(inner) }
     }
 
     /// Let the timer task answer the timer intents.
     pub fn set_timers(&self, t: crate::timers::TimerService) {
         let _ = self.inner.timers.set(t);
+    }
+
+    /// Say broadcasts on this loudspeaker.
+    pub fn set_speaker(&self, s: crate::speech::Speaker) {
+        let _ = self.inner.speaker.set(s);
     }
 
     /// Tell the time in the home's time zone (`[home] timezone`).
@@ -590,6 +597,13 @@ impl Pipeline {
             Some(hub_skills::HubOp::Clock(q)) => {
                 out.reply = q.reply(&self.clock().now());
             }
+            Some(hub_skills::HubOp::Broadcast(message)) => match self.inner.speaker.get() {
+                Some(s) => s.announce(message, "broadcast"),
+                None => {
+                    out.reply = "Sorry, this hub has no loudspeaker to broadcast on.".into();
+                    out.error = Some("no audio output: [audio] output is none or audio is off".into());
+                }
+            },
             None => {}
         }
         if let (Some(u), false) = (&u, commands.is_empty()) {

@@ -218,6 +218,18 @@ impl Runtime {
         tasks.push(("retention", Stage::Core, crate::retention::spawn(store.clone(), cfg.into(), signal(Stage::Core))));
         let nlu = Nlu::for_options(cfg, registry.clone(), opts.templates);
         let pipeline = Pipeline::new(nlu, ob, store, bus.clone(), opts.ack_wait);
+        // --- spoken output (voice replies, timers, announcements) ---
+        let speaker = if opts.voice {
+            let (tts, metrics) = (services.tts.clone(), crate::audio::AudioMetrics::global());
+            crate::speech::Speaker::start(cfg, tts, metrics, tracker.clone(), signal(Stage::Producer))
+        } else {
+            None
+        };
+        let speaker = speaker.map(|(s, task)| {
+            tasks.push(("speaker", Stage::Producer, task));
+            pipeline.set_speaker(s.clone());
+            s
+        });
         // --- automations ---
         let engine = cfg.compile_rules_against(&registry)?;
         let clock = automation::Clock::system(cfg.home.timezone.as_deref())
@@ -231,22 +243,12 @@ impl Runtime {
             bus: bus.clone(),
             link: link.clone(),
             clock,
+            speaker: speaker.clone(),
             stop: signal(Stage::Producer),
         };
         let (automations, automation_task) = automation::spawn(engine, deps).await?;
         tasks.push(("automations", Stage::Producer, automation_task));
         pipeline.set_automations(automations.clone());
-        // --- spoken output (voice replies, timers, announcements) ---
-        let speaker = if opts.voice {
-            let (tts, metrics) = (services.tts.clone(), crate::audio::AudioMetrics::global());
-            crate::speech::Speaker::start(cfg, tts, metrics, tracker.clone(), signal(Stage::Producer))
-        } else {
-            None
-        };
-        let speaker = speaker.map(|(s, task)| {
-            tasks.push(("speaker", Stage::Producer, task));
-            s
-        });
         // --- timers ---
         let deps = crate::timers::Deps {
             store: pipeline.store().clone(),

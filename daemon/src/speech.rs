@@ -93,6 +93,11 @@ impl Speaker {
         self.player.gate().clone()
     }
 
+    /// A reply may follow soon: open the device now.
+    pub fn warm(&self) {
+        self.player.warm();
+    }
+
     /// Synthesise `text` and queue it; resolves when it starts playing.
     pub async fn say(&self, text: &str) -> Result<Spoken, SpeakError> {
         let t0 = Instant::now();
@@ -104,7 +109,9 @@ impl Speaker {
             }
         };
         let tts_ms = t0.elapsed().as_secs_f64() * 1000.0;
-        let play = self.player.play(speech.mono_f32(), speech.rate);
+        let mut mono = speech.mono_f32();
+        trim_silence(&mut mono, speech.rate);
+        let play = self.player.play(mono, speech.rate);
         let played = tokio::time::timeout(START_TIMEOUT + speech.duration(), play)
             .await
             .map_err(|_| PlayError::Device(format!("speech did not start within {}s", START_TIMEOUT.as_secs())))??;
@@ -120,5 +127,37 @@ impl Speaker {
                 Err(e) => tracing::warn!(what, text, error = %e, "announcement not spoken"),
             }
         });
+    }
+}
+
+/// Cut the silence espeak-ng puts around speech (about 50 ms before, 300 ms
+/// after), keeping 10 ms before and 60 ms after: the reply starts sooner
+/// and the microphone opens sooner after it.
+pub fn trim_silence(samples: &mut Vec<f32>, rate: u32) {
+    const FLOOR: f32 = 1e-3;
+    let Some(first) = samples.iter().position(|s| s.abs() > FLOOR) else { return };
+    let last = samples.iter().rposition(|s| s.abs() > FLOOR).unwrap_or(first);
+    let ms = |n: u32| (rate * n / 1000) as usize;
+    let end = (last + 1 + ms(60)).min(samples.len());
+    samples.truncate(end);
+    samples.drain(..first.saturating_sub(ms(10)));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn silence_around_speech_is_cut_to_a_margin() {
+        let rate = 1000;
+        let mut v = vec![0.0; 100];
+        v.extend([0.5, -0.5, 0.0, 0.5]);
+        v.extend(vec![0.0; 500]);
+        trim_silence(&mut v, rate);
+        assert_eq!(v.len(), 10 + 4 + 60, "10 ms before, 60 ms after");
+        assert_eq!(v[10], 0.5);
+        let mut quiet = vec![0.0; 50];
+        trim_silence(&mut quiet, rate);
+        assert_eq!(quiet.len(), 50, "all silence is left alone");
     }
 }

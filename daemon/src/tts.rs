@@ -81,16 +81,13 @@ impl Speech {
         if w == 0 {
             return Vec::new();
         }
-        self.pcm
-            .chunks_exact(w * ch)
-            .map(|frame| frame.chunks_exact(w).map(sample).sum::<f32>() / ch as f32)
-            .collect()
+        self.pcm.chunks_exact(w * ch).map(|frame| frame.chunks_exact(w).map(sample).sum::<f32>() / ch as f32).collect()
     }
 
     /// Its length.
     pub fn duration(&self) -> Duration {
         let frame = usize::from(self.width) * usize::from(self.channels.max(1));
-        let frames = if frame == 0 { 0 } else { self.pcm.len() / frame };
+        let frames = self.pcm.len().checked_div(frame).unwrap_or(0);
         Duration::from_secs_f64(frames as f64 / f64::from(self.rate.max(1)))
     }
 }

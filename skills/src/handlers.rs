@@ -51,6 +51,8 @@ pub enum HubOp {
     List(crate::lists::ListOp),
     /// The time or the date, in the home's time zone.
     Clock(crate::clock::ClockQuery),
+    /// A message to say on the hub's loudspeaker (`HassBroadcast`).
+    Broadcast(String),
 }
 
 #[derive(Debug, Error, PartialEq)]
@@ -96,6 +98,7 @@ impl SkillError {
             SkillError::MissingSlot { slot: "name", intent } if Intent::LISTS.contains(intent) => {
                 "Sorry, which list?".into()
             }
+            SkillError::MissingSlot { slot: "message", .. } => "Sorry, what should I announce?".into(),
             SkillError::MissingSlot { .. } => "Sorry, which device do you mean?".into(),
             SkillError::BadSlot { slot, value, .. } => {
                 format!("Sorry, {value} is not a valid {slot}.")
@@ -128,6 +131,24 @@ fn respond(u: &Understanding) -> Plan {
         _ => "",
     };
     Plan { commands: vec![], reply: reply.into(), answer: None, op: None }
+}
+
+/// Longest broadcast message (characters).
+pub const MAX_BROADCAST_CHARS: usize = 500;
+
+/// `HassBroadcast`: the message is said by the running hub; "Done" is
+/// Home Assistant's answer.
+fn broadcast(u: &Understanding) -> Result<Plan, SkillError> {
+    let message = match u.slots.other.get("message") {
+        Some(Value::String(s)) if !s.trim().is_empty() => s.trim().to_string(),
+        _ => return Err(SkillError::MissingSlot { intent: Intent::HassBroadcast, slot: "message" }),
+    };
+    let chars = message.chars().count();
+    if chars > MAX_BROADCAST_CHARS {
+        let reason = format!("{chars} characters, over {MAX_BROADCAST_CHARS}");
+        return Err(SkillError::BadSlot { slot: "message", value: "that message".into(), reason });
+    }
+    Ok(Plan { commands: vec![], reply: "Done.".into(), answer: None, op: Some(HubOp::Broadcast(message)) })
 }
 
 fn clock(q: ClockQuery) -> Plan {
@@ -172,6 +193,7 @@ pub fn plan(
         Intent::HassGetCurrentTime => Ok(clock(ClockQuery::Time)),
         Intent::HassGetCurrentDate => Ok(clock(ClockQuery::Date)),
         Intent::HassNevermind => Ok(Plan { commands: vec![], reply: String::new(), answer: None, op: None }),
+        Intent::HassBroadcast => broadcast(u),
         Intent::Other(name) => Err(SkillError::UnknownIntent(name.clone())),
     }
 }
@@ -528,5 +550,21 @@ pub(crate) mod tests {
             plan(&u("HassTurnOn", &[("name", s("bedroom temperature"))]), &reg, &states),
             Err(SkillError::Unsupported { .. })
         ));
+    }
+
+    #[test]
+    fn broadcast_passes_the_message_to_the_hub() {
+        let (reg, none) = (demo(), |_: &str| None);
+        let p = plan(&u("HassBroadcast", &[("message", json!(" dinner is ready "))]), &reg, &none).unwrap();
+        assert_eq!(p.op, Some(HubOp::Broadcast("dinner is ready".into())));
+        assert_eq!(p.reply, "Done.");
+        let missing = plan(&u("HassBroadcast", &[]), &reg, &none).unwrap_err();
+        assert_eq!(missing.reply(), "Sorry, what should I announce?");
+        let long = json!("a".repeat(MAX_BROADCAST_CHARS + 1));
+        assert!(matches!(
+            plan(&u("HassBroadcast", &[("message", long)]), &reg, &none),
+            Err(SkillError::BadSlot { .. })
+        ));
+        assert_eq!(Intent::from_name("HassBroadcast").as_str(), "HassBroadcast");
     }
 }

@@ -52,6 +52,8 @@ pub enum Intent {
     HassGetCurrentDate,
     HassRespond,
     HassNevermind,
+    /// "Broadcast that dinner is ready": said on the hub's loudspeaker.
+    HassBroadcast,
     /// An intent no skill handles (the name as the templates gave it).
     Other(String),
 }
@@ -123,6 +125,7 @@ impl Intent {
             "HassGetCurrentDate" => Intent::HassGetCurrentDate,
             "HassRespond" => Intent::HassRespond,
             "HassNevermind" => Intent::HassNevermind,
+            "HassBroadcast" => Intent::HassBroadcast,
             other => Intent::Other(other.to_string()),
         }
     }
@@ -155,6 +158,7 @@ impl Intent {
             Intent::HassGetCurrentDate => "HassGetCurrentDate",
             Intent::HassRespond => "HassRespond",
             Intent::HassNevermind => "HassNevermind",
+            Intent::HassBroadcast => "HassBroadcast",
             Intent::Other(name) => name,
         }
     }

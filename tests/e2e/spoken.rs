@@ -37,6 +37,10 @@ impl SpeakerTap {
     pub fn start(fifo: &Path) -> SpeakerTap {
         // Read-write: opening never blocks and hubd's close is no EOF.
         let mut f = std::fs::OpenOptions::new().read(true).write(true).open(fifo).unwrap();
+        // The smallest pipe (one page, ~10 ms of audio): the FIFO stands in for
+        // a device buffer, and Linux's default 64 KiB would add 170 ms.
+        // SAFETY: fcntl on a file descriptor this function owns.
+        unsafe { libc::fcntl(std::os::fd::AsRawFd::as_raw_fd(&f), libc::F_SETPIPE_SZ, 4096) };
         let state: Arc<Mutex<TapState>> = Arc::default();
         let st = state.clone();
         std::thread::spawn(move || {
@@ -108,7 +112,8 @@ pub fn transcribe(bytes: &[u8], dir: &Path) -> String {
         .status()
         .expect("sox");
     assert!(st.success());
-    let out = crate::common::hubd().env("HUBD_VENV", crate::voice::venv()).arg("transcribe").arg(&wav).output().unwrap();
+    let out =
+        crate::common::hubd().env("HUBD_VENV", crate::voice::venv()).arg("transcribe").arg(&wav).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
@@ -148,8 +153,9 @@ fn stage(
 
 /// "Set a 5 second timer for the pasta": the reply is spoken and heard
 /// back word for word, the timer's end is spoken 5 s later, the `spoken`
-/// stage times the reply from the end of speech, and hubd's own voice,
-/// echoed into its microphone, is never decoded as an utterance.
+/// stage times the reply from the end of speech; a broadcast asked for on
+/// the API is spoken too; and hubd's own voice, echoed into its
+/// microphone, is never decoded as an utterance.
 #[test]
 fn replies_and_finished_timers_are_spoken_and_not_heard_as_commands() {
     let home = VoiceHome::start("okay home");
@@ -185,11 +191,24 @@ fn replies_and_finished_timers_are_spoken_and_not_heard_as_commands() {
     let done = words(&transcribe(&sounds[1].1, dir));
     assert!(done.contains(&"pasta".to_string()) && done.contains(&"done".to_string()), "{done:?}");
 
-    // The echo of both went into the microphone while it was gated.
+    // A broadcast from the API is said on the loudspeaker; the request's
+    // answer is Home Assistant's "Done".
+    let t1 = Instant::now();
+    let out = crate::common::say(home.web_port, "broadcast that dinner is on the table");
+    assert_eq!(out["intent"], "HassBroadcast", "{out}");
+    assert_eq!(out["reply"], "Done.", "{out}");
+    let heard = crate::common::wait_until(Duration::from_secs(20), || !home.mic.speaker.sounds(t1).is_empty());
+    std::thread::sleep(Duration::from_millis(1500));
+    let sounds = home.mic.speaker.sounds(t1);
+    assert!(heard && sounds.len() == 1, "{} sounds; log:\n{}", sounds.len(), home.p.log_text());
+    let said = words(&transcribe(&sounds[0].1, dir));
+    assert!(said.contains(&"dinner".to_string()) && said.contains(&"table".to_string()), "{said:?}");
+
+    // The echo of all three went into the microphone while it was gated.
     let (code, body) = crate::common::http(home.web_port, "GET", "/api/status", None).unwrap();
     assert_eq!(code, 200, "{body}");
     let a = &crate::common::json(&body)["audio"];
     assert_eq!(a["utterances_decoded"], 1, "hubd heard itself: {a}\n{}", home.p.log_text());
-    assert_eq!(a["clips_played"], 2, "{a}");
+    assert_eq!(a["clips_played"], 3, "{a}");
     assert!(a["frames_muted"].as_u64().unwrap() > 60, "about 4 s of speech muted: {a}");
 }

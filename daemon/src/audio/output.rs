@@ -40,6 +40,8 @@ use super::metrics::AudioMetrics;
 pub const LINGER: Duration = Duration::from_millis(300);
 /// Clips waiting to be played.
 pub const QUEUE: usize = 8;
+/// A stream opened ahead of a reply ([`Player::warm`]) stays open this long.
+pub const WARM: Duration = Duration::from_secs(5);
 /// A device that consumes nothing for this long is given up on.
 const STALL: Duration = Duration::from_secs(3);
 const RING_SECONDS: f32 = 0.5;
@@ -71,7 +73,6 @@ impl MuteGate {
     fn mute_until(&self, t: Instant) {
         self.until_us.store(self.us(t).max(1), Ordering::Relaxed);
     }
-
 
     fn open(&self) {
         self.until_us.store(0, Ordering::Relaxed);
@@ -108,10 +109,16 @@ struct Job {
     reply: oneshot::Sender<Result<Played, PlayError>>,
 }
 
+enum Msg {
+    Play(Job),
+    /// Open the device now: a reply is coming.
+    Warm,
+}
+
 /// Handle to the playback thread (cheap to clone).
 #[derive(Clone)]
 pub struct Player {
-    tx: SyncSender<Job>,
+    tx: SyncSender<Msg>,
     gate: Arc<MuteGate>,
 }
 
@@ -141,7 +148,16 @@ impl Player {
     ) -> Result<(Player, PlayerThread), AudioError> {
         let (tx, rx) = sync_channel(QUEUE);
         let stop = Arc::new(AtomicBool::new(false));
-        let worker = Worker { device, tail, gate: gate.clone(), metrics, stop: stop.clone(), out: None, failing: false };
+        let worker = Worker {
+            device,
+            tail,
+            gate: gate.clone(),
+            metrics,
+            stop: stop.clone(),
+            out: None,
+            failing: false,
+            keep_until: None,
+        };
         let join = std::thread::Builder::new()
             .name("hubd-audio-play".into())
             .spawn(move || worker.run(rx))
@@ -153,13 +169,20 @@ impl Player {
         &self.gate
     }
 
+    /// Open the device ahead of a clip (the voice loop calls this when an
+    /// utterance ends, while Whisper and the pipeline work), so the reply
+    /// does not wait for it. Best effort.
+    pub fn warm(&self) {
+        let _ = self.tx.try_send(Msg::Warm);
+    }
+
     /// Queue mono `samples` at `rate` Hz; resolves when the clip starts.
     pub async fn play(&self, samples: Vec<f32>, rate: u32) -> Result<Played, PlayError> {
         if samples.is_empty() || !(1000..=768_000).contains(&rate) {
             return Err(PlayError::Clip(format!("{} samples at {rate} Hz", samples.len())));
         }
         let (reply, rx) = oneshot::channel();
-        match self.tx.try_send(Job { samples, rate, reply }) {
+        match self.tx.try_send(Msg::Play(Job { samples, rate, reply })) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => return Err(PlayError::Busy),
             Err(TrySendError::Disconnected(_)) => return Err(PlayError::Stopped),
@@ -192,15 +215,18 @@ struct Worker {
     out: Option<Output>,
     /// The last open failed (warn once per outage).
     failing: bool,
+    /// Warmed: stay open until then even when idle.
+    keep_until: Option<Instant>,
 }
 
 impl Worker {
-    fn run(mut self, rx: Receiver<Job>) {
+    fn run(mut self, rx: Receiver<Msg>) {
         super::capture::silence_alsa_errors();
         while !self.stop.load(Ordering::Relaxed) {
             let wait = if self.out.is_some() { Duration::from_millis(10) } else { Duration::from_millis(100) };
             match rx.recv_timeout(wait) {
-                Ok(job) => self.play(job),
+                Ok(Msg::Play(job)) => self.play(job),
+                Ok(Msg::Warm) => self.warm(),
                 Err(RecvTimeoutError::Timeout) => self.idle(),
                 Err(RecvTimeoutError::Disconnected) => break,
             }
@@ -208,10 +234,24 @@ impl Worker {
         self.gate.open();
     }
 
-    /// Close the stream once it has been quiet for [`LINGER`].
+    fn warm(&mut self) {
+        self.keep_until = Some(Instant::now() + WARM);
+        if self.out.is_none() {
+            match open(&self.device) {
+                Ok(o) => self.out = Some(o),
+                Err(e) => tracing::debug!(device = %self.device, error = %e, "audio output not opened ahead"),
+            }
+        }
+    }
+
+    /// Close the stream once it has been quiet for [`LINGER`] (and any
+    /// warm-up has run out).
     fn idle(&mut self) {
         let Some(o) = self.out.as_mut() else { return };
         let now = Instant::now();
+        if self.keep_until.is_some_and(|t| now < t) {
+            return;
+        }
         if o.popped.load(Ordering::Relaxed) < o.pushed {
             o.drained_at = None;
             return;
@@ -293,6 +333,7 @@ impl Worker {
             std::thread::sleep(Duration::from_millis(2));
         }
         o.drained_at = None;
+        self.keep_until = None;
         let started = started.unwrap_or_else(Instant::now);
         Ok(Played { started, audio, device: o.label.clone() })
     }

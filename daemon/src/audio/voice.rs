@@ -41,6 +41,8 @@ pub struct VoiceTimings {
     pub done_ms: Option<f64>,
     /// End of speech -> the spoken reply started playing.
     pub spoken_ms: Option<f64>,
+    /// Text to speech time for the reply.
+    pub tts_ms: Option<f64>,
 }
 
 /// What happened to one utterance.
@@ -195,6 +197,10 @@ pub async fn run_loop(
                 if let Some(old) = spec.take() {
                     old.job.abort();
                 }
+                // A reply may follow: open the loudspeaker while Whisper works.
+                if let Some(s) = &opts.speaker {
+                    s.warm();
+                }
                 let (asr2, decode) = (asr.clone(), opts.decode.clone());
                 let (seq, end_frame, len) = (t.seq, t.end_frame, t.samples.len());
                 let job = tokio::spawn(async move { asr2.transcribe(t.samples, decode).await });
@@ -241,6 +247,7 @@ fn log_turn(t: &VoiceTurn) {
         transcript_ms = r(t.timings.transcript_ms),
         enqueue_ms = r(t.timings.enqueue_ms.unwrap_or(-1.0)),
         spoken_ms = r(t.timings.spoken_ms.unwrap_or(-1.0)),
+        tts_ms = r(t.timings.tts_ms.unwrap_or(-1.0)),
         "voice utterance"
     );
 }
@@ -415,6 +422,7 @@ async fn speak_reply(
         Ok(spoken) => {
             let at = ms(spoken.started.saturating_duration_since(end));
             turn.timings.spoken_ms = Some(at);
+            turn.timings.tts_ms = Some(spoken.tts_ms);
             if let Some(s) = session {
                 let data = serde_json::json!({
                     "tts_ms": round1(spoken.tts_ms),

@@ -139,6 +139,8 @@ pub struct Deps {
     pub bus: EventBus,
     pub link: MqttLink,
     pub clock: Clock,
+    /// Says `assist_satellite.announce` messages (`[audio] output`).
+    pub speaker: Option<crate::speech::Speaker>,
     pub stop: watch::Receiver<bool>,
 }
 

@@ -38,6 +38,7 @@ pub(super) struct Task {
     bus: EventBus,
     link: MqttLink,
     clock: Clock,
+    speaker: Option<crate::speech::Speaker>,
     stop: watch::Receiver<bool>,
     /// Entity -> the rule (and chain depth) that last commanded it, until when.
     caused: HashMap<String, (Cause, i64)>,
@@ -65,6 +66,7 @@ impl Task {
             bus: deps.bus,
             link: deps.link,
             clock: deps.clock,
+            speaker: deps.speaker,
             stop: deps.stop,
             caused: HashMap::new(),
             command_ids: HashMap::new(),
@@ -270,6 +272,10 @@ impl Task {
                     });
                     self.publish(format!("{NOTIFY_PREFIX}/{target}"), body.to_string().into_bytes(), false);
                 }
+                Output::Announce { rule, message, .. } => match &self.speaker {
+                    Some(s) => s.announce(message, "automation"),
+                    None => tracing::warn!(automation = %rule, message, "announcement not spoken: no audio output"),
+                },
                 Output::Reply { rule, text, .. } => {
                     if let Some(tx) = sentence.take() {
                         let _ = tx.send(Some(SentenceReply { automation_id: rule, reply: text }));

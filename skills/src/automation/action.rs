@@ -1,6 +1,7 @@
 //! Service actions (`action = "light.turn_on"`, `target`, `data`) as device
 //! commands through the one command builder, or as the hub's own services:
-//! `mqtt.publish`, `notify.<target>`, `automation.turn_on|turn_off|trigger`.
+//! `mqtt.publish`, `notify.<target>`, `assist_satellite.announce` (said on the
+//! hub's loudspeaker), `automation.turn_on|turn_off|trigger`.
 use firmware_bridge::{Action, DeviceCommand, DeviceKind, DeviceState, Rgb};
 use serde_json::{Map, Value};
 
@@ -16,6 +17,7 @@ pub enum Effect {
     Commands { entities: Vec<String>, commands: Vec<DeviceCommand> },
     Publish { topic: String, payload: String, retain: bool },
     Notify { target: String, title: Option<String>, message: String },
+    Announce { message: String },
     Enable { rules: Vec<String>, enabled: bool },
     Trigger { rules: Vec<String> },
 }
@@ -251,6 +253,16 @@ pub fn resolve(
             let message = text("message", data)?.ok_or_else(|| format!("{service} needs `data.message`"))?;
             let title = text("title", data)?;
             Ok(Effect::Notify { target: name.to_string(), title, message })
+        }
+        "assist_satellite" if name == "announce" => {
+            for k in data.keys() {
+                if k != "message" {
+                    return Err(format!("{service}: `data.{k}` is not implemented yet (expected message)"));
+                }
+            }
+            let message = text("message", data)?.filter(|m| !m.trim().is_empty());
+            let message = message.ok_or_else(|| format!("{service} needs `data.message`"))?;
+            Ok(Effect::Announce { message })
         }
         "automation" => {
             let rules = automation_ids(target, rules)?;

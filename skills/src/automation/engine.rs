@@ -666,6 +666,12 @@ impl Engine {
                             let rule = run.record.rule.clone();
                             out.push(Output::Notify { run: id, rule, target, title, message });
                         }
+                        Ok(Effect::Announce { message }) => {
+                            trace.detail = json!({"action": service, "message": message});
+                            run.record.steps.push(trace);
+                            let rule = run.record.rule.clone();
+                            out.push(Output::Announce { run: id, rule, message });
+                        }
                         Ok(e) => {
                             trace.detail = json!({"action": service});
                             run.record.steps.push(trace);

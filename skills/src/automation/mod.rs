@@ -207,6 +207,8 @@ pub enum Output {
     Publish { run: RunId, topic: String, payload: String, retain: bool },
     /// Send a notification (`notify.<target>`).
     Notify { run: RunId, rule: String, target: String, title: Option<String>, message: String },
+    /// Say this on the hub's loudspeaker (`assist_satellite.announce`).
+    Announce { run: RunId, rule: String, message: String },
     /// The reply to a sentence that triggered `run` of `rule`.
     Reply { run: RunId, rule: String, text: String },
     /// A rule was enabled or disabled by an action (`automation.turn_off`).

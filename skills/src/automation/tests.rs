@@ -236,6 +236,37 @@ actions = [{ action = "notify.phone", data = { message = "It is {{ trigger.to_st
 }
 
 #[test]
+fn announce_says_the_rendered_message_on_the_loudspeaker() {
+    let mut b = Bench::new(
+        r#"
+[[automation]]
+id = "cold"
+triggers = [{ trigger = "numeric_state", entity_id = "sensor.outside", below = 3 }]
+actions = [{ action = "assist_satellite.announce", data = { message = "It is {{ trigger.to_state.state }} degrees outside" } }]
+"#,
+    );
+    b.set("sensor.outside", value(json!(5.0)));
+    let out = b.set("sensor.outside", value(json!(2)));
+    let said: Vec<&str> = out
+        .iter()
+        .filter_map(|o| match o {
+            Output::Announce { message, rule, .. } if rule == "cold" => Some(message.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(said, ["It is 2 degrees outside"]);
+    let errs = |rules: &str| Bench::try_new(rules).err().expect("refused");
+    let e = errs(
+        "[[automation]]\nid = \"a\"\ntriggers = [{ trigger = \"hubd_start\" }]\nactions = [{ action = \"assist_satellite.announce\", data = { message = \"hi\", preannounce = false } }]\n",
+    );
+    assert!(e[0].message.contains("`data.preannounce` is not implemented yet"), "{e:?}");
+    let e = errs(
+        "[[automation]]\nid = \"a\"\ntriggers = [{ trigger = \"hubd_start\" }]\nactions = [{ action = \"assist_satellite.announce\" }]\n",
+    );
+    assert!(e[0].message.contains("needs `data.message`"), "{e:?}");
+}
+
+#[test]
 fn conditions_time_weekday_zone_and_logic() {
     let rules = r#"
 [[automation]]

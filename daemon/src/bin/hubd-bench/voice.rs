@@ -1,4 +1,5 @@
-//! Section `voice`: end of speech -> MQTT publish, through the real chain.
+//! Section `voice`: end of speech -> MQTT publish, and -> the start of the
+//! spoken reply, through the real chain.
 //!
 //! A `hubd run --demo` child process captures from a FIFO-fed ALSA
 //! microphone (`scripts/alsa/asoundrc.in`, HOME/XDG_CONFIG_HOME in a temp
@@ -10,6 +11,11 @@
 //! outbox and the publish. Peer: faster-whisper on the same utterances
 //! (the daemon keeps them as WAVs), against the daemon's own ASR time.
 //! Target: p50 under 400 ms.
+//!
+//! The spoken reply goes to the same ALSA configuration's loudspeaker, a
+//! `file` PCM on a second FIFO drained here in real time; its latency is
+//! the first audible sample read from it - the same end-of-speech mark
+//! (within one 20 ms read). Target: p50 under 600 ms.
 
 use std::collections::VecDeque;
 use std::io::Write;
@@ -112,6 +118,55 @@ impl Drop for Feeder {
     }
 }
 
+/// Drains the speaker FIFO in real time; records when each sound starts
+/// (audio after at least 600 ms without any).
+struct SpeakerTap {
+    starts: Arc<Mutex<Vec<Instant>>>,
+}
+
+impl SpeakerTap {
+    fn start(fifo: &Path) -> anyhow::Result<SpeakerTap> {
+        use std::io::Read;
+        let mut f = std::fs::OpenOptions::new().read(true).write(true).open(fifo)?;
+        // The smallest pipe (one page, ~10 ms of audio): the FIFO stands in for
+        // a device buffer, and Linux's default 64 KiB would add 170 ms.
+        // SAFETY: fcntl on a file descriptor this function owns.
+        unsafe { libc::fcntl(std::os::fd::AsRawFd::as_raw_fd(&f), libc::F_SETPIPE_SZ, 4096) };
+        let starts: Arc<Mutex<Vec<Instant>>> = Arc::default();
+        let s = starts.clone();
+        std::thread::spawn(move || {
+            let mut buf = vec![0u8; PERIOD_BYTES];
+            let bytes_per_s = (RATE * CHANNELS * 4) as f64;
+            let (mut clock, mut last_loud) = (Instant::now(), None::<Instant>);
+            while let Ok(n) = f.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                let now = Instant::now();
+                let loud = buf[..n].chunks_exact(4).any(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]).abs() > 1e-3);
+                if loud {
+                    if last_loud.is_none_or(|t| now.duration_since(t) > Duration::from_millis(600))
+                        && let Ok(mut v) = s.lock()
+                    {
+                        v.push(now);
+                    }
+                    last_loud = Some(now);
+                }
+                clock = clock.max(now.checked_sub(Duration::from_millis(60)).unwrap_or(now));
+                clock += Duration::from_secs_f64(n as f64 / bytes_per_s);
+                if let Some(d) = clock.checked_duration_since(Instant::now()) {
+                    std::thread::sleep(d);
+                }
+            }
+        });
+        Ok(SpeakerTap { starts })
+    }
+
+    fn starts(&self) -> Vec<Instant> {
+        self.starts.lock().map(|v| v.clone()).unwrap_or_default()
+    }
+}
+
 /// espeak-ng -> FLOAT_LE 48 kHz stereo, and the byte offset just past the
 /// last sample above -40 dBFS (the end of speech).
 fn speech(dir: &Path, text: &str) -> anyhow::Result<(Vec<u8>, usize)> {
@@ -188,18 +243,21 @@ fn log_values(log: &str, key: &str) -> Vec<f64> {
 pub fn run() -> anyhow::Result<Vec<Row>> {
     let dir = TempDir::new("voice")?;
     let fifo = dir.path().join("mic.fifo");
-    anyhow::ensure!(Command::new("mkfifo").arg(&fifo).status()?.success(), "mkfifo failed");
+    let speaker = dir.path().join("speaker.fifo");
+    anyhow::ensure!(Command::new("mkfifo").arg(&fifo).arg(&speaker).status()?.success(), "mkfifo failed");
     let template = std::fs::read_to_string(repo_root().join("scripts/alsa/asoundrc.in"))?;
     std::fs::create_dir_all(dir.path().join("alsa"))?;
     std::fs::write(
         dir.path().join("alsa/asoundrc"),
         template
             .replace("@FIFO@", &fifo.display().to_string())
+            .replace("@SPEAKER@", &speaker.display().to_string())
             .replace("@FORMAT@", "FLOAT_LE")
             .replace("@RATE@", "48000")
             .replace("@CHANNELS@", "2"),
     )?;
     let feeder = Feeder::start(&fifo)?;
+    let tap = SpeakerTap::start(&speaker)?;
     let broker = Mosquitto::try_start(dir.path())?;
     let web_port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let conf = dir.path().join("hub.toml");
@@ -252,25 +310,36 @@ pub fn run() -> anyhow::Result<Vec<Row>> {
 
     let on = speech(dir.path(), "okay home, turn on the kitchen light")?;
     let off = speech(dir.path(), "okay home, turn off the kitchen light")?;
-    let mut lat = Vec::new();
+    let (mut lat, mut spoken) = (Vec::new(), Vec::new());
     let mut misses = 0;
     for i in 0..N + 2 {
         let (bytes, mark) = if i % 2 == 0 { on.clone() } else { off.clone() };
         while rx.try_recv().is_ok() {}
         let before = feeder.marks().len();
+        let sounds = tap.starts().len();
         feeder.play(bytes, mark);
         match rx.recv_timeout(Duration::from_secs(20)) {
             Ok(t) => {
                 let marks = feeder.marks();
                 let Some(end) = marks.get(before).copied() else { bail!("feeder lost the speech mark") };
+                // The reply starts playing after the publish.
+                let t1 = Instant::now();
+                while tap.starts().len() <= sounds && t1.elapsed() < Duration::from_secs(10) {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                let reply = tap.starts().get(sounds).copied();
                 // First two are warm-up (first Whisper call allocates).
                 if i >= 2 {
                     lat.push(t.saturating_duration_since(end).as_secs_f64() * 1000.0);
+                    if let Some(r) = reply {
+                        spoken.push(r.saturating_duration_since(end).as_secs_f64() * 1000.0);
+                    }
                 }
             }
             Err(_) => misses += 1,
         }
-        std::thread::sleep(Duration::from_millis(1500));
+        // The reply plays (the microphone is muted meanwhile), then a pause.
+        std::thread::sleep(Duration::from_millis(2500));
     }
     // The daemon's log outlives the temp dir, for reading the transcripts.
     let _ = std::fs::copy(&log_path, std::env::temp_dir().join("hubd-bench-voice.log"));
@@ -278,6 +347,7 @@ pub fn run() -> anyhow::Result<Vec<Row>> {
     let text = log();
     let asr: Vec<f64> = log_values(&text, "asr_ms");
     let hang: Vec<f64> = log_values(&text, "endpoint_ms");
+    let tts: Vec<f64> = log_values(&text, "tts_ms");
 
     // Peer: faster-whisper on the daemon's own recordings of the commands.
     let recs: Vec<PathBuf> = std::fs::read_dir(dir.path().join("recordings"))
@@ -298,6 +368,9 @@ pub fn run() -> anyhow::Result<Vec<Row>> {
         percentile(&v, 0.5)
     };
     let asr50 = med(&asr);
+    let mut sp = spoken.clone();
+    sp.sort_by(f64::total_cmp);
+    let (sp50, sp95) = (percentile(&sp, 0.5), percentile(&sp, 0.95));
     let peer50 = med(&peer);
     Ok(vec![
         Row {
@@ -330,6 +403,30 @@ pub fn run() -> anyhow::Result<Vec<Row>> {
             hubd: format!("{asr50:.0} ms"),
             peer: if peer.is_empty() { "-".into() } else { format!("{peer50:.0} ms") },
             ratio: if peer.is_empty() { "-".into() } else { format!("{:.2}x", asr50 / peer50) },
+            target: "-".into(),
+        },
+        Row {
+            section: "voice",
+            metric: format!("end of speech -> spoken reply starts p50 (n={})", sp.len()),
+            hubd: if sp.is_empty() { "none heard".into() } else { format!("{sp50:.0} ms") },
+            peer: "-".into(),
+            ratio: "-".into(),
+            target: format!("< 600 ms: {}", if !sp.is_empty() && sp50 < 600.0 { "met" } else { "MISSED" }),
+        },
+        Row {
+            section: "voice",
+            metric: "end of speech -> spoken reply starts p95".into(),
+            hubd: if sp.is_empty() { "-".into() } else { format!("{sp95:.0} ms") },
+            peer: "-".into(),
+            ratio: "-".into(),
+            target: "-".into(),
+        },
+        Row {
+            section: "voice",
+            metric: "  of which: espeak-ng per reply sentence (p50)".into(),
+            hubd: format!("{:.0} ms", med(&tts)),
+            peer: "-".into(),
+            ratio: "-".into(),
             target: "-".into(),
         },
     ])
