@@ -311,6 +311,7 @@ impl Runtime {
                 llm: rt.services.llm.clone(),
                 asr: rt.services.asr.clone(),
                 vlm: rt.services.vlm.clone(),
+                tts: rt.services.tts.clone(),
                 models: rt.services.branches.clone(),
                 bus: rt.bus.clone(),
                 tracker: rt.tracker.clone(),

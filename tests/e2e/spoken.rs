@@ -99,6 +99,13 @@ impl SpeakerTap {
     }
 }
 
+/// hubd's own Whisper on a WAV file.
+pub fn transcribe_wav(wav: &Path) -> String {
+    let out = crate::common::hubd().env("HUBD_VENV", crate::voice::venv()).arg("transcribe").arg(wav).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
 /// hubd's own Whisper on FLOAT_LE 48 kHz stereo bytes.
 pub fn transcribe(bytes: &[u8], dir: &Path) -> String {
     let raw = dir.join("said.raw");
@@ -211,4 +218,65 @@ fn replies_and_finished_timers_are_spoken_and_not_heard_as_commands() {
     assert_eq!(a["utterances_decoded"], 1, "hubd heard itself: {a}\n{}", home.p.log_text());
     assert_eq!(a["clips_played"], 3, "{a}");
     assert!(a["frames_muted"].as_u64().unwrap() > 60, "about 4 s of speech muted: {a}");
+}
+
+/// The OpenAI client against `/v1/audio/speech`, then that server as
+/// another hub's `[tts] engine = "openai"`.
+const SPEECH_CLIENT: &str = r#"
+import json, sys, openai
+port, token, out = sys.argv[1], sys.argv[2], sys.argv[3]
+c = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=token, max_retries=0)
+c.audio.speech.create(model="tts-1", voice="alloy", input="turn on the kitchen light", response_format="wav").write_to_file(out)
+pcm = c.audio.speech.create(model="tts-1", voice="en-us", input="hello there", response_format="pcm", speed=1.5).read()
+errors = {}
+for name, kw in {"mp3": {"response_format": "mp3"}, "voice": {"voice": "xx-nope"}, "speed": {"speed": 9}}.items():
+    args = {"model": "tts-1", "voice": "alloy", "input": "hi", "response_format": "wav", **kw}
+    try:
+        c.audio.speech.create(**args)
+        errors[name] = "accepted"
+    except openai.BadRequestError as e:
+        errors[name] = e.response.json()["error"]["message"]
+print(json.dumps({"pcm_bytes": len(pcm), "errors": errors}))
+"#;
+
+/// hubd serves OpenAI's `/v1/audio/speech` to the official Python client
+/// (WAV that hubd's Whisper reads back, 24 kHz PCM, errors naming the
+/// field); and a second hub whose `[tts]` is that server (its own
+/// espeak-ng made unusable) speaks a broadcast with it.
+#[test]
+fn speech_api_serves_the_openai_client_and_another_hub() {
+    let a = crate::common::Home::start();
+    let token = std::fs::read_to_string(a.dir.path().join("web-token")).unwrap().trim().to_string();
+    let out_wav = a.dir.path().join("speech.wav");
+    let out = Command::new(crate::voice::venv().join("bin/python"))
+        .args(["-c", SPEECH_CLIENT, &a.web.to_string(), &token])
+        .arg(&out_wav)
+        .output()
+        .expect("the venv's python with the openai package");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let v = crate::common::json(stdout.lines().last().unwrap_or_default());
+    let heard = words(&transcribe_wav(&out_wav));
+    assert!(heard.ends_with(&["kitchen".to_string(), "light".to_string()]), "{heard:?}");
+    // "hello there" at 1.5x: under a second of 16-bit samples at 24 kHz.
+    let pcm = v["pcm_bytes"].as_u64().unwrap();
+    assert!(pcm > 10_000 && pcm < 48_000 && pcm.is_multiple_of(2), "{v}");
+    let e = &v["errors"];
+    assert!(e["mp3"].as_str().unwrap().contains("not implemented yet"), "{v}");
+    assert!(e["voice"].as_str().unwrap().contains("`voice`"), "{v}");
+    assert!(e["speed"].as_str().unwrap().contains("`speed`"), "{v}");
+
+    let tts = format!(
+        "\n[tts]\nengine = \"openai\"\nurl = \"http://127.0.0.1:{}/v1\"\napi_key = \"{token}\"\nprogram = \"/nonexistent/espeak-ng\"\n",
+        a.web
+    );
+    let b = VoiceHome::start_with("okay home", &tts);
+    let t0 = Instant::now();
+    assert_eq!(crate::common::say(b.web_port, "broadcast that dinner is on the table")["reply"], "Done.");
+    let heard = crate::common::wait_until(Duration::from_secs(20), || !b.mic.speaker.sounds(t0).is_empty());
+    std::thread::sleep(Duration::from_millis(1500));
+    let sounds = b.mic.speaker.sounds(t0);
+    assert!(heard && sounds.len() == 1, "{} sounds; log:\n{}", sounds.len(), b.p.log_text());
+    let said = words(&transcribe(&sounds[0].1, b.mic.dir.path()));
+    assert!(said.contains(&"dinner".to_string()) && said.contains(&"table".to_string()), "{said:?}");
 }

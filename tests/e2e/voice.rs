@@ -349,6 +349,11 @@ pub struct VoiceHome {
 
 impl VoiceHome {
     pub fn start(wake: &str) -> VoiceHome {
+        VoiceHome::start_with(wake, "")
+    }
+
+    /// With `extra` appended to `hub.toml` (e.g. a `[tts]` table).
+    pub fn start_with(wake: &str, extra: &str) -> VoiceHome {
         let mic = FifoMic::new();
         let feeder = Feeder::start(&mic.fifo);
         let rt = crate::common::runtime();
@@ -356,6 +361,8 @@ impl VoiceHome {
         let devices = crate::common::Devices::start(&rt, broker.port);
         let web_port = crate::common::free_port();
         let config = write_voice_config(mic.dir.path(), broker.port, web_port, wake);
+        let text = std::fs::read_to_string(&config).unwrap() + extra;
+        std::fs::write(&config, text).unwrap();
         let p = start_voice_daemon(&mic, &config, web_port);
         VoiceHome { mic, feeder, rt, broker, devices, web_port, p }
     }

@@ -45,7 +45,7 @@ mod validate;
 mod tests;
 
 pub use schema::*;
-pub use services::{TtsConfig, WyomingConfig};
+pub use services::{NORMAL_RATE, TtsConfig, WyomingConfig};
 use span::{Seg, Source, entries, section};
 use validate::{Validator, one_of, sorted, strip_not_implemented};
 

@@ -40,21 +40,50 @@ impl WyomingConfig {
     }
 }
 
-/// `[tts]`: text to speech with espeak-ng, run as a program.
+/// `[tts]`: text to speech with espeak-ng, run as a program, or an
+/// OpenAI-compatible `/v1/audio/speech` server.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TtsConfig {
+    /// `espeak-ng` (the default) or `openai`.
+    pub engine: String,
     /// The espeak-ng executable (a name on `PATH` or a path).
     pub program: String,
-    /// Default voice: a language from `espeak-ng --voices` (`en-us`, `de`).
+    /// Default voice: a language from `espeak-ng --voices` (`en-us`, `de`),
+    /// or the server's voice name with `engine = "openai"`.
     pub voice: String,
-    /// Words a minute (espeak-ng's `-s`), 80..=450.
+    /// Words a minute (espeak-ng's `-s`), 80..=450; `speed = rate / 175`
+    /// for a server.
     pub rate: u32,
+    /// `engine = "openai"`: the API base, `http://host:port/v1`.
+    pub url: Option<String>,
+    /// `engine = "openai"`: the model to ask for.
+    pub model: String,
+    /// `engine = "openai"`: sent as `Authorization: Bearer`.
+    pub api_key: Option<String>,
 }
+
+/// espeak-ng's default speaking rate: `speed = 1.0` for a server.
+pub const NORMAL_RATE: u32 = 175;
 
 impl Default for TtsConfig {
     fn default() -> Self {
-        TtsConfig { program: "espeak-ng".into(), voice: "en-us".into(), rate: 175 }
+        TtsConfig {
+            engine: "espeak-ng".into(),
+            program: "espeak-ng".into(),
+            voice: "en-us".into(),
+            rate: NORMAL_RATE,
+            url: None,
+            model: "tts-1".into(),
+            api_key: None,
+        }
+    }
+}
+
+impl TtsConfig {
+    /// `engine = "openai"`.
+    pub fn remote(&self) -> bool {
+        self.engine == "openai"
     }
 }
 
@@ -78,6 +107,8 @@ mod tests {
         assert!(!c.wyoming.enabled && c.wyoming.announce(), "a LAN bind is announced unless told not to");
         let c = Config::from_str("[wyoming]\nbind = \"0.0.0.0:10700\"\nzeroconf = false\n", "t.toml").unwrap();
         assert!(!c.wyoming.announce());
+        let c = Config::from_str("[tts]\nengine = \"openai\"\nurl = \"http://tts.lan:8000/v1\"\n", "t.toml").unwrap();
+        assert!(c.tts.remote() && c.tts.model == "tts-1");
         let c = Config::from_str("[tts]\nvoice = \"de\"\nrate = 200\n", "t.toml").unwrap();
         assert_eq!((c.tts.program.as_str(), c.tts.voice.as_str(), c.tts.rate), ("espeak-ng", "de", 200));
     }
@@ -92,6 +123,10 @@ mod tests {
             ("[tts]\nvoice = \"-x\"\n", "t.toml:2:9: invalid voice `-x`"),
             ("[tts]\nrate = 20\n", "t.toml:2:8: `rate = 20` is out of range"),
             ("[tts]\nprogram = \" \"\n", "t.toml:2:11: `program` is empty"),
+            ("[tts]\nengine = \"piper\"\n", "t.toml:2:10: unknown engine `piper`"),
+            ("[tts]\nengine = \"openai\"\n", "`engine = \"openai\"` needs a `url`"),
+            ("[tts]\nengine = \"openai\"\nurl = \"https://x/v1\"\n", "https is not implemented yet"),
+            ("[tts]\nurl = \"http://x/v1\"\n", "t.toml:2:7: `url` is used only with `engine = \"openai\"`"),
         ];
         for (text, want) in cases {
             let e = errors(text);

@@ -102,6 +102,13 @@ pub fn routes(
             .and_then(super::openai::chat_completions)
             .or(not_allowed("POST")),
     );
+    let speech = warp::path!("v1" / "audio" / "speech").and(authorized()).and(
+        warp::post()
+            .and(json_body::<super::speech::SpeechRequest>(body))
+            .and(with_api())
+            .and_then(super::speech::speech)
+            .or(not_allowed("POST")),
+    );
     let models = warp::path!("v1" / "models")
         .and(authorized())
         .and(get_or_head().and(with_api()).and_then(super::openai::models).or(not_allowed("GET, HEAD")));
@@ -156,6 +163,7 @@ pub fn routes(
         .or(status)
         .or(metrics)
         .or(chat)
+        .or(speech)
         .or(models);
     let limiter = limits.rate_limit.map(|(per_s, burst)| Arc::new(RateLimiter::new(per_s, burst)));
     guard(auth, bound)

@@ -30,6 +30,7 @@ pub mod openapi_doc;
 pub mod ratelimit;
 mod server;
 pub mod session;
+pub mod speech;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -61,6 +62,8 @@ pub struct Api {
     /// Whisper, shared with the microphone (`POST /api/listen`; loaded on first use).
     pub asr: crate::services::AsrService,
     pub vlm: crate::vlm::VlmService,
+    /// `[tts]`, behind `/v1/audio/speech`.
+    pub tts: crate::tts::TtsService,
     /// The model branches as configured (`ModelServices::branches`).
     pub models: Arc<Vec<crate::services::Branch>>,
     /// The hub's event bus (`GET /api/events`, metrics).

@@ -20,6 +20,32 @@ impl Validator<'_> {
         }
         let t = &self.cfg.tts;
         let base = [Seg::Key("tts")];
+        match t.engine.as_str() {
+            "espeak-ng" => {
+                for (key, set) in [("url", t.url.is_some()), ("api_key", t.api_key.is_some())] {
+                    if set {
+                        let msg = format!("`{key}` is used only with `engine = \"openai\"`");
+                        self.err(&base, Some(key), msg, Some("`engine = \"openai\"`, or remove the key".into()));
+                    }
+                }
+            }
+            "openai" => match t.url.as_deref().map(crate::tts::openai::BaseUrl::parse) {
+                None => self.err(
+                    &base,
+                    Some("engine"),
+                    "`engine = \"openai\"` needs a `url`".into(),
+                    Some("`url = \"http://host:port/v1\"`".into()),
+                ),
+                Some(Err(e)) => self.err(&base, Some("url"), e, Some("`http://host:port/v1`".into())),
+                Some(Ok(_)) => {}
+            },
+            other => self.err(
+                &base,
+                Some("engine"),
+                format!("unknown engine `{other}`"),
+                Some("`espeak-ng` or `openai`".into()),
+            ),
+        }
         if t.program.trim().is_empty() {
             self.err(&base, Some("program"), "`program` is empty".into(), Some("`espeak-ng` or a path to it".into()));
         }

@@ -1,7 +1,8 @@
 //! Text to speech: Debian's `espeak-ng` run as a program (`[tts] program`,
 //! not linked), with `[tts] voice` and `rate` (words a minute). The text
 //! goes in on stdin (never as an argument), the WAV comes back on stdout
-//! (`--stdout`): 22,050 Hz 16-bit mono for espeak-ng's voices.
+//! (`--stdout`): 22,050 Hz 16-bit mono for espeak-ng's voices. Or, with
+//! `[tts] engine = "openai"`, an OpenAI-compatible server ([`openai`]).
 //!
 //! [`TtsService`] is a cheap handle shared like the model services; the
 //! voice list (`espeak-ng --voices`) is read once, on first use. A missing
@@ -17,6 +18,8 @@ use tokio::io::AsyncWriteExt;
 use tokio::sync::OnceCell;
 
 use crate::config::TtsConfig;
+
+pub mod openai;
 
 /// Longest text spoken at once (characters).
 pub const MAX_TEXT_CHARS: usize = 5000;
@@ -43,6 +46,8 @@ pub enum TtsError {
     UnknownVoice(String),
     #[error("the speech program's output is not usable WAV: {0}")]
     BadWav(String),
+    #[error("speech server {url}: {message}")]
+    Server { url: String, message: String },
 }
 
 /// One voice as `espeak-ng --voices` lists it.
@@ -148,6 +153,11 @@ impl TtsService {
 
     /// Speak `text` with `voice` (a name from [`Self::voices`]; `None` = `[tts] voice`).
     pub async fn synthesize(&self, text: &str, voice: Option<&str>) -> Result<Speech, TtsError> {
+        self.synthesize_at(text, voice, self.inner.cfg.rate).await
+    }
+
+    /// [`Self::synthesize`] at `rate` words a minute.
+    pub async fn synthesize_at(&self, text: &str, voice: Option<&str>, rate: u32) -> Result<Speech, TtsError> {
         let text = text.trim();
         if text.is_empty() {
             return Err(TtsError::Empty);
@@ -158,6 +168,9 @@ impl TtsService {
         }
         let cfg = &self.inner.cfg;
         let voice = voice.unwrap_or(&cfg.voice);
+        if cfg.remote() {
+            return openai::speech(cfg, text, voice, rate, TIMEOUT).await;
+        }
         if let Some(list) = self.voices().await
             && voice != cfg.voice
             && !list.iter().any(|v| v.name == voice)
@@ -167,7 +180,7 @@ impl TtsService {
         let program = cfg.program.clone();
         let spawn_err = |source| TtsError::Spawn { program: program.clone(), source };
         let mut child = tokio::process::Command::new(&program)
-            .args(["--stdout", "-v", voice, "-s", &cfg.rate.to_string()])
+            .args(["--stdout", "-v", voice, "-s", &rate.to_string()])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
