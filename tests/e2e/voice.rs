@@ -120,12 +120,6 @@ impl Feeder {
     pub fn play(&self, bytes: Vec<u8>) {
         self.clips.lock().unwrap().push_back(Clip { bytes, pos: 0 });
     }
-
-    /// [`Self::play`] for another thread (an echo of the speaker).
-    pub fn sink(&self) -> Box<dyn Fn(Vec<u8>) + Send> {
-        let clips = self.clips.clone();
-        Box::new(move |bytes| clips.lock().unwrap().push_back(Clip { bytes, pos: 0 }))
-    }
 }
 
 impl Drop for Feeder {

@@ -45,6 +45,8 @@ pub const WARM: Duration = Duration::from_secs(5);
 /// A device that consumes nothing for this long is given up on.
 const STALL: Duration = Duration::from_secs(3);
 const RING_SECONDS: f32 = 0.5;
+/// What the device holds after the ring (two 20 ms periods).
+const DEVICE_BUFFER: Duration = Duration::from_millis(40);
 /// How long the microphone stays muted for a clip that has not started yet.
 const OPEN_ALLOWANCE: Duration = Duration::from_secs(1);
 
@@ -72,6 +74,11 @@ impl MuteGate {
 
     fn mute_until(&self, t: Instant) {
         self.until_us.store(self.us(t).max(1), Ordering::Relaxed);
+    }
+
+    /// Keep muted until at least `t`.
+    fn extend_until(&self, t: Instant) {
+        self.until_us.fetch_max(self.us(t), Ordering::Relaxed);
     }
 
     fn open(&self) {
@@ -249,11 +256,12 @@ impl Worker {
     fn idle(&mut self) {
         let Some(o) = self.out.as_mut() else { return };
         let now = Instant::now();
-        if self.keep_until.is_some_and(|t| now < t) {
-            return;
-        }
         if o.popped.load(Ordering::Relaxed) < o.pushed {
             o.drained_at = None;
+            hold(&self.gate, o, now, self.tail);
+            return;
+        }
+        if self.keep_until.is_some_and(|t| now < t) {
             return;
         }
         let since = *o.drained_at.get_or_insert(now);
@@ -314,6 +322,9 @@ impl Worker {
                 started = Some(now);
                 self.gate.mute_until(now + audio + self.tail);
             }
+            if started.is_some() {
+                hold(&self.gate, o, now, self.tail);
+            }
             if pos >= pcm.len() && started.is_some() {
                 break;
             }
@@ -337,6 +348,15 @@ impl Worker {
         let started = started.unwrap_or_else(Instant::now);
         Ok(Played { started, audio, device: o.label.clone() })
     }
+}
+
+/// While audio waits in the ring, the microphone stays muted until it has
+/// played, plus the device's buffer and the tail: a device (or a loaded
+/// machine) that plays behind real time keeps the gate closed as long.
+fn hold(gate: &MuteGate, o: &Output, now: Instant, tail: Duration) {
+    let queued = o.pushed.saturating_sub(o.popped.load(Ordering::Relaxed));
+    let left = Duration::from_secs_f64(queued as f64 / (f64::from(o.rate) * o.channels as f64));
+    gate.extend_until(now + left + DEVICE_BUFFER + tail);
 }
 
 /// Mono `samples` at `rate_in` → interleaved `channels` at `rate_out`.
@@ -467,6 +487,10 @@ mod tests {
         g.mute_until(now + Duration::from_millis(500));
         assert!(g.muted(now + Duration::from_millis(499)));
         assert!(!g.muted(now + Duration::from_millis(501)));
+        g.extend_until(now + Duration::from_millis(100));
+        assert!(g.muted(now + Duration::from_millis(499)), "extending never shortens");
+        g.extend_until(now + Duration::from_millis(800));
+        assert!(g.muted(now + Duration::from_millis(799)));
         g.open();
         assert!(!g.muted(now));
     }
