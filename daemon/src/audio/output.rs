@@ -277,10 +277,9 @@ impl Worker {
         self.gate.mute_until(Instant::now() + len + self.tail + OPEN_ALLOWANCE);
         let result = self.play_inner(&job.samples, job.rate);
         match &result {
-            Ok(p) => {
-                AudioMetrics::inc(&self.metrics.clips_played);
-                self.gate.mute_until(p.started + p.audio + self.tail);
-            }
+            // play_inner set the gate when the clip started and holds it
+            // while the clip drains.
+            Ok(_) => AudioMetrics::inc(&self.metrics.clips_played),
             Err(e) => {
                 AudioMetrics::inc(&self.metrics.play_failures);
                 self.gate.open();
