@@ -83,32 +83,40 @@ pub async fn speech(body: SpeechRequest, api: Api) -> Result<warp::reply::Respon
             .map_err(|e| ApiError::Internal(format!("resampling speech: {e}")).rejection())?;
         (pcm.iter().flat_map(|s| ((s * 32767.0) as i16).to_le_bytes()).collect::<Vec<u8>>(), "audio/pcm")
     } else {
-        (wav_bytes(&speech), "audio/wav")
+        let wav = wav_bytes(&speech).map_err(|e| ApiError::Internal(format!("writing WAV: {e}")).rejection())?;
+        (wav, "audio/wav")
     };
     let mut r = warp::reply::Response::new(bytes.into());
     r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(mime));
     Ok(r)
 }
 
-/// A RIFF/WAVE file of integer PCM.
-pub fn wav_bytes(s: &Speech) -> Vec<u8> {
-    let block = u32::from(s.width) * u32::from(s.channels);
-    let data = s.pcm.len() as u32;
-    let mut v = Vec::with_capacity(44 + s.pcm.len());
-    v.extend(b"RIFF");
-    v.extend((36 + data).to_le_bytes());
-    v.extend(b"WAVEfmt ");
-    v.extend(16u32.to_le_bytes());
-    v.extend(1u16.to_le_bytes());
-    v.extend(s.channels.to_le_bytes());
-    v.extend(s.rate.to_le_bytes());
-    v.extend((s.rate * block).to_le_bytes());
-    v.extend((block as u16).to_le_bytes());
-    v.extend((s.width * 8).to_le_bytes());
-    v.extend(b"data");
-    v.extend(data.to_le_bytes());
-    v.extend(&s.pcm);
-    v
+/// A WAV file of the speech's integer PCM, written with `hound` as the
+/// recordings are.
+pub fn wav_bytes(s: &Speech) -> Result<Vec<u8>, hound::Error> {
+    if s.width == 0 {
+        return Err(hound::Error::Unsupported);
+    }
+    let spec = hound::WavSpec {
+        channels: s.channels,
+        sample_rate: s.rate,
+        bits_per_sample: s.width * 8,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut out = std::io::Cursor::new(Vec::with_capacity(44 + s.pcm.len()));
+    let mut w = hound::WavWriter::new(&mut out, spec)?;
+    for b in s.pcm.chunks_exact(usize::from(s.width)) {
+        let v = match *b {
+            [a] => i32::from(a) - 128,
+            [a, b] => i32::from(i16::from_le_bytes([a, b])),
+            [a, b, c] => i32::from_le_bytes([0, a, b, c]) >> 8,
+            [a, b, c, d, ..] => i32::from_le_bytes([a, b, c, d]),
+            [] => 0,
+        };
+        w.write_sample(v)?;
+    }
+    w.finalize()?;
+    Ok(out.into_inner())
 }
 
 #[cfg(test)]
@@ -118,7 +126,9 @@ mod tests {
     #[test]
     fn wav_round_trips_through_the_reader() {
         let s = Speech { rate: 22_050, width: 2, channels: 1, pcm: vec![1, 0, 2, 0, 3, 0] };
-        assert_eq!(crate::tts::parse_wav(&wav_bytes(&s)).unwrap(), s);
+        assert_eq!(crate::tts::parse_wav(&wav_bytes(&s).unwrap()).unwrap(), s);
+        let s8 = Speech { rate: 8000, width: 1, channels: 2, pcm: vec![0, 128, 255, 7] };
+        assert_eq!(crate::tts::parse_wav(&wav_bytes(&s8).unwrap()).unwrap(), s8);
     }
 
     #[test]
