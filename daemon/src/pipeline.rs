@@ -227,7 +227,13 @@ impl Nlu {
                         out.error = Some(e.to_string());
                     }
                     Ok(plan) => {
-                        out.reply = plan.reply;
+                        if plan.commands.is_empty() && hub_skills::Assistant::speaks_without_commands(u, &plan) {
+                            let subject = hub_skills::Assistant::subject(&plan);
+                            out.reply =
+                                self.assistant().language_reply(u, subject.as_deref(), state).unwrap_or(plan.reply);
+                        } else {
+                            out.reply = plan.reply;
+                        }
                         out.answer = plan.answer;
                         if dry_run {
                             out.commands = plan
@@ -604,9 +610,23 @@ impl Pipeline {
                     out.error = Some("no audio output: [audio] output is none or audio is off".into());
                 }
             },
+            Some(hub_skills::HubOp::Script(id)) => match self.inner.automations.get() {
+                Some(a) if !dry_run => {
+                    if let Err(e) = a.trigger(&id, true).await {
+                        out.reply = format!("Sorry, {id} did not start: {e}.");
+                        out.error = Some(e.to_string());
+                    }
+                }
+                Some(_) => {}
+                None => {
+                    out.reply = "Sorry, scripts need the automation engine, which is not running.".into();
+                    out.error = Some("automations are not running".into());
+                }
+            },
             None => {}
         }
         if let (Some(u), false) = (&u, commands.is_empty()) {
+            let subject = commands.first().map(|c: &firmware_bridge::DeviceCommand| c.device_id.clone());
             let rows = self.inner.outbox.enqueue_correlated(commands, Some(correlation.clone())).await?;
             out.enqueue_us = t0.elapsed().as_micros() as u64;
             let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
@@ -623,7 +643,7 @@ impl Pipeline {
                 out.commands.push(CommandOutcome { id, device_id, topic, status });
             }
             if failed.is_empty() {
-                if let Some(r) = nlu.assistant().language_reply(u, &lookup) {
+                if let Some(r) = nlu.assistant().language_reply(u, subject.as_deref(), &lookup) {
                     out.reply = r;
                 }
             } else {
@@ -821,13 +841,13 @@ mod tests {
         }
         let states = |_: &str| -> Option<DeviceState> { None };
         let u = nlu.understand("turn on the kitchen light", None).expect("understood");
-        assert_eq!(nlu.assistant().language_reply(&u, &states), None, "off unless configured");
+        assert_eq!(nlu.assistant().language_reply(&u, None, &states), None, "off unless configured");
         let nlu = nlu.with_language_responses(true);
-        assert_eq!(nlu.assistant().language_reply(&u, &states).as_deref(), Some("Turned on the light"));
+        assert_eq!(nlu.assistant().language_reply(&u, None, &states).as_deref(), Some("Turned on the light"));
         let u = nlu.understand("turn off the office fan", None).expect("understood");
-        assert_eq!(nlu.assistant().language_reply(&u, &states).as_deref(), Some("Turned off the fan"));
+        assert_eq!(nlu.assistant().language_reply(&u, None, &states).as_deref(), Some("Turned off the fan"));
         let u = nlu.understand("set the kitchen light brightness to fifty percent", None).expect("understood");
         assert_eq!(u.slots.brightness.as_ref().and_then(|v| v.as_f64()), Some(50.0), "number words: {u:?}");
-        assert_eq!(nlu.assistant().language_reply(&u, &states).as_deref(), Some("Brightness set"));
+        assert_eq!(nlu.assistant().language_reply(&u, None, &states).as_deref(), Some("Brightness set"));
     }
 }

@@ -5,17 +5,32 @@
 //! availability `<topic_prefix>/status` online/offline) and the component
 //! code in esphome/esphome `esphome/components/mqtt/`:
 //! - `mqtt_switch.cpp`, `mqtt_fan.cpp`: command `ON|OFF|TOGGLE`, state `ON|OFF`;
+//!   a fan's speed on `speed_level/command` / `speed_level/state`, an integer
+//!   level 0..=`speed_count` (`fan/fan.cpp` clamps a set speed to
+//!   1..=speed_count and a speed alone does not switch the fan on). The bridge
+//!   sends the percentage as the level, i.e. it assumes `speed_count: 100`,
+//!   the default of the `speed` and `hbridge` fan platforms: a fan with fewer
+//!   levels rejects larger ones ("Invalid speed level"), and no echo confirms
+//!   the command. A speed goes out as the level, then `ON`; 0 % as `OFF`;
 //! - `mqtt_light.cpp` + `light/light_json_schema.cpp`: Home Assistant JSON
 //!   schema, `brightness` 0..255, `color` {r,g,b}, `color_temp` in mired;
-//! - `mqtt_cover.cpp`: command `OPEN|CLOSE|STOP`, `position/command` 0..100;
-//!   state `open|closed|unknown` on `state` (no position support) or the
-//!   position 0..100 on `position/state`;
+//! - `mqtt_cover.cpp`, `mqtt_valve.cpp`: command `OPEN|CLOSE|STOP`,
+//!   `position/command` 0..100; state `open|closed|opening|closing|unknown` on
+//!   `state` (opening/closing: moving, no end state yet) and the position
+//!   0..100 on `position/state`;
 //! - `mqtt_climate.cpp`: `target_temperature/command` (a number),
-//!   `mode/command`, states on `target_temperature/state`,
-//!   `current_temperature/state`, `mode/state`;
+//!   `mode/command`, `fan_mode/command` (the mode name; built-in modes
+//!   case-insensitive, custom ones exact), states on
+//!   `target_temperature/state`, `current_temperature/state`, `mode/state`,
+//!   `fan_mode/state` (lower case, or the custom name);
 //! - `mqtt_lock.cpp`: command `LOCK|UNLOCK|OPEN`, state
 //!   `LOCKED|UNLOCKED|JAMMED|LOCKING|UNLOCKING|UNKNOWN`;
-//! - `mqtt_sensor.cpp` / `mqtt_binary_sensor.cpp`: the value / `ON|OFF`.
+//! - `mqtt_sensor.cpp` / `mqtt_binary_sensor.cpp`: the value / `ON|OFF`;
+//! - `mqtt_button.cpp`: command `PRESS`, no state topic.
+//!
+//! ESPHome has no MQTT media player, vacuum, lawn mower, hub-held boolean or
+//! weather component (`esphome/components/mqtt/` has no such file): those are
+//! `Unsupported`.
 use serde_json::{Value, json};
 
 use crate::color::{kelvin_to_mired, mired_to_kelvin};
@@ -34,7 +49,16 @@ fn component(kind: DeviceKind) -> Option<&'static str> {
         DeviceKind::Lock => "lock",
         DeviceKind::Sensor => "sensor",
         DeviceKind::BinarySensor => "binary_sensor",
-        DeviceKind::MediaPlayer | DeviceKind::Person => return None,
+        DeviceKind::Valve => "valve",
+        DeviceKind::Button => "button",
+        DeviceKind::MediaPlayer
+        | DeviceKind::Person
+        | DeviceKind::Vacuum
+        | DeviceKind::LawnMower
+        | DeviceKind::InputBoolean
+        | DeviceKind::Weather
+        | DeviceKind::Scene
+        | DeviceKind::Script => return None,
     })
 }
 
@@ -57,10 +81,19 @@ pub(crate) fn encode(
         (DeviceKind::Switch | DeviceKind::Fan, Action::TurnOn) => msg(command, "ON"),
         (DeviceKind::Switch | DeviceKind::Fan, Action::TurnOff) => msg(command, "OFF"),
         (DeviceKind::Switch | DeviceKind::Fan, Action::Toggle) => msg(command, "TOGGLE"),
-        (DeviceKind::Cover, Action::Open) => msg(command, "OPEN"),
-        (DeviceKind::Cover, Action::Close) => msg(command, "CLOSE"),
-        (DeviceKind::Cover, Action::Stop) => msg(command, "STOP"),
-        (DeviceKind::Cover, Action::Position { percent }) => {
+        (DeviceKind::Fan, Action::FanSpeed { percent }) => {
+            let p = check_pct("fan_speed", *percent)?;
+            if p == 0 {
+                msg(command, "OFF")
+            } else {
+                // The level first, so switching on does not start at full speed.
+                return Ok(vec![msg(format!("{base}/speed_level/command"), p.to_string()), msg(command, "ON")]);
+            }
+        }
+        (DeviceKind::Cover | DeviceKind::Valve, Action::Open) => msg(command, "OPEN"),
+        (DeviceKind::Cover | DeviceKind::Valve, Action::Close) => msg(command, "CLOSE"),
+        (DeviceKind::Cover | DeviceKind::Valve, Action::Stop) => msg(command, "STOP"),
+        (DeviceKind::Cover | DeviceKind::Valve, Action::Position { percent }) => {
             msg(format!("{base}/position/command"), check_pct("position", *percent)?.to_string())
         }
         (DeviceKind::Climate, Action::TargetTemperature { celsius }) => {
@@ -68,6 +101,10 @@ pub(crate) fn encode(
         }
         (DeviceKind::Climate, Action::TurnOn) => msg(format!("{base}/mode/command"), "HEAT"),
         (DeviceKind::Climate, Action::TurnOff) => msg(format!("{base}/mode/command"), "OFF"),
+        (DeviceKind::Climate, Action::FanMode { mode }) => {
+            msg(format!("{base}/fan_mode/command"), payload::fan_mode_name(cmd, mode))
+        }
+        (DeviceKind::Button, Action::Press) => msg(command, "PRESS"),
         (DeviceKind::Lock, Action::Lock) => msg(command, "LOCK"),
         (DeviceKind::Lock, Action::Unlock) => msg(command, "UNLOCK"),
         _ => return Err(payload::unsupported(D, cmd, action)),
@@ -77,10 +114,14 @@ pub(crate) fn encode(
 
 pub(crate) fn state_topics(node: &str, object_id: &str, kind: DeviceKind) -> Vec<String> {
     let mut v = Vec::new();
+    if matches!(kind, DeviceKind::Vacuum | DeviceKind::LawnMower | DeviceKind::InputBoolean | DeviceKind::Weather) {
+        // No such component: nothing to hear.
+        return v;
+    }
     if let Some(comp) = component(kind) {
         let base = format!("{node}/{comp}/{object_id}");
         match kind {
-            DeviceKind::Cover => {
+            DeviceKind::Cover | DeviceKind::Valve => {
                 v.push(format!("{base}/state"));
                 v.push(format!("{base}/position/state"));
             }
@@ -88,6 +129,11 @@ pub(crate) fn state_topics(node: &str, object_id: &str, kind: DeviceKind) -> Vec
                 v.push(format!("{base}/target_temperature/state"));
                 v.push(format!("{base}/current_temperature/state"));
                 v.push(format!("{base}/mode/state"));
+                v.push(format!("{base}/fan_mode/state"));
+            }
+            DeviceKind::Fan => {
+                v.push(format!("{base}/state"));
+                v.push(format!("{base}/speed_level/state"));
             }
             _ => v.push(format!("{base}/state")),
         }
@@ -126,15 +172,29 @@ pub(crate) fn parse(
         (DeviceKind::Switch | DeviceKind::Fan | DeviceKind::BinarySensor, "state") => {
             p.on = Some(on_off(topic, text)?);
         }
-        (DeviceKind::Cover, "state") => match text {
+        (DeviceKind::Cover | DeviceKind::Valve, "state") => match text {
             "open" => p.on = Some(true),
             "closed" => p.on = Some(false),
-            "unknown" => {}
+            "opening" | "closing" | "unknown" => return Ok(None),
             other => {
-                return Err(bad(topic, format!("cover state should be open/closed, got `{}`", payload::clip(other))));
+                return Err(bad(
+                    topic,
+                    format!("{} state should be open/closed/opening/closing, got `{}`", comp, payload::clip(other)),
+                ));
             }
         },
-        (DeviceKind::Cover, "position/state") => {
+        (DeviceKind::Fan, "speed_level/state") => {
+            let v: u64 =
+                text.parse().map_err(|_| bad(topic, format!("expected an integer, got `{}`", payload::clip(text))))?;
+            p.fan_speed_pct = Some(payload::state_pct("speed_level", v)?);
+        }
+        (DeviceKind::Climate, "fan_mode/state") => {
+            if text.is_empty() {
+                return Ok(None);
+            }
+            p.fan_mode = Some(text.to_string());
+        }
+        (DeviceKind::Cover | DeviceKind::Valve, "position/state") => {
             let v = payload::parse_f32(topic, text)?;
             if !(0.0..=100.0).contains(&v) {
                 return Err(out_of_range("position", v, "0..=100"));
@@ -248,150 +308,4 @@ fn on_off(topic: &str, s: &str) -> Result<bool, BridgeError> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::{Dialect, Features, encode, parse_state, state_topics};
-
-    fn d(obj: &str) -> Dialect {
-        Dialect::Esphome { node: "livingroom".into(), object_id: obj.into() }
-    }
-
-    fn cmd(kind: DeviceKind, obj: &str, action: Action) -> DeviceCommand {
-        DeviceCommand {
-            device_id: format!("{}.{obj}", kind.domain()),
-            kind,
-            dialect: d(obj),
-            action,
-            features: Features { dimmable: true, color: true, color_temp: true, position: true },
-        }
-    }
-
-    /// Golden vectors: components/mqtt.rst default topics; the payloads are
-    /// what mqtt_switch.cpp / mqtt_cover.cpp / mqtt_climate.cpp / mqtt_lock.cpp
-    /// parse and what light_json_schema.cpp's `parse_json` reads.
-    #[test]
-    fn golden_commands() {
-        let cases: Vec<(DeviceKind, &str, Action, &str, &str)> = vec![
-            (DeviceKind::Switch, "pump", Action::TurnOn, "livingroom/switch/pump/command", "ON"),
-            (DeviceKind::Switch, "pump", Action::Toggle, "livingroom/switch/pump/command", "TOGGLE"),
-            (DeviceKind::Fan, "ceiling", Action::TurnOff, "livingroom/fan/ceiling/command", "OFF"),
-            (DeviceKind::Light, "lamp", Action::TurnOn, "livingroom/light/lamp/command", r#"{"state":"ON"}"#),
-            (
-                DeviceKind::Light,
-                "lamp",
-                Action::Brightness { percent: 100 },
-                "livingroom/light/lamp/command",
-                r#"{"brightness":255,"state":"ON"}"#,
-            ),
-            (
-                DeviceKind::Light,
-                "lamp",
-                Action::Color { rgb: Rgb { r: 0, g: 0, b: 255 } },
-                "livingroom/light/lamp/command",
-                r#"{"color":{"b":255,"g":0,"r":0},"state":"ON"}"#,
-            ),
-            (
-                DeviceKind::Light,
-                "lamp",
-                Action::ColorTemp { kelvin: 4000 },
-                "livingroom/light/lamp/command",
-                r#"{"color_temp":250,"state":"ON"}"#,
-            ),
-            (DeviceKind::Cover, "blind", Action::Open, "livingroom/cover/blind/command", "OPEN"),
-            (DeviceKind::Cover, "blind", Action::Stop, "livingroom/cover/blind/command", "STOP"),
-            (
-                DeviceKind::Cover,
-                "blind",
-                Action::Position { percent: 25 },
-                "livingroom/cover/blind/position/command",
-                "25",
-            ),
-            (
-                DeviceKind::Climate,
-                "heatpump",
-                Action::TargetTemperature { celsius: 21.5 },
-                "livingroom/climate/heatpump/target_temperature/command",
-                "21.5",
-            ),
-            (DeviceKind::Lock, "door", Action::Lock, "livingroom/lock/door/command", "LOCK"),
-            (DeviceKind::Lock, "door", Action::TurnOff, "livingroom/lock/door/command", "UNLOCK"),
-        ];
-        for (kind, obj, action, topic, payload) in cases {
-            let out = encode(&cmd(kind, obj, action.clone())).unwrap();
-            assert_eq!(out[0].topic, topic, "{action:?}");
-            let got = String::from_utf8(out[0].payload.clone()).unwrap();
-            if payload.starts_with('{') {
-                let g: Value = serde_json::from_str(&got).unwrap();
-                let w: Value = serde_json::from_str(payload).unwrap();
-                assert_eq!(g, w, "{action:?}");
-            } else {
-                assert_eq!(got, payload, "{action:?}");
-            }
-        }
-    }
-
-    #[test]
-    fn golden_state() {
-        // light_json_schema.cpp dump_json: color_mode, state, brightness, color {r,g,b}.
-        let p = parse_state(
-            &d("lamp"),
-            DeviceKind::Light,
-            "livingroom/light/lamp/state",
-            br#"{"color_mode":"rgb","state":"ON","brightness":128,"color":{"r":255,"g":0,"b":0}}"#,
-        )
-        .unwrap()
-        .unwrap();
-        assert_eq!((p.on, p.brightness_pct, p.rgb), (Some(true), Some(50), Some(Rgb { r: 255, g: 0, b: 0 })));
-        let p = parse_state(&d("pump"), DeviceKind::Switch, "livingroom/switch/pump/state", b"OFF").unwrap().unwrap();
-        assert_eq!(p.on, Some(false));
-        let p = parse_state(&d("blind"), DeviceKind::Cover, "livingroom/cover/blind/position/state", b"25")
-            .unwrap()
-            .unwrap();
-        assert_eq!(p.position, Some(25));
-        let p =
-            parse_state(&d("blind"), DeviceKind::Cover, "livingroom/cover/blind/state", b"closed").unwrap().unwrap();
-        assert_eq!(p.on, Some(false));
-        let p = parse_state(
-            &d("heatpump"),
-            DeviceKind::Climate,
-            "livingroom/climate/heatpump/current_temperature/state",
-            b"20.8",
-        )
-        .unwrap()
-        .unwrap();
-        assert_eq!(p.current_temperature, Some(20.8));
-        let p = parse_state(&d("door"), DeviceKind::Lock, "livingroom/lock/door/state", b"LOCKED").unwrap().unwrap();
-        assert_eq!(p.locked, Some(true));
-        assert_eq!(parse_state(&d("door"), DeviceKind::Lock, "livingroom/lock/door/state", b"LOCKING").unwrap(), None);
-        let p = parse_state(&d("x"), DeviceKind::Light, "livingroom/status", b"offline").unwrap().unwrap();
-        assert_eq!(p.available, Some(false));
-        assert_eq!(
-            state_topics(&d("heatpump"), DeviceKind::Climate),
-            vec![
-                "livingroom/climate/heatpump/target_temperature/state",
-                "livingroom/climate/heatpump/current_temperature/state",
-                "livingroom/climate/heatpump/mode/state",
-                "livingroom/status"
-            ]
-        );
-    }
-
-    #[test]
-    fn bad_state() {
-        for (kind, obj, topic, payload) in [
-            (DeviceKind::Light, "lamp", "livingroom/light/lamp/state", &b"ON"[..]),
-            (DeviceKind::Switch, "pump", "livingroom/switch/pump/state", b"on?"),
-            (DeviceKind::Cover, "blind", "livingroom/cover/blind/position/state", b"abc"),
-            (DeviceKind::Climate, "heatpump", "livingroom/climate/heatpump/target_temperature/state", b"\xff"),
-        ] {
-            let e = parse_state(&d(obj), kind, topic, payload).unwrap_err();
-            assert!(matches!(&e, BridgeError::BadPayload { topic: t, .. } if t == topic), "{e:?}");
-        }
-        assert!(matches!(
-            parse_state(&d("blind"), DeviceKind::Cover, "livingroom/cover/blind/position/state", b"140"),
-            Err(BridgeError::OutOfRange { .. })
-        ));
-        let e = encode(&cmd(DeviceKind::Switch, "pump", Action::Brightness { percent: 20 })).unwrap_err();
-        assert!(matches!(e, BridgeError::Unsupported { dialect: "esphome", .. }));
-    }
-}
+mod tests;

@@ -5,43 +5,97 @@
 //! `{"state":"ON|OFF|TOGGLE"}`, `{"state":"ON","brightness":<0..100 %>}`,
 //! `{"state":"ON","color":{"r","g","b"}}`, `{"state":"ON","color_temp_kelvin":K}`,
 //! `{"target_temperature":°C}`, `{"position":0..100}`,
-//! `{"state":"OPEN|CLOSE|STOP"}`, `{"state":"LOCK|UNLOCK"}`.
+//! `{"state":"OPEN|CLOSE|STOP"}` (covers and valves), `{"state":"LOCK|UNLOCK"}`;
+//! fans `{"state":"ON","percentage":1..100}` (0 % is `{"state":"OFF"}`),
+//! climate `{"fan_mode":"<mode>"}`; media players
+//! `{"command":"play|pause|next|previous"}`, `{"volume":0..100}`,
+//! `{"muted":bool}`; vacuums `{"command":"start|stop|pause|return_to_base"}`
+//! and `{"command":"clean_segments","segments":["<id>",..]}`; lawn mowers
+//! `{"command":"start_mowing|pause|dock"}`; buttons `{"command":"press"}`.
+//! An `input_boolean` (hub-held) takes `{"state":"ON|OFF"}`, retained.
+//!
 //! State: a JSON object on `state_topic` with the same keys, plus
 //! `temperature` / `current_temperature`, `locked` (bool), `available` (bool),
-//! `state` `ON|OFF|LOCKED|UNLOCKED|OPEN|CLOSED`, `value` (anything).
-use serde_json::{Value, json};
+//! `state` `ON|OFF|LOCKED|UNLOCKED|OPEN|CLOSED` (covers and valves also Home
+//! Assistant's `open|opening|closed|closing|stopped`), `value` (anything),
+//! `percentage` (fans), `fan_mode` (climate), `volume` and `muted` (media
+//! players). For vacuums and media players `state` is Home Assistant's
+//! activity word (vacuum `cleaning|docked|returning|paused|idle|error`,
+//! media player `playing|paused|idle|off|on|standby|buffering`); a lawn
+//! mower reports `activity` (`mowing|docked|returning|paused|idle|error`).
+//! A weather entity reports its conditions (`{"condition":"sunny",
+//! "temperature":21.5,"humidity":60,...}`): the whole object is the value,
+//! `temperature` also the current temperature. Buttons have no state.
+use serde_json::{Map, Value, json};
 
 use crate::color::parse_hex;
 use crate::payload::{self, bad, check_celsius, check_kelvin, check_pct, json_msg, num_f32, num_u64, out_of_range};
 use crate::{Action, BridgeError, DeviceCommand, DeviceKind, Outgoing, Rgb, StatePatch};
 
+const D: &str = "generic_json";
+
 pub(crate) fn encode(cmd: &DeviceCommand, action: &Action, topic: &str) -> Result<Vec<Outgoing>, BridgeError> {
-    let body = match action {
-        Action::TurnOn => json!({"state": "ON"}),
-        Action::TurnOff => json!({"state": "OFF"}),
-        Action::Toggle => json!({"state": "TOGGLE"}),
-        Action::Brightness { percent } => {
+    let kind = cmd.kind;
+    let command = |c: &str| json!({"command": c});
+    let body = match (kind, action) {
+        // A retained toggle would flip the value again on every restart.
+        (DeviceKind::InputBoolean, Action::Toggle) => return Err(payload::unsupported(D, cmd, action)),
+        (DeviceKind::Vacuum, Action::Start) => command("start"),
+        (DeviceKind::Vacuum, Action::Stop) => command("stop"),
+        (DeviceKind::Vacuum, Action::Pause) => command("pause"),
+        (DeviceKind::Vacuum, Action::Dock) => command("return_to_base"),
+        (DeviceKind::Vacuum, Action::CleanSegments { segments }) => {
+            json!({"command": "clean_segments", "segments": segments})
+        }
+        (DeviceKind::LawnMower, Action::Start) => command("start_mowing"),
+        (DeviceKind::LawnMower, Action::Pause) => command("pause"),
+        (DeviceKind::LawnMower, Action::Dock) => command("dock"),
+        (DeviceKind::MediaPlayer, Action::Play) => command("play"),
+        (DeviceKind::MediaPlayer, Action::Pause) => command("pause"),
+        (DeviceKind::MediaPlayer, Action::NextTrack) => command("next"),
+        (DeviceKind::MediaPlayer, Action::PreviousTrack) => command("previous"),
+        (DeviceKind::MediaPlayer, Action::Volume { percent }) => json!({"volume": check_pct("volume", *percent)?}),
+        (DeviceKind::MediaPlayer, Action::Mute { muted }) => json!({"muted": muted}),
+        (DeviceKind::Button, Action::Press) => command("press"),
+        (DeviceKind::Fan, Action::FanSpeed { percent }) => {
+            let p = check_pct("fan_speed", *percent)?;
+            if p == 0 { json!({"state": "OFF"}) } else { json!({"state": "ON", "percentage": p}) }
+        }
+        (DeviceKind::Climate, Action::FanMode { mode }) => json!({"fan_mode": payload::fan_mode_name(cmd, mode)}),
+        (_, Action::TurnOn) => json!({"state": "ON"}),
+        (_, Action::TurnOff) => json!({"state": "OFF"}),
+        (_, Action::Toggle) => json!({"state": "TOGGLE"}),
+        (_, Action::Brightness { percent }) => {
             let p = check_pct("brightness", *percent)?;
             if p == 0 { json!({"state": "OFF"}) } else { json!({"state": "ON", "brightness": p}) }
         }
-        Action::Color { rgb } => {
+        (_, Action::Color { rgb }) => {
             json!({"state": "ON", "color": {"r": rgb.r, "g": rgb.g, "b": rgb.b}})
         }
-        Action::ColorTemp { kelvin } => {
+        (_, Action::ColorTemp { kelvin }) => {
             json!({"state": "ON", "color_temp_kelvin": check_kelvin(*kelvin)?})
         }
-        Action::TargetTemperature { celsius } => {
+        (_, Action::TargetTemperature { celsius }) => {
             json!({"target_temperature": payload::temp_json(check_celsius(*celsius)?)})
         }
-        Action::Position { percent } => json!({"position": check_pct("position", *percent)?}),
-        Action::Open => json!({"state": "OPEN"}),
-        Action::Close => json!({"state": "CLOSE"}),
-        Action::Stop => json!({"state": "STOP"}),
-        Action::Lock => json!({"state": "LOCK"}),
-        Action::Unlock => json!({"state": "UNLOCK"}),
+        (DeviceKind::Cover | DeviceKind::Valve, Action::Position { percent }) => {
+            json!({"position": check_pct("position", *percent)?})
+        }
+        (DeviceKind::Cover | DeviceKind::Valve, Action::Open) => json!({"state": "OPEN"}),
+        (DeviceKind::Cover | DeviceKind::Valve, Action::Close) => json!({"state": "CLOSE"}),
+        (DeviceKind::Cover | DeviceKind::Valve, Action::Stop) => json!({"state": "STOP"}),
+        (_, Action::Lock) => json!({"state": "LOCK"}),
+        (_, Action::Unlock) => json!({"state": "UNLOCK"}),
+        _ => return Err(payload::unsupported(D, cmd, action)),
     };
-    let _ = cmd;
     Ok(vec![json_msg(topic, &body)])
+}
+
+pub(crate) fn state_topics(state_topic: &str, kind: DeviceKind) -> Vec<String> {
+    match kind {
+        DeviceKind::Button => Vec::new(),
+        _ => vec![state_topic.to_string()],
+    }
 }
 
 pub(crate) fn parse(
@@ -55,17 +109,14 @@ pub(crate) fn parse(
     }
     let obj = payload::json_object(topic, text)?;
     let mut p = StatePatch::default();
-    if let Some(v) = obj.get("state") {
-        match v.as_str() {
-            Some("ON") => p.on = Some(true),
-            Some("OFF") => p.on = Some(false),
-            Some("LOCKED" | "LOCK") => p.locked = Some(true),
-            Some("UNLOCKED" | "UNLOCK") => p.locked = Some(false),
-            Some("OPEN") => p.on = Some(true),
-            Some("CLOSED" | "CLOSE") => p.on = Some(false),
-            _ => return Err(bad(topic, format!("unknown `state` {v}"))),
+    if kind == DeviceKind::Weather {
+        if let Some(v) = obj.get("temperature").filter(|v| !v.is_null()) {
+            p.current_temperature = Some(num_f32(topic, "temperature", v)?);
         }
+        p.value = Some(Value::Object(obj));
+        return Ok(Some(p));
     }
+    parse_state_word(kind, topic, &obj, &mut p)?;
     if let Some(v) = obj.get("brightness") {
         p.brightness_pct = Some(payload::state_pct("brightness", num_u64(topic, "brightness", v)?)?);
     }
@@ -107,6 +158,7 @@ pub(crate) fn parse(
     if let Some(v) = obj.get("available") {
         p.available = Some(v.as_bool().ok_or_else(|| bad(topic, format!("`available` should be a boolean, got {v}")))?);
     }
+    parse_new_keys(kind, topic, &obj, &mut p)?;
     if let Some(v) = obj.get("value") {
         p.value = Some(v.clone());
     } else if matches!(kind, DeviceKind::Sensor | DeviceKind::BinarySensor) {
@@ -115,56 +167,81 @@ pub(crate) fn parse(
     Ok(Some(p))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::{Dialect, Features, encode, parse_state};
-
-    fn d() -> Dialect {
-        Dialect::GenericJson { command_topic: "diy/desk/set".into(), state_topic: "diy/desk".into() }
-    }
-
-    /// Round trip: every encoded command, echoed back as state by a device
-    /// that applies it, satisfies the command.
-    #[test]
-    fn round_trip() {
-        let f = Features { dimmable: true, color: true, color_temp: true, position: true };
-        for (kind, action) in [
-            (DeviceKind::Light, Action::TurnOn),
-            (DeviceKind::Light, Action::Brightness { percent: 30 }),
-            (DeviceKind::Light, Action::Color { rgb: Rgb { r: 0, g: 255, b: 0 } }),
-            (DeviceKind::Light, Action::ColorTemp { kelvin: 3000 }),
-            (DeviceKind::Climate, Action::TargetTemperature { celsius: 19.5 }),
-            (DeviceKind::Cover, Action::Position { percent: 70 }),
-        ] {
-            let cmd = DeviceCommand {
-                device_id: "x.y".into(),
-                kind,
-                dialect: d(),
-                action: action.clone(),
-                features: f.clone(),
-            };
-            let out = encode(&cmd).unwrap();
-            assert_eq!(out[0].topic, "diy/desk/set");
-            let mut echo: serde_json::Map<String, Value> = serde_json::from_slice(&out[0].payload).unwrap();
-            if let Some(Value::String(s)) = echo.get("state")
-                && s == "OPEN"
-            {
-                echo.insert("state".into(), "OPEN".into());
-            }
-            let patch =
-                parse_state(&d(), kind, "diy/desk", Value::Object(echo).to_string().as_bytes()).unwrap().unwrap();
-            let mut st = crate::DeviceState::default();
-            st.apply(&patch);
-            assert!(st.satisfies(&action), "{action:?} -> {st:?}");
+/// `state`: on/off, lock and cover words, or (vacuums, media players) the
+/// activity.
+fn parse_state_word(
+    kind: DeviceKind,
+    topic: &str,
+    obj: &Map<String, Value>,
+    p: &mut StatePatch,
+) -> Result<(), BridgeError> {
+    let Some(v) = obj.get("state") else {
+        return Ok(());
+    };
+    if matches!(kind, DeviceKind::Vacuum | DeviceKind::MediaPlayer) {
+        let Value::String(word) = v else {
+            return Err(bad(topic, format!("`state` should be a string, got {v}")));
+        };
+        let word = payload::activity(topic, kind, word)?;
+        if kind == DeviceKind::MediaPlayer {
+            p.on = Some(!matches!(word.as_str(), "off" | "standby"));
         }
+        p.activity = Some(word);
+        return Ok(());
     }
-
-    #[test]
-    fn bad() {
-        for payload in [&b"[]"[..], b"{\"state\":\"MAYBE\"}", b"{\"locked\":1}", b"{\"color\":5}"] {
-            let e = parse_state(&d(), DeviceKind::Lock, "diy/desk", payload).unwrap_err();
-            assert!(matches!(&e, BridgeError::BadPayload { topic, .. } if topic == "diy/desk"), "{e:?}");
-        }
+    let valve_or_cover = matches!(kind, DeviceKind::Cover | DeviceKind::Valve);
+    match v.as_str() {
+        Some("ON") => p.on = Some(true),
+        Some("OFF") => p.on = Some(false),
+        Some("LOCKED" | "LOCK") => p.locked = Some(true),
+        Some("UNLOCKED" | "UNLOCK") => p.locked = Some(false),
+        Some("OPEN") => p.on = Some(true),
+        Some("CLOSED" | "CLOSE") => p.on = Some(false),
+        Some("open" | "opening") if valve_or_cover => p.on = Some(true),
+        Some("closed" | "closing") if valve_or_cover => p.on = Some(false),
+        Some("STOP" | "stopped") if valve_or_cover => {}
+        _ => return Err(bad(topic, format!("unknown `state` {v}"))),
     }
+    Ok(())
 }
+
+/// Fan, climate fan mode, media player and lawn mower keys.
+fn parse_new_keys(
+    kind: DeviceKind,
+    topic: &str,
+    obj: &Map<String, Value>,
+    p: &mut StatePatch,
+) -> Result<(), BridgeError> {
+    if let Some(v) = obj.get("percentage").filter(|v| !v.is_null()) {
+        let pct = payload::state_pct("percentage", num_u64(topic, "percentage", v)?)?;
+        if pct == 0 {
+            p.on = p.on.or(Some(false));
+        } else {
+            p.fan_speed_pct = Some(pct);
+        }
+    }
+    if let Some(v) = obj.get("fan_mode").filter(|v| !v.is_null()) {
+        let Value::String(mode) = v else {
+            return Err(bad(topic, format!("`fan_mode` should be a string, got {v}")));
+        };
+        p.fan_mode = Some(mode.clone());
+    }
+    if let Some(v) = obj.get("volume").filter(|v| !v.is_null()) {
+        p.volume_pct = Some(payload::state_pct("volume", num_u64(topic, "volume", v)?)?);
+    }
+    if let Some(v) = obj.get("muted").filter(|v| !v.is_null()) {
+        p.muted = Some(v.as_bool().ok_or_else(|| bad(topic, format!("`muted` should be a boolean, got {v}")))?);
+    }
+    if kind == DeviceKind::LawnMower
+        && let Some(v) = obj.get("activity").filter(|v| !v.is_null())
+    {
+        let Value::String(word) = v else {
+            return Err(bad(topic, format!("`activity` should be a string, got {v}")));
+        };
+        p.activity = Some(payload::activity(topic, kind, word)?);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

@@ -28,10 +28,11 @@ mod payload;
 mod shelly;
 mod state;
 mod tasmota;
+mod valetudo;
 mod z2m;
 
 pub use color::{kelvin_to_mired, mired_to_kelvin, rgb_to_xy, xy_to_rgb};
-pub use dialect::{Dialect, encode, parse_state, state_topics};
+pub use dialect::{Dialect, as_reported, encode, parse_state, state_topics};
 pub use discovery::{Component, DiscoveryEntity, HubDevice, discovery_config, discovery_remove};
 pub use error::BridgeError;
 pub use payload::MAX_STATE_PAYLOAD;
@@ -53,6 +54,18 @@ pub enum DeviceKind {
     BinarySensor,
     MediaPlayer,
     Person,
+    Valve,
+    Vacuum,
+    LawnMower,
+    Button,
+    /// A hub-held boolean, kept retained on the broker (no firmware).
+    InputBoolean,
+    /// Current conditions read from a configured MQTT sensor topic.
+    Weather,
+    /// A set of entity states defined in hubd's config (no firmware).
+    Scene,
+    /// A sequence of automation actions defined in hubd's config (no firmware).
+    Script,
 }
 
 impl DeviceKind {
@@ -69,6 +82,14 @@ impl DeviceKind {
             DeviceKind::BinarySensor => "binary_sensor",
             DeviceKind::MediaPlayer => "media_player",
             DeviceKind::Person => "person",
+            DeviceKind::Valve => "valve",
+            DeviceKind::Vacuum => "vacuum",
+            DeviceKind::LawnMower => "lawn_mower",
+            DeviceKind::Button => "button",
+            DeviceKind::InputBoolean => "input_boolean",
+            DeviceKind::Weather => "weather",
+            DeviceKind::Scene => "scene",
+            DeviceKind::Script => "script",
         }
     }
 
@@ -85,13 +106,49 @@ impl DeviceKind {
             "binary_sensor" => DeviceKind::BinarySensor,
             "media_player" => DeviceKind::MediaPlayer,
             "person" => DeviceKind::Person,
+            "valve" => DeviceKind::Valve,
+            "vacuum" => DeviceKind::Vacuum,
+            "lawn_mower" => DeviceKind::LawnMower,
+            "button" => DeviceKind::Button,
+            "input_boolean" => DeviceKind::InputBoolean,
+            "weather" => DeviceKind::Weather,
+            "scene" => DeviceKind::Scene,
+            "script" => DeviceKind::Script,
             _ => return None,
         })
     }
 
     /// Whether devices of this kind accept commands at all.
     pub fn is_actuator(self) -> bool {
-        !matches!(self, DeviceKind::Sensor | DeviceKind::BinarySensor | DeviceKind::Person)
+        !matches!(self, DeviceKind::Sensor | DeviceKind::BinarySensor | DeviceKind::Person | DeviceKind::Weather)
+    }
+
+    /// Every kind, in declaration order.
+    pub const ALL: [DeviceKind; 18] = [
+        DeviceKind::Light,
+        DeviceKind::Switch,
+        DeviceKind::Fan,
+        DeviceKind::Climate,
+        DeviceKind::Cover,
+        DeviceKind::Lock,
+        DeviceKind::Sensor,
+        DeviceKind::BinarySensor,
+        DeviceKind::MediaPlayer,
+        DeviceKind::Person,
+        DeviceKind::Valve,
+        DeviceKind::Vacuum,
+        DeviceKind::LawnMower,
+        DeviceKind::Button,
+        DeviceKind::InputBoolean,
+        DeviceKind::Weather,
+        DeviceKind::Scene,
+        DeviceKind::Script,
+    ];
+
+    /// Entities hubd itself carries out (scenes, scripts): no dialect, never
+    /// encoded by the bridge.
+    pub fn is_hub_defined(self) -> bool {
+        matches!(self, DeviceKind::Scene | DeviceKind::Script)
     }
 }
 
@@ -136,6 +193,37 @@ pub enum Action {
     Stop,
     Lock,
     Unlock,
+    /// Fan speed in percent (0 turns the fan off), as `fan.set_percentage`.
+    FanSpeed {
+        percent: u8,
+    },
+    /// Climate fan mode ("auto", "low", "high", ... as the device names them).
+    FanMode {
+        mode: String,
+    },
+    /// Media player: pause; vacuum and lawn mower: pause the job.
+    Pause,
+    /// Media player: play / resume.
+    Play,
+    NextTrack,
+    PreviousTrack,
+    /// Media player volume in percent.
+    Volume {
+        percent: u8,
+    },
+    Mute {
+        muted: bool,
+    },
+    /// Vacuum: start cleaning; lawn mower: start mowing.
+    Start,
+    /// Vacuum: return to base; lawn mower: dock.
+    Dock,
+    /// Vacuum: clean these map segments (Valetudo segment ids).
+    CleanSegments {
+        segments: Vec<String>,
+    },
+    /// Button: press.
+    Press,
 }
 
 /// Optional capabilities of a device (what its firmware accepts). The
@@ -153,9 +241,19 @@ pub struct Features {
     pub color: bool,
     #[serde(default)]
     pub color_temp: bool,
-    /// Covers: accepts a position (not just open/close).
+    /// Covers and valves: accepts a position (not just open/close).
     #[serde(default)]
     pub position: bool,
+    /// Fans: accepts a speed percentage.
+    #[serde(default)]
+    pub speed: bool,
+    /// Climate: the fan modes it accepts (empty: none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fan_modes: Vec<String>,
+    /// Vacuums: area id -> the map segment ids that clean it (Valetudo's
+    /// `MapSegmentationCapability`).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub segments: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 /// A command for one device, addressed by its dialect.
@@ -188,9 +286,26 @@ pub enum Attribute {
     /// Cover/valve position, open, close and stop.
     Position,
     Lock,
+    FanSpeed,
+    FanMode,
+    Volume,
+    Mute,
+    /// What a vacuum, lawn mower or media player is doing (start, pause,
+    /// play, dock, clean).
+    Activity,
+    /// A momentary event (next/previous track, a button press): never stale,
+    /// see [`Action::is_momentary`].
+    Momentary,
 }
 
 impl Action {
+    /// Whether the action is an event rather than a state to reach: two of
+    /// them are two events (skip twice), so a newer one does not make an
+    /// older one stale, and any state report confirms it.
+    pub fn is_momentary(&self) -> bool {
+        matches!(self, Action::NextTrack | Action::PreviousTrack | Action::Press)
+    }
+
     /// Which part of the device's state this action sets.
     pub fn attribute(&self) -> Attribute {
         match self {
@@ -200,6 +315,15 @@ impl Action {
             Action::TargetTemperature { .. } => Attribute::TargetTemperature,
             Action::Position { .. } | Action::Open | Action::Close | Action::Stop => Attribute::Position,
             Action::Lock | Action::Unlock => Attribute::Lock,
+            Action::FanSpeed { percent: 0 } => Attribute::Power,
+            Action::FanSpeed { .. } => Attribute::FanSpeed,
+            Action::FanMode { .. } => Attribute::FanMode,
+            Action::Volume { .. } => Attribute::Volume,
+            Action::Mute { .. } => Attribute::Mute,
+            Action::Pause | Action::Play | Action::Start | Action::Dock | Action::CleanSegments { .. } => {
+                Attribute::Activity
+            }
+            Action::NextTrack | Action::PreviousTrack | Action::Press => Attribute::Momentary,
         }
     }
 
@@ -219,6 +343,19 @@ impl Action {
             Action::Stop => "stop".into(),
             Action::Lock => "lock".into(),
             Action::Unlock => "unlock".into(),
+            Action::FanSpeed { percent } => format!("fan speed {percent}%"),
+            Action::FanMode { mode } => format!("fan mode `{mode}`"),
+            Action::Pause => "pause".into(),
+            Action::Play => "play".into(),
+            Action::NextTrack => "next track".into(),
+            Action::PreviousTrack => "previous track".into(),
+            Action::Volume { percent } => format!("volume {percent}%"),
+            Action::Mute { muted: true } => "mute".into(),
+            Action::Mute { muted: false } => "unmute".into(),
+            Action::Start => "start".into(),
+            Action::Dock => "return to base".into(),
+            Action::CleanSegments { segments } => format!("clean segments {}", segments.join(", ")),
+            Action::Press => "press".into(),
         }
     }
 }
@@ -230,6 +367,11 @@ impl DeviceKind {
         match (self, action) {
             (DeviceKind::Cover, Action::TurnOn) => Action::Open,
             (DeviceKind::Cover, Action::TurnOff) => Action::Close,
+            (DeviceKind::Valve, Action::TurnOn) => Action::Open,
+            (DeviceKind::Valve, Action::TurnOff) => Action::Close,
+            (DeviceKind::Vacuum | DeviceKind::LawnMower, Action::TurnOn) => Action::Start,
+            (DeviceKind::Vacuum | DeviceKind::LawnMower, Action::TurnOff) => Action::Dock,
+            (DeviceKind::Button, Action::TurnOn) => Action::Press,
             (DeviceKind::Lock, Action::TurnOn) => Action::Lock,
             (DeviceKind::Lock, Action::TurnOff) => Action::Unlock,
             (_, a) => a.clone(),

@@ -2,7 +2,7 @@
 //! UTF-8, JSON, range checks. Every error names the topic or field.
 use serde_json::Value;
 
-use crate::{Action, BridgeError, DeviceCommand, Outgoing};
+use crate::{Action, BridgeError, DeviceCommand, DeviceKind, Outgoing};
 
 /// Largest state payload the bridge parses. Real firmware state messages are
 /// a few hundred bytes (a Tasmota `tele/STATE` is under 1 KiB); anything this
@@ -82,6 +82,55 @@ pub(crate) fn pct_to_scale(p: u8, max: u32) -> u32 {
 pub(crate) fn scale_to_pct(v: u64, max: u64) -> u8 {
     // v <= max is checked by callers, so the result is <= 100.
     ((v * 100 + max / 2) / max).min(100) as u8
+}
+
+/// Percent -> one of `n` discrete speeds (1..=n; 0 % is 0, off), as Home
+/// Assistant's `util/percentage.py` `percentage_to_ordered_list_item` does
+/// (for 3 speeds: 1..=33 % low, 34..=66 % medium, 67..=100 % high).
+pub(crate) fn pct_to_step(p: u8, n: u8) -> u8 {
+    if p == 0 || n == 0 {
+        return 0;
+    }
+    (1..=n).find(|s| u32::from(p) <= u32::from(*s) * 100 / u32::from(n)).unwrap_or(n)
+}
+
+/// A discrete speed 0..=n -> percent, as Home Assistant's
+/// `ordered_list_item_to_percentage` (3 speeds: 33, 66, 100 %), so
+/// `pct_to_step(step_to_pct(s))` is `s`.
+pub(crate) fn step_to_pct(s: u8, n: u8) -> u8 {
+    if n == 0 {
+        return 0;
+    }
+    (u32::from(s.min(n)) * 100 / u32::from(n)) as u8
+}
+
+/// A climate fan mode as the device's `features.fan_modes` spells it (the
+/// check that it is one of them is case-insensitive; custom ESPHome modes
+/// match exactly).
+pub(crate) fn fan_mode_name<'a>(cmd: &'a DeviceCommand, mode: &'a str) -> &'a str {
+    cmd.features.fan_modes.iter().find(|m| m.eq_ignore_ascii_case(mode)).map_or(mode, String::as_str)
+}
+
+/// Home Assistant's activity words per kind: `VacuumActivity`,
+/// `LawnMowerActivity`, `MediaPlayerState`.
+pub(crate) fn activity_words(kind: DeviceKind) -> &'static [&'static str] {
+    match kind {
+        DeviceKind::Vacuum => &["cleaning", "docked", "returning", "paused", "idle", "error"],
+        DeviceKind::LawnMower => &["mowing", "docked", "returning", "paused", "idle", "error"],
+        DeviceKind::MediaPlayer => &["playing", "paused", "idle", "off", "on", "standby", "buffering"],
+        _ => &[],
+    }
+}
+
+/// A state word for `kind`'s activity, checked against Home Assistant's
+/// list.
+pub(crate) fn activity(topic: &str, kind: DeviceKind, word: &str) -> Result<String, BridgeError> {
+    let words = activity_words(kind);
+    if words.contains(&word) {
+        Ok(word.to_string())
+    } else {
+        Err(bad(topic, format!("{} state should be one of {}, got `{}`", kind.domain(), words.join("|"), clip(word))))
+    }
 }
 
 /// Colour temperature the bridge accepts at all: 1000..=10000 K.
@@ -169,6 +218,21 @@ mod tests {
                 let v = pct_to_scale(p, max);
                 assert!(v <= max);
                 assert_eq!(scale_to_pct(u64::from(v), u64::from(max)), p, "max {max} p {p}");
+            }
+        }
+    }
+
+    #[test]
+    fn discrete_speeds_round_trip() {
+        // util/percentage.py with 3 ordered speeds.
+        let cases = [(0u8, 0u8), (1, 1), (33, 1), (34, 2), (50, 2), (66, 2), (67, 3), (100, 3)];
+        for (p, s) in cases {
+            assert_eq!(pct_to_step(p, 3), s, "{p} %");
+        }
+        assert_eq!([step_to_pct(1, 3), step_to_pct(2, 3), step_to_pct(3, 3)], [33, 66, 100]);
+        for n in 1..=10u8 {
+            for s in 0..=n {
+                assert_eq!(pct_to_step(step_to_pct(s, n), n), s, "n {n} s {s}");
             }
         }
     }

@@ -16,6 +16,11 @@
 //!   `…/color/<i>/status`;
 //! - H&T: `shellies/<id>/sensor/temperature` (°C);
 //! - availability: `shellies/<id>/online` `true|false` (last will, retained).
+//!
+//! A valve (e.g. a solenoid water valve on a Shelly 1) is a relay: `on`
+//! opens it, `off` closes it, the relay state `on|off` reports open/closed
+//! (no stop, no position). Gen1 has no media player, vacuum, lawn mower,
+//! pressable button, hub-held boolean or weather: those are `Unsupported`.
 use serde_json::{Map, Value, json};
 
 use crate::payload::{self, bad, check_pct, json_msg, msg, num_u64, out_of_range};
@@ -40,7 +45,7 @@ fn channel(kind: DeviceKind, f: &Features) -> Channel {
     match kind {
         DeviceKind::Light if f.color => Channel::Color,
         DeviceKind::Light if f.dimmable || f.color_temp => Channel::Light,
-        DeviceKind::Light | DeviceKind::Switch | DeviceKind::Fan => Channel::Relay,
+        DeviceKind::Light | DeviceKind::Switch | DeviceKind::Fan | DeviceKind::Valve => Channel::Relay,
         DeviceKind::Cover => Channel::Roller,
         DeviceKind::Sensor => Channel::Sensor,
         _ => Channel::None,
@@ -50,10 +55,13 @@ fn channel(kind: DeviceKind, f: &Features) -> Channel {
 pub(crate) fn encode(cmd: &DeviceCommand, action: &Action, id: &str, n: u8) -> Result<Vec<Outgoing>, BridgeError> {
     let root = format!("shellies/{id}");
     let ch = channel(cmd.kind, &cmd.features);
+    let valve = cmd.kind == DeviceKind::Valve;
     let word = |a: &Action| match a {
-        Action::TurnOn => Some("on"),
-        Action::TurnOff => Some("off"),
-        Action::Toggle => Some("toggle"),
+        Action::TurnOn if !valve => Some("on"),
+        Action::TurnOff if !valve => Some("off"),
+        Action::Toggle if !valve => Some("toggle"),
+        Action::Open if valve => Some("on"),
+        Action::Close if valve => Some("off"),
         _ => None,
     };
     let out = match (ch, action) {
@@ -110,9 +118,14 @@ pub(crate) fn state_topics(id: &str, n: u8, kind: DeviceKind) -> Vec<String> {
             format!("{root}/color/{n}"),
             format!("{root}/color/{n}/status"),
         ],
-        DeviceKind::Switch | DeviceKind::Fan => vec![format!("{root}/relay/{n}")],
+        DeviceKind::Switch | DeviceKind::Fan | DeviceKind::Valve => vec![format!("{root}/relay/{n}")],
         DeviceKind::Cover => vec![format!("{root}/roller/{n}"), format!("{root}/roller/{n}/pos")],
         DeviceKind::Sensor => vec![format!("{root}/sensor/temperature")],
+        DeviceKind::Vacuum
+        | DeviceKind::LawnMower
+        | DeviceKind::Button
+        | DeviceKind::InputBoolean
+        | DeviceKind::Weather => return vec![],
         _ => vec![],
     };
     v.push(format!("{root}/online"));
@@ -144,7 +157,7 @@ pub(crate) fn parse(
     let parts: Vec<&str> = leaf.split('/').collect();
     let idx_ok = |s: &str| s.parse::<u8>().ok() == Some(n);
     match (kind, parts.as_slice()) {
-        (DeviceKind::Light | DeviceKind::Switch | DeviceKind::Fan, ["relay", i]) if idx_ok(i) => {
+        (DeviceKind::Light | DeviceKind::Switch | DeviceKind::Fan | DeviceKind::Valve, ["relay", i]) if idx_ok(i) => {
             match text {
                 "on" => p.on = Some(true),
                 "off" => p.on = Some(false),
@@ -231,114 +244,4 @@ fn parse_light_status(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::{Dialect, encode, parse_state, state_topics};
-
-    fn d(relay: u8) -> Dialect {
-        Dialect::ShellyGen1 { device_id: "shelly1-B929CC".into(), relay }
-    }
-
-    fn cmd(kind: DeviceKind, relay: u8, features: Features, action: Action) -> DeviceCommand {
-        DeviceCommand { device_id: format!("{}.s", kind.domain()), kind, dialect: d(relay), action, features }
-    }
-
-    /// Golden vectors: Shelly gen1 API docs, "MQTT" section of Shelly1
-    /// (relay), Shelly2.5 (roller), Dimmer (light/set) and RGBW2 (color/set).
-    #[test]
-    fn golden_commands() {
-        let none = Features::default();
-        let roller = Features { position: true, ..Default::default() };
-        let dimmer = Features { dimmable: true, ..Default::default() };
-        let rgbw = Features { dimmable: true, color: true, ..Default::default() };
-        let cases: Vec<(DeviceKind, u8, Features, Action, &str, &str)> = vec![
-            (DeviceKind::Switch, 0, none.clone(), Action::TurnOn, "shellies/shelly1-B929CC/relay/0/command", "on"),
-            (DeviceKind::Switch, 1, none.clone(), Action::TurnOff, "shellies/shelly1-B929CC/relay/1/command", "off"),
-            (DeviceKind::Light, 0, none.clone(), Action::Toggle, "shellies/shelly1-B929CC/relay/0/command", "toggle"),
-            (DeviceKind::Cover, 0, roller.clone(), Action::Open, "shellies/shelly1-B929CC/roller/0/command", "open"),
-            (DeviceKind::Cover, 0, roller.clone(), Action::Close, "shellies/shelly1-B929CC/roller/0/command", "close"),
-            (DeviceKind::Cover, 0, roller.clone(), Action::Stop, "shellies/shelly1-B929CC/roller/0/command", "stop"),
-            (
-                DeviceKind::Cover,
-                0,
-                roller.clone(),
-                Action::Position { percent: 60 },
-                "shellies/shelly1-B929CC/roller/0/command/pos",
-                "60",
-            ),
-            (
-                DeviceKind::Light,
-                0,
-                dimmer.clone(),
-                Action::Brightness { percent: 35 },
-                "shellies/shelly1-B929CC/light/0/set",
-                r#"{"brightness":35,"turn":"on"}"#,
-            ),
-            (DeviceKind::Light, 0, dimmer.clone(), Action::TurnOn, "shellies/shelly1-B929CC/light/0/command", "on"),
-            (
-                DeviceKind::Light,
-                0,
-                rgbw.clone(),
-                Action::Color { rgb: Rgb { r: 255, g: 0, b: 0 } },
-                "shellies/shelly1-B929CC/color/0/set",
-                r#"{"blue":0,"green":0,"mode":"color","red":255,"turn":"on"}"#,
-            ),
-        ];
-        for (kind, relay, f, action, topic, payload) in cases {
-            let out = encode(&cmd(kind, relay, f, action.clone())).unwrap();
-            assert_eq!(out[0].topic, topic, "{action:?}");
-            let got = String::from_utf8(out[0].payload.clone()).unwrap();
-            if payload.starts_with('{') {
-                let g: Value = serde_json::from_str(&got).unwrap();
-                let w: Value = serde_json::from_str(payload).unwrap();
-                assert_eq!(g, w);
-            } else {
-                assert_eq!(got, payload);
-            }
-        }
-        // A colour on a plain relay, a lock, a thermostat: unsupported.
-        let e = encode(&cmd(DeviceKind::Switch, 0, none.clone(), Action::Color { rgb: Rgb { r: 1, g: 1, b: 1 } }))
-            .unwrap_err();
-        assert!(matches!(e, BridgeError::Unsupported { dialect: "shelly_gen1", .. }));
-        assert!(encode(&cmd(DeviceKind::Lock, 0, none.clone(), Action::Lock)).is_err());
-    }
-
-    #[test]
-    fn golden_state() {
-        let sw = |topic: &str, payload: &[u8]| parse_state(&d(0), DeviceKind::Switch, topic, payload);
-        assert_eq!(sw("shellies/shelly1-B929CC/relay/0", b"on").unwrap().unwrap().on, Some(true));
-        assert_eq!(sw("shellies/shelly1-B929CC/relay/0", b"off").unwrap().unwrap().on, Some(false));
-        assert_eq!(sw("shellies/shelly1-B929CC/relay/1", b"on").unwrap(), None);
-        assert_eq!(sw("shellies/shelly1-B929CC/relay/0/power", b"12.5").unwrap(), None);
-        assert_eq!(sw("shellies/shelly1-B929CC/online", b"false").unwrap().unwrap().available, Some(false));
-        let cv = |topic: &str, payload: &[u8]| parse_state(&d(0), DeviceKind::Cover, topic, payload);
-        assert_eq!(cv("shellies/shelly1-B929CC/roller/0/pos", b"60").unwrap().unwrap().position, Some(60));
-        assert_eq!(cv("shellies/shelly1-B929CC/roller/0/pos", b"-1").unwrap(), None);
-        assert_eq!(cv("shellies/shelly1-B929CC/roller/0", b"stop").unwrap(), None);
-        let p = parse_state(
-            &d(0),
-            DeviceKind::Light,
-            "shellies/shelly1-B929CC/light/0/status",
-            br#"{"ison":true,"has_timer":false,"mode":"white","brightness":35}"#,
-        )
-        .unwrap()
-        .unwrap();
-        assert_eq!((p.on, p.brightness_pct), (Some(true), Some(35)));
-        assert_eq!(
-            state_topics(&d(0), DeviceKind::Cover),
-            vec![
-                "shellies/shelly1-B929CC/roller/0",
-                "shellies/shelly1-B929CC/roller/0/pos",
-                "shellies/shelly1-B929CC/online"
-            ]
-        );
-        // Errors name the topic.
-        for (topic, payload) in
-            [("shellies/shelly1-B929CC/relay/0", &b"ON!"[..]), ("shellies/shelly1-B929CC/online", b"yes")]
-        {
-            let e = sw(topic, payload).unwrap_err();
-            assert!(matches!(&e, BridgeError::BadPayload { topic: t, .. } if t == topic), "{e:?}");
-        }
-        assert!(matches!(cv("shellies/shelly1-B929CC/roller/0/pos", b"101"), Err(BridgeError::OutOfRange { .. })));
-    }
-}
+mod tests;

@@ -20,6 +20,18 @@ pub struct StatePatch {
     pub available: Option<bool>,
     /// Sensor reading or other scalar value.
     pub value: Option<serde_json::Value>,
+    /// Fan speed, percent.
+    pub fan_speed_pct: Option<u8>,
+    /// Climate fan mode.
+    pub fan_mode: Option<String>,
+    /// Media player volume, percent.
+    pub volume_pct: Option<u8>,
+    pub muted: Option<bool>,
+    /// What the device is doing, in Home Assistant's state words: vacuum
+    /// `cleaning|docked|returning|paused|idle|error`, lawn mower
+    /// `mowing|docked|returning|paused|error`, media player
+    /// `playing|paused|idle|off`.
+    pub activity: Option<String>,
 }
 
 /// Last known state of one device: the fold of its patches.
@@ -35,6 +47,16 @@ pub struct DeviceState {
     pub locked: Option<bool>,
     pub available: Option<bool>,
     pub value: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fan_speed_pct: Option<u8>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fan_mode: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volume_pct: Option<u8>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub muted: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activity: Option<String>,
 }
 
 impl StatePatch {
@@ -50,6 +72,11 @@ impl StatePatch {
             || self.target_temperature.is_some()
             || self.position.is_some()
             || self.locked.is_some()
+            || self.fan_speed_pct.is_some()
+            || self.fan_mode.is_some()
+            || self.volume_pct.is_some()
+            || self.muted.is_some()
+            || self.activity.is_some()
     }
 }
 
@@ -72,6 +99,11 @@ impl DeviceState {
         set(&mut self.locked, &patch.locked);
         set(&mut self.available, &patch.available);
         set(&mut self.value, &patch.value);
+        set(&mut self.fan_speed_pct, &patch.fan_speed_pct);
+        set(&mut self.fan_mode, &patch.fan_mode);
+        set(&mut self.volume_pct, &patch.volume_pct);
+        set(&mut self.muted, &patch.muted);
+        set(&mut self.activity, &patch.activity);
     }
 
     /// Whether this state shows the effect of `action` (the echo that acks a
@@ -83,7 +115,9 @@ impl DeviceState {
     /// ±0.5 °C (thermostats round to their step). Open/close are satisfied
     /// by position 100/0, or by the open/closed flag (`on`) when the cover
     /// reports no position. Stop has no observable end state and is
-    /// satisfied by any state.
+    /// satisfied by any state, as are momentary actions (next track, press).
+    /// Start is satisfied by `cleaning`/`mowing`, dock by `docked` or
+    /// `returning`, pause by `paused`, play by `playing`.
     pub fn satisfies(&self, action: &Action) -> bool {
         match action {
             Action::TurnOn => self.on == Some(true),
@@ -115,7 +149,23 @@ impl DeviceState {
             Action::Stop => true,
             Action::Lock => self.locked == Some(true),
             Action::Unlock => self.locked == Some(false),
+            Action::FanSpeed { percent: 0 } => self.on == Some(false),
+            Action::FanSpeed { percent } => {
+                self.on != Some(false) && self.fan_speed_pct.is_some_and(|s| s.abs_diff(*percent) <= 1)
+            }
+            Action::FanMode { mode } => self.fan_mode.as_deref().is_some_and(|m| m.eq_ignore_ascii_case(mode)),
+            Action::Volume { percent } => self.volume_pct.is_some_and(|v| v.abs_diff(*percent) <= 1),
+            Action::Mute { muted } => self.muted == Some(*muted),
+            Action::Pause => self.activity_is(&["paused"]),
+            Action::Play => self.activity_is(&["playing"]),
+            Action::Start | Action::CleanSegments { .. } => self.activity_is(&["cleaning", "mowing"]),
+            Action::Dock => self.activity_is(&["docked", "returning"]),
+            Action::NextTrack | Action::PreviousTrack | Action::Press => true,
         }
+    }
+
+    fn activity_is(&self, any: &[&str]) -> bool {
+        self.activity.as_deref().is_some_and(|a| any.contains(&a))
     }
 }
 
@@ -175,6 +225,68 @@ mod tests {
             (&heat, Action::TargetTemperature { celsius: 21.5 }, true),
             (&heat, Action::TargetTemperature { celsius: 23.0 }, false),
             (&unknown, Action::TurnOn, false),
+        ];
+        for (st, a, want) in cases {
+            assert_eq!(st.satisfies(&a), want, "{st:?} {a:?}");
+        }
+    }
+
+    #[test]
+    fn satisfies_table_new_actions() {
+        let fan40 = DeviceState { on: Some(true), fan_speed_pct: Some(40), ..Default::default() };
+        let fan_off = DeviceState { on: Some(false), fan_speed_pct: Some(40), ..Default::default() };
+        let fan_auto = DeviceState { fan_mode: Some("auto".into()), ..Default::default() };
+        let valve_open = DeviceState { on: Some(true), ..Default::default() };
+        let valve_half = DeviceState { position: Some(50), on: Some(true), ..Default::default() };
+        let playing = DeviceState {
+            on: Some(true),
+            activity: Some("playing".into()),
+            volume_pct: Some(30),
+            muted: Some(false),
+            ..Default::default()
+        };
+        let act = |a: &str| DeviceState { activity: Some(a.into()), ..Default::default() };
+        let (cleaning, mowing, docked, returning, paused, idle) =
+            (act("cleaning"), act("mowing"), act("docked"), act("returning"), act("paused"), act("idle"));
+        let unknown = DeviceState::default();
+        let cases: Vec<(&DeviceState, Action, bool)> = vec![
+            (&fan40, Action::FanSpeed { percent: 40 }, true),
+            (&fan40, Action::FanSpeed { percent: 41 }, true),
+            (&fan40, Action::FanSpeed { percent: 66 }, false),
+            (&fan_off, Action::FanSpeed { percent: 40 }, false),
+            (&fan_off, Action::FanSpeed { percent: 0 }, true),
+            (&fan40, Action::FanSpeed { percent: 0 }, false),
+            (&fan_auto, Action::FanMode { mode: "AUTO".into() }, true),
+            (&fan_auto, Action::FanMode { mode: "low".into() }, false),
+            (&unknown, Action::FanMode { mode: "auto".into() }, false),
+            // Valves: the open flag when no position is reported, else 100/0.
+            (&valve_open, Action::Open, true),
+            (&valve_open, Action::Close, false),
+            (&valve_half, Action::Open, false),
+            (&valve_half, Action::Position { percent: 50 }, true),
+            (&playing, Action::Play, true),
+            (&playing, Action::Pause, false),
+            (&playing, Action::Volume { percent: 30 }, true),
+            (&playing, Action::Volume { percent: 31 }, true),
+            (&playing, Action::Volume { percent: 50 }, false),
+            (&playing, Action::Mute { muted: false }, true),
+            (&playing, Action::Mute { muted: true }, false),
+            (&unknown, Action::Mute { muted: false }, false),
+            (&paused, Action::Pause, true),
+            (&cleaning, Action::Start, true),
+            (&mowing, Action::Start, true),
+            (&cleaning, Action::CleanSegments { segments: vec!["16".into()] }, true),
+            (&idle, Action::Start, false),
+            (&docked, Action::Start, false),
+            (&docked, Action::Dock, true),
+            (&returning, Action::Dock, true),
+            (&cleaning, Action::Dock, false),
+            (&unknown, Action::Start, false),
+            // Events and stop: any state report confirms them.
+            (&unknown, Action::NextTrack, true),
+            (&unknown, Action::PreviousTrack, true),
+            (&unknown, Action::Press, true),
+            (&cleaning, Action::Stop, true),
         ];
         for (st, a, want) in cases {
             assert_eq!(st.satisfies(&a), want, "{st:?} {a:?}");

@@ -7,13 +7,33 @@
 //! 0..100, ShutterOpen/ShutterClose/ShutterStop<x>), `docs/Lights.md` (CT
 //! range in mired) and `docs/Blinds-and-Shutters.md` (`{"Shutter1":{"Position":..}}`).
 //! Tasmota has no thermostat or lock command set: those are `Unsupported`.
+//!
+//! Also from Commands.md: `FanSpeed` (Sonoff iFan02/iFan03 only) `0` = fan off,
+//! `1..3` = speed, reported as `"FanSpeed":n` in RESULT and `tele/STATE`. A
+//! fan with `features.speed` is such an iFan: a percentage maps to 0..3 and
+//! back as Home Assistant's Tasmota integration does
+//! (`homeassistant/components/tasmota/fan.py` with `util/percentage.py`:
+//! 1..=33 % low, 34..=66 % medium, 67..=100 % high, reported as 33/66/100 %),
+//! turning it on is `FanSpeed 2` (HA: "Tasmota does not support turning a
+//! fan on with implicit speed", medium), off is `FanSpeed 0`. A fan without
+//! `speed` is a plain relay (`POWER`).
+//!
+//! A valve is a relay: `POWER ON` opens it, `OFF` closes it (no stop, no
+//! position). Media players, vacuums, lawn mowers, buttons, hub-held
+//! booleans and weather are `Unsupported`.
 use serde_json::{Map, Value};
 
 use crate::color::{kelvin_to_mired, mired_to_kelvin, parse_hex, to_hex_upper};
-use crate::payload::{self, bad, check_kelvin, check_pct, msg, num_f32, num_u64, out_of_range};
+use crate::payload::{
+    self, bad, check_kelvin, check_pct, msg, num_f32, num_u64, out_of_range, pct_to_step, step_to_pct,
+};
 use crate::{Action, BridgeError, DeviceCommand, DeviceKind, Outgoing, Rgb, StatePatch};
 
 const D: &str = "tasmota";
+
+/// An iFan's speeds (`FanSpeed 1..3`) and the one it is turned on at.
+const IFAN_SPEEDS: u8 = 3;
+const IFAN_MEDIUM: u8 = 2;
 
 fn power_cmd(relay: Option<u8>) -> String {
     match relay {
@@ -33,12 +53,27 @@ pub(crate) fn encode(
     relay: Option<u8>,
 ) -> Result<Vec<Outgoing>, BridgeError> {
     let c = |name: &str, payload: String| msg(format!("cmnd/{topic}/{name}"), payload.into_bytes());
-    let powered = matches!(cmd.kind, DeviceKind::Light | DeviceKind::Switch | DeviceKind::Fan);
+    let ifan = cmd.kind == DeviceKind::Fan && cmd.features.speed;
+    let relay_kind = matches!(cmd.kind, DeviceKind::Light | DeviceKind::Switch | DeviceKind::Fan) && !ifan;
+    let shutter = cmd.kind == DeviceKind::Cover;
     let s = shutter_index(relay);
+    if cmd.kind == DeviceKind::Valve {
+        let out = match action {
+            Action::Open => c(&power_cmd(relay), "ON".into()),
+            Action::Close => c(&power_cmd(relay), "OFF".into()),
+            _ => return Err(payload::unsupported(D, cmd, action)),
+        };
+        return Ok(vec![out]);
+    }
     let out = match action {
-        Action::TurnOn if powered => c(&power_cmd(relay), "ON".into()),
-        Action::TurnOff if powered => c(&power_cmd(relay), "OFF".into()),
-        Action::Toggle if powered => c(&power_cmd(relay), "TOGGLE".into()),
+        Action::TurnOn if ifan => c("FanSpeed", IFAN_MEDIUM.to_string()),
+        Action::TurnOff if ifan => c("FanSpeed", "0".into()),
+        Action::FanSpeed { percent } if ifan => {
+            c("FanSpeed", pct_to_step(check_pct("fan_speed", *percent)?, IFAN_SPEEDS).to_string())
+        }
+        Action::TurnOn if relay_kind => c(&power_cmd(relay), "ON".into()),
+        Action::TurnOff if relay_kind => c(&power_cmd(relay), "OFF".into()),
+        Action::Toggle if relay_kind => c(&power_cmd(relay), "TOGGLE".into()),
         Action::Brightness { percent } => c("Dimmer", check_pct("brightness", *percent)?.to_string()),
         Action::Color { rgb } => c("Color", format!("#{}", to_hex_upper(*rgb))),
         Action::ColorTemp { kelvin } => {
@@ -52,10 +87,12 @@ pub(crate) fn encode(
             }
             c("CT", m.to_string())
         }
-        Action::Position { percent } => c(&format!("ShutterPosition{s}"), check_pct("position", *percent)?.to_string()),
-        Action::Open => c(&format!("ShutterOpen{s}"), String::new()),
-        Action::Close => c(&format!("ShutterClose{s}"), String::new()),
-        Action::Stop => c(&format!("ShutterStop{s}"), String::new()),
+        Action::Position { percent } if shutter => {
+            c(&format!("ShutterPosition{s}"), check_pct("position", *percent)?.to_string())
+        }
+        Action::Open if shutter => c(&format!("ShutterOpen{s}"), String::new()),
+        Action::Close if shutter => c(&format!("ShutterClose{s}"), String::new()),
+        Action::Stop if shutter => c(&format!("ShutterStop{s}"), String::new()),
         _ => return Err(payload::unsupported(D, cmd, action)),
     };
     Ok(vec![out])
@@ -64,7 +101,7 @@ pub(crate) fn encode(
 pub(crate) fn state_topics(topic: &str, relay: Option<u8>, kind: DeviceKind) -> Vec<String> {
     let mut v = Vec::new();
     match kind {
-        DeviceKind::Light | DeviceKind::Switch | DeviceKind::Fan => {
+        DeviceKind::Light | DeviceKind::Switch | DeviceKind::Fan | DeviceKind::Valve => {
             v.push(format!("stat/{topic}/RESULT"));
             v.push(format!("stat/{topic}/{}", power_cmd(relay)));
             if relay == Some(1) {
@@ -78,6 +115,11 @@ pub(crate) fn state_topics(topic: &str, relay: Option<u8>, kind: DeviceKind) -> 
             v.push(format!("tele/{topic}/SENSOR"));
         }
         DeviceKind::Sensor | DeviceKind::BinarySensor => v.push(format!("tele/{topic}/SENSOR")),
+        DeviceKind::Vacuum
+        | DeviceKind::LawnMower
+        | DeviceKind::Button
+        | DeviceKind::InputBoolean
+        | DeviceKind::Weather => return v,
         _ => v.push(format!("stat/{topic}/RESULT")),
     }
     v.push(format!("tele/{topic}/LWT"));
@@ -115,7 +157,7 @@ pub(crate) fn parse(
             let obj = payload::json_object(topic, text)?;
             parse_object(relay, kind, topic, &obj, leaf == "SENSOR").map(Some)
         }
-        ("stat", p) if p.starts_with("POWER") => {
+        ("stat", p) if p.starts_with("POWER") && powered(kind) => {
             let ours = p == power_cmd(relay) || (p == "POWER" && relay == Some(1));
             if !ours {
                 return Ok(None);
@@ -124,6 +166,11 @@ pub(crate) fn parse(
         }
         _ => Ok(None),
     }
+}
+
+/// Kinds whose on/off (open/closed for a valve) is a relay's `POWER<n>`.
+fn powered(kind: DeviceKind) -> bool {
+    matches!(kind, DeviceKind::Light | DeviceKind::Switch | DeviceKind::Fan | DeviceKind::Valve)
 }
 
 fn on_off(topic: &str, s: &str) -> Result<bool, BridgeError> {
@@ -145,12 +192,24 @@ fn parse_object(
     let key = power_cmd(relay);
     let power = obj.get(&key).or_else(|| if relay == Some(1) { obj.get("POWER") } else { None });
     if let Some(v) = power
-        && matches!(kind, DeviceKind::Light | DeviceKind::Switch | DeviceKind::Fan)
+        && powered(kind)
     {
         let Value::String(s) = v else {
             return Err(bad(topic, format!("`{key}` should be a string, got {v}")));
         };
         p.on = Some(on_off(topic, s)?);
+    }
+    if kind == DeviceKind::Fan
+        && let Some(v) = obj.get("FanSpeed")
+    {
+        let n = num_u64(topic, "FanSpeed", v)?;
+        if n > u64::from(IFAN_SPEEDS) {
+            return Err(out_of_range("FanSpeed", n, "0..=3"));
+        }
+        p.on = Some(n > 0);
+        if n > 0 {
+            p.fan_speed_pct = Some(step_to_pct(n as u8, IFAN_SPEEDS));
+        }
     }
     if kind == DeviceKind::Light {
         if let Some(v) = obj.get("Dimmer") {
@@ -210,180 +269,4 @@ fn parse_color(topic: &str, s: &str) -> Result<Option<Rgb>, BridgeError> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::{Dialect, Features, encode, parse_state, state_topics};
-
-    fn cmd(kind: DeviceKind, relay: Option<u8>, features: Features, action: Action) -> DeviceCommand {
-        DeviceCommand {
-            device_id: format!("{}.t", kind.domain()),
-            kind,
-            dialect: Dialect::Tasmota { topic: "tasmota_A1B2C3".into(), relay },
-            action,
-            features,
-        }
-    }
-
-    fn rgb_light() -> Features {
-        Features { dimmable: true, color: true, color_temp: true, position: false }
-    }
-
-    /// Golden vectors: tasmota/docs MQTT.md ("cmnd/tasmota_A1B2C3/POWER"
-    /// examples) and Commands.md (Power, Dimmer, Color, CT, Shutter*).
-    /// Kind, relay, features, action, then the expected topic and payload.
-    type Golden = (DeviceKind, Option<u8>, Features, Action, &'static str, &'static str);
-
-    #[test]
-    fn golden_commands() {
-        let none = Features::default();
-        let shutter = Features { position: true, ..Default::default() };
-        let cases: Vec<Golden> = vec![
-            (DeviceKind::Switch, None, none.clone(), Action::TurnOn, "cmnd/tasmota_A1B2C3/POWER", "ON"),
-            (DeviceKind::Switch, None, none.clone(), Action::TurnOff, "cmnd/tasmota_A1B2C3/POWER", "OFF"),
-            (DeviceKind::Switch, None, none.clone(), Action::Toggle, "cmnd/tasmota_A1B2C3/POWER", "TOGGLE"),
-            (DeviceKind::Switch, Some(2), none.clone(), Action::TurnOn, "cmnd/tasmota_A1B2C3/POWER2", "ON"),
-            (
-                DeviceKind::Light,
-                None,
-                rgb_light(),
-                Action::Brightness { percent: 40 },
-                "cmnd/tasmota_A1B2C3/Dimmer",
-                "40",
-            ),
-            (
-                DeviceKind::Light,
-                None,
-                rgb_light(),
-                Action::Color { rgb: Rgb { r: 255, g: 128, b: 0 } },
-                "cmnd/tasmota_A1B2C3/Color",
-                "#FF8000",
-            ),
-            (DeviceKind::Light, None, rgb_light(), Action::ColorTemp { kelvin: 2700 }, "cmnd/tasmota_A1B2C3/CT", "370"),
-            (
-                DeviceKind::Cover,
-                None,
-                shutter.clone(),
-                Action::Position { percent: 30 },
-                "cmnd/tasmota_A1B2C3/ShutterPosition1",
-                "30",
-            ),
-            (DeviceKind::Cover, None, shutter.clone(), Action::Open, "cmnd/tasmota_A1B2C3/ShutterOpen1", ""),
-            (DeviceKind::Cover, Some(2), shutter.clone(), Action::TurnOff, "cmnd/tasmota_A1B2C3/ShutterClose2", ""),
-        ];
-        for (kind, relay, f, action, topic, payload) in cases {
-            let out = encode(&cmd(kind, relay, f, action.clone())).unwrap();
-            assert_eq!(out.len(), 1, "{action:?}");
-            assert_eq!(out[0].topic, topic, "{action:?}");
-            assert_eq!(String::from_utf8(out[0].payload.clone()).unwrap(), payload, "{action:?}");
-        }
-    }
-
-    #[test]
-    fn unsupported_combinations() {
-        // A colour on a relay (switch kind), and on a light without the colour feature.
-        let red = Action::Color { rgb: Rgb { r: 255, g: 0, b: 0 } };
-        for (kind, f) in [(DeviceKind::Switch, rgb_light()), (DeviceKind::Light, Features::default())] {
-            let e = encode(&cmd(kind, None, f, red.clone())).unwrap_err();
-            assert!(matches!(&e, BridgeError::Unsupported { dialect: "tasmota", .. }), "{e:?}");
-            assert!(e.to_string().contains("colour #ff0000"), "{e}");
-        }
-        let e = encode(&cmd(DeviceKind::Lock, None, Features::default(), Action::Lock)).unwrap_err();
-        assert!(matches!(e, BridgeError::Unsupported { .. }));
-        let e =
-            encode(&cmd(DeviceKind::Climate, None, Features::default(), Action::TargetTemperature { celsius: 20.0 }))
-                .unwrap_err();
-        assert!(matches!(e, BridgeError::Unsupported { .. }));
-        // CT outside 153..500 mired.
-        let e = encode(&cmd(DeviceKind::Light, None, rgb_light(), Action::ColorTemp { kelvin: 9000 })).unwrap_err();
-        assert!(matches!(e, BridgeError::OutOfRange { field: "color_temp", .. }), "{e:?}");
-    }
-
-    #[test]
-    fn golden_state() {
-        let d = Dialect::Tasmota { topic: "tasmota_A1B2C3".into(), relay: None };
-        let light = |topic: &str, payload: &str| parse_state(&d, DeviceKind::Light, topic, payload.as_bytes());
-        // MQTT.md: "stat/tasmota_A1B2C3/RESULT = {"POWER":"ON"}" and "stat/tasmota_A1B2C3/POWER = ON".
-        assert_eq!(light("stat/tasmota_A1B2C3/RESULT", r#"{"POWER":"ON"}"#).unwrap().unwrap().on, Some(true));
-        assert_eq!(light("stat/tasmota_A1B2C3/POWER", "OFF").unwrap().unwrap().on, Some(false));
-        let p = light(
-            "stat/tasmota_A1B2C3/RESULT",
-            r#"{"POWER":"ON","Dimmer":40,"Color":"FF800000","HSBColor":"30,100,40","Channel":[100,50,0,0],"CT":370}"#,
-        )
-        .unwrap()
-        .unwrap();
-        assert_eq!(p.brightness_pct, Some(40));
-        assert_eq!(p.rgb, Some(Rgb { r: 255, g: 128, b: 0 }));
-        assert_eq!(p.color_temp_kelvin, Some(2703));
-        let p = light("stat/tasmota_A1B2C3/RESULT", r#"{"Color":"255,0,0"}"#).unwrap().unwrap();
-        assert_eq!(p.rgb, Some(Rgb { r: 255, g: 0, b: 0 }));
-        let p = light(
-            "tele/tasmota_A1B2C3/STATE",
-            r#"{"Time":"2024-01-01T10:00:00","Uptime":"0T01:00:00","POWER":"OFF","Dimmer":100,"Wifi":{"RSSI":80}}"#,
-        )
-        .unwrap()
-        .unwrap();
-        assert_eq!((p.on, p.brightness_pct), (Some(false), Some(100)));
-        assert_eq!(light("tele/tasmota_A1B2C3/LWT", "Online").unwrap().unwrap().available, Some(true));
-        assert_eq!(light("tele/tasmota_A1B2C3/LWT", "Offline").unwrap().unwrap().available, Some(false));
-        // Unrelated RESULTs say nothing.
-        assert_eq!(light("stat/tasmota_A1B2C3/RESULT", r#"{"TelePeriod":300}"#).unwrap(), None);
-        assert_eq!(light("stat/tasmota_A1B2C3/RESULT", r#"{"Command":"Unknown"}"#).unwrap(), None);
-        assert_eq!(light("stat/other/RESULT", r#"{"POWER":"ON"}"#).unwrap(), None);
-        // Multi-relay: POWER2 belongs to relay 2 only.
-        let d2 = Dialect::Tasmota { topic: "tasmota_A1B2C3".into(), relay: Some(2) };
-        let p =
-            parse_state(&d2, DeviceKind::Switch, "stat/tasmota_A1B2C3/RESULT", br#"{"POWER1":"ON","POWER2":"OFF"}"#)
-                .unwrap()
-                .unwrap();
-        assert_eq!(p.on, Some(false));
-        assert_eq!(parse_state(&d2, DeviceKind::Switch, "stat/tasmota_A1B2C3/POWER1", b"ON").unwrap(), None);
-        // Shutter (Blinds-and-Shutters.md).
-        let p = parse_state(
-            &d,
-            DeviceKind::Cover,
-            "stat/tasmota_A1B2C3/RESULT",
-            br#"{"Shutter1":{"Position":30,"Direction":0,"Target":30,"Tilt":0}}"#,
-        )
-        .unwrap()
-        .unwrap();
-        assert_eq!(p.position, Some(30));
-        // SENSOR (DS18B20 example in the docs).
-        let p = parse_state(
-            &d,
-            DeviceKind::Sensor,
-            "tele/tasmota_A1B2C3/SENSOR",
-            br#"{"Time":"2024-01-01T10:00:00","DS18B20":{"Id":"01144A0CB2AA","Temperature":21.5},"TempUnit":"C"}"#,
-        )
-        .unwrap()
-        .unwrap();
-        assert_eq!(p.current_temperature, Some(21.5));
-        assert_eq!(
-            state_topics(&d, DeviceKind::Light),
-            vec![
-                "stat/tasmota_A1B2C3/RESULT",
-                "stat/tasmota_A1B2C3/POWER",
-                "tele/tasmota_A1B2C3/STATE",
-                "tele/tasmota_A1B2C3/LWT"
-            ]
-        );
-    }
-
-    #[test]
-    fn bad_state() {
-        let d = Dialect::Tasmota { topic: "tasmota_A1B2C3".into(), relay: None };
-        for (topic, payload) in [
-            ("stat/tasmota_A1B2C3/POWER", &b"MAYBE"[..]),
-            ("stat/tasmota_A1B2C3/RESULT", b"{\"POWER\":"),
-            ("stat/tasmota_A1B2C3/RESULT", b"{\"Color\":\"zz\"}"),
-            ("tele/tasmota_A1B2C3/LWT", b"online?"),
-            ("stat/tasmota_A1B2C3/POWER", b"\xc3\x28"),
-        ] {
-            let e = parse_state(&d, DeviceKind::Light, topic, payload).unwrap_err();
-            assert!(matches!(&e, BridgeError::BadPayload { topic: t, .. } if t == topic), "{e:?}");
-        }
-        assert!(matches!(
-            parse_state(&d, DeviceKind::Light, "stat/tasmota_A1B2C3/RESULT", br#"{"Dimmer":150}"#),
-            Err(BridgeError::OutOfRange { .. })
-        ));
-    }
-}
+mod tests;

@@ -13,13 +13,52 @@
 //!   thermostats;
 //! - availability: `<base>/<friendly_name>/availability`, `online`/`offline`
 //!   (legacy) or `{"state":"online"}` (Zigbee2MQTT 2.x).
+//!
+//! Fans, climate fan modes and valves (exposes.md "Fan" / "Climate", and
+//! zigbee-herdsman-converters `src/lib/exposes.ts` `class Fan`):
+//! - a fan is either mode- or speed-controlled. The mode (the ZCL Fan
+//!   Control cluster's `fan_mode`: `off|low|medium|high|on|auto|smart`) is
+//!   what the bridge drives: a speed percentage goes out as `{"fan_mode":
+//!   "low|medium|high"}` (0 % as `off`), split into three steps the way
+//!   Zigbee2MQTT's own Home Assistant discovery and HA's
+//!   `util/percentage.py` do (1..=33 low, 34..=66 medium, 67..=100 high;
+//!   reported back as 33/66/100 %). Fans with a numeric `speed` expose
+//!   (range per device) or other mode lists are not covered. The fan's on/off
+//!   is `fan_state` on older fans (read here), `state` on newer ones;
+//! - a climate's `fan_mode` is set as `{"fan_mode": <mode>}` and reported
+//!   under the same key;
+//! - water valves (e.g. Sonoff SWV, Tuya valves) expose a switch: `state`
+//!   `ON` = open, `OFF` = closed; valves with a position take `position`
+//!   0..100. There is no stop.
+//!
+//! Zigbee2MQTT has no vacuum, lawn mower, pressable button, media player,
+//! hub-held boolean or weather entity: those are `Unsupported`, with no
+//! state topics.
 use serde_json::{Map, Value, json};
 
 use crate::color::{kelvin_to_mired, mired_to_kelvin, parse_hex, xy_to_rgb};
-use crate::payload::{self, bad, check_celsius, check_kelvin, check_pct, json_msg, num_f32, num_u64, out_of_range};
+use crate::payload::{
+    self, bad, check_celsius, check_kelvin, check_pct, json_msg, num_f32, num_u64, out_of_range, pct_to_step,
+    step_to_pct,
+};
 use crate::{Action, BridgeError, DeviceCommand, DeviceKind, Outgoing, StatePatch};
 
 const D: &str = "zigbee2mqtt";
+
+/// The ZCL fan modes that are speeds, slowest first (index = speed step).
+const FAN_SPEED_MODES: [&str; 4] = ["off", "low", "medium", "high"];
+
+/// Kinds Zigbee2MQTT has no entity for.
+fn carried(kind: DeviceKind) -> bool {
+    !matches!(
+        kind,
+        DeviceKind::Vacuum
+            | DeviceKind::LawnMower
+            | DeviceKind::Button
+            | DeviceKind::InputBoolean
+            | DeviceKind::Weather
+    )
+}
 
 pub(crate) fn encode(
     cmd: &DeviceCommand,
@@ -29,7 +68,18 @@ pub(crate) fn encode(
 ) -> Result<Vec<Outgoing>, BridgeError> {
     let topic = format!("{base}/{friendly}/set");
     let kind = cmd.kind;
+    if !carried(kind) {
+        return Err(payload::unsupported(D, cmd, action));
+    }
     let body = match (kind, action) {
+        (DeviceKind::Fan, Action::FanSpeed { percent }) => {
+            let step = pct_to_step(check_pct("fan_speed", *percent)?, 3);
+            json!({"fan_mode": FAN_SPEED_MODES[usize::from(step)]})
+        }
+        (DeviceKind::Climate, Action::FanMode { mode }) => json!({"fan_mode": payload::fan_mode_name(cmd, mode)}),
+        (DeviceKind::Valve, Action::Open) => json!({"state": "ON"}),
+        (DeviceKind::Valve, Action::Close) => json!({"state": "OFF"}),
+        (DeviceKind::Valve, Action::Stop) => return Err(payload::unsupported(D, cmd, action)),
         (DeviceKind::Climate, Action::TurnOn) => json!({"system_mode": "heat"}),
         (DeviceKind::Climate, Action::TurnOff) => json!({"system_mode": "off"}),
         (DeviceKind::Climate, Action::Toggle) => return Err(payload::unsupported(D, cmd, action)),
@@ -70,7 +120,10 @@ pub(crate) fn encode(
     Ok(vec![json_msg(topic, &body)])
 }
 
-pub(crate) fn state_topics(base: &str, friendly: &str) -> Vec<String> {
+pub(crate) fn state_topics(base: &str, friendly: &str, kind: DeviceKind) -> Vec<String> {
+    if !carried(kind) {
+        return Vec::new();
+    }
     vec![format!("{base}/{friendly}"), format!("{base}/{friendly}/availability")]
 }
 
@@ -81,6 +134,9 @@ pub(crate) fn parse(
     topic: &str,
     text: &str,
 ) -> Result<Option<StatePatch>, BridgeError> {
+    if !carried(kind) {
+        return Ok(None);
+    }
     let state_topic = format!("{base}/{friendly}");
     if topic == format!("{state_topic}/availability") {
         return parse_availability(topic, text).map(Some);
@@ -126,9 +182,9 @@ fn parse_object(kind: DeviceKind, topic: &str, obj: &Map<String, Value>) -> Resu
         match (kind, s.as_str()) {
             (DeviceKind::Lock, "LOCK") => p.locked = Some(true),
             (DeviceKind::Lock, "UNLOCK") => p.locked = Some(false),
-            (DeviceKind::Cover, "OPEN") => p.on = Some(true),
-            (DeviceKind::Cover, "CLOSE") => p.on = Some(false),
-            (DeviceKind::Cover, "STOP") => {}
+            (DeviceKind::Cover | DeviceKind::Valve, "OPEN") => p.on = Some(true),
+            (DeviceKind::Cover | DeviceKind::Valve, "CLOSE") => p.on = Some(false),
+            (DeviceKind::Cover | DeviceKind::Valve, "STOP") => {}
             (_, "ON") => p.on = Some(true),
             (_, "OFF") => p.on = Some(false),
             (_, other) => {
@@ -179,6 +235,23 @@ fn parse_object(kind: DeviceKind, topic: &str, obj: &Map<String, Value>) -> Resu
     {
         p.on = Some(mode != "off");
     }
+    match (kind, obj.get("fan_mode")) {
+        (DeviceKind::Climate, Some(Value::String(mode))) => p.fan_mode = Some(mode.clone()),
+        (DeviceKind::Fan, Some(Value::String(mode))) => parse_fan_mode(mode, &mut p),
+        (DeviceKind::Climate | DeviceKind::Fan, Some(v)) if !v.is_null() => {
+            return Err(bad(topic, format!("`fan_mode` should be a string, got {v}")));
+        }
+        _ => {}
+    }
+    if kind == DeviceKind::Fan
+        && let Some(v) = obj.get("fan_state").filter(|v| !v.is_null())
+    {
+        p.on = Some(match v.as_str() {
+            Some("ON") => true,
+            Some("OFF") => false,
+            _ => return Err(bad(topic, format!("`fan_state` should be ON/OFF, got {v}"))),
+        });
+    }
     if matches!(kind, DeviceKind::Sensor | DeviceKind::BinarySensor) {
         if let Some(v) = obj.get("temperature").filter(|v| !v.is_null()) {
             p.current_temperature = Some(num_f32(topic, "temperature", v)?);
@@ -196,6 +269,20 @@ fn parse_object(kind: DeviceKind, topic: &str, obj: &Map<String, Value>) -> Resu
         p.value = Some(Value::Object(obj.clone()));
     }
     Ok(p)
+}
+
+/// A fan's `fan_mode`: the speed modes give a percentage (and on/off);
+/// `on|auto|smart` say only that it runs. Other values (device-specific
+/// modes) say nothing the bridge models.
+fn parse_fan_mode(mode: &str, p: &mut StatePatch) {
+    if let Some(step) = FAN_SPEED_MODES.iter().position(|m| *m == mode) {
+        p.on = Some(step > 0);
+        if step > 0 {
+            p.fan_speed_pct = Some(step_to_pct(step as u8, 3));
+        }
+    } else if matches!(mode, "on" | "auto" | "smart") {
+        p.on = Some(true);
+    }
 }
 
 fn parse_color(topic: &str, c: &Map<String, Value>) -> Result<Option<crate::Rgb>, BridgeError> {
@@ -219,155 +306,4 @@ fn parse_color(topic: &str, c: &Map<String, Value>) -> Result<Option<crate::Rgb>
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::{Dialect, Features, Rgb, encode, parse_state, state_topics};
-
-    fn dialect() -> Dialect {
-        Dialect::Zigbee2mqtt { friendly_name: "kitchen_light".into(), base_topic: "zigbee2mqtt".into() }
-    }
-
-    fn cmd(kind: DeviceKind, action: Action) -> DeviceCommand {
-        DeviceCommand {
-            device_id: format!("{}.x", kind.domain()),
-            kind,
-            dialect: dialect(),
-            action,
-            features: Features { dimmable: true, color: true, color_temp: true, position: true },
-        }
-    }
-
-    /// Golden vectors: docs/guide/usage/mqtt_topics_and_messages.md
-    /// ("zigbee2mqtt/FRIENDLY_NAME/set" section) and the light/cover/lock/
-    /// climate exposes in docs/guide/usage/exposes.md.
-    #[test]
-    fn golden_commands() {
-        let t = "zigbee2mqtt/kitchen_light/set";
-        let cases: Vec<(DeviceKind, Action, &str)> = vec![
-            (DeviceKind::Light, Action::TurnOn, r#"{"state":"ON"}"#),
-            (DeviceKind::Light, Action::TurnOff, r#"{"state":"OFF"}"#),
-            (DeviceKind::Light, Action::Toggle, r#"{"state":"TOGGLE"}"#),
-            (DeviceKind::Switch, Action::TurnOn, r#"{"state":"ON"}"#),
-            // brightness 0..254: 100 % -> 254, 50 % -> 127.
-            (DeviceKind::Light, Action::Brightness { percent: 100 }, r#"{"brightness":254,"state":"ON"}"#),
-            (DeviceKind::Light, Action::Brightness { percent: 50 }, r#"{"brightness":127,"state":"ON"}"#),
-            (DeviceKind::Light, Action::Brightness { percent: 0 }, r#"{"state":"OFF"}"#),
-            (
-                DeviceKind::Light,
-                Action::Color { rgb: Rgb { r: 255, g: 0, b: 0 } },
-                r#"{"color":{"b":0,"g":0,"r":255},"state":"ON"}"#,
-            ),
-            // color_temp in mired: 1e6 / 2700 K = 370.
-            (DeviceKind::Light, Action::ColorTemp { kelvin: 2700 }, r#"{"color_temp":370,"state":"ON"}"#),
-            (DeviceKind::Cover, Action::Position { percent: 40 }, r#"{"position":40}"#),
-            (DeviceKind::Cover, Action::Open, r#"{"state":"OPEN"}"#),
-            (DeviceKind::Cover, Action::TurnOff, r#"{"state":"CLOSE"}"#),
-            (DeviceKind::Cover, Action::Stop, r#"{"state":"STOP"}"#),
-            (DeviceKind::Lock, Action::Lock, r#"{"state":"LOCK"}"#),
-            (DeviceKind::Lock, Action::Unlock, r#"{"state":"UNLOCK"}"#),
-            (DeviceKind::Climate, Action::TargetTemperature { celsius: 21.5 }, r#"{"occupied_heating_setpoint":21.5}"#),
-            (DeviceKind::Climate, Action::TurnOff, r#"{"system_mode":"off"}"#),
-        ];
-        for (kind, action, want) in cases {
-            let out = encode(&cmd(kind, action.clone())).unwrap();
-            assert_eq!(out.len(), 1);
-            assert_eq!(out[0].topic, t);
-            assert!(!out[0].retain);
-            let got: Value = serde_json::from_slice(&out[0].payload).unwrap();
-            let want: Value = serde_json::from_str(want).unwrap();
-            assert_eq!(got, want, "{kind:?} {action:?}");
-        }
-    }
-
-    #[test]
-    fn golden_state() {
-        let d = dialect();
-        let t = "zigbee2mqtt/kitchen_light";
-        // The example from the docs.
-        let p = parse_state(&d, DeviceKind::Light, t, br#"{"state":"ON","brightness":215,"color_temp":325}"#)
-            .unwrap()
-            .unwrap();
-        assert_eq!(p.on, Some(true));
-        assert_eq!(p.brightness_pct, Some(85));
-        assert_eq!(p.color_temp_kelvin, Some(3077));
-        let p = parse_state(
-            &d,
-            DeviceKind::Light,
-            t,
-            br#"{"state":"ON","color_mode":"xy","color":{"x":0.7006,"y":0.2993},"brightness":254}"#,
-        )
-        .unwrap()
-        .unwrap();
-        assert_eq!(p.rgb, Some(Rgb { r: 255, g: 0, b: 0 }));
-        let p = parse_state(&d, DeviceKind::Lock, t, br#"{"state":"LOCK","lock_state":"locked"}"#).unwrap().unwrap();
-        assert_eq!(p.locked, Some(true));
-        let p = parse_state(&d, DeviceKind::Cover, t, br#"{"position":40,"state":"OPEN"}"#).unwrap().unwrap();
-        assert_eq!((p.position, p.on), (Some(40), Some(true)));
-        let p = parse_state(
-            &d,
-            DeviceKind::Climate,
-            t,
-            br#"{"local_temperature":19.5,"occupied_heating_setpoint":21,"system_mode":"heat"}"#,
-        )
-        .unwrap()
-        .unwrap();
-        assert_eq!((p.current_temperature, p.target_temperature, p.on), (Some(19.5), Some(21.0), Some(true)));
-        let p = parse_state(&d, DeviceKind::Sensor, t, br#"{"temperature":22.3,"humidity":41,"battery":90}"#)
-            .unwrap()
-            .unwrap();
-        assert_eq!(p.current_temperature, Some(22.3));
-        // Availability, legacy and JSON forms.
-        let a = "zigbee2mqtt/kitchen_light/availability";
-        for (payload, want) in [
-            (&b"online"[..], true),
-            (b"offline", false),
-            (br#"{"state":"online"}"#, true),
-            (br#"{"state":"offline"}"#, false),
-        ] {
-            let p = parse_state(&d, DeviceKind::Light, a, payload).unwrap().unwrap();
-            assert_eq!(p.available, Some(want));
-        }
-        // Messages that say nothing.
-        assert_eq!(parse_state(&d, DeviceKind::Light, t, br#"{"linkquality":120}"#).unwrap(), None);
-        assert_eq!(parse_state(&d, DeviceKind::Light, t, b"").unwrap(), None);
-        assert_eq!(parse_state(&d, DeviceKind::Light, "zigbee2mqtt/other", br#"{"state":"ON"}"#).unwrap(), None);
-        assert_eq!(state_topics(&d, DeviceKind::Light), vec![t.to_string(), a.to_string()]);
-    }
-
-    #[test]
-    fn errors() {
-        let d = dialect();
-        let t = "zigbee2mqtt/kitchen_light";
-        for bad_payload in
-            [&b"not json"[..], b"[1,2]", br#"{"state":5}"#, br#"{"state":"MAYBE"}"#, br#"{"brightness":"x"}"#]
-        {
-            let e = parse_state(&d, DeviceKind::Light, t, bad_payload).unwrap_err();
-            assert!(matches!(&e, BridgeError::BadPayload { topic, .. } if topic == t), "{e:?}");
-        }
-        assert!(matches!(
-            parse_state(&d, DeviceKind::Light, t, br#"{"brightness":300}"#),
-            Err(BridgeError::OutOfRange { field: "brightness", .. })
-        ));
-        assert!(matches!(
-            parse_state(&d, DeviceKind::Light, &format!("{t}/availability"), b"maybe"),
-            Err(BridgeError::BadPayload { .. })
-        ));
-        assert!(matches!(
-            encode(&cmd(DeviceKind::Light, Action::Brightness { percent: 101 })),
-            Err(BridgeError::OutOfRange { .. })
-        ));
-        assert!(matches!(
-            encode(&cmd(DeviceKind::Climate, Action::TargetTemperature { celsius: f32::NAN })),
-            Err(BridgeError::OutOfRange { .. })
-        ));
-        assert!(matches!(
-            encode(&cmd(DeviceKind::Light, Action::ColorTemp { kelvin: 200 })),
-            Err(BridgeError::OutOfRange { .. })
-        ));
-        // A colour on a light without the colour feature.
-        let mut c = cmd(DeviceKind::Light, Action::Color { rgb: Rgb { r: 1, g: 2, b: 3 } });
-        c.features.color = false;
-        assert!(matches!(encode(&c), Err(BridgeError::Unsupported { dialect: "zigbee2mqtt", .. })));
-        assert!(matches!(encode(&cmd(DeviceKind::Sensor, Action::TurnOn)), Err(BridgeError::Unsupported { .. })));
-    }
-}
+mod tests;

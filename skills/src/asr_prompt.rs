@@ -15,7 +15,15 @@ pub fn asr_prompt(reg: &Registry, max_chars: usize) -> String {
         let name = d.name.to_lowercase();
         let s = match d.kind {
             DeviceKind::Light => format!("turn on the {name}"),
-            DeviceKind::Switch | DeviceKind::Fan | DeviceKind::MediaPlayer => format!("switch off the {name}"),
+            DeviceKind::Switch | DeviceKind::Fan | DeviceKind::MediaPlayer | DeviceKind::InputBoolean => {
+                format!("switch off the {name}")
+            }
+            DeviceKind::Valve => format!("close the {name}"),
+            DeviceKind::Vacuum | DeviceKind::LawnMower => format!("start the {name}"),
+            DeviceKind::Button => format!("press the {name}"),
+            DeviceKind::Scene => format!("activate {name}"),
+            DeviceKind::Script => format!("run {name}"),
+            DeviceKind::Weather => "what is the weather".to_string(),
             DeviceKind::Climate => format!("set the {name} to twenty one degrees"),
             DeviceKind::Cover => format!("open the {name}"),
             DeviceKind::Lock => format!("lock the {name}"),

@@ -99,25 +99,61 @@ impl Assistant {
     /// The reply once a plan's commands all went through: the language's
     /// response when the style asks for it and it renders, else the plan's.
     pub fn reply(&self, u: &Understanding, plan: &Plan, state: &dyn Fn(&str) -> Option<DeviceState>) -> String {
-        self.language_reply(u, state).unwrap_or_else(|| plan.reply.clone())
+        let subject = Self::subject(plan);
+        let speaks = !plan.commands.is_empty() || Self::speaks_without_commands(u, plan);
+        speaks
+            .then(|| self.language_reply(u, subject.as_deref(), state))
+            .flatten()
+            .unwrap_or_else(|| plan.reply.clone())
+    }
+
+    /// Plans without commands whose language response needs only the
+    /// subject's state (not Home Assistant's `query` results): the weather,
+    /// and a script started ("Started").
+    pub fn speaks_without_commands(u: &Understanding, plan: &Plan) -> bool {
+        u.intent == crate::intent::Intent::HassGetWeather || matches!(plan.op, Some(handlers::HubOp::Script(_)))
+    }
+
+    /// The entity a plan is about when the request named none ("pause",
+    /// "what is the weather"): its first command's device or its answer's.
+    pub fn subject(plan: &Plan) -> Option<String> {
+        plan.commands.first().map(|c| c.device_id.clone()).or_else(|| {
+            plan.answer.as_ref().and_then(|a| a.get("entity_id")).and_then(|v| v.as_str()).map(str::to_string)
+        })
     }
 
     /// The language's reply for a template match ([`ReplyStyle::Language`]
-    /// only), with `state` describing the (first) targeted entity.
-    pub fn language_reply(&self, u: &Understanding, state: &dyn Fn(&str) -> Option<DeviceState>) -> Option<String> {
+    /// only), with `state` describing the (first) targeted entity, or
+    /// `subject` when the request named none.
+    pub fn language_reply(
+        &self,
+        u: &Understanding,
+        subject: Option<&str>,
+        state: &dyn Fn(&str) -> Option<DeviceState>,
+    ) -> Option<String> {
         if self.replies != ReplyStyle::Language || u.source != Source::Template {
             return None;
         }
         let t = self.templates.as_ref()?;
-        let id = u.entities.first()?;
+        let Some(id) = u.entities.first().map(String::as_str).or(subject) else { return t.response(u, None) };
         let d = self.registry.device(id)?;
-        let st = match state(id).and_then(|s| s.on) {
-            Some(true) => "on",
-            Some(false) => "off",
-            None => "unknown",
-        };
+        let st = state(id).unwrap_or_default();
+        let word = match (d.kind, &st) {
+            (firmware_bridge::DeviceKind::Weather, s) => crate::reply::weather_condition(s),
+            (_, DeviceState { activity: Some(a), .. }) => Some(a.clone()),
+            (_, DeviceState { on: Some(true), .. }) => Some("on".into()),
+            (_, DeviceState { on: Some(false), .. }) => Some("off".into()),
+            _ => None,
+        }
+        .unwrap_or_else(|| "unknown".into());
+        let mut attributes = serde_json::Map::new();
+        if let Some(t) = st.current_temperature {
+            attributes.insert("temperature".into(), serde_json::json!(crate::reply::round1(t)));
+            attributes.insert("temperature_unit".into(), serde_json::json!("°C"));
+        }
         let extra = serde_json::json!({"state": {
-            "entity_id": id, "domain": d.kind.domain(), "name": d.name, "state": st, "state_with_unit": st,
+            "entity_id": id, "domain": d.kind.domain(), "name": d.name, "state": word, "state_with_unit": word,
+            "attributes": attributes,
         }});
         t.response(u, Some(&extra))
     }

@@ -36,17 +36,12 @@ pub fn for_device(
         Action::Toggle => resolve_toggle(d, state)?,
         other => other,
     };
-    let cmd = DeviceCommand {
-        device_id: d.id.clone(),
-        kind: d.kind,
-        dialect,
-        action: d.kind.normalize(&action),
-        features: d.features.clone(),
-    };
+    let action = firmware_bridge::as_reported(&dialect, d.kind, &d.features, &d.kind.normalize(&action));
+    let cmd = DeviceCommand { device_id: d.id.clone(), kind: d.kind, dialect, action, features: d.features.clone() };
     match encode(&cmd) {
         Ok(_) => Ok(cmd),
         Err(BridgeError::Unsupported { action, .. }) => {
-            Err(SkillError::Unsupported { device: d.name.clone(), what: action })
+            Err(SkillError::Unsupported { device: d.name.clone(), what: format!("do {action}") })
         }
         Err(e) => Err(SkillError::Bridge(e)),
     }
@@ -57,7 +52,7 @@ pub fn for_device(
 pub fn is_on(d: &Device, st: &DeviceState) -> Option<bool> {
     match d.kind {
         DeviceKind::Lock => st.locked,
-        DeviceKind::Cover => st.position.map(|p| p > 0).or(st.on),
+        DeviceKind::Cover | DeviceKind::Valve => st.position.map(|p| p > 0).or(st.on),
         _ => st.on,
     }
 }

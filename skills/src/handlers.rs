@@ -6,7 +6,9 @@
 //! open/close and locks lock/unlock, as Home Assistant maps them),
 //! `HassLightSet` (brightness %, colour name, colour temperature in kelvin),
 //! `HassClimateSetTemperature`, `HassClimateGetTemperature`, `HassGetState`,
-//! `HassSetPosition`, `HassStartTimer` (reply only) and `HassNevermind`.
+//! `HassSetPosition` (covers and valves), `HassStartTimer` (reply only),
+//! `HassNevermind`, and the domain intents of [`Intent::DEVICES`]: fan speed,
+//! climate fan mode, media players, vacuums, lawn mowers and the weather.
 //!
 //! The pieces: `targets` finds the devices a request means (from
 //! `u.entities` when the NLU resolved them, else from the slots),
@@ -24,11 +26,15 @@ use crate::intent::Intent;
 use crate::registry::Registry;
 use crate::reply::{lower, or_list, the};
 use crate::skill::climate::{climate_get, climate_set};
+use crate::skill::fan::{fan_mode, fan_speed};
 use crate::skill::get_state::get_state;
 use crate::skill::light_set::light_set;
+use crate::skill::media::media;
 use crate::skill::on_off::{OnOff, on_off};
 use crate::skill::position::set_position;
+use crate::skill::robot::robot;
 use crate::skill::timer::{start_timer, timer_op};
+use crate::skill::weather::get_weather;
 
 /// What to do and what to say.
 #[derive(Debug, Clone, PartialEq)]
@@ -53,6 +59,8 @@ pub enum HubOp {
     Clock(crate::clock::ClockQuery),
     /// A message to say on the hub's loudspeaker (`HassBroadcast`).
     Broadcast(String),
+    /// Run a `script.*` (its sequence runs in the automation engine).
+    Script(String),
 }
 
 #[derive(Debug, Error, PartialEq)]
@@ -194,6 +202,22 @@ pub fn plan(
         Intent::HassGetCurrentDate => Ok(clock(ClockQuery::Date)),
         Intent::HassNevermind => Ok(Plan { commands: vec![], reply: String::new(), answer: None, op: None }),
         Intent::HassBroadcast => broadcast(u),
+        Intent::HassFanSetSpeed => fan_speed(u, reg, state),
+        Intent::HassClimateSetFanMode => fan_mode(u, reg, state),
+        Intent::HassGetWeather => get_weather(u, reg, state),
+        Intent::HassMediaPause
+        | Intent::HassMediaUnpause
+        | Intent::HassMediaNext
+        | Intent::HassMediaPrevious
+        | Intent::HassSetVolume
+        | Intent::HassSetVolumeRelative
+        | Intent::HassMediaPlayerMute
+        | Intent::HassMediaPlayerUnmute => media(u, reg, state),
+        Intent::HassVacuumStart
+        | Intent::HassVacuumReturnToBase
+        | Intent::HassVacuumCleanArea
+        | Intent::HassLawnMowerStartMowing
+        | Intent::HassLawnMowerDock => robot(u, reg, state),
         Intent::Other(name) => Err(SkillError::UnknownIntent(name.clone())),
     }
 }
@@ -227,7 +251,7 @@ pub(crate) mod tests {
     }
 
     pub(crate) fn demo() -> Registry {
-        let color = Features { dimmable: true, color: true, color_temp: true, position: false };
+        let color = Features { dimmable: true, color: true, color_temp: true, ..Features::default() };
         let mut front = dev(
             "lock.front_door",
             DeviceKind::Lock,

@@ -54,6 +54,22 @@ pub enum Intent {
     HassNevermind,
     /// "Broadcast that dinner is ready": said on the hub's loudspeaker.
     HassBroadcast,
+    HassFanSetSpeed,
+    HassClimateSetFanMode,
+    HassGetWeather,
+    HassMediaPause,
+    HassMediaUnpause,
+    HassMediaNext,
+    HassMediaPrevious,
+    HassSetVolume,
+    HassSetVolumeRelative,
+    HassMediaPlayerMute,
+    HassMediaPlayerUnmute,
+    HassVacuumStart,
+    HassVacuumReturnToBase,
+    HassVacuumCleanArea,
+    HassLawnMowerStartMowing,
+    HassLawnMowerDock,
     /// An intent no skill handles (the name as the templates gave it).
     Other(String),
 }
@@ -97,6 +113,27 @@ impl Intent {
         Intent::HassTimerStatus,
     ];
 
+    /// The device intents of the domains beyond on/off: fan speed, climate
+    /// fan mode, media players, vacuums, lawn mowers, and the weather.
+    pub const DEVICES: [Intent; 16] = [
+        Intent::HassFanSetSpeed,
+        Intent::HassClimateSetFanMode,
+        Intent::HassGetWeather,
+        Intent::HassMediaPause,
+        Intent::HassMediaUnpause,
+        Intent::HassMediaNext,
+        Intent::HassMediaPrevious,
+        Intent::HassSetVolume,
+        Intent::HassSetVolumeRelative,
+        Intent::HassMediaPlayerMute,
+        Intent::HassMediaPlayerUnmute,
+        Intent::HassVacuumStart,
+        Intent::HassVacuumReturnToBase,
+        Intent::HassVacuumCleanArea,
+        Intent::HassLawnMowerStartMowing,
+        Intent::HassLawnMowerDock,
+    ];
+
     /// Parse a Home Assistant intent name (exact, case-sensitive as HA's are).
     pub fn from_name(name: &str) -> Intent {
         match name {
@@ -126,6 +163,22 @@ impl Intent {
             "HassRespond" => Intent::HassRespond,
             "HassNevermind" => Intent::HassNevermind,
             "HassBroadcast" => Intent::HassBroadcast,
+            "HassFanSetSpeed" => Intent::HassFanSetSpeed,
+            "HassClimateSetFanMode" => Intent::HassClimateSetFanMode,
+            "HassGetWeather" => Intent::HassGetWeather,
+            "HassMediaPause" => Intent::HassMediaPause,
+            "HassMediaUnpause" => Intent::HassMediaUnpause,
+            "HassMediaNext" => Intent::HassMediaNext,
+            "HassMediaPrevious" => Intent::HassMediaPrevious,
+            "HassSetVolume" => Intent::HassSetVolume,
+            "HassSetVolumeRelative" => Intent::HassSetVolumeRelative,
+            "HassMediaPlayerMute" => Intent::HassMediaPlayerMute,
+            "HassMediaPlayerUnmute" => Intent::HassMediaPlayerUnmute,
+            "HassVacuumStart" => Intent::HassVacuumStart,
+            "HassVacuumReturnToBase" => Intent::HassVacuumReturnToBase,
+            "HassVacuumCleanArea" => Intent::HassVacuumCleanArea,
+            "HassLawnMowerStartMowing" => Intent::HassLawnMowerStartMowing,
+            "HassLawnMowerDock" => Intent::HassLawnMowerDock,
             other => Intent::Other(other.to_string()),
         }
     }
@@ -159,6 +212,22 @@ impl Intent {
             Intent::HassRespond => "HassRespond",
             Intent::HassNevermind => "HassNevermind",
             Intent::HassBroadcast => "HassBroadcast",
+            Intent::HassFanSetSpeed => "HassFanSetSpeed",
+            Intent::HassClimateSetFanMode => "HassClimateSetFanMode",
+            Intent::HassGetWeather => "HassGetWeather",
+            Intent::HassMediaPause => "HassMediaPause",
+            Intent::HassMediaUnpause => "HassMediaUnpause",
+            Intent::HassMediaNext => "HassMediaNext",
+            Intent::HassMediaPrevious => "HassMediaPrevious",
+            Intent::HassSetVolume => "HassSetVolume",
+            Intent::HassSetVolumeRelative => "HassSetVolumeRelative",
+            Intent::HassMediaPlayerMute => "HassMediaPlayerMute",
+            Intent::HassMediaPlayerUnmute => "HassMediaPlayerUnmute",
+            Intent::HassVacuumStart => "HassVacuumStart",
+            Intent::HassVacuumReturnToBase => "HassVacuumReturnToBase",
+            Intent::HassVacuumCleanArea => "HassVacuumCleanArea",
+            Intent::HassLawnMowerStartMowing => "HassLawnMowerStartMowing",
+            Intent::HassLawnMowerDock => "HassLawnMowerDock",
             Intent::Other(name) => name,
         }
     }
@@ -253,7 +322,8 @@ mod tests {
             .chain(Intent::TIMERS)
             .chain(Intent::LISTS)
             .chain(Intent::CLOCK)
-            .chain([Intent::HassRespond])
+            .chain(Intent::DEVICES)
+            .chain([Intent::HassRespond, Intent::HassBroadcast])
         {
             assert_eq!(Intent::from_name(i.as_str()), i);
             let json = serde_json::to_value(&i).unwrap();

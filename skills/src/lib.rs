@@ -22,6 +22,7 @@ pub mod lists;
 pub mod lookup;
 pub mod registry;
 pub mod reply;
+pub mod scene;
 mod skill;
 pub mod slots;
 mod targets;

@@ -99,12 +99,15 @@ pub struct Registry {
     pub floors: Vec<Floor>,
     pub areas: Vec<Area>,
     pub devices: Vec<Device>,
+    /// What each `scene.*` device sets (its device entry gives the name).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scenes: Vec<crate::scene::Scene>,
 }
 
 impl Registry {
     /// Validate ids and references.
     pub fn new(floors: Vec<Floor>, areas: Vec<Area>, devices: Vec<Device>) -> Result<Self, RegistryError> {
-        let reg = Registry { floors, areas, devices };
+        let reg = Registry { floors, areas, devices, scenes: Vec::new() };
         reg.validate()?;
         Ok(reg)
     }
@@ -162,6 +165,9 @@ impl Registry {
     }
     pub fn device(&self, id: &str) -> Option<&Device> {
         self.devices.iter().find(|d| d.id == id)
+    }
+    pub fn scene(&self, id: &str) -> Option<&crate::scene::Scene> {
+        self.scenes.iter().find(|s| s.id == id)
     }
     /// Floor of a device, through its area.
     pub fn device_floor(&self, d: &Device) -> Option<&Floor> {

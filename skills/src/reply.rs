@@ -55,6 +55,15 @@ pub(crate) fn kind_noun(k: DeviceKind, plural: bool) -> &'static str {
         (DeviceKind::Climate, true) => "thermostats",
         (DeviceKind::MediaPlayer, false) => "media player",
         (DeviceKind::MediaPlayer, true) => "media players",
+        (DeviceKind::Valve, false) => "valve",
+        (DeviceKind::Valve, true) => "valves",
+        (DeviceKind::Vacuum, false) => "vacuum",
+        (DeviceKind::Vacuum, true) => "vacuums",
+        (DeviceKind::LawnMower, false) => "lawn mower",
+        (DeviceKind::LawnMower, true) => "lawn mowers",
+        (DeviceKind::Button, false) => "button",
+        (DeviceKind::Button, true) => "buttons",
+        (DeviceKind::Weather, _) => "weather",
         (_, false) => "device",
         (_, true) => "devices",
     }
@@ -124,6 +133,11 @@ pub(crate) fn past_tense(a: &Action) -> &'static str {
         Action::Close => "Closed",
         Action::Lock => "Locked",
         Action::Unlock => "Unlocked",
+        Action::Start => "Started",
+        Action::Dock => "Sent home",
+        Action::Press => "Pressed",
+        Action::Pause => "Paused",
+        Action::Play => "Resumed",
         _ => "Set",
     }
 }
@@ -135,13 +149,20 @@ pub(crate) fn state_word(d: &Device, st: &DeviceState) -> String {
     }
     let unknown = || "unknown".to_string();
     match d.kind {
-        DeviceKind::Light | DeviceKind::Switch | DeviceKind::Fan | DeviceKind::MediaPlayer => {
+        DeviceKind::Light | DeviceKind::Switch | DeviceKind::Fan | DeviceKind::InputBoolean => {
             st.on.map(|o| if o { "on" } else { "off" }.to_string()).unwrap_or_else(unknown)
         }
+        DeviceKind::MediaPlayer | DeviceKind::Vacuum | DeviceKind::LawnMower => match (&st.activity, st.on) {
+            (Some(a), _) => a.replace('_', " "),
+            (None, Some(o)) => if o { "on" } else { "off" }.to_string(),
+            (None, None) => unknown(),
+        },
+        DeviceKind::Button | DeviceKind::Scene | DeviceKind::Script => "ready".into(),
+        DeviceKind::Weather => weather_words(st).unwrap_or_else(unknown),
         DeviceKind::Lock => {
             st.locked.map(|l| if l { "locked" } else { "unlocked" }.to_string()).unwrap_or_else(unknown)
         }
-        DeviceKind::Cover => match (st.position, st.on) {
+        DeviceKind::Cover | DeviceKind::Valve => match (st.position, st.on) {
             (Some(0), _) => "closed".into(),
             (Some(100), _) => "open".into(),
             (Some(p), _) => format!("{p}% open"),
@@ -173,6 +194,28 @@ pub(crate) fn state_word(d: &Device, st: &DeviceState) -> String {
             Some(Value::String(s)) => s.replace('_', " "),
             _ => unknown(),
         },
+    }
+}
+
+/// "sunny, 21 °C" from a weather entity's state (`value.condition`,
+/// `current_temperature`).
+pub(crate) fn weather_words(st: &DeviceState) -> Option<String> {
+    let condition = weather_condition(st);
+    match (condition, st.current_temperature) {
+        (Some(c), Some(t)) => Some(format!("{}, {}", c.replace('-', " "), celsius_str(t))),
+        (Some(c), None) => Some(c.replace('-', " ")),
+        (None, Some(t)) => Some(celsius_str(t)),
+        (None, None) => None,
+    }
+}
+
+/// Home Assistant's condition word (`sunny`, `partlycloudy`, ...) from a
+/// weather state: `value.condition`, or the value itself when it is text.
+pub(crate) fn weather_condition(st: &DeviceState) -> Option<String> {
+    match &st.value {
+        Some(Value::Object(m)) => m.get("condition").and_then(Value::as_str).map(str::to_string),
+        Some(Value::String(s)) => Some(s.clone()),
+        _ => None,
     }
 }
 

@@ -288,6 +288,37 @@ impl Slots {
         }
     }
 
+    /// A number slot the struct has no field for (`percentage`,
+    /// `volume_level`, `volume_step`), read from `other`.
+    pub fn extra_number(&self, key: &'static str) -> Result<Option<f64>, SkillError> {
+        match self.other.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => match parse_number(v).and_then(|n| n.as_f64()).filter(|f| f.is_finite()) {
+                Some(f) => Ok(Some(f)),
+                None => {
+                    Err(SkillError::BadSlot { slot: key, value: v.to_string(), reason: "expected a number".into() })
+                }
+            },
+        }
+    }
+
+    /// [`Slots::extra_number`] as a percent, 0 to 100.
+    pub fn extra_percent(&self, key: &'static str) -> Result<Option<u8>, SkillError> {
+        match self.extra_number(key)? {
+            None => Ok(None),
+            Some(f) if (0.0..=100.0).contains(&f) => Ok(Some(f.round() as u8)),
+            Some(f) => {
+                Err(SkillError::BadSlot { slot: key, value: f.to_string(), reason: "must be 0 to 100 percent".into() })
+            }
+        }
+    }
+
+    /// A text slot the struct has no field for (`fan_mode`, `volume_step`),
+    /// trimmed; blank counts as absent.
+    pub fn extra_text(&self, key: &str) -> Option<String> {
+        self.other.get(key).and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty()).map(str::to_string)
+    }
+
     /// The colour slot: its name and RGB.
     pub fn color_rgb(&self) -> Result<Option<(String, Rgb)>, SkillError> {
         self.malformed("color", "expected a colour name")?;

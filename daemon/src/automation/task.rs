@@ -153,7 +153,11 @@ impl Task {
             HubEvent::StateChanged { entity_id, old, new, .. } => {
                 // The first report after a rule's command is its echo; later ones are not the rule's doing.
                 let cause = self.caused.remove(entity_id).filter(|(_, until)| *until >= now).map(|(c, _)| c);
-                let ev = Event::State { entity_id: entity_id.clone(), old: old.clone(), new: new.clone() };
+                let ev = Event::State {
+                    entity_id: entity_id.clone(),
+                    old: old.clone().map(Box::new),
+                    new: Box::new(new.clone()),
+                };
                 self.with_engine(|e, w, now| e.handle(&ev, cause, w, now))
             }
             HubEvent::Motion { camera, on } => {

@@ -11,7 +11,7 @@ use toml::Spanned;
 use toml::de::DeValue;
 
 use super::span::{Seg, Source, entries};
-use super::{AutomationConfig, Config, ConfigError, Diagnostic};
+use super::{AutomationConfig, Config, ConfigError, Diagnostic, ScriptEntity};
 
 /// Convert raw `[[automation]]` tables of file `file` into rules.
 pub(super) fn read_rules(
@@ -32,16 +32,62 @@ pub(super) fn read_rules(
             }
         };
         match automation::parse_rule(&json) {
-            Ok(spec) => out.push(AutomationConfig { spec, file, index }),
-            Err(errs) => diags.extend(errs.iter().map(|e| rule_diag_in(src, index, e))),
+            Ok(spec) => out.push(AutomationConfig { spec, file, index, section: "automation" }),
+            Err(errs) => diags.extend(errs.iter().map(|e| rule_diag_in(src, "automation", index, e))),
         }
     }
     out
 }
 
+/// Convert raw `[[script]]` tables into rules without triggers (run on
+/// request) and the entities the registry names them by.
+pub(super) fn read_scripts(
+    src: &Source,
+    value: &Spanned<DeValue<'_>>,
+    diags: &mut Vec<Diagnostic>,
+) -> (Vec<AutomationConfig>, Vec<ScriptEntity>) {
+    let raw: Vec<toml::Table> = entries(src, "script", value, diags);
+    let (mut rules, mut entities) = (Vec::new(), Vec::new());
+    for (index, t) in raw.into_iter().enumerate() {
+        let at = [Seg::Key("script"), Seg::Idx(index)];
+        let json = match serde_json::to_value(&t) {
+            Ok(j) => j,
+            Err(e) => {
+                diags.push(src.doc().at(&at, format!("cannot read script: {e}"), None));
+                continue;
+            }
+        };
+        let text = |k: &str| json.get(k).and_then(serde_json::Value::as_str).map(str::to_string);
+        let Some(name) = text("name").filter(|n| !n.trim().is_empty()) else {
+            diags.push(src.doc().at(&at, "[[script]] needs a `name` (what people call it)".into(), None));
+            continue;
+        };
+        let aliases = match json.get("aliases") {
+            None => Vec::new(),
+            Some(v) => match serde_json::from_value::<Vec<String>>(v.clone()) {
+                Ok(a) => a,
+                Err(_) => {
+                    let p = [Seg::Key("script"), Seg::Idx(index), Seg::Key("aliases")];
+                    diags.push(src.doc().at(&p, "`aliases` is a list of names".into(), None));
+                    continue;
+                }
+            },
+        };
+        match automation::parse_script(&json) {
+            Ok(spec) => {
+                let (id, area) = (spec.id.clone(), text("area"));
+                rules.push(AutomationConfig { spec, file: 0, index, section: "script" });
+                entities.push(ScriptEntity { id, name, aliases, area, index });
+            }
+            Err(errs) => diags.extend(errs.iter().map(|e| rule_diag_in(src, "script", index, e))),
+        }
+    }
+    (rules, entities)
+}
+
 /// A rule error as a diagnostic at its place in `src`.
-fn rule_diag_in(src: &Source, index: usize, e: &RuleError) -> Diagnostic {
-    let mut path = vec![Seg::Key("automation"), Seg::Idx(index)];
+fn rule_diag_in(src: &Source, section: &'static str, index: usize, e: &RuleError) -> Diagnostic {
+    let mut path = vec![Seg::Key(section), Seg::Idx(index)];
     for s in &e.path {
         path.push(match s {
             automation::Seg::Key(k) => Seg::Key(k.as_str()),
@@ -51,7 +97,7 @@ fn rule_diag_in(src: &Source, index: usize, e: &RuleError) -> Diagnostic {
     let id = if e.rule.is_empty() { format!("#{}", index + 1) } else { format!("`{}`", e.rule) };
     let at = automation::path_str(&e.path);
     let place = if at.is_empty() { String::new() } else { format!(" {at}") };
-    src.doc().at(&path, format!("[[automation]] {id}{place}: {}", e.message), None)
+    src.doc().at(&path, format!("[[{section}]] {id}{place}: {}", e.message), None)
 }
 
 /// Expand one include pattern (`*` allowed in the file name only), sorted.
@@ -176,7 +222,7 @@ impl Config {
         let src =
             found.and_then(|a| if a.file == 0 { self.source.clone() } else { self.includes.get(a.file - 1).cloned() });
         match (found, src) {
-            (Some(a), Some(src)) => rule_diag_in(&src, a.index, e),
+            (Some(a), Some(src)) => rule_diag_in(&src, a.section, a.index, e),
             _ => Diagnostic {
                 file: self.origin.clone(),
                 line: 0,

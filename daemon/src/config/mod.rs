@@ -36,6 +36,7 @@ use hub_skills::registry::{Device, Features, Registry};
 use serde::Serialize;
 
 mod automations;
+mod hub_entities;
 mod schema;
 mod services;
 mod span;
@@ -150,6 +151,10 @@ pub struct Config {
     pub areas: Vec<AreaConfig>,
     pub devices: Vec<DeviceConfig>,
     pub automations: Vec<AutomationConfig>,
+    /// `[[scene]]`.
+    pub scenes: Vec<SceneConfig>,
+    /// `[[script]]` entities (their sequences are in `automations`).
+    pub scripts: Vec<ScriptEntity>,
     /// The spanned document, for mapping later findings back to lines.
     source: Option<Arc<Source>>,
     /// The included automation files, in order (`AutomationConfig::file` - 1).
@@ -173,6 +178,8 @@ const SECTIONS: &[&str] = &[
     "device",
     "automations",
     "automation",
+    "scene",
+    "script",
 ];
 
 impl Config {
@@ -221,6 +228,12 @@ impl Config {
                 "area" => cfg.areas = entries(&src, name, value, &mut diags),
                 "device" => cfg.devices = entries(&src, name, value, &mut diags),
                 "automation" => cfg.automations.extend(automations::read_rules(&src, value, 0, &mut diags)),
+                "scene" => cfg.scenes = entries(&src, name, value, &mut diags),
+                "script" => {
+                    let (rules, entities) = automations::read_scripts(&src, value, &mut diags);
+                    cfg.automations.extend(rules);
+                    cfg.scripts = entities;
+                }
                 other => {
                     diags.push(src.diag(key.span(), format!("unknown top-level key `{other}`"), Some(one_of(SECTIONS))))
                 }
@@ -403,17 +416,21 @@ impl Config {
                 aliases: d.aliases.clone(),
                 area: d.area.clone(),
                 device_class: d.device_class.clone(),
-                dialect: d.dialect.clone(),
+                dialect: d.dialect.clone().or_else(|| self.hub_held(kind, &d.id)),
                 features: Features {
                     dimmable: d.features.dimmable,
                     color: d.features.color,
                     color_temp: d.features.color_temp,
                     position: d.features.position,
+                    speed: d.features.speed,
+                    fan_modes: d.features.fan_modes.clone(),
+                    segments: d.features.segments.clone(),
                 },
                 origin: Default::default(),
             });
         }
-        Registry::new(floors, areas, devices).map_err(|e| {
+        let scenes = self.hub_entities(&mut devices).map_err(ConfigError::Invalid)?;
+        let mut reg = Registry::new(floors, areas, devices).map_err(|e| {
             // Our checks are a superset of the registry's; should the
             // registry grow a rule we lack, still point at the entry.
             let path = match &e {
@@ -422,7 +439,9 @@ impl Config {
                 hub_skills::RegistryError::BadEntityId { id, .. } => self.entry_path("device", id),
             };
             ConfigError::Invalid(vec![self.at(&path, e.to_string(), None)])
-        })
+        })?;
+        self.compile_scenes(&mut reg, scenes).map_err(ConfigError::Invalid)?;
+        Ok(reg)
     }
 
     fn entry_path(&self, what: &str, id: &str) -> Vec<Seg<'static>> {

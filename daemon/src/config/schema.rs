@@ -653,7 +653,15 @@ pub struct FeaturesConfig {
     pub dimmable: bool,
     pub color: bool,
     pub color_temp: bool,
+    /// Covers and valves: takes a position.
     pub position: bool,
+    /// Fans: takes a speed percentage.
+    pub speed: bool,
+    /// Climate: the fan modes it takes ("auto", "low", ...).
+    pub fan_modes: Vec<String>,
+    /// Vacuums: `{ <area id> = ["<segment id>", ...] }`, the map segments
+    /// that clean each area ("vacuum the kitchen").
+    pub segments: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 /// `[[device]]`.
@@ -718,7 +726,36 @@ pub struct AutomationConfig {
     pub spec: hub_skills::automation::RuleSpec,
     /// 0 = the main file, n = the n-th included file.
     pub file: usize,
-    /// Index among that file's `[[automation]]` entries.
+    /// Index among that file's `[[automation]]` (or `[[script]]`) entries.
+    pub index: usize,
+    /// `"automation"`, or `"script"` for a `[[script]]` compiled as a rule
+    /// without triggers.
+    pub section: &'static str,
+}
+
+/// `[[scene]]`: a named set of entity states (`hub_skills::scene`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SceneConfig {
+    /// `scene.<object>`.
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    #[serde(default)]
+    pub area: Option<String>,
+    /// `{ "<entity id>" = "<state>" | { state = "on", brightness_pct = 20, ... } }`.
+    pub entities: std::collections::BTreeMap<String, serde_json::Value>,
+}
+
+/// The entity part of a `[[script]]` (its sequence is an
+/// [`AutomationConfig`] with `section = "script"`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScriptEntity {
+    pub id: String,
+    pub name: String,
+    pub aliases: Vec<String>,
+    pub area: Option<String>,
     pub index: usize,
 }
 

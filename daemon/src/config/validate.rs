@@ -392,7 +392,8 @@ impl<'a> Validator<'a> {
                 seen.insert(d.id.clone(), i);
             }
             // Entity id: `<domain>.<object>`, domain = kind.
-            let domains = "light, switch, fan, climate, cover, lock, sensor, binary_sensor, media_player or person";
+            let domains = "light, switch, fan, climate, cover, valve, lock, media_player, vacuum, lawn_mower, button, \
+                           input_boolean, sensor, binary_sensor, weather or person";
             match d.id.split_once('.') {
                 None => self.err(
                     &base,
@@ -452,15 +453,17 @@ impl<'a> Validator<'a> {
                     Some("`dimmable`/`color`/`color_temp` only on lights".into()),
                 );
             }
-            if f.position && kind != Some(DeviceKind::Cover) {
+            if f.position && !matches!(kind, Some(DeviceKind::Cover | DeviceKind::Valve)) {
                 self.err(
                     &base,
                     Some("features"),
-                    format!("device `{}` is not a cover but has `position`", d.id),
-                    Some("`position` only on covers".into()),
+                    format!("device `{}` is not a cover or valve but has `position`", d.id),
+                    Some("`position` only on covers and valves".into()),
                 );
             }
+            self.kind_features(&base, d, kind, areas);
             match (&d.dialect, kind) {
+                (None, Some(DeviceKind::InputBoolean)) => {}
                 (None, Some(k)) if k.is_actuator() => self.err(
                     &base,
                     None,
@@ -487,6 +490,52 @@ impl<'a> Validator<'a> {
         seen.into_keys().collect()
     }
 
+    /// `speed` (fans), `fan_modes` (climate) and `segments` (vacuums, keyed
+    /// by known area ids).
+    fn kind_features(
+        &mut self,
+        base: &[Seg<'static>],
+        d: &DeviceConfig,
+        kind: Option<DeviceKind>,
+        areas: &HashSet<String>,
+    ) {
+        let f = &d.features;
+        let mut only = |on: bool, key: &str, what: &str| {
+            if on {
+                self.err(
+                    base,
+                    Some("features"),
+                    format!("device `{}` is not a {what} but has `{key}`", d.id),
+                    Some(format!("`{key}` only on {what}s")),
+                );
+            }
+        };
+        only(f.speed && kind != Some(DeviceKind::Fan), "speed", "fan");
+        only(!f.fan_modes.is_empty() && kind != Some(DeviceKind::Climate), "fan_modes", "climate device");
+        only(!f.segments.is_empty() && kind != Some(DeviceKind::Vacuum), "segments", "vacuum");
+        if f.fan_modes.iter().any(|m| m.trim().is_empty()) {
+            self.err(base, Some("features"), format!("device `{}` has an empty fan mode", d.id), None);
+        }
+        for (area, ids) in &f.segments {
+            if !areas.contains(area) {
+                self.err(
+                    base,
+                    Some("features"),
+                    format!("device `{}`: `segments` names unknown area `{area}`", d.id),
+                    Some("an [[area]] id".into()),
+                );
+            }
+            if ids.is_empty() || ids.iter().any(|s| s.trim().is_empty()) {
+                self.err(
+                    base,
+                    Some("features"),
+                    format!("device `{}`: `segments.{area}` needs segment ids", d.id),
+                    Some("a list of Valetudo segment ids, e.g. [\"20\", \"21\"]".into()),
+                );
+            }
+        }
+    }
+
     /// Topic parts must not hold MQTT wildcards or NUL: a `+`/`#` in a
     /// device's address would turn its state subscription into a filter over
     /// other devices' topics (or get the subscription refused by the broker).
@@ -506,6 +555,7 @@ impl<'a> Validator<'a> {
                 v.extend(state_topic.iter().map(|t| ("state_topic", t.as_str())));
                 v
             }
+            Dialect::Valetudo { identifier, prefix } => vec![("identifier", identifier), ("prefix", prefix)],
         };
         for (key, value) in parts {
             let problem = if value.is_empty() {

@@ -197,5 +197,13 @@ pub(super) fn esphome_component(kind: DeviceKind) -> &'static str {
         DeviceKind::BinarySensor => "binary_sensor",
         DeviceKind::MediaPlayer => "media_player",
         DeviceKind::Person => "person",
+        DeviceKind::Valve => "valve",
+        DeviceKind::Vacuum => "vacuum",
+        DeviceKind::LawnMower => "lawn_mower",
+        DeviceKind::Button => "button",
+        DeviceKind::InputBoolean => "input_boolean",
+        DeviceKind::Weather => "weather",
+        DeviceKind::Scene => "scene",
+        DeviceKind::Script => "script",
     }
 }

@@ -174,6 +174,7 @@ impl VirtualDevice {
             Dialect::Esphome { node, .. } => format!("esphome:{node}"),
             Dialect::ShellyGen1 { device_id, .. } => format!("shelly:{device_id}"),
             Dialect::GenericJson { .. } | Dialect::HaMqtt { .. } => format!("generic:{}", self.entity_id),
+            Dialect::Valetudo { prefix, identifier } => format!("valetudo:{prefix}/{identifier}"),
         }
     }
 
@@ -187,7 +188,7 @@ impl VirtualDevice {
             Dialect::Tasmota { topic, .. } => m(format!("tele/{topic}/LWT"), "Offline", true),
             Dialect::Esphome { node, .. } => m(format!("{node}/status"), "offline", true),
             Dialect::ShellyGen1 { device_id, .. } => m(format!("shellies/{device_id}/online"), "false", true),
-            Dialect::GenericJson { .. } | Dialect::HaMqtt { .. } => return None,
+            Dialect::GenericJson { .. } | Dialect::HaMqtt { .. } | Dialect::Valetudo { .. } => return None,
         })
     }
 
@@ -225,6 +226,7 @@ impl VirtualDevice {
             Dialect::GenericJson { command_topic, .. } | Dialect::HaMqtt { command_topic, .. } => {
                 vec![command_topic.clone()]
             }
+            Dialect::Valetudo { .. } => vec![],
         }
     }
 
@@ -255,7 +257,7 @@ impl VirtualDevice {
                 out.extend(self.shelly_state(device_id));
             }
             Dialect::GenericJson { state_topic, .. } => out.push(m(state_topic.clone(), self.generic_state(), false)),
-            Dialect::HaMqtt { .. } => {}
+            Dialect::HaMqtt { .. } | Dialect::Valetudo { .. } => {}
         }
         out.push(self.receipts());
         out
@@ -286,7 +288,7 @@ impl VirtualDevice {
                     self.generic(&state_topic, &text)
                 }
             }
-            Dialect::HaMqtt { .. } => Outcome::NotMine,
+            Dialect::HaMqtt { .. } | Dialect::Valetudo { .. } => Outcome::NotMine,
         };
         let mut out = match outcome {
             Outcome::NotMine => return None,

@@ -29,7 +29,7 @@ mod unit {
     }
 
     fn color() -> Features {
-        Features { dimmable: true, color: true, color_temp: true, position: false }
+        Features { dimmable: true, color: true, color_temp: true, ..Features::default() }
     }
 
     #[test]
@@ -189,7 +189,7 @@ mod broker {
     async fn bridge_commands_reach_simulated_firmware() {
         let dir = tempfile::tempdir().unwrap();
         let (_broker, port) = mosquitto(dir.path());
-        let color = Features { dimmable: true, color: true, color_temp: true, position: false };
+        let color = Features { dimmable: true, color: true, color_temp: true, ..Features::default() };
         let devices = vec![
             device(
                 "light.z",

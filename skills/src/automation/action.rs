@@ -1,7 +1,8 @@
 //! Service actions (`action = "light.turn_on"`, `target`, `data`) as device
 //! commands through the one command builder, or as the hub's own services:
 //! `mqtt.publish`, `notify.<target>`, `assist_satellite.announce` (said on the
-//! hub's loudspeaker), `automation.turn_on|turn_off|trigger`.
+//! hub's loudspeaker), `automation.turn_on|turn_off|trigger`, `scene.turn_on`
+//! (the scene's commands) and `script.turn_on` (runs the script's rule).
 use firmware_bridge::{Action, DeviceCommand, DeviceKind, DeviceState, Rgb};
 use serde_json::{Map, Value};
 
@@ -26,11 +27,29 @@ pub enum Effect {
 const DEVICE_SERVICES: &[(&str, &[&str])] = &[
     ("light", &["turn_on", "turn_off", "toggle"]),
     ("switch", &["turn_on", "turn_off", "toggle"]),
-    ("fan", &["turn_on", "turn_off", "toggle"]),
-    ("media_player", &["turn_on", "turn_off", "toggle"]),
+    ("fan", &["turn_on", "turn_off", "toggle", "set_percentage"]),
+    (
+        "media_player",
+        &[
+            "turn_on",
+            "turn_off",
+            "toggle",
+            "media_pause",
+            "media_play",
+            "media_next_track",
+            "media_previous_track",
+            "volume_set",
+            "volume_mute",
+        ],
+    ),
     ("cover", &["open_cover", "close_cover", "stop_cover", "set_cover_position", "toggle"]),
+    ("valve", &["open_valve", "close_valve", "stop_valve", "set_valve_position", "toggle"]),
     ("lock", &["lock", "unlock"]),
-    ("climate", &["set_temperature", "turn_on", "turn_off"]),
+    ("climate", &["set_temperature", "set_fan_mode", "turn_on", "turn_off"]),
+    ("vacuum", &["start", "pause", "stop", "return_to_base"]),
+    ("lawn_mower", &["start_mowing", "pause", "dock"]),
+    ("button", &["press"]),
+    ("input_boolean", &["turn_on", "turn_off", "toggle"]),
     ("homeassistant", &["turn_on", "turn_off", "toggle"]),
 ];
 
@@ -46,7 +65,12 @@ fn data_keys(service: &str) -> (&'static [&'static str], &'static [&'static str]
         "cover.set_cover_position" => (&["position"], &[]),
         "climate.set_temperature" => (&["temperature"], &["hvac_mode", "target_temp_high", "target_temp_low"]),
         "lock.lock" | "lock.unlock" => (&[], &["code"]),
-        "fan.turn_on" => (&[], &["percentage", "preset_mode"]),
+        "fan.turn_on" => (&["percentage"], &["preset_mode"]),
+        "fan.set_percentage" => (&["percentage"], &[]),
+        "valve.set_valve_position" => (&["position"], &[]),
+        "climate.set_fan_mode" => (&["fan_mode"], &[]),
+        "media_player.volume_set" => (&["volume_level"], &[]),
+        "media_player.volume_mute" => (&["is_volume_muted"], &[]),
         _ => (&[], &[]),
     }
 }
@@ -128,10 +152,46 @@ fn actions(service: &str, data: &Map<String, Value>) -> Result<Vec<Action>, Stri
             if let Some(k) = num(data, "color_temp_kelvin")?.or(num(data, "kelvin")?) {
                 acts.push(Action::ColorTemp { kelvin: k.round() as u32 });
             }
+            if let Some(p) = num(data, "percentage")? {
+                acts.push(Action::FanSpeed { percent: pct(p, "percentage")? });
+            }
             if acts.is_empty() {
                 acts.push(Action::TurnOn);
             }
         }
+        "set_percentage" => {
+            let p = num(data, "percentage")?.ok_or("`data.percentage` is required")?;
+            acts.push(Action::FanSpeed { percent: pct(p, "percentage")? });
+        }
+        "open_valve" => acts.push(Action::Open),
+        "close_valve" => acts.push(Action::Close),
+        "stop_valve" | "stop" => acts.push(Action::Stop),
+        "set_valve_position" => {
+            let p = num(data, "position")?.ok_or("`data.position` is required")?;
+            acts.push(Action::Position { percent: pct(p, "position")? });
+        }
+        "set_fan_mode" => match data.get("fan_mode").and_then(Value::as_str).map(str::trim) {
+            Some(m) if !m.is_empty() => acts.push(Action::FanMode { mode: m.to_lowercase() }),
+            _ => return Err("`data.fan_mode` (a mode name) is required".into()),
+        },
+        "media_pause" | "pause" => acts.push(Action::Pause),
+        "media_play" => acts.push(Action::Play),
+        "media_next_track" => acts.push(Action::NextTrack),
+        "media_previous_track" => acts.push(Action::PreviousTrack),
+        "volume_set" => {
+            let v = num(data, "volume_level")?.ok_or("`data.volume_level` (0–1) is required")?;
+            if !(0.0..=1.0).contains(&v) {
+                return Err(format!("`volume_level` must be 0–1, found {v}"));
+            }
+            acts.push(Action::Volume { percent: (v * 100.0).round() as u8 });
+        }
+        "volume_mute" => match data.get("is_volume_muted").and_then(Value::as_bool) {
+            Some(muted) => acts.push(Action::Mute { muted }),
+            None => return Err("`data.is_volume_muted` (true or false) is required".into()),
+        },
+        "start" | "start_mowing" => acts.push(Action::Start),
+        "return_to_base" | "dock" => acts.push(Action::Dock),
+        "press" => acts.push(Action::Press),
         "turn_off" => acts.push(Action::TurnOff),
         "toggle" => acts.push(Action::Toggle),
         "open_cover" => acts.push(Action::Open),
@@ -263,6 +323,42 @@ pub fn resolve(
             let message = text("message", data)?.filter(|m| !m.trim().is_empty());
             let message = message.ok_or_else(|| format!("{service} needs `data.message`"))?;
             Ok(Effect::Announce { message })
+        }
+        "scene" if name == "turn_on" => {
+            if !data.is_empty() {
+                return Err(format!("{service}: `data` is not implemented yet"));
+            }
+            let mut commands = Vec::new();
+            let ids = text_list(&target.entity_id);
+            if ids.is_empty() {
+                return Err(format!("{service} needs `target.entity_id` (scene.<id>)"));
+            }
+            for id in &ids {
+                let scene = reg.scene(id).ok_or_else(|| format!("unknown scene `{id}`"))?;
+                for t in &scene.targets {
+                    for a in &t.actions {
+                        match command::build(reg, &t.entity_id, a.clone(), states) {
+                            Ok(c) => commands.push(c),
+                            Err(e) if !validate_only => return Err(e.to_string()),
+                            Err(_) => {}
+                        }
+                    }
+                }
+            }
+            Ok(Effect::Commands { entities: ids, commands })
+        }
+        "script" if name == "turn_on" => {
+            if !data.is_empty() {
+                return Err(format!("{service}: `data` (script fields) is not implemented yet"));
+            }
+            let ids = text_list(&target.entity_id);
+            if ids.is_empty() {
+                return Err(format!("{service} needs `target.entity_id` (script.<id>)"));
+            }
+            if let Some(bad) = ids.iter().find(|id| !id.starts_with("script.") || !rules.contains(id)) {
+                return Err(format!("unknown script `{bad}`"));
+            }
+            Ok(Effect::Trigger { rules: ids })
         }
         "automation" => {
             let rules = automation_ids(target, rules)?;

@@ -20,6 +20,7 @@ mod condition;
 mod engine;
 mod render;
 pub mod schema;
+mod script;
 pub mod state;
 pub mod sun;
 #[cfg(test)]
@@ -32,6 +33,7 @@ use serde_json::Value;
 
 pub use engine::{CompileError, Engine, Home, RuleInfo, World};
 pub use schema::{Mode, Path, RuleError, RuleSpec, Seg, parse_rule, path_str};
+pub use script::{SCRIPT_KEYS, parse_script};
 
 /// The time, in UTC and on the home's wall clock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,8 +101,8 @@ pub fn civil_from_days(z: i64) -> (i32, u32, u32) {
 /// Something that happened, as the engine sees it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
-    /// A device's state changed.
-    State { entity_id: String, old: Option<DeviceState>, new: DeviceState },
+    /// A device's state changed (boxed: a state is large next to the other events).
+    State { entity_id: String, old: Option<Box<DeviceState>>, new: Box<DeviceState> },
     /// A camera event: Frigate's `type` (`new`, `update`, `end`) and its
     /// `after` object (`id`, `camera`, `label`, `top_score`, `entered_zones`…).
     Camera { kind: String, after: Value },

@@ -14,7 +14,14 @@ pub fn state_string(kind: DeviceKind, st: Option<&DeviceState>) -> String {
     let on_off = |b: Option<bool>| b.map(|b| if b { "on" } else { "off" }.to_string());
     let s = match kind {
         DeviceKind::Lock => st.locked.map(|l| if l { "locked" } else { "unlocked" }.to_string()),
-        DeviceKind::Cover => {
+        DeviceKind::MediaPlayer | DeviceKind::Vacuum | DeviceKind::LawnMower => {
+            st.activity.clone().or_else(|| on_off(st.on))
+        }
+        DeviceKind::Weather => match &st.value {
+            Some(Value::Object(o)) => o.get("condition").and_then(Value::as_str).map(str::to_string),
+            _ => value_text(st),
+        },
+        DeviceKind::Cover | DeviceKind::Valve => {
             st.position.map(|p| p > 0).or(st.on).map(|o| if o { "open" } else { "closed" }.to_string())
         }
         DeviceKind::Climate => st.on.map(|o| if o { "heat" } else { "off" }.to_string()).or_else(|| value_text(st)),
@@ -38,7 +45,8 @@ fn value_text(st: &DeviceState) -> Option<String> {
 
 /// The attributes Home Assistant would show: `brightness` (0–255),
 /// `brightness_pct`, `rgb_color`, `color_temp_kelvin`, `current_temperature`,
-/// `temperature` (the target), `current_position`, `value`.
+/// `temperature` (the target), `current_position`, `value`, `percentage`,
+/// `fan_mode`, `volume_level` (0–1), `is_volume_muted`.
 pub fn attributes(st: Option<&DeviceState>) -> Map<String, Value> {
     let mut m = Map::new();
     let Some(st) = st else { return m };
@@ -63,6 +71,18 @@ pub fn attributes(st: Option<&DeviceState>) -> Map<String, Value> {
     }
     if let Some(v) = &st.value {
         m.insert("value".into(), v.clone());
+    }
+    if let Some(p) = st.fan_speed_pct {
+        m.insert("percentage".into(), json!(p));
+    }
+    if let Some(f) = &st.fan_mode {
+        m.insert("fan_mode".into(), json!(f));
+    }
+    if let Some(v) = st.volume_pct {
+        m.insert("volume_level".into(), json!(f64::from(v) / 100.0));
+    }
+    if let Some(muted) = st.muted {
+        m.insert("is_volume_muted".into(), json!(muted));
     }
     m
 }

@@ -117,7 +117,7 @@ impl Bench {
 
     fn set_caused(&mut self, id: &str, st: DeviceState, cause: Option<Cause>) -> Vec<Output> {
         let old = self.states.borrow_mut().insert(id.to_string(), st.clone());
-        let ev = Event::State { entity_id: id.into(), old, new: st };
+        let ev = Event::State { entity_id: id.into(), old: old.map(Box::new), new: Box::new(st) };
         self.world_call(|e, w, now| e.handle(&ev, cause, w, now))
     }
 

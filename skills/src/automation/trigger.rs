@@ -56,10 +56,10 @@ pub fn on_event(t: &Trigger, idx: usize, ev: &Event, reg: &Registry) -> Option<V
             }
             let k = kind_of(reg, e);
             let a = attribute.as_deref();
-            let (o, n) = (compared(k, old.as_ref(), a), compared(k, Some(new), a));
+            let (o, n) = (compared(k, old.as_deref(), a), compared(k, Some(new), a));
             if from.is_none() && to.is_none() {
                 // Any change of the state (or, without `attribute`, of any attribute).
-                if old.as_ref() == Some(new) || (a.is_some() && o == n) {
+                if old.as_deref() == Some(new) || (a.is_some() && o == n) {
                     return None;
                 }
             } else if o == n {
@@ -73,7 +73,7 @@ pub fn on_event(t: &Trigger, idx: usize, ev: &Event, reg: &Registry) -> Option<V
             }
             let mut m = base(t, idx, "state");
             m.insert("entity_id".into(), json!(e));
-            m.insert("from_state".into(), state_object(e, k, old.as_ref()));
+            m.insert("from_state".into(), state_object(e, k, old.as_deref()));
             m.insert("to_state".into(), state_object(e, k, Some(new)));
             m.insert("attribute".into(), json!(attribute));
             m.insert("for".into(), json!(for_.map(|d| d.0 as f64 / 1000.0)));
@@ -88,14 +88,14 @@ pub fn on_event(t: &Trigger, idx: usize, ev: &Event, reg: &Registry) -> Option<V
             }
             let k = kind_of(reg, e);
             let a = attribute.as_deref();
-            let was = in_range(numeric(k, old.as_ref(), a), *above, *below);
+            let was = in_range(numeric(k, old.as_deref(), a), *above, *below);
             let is = in_range(numeric(k, Some(new), a), *above, *below);
             if was || !is {
                 return None;
             }
             let mut m = base(t, idx, "numeric_state");
             m.insert("entity_id".into(), json!(e));
-            m.insert("from_state".into(), state_object(e, k, old.as_ref()));
+            m.insert("from_state".into(), state_object(e, k, old.as_deref()));
             m.insert("to_state".into(), state_object(e, k, Some(new)));
             m.insert("above".into(), json!(above));
             m.insert("below".into(), json!(below));

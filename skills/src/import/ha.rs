@@ -257,7 +257,7 @@ fn light_features(m: &Map<String, Value>) -> Features {
         || flag("hs");
     let color_temp = modes.contains(&"color_temp") || flag("color_temp");
     let dimmable = color || color_temp || modes.contains(&"brightness") || flag("brightness");
-    Features { dimmable, color, color_temp, position: false }
+    Features { dimmable, color, color_temp, ..Features::default() }
 }
 
 fn dialect_of(kind: DeviceKind, command: &str, m: &Map<String, Value>) -> (Dialect, Features) {
@@ -273,7 +273,7 @@ fn dialect_of(kind: DeviceKind, command: &str, m: &Map<String, Value>) -> (Diale
         let dimmable = kind == DeviceKind::Light && m.contains_key("brightness_command_topic");
         let color = kind == DeviceKind::Light && m.contains_key("rgb_command_topic");
         let color_temp = kind == DeviceKind::Light && m.contains_key("color_temp_command_topic");
-        let f = Features { dimmable: dimmable || color || color_temp, color, color_temp, position: false };
+        let f = Features { dimmable: dimmable || color || color_temp, color, color_temp, ..Features::default() };
         return (Dialect::Tasmota { topic: topic.into(), relay: n.parse().ok() }, f);
     }
     // Zigbee2MQTT: <base>/<friendly>/set, state on <base>/<friendly>, JSON light schema.

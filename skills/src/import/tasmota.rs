@@ -55,7 +55,7 @@ pub fn parse_tasmota_config(topic: &str, payload: &[u8]) -> Result<Parsed, Impor
                 dimmable: lt_st >= 1,
                 color_temp: matches!(lt_st, 2 | 5),
                 color: matches!(lt_st, 3..=5),
-                position: false,
+                ..Features::default()
             }
         } else {
             Features::default()
@@ -130,7 +130,7 @@ mod tests {
         let p = parse_tasmota_config("tasmota/discovery/112233445566/config", LIGHT_AND_SHUTTER.as_bytes()).unwrap();
         let got: Vec<(&str, DeviceKind, &Features)> =
             p.devices.iter().map(|i| (i.device.id.as_str(), i.device.kind, &i.device.features)).collect();
-        let rgbcw = Features { dimmable: true, color: true, color_temp: true, position: false };
+        let rgbcw = Features { dimmable: true, color: true, color_temp: true, ..Features::default() };
         let shutter = Features { position: true, ..Features::default() };
         assert_eq!(
             got,

@@ -160,7 +160,7 @@ mod tests {
                 (i.device.id.as_str(), i.device.name.as_str(), i.device.kind, i.area.as_deref(), &i.device.features)
             })
             .collect();
-        let colour = Features { dimmable: true, color: true, color_temp: true, position: false };
+        let colour = Features { dimmable: true, color: true, color_temp: true, ..Features::default() };
         let plain = Features::default();
         let cover = Features { position: true, ..Features::default() };
         assert_eq!(

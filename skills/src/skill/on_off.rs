@@ -5,7 +5,8 @@ use firmware_bridge::{Action, DeviceKind};
 use super::StateLookup;
 use crate::Understanding;
 use crate::command;
-use crate::handlers::{Plan, SkillError};
+use crate::handlers::{HubOp, Plan, SkillError};
+use crate::registry::Device;
 use crate::registry::Registry;
 use crate::reply::{count_noun, past_tense, the};
 use crate::targets::targets;
@@ -24,10 +25,15 @@ const SWITCHABLE: &[DeviceKind] = &[DeviceKind::Light, DeviceKind::Switch, Devic
 
 pub(crate) fn on_off(u: &Understanding, reg: &Registry, state: StateLookup, op: OnOff) -> Result<Plan, SkillError> {
     let t = targets(u, reg, SWITCHABLE)?;
+    if let [d] = t.devices.as_slice()
+        && d.kind.is_hub_defined()
+    {
+        return activate(d, reg, state, op);
+    }
     let mut commands = Vec::new();
     let mut verbs = Vec::new();
     for d in &t.devices {
-        if !d.kind.is_actuator() {
+        if !d.kind.is_actuator() || d.kind.is_hub_defined() {
             if t.named {
                 return Err(SkillError::Unsupported { device: d.name.clone(), what: "be switched".into() });
             }
@@ -52,4 +58,23 @@ pub(crate) fn on_off(u: &Understanding, reg: &Registry, state: StateLookup, op: 
         format!("{verb} {}{}.", count_noun(&t.devices, commands.len()), t.place)
     };
     Ok(Plan { commands, reply, answer: None, op: None })
+}
+
+/// "Turn on movie night": a scene's commands, or a script run by the hub.
+fn activate(d: &Device, reg: &Registry, state: StateLookup, op: OnOff) -> Result<Plan, SkillError> {
+    if op != OnOff::On {
+        return Err(SkillError::Unsupported { device: d.name.clone(), what: "be turned off".into() });
+    }
+    if d.kind == DeviceKind::Script {
+        let reply = format!("Started {}.", the(&d.name));
+        return Ok(Plan { commands: vec![], reply, answer: None, op: Some(HubOp::Script(d.id.clone())) });
+    }
+    let scene = reg.scene(&d.id).ok_or_else(|| SkillError::UnknownDevice(d.id.clone()))?;
+    let mut commands = Vec::new();
+    for t in &scene.targets {
+        for a in &t.actions {
+            commands.push(command::build(reg, &t.entity_id, a.clone(), state)?);
+        }
+    }
+    Ok(Plan { commands, reply: format!("Activated {}.", the(&d.name)), answer: None, op: None })
 }

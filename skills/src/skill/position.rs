@@ -1,4 +1,4 @@
-//! `HassSetPosition`: cover position in percent.
+//! `HassSetPosition`: cover and valve position in percent.
 use firmware_bridge::{Action, DeviceKind};
 
 use super::StateLookup;
@@ -12,7 +12,7 @@ use crate::targets::targets;
 pub(crate) fn set_position(u: &Understanding, reg: &Registry, state: StateLookup) -> Result<Plan, SkillError> {
     let p =
         u.slots.percent("position")?.ok_or(SkillError::MissingSlot { intent: u.intent.clone(), slot: "position" })?;
-    let t = targets(u, reg, &[DeviceKind::Cover])?;
+    let t = targets(u, reg, &[DeviceKind::Cover, DeviceKind::Valve])?;
     let commands = t
         .devices
         .iter()

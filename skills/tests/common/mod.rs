@@ -5,7 +5,10 @@
 
 use std::path::{Path, PathBuf};
 
+use firmware_bridge::{DeviceKind, Dialect};
 use hub_skills::Registry;
+use hub_skills::registry::Device;
+use hub_skills::scene::{Scene, SceneTarget, scene_actions};
 
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("skills/ has a parent").to_path_buf()
@@ -35,8 +38,15 @@ pub fn intents_json(venv: &Path, lang: &str) -> String {
 /// `config/hub.example.toml` (a device's kind defaults to its id's domain,
 /// as the daemon's config does).
 pub fn demo_registry() -> Registry {
-    let text = std::fs::read_to_string(repo_root().join("config/hub.example.toml")).expect("config/hub.example.toml");
-    let doc: toml::Value = toml::from_str(&text).expect("example config parses");
+    registry_from("config/hub.example.toml")
+}
+
+/// The registry of a config file in the repository: floors, areas and
+/// devices, plus `[[scene]]` and `[[script]]` entities as the daemon adds
+/// them (an `input_boolean` without a dialect kept on `hubd/input_boolean/<x>`).
+pub fn registry_from(path: &str) -> Registry {
+    let text = std::fs::read_to_string(repo_root().join(path)).expect("config file");
+    let doc: toml::Value = toml::from_str(&text).expect("config parses");
     let mut reg = serde_json::Map::new();
     for (key, out) in [("floor", "floors"), ("area", "areas"), ("device", "devices")] {
         let mut items: Vec<serde_json::Value> = Vec::new();
@@ -64,5 +74,51 @@ pub fn demo_registry() -> Registry {
         reg.insert(out.into(), serde_json::Value::Array(items));
     }
     let reg: Registry = serde_json::from_value(serde_json::Value::Object(reg)).expect("registry from example config");
-    Registry::new(reg.floors, reg.areas, reg.devices).expect("example registry is valid")
+    let mut devices = reg.devices;
+    for d in devices.iter_mut().filter(|d| d.kind == DeviceKind::InputBoolean && d.dialect.is_none()) {
+        let topic = format!("hubd/input_boolean/{}", d.id.split_once('.').map_or("", |(_, o)| o));
+        d.dialect = Some(Dialect::HaMqtt {
+            command_topic: topic.clone(),
+            state_topic: Some(topic),
+            json: false,
+            payload_on: "ON".into(),
+            payload_off: "OFF".into(),
+        });
+    }
+    let entity = |t: &toml::Value, kind: DeviceKind| Device {
+        id: t["id"].as_str().expect("id").into(),
+        kind,
+        name: t["name"].as_str().expect("name").into(),
+        aliases: t
+            .get("aliases")
+            .and_then(|a| a.as_array())
+            .map_or(vec![], |a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect()),
+        area: t.get("area").and_then(|a| a.as_str()).map(str::to_string),
+        device_class: None,
+        dialect: None,
+        features: Default::default(),
+        origin: Default::default(),
+    };
+    let mut scenes = Vec::new();
+    for (key, kind) in [("scene", DeviceKind::Scene), ("script", DeviceKind::Script)] {
+        for t in doc.get(key).and_then(|v| v.as_array()).into_iter().flatten() {
+            devices.push(entity(t, kind));
+            if kind == DeviceKind::Scene {
+                let targets = t["entities"]
+                    .as_table()
+                    .expect("entities")
+                    .iter()
+                    .map(|(id, state)| {
+                        let k = DeviceKind::from_domain(id.split('.').next().unwrap_or_default()).expect("domain");
+                        let state = serde_json::to_value(state).expect("state");
+                        SceneTarget { entity_id: id.clone(), actions: scene_actions(k, &state).expect("scene state") }
+                    })
+                    .collect();
+                scenes.push(Scene { id: t["id"].as_str().expect("id").into(), targets });
+            }
+        }
+    }
+    let mut reg = Registry::new(reg.floors, reg.areas, devices).expect("registry is valid");
+    reg.scenes = scenes;
+    reg
 }

@@ -60,7 +60,11 @@ fn engine_rate(cfg: &hubd::config::Config) -> anyhow::Result<f64> {
     for k in 0..ENGINE_EVENTS {
         let i = k % RULES;
         let state = (k / RULES).is_multiple_of(2);
-        let ev = Event::State { entity_id: format!("binary_sensor.motion_{i}"), old: Some(on(!state)), new: on(state) };
+        let ev = Event::State {
+            entity_id: format!("binary_sensor.motion_{i}"),
+            old: Some(Box::new(on(!state))),
+            new: Box::new(on(state)),
+        };
         let now = Now::at(1_700_000_000_000 + k as i64, 0);
         fired += engine.handle(&ev, None, &w, now).iter().filter(|o| matches!(o, Output::Commands { .. })).count();
     }

@@ -83,7 +83,7 @@ fn json_light_and_device_block() {
         (i.device.id.as_str(), i.device.name.as_str(), i.area.as_deref()),
         ("light.kitchen", "Kitchen", Some("Kitchen"))
     );
-    assert_eq!(i.device.features, Features { dimmable: true, color: true, color_temp: true, position: false });
+    assert_eq!(i.device.features, Features { dimmable: true, color: true, color_temp: true, ..Features::default() });
 }
 
 #[test]
