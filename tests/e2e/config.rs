@@ -58,3 +58,15 @@ fn check_config_passes_with_relative_paths_from_any_directory() {
         assert!(stdout.contains("database directory") && stdout.contains(":2:"), "{stdout}");
     }
 }
+
+/// The extended demo home with one entity of every domain (issue 14) passes
+/// `check-config`, counted as devices, scenes and scripts.
+#[test]
+fn check_config_accepts_a_home_with_every_domain() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let home = repo.join("tests/homes/every-domain.toml");
+    let out = hubd().arg("check-config").arg("--config").arg(&home).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("17 devices, 1 scenes, 1 scripts, 0 automations"), "{stdout}");
+}

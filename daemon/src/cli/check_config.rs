@@ -31,6 +31,8 @@ struct Summary {
     floors: usize,
     areas: usize,
     devices: usize,
+    scenes: usize,
+    scripts: usize,
     automations: usize,
     schema_version: i64,
 }
@@ -51,7 +53,9 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
                 floors: cfg.floors.len(),
                 areas: cfg.areas.len(),
                 devices: cfg.devices.len(),
-                automations: cfg.automations.len(),
+                scenes: cfg.scenes.len(),
+                scripts: cfg.scripts.len(),
+                automations: cfg.automations.len() - cfg.scripts.len(),
                 schema_version: hubd::store::Store::known_schema_version(),
             };
             (errors, Some(summary))
@@ -64,11 +68,13 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
     } else if ok {
         if let Some(s) = summary {
             println!(
-                "{}: ok ({} floors, {} areas, {} devices, {} automations)",
+                "{}: ok ({} floors, {} areas, {} devices, {} scenes, {} scripts, {} automations)",
                 path.display(),
                 s.floors,
                 s.areas,
                 s.devices,
+                s.scenes,
+                s.scripts,
                 s.automations
             );
         }

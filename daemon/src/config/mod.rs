@@ -44,6 +44,8 @@ mod validate;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_domains;
 
 pub use schema::*;
 pub use services::{NORMAL_RATE, TtsConfig, WyomingConfig};
