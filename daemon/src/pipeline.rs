@@ -597,14 +597,29 @@ impl Pipeline {
         };
         let data = serde_json::json!({ "intent": out.intent, "source": out.source, "confidence": out.confidence });
         stage(PipelineStage::Intent, data);
+        // The slots the language's response reads beyond the request's own.
+        let mut extra = None;
         match op {
-            Some(hub_skills::HubOp::Timer(op)) => self.apply_timer(op, origin.area.as_deref(), &mut out).await,
-            Some(hub_skills::HubOp::List(op)) => self.apply_list(op, &mut out).await,
+            Some(hub_skills::HubOp::Timer(op)) => {
+                self.apply_timer(op, origin.area.as_deref(), &mut out).await;
+                if let (Some(u), Some(answer)) = (&u, &out.answer) {
+                    extra = Some(hub_skills::timers::response_slots(&u.intent, answer));
+                }
+            }
+            Some(hub_skills::HubOp::List(op)) => {
+                self.apply_list(op, &mut out).await;
+                extra = Some(serde_json::Map::new());
+            }
             Some(hub_skills::HubOp::Clock(q)) => {
-                out.reply = q.reply(&self.clock().now());
+                let now = self.clock().now();
+                out.reply = q.reply(&now);
+                extra = Some(q.response_slots(&now));
             }
             Some(hub_skills::HubOp::Broadcast(message)) => match self.inner.speaker.get() {
-                Some(s) => s.announce(message, "broadcast"),
+                Some(s) => {
+                    s.announce(message, "broadcast");
+                    extra = Some(serde_json::Map::new());
+                }
                 None => {
                     out.reply = "Sorry, this hub has no loudspeaker to broadcast on.".into();
                     out.error = Some("no audio output: [audio] output is none or audio is off".into());
@@ -624,6 +639,11 @@ impl Pipeline {
                 }
             },
             None => {}
+        }
+        if let (Some(u), Some(extra), None) = (&u, extra, &out.error)
+            && let Some(r) = nlu.assistant().language_reply_with(u, extra)
+        {
+            out.reply = r;
         }
         if let (Some(u), false) = (&u, commands.is_empty()) {
             let subject = commands.first().map(|c: &firmware_bridge::DeviceCommand| c.device_id.clone());

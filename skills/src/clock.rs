@@ -51,6 +51,25 @@ impl ClockQuery {
     }
 }
 
+impl ClockQuery {
+    /// The slots Home Assistant's responses read: `time` {hour, minute} and
+    /// `date` {year, month, day, weekday (Monday = 0, for `date.weekday()`)}.
+    pub fn response_slots(self, now: &Now) -> serde_json::Map<String, serde_json::Value> {
+        let mut m = serde_json::Map::new();
+        match self {
+            ClockQuery::Time => {
+                m.insert("time".into(), serde_json::json!({"hour": now.secs / 3600, "minute": now.secs % 3600 / 60}));
+            }
+            ClockQuery::Date => {
+                let date =
+                    serde_json::json!({"year": now.year, "month": now.month, "day": now.day, "weekday": now.weekday});
+                m.insert("date".into(), date);
+            }
+        }
+        m
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

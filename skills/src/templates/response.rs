@@ -37,15 +37,35 @@ pub(crate) fn render_args(tmpl: &str, args: &Value) -> Option<String> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     // Python methods the templates call (`dict.get`, `str.lower`, ...).
-    env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+    // `date.weekday()` (Python's, Monday = 0): dates come as maps with a
+    // `weekday` key.
+    env.set_unknown_method_callback(|state, value, method, args| {
+        if method == "weekday"
+            && args.is_empty()
+            && let Ok(w) = value.get_attr("weekday")
+            && !w.is_undefined()
+        {
+            return Ok(w);
+        }
+        minijinja_contrib::pycompat::unknown_method_callback(state, value, method, args)
+    });
     let out = env.render_str(&src, args).ok()?;
     let out = out.split_whitespace().collect::<Vec<_>>().join(" ");
     (!out.is_empty()).then_some(out)
 }
 
+/// A whole number as an integer: a slot read as 5.0 is said "5", as Home
+/// Assistant (which renders the matched text) says it.
+fn whole(v: &Value) -> Value {
+    match v.as_f64() {
+        Some(f) if v.is_f64() && f.fract() == 0.0 && f.abs() < 1e15 => Value::from(f as i64),
+        _ => v.clone(),
+    }
+}
+
 pub(crate) fn render(tmpl: &str, slots: &BTreeMap<String, Value>, extra: Option<&Value>) -> Option<String> {
     let mut ctx = Map::new();
-    ctx.insert("slots".into(), Value::Object(slots.iter().map(|(k, v)| (k.clone(), v.clone())).collect()));
+    ctx.insert("slots".into(), Value::Object(slots.iter().map(|(k, v)| (k.clone(), whole(v))).collect()));
     if let Some(Value::Object(m)) = extra {
         for (k, v) in m {
             ctx.insert(k.clone(), v.clone());
@@ -70,6 +90,11 @@ mod tests {
         let t = "{% set tr = {\"light\": \"the light\"} %} Turned on {{ tr.get(state.domain) }}";
         let st = serde_json::json!({"state": {"domain": "light"}});
         assert_eq!(render(t, &s, Some(&st)).as_deref(), Some("Turned on the light"));
+        // Python's `str.format` and `date.weekday()`, as the clock's replies use them.
+        s.insert("time".to_string(), serde_json::json!({"hour": 9, "minute": 5}));
+        s.insert("date".to_string(), serde_json::json!({"year": 2026, "month": 12, "day": 5, "weekday": 5}));
+        let t = "{{ '{0:02d}'.format(slots.time.minute) }} {{ ['Mo','Di','Mi','Do','Fr','Sa','So'][slots.date.weekday()] }}";
+        assert_eq!(render(t, &s, None).as_deref(), Some("05 Sa"));
         // Needs `state`, which was not given.
         assert_eq!(render("{{ state.state_with_unit }}", &s, None), None);
     }

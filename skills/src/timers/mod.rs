@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 pub use op::{Selector, TimerOp};
-pub use reply::{duration_text, finished_text, started_text};
+pub use reply::{duration_text, finished_text, response_slots, started_text};
 
 /// One timer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -106,6 +106,45 @@ pub(super) fn status(found: &[TimerView], total: usize) -> String {
     out.join(" ")
 }
 
+/// The slots Home Assistant's timer responses read beyond the request's
+/// own: `canceled` (how many timers `HassCancelAllTimers` cancelled) and
+/// `timers` (`HassTimerStatus`: each with `name`, `area`, `is_active`,
+/// `total_seconds_left`, `rounded_{hours,minutes,seconds}_left` and
+/// `start_{hours,minutes,seconds}`), from an operation's `answer`.
+pub fn response_slots(
+    intent: &crate::Intent,
+    answer: &serde_json::Value,
+) -> serde_json::Map<String, serde_json::Value> {
+    use serde_json::{Value, json};
+    let timers = answer.get("timers").and_then(Value::as_array).cloned().unwrap_or_default();
+    let mut m = serde_json::Map::new();
+    match intent {
+        crate::Intent::HassCancelAllTimers => {
+            m.insert("canceled".into(), json!(timers.len()));
+        }
+        crate::Intent::HassTimerStatus => {
+            let views: Vec<Value> = timers
+                .iter()
+                .map(|t| {
+                    let left = t.get("seconds_left").and_then(Value::as_f64).unwrap_or(0.0).max(0.0).ceil() as u64;
+                    let start = t.get("start_secs").and_then(Value::as_u64).unwrap_or(0);
+                    let (h, m, s) =
+                        if left >= 3600 { (left / 3600, left % 3600 / 60, 0) } else { (0, left / 60, left % 60) };
+                    json!({
+                        "name": t.get("name"), "area": t.get("area"), "is_active": t.get("is_active"),
+                        "total_seconds_left": left,
+                        "rounded_hours_left": h, "rounded_minutes_left": m, "rounded_seconds_left": s,
+                        "start_hours": start / 3600, "start_minutes": start % 3600 / 60, "start_seconds": start % 60,
+                    })
+                })
+                .collect();
+            m.insert("timers".into(), Value::Array(views));
+        }
+        _ => {}
+    }
+    m
+}
+
 /// What is left as Home Assistant rounds it: hours and minutes above an
 /// hour, minutes and seconds below.
 fn rounded(secs: u64) -> String {
