@@ -208,6 +208,7 @@ impl Nlu {
             dry_run,
             enqueue_us: 0,
             total_ms: 0.0,
+            turn_ids: Vec::new(),
         };
         let (mut commands, mut op) = (Vec::new(), None);
         match &u {
@@ -341,6 +342,10 @@ pub struct Outcome {
     /// Microseconds from request to every command committed in the outbox.
     pub enqueue_us: u64,
     pub total_ms: f64,
+    /// The stored dialogue turns (the request's, the reply's), for what is
+    /// known only later (when a spoken reply started).
+    #[serde(skip)]
+    pub turn_ids: Vec<i64>,
 }
 
 struct Inner {
@@ -706,7 +711,7 @@ impl Pipeline {
                 "enqueue_us": out.enqueue_us,
                 "total_ms": out.total_ms,
             }));
-            self.remember_turns(&[user, assistant]).await.map_err(PipelineError::Store)?;
+            out.turn_ids = self.remember_turns(&[user, assistant]).await.map_err(PipelineError::Store)?;
         }
         Ok(out)
     }
@@ -780,6 +785,7 @@ fn sentence_outcome(text: &str, s: crate::automation::SentenceReply, session: St
         dry_run: false,
         enqueue_us: 0,
         total_ms: 0.0,
+        turn_ids: Vec::new(),
     };
     Planned { outcome, understanding: None, commands: Vec::new(), op: None }
 }

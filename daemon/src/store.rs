@@ -659,6 +659,21 @@ impl Store {
         Ok(ids.first().copied().unwrap_or_default())
     }
 
+    /// Merge `timings` (a JSON object) into a stored turn's timings: what a
+    /// voice turn learns after it was stored (when its spoken reply began).
+    pub async fn merge_turn_timings(&self, id: i64, timings: &serde_json::Value) -> Result<(), StoreError> {
+        let patch = timings.to_string();
+        self.write_tx(async |tx| {
+            sqlx::query("UPDATE dialogue_turns SET timings = json_patch(COALESCE(timings, '{}'), ?) WHERE id = ?")
+                .bind(&patch)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            Ok(())
+        })
+        .await
+    }
+
     /// Insert several turns (e.g. a user turn and its reply) in one
     /// transaction; returns their ids in order.
     pub async fn insert_turns(&self, turns: &[NewTurn]) -> Result<Vec<i64>, StoreError> {

@@ -183,6 +183,15 @@ fn replies_and_finished_timers_are_spoken_and_not_heard_as_commands() {
     assert!(ms > 0.0 && ms < 10_000.0, "{spoken}");
     assert!(spoken["data"]["tts_ms"].as_f64().unwrap() > 0.0, "{spoken}");
     assert!(spoken["data"]["audio_ms"].as_f64().unwrap() > 1000.0, "{spoken}");
+    // The stored request turn carries the same `spoken_ms`.
+    let stored =
+        crate::common::wait_until(Duration::from_secs(5), || {
+            let (_, body) = crate::common::http(home.web_port, "GET", "/api/history/turns?q=pasta", None).unwrap();
+            crate::common::json(&body).as_array().into_iter().flatten().any(|t| {
+                t["role"] == "user" && t["timings"]["spoken_ms"].as_f64().is_some_and(|v| (v - ms).abs() < 0.2)
+            })
+        });
+    assert!(stored, "no stored turn with spoken_ms {ms}");
 
     // The reply, then (5 s after the request) the announcement.
     let two = crate::common::wait_until(Duration::from_secs(30), || home.mic.speaker.sounds(t0).len() >= 2);

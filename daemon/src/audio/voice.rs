@@ -394,6 +394,12 @@ async fn handle_utterance(
             }
             turn.timings.done_ms = Some(ms(Instant::now().saturating_duration_since(end)));
             let ended = speak_reply(pipeline, opts, &out.reply, session.as_deref(), end, &mut turn).await;
+            if let (Some(id), Some(spoken)) = (out.turn_ids.first(), turn.timings.spoken_ms) {
+                let t = serde_json::json!({ "spoken_ms": round1(spoken), "tts_ms": turn.timings.tts_ms.map(round1) });
+                if let Err(e) = pipeline.store().merge_turn_timings(*id, &t).await {
+                    tracing::warn!(error = %e, turn = id, "cannot store when the reply was spoken");
+                }
+            }
             opts.wake.after_reply(ended, out.reply.trim_end().ends_with('?'));
             turn.outcome = Some(out);
         }

@@ -53,8 +53,12 @@ fn every_domain_home_loads() {
         guest.dialect
     );
     let scene = reg.scene("scene.movie_night").expect("scene");
-    let tv: Vec<&Action> =
-        scene.targets.iter().filter(|t| t.entity_id == "media_player.living_room_tv").flat_map(|t| &t.actions).collect();
+    let tv: Vec<&Action> = scene
+        .targets
+        .iter()
+        .filter(|t| t.entity_id == "media_player.living_room_tv")
+        .flat_map(|t| &t.actions)
+        .collect();
     assert_eq!(tv, [&Action::TurnOn, &Action::Volume { percent: 30 }]);
     let engine = cfg.automation_engine().unwrap_or_else(|e| panic!("{e}"));
     assert!(engine.rules().iter().any(|r| r.id == "script.goodnight"));
@@ -64,7 +68,8 @@ fn every_domain_home_loads() {
 
 #[test]
 fn kind_features_are_checked() {
-    let light = |f: &str| HOME.replace("area = \"kitchen\"\ndialect", &format!("area = \"kitchen\"\nfeatures = {f}\ndialect"));
+    let light =
+        |f: &str| HOME.replace("area = \"kitchen\"\ndialect", &format!("area = \"kitchen\"\nfeatures = {f}\ndialect"));
     assert!(one(&light("{ speed = true }")).ends_with("device `light.kitchen` is not a fan but has `speed`"));
     assert!(one(&light("{ fan_modes = [\"low\"] }")).contains("is not a climate device but has `fan_modes`"));
     assert!(one(&light("{ segments = { kitchen = [\"1\"] } }")).contains("is not a vacuum but has `segments`"));
@@ -76,28 +81,41 @@ fn kind_features_are_checked() {
     let e = one(&vacuum("{ attic = [\"3\"] }"));
     assert!(e.starts_with("15: ") && e.contains("`segments` names unknown area `attic`"), "{e}");
     assert!(one(&vacuum("{ kitchen = [] }")).contains("`segments.kitchen` needs segment ids"));
-    let e = one(&with("[[device]]\nid = \"vacuum.rover\"\nname = \"Rover\"\ndialect = { type = \"valetudo\", identifier = \"x\", prefx = \"v\" }"));
+    let e = one(&with(
+        "[[device]]\nid = \"vacuum.rover\"\nname = \"Rover\"\ndialect = { type = \"valetudo\", identifier = \"x\", prefx = \"v\" }",
+    ));
     assert!(e.contains("unknown dialect key `prefx`"), "{e}");
     // A valve takes a position; an input_boolean needs no dialect.
-    let ok = with("[[device]]\nid = \"valve.water\"\nname = \"Water\"\nfeatures = { position = true }\ndialect = { type = \"generic_json\", command_topic = \"w/set\", state_topic = \"w\" }\n\n[[device]]\nid = \"input_boolean.away\"\nname = \"Away\"");
+    let ok = with(
+        "[[device]]\nid = \"valve.water\"\nname = \"Water\"\nfeatures = { position = true }\ndialect = { type = \"generic_json\", command_topic = \"w/set\", state_topic = \"w\" }\n\n[[device]]\nid = \"input_boolean.away\"\nname = \"Away\"",
+    );
     Config::from_str(&ok, "t.toml").unwrap_or_else(|e| panic!("{e}"));
 }
 
 #[test]
 fn scenes_are_checked_against_the_devices() {
-    let scene = |entities: &str| with(&format!("[[scene]]\nid = \"scene.dinner\"\nname = \"Dinner\"\nentities = {entities}"));
-    Config::from_str(&scene("{ \"light.kitchen\" = { state = \"on\" } }"), "t.toml")
-        .unwrap_or_else(|e| panic!("{e}"));
+    let scene =
+        |entities: &str| with(&format!("[[scene]]\nid = \"scene.dinner\"\nname = \"Dinner\"\nentities = {entities}"));
+    Config::from_str(&scene("{ \"light.kitchen\" = { state = \"on\" } }"), "t.toml").unwrap_or_else(|e| panic!("{e}"));
     let e = one(&scene("{ \"light.attic\" = \"on\" }"));
     assert!(e.starts_with("15: ") && e.contains("scene `scene.dinner`: unknown entity `light.attic`"), "{e}");
-    assert!(one(&scene("{ \"light.kitchen\" = { effect = \"rainbow\" } }")).contains("attribute `effect` is not implemented yet"));
+    assert!(
+        one(&scene("{ \"light.kitchen\" = { effect = \"rainbow\" } }"))
+            .contains("attribute `effect` is not implemented yet")
+    );
     assert!(one(&scene("{ \"light.kitchen\" = \"locked\" }")).contains("state `locked`"));
     // The light is not dimmable: its firmware dialect cannot take a brightness.
-    assert!(one(&scene("{ \"light.kitchen\" = { brightness_pct = 40 } }")).contains("Kitchen Light cannot do brightness 40%"));
+    assert!(
+        one(&scene("{ \"light.kitchen\" = { brightness_pct = 40 } }"))
+            .contains("Kitchen Light cannot do brightness 40%")
+    );
     assert!(one(&scene("{}")).contains("sets no entities"));
-    let e = one(&with("[[scene]]\nid = \"light.dinner\"\nname = \"Dinner\"\nentities = { \"light.kitchen\" = \"on\" }"));
+    let e =
+        one(&with("[[scene]]\nid = \"light.dinner\"\nname = \"Dinner\"\nentities = { \"light.kitchen\" = \"on\" }"));
     assert!(e.contains("invalid scene id `light.dinner`"), "{e}");
-    let e = one(&with("[[scene]]\nid = \"scene.x\"\nname = \"X\"\narea = \"attic\"\nentities = { \"light.kitchen\" = \"on\" }"));
+    let e = one(&with(
+        "[[scene]]\nid = \"scene.x\"\nname = \"X\"\narea = \"attic\"\nentities = { \"light.kitchen\" = \"on\" }",
+    ));
     assert!(e.contains("scene `scene.x` is in unknown area `attic`"), "{e}");
 }
 

@@ -121,6 +121,13 @@ async fn turns_insert_and_list() {
     assert_eq!(first.modality, Modality::Voice);
     assert!(first.created_at > 1_600_000_000_000);
 
+    // What a voice turn learns later is merged into its timings.
+    store.merge_turn_timings(id1, &json!({"spoken_ms": 512.5})).await.unwrap();
+    store.merge_turn_timings(id3, &json!({"spoken_ms": 400})).await.unwrap();
+    let all = store.recent_turns(10).await.unwrap();
+    let timings = |id| all.iter().find(|t| t.id == id).and_then(|t| t.timings.clone());
+    assert_eq!(timings(id1), Some(json!({"asr": 120, "nlu": 3, "spoken_ms": 512.5})));
+    assert_eq!(timings(id3), Some(json!({"spoken_ms": 400})));
     let s1 = store.session_turns("s1", 10).await.unwrap();
     assert_eq!(s1.iter().map(|t| t.id).collect::<Vec<_>>(), vec![id1, id2]);
     assert_eq!(s1[1].reasoning.as_deref(), Some("the user wants light"));
