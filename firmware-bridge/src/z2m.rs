@@ -23,8 +23,9 @@
 //!   Zigbee2MQTT's own Home Assistant discovery and HA's
 //!   `util/percentage.py` do (1..=33 low, 34..=66 medium, 67..=100 high;
 //!   reported back as 33/66/100 %). Fans with a numeric `speed` expose
-//!   (range per device) or other mode lists are not covered. The fan's on/off
-//!   is `fan_state` on older fans (read here), `state` on newer ones;
+//!   (range per device) or other mode lists are not covered. A fan-control
+//!   fan (`speed` feature) is switched with `fan_state` (and reports it);
+//!   a fan on a relay with `state`;
 //! - a climate's `fan_mode` is set as `{"fan_mode": <mode>}` and reported
 //!   under the same key;
 //! - water valves (e.g. Sonoff SWV, Tuya valves) expose a switch: `state`
@@ -83,6 +84,14 @@ pub(crate) fn encode(
         (DeviceKind::Climate, Action::TurnOn) => json!({"system_mode": "heat"}),
         (DeviceKind::Climate, Action::TurnOff) => json!({"system_mode": "off"}),
         (DeviceKind::Climate, Action::Toggle) => return Err(payload::unsupported(D, cmd, action)),
+        // A fan-control fan (the `speed` feature) switches with `fan_state`
+        // (exposes.ts `class Fan`; a plain `state` would switch a fan
+        // light's lamp); a relay fan with `state`.
+        (DeviceKind::Fan, Action::TurnOn | Action::TurnOff | Action::Toggle) if cmd.features.speed => match action {
+            Action::TurnOn => json!({"fan_state": "ON"}),
+            Action::TurnOff => json!({"fan_state": "OFF"}),
+            _ => return Err(payload::unsupported(D, cmd, action)),
+        },
         (DeviceKind::Light | DeviceKind::Switch | DeviceKind::Fan, Action::TurnOn) => {
             json!({"state": "ON"})
         }

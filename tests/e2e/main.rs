@@ -15,6 +15,7 @@ mod config;
 mod config_mutations;
 mod dashboard;
 mod discovery;
+mod domains;
 mod faults;
 mod heads;
 mod kill_run;

@@ -18,7 +18,28 @@
 //!   default, `<node>/status` online/offline as birth/will);
 //! - Shelly gen1: API docs "MQTT" (`shellies/<id>/online` true/false retained,
 //!   `relay/<n>` on/off, `roller/<n>` + `roller/<n>/pos`, `light|color/<n>/status`);
+//! - Valetudo (robot vacuums): Hypfer/Valetudo `docs/_pages/integrations/mqtt.md`
+//!   (valetudo.cloud/pages/integrations/mqtt.html): `<prefix>/<identifier>/`
+//!   `BasicControlCapability/operation/set` (`START|STOP|PAUSE|HOME`) and
+//!   `MapSegmentationCapability/clean/set` (the REST body
+//!   `{"segment_ids":[..],"iterations":n,"customOrder":bool}`), each echoed on
+//!   its command response topic (the same without `/set`), not retained;
+//!   `StatusStateAttribute/status` and `/flag` retained; the Homie `$state`
+//!   `ready` retained, `lost` as the last will;
 //! - generic JSON: hubd's own convention (see firmware-bridge `generic.rs` docs).
+//!
+//! Per kind, as each firmware documents it: Zigbee2MQTT fans are ZCL Fan
+//! Control fans (`fan_mode`/`fan_state`, zigbee-herdsman-converters
+//! `tz.fan_mode` and `exposes.ts` `class Fan`), thermostats take `fan_mode`,
+//! water valves are an on/off `state` (plus `position`); ESPHome has
+//! `mqtt_valve.cpp`, `mqtt_button.cpp` (`PRESS`, no state), a fan's
+//! `speed_level` (`mqtt_fan.cpp`, `fan/fan.cpp`, `speed_count` 100) and a
+//! climate's `fan_mode` (`mqtt_climate.cpp`); a Tasmota fan with `speed` is a
+//! Sonoff iFan (`FanSpeed 0..3`, `xdrv_22_sonoff_ifan.ino`), Tasmota and
+//! Shelly valves are a relay (on = open). Kinds a firmware has no entity for
+//! (a Zigbee2MQTT vacuum, an ESPHome weather, ...), hub-defined scenes and
+//! scripts, and hub-held `input_boolean`s (their dialect is hubd's own
+//! `ha_mqtt` topic) get no virtual device.
 //!
 //! Every virtual device counts what it receives on its command topics and
 //! what it applies, and publishes `hubd/sim/<entity_id>/receipts`
@@ -47,12 +68,16 @@ mod esphome;
 mod generic;
 mod shelly;
 mod tasmota;
+mod valetudo;
 mod z2m;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_domains;
+#[cfg(test)]
+mod tests_roundtrip;
 
-use esphome::esphome_component;
 use tasmota::tasmota_unknown;
 
 #[derive(Debug, Error)]
@@ -90,6 +115,20 @@ struct SimState {
     locked: bool,
     target: f64,
     current: f64,
+    /// Fan speed: ESPHome's `speed_level` (1..=100), a generic fan's
+    /// percentage, a Tasmota iFan's `FanSpeed` (0..=3).
+    speed: u8,
+    /// A Zigbee2MQTT fan's ZCL `fan_mode` (`off` = off), a climate's fan mode.
+    fan_mode: String,
+    /// What a vacuum, lawn mower or media player is doing, in the words its
+    /// firmware reports (Valetudo's status, Home Assistant's activity).
+    activity: String,
+    /// Valetudo: the job is a segment clean (`StatusStateAttribute/flag`).
+    segment_job: bool,
+    /// Media player volume 0..=100, mute, and track number.
+    volume: u8,
+    muted: bool,
+    track: u32,
 }
 
 impl Default for SimState {
@@ -104,6 +143,13 @@ impl Default for SimState {
             locked: true,
             target: 20.0,
             current: 20.5,
+            speed: 0,
+            fan_mode: String::new(),
+            activity: String::new(),
+            segment_job: false,
+            volume: 30,
+            muted: false,
+            track: 1,
         }
     }
 }
@@ -135,21 +181,36 @@ enum Outcome {
 }
 
 impl VirtualDevice {
-    /// A virtual device for a registry device; `None` if it has no dialect.
+    /// A virtual device for a registry device; `None` if it has no dialect,
+    /// or its firmware has no such entity (see [`has_firmware`]).
     pub fn new(d: &Device) -> Option<Self> {
-        // Imported Home Assistant entities belong to firmware hubd does not imitate.
-        if matches!(d.dialect, Some(Dialect::HaMqtt { .. })) {
+        let dialect = d.dialect.clone()?;
+        if !has_firmware(d.kind, &dialect) {
             return None;
         }
         let mut st = SimState::default();
         // Give each device a slightly different reading so tests can tell them apart.
         let salt = d.id.bytes().fold(0u32, |a, b| a.wrapping_mul(31).wrapping_add(u32::from(b))) % 20;
         st.current = 19.0 + f64::from(salt) / 10.0;
+        st.activity = match d.kind {
+            DeviceKind::Vacuum | DeviceKind::LawnMower => "docked".into(),
+            DeviceKind::MediaPlayer => "off".into(),
+            _ => String::new(),
+        };
+        st.fan_mode = match d.kind {
+            DeviceKind::Fan => "off".into(),
+            // The device's own spelling of `auto` if it has one, else its first mode.
+            DeviceKind::Climate => {
+                let modes = &d.features.fan_modes;
+                modes.iter().find(|m| m.eq_ignore_ascii_case("auto")).or(modes.first()).cloned().unwrap_or_default()
+            }
+            _ => String::new(),
+        };
         Some(VirtualDevice {
             entity_id: d.id.clone(),
             kind: d.kind,
             features: d.features.clone(),
-            dialect: d.dialect.clone()?,
+            dialect,
             st,
             received: 0,
             applied: 0,
@@ -188,7 +249,8 @@ impl VirtualDevice {
             Dialect::Tasmota { topic, .. } => m(format!("tele/{topic}/LWT"), "Offline", true),
             Dialect::Esphome { node, .. } => m(format!("{node}/status"), "offline", true),
             Dialect::ShellyGen1 { device_id, .. } => m(format!("shellies/{device_id}/online"), "false", true),
-            Dialect::GenericJson { .. } | Dialect::HaMqtt { .. } | Dialect::Valetudo { .. } => return None,
+            Dialect::Valetudo { prefix, identifier } => m(format!("{prefix}/{identifier}/$state"), "lost", true),
+            Dialect::GenericJson { .. } | Dialect::HaMqtt { .. } => return None,
         })
     }
 
@@ -201,16 +263,7 @@ impl VirtualDevice {
                 format!("{base_topic}/{friendly_name}/get"),
             ],
             Dialect::Tasmota { topic, .. } => vec![format!("cmnd/{topic}/+")],
-            Dialect::Esphome { node, object_id } => {
-                let base = format!("{node}/{}/{object_id}", esphome_component(self.kind));
-                match self.kind {
-                    DeviceKind::Cover => vec![format!("{base}/command"), format!("{base}/position/command")],
-                    DeviceKind::Climate => {
-                        vec![format!("{base}/target_temperature/command"), format!("{base}/mode/command")]
-                    }
-                    _ => vec![format!("{base}/command")],
-                }
-            }
+            Dialect::Esphome { node, object_id } => self.esphome_subscriptions(node, object_id),
             Dialect::ShellyGen1 { device_id, relay } => {
                 let r = format!("shellies/{device_id}");
                 vec![
@@ -226,7 +279,13 @@ impl VirtualDevice {
             Dialect::GenericJson { command_topic, .. } | Dialect::HaMqtt { command_topic, .. } => {
                 vec![command_topic.clone()]
             }
-            Dialect::Valetudo { .. } => vec![],
+            Dialect::Valetudo { prefix, identifier } => {
+                let base = format!("{prefix}/{identifier}");
+                vec![
+                    format!("{base}/BasicControlCapability/operation/set"),
+                    format!("{base}/MapSegmentationCapability/clean/set"),
+                ]
+            }
         }
     }
 
@@ -256,8 +315,12 @@ impl VirtualDevice {
                 out.push(m(format!("shellies/{device_id}/online"), "true", true));
                 out.extend(self.shelly_state(device_id));
             }
-            Dialect::GenericJson { state_topic, .. } => out.push(m(state_topic.clone(), self.generic_state(), false)),
-            Dialect::HaMqtt { .. } | Dialect::Valetudo { .. } => {}
+            Dialect::GenericJson { state_topic, .. } => out.extend(self.generic_state_msg(state_topic)),
+            Dialect::Valetudo { prefix, identifier } => {
+                out.push(m(format!("{prefix}/{identifier}/$state"), "ready", true));
+                out.extend(self.valetudo_state(prefix, identifier));
+            }
+            Dialect::HaMqtt { .. } => {}
         }
         out.push(self.receipts());
         out
@@ -288,7 +351,8 @@ impl VirtualDevice {
                     self.generic(&state_topic, &text)
                 }
             }
-            Dialect::HaMqtt { .. } | Dialect::Valetudo { .. } => Outcome::NotMine,
+            Dialect::Valetudo { prefix, identifier } => self.valetudo(&prefix, &identifier, topic, &text),
+            Dialect::HaMqtt { .. } => Outcome::NotMine,
         };
         let mut out = match outcome {
             Outcome::NotMine => return None,
@@ -305,6 +369,28 @@ impl VirtualDevice {
         };
         out.push(self.receipts());
         Some(out)
+    }
+}
+
+/// Whether `kind` exists in the firmware `dialect` stands for: hub-defined
+/// scenes and scripts never do, nor Home Assistant entities (hubd's own
+/// hub-held `input_boolean` topic among them), nor the kinds a firmware has
+/// no entity for (Zigbee2MQTT, Tasmota and Shelly have no vacuum, mower,
+/// pressable button, boolean or weather; ESPHome no vacuum, mower, boolean
+/// or weather; Valetudo is only a vacuum). Generic JSON firmware is anything.
+pub fn has_firmware(kind: DeviceKind, dialect: &Dialect) -> bool {
+    use DeviceKind as K;
+    if kind.is_hub_defined() {
+        return false;
+    }
+    match dialect {
+        Dialect::HaMqtt { .. } => false,
+        Dialect::Valetudo { .. } => kind == K::Vacuum,
+        Dialect::GenericJson { .. } => true,
+        Dialect::Esphome { .. } => !matches!(kind, K::Vacuum | K::LawnMower | K::InputBoolean | K::Weather),
+        Dialect::Zigbee2mqtt { .. } | Dialect::Tasmota { .. } | Dialect::ShellyGen1 { .. } => {
+            !matches!(kind, K::Vacuum | K::LawnMower | K::Button | K::InputBoolean | K::Weather)
+        }
     }
 }
 

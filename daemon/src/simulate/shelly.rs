@@ -1,6 +1,7 @@
 //! Shelly gen1 firmware (API docs "MQTT"): `shellies/<id>/online` true/false
 //! retained, `relay/<n>` on/off, `roller/<n>` + `roller/<n>/pos`,
-//! `light|color/<n>/status`.
+//! `light|color/<n>/status`. A valve (a solenoid on a relay) is a relay:
+//! `on` opens it.
 
 use firmware_bridge::{DeviceKind, Dialect};
 use serde_json::{Value, json};
@@ -17,7 +18,9 @@ impl VirtualDevice {
         let is_color = self.kind == DeviceKind::Light && f.color;
         let is_white = self.kind == DeviceKind::Light && !f.color && (f.dimmable || f.color_temp);
         let is_relay =
-            matches!(self.kind, DeviceKind::Light | DeviceKind::Switch | DeviceKind::Fan) && !is_color && !is_white;
+            matches!(self.kind, DeviceKind::Light | DeviceKind::Switch | DeviceKind::Fan | DeviceKind::Valve)
+                && !is_color
+                && !is_white;
         let nn = n.to_string();
         let parts: Vec<&str> = leaf.split('/').collect();
         let turn = |st: &mut SimState, w: &str| -> bool {
@@ -112,7 +115,9 @@ impl VirtualDevice {
                     false,
                 ),
             ],
-            DeviceKind::Light | DeviceKind::Switch | DeviceKind::Fan => vec![m(format!("{r}/relay/{n}"), onoff, false)],
+            DeviceKind::Light | DeviceKind::Switch | DeviceKind::Fan | DeviceKind::Valve => {
+                vec![m(format!("{r}/relay/{n}"), onoff, false)]
+            }
             DeviceKind::Cover => vec![
                 m(format!("{r}/roller/{n}"), "stop", false),
                 m(format!("{r}/roller/{n}/pos"), st.position.to_string(), false),

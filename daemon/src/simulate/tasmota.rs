@@ -1,6 +1,14 @@
 //! Tasmota firmware (tasmota/docs `MQTT.md`, `Commands.md`): `cmnd/<t>/<Command>`,
 //! answers on `stat/<t>/RESULT` + `stat/<t>/POWER<n>`, `tele/<t>/LWT`
 //! Online/Offline retained, `tele/<t>/STATE`, `{"Command":"Unknown"}`.
+//!
+//! A fan with `speed` is a Sonoff iFan02/03 (Commands.md `FanSpeed`,
+//! `xdrv_22_sonoff_ifan.ino` `CmndFanspeed`): `FanSpeed 0..3` (0 = off), `+`
+//! and `-` step and wrap around, an empty payload asks; every answer, an
+//! out-of-range value too (which changes nothing), is `{"FanSpeed":n}` on
+//! `stat/<t>/RESULT`, and `tele/<t>/STATE` carries `"FanSpeed":n`. Its
+//! `POWER` is the iFan's light, not the fan. A valve is a relay: `POWER ON`
+//! opens it.
 
 use firmware_bridge::{DeviceKind, Dialect};
 use serde_json::{Map, Value, json};
@@ -13,7 +21,12 @@ impl VirtualDevice {
             return Outcome::NotMine;
         };
         let lc = cmd.to_ascii_lowercase();
-        let is_relay_kind = matches!(self.kind, DeviceKind::Light | DeviceKind::Switch | DeviceKind::Fan);
+        let ifan = self.kind == DeviceKind::Fan && self.features.speed;
+        let is_relay_kind =
+            matches!(self.kind, DeviceKind::Light | DeviceKind::Switch | DeviceKind::Fan | DeviceKind::Valve) && !ifan;
+        if ifan && lc == "fanspeed" {
+            return self.tasmota_fanspeed(t, text);
+        }
         let my_index = relay.unwrap_or(1);
         let shutter = format!("{}", relay.unwrap_or(1));
         // Which command family, and is it addressed to this device?
@@ -133,11 +146,40 @@ impl VirtualDevice {
         Outcome::NotMine
     }
 
+    /// `CmndFanspeed`: speeds 0..=3 (`MaxFanspeed()` is 4).
+    fn tasmota_fanspeed(&mut self, t: &str, text: &str) -> Outcome {
+        let current = self.st.speed;
+        let wanted: Option<i64> = match text {
+            "" | "?" => None,
+            // Only the first character counts: `-1` is a step down too.
+            s if s.starts_with('+') => Some(if current >= 3 { 0 } else { i64::from(current) + 1 }),
+            s if s.starts_with('-') => Some(if current == 0 { 3 } else { i64::from(current) - 1 }),
+            s => Some(s.parse::<i64>().unwrap_or(-99)),
+        };
+        let applied = match wanted {
+            Some(n) if (0..=3).contains(&n) => {
+                self.st.speed = n as u8;
+                true
+            }
+            _ => false,
+        };
+        let answer = vec![m(format!("stat/{t}/RESULT"), json!({"FanSpeed": self.st.speed}).to_string(), false)];
+        match (wanted, applied) {
+            (None, _) => Outcome::Query(answer),
+            (Some(_), true) => Outcome::Applied(answer),
+            (Some(_), false) => Outcome::Rejected(answer),
+        }
+    }
+
     pub(super) fn tasmota_state_json(&self, tele: bool) -> Value {
         let mut o = Map::new();
         if tele {
             o.insert("Time".into(), json!("2024-01-01T00:00:00"));
             o.insert("Uptime".into(), json!("0T00:00:01"));
+        }
+        if self.kind == DeviceKind::Fan && self.features.speed {
+            o.insert("FanSpeed".into(), json!(self.st.speed));
+            return Value::Object(o);
         }
         let key = match &self.dialect {
             Dialect::Tasmota { relay: Some(n), .. } => format!("POWER{n}"),

@@ -245,6 +245,24 @@ mod broker {
                 Dialect::GenericJson { command_topic: "diy/g/set".into(), state_topic: "diy/g".into() },
                 color.clone(),
             ),
+            device(
+                "vacuum.v",
+                DeviceKind::Vacuum,
+                Dialect::Valetudo { identifier: "rover".into(), prefix: "valetudo".into() },
+                Features::default(),
+            ),
+            device(
+                "valve.e",
+                DeviceKind::Valve,
+                Dialect::Esphome { node: "node1".into(), object_id: "water".into() },
+                Features { position: true, ..Default::default() },
+            ),
+            device(
+                "media_player.g",
+                DeviceKind::MediaPlayer,
+                Dialect::GenericJson { command_topic: "diy/tv/set".into(), state_topic: "diy/tv".into() },
+                Features::default(),
+            ),
         ];
         let registry = Registry::new(vec![], vec![], devices.clone()).unwrap();
         let (stop_tx, mut stop_rx) = watch::channel(false);
@@ -271,6 +289,9 @@ mod broker {
             ("cover.s", Action::Open),
             ("light.s", Action::Color { rgb: Rgb { r: 0, g: 255, b: 0 } }),
             ("light.g", Action::Brightness { percent: 70 }),
+            ("vacuum.v", Action::CleanSegments { segments: vec!["20".into(), "18".into()] }),
+            ("valve.e", Action::Position { percent: 30 }),
+            ("media_player.g", Action::Volume { percent: 40 }),
         ];
         let mut states: BTreeMap<String, DeviceState> = BTreeMap::new();
         let mut receipts: BTreeMap<String, Value> = BTreeMap::new();
@@ -334,7 +355,9 @@ mod broker {
         assert_eq!(receipts["light.z"], json!({"received": 2, "applied": 2}));
         assert_eq!(receipts["switch.t2"], json!({"received": 1, "applied": 1}));
         assert_eq!(receipts["cover.e"], json!({"received": 1, "applied": 1}));
-        // The in-process log agrees: 11 commands (some are several messages).
+        assert_eq!(receipts["vacuum.v"], json!({"received": 1, "applied": 1}));
+        assert_eq!(log.last("valetudo/rover/StatusStateAttribute/status").as_deref(), Some(&b"cleaning"[..]));
+        // The in-process log agrees: 14 commands (some are several messages).
         let total: u64 = receipts.values().filter_map(|r| r["received"].as_u64()).sum();
         assert_eq!(log.received(), total);
         assert_eq!(log.applied(), total);

@@ -1,11 +1,30 @@
 //! Zigbee2MQTT firmware (zigbee2mqtt.io `guide/usage/mqtt_topics_and_messages.md`):
 //! `<base>/<friendly>/set` JSON and `/set/<attr>`, `/get`, full-state JSON on
 //! `<base>/<friendly>`, not retained unless the device's `retain` option is set.
+//!
+//! Fans with `speed` are ZCL Fan Control fans as zigbee-herdsman-converters
+//! drives them (`tz.fan_mode`, keys `fan_mode` and `fan_state`; `exposes.ts`
+//! `class Fan`: the on/off is the `fan_state` property): either key takes a
+//! mode of the ZCL list `off|low|medium|high|on|auto|smart` (any case; `ON`
+//! is the mode `on`), answered `{"fan_mode":<lower case>,"fan_state":ON|OFF}`.
+//! A `state` is not theirs (no converter). Thermostats with `fan_modes` take
+//! the same `fan_mode` (the thermostat's hvacFanCtrl cluster). Water valves
+//! are an on/off `state` (ON = open) and, with `position`, a `position`.
 
 use firmware_bridge::DeviceKind;
 use serde_json::{Map, Value, json};
 
 use super::{Msg, Outcome, VirtualDevice, m, sim_hex};
+
+/// zigbee-herdsman-converters `constants.fanMode`.
+const ZCL_FAN_MODES: [&str; 7] = ["off", "low", "medium", "high", "on", "auto", "smart"];
+
+/// A ZCL fan mode in lower case (`utils.getFromLookup` tries the value as
+/// given, lower and upper case).
+fn zcl_fan_mode(v: &Value) -> Option<&'static str> {
+    let s = v.as_str()?;
+    ZCL_FAN_MODES.iter().find(|m| m.eq_ignore_ascii_case(s)).copied()
+}
 
 impl VirtualDevice {
     pub(super) fn z2m(&mut self, base: &str, friendly: &str, topic: &str, text: &str) -> Outcome {
@@ -54,6 +73,26 @@ impl VirtualDevice {
                 _ => return false,
             },
             (DeviceKind::Cover, "position") => match v.as_f64() {
+                Some(p) if (0.0..=100.0).contains(&p) => st.position = p.round() as u8,
+                _ => return false,
+            },
+            (DeviceKind::Fan, "fan_mode" | "fan_state") if self.features.speed => match zcl_fan_mode(v) {
+                Some(mode) => st.fan_mode = mode.to_string(),
+                None => return false,
+            },
+            // "No converter available for 'state'": a Fan Control fan's on/off is `fan_state`.
+            (DeviceKind::Fan, "state") if self.features.speed => return false,
+            (DeviceKind::Climate, "fan_mode") if !self.features.fan_modes.is_empty() => match zcl_fan_mode(v) {
+                Some(mode) => st.fan_mode = mode.to_string(),
+                None => return false,
+            },
+            (DeviceKind::Valve, "state") => match v.as_str().map(str::to_ascii_uppercase).as_deref() {
+                Some("ON") => st.position = 100,
+                Some("OFF") => st.position = 0,
+                Some("TOGGLE") => st.position = if st.position > 0 { 0 } else { 100 },
+                _ => return false,
+            },
+            (DeviceKind::Valve, "position") if self.features.position => match v.as_f64() {
                 Some(p) if (0.0..=100.0).contains(&p) => st.position = p.round() as u8,
                 _ => return false,
             },
@@ -135,7 +174,17 @@ impl VirtualDevice {
                     o["color_mode"] = json!(if st.color_mode_rgb { "xy" } else { "color_temp" });
                 }
             }
+            DeviceKind::Fan if self.features.speed => {
+                o["fan_mode"] = json!(st.fan_mode);
+                o["fan_state"] = json!(onoff(st.fan_mode != "off"));
+            }
             DeviceKind::Switch | DeviceKind::Fan => o["state"] = json!(onoff(st.on)),
+            DeviceKind::Valve => {
+                o["state"] = json!(onoff(st.position > 0));
+                if self.features.position {
+                    o["position"] = json!(st.position);
+                }
+            }
             DeviceKind::Cover => {
                 o["position"] = json!(st.position);
                 o["state"] = json!(if st.position > 0 { "OPEN" } else { "CLOSE" });
@@ -148,6 +197,9 @@ impl VirtualDevice {
                 o["local_temperature"] = json!(st.current);
                 o["occupied_heating_setpoint"] = json!(st.target);
                 o["system_mode"] = json!(if st.on { "heat" } else { "off" });
+                if !self.features.fan_modes.is_empty() {
+                    o["fan_mode"] = json!(st.fan_mode.to_ascii_lowercase());
+                }
             }
             DeviceKind::Sensor => {
                 o["temperature"] = json!(st.current);

@@ -167,6 +167,9 @@ fn golden_new_kinds() {
         (DeviceKind::Fan, Action::FanSpeed { percent: 66 }, fan(medium)),
         (DeviceKind::Fan, Action::FanSpeed { percent: 67 }, fan(high)),
         (DeviceKind::Fan, Action::FanSpeed { percent: 100 }, fan(high)),
+        // A fan-control fan switches with `fan_state` (exposes.ts `class Fan`).
+        (DeviceKind::Fan, Action::TurnOn, fan(r#"{"fan_state":"ON"}"#)),
+        (DeviceKind::Fan, Action::TurnOff, fan(r#"{"fan_state":"OFF"}"#)),
         (DeviceKind::Climate, Action::FanMode { mode: "AUTO".into() }, fan(r#"{"fan_mode":"auto"}"#)),
         (DeviceKind::Climate, Action::FanMode { mode: "quiet".into() }, vec![(t, r#"{"fan_mode":"Quiet"}"#, false)]),
         (DeviceKind::Valve, Action::Open, vec![(t, r#"{"state":"ON"}"#, false)]),
@@ -195,6 +198,7 @@ fn unsupported_new_kinds() {
             (DeviceKind::MediaPlayer, Action::Volume { percent: 20 }),
             (DeviceKind::Weather, Action::TurnOn),
             (DeviceKind::Climate, Action::FanMode { mode: "turbo".into() }),
+            (DeviceKind::Fan, Action::Toggle),
         ],
     );
     // A fan without the `speed` feature.

@@ -39,7 +39,10 @@ pub fn merge<'a>(base: &Registry, imported: impl IntoIterator<Item = &'a Importe
         });
         devices.push(d);
     }
-    Registry::new(base.floors.clone(), areas, devices)
+    let mut reg = Registry::new(base.floors.clone(), areas, devices)?;
+    // Scenes are the config's own; imports never change them.
+    reg.scenes = base.scenes.clone();
+    Ok(reg)
 }
 
 #[cfg(test)]
@@ -64,12 +67,17 @@ mod tests {
 
     #[test]
     fn config_wins_and_areas_are_matched_or_added() {
-        let base = Registry::new(
+        let mut base = Registry::new(
             vec![],
             vec![Area { id: "kitchen".into(), name: "Kitchen".into(), floor: None, aliases: vec!["cookery".into()] }],
             vec![dev("light.hall", Origin::Config)],
         )
         .unwrap();
+        let target = crate::scene::SceneTarget {
+            entity_id: "light.hall".into(),
+            actions: vec![firmware_bridge::Action::TurnOn],
+        };
+        base.scenes = vec![crate::scene::Scene { id: "scene.evening".into(), targets: vec![target] }];
         let imported = [
             Imported { device: dev("light.hall", Origin::Zigbee2mqtt), area: Some("Garage".into()) },
             Imported { device: dev("light.counter", Origin::HomeAssistant), area: Some("Cookery".into()) },
@@ -90,5 +98,6 @@ mod tests {
         );
         assert_eq!(reg.area("garden_shed").map(|a| a.name.as_str()), Some("Garden Shed"));
         assert!(reg.area("garage").is_none(), "the clashing import added nothing");
+        assert_eq!(reg.scenes, base.scenes, "the config's scenes are kept");
     }
 }
