@@ -58,7 +58,8 @@ fn component(kind: DeviceKind) -> Option<&'static str> {
         | DeviceKind::InputBoolean
         | DeviceKind::Weather
         | DeviceKind::Scene
-        | DeviceKind::Script => return None,
+        | DeviceKind::Script
+        | DeviceKind::Todo => return None,
     })
 }
 

@@ -180,7 +180,8 @@ pub(crate) fn parse(
         | DeviceKind::Person
         | DeviceKind::Button
         | DeviceKind::Scene
-        | DeviceKind::Script => return Ok(None),
+        | DeviceKind::Script
+        | DeviceKind::Todo => return Ok(None),
     }
     Ok(Some(p))
 }

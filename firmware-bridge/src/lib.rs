@@ -66,6 +66,8 @@ pub enum DeviceKind {
     Scene,
     /// A sequence of automation actions defined in hubd's config (no firmware).
     Script,
+    /// A to-do list hubd keeps in SQLite (no firmware).
+    Todo,
 }
 
 impl DeviceKind {
@@ -90,6 +92,7 @@ impl DeviceKind {
             DeviceKind::Weather => "weather",
             DeviceKind::Scene => "scene",
             DeviceKind::Script => "script",
+            DeviceKind::Todo => "todo",
         }
     }
 
@@ -114,6 +117,7 @@ impl DeviceKind {
             "weather" => DeviceKind::Weather,
             "scene" => DeviceKind::Scene,
             "script" => DeviceKind::Script,
+            "todo" => DeviceKind::Todo,
             _ => return None,
         })
     }
@@ -124,7 +128,7 @@ impl DeviceKind {
     }
 
     /// Every kind, in declaration order.
-    pub const ALL: [DeviceKind; 18] = [
+    pub const ALL: [DeviceKind; 19] = [
         DeviceKind::Light,
         DeviceKind::Switch,
         DeviceKind::Fan,
@@ -143,12 +147,13 @@ impl DeviceKind {
         DeviceKind::Weather,
         DeviceKind::Scene,
         DeviceKind::Script,
+        DeviceKind::Todo,
     ];
 
-    /// Entities hubd itself carries out (scenes, scripts): no dialect, never
-    /// encoded by the bridge.
+    /// Entities hubd itself carries out (scenes, scripts, to-do lists): no
+    /// dialect, never encoded by the bridge.
     pub fn is_hub_defined(self) -> bool {
-        matches!(self, DeviceKind::Scene | DeviceKind::Script)
+        matches!(self, DeviceKind::Scene | DeviceKind::Script | DeviceKind::Todo)
     }
 }
 

@@ -23,6 +23,7 @@ pub fn asr_prompt(reg: &Registry, max_chars: usize) -> String {
             DeviceKind::Button => format!("press the {name}"),
             DeviceKind::Scene => format!("activate {name}"),
             DeviceKind::Script => format!("run {name}"),
+            DeviceKind::Todo => format!("add milk to the {name}"),
             DeviceKind::Weather => "what is the weather".to_string(),
             DeviceKind::Climate => format!("set the {name} to twenty one degrees"),
             DeviceKind::Cover => format!("open the {name}"),

@@ -158,6 +158,7 @@ pub(crate) fn state_word(d: &Device, st: &DeviceState) -> String {
             (None, None) => unknown(),
         },
         DeviceKind::Button | DeviceKind::Scene | DeviceKind::Script => "ready".into(),
+        DeviceKind::Todo => "a list".into(),
         DeviceKind::Weather => weather_words(st).unwrap_or_else(unknown),
         DeviceKind::Lock => {
             st.locked.map(|l| if l { "locked" } else { "unlocked" }.to_string()).unwrap_or_else(unknown)

@@ -330,6 +330,11 @@ fn scripts_run_in_the_hub_and_errors_are_clear() {
     let u = a.understand("run goodnight", &ctx).expect("understood");
     let plan = a.plan(&u, &states).expect("plan");
     assert_eq!(plan.op, Some(HubOp::Script("script.goodnight".into())));
+    // A to-do list named in the home takes items by its name.
+    let u = a.understand("add milk to my groceries list", &ctx).expect("understood");
+    let plan = a.plan(&u, &states).expect("plan");
+    let add = hub_skills::lists::ListOp::Add { list: "Groceries".into(), item: "milk".into() };
+    assert_eq!(plan.op, Some(HubOp::List(add)));
     // Nothing plays anywhere and the home has two players: no guess.
     let u = a.understand("next track", &NluContext { area: Some("garden".into()) }).expect("understood");
     let e = a.plan(&u, &|_| None).unwrap_err();

@@ -68,5 +68,5 @@ fn check_config_accepts_a_home_with_every_domain() {
     let out = hubd().arg("check-config").arg("--config").arg(&home).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("17 devices, 1 scenes, 1 scripts, 0 automations"), "{stdout}");
+    assert!(stdout.contains("18 devices, 1 scenes, 1 scripts, 0 automations"), "{stdout}");
 }

@@ -120,6 +120,12 @@ fn every_domain_is_commanded_and_confirmed_on_the_broker() {
     let out = say(web, "what is the weather");
     assert_eq!(out["reply"], "21.5 °C and sunny", "{out}");
 
+    // A to-do list of the home, kept in SQLite.
+    let out = say(web, "add milk to my groceries list");
+    assert_eq!(out["intent"], "HassListAddItem", "{out}");
+    let (code, body) = http(web, "GET", "/api/lists?list=Groceries", None).unwrap();
+    assert!(code == 200 && body.contains("milk"), "{code} {body}");
+
     // A scene: its set of states, each confirmed.
     let out = say(web, "activate movie night");
     assert_eq!(out["reply"], "Activated", "{out}");

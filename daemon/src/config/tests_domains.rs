@@ -62,6 +62,12 @@ fn every_domain_home_loads() {
     assert_eq!(tv, [&Action::TurnOn, &Action::Volume { percent: 30 }]);
     let engine = cfg.automation_engine().unwrap_or_else(|e| panic!("{e}"));
     assert!(engine.rules().iter().any(|r| r.id == "script.goodnight"));
+    let e = one(&with("[[device]]\nid = \"scene.x\"\nname = \"X\""));
+    assert!(e.contains("`scene.x` is a scene: define it in [[scene]]"), "{e}");
+    let e = one(&with(
+        "[[device]]\nid = \"todo.x\"\nname = \"X\"\ndialect = { type = \"generic_json\", command_topic = \"a\", state_topic = \"b\" }",
+    ));
+    assert!(e.contains("to-do list hubd keeps itself"), "{e}");
     let rover = reg.device("vacuum.rover").expect("rover");
     assert_eq!(rover.features.segments.get("living_room").map(Vec::len), Some(2));
 }

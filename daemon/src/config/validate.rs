@@ -463,7 +463,19 @@ impl<'a> Validator<'a> {
             }
             self.kind_features(&base, d, kind, areas);
             match (&d.dialect, kind) {
-                (None, Some(DeviceKind::InputBoolean)) => {}
+                (None, Some(DeviceKind::InputBoolean | DeviceKind::Todo)) => {}
+                (_, Some(k @ (DeviceKind::Scene | DeviceKind::Script))) => self.err(
+                    &base,
+                    Some("id"),
+                    format!("`{}` is a {}: define it in [[{}]], not [[device]]", d.id, k.domain(), k.domain()),
+                    None,
+                ),
+                (Some(_), Some(DeviceKind::Todo)) => self.err(
+                    &base,
+                    Some("dialect"),
+                    format!("`{}` is a to-do list hubd keeps itself: it takes no `dialect`", d.id),
+                    None,
+                ),
                 (None, Some(k)) if k.is_actuator() => self.err(
                     &base,
                     None,

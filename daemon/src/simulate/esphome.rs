@@ -327,5 +327,6 @@ pub(super) fn esphome_component(kind: DeviceKind) -> &'static str {
         DeviceKind::Weather => "weather",
         DeviceKind::Scene => "scene",
         DeviceKind::Script => "script",
+        DeviceKind::Todo => "todo",
     }
 }

@@ -62,6 +62,9 @@ pub(crate) fn on_off(u: &Understanding, reg: &Registry, state: StateLookup, op: 
 
 /// "Turn on movie night": a scene's commands, or a script run by the hub.
 fn activate(d: &Device, reg: &Registry, state: StateLookup, op: OnOff) -> Result<Plan, SkillError> {
+    if d.kind == DeviceKind::Todo {
+        return Err(SkillError::Unsupported { device: d.name.clone(), what: "be switched (it is a list)".into() });
+    }
     if op != OnOff::On {
         return Err(SkillError::Unsupported { device: d.name.clone(), what: "be turned off".into() });
     }
