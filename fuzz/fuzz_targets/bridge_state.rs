@@ -7,18 +7,7 @@
 use firmware_bridge::{Action, DeviceKind, DeviceState, Dialect, Rgb};
 use libfuzzer_sys::fuzz_target;
 
-const KINDS: &[DeviceKind] = &[
-    DeviceKind::Light,
-    DeviceKind::Switch,
-    DeviceKind::Fan,
-    DeviceKind::Climate,
-    DeviceKind::Cover,
-    DeviceKind::Lock,
-    DeviceKind::Sensor,
-    DeviceKind::BinarySensor,
-    DeviceKind::MediaPlayer,
-    DeviceKind::Person,
-];
+const KINDS: &[DeviceKind] = &DeviceKind::ALL;
 
 fn dialects() -> Vec<Dialect> {
     vec![
@@ -28,6 +17,7 @@ fn dialects() -> Vec<Dialect> {
         Dialect::Esphome { node: "node".into(), object_id: "obj".into() },
         Dialect::ShellyGen1 { device_id: "shelly1-AB".into(), relay: 0 },
         Dialect::GenericJson { command_topic: "dev/set".into(), state_topic: "dev/state".into() },
+        Dialect::Valetudo { identifier: "rover".into(), prefix: "valetudo".into() },
         Dialect::HaMqtt {
             command_topic: "ha/set".into(),
             state_topic: Some("ha/state".into()),

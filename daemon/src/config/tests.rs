@@ -6,7 +6,7 @@ use firmware_bridge::DeviceKind;
 
 use super::*;
 
-fn errs(text: &str) -> Vec<Diagnostic> {
+pub(super) fn errs(text: &str) -> Vec<Diagnostic> {
     match Config::from_str(text, "t.toml") {
         Ok(_) => panic!("expected errors for:\n{text}"),
         Err(ConfigError::Invalid(d)) => d,

@@ -4,15 +4,8 @@
 
 use firmware_bridge::{Action, DeviceKind, Dialect};
 
+use super::tests::errs;
 use super::*;
-
-fn errs(text: &str) -> Vec<Diagnostic> {
-    match Config::from_str(text, "t.toml") {
-        Ok(_) => panic!("expected errors for:\n{text}"),
-        Err(ConfigError::Invalid(d)) => d,
-        Err(e) => panic!("unexpected error {e}"),
-    }
-}
 
 const HOME: &str = r#"
 [[area]]

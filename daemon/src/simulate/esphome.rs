@@ -307,26 +307,8 @@ impl VirtualDevice {
     }
 }
 
+/// ESPHome's MQTT component of a kind: its names are Home Assistant's
+/// domains (`light`, `valve`, `button`, ...).
 pub(super) fn esphome_component(kind: DeviceKind) -> &'static str {
-    match kind {
-        DeviceKind::Light => "light",
-        DeviceKind::Switch => "switch",
-        DeviceKind::Fan => "fan",
-        DeviceKind::Cover => "cover",
-        DeviceKind::Climate => "climate",
-        DeviceKind::Lock => "lock",
-        DeviceKind::Sensor => "sensor",
-        DeviceKind::BinarySensor => "binary_sensor",
-        DeviceKind::MediaPlayer => "media_player",
-        DeviceKind::Person => "person",
-        DeviceKind::Valve => "valve",
-        DeviceKind::Vacuum => "vacuum",
-        DeviceKind::LawnMower => "lawn_mower",
-        DeviceKind::Button => "button",
-        DeviceKind::InputBoolean => "input_boolean",
-        DeviceKind::Weather => "weather",
-        DeviceKind::Scene => "scene",
-        DeviceKind::Script => "script",
-        DeviceKind::Todo => "todo",
-    }
+    kind.domain()
 }
