@@ -95,7 +95,8 @@ impl VirtualDevice {
                 }
                 _ => false,
             },
-            (DeviceKind::Cover, "command") => match up.as_str() {
+            // Covers and valves alike (a template valve has no toggle either).
+            (DeviceKind::Cover | DeviceKind::Valve, "command") => match up.as_str() {
                 "OPEN" => {
                     self.st.position = 100;
                     true
@@ -120,19 +121,6 @@ impl VirtualDevice {
                     true
                 }
                 // "Invalid speed level"
-                _ => false,
-            },
-            (DeviceKind::Valve, "command") => match up.as_str() {
-                "OPEN" => {
-                    self.st.position = 100;
-                    true
-                }
-                "CLOSE" => {
-                    self.st.position = 0;
-                    true
-                }
-                "STOP" => true,
-                // "Unrecognized command" (a template valve has no toggle).
                 _ => false,
             },
             (DeviceKind::Valve, "position/command") if self.features.position => match text.parse::<f64>() {
