@@ -93,6 +93,9 @@ pub enum PipelineStage {
     /// The reply started playing (`tts_ms`, `audio_ms`, `device`); `ms`
     /// is from the end of speech.
     Spoken,
+    /// A stop phrase heard while hubd spoke cut its speech (`text`,
+    /// `was_speaking`); the conversation ends.
+    Interrupted,
 }
 
 /// What happened to a timer.

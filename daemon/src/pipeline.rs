@@ -230,6 +230,8 @@ impl Nlu {
                     Ok(plan) => {
                         if plan.commands.is_empty() && hub_skills::Assistant::speaks_without_commands(u, &plan) {
                             let subject = hub_skills::Assistant::subject(&plan);
+                            let found = hub_skills::Assistant::with_found_media(u, plan.answer.as_ref());
+                            let u = found.as_ref().unwrap_or(u);
                             out.reply =
                                 self.assistant().language_reply(u, subject.as_deref(), state).unwrap_or(plan.reply);
                         } else {
@@ -668,6 +670,8 @@ impl Pipeline {
                 out.commands.push(CommandOutcome { id, device_id, topic, status });
             }
             if failed.is_empty() {
+                let found = hub_skills::Assistant::with_found_media(u, out.answer.as_ref());
+                let u = found.as_ref().unwrap_or(u);
                 if let Some(r) = nlu.assistant().language_reply(u, subject.as_deref(), &lookup) {
                     out.reply = r;
                 }

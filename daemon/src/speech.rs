@@ -100,6 +100,7 @@ impl Speaker {
 
     /// Synthesise `text` and queue it; resolves when it starts playing.
     pub async fn say(&self, text: &str) -> Result<Spoken, SpeakError> {
+        let generation = self.player.generation();
         let t0 = Instant::now();
         let speech = match self.tts.synthesize(text, None).await {
             Ok(s) => s,
@@ -111,11 +112,18 @@ impl Speaker {
         let tts_ms = t0.elapsed().as_secs_f64() * 1000.0;
         let mut mono = speech.mono_f32();
         trim_silence(&mut mono, speech.rate);
-        let play = self.player.play(mono, speech.rate);
+        let play = self.player.play_from(generation, mono, speech.rate);
         let played = tokio::time::timeout(START_TIMEOUT + speech.duration(), play)
             .await
             .map_err(|_| PlayError::Device(format!("speech did not start within {}s", START_TIMEOUT.as_secs())))??;
         Ok(Spoken { started: played.started, tts_ms, audio: played.audio, device: played.device })
+    }
+
+    /// Stop speaking (a stop phrase was heard): the sentence playing is cut
+    /// and the ones waiting, or being synthesised, are dropped. Returns
+    /// whether hubd was speaking.
+    pub fn interrupt(&self) -> bool {
+        self.player.interrupt()
     }
 
     /// [`Self::say`] in the background, logging a failure.
@@ -124,6 +132,7 @@ impl Speaker {
         self.tracker.spawn(async move {
             match s.say(&text).await {
                 Ok(p) => tracing::debug!(what, text, tts_ms = p.tts_ms, "announced"),
+                Err(SpeakError::Play(PlayError::Interrupted)) => tracing::debug!(what, text, "announcement cut short"),
                 Err(e) => tracing::warn!(what, text, error = %e, "announcement not spoken"),
             }
         });

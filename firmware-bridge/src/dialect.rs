@@ -178,6 +178,7 @@ fn check_features(cmd: &DeviceCommand, action: &Action) -> Result<(), BridgeErro
         Action::Start | Action::Dock => matches!(kind, DeviceKind::Vacuum | DeviceKind::LawnMower),
         Action::CleanSegments { segments } => kind == DeviceKind::Vacuum && !segments.is_empty(),
         Action::Press => kind == DeviceKind::Button,
+        Action::PlayMedia { id, .. } => kind == DeviceKind::MediaPlayer && !id.trim().is_empty(),
     };
     if ok { Ok(()) } else { Err(payload::unsupported(cmd.dialect.name(), cmd, action)) }
 }

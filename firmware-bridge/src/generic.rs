@@ -9,7 +9,8 @@
 //! fans `{"state":"ON","percentage":1..100}` (0 % is `{"state":"OFF"}`),
 //! climate `{"fan_mode":"<mode>"}`; media players
 //! `{"command":"play|pause|next|previous"}`, `{"volume":0..100}`,
-//! `{"muted":bool}`; vacuums `{"command":"start|stop|pause|return_to_base"}`
+//! `{"muted":bool}`, `{"command":"play_media","media_content_id":"<url or
+//! id>","media_content_type":"<class>"}` (Home Assistant's `play_media`); vacuums `{"command":"start|stop|pause|return_to_base"}`
 //! and `{"command":"clean_segments","segments":["<id>",..]}`; lawn mowers
 //! `{"command":"start_mowing|pause|dock"}`; buttons `{"command":"press"}`.
 //! An `input_boolean` (hub-held) takes `{"state":"ON|OFF"}`, retained.
@@ -56,6 +57,9 @@ pub(crate) fn encode(cmd: &DeviceCommand, action: &Action, topic: &str) -> Resul
         (DeviceKind::MediaPlayer, Action::PreviousTrack) => command("previous"),
         (DeviceKind::MediaPlayer, Action::Volume { percent }) => json!({"volume": check_pct("volume", *percent)?}),
         (DeviceKind::MediaPlayer, Action::Mute { muted }) => json!({"muted": muted}),
+        (DeviceKind::MediaPlayer, Action::PlayMedia { id, class }) => {
+            json!({"command": "play_media", "media_content_id": id, "media_content_type": class})
+        }
         (DeviceKind::Button, Action::Press) => command("press"),
         (DeviceKind::Fan, Action::FanSpeed { percent }) => {
             let p = check_pct("fan_speed", *percent)?;

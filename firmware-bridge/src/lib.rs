@@ -229,6 +229,15 @@ pub enum Action {
     },
     /// Button: press.
     Press,
+    /// Media player: play this item, as Home Assistant's
+    /// `media_player.play_media` (`media_content_id`, `media_content_type`).
+    PlayMedia {
+        /// What to play: a URL or the player's own id for it.
+        id: String,
+        /// Home Assistant's media class or type (`music`, `playlist`,
+        /// `channel`, `podcast`, ...).
+        class: String,
+    },
 }
 
 /// Optional capabilities of a device (what its firmware accepts). The
@@ -325,9 +334,12 @@ impl Action {
             Action::FanMode { .. } => Attribute::FanMode,
             Action::Volume { .. } => Attribute::Volume,
             Action::Mute { .. } => Attribute::Mute,
-            Action::Pause | Action::Play | Action::Start | Action::Dock | Action::CleanSegments { .. } => {
-                Attribute::Activity
-            }
+            Action::Pause
+            | Action::Play
+            | Action::PlayMedia { .. }
+            | Action::Start
+            | Action::Dock
+            | Action::CleanSegments { .. } => Attribute::Activity,
             Action::NextTrack | Action::PreviousTrack | Action::Press => Attribute::Momentary,
         }
     }
@@ -361,6 +373,7 @@ impl Action {
             Action::Dock => "return to base".into(),
             Action::CleanSegments { segments } => format!("clean segments {}", segments.join(", ")),
             Action::Press => "press".into(),
+            Action::PlayMedia { id, class } => format!("play {class} `{id}`"),
         }
     }
 }

@@ -101,6 +101,8 @@ impl Assistant {
     pub fn reply(&self, u: &Understanding, plan: &Plan, state: &dyn Fn(&str) -> Option<DeviceState>) -> String {
         let subject = Self::subject(plan);
         let speaks = !plan.commands.is_empty() || Self::speaks_without_commands(u, plan);
+        let found = Self::with_found_media(u, plan.answer.as_ref());
+        let u = found.as_ref().unwrap_or(u);
         speaks
             .then(|| self.language_reply(u, subject.as_deref(), state))
             .flatten()
@@ -111,7 +113,25 @@ impl Assistant {
     /// subject's state (not Home Assistant's `query` results): the weather,
     /// and a script started ("Started").
     pub fn speaks_without_commands(u: &Understanding, plan: &Plan) -> bool {
-        u.intent == crate::intent::Intent::HassGetWeather || matches!(plan.op, Some(handlers::HubOp::Script(_)))
+        use crate::intent::Intent;
+        matches!(u.intent, Intent::HassGetWeather | Intent::HassMediaSearchAndPlay)
+            || matches!(plan.op, Some(handlers::HubOp::Script(_)))
+    }
+
+    /// `HassMediaSearchAndPlay`'s response asks for `slots.media`, the item
+    /// found (Home Assistant's search result): `u` with that slot, the
+    /// item's name or empty when the plan's `answer` found none.
+    pub fn with_found_media(u: &Understanding, answer: Option<&serde_json::Value>) -> Option<Understanding> {
+        if u.intent != crate::intent::Intent::HassMediaSearchAndPlay {
+            return None;
+        }
+        let media = answer?.get("media")?;
+        let name = media.get("name").and_then(serde_json::Value::as_str).unwrap_or_default();
+        let mut with = u.clone();
+        let mut slots = with.slots.to_map();
+        slots.insert("media".into(), serde_json::json!(name));
+        with.slots = crate::slots::Slots::from_map(slots);
+        Some(with)
     }
 
     /// The entity a plan is about when the request named none ("pause",

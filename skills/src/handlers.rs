@@ -29,7 +29,7 @@ use crate::skill::climate::{climate_get, climate_set};
 use crate::skill::fan::{fan_mode, fan_speed};
 use crate::skill::get_state::get_state;
 use crate::skill::light_set::light_set;
-use crate::skill::media::media;
+use crate::skill::media::{media, search_and_play};
 use crate::skill::on_off::{OnOff, on_off};
 use crate::skill::position::set_position;
 use crate::skill::robot::robot;
@@ -213,6 +213,7 @@ pub fn plan(
         | Intent::HassSetVolumeRelative
         | Intent::HassMediaPlayerMute
         | Intent::HassMediaPlayerUnmute => media(u, reg, state),
+        Intent::HassMediaSearchAndPlay => search_and_play(u, reg, state),
         Intent::HassVacuumStart
         | Intent::HassVacuumReturnToBase
         | Intent::HassVacuumCleanArea

@@ -65,6 +65,8 @@ pub enum Intent {
     HassSetVolumeRelative,
     HassMediaPlayerMute,
     HassMediaPlayerUnmute,
+    /// "Play jazz radio in the kitchen": searched in the media library.
+    HassMediaSearchAndPlay,
     HassVacuumStart,
     HassVacuumReturnToBase,
     HassVacuumCleanArea,
@@ -115,7 +117,7 @@ impl Intent {
 
     /// The device intents of the domains beyond on/off: fan speed, climate
     /// fan mode, media players, vacuums, lawn mowers, and the weather.
-    pub const DEVICES: [Intent; 16] = [
+    pub const DEVICES: [Intent; 17] = [
         Intent::HassFanSetSpeed,
         Intent::HassClimateSetFanMode,
         Intent::HassGetWeather,
@@ -127,6 +129,7 @@ impl Intent {
         Intent::HassSetVolumeRelative,
         Intent::HassMediaPlayerMute,
         Intent::HassMediaPlayerUnmute,
+        Intent::HassMediaSearchAndPlay,
         Intent::HassVacuumStart,
         Intent::HassVacuumReturnToBase,
         Intent::HassVacuumCleanArea,
@@ -174,6 +177,7 @@ impl Intent {
             "HassSetVolumeRelative" => Intent::HassSetVolumeRelative,
             "HassMediaPlayerMute" => Intent::HassMediaPlayerMute,
             "HassMediaPlayerUnmute" => Intent::HassMediaPlayerUnmute,
+            "HassMediaSearchAndPlay" => Intent::HassMediaSearchAndPlay,
             "HassVacuumStart" => Intent::HassVacuumStart,
             "HassVacuumReturnToBase" => Intent::HassVacuumReturnToBase,
             "HassVacuumCleanArea" => Intent::HassVacuumCleanArea,
@@ -223,6 +227,7 @@ impl Intent {
             Intent::HassSetVolumeRelative => "HassSetVolumeRelative",
             Intent::HassMediaPlayerMute => "HassMediaPlayerMute",
             Intent::HassMediaPlayerUnmute => "HassMediaPlayerUnmute",
+            Intent::HassMediaSearchAndPlay => "HassMediaSearchAndPlay",
             Intent::HassVacuumStart => "HassVacuumStart",
             Intent::HassVacuumReturnToBase => "HassVacuumReturnToBase",
             Intent::HassVacuumCleanArea => "HassVacuumCleanArea",

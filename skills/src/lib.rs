@@ -20,6 +20,7 @@ pub mod import;
 pub mod intent;
 pub mod lists;
 pub mod lookup;
+pub mod media_library;
 pub mod registry;
 pub mod reply;
 pub mod scene;

@@ -102,12 +102,15 @@ pub struct Registry {
     /// What each `scene.*` device sets (its device entry gives the name).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub scenes: Vec<crate::scene::Scene>,
+    /// The media library `HassMediaSearchAndPlay` searches (`[[media]]`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub media: Vec<crate::media_library::MediaItem>,
 }
 
 impl Registry {
     /// Validate ids and references.
     pub fn new(floors: Vec<Floor>, areas: Vec<Area>, devices: Vec<Device>) -> Result<Self, RegistryError> {
-        let reg = Registry { floors, areas, devices, scenes: Vec::new() };
+        let reg = Registry { floors, areas, devices, scenes: Vec::new(), media: Vec::new() };
         reg.validate()?;
         Ok(reg)
     }

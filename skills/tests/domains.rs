@@ -42,6 +42,11 @@ fn states(id: &str) -> Option<DeviceState> {
     Some(s)
 }
 
+/// `PlayMedia` of a library item.
+fn media(id: &str, class: &str) -> Action {
+    Action::PlayMedia { id: id.into(), class: class.into() }
+}
+
 struct Case {
     area: &'static str,
     text: &'static str,
@@ -150,6 +155,34 @@ fn english_domains_and_responses() {
                 vec![("media_player.living_room_tv", Mute { muted: false })],
                 "Unmuted",
             ),
+            // The media library of `[[media]]`: the satellite's player, a
+            // player named, a class said, and nothing found.
+            case(
+                "kitchen",
+                "play smooth jazz",
+                "HassMediaSearchAndPlay",
+                vec![("media_player.kitchen_speaker", media("http://radio.local/jazz.mp3", "channel"))],
+                "Playing media",
+            ),
+            case(
+                "",
+                "play dinner party on the TV",
+                "HassMediaSearchAndPlay",
+                vec![(
+                    "media_player.living_room_tv",
+                    media("http://media.local/playlists/dinner-party.m3u", "playlist"),
+                )],
+                "Playing media",
+            ),
+            case(
+                "",
+                "play the artist the beatles in the living room",
+                "HassMediaSearchAndPlay",
+                vec![("media_player.living_room_tv", media("http://media.local/artists/the-beatles.m3u", "artist"))],
+                "Playing media",
+            ),
+            case("kitchen", "play the album dinner party", "HassMediaSearchAndPlay", vec![], "Media not found"),
+            case("kitchen", "play heavy metal", "HassMediaSearchAndPlay", vec![], "Media not found"),
             case("", "start rover", "HassVacuumStart", vec![("vacuum.rover", Start)], "Started"),
             case("", "return rover to base", "HassVacuumReturnToBase", vec![("vacuum.rover", Dock)], "Returning"),
             case(
@@ -267,6 +300,24 @@ fn german_domains_and_responses() {
                 vec![("media_player.living_room_tv", Mute { muted: true })],
                 "Stumm geschaltet",
             ),
+            case(
+                "kitchen",
+                "spiele Jazz Radio",
+                "HassMediaSearchAndPlay",
+                vec![("media_player.kitchen_speaker", media("http://radio.local/jazz.mp3", "channel"))],
+                "Wiedergabe wird gestartet",
+            ),
+            case(
+                "",
+                "spiele Dinner Party auf dem TV",
+                "HassMediaSearchAndPlay",
+                vec![(
+                    "media_player.living_room_tv",
+                    media("http://media.local/playlists/dinner-party.m3u", "playlist"),
+                )],
+                "Wiedergabe wird gestartet",
+            ),
+            case("kitchen", "spiele Heavy Metal", "HassMediaSearchAndPlay", vec![], "Keine passenden Inhalte gefunden"),
             case("", "starte Rover", "HassVacuumStart", vec![("vacuum.rover", Start)], "Gestartet"),
             case(
                 "",

@@ -111,6 +111,23 @@ fn every_domain_is_commanded_and_confirmed_on_the_broker() {
         assert!(out["error"].is_null(), "{text}: {out}\n{}", log(&daemon));
         all_acked(&out, n);
     }
+    // The media library: the item found is sent to the named player, which
+    // confirms it by playing; what is not in the library is not played.
+    let out = say(web, "play dinner party on the TV");
+    assert_eq!(
+        (out["intent"].as_str(), out["reply"].as_str()),
+        (Some("HassMediaSearchAndPlay"), Some("Playing media"))
+    );
+    all_acked(&out, 1);
+    let sent = obs.on("home/tv/set");
+    let play = sent.iter().map(|p| json(p)).find(|p| p["command"] == "play_media");
+    let play = play.unwrap_or_else(|| panic!("no play_media on home/tv/set: {sent:?}"));
+    assert_eq!(play["media_content_id"], "http://media.local/playlists/dinner-party.m3u", "{play}");
+    assert_eq!(play["media_content_type"], "playlist", "{play}");
+    let out = say(web, "play heavy metal on the TV");
+    assert_eq!(out["reply"], "Media not found", "{out}");
+    assert!(out["commands"].as_array().is_none_or(|c| c.is_empty()), "{out}");
+
     // A button has no state: acknowledged by the broker.
     let out = say(web, "press the chime");
     all_acked(&out, 1);

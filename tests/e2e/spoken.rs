@@ -231,6 +231,52 @@ fn replies_and_finished_timers_are_spoken_and_not_heard_as_commands() {
     assert!(a["frames_muted"].as_u64().unwrap() > 60, "about 4 s of speech muted: {a}");
 }
 
+/// Barge-in: two long broadcasts are queued; "stop" said into the
+/// microphone while the first plays cuts it short, drops the second, and
+/// is on the bus as the `interrupted` stage. The rest of what hubd says is
+/// not taken for a command (nothing else is decoded).
+#[test]
+fn a_stop_phrase_cuts_hubd_short() {
+    let home = VoiceHome::start("okay home");
+    let events = crate::common::subscribe(home.web_port, None);
+    let message = "dinner is on the table, so please wash your hands, come downstairs to the kitchen, and bring the \
+                   plates, the glasses and the napkins from the cupboard in the hallway, then sit down and wait \
+                   until everybody else has arrived, because nobody starts eating before the whole family is there";
+    let (_, full) = speech(message);
+    assert!(full > Duration::from_secs(12), "the broadcast must be long: {full:?}");
+    let t0 = Instant::now();
+    for _ in 0..2 {
+        let out = crate::common::say(home.web_port, &format!("broadcast that {message}"));
+        assert_eq!(out["intent"], "HassBroadcast", "{out}");
+    }
+    let playing = crate::common::wait_until(Duration::from_secs(20), || !home.mic.speaker.sounds(t0).is_empty());
+    assert!(playing, "the broadcast was not spoken:\n{}", home.p.log_text());
+    std::thread::sleep(Duration::from_millis(500));
+    let stop_at = Instant::now();
+    home.feeder.play(speech("stop").0);
+    let mut seen = Vec::new();
+    let cut = stage(&events, &mut seen, "interrupted", Duration::from_secs(30))
+        .unwrap_or_else(|| panic!("no interrupted stage: {seen:?}\n{}", home.p.log_text()));
+    let heard_at = stop_at.elapsed();
+    assert_eq!(cut["data"]["was_speaking"], true, "{cut}");
+    assert!(cut["data"]["text"].as_str().unwrap_or_default().to_lowercase().contains("stop"), "{cut}");
+    // Long enough for the second broadcast to have started, had it not
+    // been dropped.
+    std::thread::sleep(GAP + Duration::from_secs(3));
+    let sounds = home.mic.speaker.sounds(t0);
+    assert_eq!(sounds.len(), 1, "the second broadcast was played:\n{}", home.p.log_text());
+    let played = Duration::from_secs_f64(sounds[0].1.len() as f64 / BYTES_PER_SECOND as f64);
+    // A sound ends with the silence before the stream closes (< GAP).
+    let limit = stop_at.duration_since(sounds[0].0) + heard_at + GAP + Duration::from_millis(500);
+    assert!(played < full.mul_f64(0.6), "played {played:?} of {full:?}");
+    assert!(played < limit, "played {played:?}, the stop was heard {heard_at:?} after it was said");
+    let (_, body) = crate::common::http(home.web_port, "GET", "/api/status", None).unwrap();
+    let a = &crate::common::json(&body)["audio"];
+    assert_eq!(a["barge_ins"], 1, "{a}");
+    assert_eq!(a["utterances_decoded"], 1, "only the stop phrase was transcribed: {a}");
+    assert!(a["frames_muted"].as_u64().unwrap() > 30, "{a}");
+}
+
 /// The OpenAI client against `/v1/audio/speech`, then that server as
 /// another hub's `[tts] engine = "openai"`.
 const SPEECH_CLIENT: &str = r#"

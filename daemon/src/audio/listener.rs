@@ -43,8 +43,12 @@ pub struct ListenerOptions {
     /// Event channel capacity.
     pub queue: usize,
     /// Muted while hubd speaks: those frames are not scored (see
-    /// [`super::output`]).
+    /// [`super::output`]), unless `barge_in`.
     pub mute: Option<Arc<MuteGate>>,
+    /// Keep listening while hubd speaks: utterances that overlap its
+    /// speech come out with [`Utterance::over_speech`] set (the voice loop
+    /// takes only a stop phrase from them).
+    pub barge_in: bool,
 }
 
 /// An endpointed utterance, 16 kHz mono.
@@ -65,12 +69,15 @@ pub struct Utterance {
     pub reason: EndReason,
     /// Device it came from.
     pub device: String,
+    /// Part of it was captured while hubd was speaking (barge-in mode).
+    pub over_speech: bool,
 }
 
 impl Utterance {
     /// An endpointer segment as utterance `seq`; `at` maps frame indices to instants.
-    fn from_segment(seg: Segment, seq: u64, at: &dyn Fn(u64) -> Instant, device: &str) -> Utterance {
+    fn from_segment(seg: Segment, seq: u64, at: &dyn Fn(u64) -> Instant, device: &str, over: bool) -> Utterance {
         Utterance {
+            over_speech: over,
             seq,
             speech_end: at(seg.speech_end_frame),
             decided: at(seg.decided_frame),
@@ -119,6 +126,7 @@ pub fn listener_options(cfg: &crate::config::Config) -> ListenerOptions {
         vad_path: cfg.model.vad_path.as_deref().map(|p| cfg.resolve_path(p)),
         queue: 8,
         mute: None,
+        barge_in: cfg.audio.barge_in,
     }
 }
 
@@ -159,6 +167,8 @@ impl Listener {
             start_threshold: opts.endpoint.start_threshold,
             mute: opts.mute.clone(),
             muted: false,
+            barge_in: opts.barge_in,
+            overlap: Overlap::default(),
         };
         let join = std::thread::Builder::new()
             .name("hubd-audio-vad".into())
@@ -217,6 +227,27 @@ struct Worker {
     mute: Option<Arc<MuteGate>>,
     /// The last chunk was muted.
     muted: bool,
+    barge_in: bool,
+    overlap: Overlap,
+}
+
+/// Barge-in: does the utterance in progress overlap hubd's own speech?
+#[derive(Debug, Default)]
+struct Overlap {
+    current: bool,
+}
+
+impl Overlap {
+    /// A chunk captured while hubd spoke (`muted`), pushed to an endpointer
+    /// that was inside an utterance (`in_speech`) or not: returns whether
+    /// the utterance it belongs to overlaps so far.
+    fn chunk(&mut self, muted: bool, in_speech: bool) -> bool {
+        if !in_speech {
+            self.current = false;
+        }
+        self.current |= muted;
+        self.current
+    }
 }
 
 impl Worker {
@@ -225,6 +256,8 @@ impl Worker {
         let mut buf = vec![0.0f32; 8192];
         let mut chunks: Vec<f32> = Vec::with_capacity(CHUNK_SAMPLES * 8);
         let mut events = Vec::new();
+        // Per event: it overlapped hubd's speech.
+        let mut overs: Vec<bool> = Vec::new();
         let mut vad_error_logged = false;
         while !self.stop.load(Ordering::Relaxed) {
             if let Ok(s) = self.sessions.try_recv() {
@@ -263,8 +296,16 @@ impl Worker {
             let backlog_frames = sess.consumer.occupied_len() / usize::from(sess.format.channels.max(1));
             let backlog = Duration::from_secs_f64(backlog_frames as f64 / f64::from(sess.format.rate.max(1)));
             let device = sess.format.device.clone();
-            for chunk in chunks.chunks_exact(CHUNK_SAMPLES) {
-                if self.gated() {
+            // When each chunk was captured: the last one ended `backlog`
+            // ago, the others one chunk earlier each.
+            let captured_end = Instant::now().checked_sub(backlog);
+            let n_chunks = chunks.len() / CHUNK_SAMPLES;
+            let chunk_len = Duration::from_millis(u64::from(CHUNK_MS));
+            for (j, chunk) in chunks.chunks_exact(CHUNK_SAMPLES).enumerate() {
+                let back = chunk_len * (n_chunks - 1 - j) as u32;
+                let at = captured_end.and_then(|t| t.checked_sub(back)).unwrap_or_else(Instant::now);
+                let muted = self.gated(at);
+                if muted && !self.barge_in {
                     continue;
                 }
                 let p = match self.vad.prob(chunk) {
@@ -281,22 +322,32 @@ impl Worker {
                 if p >= self.start_threshold {
                     AudioMetrics::inc(&self.metrics.speech_frames);
                 }
+                let over = self.overlap.chunk(muted, self.endpointer.in_speech());
+                let before = events.len();
                 self.endpointer.push(chunk, p, &mut events);
+                overs.extend(std::iter::repeat_n(over, events.len() - before));
             }
             let now = Instant::now();
             let captured_now = now.checked_sub(backlog).unwrap_or(now);
             let frames_now = self.endpointer.frames();
-            for ev in events.drain(..) {
-                self.emit(ev, captured_now, frames_now, &device);
+            for (ev, over) in events.drain(..).zip(overs.drain(..)) {
+                self.emit(ev, captured_now, frames_now, &device, over);
             }
         }
     }
 
-    /// True while hubd speaks: the chunk is skipped (not scored). Speech
-    /// in progress when the gate closes is dropped; the VAD starts afresh
-    /// when it opens.
-    fn gated(&mut self) -> bool {
-        let muted = self.mute.as_ref().is_some_and(|g| g.muted(Instant::now()));
+    /// True when hubd was speaking as the chunk was `captured`. Without
+    /// barge-in the chunk is skipped (not scored): speech in progress when
+    /// the gate closes is dropped, and the VAD starts afresh when it opens.
+    fn gated(&mut self, captured: Instant) -> bool {
+        let muted = self.mute.as_ref().is_some_and(|g| g.muted(captured));
+        if self.barge_in {
+            if muted {
+                AudioMetrics::inc(&self.metrics.frames_muted);
+            }
+            self.muted = muted;
+            return muted;
+        }
         if muted {
             AudioMetrics::inc(&self.metrics.frames_muted);
             if !self.muted {
@@ -311,7 +362,7 @@ impl Worker {
         muted
     }
 
-    fn emit(&mut self, ev: EndpointEvent, captured_now: Instant, frames_now: u64, device: &str) {
+    fn emit(&mut self, ev: EndpointEvent, captured_now: Instant, frames_now: u64, device: &str, over: bool) {
         let frame = Duration::from_millis(u64::from(CHUNK_MS));
         let at = |f: u64| {
             let back = frame * (frames_now.saturating_sub(f)) as u32;
@@ -324,12 +375,12 @@ impl Worker {
                 ListenEvent::Discarded { speech_ms: (speech_frames * u64::from(CHUNK_MS)) as u32 }
             }
             EndpointEvent::Tentative(seg) => {
-                ListenEvent::Tentative(Utterance::from_segment(seg, self.seq + 1, &at, device))
+                ListenEvent::Tentative(Utterance::from_segment(seg, self.seq + 1, &at, device, over))
             }
             EndpointEvent::Utterance(seg) => {
                 AudioMetrics::inc(&self.metrics.utterances);
                 self.seq += 1;
-                ListenEvent::Utterance(Utterance::from_segment(seg, self.seq, &at, device))
+                ListenEvent::Utterance(Utterance::from_segment(seg, self.seq, &at, device, over))
             }
         };
         if matches!(out, ListenEvent::Tentative(_)) {
@@ -349,5 +400,30 @@ impl Worker {
                 self.stop.store(true, Ordering::Relaxed);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Overlap;
+
+    #[test]
+    fn an_utterance_overlaps_when_any_of_its_chunks_was_heard_while_hubd_spoke() {
+        let mut o = Overlap::default();
+        // (muted, endpointer inside an utterance before the chunk)
+        let run =
+            |o: &mut Overlap, chunks: &[(bool, bool)]| chunks.iter().map(|&(m, s)| o.chunk(m, s)).collect::<Vec<_>>();
+        // hubd speaks over silence, then stops; speech after it is clean.
+        assert_eq!(
+            run(&mut o, &[(true, false), (true, false), (false, false), (false, true)]),
+            [true, true, false, false]
+        );
+        // Speech that starts while hubd speaks stays overlapping after it stops.
+        assert_eq!(
+            run(&mut o, &[(false, false), (true, true), (false, true), (false, true)]),
+            [false, true, true, true]
+        );
+        // The next utterance starts afresh once the endpointer is idle.
+        assert_eq!(run(&mut o, &[(false, false), (false, true)]), [false, false]);
     }
 }

@@ -40,8 +40,11 @@ pub struct AudioMetrics {
     pub device_up: AtomicU64,
     /// Errors from the ASR worker.
     pub asr_errors: AtomicU64,
-    /// VAD frames not scored because hubd itself was speaking (gated mic).
+    /// VAD frames captured while hubd itself was speaking: not scored, or
+    /// with `[audio] barge_in` listened to for a stop phrase only.
     pub frames_muted: AtomicU64,
+    /// Stop phrases heard over hubd's voice (barge-in).
+    pub barge_ins: AtomicU64,
     /// Spoken clips (replies, announcements) that started playing.
     pub clips_played: AtomicU64,
     /// Clips that could not be synthesised or played.
@@ -66,6 +69,7 @@ pub struct AudioMetricsSnapshot {
     pub device_up: bool,
     pub asr_errors: u64,
     pub frames_muted: u64,
+    pub barge_ins: u64,
     pub clips_played: u64,
     pub play_failures: u64,
 }
@@ -100,6 +104,7 @@ impl AudioMetrics {
             device_up: g(&self.device_up) != 0,
             asr_errors: g(&self.asr_errors),
             frames_muted: g(&self.frames_muted),
+            barge_ins: g(&self.barge_ins),
             clips_played: g(&self.clips_played),
             play_failures: g(&self.play_failures),
         }
@@ -108,7 +113,7 @@ impl AudioMetrics {
     /// Append Prometheus text-format lines for every counter.
     pub fn render_prometheus(&self, out: &mut String) {
         let s = self.snapshot();
-        let rows: [(&str, &str, &str, u64); 17] = [
+        let rows: [(&str, &str, &str, u64); 18] = [
             ("hubd_audio_vad_frames_total", "counter", "VAD frames (32 ms) scored", s.frames),
             ("hubd_audio_speech_frames_total", "counter", "VAD frames judged speech", s.speech_frames),
             ("hubd_audio_utterances_total", "counter", "utterances cut by the endpointer", s.utterances),
@@ -137,7 +142,8 @@ impl AudioMetrics {
             ("hubd_audio_streams_opened_total", "counter", "capture streams opened", s.streams_opened),
             ("hubd_audio_open_failures_total", "counter", "failed capture device opens", s.open_failures),
             ("hubd_audio_asr_errors_total", "counter", "ASR worker errors", s.asr_errors),
-            ("hubd_audio_frames_muted_total", "counter", "VAD frames skipped while hubd spoke", s.frames_muted),
+            ("hubd_audio_frames_muted_total", "counter", "VAD frames heard while hubd spoke", s.frames_muted),
+            ("hubd_audio_barge_ins_total", "counter", "stop phrases that cut hubd's speech", s.barge_ins),
             ("hubd_audio_clips_played_total", "counter", "spoken replies and announcements played", s.clips_played),
             ("hubd_audio_play_failures_total", "counter", "speech not synthesised or not played", s.play_failures),
             ("hubd_audio_device_up", "gauge", "1 while a capture stream runs", u64::from(s.device_up)),
@@ -164,7 +170,7 @@ mod tests {
         assert!(s.contains("\nhubd_audio_vad_frames_total 2\n"), "{s}");
         assert!(s.contains("\nhubd_audio_utterances_decoded_total 1\n"));
         assert!(s.contains("\nhubd_audio_device_up 1\n"));
-        assert_eq!(s.matches("# TYPE ").count(), 17);
+        assert_eq!(s.matches("# TYPE ").count(), 18);
         let snap = m.snapshot();
         assert_eq!(snap.frames, 2);
         assert!(snap.device_up);

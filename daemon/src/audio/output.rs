@@ -54,31 +54,47 @@ const OPEN_ALLOWANCE: Duration = Duration::from_secs(1);
 #[derive(Debug)]
 pub struct MuteGate {
     epoch: Instant,
-    /// Muted until this many µs after `epoch`.
+    /// Muted from this many µs after `epoch` ...
+    since_us: AtomicU64,
+    /// ... until this many.
     until_us: AtomicU64,
 }
 
 impl MuteGate {
     pub fn new() -> Arc<MuteGate> {
-        Arc::new(MuteGate { epoch: Instant::now(), until_us: AtomicU64::new(0) })
+        Arc::new(MuteGate { epoch: Instant::now(), since_us: AtomicU64::new(0), until_us: AtomicU64::new(0) })
     }
 
     fn us(&self, t: Instant) -> u64 {
         t.saturating_duration_since(self.epoch).as_micros() as u64
     }
 
-    /// True while the microphone should be ignored.
-    pub fn muted(&self, now: Instant) -> bool {
-        self.us(now) < self.until_us.load(Ordering::Relaxed)
+    /// Whether hubd was speaking at `t` (now, or when a frame was
+    /// captured: a listener that runs behind judges each frame by its own
+    /// time). Only the last stretch of speech is kept.
+    pub fn muted(&self, t: Instant) -> bool {
+        let t = self.us(t);
+        self.since_us.load(Ordering::Relaxed) <= t && t < self.until_us.load(Ordering::Relaxed)
     }
 
+    /// Start (or keep) a stretch of speech now, muted until `t`.
     fn mute_until(&self, t: Instant) {
+        self.start_stretch();
         self.until_us.store(self.us(t).max(1), Ordering::Relaxed);
     }
 
     /// Keep muted until at least `t`.
     fn extend_until(&self, t: Instant) {
+        self.start_stretch();
         self.until_us.fetch_max(self.us(t), Ordering::Relaxed);
+    }
+
+    /// A new stretch starts now unless one is running.
+    fn start_stretch(&self) {
+        let now = self.us(Instant::now());
+        if self.until_us.load(Ordering::Relaxed) <= now {
+            self.since_us.store(now, Ordering::Relaxed);
+        }
     }
 
     fn open(&self) {
@@ -107,12 +123,17 @@ pub enum PlayError {
     Stopped,
     #[error("clip is not playable: {0}")]
     Clip(String),
+    #[error("speech interrupted (stop phrase)")]
+    Interrupted,
 }
 
 struct Job {
     /// Mono samples at `rate`.
     samples: Vec<f32>,
     rate: u32,
+    /// [`Player::generation`] when it was asked for: an interrupt since
+    /// then drops it.
+    generation: u64,
     reply: oneshot::Sender<Result<Played, PlayError>>,
 }
 
@@ -127,6 +148,8 @@ enum Msg {
 pub struct Player {
     tx: SyncSender<Msg>,
     gate: Arc<MuteGate>,
+    /// Interrupts so far ([`Player::interrupt`]).
+    cuts: Arc<AtomicU64>,
 }
 
 /// The thread itself; [`PlayerThread::stop`] ends it.
@@ -155,6 +178,7 @@ impl Player {
     ) -> Result<(Player, PlayerThread), AudioError> {
         let (tx, rx) = sync_channel(QUEUE);
         let stop = Arc::new(AtomicBool::new(false));
+        let cuts = Arc::new(AtomicU64::new(0));
         let worker = Worker {
             device,
             tail,
@@ -164,12 +188,14 @@ impl Player {
             out: None,
             failing: false,
             keep_until: None,
+            cuts: cuts.clone(),
+            cuts_seen: 0,
         };
         let join = std::thread::Builder::new()
             .name("hubd-audio-play".into())
             .spawn(move || worker.run(rx))
             .map_err(AudioError::Thread)?;
-        Ok((Player { tx, gate }, PlayerThread { stop, join: Some(join) }))
+        Ok((Player { tx, gate, cuts }, PlayerThread { stop, join: Some(join) }))
     }
 
     pub fn gate(&self) -> &Arc<MuteGate> {
@@ -183,13 +209,35 @@ impl Player {
         let _ = self.tx.try_send(Msg::Warm);
     }
 
+    /// Interrupts so far: a clip asked for at this generation is dropped by
+    /// the next [`Player::interrupt`].
+    pub fn generation(&self) -> u64 {
+        self.cuts.load(Ordering::Acquire)
+    }
+
+    /// Stop speaking now (a stop phrase was heard): the clip playing is cut
+    /// (what the device already holds still plays, about 40 ms) and every
+    /// clip asked for before this call is dropped with
+    /// [`PlayError::Interrupted`]. Returns whether hubd was speaking.
+    pub fn interrupt(&self) -> bool {
+        let speaking = self.gate.muted(Instant::now());
+        self.cuts.fetch_add(1, Ordering::AcqRel);
+        speaking
+    }
+
     /// Queue mono `samples` at `rate` Hz; resolves when the clip starts.
     pub async fn play(&self, samples: Vec<f32>, rate: u32) -> Result<Played, PlayError> {
+        self.play_from(self.generation(), samples, rate).await
+    }
+
+    /// [`Player::play`] for a clip asked for at `generation` (before its
+    /// synthesis began: an interrupt during synthesis drops it too).
+    pub async fn play_from(&self, generation: u64, samples: Vec<f32>, rate: u32) -> Result<Played, PlayError> {
         if samples.is_empty() || !(1000..=768_000).contains(&rate) {
             return Err(PlayError::Clip(format!("{} samples at {rate} Hz", samples.len())));
         }
         let (reply, rx) = oneshot::channel();
-        match self.tx.try_send(Msg::Play(Job { samples, rate, reply })) {
+        match self.tx.try_send(Msg::Play(Job { samples, rate, generation, reply })) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => return Err(PlayError::Busy),
             Err(TrySendError::Disconnected(_)) => return Err(PlayError::Stopped),
@@ -202,8 +250,10 @@ impl Player {
 struct Output {
     _stream: cpal::Stream,
     prod: HeapProd<f32>,
-    /// Samples the callback took from the ring.
+    /// Samples the callback took from the ring (or dropped on `flush`).
     popped: Arc<AtomicU64>,
+    /// Set to make the callback drop everything in the ring.
+    flush: Arc<AtomicBool>,
     pushed: u64,
     rate: u32,
     channels: usize,
@@ -224,12 +274,16 @@ struct Worker {
     failing: bool,
     /// Warmed: stay open until then even when idle.
     keep_until: Option<Instant>,
+    /// [`Player::interrupt`]s asked for, and those acted on.
+    cuts: Arc<AtomicU64>,
+    cuts_seen: u64,
 }
 
 impl Worker {
     fn run(mut self, rx: Receiver<Msg>) {
         super::capture::silence_alsa_errors();
         while !self.stop.load(Ordering::Relaxed) {
+            self.cut_if_asked();
             let wait = if self.out.is_some() { Duration::from_millis(10) } else { Duration::from_millis(100) };
             match rx.recv_timeout(wait) {
                 Ok(Msg::Play(job)) => self.play(job),
@@ -239,6 +293,18 @@ impl Worker {
             }
         }
         self.gate.open();
+    }
+
+    /// An interrupt since the last look: drop what waits in the ring and
+    /// open the gate once the device buffer has played.
+    fn cut_if_asked(&mut self) -> bool {
+        let cuts = self.cuts.load(Ordering::Acquire);
+        if cuts == self.cuts_seen {
+            return false;
+        }
+        self.cuts_seen = cuts;
+        cut(self.out.as_ref(), &self.gate, self.tail);
+        true
     }
 
     fn warm(&mut self) {
@@ -271,6 +337,11 @@ impl Worker {
     }
 
     fn play(&mut self, job: Job) {
+        self.cut_if_asked();
+        if job.generation < self.cuts_seen {
+            let _ = job.reply.send(Err(PlayError::Interrupted));
+            return;
+        }
         // Until the clip starts (the device may take a moment to open);
         // set exactly once it does.
         let len = Duration::from_secs_f64(job.samples.len() as f64 / f64::from(job.rate));
@@ -280,6 +351,8 @@ impl Worker {
             // play_inner set the gate when the clip started and holds it
             // while the clip drains.
             Ok(_) => AudioMetrics::inc(&self.metrics.clips_played),
+            // cut_if_asked set the gate.
+            Err(PlayError::Interrupted) => {}
             Err(e) => {
                 AudioMetrics::inc(&self.metrics.play_failures);
                 self.gate.open();
@@ -340,12 +413,37 @@ impl Worker {
             if self.stop.load(Ordering::Relaxed) {
                 return Err(PlayError::Stopped);
             }
+            let cuts = self.cuts.load(Ordering::Acquire);
+            if cuts != self.cuts_seen {
+                self.cuts_seen = cuts;
+                cut(Some(o), &self.gate, self.tail);
+                // As much as was heard (the gate opens after it).
+                let Some(at) = started else { return Err(PlayError::Interrupted) };
+                return Ok(Played { started: at, audio: now.duration_since(at), device: o.label.clone() });
+            }
             std::thread::sleep(Duration::from_millis(2));
         }
         o.drained_at = None;
         self.keep_until = None;
         let started = started.unwrap_or_else(Instant::now);
         Ok(Played { started, audio, device: o.label.clone() })
+    }
+}
+
+/// Drop what waits in the ring (the callback clears it on its next period,
+/// 20 ms; a stream that stopped calling it is given up on later anyway) and
+/// open a closed gate once the device buffer has played.
+fn cut(out: Option<&Output>, gate: &MuteGate, tail: Duration) {
+    if let Some(o) = out {
+        o.flush.store(true, Ordering::Release);
+        let t0 = Instant::now();
+        while o.flush.load(Ordering::Acquire) && t0.elapsed() < Duration::from_millis(200) {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+    let now = Instant::now();
+    if gate.muted(now) {
+        gate.mute_until(now + DEVICE_BUFFER + tail);
     }
 }
 
@@ -396,13 +494,15 @@ fn open(wanted: &str) -> Result<Output, AudioError> {
         let config = StreamConfig { channels, sample_rate: rate, buffer_size };
         let (prod, cons) = HeapRb::<f32>::new(ring).split();
         let popped = Arc::new(AtomicU64::new(0));
+        let flush = Arc::new(AtomicBool::new(false));
         let (etx, erx) = channel();
+        let ring = Ring { cons, popped: popped.clone(), flush: flush.clone() };
         let built = match format {
-            SampleFormat::F32 => build::<f32>(&device, config, cons, popped.clone(), etx),
-            SampleFormat::I16 => build::<i16>(&device, config, cons, popped.clone(), etx),
-            SampleFormat::I32 => build::<i32>(&device, config, cons, popped.clone(), etx),
-            SampleFormat::U16 => build::<u16>(&device, config, cons, popped.clone(), etx),
-            SampleFormat::U8 => build::<u8>(&device, config, cons, popped.clone(), etx),
+            SampleFormat::F32 => build::<f32>(&device, config, ring, etx),
+            SampleFormat::I16 => build::<i16>(&device, config, ring, etx),
+            SampleFormat::I32 => build::<i32>(&device, config, ring, etx),
+            SampleFormat::U16 => build::<u16>(&device, config, ring, etx),
+            SampleFormat::U8 => build::<u8>(&device, config, ring, etx),
             other => return Err(dev_err("sample format", format!("{other} is not supported for playback"))),
         };
         match built {
@@ -413,6 +513,7 @@ fn open(wanted: &str) -> Result<Output, AudioError> {
                     _stream: stream,
                     prod,
                     popped,
+                    flush,
                     pushed: 0,
                     rate,
                     channels: ch,
@@ -427,20 +528,31 @@ fn open(wanted: &str) -> Result<Output, AudioError> {
     Err(dev_err("open output stream", last))
 }
 
-/// The callback: pop, convert, count; zeros when the ring is empty.
+/// The callback's side of the ring.
+struct Ring {
+    cons: HeapCons<f32>,
+    popped: Arc<AtomicU64>,
+    flush: Arc<AtomicBool>,
+}
+
+/// The callback: pop, convert, count; zeros when the ring is empty; the
+/// whole ring dropped (and counted) when `flush` is set.
 fn build<T>(
     device: &cpal::Device,
     config: StreamConfig,
-    mut cons: HeapCons<f32>,
-    popped: Arc<AtomicU64>,
+    ring: Ring,
     errors: std::sync::mpsc::Sender<cpal::Error>,
 ) -> Result<cpal::Stream, cpal::Error>
 where
     T: SizedSample + FromSample<f32> + Send + 'static,
 {
+    let Ring { mut cons, popped, flush } = ring;
     let data_cb = move |data: &mut [T], _: &cpal::OutputCallbackInfo| {
         let mut tmp = [0.0f32; 1024];
         let mut n_total = 0u64;
+        if flush.swap(false, Ordering::AcqRel) {
+            n_total += cons.clear() as u64;
+        }
         for piece in data.chunks_mut(tmp.len()) {
             let n = cons.pop_slice(&mut tmp[..piece.len()]);
             for (d, s) in piece.iter_mut().zip(&tmp[..n]) {
@@ -492,6 +604,12 @@ mod tests {
         assert!(g.muted(now + Duration::from_millis(799)));
         g.open();
         assert!(!g.muted(now));
+        // A stretch of speech covers from when it started, not before.
+        let before = Instant::now();
+        std::thread::sleep(Duration::from_millis(2));
+        g.mute_until(Instant::now() + Duration::from_millis(100));
+        assert!(!g.muted(before), "captured before hubd spoke");
+        assert!(g.muted(Instant::now()));
     }
 
     #[tokio::test]

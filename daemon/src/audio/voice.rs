@@ -25,6 +25,9 @@ use crate::speech::Speaker;
 
 /// Zero padding after the utterance when `[audio] fit_window` is on.
 pub const FIT_WINDOW_PAD_MS: u32 = 1000;
+/// Over hubd's voice (barge-in), longer speech is not a stop phrase and is
+/// not even transcribed: it is most likely hubd's own echo.
+pub const BARGE_IN_MAX_SPEECH_MS: u32 = 2000;
 
 /// Where the time went for one utterance, in ms from the end of speech.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -50,7 +53,8 @@ pub struct VoiceTimings {
 pub struct VoiceTurn {
     pub seq: u64,
     pub transcript: String,
-    /// `command`, `wake_only`, `ignored`, `empty`, `asr_error`.
+    /// `command`, `wake_only`, `ignored`, `empty`, `asr_error`, `stop`,
+    /// and `echo` (heard over hubd's voice and not a stop phrase).
     pub decision: &'static str,
     /// The text acted on (wake phrase removed).
     pub command: Option<String>,
@@ -77,11 +81,8 @@ impl VoiceOptions {
     pub fn from_config(cfg: &Config) -> Result<VoiceOptions, AudioError> {
         let phrases = cfg.audio.wake_phrases();
         let follow_up = Duration::from_secs_f64(cfg.audio.follow_up_s.clamp(0.0, 120.0));
-        let wake = if phrases.is_empty() {
-            WakeFilter::always()
-        } else {
-            WakeFilter::new(&phrases[..], follow_up)?.with_stop_phrases(&cfg.audio.stop_phrases)
-        };
+        let wake = if phrases.is_empty() { WakeFilter::always() } else { WakeFilter::new(&phrases[..], follow_up)? }
+            .with_stop_phrases(&cfg.audio.stop_phrases);
         let recordings = cfg.audio.keep_recordings.then(|| cfg.recordings_dir());
         let prompt = cfg.registry().ok().and_then(|reg| cfg.audio.asr_prompt(&reg));
         if let Some(p) = &prompt {
@@ -197,8 +198,11 @@ pub async fn run_loop(
                 if let Some(old) = spec.take() {
                     old.job.abort();
                 }
+                if t.over_speech && t.speech_ms > BARGE_IN_MAX_SPEECH_MS {
+                    continue;
+                }
                 // A reply may follow: open the loudspeaker while Whisper works.
-                if let Some(s) = &opts.speaker {
+                if let (Some(s), false) = (&opts.speaker, t.over_speech) {
                     s.warm();
                 }
                 let (asr2, decode) = (asr.clone(), opts.decode.clone());
@@ -221,7 +225,11 @@ pub async fn run_loop(
             }
             None => None,
         };
-        let turn = handle_utterance(u, early, &asr, pipeline.as_ref(), &mut opts, &metrics, &mut session).await;
+        let turn = if u.over_speech {
+            handle_barge_in(u, early, &asr, pipeline.as_ref(), &mut opts, &metrics, &mut session).await
+        } else {
+            handle_utterance(u, early, &asr, pipeline.as_ref(), &mut opts, &metrics, &mut session).await
+        };
         log_turn(&turn);
         if let Some(r) = &report
             && r.send(turn).await.is_err()
@@ -260,7 +268,10 @@ struct Speculative {
     job: JoinHandle<Result<Transcript, WhisperError>>,
 }
 
-async fn handle_utterance(
+/// Heard while hubd was speaking: a short utterance is transcribed, and a
+/// stop phrase cuts the speech and ends the conversation; the rest is
+/// taken for hubd's own echo.
+async fn handle_barge_in(
     u: Utterance,
     early: Option<JoinHandle<Result<Transcript, WhisperError>>>,
     asr: &AsrHandle,
@@ -269,8 +280,39 @@ async fn handle_utterance(
     metrics: &AudioMetrics,
     session: &mut Option<String>,
 ) -> VoiceTurn {
-    let end = u.speech_end;
-    let mut turn = VoiceTurn {
+    if u.speech_ms > BARGE_IN_MAX_SPEECH_MS {
+        if let Some(j) = early {
+            j.abort();
+        }
+        let mut turn = new_turn(&u);
+        turn.decision = "echo";
+        return turn;
+    }
+    let mut turn = match recognise(u, early, asr, pipeline, opts, metrics).await {
+        Ok(t) => t,
+        Err(t) => return t,
+    };
+    if !opts.wake.barge_in_stop(&turn.transcript) {
+        turn.decision = "echo";
+        return turn;
+    }
+    turn.decision = "stop";
+    let speaking = opts.speaker.as_ref().is_some_and(Speaker::interrupt);
+    AudioMetrics::inc(&metrics.barge_ins);
+    if let Some(p) = pipeline {
+        let s = session.take().unwrap_or_else(new_session);
+        let data = serde_json::json!({ "text": turn.transcript, "was_speaking": speaking });
+        let stage = crate::events::PipelineStage::Interrupted;
+        let ms = round1(turn.timings.transcript_ms);
+        p.bus().publish(crate::events::HubEvent::Pipeline { session: s, stage, ms, data });
+    }
+    *session = None;
+    turn
+}
+
+/// A turn for `u` with nothing decided yet.
+fn new_turn(u: &Utterance) -> VoiceTurn {
+    VoiceTurn {
         seq: u.seq,
         transcript: String::new(),
         decision: "asr_error",
@@ -278,10 +320,27 @@ async fn handle_utterance(
         via: None,
         speech_ms: u.speech_ms,
         audio_path: None,
-        timings: VoiceTimings { endpoint_ms: ms(u.decided.saturating_duration_since(end)), ..VoiceTimings::default() },
+        timings: VoiceTimings {
+            endpoint_ms: ms(u.decided.saturating_duration_since(u.speech_end)),
+            ..VoiceTimings::default()
+        },
         outcome: None,
         error: None,
-    };
+    }
+}
+
+/// Keep the recording (when asked) and transcribe `u`: the turn with its
+/// transcript and timings, or the failed turn.
+async fn recognise(
+    u: Utterance,
+    early: Option<JoinHandle<Result<Transcript, WhisperError>>>,
+    asr: &AsrHandle,
+    pipeline: Option<&Pipeline>,
+    opts: &VoiceOptions,
+    metrics: &AudioMetrics,
+) -> Result<VoiceTurn, VoiceTurn> {
+    let end = u.speech_end;
+    let mut turn = new_turn(&u);
     if let Some(dir) = &opts.recordings {
         let stamp =
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
@@ -308,7 +367,7 @@ async fn handle_utterance(
             AudioMetrics::inc(&metrics.asr_errors);
             turn.error = Some(e.to_string());
             tracing::warn!(error = %e, "speech recognition failed");
-            return turn;
+            return Err(turn);
         }
     };
     AudioMetrics::inc(&metrics.utterances_decoded);
@@ -321,10 +380,27 @@ async fn handle_utterance(
             decoded: m.utterances_decoded,
         });
     }
-    let now = Instant::now();
-    turn.timings.transcript_ms = ms(now.saturating_duration_since(end));
+    turn.timings.transcript_ms = ms(Instant::now().saturating_duration_since(end));
     turn.timings.asr_ms = transcript.timings.total_ms;
     turn.transcript = transcript.text.trim().to_string();
+    Ok(turn)
+}
+
+async fn handle_utterance(
+    u: Utterance,
+    early: Option<JoinHandle<Result<Transcript, WhisperError>>>,
+    asr: &AsrHandle,
+    pipeline: Option<&Pipeline>,
+    opts: &mut VoiceOptions,
+    metrics: &AudioMetrics,
+    session: &mut Option<String>,
+) -> VoiceTurn {
+    let end = u.speech_end;
+    let mut turn = match recognise(u, early, asr, pipeline, opts, metrics).await {
+        Ok(t) => t,
+        Err(t) => return t,
+    };
+    let now = Instant::now();
     let decision = opts.wake.decide(&turn.transcript, now);
     // A conversation = a wake phrase plus its follow-ups.
     let by_phrase = matches!(decision, WakeDecision::WakeOnly | WakeDecision::Command { via: WakeVia::Phrase, .. });
@@ -355,6 +431,10 @@ async fn handle_utterance(
         WakeDecision::Stop => {
             turn.decision = "stop";
             *session = None;
+            // Anything still waiting to be said (a timer's announcement).
+            if let Some(s) = &opts.speaker {
+                s.interrupt();
+            }
             return turn;
         }
     };

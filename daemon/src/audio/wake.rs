@@ -248,6 +248,21 @@ impl WakeFilter {
         if is_prefix { rest[..ws[k].start].trim_end() } else { rest }
     }
 
+    /// Heard while hubd was speaking (barge-in): true for a stop phrase
+    /// alone or after the wake phrase ("okay home, stop"); that closes the
+    /// follow-up window. Anything else over hubd's voice is not for us (it
+    /// may be hubd's own echo), whatever the window.
+    pub fn barge_in_stop(&mut self, transcript: &str) -> bool {
+        let text = strip_markers(transcript);
+        let ws = words(&text);
+        let rest = self.find_phrase(&ws).map_or(text.as_str(), |end| &text[end..]);
+        let stop = self.is_stop(rest);
+        if stop {
+            self.close();
+        }
+        stop
+    }
+
     /// Byte offset just past the wake phrase, if it occurs within the first
     /// `MAX_LEADING_WORDS + 1` word positions.
     fn find_phrase(&self, ws: &[Word]) -> Option<usize> {
@@ -303,6 +318,27 @@ mod tests {
         assert_eq!(f.decide("I told them hey hub turn on the light", t), WakeDecision::Ignored);
         // "hubby" is not "hub".
         assert_eq!(f.decide("hey hubby turn it on", t), WakeDecision::Ignored);
+    }
+
+    #[test]
+    fn over_hubds_voice_only_a_stop_phrase_counts() {
+        let (f, t) = filter();
+        let mut f = f.with_stop_phrases(&["stop", "never mind"]);
+        f.after_reply(t, true);
+        assert!(f.is_open(t));
+        for echo in ["Turned on the kitchen light.", "stop the music", "", "[BLANK_AUDIO]", "okay home"] {
+            assert!(!f.barge_in_stop(echo), "{echo:?}");
+        }
+        assert!(f.is_open(t), "what is not a stop phrase leaves the window alone");
+        for stop in ["Stop.", "stop, stop", "Never mind!", "Okay home, stop.", "hey hub never mind"] {
+            f.after_reply(t, true);
+            assert!(f.barge_in_stop(stop), "{stop:?}");
+            assert!(!f.is_open(t), "{stop:?} closes the window");
+        }
+        // With no wake word, the stop phrases still cut hubd short.
+        let mut always = WakeFilter::always().with_stop_phrases(&["cancel"]);
+        assert!(always.barge_in_stop("Cancel."));
+        assert!(!always.barge_in_stop("cancel the timer"));
     }
 
     #[test]

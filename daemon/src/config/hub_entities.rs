@@ -1,8 +1,10 @@
 //! Entities hubd itself carries: `input_boolean`s kept retained on the
 //! broker, `[[scene]]`s (sets of entity states) and `[[script]]`s
 //! (sequences run by the automation engine). They join the registry as
-//! devices so people can name them ("turn on movie night").
+//! devices so people can name them ("turn on movie night"). The media
+//! library (`[[media]]`) joins it too.
 use firmware_bridge::{DeviceKind, Dialect};
+use hub_skills::media_library::{MEDIA_CLASSES, MediaItem};
 use hub_skills::registry::{Device, Registry};
 use hub_skills::scene::{Scene, SceneTarget, scene_actions};
 
@@ -77,6 +79,41 @@ impl Config {
             entity("script", s.index, &s.id, &s.name, &s.aliases, &s.area);
         }
         if diags.is_empty() { Ok(self.scenes.iter().collect()) } else { Err(diags) }
+    }
+
+    /// `[[media]]` as the registry's media library: every item named, of
+    /// one of Home Assistant's media classes, with something to play, and no
+    /// two with the same name (a search could not tell them apart).
+    pub(super) fn media_library(&self) -> Result<Vec<MediaItem>, Vec<Diagnostic>> {
+        let mut diags = Vec::new();
+        let mut names = std::collections::HashSet::new();
+        for (i, m) in self.media.iter().enumerate() {
+            let at = |key| [Seg::Key("media"), Seg::Idx(i), Seg::Key(key)];
+            let folded = hub_skills::lookup::fold(&m.name);
+            if folded.is_empty() {
+                diags.push(self.at(&at("name"), "media item without a name".into(), None));
+            } else if !names.insert(folded) {
+                diags.push(self.at(&at("name"), format!("duplicate media name `{}`", m.name), None));
+            }
+            if !MEDIA_CLASSES.contains(&m.class.as_str()) {
+                let expected = Some(format!("one of {}", MEDIA_CLASSES.join(", ")));
+                diags.push(self.at(&at("class"), format!("unknown media class `{}`", m.class), expected));
+            }
+            if m.content_id.trim().is_empty() {
+                let expected = Some("a URL or the player's id for it".into());
+                diags.push(self.at(&at("content_id"), format!("media `{}` has nothing to play", m.name), expected));
+            }
+        }
+        if !diags.is_empty() {
+            return Err(diags);
+        }
+        let item = |m: &super::MediaConfig| MediaItem {
+            name: m.name.trim().to_string(),
+            aliases: m.aliases.clone(),
+            class: m.class.clone(),
+            id: m.content_id.trim().to_string(),
+        };
+        Ok(self.media.iter().map(item).collect())
     }
 
     /// Each scene's entity states as actions, checked against the

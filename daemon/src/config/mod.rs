@@ -157,6 +157,8 @@ pub struct Config {
     pub scenes: Vec<SceneConfig>,
     /// `[[script]]` entities (their sequences are in `automations`).
     pub scripts: Vec<ScriptEntity>,
+    /// `[[media]]`: the media library.
+    pub media: Vec<MediaConfig>,
     /// The spanned document, for mapping later findings back to lines.
     source: Option<Arc<Source>>,
     /// The included automation files, in order (`AutomationConfig::file` - 1).
@@ -182,6 +184,7 @@ const SECTIONS: &[&str] = &[
     "automation",
     "scene",
     "script",
+    "media",
 ];
 
 impl Config {
@@ -231,6 +234,7 @@ impl Config {
                 "device" => cfg.devices = entries(&src, name, value, &mut diags),
                 "automation" => cfg.automations.extend(automations::read_rules(&src, value, 0, &mut diags)),
                 "scene" => cfg.scenes = entries(&src, name, value, &mut diags),
+                "media" => cfg.media = entries(&src, name, value, &mut diags),
                 "script" => {
                     let (rules, entities) = automations::read_scripts(&src, value, &mut diags);
                     cfg.automations.extend(rules);
@@ -443,6 +447,7 @@ impl Config {
             ConfigError::Invalid(vec![self.at(&path, e.to_string(), None)])
         })?;
         self.compile_scenes(&mut reg, scenes).map_err(ConfigError::Invalid)?;
+        reg.media = self.media_library().map_err(ConfigError::Invalid)?;
         Ok(reg)
     }
 

@@ -376,6 +376,10 @@ pub struct AudioConfig {
     /// The microphone stays muted this long after hubd stops speaking
     /// (room echo, device latency).
     pub mute_tail_ms: u32,
+    /// While hubd speaks, still listen for a stop phrase alone (with or
+    /// without the wake phrase): it cuts the speech and closes the
+    /// follow-up window. Nothing else heard over hubd's voice is acted on.
+    pub barge_in: bool,
 }
 
 impl Default for AudioConfig {
@@ -392,6 +396,7 @@ impl Default for AudioConfig {
             stop_phrases: ["stop", "cancel", "never mind", "nevermind"].map(String::from).to_vec(),
             output: "default".into(),
             mute_tail_ms: 300,
+            barge_in: true,
         }
     }
 }
@@ -746,6 +751,26 @@ pub struct SceneConfig {
     pub area: Option<String>,
     /// `{ "<entity id>" = "<state>" | { state = "on", brightness_pct = 20, ... } }`.
     pub entities: std::collections::BTreeMap<String, serde_json::Value>,
+}
+
+/// `[[media]]`: an item of the media library that `HassMediaSearchAndPlay`
+/// ("play jazz radio in the kitchen") searches (`hub_skills::media_library`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MediaConfig {
+    /// What people call it.
+    pub name: String,
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    /// Home Assistant's media class (`music`, `playlist`, `channel`, ...).
+    #[serde(default = "default_media_class")]
+    pub class: String,
+    /// Sent to the player as `media_content_id`: a URL or the player's own id.
+    pub content_id: String,
+}
+
+fn default_media_class() -> String {
+    "music".into()
 }
 
 /// The entity part of a `[[script]]` (its sequence is an

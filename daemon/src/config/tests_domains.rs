@@ -144,3 +144,23 @@ fn scripts_are_rules_without_triggers() {
     Config::from_str(&run("script.bedtime"), "t.toml").unwrap_or_else(|e| panic!("{e}"));
     assert!(one(&run("script.nap")).contains("unknown script `script.nap`"));
 }
+
+#[test]
+fn the_media_library_is_checked() {
+    let media = |body: &str| with(&format!("[[media]]\n{body}"));
+    let cfg =
+        Config::from_str(&media("name = \"Jazz Radio\"\nclass = \"channel\"\ncontent_id = \"http://r/jazz\""), "t")
+            .unwrap_or_else(|e| panic!("{e}"));
+    let reg = cfg.registry().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(reg.media.len(), 1);
+    assert_eq!((reg.media[0].class.as_str(), reg.media[0].id.as_str()), ("channel", "http://r/jazz"));
+    let cfg = Config::from_str(&media("name = \"Mix\"\ncontent_id = \"spotify:playlist:1\""), "t").unwrap();
+    assert_eq!(cfg.registry().unwrap().media[0].class, "music", "the default class");
+    let e = one(&media("name = \"Jazz\"\nclass = \"radio\"\ncontent_id = \"x\""));
+    assert!(e.starts_with("14: ") && e.contains("unknown media class `radio`"), "{e}");
+    assert!(one(&media("name = \"Jazz\"\ncontent_id = \" \"")).contains("media `Jazz` has nothing to play"));
+    assert!(one(&media("name = \" ! \"\ncontent_id = \"x\"")).contains("media item without a name"));
+    assert!(one(&media("name = \"Jazz\"\ncontent_id = \"x\"\nurl = \"x\"")).contains("unknown field `url`"));
+    let two = with("[[media]]\nname = \"Jazz\"\ncontent_id = \"a\"\n[[media]]\nname = \"jazz!\"\ncontent_id = \"b\"");
+    assert!(one(&two).contains("duplicate media name `jazz!`"));
+}

@@ -11,8 +11,11 @@
 //! - valves: `state` OPEN|CLOSE|STOP, with `position` also `position`; state
 //!   `open|closed` (and `position`);
 //! - media players: `command` play|pause|next|previous, `volume` 0..=100,
-//!   `muted` bool, `state` ON|OFF; state `state` playing|paused|idle|off,
-//!   `volume`, `muted`, `media_track`;
+//!   `muted` bool, `state` ON|OFF, `command` play_media with a
+//!   `media_content_id` string and a `media_content_type` (it starts
+//!   playing that, from its first track); state `state`
+//!   playing|paused|idle|off, `volume`, `muted`, `media_track`,
+//!   `media_content_id` once something was asked for;
 //! - vacuums: `command` start|stop|pause|return_to_base, clean_segments with
 //!   `segments` (string ids); state `state` cleaning|idle|paused|returning|docked;
 //! - lawn mowers: `command` start_mowing|pause|dock; state `activity`
@@ -177,6 +180,7 @@ impl VirtualDevice {
     fn generic_media(&mut self, o: &Map<String, Value>) -> bool {
         let st = &mut self.st;
         let (mut activity, mut volume, mut muted, mut track) = (st.activity.clone(), st.volume, st.muted, st.track);
+        let mut media = st.media.clone();
         let mut any = false;
         if let Some(v) = o.get("state") {
             match v.as_str() {
@@ -195,6 +199,13 @@ impl VirtualDevice {
                 Some("pause") if !off => activity = "paused".into(),
                 Some("next") if !off => track += 1,
                 Some("previous") if !off => track = track.saturating_sub(1).max(1),
+                Some("play_media") => {
+                    let id = o.get("media_content_id").and_then(Value::as_str).filter(|s| !s.trim().is_empty());
+                    let (Some(id), Some(_)) = (id, o.get("media_content_type").and_then(Value::as_str)) else {
+                        return false;
+                    };
+                    (activity, media, track) = ("playing".into(), id.to_string(), 1);
+                }
                 _ => return false,
             }
             any = true;
@@ -213,7 +224,7 @@ impl VirtualDevice {
             }
             any = true;
         }
-        (st.activity, st.volume, st.muted, st.track) = (activity, volume, muted, track);
+        (st.activity, st.volume, st.muted, st.track, st.media) = (activity, volume, muted, track, media);
         any
     }
 
@@ -297,7 +308,12 @@ impl VirtualDevice {
                 o
             }
             DeviceKind::MediaPlayer => {
-                json!({"state": st.activity, "volume": st.volume, "muted": st.muted, "media_track": st.track})
+                let mut o =
+                    json!({"state": st.activity, "volume": st.volume, "muted": st.muted, "media_track": st.track});
+                if !st.media.is_empty() {
+                    o["media_content_id"] = json!(st.media);
+                }
+                o
             }
             DeviceKind::Vacuum => json!({"state": st.activity}),
             DeviceKind::LawnMower => json!({"activity": st.activity}),

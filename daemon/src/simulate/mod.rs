@@ -129,6 +129,8 @@ struct SimState {
     volume: u8,
     muted: bool,
     track: u32,
+    /// Media player: the `media_content_id` it was last told to play.
+    media: String,
 }
 
 impl Default for SimState {
@@ -150,6 +152,7 @@ impl Default for SimState {
             volume: 30,
             muted: false,
             track: 1,
+            media: String::new(),
         }
     }
 }

@@ -201,6 +201,20 @@ fn generic_media_player() {
     let out = tv.handle("home/tv/set", br#"{"state":"OFF"}"#).unwrap();
     assert_eq!(s(&out), json!({"state": "off", "volume": 40, "muted": true, "media_track": 1}));
     assert_eq!(counts(&tv), (15, 8));
+    // play_media starts the item from its first track, even from off.
+    let play = br#"{"command":"play_media","media_content_id":"http://r/jazz","media_content_type":"channel"}"#;
+    let out = tv.handle("home/tv/set", play).unwrap();
+    assert_eq!(
+        s(&out),
+        json!({"state": "playing", "volume": 40, "muted": true, "media_track": 1, "media_content_id": "http://r/jazz"})
+    );
+    for bad in [
+        r#"{"command":"play_media","media_content_id":"","media_content_type":"music"}"#,
+        r#"{"command":"play_media","media_content_id":"http://r/x"}"#,
+    ] {
+        assert_eq!(tv.handle("home/tv/set", bad.as_bytes()).unwrap().len(), 1, "{bad}");
+    }
+    assert_eq!(counts(&tv), (18, 9));
 }
 
 #[test]

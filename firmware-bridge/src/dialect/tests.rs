@@ -41,6 +41,7 @@ fn actions() -> Vec<Action> {
         Action::Dock,
         Action::CleanSegments { segments: vec!["1".into()] },
         Action::Press,
+        Action::PlayMedia { id: "http://radio/jazz".into(), class: "channel".into() },
     ]
 }
 
@@ -65,6 +66,7 @@ fn short(a: &Action) -> &'static str {
         Action::Dock => "dock",
         Action::CleanSegments { .. } => "segments",
         Action::Press => "press",
+        Action::PlayMedia { .. } => "play_media",
         _ => "?",
     }
 }
@@ -119,7 +121,7 @@ shelly_gen1 valve: on off open close
 generic_json fan: speed
 generic_json climate: fan_mode
 generic_json valve: on off open close stop position
-generic_json media_player: on off toggle pause play next previous volume mute
+generic_json media_player: on off toggle pause play next previous volume mute play_media
 generic_json vacuum: on off stop pause start dock segments
 generic_json lawn_mower: on off pause start dock
 generic_json button: on press

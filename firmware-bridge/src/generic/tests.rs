@@ -65,6 +65,13 @@ fn golden_new_kinds() {
         (DeviceKind::MediaPlayer, Action::Volume { percent: 30 }, one(r#"{"volume":30}"#)),
         (DeviceKind::MediaPlayer, Action::Mute { muted: true }, one(r#"{"muted":true}"#)),
         (DeviceKind::MediaPlayer, Action::TurnOff, one(r#"{"state":"OFF"}"#)),
+        (
+            DeviceKind::MediaPlayer,
+            Action::PlayMedia { id: "http://radio.local/jazz.mp3".into(), class: "channel".into() },
+            one(
+                r#"{"command":"play_media","media_content_id":"http://radio.local/jazz.mp3","media_content_type":"channel"}"#,
+            ),
+        ),
         (DeviceKind::Vacuum, Action::Start, one(r#"{"command":"start"}"#)),
         (DeviceKind::Vacuum, Action::TurnOn, one(r#"{"command":"start"}"#)),
         (DeviceKind::Vacuum, Action::Stop, one(r#"{"command":"stop"}"#)),
@@ -96,6 +103,8 @@ fn golden_new_kinds() {
             (DeviceKind::Vacuum, Action::CleanSegments { segments: vec![] }),
             (DeviceKind::Button, Action::TurnOff),
             (DeviceKind::MediaPlayer, Action::Stop),
+            (DeviceKind::MediaPlayer, Action::PlayMedia { id: " ".into(), class: "music".into() }),
+            (DeviceKind::Vacuum, Action::PlayMedia { id: "x".into(), class: "music".into() }),
             (DeviceKind::Weather, Action::TurnOn),
             (DeviceKind::Climate, Action::FanMode { mode: "turbo".into() }),
         ],

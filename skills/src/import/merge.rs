@@ -40,8 +40,10 @@ pub fn merge<'a>(base: &Registry, imported: impl IntoIterator<Item = &'a Importe
         devices.push(d);
     }
     let mut reg = Registry::new(base.floors.clone(), areas, devices)?;
-    // Scenes are the config's own; imports never change them.
+    // Scenes and the media library are the config's own; imports never
+    // change them.
     reg.scenes = base.scenes.clone();
+    reg.media = base.media.clone();
     Ok(reg)
 }
 

@@ -1,6 +1,8 @@
 //! Media players: `HassMediaPause`, `HassMediaUnpause`, `HassMediaNext`,
 //! `HassMediaPrevious`, `HassSetVolume`, `HassSetVolumeRelative`,
-//! `HassMediaPlayerMute` and `HassMediaPlayerUnmute`.
+//! `HassMediaPlayerMute` and `HassMediaPlayerUnmute`; and
+//! `HassMediaSearchAndPlay` over the home's media library
+//! ([`crate::media_library`]).
 //!
 //! A name means that player. Otherwise, as Home Assistant does for "pause"
 //! or "next track", the request means the players that are playing (the
@@ -17,6 +19,50 @@ use crate::intent::Intent;
 use crate::registry::{Device, Registry};
 use crate::reply::{cap, count_noun, the};
 use crate::targets::{Targets, everywhere, targets};
+
+/// "Play jazz radio in the kitchen": the library item that best matches
+/// `search_query` (of `media_class` when said) on the player named, or the
+/// players of the area said (or the satellite's), or the only player. Not
+/// found is an answer, not an error: no commands, and `answer.media` null
+/// (Home Assistant's "Media not found").
+pub(crate) fn search_and_play(u: &Understanding, reg: &Registry, state: StateLookup) -> Result<Plan, SkillError> {
+    let query = u
+        .slots
+        .extra_text("search_query")
+        .ok_or(SkillError::MissingSlot { intent: u.intent.clone(), slot: "search_query" })?;
+    let class = u.slots.extra_text("media_class");
+    let t = if u.slots.has_target() || !u.entities.is_empty() {
+        targets(u, reg, PLAYERS)?
+    } else {
+        let home = everywhere(reg, PLAYERS);
+        match home.devices.len() {
+            1 => home,
+            0 => return Err(SkillError::NoMatch { what: "media players".into(), place: String::new() }),
+            _ => return Err(SkillError::MissingSlot { intent: u.intent.clone(), slot: "name" }),
+        }
+    };
+    let Some(item) = crate::media_library::search(&reg.media, &query, class.as_deref()) else {
+        let what = class.map_or_else(|| query.clone(), |c| format!("{} {query}", c.replace('_', " ")));
+        return Ok(Plan {
+            commands: Vec::new(),
+            reply: format!("Sorry, I couldn't find {what} in the media library."),
+            answer: Some(serde_json::json!({ "media": null, "query": query })),
+            op: None,
+        });
+    };
+    let mut commands = Vec::new();
+    for d in &t.devices {
+        let action = Action::PlayMedia { id: item.id.clone(), class: item.class.clone() };
+        commands.push(command::for_device(d, action, state)?);
+    }
+    let on = if t.devices.len() == 1 {
+        the(&t.devices[0].name)
+    } else {
+        format!("{}{}", count_noun(&t.devices, t.devices.len()), t.place)
+    };
+    let answer = serde_json::json!({ "media": { "name": item.name, "class": item.class, "id": item.id } });
+    Ok(Plan { commands, reply: format!("Playing {} on {on}.", item.name), answer: Some(answer), op: None })
+}
 
 /// Step of "turn it up" / "turn it down", percent.
 pub const VOLUME_STEP: i32 = 10;

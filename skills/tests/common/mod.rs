@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use firmware_bridge::{DeviceKind, Dialect};
 use hub_skills::Registry;
+use hub_skills::media_library::MediaItem;
 use hub_skills::registry::Device;
 use hub_skills::scene::{Scene, SceneTarget, scene_actions};
 
@@ -42,8 +43,8 @@ pub fn demo_registry() -> Registry {
 }
 
 /// The registry of a config file in the repository: floors, areas and
-/// devices, plus `[[scene]]` and `[[script]]` entities as the daemon adds
-/// them (an `input_boolean` without a dialect kept on `hubd/input_boolean/<x>`).
+/// devices, plus `[[scene]]` and `[[script]]` entities and the `[[media]]`
+/// library as the daemon adds them (an `input_boolean` without a dialect kept on `hubd/input_boolean/<x>`).
 pub fn registry_from(path: &str) -> Registry {
     let text = std::fs::read_to_string(repo_root().join(path)).expect("config file");
     let doc: toml::Value = toml::from_str(&text).expect("config parses");
@@ -120,5 +121,17 @@ pub fn registry_from(path: &str) -> Registry {
     }
     let mut reg = Registry::new(reg.floors, reg.areas, devices).expect("registry is valid");
     reg.scenes = scenes;
+    let text = |t: &toml::Value, k: &str| t.get(k).and_then(|v| v.as_str()).map(str::to_string);
+    for t in doc.get("media").and_then(|v| v.as_array()).into_iter().flatten() {
+        reg.media.push(MediaItem {
+            name: text(t, "name").expect("name"),
+            aliases: t
+                .get("aliases")
+                .and_then(|a| a.as_array())
+                .map_or(vec![], |a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect()),
+            class: text(t, "class").unwrap_or_else(|| "music".into()),
+            id: text(t, "content_id").expect("content_id"),
+        });
+    }
     reg
 }
