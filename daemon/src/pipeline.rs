@@ -229,11 +229,7 @@ impl Nlu {
                     }
                     Ok(plan) => {
                         if plan.commands.is_empty() && hub_skills::Assistant::speaks_without_commands(u, &plan) {
-                            let subject = hub_skills::Assistant::subject(&plan);
-                            let found = hub_skills::Assistant::with_found_media(u, plan.answer.as_ref());
-                            let u = found.as_ref().unwrap_or(u);
-                            out.reply =
-                                self.assistant().language_reply(u, subject.as_deref(), state).unwrap_or(plan.reply);
+                            out.reply = self.assistant().answer_reply(u, &plan, state).unwrap_or(plan.reply);
                         } else {
                             out.reply = plan.reply;
                         }

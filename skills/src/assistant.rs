@@ -99,23 +99,46 @@ impl Assistant {
     /// The reply once a plan's commands all went through: the language's
     /// response when the style asks for it and it renders, else the plan's.
     pub fn reply(&self, u: &Understanding, plan: &Plan, state: &dyn Fn(&str) -> Option<DeviceState>) -> String {
-        let subject = Self::subject(plan);
-        let speaks = !plan.commands.is_empty() || Self::speaks_without_commands(u, plan);
-        let found = Self::with_found_media(u, plan.answer.as_ref());
-        let u = found.as_ref().unwrap_or(u);
-        speaks
-            .then(|| self.language_reply(u, subject.as_deref(), state))
-            .flatten()
-            .unwrap_or_else(|| plan.reply.clone())
+        let language = if plan.commands.is_empty() {
+            Self::speaks_without_commands(u, plan).then(|| self.answer_reply(u, plan, state)).flatten()
+        } else {
+            let found = Self::with_found_media(u, plan.answer.as_ref());
+            self.language_reply(found.as_ref().unwrap_or(u), Self::subject(plan).as_deref(), state)
+        };
+        language.unwrap_or_else(|| plan.reply.clone())
     }
 
-    /// Plans without commands whose language response needs only the
-    /// subject's state (not Home Assistant's `query` results): the weather,
-    /// and a script started ("Started").
+    /// Plans without commands that the language's responses answer from
+    /// the plan alone: questions (`HassGetState`, the temperature), the
+    /// weather, media not found, and a script started ("Started").
     pub fn speaks_without_commands(u: &Understanding, plan: &Plan) -> bool {
         use crate::intent::Intent;
-        matches!(u.intent, Intent::HassGetWeather | Intent::HassMediaSearchAndPlay)
-            || matches!(plan.op, Some(handlers::HubOp::Script(_)))
+        matches!(
+            u.intent,
+            Intent::HassGetWeather
+                | Intent::HassMediaSearchAndPlay
+                | Intent::HassGetState
+                | Intent::HassClimateGetTemperature
+        ) || matches!(plan.op, Some(handlers::HubOp::Script(_)))
+    }
+
+    /// The language's reply to a plan without commands (see
+    /// [`Self::speaks_without_commands`]): a question gets Home Assistant's
+    /// `state` and `query` ([`crate::answer`]), the rest the subject's state.
+    pub fn answer_reply(
+        &self,
+        u: &Understanding,
+        plan: &Plan,
+        state: &dyn Fn(&str) -> Option<DeviceState>,
+    ) -> Option<String> {
+        if self.replies != ReplyStyle::Language || u.source != Source::Template {
+            return None;
+        }
+        if let Some(extra) = crate::answer::question_extra(u, plan, &self.registry, state) {
+            return self.templates.as_ref()?.response(u, Some(&extra));
+        }
+        let found = Self::with_found_media(u, plan.answer.as_ref());
+        self.language_reply(found.as_ref().unwrap_or(u), Self::subject(plan).as_deref(), state)
     }
 
     /// `HassMediaSearchAndPlay`'s response asks for `slots.media`, the item

@@ -8,6 +8,7 @@
 //!
 //! Pure: no tokio, no sockets, no clock reads (`now` is passed in).
 
+mod answer;
 pub mod asr_prompt;
 pub mod assistant;
 pub mod automation;

@@ -62,7 +62,7 @@ pub(crate) fn get_state(u: &Understanding, reg: &Registry, state: StateLookup) -
     Ok(Plan { commands: vec![], reply, answer: Some(Value::Object(answer)), op: None })
 }
 
-fn same_state(q: &str, w: &str) -> bool {
+pub(crate) fn same_state(q: &str, w: &str) -> bool {
     let q = q.trim();
     q == w || (q == "open" && w.starts_with("open")) || (q == "closed" && w == "closed")
 }

@@ -49,6 +49,15 @@ pub(crate) fn render_args(tmpl: &str, args: &Value) -> Option<String> {
         }
         minijinja_contrib::pycompat::unknown_method_callback(state, value, method, args)
     });
+    // `state_attr(entity_id, name)`: the attributes of the `state` given.
+    let state = args.get("state").cloned();
+    env.add_function("state_attr", move |id: String, name: String| {
+        let attr = state
+            .as_ref()
+            .filter(|s| s.get("entity_id").and_then(Value::as_str) == Some(id.as_str()))
+            .and_then(|s| s.get("attributes")?.get(&name));
+        attr.map_or(minijinja::Value::from(()), minijinja::Value::from_serialize)
+    });
     let out = env.render_str(&src, args).ok()?;
     let out = out.split_whitespace().collect::<Vec<_>>().join(" ");
     (!out.is_empty()).then_some(out)
