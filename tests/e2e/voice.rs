@@ -481,3 +481,52 @@ fn follow_ups_need_no_wake_phrase_until_a_stop_phrase() {
     assert_eq!(sessions.len(), 2, "{seen:?}");
     assert_eq!(sessions[0], sessions[1], "{seen:?}");
 }
+
+/// A follow-up after the window has run out needs the wake phrase again:
+/// with `follow_up_s = 2`, "turn on the hall light" said 4 s after the
+/// reply to "okay home, turn on the kitchen light" is ignored.
+#[test]
+fn a_follow_up_after_the_window_is_ignored() {
+    let mic = FifoMic::new();
+    let feeder = Feeder::start(&mic.fifo);
+    let rt = crate::common::runtime();
+    let _broker = crate::common::Mosquitto::start(mic.dir.path());
+    let devices = crate::common::Devices::start(&rt, _broker.port);
+    let web_port = crate::common::free_port();
+    let config = write_voice_config(mic.dir.path(), _broker.port, web_port, "okay home");
+    let text = std::fs::read_to_string(&config).unwrap();
+    assert!(text.contains("keep_recordings = true\n"), "voice config changed shape");
+    std::fs::write(&config, text.replace("keep_recordings = true\n", "keep_recordings = true\nfollow_up_s = 2\n"))
+        .unwrap();
+    let p = start_voice_daemon(&mic, &config, web_port);
+    let events = crate::common::subscribe(web_port, None);
+    feeder.play(speech("okay home, turn on the kitchen light").0);
+    let t0 = std::time::Instant::now();
+    let spoken = loop {
+        match events.recv_timeout(Duration::from_secs(60)) {
+            Ok(e) if e.event == "pipeline" && e.data["stage"] == "spoken" => break e.data,
+            Ok(_) => {}
+            Err(_) => panic!("no spoken reply after {:?}:\n{}", t0.elapsed(), p.log_text()),
+        }
+    };
+    let audio = Duration::from_secs_f64(spoken["data"]["audio_ms"].as_f64().unwrap_or(0.0) / 1000.0);
+    // The reply plays, then the 2 s window runs out.
+    std::thread::sleep(audio + Duration::from_secs(4));
+    feeder.play(speech("turn on the hall light").0);
+    let decoded = || {
+        let (_, body) = crate::common::http(web_port, "GET", "/api/status", None).unwrap();
+        crate::common::json(&body)["audio"]["utterances_decoded"].as_u64().unwrap_or(0)
+    };
+    assert!(crate::common::wait_until(Duration::from_secs(30), || decoded() >= 2), "{}", p.log_text());
+    std::thread::sleep(Duration::from_millis(500));
+    let receipts = devices.receipts();
+    let kitchen_on = ("zigbee2mqtt/Kitchen Light/set".to_string(), "{\"state\":\"ON\"}".to_string());
+    assert!(receipts.contains_key(&kitchen_on), "the first request was not acted on: {receipts:?}");
+    assert!(
+        !receipts.keys().any(|(t, _)| t.contains("Hall")),
+        "acted after the window: {receipts:?}\n{}",
+        p.log_text()
+    );
+    let log = p.log_text();
+    assert!(log.contains("decision=\"ignored\"") || log.contains("decision=ignored"), "{log}");
+}
