@@ -28,6 +28,7 @@ pub mod simulate;
 pub mod speech;
 pub mod store;
 pub mod testing;
+pub mod text_gate;
 pub mod timers;
 pub mod tts;
 pub mod vlm;

@@ -537,7 +537,9 @@ impl Pipeline {
     ) -> Result<Outcome, PipelineError> {
         let t0 = Instant::now();
         let text = text.trim();
+        let gate = crate::text_gate::TextGate::global();
         if text.is_empty() {
+            crate::text_gate::TextGate::inc(&gate.empty);
             return Err(PipelineError::Empty);
         }
         let session = origin.session.clone().unwrap_or_else(new_session);
@@ -553,12 +555,17 @@ impl Pipeline {
             Some(s) => sentence_outcome(text, s, session.clone()),
             None => {
                 let mut u = nlu.understand(text, origin.area.as_deref());
+                let by_templates = u.is_some();
                 let mut refused = None;
                 if u.is_none() {
                     match self.heads_stage(text, &nlu).await {
                         Ok(h) => u = h,
                         Err(e) => refused = Some(e),
                     }
+                }
+                let heads = self.inner.heads.get().map(|_| !by_templates && u.is_some());
+                if !dry_run {
+                    gate.record(by_templates, heads, self.inner.tools.get().is_some());
                 }
                 match (u, self.inner.tools.get()) {
                     (None, Some(tools)) => {

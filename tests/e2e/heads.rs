@@ -8,6 +8,15 @@ use std::time::Duration;
 
 use crate::common::*;
 
+/// The text branch's gate counters in `/api/status`.
+fn text_gate(web: u16) -> serde_json::Value {
+    let (code, body) = http(web, "GET", "/api/status", None).unwrap();
+    assert_eq!(code, 200, "{body}");
+    let models = json(&body)["models"].clone();
+    let text = models.as_array().into_iter().flatten().find(|b| b["branch"] == "text");
+    text.map(|b| b["counters"].clone()).unwrap_or_else(|| panic!("no text branch in {models}"))
+}
+
 fn heads(web: u16) -> serde_json::Value {
     let (code, body) = http(web, "GET", "/api/status", None).unwrap();
     assert_eq!(code, 200, "{body}");
@@ -43,8 +52,15 @@ fn trained_heads_answer_what_templates_miss_and_retrain_on_a_new_registry() {
     assert_eq!(h["meta"]["fingerprint"], meta["fingerprint"], "{h}");
     assert_eq!(h["meta"]["trained_at_ms"], meta["trained_at_ms"], "{h}");
 
-    // A template sentence never reaches the heads.
+    // A template sentence never reaches the heads: the text branch counts
+    // a skip for them (and no run).
+    let gate0 = text_gate(web);
     assert_eq!(say(web, "turn on the kitchen light")["source"], "template");
+    let gate1 = text_gate(web);
+    assert_eq!(gate1["run"].as_u64(), gate0["run"].as_u64().map(|n| n + 1), "{gate1}");
+    assert_eq!(gate1["templates"].as_u64(), gate0["templates"].as_u64().map(|n| n + 1), "{gate1}");
+    assert_eq!(gate1["heads_skip"].as_u64(), gate0["heads_skip"].as_u64().map(|n| n + 1), "{gate1}");
+    assert_eq!(gate1["heads_run"], gate0["heads_run"], "{gate1}");
 
     // Not a template sentence: the heads answer, with the domain the
     // phrasing implies, and the hall light gets the command.
@@ -57,6 +73,13 @@ fn trained_heads_answer_what_templates_miss_and_retrain_on_a_new_registry() {
     let ids: Vec<&str> = out["commands"].as_array().unwrap().iter().filter_map(|c| c["device_id"].as_str()).collect();
     assert_eq!(ids, ["light.hall"], "{out}");
     assert!(wait_until(Duration::from_secs(5), || !obs.on("zigbee2mqtt/Hall Light/set").is_empty()));
+    let gate2 = text_gate(web);
+    assert_eq!(gate2["heads_run"].as_u64(), gate1["heads_run"].as_u64().map(|n| n + 1), "{gate2}");
+    assert_eq!(gate2["templates"], gate1["templates"], "{gate2}");
+    // The same counters on /metrics.
+    let (_, metrics) = http(web, "GET", "/metrics", None).unwrap();
+    let line = format!("hubd_text_gate_total{{stage=\"heads\",decision=\"run\"}} {}\n", gate2["heads_run"]);
+    assert!(metrics.contains(&line), "{line:?} not in\n{metrics}");
 
     // Injections: whatever the heads read, the lock is not named, so
     // nothing goes to it.

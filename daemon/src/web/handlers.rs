@@ -152,7 +152,15 @@ fn branches(api: &Api, audio: &crate::audio::AudioMetricsSnapshot) -> Vec<crate:
     let mut list = api.models.as_ref().clone();
     for b in &mut list {
         b.counters = match b.branch {
-            "text" => serde_json::json!({"loaded": llm.loaded, "requests": llm.completed + llm.failed}),
+            "text" => {
+                let g = crate::text_gate::TextGate::global().snapshot();
+                serde_json::json!({
+                    "loaded": llm.loaded, "requests": llm.completed + llm.failed,
+                    "run": g.requests, "skip": g.empty, "templates": g.templates,
+                    "heads_run": g.heads_run, "heads_skip": g.heads_skip,
+                    "llm_run": g.llm_run, "llm_skip": g.llm_skip,
+                })
+            }
             "audio" => serde_json::json!({
                 "frames": audio.frames, "speech_frames": audio.speech_frames,
                 "utterances": audio.utterances, "decoded": audio.utterances_decoded,
@@ -227,6 +235,7 @@ pub async fn metrics(api: Api) -> Result<impl Reply, Rejection> {
     );
     crate::audio::AudioMetrics::global().render_prometheus(&mut out);
     crate::camera::Board::global().render_prometheus(&mut out);
+    crate::text_gate::TextGate::global().render_prometheus(&mut out);
     Ok(warp::reply::with_header(out, "content-type", "text/plain; version=0.0.4"))
 }
 
