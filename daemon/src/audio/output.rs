@@ -434,7 +434,9 @@ impl Worker {
 /// 20 ms; a stream that stopped calling it is given up on later anyway) and
 /// open a closed gate once the device buffer has played.
 fn cut(out: Option<&Output>, gate: &MuteGate, tail: Duration) {
-    if let Some(o) = out {
+    // Only a ring with audio in it: a flush left pending on a stream that
+    // calls back rarely would eat the start of the next clip.
+    if let Some(o) = out.filter(|o| o.popped.load(Ordering::Relaxed) < o.pushed) {
         o.flush.store(true, Ordering::Release);
         let t0 = Instant::now();
         while o.flush.load(Ordering::Acquire) && t0.elapsed() < Duration::from_millis(200) {
