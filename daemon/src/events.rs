@@ -80,7 +80,8 @@ pub enum HubEvent {
 pub enum PipelineStage {
     /// The wake phrase was heard (`via`: wake_phrase or follow_up).
     Wake,
-    /// An utterance ended (`speech_ms`, `endpoint_ms`).
+    /// An utterance ended (`speech_ms`, `endpoint_ms`; `start_ms` and
+    /// `end_ms` place the speech on the voice clock, 0 = its end).
     Speech,
     /// Whisper's transcript (`text`, `asr_ms`).
     Transcript,

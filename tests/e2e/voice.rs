@@ -475,6 +475,15 @@ fn follow_ups_need_no_wake_phrase_until_a_stop_phrase() {
     let wakes: Vec<&str> =
         seen.iter().filter(|e| e["stage"] == "wake").filter_map(|e| e["data"]["via"].as_str()).collect();
     assert_eq!(wakes, ["wake_phrase", "follow_up"], "{seen:?}");
+    // Speech start and end on the voice clock (0 = the end of speech).
+    let speech: Vec<&serde_json::Value> = seen.iter().filter(|e| e["stage"] == "speech").collect();
+    assert_eq!(speech.len(), 3, "{seen:?}");
+    for s in speech {
+        let d = &s["data"];
+        assert!(d["speech_ms"].as_f64().unwrap() > 300.0, "{s}");
+        assert_eq!(d["start_ms"].as_f64(), d["speech_ms"].as_f64().map(|v| -v), "{s}");
+        assert_eq!(d["end_ms"].as_f64(), Some(0.0), "{s}");
+    }
     // The follow-up belongs to the wake phrase's conversation.
     let sessions: Vec<&str> =
         seen.iter().filter(|e| e["stage"] == "reply").filter_map(|e| e["session"].as_str()).collect();

@@ -542,7 +542,11 @@ fn announce_stages(p: &Pipeline, session: &str, turn: &VoiceTurn, decision: &Wak
     let publish = |stage, ms: f64, data| {
         p.bus().publish(HubEvent::Pipeline { session: session.to_string(), stage, ms: round1(ms), data });
     };
-    let speech = serde_json::json!({ "speech_ms": turn.speech_ms, "endpoint_ms": round1(t.endpoint_ms) });
+    // Speech start and end on the pipeline's clock (0 = the end of speech).
+    let speech = serde_json::json!({
+        "speech_ms": turn.speech_ms, "endpoint_ms": round1(t.endpoint_ms),
+        "start_ms": -f64::from(turn.speech_ms), "end_ms": 0.0,
+    });
     publish(PipelineStage::Speech, t.endpoint_ms, speech);
     let text = serde_json::json!({ "text": turn.transcript, "asr_ms": round1(t.asr_ms) });
     publish(PipelineStage::Transcript, t.transcript_ms, text);

@@ -54,6 +54,7 @@ const ABBREVIATIONS: &[(&str, &str)] = &[
     ("dev_cla", "device_class"),
     ("o", "origin"),
     ("obj_id", "object_id"),
+    ("pct_cmd_t", "percentage_command_topic"),
     ("p", "platform"),
     ("pl_cls", "payload_close"),
     ("pl_lock", "payload_lock"),
@@ -296,6 +297,8 @@ fn dialect_of(kind: DeviceKind, command: &str, m: &Map<String, Value>) -> (Diale
         let f = match kind {
             DeviceKind::Light => light_features(m),
             DeviceKind::Cover => Features { position: m.contains_key("set_position_topic"), ..Features::default() },
+            // ESPHome's speed fans announce `<node>/fan/<object>/speed_level/command`.
+            DeviceKind::Fan => Features { speed: m.contains_key("percentage_command_topic"), ..Features::default() },
             _ => Features::default(),
         };
         return (Dialect::Esphome { node: node.into(), object_id: object.into() }, f);

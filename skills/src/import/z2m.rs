@@ -35,13 +35,23 @@ fn actuator(exposes: &[Value]) -> Option<(DeviceKind, Features)> {
     exposes.iter().filter(|e| e.get("endpoint").is_none()).find_map(|e| {
         let kind = kind_of(e.get("type")?.as_str()?)?;
         let mut f = Features::default();
-        let names = e.get("features").and_then(Value::as_array).into_iter().flatten();
-        for name in names.filter(|x| x.get("endpoint").is_none()).filter_map(|x| x.get("name")?.as_str()) {
+        let features = e.get("features").and_then(Value::as_array).into_iter().flatten();
+        for x in features.filter(|x| x.get("endpoint").is_none()) {
+            let Some(name) = x.get("name").and_then(Value::as_str) else { continue };
+            let property = x.get("property").and_then(Value::as_str).unwrap_or(name);
             match (kind, name) {
                 (DeviceKind::Light, "brightness") => f.dimmable = true,
                 (DeviceKind::Light, "color_temp") => f.color_temp = true,
                 (DeviceKind::Light, "color_xy" | "color_hs") => f.color = true,
                 (DeviceKind::Cover, "position") => f.position = true,
+                // exposes.ts `Fan.withModes`: the Fan Control cluster's
+                // `fan_mode`, which a speed percentage is sent as.
+                (DeviceKind::Fan, "mode") if property == "fan_mode" => f.speed = true,
+                // `Climate.withFanMode`: the modes the thermostat takes.
+                (DeviceKind::Climate, "fan_mode") => {
+                    let values = x.get("values").and_then(Value::as_array).into_iter().flatten();
+                    f.fan_modes = values.filter_map(Value::as_str).map(str::to_string).collect();
+                }
                 _ => {}
             }
         }
@@ -142,6 +152,16 @@ mod tests {
       {"ieee_address":"0x00158d0002c3d4e5","type":"EndDevice","supported":true,"friendly_name":"Hall Sensor",
        "definition":{"model":"WSDCGQ11LM","vendor":"Aqara","description":"Temperature and humidity sensor","exposes":[
          {"type":"numeric","name":"temperature","property":"temperature","access":1,"unit":"°C"}]}},
+      {"ieee_address":"0x00158d0002c3d4e8","type":"Router","supported":true,"friendly_name":"Ceiling Fan",
+       "definition":{"model":"99432","vendor":"Hampton Bay","description":"Universal wink enabled white ceiling fan premier remote control",
+         "exposes":[{"type":"fan","features":[
+           {"type":"binary","name":"state","property":"fan_state","access":7,"value_on":"ON","value_off":"OFF"},
+           {"type":"enum","name":"mode","property":"fan_mode","access":7,"values":["off","low","medium","high","on"]}]}]}},
+      {"ieee_address":"0x00158d0002c3d4e9","type":"EndDevice","supported":true,"friendly_name":"Thermostat",
+       "definition":{"model":"3157100","vendor":"Centralite","description":"3-Series pro thermostat",
+         "exposes":[{"type":"climate","features":[
+           {"type":"numeric","name":"occupied_heating_setpoint","property":"occupied_heating_setpoint","access":7},
+           {"type":"enum","name":"fan_mode","property":"fan_mode","access":7,"values":["auto","on"]}]}]}},
       {"ieee_address":"0x00158d0002c3d4e6","type":"Router","supported":true,"disabled":true,"friendly_name":"Old Plug",
        "definition":{"exposes":[{"type":"switch","features":[{"type":"binary","name":"state","property":"state"}]}]}},
       {"ieee_address":"0x00158d0002c3d4e7","type":"Router","supported":true,"friendly_name":"Two Gang",
@@ -163,12 +183,16 @@ mod tests {
         let colour = Features { dimmable: true, color: true, color_temp: true, ..Features::default() };
         let plain = Features::default();
         let cover = Features { position: true, ..Features::default() };
+        let fan = Features { speed: true, ..Features::default() };
+        let thermostat = Features { fan_modes: vec!["auto".into(), "on".into()], ..Features::default() };
         assert_eq!(
             got,
             vec![
                 ("light.hall_lamp", "Hall Lamp", DeviceKind::Light, None, &colour),
                 ("switch.kitchen_coffee_plug", "coffee plug", DeviceKind::Switch, Some("kitchen"), &plain),
                 ("cover.bedroom_blind", "Bedroom Blind", DeviceKind::Cover, None, &cover),
+                ("fan.ceiling_fan", "Ceiling Fan", DeviceKind::Fan, None, &fan),
+                ("climate.thermostat", "Thermostat", DeviceKind::Climate, None, &thermostat),
             ]
         );
         assert_eq!(

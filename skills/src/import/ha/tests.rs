@@ -134,6 +134,15 @@ fn firmware_layouts_keep_their_dialects() {
     );
     assert_eq!(i.device.id, "switch.livingroom_pump");
     assert_eq!(i.device.dialect, Some(Dialect::Esphome { node: "livingroom".into(), object_id: "pump".into() }));
+    // ESPHome's speed fan (mqtt_fan.cpp): its speed_level topics make it a speed fan.
+    let i = one(
+        "homeassistant/fan/livingroom/ceiling/config",
+        r#"{"name":"Ceiling","stat_t":"livingroom/fan/ceiling/state","cmd_t":"livingroom/fan/ceiling/command",
+            "pct_cmd_t":"livingroom/fan/ceiling/speed_level/command","pct_stat_t":"livingroom/fan/ceiling/speed_level/state",
+            "spd_rng_max":100,"uniq_id":"ESPfanceiling","dev":{"ids":"a4cf12aabbcc","name":"livingroom"}}"#,
+    );
+    assert_eq!(i.device.dialect, Some(Dialect::Esphome { node: "livingroom".into(), object_id: "ceiling".into() }));
+    assert!(i.device.features.speed, "{:?}", i.device.features);
     // Tasmota's relay 2, its state read through a template.
     let i = one(
         "homeassistant/light/A0B1C2_LI_2/config",
