@@ -167,12 +167,11 @@ impl Assistant {
 
     /// The language's reply to a request the running hub answered (timers,
     /// lists, the clock, broadcasts), rendered with the request's slots plus
-    /// `extra` (e.g. `canceled`, `timers`, `time`, `date`). In English hubd
-    /// keeps its own replies (written after Home Assistant's, naming the
-    /// timer or item), as it does for `HassRespond`; other languages get
-    /// their own. [`ReplyStyle::Language`] and template matches only; None
-    /// when the language has no such response or it needs more than it was
-    /// given.
+    /// `extra` (e.g. `canceled`, `timers`, `time`, `date`), English
+    /// included; [`ReplyStyle::Detailed`] keeps hubd's sentences, which name
+    /// the timer or item. [`ReplyStyle::Language`] and template matches
+    /// only; None when the language has no such response or it needs more
+    /// than it was given.
     pub fn language_reply_with(
         &self,
         u: &Understanding,
@@ -181,12 +180,7 @@ impl Assistant {
         if self.replies != ReplyStyle::Language || u.source != Source::Template {
             return None;
         }
-        let t = self.templates.as_ref().filter(|t| !t.language().to_ascii_lowercase().starts_with("en"))?;
-        let mut with = u.clone();
-        let mut slots = with.slots.to_map();
-        slots.extend(extra);
-        with.slots = crate::slots::Slots::from_map(slots);
-        t.response(&with, None)
+        self.templates.as_ref()?.response_with(u, &extra, None)
     }
 
     /// The language's reply for a template match ([`ReplyStyle::Language`]

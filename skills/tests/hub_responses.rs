@@ -81,8 +81,37 @@ fn german_timers_lists_clock_and_broadcasts() {
 }
 
 #[test]
-fn english_keeps_hubds_own_replies() {
+fn english_timers_lists_clock_and_broadcasts() {
     let Some(a) = assistant("en") else { return };
     let mut t = Timers::new([]);
-    assert_eq!(timer(&a, &mut t, "set a timer for 5 minutes", 0), None);
+    let got = [
+        timer(&a, &mut t, "set a timer for 5 minutes", 0),
+        timer(&a, &mut t, "pause the timer", 60_000),
+        timer(&a, &mut t, "resume the timer", 70_000),
+        timer(&a, &mut t, "add 2 minutes to the timer", 70_000),
+        timer(&a, &mut t, "how much time is left on the timer", 70_000),
+        timer(&a, &mut t, "cancel all timers", 80_000),
+        timer(&a, &mut t, "turn off the kitchen light in 1 second", 90_000),
+    ];
+    let want = [
+        "Timer set for 5 minutes",
+        "Timer paused",
+        "Timer resumed",
+        "2 minutes added to timer",
+        "6 minutes left.",
+        "Canceled 1 timer.",
+        "Command will be executed in 1 second",
+    ];
+    for (g, w) in got.iter().zip(want) {
+        assert_eq!(g.as_deref(), Some(w), "{got:?}");
+    }
+    let u = understand(&a, "add milk to the shopping list");
+    assert_eq!(a.language_reply_with(&u, Default::default()).as_deref(), Some("Added milk"));
+    let u = understand(&a, "what time is it");
+    let Ok(Some(HubOp::Clock(q))) = a.plan(&u, &|_| None).map(|p| p.op) else { panic!("{u:?}") };
+    // 15:05 at UTC+1.
+    let now = Now::at(1_796_479_500_000, 3600);
+    assert_eq!(a.language_reply_with(&u, q.response_slots(&now)).as_deref(), Some("3:05 PM"));
+    let u = understand(&a, "broadcast that dinner is ready");
+    assert_eq!(a.language_reply_with(&u, Default::default()).as_deref(), Some("Done"));
 }

@@ -45,7 +45,7 @@ fn timers_finish_run_commands_and_survive_a_restart() {
     // A named timer: set, listed, finished and announced.
     let out = say(web, "set a 2 second timer for the pasta");
     assert_eq!(out["intent"], "HassStartTimer", "{out}");
-    assert_eq!(out["reply"], "The pasta timer is set for 2 seconds.", "{out}");
+    assert_eq!(out["reply"], "Timer set for 2 seconds named the pasta", "{out}");
     let list = timers(web);
     assert_eq!(list.len(), 1, "{list:?}");
     assert_eq!(list[0]["name"], "pasta");
@@ -62,14 +62,14 @@ fn timers_finish_run_commands_and_survive_a_restart() {
     assert!(timers(web).is_empty());
 
     // Several timers: which one is asked; status; cancel all.
-    assert_eq!(say(web, "set a timer for 10 minutes")["reply"], "Timer set for 10 minutes.");
-    assert_eq!(say(web, "set a timer for 5 minutes")["reply"], "Timer set for 5 minutes.");
+    assert_eq!(say(web, "set a timer for 10 minutes")["reply"], "Timer set for 10 minutes");
+    assert_eq!(say(web, "set a timer for 5 minutes")["reply"], "Timer set for 5 minutes");
     let out = say(web, "cancel the timer");
     assert!(out["reply"].as_str().unwrap().contains("more than one timer"), "{out}");
     let out = say(web, "timer status");
     assert!(out["reply"].as_str().unwrap().starts_with("2 running timers."), "{out}");
-    assert_eq!(say(web, "pause the 5 minute timer")["reply"], "Timer paused.");
-    assert_eq!(say(web, "add 2 minutes to the 10 minute timer")["reply"], "2 minutes added to timer.");
+    assert_eq!(say(web, "pause the 5 minute timer")["reply"], "Timer paused");
+    assert_eq!(say(web, "add 2 minutes to the 10 minute timer")["reply"], "2 minutes added to timer");
     let cli = hubd().args(["--config", cfg.to_str().unwrap(), "timers"]).output().unwrap();
     let shown = String::from_utf8_lossy(&cli.stdout);
     assert!(cli.status.success() && shown.contains("10 minutes") && shown.contains("paused"), "{shown}");
@@ -80,13 +80,13 @@ fn timers_finish_run_commands_and_survive_a_restart() {
 
     // A sentence run when the timer finishes: the light's command goes out.
     let out = say(web, "turn off the hallway light in 1 second");
-    assert_eq!(out["reply"], "Command will be executed in 1 second.", "{out}");
+    assert_eq!(out["reply"], "Command will be executed in 1 second", "{out}");
     assert!(obs.on(HALL_SET).is_empty(), "not before the timer ends");
     assert!(wait_until(Duration::from_secs(8), || !obs.on(HALL_SET).is_empty()), "{}", home.daemon.log_text());
     assert!(obs.on(HALL_SET)[0].contains("OFF"), "{:?}", obs.on(HALL_SET));
 
     // A restart mid-timer keeps it, and it still finishes.
-    assert_eq!(say(web, "set a 4 second timer for the eggs")["reply"], "The eggs timer is set for 4 seconds.");
+    assert_eq!(say(web, "set a 4 second timer for the eggs")["reply"], "Timer set for 4 seconds named the eggs");
     assert!(home.daemon.sigterm().success());
     home.daemon = Daemon::start(&cfg, web, None);
     let list = timers(web);
@@ -164,9 +164,9 @@ fn lists_are_kept_in_sqlite_and_the_clock_and_greetings_answer() {
     let d = Daemon::start(&cfg, web, None);
     let out = say(web, "add milk to my shopping list");
     assert_eq!(out["intent"], "HassShoppingListAddItem", "{out}");
-    assert_eq!(out["reply"], "Added milk.", "{out}\n{}", d.log_text());
-    assert_eq!(say(web, "put eggs on the shopping list")["reply"], "Added eggs.");
-    assert_eq!(say(web, "check off milk from my shopping list")["reply"], "Checked off milk.");
+    assert_eq!(out["reply"], "Added milk", "{out}\n{}", d.log_text());
+    assert_eq!(say(web, "put eggs on the shopping list")["reply"], "Added eggs");
+    assert_eq!(say(web, "check off milk from my shopping list")["reply"], "Checked off milk");
     let out = say(web, "check off bread from my shopping list");
     assert_eq!(out["reply"], "Sorry, bread is not on the shopping list.", "{out}");
     assert!(out["error"].is_string(), "{out}");

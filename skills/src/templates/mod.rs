@@ -523,9 +523,21 @@ impl TemplateNlu {
     /// None when the language has no such response or it needs data the
     /// caller did not give.
     pub fn response(&self, u: &Understanding, extra: Option<&Value>) -> Option<String> {
+        self.response_with(u, &serde_json::Map::new(), extra)
+    }
+
+    /// [`Self::response`] with slots the hub adds (`canceled`, `timers`,
+    /// `time`, `date`: what it did), kept as values while the request's own
+    /// slots are rendered as said.
+    pub fn response_with(
+        &self,
+        u: &Understanding,
+        hub: &serde_json::Map<String, Value>,
+        extra: Option<&Value>,
+    ) -> Option<String> {
         let key = u.response.as_deref()?;
         let tmpl = self.merged.get("responses")?.get("intents")?.get(u.intent.as_str())?.get(key)?.as_str()?;
-        response::render(tmpl, &u.slots.to_map(), extra)
+        response::render(tmpl, &u.slots.to_map(), hub, extra)
     }
 
     /// An error reply from the language's `responses.errors` (`no_intent`,

@@ -63,18 +63,30 @@ pub(crate) fn render_args(tmpl: &str, args: &Value) -> Option<String> {
     (!out.is_empty()).then_some(out)
 }
 
-/// A whole number as an integer: a slot read as 5.0 is said "5", as Home
-/// Assistant (which renders the matched text) says it.
-fn whole(v: &Value) -> Value {
+/// A slot as the request said it: numbers as their text ("5", "21.5"), as
+/// Home Assistant renders the matched text (its English templates test
+/// `seconds in ["1", "one"]`).
+fn said(v: &Value) -> Value {
     match v.as_f64() {
-        Some(f) if v.is_f64() && f.fract() == 0.0 && f.abs() < 1e15 => Value::from(f as i64),
+        Some(f) if v.is_number() && f.fract() == 0.0 && f.abs() < 1e15 => Value::from((f as i64).to_string()),
+        Some(f) if v.is_number() => Value::from(f.to_string()),
         _ => v.clone(),
     }
 }
 
-pub(crate) fn render(tmpl: &str, slots: &BTreeMap<String, Value>, extra: Option<&Value>) -> Option<String> {
+/// Render `tmpl` with the request's `slots` (as said), the hub's own
+/// `hub` slots (numbers and lists the hub computed: `canceled`, `timers`,
+/// `time`, kept as they are) and `extra` context (`state`, `query`).
+pub(crate) fn render(
+    tmpl: &str,
+    slots: &BTreeMap<String, Value>,
+    hub: &Map<String, Value>,
+    extra: Option<&Value>,
+) -> Option<String> {
     let mut ctx = Map::new();
-    ctx.insert("slots".into(), Value::Object(slots.iter().map(|(k, v)| (k.clone(), whole(v))).collect()));
+    let mut all: Map<String, Value> = slots.iter().map(|(k, v)| (k.clone(), said(v))).collect();
+    all.extend(hub.iter().map(|(k, v)| (k.clone(), v.clone())));
+    ctx.insert("slots".into(), Value::Object(all));
     if let Some(Value::Object(m)) = extra {
         for (k, v) in m {
             ctx.insert(k.clone(), v.clone());
@@ -90,21 +102,28 @@ mod tests {
     #[test]
     fn renders_slots_and_colon_blocks() {
         let mut s = BTreeMap::new();
+        let mut hub = Map::new();
         s.insert("item".to_string(), Value::String("milk".into()));
-        assert_eq!(render("Added {{ slots.item }}", &s, None).as_deref(), Some("Added milk"));
+        assert_eq!(render("Added {{ slots.item }}", &s, &hub, None).as_deref(), Some("Added milk"));
         let t = "{% if slots.canceled < 1: %} None. {% elif slots.canceled == 1: %} One. {% else: %} {{ slots.canceled }}. {% endif %}\n";
-        s.insert("canceled".to_string(), Value::from(3));
-        assert_eq!(render(t, &s, None).as_deref(), Some("3."));
+        hub.insert("canceled".to_string(), Value::from(3));
+        assert_eq!(render(t, &s, &hub, None).as_deref(), Some("3."), "the hub's numbers stay numbers");
+        // The request's numbers are what was said, as Home Assistant has them.
+        s.insert("seconds".to_string(), Value::from(1.0));
+        let t = "{{ slots.seconds }} {{ 'second' if slots.seconds in ['1', 'one'] else 'seconds' }}";
+        assert_eq!(render(t, &s, &hub, None).as_deref(), Some("1 second"));
+        s.insert("temperature".to_string(), Value::from(21.5));
+        assert_eq!(render("{{ slots.temperature }}", &s, &hub, None).as_deref(), Some("21.5"));
         // `dict.get` as Jinja2 has it (HassTurnOn's reply uses it).
         let t = "{% set tr = {\"light\": \"the light\"} %} Turned on {{ tr.get(state.domain) }}";
         let st = serde_json::json!({"state": {"domain": "light"}});
-        assert_eq!(render(t, &s, Some(&st)).as_deref(), Some("Turned on the light"));
+        assert_eq!(render(t, &s, &hub, Some(&st)).as_deref(), Some("Turned on the light"));
         // Python's `str.format` and `date.weekday()`, as the clock's replies use them.
-        s.insert("time".to_string(), serde_json::json!({"hour": 9, "minute": 5}));
-        s.insert("date".to_string(), serde_json::json!({"year": 2026, "month": 12, "day": 5, "weekday": 5}));
+        hub.insert("time".to_string(), serde_json::json!({"hour": 9, "minute": 5}));
+        hub.insert("date".to_string(), serde_json::json!({"year": 2026, "month": 12, "day": 5, "weekday": 5}));
         let t = "{{ '{0:02d}'.format(slots.time.minute) }} {{ ['Mo','Di','Mi','Do','Fr','Sa','So'][slots.date.weekday()] }}";
-        assert_eq!(render(t, &s, None).as_deref(), Some("05 Sa"));
+        assert_eq!(render(t, &s, &hub, None).as_deref(), Some("05 Sa"));
         // Needs `state`, which was not given.
-        assert_eq!(render("{{ state.state_with_unit }}", &s, None), None);
+        assert_eq!(render("{{ state.state_with_unit }}", &s, &hub, None), None);
     }
 }
