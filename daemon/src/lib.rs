@@ -7,7 +7,8 @@ pub mod audio;
 pub mod automation;
 pub mod broker;
 pub mod camera;
-pub mod config;
+/// The configuration file: the `hub-config` crate (pure, fuzzed on its own).
+pub use hub_config as config;
 pub mod discovery;
 pub mod events;
 pub mod heads;

@@ -44,7 +44,8 @@ pub fn engine_spec(
     spec.quantize =
         quantize.unwrap_or_else(|| model_cfg.map_or(config::ModelConfig::default().quantize, |m| m.quantize));
     if let Some(m) = model_cfg {
-        spec.placement = m.placement.to_placement().map_err(|e| LlmError::Placement(e.to_string()))?;
+        spec.placement = hub_model::placement::Placement::from_config(&m.placement)
+            .map_err(|e| LlmError::Placement(e.to_string()))?;
         if spec.placement.devices().iter().any(|d| d.is_cuda()) {
             spec.kind = tch::Kind::BFloat16;
         }

@@ -19,20 +19,9 @@
 //! The code is device-generic: `Device::Cuda(0)`/`Cuda(1)` on GPUs, and the
 //! same sharding code over two `Device::Cpu` shards on a CPU-only machine,
 //! where tests prove it equivalent to one device.
-use serde::{Deserialize, Serialize};
+use hub_config::placement::{DeviceName, PlacementPlan};
+pub use hub_config::placement::{PlacementConfig, PlacementError};
 use tch::Device;
-
-#[derive(Debug, thiserror::Error)]
-pub enum PlacementError {
-    #[error("placement: unknown device `{0}` (use cpu, cpu:N, cuda or cuda:N)")]
-    Device(String),
-    #[error("placement: unknown split `{0}` (use layers, tensor or replica)")]
-    Split(String),
-    #[error("placement: split `{split}` needs exactly {need} devices, got {got}")]
-    DeviceCount { split: &'static str, need: &'static str, got: usize },
-    #[error("placement: {0} is not available on this machine")]
-    Unavailable(String),
-}
 
 /// How the decoder's weights map onto devices.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,75 +43,31 @@ impl Default for Placement {
     }
 }
 
-/// The TOML form (`[model.placement]`).
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct PlacementConfig {
-    /// Device names: `cpu`, `cpu:N` (a CPU shard), `cuda`, `cuda:N`.
-    #[serde(default)]
-    pub devices: Vec<String>,
-    /// `none`, `layers`, `tensor` or `replica`; absent with one device = single.
-    #[serde(default)]
-    pub split: Option<String>,
-    /// For `layers`: index of the first layer on the second device.
-    #[serde(default)]
-    pub split_at: Option<usize>,
-}
-
-/// Parse `cpu`, `cpu:1`, `cuda`, `cuda:1`.
-pub fn parse_device(s: &str) -> Result<Device, PlacementError> {
-    let t = s.trim().to_ascii_lowercase();
-    let (name, idx) = match t.split_once(':') {
-        Some((n, i)) => (n.to_string(), Some(i.parse::<usize>().map_err(|_| PlacementError::Device(s.into()))?)),
-        None => (t.clone(), None),
-    };
-    match name.as_str() {
-        // CPU shards are all `Device::Cpu`; the index only labels the shard.
-        "cpu" => Ok(Device::Cpu),
-        "cuda" | "gpu" => Ok(Device::Cuda(idx.unwrap_or(0))),
-        _ => Err(PlacementError::Device(s.into())),
-    }
-}
-
-impl PlacementConfig {
-    /// The placement, with every named CUDA device present on this machine.
-    pub fn to_placement(&self) -> Result<Placement, PlacementError> {
-        let p = self.resolve()?;
+impl Placement {
+    /// The placement `[model.placement]` describes, with every named CUDA
+    /// device present on this machine.
+    pub fn from_config(c: &PlacementConfig) -> Result<Placement, PlacementError> {
+        let p = Placement::from_plan(&c.resolve()?);
         p.check_available()?;
         Ok(p)
     }
 
-    /// The placement this configuration describes, without probing the
-    /// machine (what `hubd check-config` validates).
-    pub fn resolve(&self) -> Result<Placement, PlacementError> {
-        let devices = self.devices.iter().map(|d| parse_device(d)).collect::<Result<Vec<_>, _>>()?;
-        let p = match self.split.as_deref().map(str::to_ascii_lowercase).as_deref() {
-            None | Some("none") | Some("single") => match devices.as_slice() {
-                [] => Placement::Single(Device::Cpu),
-                [d] => Placement::Single(*d),
-                _ => return Err(PlacementError::DeviceCount { split: "single", need: "one", got: devices.len() }),
-            },
-            Some("layers") => match devices.as_slice() {
-                [a, b] => Placement::Layers { first: *a, second: *b, split_at: self.split_at },
-                _ => return Err(PlacementError::DeviceCount { split: "layers", need: "two", got: devices.len() }),
-            },
-            Some("tensor") => match devices.as_slice() {
-                [a, b] => Placement::Tensor { first: *a, second: *b },
-                _ => return Err(PlacementError::DeviceCount { split: "tensor", need: "two", got: devices.len() }),
-            },
-            Some("replica") => {
-                if devices.is_empty() {
-                    return Err(PlacementError::DeviceCount { split: "replica", need: "one or more", got: 0 });
-                }
-                Placement::Replica(devices)
-            }
-            Some(other) => return Err(PlacementError::Split(other.into())),
+    /// The plan's device names as libtorch devices (no probing).
+    pub fn from_plan(plan: &PlacementPlan) -> Placement {
+        let d = |d: &DeviceName| match d {
+            DeviceName::Cpu => Device::Cpu,
+            DeviceName::Cuda(i) => Device::Cuda(*i),
         };
-        Ok(p)
+        match plan {
+            PlacementPlan::Single(x) => Placement::Single(d(x)),
+            PlacementPlan::Layers { first, second, split_at } => {
+                Placement::Layers { first: d(first), second: d(second), split_at: *split_at }
+            }
+            PlacementPlan::Tensor { first, second } => Placement::Tensor { first: d(first), second: d(second) },
+            PlacementPlan::Replica(v) => Placement::Replica(v.iter().map(d).collect()),
+        }
     }
-}
 
-impl Placement {
     /// Every device named by this placement.
     pub fn devices(&self) -> Vec<Device> {
         match self {
@@ -176,22 +121,28 @@ mod tests {
     #[test]
     fn parses_placements() {
         let c: PlacementConfig = toml_like(&["cpu", "cpu:1"], Some("tensor"));
-        assert_eq!(c.to_placement().unwrap(), Placement::Tensor { first: Device::Cpu, second: Device::Cpu });
+        assert_eq!(Placement::from_config(&c).unwrap(), Placement::Tensor { first: Device::Cpu, second: Device::Cpu });
         let c = toml_like(&["cpu", "cpu"], Some("layers"));
-        assert!(matches!(c.to_placement().unwrap(), Placement::Layers { .. }));
+        assert!(matches!(Placement::from_config(&c).unwrap(), Placement::Layers { .. }));
         let c = toml_like(&["cpu", "cpu"], Some("replica"));
-        assert_eq!(c.to_placement().unwrap().copies().len(), 2);
-        assert_eq!(toml_like(&[], None).to_placement().unwrap(), Placement::Single(Device::Cpu));
+        assert_eq!(Placement::from_config(&c).unwrap().copies().len(), 2);
+        assert_eq!(Placement::from_config(&toml_like(&[], None)).unwrap(), Placement::Single(Device::Cpu));
     }
 
     #[test]
     fn bad_placements_are_errors() {
-        assert!(matches!(toml_like(&["tpu"], None).to_placement(), Err(PlacementError::Device(_))));
-        assert!(matches!(toml_like(&["cpu"], Some("tensor")).to_placement(), Err(PlacementError::DeviceCount { .. })));
-        assert!(matches!(toml_like(&["cpu", "cpu"], Some("diagonal")).to_placement(), Err(PlacementError::Split(_))));
+        assert!(matches!(Placement::from_config(&toml_like(&["tpu"], None)), Err(PlacementError::Device(_))));
+        assert!(matches!(
+            Placement::from_config(&toml_like(&["cpu"], Some("tensor"))),
+            Err(PlacementError::DeviceCount { .. })
+        ));
+        assert!(matches!(
+            Placement::from_config(&toml_like(&["cpu", "cpu"], Some("diagonal"))),
+            Err(PlacementError::Split(_))
+        ));
         if !tch::Cuda::is_available() {
             assert!(matches!(
-                toml_like(&["cuda:0", "cuda:1"], Some("tensor")).to_placement(),
+                Placement::from_config(&toml_like(&["cuda:0", "cuda:1"], Some("tensor"))),
                 Err(PlacementError::Unavailable(_))
             ));
         }

@@ -12,7 +12,6 @@ mod chat;
 mod cli;
 mod common;
 mod config;
-mod config_mutations;
 mod dashboard;
 mod discovery;
 mod domains;

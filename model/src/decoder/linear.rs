@@ -1,21 +1,11 @@
 //! Linear layers: float (f32/bf16/f16 on any device) or weight-only int8
 //! with per-output-channel scales (`[model] quantize = "int8"`).
 use hub_kernels::int8::Int8Linear;
-use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
 use super::{DecoderError, tch_err};
 
-/// Weight quantisation applied at load time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Quantize {
-    /// Keep the checkpoint's values in the model dtype.
-    #[default]
-    None,
-    /// Weight-only int8, one scale per output channel; activations stay float.
-    Int8,
-}
+pub use hub_config::Quantize;
 
 #[derive(Debug)]
 pub enum Linear {

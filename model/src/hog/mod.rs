@@ -26,7 +26,7 @@ use thiserror::Error;
 use crate::detector::Detected;
 
 /// The default coefficients, under the venv's `share/hubd/`.
-pub const DEFAULT_SVM: &str = "hog/people.safetensors";
+pub const DEFAULT_SVM: &str = crate::weights::HOG_SVM;
 pub const WIN_W: usize = 64;
 pub const WIN_H: usize = 128;
 const STRIDE: usize = 8;

@@ -385,6 +385,10 @@ fn automation_files_are_included() {
     std::fs::write(dir.path().join("automations/b.toml"), "[mqtt]\nport = 1\n").expect("write");
     let d = Config::load(&main).expect_err("not a rule").diagnostics();
     assert!(d[0].message.contains("only [[automation]] entries"), "{d:?}");
+    // A device file named by mistake is read only up to the cap.
+    std::fs::write(&main, format!("{HOME}\n[automations]\ninclude = [\"/dev/zero\"]\n")).expect("write");
+    let d = Config::load(&main).expect_err("/dev/zero").diagnostics();
+    assert!(d[0].message.contains("cannot read `/dev/zero`: larger than 1024 KiB"), "{d:?}");
 }
 
 #[test]

@@ -100,6 +100,20 @@ fn rule_diag_in(src: &Source, section: &'static str, index: usize, e: &RuleError
     src.doc().at(&path, format!("[[{section}]] {id}{place}: {}", e.message), None)
 }
 
+/// Largest automations file read (a rules file is a few KiB; `/dev/zero`
+/// named by mistake must not hang the load).
+pub const MAX_INCLUDE_BYTES: u64 = 1 << 20;
+
+fn read_include(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?.take(MAX_INCLUDE_BYTES + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_INCLUDE_BYTES {
+        return Err(std::io::Error::other(format!("larger than {} KiB", MAX_INCLUDE_BYTES / 1024)));
+    }
+    String::from_utf8(bytes).map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text"))
+}
+
 /// Expand one include pattern (`*` allowed in the file name only), sorted.
 fn expand(base: &Path, pattern: &str) -> Result<Vec<PathBuf>, String> {
     let p = base.join(pattern);
@@ -151,7 +165,7 @@ impl Config {
                 }
             };
             for path in files {
-                let text = match std::fs::read_to_string(&path) {
+                let text = match read_include(&path) {
                     Ok(t) => t,
                     Err(e) => {
                         let msg = format!("cannot read `{}`: {e}", path.display());

@@ -9,8 +9,7 @@ use std::time::Duration;
 use firmware_bridge::{DeviceKind, Dialect};
 use serde::{Deserialize, Serialize};
 
-pub use hub_model::decoder::Quantize;
-pub use hub_model::placement::PlacementConfig;
+pub use crate::placement::PlacementConfig;
 
 /// `[mqtt]`: the broker link. Without `url` and `host` an embedded broker
 /// listens on `127.0.0.1:port`.
@@ -260,9 +259,20 @@ pub enum Backend {
     Local,
 }
 
+/// Weight quantisation the decoder applies at load time (`[model] quantize`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Quantize {
+    /// Keep the checkpoint's values in the model dtype.
+    #[default]
+    None,
+    /// Weight-only int8, one scale per output channel; activations stay float.
+    Int8,
+}
+
 /// `[model]`: where understanding and transcription run.
 ///
-/// `quantize` and `placement` are the model crate's own types
+/// `quantize` and `placement` are the types the model crate loads with
 /// ([`Quantize`], [`PlacementConfig`]): one type per concept.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]

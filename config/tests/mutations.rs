@@ -1,10 +1,10 @@
 //! The configuration parser against mutated configurations: a seeded,
 //! bounded mutation run over `config/hub.example.toml` (byte flips, cuts,
 //! TOML punctuation and values spliced in, lines repeated or dropped) that
-//! must never panic, only answer `Ok` or a diagnostic. The coverage-guided
-//! target is `fuzz/fuzz_targets/config.rs` (`scripts/fuzz config`); it
-//! links the daemon and libtorch, so CI runs this instead. The seed is
-//! printed; `HUBD_MUTATION_SEED` replays it.
+//! must never panic, only answer `Ok` or a diagnostic. A quick, seeded
+//! companion to the coverage-guided target `fuzz/fuzz_targets/config.rs`
+//! (`scripts/fuzz config`, in CI too). The seed is printed;
+//! `HUBD_MUTATION_SEED` replays it.
 
 use std::path::Path;
 
@@ -91,7 +91,7 @@ fn mutated_configs_get_diagnostics_never_panics() {
     for i in 0..3000 {
         let text = mutate(&mut rng, &base);
         let Ok(text) = String::from_utf8(text) else { continue };
-        let res = std::panic::catch_unwind(|| match hubd::config::Config::from_str(&text, "mutated.toml") {
+        let res = std::panic::catch_unwind(|| match hub_config::Config::from_str(&text, "mutated.toml") {
             Ok(cfg) => cfg.registry().is_ok(),
             Err(e) => {
                 assert!(!e.to_string().is_empty());

@@ -242,7 +242,7 @@ impl<'a> Validator<'a> {
     /// `[model.placement]` is checked as the model crate resolves it, minus
     /// the probe for CUDA devices (the file may be checked on another machine).
     fn model(&mut self) {
-        use hub_model::placement::PlacementError;
+        use crate::placement::PlacementError;
         let base = [Seg::Key("model"), Seg::Key("placement")];
         if let Err(e) = self.cfg.model.placement.resolve() {
             let (key, expected) = match &e {
