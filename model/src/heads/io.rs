@@ -1,16 +1,18 @@
-//! Heads checkpoints: one small safetensors file (`intent.weight`,
-//! `intent.bias`, `slot.weight`, `slot.bias`, f32) whose metadata names the
-//! labels, so the file alone says what its outputs mean:
+//! Heads checkpoints: one small safetensors file (`intent.{0,2}.{weight,bias}`,
+//! `slot.{0,2}.{weight,bias}`, f32: see [`super::mlp`]) whose metadata names
+//! the labels, so the file alone says what its outputs mean:
 //!
 //! | key | value |
 //! |---|---|
 //! | `format` | [`HEADS_FORMAT`] |
-//! | `version` | `1` |
+//! | `version` | `2` (version 1, linear heads, is refused: the daemon retrains) |
 //! | `hidden_size` | encoder width, e.g. `384` |
 //! | `intents` | JSON array, in logit order |
 //! | `slot_types` | JSON array; tags are `O`, `B-x`, `I-x`, ... in that order |
 //! | `tags` | JSON array of the tag names (derived; checked on load) |
-//! | `slot_context` | `1`: the slot head reads one neighbour on each side |
+//! | `slot_context` | `2`: the slot head reads two neighbours on each side |
+//! | `intent_pooling` | `mean,max` |
+//! | `head_hidden` | width of each head's hidden layer, e.g. `256` |
 //!
 //! Saving writes a temporary file beside the target and renames it, so a
 //! reader never sees half a checkpoint.
@@ -20,12 +22,13 @@ use std::path::{Path, PathBuf};
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use tch::{Kind, Tensor};
 
-use super::{HeadsError, MultiTaskHeads, check_labels, tag_names, terr};
+use super::mlp::{self, Mlp};
+use super::{HeadsError, MultiTaskHeads, SLOT_CONTEXT, check_labels, tag_names, terr};
 
 /// Value of the `format` metadata key.
 pub const HEADS_FORMAT: &str = "hubd-multitask-heads";
-const VERSION: &str = "1";
-const SLOT_CONTEXT: &str = "1";
+const VERSION: &str = "2";
+const INTENT_POOLING: &str = "mean,max";
 
 fn f32_bytes(t: &Tensor) -> Result<Vec<u8>, HeadsError> {
     let flat = t.f_flatten(0, -1).and_then(|x| x.f_to_kind(Kind::Float)).map_err(terr("heads to bytes"))?;
@@ -34,13 +37,14 @@ fn f32_bytes(t: &Tensor) -> Result<Vec<u8>, HeadsError> {
 }
 
 impl MultiTaskHeads {
-    fn named(&self) -> [(&'static str, &Tensor); 4] {
-        [
-            ("intent.weight", &self.intent_weight),
-            ("intent.bias", &self.intent_bias),
-            ("slot.weight", &self.slot_weight),
-            ("slot.bias", &self.slot_bias),
-        ]
+    fn named(&self) -> Vec<(String, &Tensor)> {
+        let mut out = Vec::new();
+        for (head, m) in [("intent", &self.intent), ("slot", &self.slot)] {
+            for (n, t) in mlp::NAMES.iter().zip(m.tensors()) {
+                out.push((format!("{head}.{n}"), t));
+            }
+        }
+        out
     }
 
     /// Write the heads and their label names to `path` (atomically).
@@ -55,11 +59,13 @@ impl MultiTaskHeads {
             ("slot_types", json(&self.slot_types)),
             ("tags", json(&self.tag_names())),
             ("slot_context", SLOT_CONTEXT.to_string()),
+            ("intent_pooling", INTENT_POOLING.to_string()),
+            ("head_hidden", self.intent.shape().1.to_string()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
         .collect();
-        let data: Vec<(&str, Vec<usize>, Vec<u8>)> = self
+        let data: Vec<(String, Vec<usize>, Vec<u8>)> = self
             .named()
             .into_iter()
             .map(|(n, t)| Ok((n, t.size().iter().map(|&d| d as usize).collect(), f32_bytes(t)?)))
@@ -67,7 +73,7 @@ impl MultiTaskHeads {
         let bad = |reason: String| HeadsError::Format { path: path.to_path_buf(), reason };
         let views = data
             .iter()
-            .map(|(n, shape, bytes)| TensorView::new(Dtype::F32, shape.clone(), bytes).map(|v| (*n, v)))
+            .map(|(n, shape, bytes)| TensorView::new(Dtype::F32, shape.clone(), bytes).map(|v| (n.as_str(), v)))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| bad(e.to_string()))?;
         let mut tmp = path.as_os_str().to_owned();
@@ -93,9 +99,16 @@ impl MultiTaskHeads {
         if get("version")? != VERSION {
             return Err(bad(format!("version `{}` is not supported (only {VERSION})", get("version")?)));
         }
-        if get("slot_context")? != SLOT_CONTEXT {
+        if get("slot_context")? != &SLOT_CONTEXT.to_string() {
             return Err(bad(format!("slot_context `{}` is not supported (only {SLOT_CONTEXT})", get("slot_context")?)));
         }
+        if get("intent_pooling")? != INTENT_POOLING {
+            return Err(bad(format!(
+                "intent_pooling `{}` is not supported (only {INTENT_POOLING})",
+                get("intent_pooling")?
+            )));
+        }
+        let head: i64 = get("head_hidden")?.parse().map_err(|_| bad("head_hidden is not a number".into()))?;
         let hidden: i64 = get("hidden_size")?.parse().map_err(|_| bad("hidden_size is not a number".into()))?;
         let list = |k: &str| -> Result<Vec<String>, HeadsError> {
             serde_json::from_str(get(k)?).map_err(|e| bad(format!("`{k}`: {e}")))
@@ -106,8 +119,8 @@ impl MultiTaskHeads {
         if tags != tag_names(&slot_types) {
             return Err(bad("`tags` do not match `slot_types`".into()));
         }
-        if hidden <= 0 || intents.is_empty() {
-            return Err(bad(format!("hidden_size {hidden} with {} intents", intents.len())));
+        if hidden <= 0 || head <= 0 || intents.is_empty() {
+            return Err(bad(format!("hidden_size {hidden}, head_hidden {head} with {} intents", intents.len())));
         }
         let (ni, nt) = (intents.len() as i64, tags.len() as i64);
         let tensor = |name: &str, shape: &[i64]| -> Result<Tensor, HeadsError> {
@@ -118,11 +131,18 @@ impl MultiTaskHeads {
             }
             Tensor::f_from_data_size(v.data(), shape, Kind::Float).map_err(terr("load heads"))
         };
+        let mlp = |name: &str, input: i64, out: i64| -> Result<Mlp, HeadsError> {
+            let shapes: [Vec<i64>; 4] = [vec![head, input], vec![head], vec![out, head], vec![out]];
+            let mut t = Vec::with_capacity(4);
+            for (n, shape) in mlp::NAMES.iter().zip(&shapes) {
+                t.push(tensor(&format!("{name}.{n}"), shape)?);
+            }
+            let [w1, b1, w2, b2]: [Tensor; 4] = t.try_into().map_err(|_| bad(format!("`{name}`: four tensors")))?;
+            Ok(Mlp { w1, b1, w2, b2 })
+        };
         Ok(MultiTaskHeads {
-            intent_weight: tensor("intent.weight", &[ni, hidden])?,
-            intent_bias: tensor("intent.bias", &[ni])?,
-            slot_weight: tensor("slot.weight", &[nt, 3 * hidden])?,
-            slot_bias: tensor("slot.bias", &[nt])?,
+            intent: mlp("intent", 2 * hidden, ni)?,
+            slot: mlp("slot", (2 * SLOT_CONTEXT + 1) * hidden, nt)?,
             intents,
             slot_types,
             hidden,

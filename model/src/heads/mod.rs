@@ -1,9 +1,13 @@
 //! Multi-task heads over one sentence-encoder pass ([`crate::bert`]):
 //!
-//! - intent classification: a linear layer over the mean-pooled sentence
-//!   state -> one logit per intent (the list always holds [`NONE_INTENT`]);
-//! - BIO slot tagging: a linear layer over every token's state and its
-//!   two neighbours' (`[h_t; h_t-1; h_t+1]`, see [`slot_features`]) ->
+//! - intent classification: a two-layer perceptron (`Linear -> GELU ->
+//!   Linear`) over the sentence's mean- and max-pooled token states
+//!   ([`intent_features`]) -> one logit per intent (the list always holds
+//!   [`NONE_INTENT`]). The max pool keeps what one word carries ("on"
+//!   against "off"), which the mean, made for sentence similarity, blurs;
+//! - BIO slot tagging: the same shape of perceptron over every token's
+//!   state and its neighbours' up to [`SLOT_CONTEXT`] tokens away on each
+//!   side (`[h_t; h_t-1; h_t+1; h_t-2; h_t+2]`, see [`slot_features`]) ->
 //!   `2 n + 1` tags for `n` slot types, turned back into spans of the
 //!   original text through the tokenizer's offsets ([`bio`]). The
 //!   neighbours let the tagger read "the X in the Y" from context, which is
@@ -14,20 +18,22 @@
 //! and load from a small safetensors file whose metadata holds the label
 //! names, so a checkpoint describes itself ([`MultiTaskHeads::save`]).
 //! [`train_heads`] trains both heads on frozen encoder outputs (computed
-//! once) with autograd and AdamW on CPU.
+//! once) with autograd, dropout and AdamW on CPU.
 use std::path::PathBuf;
 
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use tch::{Device, Kind, Tensor};
 
 use crate::bert::{BertError, Encoded, SentenceEncoder};
 
 mod bio;
 mod io;
+mod mlp;
 mod train;
 
 pub use bio::{IGNORE, SlotSpan, decode_spans, tag_names, token_tags};
 pub use io::HEADS_FORMAT;
+use mlp::Mlp;
 pub use train::{Metrics, SlotLabel, TrainExample, TrainOptions, TrainReport, evaluate, train_heads};
 
 /// The intent of anything the heads should not act on.
@@ -75,34 +81,57 @@ pub struct HeadsOutput {
     pub embedding: Vec<f32>,
 }
 
-/// The intent and slot heads (weights `[out, hidden]`, CPU, f32).
+/// Tokens read on each side of the one being tagged.
+pub const SLOT_CONTEXT: i64 = 2;
+/// Width of each head's hidden layer.
+pub const HEAD_HIDDEN: i64 = 256;
+
+/// The intent and slot heads (CPU, f32).
 #[derive(Debug)]
 pub struct MultiTaskHeads {
     intents: Vec<String>,
     slot_types: Vec<String>,
     hidden: i64,
-    /// `intent.weight` `[n_intents, hidden]`, `intent.bias` `[n_intents]`.
-    intent_weight: Tensor,
-    intent_bias: Tensor,
-    /// `slot.weight` `[2 n_slot_types + 1, 3 hidden]` (over [`slot_features`]), `slot.bias`.
-    slot_weight: Tensor,
-    slot_bias: Tensor,
+    /// `[2 hidden]` ([`intent_features`]) -> `[n_intents]`.
+    intent: Mlp,
+    /// `[(2 SLOT_CONTEXT + 1) hidden]` ([`slot_features`]) -> `[2 n_slot_types + 1]`.
+    slot: Mlp,
 }
 
-/// Tokens plus their left and right neighbours: `[B, T, H]` ->
-/// `[B, T, 3 H]` = `[h_t; h_t-1; h_t+1]`, zeros past either end. (`[CLS]`
-/// and `[SEP]` bound every text, so a word's neighbours are always real
-/// tokens of the same text, padded batch or not.)
+/// The intent head's input: `[B, T, H]` token states and the `[B, T]`
+/// attention mask -> `[B, 2 H]` = `[mean; max]` over each row's tokens
+/// (padding excluded from both).
+pub fn intent_features(token_states: &Tensor, attention_mask: &Tensor) -> Result<Tensor, HeadsError> {
+    let t = terr("intent features");
+    let mean = crate::bert::mean_pool(token_states, attention_mask)?;
+    let pad = attention_mask.f_eq(0).and_then(|m| m.f_unsqueeze(-1)).map_err(&t)?;
+    let (max, _) =
+        token_states.f_masked_fill(&pad, f64::NEG_INFINITY).and_then(|x| x.f_max_dim(1, false)).map_err(&t)?;
+    Tensor::f_cat(&[&mean, &max], -1).map_err(&t)
+}
+
+/// Tokens plus their neighbours up to [`SLOT_CONTEXT`] away: `[B, T, H]`
+/// -> `[B, T, (2 SLOT_CONTEXT + 1) H]` = `[h_t; h_t-1; h_t+1; h_t-2; h_t+2]`,
+/// zeros past either end. (`[CLS]` and `[SEP]` bound every text; a
+/// neighbour two away may be padding of a shorter row, whose states are
+/// whatever the encoder left there in training and inference alike.)
 pub fn slot_features(token_states: &Tensor) -> Result<Tensor, HeadsError> {
     let t = terr("slot features");
     let (b, len, h) = token_states.size3().map_err(&t)?;
+    let width = (2 * SLOT_CONTEXT + 1) * h;
     if len == 0 {
-        return Tensor::f_zeros([b, 0, 3 * h], (token_states.kind(), token_states.device())).map_err(&t);
+        return Tensor::f_zeros([b, 0, width], (token_states.kind(), token_states.device())).map_err(&t);
     }
-    let zero = Tensor::f_zeros([b, 1, h], (token_states.kind(), token_states.device())).map_err(&t)?;
-    let prev = Tensor::f_cat(&[&zero, &token_states.f_narrow(1, 0, len - 1).map_err(&t)?], 1).map_err(&t)?;
-    let next = Tensor::f_cat(&[&token_states.f_narrow(1, 1, len - 1).map_err(&t)?, &zero], 1).map_err(&t)?;
-    Tensor::f_cat(&[token_states, &prev, &next], 2).map_err(&t)
+    let mut parts = vec![token_states.shallow_clone()];
+    for d in 1..=SLOT_CONTEXT {
+        let keep = (len - d).max(0);
+        let zero = Tensor::f_zeros([b, len - keep, h], (token_states.kind(), token_states.device())).map_err(&t)?;
+        let before = token_states.f_narrow(1, 0, keep).map_err(&t)?;
+        let after = token_states.f_narrow(1, len - keep, keep).map_err(&t)?;
+        parts.push(Tensor::f_cat(&[&zero, &before], 1).map_err(&t)?);
+        parts.push(Tensor::f_cat(&[&after, &zero], 1).map_err(&t)?);
+    }
+    Tensor::f_cat(&parts, 2).map_err(&t)
 }
 
 fn check_labels(what: &str, names: &[String]) -> Result<(), HeadsError> {
@@ -120,7 +149,7 @@ fn check_labels(what: &str, names: &[String]) -> Result<(), HeadsError> {
 
 impl MultiTaskHeads {
     /// Fresh heads for `intents` ([`NONE_INTENT`] is appended when missing)
-    /// and `slot_types`: weights uniform in `±1/sqrt(hidden)` from a
+    /// and `slot_types`: weights uniform in `±1/sqrt(fan_in)` from a
     /// generator seeded with `seed`, biases zero.
     pub fn new(hidden: i64, mut intents: Vec<String>, slot_types: Vec<String>, seed: u64) -> Result<Self, HeadsError> {
         if hidden <= 0 {
@@ -132,24 +161,10 @@ impl MultiTaskHeads {
         check_labels("intent", &intents)?;
         check_labels("slot type", &slot_types)?;
         let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-        let bound = 1.0 / (hidden as f32).sqrt();
-        let mut init = |rows: usize, cols: i64| {
-            let v: Vec<f32> = (0..rows * cols as usize).map(|_| rng.random_range(-bound..bound)).collect();
-            Tensor::from_slice(&v).f_view([rows as i64, cols]).map_err(terr("init heads"))
-        };
-        let n_tags = 2 * slot_types.len() + 1;
-        let intent_weight = init(intents.len(), hidden)?;
-        let slot_weight = init(n_tags, 3 * hidden)?;
-        let zeros = |n: usize| Tensor::f_zeros([n as i64], (Kind::Float, Device::Cpu)).map_err(terr("init heads"));
-        Ok(MultiTaskHeads {
-            intent_bias: zeros(intents.len())?,
-            slot_bias: zeros(n_tags)?,
-            intents,
-            slot_types,
-            hidden,
-            intent_weight,
-            slot_weight,
-        })
+        let n_tags = 2 * slot_types.len() as i64 + 1;
+        let intent = Mlp::new(&mut rng, 2 * hidden, HEAD_HIDDEN, intents.len() as i64)?;
+        let slot = Mlp::new(&mut rng, (2 * SLOT_CONTEXT + 1) * hidden, HEAD_HIDDEN, n_tags)?;
+        Ok(MultiTaskHeads { intents, slot_types, hidden, intent, slot })
     }
 
     pub fn intents(&self) -> &[String] {
@@ -169,9 +184,9 @@ impl MultiTaskHeads {
         self.hidden
     }
 
-    /// `[.., hidden]` pooled states -> `[.., n_intents]` logits.
-    pub fn intent_logits(&self, pooled: &Tensor) -> Result<Tensor, HeadsError> {
-        pooled.f_linear(&self.intent_weight, Some(&self.intent_bias)).map_err(terr("intent head"))
+    /// `[.., 2 hidden]` [`intent_features`] rows -> `[.., n_intents]` logits.
+    pub fn intent_logits(&self, features: &Tensor) -> Result<Tensor, HeadsError> {
+        self.intent.forward(features)
     }
 
     /// `[B, T, hidden]` token states -> `[B, T, n_tags]` logits.
@@ -179,9 +194,9 @@ impl MultiTaskHeads {
         self.slot_logits_from_features(&slot_features(token_states)?)
     }
 
-    /// `[.., 3 hidden]` [`slot_features`] rows -> `[.., n_tags]` logits.
+    /// [`slot_features`] rows -> `[.., n_tags]` logits.
     pub fn slot_logits_from_features(&self, features: &Tensor) -> Result<Tensor, HeadsError> {
-        features.f_linear(&self.slot_weight, Some(&self.slot_bias)).map_err(terr("slot head"))
+        self.slot.forward(features)
     }
 
     /// Intent, slots and embedding for each of `texts`, from one encoder
@@ -190,14 +205,15 @@ impl MultiTaskHeads {
         if texts.len() != enc.tokens.len() {
             return Err(HeadsError::Labels(format!("{} texts for {} encoded rows", texts.len(), enc.tokens.len())));
         }
-        let width = enc.pooled.size().last().copied().unwrap_or(0);
+        let width = enc.token_states.size().last().copied().unwrap_or(0);
         if width != self.hidden {
             return Err(HeadsError::Labels(format!("encoder width {width}, heads expect {}", self.hidden)));
         }
         let _guard = tch::no_grad_guard();
         let cpu = |t: Tensor| t.f_to_device(Device::Cpu).map_err(terr("to cpu"));
         let t = terr("heads forward");
-        let intent_probs = cpu(self.intent_logits(&enc.pooled)?.f_softmax(-1, Kind::Float).map_err(&t)?)?;
+        let features = intent_features(&enc.token_states, &enc.attention_mask)?;
+        let intent_probs = cpu(self.intent_logits(&features)?.f_softmax(-1, Kind::Float).map_err(&t)?)?;
         let intent_probs = Vec::<Vec<f32>>::try_from(&intent_probs).map_err(&t)?;
         let tag_probs = self.slot_logits(&enc.token_states)?.f_softmax(-1, Kind::Float).map_err(&t)?;
         let (best_p, best_tag) = tag_probs.f_max_dim(-1, false).map_err(&t)?;

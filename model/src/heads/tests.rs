@@ -284,3 +284,22 @@ fn bad_labels_are_rejected() {
     assert!(train_heads(&enc, &[bad], &[], &TrainOptions::default()).unwrap_err().to_string().contains("char"));
     assert!(train_heads(&enc, &[], &[], &TrainOptions::default()).is_err());
 }
+
+#[test]
+fn features_read_neighbours_and_skip_padding() {
+    // One row of three one-wide tokens 1, 2, 3: each token, then its
+    // neighbours one and two away (left, right), zeros past the ends.
+    let x = Tensor::from_slice(&[1.0f32, 2.0, 3.0]).view([1, 3, 1]);
+    let f = Vec::<f32>::try_from(slot_features(&x).unwrap().flatten(0, -1)).unwrap();
+    #[rustfmt::skip]
+    let want = [1.0, 0.0, 2.0, 0.0, 3.0,
+                2.0, 1.0, 3.0, 0.0, 0.0,
+                3.0, 2.0, 0.0, 1.0, 0.0];
+    assert_eq!(f, want);
+    assert_eq!(slot_features(&Tensor::zeros([2, 0, 4], (Kind::Float, tch::Device::Cpu))).unwrap().size(), [2, 0, 20]);
+    // Mean and max over real tokens only: the padded 100 counts in neither.
+    let x = Tensor::from_slice(&[1.0f32, 5.0, 3.0, 2.0, 4.0, 100.0]).view([2, 3, 1]);
+    let mask = Tensor::from_slice(&[1i64, 1, 1, 1, 1, 0]).view([2, 3]);
+    let f = Vec::<f32>::try_from(intent_features(&x, &mask).unwrap().flatten(0, -1)).unwrap();
+    assert_eq!(f, [3.0, 5.0, 3.0, 4.0]);
+}
