@@ -1,4 +1,4 @@
-//! hub-config: the configuration file (`hub.toml`): typed sections, strict parsing and
+//! hub-config, the configuration file (`hub.toml`): typed sections, strict parsing and
 //! validation with precise locations.
 //!
 //! Parsing happens in three passes so that `hubd check-config` can print

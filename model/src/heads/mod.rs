@@ -111,13 +111,19 @@ pub fn intent_features(token_states: &Tensor, attention_mask: &Tensor) -> Result
 }
 
 /// Tokens plus their neighbours up to [`SLOT_CONTEXT`] away: `[B, T, H]`
-/// -> `[B, T, (2 SLOT_CONTEXT + 1) H]` = `[h_t; h_t-1; h_t+1; h_t-2; h_t+2]`,
-/// zeros past either end. (`[CLS]` and `[SEP]` bound every text; a
-/// neighbour two away may be padding of a shorter row, whose states are
-/// whatever the encoder left there in training and inference alike.)
-pub fn slot_features(token_states: &Tensor) -> Result<Tensor, HeadsError> {
+/// token states and the `[B, T]` attention mask -> `[B, T, (2 SLOT_CONTEXT
+/// + 1) H]` = `[h_t; h_t-1; h_t+1; h_t-2; h_t+2]`, zeros past either end of
+/// the text. Padding reads as zeros too, so a text's features are the same
+/// alone (as a request is read) or in a padded batch (as training reads it):
+/// the last word's neighbour two away is past `[SEP]`.
+pub fn slot_features(token_states: &Tensor, attention_mask: &Tensor) -> Result<Tensor, HeadsError> {
     let t = terr("slot features");
     let (b, len, h) = token_states.size3().map_err(&t)?;
+    let token_states = &attention_mask
+        .f_unsqueeze(-1)
+        .and_then(|m| m.f_to_kind(token_states.kind()))
+        .and_then(|m| token_states.f_mul(&m))
+        .map_err(&t)?;
     let width = (2 * SLOT_CONTEXT + 1) * h;
     if len == 0 {
         return Tensor::f_zeros([b, 0, width], (token_states.kind(), token_states.device())).map_err(&t);
@@ -189,9 +195,10 @@ impl MultiTaskHeads {
         self.intent.forward(features)
     }
 
-    /// `[B, T, hidden]` token states -> `[B, T, n_tags]` logits.
-    pub fn slot_logits(&self, token_states: &Tensor) -> Result<Tensor, HeadsError> {
-        self.slot_logits_from_features(&slot_features(token_states)?)
+    /// `[B, T, hidden]` token states and the `[B, T]` attention mask ->
+    /// `[B, T, n_tags]` logits.
+    pub fn slot_logits(&self, token_states: &Tensor, attention_mask: &Tensor) -> Result<Tensor, HeadsError> {
+        self.slot_logits_from_features(&slot_features(token_states, attention_mask)?)
     }
 
     /// [`slot_features`] rows -> `[.., n_tags]` logits.
@@ -215,7 +222,8 @@ impl MultiTaskHeads {
         let features = intent_features(&enc.token_states, &enc.attention_mask)?;
         let intent_probs = cpu(self.intent_logits(&features)?.f_softmax(-1, Kind::Float).map_err(&t)?)?;
         let intent_probs = Vec::<Vec<f32>>::try_from(&intent_probs).map_err(&t)?;
-        let tag_probs = self.slot_logits(&enc.token_states)?.f_softmax(-1, Kind::Float).map_err(&t)?;
+        let tag_probs =
+            self.slot_logits(&enc.token_states, &enc.attention_mask)?.f_softmax(-1, Kind::Float).map_err(&t)?;
         let (best_p, best_tag) = tag_probs.f_max_dim(-1, false).map_err(&t)?;
         let best_p = Vec::<Vec<f32>>::try_from(&cpu(best_p)?).map_err(&t)?;
         let best_tag = Vec::<Vec<i64>>::try_from(&cpu(best_tag)?).map_err(&t)?;

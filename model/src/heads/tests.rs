@@ -290,13 +290,22 @@ fn features_read_neighbours_and_skip_padding() {
     // One row of three one-wide tokens 1, 2, 3: each token, then its
     // neighbours one and two away (left, right), zeros past the ends.
     let x = Tensor::from_slice(&[1.0f32, 2.0, 3.0]).view([1, 3, 1]);
-    let f = Vec::<f32>::try_from(slot_features(&x).unwrap().flatten(0, -1)).unwrap();
+    let ones = Tensor::ones([1, 3], (Kind::Int64, tch::Device::Cpu));
+    let f = Vec::<f32>::try_from(slot_features(&x, &ones).unwrap().flatten(0, -1)).unwrap();
     #[rustfmt::skip]
     let want = [1.0, 0.0, 2.0, 0.0, 3.0,
                 2.0, 1.0, 3.0, 0.0, 0.0,
                 3.0, 2.0, 0.0, 1.0, 0.0];
     assert_eq!(f, want);
-    assert_eq!(slot_features(&Tensor::zeros([2, 0, 4], (Kind::Float, tch::Device::Cpu))).unwrap().size(), [2, 0, 20]);
+    let empty = Tensor::zeros([2, 0, 4], (Kind::Float, tch::Device::Cpu));
+    let no_mask = Tensor::zeros([2, 0], (Kind::Int64, tch::Device::Cpu));
+    assert_eq!(slot_features(&empty, &no_mask).unwrap().size(), [2, 0, 20]);
+    // Padding reads as the end of the text: the same row padded with a 9
+    // has the features it has alone.
+    let padded = Tensor::from_slice(&[1.0f32, 2.0, 3.0, 9.0]).view([1, 4, 1]);
+    let mask = Tensor::from_slice(&[1i64, 1, 1, 0]).view([1, 4]);
+    let f = Vec::<f32>::try_from(slot_features(&padded, &mask).unwrap().narrow(1, 0, 3).flatten(0, -1)).unwrap();
+    assert_eq!(f, want);
     // Mean and max over real tokens only: the padded 100 counts in neither.
     let x = Tensor::from_slice(&[1.0f32, 5.0, 3.0, 2.0, 4.0, 100.0]).view([2, 3, 1]);
     let mask = Tensor::from_slice(&[1i64, 1, 1, 1, 1, 0]).view([2, 3]);

@@ -120,7 +120,7 @@ fn featurize(
     for chunk in examples.chunks(batch.max(1)) {
         let texts: Vec<&str> = chunk.iter().map(|e| e.text.as_str()).collect();
         let enc = encoder.encode(&texts)?;
-        let windows = slot_features(&enc.token_states)?;
+        let windows = slot_features(&enc.token_states, &enc.attention_mask)?;
         for (b, (e, tok)) in chunk.iter().zip(&enc.tokens).enumerate() {
             let len = tok.len() as i64;
             tokens.push(windows.f_get(b as i64).and_then(|s| s.f_narrow(0, 0, len)).map_err(&t)?);
