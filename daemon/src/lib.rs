@@ -7,7 +7,7 @@ pub mod audio;
 pub mod automation;
 pub mod broker;
 pub mod camera;
-/// The configuration file: the `hub-config` crate (pure, fuzzed on its own).
+/// The configuration file: the `hub-config` crate (no libtorch; fuzzed on its own).
 pub use hub_config as config;
 pub mod discovery;
 pub mod events;

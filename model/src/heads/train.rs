@@ -6,8 +6,9 @@
 //! the BIO tag of every token (special tokens ignored), dropout in each
 //! head, AdamW (decoupled weight decay on the weights, not the biases),
 //! minibatches in an order drawn from a seeded generator that also draws the
-//! dropout masks; weights start from the same seed, so a run is reproducible. Metrics: intent accuracy, and slot precision/recall/F1 over
-//! exact `(slot, byte range)` spans.
+//! dropout masks; weights start from the same seed, so a run is
+//! reproducible. Metrics: intent accuracy, and slot precision/recall/F1
+//! over exact `(slot, byte range)` spans.
 use std::collections::BTreeSet;
 use std::ops::Range;
 use std::time::Instant;
