@@ -98,16 +98,16 @@ pub struct MultiTaskHeads {
     slot: Mlp,
 }
 
-/// The intent head's input: `[B, T, H]` token states and the `[B, T]`
-/// attention mask -> `[B, 2 H]` = `[mean; max]` over each row's tokens
-/// (padding excluded from both).
-pub fn intent_features(token_states: &Tensor, attention_mask: &Tensor) -> Result<Tensor, HeadsError> {
+/// The intent head's input: the `[B, H]` mean-pooled states the encoder
+/// already computed ([`Encoded::pooled`]), the `[B, T, H]` token states and
+/// the `[B, T]` attention mask -> `[B, 2 H]` = `[mean; max]` over each row's
+/// tokens (padding excluded from the max as from the mean).
+pub fn intent_features(mean: &Tensor, token_states: &Tensor, attention_mask: &Tensor) -> Result<Tensor, HeadsError> {
     let t = terr("intent features");
-    let mean = crate::bert::mean_pool(token_states, attention_mask)?;
     let pad = attention_mask.f_eq(0).and_then(|m| m.f_unsqueeze(-1)).map_err(&t)?;
     let (max, _) =
         token_states.f_masked_fill(&pad, f64::NEG_INFINITY).and_then(|x| x.f_max_dim(1, false)).map_err(&t)?;
-    Tensor::f_cat(&[&mean, &max], -1).map_err(&t)
+    Tensor::f_cat(&[mean, &max], -1).map_err(&t)
 }
 
 /// Tokens plus their neighbours up to [`SLOT_CONTEXT`] away: `[B, T, H]`
@@ -219,7 +219,7 @@ impl MultiTaskHeads {
         let _guard = tch::no_grad_guard();
         let cpu = |t: Tensor| t.f_to_device(Device::Cpu).map_err(terr("to cpu"));
         let t = terr("heads forward");
-        let features = intent_features(&enc.token_states, &enc.attention_mask)?;
+        let features = intent_features(&enc.pooled, &enc.token_states, &enc.attention_mask)?;
         let intent_probs = cpu(self.intent_logits(&features)?.f_softmax(-1, Kind::Float).map_err(&t)?)?;
         let intent_probs = Vec::<Vec<f32>>::try_from(&intent_probs).map_err(&t)?;
         let tag_probs =

@@ -309,6 +309,7 @@ fn features_read_neighbours_and_skip_padding() {
     // Mean and max over real tokens only: the padded 100 counts in neither.
     let x = Tensor::from_slice(&[1.0f32, 5.0, 3.0, 2.0, 4.0, 100.0]).view([2, 3, 1]);
     let mask = Tensor::from_slice(&[1i64, 1, 1, 1, 1, 0]).view([2, 3]);
-    let f = Vec::<f32>::try_from(intent_features(&x, &mask).unwrap().flatten(0, -1)).unwrap();
+    let mean = crate::bert::mean_pool(&x, &mask).unwrap();
+    let f = Vec::<f32>::try_from(intent_features(&mean, &x, &mask).unwrap().flatten(0, -1)).unwrap();
     assert_eq!(f, [3.0, 5.0, 3.0, 4.0]);
 }

@@ -134,7 +134,7 @@ fn featurize(
             tags.extend(token_tags(tok, &spans));
             ranges.push(start..tags.len());
         }
-        pooled.push(intent_features(&enc.token_states, &enc.attention_mask)?);
+        pooled.push(intent_features(&enc.pooled, &enc.token_states, &enc.attention_mask)?);
         tokenized.extend(enc.tokens);
     }
     Ok(Features {
