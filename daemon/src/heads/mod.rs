@@ -1,6 +1,7 @@
 //! The multi-task heads as a stage of understanding (`[nlu] heads`): after
-//! the templates, before the LLM. One MiniLM pass gives the intent (with
-//! the domain its phrasing fixes) and the slot spans; when the calibrated
+//! the templates, before the LLM. One pass of MiniLM, whose layers were
+//! fine-tuned with the heads, gives the intent (with the domain its
+//! phrasing fixes) and the slot spans; when the calibrated
 //! confidence clears the threshold trained with the heads, the spans become
 //! a tool call ([`hub_skills::tools::call_from_spans`]) that the registry
 //! check of [`hub_skills::tools::Toolbox`] accepts or refuses, exactly as
@@ -326,16 +327,15 @@ pub fn decide(r: &Reading, text: &str, reg: &Registry) -> Result<Option<Understa
     }
 }
 
-/// One encoder pass and both heads over `text`, the intent's confidence
-/// temperature-scaled.
+/// One pass of the heads' encoder layers and both heads over `text`
+/// ([`MultiTaskHeads::classify`]), the intent's confidence temperature-scaled.
 pub fn read_text(
     encoder: &SentenceEncoder,
     heads: &MultiTaskHeads,
     meta: &HeadsMeta,
     text: &str,
 ) -> Result<Reading, HeadsError> {
-    let enc = encoder.encode(&[text])?;
-    let out = heads.forward(&[text], &enc)?.pop().ok_or_else(|| HeadsError::Labels("no output row".into()))?;
+    let out = heads.classify(encoder, &[text])?.pop().ok_or_else(|| HeadsError::Labels("no output row".into()))?;
     let probs = train::temper(&out.intent_probs, meta.temperature);
     let confidence = probs.get(out.intent_index).copied().unwrap_or(0.0);
     let (intent, domain) = train::split_label(&out.intent);

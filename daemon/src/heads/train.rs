@@ -81,11 +81,18 @@ pub fn files(dir: &Path) -> (PathBuf, PathBuf) {
     (dir.join(HEADS_FILE), dir.join(META_FILE))
 }
 
-/// FNV-1a over the registry's JSON and the language: stable across builds.
+/// How the heads are trained; part of the fingerprint, so heads trained
+/// the older way are retrained in the background (they answer meanwhile).
+/// `tuned-encoder`: the encoder's layers fine-tuned with the heads.
+pub const METHOD: &str = "tuned-encoder";
+
+/// FNV-1a over the registry's JSON, the language and [`METHOD`]: stable
+/// across builds.
 pub fn fingerprint(reg: &Registry, language: &str) -> String {
     let json = serde_json::to_vec(reg).unwrap_or_default();
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in json.iter().chain(b"\0").chain(language.as_bytes()) {
+    let tail = [b"\0".as_slice(), language.as_bytes(), b"\0", METHOD.as_bytes()];
+    for b in json.iter().chain(tail.into_iter().flatten()) {
         h ^= u64::from(*b);
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
@@ -148,8 +155,7 @@ pub fn train(
     let mut held: Vec<(Vec<f32>, usize)> = Vec::with_capacity(held_ex.len());
     for chunk in held_ex.chunks(64) {
         let texts: Vec<&str> = chunk.iter().map(|e| e.text.as_str()).collect();
-        let enc = encoder.encode(&texts)?;
-        for (out, e) in heads.forward(&texts, &enc)?.into_iter().zip(chunk) {
+        for (out, e) in heads.classify(encoder, &texts)?.into_iter().zip(chunk) {
             let gold = heads.intents().iter().position(|i| *i == e.intent).unwrap_or(usize::MAX);
             held.push((out.intent_probs, gold));
         }

@@ -4,12 +4,12 @@
 //! was trained with).
 use std::path::Path;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::BertError;
 
 /// `config.json` of a BERT checkpoint (`model_type: "bert"`).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct BertConfig {
     pub vocab_size: i64,
     pub hidden_size: i64,

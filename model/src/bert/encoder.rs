@@ -37,12 +37,26 @@ pub fn l2_normalize(x: &Tensor) -> Result<Tensor, BertError> {
 pub struct Encoded {
     /// `[B, T, H]` last hidden states (padding rows are meaningless).
     pub token_states: Tensor,
+    /// Every stage's states, as [`BertModel::hidden_states`] returns them
+    /// (the last is `token_states`): what a task's own top layers
+    /// ([`super::TopLayers`]) continue from.
+    pub hidden_states: Vec<Tensor>,
     /// `[B, T]` int64, 1 for tokens, 0 for padding.
     pub attention_mask: Tensor,
     /// `[B, H]` mean-pooled token states (before normalisation).
     pub pooled: Tensor,
     /// `[B, H]` mean-pooled, L2-normalised sentence embeddings.
     pub embeddings: Tensor,
+    pub tokens: Vec<TokenizedText>,
+}
+
+/// The first stages of one encoder pass ([`SentenceEncoder::encode_stages`]).
+#[derive(Debug)]
+pub struct Stages {
+    /// The embeddings' output, then each computed layer's, `[B, T, H]`.
+    pub hidden_states: Vec<Tensor>,
+    /// `[B, T]` int64, 1 for tokens, 0 for padding.
+    pub attention_mask: Tensor,
     pub tokens: Vec<TokenizedText>,
 }
 
@@ -126,11 +140,36 @@ impl SentenceEncoder {
         let pad_id = u32::try_from(self.model.config().pad_token_id).unwrap_or(0);
         let batch = pad(tokens, pad_id, self.model.device())?;
         let _guard = tch::no_grad_guard();
-        let token_states = self.model.forward(&batch.input_ids, &batch.attention_mask, None)?;
+        let hidden_states = self.model.hidden_states(&batch.input_ids, &batch.attention_mask, None)?;
+        let token_states = hidden_states
+            .last()
+            .map(Tensor::shallow_clone)
+            .ok_or_else(|| BertError::Input("the encoder has no layers".into()))?;
         let pooled = mean_pool(&token_states, &batch.attention_mask)?;
         let embeddings = l2_normalize(&pooled)?;
         debug_assert_eq!(embeddings.kind(), Kind::Float);
-        Ok(Encoded { token_states, attention_mask: batch.attention_mask, pooled, embeddings, tokens: batch.texts })
+        Ok(Encoded {
+            token_states,
+            hidden_states,
+            attention_mask: batch.attention_mask,
+            pooled,
+            embeddings,
+            tokens: batch.texts,
+        })
+    }
+
+    /// Tokenise, pad and run the embeddings and the first `layers` layers
+    /// only (no pooling): the states a task's own tuned layers continue
+    /// from ([`super::TopLayers`]).
+    pub fn encode_stages(&self, texts: &[&str], layers: usize) -> Result<Stages, BertError> {
+        if texts.is_empty() {
+            return Err(BertError::Input("empty batch".into()));
+        }
+        let tokens = texts.iter().map(|t| self.tokenizer.encode(t)).collect::<Result<Vec<_>, _>>()?;
+        let pad_id = u32::try_from(self.model.config().pad_token_id).unwrap_or(0);
+        let batch = pad(tokens, pad_id, self.model.device())?;
+        let hidden_states = self.model.hidden_states_below(&batch.input_ids, &batch.attention_mask, None, layers)?;
+        Ok(Stages { hidden_states, attention_mask: batch.attention_mask, tokens: batch.texts })
     }
 
     /// Normalised sentence embeddings, one row per text.

@@ -21,11 +21,13 @@ mod config;
 mod encoder;
 mod model;
 mod tokenize;
+mod top;
 
 pub use config::{BertConfig, SentenceBertConfig};
-pub use encoder::{Encoded, SentenceEncoder, l2_normalize, mean_pool};
+pub use encoder::{Encoded, SentenceEncoder, Stages, l2_normalize, mean_pool};
 pub use model::BertModel;
 pub use tokenize::{BertTokenizer, TokenBatch, TokenizedText, pad};
+pub use top::TopLayers;
 
 /// Where the MiniLM checkpoint lives inside site-packages.
 pub use crate::weights::{MINILM_PACKAGE_DIR, default_minilm_dir};

@@ -17,9 +17,9 @@ use crate::safetensors_loader::{Checkpoint, Weights};
 
 /// A dense layer `y = x W^T + b`.
 #[derive(Debug)]
-struct Linear {
-    weight: Tensor,
-    bias: Tensor,
+pub(super) struct Linear {
+    pub(super) weight: Tensor,
+    pub(super) bias: Tensor,
 }
 
 impl Linear {
@@ -33,9 +33,9 @@ impl Linear {
 }
 
 #[derive(Debug)]
-struct LayerNorm {
-    weight: Tensor,
-    bias: Tensor,
+pub(super) struct LayerNorm {
+    pub(super) weight: Tensor,
+    pub(super) bias: Tensor,
     dim: i64,
     eps: f64,
 }
@@ -43,6 +43,11 @@ struct LayerNorm {
 impl LayerNorm {
     fn new(w: &Weights<'_>, dim: i64, eps: f64) -> Result<Self, BertError> {
         Ok(LayerNorm { weight: w.get("weight", &[dim])?, bias: w.get("bias", &[dim])?, dim, eps })
+    }
+
+    /// The same norm over other parameters.
+    pub(super) fn with(&self, weight: Tensor, bias: Tensor) -> LayerNorm {
+        LayerNorm { weight, bias, dim: self.dim, eps: self.eps }
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor, BertError> {
@@ -84,11 +89,11 @@ impl Embeddings {
 
 /// `encoder.layer.N.attention`: fused q|k|v, SDPA, `output.dense` + residual + LayerNorm.
 #[derive(Debug)]
-struct Attention {
+pub(super) struct Attention {
     /// `[3 H, H]`: `self.query`, `self.key`, `self.value` rows in that order.
-    qkv: Linear,
-    output_dense: Linear,
-    output_norm: LayerNorm,
+    pub(super) qkv: Linear,
+    pub(super) output_dense: Linear,
+    pub(super) output_norm: LayerNorm,
     heads: i64,
     head_dim: i64,
 }
@@ -114,6 +119,11 @@ impl Attention {
         })
     }
 
+    /// The same attention over other parameters.
+    pub(super) fn with(&self, qkv: Linear, output_dense: Linear, output_norm: LayerNorm) -> Attention {
+        Attention { qkv, output_dense, output_norm, heads: self.heads, head_dim: self.head_dim }
+    }
+
     /// `x: [B, T, H]`; `mask: [B, 1, 1, T]` bool (true = attend) or `None` when nothing is padded.
     fn forward(&self, x: &Tensor, mask: Option<&Tensor>) -> Result<Tensor, BertError> {
         let t = tch_err("attention");
@@ -136,15 +146,15 @@ impl Attention {
 
 /// `encoder.layer.N`.
 #[derive(Debug)]
-struct Layer {
-    attention: Attention,
-    intermediate: Linear,
-    output_dense: Linear,
-    output_norm: LayerNorm,
+pub(super) struct Layer {
+    pub(super) attention: Attention,
+    pub(super) intermediate: Linear,
+    pub(super) output_dense: Linear,
+    pub(super) output_norm: LayerNorm,
 }
 
 impl Layer {
-    fn new(cfg: &BertConfig, w: &Weights<'_>) -> Result<Self, BertError> {
+    pub(super) fn new(cfg: &BertConfig, w: &Weights<'_>) -> Result<Self, BertError> {
         let (h, i) = (cfg.hidden_size, cfg.intermediate_size);
         let o = w.pp("output");
         Ok(Layer {
@@ -155,7 +165,7 @@ impl Layer {
         })
     }
 
-    fn forward(&self, x: &Tensor, mask: Option<&Tensor>) -> Result<Tensor, BertError> {
+    pub(super) fn forward(&self, x: &Tensor, mask: Option<&Tensor>) -> Result<Tensor, BertError> {
         let a = self.attention.forward(x, mask)?;
         let i = self.intermediate.forward(&a)?.f_gelu("none").map_err(tch_err("gelu"))?;
         let o = self.output_dense.forward(&i)?.f_add(&a).map_err(tch_err("residual"))?;
@@ -214,6 +224,33 @@ impl BertModel {
         attention_mask: &Tensor,
         token_type_ids: Option<&Tensor>,
     ) -> Result<Tensor, BertError> {
+        let mut states = self.hidden_states(input_ids, attention_mask, token_type_ids)?;
+        states.pop().ok_or_else(|| BertError::Input("the encoder has no layers".into()))
+    }
+
+    /// [`Self::forward`] keeping every stage, as transformers'
+    /// `output_hidden_states`: the embeddings' output, then each layer's
+    /// (`num_hidden_layers + 1` tensors `[B, T, H]`, f32).
+    pub fn hidden_states(
+        &self,
+        input_ids: &Tensor,
+        attention_mask: &Tensor,
+        token_type_ids: Option<&Tensor>,
+    ) -> Result<Vec<Tensor>, BertError> {
+        self.hidden_states_below(input_ids, attention_mask, token_type_ids, self.layers.len())
+    }
+
+    /// [`Self::hidden_states`] of the embeddings and the first `layers`
+    /// layers only (`layers + 1` tensors; `layers` is capped at the
+    /// model's): what layers tuned for a task ([`super::TopLayers`])
+    /// continue from, without running the model's own layers above them.
+    pub fn hidden_states_below(
+        &self,
+        input_ids: &Tensor,
+        attention_mask: &Tensor,
+        token_type_ids: Option<&Tensor>,
+        layers: usize,
+    ) -> Result<Vec<Tensor>, BertError> {
         let _guard = tch::no_grad_guard();
         let t = tch_err("bert forward");
         let (b, len) = input_ids.size2().map_err(&t)?;
@@ -237,17 +274,39 @@ impl BertModel {
                 &zeros
             }
         };
-        // A padding-free batch needs no mask (and takes SDPA's fast path).
-        let padded = attention_mask.f_min().and_then(|m| m.f_int64_value(&[])).map_err(&t)? == 0;
-        let mask = if padded {
-            Some(attention_mask.f_ne(0).and_then(|m| m.f_view([b, 1, 1, len])).map_err(&t)?)
-        } else {
-            None
-        };
+        let mask = sdpa_mask(attention_mask)?;
         let mut x = self.embeddings.forward(input_ids, types)?;
-        for layer in &self.layers {
-            x = layer.forward(&x, mask.as_ref())?;
+        let mut out = Vec::with_capacity(layers.min(self.layers.len()) + 1);
+        for layer in self.layers.iter().take(layers) {
+            let next = layer.forward(&x, mask.as_ref())?;
+            out.push(self.to_f32(x)?);
+            x = next;
         }
-        if self.kind == Kind::Float { Ok(x) } else { x.f_to_kind(Kind::Float).map_err(&t) }
+        out.push(self.to_f32(x)?);
+        Ok(out)
     }
+
+    fn to_f32(&self, x: Tensor) -> Result<Tensor, BertError> {
+        if self.kind == Kind::Float { Ok(x) } else { x.f_to_kind(Kind::Float).map_err(tch_err("to f32")) }
+    }
+
+    /// Layers `first..` (`encoder.layer.N`), for [`super::TopLayers`].
+    pub(super) fn layers_from(&self, first: usize) -> &[Layer] {
+        self.layers.get(first..).unwrap_or(&[])
+    }
+}
+
+/// The `[B, 1, 1, T]` boolean mask SDPA takes (true = attend), or `None`
+/// when nothing is padded: a padding-free batch takes SDPA's fast path.
+pub(super) fn sdpa_mask(attention_mask: &Tensor) -> Result<Option<Tensor>, BertError> {
+    let t = tch_err("attention mask");
+    let (b, len) = attention_mask.size2().map_err(&t)?;
+    if b * len == 0 {
+        return Ok(None);
+    }
+    let padded = attention_mask.f_min().and_then(|m| m.f_int64_value(&[])).map_err(&t)? == 0;
+    if !padded {
+        return Ok(None);
+    }
+    attention_mask.f_ne(0).and_then(|m| m.f_view([b, 1, 1, len])).map(Some).map_err(t)
 }

@@ -1,11 +1,14 @@
-//! Heads checkpoints: one small safetensors file (`intent.{0,2}.{weight,bias}`,
-//! `slot.{0,2}.{weight,bias}`, f32: see [`super::mlp`]) whose metadata names
-//! the labels, so the file alone says what its outputs mean:
+//! Heads checkpoints: one safetensors file (`intent.{0,2}.{weight,bias}`,
+//! `slot.{0,2}.{weight,bias}`, f32: see [`super::mlp`]; with the encoder's
+//! tuned top layers under their own names, `encoder.layer.4.…`) whose
+//! metadata names the labels, so the file alone says what its outputs mean:
 //!
 //! | key | value |
 //! |---|---|
 //! | `format` | [`HEADS_FORMAT`] |
-//! | `version` | `2` (version 1, linear heads, is refused: the daemon retrains) |
+//! | `version` | `3` (`2`, the same without tuned layers, still loads; version 1, linear heads, is refused: the daemon retrains) |
+//! | `encoder_top_first` | the first tuned encoder layer, e.g. `4`; absent: none |
+//! | `encoder_config` | the encoder's `config.json` (JSON), with tuned layers |
 //! | `hidden_size` | encoder width, e.g. `384` |
 //! | `intents` | JSON array, in logit order |
 //! | `slot_types` | JSON array; tags are `O`, `B-x`, `I-x`, ... in that order |
@@ -24,10 +27,14 @@ use tch::{Kind, Tensor};
 
 use super::mlp::{self, Mlp};
 use super::{HeadsError, MultiTaskHeads, SLOT_CONTEXT, check_labels, tag_names, terr};
+use crate::bert::{BertConfig, TopLayers};
+use crate::safetensors_loader::Checkpoint;
 
 /// Value of the `format` metadata key.
 pub const HEADS_FORMAT: &str = "hubd-multitask-heads";
-const VERSION: &str = "2";
+const VERSION: &str = "3";
+/// Versions [`MultiTaskHeads::load`] reads.
+const READS: [&str; 2] = ["2", "3"];
 const INTENT_POOLING: &str = "mean,max";
 
 fn f32_bytes(t: &Tensor) -> Result<Vec<u8>, HeadsError> {
@@ -37,21 +44,24 @@ fn f32_bytes(t: &Tensor) -> Result<Vec<u8>, HeadsError> {
 }
 
 impl MultiTaskHeads {
-    fn named(&self) -> Vec<(String, &Tensor)> {
+    fn named(&self) -> Result<Vec<(String, Tensor)>, HeadsError> {
         let mut out = Vec::new();
         for (head, m) in [("intent", &self.intent), ("slot", &self.slot)] {
             for (n, t) in mlp::NAMES.iter().zip(m.tensors()) {
-                out.push((format!("{head}.{n}"), t));
+                out.push((format!("{head}.{n}"), t.shallow_clone()));
             }
         }
-        out
+        if let Some(top) = &self.top {
+            out.extend(top.named_tensors()?.into_iter().map(|(n, t)| (format!("encoder.layer.{n}"), t)));
+        }
+        Ok(out)
     }
 
     /// Write the heads and their label names to `path` (atomically).
     pub fn save(&self, path: impl AsRef<Path>) -> Result<(), HeadsError> {
         let path = path.as_ref();
         let json = |v: &[String]| serde_json::to_string(v).unwrap_or_else(|_| "[]".into());
-        let meta: HashMap<String, String> = [
+        let mut meta: HashMap<String, String> = [
             ("format", HEADS_FORMAT.to_string()),
             ("version", VERSION.to_string()),
             ("hidden_size", self.hidden.to_string()),
@@ -65,10 +75,14 @@ impl MultiTaskHeads {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
         .collect();
+        if let Some(top) = &self.top {
+            meta.insert("encoder_top_first".into(), top.first().to_string());
+            meta.insert("encoder_config".into(), serde_json::to_string(top.config()).unwrap_or_default());
+        }
         let data: Vec<(String, Vec<usize>, Vec<u8>)> = self
-            .named()
+            .named()?
             .into_iter()
-            .map(|(n, t)| Ok((n, t.size().iter().map(|&d| d as usize).collect(), f32_bytes(t)?)))
+            .map(|(n, t)| Ok((n, t.size().iter().map(|&d| d as usize).collect(), f32_bytes(&t)?)))
             .collect::<Result<_, HeadsError>>()?;
         let bad = |reason: String| HeadsError::Format { path: path.to_path_buf(), reason };
         let views = data
@@ -96,8 +110,8 @@ impl MultiTaskHeads {
         if get("format")? != HEADS_FORMAT {
             return Err(bad(format!("format is `{}`, expected `{HEADS_FORMAT}`", get("format")?)));
         }
-        if get("version")? != VERSION {
-            return Err(bad(format!("version `{}` is not supported (only {VERSION})", get("version")?)));
+        if !READS.contains(&get("version")?.as_str()) {
+            return Err(bad(format!("version `{}` is not supported (only {})", get("version")?, READS.join(", "))));
         }
         if get("slot_context")? != &SLOT_CONTEXT.to_string() {
             return Err(bad(format!("slot_context `{}` is not supported (only {SLOT_CONTEXT})", get("slot_context")?)));
@@ -140,12 +154,28 @@ impl MultiTaskHeads {
             let [w1, b1, w2, b2]: [Tensor; 4] = t.try_into().map_err(|_| bad(format!("`{name}`: four tensors")))?;
             Ok(Mlp { w1, b1, w2, b2 })
         };
+        let top = match meta.get("encoder_top_first") {
+            None => None,
+            Some(first) => {
+                let first: usize = first.parse().map_err(|_| bad("encoder_top_first is not a number".into()))?;
+                let cfg: BertConfig =
+                    serde_json::from_str(get("encoder_config")?).map_err(|e| bad(format!("`encoder_config`: {e}")))?;
+                if cfg.hidden_size != hidden {
+                    return Err(bad(format!("encoder width {} for heads of width {hidden}", cfg.hidden_size)));
+                }
+                let ck = Checkpoint::open_file(path).map_err(|e| bad(e.to_string()))?;
+                let w = ck.weights(Kind::Float, tch::Device::Cpu);
+                let top = TopLayers::load(&cfg, &w.pp("encoder").pp("layer"), first);
+                Some(top.map_err(|e| bad(format!("tuned encoder layers: {e}")))?)
+            }
+        };
         Ok(MultiTaskHeads {
             intent: mlp("intent", 2 * hidden, ni)?,
             slot: mlp("slot", (2 * SLOT_CONTEXT + 1) * hidden, nt)?,
             intents,
             slot_types,
             hidden,
+            top,
         })
     }
 }

