@@ -1,13 +1,13 @@
 //! Heads checkpoints: one safetensors file (`intent.{0,2}.{weight,bias}`,
 //! `slot.{0,2}.{weight,bias}`, f32: see [`super::mlp`]; with the encoder's
-//! tuned top layers under their own names, `encoder.layer.4.…`) whose
+//! tuned top layers under their own names, `encoder.layer.2.…`) whose
 //! metadata names the labels, so the file alone says what its outputs mean:
 //!
 //! | key | value |
 //! |---|---|
 //! | `format` | [`HEADS_FORMAT`] |
 //! | `version` | `3` (`2`, the same without tuned layers, still loads; version 1, linear heads, is refused: the daemon retrains) |
-//! | `encoder_top_first` | the first tuned encoder layer, e.g. `4`; absent: none |
+//! | `encoder_top_first` | the first tuned encoder layer, e.g. `2`; absent: none |
 //! | `encoder_config` | the encoder's `config.json` (JSON), with tuned layers |
 //! | `hidden_size` | encoder width, e.g. `384` |
 //! | `intents` | JSON array, in logit order |

@@ -19,8 +19,8 @@
 //! the encoder's top layers with them ([`TopLayers`], kept in
 //! [`MultiTaskHeads::top`]): the heads read the tuned layers over the
 //! shared lower layers, while the sentence embedding stays the untouched
-//! encoder's, so stored embeddings and retrieval do not change with each
-//! training. [`MultiTaskHeads::forward`] returns all three per text from a
+//! encoder's, so an embedding kept for retrieval would not change with
+//! each training. [`MultiTaskHeads::forward`] returns all three per text from a
 //! full encoder pass; [`MultiTaskHeads::classify`], the request path, runs
 //! the shared layers and the tuned ones only (as many layers as the encoder
 //! has) and skips the embedding. The heads save to and load from one
