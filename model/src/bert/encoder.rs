@@ -8,7 +8,7 @@ use tch::{Device, Kind, Tensor};
 
 use super::config::{BertConfig, SentenceBertConfig};
 use super::model::BertModel;
-use super::tokenize::{BertTokenizer, TokenizedText, pad};
+use super::tokenize::{BertTokenizer, TokenBatch, TokenizedText, pad};
 use super::{BertError, default_minilm_dir, tch_err};
 use crate::safetensors_loader::Checkpoint;
 
@@ -128,17 +128,26 @@ impl SentenceEncoder {
 
     /// Tokenise, pad and run one encoder pass over a batch.
     pub fn encode(&self, texts: &[&str]) -> Result<Encoded, BertError> {
+        self.encode_tokens(self.tokenize(texts)?)
+    }
+
+    /// The texts' tokens; an empty batch is an error.
+    fn tokenize(&self, texts: &[&str]) -> Result<Vec<TokenizedText>, BertError> {
         if texts.is_empty() {
             return Err(BertError::Input("empty batch".into()));
         }
-        let tokens = texts.iter().map(|t| self.tokenizer.encode(t)).collect::<Result<Vec<_>, _>>()?;
-        self.encode_tokens(tokens)
+        texts.iter().map(|t| self.tokenizer.encode(t)).collect()
+    }
+
+    /// `tokens` padded into one batch on the model's device.
+    fn pad(&self, tokens: Vec<TokenizedText>) -> Result<TokenBatch, BertError> {
+        let pad_id = u32::try_from(self.model.config().pad_token_id).unwrap_or(0);
+        pad(tokens, pad_id, self.model.device())
     }
 
     /// One encoder pass over already tokenised texts.
     pub fn encode_tokens(&self, tokens: Vec<TokenizedText>) -> Result<Encoded, BertError> {
-        let pad_id = u32::try_from(self.model.config().pad_token_id).unwrap_or(0);
-        let batch = pad(tokens, pad_id, self.model.device())?;
+        let batch = self.pad(tokens)?;
         let _guard = tch::no_grad_guard();
         let hidden_states = self.model.hidden_states(&batch.input_ids, &batch.attention_mask, None)?;
         let token_states = hidden_states
@@ -162,12 +171,7 @@ impl SentenceEncoder {
     /// only (no pooling): the states a task's own tuned layers continue
     /// from ([`super::TopLayers`]).
     pub fn encode_stages(&self, texts: &[&str], layers: usize) -> Result<Stages, BertError> {
-        if texts.is_empty() {
-            return Err(BertError::Input("empty batch".into()));
-        }
-        let tokens = texts.iter().map(|t| self.tokenizer.encode(t)).collect::<Result<Vec<_>, _>>()?;
-        let pad_id = u32::try_from(self.model.config().pad_token_id).unwrap_or(0);
-        let batch = pad(tokens, pad_id, self.model.device())?;
+        let batch = self.pad(self.tokenize(texts)?)?;
         let hidden_states = self.model.hidden_states_below(&batch.input_ids, &batch.attention_mask, None, layers)?;
         Ok(Stages { hidden_states, attention_mask: batch.attention_mask, tokens: batch.texts })
     }

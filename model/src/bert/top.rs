@@ -104,53 +104,55 @@ impl TopLayers {
     }
 
     /// Every tensor, for an optimiser: per layer the fused q|k|v weight and
-    /// bias, `attention.output.dense`, its LayerNorm, `intermediate.dense`,
-    /// `output.dense` and its LayerNorm (weight, bias each).
+    /// bias, then [`PARTS`]' weight and bias each.
     pub fn parameters(&self) -> Vec<&Tensor> {
-        let mut out = Vec::new();
-        for l in &self.layers {
-            let a = &l.attention;
-            for lin in [&a.qkv, &a.output_dense] {
-                out.extend([&lin.weight, &lin.bias]);
-            }
-            out.extend([&a.output_norm.weight, &a.output_norm.bias]);
-            for lin in [&l.intermediate, &l.output_dense] {
-                out.extend([&lin.weight, &lin.bias]);
-            }
-            out.extend([&l.output_norm.weight, &l.output_norm.bias]);
-        }
-        out
+        self.layers.iter().flat_map(|l| parts(l).into_iter().flat_map(|(_, w, b)| [w, b])).collect()
     }
 
     /// The tensors under the checkpoint names they were loaded from, relative
-    /// to `encoder.layer` (`4.attention.self.query.weight`, ...).
+    /// to `encoder.layer` (`4.attention.self.query.weight`, ...): the fused
+    /// q|k|v split again.
     pub fn named_tensors(&self) -> Result<Vec<(String, Tensor)>, BertError> {
         let t = tch_err("split qkv");
         let mut out = Vec::new();
         for (i, l) in self.layers.iter().enumerate() {
             let p = format!("{}.", self.first + i);
-            let a = &l.attention;
-            let h = a.output_dense.weight.size().first().copied().unwrap_or(0);
-            for (k, name) in ["query", "key", "value"].iter().enumerate() {
-                let at = k as i64 * h;
-                out.push((format!("{p}attention.self.{name}.weight"), a.qkv.weight.f_narrow(0, at, h).map_err(&t)?));
-                out.push((format!("{p}attention.self.{name}.bias"), a.qkv.bias.f_narrow(0, at, h).map_err(&t)?));
-            }
-            let pairs = [
-                ("attention.output.dense", &a.output_dense.weight, &a.output_dense.bias),
-                ("attention.output.LayerNorm", &a.output_norm.weight, &a.output_norm.bias),
-                ("intermediate.dense", &l.intermediate.weight, &l.intermediate.bias),
-                ("output.dense", &l.output_dense.weight, &l.output_dense.bias),
-                ("output.LayerNorm", &l.output_norm.weight, &l.output_norm.bias),
-            ];
-            let rows =
-                pairs.into_iter().flat_map(|(n, w, b)| [(format!("{p}{n}.weight"), w), (format!("{p}{n}.bias"), b)]);
-            for (n, x) in rows {
-                out.push((n, x.f_detach().map_err(&t)?));
+            let h = l.attention.output_dense.weight.size().first().copied().unwrap_or(0);
+            for (name, w, b) in parts(l) {
+                if name != QKV {
+                    out.push((format!("{p}{name}.weight"), w.f_detach().map_err(&t)?));
+                    out.push((format!("{p}{name}.bias"), b.f_detach().map_err(&t)?));
+                    continue;
+                }
+                for (k, part) in ["query", "key", "value"].iter().enumerate() {
+                    let at = k as i64 * h;
+                    out.push((format!("{p}attention.self.{part}.weight"), w.f_narrow(0, at, h).map_err(&t)?));
+                    out.push((format!("{p}attention.self.{part}.bias"), b.f_narrow(0, at, h).map_err(&t)?));
+                }
             }
         }
         Ok(out)
     }
+}
+
+/// The fused q|k|v projection's place in [`parts`] (saved as three).
+const QKV: &str = "attention.self.qkv";
+
+/// The names, below `encoder.layer.N`, of a layer's parts after q|k|v.
+const PARTS: [&str; 5] =
+    ["attention.output.dense", "attention.output.LayerNorm", "intermediate.dense", "output.dense", "output.LayerNorm"];
+
+/// A layer's `(name, weight, bias)`: [`QKV`], then [`PARTS`] in order.
+fn parts(l: &Layer) -> [(&'static str, &Tensor, &Tensor); 6] {
+    let a = &l.attention;
+    [
+        (QKV, &a.qkv.weight, &a.qkv.bias),
+        (PARTS[0], &a.output_dense.weight, &a.output_dense.bias),
+        (PARTS[1], &a.output_norm.weight, &a.output_norm.bias),
+        (PARTS[2], &l.intermediate.weight, &l.intermediate.bias),
+        (PARTS[3], &l.output_dense.weight, &l.output_dense.bias),
+        (PARTS[4], &l.output_norm.weight, &l.output_norm.bias),
+    ]
 }
 
 #[cfg(test)]
