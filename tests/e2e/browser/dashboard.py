@@ -157,12 +157,26 @@ def main():
         found["llm_meta"] = llm.locator(".meta").text_content()
         page.screenshot(path=os.path.join(OUT, "dashboard-desktop-talk.png"), full_page=True)
 
-        # History: text search over dialogue turns.
+        # History: search over dialogue turns, by words (those first) and
+        # by meaning.
         page.click('a[href="#/history"]')
         page.fill("#hist-q", "living room")
         page.click("#hist-form button")
         expect(page.locator("#hist li").first).to_contain_text("turn on the living room light")
+        expect(page.locator("#hist li").first).to_contain_text("(words)")
         found["history_rows"] = page.locator("#hist li").count()
+        # No word in common with the request; the index embeds each turn
+        # just after it is stored, so the search is repeated until it is.
+        page.fill("#hist-q", "a bedtime story about pets")
+        story = page.locator("#hist li", has_text="tell me a short story about a cat")
+        for _ in range(20):
+            page.click("#hist-form button")
+            page.wait_for_timeout(500)
+            if story.count():
+                break
+        expect(story.first).to_contain_text("(meaning 0.")
+        expect(page.locator("#hist-more")).to_be_hidden()
+        found["history_meaning"] = story.first.text_content()
         page.select_option("#hist-kind", "commands")
         expect(page.locator("#hist li").first).to_contain_text("→")
 

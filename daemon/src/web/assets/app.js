@@ -409,16 +409,19 @@ async function loadHistory(more) {
   const rows = await api("GET", `/api/history/${kind}?${p}`);
   const list = $("#hist");
   if (more !== true) list.replaceChildren();
+  // A search by meaning comes ranked (each row says how it matched), not paged.
+  const ranked = rows.length > 0 && "match" in rows[0];
   for (const r of rows) {
     let text;
     if (kind === "turns") text = `${r.role} (${r.modality}): ${r.text}`;
     else if (kind === "commands") text = `${r.device_id} ${JSON.stringify(r.action)} → ${r.status}`;
     else text = `${r.kind} ${r.source}${r.label ? " " + r.label : ""}`;
+    if (ranked) text += r.match === "text" ? " (words)" : ` (meaning ${r.score.toFixed(2)})`;
     list.append(el("li", { "data-id": r.id }, el("span", { class: "st", text: when(r.created_at) + " " }), text));
   }
   if (more !== true && !rows.length) list.append(el("li", { text: "Nothing found." }));
   histBefore = rows.length ? rows[rows.length - 1].id : null;
-  $("#hist-more").hidden = rows.length < 50;
+  $("#hist-more").hidden = ranked || rows.length < 50;
 }
 $("#hist-form").addEventListener("submit", (e) => { e.preventDefault(); loadHistory(); });
 $("#hist-kind").addEventListener("change", () => {

@@ -1,0 +1,106 @@
+//! [`EmbedService`]: the sentence encoder as a model service. One thread
+//! loads MiniLM (and hashes its weights for [`super::encoder_identity`])
+//! and answers embedding requests over a bounded channel, a batch at a time.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use hub_model::bert::SentenceEncoder;
+use tokio::sync::{mpsc, oneshot};
+
+/// Vectors and the identity of the encoder that made them.
+#[derive(Debug, Clone)]
+pub struct Embedded {
+    pub model: Arc<str>,
+    /// One unit-length row per text, in order.
+    pub vectors: Vec<Vec<f32>>,
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum EmbedError {
+    /// The encoder did not load (or the service stopped): the message says why.
+    #[error("the sentence encoder is not available: {0}")]
+    Unavailable(String),
+    #[error("embedding failed: {0}")]
+    Failed(String),
+}
+
+enum Msg {
+    Embed { texts: Vec<String>, reply: oneshot::Sender<Result<Embedded, EmbedError>> },
+    Stop,
+}
+
+/// Cloneable handle to the encoder thread.
+#[derive(Clone)]
+pub struct EmbedService {
+    tx: mpsc::Sender<Msg>,
+    thread: Arc<Mutex<Option<std::thread::JoinHandle<()>>>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl EmbedService {
+    /// Start the thread; the encoder loads on it, so the first request may
+    /// wait for the load (about a second).
+    pub fn spawn(dir: PathBuf) -> EmbedService {
+        let (tx, rx) = mpsc::channel(16);
+        let thread = std::thread::Builder::new().name("embed".into()).spawn(move || worker(dir, rx));
+        let thread = match thread {
+            Ok(t) => Some(t),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot start the sentence encoder's thread");
+                None
+            }
+        };
+        EmbedService { tx, thread: Arc::new(Mutex::new(thread)) }
+    }
+
+    /// Normalised embeddings of `texts`.
+    pub async fn embed(&self, texts: Vec<String>) -> Result<Embedded, EmbedError> {
+        let (reply, rx) = oneshot::channel();
+        let gone = || EmbedError::Unavailable("the encoder's thread has stopped".into());
+        self.tx.send(Msg::Embed { texts, reply }).await.map_err(|_| gone())?;
+        rx.await.map_err(|_| gone())?
+    }
+
+    /// The encoder's identity ([`super::encoder_identity`]), once it loaded.
+    pub async fn model(&self) -> Result<Arc<str>, EmbedError> {
+        self.embed(Vec::new()).await.map(|e| e.model)
+    }
+
+    /// Stop the thread (after the requests queued before this) and join
+    /// it before `until`.
+    pub async fn shutdown(&self, until: tokio::time::Instant) {
+        let _ = self.tx.send(Msg::Stop).await;
+        let Some(thread) = lock(&self.thread).take() else { return };
+        let join = tokio::task::spawn_blocking(move || thread.join());
+        if tokio::time::timeout_at(until, join).await.is_err() {
+            tracing::warn!("sentence encoder still busy at the shutdown deadline");
+        }
+    }
+}
+
+fn worker(dir: PathBuf, mut rx: mpsc::Receiver<Msg>) {
+    let loaded = SentenceEncoder::load(&dir, tch::Device::Cpu)
+        .map_err(|e| e.to_string())
+        .and_then(|enc| super::encoder_identity(&dir).map(|id| (enc, Arc::<str>::from(id))).map_err(|e| e.to_string()))
+        .map_err(|e| format!("{}: {e}", dir.display()));
+    if let Err(e) = &loaded {
+        tracing::warn!(error = %e, "the sentence encoder did not load; search by meaning is off");
+    }
+    while let Some(Msg::Embed { texts, reply }) = rx.blocking_recv() {
+        let out = match &loaded {
+            Err(e) => Err(EmbedError::Unavailable(e.clone())),
+            Ok((_, model)) if texts.is_empty() => Ok(Embedded { model: model.clone(), vectors: Vec::new() }),
+            Ok((enc, model)) => {
+                let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+                enc.embed(&refs)
+                    .map(|vectors| Embedded { model: model.clone(), vectors })
+                    .map_err(|e| EmbedError::Failed(e.to_string()))
+            }
+        };
+        let _ = reply.send(out);
+    }
+}
