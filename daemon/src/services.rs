@@ -75,6 +75,33 @@ impl ModelServices {
     }
 }
 
+/// A sentence encoder's identity: its directory's name and the first 64
+/// bits of the SHA-256 of its weights, so that vectors (the search's) and
+/// tuned layers (the heads') from other weights, even under the same name,
+/// are never mixed with its own. Hashed once per file version (path, size,
+/// modification time) and process.
+pub fn encoder_identity(dir: &std::path::Path) -> std::io::Result<String> {
+    use sha2::{Digest, Sha256};
+    use std::sync::Mutex;
+    type Key = (PathBuf, u64, Option<std::time::SystemTime>);
+    static SEEN: Mutex<Vec<(Key, String)>> = Mutex::new(Vec::new());
+    let path = dir.join("model.safetensors");
+    let meta = std::fs::metadata(&path)?;
+    let key: Key = (path.clone(), meta.len(), meta.modified().ok());
+    let seen =
+        |k: &Key| SEEN.lock().unwrap_or_else(|p| p.into_inner()).iter().find(|(s, _)| s == k).map(|e| e.1.clone());
+    if let Some(id) = seen(&key) {
+        return Ok(id);
+    }
+    let mut hash = Sha256::new();
+    std::io::copy(&mut std::fs::File::open(&path)?, &mut hash)?;
+    let hex: String = hash.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect();
+    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let id = format!("{name}@sha256:{hex}");
+    SEEN.lock().unwrap_or_else(|p| p.into_inner()).push((key, id.clone()));
+    Ok(id)
+}
+
 fn embed_service(cfg: &Config) -> Option<crate::search::EmbedService> {
     if !cfg.store.semantic_search {
         return None;

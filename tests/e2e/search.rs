@@ -2,7 +2,8 @@
 //! their embeddings from `hubd history --search` itself; with it on, the
 //! daemon embeds each turn as it is stored, and the dashboard's history API
 //! and the CLI find turns by meaning (phrasings with no word in common) as
-//! well as by their words, real MiniLM weights throughout.
+//! well as by their words, and devices by what their names mean, real
+//! MiniLM weights throughout.
 use std::time::Duration;
 
 use crate::common::*;
@@ -71,6 +72,20 @@ fn history_is_searched_by_meaning_from_the_cli_and_the_dashboard_api() {
     let (code, body) = http(web, "GET", "/api/history/turns?q=kitchen&before=100", None).unwrap();
     assert_eq!(code, 400, "{body}");
     assert!(body.contains("before"), "{body}");
+    // Devices by what their names mean, through the API and `hubd devices`.
+    let (code, body) = http(web, "GET", "/api/devices?q=something%20to%20read%20by", None).unwrap();
+    assert_eq!(code, 200, "{body}");
+    let found = json(&body);
+    let ids: Vec<&str> = found.as_array().unwrap().iter().filter_map(|d| d["id"].as_str()).collect();
+    assert_eq!(ids, ["light.living_room_lamp"], "{body}");
+    assert_eq!(found[0]["match"], "meaning", "{body}");
+    assert_eq!(found[0]["name"], "Reading Lamp", "{body}");
+    let out = hubd().arg("--config").arg(&cfg).args(["--json", "devices", "--search", "kitchen"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let rows = json(&String::from_utf8_lossy(&out.stdout));
+    assert_eq!((&rows[0]["id"], &rows[0]["match"]), (&"light.kitchen".into(), &"text".into()), "{rows}");
+    let (code, body) = http(web, "GET", "/api/devices?q=lamp&colour=red", None).unwrap();
+    assert_eq!(code, 400, "{body}");
     // Without `q`, the plain newest-first page as before.
     let (code, body) = http(web, "GET", "/api/history/turns?limit=2", None).unwrap();
     assert_eq!(code, 200, "{body}");

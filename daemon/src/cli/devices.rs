@@ -4,9 +4,14 @@
 //! recorded.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use anyhow::Context;
+use hub_skills::Registry;
+use hubd::config::Config;
+use hubd::search::EmbedService;
+use hubd::search::devices::{DeviceHit, find_devices};
 use hubd::store::{Store, StoreError};
 use serde::Serialize;
 
@@ -20,6 +25,11 @@ pub struct Args {
     /// List audio input devices instead (for `[audio] device`).
     #[arg(long)]
     pub audio: bool,
+    /// Only devices about this, best first: whose id, name, an alias or
+    /// area contains it and, with `[store] semantic_search`, those whose
+    /// names are close in meaning ("espresso" finds the coffee machine).
+    #[arg(long, conflicts_with = "audio")]
+    pub search: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -33,6 +43,11 @@ struct Row {
     origin: String,
     state: Option<serde_json::Value>,
     state_updated_at: Option<i64>,
+    /// With `--search`: `text` or `meaning`, and the similarity.
+    #[serde(rename = "match", skip_serializing_if = "Option::is_none")]
+    matched: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    score: Option<f64>,
 }
 
 fn text(v: &serde_json::Value, k: &str) -> Option<String> {
@@ -40,9 +55,13 @@ fn text(v: &serde_json::Value, k: &str) -> Option<String> {
 }
 
 /// The running daemon's devices (`GET /api/devices`), if one answers.
-async fn from_daemon(ctx: &Ctx) -> Option<Vec<Row>> {
+async fn from_daemon(ctx: &Ctx, search: Option<&str>) -> Option<Vec<Row>> {
     let Ok(super::Target::Daemon { client, .. }) = ctx.target().await else { return None };
-    let list: Vec<serde_json::Value> = match client.get_json("/api/devices").await {
+    let path = match search {
+        Some(q) => format!("/api/devices?q={}", percent_encode(q)),
+        None => "/api/devices".to_string(),
+    };
+    let list: Vec<serde_json::Value> = match client.get_json(&path).await {
         Ok(l) => l,
         Err(e) => {
             tracing::warn!(error = %e, "the daemon did not list its devices; showing the config's");
@@ -61,6 +80,8 @@ async fn from_daemon(ctx: &Ctx) -> Option<Vec<Row>> {
                 origin: text(d, "origin").unwrap_or_else(|| "config".into()),
                 state: d.get("state").filter(|s| !s.is_null()).cloned(),
                 state_updated_at: None,
+                matched: text(d, "match"),
+                score: d.get("score").and_then(serde_json::Value::as_f64),
             })
             .collect(),
     )
@@ -70,7 +91,7 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
     if args.audio {
         return super::audio_devices(ctx);
     }
-    if let Some(rows) = from_daemon(ctx).await {
+    if let Some(rows) = from_daemon(ctx, args.search.as_deref()).await {
         return print(ctx, &rows);
     }
     let cfg = ctx.load_client_config()?;
@@ -88,10 +109,17 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
         }
         Err(e) => return Err(e.into()),
     };
-    let rows: Vec<Row> = registry
-        .devices
-        .iter()
-        .map(|d| {
+    let found = match &args.search {
+        Some(q) => Some(search_offline(&cfg, &registry, &db, q).await?),
+        None => None,
+    };
+    let listed: Vec<(&hub_skills::Device, Option<&DeviceHit>)> = match &found {
+        Some(hits) => hits.iter().filter_map(|h| Some((registry.device(&h.id)?, Some(h)))).collect(),
+        None => registry.devices.iter().map(|d| (d, None)).collect(),
+    };
+    let rows: Vec<Row> = listed
+        .into_iter()
+        .map(|(d, hit)| {
             let st = states.get(&d.id);
             let dialect = d.dialect.as_ref().map(|x| x.name().to_string());
             Row {
@@ -104,10 +132,36 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
                 origin: d.origin.as_str().to_string(),
                 state: st.map(|s| s.state.clone()),
                 state_updated_at: st.map(|s| s.updated_at),
+                matched: hit.map(|h| h.matched.to_string()),
+                score: hit.and_then(|h| h.score).map(f64::from),
             }
         })
         .collect();
     print(ctx, &rows)
+}
+
+/// `--search` without a daemon: the config's devices, by meaning with the
+/// config's `[store] semantic_search` (vectors kept in the database).
+async fn search_offline(cfg: &Config, registry: &Registry, db: &Path, q: &str) -> anyhow::Result<Vec<DeviceHit>> {
+    let store = Store::open_existing(db).await.context("--search keeps the names' vectors in the database")?;
+    let encoder = cfg.store.semantic_search.then(|| cfg.encoder_dir()).flatten();
+    let embed = encoder.map(EmbedService::spawn);
+    let found = find_devices(&store, embed.as_ref(), registry, q, registry.devices.len()).await;
+    if let Some(e) = &embed {
+        e.shutdown(tokio::time::Instant::now() + std::time::Duration::from_secs(10)).await;
+    }
+    store.close().await;
+    Ok(found?)
+}
+
+/// `q` for a URL's query string.
+fn percent_encode(q: &str) -> String {
+    q.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 fn print(ctx: &Ctx, rows: &[Row]) -> anyhow::Result<ExitCode> {
@@ -125,8 +179,13 @@ fn print(ctx: &Ctx, rows: &[Row]) -> anyhow::Result<ExitCode> {
             (Some(s), None) => s.to_string(),
             _ => "-".to_string(),
         };
+        let how = match (&r.matched, r.score) {
+            (Some(m), Some(s)) => format!("  ({m} {s:.2})"),
+            (Some(m), None) => format!("  ({m})"),
+            _ => String::new(),
+        };
         println!(
-            "{:<w_id$}  {:<w_name$}  {:<w_area$}  {:<12}  {:<13}  {}",
+            "{:<w_id$}  {:<w_name$}  {:<w_area$}  {:<12}  {:<13}  {}{how}",
             r.id,
             r.name,
             r.area.as_deref().unwrap_or("-"),

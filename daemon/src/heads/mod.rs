@@ -170,7 +170,9 @@ impl HeadsService {
             }
             return;
         };
-        let want = train::fingerprint(nlu.registry(), templates.language());
+        // The tuned layers belong to one encoder's weights (hashed once).
+        let encoder = crate::services::encoder_identity(&self.paths.encoder).unwrap_or_default();
+        let want = train::fingerprint(nlu.registry(), templates.language(), &encoder);
         if lock(&self.status).meta.as_ref().is_some_and(|m| m.fingerprint == want) {
             return;
         }

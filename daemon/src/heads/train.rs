@@ -86,12 +86,13 @@ pub fn files(dir: &Path) -> (PathBuf, PathBuf) {
 /// `tuned-encoder`: the encoder's layers fine-tuned with the heads.
 pub const METHOD: &str = "tuned-encoder";
 
-/// FNV-1a over the registry's JSON, the language and [`METHOD`]: stable
-/// across builds.
-pub fn fingerprint(reg: &Registry, language: &str) -> String {
+/// FNV-1a over the registry's JSON, the language, [`METHOD`] and the
+/// encoder's identity ([`crate::services::encoder_identity`]: the tuned
+/// layers continue that encoder's lower ones): stable across builds.
+pub fn fingerprint(reg: &Registry, language: &str, encoder: &str) -> String {
     let json = serde_json::to_vec(reg).unwrap_or_default();
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let tail = [b"\0".as_slice(), language.as_bytes(), b"\0", METHOD.as_bytes()];
+    let tail = [b"\0".as_slice(), language.as_bytes(), b"\0", METHOD.as_bytes(), b"\0", encoder.as_bytes()];
     for b in json.iter().chain(tail.into_iter().flatten()) {
         h ^= u64::from(*b);
         h = h.wrapping_mul(0x0100_0000_01b3);
@@ -146,6 +147,9 @@ pub fn train(
     now_ms: i64,
 ) -> Result<Trained, HeadsError> {
     let t0 = Instant::now();
+    let weights = encoder.dir().join("model.safetensors");
+    let encoder_id =
+        crate::services::encoder_identity(encoder.dir()).map_err(|source| HeadsError::Io { path: weights, source })?;
     let all = corpus::generate(nlu, reg, plan.per_intent, plan.seed);
     let (train_set, held_set) = all.split(plan.held_out, plan.seed);
     let train_ex: Vec<TrainExample> = train_set.examples.iter().map(example).collect();
@@ -180,7 +184,7 @@ pub fn train(
     let accepted: Vec<bool> = scored.iter().filter(|(c, _)| *c >= threshold).map(|(_, ok)| *ok).collect();
     let ratio = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
     let meta = HeadsMeta {
-        fingerprint: fingerprint(reg, nlu.language()),
+        fingerprint: fingerprint(reg, nlu.language(), &encoder_id),
         temperature,
         threshold,
         language: nlu.language().to_string(),
@@ -363,11 +367,12 @@ mod tests {
     #[test]
     fn fingerprint_follows_the_registry() {
         let (reg, _) = demo();
-        let a = fingerprint(&reg, "en");
-        assert_eq!(a, fingerprint(&reg.clone(), "en"));
-        assert_ne!(a, fingerprint(&reg, "de"));
+        let a = fingerprint(&reg, "en", "minilm@sha256:1");
+        assert_eq!(a, fingerprint(&reg.clone(), "en", "minilm@sha256:1"));
+        assert_ne!(a, fingerprint(&reg, "de", "minilm@sha256:1"));
+        assert_ne!(a, fingerprint(&reg, "en", "minilm@sha256:2"), "other encoder weights");
         let mut other = reg.clone();
         other.devices.pop();
-        assert_ne!(a, fingerprint(&other, "en"));
+        assert_ne!(a, fingerprint(&other, "en", "minilm@sha256:1"));
     }
 }

@@ -9,15 +9,18 @@
 //! - [`index`]: the task that embeds turns as they are stored (and any the
 //!   store lacks at start, newest first).
 //! - [`rank`]: the pure ranking, [`search_turns`] the store around it.
+//! - [`devices`]: the registry's devices found by their names' meaning
+//!   (`GET /api/devices?q=`, `hubd devices --search`).
 
+pub mod devices;
 pub mod index;
 mod service;
 
 use std::collections::HashSet;
-use std::path::Path;
 
 use serde::Serialize;
 
+pub use crate::services::encoder_identity;
 use crate::store::{DialogueTurn, Store, StoreError};
 pub use service::{EmbedError, EmbedService, Embedded};
 
@@ -29,20 +32,6 @@ pub const MIN_SCORE: f32 = 0.4;
 
 /// How many literal matches are considered beside the vectors.
 const LITERAL_CANDIDATES: u32 = 500;
-
-/// The encoder's identity stored beside its vectors: the directory's name
-/// and the first 64 bits of the SHA-256 of its weights, so another encoder
-/// (or other weights under the same name) never mixes with them.
-pub fn encoder_identity(dir: &Path) -> std::io::Result<String> {
-    use sha2::{Digest, Sha256};
-    let mut file = std::fs::File::open(dir.join("model.safetensors"))?;
-    let mut hash = Sha256::new();
-    std::io::copy(&mut file, &mut hash)?;
-    let digest = hash.finalize();
-    let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
-    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    Ok(format!("{name}@sha256:{hex}"))
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum SearchError {
@@ -62,7 +51,7 @@ pub struct Hit {
     pub text_match: bool,
 }
 
-fn dot(a: &[f32], b: &[f32]) -> Option<f32> {
+pub(crate) fn dot(a: &[f32], b: &[f32]) -> Option<f32> {
     (a.len() == b.len()).then(|| a.iter().zip(b).map(|(x, y)| x * y).sum())
 }
 
@@ -77,20 +66,21 @@ pub fn rank(
     limit: usize,
     min_score: f32,
 ) -> Vec<Hit> {
-    let mut hits: Vec<Hit> = vectors
-        .iter()
-        .filter_map(|(id, v)| {
-            let score = dot(query, v);
-            let text_match = literal.contains(id);
-            (text_match || score.is_some_and(|s| s >= min_score)).then_some(Hit { id: *id, score, text_match })
+    let mut scores: Vec<(i64, Option<f32>)> = vectors.iter().map(|(id, v)| (*id, dot(query, v))).collect();
+    let with_vector: HashSet<i64> = vectors.iter().map(|v| v.0).collect();
+    scores.extend(literal.iter().filter(|id| !with_vector.contains(id)).map(|&id| (id, None)));
+    rank_scores(scores, literal, limit, min_score)
+}
+
+/// [`rank`] over similarities already computed (`None`: no vector).
+pub fn rank_scores(scores: Vec<(i64, Option<f32>)>, literal: &HashSet<i64>, limit: usize, min_score: f32) -> Vec<Hit> {
+    let mut hits: Vec<Hit> = scores
+        .into_iter()
+        .filter_map(|(id, score)| {
+            let text_match = literal.contains(&id);
+            (text_match || score.is_some_and(|s| s >= min_score)).then_some(Hit { id, score, text_match })
         })
         .collect();
-    let with_vector: HashSet<i64> = vectors.iter().map(|v| v.0).collect();
-    hits.extend(literal.iter().filter(|id| !with_vector.contains(id)).map(|&id| Hit {
-        id,
-        score: None,
-        text_match: true,
-    }));
     hits.sort_by(|a, b| {
         let s = |h: &Hit| h.score.unwrap_or(f32::NEG_INFINITY);
         b.text_match.cmp(&a.text_match).then(s(b).total_cmp(&s(a))).then(b.id.cmp(&a.id))

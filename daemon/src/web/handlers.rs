@@ -9,8 +9,8 @@ use warp::{Rejection, Reply};
 use super::Api;
 use super::errors::ApiError;
 use super::models::{
-    CommandDto, CommandRequest, DeviceDto, EnqueuedCommand, EnqueuedDto, EventCounters, Health, ListQuery,
-    OutboxCounters, SayRequest, StatusDto, UnderstandRequest,
+    CommandDto, CommandRequest, DeviceDto, DeviceQuery, EnqueuedCommand, EnqueuedDto, EventCounters, FoundDevice,
+    Health, ListQuery, OutboxCounters, SayRequest, StatusDto, UnderstandRequest,
 };
 use crate::outbox::OutboxError;
 use crate::pipeline::{Modality, Origin, PipelineError};
@@ -293,27 +293,54 @@ pub async fn understand(req: UnderstandRequest, api: Api) -> Result<impl Reply, 
     Ok(warp::reply::json(&crate::pipeline::UnderstandingDto::new(req.text.trim(), u.as_ref())))
 }
 
-#[utoipa::path(get, path = "/api/devices", tag = "devices",
-    responses((status = 200, description = "Every device with its last known state", body = [DeviceDto])))]
-pub async fn devices(api: Api) -> Result<impl Reply, Rejection> {
+fn search_failed(e: crate::search::SearchError) -> Rejection {
+    ApiError::Internal(format!("device search: {e}")).rejection()
+}
+
+#[utoipa::path(get, path = "/api/devices", tag = "devices", params(DeviceQuery),
+    responses((status = 200, description = "Every device with its last known state; with `q`, those about it, best \
+first, each with `match` and `score`", body = [FoundDevice])))]
+pub async fn devices(q: DeviceQuery, api: Api) -> Result<warp::reply::Response, Rejection> {
     let registry = api.registry.get();
-    let out: Vec<DeviceDto> = registry
-        .devices
-        .iter()
-        .map(|d| DeviceDto {
-            id: d.id.clone(),
-            name: d.name.clone(),
-            kind: d.kind,
-            area: d.area.clone(),
-            floor: registry.device_floor(d).map(|f| f.id.clone()),
-            features: d.features.clone(),
-            commandable: d.dialect.is_some(),
-            state: api.outbox.state(&d.id),
-            origin: d.origin,
-            dialect: d.dialect.as_ref().map(|x| x.name().to_string()),
+    let dto = |d: &hub_skills::Device| DeviceDto {
+        id: d.id.clone(),
+        name: d.name.clone(),
+        kind: d.kind,
+        area: d.area.clone(),
+        floor: registry.device_floor(d).map(|f| f.id.clone()),
+        features: d.features.clone(),
+        commandable: d.dialect.is_some(),
+        state: api.outbox.state(&d.id),
+        origin: d.origin,
+        dialect: d.dialect.as_ref().map(|x| x.name().to_string()),
+    };
+    let Some(text) = q.q.as_deref().map(str::trim).filter(|s| !s.is_empty()) else {
+        let out: Vec<DeviceDto> = registry.devices.iter().map(dto).collect();
+        return Ok(warp::reply::json(&out).into_response());
+    };
+    if text.chars().count() > 200 {
+        return Err(ApiError::BadRequest("`q` is longer than 200 characters".into()).rejection());
+    }
+    let limit = q.limit.unwrap_or(20).clamp(1, 500) as usize;
+    let found = crate::search::devices::find_devices(&api.store, api.embed.as_ref(), &registry, text, limit).await;
+    let hits = match found {
+        Ok(h) => h,
+        // The encoder did not load: by their words only.
+        Err(crate::search::SearchError::Embed(crate::search::EmbedError::Unavailable(_))) => {
+            crate::search::devices::find_devices(&api.store, None, &registry, text, limit)
+                .await
+                .map_err(search_failed)?
+        }
+        Err(e) => return Err(search_failed(e)),
+    };
+    let out: Vec<FoundDevice> = hits
+        .into_iter()
+        .filter_map(|h| {
+            let d = registry.device(&h.id)?;
+            Some(FoundDevice { device: dto(d), score: h.score, matched: h.matched })
         })
         .collect();
-    Ok(warp::reply::json(&out))
+    Ok(warp::reply::json(&out).into_response())
 }
 
 #[utoipa::path(get, path = "/api/commands", tag = "devices", params(ListQuery),

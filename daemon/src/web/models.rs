@@ -52,6 +52,34 @@ impl std::fmt::Debug for LoginRequest {
     }
 }
 
+/// `GET /api/devices?q=&limit=`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceQuery {
+    /// Only devices about this: whose id, name, an alias or area contains
+    /// it, and with `[store] semantic_search` those whose names are close
+    /// in meaning; best first.
+    #[serde(default)]
+    pub q: Option<String>,
+    /// With `q`: at most this many (default 20).
+    #[serde(default)]
+    pub limit: Option<u32>,
+}
+
+/// A device found by `GET /api/devices?q=`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FoundDevice {
+    #[serde(flatten)]
+    pub device: DeviceDto,
+    /// Best cosine similarity of the device's names to the query (absent
+    /// without `[store] semantic_search`).
+    pub score: Option<f32>,
+    /// `text` or `meaning`.
+    #[serde(rename = "match")]
+    pub matched: &'static str,
+}
+
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {

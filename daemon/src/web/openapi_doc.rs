@@ -15,7 +15,8 @@ use warp::http::{HeaderValue, header};
 
 use super::models::{
     CommandDto, CommandRequest, DeviceCommandRequest, DeviceDto, EnqueuedCommand, EnqueuedDto, ErrorBody, ErrorDetail,
-    EventCounters, Health, Layout, ListenReply, LoginRequest, OutboxCounters, SayRequest, StatusDto, UnderstandRequest,
+    EventCounters, FoundDevice, Health, Layout, ListenReply, LoginRequest, OutboxCounters, SayRequest, StatusDto,
+    UnderstandRequest,
 };
 use super::{automations, camera, camera_ask, dashboard, events, handlers, session};
 
@@ -34,7 +35,7 @@ use super::{automations, camera, camera_ask, dashboard, events, handlers, sessio
     ),
     components(schemas(
         ErrorBody, ErrorDetail, Health, SayRequest, UnderstandRequest, CommandRequest, DeviceCommandRequest,
-        LoginRequest, DeviceDto, Layout, ListenReply, crate::pipeline::Outcome, crate::pipeline::CommandOutcome,
+        LoginRequest, DeviceDto, FoundDevice, Layout, ListenReply, crate::pipeline::Outcome, crate::pipeline::CommandOutcome,
         crate::store::DialogueTurn, crate::search::ScoredTurn, crate::store::CommandStatus, crate::store::Role, crate::store::Modality,
         StatusDto, OutboxCounters, EventCounters, CommandDto, EnqueuedDto, EnqueuedCommand,
         crate::pipeline::UnderstandingDto, crate::services::Branch, crate::latency::Summary,
