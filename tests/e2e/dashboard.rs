@@ -105,6 +105,8 @@ fn dashboard_in_headless_chromium() {
     }
     assert!(found["latency"].to_string().contains("text request → reply"), "{found}");
     assert!(found["history_rows"].as_u64().unwrap() >= 1);
+    // The home page's search found the reading lamp by what its name means.
+    assert!(found["device_search"].as_str().unwrap().contains("Reading Lamp"), "{found}");
     assert_eq!(found["cameras"], "No cameras are configured.");
     assert!(
         ["Automations are not available.", "No automations are configured."]

@@ -112,6 +112,25 @@ def main():
         found["kitchen_state"] = card.locator(".st").first.text_content()
         page.screenshot(path=os.path.join(OUT, "dashboard-desktop-home.png"), full_page=True)
 
+        # Find a device: by the meaning of its name (no word in common
+        # with "Reading Lamp"), then by its words; cleared, every device
+        # is listed again.
+        page.fill("#find-q", "something to read by")
+        page.click("#find-form button")
+        hits = page.locator("#floors [data-device]")
+        expect(hits).to_have_count(1)
+        expect(hits.first).to_have_attribute("data-device", "light.living_room_lamp")
+        expect(hits.first).to_contain_text("(meaning 0.")
+        found["device_search"] = hits.first.text_content()
+        page.fill("#find-q", "kitchen")
+        page.click("#find-form button")
+        expect(page.locator('#floors [data-device="light.kitchen"]')).to_contain_text("(words)")
+        expect(page.locator('#floors [data-device="light.living_room_lamp"]')).to_have_count(0)
+        page.fill("#find-q", "")
+        page.click("#find-form button")
+        expect(page.get_by_role("heading", name="Ground Floor")).to_be_visible()
+        expect(page.locator('#floors [data-device="light.living_room_lamp"]')).to_have_count(1)
+
         # Talk: a typed request, its reply, intent and command ack.
         page.click('a[href="#/talk"]')
         page.fill("#say-text", "turn on the living room light")

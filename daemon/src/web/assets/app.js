@@ -67,7 +67,7 @@ $("#logout").addEventListener("click", async () => {
 });
 
 // --- routing ---------------------------------------------------------------
-const pages = { home: loadHome, talk: () => $("#say-text").focus(), history: loadHistory,
+const pages = { home: showHome, talk: () => $("#say-text").focus(), history: loadHistory,
   cameras: loadCameras, automations: loadAutomations, system: loadSystem };
 
 function route() {
@@ -157,6 +157,39 @@ async function loadHome() {
   }
   if (!list.length) root.append(el("p", { text: "No devices are configured." }));
 }
+
+// The home page lists every device, or those a search found: by their
+// words first, then by the meaning of their names when the daemon has
+// [store] semantic_search on. Each found card says how it matched.
+function showHome() {
+  return $("#find-q").value.trim() ? findDevices() : loadHome();
+}
+
+async function findDevices() {
+  const q = $("#find-q").value.trim();
+  if (!q) return loadHome();
+  const root = $("#floors");
+  let hits;
+  try {
+    hits = await api("GET", `/api/devices?${new URLSearchParams({ q, limit: "12" })}`);
+  } catch (e) {
+    root.replaceChildren(el("p", { class: "error", role: "alert", text: `Search failed: ${e.message}` }));
+    return;
+  }
+  root.replaceChildren();
+  devices.clear();
+  const grid = el("div", { class: "grid" });
+  for (const dto of hits) {
+    const c = card(dto);
+    const how = dto.match === "text" ? "words" : `meaning ${dto.score.toFixed(2)}`;
+    c.querySelector(".name").after(el("span", { class: "st", "data-match": dto.match, text: `(${how})` }));
+    grid.append(c);
+  }
+  root.append(el("section", { "aria-label": "Found devices" }, el("h3", { text: `Found for “${q}”` }),
+    hits.length ? grid : el("p", { text: "No device matches." })));
+}
+$("#find-form").addEventListener("submit", (e) => { e.preventDefault(); findDevices(); });
+$("#find-q").addEventListener("search", () => { if (!$("#find-q").value.trim()) loadHome(); });
 
 function send(d, action, label) {
   setStatus(d, "sending", null);
