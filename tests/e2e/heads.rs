@@ -41,6 +41,12 @@ fn trained_heads_answer_what_templates_miss_and_retrain_on_a_new_registry() {
     assert!(dir.path().join("heads.safetensors").is_file() && dir.path().join("heads.json").is_file());
     assert!(meta["held_out_intent_accuracy"].as_f64().unwrap() > 0.85, "{report}");
     assert!(meta["held_out_precision"].as_f64().unwrap() >= 0.95, "{report}");
+    // Slot F1 per type, over the slots the home's phrasings hold out.
+    let slots = report["held_out_slots"].as_object().unwrap();
+    for slot in ["name", "area"] {
+        let f1 = slots[slot]["f1"].as_f64().unwrap();
+        assert!(slots[slot]["gold"].as_u64().unwrap() > 0 && (0.5..=1.0).contains(&f1), "{report}");
+    }
     let threshold = meta["threshold"].as_f64().unwrap();
     assert!((0.5..=1.0).contains(&threshold), "{report}");
 

@@ -61,7 +61,10 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
     let (heads_path, _) = train::files(&dir);
     let m = &trained.meta;
     if ctx.json {
-        println!("{}", serde_json::json!({"path": heads_path, "meta": m}));
+        let slots: serde_json::Map<String, serde_json::Value> = (trained.report.held_out.per_slot.iter())
+            .map(|(slot, c)| (slot.clone(), serde_json::json!({"f1": c.f1(), "gold": c.gold})))
+            .collect();
+        println!("{}", serde_json::json!({"path": heads_path, "meta": m, "held_out_slots": slots}));
     } else {
         let pct = |x: f64| format!("{:.1} %", x * 100.0);
         println!("Trained the heads in {:.1} s: {}", m.seconds, heads_path.display());
@@ -79,6 +82,27 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
             pct(m.held_out_precision)
         );
         println!("  training set: intent accuracy {}", pct(trained.report.train.intent_accuracy));
+        let held = &trained.report.held_out;
+        if !held.per_slot.is_empty() {
+            println!("  held-out slot F1 by type (gold spans):");
+            for (slot, c) in &held.per_slot {
+                println!("    {slot:<14} {:>7} ({})", pct(c.f1()), c.gold);
+            }
+        }
+        // A few misses of each of the three weakest types.
+        let mut weakest: Vec<(&String, f64)> = held.per_slot.iter().map(|(s, c)| (s, c.f1())).collect();
+        weakest.sort_by(|a, b| a.1.total_cmp(&b.1));
+        for (slot, _) in weakest.iter().take(3) {
+            let prefix = format!("{slot}=");
+            let has = |v: &[String]| v.iter().any(|x| x.starts_with(&prefix));
+            let misses: Vec<_> = held.slot_misses.iter().filter(|m| has(&m.want) || has(&m.got)).take(4).collect();
+            if !misses.is_empty() {
+                println!("  held-out {slot} misses (expected / tagged):");
+            }
+            for m in misses {
+                println!("    {:?}: {} / {}", m.text, m.want.join(", "), m.got.join(", "));
+            }
+        }
         if !trained.confusions.is_empty() {
             println!("  most confused on held-out (expected -> answered):");
             for (gold, got, n) in trained.confusions.iter().take(8) {

@@ -60,6 +60,16 @@ pub fn token_tags(tokens: &TokenizedText, spans: &[(Range<usize>, usize)]) -> Ve
         .collect()
 }
 
+/// `text[at..]` starts with a unit (a letter or a sign such as `°`) right
+/// after a digit.
+fn unit_after_number(text: &str, at: usize) -> bool {
+    let (Some(before), Some(after)) = (text.get(..at), text.get(at..)) else { return false };
+    before.ends_with(|c: char| c.is_ascii_digit()) && after.starts_with(|c: char| !c.is_numeric())
+}
+
+/// Sentence punctuation a span may have picked up at its end ("outside.").
+const TRAILING: &[char] = &['.', ',', '!', '?', ';', ':'];
+
 /// Spans from per-token `(tag id, probability)` on `text`, whose
 /// tokenisation is `tokens`. Tags out of range are treated as `O`.
 pub fn decode_spans(text: &str, tokens: &TokenizedText, tags: &[(i64, f32)], slot_types: &[String]) -> Vec<SlotSpan> {
@@ -73,9 +83,16 @@ pub fn decode_spans(text: &str, tokens: &TokenizedText, tags: &[(i64, f32)], slo
     let close = |open: &mut Option<Open>, out: &mut Vec<SlotSpan>| {
         if let Some(o) = open.take()
             && let (Some(name), Some(t)) = (slot_types.get(o.slot), text.get(o.start..o.end))
+            && let t = t.trim_end_matches(|c: char| TRAILING.contains(&c) || c.is_whitespace())
+            && !t.is_empty()
         {
             let confidence = o.probs.iter().sum::<f32>() / o.probs.len().max(1) as f32;
-            out.push(SlotSpan { slot: name.clone(), range: o.start..o.end, text: t.to_string(), confidence });
+            out.push(SlotSpan {
+                slot: name.clone(),
+                range: o.start..o.start + t.len(),
+                text: t.to_string(),
+                confidence,
+            });
         }
     };
     let mut open: Option<Open> = None;
@@ -91,10 +108,16 @@ pub fn decode_spans(text: &str, tokens: &TokenizedText, tags: &[(i64, f32)], slo
         }
         let w = tokens.words.get(i).copied().flatten();
         if w.is_some() && w == word {
-            // A later piece of the same word: follow the first piece.
+            // A later piece of the same word follows the first piece, except
+            // that a number ends where its glued unit starts ("4900" of
+            // "4900kelvin") when the unit's piece is tagged outside.
             if word_in_span && let Some(o) = open.as_mut() {
-                o.end = b;
-                o.probs.push(p);
+                if tag == 0 && unit_after_number(text, a) {
+                    word_in_span = false;
+                } else {
+                    o.end = b;
+                    o.probs.push(p);
+                }
             }
             continue;
         }
@@ -149,6 +172,12 @@ mod tests {
         assert_eq!((got[1].slot.as_str(), got[1].text.as_str()), ("name", "lamp"));
     }
 
+    /// Gold span -> tags -> spans.
+    fn encode_decode_round_trip(text: &str, t: &TokenizedText, slots: &[String], span: Range<usize>) -> Vec<String> {
+        let tags: Vec<(i64, f32)> = token_tags(t, &[(span, 0)]).into_iter().map(|g| (g.max(0), 1.0)).collect();
+        decode_spans(text, t, &tags, slots).into_iter().map(|s| s.text).collect()
+    }
+
     #[test]
     fn decoding_is_lenient_and_word_aligned() {
         let (text, t) = toks();
@@ -163,6 +192,41 @@ mod tests {
         // B- after B- of the same slot starts a new span.
         let tags = [(0, 1.0), (0, 1.0), (0, 1.0), (0, 1.0), (1, 1.0), (1, 1.0), (0, 1.0), (0, 1.0), (0, 1.0)];
         assert_eq!(decode_spans(&text, &t, &tags, &slots).len(), 2);
+        // A number glued to its unit: the unit's piece tagged O ends the
+        // span there; tagged inside, it stays in the span; a letter piece
+        // after letters follows its word either way.
+        let text = "set it to 4900kelvin".to_string();
+        let offsets = vec![(0, 0), (0, 3), (4, 6), (7, 9), (10, 13), (13, 14), (14, 17), (17, 20), (0, 0)];
+        let words = vec![None, Some(0), Some(1), Some(2), Some(3), Some(3), Some(3), Some(3), None];
+        let special = words.iter().map(Option::is_none).collect();
+        let t = TokenizedText { ids: vec![0; 9], offsets, special, words };
+        let slots = vec!["temperature".to_string()];
+        let spans = |tags: &[(i64, f32)]| -> Vec<String> {
+            decode_spans(&text, &t, tags, &slots).into_iter().map(|s| s.text).collect()
+        };
+        let o = (0, 1.0);
+        assert_eq!(spans(&[o, o, o, o, (1, 1.0), (2, 1.0), o, o, o]), ["4900"]);
+        assert_eq!(spans(&[o, o, o, o, (1, 1.0), o, (2, 1.0), (2, 1.0), o]), ["4900kelvin"]);
+        assert_eq!(spans(&[o, o, o, o, (1, 1.0), (2, 1.0), (2, 1.0), o, o]), ["4900kelvin"]);
+        assert_eq!(encode_decode_round_trip(&text, &t, &slots, 10..14), ["4900"]);
+        // A degree sign is a unit too.
+        let text = "set it to 21°".to_string();
+        let offsets = vec![(0, 0), (0, 3), (4, 6), (7, 9), (10, 12), (12, 14), (0, 0)];
+        let words = vec![None, Some(0), Some(1), Some(2), Some(3), Some(3), None];
+        let special = words.iter().map(Option::is_none).collect();
+        let t = TokenizedText { ids: vec![0; 7], offsets, special, words };
+        let got = decode_spans(&text, &t, &[o, o, o, o, (1, 1.0), o, o], &slots);
+        assert_eq!(got.iter().map(|s| s.text.as_str()).collect::<Vec<_>>(), ["21"]);
+        // Sentence punctuation at a span's end is not part of the value;
+        // a span of punctuation alone is dropped.
+        let text = "what is outside .".to_string();
+        let offsets = vec![(0, 0), (0, 4), (5, 7), (8, 15), (16, 17), (0, 0)];
+        let words = vec![None, Some(0), Some(1), Some(2), Some(3), None];
+        let special = words.iter().map(Option::is_none).collect();
+        let t = TokenizedText { ids: vec![0; 6], offsets, special, words };
+        let got = decode_spans(&text, &t, &[o, o, o, (1, 1.0), (2, 1.0), o], &slots);
+        assert_eq!((got[0].text.as_str(), got[0].range.clone()), ("outside", 8..15));
+        assert!(decode_spans(&text, &t, &[o, o, o, o, (1, 1.0), o], &slots).is_empty());
         // Too few tags: decodes what is there.
         assert!(decode_spans(&text, &t, &[], &slots).is_empty());
     }

@@ -42,7 +42,10 @@ mod tune;
 pub use bio::{IGNORE, SlotSpan, decode_spans, tag_names, token_tags};
 pub use io::HEADS_FORMAT;
 use mlp::Mlp;
-pub use train::{Metrics, SlotLabel, TrainExample, TrainOptions, TrainReport, evaluate, train_heads};
+pub use train::{
+    MAX_SLOT_MISSES, Metrics, SlotCounts, SlotLabel, SlotMiss, TrainExample, TrainOptions, TrainReport, evaluate,
+    train_heads,
+};
 
 /// The intent of anything the heads should not act on.
 pub const NONE_INTENT: &str = "none";

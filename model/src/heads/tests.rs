@@ -219,6 +219,13 @@ fn heads_learn_intents_and_slots_and_generalise() {
     // which is why a real corpus needs many phrasings and synonyms.
     assert!(report.held_out.slot_f1 >= 0.85, "{report:?}");
     assert!(report.held_out.intent_accuracy >= 0.3, "{report:?}");
+    // The per-type counts add up to the overall span F1 (2 TP / (predicted
+    // + gold)), and each miss listed is an example whose spans differ.
+    let m = &report.held_out;
+    let (right, total) = m.per_slot.values().fold((0, 0), |(r, t), c| (r + c.right, t + c.gold + c.predicted));
+    assert!((2.0 * right as f64 / total as f64 - m.slot_f1).abs() < 1e-9, "{:?}", m.per_slot);
+    assert!(m.per_slot.keys().all(|k| ["area", "name"].contains(&k.as_str())), "{:?}", m.per_slot);
+    assert!(m.slot_misses.iter().all(|x| x.want != x.got) && m.slot_misses.len() <= crate::heads::MAX_SLOT_MISSES);
     // evaluate() on fresh features agrees with the report.
     let again = evaluate(&enc, &heads, &sets.held_template).unwrap();
     assert!((again.intent_accuracy - report.held_out.intent_accuracy).abs() < 1e-9);

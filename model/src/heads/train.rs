@@ -14,7 +14,7 @@
 //! states below them kept from that one pass ([`super::tune`]). Metrics:
 //! intent accuracy, and slot precision/recall/F1 over exact `(slot, byte
 //! range)` spans.
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 use std::time::Instant;
 
@@ -93,6 +93,38 @@ pub struct Metrics {
     pub slot_precision: f64,
     pub slot_recall: f64,
     pub slot_f1: f64,
+    /// Span counts per slot type (a wrong range or type counts against
+    /// both the predicted and the gold type).
+    pub per_slot: BTreeMap<String, SlotCounts>,
+    /// The first [`MAX_SLOT_MISSES`] examples whose spans were not exactly
+    /// the gold ones.
+    pub slot_misses: Vec<SlotMiss>,
+}
+
+/// How many wrong examples [`Metrics::slot_misses`] keeps.
+pub const MAX_SLOT_MISSES: usize = 200;
+
+/// Exact-span counts of one slot type.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct SlotCounts {
+    pub gold: usize,
+    pub predicted: usize,
+    pub right: usize,
+}
+
+impl SlotCounts {
+    pub fn f1(&self) -> f64 {
+        let total = self.gold + self.predicted;
+        if total == 0 { 1.0 } else { 2.0 * self.right as f64 / total as f64 }
+    }
+}
+
+/// An example whose spans were wrong: `slot=value` as written in `text`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SlotMiss {
+    pub text: String,
+    pub want: Vec<String>,
+    pub got: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -228,6 +260,8 @@ fn score(heads: &MultiTaskHeads, f: &Features, examples: &[TrainExample]) -> Res
     let (p, tag) = probs.f_max_dim(-1, false).map_err(&t)?;
     let (p, tag) = (Vec::<f32>::try_from(&p).map_err(&t)?, Vec::<i64>::try_from(&tag).map_err(&t)?);
     let (mut right, mut tp, mut predicted, mut gold) = (0usize, 0usize, 0usize, 0usize);
+    let mut per_slot: BTreeMap<String, SlotCounts> = BTreeMap::new();
+    let mut slot_misses = Vec::new();
     for (i, e) in examples.iter().enumerate() {
         let (Some(r), Some(toks), Some(&pi)) = (f.ranges.get(i), f.tokenized.get(i), intents.get(i)) else {
             continue;
@@ -242,6 +276,20 @@ fn score(heads: &MultiTaskHeads, f: &Features, examples: &[TrainExample]) -> Res
         tp += want.intersection(&got).count();
         predicted += got.len();
         gold += want.len();
+        for &(slot, ..) in &want {
+            per_slot.entry(slot.to_string()).or_default().gold += 1;
+        }
+        for span @ &(slot, ..) in &got {
+            let c = per_slot.entry(slot.to_string()).or_default();
+            c.predicted += 1;
+            c.right += usize::from(want.contains(span));
+        }
+        if want != got && slot_misses.len() < MAX_SLOT_MISSES {
+            let show = |set: &BTreeSet<(&str, usize, usize)>| -> Vec<String> {
+                set.iter().map(|&(slot, a, b)| format!("{slot}={}", e.text.get(a..b).unwrap_or("?"))).collect()
+            };
+            slot_misses.push(SlotMiss { text: e.text.clone(), want: show(&want), got: show(&got) });
+        }
     }
     let ratio = |a: usize, b: usize| if b == 0 { 1.0 } else { a as f64 / b as f64 };
     let (precision, recall) = (ratio(tp, predicted), ratio(tp, gold));
@@ -252,6 +300,8 @@ fn score(heads: &MultiTaskHeads, f: &Features, examples: &[TrainExample]) -> Res
         slot_precision: precision,
         slot_recall: recall,
         slot_f1: f1,
+        per_slot,
+        slot_misses,
     })
 }
 
