@@ -487,9 +487,17 @@ pub fn subscribe(web: u16, last_event_id: Option<u64>) -> std::sync::mpsc::Recei
     let extra = last_event_id.map(|id| format!("Last-Event-ID: {id}\r\n")).unwrap_or_default();
     write!(s, "GET /api/events HTTP/1.1\r\nHost: 127.0.0.1:{web}\r\nAccept: text/event-stream\r\n{extra}\r\n")
         .expect("request");
+    // The daemon subscribes to the bus before it answers, so once the
+    // response's head is here no later event can be missed (a request made
+    // right after this returns has its first stage on the stream).
+    let mut r = std::io::BufReader::new(s);
+    r.get_ref().set_read_timeout(Some(std::time::Duration::from_secs(10))).expect("timeout");
+    let mut head = String::new();
+    while std::io::BufRead::read_line(&mut r, &mut head).is_ok_and(|n| n > 0) && !head.ends_with("\r\n\r\n") {}
+    assert!(head.starts_with("HTTP/1.1 200"), "GET /api/events answered {head:?}");
+    r.get_ref().set_read_timeout(None).expect("timeout");
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let r = std::io::BufReader::new(s);
         let (mut id, mut event, mut data) = (0u64, String::new(), String::new());
         for line in std::io::BufRead::lines(r) {
             let Ok(line) = line else { break };
