@@ -56,6 +56,10 @@ pub fn engine_spec(
 /// Longest a generation waits for a client that stopped reading before
 /// cancelling it (the model serves one request at a time).
 const SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+/// Tokens buffered per response between the model and the HTTP writer:
+/// enough to smooth the writer's pace, few enough that a client that stops
+/// reading fills them (and is cut off) soon after the socket's buffers.
+const STREAM_BUFFER: usize = 16;
 /// Longest one chat request may generate.
 const GENERATION_DEADLINE: std::time::Duration = std::time::Duration::from_secs(300);
 
@@ -133,7 +137,7 @@ impl LlmService {
             threads: self.threads,
             send_timeout: SEND_TIMEOUT,
             deadline: Some(GENERATION_DEADLINE),
-            ..GeneratorOptions::default()
+            stream_buffer: STREAM_BUFFER,
         };
         let copies = spec.copies();
         let res = tokio::task::spawn_blocking(move || Generator::spawn(copies, opts, move |i| spec.load(i))).await;

@@ -242,7 +242,7 @@ pub enum WebError {
 /// Kernel send buffer of each connection (Linux doubles it). Fixed instead
 /// of autotuned (up to 4 MiB): a client that stops reading then holds at
 /// most this much, and a stalled stream is noticed within seconds.
-const SEND_BUFFER: u32 = 32 * 1024;
+const SEND_BUFFER: u32 = 16 * 1024;
 
 /// A listening socket whose accepted connections inherit [`SEND_BUFFER`].
 fn listen(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
