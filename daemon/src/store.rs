@@ -27,6 +27,22 @@ use sqlx::FromRow;
 use sqlx::migrate::{MigrateError, Migrator};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
+/// `SELECT` of every `dialogue_turns` column a [`TurnRecord`] reads,
+/// followed by `$rest` (one literal, so the query stays a `&'static str`).
+macro_rules! select_turns {
+    ($rest:literal) => {
+        concat!(
+            "SELECT id, session, role, modality, text, reasoning, intent, area, timings, correlation, audio_path, created_at ",
+            $rest
+        )
+    };
+}
+
+/// `needle` for `LIKE ... ESCAPE '\'`: `%`, `_` and `\` match literally.
+fn like_escape(needle: &str) -> String {
+    needle.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+}
+
 mod automations;
 mod camera;
 pub use camera::CameraEventQuery;
@@ -709,24 +725,20 @@ impl Store {
 
     /// The newest `limit` turns of all sessions, newest first.
     pub async fn recent_turns(&self, limit_n: u32) -> Result<Vec<DialogueTurn>, StoreError> {
-        let rows: Vec<TurnRecord> = sqlx::query_as(
-            "SELECT id, session, role, modality, text, reasoning, intent, area, timings, correlation, audio_path, created_at
-             FROM dialogue_turns ORDER BY id DESC LIMIT ?",
-        )
-        .bind(limit(limit_n))
-        .fetch_all(&self.pool)
-        .await?;
+        let rows: Vec<TurnRecord> = sqlx::query_as(select_turns!("FROM dialogue_turns ORDER BY id DESC LIMIT ?"))
+            .bind(limit(limit_n))
+            .fetch_all(&self.pool)
+            .await?;
         convert(rows)
     }
 
     /// The last `limit` turns of one session, oldest first (conversation context).
     pub async fn session_turns(&self, session: &str, limit_n: u32) -> Result<Vec<DialogueTurn>, StoreError> {
-        let rows: Vec<TurnRecord> = sqlx::query_as(
-            "SELECT * FROM (
-                SELECT id, session, role, modality, text, reasoning, intent, area, timings, correlation, audio_path, created_at
-                FROM dialogue_turns WHERE session = ? ORDER BY id DESC LIMIT ?
-             ) ORDER BY id ASC",
-        )
+        let rows: Vec<TurnRecord> = sqlx::query_as(concat!(
+            "SELECT * FROM (",
+            select_turns!("FROM dialogue_turns WHERE session = ? ORDER BY id DESC LIMIT ?"),
+            ") ORDER BY id ASC"
+        ))
         .bind(session)
         .bind(limit(limit_n))
         .fetch_all(&self.pool)
@@ -737,12 +749,10 @@ impl Store {
     /// Turns whose text contains `needle` (case-insensitive for ASCII),
     /// newest first. `%`, `_` and `\` in `needle` match literally.
     pub async fn search_turns(&self, needle: &str, limit_n: u32) -> Result<Vec<DialogueTurn>, StoreError> {
-        let escaped = needle.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-        let rows: Vec<TurnRecord> = sqlx::query_as(
-            "SELECT id, session, role, modality, text, reasoning, intent, area, timings, correlation, audio_path, created_at
-             FROM dialogue_turns WHERE text LIKE '%' || ? || '%' ESCAPE '\\' ORDER BY id DESC LIMIT ?",
-        )
-        .bind(escaped)
+        let rows: Vec<TurnRecord> = sqlx::query_as(select_turns!(
+            "FROM dialogue_turns WHERE text LIKE '%' || ? || '%' ESCAPE '\\' ORDER BY id DESC LIMIT ?"
+        ))
+        .bind(like_escape(needle))
         .bind(limit(limit_n))
         .fetch_all(&self.pool)
         .await?;
@@ -751,13 +761,11 @@ impl Store {
 
     /// Turns sharing a correlation id, in order.
     pub async fn turns_for_correlation(&self, correlation: &str) -> Result<Vec<DialogueTurn>, StoreError> {
-        let rows: Vec<TurnRecord> = sqlx::query_as(
-            "SELECT id, session, role, modality, text, reasoning, intent, area, timings, correlation, audio_path, created_at
-             FROM dialogue_turns WHERE correlation = ? ORDER BY id ASC",
-        )
-        .bind(correlation)
-        .fetch_all(&self.pool)
-        .await?;
+        let rows: Vec<TurnRecord> =
+            sqlx::query_as(select_turns!("FROM dialogue_turns WHERE correlation = ? ORDER BY id ASC"))
+                .bind(correlation)
+                .fetch_all(&self.pool)
+                .await?;
         convert(rows)
     }
 

@@ -13,6 +13,7 @@ use hubd::config::Config;
 use hubd::search::EmbedService;
 use hubd::search::devices::{DeviceHit, find_devices};
 use hubd::store::{Store, StoreError};
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Serialize;
 
 use super::Ctx;
@@ -58,7 +59,7 @@ fn text(v: &serde_json::Value, k: &str) -> Option<String> {
 async fn from_daemon(ctx: &Ctx, search: Option<&str>) -> Option<Vec<Row>> {
     let Ok(super::Target::Daemon { client, .. }) = ctx.target().await else { return None };
     let path = match search {
-        Some(q) => format!("/api/devices?q={}", percent_encode(q)),
+        Some(q) => format!("/api/devices?q={}", utf8_percent_encode(q, NON_ALPHANUMERIC)),
         None => "/api/devices".to_string(),
     };
     let list: Vec<serde_json::Value> = match client.get_json(&path).await {
@@ -145,23 +146,13 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
 async fn search_offline(cfg: &Config, registry: &Registry, db: &Path, q: &str) -> anyhow::Result<Vec<DeviceHit>> {
     let store = Store::open_existing(db).await.context("--search keeps the names' vectors in the database")?;
     let encoder = cfg.store.semantic_search.then(|| cfg.encoder_dir()).flatten();
-    let embed = encoder.map(EmbedService::spawn);
-    let found = find_devices(&store, embed.as_ref(), registry, q, registry.devices.len()).await;
-    if let Some(e) = &embed {
-        e.shutdown(tokio::time::Instant::now() + std::time::Duration::from_secs(10)).await;
-    }
+    let all = registry.devices.len();
+    let found = match encoder {
+        Some(dir) => EmbedService::scoped(dir, async |e| find_devices(&store, Some(e), registry, q, all).await).await,
+        None => find_devices(&store, None, registry, q, all).await,
+    };
     store.close().await;
     Ok(found?)
-}
-
-/// `q` for a URL's query string.
-fn percent_encode(q: &str) -> String {
-    q.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 fn print(ctx: &Ctx, rows: &[Row]) -> anyhow::Result<ExitCode> {

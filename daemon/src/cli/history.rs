@@ -105,17 +105,14 @@ async fn by_meaning(
     q: &str,
     limit: u32,
 ) -> anyhow::Result<Vec<ScoredTurn>> {
-    let embed = EmbedService::spawn(encoder);
-    let out = async {
-        let n = hubd::search::index::catch_up(store, &embed).await.context("embedding the dialogue turns")?;
+    EmbedService::scoped(encoder, async |embed| {
+        let n = hubd::search::index::catch_up(store, embed).await.context("embedding the dialogue turns")?;
         if n > 0 {
             tracing::info!(turns = n, "dialogue turns embedded for search");
         }
-        hubd::search::find(store, &embed, q, limit).await.context("searching the dialogue turns")
-    }
-    .await;
-    embed.shutdown(tokio::time::Instant::now() + std::time::Duration::from_secs(10)).await;
-    out
+        hubd::search::find(store, embed, q, limit).await.context("searching the dialogue turns")
+    })
+    .await
 }
 
 pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {

@@ -70,6 +70,15 @@ impl EmbedService {
         self.embed(Vec::new()).await.map(|e| e.model)
     }
 
+    /// For a one-off command: start the encoder on `dir`, run `work` with
+    /// it, then stop it (waiting up to 10 s for the thread).
+    pub async fn scoped<T>(dir: PathBuf, work: impl AsyncFnOnce(&EmbedService) -> T) -> T {
+        let embed = EmbedService::spawn(dir);
+        let out = work(&embed).await;
+        embed.shutdown(tokio::time::Instant::now() + std::time::Duration::from_secs(10)).await;
+        out
+    }
+
     /// Stop the thread (after the requests queued before this) and join
     /// it before `until`.
     pub async fn shutdown(&self, until: tokio::time::Instant) {

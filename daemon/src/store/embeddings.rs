@@ -128,10 +128,9 @@ impl Store {
             return Ok(Vec::new());
         }
         let list = serde_json::to_string(ids).map_err(|e| StoreError::Db(sqlx::Error::Encode(Box::new(e))))?;
-        let rows: Vec<TurnRecord> = sqlx::query_as(
-            "SELECT id, session, role, modality, text, reasoning, intent, area, timings, correlation, audio_path, created_at
-             FROM dialogue_turns WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id",
-        )
+        let rows: Vec<TurnRecord> = sqlx::query_as(select_turns!(
+            "FROM dialogue_turns WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id"
+        ))
         .bind(list)
         .fetch_all(&self.pool)
         .await?;

@@ -4,10 +4,6 @@
 
 use super::*;
 
-fn like_escape(needle: &str) -> String {
-    needle.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
-}
-
 impl Store {
     /// Dialogue turns whose text contains `q` (all when `None`), older than `before`.
     pub async fn turns_page(
@@ -16,12 +12,11 @@ impl Store {
         before: Option<i64>,
         limit_n: u32,
     ) -> Result<Vec<DialogueTurn>, StoreError> {
-        let rows: Vec<TurnRecord> = sqlx::query_as(
-            "SELECT id, session, role, modality, text, reasoning, intent, area, timings, correlation, audio_path, created_at
-             FROM dialogue_turns
+        let rows: Vec<TurnRecord> = sqlx::query_as(select_turns!(
+            "FROM dialogue_turns
              WHERE (?1 IS NULL OR text LIKE '%' || ?1 || '%' ESCAPE '\\') AND (?2 IS NULL OR id < ?2)
-             ORDER BY id DESC LIMIT ?3",
-        )
+             ORDER BY id DESC LIMIT ?3"
+        ))
         .bind(q.map(like_escape))
         .bind(before)
         .bind(limit(limit_n))
