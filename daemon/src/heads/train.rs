@@ -83,8 +83,10 @@ pub fn files(dir: &Path) -> (PathBuf, PathBuf) {
 
 /// How the heads are trained; part of the fingerprint, so heads trained
 /// the older way are retrained in the background (they answer meanwhile).
-/// `tuned-encoder`: the encoder's layers fine-tuned with the heads.
-pub const METHOD: &str = "tuned-encoder";
+/// `tuned-encoder`: the encoder's layers fine-tuned with the heads;
+/// `+spelled-numbers`: the checkpoint lists the numbers as words its
+/// slot spans may grow to.
+pub const METHOD: &str = "tuned-encoder+spelled-numbers";
 
 /// FNV-1a over the registry's JSON, the language, [`METHOD`] and the
 /// encoder's identity ([`crate::services::encoder_identity`]: the tuned
@@ -154,7 +156,8 @@ pub fn train(
     let (train_set, held_set) = all.split(plan.held_out, plan.seed);
     let train_ex: Vec<TrainExample> = train_set.examples.iter().map(example).collect();
     let held_ex: Vec<TrainExample> = held_set.examples.iter().map(example).collect();
-    let opts = TrainOptions { seed: plan.seed, ..plan.train.clone() };
+    let spelled_numbers = corpus::spelled_numbers(nlu.language());
+    let opts = TrainOptions { seed: plan.seed, spelled_numbers, ..plan.train.clone() };
     let (heads, report) = train_heads(encoder, &train_ex, &held_ex, &opts)?;
     let mut held: Vec<(Vec<f32>, usize)> = Vec::with_capacity(held_ex.len());
     for chunk in held_ex.chunks(64) {

@@ -7,6 +7,7 @@
 //! ([`IGNORE`]). Decoding works on words: the pieces of one word (same
 //! pre-tokenizer word id) follow the decision on the word's first piece,
 //! so a span never ends inside a word.
+use std::collections::BTreeSet;
 use std::ops::Range;
 
 use crate::bert::TokenizedText;
@@ -67,8 +68,9 @@ fn unit_after_number(text: &str, at: usize) -> bool {
     before.ends_with(|c: char| c.is_ascii_digit()) && after.starts_with(|c: char| !c.is_numeric())
 }
 
-/// Sentence punctuation a span may have picked up at its end ("outside.").
-const TRAILING: &[char] = &['.', ',', '!', '?', ';', ':'];
+/// Sentence punctuation and unit signs a span may have picked up at its
+/// end ("outside.", "sixteen°"): never part of a value.
+const TRAILING: &[char] = &['.', ',', '!', '?', ';', ':', '%', '°'];
 
 /// Spans from per-token `(tag id, probability)` on `text`, whose
 /// tokenisation is `tokens`. Tags out of range are treated as `O`.
@@ -141,6 +143,82 @@ pub fn decode_spans(text: &str, tokens: &TokenizedText, tags: &[(i64, f32)], slo
         word_in_span = true;
     }
     close(&mut open, &mut out);
+    out
+}
+
+/// The word (a run of letters and digits) of `text` that starts at
+/// `at` after spaces or one hyphen, as `(start, end)`.
+fn word_after(text: &str, at: usize) -> Option<(usize, usize)> {
+    let rest = text.get(at..)?;
+    let skipped = rest.len() - rest.trim_start_matches(' ').len();
+    let mut start = at + skipped;
+    if skipped == 0 {
+        start += usize::from(rest.starts_with('-'));
+    }
+    let len = text.get(start..)?.find(|c: char| !c.is_alphanumeric()).unwrap_or(text.len() - start);
+    (len > 0 && start > at).then_some((start, start + len))
+}
+
+/// The word of `text` that ends at `at` before spaces or one hyphen.
+fn word_before(text: &str, at: usize) -> Option<(usize, usize)> {
+    let head = text.get(..at)?;
+    let skipped = head.len() - head.trim_end_matches(' ').len();
+    let mut end = at - skipped;
+    if skipped == 0 && head.ends_with('-') {
+        end -= 1;
+    }
+    let start = text.get(..end)?.rfind(|c: char| !c.is_alphanumeric()).map_or(0, |i| i + 1);
+    (end > start && end < at).then_some((start, end))
+}
+
+/// `text` as a spelled number is looked up: lower case, hyphens as spaces.
+fn spelling(text: &str) -> String {
+    text.to_lowercase().split([' ', '-']).filter(|w| !w.is_empty()).collect::<Vec<_>>().join(" ")
+}
+
+/// A span that is a spelled number (`numbers`, e.g. "forty two") takes in
+/// the word next to it while the two still spell one number, and a
+/// neighbouring span of the same slot that does: "forty" of "forty two
+/// hours" becomes "forty two", "one" + "hundred" one span; "two" (an ASR's
+/// "to") stays out of "two twenty three". A tagger that marks one word of
+/// a spelled number would otherwise hand on a different number.
+pub fn join_spelled_numbers(text: &str, spans: Vec<SlotSpan>, numbers: &BTreeSet<String>) -> Vec<SlotSpan> {
+    if numbers.is_empty() {
+        return spans;
+    }
+    let mut out: Vec<SlotSpan> = Vec::with_capacity(spans.len());
+    let mut spans = spans.into_iter().peekable();
+    while let Some(mut s) = spans.next() {
+        let spelled = |r: &Range<usize>| text.get(r.clone()).is_some_and(|t| numbers.contains(&spelling(t)));
+        if !spelled(&s.range) {
+            out.push(s);
+            continue;
+        }
+        // Leftwards over a free word (the span before ends before it).
+        let floor = out.last().map_or(0, |p| p.range.end);
+        while let Some((a, _)) = word_before(text, s.range.start).filter(|w| w.0 >= floor)
+            && spelled(&(a..s.range.end))
+        {
+            s.range.start = a;
+        }
+        // Rightwards over free words and same-slot spans of one word.
+        while let Some((_, b)) = word_after(text, s.range.end) {
+            // The next span, when it starts inside the word: it must be
+            // that word alone, of the same slot.
+            let held = spans.peek().filter(|n| n.range.start < b).map(|n| n.slot == s.slot && n.range.end == b);
+            if held == Some(false) || !spelled(&(s.range.start..b)) {
+                break;
+            }
+            if held.is_some() {
+                spans.next();
+            }
+            s.range.end = b;
+        }
+        if let Some(t) = text.get(s.range.clone()) {
+            s.text = t.to_string();
+        }
+        out.push(s);
+    }
     out
 }
 
@@ -217,6 +295,9 @@ mod tests {
         let t = TokenizedText { ids: vec![0; 7], offsets, special, words };
         let got = decode_spans(&text, &t, &[o, o, o, o, (1, 1.0), o, o], &slots);
         assert_eq!(got.iter().map(|s| s.text.as_str()).collect::<Vec<_>>(), ["21"]);
+        // Tagged with the number, the sign is still not part of the value.
+        let got = decode_spans(&text, &t, &[o, o, o, o, (1, 1.0), (2, 1.0), o], &slots);
+        assert_eq!(got.iter().map(|s| s.text.as_str()).collect::<Vec<_>>(), ["21"]);
         // Sentence punctuation at a span's end is not part of the value;
         // a span of punctuation alone is dropped.
         let text = "what is outside .".to_string();
@@ -229,5 +310,61 @@ mod tests {
         assert!(decode_spans(&text, &t, &[o, o, o, o, (1, 1.0), o], &slots).is_empty());
         // Too few tags: decodes what is there.
         assert!(decode_spans(&text, &t, &[], &slots).is_empty());
+    }
+
+    #[test]
+    fn spans_take_in_the_spelled_numbers_next_to_them() {
+        let numbers: BTreeSet<String> = [
+            "two",
+            "forty",
+            "forty two",
+            "fifty",
+            "fifty six",
+            "six",
+            "twenty",
+            "twenty three",
+            "three",
+            "one",
+            "one hundred",
+        ]
+        .iter()
+        .map(|w| w.to_string())
+        .collect();
+        let span = |text: &str, slot: &str, word: &str| {
+            let a = text.find(word).unwrap();
+            SlotSpan { slot: slot.into(), range: a..a + word.len(), text: word.into(), confidence: 0.9 }
+        };
+        let join = |text: &str, spans: Vec<SlotSpan>| -> Vec<String> {
+            join_spelled_numbers(text, spans, &numbers).into_iter().map(|s| format!("{}={}", s.slot, s.text)).collect()
+        };
+        let text = "timer for Forty two hours and 42 minutes";
+        assert_eq!(join(text, vec![span(text, "hours", "Forty")]), ["hours=Forty two"]);
+        assert_eq!(join(text, vec![span(text, "hours", "two")]), ["hours=Forty two"]);
+        let text = "start a fifty-six second timer";
+        assert_eq!(join(text, vec![span(text, "seconds", "fifty")]), ["seconds=fifty-six"]);
+        // The range follows the text.
+        let out = join_spelled_numbers(text, vec![span(text, "seconds", "six")], &numbers);
+        assert_eq!((&text[out[0].range.clone()], out[0].confidence), ("fifty-six", 0.9));
+        // Two words that do not spell one number stay apart ("two" was
+        // an ASR's "to"); a span of the same slot joins, another slot's
+        // does not.
+        let text = "set temp two twenty three";
+        assert_eq!(join(text, vec![span(text, "temperature", "twenty three")]), ["temperature=twenty three"]);
+        let text = "open it to one hundred%";
+        let parts = vec![span(text, "position", "one"), span(text, "position", "hundred")];
+        assert_eq!(join(text, parts), ["position=one hundred"]);
+        let text = "twenty three";
+        let both = vec![span(text, "hours", "twenty"), span(text, "minutes", "three")];
+        assert_eq!(join(text, both), ["hours=twenty", "minutes=three"]);
+        // A span that is not a number keeps to itself; a glued unit is no
+        // neighbour.
+        let text = "turn on lamp two";
+        assert_eq!(join(text, vec![span(text, "name", "lamp")]), ["name=lamp"]);
+        let text = "set it to twentythree";
+        assert_eq!(join(text, vec![span(text, "brightness", "twenty")]), ["brightness=twenty"]);
+        // No numbers (a language the corpus does not spell them in).
+        let text = "forty two";
+        let out = join_spelled_numbers(text, vec![span(text, "hours", "forty")], &BTreeSet::new());
+        assert_eq!(out[0].text, "forty");
     }
 }

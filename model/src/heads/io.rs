@@ -16,6 +16,7 @@
 //! | `slot_context` | `2`: the slot head reads two neighbours on each side |
 //! | `intent_pooling` | `mean,max` |
 //! | `head_hidden` | width of each head's hidden layer, e.g. `256` |
+//! | `spelled_numbers` | JSON array of the language's numbers as words ("forty two") a slot span may grow to; absent: none |
 //!
 //! Saving writes a temporary file beside the target and renames it, so a
 //! reader never sees half a checkpoint.
@@ -75,6 +76,9 @@ impl MultiTaskHeads {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
         .collect();
+        if !self.spelled_numbers.is_empty() {
+            meta.insert("spelled_numbers".into(), serde_json::to_string(&self.spelled_numbers).unwrap_or_default());
+        }
         if let Some(top) = &self.top {
             meta.insert("encoder_top_first".into(), top.first().to_string());
             meta.insert("encoder_config".into(), serde_json::to_string(top.config()).unwrap_or_default());
@@ -169,7 +173,12 @@ impl MultiTaskHeads {
                 Some(top.map_err(|e| bad(format!("tuned encoder layers: {e}")))?)
             }
         };
+        let spelled_numbers = match meta.get("spelled_numbers") {
+            None => Default::default(),
+            Some(_) => list("spelled_numbers")?.into_iter().map(|w| w.to_lowercase()).collect(),
+        };
         Ok(MultiTaskHeads {
+            spelled_numbers,
             intent: mlp("intent", 2 * hidden, ni)?,
             slot: mlp("slot", (2 * SLOT_CONTEXT + 1) * hidden, nt)?,
             intents,

@@ -26,12 +26,13 @@
 //! has) and skips the embedding. The heads save to and load from one
 //! safetensors file whose metadata holds the label names, so a checkpoint
 //! describes itself ([`MultiTaskHeads::save`]).
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use rand::SeedableRng;
 use tch::{Device, Kind, Tensor};
 
-use crate::bert::{BertError, Encoded, SentenceEncoder, TopLayers, mean_pool};
+use crate::bert::{BertError, Encoded, SentenceEncoder, TokenizedText, TopLayers, mean_pool};
 
 mod bio;
 mod io;
@@ -39,7 +40,7 @@ mod mlp;
 mod train;
 mod tune;
 
-pub use bio::{IGNORE, SlotSpan, decode_spans, tag_names, token_tags};
+pub use bio::{IGNORE, SlotSpan, decode_spans, join_spelled_numbers, tag_names, token_tags};
 pub use io::HEADS_FORMAT;
 use mlp::Mlp;
 pub use train::{
@@ -113,6 +114,10 @@ pub struct MultiTaskHeads {
     /// shared encoder pass's states below them; `None`: the heads read the
     /// encoder's last states as they are.
     top: Option<TopLayers>,
+    /// The language's numbers as words ("forty two"), as the corpus
+    /// spelled them: a slot span that is one takes in the words next to it
+    /// that continue it ([`join_spelled_numbers`]).
+    spelled_numbers: BTreeSet<String>,
 }
 
 /// The intent head's input: the `[B, H]` mean-pooled states the encoder
@@ -187,7 +192,21 @@ impl MultiTaskHeads {
         let n_tags = 2 * slot_types.len() as i64 + 1;
         let intent = Mlp::new(&mut rng, 2 * hidden, HEAD_HIDDEN, intents.len() as i64)?;
         let slot = Mlp::new(&mut rng, (2 * SLOT_CONTEXT + 1) * hidden, HEAD_HIDDEN, n_tags)?;
-        Ok(MultiTaskHeads { intents, slot_types, hidden, intent, slot, top: None })
+        Ok(MultiTaskHeads { intents, slot_types, hidden, intent, slot, top: None, spelled_numbers: BTreeSet::new() })
+    }
+
+    /// The numbers as words a slot span may grow to ([`join_spelled_numbers`]).
+    pub fn spelled_numbers(&self) -> &BTreeSet<String> {
+        &self.spelled_numbers
+    }
+
+    pub fn set_spelled_numbers(&mut self, numbers: impl IntoIterator<Item = String>) {
+        self.spelled_numbers = numbers.into_iter().map(|w| w.to_lowercase()).collect();
+    }
+
+    /// Slot spans of `text` from its per-token `(tag, probability)`.
+    pub fn decode(&self, text: &str, tokens: &TokenizedText, tagged: &[(i64, f32)]) -> Vec<SlotSpan> {
+        join_spelled_numbers(text, decode_spans(text, tokens, tagged, &self.slot_types), &self.spelled_numbers)
     }
 
     /// The encoder's top layers tuned for these heads, if any.
@@ -337,7 +356,7 @@ impl MultiTaskHeads {
                 intent_index,
                 confidence,
                 intent_probs: probs.clone(),
-                slots: decode_spans(text, toks, &tagged, &self.slot_types),
+                slots: self.decode(text, toks, &tagged),
                 embedding: embeddings.as_ref().and_then(|e| e.get(b)).cloned(),
             });
         }

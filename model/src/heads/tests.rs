@@ -252,12 +252,14 @@ fn same_reading(full: &[HeadsOutput], short: &[HeadsOutput]) {
 #[test]
 fn save_load_round_trip_and_one_pass_outputs() {
     let enc = encoder();
-    let opts = TrainOptions { epochs: 15, ..TrainOptions::default() };
+    let spelled_numbers = vec!["Forty two".to_string(), "forty".to_string()];
+    let opts = TrainOptions { epochs: 15, spelled_numbers, ..TrainOptions::default() };
     let (heads, _) = train_heads(&enc, &synthetic_home().train, &[], &opts).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("heads.safetensors");
     heads.save(&path).unwrap();
     let loaded = MultiTaskHeads::load(&path).unwrap();
+    assert_eq!(loaded.spelled_numbers().iter().collect::<Vec<_>>(), ["forty", "forty two"]);
     assert_eq!(loaded.intents(), heads.intents());
     assert_eq!(loaded.slot_types(), heads.slot_types());
     assert_eq!(loaded.tag_names(), ["O", "B-area", "I-area", "B-name", "I-name"]);
@@ -279,7 +281,7 @@ fn save_load_round_trip_and_one_pass_outputs() {
     assert!(plain.top().is_none());
     plain.save(&path).unwrap();
     let plain = MultiTaskHeads::load(&path).unwrap();
-    assert!(plain.top().is_none());
+    assert!(plain.top().is_none() && plain.spelled_numbers().is_empty());
     same_reading(&plain.forward(&texts, &e).unwrap(), &plain.classify(&enc, &texts).unwrap());
 
     // One forward: intent, spans on the original text, the embedding.

@@ -22,7 +22,7 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use tch::{Kind, Reduction, Tensor};
 
-use super::bio::{IGNORE, decode_spans, token_tags};
+use super::bio::{IGNORE, token_tags};
 use super::mlp;
 use super::{HeadsError, MultiTaskHeads, NONE_INTENT, intent_features, slot_features, terr};
 use crate::bert::{SentenceEncoder, TokenizedText};
@@ -65,6 +65,8 @@ pub struct TrainOptions {
     pub tune_learning_rate: f64,
     /// AdamW learning rate of the heads while the layers tune.
     pub tune_heads_learning_rate: f64,
+    /// The language's numbers as words ([`MultiTaskHeads::set_spelled_numbers`]).
+    pub spelled_numbers: Vec<String>,
 }
 
 impl Default for TrainOptions {
@@ -81,6 +83,7 @@ impl Default for TrainOptions {
             tune_epochs: 3,
             tune_learning_rate: 1e-4,
             tune_heads_learning_rate: 1e-3,
+            spelled_numbers: Vec::new(),
         }
     }
 }
@@ -268,7 +271,7 @@ fn score(heads: &MultiTaskHeads, f: &Features, examples: &[TrainExample]) -> Res
         };
         right += usize::from(heads.intents().get(pi as usize) == Some(&e.intent));
         let tagged: Vec<(i64, f32)> = r.clone().filter_map(|j| Some((*tag.get(j)?, *p.get(j)?))).collect();
-        let spans = decode_spans(&e.text, toks, &tagged, heads.slot_types());
+        let spans = heads.decode(&e.text, toks, &tagged);
         let want: BTreeSet<(&str, usize, usize)> =
             e.slots.iter().map(|s| (s.slot.as_str(), s.range.start, s.range.end)).collect();
         let got: BTreeSet<(&str, usize, usize)> =
@@ -445,6 +448,7 @@ pub fn train_heads(
         .into_iter()
         .collect();
     let mut heads = MultiTaskHeads::new(encoder.hidden_size(), intents, slot_types, opts.seed)?;
+    heads.set_spelled_numbers(opts.spelled_numbers.iter().cloned());
     let layers = encoder.model().config().num_hidden_layers as usize;
     let tune = opts.tune_layers.min(layers);
     let keep = (tune > 0).then_some(layers - tune);

@@ -185,6 +185,13 @@ pub fn generate(nlu: &TemplateNlu, reg: &Registry, per_intent: usize, seed: u64)
     generate_with_rng(nlu, reg, per_intent, &mut StdRng::seed_from_u64(seed))
 }
 
+/// The numbers the corpus spells out in `language` ("forty two"; empty
+/// where it does not spell them): a slot span of the heads that is one
+/// grows over the words that continue it ("forty" of "forty two hours").
+pub fn spelled_numbers(language: &str) -> Vec<String> {
+    if language.to_ascii_lowercase().starts_with("en") { noise::english_spelled_numbers() } else { Vec::new() }
+}
+
 /// Up to `per_intent` examples for every handled intent the language (or,
 /// for English, the built-in fallback templates) has sentences for, plus
 /// `per_intent` [`NONE_INTENT`] examples for English. An intent whose

@@ -157,6 +157,11 @@ pub(crate) fn number_words(n: u64) -> Option<String> {
     }
 }
 
+/// Every number [`number_words`] spells, 0 to 999 ("forty two").
+pub(crate) fn english_spelled_numbers() -> Vec<String> {
+    (0..1000).filter_map(number_words).collect()
+}
+
 impl Noise {
     /// A noisy variant of `text` (spans recomputed). Every step is seeded
     /// by `rng`; slot values keep their words.
@@ -310,5 +315,7 @@ mod tests {
         assert_eq!(number_words(100).as_deref(), Some("one hundred"));
         assert_eq!(number_words(305).as_deref(), Some("three hundred five"));
         assert_eq!(number_words(1000), None);
+        let all = english_spelled_numbers();
+        assert_eq!((all.len(), all[42].as_str(), all[999].as_str()), (1000, "forty two", "nine hundred ninety nine"));
     }
 }
