@@ -187,9 +187,9 @@ pub fn join_spelled_numbers(text: &str, spans: Vec<SlotSpan>, numbers: &BTreeSet
         return spans;
     }
     let mut out: Vec<SlotSpan> = Vec::with_capacity(spans.len());
+    let spelled = |r: &Range<usize>| text.get(r.clone()).is_some_and(|t| numbers.contains(&spelling(t)));
     let mut spans = spans.into_iter().peekable();
     while let Some(mut s) = spans.next() {
-        let spelled = |r: &Range<usize>| text.get(r.clone()).is_some_and(|t| numbers.contains(&spelling(t)));
         if !spelled(&s.range) {
             out.push(s);
             continue;

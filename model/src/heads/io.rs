@@ -173,18 +173,18 @@ impl MultiTaskHeads {
                 Some(top.map_err(|e| bad(format!("tuned encoder layers: {e}")))?)
             }
         };
-        let spelled_numbers = match meta.get("spelled_numbers") {
-            None => Default::default(),
-            Some(_) => list("spelled_numbers")?.into_iter().map(|w| w.to_lowercase()).collect(),
-        };
-        Ok(MultiTaskHeads {
-            spelled_numbers,
+        let mut heads = MultiTaskHeads {
+            spelled_numbers: Default::default(),
             intent: mlp("intent", 2 * hidden, ni)?,
             slot: mlp("slot", (2 * SLOT_CONTEXT + 1) * hidden, nt)?,
             intents,
             slot_types,
             hidden,
             top,
-        })
+        };
+        if meta.contains_key("spelled_numbers") {
+            heads.set_spelled_numbers(list("spelled_numbers")?);
+        }
+        Ok(heads)
     }
 }
