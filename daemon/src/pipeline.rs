@@ -441,9 +441,10 @@ impl Pipeline {
     }
 
     /// The heads' answer when they are confident and the registry check
-    /// accepts it; `Err` when they are confident and it refuses.
-    async fn heads_stage(&self, text: &str, nlu: &Nlu) -> Result<Option<Understanding>, String> {
-        let Some(h) = self.inner.heads.get() else { return Ok(None) };
+    /// accepts it; `Err` when they are confident and it refuses. With it,
+    /// whether they are confident the text is not about the home.
+    async fn heads_stage(&self, text: &str, nlu: &Nlu) -> (Result<Option<Understanding>, String>, bool) {
+        let Some(h) = self.inner.heads.get() else { return (Ok(None), false) };
         let t = Instant::now();
         let reading = h.read(text).await;
         crate::latency::Latencies::global().record(crate::latency::HEADS, t.elapsed().as_secs_f64() * 1000.0);
@@ -451,18 +452,18 @@ impl Pipeline {
             Ok(Some(r)) => r,
             Ok(None) => {
                 h.count(false);
-                return Ok(None);
+                return (Ok(None), false);
             }
             Err(e) => {
                 tracing::warn!(error = %e, "the heads failed on a request");
                 h.count(false);
-                return Ok(None);
+                return (Ok(None), false);
             }
         };
         let out = crate::heads::decide(&reading, text, nlu.registry());
         h.count(matches!(out, Ok(Some(_))));
         tracing::debug!(intent = %reading.intent, confidence = reading.confidence, slots = ?reading.slots, ok = out.is_ok(), "heads");
-        out
+        (out, reading.not_home())
     }
 
     /// The hub's event bus.
@@ -556,18 +557,22 @@ impl Pipeline {
             None => {
                 let mut u = nlu.understand(text, origin.area.as_deref());
                 let by_templates = u.is_some();
-                let mut refused = None;
+                let (mut refused, mut not_home) = (None, false);
                 if u.is_none() {
-                    match self.heads_stage(text, &nlu).await {
+                    let (h, nh) = self.heads_stage(text, &nlu).await;
+                    not_home = nh;
+                    match h {
                         Ok(h) => u = h,
                         Err(e) => refused = Some(e),
                     }
                 }
-                let heads = self.inner.heads.get().map(|_| !by_templates && u.is_some());
+                let heads = self.inner.heads.get().map(|_| !by_templates && (u.is_some() || not_home));
                 if !dry_run {
                     gate.record(by_templates, heads, self.inner.tools.get().is_some());
                 }
-                match (u, self.inner.tools.get()) {
+                // Text the heads are sure is not about the home is not put
+                // to the LLM: it could only answer with one of the tools.
+                match (u, self.inner.tools.get().filter(|_| !not_home)) {
                     (None, Some(tools)) => {
                         let t = Instant::now();
                         let called = tools.understand(text, nlu.registry()).await;

@@ -3,9 +3,9 @@
 //!
 //! A request runs only when it carries text; the templates answer first,
 //! the heads run only on what they missed, the LLM only on what both
-//! missed. Each later stage that is configured counts a run or a skip, so
-//! `/metrics` and `hubd status` show how often the costly stages were
-//! spared.
+//! missed and the heads did not read as chit-chat. Each later stage that
+//! is configured counts a run or a skip, so `/metrics` and `hubd status`
+//! show how often the costly stages were spared.
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -52,8 +52,9 @@ impl TextGate {
     }
 
     /// One request's way through the stages: whether the templates
-    /// answered, whether the heads are loaded and answered, whether the
-    /// LLM fallback is on.
+    /// answered, whether the heads are loaded and settled the request
+    /// (answered it, or are sure it is not about the home), whether the LLM
+    /// fallback is on.
     pub fn record(&self, templates: bool, heads: Option<bool>, llm: bool) {
         Self::inc(&self.requests);
         if templates {

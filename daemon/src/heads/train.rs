@@ -74,6 +74,16 @@ pub struct HeadsMeta {
     pub held_out_coverage: f64,
     pub held_out_precision: f64,
     pub seconds: f64,
+    /// The dtype the encoder layers ran in for the held-out intents and
+    /// the calibration (`bf16` or `f32`: [`hub_model::heads::inference_kind`]);
+    /// the slot F1 is the training's own, in f32. Empty in older files.
+    #[serde(default)]
+    pub compute: String,
+}
+
+/// `bf16` or `f32`, as [`HeadsMeta::compute`] names the dtypes.
+pub fn kind_name(kind: tch::Kind) -> String {
+    if kind == tch::Kind::BFloat16 { "bf16" } else { "f32" }.to_string()
 }
 
 /// Paths of the checkpoint and its metadata in `dir`.
@@ -86,7 +96,7 @@ pub fn files(dir: &Path) -> (PathBuf, PathBuf) {
 /// `tuned-encoder`: the encoder's layers fine-tuned with the heads;
 /// `+spelled-numbers`: the checkpoint lists the numbers as words its
 /// slot spans may grow to.
-pub const METHOD: &str = "tuned-encoder+spelled-numbers";
+pub const METHOD: &str = "tuned-encoder+spelled-numbers+chit-chat-2";
 
 /// FNV-1a over the registry's JSON, the language, [`METHOD`] and the
 /// encoder's identity ([`crate::services::encoder_identity`]: the tuned
@@ -158,7 +168,9 @@ pub fn train(
     let held_ex: Vec<TrainExample> = held_set.examples.iter().map(example).collect();
     let spelled_numbers = corpus::spelled_numbers(nlu.language());
     let opts = TrainOptions { seed: plan.seed, spelled_numbers, ..plan.train.clone() };
-    let (heads, report) = train_heads(encoder, &train_ex, &held_ex, &opts)?;
+    let (mut heads, report) = train_heads(encoder, &train_ex, &held_ex, &opts)?;
+    // Calibrated as the requests will be read.
+    heads.set_compute_kind(encoder, hub_model::heads::inference_kind())?;
     let mut held: Vec<(Vec<f32>, usize)> = Vec::with_capacity(held_ex.len());
     for chunk in held_ex.chunks(64) {
         let texts: Vec<&str> = chunk.iter().map(|e| e.text.as_str()).collect();
@@ -199,6 +211,7 @@ pub fn train(
         held_out_coverage: ratio(accepted.len(), scored.len()),
         held_out_precision: ratio(accepted.iter().filter(|ok| **ok).count(), accepted.len()),
         seconds: t0.elapsed().as_secs_f64(),
+        compute: kind_name(heads.compute_kind()),
     };
     Ok(Trained { heads, meta, report, confusions })
 }
@@ -277,10 +290,13 @@ pub fn load_meta(dir: &Path) -> Result<Option<HeadsMeta>, HeadsError> {
     serde_json::from_slice(&text).map(Some).map_err(|e| HeadsError::Labels(format!("{}: {e}", meta.display())))
 }
 
-/// Read the checkpoint and metadata from `dir`, if both are there.
-pub fn load(dir: &Path) -> Result<Option<(MultiTaskHeads, HeadsMeta)>, HeadsError> {
+/// Read the checkpoint and metadata from `dir`, if both are there, set to
+/// run on `encoder` in this CPU's dtype ([`hub_model::heads::inference_kind`]).
+pub fn load(dir: &Path, encoder: &SentenceEncoder) -> Result<Option<(MultiTaskHeads, HeadsMeta)>, HeadsError> {
     let Some(meta) = load_meta(dir)? else { return Ok(None) };
-    Ok(Some((MultiTaskHeads::load(files(dir).0)?, meta)))
+    let mut heads = MultiTaskHeads::load(files(dir).0)?;
+    heads.set_compute_kind(encoder, hub_model::heads::inference_kind())?;
+    Ok(Some((heads, meta)))
 }
 
 #[cfg(test)]

@@ -12,39 +12,42 @@ use super::model::{BertModel, Layer, LayerNorm, Linear, sdpa_mask};
 use super::{BertError, tch_err};
 use crate::safetensors_loader::Weights;
 
-/// Layers `first..num_hidden_layers` of one BERT encoder, f32.
+/// Layers `first..num_hidden_layers` of one BERT encoder (or, from
+/// [`TopLayers::range`], any run of them), f32 unless copied to another
+/// compute dtype with [`TopLayers::to_kind`].
 #[derive(Debug)]
 pub struct TopLayers {
     first: usize,
     layers: Vec<Layer>,
     cfg: BertConfig,
+    kind: Kind,
 }
 
-fn copy(x: &Tensor, trainable: bool) -> Result<Tensor, BertError> {
+fn copy(x: &Tensor, trainable: bool, kind: Kind) -> Result<Tensor, BertError> {
     let t = tch_err("copy layer");
-    let c = x.f_detach().and_then(|d| d.f_to_kind(Kind::Float)).map(|d| d.copy()).map_err(&t)?;
+    let c = x.f_detach().and_then(|d| d.f_to_kind(kind)).map(|d| d.copy()).map_err(&t)?;
     if trainable { c.f_set_requires_grad(true).map_err(t) } else { Ok(c) }
 }
 
-fn copy_linear(l: &Linear, trainable: bool) -> Result<Linear, BertError> {
-    Ok(Linear { weight: copy(&l.weight, trainable)?, bias: copy(&l.bias, trainable)? })
+fn copy_linear(l: &Linear, trainable: bool, kind: Kind) -> Result<Linear, BertError> {
+    Ok(Linear { weight: copy(&l.weight, trainable, kind)?, bias: copy(&l.bias, trainable, kind)? })
 }
 
-fn copy_norm(n: &LayerNorm, trainable: bool) -> Result<LayerNorm, BertError> {
-    Ok(n.with(copy(&n.weight, trainable)?, copy(&n.bias, trainable)?))
+fn copy_norm(n: &LayerNorm, trainable: bool, kind: Kind) -> Result<LayerNorm, BertError> {
+    Ok(n.with(copy(&n.weight, trainable, kind)?, copy(&n.bias, trainable, kind)?))
 }
 
-fn copy_layer(l: &Layer, trainable: bool) -> Result<Layer, BertError> {
+fn copy_layer(l: &Layer, trainable: bool, kind: Kind) -> Result<Layer, BertError> {
     let a = &l.attention;
     Ok(Layer {
         attention: a.with(
-            copy_linear(&a.qkv, trainable)?,
-            copy_linear(&a.output_dense, trainable)?,
-            copy_norm(&a.output_norm, trainable)?,
+            copy_linear(&a.qkv, trainable, kind)?,
+            copy_linear(&a.output_dense, trainable, kind)?,
+            copy_norm(&a.output_norm, trainable, kind)?,
         ),
-        intermediate: copy_linear(&l.intermediate, trainable)?,
-        output_dense: copy_linear(&l.output_dense, trainable)?,
-        output_norm: copy_norm(&l.output_norm, trainable)?,
+        intermediate: copy_linear(&l.intermediate, trainable, kind)?,
+        output_dense: copy_linear(&l.output_dense, trainable, kind)?,
+        output_norm: copy_norm(&l.output_norm, trainable, kind)?,
     })
 }
 
@@ -56,15 +59,39 @@ impl TopLayers {
         if first >= n {
             return Err(BertError::Config(format!("layer {first} is not below the encoder's {n} layers")));
         }
-        let layers = model.layers_from(first).iter().map(|l| copy_layer(l, trainable)).collect::<Result<_, _>>()?;
-        Ok(TopLayers { first, layers, cfg: model.config().clone() })
+        let layers =
+            model.layers_from(first).iter().map(|l| copy_layer(l, trainable, Kind::Float)).collect::<Result<_, _>>()?;
+        Ok(TopLayers { first, layers, cfg: model.config().clone(), kind: Kind::Float })
+    }
+
+    /// Plain copies of `model`'s layers `first..end` computing in `kind`
+    /// (the layers below tuned ones, for a faster inference path).
+    pub fn range(model: &BertModel, first: usize, end: usize, kind: Kind) -> Result<Self, BertError> {
+        let layers = model.layers_from(first).get(..end.saturating_sub(first)).filter(|l| !l.is_empty());
+        let Some(layers) = layers else {
+            let n = model.config().num_hidden_layers;
+            return Err(BertError::Config(format!("layers {first}..{end} are not a run of the encoder's {n}")));
+        };
+        let layers = layers.iter().map(|l| copy_layer(l, false, kind)).collect::<Result<_, _>>()?;
+        Ok(TopLayers { first, layers, cfg: model.config().clone(), kind })
     }
 
     /// A copy whose tensors are plain (not autograd leaves): what a
     /// finished fine-tuning keeps.
     pub fn detached(&self) -> Result<Self, BertError> {
-        let layers = self.layers.iter().map(|l| copy_layer(l, false)).collect::<Result<_, _>>()?;
-        Ok(TopLayers { first: self.first, layers, cfg: self.cfg.clone() })
+        self.to_kind(self.kind)
+    }
+
+    /// A plain copy computing in `kind` (`BFloat16` halves the weights and,
+    /// on CPUs with bf16 arithmetic, the time); inputs and outputs stay f32.
+    pub fn to_kind(&self, kind: Kind) -> Result<Self, BertError> {
+        let layers = self.layers.iter().map(|l| copy_layer(l, false, kind)).collect::<Result<_, _>>()?;
+        Ok(TopLayers { first: self.first, layers, cfg: self.cfg.clone(), kind })
+    }
+
+    /// The dtype the layers compute in.
+    pub fn kind(&self) -> Kind {
+        self.kind
     }
 
     /// Layers `first..cfg.num_hidden_layers` from `w` (the prefix that
@@ -77,7 +104,7 @@ impl TopLayers {
         let w = w.with_kind(Kind::Float);
         cfg.validate()?;
         let layers = (first..n).map(|i| Layer::new(cfg, &w.pp(i))).collect::<Result<_, _>>()?;
-        Ok(TopLayers { first, layers, cfg: cfg.clone() })
+        Ok(TopLayers { first, layers, cfg: cfg.clone(), kind: Kind::Float })
     }
 
     /// The configuration of the encoder these layers belong to.
@@ -96,11 +123,12 @@ impl TopLayers {
     /// tensors are trainable leaves (and no `no_grad` guard is active).
     pub fn forward(&self, x: &Tensor, attention_mask: &Tensor) -> Result<Tensor, BertError> {
         let mask = sdpa_mask(attention_mask)?;
-        let mut x = x.shallow_clone();
+        let t = tch_err("layers dtype");
+        let mut x = if self.kind == Kind::Float { x.shallow_clone() } else { x.f_to_kind(self.kind).map_err(&t)? };
         for layer in &self.layers {
             x = layer.forward(&x, mask.as_ref())?;
         }
-        Ok(x)
+        if self.kind == Kind::Float { Ok(x) } else { x.f_to_kind(Kind::Float).map_err(t) }
     }
 
     /// Every tensor, for an optimiser: per layer the fused q|k|v weight and

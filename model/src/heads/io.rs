@@ -181,6 +181,7 @@ impl MultiTaskHeads {
             slot_types,
             hidden,
             top,
+            fast: None,
         };
         if meta.contains_key("spelled_numbers") {
             heads.set_spelled_numbers(list("spelled_numbers")?);

@@ -118,6 +118,29 @@ pub struct MultiTaskHeads {
     /// spelled them: a slot span that is one takes in the words next to it
     /// that continue it ([`join_spelled_numbers`]).
     spelled_numbers: BTreeSet<String>,
+    /// [`Self::set_compute_kind`]'s copies for [`Self::classify`].
+    fast: Option<Fast>,
+}
+
+/// The encoder layers [`MultiTaskHeads::classify`] runs, copied to another
+/// compute dtype: the encoder's own layers below the tuned ones, then the
+/// tuned ones.
+#[derive(Debug)]
+struct Fast {
+    below: Option<TopLayers>,
+    top: TopLayers,
+}
+
+/// The dtype to run the heads' encoder layers in on this CPU
+/// ([`MultiTaskHeads::set_compute_kind`]): bf16 where the CPU has bf16
+/// arithmetic (x86-64 AVX512-BF16), f32 elsewhere, where libtorch emulates
+/// bf16 and is slower than in f32.
+pub fn inference_kind() -> Kind {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512bf16") {
+        return Kind::BFloat16;
+    }
+    Kind::Float
 }
 
 /// The intent head's input: the `[B, H]` mean-pooled states the encoder
@@ -192,7 +215,8 @@ impl MultiTaskHeads {
         let n_tags = 2 * slot_types.len() as i64 + 1;
         let intent = Mlp::new(&mut rng, 2 * hidden, HEAD_HIDDEN, intents.len() as i64)?;
         let slot = Mlp::new(&mut rng, (2 * SLOT_CONTEXT + 1) * hidden, HEAD_HIDDEN, n_tags)?;
-        Ok(MultiTaskHeads { intents, slot_types, hidden, intent, slot, top: None, spelled_numbers: BTreeSet::new() })
+        let spelled_numbers = BTreeSet::new();
+        Ok(MultiTaskHeads { intents, slot_types, hidden, intent, slot, top: None, spelled_numbers, fast: None })
     }
 
     /// The numbers as words a slot span may grow to ([`join_spelled_numbers`]).
@@ -227,7 +251,32 @@ impl MultiTaskHeads {
             )));
         }
         self.top = top;
+        self.fast = None;
         Ok(())
+    }
+
+    /// Run [`Self::classify`]'s encoder layers in `kind` from now on:
+    /// `BFloat16` copies of `encoder`'s layers below the tuned ones and of
+    /// the tuned ones (about 21 MB for MiniLM-L6) make a request 1.7x
+    /// faster on a CPU with bf16 arithmetic (AVX512-BF16, AMX), at intent
+    /// probabilities within a few hundredths; `Float` drops the copies.
+    /// Heads without tuned layers read the encoder's pass as it is.
+    /// `classify` must then be given this same encoder.
+    pub fn set_compute_kind(&mut self, encoder: &SentenceEncoder, kind: Kind) -> Result<(), HeadsError> {
+        self.fast = None;
+        let Some(top) = self.top.as_ref().filter(|_| kind != Kind::Float) else { return Ok(()) };
+        let below = match top.first() {
+            0 => None,
+            n => Some(TopLayers::range(encoder.model(), 0, n, kind)?),
+        };
+        self.fast = Some(Fast { below, top: top.to_kind(kind)? });
+        Ok(())
+    }
+
+    /// The dtype [`Self::classify`] runs the encoder layers in.
+    /// ([`inference_kind`] is the one to pick on this machine.)
+    pub fn compute_kind(&self) -> Kind {
+        self.fast.as_ref().map_or(Kind::Float, |f| f.top.kind())
     }
 
     /// The token states and mean-pooled states the heads read from one
@@ -304,11 +353,19 @@ impl MultiTaskHeads {
             let enc = encoder.encode(texts)?;
             return self.outputs(texts, &enc.tokens, &enc.token_states, &enc.attention_mask, &enc.pooled, None);
         };
-        let stages = encoder.encode_stages(texts, top.first())?;
-        let below = stages.hidden_states.get(top.first()).ok_or_else(|| {
-            HeadsError::Labels(format!("the encoder has fewer than {} layers below the tuned ones", top.first()))
+        let (top, first, below) = match &self.fast {
+            Some(f) => (&f.top, 0, f.below.as_ref()),
+            None => (top, top.first(), None),
+        };
+        let stages = encoder.encode_stages(texts, first)?;
+        let x = stages.hidden_states.get(first).ok_or_else(|| {
+            HeadsError::Labels(format!("the encoder has fewer than {first} layers below the tuned ones"))
         })?;
-        let states = top.forward(below, &stages.attention_mask)?;
+        let x = match below {
+            Some(b) => b.forward(x, &stages.attention_mask)?,
+            None => x.shallow_clone(),
+        };
+        let states = top.forward(&x, &stages.attention_mask)?;
         let pooled = mean_pool(&states, &stages.attention_mask)?;
         self.outputs(texts, &stages.tokens, &states, &stages.attention_mask, &pooled, None)
     }

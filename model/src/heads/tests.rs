@@ -274,6 +274,19 @@ fn save_load_round_trip_and_one_pass_outputs() {
     // The short way (tuned layers only, no embedding) reads the same.
     let c = loaded.classify(&enc, &texts).unwrap();
     same_reading(&a, &c);
+    // In bf16 (encoder layers copied, heads still f32): the same intents
+    // and spans, probabilities within a few hundredths; back to f32 exact.
+    let mut fast = MultiTaskHeads::load(&path).unwrap();
+    fast.set_compute_kind(&enc, tch::Kind::BFloat16).unwrap();
+    assert_eq!(fast.compute_kind(), tch::Kind::BFloat16);
+    let spans = |o: &HeadsOutput| o.slots.iter().map(|s| (s.slot.clone(), s.range.clone())).collect::<Vec<_>>();
+    for (x, y) in c.iter().zip(fast.classify(&enc, &texts).unwrap()) {
+        assert_eq!((&x.intent, spans(x)), (&y.intent, spans(&y)));
+        let diff = x.intent_probs.iter().zip(&y.intent_probs).map(|(p, q)| (p - q).abs()).fold(0.0f32, f32::max);
+        assert!(diff < 0.05, "bf16 moved an intent probability by {diff}");
+    }
+    fast.set_compute_kind(&enc, tch::Kind::Float).unwrap();
+    assert_eq!(fast.classify(&enc, &texts).unwrap(), c);
 
     // Heads on the frozen encoder: no tuned layers, saved and loaded so.
     let frozen = TrainOptions { epochs: 5, tune_layers: 0, ..TrainOptions::default() };

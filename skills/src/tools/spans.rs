@@ -32,7 +32,7 @@ pub fn call_from_spans(reg: &Registry, intent: &str, domain: Option<&str>, spans
             "name" => json!(device_name(reg, text).unwrap_or_else(|| text.trim().to_string())),
             "area" => json!(area_name(reg, text).unwrap_or_else(|| text.trim().to_string())),
             "floor" => json!(floor_name(reg, text).unwrap_or_else(|| text.trim().to_string())),
-            "brightness" | "position" | "temperature" => match integer(text) {
+            "brightness" | "position" | "temperature" => match integer(text).or_else(|| share(slot, text)) {
                 Some(n) => json!(n),
                 None => json!(text.trim()),
             },
@@ -165,6 +165,24 @@ fn integer(text: &str) -> Option<i64> {
     (n.fract() == 0.0 && n.abs() < 1e6).then_some(n as i64)
 }
 
+/// A brightness or position said as a share of the whole: "full", "half",
+/// "halfway", "a quarter", "three quarters" (percent).
+fn share(slot: &str, text: &str) -> Option<i64> {
+    if slot == "temperature" {
+        return None;
+    }
+    let t = fold(text);
+    let t = t.strip_prefix("a ").unwrap_or(&t);
+    let t = ["brightness", "way", "open", "power"].iter().find_map(|w| t.strip_suffix(w)).unwrap_or(t).trim();
+    Some(match t {
+        "full" | "max" | "maximum" | "all the" => 100,
+        "half" | "half the" | "halfway" => 50,
+        "quarter" | "quarter of the" => 25,
+        "three quarters" | "three quarters of the" => 75,
+        _ => return None,
+    })
+}
+
 fn color(text: &str) -> Option<String> {
     let t = fold(text);
     COLOR_NAMES.iter().find(|c| fold(c) == t).map(|c| (*c).to_string())
@@ -194,6 +212,18 @@ mod tests {
         assert_eq!(c, json!({"name": "HassLightSet", "arguments": {"name": "Kitchen Light", "brightness": 50}}));
         let c = call_from_spans(&reg, "HassTurnOn", None, &spans(&[("floor", "upstairs")]));
         assert_eq!(c["arguments"]["floor"], json!(reg.floors.iter().find(|f| f.id == "first").unwrap().name));
+        // Shares of the whole are percentages, for brightness and position
+        // only.
+        for (slot, said, want) in [
+            ("brightness", "full", json!(100)),
+            ("brightness", "half brightness", json!(50)),
+            ("position", "halfway", json!(50)),
+            ("position", "three quarters of the way", json!(75)),
+            ("temperature", "half", json!("half")),
+        ] {
+            let c = call_from_spans(&reg, "HassLightSet", None, &spans(&[(slot, said)]));
+            assert_eq!(c["arguments"][slot], want, "{slot} {said}");
+        }
         // A unique name drops the place the speaker added; the domain is
         // only for area and floor targets.
         let c = call_from_spans(
