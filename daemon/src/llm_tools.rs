@@ -38,6 +38,9 @@ struct Prepared {
     toolbox: Toolbox,
     grammar: Arc<Grammar>,
     system: String,
+    /// Worked examples in the home's names ([`hub_skills::tools::examples`])
+    /// the grammar accepts, shown as earlier turns of the conversation.
+    examples: Vec<(String, String)>,
 }
 
 impl Prepared {
@@ -54,7 +57,9 @@ impl Prepared {
         }
         system.push('\n');
         system.push_str(toolbox.context());
-        Ok(Prepared { registry: reg.clone(), toolbox, grammar, system })
+        let examples = hub_skills::tools::examples(reg);
+        let examples = examples.into_iter().filter(|(_, c)| grammar.accepts(c.as_bytes())).collect();
+        Ok(Prepared { registry: reg.clone(), toolbox, grammar, system, examples })
     }
 }
 
@@ -89,10 +94,16 @@ impl ToolCaller {
         Ok(p)
     }
 
-    /// The request for `text`: the system prompt (tools and entities, the
-    /// same for every request) and the user's words, greedy, constrained.
+    /// The request for `text`: the system prompt (tools and entities) and
+    /// the worked examples, the same for every request, then the user's
+    /// words; greedy, constrained.
     fn request(&self, p: &Prepared, text: &str) -> Request {
-        let messages = vec![ChatMessage::system(p.system.clone()), ChatMessage::user(text)];
+        let mut messages = vec![ChatMessage::system(p.system.clone())];
+        for (said, call) in &p.examples {
+            messages.push(ChatMessage::user(said.clone()));
+            messages.push(ChatMessage::assistant(call.clone()));
+        }
+        messages.push(ChatMessage::user(text));
         let mut req = Request::chat(messages, MAX_CALL_TOKENS);
         req.grammar = Some(p.grammar.clone());
         req.reuse_prefix = self.reuse_prefix;

@@ -393,7 +393,9 @@ fn context(reg: &Registry) -> String {
     s
 }
 
+mod examples;
 mod spans;
+pub use examples::examples;
 pub use spans::{call_from_spans, moves_sensitive};
 
 #[cfg(test)]

@@ -367,10 +367,12 @@ mod tests {
         assert!(t.meta.threshold >= MIN_THRESHOLD, "{:?}", t.meta);
         assert!(t.heads.intents().iter().any(|i| i == "HassTurnOff:light"), "{:?}", t.heads.intents());
         let dir = tempfile::tempdir().unwrap();
-        assert!(load(dir.path()).unwrap().is_none());
+        assert!(load(dir.path(), &encoder).unwrap().is_none());
         save(dir.path(), &t).unwrap();
-        let (heads, meta) = load(dir.path()).unwrap().unwrap();
+        let (heads, meta) = load(dir.path(), &encoder).unwrap().unwrap();
         assert_eq!(meta, t.meta);
+        assert_eq!(heads.compute_kind(), t.heads.compute_kind(), "loaded to run as trained");
+        assert_eq!(meta.compute, kind_name(hub_model::heads::inference_kind()));
         assert_eq!(heads.intents(), t.heads.intents());
         let r = super::super::read_text(&encoder, &heads, &meta, "turn off the lights in the office").unwrap();
         assert_eq!(r.intent, "HassTurnOff", "{r:?}");
@@ -380,7 +382,7 @@ mod tests {
         assert_eq!(u.source, hub_skills::intent::Source::Model);
         // A corrupt checkpoint is an error naming the file, not a crash.
         std::fs::write(dir.path().join(HEADS_FILE), b"not safetensors").unwrap();
-        assert!(load(dir.path()).is_err());
+        assert!(load(dir.path(), &encoder).is_err());
     }
 
     #[test]

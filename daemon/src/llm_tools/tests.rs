@@ -25,6 +25,26 @@ const REQUESTS: &[&str] = &[
     "close everything in the bedroom",
 ];
 
+/// The worked examples shown before each request are all in the call
+/// grammar (none is dropped on the example home) and come before the user's
+/// words, the same for every request.
+#[test]
+fn the_worked_examples_are_grammatical_and_shared() {
+    let (reg, tc) = example();
+    let p = tc.prepared(&reg).unwrap();
+    assert_eq!(p.examples, hub_skills::tools::examples(&reg));
+    assert!(p.examples.len() >= 6, "{:?}", p.examples);
+    let messages = |text| match tc.request(&p, text).prompt {
+        hub_model::generate::Prompt::Chat(m) => m,
+        other => panic!("{other:?}"),
+    };
+    let (a, b) = (messages("first"), messages("second"));
+    let n = a.len();
+    assert_eq!(n, 2 + 2 * p.examples.len());
+    assert_eq!(a[..n - 1], b[..n - 1]);
+    assert_eq!(a[n - 1], ChatMessage::user("first"));
+}
+
 /// The grammar holds whatever the logits say: 500 calls sampled at
 /// temperature 1.0 from random logits over SmolLM2's real vocabulary (its
 /// GGUF tokenizer), through the same mask-sample-take steps the engine
