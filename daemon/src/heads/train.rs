@@ -95,7 +95,8 @@ pub fn files(dir: &Path) -> (PathBuf, PathBuf) {
 /// the older way are retrained in the background (they answer meanwhile).
 /// `tuned-encoder`: the encoder's layers fine-tuned with the heads;
 /// `+spelled-numbers`: the checkpoint lists the numbers as words its
-/// slot spans may grow to.
+/// slot spans may grow to; `+chit-chat-2`: the second list of `none`
+/// phrases (none of them a natural-set request).
 pub const METHOD: &str = "tuned-encoder+spelled-numbers+chit-chat-2";
 
 /// FNV-1a over the registry's JSON, the language, [`METHOD`] and the
