@@ -176,7 +176,7 @@ mod tests {
         let (reg, nlu) = example_home();
         let plan = super::super::train::Plan::default();
         let corpus = hub_skills::corpus::generate(nlu.templates().expect("en"), &reg, plan.per_intent, plan.seed);
-        let fold = |s: &str| s.to_lowercase().chars().filter(|c| c.is_alphanumeric() || *c == ' ').collect::<String>();
+        let fold = hub_skills::lookup::fold;
         let generated: BTreeSet<String> = corpus.examples.iter().flat_map(|e| [fold(&e.text), fold(&e.base)]).collect();
         let cases = parse(REQUESTS).unwrap();
         let leaked: Vec<&str> =
