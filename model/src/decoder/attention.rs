@@ -1,9 +1,12 @@
 //! Self-attention over a group of heads on one device, with its own
 //! pre-allocated KV cache. Single-device models have one group with every
 //! head; `split = "tensor"` gives each device a group of whole KV heads (and
-//! their query heads) and the matching rows of `o_proj`.
+//! their query heads) and the matching rows of `o_proj`. Gemma 3 adds
+//! per-head q/k norms, a sliding window on its local layers and its own
+//! score scale ([`AttnExtras`]).
 use std::sync::Arc;
 
+use hub_kernels::norm::rms_norm;
 use hub_kernels::rotary::apply_rotary;
 use tch::{Device, Kind, Tensor};
 
@@ -74,6 +77,18 @@ impl KvCache {
     }
 }
 
+/// What Gemma 3 adds to a layer's attention (all off for Llama and GLM).
+#[derive(Debug, Default)]
+pub struct AttnExtras {
+    /// Per-head RMS norms of q and k (weights already `1 + w`), before rotary.
+    pub qk_norm: Option<(Tensor, Tensor)>,
+    pub eps: f64,
+    /// Sliding window: query `i` sees keys `i - window < j <= i`.
+    pub window: Option<i64>,
+    /// Scale of `q·k` (default `head_dim^-0.5`).
+    pub scale: Option<f64>,
+}
+
 #[derive(Debug)]
 pub struct AttentionShard {
     pub device: Device,
@@ -86,6 +101,7 @@ pub struct AttentionShard {
     head_dim: i64,
     kind: Kind,
     rope: Arc<RopeTables>,
+    extras: AttnExtras,
     cache: KvCache,
 }
 
@@ -100,8 +116,9 @@ impl AttentionShard {
         head_dim: i64,
         kind: Kind,
         rope: Arc<RopeTables>,
+        extras: AttnExtras,
     ) -> Self {
-        AttentionShard { device, qkv, o, heads, kv_heads, head_dim, kind, rope, cache: KvCache::new() }
+        AttentionShard { device, qkv, o, heads, kv_heads, head_dim, kind, rope, extras, cache: KvCache::new() }
     }
 
     pub fn clear_kv_cache(&mut self) {
@@ -155,6 +172,15 @@ impl AttentionShard {
         let qkv = self.qkv.forward(x)?.f_view([b, s, h + 2 * kvh, hd]).map_err(&t)?;
         // Rotate q and k together: heads [0, h + kvh).
         let qk = qkv.f_narrow(2, 0, h + kvh).map_err(&t)?;
+        let qk = match &self.extras.qk_norm {
+            Some((qn, kn)) => {
+                let eps = self.extras.eps;
+                let q = rms_norm(&qk.f_narrow(2, 0, h).map_err(&t)?, qn, eps)?;
+                let k = rms_norm(&qk.f_narrow(2, h, kvh).map_err(&t)?, kn, eps)?;
+                Tensor::f_cat(&[q, k], 2).map_err(&t)?
+            }
+            None => qk,
+        };
         let qk = match rope {
             Some((cos, sin)) => {
                 let cos = cos.f_to_device(self.device).and_then(|c| c.f_to_kind(self.kind)).map_err(&t)?;
@@ -179,21 +205,30 @@ impl AttentionShard {
         kc.f_narrow(2, offset, s).and_then(|mut d| d.f_copy_(&k)).map_err(&t)?;
         vc.f_narrow(2, offset, s).and_then(|mut d| d.f_copy_(&v)).map_err(&t)?;
         self.cache.len = total;
-        let keys = kc.f_narrow(2, 0, total).map_err(&t)?;
-        let values = vc.f_narrow(2, 0, total).map_err(&t)?;
+        // Keys before `first` are outside every query's window.
+        let window = self.extras.window.filter(|&w| total > w);
+        let first = window.map_or(0, |w| (offset + 1 - w).max(0));
+        let keys = kc.f_narrow(2, first, total - first).map_err(&t)?;
+        let values = vc.f_narrow(2, first, total - first).map_err(&t)?;
         let gqa = h != kvh;
+        let scale = self.extras.scale;
         let y = if s == 1 {
-            Tensor::f_scaled_dot_product_attention(&q, &keys, &values, None::<&Tensor>, 0.0, false, None, gqa)
-        } else if offset == 0 {
-            Tensor::f_scaled_dot_product_attention(&q, &keys, &values, None::<&Tensor>, 0.0, true, None, gqa)
+            Tensor::f_scaled_dot_product_attention(&q, &keys, &values, None::<&Tensor>, 0.0, false, scale, gqa)
+        } else if offset == 0 && window.is_none() {
+            Tensor::f_scaled_dot_product_attention(&q, &keys, &values, None::<&Tensor>, 0.0, true, scale, gqa)
         } else {
-            // Chunk after cached positions: query i sees keys j <= offset + i.
+            // Query i (position offset + i) sees keys j <= offset + i, and
+            // within a window only j > offset + i - window.
             let dev = self.device;
             let rows =
                 Tensor::f_arange_start(offset, total, (Kind::Int64, dev)).map_err(&t)?.f_unsqueeze(1).map_err(&t)?;
-            let cols = Tensor::f_arange(total, (Kind::Int64, dev)).map_err(&t)?.f_unsqueeze(0).map_err(&t)?;
-            let mask = cols.f_le_tensor(&rows).map_err(&t)?;
-            Tensor::f_scaled_dot_product_attention(&q, &keys, &values, Some(&mask), 0.0, false, None, gqa)
+            let cols = Tensor::f_arange_start(first, total, (Kind::Int64, dev)).map_err(&t)?.f_unsqueeze(0).map_err(&t)?;
+            let mut mask = cols.f_le_tensor(&rows).map_err(&t)?;
+            if let Some(w) = window {
+                let near = cols.f_gt_tensor(&rows.f_sub_scalar(w).map_err(&t)?).map_err(&t)?;
+                mask = mask.f_logical_and(&near).map_err(&t)?;
+            }
+            Tensor::f_scaled_dot_product_attention(&q, &keys, &values, Some(&mask), 0.0, false, scale, gqa)
         }
         .map_err(tch_err("scaled_dot_product_attention"))?;
         let y = y.f_transpose(1, 2).and_then(|y| y.f_reshape([b, s, h * hd])).map_err(&t)?;

@@ -21,6 +21,11 @@ pub enum Family {
     /// (`post_self_attn_layernorm`, `post_mlp_layernorm`), fused
     /// `gate_up_proj`, q/k/v bias, partial interleaved rotary.
     Glm4,
+    /// Gemma 3 text: sandwich norms (`pre_feedforward_layernorm`,
+    /// `post_feedforward_layernorm`), RMS norms scaling by `1 + w`, per-head
+    /// q/k norms, embeddings scaled by `sqrt(hidden)`, GeGLU (tanh GELU),
+    /// and five sliding-window layers (local rotary base) to each global one.
+    Gemma3,
 }
 
 /// MLP activation.
@@ -28,6 +33,8 @@ pub enum Family {
 pub enum ActKind {
     Silu,
     Gelu,
+    /// `gelu_pytorch_tanh`.
+    GeluTanh,
 }
 
 /// Normalised decoder hyper-parameters.
@@ -54,12 +61,33 @@ pub struct DecoderConfig {
     pub hidden_act: ActKind,
     pub eos_token_ids: Vec<i64>,
     pub bos_token_id: Option<i64>,
+    /// Sliding-window attention: the window (keys `i - window < j <= i`)
+    /// and the layer pattern (every `pattern`-th layer is global).
+    pub sliding: Option<Sliding>,
+    /// Scale of `q·k` when it is not `head_dim^-0.5` (Gemma:
+    /// `query_pre_attn_scalar^-0.5`).
+    pub attn_scale: Option<f64>,
+}
+
+/// Gemma 3's local attention layout.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sliding {
+    pub window: i64,
+    /// Layer `i` is global when `(i + 1) % pattern == 0`.
+    pub pattern: i64,
+    /// Rotary base of the sliding layers.
+    pub local_rope_theta: f64,
 }
 
 impl DecoderConfig {
-    /// Layers have the GLM sandwich norms.
+    /// Layers have sandwich norms (GLM-4, Gemma 3).
     pub fn sandwich_norms(&self) -> bool {
-        self.family == Family::Glm4
+        matches!(self.family, Family::Glm4 | Family::Gemma3)
+    }
+
+    /// The sliding window of layer `i`, if it is a local layer.
+    pub fn window_of(&self, i: i64) -> Option<i64> {
+        self.sliding.filter(|s| s.pattern <= 0 || (i + 1) % s.pattern != 0).map(|s| s.window)
     }
 
     /// o_proj has a bias (Llama with `attention_bias`; never GLM-4).
@@ -92,6 +120,14 @@ impl DecoderConfig {
         }
         if self.rotary_dim <= 0 || self.rotary_dim > self.head_dim || self.rotary_dim % 2 != 0 {
             return bad(format!("rotary dimension {} must be even and in 1..={}", self.rotary_dim, self.head_dim));
+        }
+        if let Some(sl) = self.sliding
+            && (sl.window <= 0 || !(sl.local_rope_theta > 0.0))
+        {
+            return bad(format!(
+                "sliding window {} and local rope theta {} must be positive",
+                sl.window, sl.local_rope_theta
+            ));
         }
         if !(self.rms_norm_eps > 0.0) || !(self.rope_theta > 0.0) {
             return bad(format!(
@@ -239,6 +275,8 @@ impl HfConfig {
             hidden_act: act,
             eos_token_ids: eos,
             bos_token_id: self.bos_token_id,
+            sliding: None,
+            attn_scale: None,
         };
         cfg.validate()?;
         Ok(cfg)

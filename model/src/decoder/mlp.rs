@@ -37,6 +37,7 @@ impl MlpShard {
         let a = match self.act {
             ActKind::Silu => gate.f_silu(),
             ActKind::Gelu => gate.f_gelu("none"),
+            ActKind::GeluTanh => gate.f_gelu("tanh"),
         }
         .map_err(&t)?;
         self.down.forward(&a.f_mul(&up).map_err(&t)?)

