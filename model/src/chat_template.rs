@@ -280,7 +280,8 @@ mod tests {
 
     #[test]
     fn gemma_format() {
-        let msgs = [ChatMessage::system("S"), ChatMessage::user(" U "), ChatMessage::assistant("A"), ChatMessage::user("V")];
+        let msgs =
+            [ChatMessage::system("S"), ChatMessage::user(" U "), ChatMessage::assistant("A"), ChatMessage::user("V")];
         let p = ChatFormat::Gemma.render(&msgs).unwrap();
         assert_eq!(
             p,

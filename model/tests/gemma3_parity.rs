@@ -44,7 +44,11 @@ fn gguf() -> std::path::PathBuf {
 fn long_text() -> String {
     let mut s = String::from("<bos>House log.");
     for i in 0..60 {
-        s.push_str(&format!(" At {:02}:{:02} the hallway sensor saw motion and the lamp went on.", 6 + i / 6, i % 6 * 10));
+        s.push_str(&format!(
+            " At {:02}:{:02} the hallway sensor saw motion and the lamp went on.",
+            6 + i / 6,
+            i % 6 * 10
+        ));
     }
     s.push_str(" Summary: the lamp");
     s
@@ -64,7 +68,8 @@ fn peer() -> &'static Peer {
         std::fs::write(&input, spec.to_string()).unwrap();
         let g = gguf();
         run_peer("llm_gguf.py", &["parity", g.to_str().unwrap(), input.to_str().unwrap(), dir.to_str().unwrap()]);
-        let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("peer.json")).unwrap()).unwrap();
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("peer.json")).unwrap()).unwrap();
         Peer { json, dir }
     })
 }
@@ -106,7 +111,11 @@ fn dequantisation_is_bit_identical_to_the_gguf_package() {
         let theirs: Vec<f32> = Vec::<f32>::try_from(&tensors[name.as_str()]).unwrap();
         assert_eq!(ours.len(), theirs.len(), "{name}");
         let differ = ours.iter().zip(&theirs).filter(|(a, b)| a.to_bits() != b.to_bits()).count();
-        eprintln!("{name} ({}): {} values, {differ} differ", file.tensor_info(name).unwrap().ggml_type.name(), ours.len());
+        eprintln!(
+            "{name} ({}): {} values, {differ} differ",
+            file.tensor_info(name).unwrap().ggml_type.name(),
+            ours.len()
+        );
         assert_eq!(differ, 0, "{name}");
     }
 }

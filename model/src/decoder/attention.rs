@@ -222,7 +222,8 @@ impl AttentionShard {
             let dev = self.device;
             let rows =
                 Tensor::f_arange_start(offset, total, (Kind::Int64, dev)).map_err(&t)?.f_unsqueeze(1).map_err(&t)?;
-            let cols = Tensor::f_arange_start(first, total, (Kind::Int64, dev)).map_err(&t)?.f_unsqueeze(0).map_err(&t)?;
+            let cols =
+                Tensor::f_arange_start(first, total, (Kind::Int64, dev)).map_err(&t)?.f_unsqueeze(0).map_err(&t)?;
             let mut mask = cols.f_le_tensor(&rows).map_err(&t)?;
             if let Some(w) = window {
                 let near = cols.f_gt_tensor(&rows.f_sub_scalar(w).map_err(&t)?).map_err(&t)?;

@@ -110,7 +110,7 @@ impl Layer {
     }
 }
 
-/// A loaded decoder (Llama or GLM-4 family) on its placement.
+/// A loaded decoder (Llama, GLM-4 or Gemma 3 family) on its placement.
 #[derive(Debug)]
 pub struct Decoder {
     cfg: DecoderConfig,
@@ -320,7 +320,9 @@ impl Decoder {
             // (pre-MLP norm, norm after attention, norm after the MLP)
             let (pre_mlp, after_attn, after_mlp) = match cfg.family {
                 Family::Llama => ("post_attention_layernorm", None, None),
-                Family::Glm4 => ("post_attention_layernorm", Some("post_self_attn_layernorm"), Some("post_mlp_layernorm")),
+                Family::Glm4 => {
+                    ("post_attention_layernorm", Some("post_self_attn_layernorm"), Some("post_mlp_layernorm"))
+                }
                 Family::Gemma3 => {
                     ("pre_feedforward_layernorm", Some("post_attention_layernorm"), Some("post_feedforward_layernorm"))
                 }

@@ -475,7 +475,10 @@ impl GgufFile {
             return Err(self.meta_err(&k("rope.scaling.type"), format!("`{ty}` rope scaling is not supported")));
         }
         let mut eos: Vec<i64> = eos.into_iter().collect();
-        if gemma && let Some(id) = self.token_id("<end_of_turn>") && !eos.contains(&id) {
+        if gemma
+            && let Some(id) = self.token_id("<end_of_turn>")
+            && !eos.contains(&id)
+        {
             eos.push(id);
         }
         let cfg = DecoderConfig {

@@ -288,5 +288,4 @@ mod tests {
         assert_eq!(v[0], -32.0);
         assert_eq!(v[31], 30.0);
     }
-
 }

