@@ -2,7 +2,7 @@
 //! strings, bounded queue, cancellation when the stream is dropped,
 //! replicas; and bad input (missing shard, wrong shapes, truncated GGUF,
 //! unknown quantisation type, prompt over the context length) giving clear
-//! errors.
+//! errors; every ggml block type against the `gguf` package.
 mod llm_common;
 
 use std::sync::atomic::Ordering;
@@ -192,21 +192,87 @@ fn write_gguf(tensors: &[(&str, Vec<u64>, u32, Vec<u8>)]) -> Vec<u8> {
     out
 }
 
+/// Random blocks of every supported block type (scales kept finite), in a
+/// GGUF written here, dequantised by us and by the `gguf` package
+/// (`scripts/peers/llm_gguf.py dequant`): bit-identical. The real files
+/// cover Q4_1 (SmolLM2) and Q4_K, Q6_K, Q5_0, Q8_0 (Gemma 3); this covers
+/// the rest too.
+#[test]
+fn every_block_type_dequantises_as_the_gguf_package_does() {
+    // (ggml type, elements per block, bytes per block, byte offsets of f16 scales)
+    let types: [(u32, u64, usize, &[usize]); 8] = [
+        (2, 32, 18, &[0]),
+        (3, 32, 20, &[0, 2]),
+        (6, 32, 22, &[0]),
+        (7, 32, 24, &[0, 2]),
+        (8, 32, 34, &[0]),
+        (12, 256, 144, &[0, 2]),
+        (13, 256, 176, &[0, 2]),
+        (14, 256, 210, &[208]),
+    ];
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let blocks = 6;
+    let mut tensors = Vec::new();
+    for (ty, elems, bytes, scales) in types {
+        let mut data: Vec<u8> = (0..bytes * blocks).map(|_| next() as u8).collect();
+        for b in 0..blocks {
+            for &at in scales {
+                let v = half::f16::from_f32(((next() % 2000) as f32 - 1000.0) / 4096.0);
+                data[b * bytes + at..b * bytes + at + 2].copy_from_slice(&v.to_le_bytes());
+            }
+        }
+        tensors.push((format!("t{ty}.weight"), vec![elems * blocks as u64], ty, data));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("blocks.gguf");
+    let refs: Vec<(&str, Vec<u64>, u32, Vec<u8>)> =
+        tensors.iter().map(|(n, d, t, b)| (n.as_str(), d.clone(), *t, b.clone())).collect();
+    std::fs::write(&p, write_gguf(&refs)).unwrap();
+    let out = dir.path().join("ref.safetensors");
+    let mut args = vec!["dequant", p.to_str().unwrap(), out.to_str().unwrap()];
+    args.extend(tensors.iter().map(|t| t.0.as_str()));
+    run_peer("llm_gguf.py", &args);
+    let want = read_safetensors(&out);
+    let f = GgufFile::open(&p).unwrap();
+    for (name, _, ty, _) in &tensors {
+        let ours = f.dequantize(name).unwrap();
+        let theirs = Vec::<f32>::try_from(&want[name.as_str()]).unwrap();
+        assert_eq!(ours.len(), theirs.len(), "{name}");
+        let differ = ours.iter().zip(&theirs).filter(|(a, b)| a.to_bits() != b.to_bits()).count();
+        assert_eq!(differ, 0, "type {ty}: {differ} of {} values differ", ours.len());
+    }
+}
+
 #[test]
 fn unknown_quantisation_type_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("q.gguf");
     let f32s: Vec<u8> = [1.5f32, -2.0, 0.25, 4.0].iter().flat_map(|v| v.to_le_bytes()).collect();
-    // Q4_K (type 12): 256-element blocks of 144 bytes.
-    std::fs::write(&p, write_gguf(&[("ok.weight", vec![2, 2], 0, f32s), ("k.weight", vec![256], 12, vec![0u8; 144])]))
-        .unwrap();
+    // Q2_K (type 10): 256-element blocks of 84 bytes, not supported; Q4_K
+    // (type 12, 144-byte blocks) is.
+    std::fs::write(
+        &p,
+        write_gguf(&[
+            ("ok.weight", vec![2, 2], 0, f32s),
+            ("k.weight", vec![256], 10, vec![0u8; 84]),
+            ("q4k.weight", vec![256], 12, vec![0u8; 144]),
+        ]),
+    )
+    .unwrap();
     let f = GgufFile::open(&p).unwrap();
     let ok = f.tensor("ok.weight").unwrap();
     assert_eq!(ok.size(), vec![2, 2]);
     assert_eq!(Vec::<f32>::try_from(&ok.view([-1])).unwrap(), vec![1.5, -2.0, 0.25, 4.0]);
+    assert_eq!(f.tensor("q4k.weight").unwrap().size(), vec![256]);
     let err = f.tensor("k.weight").unwrap_err();
-    assert!(matches!(err, GgufError::UnsupportedType { type_id: 12, .. }), "{err}");
-    assert!(err.to_string().contains("Q4_K"), "{err}");
+    assert!(matches!(err, GgufError::UnsupportedType { type_id: 10, .. }), "{err}");
+    assert!(err.to_string().contains("Q2_K"), "{err}");
     assert!(matches!(f.tensor("nope"), Err(GgufError::MissingTensor { .. })));
     assert!(f.decoder_config().is_err(), "no llama.* metadata: config error, not a panic");
 }
