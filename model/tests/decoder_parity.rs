@@ -79,14 +79,7 @@ fn greedy_continuations_match_transformers() {
         let prompt: Vec<i64> = g["prompt"].as_array().unwrap().iter().map(|v| v.as_i64().unwrap()).collect();
         let want: Vec<i64> = g["tokens"].as_array().unwrap().iter().map(|v| v.as_i64().unwrap()).collect();
         let (mut dec, _, _) = load(name, single(), Quantize::None);
-        dec.reserve_kv(1, (prompt.len() + want.len()) as i64).unwrap();
-        let mut logits = dec.forward(&Tensor::from_slice(&prompt).view([1, -1]), 0).unwrap();
-        let mut got = Vec::new();
-        for pos in (prompt.len() as i64..).take(want.len()) {
-            let next = logits.argmax(-1, false).int64_value(&[0]);
-            got.push(next);
-            logits = dec.forward(&Tensor::from_slice(&[next]).view([1, 1]), pos).unwrap();
-        }
+        let got = greedy(&mut dec, &prompt, want.len(), prompt.len());
         assert_eq!(got, want, "{name} greedy");
     }
 }

@@ -12,7 +12,6 @@ use hub_model::decoder::{Decoder, DecoderOptions};
 use hub_model::generate::{Engine, EngineSpec, FinishReason, Prompt, Request};
 use hub_model::gguf::{GgufFile, GgufWeights};
 use llm_common::*;
-use tch::Tensor;
 
 struct Peer {
     json: serde_json::Value,
@@ -142,15 +141,7 @@ fn greedy_32_tokens_identical_to_transformers() {
     for (i, want) in p.json["greedy"].as_array().unwrap().iter().enumerate() {
         let want: Vec<i64> = ids_of(want).into_iter().map(i64::from).collect();
         let prompt: Vec<i64> = ids_of(&p.json["ids"][i]).into_iter().map(i64::from).collect();
-        dec.clear_kv_cache();
-        dec.reserve_kv(1, (prompt.len() + want.len()) as i64).unwrap();
-        let mut logits = dec.forward(&Tensor::from_slice(&prompt).view([1, -1]), 0).unwrap();
-        let mut got = Vec::new();
-        for pos in (prompt.len() as i64..).take(want.len()) {
-            let next = logits.argmax(-1, false).int64_value(&[0]);
-            got.push(next);
-            logits = dec.forward(&Tensor::from_slice(&[next]).view([1, 1]), pos).unwrap();
-        }
+        let got = greedy(&mut dec, &prompt, want.len(), prompt.len());
         assert_eq!(got, want, "prompt {i} greedy continuation");
     }
     // The generation engine (sampling loop, stop tokens) gives the same

