@@ -81,15 +81,30 @@ pub fn read_safetensors(path: &Path) -> std::collections::HashMap<String, Tensor
 }
 
 /// max |a - b| / max |b|.
-pub fn rel_err(a: &Tensor, b: &Tensor) -> f64 {
-    let a = a.to_kind(Kind::Double);
-    let b = b.to_kind(Kind::Double);
+/// (max |a - b|, max |b|) in f64, a few million values at a time: the
+/// logits of a long prompt over a 262k vocabulary are over a gigabyte in
+/// f32, and whole-tensor f64 temporaries of them ran two tests out of memory.
+fn abs_maxima(a: &Tensor, b: &Tensor) -> (f64, f64) {
     assert_eq!(a.size(), b.size(), "shape mismatch");
-    let d = (&a - &b).abs().max().double_value(&[]);
-    let m = b.abs().max().double_value(&[]);
+    let (a, b) = (a.reshape([-1]), b.reshape([-1]));
+    let n = a.size()[0];
+    let step = 1 << 22;
+    let (mut d, mut m) = (0f64, 0f64);
+    for start in (0..n).step_by(step as usize) {
+        let len = step.min(n - start);
+        let x = a.narrow(0, start, len).to_kind(Kind::Double);
+        let y = b.narrow(0, start, len).to_kind(Kind::Double);
+        d = d.max((&x - &y).abs().max().double_value(&[]));
+        m = m.max(y.abs().max().double_value(&[]));
+    }
+    (d, m)
+}
+
+pub fn rel_err(a: &Tensor, b: &Tensor) -> f64 {
+    let (d, m) = abs_maxima(a, b);
     d / m.max(1e-12)
 }
 
 pub fn max_abs(a: &Tensor, b: &Tensor) -> f64 {
-    (a.to_kind(Kind::Double) - b.to_kind(Kind::Double)).abs().max().double_value(&[])
+    abs_maxima(a, b).0
 }
