@@ -757,10 +757,7 @@ impl EngineSpec {
             let file = crate::gguf::GgufFile::open(&self.path).map_err(|e| load_err(e.to_string()))?;
             let cfg = file.decoder_config().map_err(|e| load_err(e.to_string()))?;
             let tokenizer = file.tokenizer().map_err(|e| load_err(e.to_string()))?;
-            let format = file.chat_template().and_then(ChatFormat::detect).unwrap_or(match cfg.family {
-                crate::decoder::Family::Gemma3 => ChatFormat::Gemma,
-                _ => ChatFormat::ChatMl,
-            });
+            let format = file.chat_template().and_then(ChatFormat::detect).unwrap_or(default_format(cfg.family));
             let src = crate::gguf::GgufWeights::new(&file, &cfg);
             let opts = crate::decoder::DecoderOptions {
                 kind: self.kind,
@@ -786,11 +783,7 @@ impl EngineSpec {
             let v: serde_json::Value = serde_json::from_str(&t).ok()?;
             v.get("chat_template").and_then(|c| c.as_str()).map(String::from)
         });
-        let format = template.as_deref().and_then(ChatFormat::detect).unwrap_or(match cfg.family {
-            crate::decoder::Family::Glm4 => ChatFormat::Glm,
-            crate::decoder::Family::Llama => ChatFormat::ChatMl,
-            crate::decoder::Family::Gemma3 => ChatFormat::Gemma,
-        });
+        let format = template.as_deref().and_then(ChatFormat::detect).unwrap_or(default_format(cfg.family));
         let prefixes = if ck.contains("model.language_model.embed_tokens.weight") {
             crate::decoder::Prefixes { model: "model.language_model".into(), lm_head: "lm_head".into() }
         } else {
@@ -805,6 +798,15 @@ impl EngineSpec {
         };
         let decoder = Decoder::load(&cfg, &ck, &opts)?;
         Ok(Engine::new(decoder, tokenizer, format))
+    }
+}
+
+/// The chat format of a family whose checkpoint stores no template.
+fn default_format(family: crate::decoder::Family) -> ChatFormat {
+    match family {
+        crate::decoder::Family::Glm4 => ChatFormat::Glm,
+        crate::decoder::Family::Llama => ChatFormat::ChatMl,
+        crate::decoder::Family::Gemma3 => ChatFormat::Gemma,
     }
 }
 

@@ -80,11 +80,6 @@ pub struct Sliding {
 }
 
 impl DecoderConfig {
-    /// Layers have sandwich norms (GLM-4, Gemma 3).
-    pub fn sandwich_norms(&self) -> bool {
-        matches!(self.family, Family::Glm4 | Family::Gemma3)
-    }
-
     /// The sliding window of layer `i`, if it is a local layer.
     pub fn window_of(&self, i: i64) -> Option<i64> {
         self.sliding.filter(|s| s.pattern <= 0 || (i + 1) % s.pattern != 0).map(|s| s.window)
@@ -300,7 +295,7 @@ mod tests {
         assert_eq!(a, b);
         assert_eq!(a.rotary_dim, 8);
         assert_eq!(a.rope_style, RopeStyle::Interleaved);
-        assert!(a.sandwich_norms() && a.attention_bias && !a.o_bias());
+        assert!(a.family == Family::Glm4 && a.attention_bias && !a.o_bias());
     }
 
     #[test]

@@ -167,10 +167,8 @@ pub(super) fn dequantize_raw(ty: GgmlType, raw: &[u8]) -> Vec<f32> {
                 let (d, dmin) = (h(&blk[..2]), h(&blk[2..4]));
                 let scales = &blk[4..16];
                 for (j, q) in blk[16..144].chunks_exact(32).enumerate() {
-                    let (sc1, m1) = scale_min_k4(2 * j, scales);
-                    let (sc2, m2) = scale_min_k4(2 * j + 1, scales);
-                    let (d1, m1) = (d * sc1 as f32, dmin * m1 as f32);
-                    let (d2, m2) = (d * sc2 as f32, dmin * m2 as f32);
+                    let ((d1, m1), (d2, m2)) =
+                        (sub_block(2 * j, d, dmin, scales), sub_block(2 * j + 1, d, dmin, scales));
                     out.extend(q.iter().map(|&b| d1 * (b & 0x0F) as f32 - m1));
                     out.extend(q.iter().map(|&b| d2 * (b >> 4) as f32 - m2));
                 }
@@ -184,10 +182,8 @@ pub(super) fn dequantize_raw(ty: GgmlType, raw: &[u8]) -> Vec<f32> {
                 let scales = &blk[4..16];
                 let qh = &blk[16..48];
                 for (j, ql) in blk[48..176].chunks_exact(32).enumerate() {
-                    let (sc1, m1) = scale_min_k4(2 * j, scales);
-                    let (sc2, m2) = scale_min_k4(2 * j + 1, scales);
-                    let (d1, m1) = (d * sc1 as f32, dmin * m1 as f32);
-                    let (d2, m2) = (d * sc2 as f32, dmin * m2 as f32);
+                    let ((d1, m1), (d2, m2)) =
+                        (sub_block(2 * j, d, dmin, scales), sub_block(2 * j + 1, d, dmin, scales));
                     let (u1, u2) = (1u8 << (2 * j), 2u8 << (2 * j));
                     let high = |l: usize, u: u8| if qh[l] & u != 0 { 16 } else { 0 };
                     out.extend((0..32).map(|l| d1 * ((ql[l] & 0x0F) + high(l, u1)) as f32 - m1));
@@ -236,6 +232,12 @@ fn fives(qh: u32, qs: &[u8]) -> ([u8; 16], [u8; 16]) {
         hi[j] = (qs[j] >> 4) | h1;
     }
     (lo, hi)
+}
+
+/// Q4_K/Q5_K: the scale and min of sub-block `j` (`d * sc`, `dmin * m`).
+fn sub_block(j: usize, d: f32, dmin: f32, scales: &[u8]) -> (f32, f32) {
+    let (sc, m) = scale_min_k4(j, scales);
+    (d * sc as f32, dmin * m as f32)
 }
 
 /// ggml's `get_scale_min_k4`: the 6-bit scale and min of sub-block `j`

@@ -40,11 +40,12 @@ fn merges(tokens: &[String]) -> Vec<(String, String)> {
         let rank = last[merged];
         let mut local = Vec::new();
         let bounds: Vec<usize> = merged.char_indices().map(|(b, _)| b).skip(1).collect();
+        let chars = bounds.len() + 1;
         for (k, &b) in bounds.iter().enumerate() {
             let (l, r) = merged.split_at(b);
             if let (Some(&li), Some(&ri)) = (last.get(l), last.get(r)) {
                 let lc = k + 1;
-                local.push((li, ri, (rank, lc, merged.chars().count() - lc, l, r)));
+                local.push((li, ri, (rank, lc, chars - lc, l, r)));
             }
         }
         local.sort_by_key(|&(li, ri, _)| (li, ri));
