@@ -431,8 +431,21 @@ impl Glm4vForConditionalGeneration {
         grids: &[Grid],
         max_new: usize,
     ) -> Result<Tensor, Glm4vError> {
+        let features = self.image_features(pixel_values, grids)?;
+        self.prefill_features(input_ids, features.as_ref(), grids, max_new)
+    }
+
+    /// [`Self::prefill`] from image features already computed by
+    /// [`Self::image_features`].
+    pub fn prefill_features(
+        &mut self,
+        input_ids: &[i64],
+        features: Option<&Tensor>,
+        grids: &[Grid],
+        max_new: usize,
+    ) -> Result<Tensor, Glm4vError> {
         self.text.reserve_kv(1, (input_ids.len() + max_new) as i64)?;
-        let h = self.prompt_hidden(input_ids, pixel_values, grids)?;
+        let h = self.features_hidden(input_ids, features, grids)?;
         let last = h.f_narrow(1, h.size()[1] - 1, 1)?;
         Ok(self.text.lm_head(&last)?.f_squeeze_dim(1)?)
     }
@@ -459,7 +472,21 @@ impl Glm4vForConditionalGeneration {
         max_new: usize,
         stop: &[i64],
     ) -> Result<Vec<i64>, Glm4vError> {
-        let mut logits = self.prefill(input_ids, pixel_values, grids, max_new)?;
+        let features = self.image_features(pixel_values, grids)?;
+        self.generate_greedy_features(input_ids, features.as_ref(), grids, max_new, stop)
+    }
+
+    /// [`Self::generate_greedy`] from image features already computed by
+    /// [`Self::image_features`] (and perhaps scaled by a fusion gate).
+    pub fn generate_greedy_features(
+        &mut self,
+        input_ids: &[i64],
+        features: Option<&Tensor>,
+        grids: &[Grid],
+        max_new: usize,
+        stop: &[i64],
+    ) -> Result<Vec<i64>, Glm4vError> {
+        let mut logits = self.prefill_features(input_ids, features, grids, max_new)?;
         let mut out = Vec::with_capacity(max_new);
         while out.len() < max_new {
             let next = logits.f_argmax(-1, false)?.f_int64_value(&[0])?;
@@ -480,16 +507,33 @@ impl Glm4vForConditionalGeneration {
         pixel_values: Option<&Tensor>,
         grids: &[Grid],
     ) -> Result<Tensor, Glm4vError> {
+        let features = self.image_features(pixel_values, grids)?;
+        self.features_hidden(input_ids, features.as_ref(), grids)
+    }
+
+    /// The vision tower's features `[image tokens, hidden]` for the
+    /// pictures of `grids` (`None` for a text-only prompt).
+    pub fn image_features(&self, pixel_values: Option<&Tensor>, grids: &[Grid]) -> Result<Option<Tensor>, Glm4vError> {
+        let _guard = tch::no_grad_guard();
+        match pixel_values {
+            Some(pv) => Ok(Some(self.vision.forward(pv, grids)?.features)),
+            None if grids.is_empty() => Ok(None),
+            None => Err(Glm4vError::Input("image grids given without pixel_values".into())),
+        }
+    }
+
+    /// [`Self::prompt_hidden`] from features already computed.
+    fn features_hidden(
+        &mut self,
+        input_ids: &[i64],
+        features: Option<&Tensor>,
+        grids: &[Grid],
+    ) -> Result<Tensor, Glm4vError> {
         if input_ids.is_empty() {
             return Err(Glm4vError::Input("empty prompt".into()));
         }
         let _guard = tch::no_grad_guard();
-        let features = match pixel_values {
-            Some(pv) => Some(self.vision.forward(pv, grids)?.features),
-            None if grids.is_empty() => None,
-            None => return Err(Glm4vError::Input("image grids given without pixel_values".into())),
-        };
-        let x = self.embed(input_ids, features.as_ref())?;
+        let x = self.embed(input_ids, features)?;
         let (pos, delta) = self.rope_index(input_ids, grids)?;
         let (cos, sin) = self.mrope_cos_sin(&pos, x.kind())?;
         self.text.clear_kv_cache();

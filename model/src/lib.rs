@@ -11,6 +11,7 @@ pub mod constrain;
 pub mod ct2;
 pub mod decoder;
 pub mod detector;
+pub mod fusion_gate;
 pub mod generate;
 pub mod gguf;
 pub mod glm4v;

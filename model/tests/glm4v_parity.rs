@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
+use hub_model::fusion_gate::{FitOptions, FusionGate};
 use hub_model::glm4v::{Glm4vError, Glm4vForConditionalGeneration};
+use hub_model::glm4v_chat::{Glm4vChat, Picture, empty_pictures};
 use hub_model::safetensors_loader::{Checkpoint, LoadError};
 use hub_model::vision::preprocess::{ImageProcessorConfig, RgbImage, preprocess};
 use hub_model::vision::{Grid, VisionError};
@@ -319,4 +321,106 @@ fn bad_inputs_give_clear_errors() {
     // token outside the vocabulary
     let e = m.forward(&[1, 2, 100_000], None, &[]).unwrap_err();
     assert!(e.to_string().contains("outside the vocabulary"), "{e}");
+}
+
+/// A word-level `tokenizer.json` over the tiny model's vocabulary.
+fn write_tokenizer(dir: &Path, vocab: usize) {
+    let words: serde_json::Map<String, serde_json::Value> = (0..vocab).map(|i| (format!("t{i}"), i.into())).collect();
+    let t = serde_json::json!({
+        "version": "1.0", "truncation": null, "padding": null, "added_tokens": [], "normalizer": null,
+        "pre_tokenizer": {"type": "Whitespace"}, "post_processor": null, "decoder": null,
+        "model": {"type": "WordLevel", "vocab": words, "unk_token": "t8"}
+    });
+    std::fs::write(dir.join("tokenizer.json"), t.to_string()).unwrap();
+}
+
+/// A picture with something in it: a gradient, stripes and a block, varied
+/// by `i` in size, colours and layout.
+fn scene(i: usize) -> Picture {
+    let (w, h) = [(84, 56), (56, 84), (112, 84), (70, 70)][i % 4];
+    let mut rgb = vec![0u8; w * h * 3];
+    let (bx, by) = ((i * 13) % (w / 2), (i * 7) % (h / 2));
+    for y in 0..h {
+        for x in 0..w {
+            let inside = (bx..bx + w / 3).contains(&x) && (by..by + h / 3).contains(&y);
+            let stripe = ((x + i * 3) / (3 + i % 5)).is_multiple_of(2);
+            let px = if inside {
+                [(200 + i * 11) as u8, (40 * i) as u8, 60]
+            } else if stripe {
+                [(x * 3 + i * 20) as u8, (y * 2) as u8, (255 - x - i) as u8]
+            } else {
+                [(y * 3) as u8, (100 + x + 9 * i) as u8, (i * 30) as u8]
+            };
+            rgb[(y * w + x) * 3..][..3].copy_from_slice(&px);
+        }
+    }
+    Picture { width: w, height: h, rgb }
+}
+
+/// The learned fusion gate, trained on the tiny model's own features:
+/// it stays open on scenes it never saw and closes on empty pictures it
+/// never saw (other sizes, colours and noise), and a closed picture is left
+/// out of the prompt while an open one is scaled by the gate.
+#[test]
+fn fusion_gate_closes_on_empty_pictures_and_drops_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let ck = dir.path().join("glm4v");
+    copy_dir(&fixture().root.join("glm4v"), &ck);
+    let vocab = model("glm4v").config().text.vocab_size as usize;
+    write_tokenizer(&ck, vocab);
+    let mut chat = Glm4vChat::load(&ck).unwrap();
+    let train: Vec<Picture> = (0..16).map(scene).collect();
+    let (gate, report) = chat.train_gate(&train, FitOptions::default(), "tiny glm4v").unwrap();
+    assert_eq!((report.open_examples, report.closed_examples), (64, 112));
+    assert_eq!(report.train_accuracy, 1.0, "{report:?}");
+
+    // New content in the cameras' sizes (a camera's size does not change).
+    let unseen_scenes: Vec<Picture> = (16..28).map(scene).collect();
+    let mut unseen_empty = Vec::new();
+    for (i, like) in [(84, 56), (56, 84), (112, 84), (70, 70)].into_iter().enumerate() {
+        let like = Picture { width: like.0, height: like.1, rgb: vec![(30 + 50 * i) as u8; like.0 * like.1 * 3] };
+        unseen_empty.extend(empty_pictures(&like, 100 + i as u64));
+    }
+    // A dark blue wall and a dim grey one: solid colours not in training.
+    for c in [[10u8, 20, 90], [60, 60, 60]] {
+        unseen_empty.push(Picture {
+            width: 84,
+            height: 56,
+            rgb: c.iter().copied().cycle().take(84 * 56 * 3).collect(),
+        });
+    }
+    chat.set_gate(Some(gate)).unwrap();
+    for (i, p) in unseen_scenes.iter().enumerate() {
+        let a = chat.ask(&p.rgb, p.width, p.height, "t1 t2", 2).unwrap();
+        let g = a.image_gate.unwrap();
+        assert!(a.image_used && a.image_tokens > 0 && g >= 0.5, "unseen scene {i}: gate {g}");
+    }
+    let text_only = chat.ask(&[0u8; 56 * 56 * 3], 56, 56, "t1 t2", 2).unwrap();
+    for (i, p) in unseen_empty.iter().enumerate() {
+        let a = chat.ask(&p.rgb, p.width, p.height, "t1 t2", 2).unwrap();
+        let g = a.image_gate.unwrap();
+        assert!(!a.image_used && a.image_tokens == 0 && g < 0.5, "unseen empty picture {i}: gate {g}");
+        // Left out: the same text-only prompt and answer whatever the picture.
+        assert_eq!((a.prompt_tokens, &a.tokens), (text_only.prompt_tokens, &text_only.tokens));
+    }
+
+    // Open: the features are the tower's scaled by g (same tokens as asking
+    // the model with the scaled features by hand).
+    let p = &unseen_scenes[0];
+    let a = chat.ask(&p.rgb, p.width, p.height, "t1 t2", 3).unwrap();
+    let g = a.image_gate.unwrap();
+    let (pv, grids) =
+        preprocess(&[RgbImage { width: p.width, height: p.height, data: &p.rgb }], &ImageProcessorConfig::default())
+            .unwrap();
+    let mut m = model("glm4v");
+    let f = m.image_features(Some(&pv), &grids).unwrap().unwrap() * g;
+    let mut ids = vec![];
+    ids.extend(m.image_placeholder(grids[0]));
+    ids.extend([1i64, 2]);
+    let by_hand = m.generate_greedy_features(&ids, Some(&f), &grids, 3, &[]).unwrap();
+    assert_eq!(a.tokens, by_hand);
+    assert!(
+        chat.set_gate(Some(FusionGate::fit(&[vec![1.0; 3]], &[vec![0.0; 3]], FitOptions::default(), "x").unwrap()))
+            .is_err()
+    );
 }
