@@ -306,6 +306,11 @@ impl Config {
         }
     }
 
+    /// The GLM-4.1V fusion gate `hubd train-gate` writes: beside the database.
+    pub fn vlm_gate_path(&self) -> PathBuf {
+        self.store_dir().join("vlm-gate.safetensors")
+    }
+
     /// Where utterance recordings go (`[audio] keep_recordings`): beside the database.
     pub fn recordings_dir(&self) -> PathBuf {
         self.store_dir().join("recordings")

@@ -51,6 +51,8 @@ pub enum Command {
     Understand(cli::understand::Args),
     /// Train the intent and slot heads for this home (`[nlu] heads`) and write them beside the database.
     Train(cli::train::Args),
+    /// Train the fusion gate that leaves empty camera pictures out of GLM-4.1V's prompt (`hubd ask-camera`).
+    TrainGate(cli::train_gate::Args),
     /// Validate a configuration file and print every error with its line and column.
     CheckConfig(cli::check_config::Args),
     /// List registered devices with their live state (or audio input devices with --audio).

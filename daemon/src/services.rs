@@ -53,7 +53,7 @@ impl ModelServices {
         ModelServices {
             llm: LlmService::new(llm::engine_spec(Some(cfg), None, None), threads),
             asr: AsrService::new(whisper),
-            vlm: VlmService::new(cfg.model.vlm_path.as_deref().map(|p| cfg.resolve_path(p))),
+            vlm: VlmService::new(cfg.model.vlm_path.as_deref().map(|p| cfg.resolve_path(p)), cfg.vlm_gate_path()),
             branches: Arc::new(describe(cfg)),
             tts: TtsService::new(&cfg.tts),
             heads: heads_service(cfg),
@@ -204,7 +204,7 @@ pub fn describe(cfg: &Config) -> Vec<Branch> {
         branch(
             "vision-language",
             cfg.model.vlm_path.is_some(),
-            "a question asked",
+            "a question asked; learned fusion gate on the image features (`hubd train-gate`)",
             vec![format!("GLM-4.1V {}", name(cfg.model.vlm_path.clone()))],
             cpu(),
             "none",

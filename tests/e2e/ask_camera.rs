@@ -112,14 +112,49 @@ print(json.dumps({"tokens": out, "grid": grid[0].tolist()}))
     v["tokens"].as_array().unwrap().iter().map(|t| t.as_i64().unwrap()).collect()
 }
 
-fn camera_config(broker: u16, web: u16, replay: &Path, vlm: Option<&Path>) -> String {
+/// A `w` x `h` JPEG with something in it: stripes, a gradient and a block,
+/// varied by `i` (what `hubd train-gate` learns an open gate from).
+fn scene_jpeg(i: usize, w: usize, h: usize) -> Vec<u8> {
+    let mut rgb = vec![0u8; w * h * 3];
+    let (bx, by) = ((i * 37) % (w / 2), (i * 23) % (h / 2));
+    for y in 0..h {
+        for x in 0..w {
+            let inside = (bx..bx + w / 3).contains(&x) && (by..by + h / 3).contains(&y);
+            let stripe = ((x + i * 3) / (3 + i % 5)).is_multiple_of(2);
+            let px = if inside {
+                [(200 + i * 11) as u8, (40 * i) as u8, 60]
+            } else if stripe {
+                [(x * 3 + i * 20) as u8, (y * 2) as u8, (255 - x - i) as u8]
+            } else {
+                [(y * 3) as u8, (100 + x + 9 * i) as u8, (i * 30) as u8]
+            };
+            rgb[(y * w + x) * 3..][..3].copy_from_slice(&px);
+        }
+    }
+    let mut out = Vec::new();
+    jpeg_encoder::Encoder::new(&mut out, 90).encode(&rgb, w as u16, h as u16, jpeg_encoder::ColorType::Rgb).unwrap();
+    out
+}
+
+/// A covered lens: one dark colour (JPEG).
+fn covered_jpeg(w: usize, h: usize) -> Vec<u8> {
+    let rgb: Vec<u8> = [20u8, 24, 30].iter().copied().cycle().take(w * h * 3).collect();
+    let mut out = Vec::new();
+    jpeg_encoder::Encoder::new(&mut out, 90).encode(&rgb, w as u16, h as u16, jpeg_encoder::ColorType::Rgb).unwrap();
+    out
+}
+
+/// The garage camera replaying `replay`, and a porch camera replaying `porch`.
+fn camera_config(broker: u16, web: u16, replay: &Path, porch: &Path, vlm: Option<&Path>) -> String {
     let model = vlm.map_or_else(String::new, |p| format!("\n[model]\nvlm_path = \"{}\"\n", p.display()));
+    let source = |id: &str, dir: &Path| {
+        format!("\n[[camera.source]]\nid = \"{id}\"\nurl = \"file://{}\"\nfps = 2\n", dir.display())
+    };
     config_text(broker, web, 3000)
         + &model
-        + &format!(
-            "\n[camera]\nenabled = true\n\n[[camera.source]]\nid = \"garage\"\nurl = \"file://{}\"\nfps = 2\n",
-            replay.display()
-        )
+        + "\n[camera]\nenabled = true\n"
+        + &source("garage", replay)
+        + &source("porch", porch)
 }
 
 #[test]
@@ -130,12 +165,15 @@ fn ask_camera_answers_from_the_tiny_glm4v_and_names_the_key_without_one() {
     let replay = dir.path().join("replay");
     std::fs::create_dir(&replay).unwrap();
     std::fs::write(replay.join("0001.jpg"), frame_jpeg()).unwrap();
+    let porch = dir.path().join("porch");
+    std::fs::create_dir(&porch).unwrap();
+    std::fs::write(porch.join("0001.jpg"), covered_jpeg(200, 150)).unwrap();
     let within = Duration::from_secs(20);
 
     // Without a model: the API and the CLI name `[model] vlm_path`.
     let web = free_port();
     let cfg = dir.path().join("plain.toml");
-    std::fs::write(&cfg, camera_config(broker.port, web, &replay, None)).unwrap();
+    std::fs::write(&cfg, camera_config(broker.port, web, &replay, &porch, None)).unwrap();
     let mut daemon = Daemon::start(&cfg, web, None);
     let body = r#"{"question": "is the garage door open?"}"#;
     let (st, text) = http(web, "POST", "/api/cameras/garage/ask", Some(body)).unwrap();
@@ -153,7 +191,7 @@ fn ask_camera_answers_from_the_tiny_glm4v_and_names_the_key_without_one() {
     // With the tiny GLM-4.1V.
     let web = free_port();
     let cfg = dir.path().join("vlm.toml");
-    std::fs::write(&cfg, camera_config(broker.port, web, &replay, Some(&ck))).unwrap();
+    std::fs::write(&cfg, camera_config(broker.port, web, &replay, &porch, Some(&ck))).unwrap();
     let mut daemon = Daemon::start(&cfg, web, None);
     assert!(wait_until(within, || http(web, "GET", "/api/garage/latest.jpg", None).is_ok_and(|(s, _)| s == 200)));
     let (st, text) = http(web, "POST", "/api/cameras/nowhere/ask", Some(body)).unwrap();
@@ -178,6 +216,8 @@ fn ask_camera_answers_from_the_tiny_glm4v_and_names_the_key_without_one() {
     let expect_image = ((rh / 14) * (rw / 14) / 4) as usize;
     assert_eq!(a["image_tokens"].as_u64(), Some(expect_image as u64), "{a}");
     assert_eq!(a["grid"], serde_json::json!([1, rh / 14, rw / 14]), "{a}");
+    // No gate trained yet: the frame went in, ungated.
+    assert_eq!((&a["image_gate"], &a["image_used"]), (&serde_json::Value::Null, &serde_json::json!(true)), "{a}");
 
     // transformers on the same decoded frame and prompt gives the same tokens.
     let (_, jpeg) = http_raw_get(web, "/api/garage/latest.jpg");
@@ -201,7 +241,64 @@ fn ask_camera_answers_from_the_tiny_glm4v_and_names_the_key_without_one() {
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), answer);
+
+    fusion_gate_leaves_the_covered_camera_out(dir.path(), &cfg, web, &daemon);
     daemon.sigterm();
+}
+
+/// `hubd train-gate` on camera-sized scenes; the running daemon picks the
+/// gate up at the next question: the garage frame (not among the training
+/// scenes) goes in scaled by its gate, the covered porch camera is left out
+/// of the prompt, and `/metrics` and `/api/status` count both.
+fn fusion_gate_leaves_the_covered_camera_out(dir: &Path, cfg: &Path, web: u16, daemon: &Daemon) {
+    let frames = dir.join("gate-frames");
+    std::fs::create_dir(&frames).unwrap();
+    for i in 0..12 {
+        std::fs::write(frames.join(format!("{i:03}.jpg")), scene_jpeg(i, 200, 150)).unwrap();
+    }
+    let o = hubd().arg("--config").arg(cfg).args(["--json", "train-gate", "--frames"]).arg(&frames).output().unwrap();
+    assert!(o.status.success(), "train-gate: {}", String::from_utf8_lossy(&o.stderr));
+    let t = json(String::from_utf8_lossy(&o.stdout).trim());
+    assert_eq!(
+        (t["report"]["open_examples"].as_u64(), t["report"]["closed_examples"].as_u64()),
+        (Some(48), Some(84)),
+        "{t}"
+    );
+    assert!(Path::new(t["path"].as_str().unwrap()).is_file(), "{t}");
+    // A directory without frames is refused, naming it.
+    let o = hubd().arg("--config").arg(cfg).args(["train-gate", "--frames"]).arg(dir.join("nowhere")).output().unwrap();
+    assert!(
+        !o.status.success() && String::from_utf8_lossy(&o.stderr).contains("--frames"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+
+    let ask = r#"{"question": "is the garage door open?", "max_tokens": 2}"#;
+    let (st, text) = http(web, "POST", "/api/cameras/garage/ask", Some(ask)).unwrap();
+    assert_eq!(st, 200, "{text}\n{}", daemon.log_text());
+    let a = json(&text);
+    let g = a["image_gate"].as_f64().unwrap_or(-1.0);
+    assert!(g >= 0.5 && a["image_used"] == true && a["image_tokens"].as_u64() > Some(0), "{a}");
+    let (st, text) = http(web, "POST", "/api/cameras/porch/ask", Some(ask)).unwrap();
+    assert_eq!(st, 200, "{text}");
+    let b = json(&text);
+    let g = b["image_gate"].as_f64().unwrap_or(1.0);
+    assert!(g < 0.5 && b["image_used"] == false && b["image_tokens"].as_u64() == Some(0), "{b}");
+    assert!(b["prompt_tokens"].as_u64() < a["prompt_tokens"].as_u64(), "{a}\n{b}");
+
+    let (_, metrics) = http(web, "GET", "/metrics", None).unwrap();
+    for line in [
+        "hubd_vision_fusion_total{decision=\"open\"} 1",
+        "hubd_vision_fusion_total{decision=\"closed\"} 1",
+        "hubd_vision_fusion_total{decision=\"ungated\"} 2",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} missing:\n{metrics}");
+    }
+    let (_, status) = http(web, "GET", "/api/status", None).unwrap();
+    let status = json(&status);
+    let branch = status["models"].as_array().and_then(|b| b.iter().find(|b| b["branch"] == "vision-language")).cloned();
+    let counters = branch.map(|b| b["counters"].clone()).unwrap_or_default();
+    assert_eq!(counters, serde_json::json!({"fusion_open": 1, "fusion_closed": 1, "ungated": 2}), "{status}");
 }
 
 /// GET raw bytes (the JPEG).

@@ -17,6 +17,7 @@ pub mod simulate;
 pub mod status;
 pub mod timers;
 pub mod train;
+pub mod train_gate;
 pub mod transcribe;
 pub mod understand;
 
@@ -199,6 +200,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::Say(a) => say::run(&ctx, a).await,
             Command::Understand(a) => understand::run(&ctx, a).await,
             Command::Train(a) => train::run(&ctx, a).await,
+            Command::TrainGate(a) => train_gate::run(&ctx, a).await,
             Command::CheckConfig(a) => check_config::run(&ctx, a).await,
             Command::Devices(a) => devices::run(&ctx, a).await,
             Command::History(a) => history::run(&ctx, a).await,

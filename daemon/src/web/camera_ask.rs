@@ -1,7 +1,8 @@
 //! `POST /api/cameras/<id>/ask` with `{"question": "...", "max_tokens": 64}`:
 //! the camera's newest frame and the question go to GLM-4.1V
 //! ([`crate::vlm::VlmService`]); the answer comes back with what the model
-//! saw (`image_tokens`, `grid`) and produced (`tokens`). `hubd ask-camera`
+//! saw (`image_tokens`, `grid`, the fusion gate's `image_gate` and
+//! whether the frame was used) and produced (`tokens`). `hubd ask-camera`
 //! calls it.
 //!
 //! Errors: 503 `unavailable` when no `[model] vlm_path` is configured (the
@@ -44,6 +45,10 @@ pub struct AskResponse {
     /// `<|image|>` tokens the vision tower filled, and its patch grid `[t, h, w]`.
     pub image_tokens: usize,
     pub grid: [i64; 3],
+    /// The learned fusion gate's value for the frame (`null`: no gate trained).
+    pub image_gate: Option<f64>,
+    /// Whether the frame went into the prompt (a closed gate leaves it out).
+    pub image_used: bool,
     pub prompt_tokens: usize,
     /// Generated token ids.
     pub tokens: Vec<i64>,
@@ -98,6 +103,8 @@ pub async fn ask(camera: String, req: AskRequest, api: Api) -> Result<warp::repl
         frame_height: h,
         image_tokens: a.image_tokens,
         grid: a.grid,
+        image_gate: a.image_gate,
+        image_used: a.image_used,
         prompt_tokens: a.prompt_tokens,
         tokens: a.tokens,
         seconds: t0.elapsed().as_secs_f64(),

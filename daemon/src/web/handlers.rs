@@ -166,6 +166,10 @@ fn branches(api: &Api, audio: &crate::audio::AudioMetricsSnapshot) -> Vec<crate:
                 "utterances": audio.utterances, "decoded": audio.utterances_decoded,
             }),
             "vision" => serde_json::json!({"run": board.gate_run.load(Relaxed), "skip": board.gate_skip.load(Relaxed)}),
+            "vision-language" => {
+                let (open, closed, ungated) = api.vlm.counters().snapshot();
+                serde_json::json!({"fusion_open": open, "fusion_closed": closed, "ungated": ungated})
+            }
             _ => serde_json::Value::Null,
         };
     }
@@ -236,6 +240,14 @@ pub async fn metrics(api: Api) -> Result<impl Reply, Rejection> {
     crate::audio::AudioMetrics::global().render_prometheus(&mut out);
     crate::camera::Board::global().render_prometheus(&mut out);
     crate::text_gate::TextGate::global().render_prometheus(&mut out);
+    let (open, closed, ungated) = api.vlm.counters().snapshot();
+    let _ = writeln!(
+        out,
+        "# HELP hubd_vision_fusion_total camera pictures the learned fusion gate let into the GLM-4.1V prompt, \
+         left out, or that met no gate\n# TYPE hubd_vision_fusion_total counter\n\
+         hubd_vision_fusion_total{{decision=\"open\"}} {open}\nhubd_vision_fusion_total{{decision=\"closed\"}} {closed}\n\
+         hubd_vision_fusion_total{{decision=\"ungated\"}} {ungated}"
+    );
     Ok(warp::reply::with_header(out, "content-type", "text/plain; version=0.0.4"))
 }
 
