@@ -191,7 +191,8 @@ fn spawn_worker(
         .spawn(move || match Glm4vChat::load(&path) {
             Ok(chat) => {
                 let _ = loaded_tx.send(Ok(()));
-                serve(chat, rx, GateFile { path: gate, seen: None }, &counters);
+                let gate = GateFile { path: gate, checkpoint: path.display().to_string(), seen: None };
+                serve(chat, rx, gate, &counters);
             }
             Err(e) => {
                 let _ = loaded_tx.send(Err(e.to_string()));
@@ -211,9 +212,11 @@ fn spawn_worker(
     }
 }
 
-/// The gate file and the modification time last read (`None`: not read or absent).
+/// The gate file and the modification time last read (`None`: not read or
+/// absent); `checkpoint` is the VLM's path, which the gate must name.
 struct GateFile {
     path: PathBuf,
+    checkpoint: String,
     seen: Option<SystemTime>,
 }
 
@@ -229,6 +232,14 @@ impl GateFile {
         let gate = match mtime {
             None => None,
             Some(_) => match FusionGate::load(&self.path) {
+                Ok(g) if g.checkpoint() != self.checkpoint => {
+                    tracing::warn!(
+                        trained_for = g.checkpoint(),
+                        vlm = %self.checkpoint,
+                        "fusion gate not used: trained for another model; run `hubd train-gate` again"
+                    );
+                    None
+                }
                 Ok(g) => Some(g),
                 Err(e) => {
                     tracing::warn!(error = %e, "fusion gate not used; run `hubd train-gate` again");
@@ -239,6 +250,7 @@ impl GateFile {
         let loaded = gate.is_some();
         if let Err(e) = chat.set_gate(gate) {
             tracing::warn!(path = %self.path.display(), error = %e, "fusion gate not used; run `hubd train-gate` again");
+            let _ = chat.set_gate(None);
         } else if loaded {
             tracing::info!(path = %self.path.display(), "fusion gate loaded");
         }

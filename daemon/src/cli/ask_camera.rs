@@ -44,6 +44,12 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::to_string(&out)?);
     } else {
         println!("{}", out.answer);
+        if let (false, Some(g)) = (out.image_used, out.image_gate) {
+            eprintln!(
+                "hubd: the frame was left out: the fusion gate closed on it ({g:.2}; `hubd train-gate`), so the \
+                 question was answered without a picture"
+            );
+        }
         tracing::info!(
             image_tokens = out.image_tokens,
             new_tokens = out.tokens.len(),

