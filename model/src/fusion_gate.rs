@@ -24,8 +24,10 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+use safetensors::tensor::{Dtype, SafeTensors};
 use tch::{Kind, Tensor};
+
+use crate::safetensors_loader::{SaveError, save_f32_atomic};
 
 /// Value of the `format` metadata key.
 pub const GATE_FORMAT: &str = "hubd-fusion-gate";
@@ -192,21 +194,14 @@ impl FusionGate {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
         .collect();
-        let wb: Vec<u8> = self.weight.iter().flat_map(|x| x.to_le_bytes()).collect();
-        let bb = self.bias.to_le_bytes().to_vec();
-        let views = [
-            ("fusion_gate.weight", TensorView::new(Dtype::F32, vec![self.weight.len()], &wb)),
-            ("fusion_gate.bias", TensorView::new(Dtype::F32, vec![1], &bb)),
-        ]
-        .into_iter()
-        .map(|(n, v)| v.map(|v| (n, v)))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| bad(e.to_string()))?;
-        let mut tmp = path.as_os_str().to_owned();
-        tmp.push(".tmp");
-        let tmp = PathBuf::from(tmp);
-        safetensors::serialize_to_file(views, Some(meta), &tmp).map_err(|e| bad(e.to_string()))?;
-        std::fs::rename(&tmp, path).map_err(|source| GateError::Io { path: path.to_path_buf(), source })
+        let tensors = [
+            ("fusion_gate.weight".to_string(), vec![self.weight.len()], self.weight.clone()),
+            ("fusion_gate.bias".to_string(), vec![1], vec![self.bias]),
+        ];
+        save_f32_atomic(path, &tensors, meta).map_err(|e| match e {
+            SaveError::Io(source) => GateError::Io { path: path.to_path_buf(), source },
+            SaveError::Format(reason) => bad(reason),
+        })
     }
 
     /// Read a gate written by [`FusionGate::save`].

@@ -160,7 +160,8 @@ impl Glm4vChat {
     }
 
     /// Train a fusion gate: `pictures` carry something (frames of the
-    /// cameras; each is also used mirrored, darker and brighter); the closed examples are made from each of them: black,
+    /// cameras; each is also used mirrored, darker and brighter:
+    /// [`variants`]); the closed examples are made from each of them: black,
     /// mid-grey, blown-out white, the picture's mean colour, static and a
     /// noisy dark frame ([`empty_pictures`]). `checkpoint` is recorded in the
     /// gate. The gate is not installed; see [`Self::set_gate`].

@@ -358,6 +358,41 @@ impl Checkpoint {
     }
 }
 
+/// Why [`save_f32_atomic`] failed: the tensors (shape, bytes) or the file.
+#[derive(Debug, thiserror::Error)]
+pub enum SaveError {
+    #[error("{0}")]
+    Format(String),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+/// Write f32 tensors `(name, shape, values)` and `meta` to `path` as
+/// safetensors, atomically: a temporary file beside it, then renamed, so a
+/// reader never sees half a file.
+pub fn save_f32_atomic(
+    path: &Path,
+    tensors: &[(String, Vec<usize>, Vec<f32>)],
+    meta: HashMap<String, String>,
+) -> Result<(), SaveError> {
+    let bytes: Vec<Vec<u8>> =
+        tensors.iter().map(|(_, _, v)| v.iter().flat_map(|x| x.to_le_bytes()).collect()).collect();
+    let views = tensors
+        .iter()
+        .zip(&bytes)
+        .map(|((n, shape, _), b)| {
+            safetensors::tensor::TensorView::new(Dtype::F32, shape.clone(), b).map(|v| (n.as_str(), v))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| SaveError::Format(e.to_string()))?;
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    safetensors::serialize_to_file(views, Some(meta), &tmp).map_err(|e| SaveError::Format(e.to_string()))?;
+    std::fs::rename(&tmp, path)?;
+    Ok(())
+}
+
 /// Read and parse a JSON config file.
 pub fn read_config<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, LoadError> {
     let text = std::fs::read_to_string(path).map_err(|source| LoadError::Io { path: path.to_path_buf(), source })?;

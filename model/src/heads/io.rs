@@ -21,15 +21,15 @@
 //! Saving writes a temporary file beside the target and renames it, so a
 //! reader never sees half a checkpoint.
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+use safetensors::tensor::{Dtype, SafeTensors};
 use tch::{Kind, Tensor};
 
 use super::mlp::{self, Mlp};
 use super::{HeadsError, MultiTaskHeads, SLOT_CONTEXT, check_labels, tag_names, terr};
 use crate::bert::{BertConfig, TopLayers};
-use crate::safetensors_loader::Checkpoint;
+use crate::safetensors_loader::{Checkpoint, SaveError, save_f32_atomic};
 
 /// Value of the `format` metadata key.
 pub const HEADS_FORMAT: &str = "hubd-multitask-heads";
@@ -38,10 +38,9 @@ const VERSION: &str = "3";
 const READS: [&str; 2] = ["2", "3"];
 const INTENT_POOLING: &str = "mean,max";
 
-fn f32_bytes(t: &Tensor) -> Result<Vec<u8>, HeadsError> {
-    let flat = t.f_flatten(0, -1).and_then(|x| x.f_to_kind(Kind::Float)).map_err(terr("heads to bytes"))?;
-    let v = Vec::<f32>::try_from(&flat).map_err(terr("heads to bytes"))?;
-    Ok(v.iter().flat_map(|x| x.to_le_bytes()).collect())
+fn f32_values(t: &Tensor) -> Result<Vec<f32>, HeadsError> {
+    let flat = t.f_flatten(0, -1).and_then(|x| x.f_to_kind(Kind::Float)).map_err(terr("heads to f32"))?;
+    Vec::<f32>::try_from(&flat).map_err(terr("heads to f32"))
 }
 
 impl MultiTaskHeads {
@@ -83,22 +82,15 @@ impl MultiTaskHeads {
             meta.insert("encoder_top_first".into(), top.first().to_string());
             meta.insert("encoder_config".into(), serde_json::to_string(top.config()).unwrap_or_default());
         }
-        let data: Vec<(String, Vec<usize>, Vec<u8>)> = self
+        let data: Vec<(String, Vec<usize>, Vec<f32>)> = self
             .named()?
             .into_iter()
-            .map(|(n, t)| Ok((n, t.size().iter().map(|&d| d as usize).collect(), f32_bytes(&t)?)))
+            .map(|(n, t)| Ok((n, t.size().iter().map(|&d| d as usize).collect(), f32_values(&t)?)))
             .collect::<Result<_, HeadsError>>()?;
-        let bad = |reason: String| HeadsError::Format { path: path.to_path_buf(), reason };
-        let views = data
-            .iter()
-            .map(|(n, shape, bytes)| TensorView::new(Dtype::F32, shape.clone(), bytes).map(|v| (n.as_str(), v)))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| bad(e.to_string()))?;
-        let mut tmp = path.as_os_str().to_owned();
-        tmp.push(".tmp");
-        let tmp = PathBuf::from(tmp);
-        safetensors::serialize_to_file(views, Some(meta), &tmp).map_err(|e| bad(e.to_string()))?;
-        std::fs::rename(&tmp, path).map_err(|source| HeadsError::Io { path: path.to_path_buf(), source })
+        save_f32_atomic(path, &data, meta).map_err(|e| match e {
+            SaveError::Io(source) => HeadsError::Io { path: path.to_path_buf(), source },
+            SaveError::Format(reason) => HeadsError::Format { path: path.to_path_buf(), reason },
+        })
     }
 
     /// Read heads written by [`MultiTaskHeads::save`]; labels, shapes and
