@@ -86,10 +86,6 @@ impl FusionGate {
         self.weight.len()
     }
 
-    pub fn threshold(&self) -> f64 {
-        self.threshold
-    }
-
     pub fn checkpoint(&self) -> &str {
         &self.checkpoint
     }

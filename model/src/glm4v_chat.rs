@@ -137,10 +137,6 @@ impl Glm4vChat {
         Ok(())
     }
 
-    pub fn gate(&self) -> Option<&FusionGate> {
-        self.gate.as_ref()
-    }
-
     fn special(&self, t: &str) -> Option<i64> {
         self.tokenizer.token_to_id(t).map(i64::from)
     }
