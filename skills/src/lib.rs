@@ -26,6 +26,7 @@ pub mod registry;
 pub mod reply;
 pub mod scene;
 mod skill;
+pub use skill::{default_kinds, domain_is_moot};
 pub mod slots;
 mod targets;
 pub mod templates;

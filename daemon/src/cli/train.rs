@@ -105,8 +105,8 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
         }
         if !trained.confusions.is_empty() {
             println!("  most confused on held-out (expected -> answered):");
-            for (gold, got, n) in trained.confusions.iter().take(8) {
-                println!("    {n:>4}  {gold} -> {got}");
+            for c in trained.confusions.iter().take(8) {
+                println!("    {:>4}  {} -> {}: {:?}", c.count, c.gold, c.got, c.examples);
             }
         }
     }

@@ -130,13 +130,17 @@ pub fn split_label(label: &str) -> (&str, Option<&str>) {
 }
 
 /// The domain is part of the label only for sentences without a device
-/// name: a name decides the device, so "set {name} to 50 %" with and
-/// without a fixed domain is one class.
-fn example(e: &Example) -> TrainExample {
+/// name, and only where it changes what the intent reaches in this home:
+/// a name decides the device, so "set {name} to 50 %" with and without a
+/// fixed domain is one class, and so are "set the bedroom lights to 40 %"
+/// and "set the bedroom to 40 %" ([`hub_skills::domain_is_moot`]).
+fn example(e: &Example, reg: &Registry) -> TrainExample {
     let named = e.slots.iter().any(|(slot, _)| slot == "name");
+    let intent = hub_skills::Intent::from_name(&e.intent);
+    let domain = e.domain.as_deref().filter(|d| !named && !hub_skills::domain_is_moot(reg, &intent, d));
     TrainExample {
         text: e.text.clone(),
-        intent: label(&e.intent, e.domain.as_deref().filter(|_| !named)),
+        intent: label(&e.intent, domain),
         slots: e.slots.iter().map(|(slot, range)| SlotLabel { slot: slot.clone(), range: range.clone() }).collect(),
     }
 }
@@ -146,9 +150,19 @@ pub struct Trained {
     pub heads: MultiTaskHeads,
     pub meta: HeadsMeta,
     pub report: TrainReport,
-    /// Held-out `(gold label, predicted label, count)` of the wrong
-    /// answers, most frequent first.
-    pub confusions: Vec<(String, String, usize)>,
+    /// The held-out wrong answers by (expected, answered) label, most
+    /// frequent first.
+    pub confusions: Vec<Confusion>,
+}
+
+/// Held-out sentences labelled `gold` that the heads answered `got`.
+#[derive(Debug, Clone)]
+pub struct Confusion {
+    pub gold: String,
+    pub got: String,
+    pub count: usize,
+    /// The first few of them.
+    pub examples: Vec<String>,
 }
 
 /// Generate, train, calibrate. Pure CPU work: run it off the runtime.
@@ -165,8 +179,8 @@ pub fn train(
         crate::services::encoder_identity(encoder.dir()).map_err(|source| HeadsError::Io { path: weights, source })?;
     let all = corpus::generate(nlu, reg, plan.per_intent, plan.seed);
     let (train_set, held_set) = all.split(plan.held_out, plan.seed);
-    let train_ex: Vec<TrainExample> = train_set.examples.iter().map(example).collect();
-    let held_ex: Vec<TrainExample> = held_set.examples.iter().map(example).collect();
+    let train_ex: Vec<TrainExample> = train_set.examples.iter().map(|e| example(e, reg)).collect();
+    let held_ex: Vec<TrainExample> = held_set.examples.iter().map(|e| example(e, reg)).collect();
     let spelled_numbers = corpus::spelled_numbers(nlu.language());
     let opts = TrainOptions { seed: plan.seed, spelled_numbers, ..plan.train.clone() };
     let (mut heads, report) = train_heads(encoder, &train_ex, &held_ex, &opts)?;
@@ -182,7 +196,7 @@ pub fn train(
     }
     let temperature = fit_temperature(&held);
     let label_of = |i: usize| heads.intents().get(i).map_or("", String::as_str);
-    let mut confused: std::collections::BTreeMap<(String, String), usize> = Default::default();
+    let mut confused: std::collections::BTreeMap<(String, String), (usize, Vec<String>)> = Default::default();
     let mut scored: Vec<(f32, bool)> = Vec::with_capacity(held.len());
     for ((p, _), e) in held.iter().zip(&held_ex) {
         let q = temper(p, temperature);
@@ -191,11 +205,17 @@ pub fn train(
         let ok = acts_right(label_of(best), &e.intent, named);
         scored.push((q.get(best).copied().unwrap_or(0.0), ok));
         if !ok {
-            *confused.entry((e.intent.clone(), label_of(best).to_string())).or_default() += 1;
+            let c = confused.entry((e.intent.clone(), label_of(best).to_string())).or_default();
+            c.0 += 1;
+            if c.1.len() < 3 {
+                c.1.push(e.text.clone());
+            }
         }
     }
-    let mut confusions: Vec<(String, String, usize)> = confused.into_iter().map(|((g, p), n)| (g, p, n)).collect();
-    confusions.sort_by_key(|c| std::cmp::Reverse(c.2));
+    let mut confusions: Vec<Confusion> = (confused.into_iter())
+        .map(|((gold, got), (count, examples))| Confusion { gold, got, count, examples })
+        .collect();
+    confusions.sort_by_key(|c| std::cmp::Reverse(c.count));
     let threshold = pick_threshold(&scored);
     let accepted: Vec<bool> = scored.iter().filter(|(c, _)| *c >= threshold).map(|(_, ok)| *ok).collect();
     let ratio = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
@@ -314,6 +334,25 @@ mod tests {
         assert!(acts_right("HassLightSet:light", "HassLightSet", true));
         assert!(!acts_right("HassTurnOff", "HassTurnOff:light", false));
         assert!(!acts_right("HassTurnOn:light", "HassTurnOff:light", true));
+    }
+
+    #[test]
+    fn the_label_keeps_a_domain_only_where_it_decides_the_devices() {
+        let (reg, _) = demo();
+        let ex = |intent: &str, domain: &str, slots: &[&str]| Example {
+            text: String::new(),
+            intent: intent.into(),
+            slots: slots.iter().map(|s| (s.to_string(), 0..0)).collect(),
+            base: String::new(),
+            domain: Some(domain.into()),
+        };
+        // "turn off the office lights" leaves the office fan alone.
+        assert_eq!(example(&ex("HassTurnOff", "light", &["area"]), &reg).intent, "HassTurnOff:light");
+        // Only lights take a brightness, and the demo home has no valves.
+        assert_eq!(example(&ex("HassLightSet", "light", &["area"]), &reg).intent, "HassLightSet");
+        assert_eq!(example(&ex("HassSetPosition", "cover", &["floor"]), &reg).intent, "HassSetPosition");
+        // A name decides the device.
+        assert_eq!(example(&ex("HassTurnOff", "light", &["name"]), &reg).intent, "HassTurnOff");
     }
 
     #[test]

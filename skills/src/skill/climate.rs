@@ -40,7 +40,7 @@ pub(crate) fn climate_set(u: &Understanding, reg: &Registry, state: StateLookup)
 /// Climate targets; with no target at all, every thermostat in the home.
 fn climate_targets<'r>(u: &Understanding, reg: &'r Registry) -> Result<Targets<'r>, SkillError> {
     if !u.entities.is_empty() || u.slots.has_target() {
-        return targets(u, reg, &[DeviceKind::Climate]);
+        return targets(u, reg, super::default_kinds(&u.intent));
     }
     let t = everywhere(reg, &[DeviceKind::Climate]);
     if t.devices.is_empty() {
@@ -51,7 +51,7 @@ fn climate_targets<'r>(u: &Understanding, reg: &'r Registry) -> Result<Targets<'
 
 pub(crate) fn climate_get(u: &Understanding, reg: &Registry, state: StateLookup) -> Result<Plan, SkillError> {
     let t = if !u.entities.is_empty() || u.slots.has_target() {
-        targets(u, reg, &[DeviceKind::Climate, DeviceKind::Sensor])?
+        targets(u, reg, super::default_kinds(&u.intent))?
     } else {
         // No place given: every thermostat and temperature sensor in the home.
         everywhere(reg, &[DeviceKind::Climate, DeviceKind::Sensor])

@@ -1,5 +1,5 @@
 //! `HassLightSet`: brightness %, colour name, colour temperature in kelvin.
-use firmware_bridge::{Action, DeviceKind};
+use firmware_bridge::Action;
 
 use super::StateLookup;
 use crate::Understanding;
@@ -26,7 +26,7 @@ pub(crate) fn light_set(u: &Understanding, reg: &Registry, state: StateLookup) -
     if brightness.is_none() && color.is_none() && kelvin.is_none() {
         return Err(SkillError::MissingSlot { intent: u.intent.clone(), slot: "brightness" });
     }
-    let t = targets(u, reg, &[DeviceKind::Light])?;
+    let t = targets(u, reg, super::default_kinds(&u.intent))?;
     let mut commands = Vec::new();
     for d in &t.devices {
         if let Some((_, rgb)) = &color {

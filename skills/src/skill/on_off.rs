@@ -18,13 +18,8 @@ pub(crate) enum OnOff {
     Toggle,
 }
 
-/// Kinds an area-wide "turn on/off" reaches when no domain is given. Locks
-/// and covers are left out on purpose: "turn off the kitchen" must not
-/// unlock a door or open the blinds.
-const SWITCHABLE: &[DeviceKind] = &[DeviceKind::Light, DeviceKind::Switch, DeviceKind::Fan];
-
 pub(crate) fn on_off(u: &Understanding, reg: &Registry, state: StateLookup, op: OnOff) -> Result<Plan, SkillError> {
-    let t = targets(u, reg, SWITCHABLE)?;
+    let t = targets(u, reg, super::default_kinds(&u.intent))?;
     if let [d] = t.devices.as_slice()
         && d.kind.is_hub_defined()
     {

@@ -1,5 +1,5 @@
 //! `HassSetPosition`: cover and valve position in percent.
-use firmware_bridge::{Action, DeviceKind};
+use firmware_bridge::Action;
 
 use super::StateLookup;
 use crate::Understanding;
@@ -12,7 +12,7 @@ use crate::targets::targets;
 pub(crate) fn set_position(u: &Understanding, reg: &Registry, state: StateLookup) -> Result<Plan, SkillError> {
     let p =
         u.slots.percent("position")?.ok_or(SkillError::MissingSlot { intent: u.intent.clone(), slot: "position" })?;
-    let t = targets(u, reg, &[DeviceKind::Cover, DeviceKind::Valve])?;
+    let t = targets(u, reg, super::default_kinds(&u.intent))?;
     let commands = t
         .devices
         .iter()
