@@ -37,6 +37,9 @@ struct Prepared {
     registry: Registry,
     toolbox: Toolbox,
     grammar: Arc<Grammar>,
+    /// Grammars over part of the tools ([`ToolCaller::understand_among`]),
+    /// by their sorted intents.
+    narrowed: Mutex<std::collections::HashMap<Vec<String>, Arc<Grammar>>>,
     system: String,
     /// Worked examples in the home's names ([`hub_skills::tools::examples`])
     /// the grammar accepts, shown as earlier turns of the conversation.
@@ -59,7 +62,25 @@ impl Prepared {
         system.push_str(toolbox.context());
         let examples = hub_skills::tools::examples(reg);
         let examples = examples.into_iter().filter(|(_, c)| grammar.accepts(c.as_bytes())).collect();
-        Ok(Prepared { registry: reg.clone(), toolbox, grammar, system, examples })
+        Ok(Prepared { registry: reg.clone(), toolbox, grammar, narrowed: Default::default(), system, examples })
+    }
+
+    /// The grammar over the tools of `intents` and `none` (all of them
+    /// when `intents` is empty), compiled once per set.
+    fn grammar_among(&self, intents: &[String]) -> Result<Arc<Grammar>, schema::SchemaError> {
+        if intents.is_empty() {
+            return Ok(self.grammar.clone());
+        }
+        let mut key = intents.to_vec();
+        key.sort();
+        key.dedup();
+        let mut cache = self.narrowed.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(g) = cache.get(&key) {
+            return Ok(g.clone());
+        }
+        let g = Arc::new(Grammar::new(&schema::compile(&self.toolbox.call_schema_among(&key))?));
+        cache.insert(key, g.clone());
+        Ok(g)
     }
 }
 
@@ -112,9 +133,24 @@ impl ToolCaller {
 
     /// The model's call for `text`, checked: `Ok(None)` when it chose no tool.
     pub async fn understand(&self, text: &str, reg: &Registry) -> Result<Option<Understanding>, ToolCallError> {
+        self.understand_among(text, reg, &[]).await
+    }
+
+    /// [`ToolCaller::understand`] with the choice of tool narrowed to
+    /// `intents` (and `none`; every tool when it is empty): the heads'
+    /// likeliest readings of a request they were not sure enough of to
+    /// act on. The prompt is the same, so its cached prefix still serves.
+    pub async fn understand_among(
+        &self,
+        text: &str,
+        reg: &Registry,
+        intents: &[String],
+    ) -> Result<Option<Understanding>, ToolCallError> {
         let p = self.prepared(reg)?;
         let loaded = self.llm.get().await?;
-        let stream = loaded.generator.generate(self.request(&p, text)).await?;
+        let mut req = self.request(&p, text);
+        req.grammar = Some(p.grammar_among(intents)?);
+        let stream = loaded.generator.generate(req).await?;
         let done = stream.finish().await?;
         let call: serde_json::Value =
             serde_json::from_str(done.text.trim()).map_err(|e| ToolCallError::NotJson(e.to_string()))?;

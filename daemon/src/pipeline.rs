@@ -443,8 +443,10 @@ impl Pipeline {
     /// The heads' answer when they are confident and the registry check
     /// accepts it; `Err` when they are confident and it refuses. With it,
     /// whether they are confident the text is not about the home.
-    async fn heads_stage(&self, text: &str, nlu: &Nlu) -> (Result<Option<Understanding>, String>, bool) {
-        let Some(h) = self.inner.heads.get() else { return (Ok(None), false) };
+    /// The heads' understanding of `text`, whether they are sure it is not
+    /// about the home, and their shortlist of intents for the LLM.
+    async fn heads_stage(&self, text: &str, nlu: &Nlu) -> (Result<Option<Understanding>, String>, bool, Vec<String>) {
+        let Some(h) = self.inner.heads.get() else { return (Ok(None), false, Vec::new()) };
         let t = Instant::now();
         let reading = h.read(text).await;
         crate::latency::Latencies::global().record(crate::latency::HEADS, t.elapsed().as_secs_f64() * 1000.0);
@@ -452,18 +454,18 @@ impl Pipeline {
             Ok(Some(r)) => r,
             Ok(None) => {
                 h.count(false);
-                return (Ok(None), false);
+                return (Ok(None), false, Vec::new());
             }
             Err(e) => {
                 tracing::warn!(error = %e, "the heads failed on a request");
                 h.count(false);
-                return (Ok(None), false);
+                return (Ok(None), false, Vec::new());
             }
         };
         let out = crate::heads::decide(&reading, text, nlu.registry());
         h.count(matches!(out, Ok(Some(_))));
         tracing::debug!(intent = %reading.intent, confidence = reading.confidence, slots = ?reading.slots, ok = out.is_ok(), "heads");
-        (out, reading.not_home())
+        (out, reading.not_home(), reading.llm_intents(nlu.registry()))
     }
 
     /// The hub's event bus.
@@ -557,10 +559,10 @@ impl Pipeline {
             None => {
                 let mut u = nlu.understand(text, origin.area.as_deref());
                 let by_templates = u.is_some();
-                let (mut refused, mut not_home) = (None, false);
+                let (mut refused, mut not_home, mut shortlist) = (None, false, Vec::new());
                 if u.is_none() {
-                    let (h, nh) = self.heads_stage(text, &nlu).await;
-                    not_home = nh;
+                    let (h, nh, sl) = self.heads_stage(text, &nlu).await;
+                    (not_home, shortlist) = (nh, sl);
                     match h {
                         Ok(h) => u = h,
                         Err(e) => refused = Some(e),
@@ -575,7 +577,7 @@ impl Pipeline {
                 match (u, self.inner.tools.get().filter(|_| !not_home)) {
                     (None, Some(tools)) => {
                         let t = Instant::now();
-                        let called = tools.understand(text, nlu.registry()).await;
+                        let called = tools.understand_among(text, nlu.registry(), &shortlist).await;
                         crate::latency::Latencies::global()
                             .record(crate::latency::LLM_TOOLS, t.elapsed().as_secs_f64() * 1000.0);
                         match called {

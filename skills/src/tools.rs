@@ -249,9 +249,17 @@ impl Toolbox {
     /// The schema of one call, `{"name": …, "arguments": {…}}`: what the
     /// decoder's grammar is compiled from.
     pub fn call_schema(&self) -> Value {
+        self.call_schema_among(&[])
+    }
+
+    /// [`Toolbox::call_schema`] over the tools of `intents` and
+    /// [`NO_TOOL`] only (all tools when `intents` is empty): what another
+    /// stage narrowed the request down to.
+    pub fn call_schema_among(&self, intents: &[String]) -> Value {
         let mut alts: Vec<Value> = self
             .tools
             .iter()
+            .filter(|t| intents.is_empty() || intents.iter().any(|i| i == t.intent.as_str()))
             .map(|t| {
                 json!({"type": "object", "required": ["name", "arguments"], "properties": {
                     "name": {"const": t.intent.as_str()}, "arguments": t.parameters}})

@@ -39,6 +39,34 @@ pub struct Reading {
     pub threshold: f32,
     /// `(slot, the words)` in text order.
     pub slots: Vec<(String, String)>,
+    /// The likeliest intents, most likely first, until they hold
+    /// [`SHORTLIST_MASS`] of the probability (at most [`SHORTLIST_LEN`];
+    /// never `none`): what the LLM may choose from when the heads are not
+    /// sure enough to act ([`crate::llm_tools::ToolCaller::understand_among`]).
+    pub shortlist: Vec<String>,
+}
+
+/// The probability the heads' shortlist covers.
+pub const SHORTLIST_MASS: f32 = 0.9;
+/// The most intents on the shortlist.
+pub const SHORTLIST_LEN: usize = 3;
+
+/// The shortlist of `probs` over `labels` (`intent` or `intent:domain`).
+pub fn shortlist(labels: &[String], probs: &[f32]) -> Vec<String> {
+    let mut order: Vec<usize> = (0..probs.len().min(labels.len())).collect();
+    order.sort_by(|&a, &b| probs[b].total_cmp(&probs[a]));
+    let (mut out, mut mass) = (Vec::<String>::new(), 0.0);
+    for i in order {
+        if mass >= SHORTLIST_MASS || out.len() == SHORTLIST_LEN {
+            break;
+        }
+        mass += probs[i];
+        let (intent, _) = train::split_label(&labels[i]);
+        if intent != NONE_INTENT && !out.iter().any(|o| o == intent) {
+            out.push(intent.to_string());
+        }
+    }
+    out
 }
 
 impl Reading {
@@ -52,6 +80,19 @@ impl Reading {
     /// only output is a call to one of the home's tools.
     pub fn not_home(&self) -> bool {
         self.confidence >= self.threshold && self.intent == NONE_INTENT
+    }
+
+    /// The intents the LLM may choose from after this reading: the
+    /// shortlist, or every tool (empty) where the reading could reach a
+    /// lock, door or gate. Narrowed to on and off, a small model asked to
+    /// "lock up the front door" picked off, and unlocked it; among every
+    /// tool it is no likelier to than before the heads were there.
+    pub fn llm_intents(&self, reg: &Registry) -> Vec<String> {
+        let door_words = |w: &str| ["door", "gate", "garage"].iter().any(|d| w.to_lowercase().contains(d));
+        let lockish = self.domain.as_deref() == Some("lock")
+            || moves_sensitive(reg, &self.call(reg))
+            || self.slots.iter().any(|(slot, w)| slot == "device_class" && door_words(w));
+        if lockish { Vec::new() } else { self.shortlist.clone() }
     }
 
     /// The reading as a tool call, in the registry's spelling.
@@ -358,5 +399,46 @@ pub fn read_text(
         confidence,
         threshold: meta.threshold,
         slots: out.slots.iter().map(|s| (s.slot.clone(), s.text.clone())).collect(),
+        shortlist: shortlist(heads.intents(), &probs),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shortlist_holds_the_likeliest_intents_without_none() {
+        let labels: Vec<String> =
+            ["HassTurnOn:light", "HassTurnOn:fan", "none", "HassTurnOff", "HassGetState"].map(String::from).into();
+        // 0.5 + 0.3 + 0.15: the domains fold into one intent, `none` is left out.
+        assert_eq!(shortlist(&labels, &[0.5, 0.3, 0.15, 0.04, 0.01]), ["HassTurnOn"]);
+        assert_eq!(shortlist(&labels, &[0.3, 0.02, 0.08, 0.35, 0.25]), ["HassTurnOff", "HassTurnOn", "HassGetState"]);
+        // A sure reading is a shortlist of one.
+        assert_eq!(shortlist(&labels, &[0.01, 0.0, 0.0, 0.98, 0.01]), ["HassTurnOff"]);
+        assert!(shortlist(&labels, &[0.0, 0.0, 1.0, 0.0, 0.0]).is_empty());
+    }
+
+    /// Where a reading could reach a lock, door or gate, the LLM keeps
+    /// every tool.
+    #[test]
+    fn the_llm_keeps_every_tool_near_a_lock() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/hub.example.toml");
+        let reg = crate::config::Config::load(&path).expect("example config").registry().expect("registry");
+        let reading = |domain: Option<&str>, slots: &[(&str, &str)]| Reading {
+            intent: "HassTurnOff".into(),
+            domain: domain.map(String::from),
+            confidence: 0.5,
+            threshold: 0.7,
+            slots: slots.iter().map(|(s, w)| (s.to_string(), w.to_string())).collect(),
+            shortlist: vec!["HassTurnOff".into(), "HassTurnOn".into()],
+        };
+        let narrowed = ["HassTurnOff", "HassTurnOn"];
+        assert_eq!(reading(None, &[("name", "kitchen light")]).llm_intents(&reg), narrowed);
+        assert_eq!(reading(Some("light"), &[("area", "kitchen")]).llm_intents(&reg), narrowed);
+        assert!(reading(None, &[("name", "front door lock")]).llm_intents(&reg).is_empty());
+        assert!(reading(None, &[("name", "front door")]).llm_intents(&reg).is_empty());
+        assert!(reading(Some("lock"), &[]).llm_intents(&reg).is_empty());
+        assert!(reading(Some("cover"), &[("device_class", "garage door")]).llm_intents(&reg).is_empty());
+    }
 }

@@ -85,17 +85,18 @@ pub async fn evaluate(cases: &[Case], nlu: &Nlu, heads: Option<&LocalHeads<'_>>,
     for case in cases {
         let text = case.text.as_str();
         let mut u = nlu.understand(text, None);
-        let mut not_home = false;
+        let (mut not_home, mut shortlist) = (false, Vec::new());
         if let (None, Some(h)) = (&u, heads)
             && let Ok(r) = super::read_text(h.encoder, h.heads, h.meta, text)
         {
             not_home = r.not_home();
+            shortlist = r.llm_intents(nlu.registry());
             if let Ok(x) = super::decide(&r, text, nlu.registry()) {
                 u = x;
             }
         }
         if let (None, Some(tc), false) = (&u, tools, not_home) {
-            u = tc.understand(text, nlu.registry()).await.ok().flatten();
+            u = tc.understand_among(text, nlu.registry(), &shortlist).await.ok().flatten();
         }
         let out = match nlu.plan_understood(text, u, "natural".into(), true, &|_| None) {
             Ok(p) => p.outcome,

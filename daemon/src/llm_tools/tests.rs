@@ -50,6 +50,24 @@ fn the_worked_examples_are_grammatical_and_shared() {
     assert_eq!(a[n - 1], ChatMessage::user("first"));
 }
 
+/// A grammar narrowed to the heads' shortlist accepts calls to those tools
+/// and `none` only, and is compiled once per set whatever its order.
+#[test]
+fn a_narrowed_grammar_allows_only_the_shortlist() {
+    let (reg, tc) = example();
+    let p = tc.prepared(&reg).unwrap();
+    let on = r#"{"name":"HassTurnOn","arguments":{"name":"Kitchen Light"}}"#;
+    let off = r#"{"name":"HassTurnOff","arguments":{"name":"Kitchen Light"}}"#;
+    let none = r#"{"name":"none","arguments":{}}"#;
+    assert!([on, off, none].iter().all(|c| p.grammar.accepts(c.as_bytes())));
+    let g = p.grammar_among(&["HassTurnOff".into(), "HassGetState".into()]).unwrap();
+    assert!(g.accepts(off.as_bytes()) && g.accepts(none.as_bytes()));
+    assert!(!g.accepts(on.as_bytes()));
+    let again = p.grammar_among(&["HassGetState".into(), "HassTurnOff".into()]).unwrap();
+    assert!(Arc::ptr_eq(&g, &again));
+    assert!(Arc::ptr_eq(&p.grammar_among(&[]).unwrap(), &p.grammar));
+}
+
 /// The grammar holds whatever the logits say: `walks` calls sampled at
 /// temperature 1.0 from random logits over a model's real vocabulary (its
 /// GGUF tokenizer), through the same mask-sample-take steps the engine

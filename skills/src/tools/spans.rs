@@ -61,10 +61,13 @@ pub fn call_from_spans(reg: &Registry, intent: &str, domain: Option<&str>, spans
 }
 
 /// Whether an action call could move a lock, door or gate: one it names, or
-/// one in the area or on the floor it targets (of its domain, if given).
+/// one in the area or on the floor it targets of its domain, if given, else
+/// of the kinds its intent reaches by default ([`crate::default_kinds`]; any
+/// kind for an intent without defaults or a call without one).
 pub fn moves_sensitive(reg: &Registry, call: &Value) -> bool {
     let args = &call["arguments"];
     let arg = |k: &str| args.get(k).and_then(Value::as_str);
+    let defaults = call["name"].as_str().map(|i| crate::default_kinds(&crate::Intent::from_name(i))).unwrap_or(&[]);
     reg.devices.iter().filter(|d| sensitive(d)).any(|d| {
         if let Some(n) = arg("name") {
             return d.name == n;
@@ -72,7 +75,11 @@ pub fn moves_sensitive(reg: &Registry, call: &Value) -> bool {
         let in_area =
             arg("area").is_some_and(|a| d.area.as_deref().and_then(|id| reg.area(id)).is_some_and(|x| x.name == a));
         let on_floor = arg("floor").is_some_and(|f| reg.device_floor(d).is_some_and(|x| x.name == f));
-        (in_area || on_floor) && arg("domain").is_none_or(|dom| d.kind.domain() == dom)
+        let reached = match arg("domain") {
+            Some(dom) => d.kind.domain() == dom,
+            None => defaults.is_empty() || defaults.contains(&d.kind),
+        };
+        (in_area || on_floor) && reached
     })
 }
 
@@ -248,6 +255,10 @@ mod tests {
         assert!(moves_sensitive(&reg, &json!({"arguments": {"area": area, "domain": "lock"}})));
         assert!(!moves_sensitive(&reg, &json!({"arguments": {"area": area, "domain": "light"}})));
         assert!(!moves_sensitive(&reg, &json!({"arguments": {"name": "Kitchen Light"}})));
+        // "Turn off the {area}" reaches lights, switches and fans, not the lock.
+        assert!(!moves_sensitive(&reg, &json!({"name": "HassTurnOff", "arguments": {"area": area}})));
+        assert!(moves_sensitive(&reg, &json!({"name": "HassTurnOff", "arguments": {"area": area, "domain": "lock"}})));
+        assert!(moves_sensitive(&reg, &json!({"name": "HassTurnOn", "arguments": {"name": lock.name}})));
     }
 
     #[test]
