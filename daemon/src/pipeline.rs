@@ -440,13 +440,12 @@ impl Pipeline {
         self.inner.heads.get()
     }
 
-    /// The heads' answer when they are confident and the registry check
-    /// accepts it; `Err` when they are confident and it refuses. With it,
-    /// whether they are confident the text is not about the home.
-    /// The heads' understanding of `text`, whether they are sure it is not
-    /// about the home, and their shortlist of intents for the LLM.
-    async fn heads_stage(&self, text: &str, nlu: &Nlu) -> (Result<Option<Understanding>, String>, bool, Vec<String>) {
-        let Some(h) = self.inner.heads.get() else { return (Ok(None), false, Vec::new()) };
+    /// The heads' stage for `text` ([`crate::heads::Reading::answer`]):
+    /// their understanding when they are confident and the registry check
+    /// accepts it (`Err` when it refuses), whether they are sure the text
+    /// is not about the home, and the intents the LLM may choose from.
+    async fn heads_stage(&self, text: &str, nlu: &Nlu) -> crate::heads::Answer {
+        let Some(h) = self.inner.heads.get() else { return crate::heads::Answer::declined() };
         let t = Instant::now();
         let reading = h.read(text).await;
         crate::latency::Latencies::global().record(crate::latency::HEADS, t.elapsed().as_secs_f64() * 1000.0);
@@ -454,18 +453,18 @@ impl Pipeline {
             Ok(Some(r)) => r,
             Ok(None) => {
                 h.count(false);
-                return (Ok(None), false, Vec::new());
+                return crate::heads::Answer::declined();
             }
             Err(e) => {
                 tracing::warn!(error = %e, "the heads failed on a request");
                 h.count(false);
-                return (Ok(None), false, Vec::new());
+                return crate::heads::Answer::declined();
             }
         };
-        let out = crate::heads::decide(&reading, text, nlu.registry());
-        h.count(matches!(out, Ok(Some(_))));
-        tracing::debug!(intent = %reading.intent, confidence = reading.confidence, slots = ?reading.slots, ok = out.is_ok(), "heads");
-        (out, reading.not_home(), reading.llm_intents(nlu.registry()))
+        let answer = reading.answer(text, nlu.registry());
+        h.count(matches!(answer.understood, Ok(Some(_))));
+        tracing::debug!(intent = %reading.intent, confidence = reading.confidence, slots = ?reading.slots, ok = answer.understood.is_ok(), "heads");
+        answer
     }
 
     /// The hub's event bus.
@@ -561,9 +560,9 @@ impl Pipeline {
                 let by_templates = u.is_some();
                 let (mut refused, mut not_home, mut shortlist) = (None, false, Vec::new());
                 if u.is_none() {
-                    let (h, nh, sl) = self.heads_stage(text, &nlu).await;
-                    (not_home, shortlist) = (nh, sl);
-                    match h {
+                    let a = self.heads_stage(text, &nlu).await;
+                    (not_home, shortlist) = (a.not_home, a.llm_intents);
+                    match a.understood {
                         Ok(h) => u = h,
                         Err(e) => refused = Some(e),
                     }

@@ -46,6 +46,25 @@ pub struct Reading {
     pub shortlist: Vec<String>,
 }
 
+/// What the heads' stage makes of one reading ([`Reading::answer`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer {
+    /// [`decide`]'s answer.
+    pub understood: Result<Option<Understanding>, String>,
+    /// [`Reading::not_home`]: the LLM is not asked.
+    pub not_home: bool,
+    /// The intents the LLM may choose from (every tool when empty).
+    pub llm_intents: Vec<String>,
+}
+
+impl Answer {
+    /// No reading (no heads, or they failed): the next stage answers, from
+    /// every tool.
+    pub fn declined() -> Answer {
+        Answer { understood: Ok(None), not_home: false, llm_intents: Vec::new() }
+    }
+}
+
 /// The probability the heads' shortlist covers.
 pub const SHORTLIST_MASS: f32 = 0.9;
 /// The most intents on the shortlist.
@@ -82,15 +101,30 @@ impl Reading {
         self.confidence >= self.threshold && self.intent == NONE_INTENT
     }
 
+    /// The heads' stage for this reading of `text`, as the pipeline and the
+    /// natural-set evaluation run it: the reading's call is built and
+    /// checked for locks, doors and gates once, for both [`decide`] and the
+    /// LLM's choice of tools.
+    pub fn answer(&self, text: &str, reg: &Registry) -> Answer {
+        let call = self.call(reg);
+        let sensitive = moves_sensitive(reg, &call);
+        Answer {
+            understood: decide(self, &call, sensitive, text, reg),
+            not_home: self.not_home(),
+            llm_intents: self.llm_intents(sensitive),
+        }
+    }
+
     /// The intents the LLM may choose from after this reading: the
     /// shortlist, or every tool (empty) where the reading could reach a
-    /// lock, door or gate. Narrowed to on and off, a small model asked to
-    /// "lock up the front door" picked off, and unlocked it; among every
-    /// tool it is no likelier to than before the heads were there.
-    pub fn llm_intents(&self, reg: &Registry) -> Vec<String> {
+    /// lock, door or gate (`sensitive`: its call could). Narrowed to on and
+    /// off, a small model asked to "lock up the front door" picked off, and
+    /// unlocked it; among every tool it is no likelier to than before the
+    /// heads were there.
+    fn llm_intents(&self, sensitive: bool) -> Vec<String> {
         let door_words = |w: &str| ["door", "gate", "garage"].iter().any(|d| w.to_lowercase().contains(d));
-        let lockish = self.domain.as_deref() == Some("lock")
-            || moves_sensitive(reg, &self.call(reg))
+        let lockish = sensitive
+            || self.domain.as_deref() == Some("lock")
             || self.slots.iter().any(|(slot, w)| slot == "device_class" && door_words(w));
         if lockish { Vec::new() } else { self.shortlist.clone() }
     }
@@ -362,19 +396,26 @@ fn load_existing(
 /// without a target, or with arguments that do not go together, is the
 /// heads' own mistake: `Ok(None)`, and the next stage answers; so is any
 /// action that could move a lock, door or gate.
-pub fn decide(r: &Reading, text: &str, reg: &Registry) -> Result<Option<Understanding>, String> {
+/// `call` is the reading's ([`Reading::call`]), `sensitive` whether it
+/// could move a lock, door or gate ([`moves_sensitive`]).
+fn decide(
+    r: &Reading,
+    call: &serde_json::Value,
+    sensitive: bool,
+    text: &str,
+    reg: &Registry,
+) -> Result<Option<Understanding>, String> {
     use hub_skills::tools::ToolError;
     if !r.confident() {
         return Ok(None);
     }
     // A classifier's on/off mistake must not unlock a door: actions that
     // could move a lock, door or gate are left to the templates and the LLM.
-    let call = r.call(reg);
     let action = matches!(r.intent.as_str(), "HassTurnOn" | "HassTurnOff" | "HassToggle" | "HassSetPosition");
-    if action && moves_sensitive(reg, &call) {
+    if action && sensitive {
         return Ok(None);
     }
-    match r.understanding(text, &call, reg) {
+    match r.understanding(text, call, reg) {
         Ok(u) => Ok(u),
         Err(e @ (ToolError::NotInHome { .. } | ToolError::NotNamed { .. })) => Err(e.to_string()),
         Err(_) => Ok(None),
@@ -434,11 +475,11 @@ mod tests {
             shortlist: vec!["HassTurnOff".into(), "HassTurnOn".into()],
         };
         let narrowed = ["HassTurnOff", "HassTurnOn"];
-        assert_eq!(reading(None, &[("name", "kitchen light")]).llm_intents(&reg), narrowed);
-        assert_eq!(reading(Some("light"), &[("area", "kitchen")]).llm_intents(&reg), narrowed);
-        assert!(reading(None, &[("name", "front door lock")]).llm_intents(&reg).is_empty());
-        assert!(reading(None, &[("name", "front door")]).llm_intents(&reg).is_empty());
-        assert!(reading(Some("lock"), &[]).llm_intents(&reg).is_empty());
-        assert!(reading(Some("cover"), &[("device_class", "garage door")]).llm_intents(&reg).is_empty());
+        assert_eq!(reading(None, &[("name", "kitchen light")]).answer("", &reg).llm_intents, narrowed);
+        assert_eq!(reading(Some("light"), &[("area", "kitchen")]).answer("", &reg).llm_intents, narrowed);
+        assert!(reading(None, &[("name", "front door lock")]).answer("", &reg).llm_intents.is_empty());
+        assert!(reading(None, &[("name", "front door")]).answer("", &reg).llm_intents.is_empty());
+        assert!(reading(Some("lock"), &[]).answer("", &reg).llm_intents.is_empty());
+        assert!(reading(Some("cover"), &[("device_class", "garage door")]).answer("", &reg).llm_intents.is_empty());
     }
 }

@@ -89,9 +89,9 @@ pub async fn evaluate(cases: &[Case], nlu: &Nlu, heads: Option<&LocalHeads<'_>>,
         if let (None, Some(h)) = (&u, heads)
             && let Ok(r) = super::read_text(h.encoder, h.heads, h.meta, text)
         {
-            not_home = r.not_home();
-            shortlist = r.llm_intents(nlu.registry());
-            if let Ok(x) = super::decide(&r, text, nlu.registry()) {
+            let a = r.answer(text, nlu.registry());
+            (not_home, shortlist) = (a.not_home, a.llm_intents);
+            if let Ok(x) = a.understood {
                 u = x;
             }
         }
