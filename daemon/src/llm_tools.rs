@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use hub_model::chat_template::ChatMessage;
 use hub_model::constrain::{Grammar, schema};
 use hub_model::generate::Request;
-use hub_skills::tools::{ToolError, Toolbox};
+use hub_skills::tools::{Said, ToolError, Toolbox};
 use hub_skills::{Registry, Understanding};
 
 use crate::llm::{LlmError, LlmService};
@@ -32,14 +32,17 @@ pub enum ToolCallError {
     Refused(#[from] ToolError),
 }
 
+/// The tools (sorted intents; empty: all) and values a narrowed grammar allows.
+type Choice = (Vec<String>, Option<Said>);
+
 /// The tools, grammar and prompt of one registry.
 struct Prepared {
     registry: Registry,
     toolbox: Toolbox,
     grammar: Arc<Grammar>,
-    /// Grammars over part of the tools ([`ToolCaller::understand_among`]),
-    /// by their sorted intents.
-    narrowed: Mutex<std::collections::HashMap<Vec<String>, Arc<Grammar>>>,
+    /// Grammars over part of the tools and the values said
+    /// ([`ToolCaller::understand_among`]), by their sorted intents and values.
+    narrowed: Mutex<std::collections::HashMap<Choice, Arc<Grammar>>>,
     system: String,
     /// Worked examples in the home's names ([`hub_skills::tools::examples`])
     /// the grammar accepts, shown as earlier turns of the conversation.
@@ -66,23 +69,36 @@ impl Prepared {
     }
 
     /// The grammar over the tools of `intents` and `none` (all of them
-    /// when `intents` is empty), compiled once per set.
-    fn grammar_among(&self, intents: &[String]) -> Result<Arc<Grammar>, schema::SchemaError> {
-        if intents.is_empty() {
+    /// when `intents` is empty), with the value arguments narrowed to
+    /// `said` when given; compiled once per choice (the cache is emptied
+    /// when it reaches [`GRAMMARS_KEPT`]).
+    fn grammar_for(&self, intents: &[String], said: Option<&Said>) -> Result<Arc<Grammar>, schema::SchemaError> {
+        if intents.is_empty() && said.is_none() {
             return Ok(self.grammar.clone());
         }
         let mut key = intents.to_vec();
         key.sort();
         key.dedup();
+        let key = (key, said.cloned());
         let mut cache = self.narrowed.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(g) = cache.get(&key) {
             return Ok(g.clone());
         }
-        let g = Arc::new(Grammar::new(&schema::compile(&self.toolbox.call_schema_among(&key))?));
+        let schema = match said {
+            Some(s) => self.toolbox.call_schema_said(&key.0, s),
+            None => self.toolbox.call_schema_among(&key.0),
+        };
+        let g = Arc::new(Grammar::new(&schema::compile(&schema)?));
+        if cache.len() >= GRAMMARS_KEPT {
+            cache.clear();
+        }
         cache.insert(key, g.clone());
         Ok(g)
     }
 }
+
+/// Narrowed grammars kept ([`Prepared::grammar_for`]).
+const GRAMMARS_KEPT: usize = 256;
 
 /// Cloneable handle: the LLM service and the prepared tools of the current
 /// registry (rebuilt when a reload changes it).
@@ -133,23 +149,27 @@ impl ToolCaller {
 
     /// The model's call for `text`, checked: `Ok(None)` when it chose no tool.
     pub async fn understand(&self, text: &str, reg: &Registry) -> Result<Option<Understanding>, ToolCallError> {
-        self.understand_among(text, reg, &[]).await
+        self.understand_among(text, reg, &[], None).await
     }
 
     /// [`ToolCaller::understand`] with the choice of tool narrowed to
     /// `intents` (and `none`; every tool when it is empty): the heads'
     /// likeliest readings of a request they were not sure enough of to
-    /// act on. The prompt is the same, so its cached prefix still serves.
+    /// act on; and with `said`, the values the request says
+    /// ([`crate::pipeline::Nlu::said`]), the only ones a brightness,
+    /// position, temperature or colour may take. The prompt is the same,
+    /// so its cached prefix still serves.
     pub async fn understand_among(
         &self,
         text: &str,
         reg: &Registry,
         intents: &[String],
+        said: Option<&Said>,
     ) -> Result<Option<Understanding>, ToolCallError> {
         let p = self.prepared(reg)?;
         let loaded = self.llm.get().await?;
         let mut req = self.request(&p, text);
-        req.grammar = Some(p.grammar_among(intents)?);
+        req.grammar = Some(p.grammar_for(intents, said)?);
         let stream = loaded.generator.generate(req).await?;
         let done = stream.finish().await?;
         let call: serde_json::Value =

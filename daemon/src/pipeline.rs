@@ -265,6 +265,14 @@ impl Nlu {
         self.assistant.templates()
     }
 
+    /// The numbers and colours `text` says ([`hub_skills::tools::values_said`]),
+    /// which the LLM's call may use and no others; `None` (any value) for a
+    /// language other than English, whose words it does not read.
+    pub fn said(&self, text: &str) -> Option<hub_skills::tools::Said> {
+        let english = self.templates().is_none_or(|t| t.language() == "en" || t.language().starts_with("en-"));
+        english.then(|| hub_skills::tools::values_said(text))
+    }
+
     /// [`Assistant::understand`] with the request's area as context.
     pub fn understand(&self, text: &str, area: Option<&str>) -> Option<Understanding> {
         self.assistant.understand(text, &NluContext { area: area.map(str::to_string) })
@@ -576,7 +584,8 @@ impl Pipeline {
                 match (u, self.inner.tools.get().filter(|_| !not_home)) {
                     (None, Some(tools)) => {
                         let t = Instant::now();
-                        let called = tools.understand_among(text, nlu.registry(), &shortlist).await;
+                        let called =
+                            tools.understand_among(text, nlu.registry(), &shortlist, nlu.said(text).as_ref()).await;
                         crate::latency::Latencies::global()
                             .record(crate::latency::LLM_TOOLS, t.elapsed().as_secs_f64() * 1000.0);
                         match called {

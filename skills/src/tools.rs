@@ -403,8 +403,10 @@ fn context(reg: &Registry) -> String {
 
 mod examples;
 mod spans;
+mod values;
 pub use examples::examples;
-pub use spans::{call_from_spans, moves_sensitive};
+pub use spans::{call_from_spans, moves_sensitive, reaches};
+pub use values::{Said, values_said};
 
 #[cfg(test)]
 mod tests;

@@ -96,7 +96,7 @@ pub async fn evaluate(cases: &[Case], nlu: &Nlu, heads: Option<&LocalHeads<'_>>,
             }
         }
         if let (None, Some(tc), false) = (&u, tools, not_home) {
-            u = tc.understand_among(text, nlu.registry(), &shortlist).await.ok().flatten();
+            u = tc.understand_among(text, nlu.registry(), &shortlist, nlu.said(text).as_ref()).await.ok().flatten();
         }
         let out = match nlu.plan_understood(text, u, "natural".into(), true, &|_| None) {
             Ok(p) => p.outcome,

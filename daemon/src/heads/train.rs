@@ -23,6 +23,7 @@ use hub_model::heads::{
 use hub_skills::Registry;
 use hub_skills::corpus::{self, Example};
 use hub_skills::templates::TemplateNlu;
+use hub_skills::tools::{call_from_spans, reaches};
 use serde::{Deserialize, Serialize};
 
 /// Held-out answers accepted must be right this often.
@@ -65,8 +66,8 @@ pub struct HeadsMeta {
     pub trained_at_ms: i64,
     pub train_examples: usize,
     pub held_out_examples: usize,
-    /// Held-out answers whose intent is right (and the domain, where the
-    /// sentence names no device: [`acts_right`]).
+    /// Held-out answers whose intent is right and that reach the right
+    /// devices ([`acts_right`]).
     pub held_out_intent_accuracy: f64,
     pub held_out_slot_f1: f64,
     /// Held-out share of answers over the threshold, and how many of them
@@ -96,8 +97,10 @@ pub fn files(dir: &Path) -> (PathBuf, PathBuf) {
 /// `tuned-encoder`: the encoder's layers fine-tuned with the heads;
 /// `+spelled-numbers`: the checkpoint lists the numbers as words its
 /// slot spans may grow to; `+chit-chat-2`: the second list of `none`
-/// phrases (none of them a natural-set request).
-pub const METHOD: &str = "tuned-encoder+spelled-numbers+chit-chat-2";
+/// phrases (none of them a natural-set request); `+intent-slots`: the
+/// checkpoint lists each intent's slot types, the tags its tokens are
+/// chosen among.
+pub const METHOD: &str = "tuned-encoder+spelled-numbers+chit-chat-2+intent-slots";
 
 /// FNV-1a over the registry's JSON, the language, [`METHOD`] and the
 /// encoder's identity ([`crate::services::encoder_identity`]: the tuned
@@ -201,8 +204,7 @@ pub fn train(
     for ((p, _), e) in held.iter().zip(&held_ex) {
         let q = temper(p, temperature);
         let best = argmax(&q);
-        let named = e.slots.iter().any(|s| s.slot == "name");
-        let ok = acts_right(label_of(best), &e.intent, named);
+        let ok = acts_right(reg, label_of(best), e);
         scored.push((q.get(best).copied().unwrap_or(0.0), ok));
         if !ok {
             let c = confused.entry((e.intent.clone(), label_of(best).to_string())).or_default();
@@ -237,12 +239,27 @@ pub fn train(
     Ok(Trained { heads, meta, report, confusions })
 }
 
-/// Whether answering `predicted` to an example labelled `gold` does the
-/// right thing: the same intent, and the same domain unless the sentence
-/// names its device (then the name decides and the domain is not used).
-pub fn acts_right(predicted: &str, gold: &str, named: bool) -> bool {
-    let ((pi, pd), (gi, gd)) = (split_label(predicted), split_label(gold));
-    pi == gi && (named || pd == gd)
+/// Whether answering `predicted` to `e` does the right thing: the same
+/// intent, and the same devices. A sentence that names its device is
+/// answered by the name, whatever the domain; one that targets a place
+/// reaches the devices [`reaches`] finds there with each label's domain on
+/// the gold spans ("the porch lamps on" and "the porch on" both turn on
+/// the porch's one light); one without a place needs the gold domain.
+pub fn acts_right(reg: &Registry, predicted: &str, e: &TrainExample) -> bool {
+    let ((pi, pd), (gi, gd)) = (split_label(predicted), split_label(&e.intent));
+    if pi != gi {
+        return false;
+    }
+    let spans: Vec<(String, String)> =
+        e.slots.iter().map(|s| (s.slot.clone(), e.text.get(s.range.clone()).unwrap_or("").to_string())).collect();
+    if spans.iter().any(|(slot, _)| slot == "name") {
+        return true;
+    }
+    let ids = |domain: Option<&str>| -> Vec<&str> {
+        reaches(reg, &call_from_spans(reg, gi, domain, &spans)).iter().map(|d| d.id.as_str()).collect()
+    };
+    let gold = ids(gd);
+    if gold.is_empty() { pd == gd } else { ids(pd) == gold }
 }
 
 /// Softmax at temperature `t` from probabilities at temperature 1:
@@ -330,10 +347,37 @@ mod tests {
         assert_eq!(label(NONE_INTENT, Some("light")), NONE_INTENT);
         assert_eq!(split_label("HassTurnOff:light"), ("HassTurnOff", Some("light")));
         assert_eq!(split_label("HassGetState"), ("HassGetState", None));
-        // A named device makes the domain moot; an area request needs it.
-        assert!(acts_right("HassLightSet:light", "HassLightSet", true));
-        assert!(!acts_right("HassTurnOff", "HassTurnOff:light", false));
-        assert!(!acts_right("HassTurnOn:light", "HassTurnOff:light", true));
+    }
+
+    #[test]
+    fn acting_right_means_the_same_intent_on_the_same_devices() {
+        let (reg, _) = demo();
+        let ex = |text: &str, intent: &str, slots: &[(&str, &str)]| TrainExample {
+            text: text.into(),
+            intent: intent.into(),
+            slots: (slots.iter())
+                .map(|(slot, w)| {
+                    let at = text.find(w).expect("span in text");
+                    SlotLabel { slot: slot.to_string(), range: at..at + w.len() }
+                })
+                .collect(),
+        };
+        // A named device makes the domain moot.
+        assert!(acts_right(&reg, "HassLightSet:light", &ex("dim desk lamp", "HassLightSet", &[("name", "desk lamp")])));
+        // The porch has one light and nothing else to turn on.
+        let porch = ex("porch lamps on", "HassTurnOn:light", &[("area", "porch")]);
+        assert!(acts_right(&reg, "HassTurnOn", &porch));
+        // The office's fan would go off too.
+        let office = ex("office lamps off", "HassTurnOff:light", &[("area", "office")]);
+        assert!(!acts_right(&reg, "HassTurnOff", &office));
+        assert!(acts_right(&reg, "HassTurnOff:light", &office));
+        // The living room has no cover: "open the blinds" is not "turn on".
+        let blinds = ex("open the living room blinds", "HassTurnOn:cover", &[("area", "living room")]);
+        assert!(!acts_right(&reg, "HassTurnOn", &blinds));
+        // Without a place the domain must be right.
+        let lights = ex("lights off", "HassTurnOff:light", &[]);
+        assert!(!acts_right(&reg, "HassTurnOff", &lights));
+        assert!(!acts_right(&reg, "HassTurnOn:light", &lights));
     }
 
     #[test]

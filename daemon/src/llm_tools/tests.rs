@@ -60,12 +60,33 @@ fn a_narrowed_grammar_allows_only_the_shortlist() {
     let off = r#"{"name":"HassTurnOff","arguments":{"name":"Kitchen Light"}}"#;
     let none = r#"{"name":"none","arguments":{}}"#;
     assert!([on, off, none].iter().all(|c| p.grammar.accepts(c.as_bytes())));
-    let g = p.grammar_among(&["HassTurnOff".into(), "HassGetState".into()]).unwrap();
+    let g = p.grammar_for(&["HassTurnOff".into(), "HassGetState".into()], None).unwrap();
     assert!(g.accepts(off.as_bytes()) && g.accepts(none.as_bytes()));
     assert!(!g.accepts(on.as_bytes()));
-    let again = p.grammar_among(&["HassGetState".into(), "HassTurnOff".into()]).unwrap();
+    let again = p.grammar_for(&["HassGetState".into(), "HassTurnOff".into()], None).unwrap();
     assert!(Arc::ptr_eq(&g, &again));
-    assert!(Arc::ptr_eq(&p.grammar_among(&[]).unwrap(), &p.grammar));
+    assert!(Arc::ptr_eq(&p.grammar_for(&[], None).unwrap(), &p.grammar));
+}
+
+/// With the values said, a brightness is one of them and a request that
+/// says none cannot have one; a colour likewise.
+#[test]
+fn a_grammar_takes_only_the_values_said() {
+    let (reg, tc) = example();
+    let p = tc.prepared(&reg).unwrap();
+    let nlu = crate::pipeline::Nlu::new(std::sync::Arc::new(reg.clone()), None);
+    let dim = |n: i64| format!(r#"{{"name":"HassLightSet","arguments":{{"name":"Kitchen Light","brightness":{n}}}}}"#);
+    let off = r#"{"name":"HassTurnOff","arguments":{"name":"Kitchen Light"}}"#;
+    let red = r#"{"name":"HassLightSet","arguments":{"name":"Kitchen Light","color":"red"}}"#;
+    let g = p.grammar_for(&[], nlu.said("bring the kitchen light down to 30%").as_ref()).unwrap();
+    assert!(g.accepts(dim(30).as_bytes()) && g.accepts(off.as_bytes()));
+    assert!(!g.accepts(dim(40).as_bytes()) && !g.accepts(red.as_bytes()));
+    let g = p.grammar_for(&[], nlu.said("kill the kitchen light").as_ref()).unwrap();
+    assert!(g.accepts(off.as_bytes()) && !g.accepts(dim(40).as_bytes()) && !g.accepts(red.as_bytes()));
+    let g = p.grammar_for(&[], nlu.said("kitchen light red please").as_ref()).unwrap();
+    assert!(g.accepts(red.as_bytes()) && !g.accepts(dim(1).as_bytes()));
+    let again = p.grammar_for(&[], nlu.said("the kitchen light in red").as_ref()).unwrap();
+    assert!(Arc::ptr_eq(&g, &again), "compiled once per set of values");
 }
 
 /// The grammar holds whatever the logits say: `walks` calls sampled at

@@ -201,16 +201,20 @@ pub fn join_spelled_numbers(text: &str, spans: Vec<SlotSpan>, numbers: &BTreeSet
         {
             s.range.start = a;
         }
-        // Rightwards over free words and same-slot spans of one word.
-        while let Some((_, b)) = word_after(text, s.range.end) {
+        // Rightwards over free words and spans of one word.
+        while let Some((a, b)) = word_after(text, s.range.end) {
             // The next span, when it starts inside the word: it must be
-            // that word alone, of the same slot.
-            let held = spans.peek().filter(|n| n.range.start < b).map(|n| n.slot == s.slot && n.range.end == b);
+            // that word alone.
+            let held = spans.peek().filter(|n| n.range.start < b).map(|n| n.range == (a..b));
             if held == Some(false) || !spelled(&(s.range.start..b)) {
                 break;
             }
-            if held.is_some() {
-                spans.next();
+            // Of another slot, the surer tag names the number's slot.
+            if let Some(n) = spans.next_if(|_| held.is_some())
+                && n.slot != s.slot
+                && n.confidence > s.confidence
+            {
+                (s.slot, s.confidence) = (n.slot, n.confidence);
             }
             s.range.end = b;
         }
@@ -346,8 +350,9 @@ mod tests {
         let out = join_spelled_numbers(text, vec![span(text, "seconds", "six")], &numbers);
         assert_eq!((&text[out[0].range.clone()], out[0].confidence), ("fifty-six", 0.9));
         // Two words that do not spell one number stay apart ("two" was
-        // an ASR's "to"); a span of the same slot joins, another slot's
-        // does not.
+        // an ASR's "to"); a span of the same slot joins, and so does
+        // another slot's, the surer of the two naming the slot: "thirty
+        // eight-minute" is one number, not thirty seconds and eight minutes.
         let text = "set temp two twenty three";
         assert_eq!(join(text, vec![span(text, "temperature", "twenty three")]), ["temperature=twenty three"]);
         let text = "open it to one hundred%";
@@ -355,7 +360,13 @@ mod tests {
         assert_eq!(join(text, parts), ["position=one hundred"]);
         let text = "twenty three";
         let both = vec![span(text, "hours", "twenty"), span(text, "minutes", "three")];
-        assert_eq!(join(text, both), ["hours=twenty", "minutes=three"]);
+        assert_eq!(join(text, both), ["hours=twenty three"]);
+        let mut both = vec![span(text, "seconds", "twenty"), span(text, "minutes", "three")];
+        both[1].confidence = 0.95;
+        assert_eq!(join(text, both), ["minutes=twenty three"]);
+        let text = "two hours twenty";
+        let apart = vec![span(text, "hours", "two"), span(text, "minutes", "twenty")];
+        assert_eq!(join(text, apart), ["hours=two", "minutes=twenty"]);
         // A span that is not a number keeps to itself; a glued unit is no
         // neighbour.
         let text = "turn on lamp two";

@@ -17,6 +17,7 @@
 //! | `intent_pooling` | `mean,max` |
 //! | `head_hidden` | width of each head's hidden layer, e.g. `256` |
 //! | `spelled_numbers` | JSON array of the language's numbers as words ("forty two") a slot span may grow to; absent: none |
+//! | `intent_slots` | JSON object: intent -> the slot types its tokens are tagged among; absent: every type for every intent |
 //!
 //! Saving writes a temporary file beside the target and renames it, so a
 //! reader never sees half a checkpoint.
@@ -77,6 +78,9 @@ impl MultiTaskHeads {
         .collect();
         if !self.spelled_numbers.is_empty() {
             meta.insert("spelled_numbers".into(), serde_json::to_string(&self.spelled_numbers).unwrap_or_default());
+        }
+        if !self.intent_slots.is_empty() {
+            meta.insert("intent_slots".into(), serde_json::to_string(&self.intent_slots).unwrap_or_default());
         }
         if let Some(top) = &self.top {
             meta.insert("encoder_top_first".into(), top.first().to_string());
@@ -167,6 +171,7 @@ impl MultiTaskHeads {
         };
         let mut heads = MultiTaskHeads {
             spelled_numbers: Default::default(),
+            intent_slots: Default::default(),
             intent: mlp("intent", 2 * hidden, ni)?,
             slot: mlp("slot", (2 * SLOT_CONTEXT + 1) * hidden, nt)?,
             intents,
@@ -177,6 +182,10 @@ impl MultiTaskHeads {
         };
         if meta.contains_key("spelled_numbers") {
             heads.set_spelled_numbers(list("spelled_numbers")?);
+        }
+        if let Some(json) = meta.get("intent_slots") {
+            let map = serde_json::from_str(json).map_err(|e| bad(format!("`intent_slots`: {e}")))?;
+            heads.set_intent_slots(map).map_err(|e| bad(format!("`intent_slots`: {e}")))?;
         }
         Ok(heads)
     }

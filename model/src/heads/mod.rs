@@ -26,7 +26,7 @@
 //! has) and skips the embedding. The heads save to and load from one
 //! safetensors file whose metadata holds the label names, so a checkpoint
 //! describes itself ([`MultiTaskHeads::save`]).
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use rand::SeedableRng;
@@ -118,6 +118,9 @@ pub struct MultiTaskHeads {
     /// spelled them: a slot span that is one takes in the words next to it
     /// that continue it ([`join_spelled_numbers`]).
     spelled_numbers: BTreeSet<String>,
+    /// The slot types each intent was trained with ([`Self::set_intent_slots`]):
+    /// a token's tag is chosen among that intent's. Empty: every tag.
+    intent_slots: BTreeMap<String, BTreeSet<String>>,
     /// [`Self::set_compute_kind`]'s copies for [`Self::classify`].
     fast: Option<Fast>,
 }
@@ -215,8 +218,18 @@ impl MultiTaskHeads {
         let n_tags = 2 * slot_types.len() as i64 + 1;
         let intent = Mlp::new(&mut rng, 2 * hidden, HEAD_HIDDEN, intents.len() as i64)?;
         let slot = Mlp::new(&mut rng, (2 * SLOT_CONTEXT + 1) * hidden, HEAD_HIDDEN, n_tags)?;
-        let spelled_numbers = BTreeSet::new();
-        Ok(MultiTaskHeads { intents, slot_types, hidden, intent, slot, top: None, spelled_numbers, fast: None })
+        let (spelled_numbers, intent_slots) = Default::default();
+        Ok(MultiTaskHeads {
+            intents,
+            slot_types,
+            hidden,
+            intent,
+            slot,
+            top: None,
+            spelled_numbers,
+            intent_slots,
+            fast: None,
+        })
     }
 
     /// The numbers as words a slot span may grow to ([`join_spelled_numbers`]).
@@ -226,6 +239,62 @@ impl MultiTaskHeads {
 
     pub fn set_spelled_numbers(&mut self, numbers: impl IntoIterator<Item = String>) {
         self.spelled_numbers = numbers.into_iter().map(|w| w.to_lowercase()).collect();
+    }
+
+    /// The slot types each intent takes, as its training examples had them.
+    pub fn intent_slots(&self) -> &BTreeMap<String, BTreeSet<String>> {
+        &self.intent_slots
+    }
+
+    /// Decode each text's slots among the slot types its intent takes
+    /// (`intent` -> slot types; intents left out take none): "hall 66"
+    /// read as a light's request tags a brightness, never a position. A
+    /// slot type the heads do not tag is an error; empty: every tag.
+    pub fn set_intent_slots(&mut self, map: BTreeMap<String, BTreeSet<String>>) -> Result<(), HeadsError> {
+        if let Some(t) = map.values().flatten().find(|t| !self.slot_types.contains(t)) {
+            return Err(HeadsError::Labels(format!("intent slot type `{t}` is not one of {:?}", self.slot_types)));
+        }
+        if let Some(i) = map.keys().find(|i| !self.intents.contains(i)) {
+            return Err(HeadsError::Labels(format!("intent `{i}` of the slot table is not one of the heads' intents")));
+        }
+        self.intent_slots = map;
+        Ok(())
+    }
+
+    /// `[rows.len(), n_tags]`: 1 where row `r`'s intent (`rows[r]`, an index
+    /// into [`Self::intents`]) takes the tag's slot type (and for `O`), 0
+    /// elsewhere; `None` without a table.
+    fn tag_mask(&self, rows: &[i64]) -> Result<Option<Tensor>, HeadsError> {
+        if self.intent_slots.is_empty() {
+            return Ok(None);
+        }
+        let none = BTreeSet::new();
+        let table: Vec<f32> = (self.intents.iter())
+            .flat_map(|intent| {
+                let takes = self.intent_slots.get(intent).unwrap_or(&none);
+                let slot = self.slot_types.iter().map(move |t| if takes.contains(t) { 1.0 } else { 0.0 });
+                std::iter::once(1.0).chain(slot.flat_map(|x| [x, x]))
+            })
+            .collect();
+        let t = terr("tag mask");
+        let n_tags = 2 * self.slot_types.len() as i64 + 1;
+        let table =
+            Tensor::f_from_slice(&table).and_then(|x| x.f_view([self.intents.len() as i64, n_tags])).map_err(&t)?;
+        Ok(Some(table.f_index_select(0, &Tensor::from_slice(rows)).map_err(&t)?))
+    }
+
+    /// The likeliest tag and its probability per row of `probs` (`[N, n_tags]`
+    /// or `[N, T, n_tags]`), among the tags of row `n`'s intent `rows[n]`.
+    pub(crate) fn best_tags(&self, probs: &Tensor, rows: &[i64]) -> Result<(Tensor, Tensor), HeadsError> {
+        let t = terr("best tags");
+        let pick = match self.tag_mask(rows)? {
+            None => probs.shallow_clone(),
+            Some(m) if probs.dim() == 3 => probs * m.f_unsqueeze(1).map_err(&t)?,
+            Some(m) => probs * m,
+        };
+        let (_, tag) = pick.f_max_dim(-1, false).map_err(&t)?;
+        let p = probs.f_gather(-1, &tag.f_unsqueeze(-1).map_err(&t)?, false).and_then(|x| x.f_squeeze_dim(-1));
+        Ok((p.map_err(&t)?, tag))
     }
 
     /// Slot spans of `text` from its per-token `(tag, probability)`.
@@ -394,8 +463,12 @@ impl MultiTaskHeads {
         let features = intent_features(pooled, states, mask)?;
         let intent_probs = cpu(self.intent_logits(&features)?.f_softmax(-1, Kind::Float).map_err(&t)?)?;
         let intent_probs = Vec::<Vec<f32>>::try_from(&intent_probs).map_err(&t)?;
+        let best = |probs: &Vec<f32>| {
+            probs.iter().copied().enumerate().fold((0, f32::MIN), |a, (i, p)| if p > a.1 { (i, p) } else { a })
+        };
+        let rows: Vec<i64> = intent_probs.iter().map(|p| best(p).0 as i64).collect();
         let tag_probs = self.slot_logits(states, mask)?.f_softmax(-1, Kind::Float).map_err(&t)?;
-        let (best_p, best_tag) = tag_probs.f_max_dim(-1, false).map_err(&t)?;
+        let (best_p, best_tag) = self.best_tags(&tag_probs, &rows)?;
         let best_p = Vec::<Vec<f32>>::try_from(&cpu(best_p)?).map_err(&t)?;
         let best_tag = Vec::<Vec<i64>>::try_from(&cpu(best_tag)?).map_err(&t)?;
         let mut out = Vec::with_capacity(texts.len());
@@ -405,8 +478,7 @@ impl MultiTaskHeads {
             else {
                 return Err(HeadsError::Labels(format!("row {b} missing from the encoder output")));
             };
-            let (intent_index, confidence) =
-                probs.iter().copied().enumerate().fold((0, f32::MIN), |a, (i, p)| if p > a.1 { (i, p) } else { a });
+            let (intent_index, confidence) = best(probs);
             let tagged: Vec<(i64, f32)> = tags.iter().copied().zip(ps.iter().copied()).take(toks.len()).collect();
             out.push(HeadsOutput {
                 intent: self.intents.get(intent_index).cloned().unwrap_or_default(),

@@ -263,6 +263,8 @@ fn save_load_round_trip_and_one_pass_outputs() {
     assert_eq!(loaded.intents(), heads.intents());
     assert_eq!(loaded.slot_types(), heads.slot_types());
     assert_eq!(loaded.tag_names(), ["O", "B-area", "I-area", "B-name", "I-name"]);
+    assert!(!heads.intent_slots().is_empty(), "training records each intent's slot types");
+    assert_eq!(loaded.intent_slots(), heads.intent_slots());
 
     let texts = ["turn on the reading light in the attic", "what time is it", "lower the guest room shutters", ""];
     let e = enc.encode(&texts).unwrap();
@@ -316,6 +318,34 @@ fn save_load_round_trip_and_one_pass_outputs() {
     let t = [("x", Tensor::from_slice(&[1.0f32]))];
     Tensor::write_safetensors(&t, &foreign).unwrap();
     assert!(MultiTaskHeads::load(&foreign).unwrap_err().to_string().contains("metadata"));
+}
+
+/// A token's tag is chosen among the slot types of the text's intent: the
+/// likeliest tag of another intent's type gives way to the best allowed one
+/// (its own probability kept), and `O` is always allowed.
+#[test]
+fn tags_are_chosen_among_the_intents_slot_types() {
+    let slots = vec!["brightness".to_string(), "position".to_string()];
+    let mut h = MultiTaskHeads::new(8, vec!["light".into(), "cover".into()], slots, 0).unwrap();
+    // Tags O, B-brightness, I-brightness, B-position, I-position.
+    let probs = Tensor::from_slice(&[0.1f32, 0.3, 0.0, 0.6, 0.0, 0.7, 0.1, 0.0, 0.2, 0.0]).view([2, 5]);
+    let picked = |h: &MultiTaskHeads, rows: &[i64]| {
+        let (p, tag) = h.best_tags(&probs, rows).unwrap();
+        (Vec::<f32>::try_from(&p).unwrap(), Vec::<i64>::try_from(&tag).unwrap())
+    };
+    assert_eq!(picked(&h, &[0, 0]), (vec![0.6, 0.7], vec![3, 0]), "no table: every tag");
+    let table = |pairs: &[(&str, &[&str])]| {
+        pairs.iter().map(|(i, s)| (i.to_string(), s.iter().map(|x| x.to_string()).collect())).collect()
+    };
+    h.set_intent_slots(table(&[("light", &["brightness"]), ("cover", &["position"])])).unwrap();
+    assert_eq!(picked(&h, &[0, 0]), (vec![0.3, 0.7], vec![1, 0]), "a light's number is a brightness");
+    assert_eq!(picked(&h, &[1, 1]), (vec![0.6, 0.7], vec![3, 0]));
+    assert_eq!(picked(&h, &[2, 2]).1, vec![0, 0], "`none`, left out of the table, tags nothing");
+    // Batched `[B, T, tags]` rows take their text's intent.
+    let (_, tag) = h.best_tags(&probs.view([1, 2, 5]), &[0]).unwrap();
+    assert_eq!(Vec::<i64>::try_from(&tag.view([-1])).unwrap(), vec![1, 0]);
+    assert!(h.set_intent_slots(table(&[("light", &["colour"])])).is_err(), "an unknown slot type");
+    assert!(h.set_intent_slots(table(&[("fan", &["position"])])).is_err(), "an unknown intent");
 }
 
 #[test]

@@ -260,7 +260,9 @@ fn score(heads: &MultiTaskHeads, f: &Features, examples: &[TrainExample]) -> Res
     let intents = heads.intent_logits(&f.pooled)?.f_argmax(-1, false).map_err(&t)?;
     let intents = Vec::<i64>::try_from(&intents).map_err(&t)?;
     let probs = heads.slot_logits_from_features(&f.tokens)?.f_softmax(-1, Kind::Float).map_err(&t)?;
-    let (p, tag) = probs.f_max_dim(-1, false).map_err(&t)?;
+    let token_intents: Vec<i64> =
+        (f.ranges.iter().zip(&intents)).flat_map(|(r, &i)| std::iter::repeat_n(i, r.len())).collect();
+    let (p, tag) = heads.best_tags(&probs, &token_intents)?;
     let (p, tag) = (Vec::<f32>::try_from(&p).map_err(&t)?, Vec::<i64>::try_from(&tag).map_err(&t)?);
     let (mut right, mut tp, mut predicted, mut gold) = (0usize, 0usize, 0usize, 0usize);
     let mut per_slot: BTreeMap<String, SlotCounts> = BTreeMap::new();
@@ -449,6 +451,12 @@ pub fn train_heads(
         .collect();
     let mut heads = MultiTaskHeads::new(encoder.hidden_size(), intents, slot_types, opts.seed)?;
     heads.set_spelled_numbers(opts.spelled_numbers.iter().cloned());
+    let mut intent_slots: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for e in train {
+        let takes = intent_slots.entry(e.intent.clone()).or_default();
+        takes.extend(e.slots.iter().map(|s| s.slot.clone()));
+    }
+    heads.set_intent_slots(intent_slots)?;
     let layers = encoder.model().config().num_hidden_layers as usize;
     let tune = opts.tune_layers.min(layers);
     let keep = (tune > 0).then_some(layers - tune);

@@ -12,7 +12,7 @@ use serde_json::{Map, Value, json};
 use super::{COLOR_NAMES, sensitive};
 use crate::grammar::number;
 use crate::lookup::{find_area, find_devices, find_floor, fold};
-use crate::registry::Registry;
+use crate::registry::{Device, Registry};
 
 /// Plural and generic words a speaker adds to a name: "the office lights",
 /// "the kitchen lamps".
@@ -60,27 +60,35 @@ pub fn call_from_spans(reg: &Registry, intent: &str, domain: Option<&str>, spans
     json!({"name": intent, "arguments": args})
 }
 
-/// Whether an action call could move a lock, door or gate: one it names, or
-/// one in the area or on the floor it targets of its domain, if given, else
-/// of the kinds its intent reaches by default ([`crate::default_kinds`]; any
-/// kind for an intent without defaults or a call without one).
+/// Whether an action call could move a lock, door or gate: one it
+/// [`reaches`].
 pub fn moves_sensitive(reg: &Registry, call: &Value) -> bool {
+    reaches(reg, call).into_iter().any(sensitive)
+}
+
+/// The devices a call reaches: the ones it names, or those in the area or
+/// on the floor it targets of its domain, if given, else of the kinds its
+/// intent reaches by default ([`crate::default_kinds`]; any kind for an
+/// intent without defaults or a call without one). None without a target.
+pub fn reaches<'r>(reg: &'r Registry, call: &Value) -> Vec<&'r Device> {
     let args = &call["arguments"];
     let arg = |k: &str| args.get(k).and_then(Value::as_str);
     let defaults = call["name"].as_str().map(|i| crate::default_kinds(&crate::Intent::from_name(i))).unwrap_or(&[]);
-    reg.devices.iter().filter(|d| sensitive(d)).any(|d| {
-        if let Some(n) = arg("name") {
-            return d.name == n;
-        }
-        let in_area =
-            arg("area").is_some_and(|a| d.area.as_deref().and_then(|id| reg.area(id)).is_some_and(|x| x.name == a));
-        let on_floor = arg("floor").is_some_and(|f| reg.device_floor(d).is_some_and(|x| x.name == f));
-        let reached = match arg("domain") {
-            Some(dom) => d.kind.domain() == dom,
-            None => defaults.is_empty() || defaults.contains(&d.kind),
-        };
-        (in_area || on_floor) && reached
-    })
+    (reg.devices.iter())
+        .filter(|d| {
+            if let Some(n) = arg("name") {
+                return d.name == n;
+            }
+            let in_area =
+                arg("area").is_some_and(|a| d.area.as_deref().and_then(|id| reg.area(id)).is_some_and(|x| x.name == a));
+            let on_floor = arg("floor").is_some_and(|f| reg.device_floor(d).is_some_and(|x| x.name == f));
+            let reached = match arg("domain") {
+                Some(dom) => d.kind.domain() == dom,
+                None => defaults.is_empty() || defaults.contains(&d.kind),
+            };
+            (in_area || on_floor) && reached
+        })
+        .collect()
 }
 
 /// `text`, then `text` without a leading article or trailing generic word,
