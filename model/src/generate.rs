@@ -774,7 +774,10 @@ impl EngineSpec {
         }
         let cfg_path = self.path.join("config.json");
         let text = std::fs::read_to_string(&cfg_path).map_err(|e| load_err(format!("config.json: {e}")))?;
-        let cfg = crate::decoder::DecoderConfig::from_hf_json(&text)?;
+        let mut cfg = crate::decoder::DecoderConfig::from_hf_json(&text)?;
+        if let Ok(g) = std::fs::read_to_string(self.path.join("generation_config.json")) {
+            cfg.add_generation_eos(&g);
+        }
         let ck = crate::safetensors_loader::Checkpoint::open(&self.path).map_err(|e| load_err(e.to_string()))?;
         let tokenizer = tokenizers::Tokenizer::from_file(self.path.join("tokenizer.json"))
             .map_err(|e| load_err(format!("tokenizer.json: {e}")))?;

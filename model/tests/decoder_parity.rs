@@ -1,6 +1,7 @@
 //! Decoder parity with HF transformers on tiny random checkpoints created
 //! at test time (`scripts/peers/llm_tiny.py`): GLM-4-0414 layout (saved
-//! sharded, loaded through the index file) and Llama. Logits within 1e-4
+//! sharded, loaded through the index file), Llama, and Gemma 3 from its
+//! Hugging Face `config.json` (sliding window shorter than the sequence). Logits within 1e-4
 //! (max |diff| / max |ref|), KV-cache chunking equal to one pass, greedy
 //! continuations identical; tensor/layers splits over two CPU shards and
 //! replicas equal to one device within 1e-5; int8 close to fp32.
@@ -46,9 +47,21 @@ fn llama_logits_match_transformers() {
     assert!(e <= 1e-4, "llama logits rel err {e}");
 }
 
+/// Gemma 3 read from transformers' own `config.json` and safetensors (the
+/// GGUF path is `gemma3_parity.rs`): six of seven layers see only the last
+/// 8 of the 13 positions, and `query_pre_attn_scalar` is not `head_dim`.
+#[test]
+fn gemma3_from_its_hf_config_matches_transformers() {
+    let (mut dec, ids, want) = load("gemma3", single(), Quantize::None);
+    let got = dec.forward_all(&ids, 0).unwrap();
+    let e = rel_err(&got, &want);
+    eprintln!("gemma3 tiny: rel err {e:.3e}");
+    assert!(e <= 1e-4, "gemma3 logits rel err {e}");
+}
+
 #[test]
 fn kv_cache_chunks_and_single_steps_equal_one_pass() {
-    for name in ["glm4", "llama"] {
+    for name in ["glm4", "llama", "gemma3"] {
         let (mut dec, ids, want) = load(name, single(), Quantize::None);
         let s = ids.size()[1];
         // Prefill 5, then a chunk of 4 after the cache, then single steps.
@@ -72,7 +85,7 @@ fn kv_cache_chunks_and_single_steps_equal_one_pass() {
 
 #[test]
 fn greedy_continuations_match_transformers() {
-    for name in ["glm4", "llama"] {
+    for name in ["glm4", "llama", "gemma3"] {
         let dir = tiny_dir().join(name);
         let g: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(dir.join("greedy.json")).unwrap()).unwrap();
@@ -109,7 +122,7 @@ fn tensor_split_over_two_cpu_shards_matches_single_device() {
 
 #[test]
 fn layers_split_over_two_cpu_shards_matches_single_device() {
-    for name in ["glm4", "llama"] {
+    for name in ["glm4", "llama", "gemma3"] {
         for split_at in [None, Some(1), Some(0), Some(3)] {
             let e = split_check(name, Placement::Layers { first: Device::Cpu, second: Device::Cpu, split_at });
             assert!(e <= 1e-5, "{name} layers split {split_at:?} rel err {e}");

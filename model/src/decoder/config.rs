@@ -155,6 +155,26 @@ impl DecoderConfig {
         }
         raw.into_config()
     }
+
+    /// Add the end-of-sequence ids of a `generation_config.json` (an
+    /// instruction-tuned Gemma ends its turn with `<end_of_turn>`, listed
+    /// there and not in `config.json`); a file that does not parse adds none.
+    pub fn add_generation_eos(&mut self, text: &str) {
+        #[derive(Deserialize)]
+        struct Generation {
+            eos_token_id: Option<OneOrMany>,
+        }
+        let ids = match serde_json::from_str::<Generation>(text).ok().and_then(|g| g.eos_token_id) {
+            Some(OneOrMany::One(i)) => vec![i],
+            Some(OneOrMany::Many(v)) => v,
+            None => Vec::new(),
+        };
+        for id in ids {
+            if !self.eos_token_ids.contains(&id) {
+                self.eos_token_ids.push(id);
+            }
+        }
+    }
 }
 
 /// `eos_token_id` is an int or a list.
@@ -192,6 +212,19 @@ pub struct HfConfig {
     pub eos_token_id: Option<OneOrMany>,
     pub bos_token_id: Option<i64>,
     pub text_config: Option<serde_json::Value>,
+    /// Gemma 3 (`gemma3_text`): `gelu_pytorch_tanh`.
+    pub hidden_activation: Option<String>,
+    pub sliding_window: Option<i64>,
+    /// transformers 5: `sliding_attention` / `full_attention` per layer.
+    pub layer_types: Option<Vec<String>>,
+    /// transformers 4: every `sliding_window_pattern`-th layer is global.
+    pub sliding_window_pattern: Option<i64>,
+    /// transformers 4: the sliding layers' rotary base.
+    pub rope_local_base_freq: Option<f64>,
+    pub query_pre_attn_scalar: Option<f64>,
+    pub attn_logit_softcapping: Option<f64>,
+    pub final_logit_softcapping: Option<f64>,
+    pub use_bidirectional_attention: Option<bool>,
 }
 
 impl HfConfig {
@@ -200,12 +233,14 @@ impl HfConfig {
         let family = match mt.as_str() {
             "llama" | "mistral" | "smollm" | "smollm2" => Family::Llama,
             "glm4" | "glm4v_text" | "glm4v" => Family::Glm4,
+            "gemma3_text" | "gemma3" => Family::Gemma3,
             other => {
                 return Err(DecoderError::Config(format!(
-                    "model_type `{other}` is not supported (llama, glm4, glm4v)"
+                    "model_type `{other}` is not supported (llama, glm4, glm4v, gemma3_text)"
                 )));
             }
         };
+        let gemma = family == Family::Gemma3;
         let need =
             |v: Option<i64>, name: &str| v.ok_or_else(|| DecoderError::Config(format!("config.json lacks `{name}`")));
         let hidden = need(self.hidden_size, "hidden_size")?;
@@ -217,9 +252,17 @@ impl HfConfig {
             // Glm4vTextAttention always uses hidden_size / heads.
             (_, "glm4v_text" | "glm4v") => hidden / heads,
             (Family::Glm4, _) => self.head_dim.unwrap_or(128),
+            (Family::Gemma3, _) => self.head_dim.unwrap_or(256),
             _ => self.head_dim.unwrap_or(hidden / heads),
         };
-        let rp = self.rope_parameters.as_ref();
+        // Gemma 3 in transformers 5: one rotary entry per layer type.
+        let (rope_parameters, local_rope) = match self.rope_parameters.as_ref() {
+            Some(rp) if gemma && rp.get("full_attention").is_some() => {
+                (rp.get("full_attention"), rp.get("sliding_attention"))
+            }
+            rp => (rp, None),
+        };
+        let rp = rope_parameters;
         let rp_f = |k: &str| rp.and_then(|v| v.get(k)).and_then(|v| v.as_f64());
         if let Some(rt) = rp.and_then(|v| v.get("rope_type")).and_then(|v| v.as_str())
             && rt != "default"
@@ -232,15 +275,18 @@ impl HfConfig {
                 return Err(DecoderError::Config(format!("rope_scaling type `{ty}` is not supported")));
             }
         }
-        let theta = rp_f("rope_theta").or(self.rope_theta).unwrap_or(10000.0);
+        let theta = rp_f("rope_theta").or(self.rope_theta).unwrap_or(if gemma { 1_000_000.0 } else { 10000.0 });
         let default_partial = if family == Family::Glm4 { 0.5 } else { 1.0 };
         let partial = rp_f("partial_rotary_factor").or(self.partial_rotary_factor).unwrap_or(default_partial);
         let rotary_dim = (head_dim as f64 * partial) as i64;
-        let act = match self.hidden_act.as_deref().unwrap_or("silu") {
+        let act_name = self.hidden_activation.as_deref().or(self.hidden_act.as_deref());
+        let act = match act_name.unwrap_or(if gemma { "gelu_pytorch_tanh" } else { "silu" }) {
             "silu" | "swish" => ActKind::Silu,
             "gelu" => ActKind::Gelu,
+            "gelu_pytorch_tanh" => ActKind::GeluTanh,
             other => return Err(DecoderError::Config(format!("hidden_act `{other}` is not supported"))),
         };
+        let (sliding, attn_scale) = if gemma { self.gemma_attention(head_dim, local_rope)? } else { (None, None) };
         let eos = match self.eos_token_id {
             Some(OneOrMany::One(i)) => vec![i],
             Some(OneOrMany::Many(v)) => v,
@@ -266,21 +312,129 @@ impl HfConfig {
                 _ => self.attention_bias.unwrap_or(family == Family::Glm4),
             },
             mlp_bias: self.mlp_bias.unwrap_or(false),
-            tie_word_embeddings: self.tie_word_embeddings.unwrap_or(false),
+            tie_word_embeddings: self.tie_word_embeddings.unwrap_or(gemma),
             hidden_act: act,
             eos_token_ids: eos,
             bos_token_id: self.bos_token_id,
-            sliding: None,
-            attn_scale: None,
+            sliding,
+            attn_scale,
         };
         cfg.validate()?;
         Ok(cfg)
+    }
+
+    /// Gemma 3's sliding layers (window, which layers are global, their
+    /// rotary base; `local_rope`: transformers 5's `sliding_attention`
+    /// rotary entry) and the `q·k` scale. What the decoder does not run
+    /// (logit soft-capping, bidirectional attention, scaled rotary on the
+    /// local layers, global layers that do not recur every n-th) is refused.
+    fn gemma_attention(
+        &self,
+        head_dim: i64,
+        local_rope: Option<&serde_json::Value>,
+    ) -> Result<(Option<Sliding>, Option<f64>), DecoderError> {
+        let bad = |reason: String| Err(DecoderError::Config(format!("gemma3_text: {reason}")));
+        if let Some(c) = self.attn_logit_softcapping.or(self.final_logit_softcapping) {
+            return bad(format!("logit soft-capping ({c}) is not supported"));
+        }
+        if self.use_bidirectional_attention == Some(true) {
+            return bad("bidirectional attention is not supported".into());
+        }
+        if let Some(rt) = local_rope.and_then(|v| v.get("rope_type")).and_then(|v| v.as_str())
+            && rt != "default"
+        {
+            return bad(format!("sliding_attention rope_type `{rt}` is not supported (only `default`)"));
+        }
+        let layers = self.num_hidden_layers.unwrap_or(0);
+        let pattern = match &self.layer_types {
+            Some(types) => {
+                let global = |t: &String| t == "full_attention";
+                let pattern = types.iter().position(global).map_or(0, |i| i as i64 + 1);
+                let regular = types.len() as i64 == layers
+                    && types.iter().enumerate().all(|(i, t)| {
+                        (global(t) || t == "sliding_attention")
+                            && global(t) == (pattern > 0 && (i as i64 + 1) % pattern == 0)
+                    });
+                if !regular {
+                    return bad(format!("layer_types {types:?} are not every n-th layer global over {layers}"));
+                }
+                pattern
+            }
+            None => self.sliding_window_pattern.unwrap_or(6),
+        };
+        let local = local_rope.and_then(|v| v.get("rope_theta")).and_then(|v| v.as_f64());
+        let sliding = self.sliding_window.map(|window| Sliding {
+            window,
+            pattern,
+            local_rope_theta: local.or(self.rope_local_base_freq).unwrap_or(10_000.0),
+        });
+        let scalar = self.query_pre_attn_scalar.unwrap_or(head_dim as f64);
+        if !(scalar > 0.0) {
+            return bad(format!("query_pre_attn_scalar {scalar} must be positive"));
+        }
+        let scale = (scalar != head_dim as f64).then(|| scalar.powf(-0.5));
+        Ok((sliding, scale))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Gemma 3 as transformers 5 writes it (rotary per layer type,
+    /// `layer_types`) and as transformers 4 did (`rope_local_base_freq`,
+    /// `sliding_window_pattern`): the same config as the GGUF's.
+    #[test]
+    fn gemma3_text_config_both_spellings() {
+        let v5 = r#"{"model_type":"gemma3_text","vocab_size":300,"hidden_size":64,"intermediate_size":96,
+            "num_hidden_layers":7,"num_attention_heads":4,"num_key_value_heads":1,"head_dim":16,
+            "hidden_activation":"gelu_pytorch_tanh","query_pre_attn_scalar":16,"sliding_window":8,
+            "layer_types":["sliding_attention","sliding_attention","sliding_attention","sliding_attention",
+                "sliding_attention","full_attention","sliding_attention"],
+            "rope_parameters":{"full_attention":{"rope_theta":1000000.0,"rope_type":"default"},
+                "sliding_attention":{"rope_theta":10000.0,"rope_type":"default"}},
+            "attn_logit_softcapping":null,"final_logit_softcapping":null,"eos_token_id":1,"bos_token_id":2}"#;
+        let v4 = r#"{"model_type":"gemma3_text","vocab_size":300,"hidden_size":64,"intermediate_size":96,
+            "num_hidden_layers":7,"num_attention_heads":4,"num_key_value_heads":1,"head_dim":16,
+            "hidden_activation":"gelu_pytorch_tanh","query_pre_attn_scalar":16,"sliding_window":8,
+            "sliding_window_pattern":6,"rope_theta":1000000.0,"rope_local_base_freq":10000.0,
+            "eos_token_id":1,"bos_token_id":2}"#;
+        let a = DecoderConfig::from_hf_json(v5).unwrap();
+        assert_eq!(a, DecoderConfig::from_hf_json(v4).unwrap());
+        assert_eq!((a.family, a.hidden_act, a.tie_word_embeddings), (Family::Gemma3, ActKind::GeluTanh, true));
+        assert_eq!(a.sliding, Some(Sliding { window: 8, pattern: 6, local_rope_theta: 10_000.0 }));
+        assert_eq!((a.rope_theta, a.attn_scale), (1e6, None));
+        assert_eq!(
+            (0..7).map(|i| a.window_of(i).is_some()).collect::<Vec<_>>(),
+            [true, true, true, true, true, false, true]
+        );
+        let mut with_turn_end = a.clone();
+        with_turn_end.add_generation_eos(r#"{"eos_token_id": [1, 106], "do_sample": true}"#);
+        with_turn_end.add_generation_eos("not json");
+        assert_eq!(with_turn_end.eos_token_ids, [1, 106]);
+        let scaled = v5.replace(r#""query_pre_attn_scalar":16"#, r#""query_pre_attn_scalar":64"#);
+        assert_eq!(DecoderConfig::from_hf_json(&scaled).unwrap().attn_scale, Some(0.125));
+        // What the decoder does not run is refused, by name.
+        for (from, to, says) in [
+            (r#""attn_logit_softcapping":null"#, r#""attn_logit_softcapping":50.0"#, "soft-capping"),
+            (
+                r#""sliding_attention","full_attention","sliding_attention"]"#,
+                r#""sliding_attention","full_attention","full_attention"]"#,
+                "layer_types",
+            ),
+            (
+                r#""rope_theta":1000000.0,"rope_type":"default""#,
+                r#""rope_theta":1000000.0,"rope_type":"linear""#,
+                "linear",
+            ),
+            (r#""query_pre_attn_scalar":16"#, r#""query_pre_attn_scalar":0"#, "query_pre_attn_scalar"),
+        ] {
+            let bad = v5.replace(from, to);
+            assert_ne!(bad, v5, "{from}");
+            let e = DecoderConfig::from_hf_json(&bad).unwrap_err().to_string();
+            assert!(e.contains(says), "{says}: {e}");
+        }
+    }
 
     #[test]
     fn glm4_config_both_rope_spellings() {
