@@ -289,8 +289,8 @@ impl MultiTaskHeads {
         let t = terr("best tags");
         let pick = match self.tag_mask(rows)? {
             None => probs.shallow_clone(),
-            Some(m) if probs.dim() == 3 => probs * m.f_unsqueeze(1).map_err(&t)?,
-            Some(m) => probs * m,
+            Some(m) if probs.dim() == 3 => probs.f_mul(&m.f_unsqueeze(1).map_err(&t)?).map_err(&t)?,
+            Some(m) => probs.f_mul(&m).map_err(&t)?,
         };
         let (_, tag) = pick.f_max_dim(-1, false).map_err(&t)?;
         let p = probs.f_gather(-1, &tag.f_unsqueeze(-1).map_err(&t)?, false).and_then(|x| x.f_squeeze_dim(-1));
