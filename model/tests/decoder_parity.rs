@@ -38,25 +38,19 @@ fn glm4_sharded_checkpoint_logits_match_transformers() {
     assert!(e <= 1e-4, "glm4 logits rel err {e}");
 }
 
+/// Llama, and Gemma 3 read from transformers' own `config.json` and
+/// safetensors (the GGUF path is `gemma3_parity.rs`): six of its seven
+/// layers see only the last 8 of the 13 positions, and
+/// `query_pre_attn_scalar` is not `head_dim`.
 #[test]
-fn llama_logits_match_transformers() {
-    let (mut dec, ids, want) = load("llama", single(), Quantize::None);
-    let got = dec.forward_all(&ids, 0).unwrap();
-    let e = rel_err(&got, &want);
-    eprintln!("llama tiny: rel err {e:.3e}");
-    assert!(e <= 1e-4, "llama logits rel err {e}");
-}
-
-/// Gemma 3 read from transformers' own `config.json` and safetensors (the
-/// GGUF path is `gemma3_parity.rs`): six of seven layers see only the last
-/// 8 of the 13 positions, and `query_pre_attn_scalar` is not `head_dim`.
-#[test]
-fn gemma3_from_its_hf_config_matches_transformers() {
-    let (mut dec, ids, want) = load("gemma3", single(), Quantize::None);
-    let got = dec.forward_all(&ids, 0).unwrap();
-    let e = rel_err(&got, &want);
-    eprintln!("gemma3 tiny: rel err {e:.3e}");
-    assert!(e <= 1e-4, "gemma3 logits rel err {e}");
+fn llama_and_gemma3_logits_match_transformers() {
+    for name in ["llama", "gemma3"] {
+        let (mut dec, ids, want) = load(name, single(), Quantize::None);
+        let got = dec.forward_all(&ids, 0).unwrap();
+        let e = rel_err(&got, &want);
+        eprintln!("{name} tiny: rel err {e:.3e}");
+        assert!(e <= 1e-4, "{name} logits rel err {e}");
+    }
 }
 
 #[test]
