@@ -269,7 +269,7 @@ impl Nlu {
     /// which the LLM's call may use and no others; `None` (any value) for a
     /// language other than English, whose words it does not read.
     pub fn said(&self, text: &str) -> Option<hub_skills::tools::Said> {
-        let english = self.templates().is_none_or(|t| t.language() == "en" || t.language().starts_with("en-"));
+        let english = self.templates().is_none_or(|t| hub_skills::templates::is_english(t.language()));
         english.then(|| hub_skills::tools::values_said(text))
     }
 

@@ -77,7 +77,7 @@ impl Assistant {
         let mut plan = handlers::plan(u, &self.registry, state)?;
         // `HassRespond` outside English: the language's own answer.
         if u.intent == crate::intent::Intent::HassRespond
-            && let Some(t) = self.templates.as_ref().filter(|t| !t.language().to_ascii_lowercase().starts_with("en"))
+            && let Some(t) = self.templates.as_ref().filter(|t| !crate::templates::is_english(t.language()))
             && let Some(r) = t.response(u, None)
         {
             plan.reply = r;

@@ -189,7 +189,7 @@ pub fn generate(nlu: &TemplateNlu, reg: &Registry, per_intent: usize, seed: u64)
 /// where it does not spell them): a slot span of the heads that is one
 /// grows over the words that continue it ("forty" of "forty two hours").
 pub fn spelled_numbers(language: &str) -> Vec<String> {
-    if language.to_ascii_lowercase().starts_with("en") { noise::english_spelled_numbers() } else { Vec::new() }
+    if crate::templates::is_english(language) { noise::english_spelled_numbers() } else { Vec::new() }
 }
 
 /// Up to `per_intent` examples for every handled intent the language (or,
@@ -198,7 +198,7 @@ pub fn spelled_numbers(language: &str) -> Vec<String> {
 /// sentences all need values this home does not have yields none.
 pub fn generate_with_rng<R: Rng>(nlu: &TemplateNlu, reg: &Registry, per_intent: usize, rng: &mut R) -> Corpus {
     let doc = nlu.document();
-    let english = nlu.language().to_ascii_lowercase().starts_with("en");
+    let english = crate::templates::is_english(nlu.language());
     let lists = Lists::new(doc, reg);
     let global_rules = parse_rules(doc.get("expansion_rules"));
     let noise = Noise { english };

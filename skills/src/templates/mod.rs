@@ -113,6 +113,13 @@ impl std::fmt::Debug for RegistryLists {
     }
 }
 
+/// Whether a configured language code is English (`en`, `en-GB`, …): the
+/// language of the built-in grammar, the corpus's noise and number words,
+/// and the values [`crate::tools::values_said`] reads.
+pub fn is_english(language: &str) -> bool {
+    language.to_ascii_lowercase().starts_with("en")
+}
+
 /// The file name in `home_assistant_intents/data/` for a configured language
 /// (`zh-cn` -> `zh-CN.json`, `sr-latn` -> `sr-Latn.json`, `en` -> `en.json`).
 pub fn language_file_name(language: &str) -> String {

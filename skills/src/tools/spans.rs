@@ -190,10 +190,22 @@ fn share(slot: &str, text: &str) -> Option<i64> {
     let t = t.strip_prefix("a ").unwrap_or(&t);
     let t = ["brightness", "way", "open", "power"].iter().find_map(|w| t.strip_suffix(w)).unwrap_or(t).trim();
     Some(match t {
-        "full" | "max" | "maximum" | "all the" => 100,
-        "half" | "half the" | "halfway" => 50,
-        "quarter" | "quarter of the" => 25,
-        "three quarters" | "three quarters of the" => 75,
+        "all the" => 100,
+        "half the" => 50,
+        "quarter of the" => 25,
+        "three quarters of the" => 75,
+        _ => share_word(t)?,
+    })
+}
+
+/// A share of the whole said in so many words ("full", "half", "three
+/// quarters"), in percent.
+pub(super) fn share_word(words: &str) -> Option<i64> {
+    Some(match words {
+        "full" | "max" | "maximum" => 100,
+        "half" | "halfway" => 50,
+        "quarter" => 25,
+        "three quarters" => 75,
         _ => return None,
     })
 }

@@ -9,6 +9,7 @@ use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
 
+use super::spans::share_word;
 use super::{COLOR_NAMES, Toolbox};
 use crate::grammar::number;
 use crate::lookup::fold;
@@ -23,15 +24,10 @@ pub struct Said {
 /// The longest number phrase read at a word.
 const MAX_NUMBER_WORDS: usize = 4;
 
-/// A share of the whole said as words, in percent.
+/// A share of the whole said at the start of `words` ([`share_word`], of
+/// one or two words), in percent, and how many words it took.
 fn share(words: &[&str]) -> Option<(i64, usize)> {
-    Some(match words {
-        ["three", "quarters", ..] => (75, 2),
-        ["full" | "max" | "maximum", ..] => (100, 1),
-        ["half" | "halfway", ..] => (50, 1),
-        ["quarter", ..] => (25, 1),
-        _ => return None,
-    })
+    (1..=2).rev().filter(|&len| len <= words.len()).find_map(|len| Some((share_word(&words[..len].join(" "))?, len)))
 }
 
 /// The numbers and [`COLOR_NAMES`] in English `text`: "30%", "twenty one",
