@@ -458,7 +458,7 @@ impl Pipeline {
         let reading = h.read(text).await;
         crate::latency::Latencies::global().record(crate::latency::HEADS, t.elapsed().as_secs_f64() * 1000.0);
         let reading = match reading {
-            Ok(Some(r)) => r,
+            Ok(Some(r)) => r.in_home(nlu.registry()),
             Ok(None) => {
                 h.count(false);
                 return crate::heads::Answer::declined();

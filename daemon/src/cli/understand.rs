@@ -35,12 +35,17 @@ pub struct Args {
 fn heads_json(
     heads: &Option<(hub_model::bert::SentenceEncoder, hub_model::heads::MultiTaskHeads, hubd::heads::train::HeadsMeta)>,
     text: &str,
+    reg: &hub_skills::Registry,
 ) -> Option<serde_json::Value> {
     let (encoder, heads, meta) = heads.as_ref()?;
-    Some(match hubd::heads::read_text(encoder, heads, meta, text) {
+    Some(match hubd::heads::read_text(encoder, heads, meta, text).map(|r| r.in_home(reg)) {
         Ok(r) => serde_json::json!({
             "intent": r.intent, "domain": r.domain, "confidence": r.confidence, "threshold": r.threshold,
             "confident": r.confident(), "slots": r.slots,
+            "alternatives": r.alternatives.iter().map(|a| serde_json::json!({
+                "intent": a.intent, "domain": a.domain, "confidence": a.confidence, "slots": a.slots,
+                "complete": a.complete, "fits": a.fits(reg),
+            })).collect::<Vec<_>>(),
         }),
         Err(e) => serde_json::json!({"error": e.to_string()}),
     })
@@ -78,7 +83,7 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
     };
     let area = args.area.as_deref();
     let with_heads = |mut v: serde_json::Value, text: &str| {
-        if let (Some(h), Some(o)) = (heads_json(&heads, text), v.as_object_mut()) {
+        if let (Some(h), Some(o)) = (heads_json(&heads, text, nlu.registry()), v.as_object_mut()) {
             o.insert("heads".into(), h);
         }
         v

@@ -20,9 +20,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use hub_model::bert::SentenceEncoder;
-use hub_model::heads::{HeadsError, MultiTaskHeads, NONE_INTENT};
+use hub_model::heads::{HeadsError, HeadsOutput, MultiTaskHeads, NONE_INTENT};
 use hub_skills::intent::Source;
-use hub_skills::tools::{Toolbox, call_from_spans, moves_sensitive};
+use hub_skills::tools::{Toolbox, call_from_spans, moves_sensitive, reaches};
 use hub_skills::{Registry, Understanding};
 use tokio::sync::{mpsc, oneshot};
 
@@ -44,6 +44,40 @@ pub struct Reading {
     /// never `none`): what the LLM may choose from when the heads are not
     /// sure enough to act ([`crate::llm_tools::ToolCaller::understand_among`]).
     pub shortlist: Vec<String>,
+    /// The likeliest intents and the reading as each ([`Reading::in_home`]
+    /// picks among them); the first is this reading's own.
+    pub alternatives: Vec<Alternative>,
+}
+
+/// One intent a reading may be, with its slots read as that intent's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Alternative {
+    pub intent: String,
+    pub domain: Option<String>,
+    /// Calibrated probability.
+    pub confidence: f32,
+    pub slots: Vec<(String, String)>,
+    /// The slots hold every slot type each training sentence of the intent
+    /// had ([`MultiTaskHeads::complete`]).
+    pub complete: bool,
+}
+
+impl Alternative {
+    /// Whether this home can carry it out: complete, and, where it targets
+    /// an area or floor rather than a device, something there is of the
+    /// kind it acts on ([`reaches`]).
+    pub fn fits(&self, reg: &Registry) -> bool {
+        if !self.complete {
+            return false;
+        }
+        if self.intent == NONE_INTENT {
+            return true;
+        }
+        let call = call_from_spans(reg, &self.intent, self.domain.as_deref(), &self.slots);
+        let arg = |k: &str| call["arguments"].get(k).is_some();
+        let placed = !arg("name") && (arg("area") || arg("floor"));
+        !placed || !reaches(reg, &call).is_empty()
+    }
 }
 
 /// What the heads' stage makes of one reading ([`Reading::answer`]).
@@ -64,6 +98,10 @@ impl Answer {
         Answer { understood: Ok(None), not_home: false, llm_intents: Vec::new() }
     }
 }
+
+/// How much likelier than not a reading is taken to be when this home
+/// cannot carry it out ([`Reading::in_home`]).
+pub const UNFIT: f32 = 0.25;
 
 /// The probability the heads' shortlist covers.
 pub const SHORTLIST_MASS: f32 = 0.9;
@@ -89,6 +127,26 @@ pub fn shortlist(labels: &[String], probs: &[f32]) -> Vec<String> {
 }
 
 impl Reading {
+    /// The likeliest reading once the home is taken into account: an
+    /// alternative this home cannot carry out ([`Alternative::fits`]) is
+    /// [`UNFIT`] times as likely as the heads say (people do ask for what
+    /// the house lacks, and the registry check then says so, but less
+    /// often than for what it has). "hall 66" read a little more as a
+    /// position than as a brightness is a brightness where the hall has a
+    /// light and no cover; "the hall temperature to 23" stays a
+    /// temperature. The confidence is renormalised over the weighted
+    /// alternatives and the probability outside them.
+    pub fn in_home(self, reg: &Registry) -> Reading {
+        let weighted: Vec<f32> =
+            self.alternatives.iter().map(|a| a.confidence * if a.fits(reg) { 1.0 } else { UNFIT }).collect();
+        let listed: f32 = self.alternatives.iter().map(|a| a.confidence).sum();
+        let total = weighted.iter().sum::<f32>() + (1.0 - listed).max(0.0);
+        let best = (0..weighted.len()).fold(0, |b, k| if weighted[k] > weighted[b] { k } else { b });
+        let Some(a) = self.alternatives.get(best).filter(|_| total > 0.0).cloned() else { return self };
+        let confidence = (weighted[best] / total).min(1.0);
+        Reading { intent: a.intent, domain: a.domain, confidence, slots: a.slots, ..self }
+    }
+
     /// Over the threshold and about the home.
     pub fn confident(&self) -> bool {
         self.confidence >= self.threshold && self.intent != NONE_INTENT
@@ -424,6 +482,7 @@ fn decide(
 
 /// One pass of the heads' encoder layers and both heads over `text`
 /// ([`MultiTaskHeads::classify`]), the intent's confidence temperature-scaled.
+/// [`Reading::in_home`] then picks the alternative the home can carry out.
 pub fn read_text(
     encoder: &SentenceEncoder,
     heads: &MultiTaskHeads,
@@ -431,17 +490,35 @@ pub fn read_text(
     text: &str,
 ) -> Result<Reading, HeadsError> {
     let out = heads.classify(encoder, &[text])?.pop().ok_or_else(|| HeadsError::Labels("no output row".into()))?;
-    let probs = train::temper(&out.intent_probs, meta.temperature);
-    let confidence = probs.get(out.intent_index).copied().unwrap_or(0.0);
+    Ok(reading(heads, &out, meta.temperature, meta.threshold))
+}
+
+/// `out` as a [`Reading`], its probabilities at `temperature`.
+pub fn reading(heads: &MultiTaskHeads, out: &HeadsOutput, temperature: f32, threshold: f32) -> Reading {
+    let probs = train::temper(&out.intent_probs, temperature);
+    let spans = |slots: &[hub_model::heads::SlotSpan]| slots.iter().map(|s| (s.slot.clone(), s.text.clone())).collect();
+    let alternatives: Vec<Alternative> = (out.alternatives.iter())
+        .map(|a| {
+            let (intent, domain) = train::split_label(heads.intents().get(a.intent_index).map_or("", String::as_str));
+            Alternative {
+                intent: intent.to_string(),
+                domain: domain.map(str::to_string),
+                confidence: probs.get(a.intent_index).copied().unwrap_or(0.0),
+                slots: spans(&a.slots),
+                complete: heads.complete(a.intent_index, &a.slots),
+            }
+        })
+        .collect();
     let (intent, domain) = train::split_label(&out.intent);
-    Ok(Reading {
+    Reading {
         intent: intent.to_string(),
         domain: domain.map(str::to_string),
-        confidence,
-        threshold: meta.threshold,
-        slots: out.slots.iter().map(|s| (s.slot.clone(), s.text.clone())).collect(),
+        confidence: probs.get(out.intent_index).copied().unwrap_or(0.0),
+        threshold,
+        slots: spans(&out.slots),
         shortlist: shortlist(heads.intents(), &probs),
-    })
+        alternatives,
+    }
 }
 
 #[cfg(test)]
@@ -460,6 +537,71 @@ mod tests {
         assert!(shortlist(&labels, &[0.0, 0.0, 1.0, 0.0, 0.0]).is_empty());
     }
 
+    fn alt(intent: &str, domain: Option<&str>, confidence: f32, slots: &[(&str, &str)], complete: bool) -> Alternative {
+        Alternative {
+            intent: intent.into(),
+            domain: domain.map(String::from),
+            confidence,
+            slots: slots.iter().map(|(s, w)| (s.to_string(), w.to_string())).collect(),
+            complete,
+        }
+    }
+
+    fn read_as(alternatives: Vec<Alternative>) -> Reading {
+        let first = alternatives[0].clone();
+        Reading {
+            intent: first.intent,
+            domain: first.domain,
+            confidence: first.confidence,
+            threshold: 0.7,
+            slots: first.slots,
+            shortlist: Vec::new(),
+            alternatives,
+        }
+    }
+
+    /// The reading is the likeliest one the home can carry out.
+    #[test]
+    fn a_reading_the_home_cannot_carry_out_gives_way_to_the_next() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/hub.example.toml");
+        let reg = crate::config::Config::load(&path).expect("example config").registry().expect("registry");
+        // "hallway 66": the hallway has a light and no cover.
+        let r = read_as(vec![
+            alt("HassSetPosition", None, 0.6, &[("area", "hallway"), ("position", "66")], true),
+            alt("HassLightSet", None, 0.35, &[("area", "hallway"), ("brightness", "66")], true),
+        ])
+        .in_home(&reg);
+        assert_eq!((r.intent.as_str(), r.slots[1].0.as_str()), ("HassLightSet", "brightness"));
+        let expected = 0.35 / (0.6 * UNFIT + 0.35 + 0.05);
+        assert!((r.confidence - expected).abs() < 1e-6, "{} != {expected}", r.confidence);
+        // In the bedroom, with its curtains, the position stands.
+        let r = read_as(vec![
+            alt("HassSetPosition", None, 0.6, &[("area", "bedroom"), ("position", "66")], true),
+            alt("HassLightSet", None, 0.35, &[("area", "bedroom"), ("brightness", "66")], true),
+        ])
+        .in_home(&reg);
+        assert_eq!((r.intent.as_str(), r.confidence), ("HassSetPosition", 0.6));
+        // A sure request for what the hallway lacks stays what was asked
+        // (the registry check says there is no thermostat there).
+        let r = read_as(vec![
+            alt("HassClimateSetTemperature", None, 0.95, &[("area", "hallway"), ("temperature", "23")], true),
+            alt("HassLightSet", None, 0.04, &[("area", "hallway"), ("brightness", "23")], true),
+        ])
+        .in_home(&reg);
+        assert_eq!(r.intent, "HassClimateSetTemperature");
+        assert!(r.confidence < 0.95, "less sure than the heads alone: {}", r.confidence);
+        // "turn on {name}" read without a name: the porch's lights.
+        let r = read_as(vec![
+            alt("HassTurnOn", None, 0.5, &[("area", "porch")], false),
+            alt("HassTurnOn", Some("light"), 0.3, &[("area", "porch")], true),
+        ])
+        .in_home(&reg);
+        assert_eq!(r.domain.as_deref(), Some("light"));
+        // A named device decides.
+        let named = vec![alt("HassSetPosition", None, 0.6, &[("name", "Hallway Light"), ("position", "5")], true)];
+        assert_eq!(read_as(named.clone()).in_home(&reg), read_as(named));
+    }
+
     /// Where a reading could reach a lock, door or gate, the LLM keeps
     /// every tool.
     #[test]
@@ -473,6 +615,7 @@ mod tests {
             threshold: 0.7,
             slots: slots.iter().map(|(s, w)| (s.to_string(), w.to_string())).collect(),
             shortlist: vec!["HassTurnOff".into(), "HassTurnOn".into()],
+            alternatives: Vec::new(),
         };
         let narrowed = ["HassTurnOff", "HassTurnOn"];
         assert_eq!(reading(None, &[("name", "kitchen light")]).answer("", &reg).llm_intents, narrowed);

@@ -89,7 +89,7 @@ pub async fn evaluate(cases: &[Case], nlu: &Nlu, heads: Option<&LocalHeads<'_>>,
         if let (None, Some(h)) = (&u, heads)
             && let Ok(r) = super::read_text(h.encoder, h.heads, h.meta, text)
         {
-            let a = r.answer(text, nlu.registry());
+            let a = r.in_home(nlu.registry()).answer(text, nlu.registry());
             (not_home, shortlist) = (a.not_home, a.llm_intents);
             if let Ok(x) = a.understood {
                 u = x;

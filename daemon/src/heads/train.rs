@@ -99,8 +99,9 @@ pub fn files(dir: &Path) -> (PathBuf, PathBuf) {
 /// slot spans may grow to; `+chit-chat-2`: the second list of `none`
 /// phrases (none of them a natural-set request); `+intent-slots`: the
 /// checkpoint lists each intent's slot types, the tags its tokens are
-/// chosen among.
-pub const METHOD: &str = "tuned-encoder+spelled-numbers+chit-chat-2+intent-slots";
+/// chosen among; `+intent-needs`: and the slot types every example of it
+/// had ([`super::Reading::in_home`] passes over a reading without them).
+pub const METHOD: &str = "tuned-encoder+spelled-numbers+chit-chat-2+intent-slots+intent-needs";
 
 /// FNV-1a over the registry's JSON, the language, [`METHOD`] and the
 /// encoder's identity ([`crate::services::encoder_identity`]: the tuned
@@ -190,24 +191,26 @@ pub fn train(
     // Calibrated as the requests will be read.
     heads.set_compute_kind(encoder, hub_model::heads::inference_kind())?;
     let mut held: Vec<(Vec<f32>, usize)> = Vec::with_capacity(held_ex.len());
+    let mut outs = Vec::with_capacity(held_ex.len());
     for chunk in held_ex.chunks(64) {
         let texts: Vec<&str> = chunk.iter().map(|e| e.text.as_str()).collect();
         for (out, e) in heads.classify(encoder, &texts)?.into_iter().zip(chunk) {
             let gold = heads.intents().iter().position(|i| *i == e.intent).unwrap_or(usize::MAX);
-            held.push((out.intent_probs, gold));
+            held.push((out.intent_probs.clone(), gold));
+            outs.push(out);
         }
     }
     let temperature = fit_temperature(&held);
-    let label_of = |i: usize| heads.intents().get(i).map_or("", String::as_str);
     let mut confused: std::collections::BTreeMap<(String, String), (usize, Vec<String>)> = Default::default();
     let mut scored: Vec<(f32, bool)> = Vec::with_capacity(held.len());
-    for ((p, _), e) in held.iter().zip(&held_ex) {
-        let q = temper(p, temperature);
-        let best = argmax(&q);
-        let ok = acts_right(reg, label_of(best), e);
-        scored.push((q.get(best).copied().unwrap_or(0.0), ok));
+    // Scored as requests are answered: the alternative the home can carry out.
+    for (out, e) in outs.iter().zip(&held_ex) {
+        let r = super::reading(&heads, out, temperature, 0.0).in_home(reg);
+        let answered = label(&r.intent, r.domain.as_deref());
+        let ok = acts_right(reg, &answered, e);
+        scored.push((r.confidence, ok));
         if !ok {
-            let c = confused.entry((e.intent.clone(), label_of(best).to_string())).or_default();
+            let c = confused.entry((e.intent.clone(), answered)).or_default();
             c.0 += 1;
             if c.1.len() < 3 {
                 c.1.push(e.text.clone());
@@ -269,10 +272,6 @@ pub fn temper(p: &[f32], t: f32) -> Vec<f32> {
     let w: Vec<f64> = p.iter().map(|&x| f64::from(x.max(1e-30)).powf(f64::from(inv))).collect();
     let sum: f64 = w.iter().sum();
     w.iter().map(|x| (x / sum.max(1e-300)) as f32).collect()
-}
-
-fn argmax(p: &[f32]) -> usize {
-    p.iter().copied().enumerate().fold((0, f32::MIN), |a, (i, x)| if x > a.1 { (i, x) } else { a }).0
 }
 
 /// The temperature of [`TEMPERATURES`] with the lowest held-out negative

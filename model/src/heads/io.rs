@@ -82,6 +82,9 @@ impl MultiTaskHeads {
         if !self.intent_slots.is_empty() {
             meta.insert("intent_slots".into(), serde_json::to_string(&self.intent_slots).unwrap_or_default());
         }
+        if !self.intent_needs.is_empty() {
+            meta.insert("intent_needs".into(), serde_json::to_string(&self.intent_needs).unwrap_or_default());
+        }
         if let Some(top) = &self.top {
             meta.insert("encoder_top_first".into(), top.first().to_string());
             meta.insert("encoder_config".into(), serde_json::to_string(top.config()).unwrap_or_default());
@@ -172,6 +175,7 @@ impl MultiTaskHeads {
         let mut heads = MultiTaskHeads {
             spelled_numbers: Default::default(),
             intent_slots: Default::default(),
+            intent_needs: Default::default(),
             intent: mlp("intent", 2 * hidden, ni)?,
             slot: mlp("slot", (2 * SLOT_CONTEXT + 1) * hidden, nt)?,
             intents,
@@ -186,6 +190,10 @@ impl MultiTaskHeads {
         if let Some(json) = meta.get("intent_slots") {
             let map = serde_json::from_str(json).map_err(|e| bad(format!("`intent_slots`: {e}")))?;
             heads.set_intent_slots(map).map_err(|e| bad(format!("`intent_slots`: {e}")))?;
+        }
+        if let Some(json) = meta.get("intent_needs") {
+            let map = serde_json::from_str(json).map_err(|e| bad(format!("`intent_needs`: {e}")))?;
+            heads.set_intent_needs(map).map_err(|e| bad(format!("`intent_needs`: {e}")))?;
         }
         Ok(heads)
     }

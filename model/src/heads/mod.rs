@@ -89,11 +89,27 @@ pub struct HeadsOutput {
     /// Softmax over every intent, in [`MultiTaskHeads::intents`] order.
     pub intent_probs: Vec<f32>,
     pub slots: Vec<SlotSpan>,
+    /// The [`ALTERNATIVES`] likeliest intents, most likely first (the first
+    /// is `intent`, with `slots`), each with the slots decoded among its
+    /// own slot types: what the reading would be if the intent were that
+    /// one.
+    pub alternatives: Vec<Alternative>,
     /// The encoder's normalised sentence embedding (the untouched
     /// encoder's, for retrieval), when the pass computed it:
     /// [`MultiTaskHeads::forward`] does, [`MultiTaskHeads::classify`] does not.
     pub embedding: Option<Vec<f32>>,
 }
+
+/// One intent the text may mean, and its slots read as that intent's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Alternative {
+    /// Index into [`MultiTaskHeads::intents`].
+    pub intent_index: usize,
+    pub slots: Vec<SlotSpan>,
+}
+
+/// How many of the likeliest intents [`HeadsOutput::alternatives`] holds.
+pub const ALTERNATIVES: usize = 3;
 
 /// Tokens read on each side of the one being tagged.
 pub const SLOT_CONTEXT: i64 = 2;
@@ -121,6 +137,9 @@ pub struct MultiTaskHeads {
     /// The slot types each intent was trained with ([`Self::set_intent_slots`]):
     /// a token's tag is chosen among that intent's. Empty: every tag.
     intent_slots: BTreeMap<String, BTreeSet<String>>,
+    /// The slot types every training example of an intent had
+    /// ([`Self::set_intent_needs`]).
+    intent_needs: BTreeMap<String, BTreeSet<String>>,
     /// [`Self::set_compute_kind`]'s copies for [`Self::classify`].
     fast: Option<Fast>,
 }
@@ -218,7 +237,7 @@ impl MultiTaskHeads {
         let n_tags = 2 * slot_types.len() as i64 + 1;
         let intent = Mlp::new(&mut rng, 2 * hidden, HEAD_HIDDEN, intents.len() as i64)?;
         let slot = Mlp::new(&mut rng, (2 * SLOT_CONTEXT + 1) * hidden, HEAD_HIDDEN, n_tags)?;
-        let (spelled_numbers, intent_slots) = Default::default();
+        let (spelled_numbers, intent_slots, intent_needs) = Default::default();
         Ok(MultiTaskHeads {
             intents,
             slot_types,
@@ -228,6 +247,7 @@ impl MultiTaskHeads {
             top: None,
             spelled_numbers,
             intent_slots,
+            intent_needs,
             fast: None,
         })
     }
@@ -251,14 +271,41 @@ impl MultiTaskHeads {
     /// read as a light's request tags a brightness, never a position. A
     /// slot type the heads do not tag is an error; empty: every tag.
     pub fn set_intent_slots(&mut self, map: BTreeMap<String, BTreeSet<String>>) -> Result<(), HeadsError> {
-        if let Some(t) = map.values().flatten().find(|t| !self.slot_types.contains(t)) {
-            return Err(HeadsError::Labels(format!("intent slot type `{t}` is not one of {:?}", self.slot_types)));
-        }
-        if let Some(i) = map.keys().find(|i| !self.intents.contains(i)) {
-            return Err(HeadsError::Labels(format!("intent `{i}` of the slot table is not one of the heads' intents")));
-        }
+        self.check_intent_table("slot", &map)?;
         self.intent_slots = map;
         Ok(())
+    }
+
+    /// The slot types every training example of each intent had.
+    pub fn intent_needs(&self) -> &BTreeMap<String, BTreeSet<String>> {
+        &self.intent_needs
+    }
+
+    /// The slot types a reading of each intent needs to be one the
+    /// training sentences could have been (`intent` -> slot types; intents
+    /// left out need none): "turn on {name}" always has a name, so a
+    /// reading of that intent without one is not a reading of it.
+    pub fn set_intent_needs(&mut self, map: BTreeMap<String, BTreeSet<String>>) -> Result<(), HeadsError> {
+        self.check_intent_table("needed slot", &map)?;
+        self.intent_needs = map;
+        Ok(())
+    }
+
+    fn check_intent_table(&self, what: &str, map: &BTreeMap<String, BTreeSet<String>>) -> Result<(), HeadsError> {
+        if let Some(t) = map.values().flatten().find(|t| !self.slot_types.contains(t)) {
+            return Err(HeadsError::Labels(format!("intent {what} type `{t}` is not one of {:?}", self.slot_types)));
+        }
+        if let Some(i) = map.keys().find(|i| !self.intents.contains(i)) {
+            return Err(HeadsError::Labels(format!("intent `{i}` of the {what} table is not one of the heads' intents")));
+        }
+        Ok(())
+    }
+
+    /// Whether `slots` hold every slot type the intent `intent_index` needs
+    /// ([`Self::set_intent_needs`]).
+    pub fn complete(&self, intent_index: usize, slots: &[SlotSpan]) -> bool {
+        let Some(needs) = self.intents.get(intent_index).and_then(|i| self.intent_needs.get(i)) else { return true };
+        needs.iter().all(|n| slots.iter().any(|s| &s.slot == n))
     }
 
     /// `[rows.len(), n_tags]`: 1 where row `r`'s intent (`rows[r]`, an index
@@ -463,34 +510,60 @@ impl MultiTaskHeads {
         let features = intent_features(pooled, states, mask)?;
         let intent_probs = cpu(self.intent_logits(&features)?.f_softmax(-1, Kind::Float).map_err(&t)?)?;
         let intent_probs = Vec::<Vec<f32>>::try_from(&intent_probs).map_err(&t)?;
-        let best = |probs: &Vec<f32>| {
-            probs.iter().copied().enumerate().fold((0, f32::MIN), |a, (i, p)| if p > a.1 { (i, p) } else { a })
-        };
-        let rows: Vec<i64> = intent_probs.iter().map(|p| best(p).0 as i64).collect();
+        // Each text's likeliest intents, and its tags read as each one's.
+        let ranked: Vec<Vec<usize>> = intent_probs.iter().map(|p| top_k(p, ALTERNATIVES)).collect();
         let tag_probs = self.slot_logits(states, mask)?.f_softmax(-1, Kind::Float).map_err(&t)?;
-        let (best_p, best_tag) = self.best_tags(&tag_probs, &rows)?;
-        let best_p = Vec::<Vec<f32>>::try_from(&cpu(best_p)?).map_err(&t)?;
-        let best_tag = Vec::<Vec<i64>>::try_from(&cpu(best_tag)?).map_err(&t)?;
+        // Per alternative: each row's best tag probabilities and tags.
+        let mut tagged_as = Vec::with_capacity(ALTERNATIVES);
+        for k in 0..ALTERNATIVES.min(self.intents.len()) {
+            let rows: Vec<i64> = ranked.iter().map(|r| r.get(k).copied().unwrap_or(0) as i64).collect();
+            let (best_p, best_tag) = self.best_tags(&tag_probs, &rows)?;
+            let best_p = Vec::<Vec<f32>>::try_from(&cpu(best_p)?).map_err(&t)?;
+            let best_tag = Vec::<Vec<i64>>::try_from(&cpu(best_tag)?).map_err(&t)?;
+            tagged_as.push((best_p, best_tag));
+        }
+        let row = |b: usize, k: usize| -> Option<(&Vec<f32>, &Vec<i64>)> {
+            let (ps, tags): &(Vec<Vec<f32>>, Vec<Vec<i64>>) = tagged_as.get(k)?;
+            Some((ps.get(b)?, tags.get(b)?))
+        };
         let mut out = Vec::with_capacity(texts.len());
         for (b, text) in texts.iter().enumerate() {
-            let (Some(probs), Some(tags), Some(ps), Some(toks)) =
-                (intent_probs.get(b), best_tag.get(b), best_p.get(b), tokens.get(b))
-            else {
+            let (Some(probs), Some(order), Some(toks)) = (intent_probs.get(b), ranked.get(b), tokens.get(b)) else {
                 return Err(HeadsError::Labels(format!("row {b} missing from the encoder output")));
             };
-            let (intent_index, confidence) = best(probs);
-            let tagged: Vec<(i64, f32)> = tags.iter().copied().zip(ps.iter().copied()).take(toks.len()).collect();
+            let mut alternatives = Vec::with_capacity(order.len());
+            for (k, &intent_index) in order.iter().enumerate() {
+                let Some((ps, tags)) = row(b, k) else {
+                    return Err(HeadsError::Labels(format!("row {b} missing from the slot head's output")));
+                };
+                let tagged: Vec<(i64, f32)> = tags.iter().copied().zip(ps.iter().copied()).take(toks.len()).collect();
+                alternatives.push(Alternative { intent_index, slots: self.decode(text, toks, &tagged) });
+            }
+            let Some(first) = alternatives.first() else {
+                return Err(HeadsError::Labels("heads without intents".into()));
+            };
+            let intent_index = first.intent_index;
             out.push(HeadsOutput {
                 intent: self.intents.get(intent_index).cloned().unwrap_or_default(),
                 intent_index,
-                confidence,
+                confidence: probs.get(intent_index).copied().unwrap_or(0.0),
                 intent_probs: probs.clone(),
-                slots: self.decode(text, toks, &tagged),
+                slots: first.slots.clone(),
+                alternatives,
                 embedding: embeddings.as_ref().and_then(|e| e.get(b)).cloned(),
             });
         }
         Ok(out)
     }
+}
+
+/// The indices of the `k` largest of `p`, largest first (the first of
+/// equals first).
+fn top_k(p: &[f32], k: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..p.len()).collect();
+    order.sort_by(|&a, &b| p[b].total_cmp(&p[a]).then(a.cmp(&b)));
+    order.truncate(k);
+    order
 }
 
 /// A sentence encoder and heads trained on its outputs: text in, intent,

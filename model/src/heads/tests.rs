@@ -265,12 +265,21 @@ fn save_load_round_trip_and_one_pass_outputs() {
     assert_eq!(loaded.tag_names(), ["O", "B-area", "I-area", "B-name", "I-name"]);
     assert!(!heads.intent_slots().is_empty(), "training records each intent's slot types");
     assert_eq!(loaded.intent_slots(), heads.intent_slots());
+    assert!(!heads.intent_needs().is_empty(), "training records the slot types every example of an intent had");
+    assert_eq!(loaded.intent_needs(), heads.intent_needs());
 
     let texts = ["turn on the reading light in the attic", "what time is it", "lower the guest room shutters", ""];
     let e = enc.encode(&texts).unwrap();
     let a = heads.forward(&texts, &e).unwrap();
     let b = loaded.forward(&texts, &e).unwrap();
     assert_eq!(a, b, "a loaded checkpoint gives identical outputs");
+    for o in &a {
+        let first = &o.alternatives[0];
+        assert_eq!((first.intent_index, &first.slots), (o.intent_index, &o.slots), "the first alternative is the reading");
+        assert_eq!(o.alternatives.len(), ALTERNATIVES.min(heads.intents().len()));
+        let p: Vec<f32> = o.alternatives.iter().map(|x| o.intent_probs[x.intent_index]).collect();
+        assert!(p.windows(2).all(|w| w[0] >= w[1]), "most likely first: {p:?}");
+    }
     assert_eq!(heads.top().map(|t| t.first()), Some(2), "training tunes MiniLM-L6's top four layers");
     assert_eq!(loaded.top().map(|t| t.first()), Some(2));
     // The short way (tuned layers only, no embedding) reads the same.
@@ -346,6 +355,14 @@ fn tags_are_chosen_among_the_intents_slot_types() {
     assert_eq!(Vec::<i64>::try_from(&tag.view([-1])).unwrap(), vec![1, 0]);
     assert!(h.set_intent_slots(table(&[("light", &["colour"])])).is_err(), "an unknown slot type");
     assert!(h.set_intent_slots(table(&[("fan", &["position"])])).is_err(), "an unknown intent");
+
+    // A reading is complete when it has every slot type its intent needs.
+    h.set_intent_needs(table(&[("cover", &["position"])])).unwrap();
+    let span = |slot: &str| SlotSpan { slot: slot.into(), range: 0..2, text: "40".into(), confidence: 1.0 };
+    assert!(h.complete(1, &[span("position")]));
+    assert!(!h.complete(1, &[span("brightness")]), "a cover's position request without a position");
+    assert!(h.complete(0, &[]), "a light's needs nothing");
+    assert!(h.set_intent_needs(table(&[("cover", &["colour"])])).is_err(), "an unknown slot type");
 }
 
 #[test]

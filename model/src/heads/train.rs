@@ -452,11 +452,18 @@ pub fn train_heads(
     let mut heads = MultiTaskHeads::new(encoder.hidden_size(), intents, slot_types, opts.seed)?;
     heads.set_spelled_numbers(opts.spelled_numbers.iter().cloned());
     let mut intent_slots: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut intent_needs: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for e in train {
-        let takes = intent_slots.entry(e.intent.clone()).or_default();
-        takes.extend(e.slots.iter().map(|s| s.slot.clone()));
+        let has: BTreeSet<String> = e.slots.iter().map(|s| s.slot.clone()).collect();
+        intent_slots.entry(e.intent.clone()).or_default().extend(has.iter().cloned());
+        match intent_needs.get_mut(&e.intent) {
+            Some(needs) => needs.retain(|n| has.contains(n)),
+            None => drop(intent_needs.insert(e.intent.clone(), has)),
+        }
     }
+    intent_needs.retain(|_, needs| !needs.is_empty());
     heads.set_intent_slots(intent_slots)?;
+    heads.set_intent_needs(intent_needs)?;
     let layers = encoder.model().config().num_hidden_layers as usize;
     let tune = opts.tune_layers.min(layers);
     let keep = (tune > 0).then_some(layers - tune);
