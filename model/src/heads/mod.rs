@@ -296,7 +296,9 @@ impl MultiTaskHeads {
             return Err(HeadsError::Labels(format!("intent {what} type `{t}` is not one of {:?}", self.slot_types)));
         }
         if let Some(i) = map.keys().find(|i| !self.intents.contains(i)) {
-            return Err(HeadsError::Labels(format!("intent `{i}` of the {what} table is not one of the heads' intents")));
+            return Err(HeadsError::Labels(format!(
+                "intent `{i}` of the {what} table is not one of the heads' intents"
+            )));
         }
         Ok(())
     }

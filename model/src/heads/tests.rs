@@ -275,7 +275,11 @@ fn save_load_round_trip_and_one_pass_outputs() {
     assert_eq!(a, b, "a loaded checkpoint gives identical outputs");
     for o in &a {
         let first = &o.alternatives[0];
-        assert_eq!((first.intent_index, &first.slots), (o.intent_index, &o.slots), "the first alternative is the reading");
+        assert_eq!(
+            (first.intent_index, &first.slots),
+            (o.intent_index, &o.slots),
+            "the first alternative is the reading"
+        );
         assert_eq!(o.alternatives.len(), ALTERNATIVES.min(heads.intents().len()));
         let p: Vec<f32> = o.alternatives.iter().map(|x| o.intent_probs[x.intent_index]).collect();
         assert!(p.windows(2).all(|w| w[0] >= w[1]), "most likely first: {p:?}");
