@@ -83,7 +83,8 @@ pub fn run() -> anyhow::Result<Vec<Row>> {
     for pass in 0..6 {
         for c in &cases {
             let t = Instant::now();
-            let _ = hubd::heads::read_text(&encoder, &trained.heads, &trained.meta, &c.text);
+            let r = hubd::heads::read_text(&encoder, &trained.heads, &trained.meta, &c.text);
+            let _ = r.map(|r| r.in_home(nlu.registry()));
             if pass > 0 {
                 ms.push(t.elapsed().as_secs_f64() * 1e3);
             }
@@ -117,7 +118,7 @@ pub fn run() -> anyhow::Result<Vec<Row>> {
             section: "natural",
             metric: format!(
                 "heads path text → intent + slots, p50 / p99 (these 60 requests, five passes after one to warm \
-                 up; encoder layers in {})",
+                 up; encoder layers in {}; the three likeliest readings weighed against the home)",
                 hubd::heads::train::kind_name(trained.heads.compute_kind())
             ),
             hubd: format!("{:.1} / {:.1} ms", percentile(&ms, 0.5), percentile(&ms, 0.99)),
