@@ -13,7 +13,8 @@
 //!   (`[nlu] heads`), trained in the background when stale.
 //!
 //! - [`crate::search::EmbedService`]: MiniLM's sentence embeddings for the
-//!   search by meaning (`[store] semantic_search`).
+//!   search by meaning (`[store] semantic_search`); on the heads' thread,
+//!   with their MiniLM, when the heads run.
 //!
 //! - [`TtsService`]: espeak-ng, run as a program (`[tts]`), for Wyoming's `tts`.
 //!
@@ -50,14 +51,15 @@ impl ModelServices {
     pub fn from_config(cfg: &Config) -> ModelServices {
         let threads = hub_model::threads::available() as i32;
         let whisper = cfg.model.whisper_path.as_deref().map(|p| cfg.resolve_path(p)).or_else(Whisper::default_dir);
+        let heads = heads_service(cfg);
         ModelServices {
             llm: LlmService::new(llm::engine_spec(Some(cfg), None, None), threads),
             asr: AsrService::new(whisper),
             vlm: VlmService::new(cfg.model.vlm_path.as_deref().map(|p| cfg.resolve_path(p)), cfg.vlm_gate_path()),
             branches: Arc::new(describe(cfg)),
             tts: TtsService::new(&cfg.tts),
-            heads: heads_service(cfg),
-            embed: embed_service(cfg),
+            embed: embed_service(cfg, heads.as_ref()),
+            heads,
         }
     }
 
@@ -102,7 +104,9 @@ pub fn encoder_identity(dir: &std::path::Path) -> std::io::Result<String> {
     Ok(id)
 }
 
-fn embed_service(cfg: &Config) -> Option<crate::search::EmbedService> {
+/// The search's encoder: the heads' thread when the heads run (one MiniLM
+/// for both), else a thread of its own.
+fn embed_service(cfg: &Config, heads: Option<&crate::heads::HeadsService>) -> Option<crate::search::EmbedService> {
     if !cfg.store.semantic_search {
         return None;
     }
@@ -112,7 +116,10 @@ fn embed_service(cfg: &Config) -> Option<crate::search::EmbedService> {
         );
         return None;
     };
-    Some(crate::search::EmbedService::spawn(encoder))
+    Some(match heads {
+        Some(h) => crate::search::EmbedService::sharing(h.clone()),
+        None => crate::search::EmbedService::spawn(encoder),
+    })
 }
 
 fn heads_service(cfg: &Config) -> Option<crate::heads::HeadsService> {

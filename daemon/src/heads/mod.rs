@@ -220,7 +220,16 @@ pub struct HeadsStatus {
 }
 
 enum Msg {
-    Read { text: String, reply: oneshot::Sender<Result<Option<Reading>, HeadsError>> },
+    Read {
+        text: String,
+        reply: oneshot::Sender<Result<Option<Reading>, HeadsError>>,
+    },
+    /// The search's embeddings, from this thread's encoder
+    /// ([`crate::search::EmbedService::sharing`]).
+    Embed {
+        texts: Vec<String>,
+        reply: crate::search::EmbedReply,
+    },
     Swap(Box<(MultiTaskHeads, HeadsMeta)>),
     Stop,
 }
@@ -290,6 +299,11 @@ impl HeadsService {
             return Ok(None);
         }
         rx.await.unwrap_or(Ok(None))
+    }
+
+    /// Queue an embedding on this thread's encoder; false once stopped.
+    pub(crate) async fn send_embed(&self, texts: Vec<String>, reply: crate::search::EmbedReply) -> bool {
+        self.tx.send(Msg::Embed { texts, reply }).await.is_ok()
     }
 
     /// Count one request the stage answered or declined.
@@ -384,16 +398,23 @@ impl HeadsService {
 }
 
 fn worker(paths: HeadsPaths, mut rx: mpsc::Receiver<Msg>, status: Arc<Mutex<HeadsStatus>>) {
-    let encoder = match SentenceEncoder::load(&paths.encoder, tch::Device::Cpu) {
+    use crate::search::{EmbedError, embed_with};
+    let loaded = SentenceEncoder::load(&paths.encoder, tch::Device::Cpu).map_err(|e| e.to_string()).and_then(|enc| {
+        let id = crate::services::encoder_identity(&paths.encoder).map_err(|e| e.to_string())?;
+        Ok((enc, Arc::<str>::from(id)))
+    });
+    let (encoder, model) = match loaded {
         Ok(e) => e,
         Err(e) => {
+            let e = format!("loading the encoder from {}: {e}", paths.encoder.display());
             let mut s = lock(&status);
-            (s.state, s.error) = ("failed", Some(format!("loading the encoder from {}: {e}", paths.encoder.display())));
+            (s.state, s.error) = ("failed", Some(e.clone()));
             drop(s);
-            // Answer `None` to every request until stopped.
+            // Answer `None` (and no embedding) to every request until stopped.
             while let Some(m) = rx.blocking_recv() {
                 match m {
                     Msg::Read { reply, .. } => drop(reply.send(Ok(None))),
+                    Msg::Embed { reply, .. } => drop(reply.send(Err(EmbedError::Unavailable(e.clone())))),
                     Msg::Stop => return,
                     Msg::Swap(_) => {}
                 }
@@ -411,6 +432,7 @@ fn worker(paths: HeadsPaths, mut rx: mpsc::Receiver<Msg>, status: Arc<Mutex<Head
                 };
                 let _ = reply.send(out);
             }
+            Msg::Embed { texts, reply } => drop(reply.send(embed_with(&encoder, &model, &texts))),
             Msg::Swap(b) => {
                 let (heads, meta) = *b;
                 let mut s = lock(&status);

@@ -23,6 +23,7 @@ use serde::Serialize;
 pub use crate::services::encoder_identity;
 use crate::store::{DialogueTurn, Store, StoreError};
 pub use service::{EmbedError, EmbedService, Embedded};
+pub(crate) use service::{EmbedReply, embed_with};
 
 /// A turn's cosine similarity to the query at or over this counts as a
 /// match by meaning. With all-MiniLM-L6-v2, paraphrases of a request

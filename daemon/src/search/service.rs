@@ -1,6 +1,8 @@
 //! [`EmbedService`]: the sentence encoder as a model service. One thread
 //! loads MiniLM (and hashes its weights for [`super::encoder_identity`])
 //! and answers embedding requests over a bounded channel, a batch at a time.
+//! With the heads on, that thread is the heads' own
+//! ([`EmbedService::sharing`]): MiniLM is loaded once for both.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -25,16 +27,26 @@ pub enum EmbedError {
     Failed(String),
 }
 
+/// Where an embedding is answered.
+pub(crate) type EmbedReply = oneshot::Sender<Result<Embedded, EmbedError>>;
+
 enum Msg {
-    Embed { texts: Vec<String>, reply: oneshot::Sender<Result<Embedded, EmbedError>> },
+    Embed { texts: Vec<String>, reply: EmbedReply },
     Stop,
 }
 
 /// Cloneable handle to the encoder thread.
 #[derive(Clone)]
 pub struct EmbedService {
-    tx: mpsc::Sender<Msg>,
-    thread: Arc<Mutex<Option<std::thread::JoinHandle<()>>>>,
+    backend: Backend,
+}
+
+#[derive(Clone)]
+enum Backend {
+    /// Its own thread, joined at [`EmbedService::shutdown`].
+    Own { tx: mpsc::Sender<Msg>, thread: Arc<Mutex<Option<std::thread::JoinHandle<()>>>> },
+    /// The heads' thread, joined with the heads.
+    Heads(crate::heads::HeadsService),
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -54,14 +66,26 @@ impl EmbedService {
                 None
             }
         };
-        EmbedService { tx, thread: Arc::new(Mutex::new(thread)) }
+        EmbedService { backend: Backend::Own { tx, thread: Arc::new(Mutex::new(thread)) } }
+    }
+
+    /// Embeddings from the heads' thread and its encoder (the same MiniLM
+    /// directory), so the weights are loaded once.
+    pub fn sharing(heads: crate::heads::HeadsService) -> EmbedService {
+        EmbedService { backend: Backend::Heads(heads) }
     }
 
     /// Normalised embeddings of `texts`.
     pub async fn embed(&self, texts: Vec<String>) -> Result<Embedded, EmbedError> {
         let (reply, rx) = oneshot::channel();
         let gone = || EmbedError::Unavailable("the encoder's thread has stopped".into());
-        self.tx.send(Msg::Embed { texts, reply }).await.map_err(|_| gone())?;
+        let sent = match &self.backend {
+            Backend::Own { tx, .. } => tx.send(Msg::Embed { texts, reply }).await.is_ok(),
+            Backend::Heads(h) => h.send_embed(texts, reply).await,
+        };
+        if !sent {
+            return Err(gone());
+        }
         rx.await.map_err(|_| gone())?
     }
 
@@ -80,10 +104,11 @@ impl EmbedService {
     }
 
     /// Stop the thread (after the requests queued before this) and join
-    /// it before `until`.
+    /// it before `until`; a thread shared with the heads stops with them.
     pub async fn shutdown(&self, until: tokio::time::Instant) {
-        let _ = self.tx.send(Msg::Stop).await;
-        let Some(thread) = lock(&self.thread).take() else { return };
+        let Backend::Own { tx, thread } = &self.backend else { return };
+        let _ = tx.send(Msg::Stop).await;
+        let Some(thread) = lock(thread).take() else { return };
         let join = tokio::task::spawn_blocking(move || thread.join());
         if tokio::time::timeout_at(until, join).await.is_err() {
             tracing::warn!("sentence encoder still busy at the shutdown deadline");
@@ -100,16 +125,20 @@ fn worker(dir: PathBuf, mut rx: mpsc::Receiver<Msg>) {
         tracing::warn!(error = %e, "the sentence encoder did not load; search by meaning is off");
     }
     while let Some(Msg::Embed { texts, reply }) = rx.blocking_recv() {
-        let out = match &loaded {
+        let _ = reply.send(match &loaded {
             Err(e) => Err(EmbedError::Unavailable(e.clone())),
-            Ok((_, model)) if texts.is_empty() => Ok(Embedded { model: model.clone(), vectors: Vec::new() }),
-            Ok((enc, model)) => {
-                let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-                enc.embed(&refs)
-                    .map(|vectors| Embedded { model: model.clone(), vectors })
-                    .map_err(|e| EmbedError::Failed(e.to_string()))
-            }
-        };
-        let _ = reply.send(out);
+            Ok((enc, model)) => embed_with(enc, model, &texts),
+        });
     }
+}
+
+/// `texts` through `enc` (identified as `model`); no texts: just the identity.
+pub(crate) fn embed_with(enc: &SentenceEncoder, model: &Arc<str>, texts: &[String]) -> Result<Embedded, EmbedError> {
+    if texts.is_empty() {
+        return Ok(Embedded { model: model.clone(), vectors: Vec::new() });
+    }
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    enc.embed(&refs)
+        .map(|vectors| Embedded { model: model.clone(), vectors })
+        .map_err(|e| EmbedError::Failed(e.to_string()))
 }

