@@ -32,6 +32,9 @@ fn trained_heads_answer_what_templates_miss_and_retrain_on_a_new_registry() {
     let obs = Observer::start(&rt, broker.port, &["zigbee2mqtt/Front Door Lock/set", "zigbee2mqtt/Hall Light/set"]);
     let web = free_port();
     let cfg = write_config_with_lock(dir.path(), broker.port, web, "heads = true\nllm_fallback = true", "");
+    // The search by meaning too: it shares the heads' MiniLM.
+    let text = std::fs::read_to_string(&cfg).unwrap().replacen("[store]\n", "[store]\nsemantic_search = true\n", 1);
+    std::fs::write(&cfg, text).unwrap();
 
     // `hubd train`: the checkpoint and its calibration beside the database.
     let out = hubd().args(["--config", cfg.to_str().unwrap(), "--json", "train"]).output().unwrap();
@@ -125,6 +128,16 @@ fn trained_heads_answer_what_templates_miss_and_retrain_on_a_new_registry() {
     std::thread::sleep(Duration::from_millis(500));
     assert!(obs.on("zigbee2mqtt/Front Door Lock/set").is_empty(), "{}", d.log_text());
     assert!(heads(web)["answered"].as_u64().unwrap() >= 1);
+
+    // The history is searched by meaning with the heads' own encoder (one
+    // copy of MiniLM in the daemon): the request the heads answered is
+    // found by a paraphrase that shares none of its words but "the".
+    let found = || {
+        let (code, body) = http(web, "GET", "/api/history/turns?q=switch%20off%20the%20hall%20lamps", None).unwrap();
+        assert_eq!(code, 200, "{body}");
+        json(&body).as_array().unwrap().iter().any(|t| t["text"] == "cut the hallway lights" && t["match"] == "meaning")
+    };
+    assert!(wait_until(Duration::from_secs(20), found), "{}", d.log_text());
 
     // A new device: the reload swaps the registry and the heads retrain in
     // the background, then answer for it.
