@@ -99,8 +99,8 @@ impl Answer {
     }
 }
 
-/// How much likelier than not a reading is taken to be when this home
-/// cannot carry it out ([`Reading::in_home`]).
+/// The weight of a reading this home cannot carry out against one it can
+/// ([`Reading::in_home`]).
 pub const UNFIT: f32 = 0.25;
 
 /// The probability the heads' shortlist covers.
