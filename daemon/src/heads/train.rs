@@ -457,7 +457,11 @@ mod tests {
         assert_eq!(heads.compute_kind(), t.heads.compute_kind(), "loaded to run as trained");
         assert_eq!(meta.compute, kind_name(hub_model::heads::inference_kind()));
         assert_eq!(heads.intents(), t.heads.intents());
+        // Every position request of the corpus says its position.
+        let needs = heads.intent_needs().get("HassSetPosition");
+        assert!(needs.is_some_and(|n| n.contains("position")), "{:?}", heads.intent_needs());
         let r = super::super::read_text(&encoder, &heads, &meta, "turn off the lights in the office").unwrap();
+        let r = r.in_home(&reg);
         assert_eq!(r.intent, "HassTurnOff", "{r:?}");
         assert!(r.slots.iter().any(|(slot, words)| slot == "area" && words == "office"), "{r:?}");
         let u = r.understanding("turn off the lights in the office", &r.call(&reg), &reg);
