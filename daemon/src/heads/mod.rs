@@ -110,10 +110,9 @@ pub const SHORTLIST_LEN: usize = 3;
 
 /// The shortlist of `probs` over `labels` (`intent` or `intent:domain`).
 pub fn shortlist(labels: &[String], probs: &[f32]) -> Vec<String> {
-    let mut order: Vec<usize> = (0..probs.len().min(labels.len())).collect();
-    order.sort_by(|&a, &b| probs[b].total_cmp(&probs[a]));
+    let n = probs.len().min(labels.len());
     let (mut out, mut mass) = (Vec::<String>::new(), 0.0);
-    for i in order {
+    for i in hub_model::heads::top_k(&probs[..n], n) {
         if mass >= SHORTLIST_MASS || out.len() == SHORTLIST_LEN {
             break;
         }

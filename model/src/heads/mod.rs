@@ -561,7 +561,7 @@ impl MultiTaskHeads {
 
 /// The indices of the `k` largest of `p`, largest first (the first of
 /// equals first).
-fn top_k(p: &[f32], k: usize) -> Vec<usize> {
+pub fn top_k(p: &[f32], k: usize) -> Vec<usize> {
     let mut order: Vec<usize> = (0..p.len()).collect();
     order.sort_by(|&a, &b| p[b].total_cmp(&p[a]).then(a.cmp(&b)));
     order.truncate(k);
