@@ -100,8 +100,9 @@ pub fn files(dir: &Path) -> (PathBuf, PathBuf) {
 /// phrases (none of them a natural-set request); `+intent-slots`: the
 /// checkpoint lists each intent's slot types, the tags its tokens are
 /// chosen among; `+intent-needs`: and the slot types every example of it
-/// had ([`super::Reading::in_home`] passes over a reading without them).
-pub const METHOD: &str = "tuned-encoder+spelled-numbers+chit-chat-2+intent-slots+intent-needs";
+/// had ([`super::Reading::in_home`] passes over a reading without them);
+/// `+home-reach`: the corpus asks a place mostly for what it has.
+pub const METHOD: &str = "tuned-encoder+spelled-numbers+chit-chat-2+intent-slots+intent-needs+home-reach";
 
 /// FNV-1a over the registry's JSON, the language, [`METHOD`] and the
 /// encoder's identity ([`crate::services::encoder_identity`]: the tuned

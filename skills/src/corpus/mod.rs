@@ -46,6 +46,15 @@ const ATTEMPTS: usize = 60;
 /// Share of examples kept noise-free.
 const CLEAN_SHARE: f64 = 0.3;
 
+/// Share of place-targeted sentences kept when nothing at that place is of
+/// the kind the intent acts on ("set the porch to 47 %" as a position where
+/// the porch has a light and no cover): people ask for what the house has,
+/// so the rest are resampled, and the heads learn this home's layout
+/// ("porch 47" is a brightness). Some are kept, so a request for what a
+/// place lacks is still read as what was asked (and the registry check
+/// says what is missing).
+const KEEP_UNREACHABLE: f64 = 0.2;
+
 /// One training sentence.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Example {
@@ -218,7 +227,9 @@ pub fn generate_with_rng<R: Rng>(nlu: &TemplateNlu, reg: &Registry, per_intent: 
                     context: &block.context,
                 };
                 let sampled = ex.sample(block.sentences.get(s)?, rng).ok()?;
-                Some((sampled, block.domain.clone()))
+                let kept = reaches_something(reg, intent.as_str(), block.domain.as_deref(), &sampled)
+                    || rng.random_bool(KEEP_UNREACHABLE);
+                kept.then(|| (sampled, block.domain.clone()))
             });
             let Some((sampled, domain)) = sampled else { break };
             let mut ex = finish(sampled.text, intent.as_str(), sampled.slots, noise, rng);
@@ -233,6 +244,19 @@ pub fn generate_with_rng<R: Rng>(nlu: &TemplateNlu, reg: &Registry, per_intent: 
         }
     }
     Corpus { examples }
+}
+
+/// Whether a sentence that targets an area or floor (and no device by
+/// name) reaches something there of the kind `intent` acts on
+/// ([`crate::tools::reaches`]); other sentences always do.
+fn reaches_something(reg: &Registry, intent: &str, domain: Option<&str>, s: &expand::Sampled) -> bool {
+    let spans: Vec<(String, String)> =
+        s.slots.iter().map(|(slot, r)| (slot.clone(), s.text.get(r.clone()).unwrap_or("").to_string())).collect();
+    let has = |k: &str| spans.iter().any(|(slot, _)| slot == k);
+    if has("name") || !(has("area") || has("floor")) {
+        return true;
+    }
+    !crate::tools::reaches(reg, &crate::tools::call_from_spans(reg, intent, domain, &spans)).is_empty()
 }
 
 fn finish<R: Rng>(

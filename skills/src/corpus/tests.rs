@@ -178,3 +178,18 @@ fn split_keeps_shared_phrasings_and_one_per_intent_in_training() {
         assert!(train.examples.iter().any(|e| e.intent == i));
     }
 }
+
+#[test]
+fn place_targeted_sentences_mostly_reach_what_the_place_has() {
+    let (nlu, reg) = nlu();
+    let c = generate(&nlu, &reg, 400, 6);
+    // "lights in the {area}": the hall has a lock and no light.
+    let placed: Vec<&Example> = c.examples.iter().filter(|e| e.base.contains("lights in")).collect();
+    let in_hall = placed.iter().filter(|e| e.slot_texts().iter().any(|(s, t)| *s == "area" && *t == "Hall")).count();
+    let share = in_hall as f64 / placed.len() as f64;
+    // A quarter of the areas; about 0.25 * 0.2 / (0.75 + 0.05) once resampled.
+    assert!(placed.len() > 100 && in_hall > 0 && share < 0.12, "{in_hall} of {} in the hall", placed.len());
+    // Sentences that name their device are not resampled.
+    let named = c.examples.iter().filter(|e| e.slots.iter().any(|(s, _)| s == "name")).count();
+    assert!(named > 400, "{named}");
+}
