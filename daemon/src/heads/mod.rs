@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex};
 use hub_model::bert::SentenceEncoder;
 use hub_model::heads::{HeadsError, HeadsOutput, MultiTaskHeads, NONE_INTENT};
 use hub_skills::intent::Source;
-use hub_skills::tools::{Toolbox, call_from_spans, moves_sensitive, reaches};
+use hub_skills::tools::{Said, Toolbox, call_from_spans, moves_sensitive, reaches, values_said};
 use hub_skills::{Registry, Understanding};
 use tokio::sync::{mpsc, oneshot};
 
@@ -47,6 +47,10 @@ pub struct Reading {
     /// The likeliest intents and the reading as each ([`Reading::in_home`]
     /// picks among them); the first is this reading's own.
     pub alternatives: Vec<Alternative>,
+    /// This reading uses every number and colour the request says
+    /// ([`uses_values`]); the heads do not act on one that leaves a value
+    /// unused ("put the lamp on green" read as "turn on the lamp").
+    pub uses_values: bool,
 }
 
 /// One intent a reading may be, with its slots read as that intent's.
@@ -60,14 +64,18 @@ pub struct Alternative {
     /// The slots hold every slot type each training sentence of the intent
     /// had ([`MultiTaskHeads::complete`]).
     pub complete: bool,
+    /// Every number and colour the request says lies in one of its slots
+    /// ([`uses_values`]): "open the curtains halfway" read as "open the
+    /// curtains" leaves "halfway" unused.
+    pub uses_values: bool,
 }
 
 impl Alternative {
-    /// Whether this home can carry it out: complete, and, where it targets
-    /// an area or floor rather than a device, something there is of the
-    /// kind it acts on ([`reaches`]).
+    /// Whether this home can carry it out: complete, using every value the
+    /// request says, and, where it targets an area or floor rather than a
+    /// device, something there is of the kind it acts on ([`reaches`]).
     pub fn fits(&self, reg: &Registry) -> bool {
-        if !self.complete {
+        if !self.complete || !self.uses_values {
             return false;
         }
         if self.intent == NONE_INTENT {
@@ -143,12 +151,12 @@ impl Reading {
         let best = (0..weighted.len()).fold(0, |b, k| if weighted[k] > weighted[b] { k } else { b });
         let Some(a) = self.alternatives.get(best).filter(|_| total > 0.0).cloned() else { return self };
         let confidence = (weighted[best] / total).min(1.0);
-        Reading { intent: a.intent, domain: a.domain, confidence, slots: a.slots, ..self }
+        Reading { intent: a.intent, domain: a.domain, confidence, slots: a.slots, uses_values: a.uses_values, ..self }
     }
 
-    /// Over the threshold and about the home.
+    /// Over the threshold, about the home, and using every value said.
     pub fn confident(&self) -> bool {
-        self.confidence >= self.threshold && self.intent != NONE_INTENT
+        self.confidence >= self.threshold && self.intent != NONE_INTENT && self.uses_values
     }
 
     /// Over the threshold that the text is not about the home (chit-chat,
@@ -511,21 +519,63 @@ pub fn read_text(
     text: &str,
 ) -> Result<Reading, HeadsError> {
     let out = heads.classify(encoder, &[text])?.pop().ok_or_else(|| HeadsError::Labels("no output row".into()))?;
-    Ok(reading(heads, &out, meta.temperature, meta.threshold))
+    Ok(reading(heads, &out, said(&meta.language, text).as_ref(), meta.temperature, meta.threshold))
 }
 
-/// `out` as a [`Reading`], its probabilities at `temperature`.
-pub fn reading(heads: &MultiTaskHeads, out: &HeadsOutput, temperature: f32, threshold: f32) -> Reading {
+/// What a request in `language` says of numbers and colours, where the
+/// heads' readings are checked against it (English: [`values_said`]).
+pub fn said(language: &str, text: &str) -> Option<Said> {
+    hub_skills::templates::is_english(language).then(|| values_said(text))
+}
+
+/// The slot types whose words are a value.
+const VALUE_SLOTS: [&str; 7] = ["brightness", "color", "position", "temperature", "hours", "minutes", "seconds"];
+
+/// Whether every number and colour in `said` (`None`: not checked) lies in
+/// one of `slots`: a value slot, or a name, area or floor with a word that
+/// is not a value ("lamp 2"; "green" tagged as an area is not one); `none`
+/// uses every value (the request is not about the home).
+pub fn uses_values(said: Option<&Said>, intent: &str, slots: &[(String, String)]) -> bool {
+    let Some(said) = said.filter(|_| intent != NONE_INTENT) else { return true };
+    let no_value = |w: &str| {
+        let s = values_said(w);
+        s.numbers.is_empty() && s.colors.is_empty()
+    };
+    let mut inside = Said::default();
+    for (slot, words) in slots {
+        if !VALUE_SLOTS.contains(&slot.as_str()) && !words.split_whitespace().any(no_value) {
+            continue;
+        }
+        let s = values_said(words);
+        inside.numbers.extend(s.numbers);
+        inside.colors.extend(s.colors);
+    }
+    said.numbers.is_subset(&inside.numbers) && said.colors.is_subset(&inside.colors)
+}
+
+/// `out` as a [`Reading`], its probabilities at `temperature`; `said` is
+/// the request's values ([`said`]).
+pub fn reading(
+    heads: &MultiTaskHeads,
+    out: &HeadsOutput,
+    said: Option<&Said>,
+    temperature: f32,
+    threshold: f32,
+) -> Reading {
     let probs = train::temper(&out.intent_probs, temperature);
-    let spans = |slots: &[hub_model::heads::SlotSpan]| slots.iter().map(|s| (s.slot.clone(), s.text.clone())).collect();
+    let spans = |slots: &[hub_model::heads::SlotSpan]| -> Vec<(String, String)> {
+        slots.iter().map(|s| (s.slot.clone(), s.text.clone())).collect()
+    };
     let alternatives: Vec<Alternative> = (out.alternatives.iter())
         .map(|a| {
             let (intent, domain) = train::split_label(heads.intents().get(a.intent_index).map_or("", String::as_str));
+            let slots = spans(&a.slots);
             Alternative {
                 intent: intent.to_string(),
                 domain: domain.map(str::to_string),
                 confidence: probs.get(a.intent_index).copied().unwrap_or(0.0),
-                slots: spans(&a.slots),
+                uses_values: uses_values(said, intent, &slots),
+                slots,
                 complete: heads.complete(a.intent_index, &a.slots),
             }
         })
@@ -538,6 +588,7 @@ pub fn reading(heads: &MultiTaskHeads, out: &HeadsOutput, temperature: f32, thre
         threshold,
         slots: spans(&out.slots),
         shortlist: shortlist(heads.intents(), &probs),
+        uses_values: alternatives.first().is_none_or(|a| a.uses_values),
         alternatives,
     }
 }
@@ -565,6 +616,7 @@ mod tests {
             confidence,
             slots: slots.iter().map(|(s, w)| (s.to_string(), w.to_string())).collect(),
             complete,
+            uses_values: true,
         }
     }
 
@@ -577,6 +629,7 @@ mod tests {
             threshold: 0.7,
             slots: first.slots,
             shortlist: Vec::new(),
+            uses_values: first.uses_values,
             alternatives,
         }
     }
@@ -621,6 +674,51 @@ mod tests {
         // A named device decides.
         let named = vec![alt("HassSetPosition", None, 0.6, &[("name", "Hallway Light"), ("position", "5")], true)];
         assert_eq!(read_as(named.clone()).in_home(&reg), read_as(named));
+        // "open the curtains halfway" read as "open the curtains" leaves
+        // the half unused: the position is set.
+        let text = "open the curtains halfway";
+        let opened = [("name", "curtains")];
+        let to_half = [("name", "curtains"), ("position", "halfway")];
+        let said = said("en", text);
+        let alts = [("HassTurnOn", 0.6, &opened[..]), ("HassSetPosition", 0.3, &to_half[..])].map(|(i, p, slots)| {
+            let mut a = alt(i, None, p, slots, true);
+            a.uses_values = uses_values(said.as_ref(), i, &a.slots);
+            a
+        });
+        assert_eq!(alts.clone().map(|a| a.uses_values), [false, true]);
+        let r = read_as(alts.clone().into()).in_home(&reg);
+        assert_eq!(r.intent, "HassSetPosition");
+        assert!(r.uses_values, "{r:?}");
+        // Alone, a sure reading that leaves the value unused is not acted on.
+        let sure = Alternative { confidence: 0.97, ..alts[0].clone() };
+        let r = read_as(vec![sure]).in_home(&reg);
+        assert!(r.confidence > r.threshold, "{r:?}");
+        assert_eq!((r.intent.as_str(), r.confident()), ("HassTurnOn", false), "{r:?}");
+    }
+
+    /// The numbers and colours a request says, against a reading's slots.
+    #[test]
+    fn a_reading_uses_every_value_the_request_says() {
+        let slots = |s: &[(&str, &str)]| -> Vec<(String, String)> {
+            s.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+        };
+        let uses =
+            |text: &str, intent: &str, s: &[(&str, &str)]| uses_values(said("en", text).as_ref(), intent, &slots(s));
+        assert!(uses("set the lounge to 40 %", "HassLightSet", &[("area", "lounge"), ("brightness", "40")]));
+        assert!(!uses("set the lounge to 40 %", "HassTurnOn", &[("area", "lounge")]));
+        assert!(uses("put the lamp on green", "HassLightSet", &[("name", "lamp"), ("color", "green")]));
+        assert!(!uses("put the lamp on green", "HassTurnOn", &[("name", "lamp")]));
+        assert!(uses("timer for twenty one minutes", "HassStartTimer", &[("minutes", "twenty one")]));
+        // A number in a device's name is the name's; a value tagged as a
+        // place is not a place.
+        assert!(uses("turn on lamp 2", "HassTurnOn", &[("name", "lamp 2")]));
+        assert!(!uses("put the lamp on green", "HassTurnOn", &[("name", "lamp"), ("area", "green")]));
+        assert!(!uses("hall 66", "HassTurnOn", &[("area", "hall"), ("name", "66")]));
+        // Nothing said, nothing to use; `none` takes the request whole.
+        assert!(uses("turn on the lamp", "HassTurnOn", &[]));
+        assert!(uses("convert ten miles to kilometres", NONE_INTENT, &[]));
+        // Other languages are not checked.
+        assert!(uses_values(said("de", "auf 40 %").as_ref(), "HassTurnOn", &[]));
     }
 
     /// Where a reading could reach a lock, door or gate, the LLM keeps
@@ -637,6 +735,7 @@ mod tests {
             slots: slots.iter().map(|(s, w)| (s.to_string(), w.to_string())).collect(),
             shortlist: vec!["HassTurnOff".into(), "HassTurnOn".into()],
             alternatives: Vec::new(),
+            uses_values: true,
         };
         let narrowed = ["HassTurnOff", "HassTurnOn"];
         assert_eq!(reading(None, &[("name", "kitchen light")]).answer("", &reg).llm_intents, narrowed);

@@ -101,8 +101,10 @@ pub fn files(dir: &Path) -> (PathBuf, PathBuf) {
 /// checkpoint lists each intent's slot types, the tags its tokens are
 /// chosen among; `+intent-needs`: and the slot types every example of it
 /// had ([`super::Reading::in_home`] passes over a reading without them);
-/// `+home-reach`: the corpus asks a place mostly for what it has.
-pub const METHOD: &str = "tuned-encoder+spelled-numbers+chit-chat-2+intent-slots+intent-needs+home-reach";
+/// `+home-reach`: the corpus asks a place mostly for what it has;
+/// `+values-used`: the threshold is calibrated on readings weighed by
+/// whether they use every value the request says.
+pub const METHOD: &str = "tuned-encoder+spelled-numbers+chit-chat-2+intent-slots+intent-needs+home-reach+values-used";
 
 /// FNV-1a over the registry's JSON, the language, [`METHOD`] and the
 /// encoder's identity ([`crate::services::encoder_identity`]: the tuned
@@ -206,7 +208,8 @@ pub fn train(
     let mut scored: Vec<(f32, bool)> = Vec::with_capacity(held.len());
     // Scored as requests are answered: the alternative the home can carry out.
     for (out, e) in outs.iter().zip(&held_ex) {
-        let r = super::reading(&heads, out, temperature, 0.0).in_home(reg);
+        let said = super::said(nlu.language(), &e.text);
+        let r = super::reading(&heads, out, said.as_ref(), temperature, 0.0).in_home(reg);
         let answered = label(&r.intent, r.domain.as_deref());
         let ok = acts_right(reg, &answered, e);
         scored.push((r.confidence, ok));
