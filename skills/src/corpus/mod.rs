@@ -5,7 +5,9 @@
 //! optionals, permutations and `<rules>` picked at random, not enumerated),
 //! fills the slot lists with the registry's own names, aliases, areas and
 //! floors and the language's value / range lists, and records the byte span
-//! of every slot value. Each sentence then gets seeded speaker/ASR noise
+//! of every slot value. A sentence that targets a place where nothing is of
+//! the kind its intent acts on is mostly resampled (`KEEP_UNREACHABLE`).
+//! Each sentence then gets seeded speaker/ASR noise
 //! ([`noise`]: dropped articles, fillers, confusions, swapped words,
 //! synonyms, number words) with the spans recomputed. Non-home chit-chat
 //! becomes the [`NONE_INTENT`] class.
