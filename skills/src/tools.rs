@@ -405,7 +405,7 @@ mod examples;
 mod spans;
 mod values;
 pub use examples::examples;
-pub use spans::{call_from_spans, moves_sensitive, reaches};
+pub use spans::{call_from_spans, moves_sensitive, place_reaches, reaches};
 pub use values::{Said, values_said};
 
 #[cfg(test)]

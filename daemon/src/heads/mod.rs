@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex};
 use hub_model::bert::SentenceEncoder;
 use hub_model::heads::{HeadsError, HeadsOutput, MultiTaskHeads, NONE_INTENT};
 use hub_skills::intent::Source;
-use hub_skills::tools::{Said, Toolbox, call_from_spans, moves_sensitive, reaches, values_said};
+use hub_skills::tools::{Said, Toolbox, call_from_spans, moves_sensitive, place_reaches, values_said};
 use hub_skills::{Registry, Understanding};
 use tokio::sync::{mpsc, oneshot};
 
@@ -73,7 +73,7 @@ pub struct Alternative {
 impl Alternative {
     /// Whether this home can carry it out: complete, using every value the
     /// request says, and, where it targets an area or floor rather than a
-    /// device, something there is of the kind it acts on ([`reaches`]).
+    /// device, something there is of the kind it acts on ([`place_reaches`]).
     pub fn fits(&self, reg: &Registry) -> bool {
         if !self.complete || !self.uses_values {
             return false;
@@ -81,10 +81,7 @@ impl Alternative {
         if self.intent == NONE_INTENT {
             return true;
         }
-        let call = call_from_spans(reg, &self.intent, self.domain.as_deref(), &self.slots);
-        let arg = |k: &str| call["arguments"].get(k).is_some();
-        let placed = !arg("name") && (arg("area") || arg("floor"));
-        !placed || !reaches(reg, &call).is_empty()
+        place_reaches(reg, &call_from_spans(reg, &self.intent, self.domain.as_deref(), &self.slots))
     }
 }
 

@@ -250,15 +250,11 @@ pub fn generate_with_rng<R: Rng>(nlu: &TemplateNlu, reg: &Registry, per_intent: 
 
 /// Whether a sentence that targets an area or floor (and no device by
 /// name) reaches something there of the kind `intent` acts on
-/// ([`crate::tools::reaches`]); other sentences always do.
+/// ([`crate::tools::place_reaches`]); other sentences always do.
 fn reaches_something(reg: &Registry, intent: &str, domain: Option<&str>, s: &expand::Sampled) -> bool {
     let spans: Vec<(String, String)> =
         s.slots.iter().map(|(slot, r)| (slot.clone(), s.text.get(r.clone()).unwrap_or("").to_string())).collect();
-    let has = |k: &str| spans.iter().any(|(slot, _)| slot == k);
-    if has("name") || !(has("area") || has("floor")) {
-        return true;
-    }
-    !crate::tools::reaches(reg, &crate::tools::call_from_spans(reg, intent, domain, &spans)).is_empty()
+    crate::tools::place_reaches(reg, &crate::tools::call_from_spans(reg, intent, domain, &spans))
 }
 
 fn finish<R: Rng>(

@@ -60,6 +60,15 @@ pub fn call_from_spans(reg: &Registry, intent: &str, domain: Option<&str>, spans
     json!({"name": intent, "arguments": args})
 }
 
+/// Whether a call that targets an area or floor rather than a device
+/// reaches something there of its kind ([`reaches`]); a call that names a
+/// device or targets no place does.
+pub fn place_reaches(reg: &Registry, call: &Value) -> bool {
+    let arg = |k: &str| call["arguments"].get(k).is_some();
+    let placed = !arg("name") && (arg("area") || arg("floor"));
+    !placed || !reaches(reg, call).is_empty()
+}
+
 /// Whether an action call could move a lock, door or gate: one it
 /// [`reaches`].
 pub fn moves_sensitive(reg: &Registry, call: &Value) -> bool {
