@@ -87,7 +87,7 @@ fn timers_finish_run_commands_and_survive_a_restart() {
 
     // A restart mid-timer keeps it, and it still finishes.
     assert_eq!(say(web, "set a 4 second timer for the eggs")["reply"], "Timer set for 4 seconds named the eggs");
-    assert!(home.daemon.sigterm().success());
+    home.daemon.stop_cleanly();
     home.daemon = Daemon::start(&cfg, web, None);
     let list = timers(web);
     assert_eq!(list.len(), 1, "{list:?}\n{}", home.daemon.log_text());
@@ -143,7 +143,7 @@ fn a_timer_that_finished_before_a_crash_runs_its_sentence_once() {
     assert!(wait_until(Duration::from_secs(8), || !obs.on(HALL_SET).is_empty()), "{}", d.log_text());
     let s = open_store(&rt, dir.path());
     assert!(wait_until(Duration::from_secs(5), || rt.block_on(s.timers()).unwrap().is_empty()));
-    assert!(d.sigterm().success());
+    d.stop_cleanly();
     let d = Daemon::start(&cfg, web, None);
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(obs.on(HALL_SET).len(), 1, "ran once: {}", d.log_text());

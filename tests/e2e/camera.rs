@@ -259,7 +259,7 @@ fps = 2
     assert!(text.contains("last error: stalled"), "{text}");
 
     assert!(daemon.alive());
-    assert!(daemon.sigterm().success());
+    daemon.stop_cleanly();
     assert!(
         wait_until(Duration::from_secs(5), || obs.on("hubd/available").last().map(String::as_str) == Some("offline"))
     );

@@ -194,7 +194,7 @@ format = "mjpeg"
 
     // Shutdown ends the child too.
     let children = ffmpeg_children(pid);
-    assert!(daemon.sigterm().success());
+    daemon.stop_cleanly();
     assert!(wait_until(Duration::from_secs(5), || !children.iter().any(|p| alive(*p))), "{children:?} outlived hubd");
     drop(server);
 }

@@ -186,6 +186,12 @@ impl Daemon {
         false
     }
 
+    /// SIGTERM, and the daemon must exit 0; the status and its log otherwise.
+    pub fn stop_cleanly(&mut self) {
+        let st = self.sigterm();
+        assert!(st.success(), "hubd exited with {st} on SIGTERM:\n{}", self.log_text());
+    }
+
     pub fn sigterm(&mut self) -> std::process::ExitStatus {
         let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
         let t0 = Instant::now();

@@ -182,6 +182,24 @@ fn sigterm_drains_open_commands_first() {
     assert_eq!(home.devices.total(), LIGHTS.len() as u32);
 }
 
+/// A SIGTERM that arrives while the daemon is still starting is kept: start
+/// finishes and the daemon shuts down cleanly (exit 0, the outbox stopped),
+/// instead of the default disposition killing it mid-start.
+#[test]
+fn sigterm_during_start_stops_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Mosquitto::start(dir.path());
+    let web = free_port();
+    let cfg = write_config(dir.path(), broker.port, web, 2000);
+    let mut d = Daemon::spawn(&cfg, web, Some("slow_start"));
+    assert!(wait_until(Duration::from_secs(10), || d.log_text().contains("fault: slow start")), "{}", d.log_text());
+    let st = d.sigterm();
+    let log = d.log_text();
+    assert!(st.success(), "{st}:\n{log}");
+    assert!(log.contains("local API listening") && log.contains("shutting down"), "{log}");
+    assert!(log.contains("outbox stopped"), "{log}");
+}
+
 fn metric(web: u16, name: &str) -> u64 {
     let (_, text) = http(web, "GET", "/metrics", None).unwrap();
     text.lines()

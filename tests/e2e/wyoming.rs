@@ -163,7 +163,7 @@ fn wyoming_is_announced_over_mdns() {
     assert!(daemon.log_text().contains("wyoming: announced over mDNS"));
     // The goodbye: the record is removed when hubd stops.
     let name = s.get_fullname().to_string();
-    assert!(daemon.sigterm().success());
+    daemon.stop_cleanly();
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     let mut removed = false;
     while !removed && std::time::Instant::now() < deadline {
