@@ -137,6 +137,20 @@ impl Intent {
         Intent::HassLawnMowerDock,
     ];
 
+    /// The intents that ask how things are and change nothing: all a
+    /// question ([`crate::tools::Said::asks`]) may be read as by a model.
+    pub fn asks(&self) -> bool {
+        matches!(
+            self,
+            Intent::HassGetState
+                | Intent::HassClimateGetTemperature
+                | Intent::HassTimerStatus
+                | Intent::HassGetCurrentTime
+                | Intent::HassGetCurrentDate
+                | Intent::HassGetWeather
+        )
+    }
+
     /// Parse a Home Assistant intent name (exact, case-sensitive as HA's are).
     pub fn from_name(name: &str) -> Intent {
         match name {

@@ -44,7 +44,7 @@ fn heads_json(
             "confident": r.confident(), "slots": r.slots,
             "alternatives": r.alternatives.iter().map(|a| serde_json::json!({
                 "intent": a.intent, "domain": a.domain, "confidence": a.confidence, "slots": a.slots,
-                "complete": a.complete, "uses_values": a.uses_values, "fits": a.fits(reg),
+                "complete": a.complete, "fits_said": a.fits_said, "fits": a.fits(reg),
             })).collect::<Vec<_>>(),
         }),
         Err(e) => serde_json::json!({"error": e.to_string()}),

@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 
 use hub_model::bert::SentenceEncoder;
 use hub_model::heads::{HeadsError, HeadsOutput, MultiTaskHeads, NONE_INTENT};
-use hub_skills::intent::Source;
+use hub_skills::intent::{Intent, Source};
 use hub_skills::tools::{Said, Toolbox, call_from_spans, moves_sensitive, place_reaches, values_said};
 use hub_skills::{Registry, Understanding};
 use tokio::sync::{mpsc, oneshot};
@@ -47,10 +47,11 @@ pub struct Reading {
     /// The likeliest intents and the reading as each ([`Reading::in_home`]
     /// picks among them); the first is this reading's own.
     pub alternatives: Vec<Alternative>,
-    /// This reading uses every number and colour the request says
-    /// ([`uses_values`]); the heads do not act on one that leaves a value
-    /// unused ("put the lamp on green" read as "turn on the lamp").
-    pub uses_values: bool,
+    /// This reading uses every number and colour the request says and, for
+    /// a question, changes nothing ([`fits_said`]); the heads do not act on
+    /// one that leaves a value unused ("put the lamp on green" read as
+    /// "turn on the lamp") or switches what was asked about.
+    pub fits_said: bool,
 }
 
 /// One intent a reading may be, with its slots read as that intent's.
@@ -64,10 +65,12 @@ pub struct Alternative {
     /// The slots hold every slot type each training sentence of the intent
     /// had ([`MultiTaskHeads::complete`]).
     pub complete: bool,
-    /// Every number and colour the request says lies in one of its slots
-    /// ([`uses_values`]): "open the curtains halfway" read as "open the
-    /// curtains" leaves "halfway" unused.
-    pub uses_values: bool,
+    /// Every number and colour the request says lies in one of its slots,
+    /// and a question is read as an intent that changes nothing
+    /// ([`fits_said`]): "open the curtains halfway" read as "open the
+    /// curtains" leaves "halfway" unused; "is the coffee machine running"
+    /// read as "turn it off" does not answer it.
+    pub fits_said: bool,
 }
 
 impl Alternative {
@@ -75,7 +78,7 @@ impl Alternative {
     /// request says, and, where it targets an area or floor rather than a
     /// device, something there is of the kind it acts on ([`place_reaches`]).
     pub fn fits(&self, reg: &Registry) -> bool {
-        if !self.complete || !self.uses_values {
+        if !self.complete || !self.fits_said {
             return false;
         }
         if self.intent == NONE_INTENT {
@@ -148,12 +151,12 @@ impl Reading {
         let best = (0..weighted.len()).fold(0, |b, k| if weighted[k] > weighted[b] { k } else { b });
         let Some(a) = self.alternatives.get(best).filter(|_| total > 0.0).cloned() else { return self };
         let confidence = (weighted[best] / total).min(1.0);
-        Reading { intent: a.intent, domain: a.domain, confidence, slots: a.slots, uses_values: a.uses_values, ..self }
+        Reading { intent: a.intent, domain: a.domain, confidence, slots: a.slots, fits_said: a.fits_said, ..self }
     }
 
     /// Over the threshold, about the home, and using every value said.
     pub fn confident(&self) -> bool {
-        self.confidence >= self.threshold && self.intent != NONE_INTENT && self.uses_values
+        self.confidence >= self.threshold && self.intent != NONE_INTENT && self.fits_said
     }
 
     /// Over the threshold that the text is not about the home (chit-chat,
@@ -528,12 +531,17 @@ pub fn said(language: &str, text: &str) -> Option<Said> {
 /// The slot types whose words are a value.
 const VALUE_SLOTS: [&str; 7] = ["brightness", "color", "position", "temperature", "hours", "minutes", "seconds"];
 
-/// Whether every number and colour in `said` (`None`: not checked) lies in
-/// one of `slots`: a value slot, or a name, area or floor with a word that
-/// is not a value ("lamp 2"; "green" tagged as an area is not one); `none`
-/// uses every value (the request is not about the home).
-pub fn uses_values(said: Option<&Said>, intent: &str, slots: &[(String, String)]) -> bool {
+/// Whether a reading as `intent` with `slots` fits what the request says
+/// (`said`; `None`: not checked). Every number and colour in it lies in one
+/// of `slots`: a value slot, or a name, area or floor with a word that is
+/// not a value ("lamp 2"; "green" tagged as an area is not one). A question
+/// ([`Said::asks`]) is read as an intent that changes nothing
+/// ([`Intent::asks`]). `none` always fits (the request is not about the home).
+pub fn fits_said(said: Option<&Said>, intent: &str, slots: &[(String, String)]) -> bool {
     let Some(said) = said.filter(|_| intent != NONE_INTENT) else { return true };
+    if said.asks && !Intent::from_name(intent).asks() {
+        return false;
+    }
     let no_value = |w: &str| {
         let s = values_said(w);
         s.numbers.is_empty() && s.colors.is_empty()
@@ -571,7 +579,7 @@ pub fn reading(
                 intent: intent.to_string(),
                 domain: domain.map(str::to_string),
                 confidence: probs.get(a.intent_index).copied().unwrap_or(0.0),
-                uses_values: uses_values(said, intent, &slots),
+                fits_said: fits_said(said, intent, &slots),
                 slots,
                 complete: heads.complete(a.intent_index, &a.slots),
             }
@@ -585,7 +593,7 @@ pub fn reading(
         threshold,
         slots: spans(&out.slots),
         shortlist: shortlist(heads.intents(), &probs),
-        uses_values: alternatives.first().is_none_or(|a| a.uses_values),
+        fits_said: alternatives.first().is_none_or(|a| a.fits_said),
         alternatives,
     }
 }
@@ -613,7 +621,7 @@ mod tests {
             confidence,
             slots: slots.iter().map(|(s, w)| (s.to_string(), w.to_string())).collect(),
             complete,
-            uses_values: true,
+            fits_said: true,
         }
     }
 
@@ -626,7 +634,7 @@ mod tests {
             threshold: 0.7,
             slots: first.slots,
             shortlist: Vec::new(),
-            uses_values: first.uses_values,
+            fits_said: first.fits_said,
             alternatives,
         }
     }
@@ -679,13 +687,13 @@ mod tests {
         let said = said("en", text);
         let alts = [("HassTurnOn", 0.6, &opened[..]), ("HassSetPosition", 0.3, &to_half[..])].map(|(i, p, slots)| {
             let mut a = alt(i, None, p, slots, true);
-            a.uses_values = uses_values(said.as_ref(), i, &a.slots);
+            a.fits_said = fits_said(said.as_ref(), i, &a.slots);
             a
         });
-        assert_eq!(alts.clone().map(|a| a.uses_values), [false, true]);
+        assert_eq!(alts.clone().map(|a| a.fits_said), [false, true]);
         let r = read_as(alts.clone().into()).in_home(&reg);
         assert_eq!(r.intent, "HassSetPosition");
-        assert!(r.uses_values, "{r:?}");
+        assert!(r.fits_said, "{r:?}");
         // Alone, a sure reading that leaves the value unused is not acted on.
         let sure = Alternative { confidence: 0.97, ..alts[0].clone() };
         let r = read_as(vec![sure]).in_home(&reg);
@@ -695,12 +703,12 @@ mod tests {
 
     /// The numbers and colours a request says, against a reading's slots.
     #[test]
-    fn a_reading_uses_every_value_the_request_says() {
+    fn a_reading_fits_the_values_and_the_question_the_request_says() {
         let slots = |s: &[(&str, &str)]| -> Vec<(String, String)> {
             s.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
         };
         let uses =
-            |text: &str, intent: &str, s: &[(&str, &str)]| uses_values(said("en", text).as_ref(), intent, &slots(s));
+            |text: &str, intent: &str, s: &[(&str, &str)]| fits_said(said("en", text).as_ref(), intent, &slots(s));
         assert!(uses("set the lounge to 40 %", "HassLightSet", &[("area", "lounge"), ("brightness", "40")]));
         assert!(!uses("set the lounge to 40 %", "HassTurnOn", &[("area", "lounge")]));
         assert!(uses("put the lamp on green", "HassLightSet", &[("name", "lamp"), ("color", "green")]));
@@ -714,8 +722,14 @@ mod tests {
         // Nothing said, nothing to use; `none` takes the request whole.
         assert!(uses("turn on the lamp", "HassTurnOn", &[]));
         assert!(uses("convert ten miles to kilometres", NONE_INTENT, &[]));
+        // A question is answered, not acted on.
+        let coffee = [("name", "coffee machine")];
+        assert!(uses("is the coffee machine running", "HassGetState", &coffee));
+        assert!(!uses("is the coffee machine running", "HassTurnOff", &coffee));
+        assert!(uses("is the coffee machine running", NONE_INTENT, &[]));
+        assert!(uses("could the coffee machine be started", "HassTurnOn", &coffee));
         // Other languages are not checked.
-        assert!(uses_values(said("de", "auf 40 %").as_ref(), "HassTurnOn", &[]));
+        assert!(fits_said(said("de", "auf 40 %").as_ref(), "HassTurnOn", &[]));
     }
 
     /// Where a reading could reach a lock, door or gate, the LLM keeps
@@ -732,7 +746,7 @@ mod tests {
             slots: slots.iter().map(|(s, w)| (s.to_string(), w.to_string())).collect(),
             shortlist: vec!["HassTurnOff".into(), "HassTurnOn".into()],
             alternatives: Vec::new(),
-            uses_values: true,
+            fits_said: true,
         };
         let narrowed = ["HassTurnOff", "HassTurnOn"];
         assert_eq!(reading(None, &[("name", "kitchen light")]).answer("", &reg).llm_intents, narrowed);

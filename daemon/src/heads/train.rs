@@ -103,8 +103,10 @@ pub fn files(dir: &Path) -> (PathBuf, PathBuf) {
 /// had ([`super::Reading::in_home`] passes over a reading without them);
 /// `+home-reach`: the corpus asks a place mostly for what it has;
 /// `+values-used`: the threshold is calibrated on readings weighed by
-/// whether they use every value the request says.
-pub const METHOD: &str = "tuned-encoder+spelled-numbers+chit-chat-2+intent-slots+intent-needs+home-reach+values-used";
+/// whether they use every value the request says; `+questions-ask`: and
+/// whether a question is read as an intent that changes nothing.
+pub const METHOD: &str =
+    "tuned-encoder+spelled-numbers+chit-chat-2+intent-slots+intent-needs+home-reach+values-used+questions-ask";
 
 /// FNV-1a over the registry's JSON, the language, [`METHOD`] and the
 /// encoder's identity ([`crate::services::encoder_identity`]: the tuned

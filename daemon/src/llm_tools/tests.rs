@@ -89,6 +89,25 @@ fn a_grammar_takes_only_the_values_said() {
     assert!(Arc::ptr_eq(&g, &again), "compiled once per set of values");
 }
 
+/// A question is answered with a tool that changes nothing: the grammar
+/// for "is the coffee machine running" accepts asking about it and no call
+/// that switches it, whatever the shortlist.
+#[test]
+fn a_question_cannot_be_answered_by_switching() {
+    let (reg, tc) = example();
+    let p = tc.prepared(&reg).unwrap();
+    let nlu = crate::pipeline::Nlu::new(std::sync::Arc::new(reg.clone()), None);
+    let ask = r#"{"name":"HassGetState","arguments":{"name":"Coffee Machine"}}"#;
+    let off = r#"{"name":"HassTurnOff","arguments":{"name":"Coffee Machine"}}"#;
+    let said = nlu.said("is the coffee machine running");
+    for shortlist in [vec![], vec!["HassTurnOff".to_string()], vec!["HassTurnOff".into(), "HassGetState".into()]] {
+        let g = p.grammar_for(&shortlist, said.as_ref()).unwrap();
+        assert!(g.accepts(ask.as_bytes()) && !g.accepts(off.as_bytes()), "{shortlist:?}");
+    }
+    let g = p.grammar_for(&[], nlu.said("the coffee machine, off").as_ref()).unwrap();
+    assert!(g.accepts(off.as_bytes()));
+}
+
 /// The grammar holds whatever the logits say: `walks` calls sampled at
 /// temperature 1.0 from random logits over a model's real vocabulary (its
 /// GGUF tokenizer), through the same mask-sample-take steps the engine

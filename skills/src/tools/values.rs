@@ -4,7 +4,9 @@
 //! words, shares such as "half") and the colour names of an English
 //! request; [`Toolbox::call_schema_said`] narrows the call schema's value
 //! arguments to them, dropping the ways of calling that need a value the
-//! request does not have.
+//! request does not have. [`Said::asks`] tells a question about how things
+//! are ("is the coffee machine running") from a request, so that a model
+//! can only answer it with a tool that changes nothing.
 use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
@@ -14,11 +16,37 @@ use super::{COLOR_NAMES, Toolbox};
 use crate::grammar::number;
 use crate::lookup::fold;
 
-/// Numbers and colours said in a request.
+/// Numbers and colours said in a request, and whether it is a question.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Said {
     pub numbers: BTreeSet<i64>,
     pub colors: BTreeSet<String>,
+    /// A question about how things are ([`asks`]): only an intent that
+    /// changes nothing ([`crate::intent::Intent::asks`]) answers it.
+    pub asks: bool,
+}
+
+/// The words that open an English question about how things are: the
+/// auxiliaries of a yes/no question ("is the porch light on", "are the
+/// blinds open", "did the door lock") and the wh-words ("what's on
+/// upstairs", "how warm is it"). Folded: "what's" is "whats".
+const QUESTION_OPENERS: [&str; 22] = [
+    "is", "are", "was", "were", "isnt", "arent", "wasnt", "werent", "does", "do", "did", "doesnt", "didnt", "has",
+    "have", "hasnt", "what", "whats", "which", "where", "how", "hows",
+];
+
+/// Whether folded `words` ask how things are. An opener followed by
+/// "about" is a follow-up ("what about upstairs", "how about the
+/// kitchen"), by "you" or "it possible" a request put as a question ("do
+/// you mind turning on…", "is it possible to open…"), and "do not" or
+/// "dont" an order; requests opened by "can", "could" or "would" are not
+/// questions here.
+fn asks(words: &[&str]) -> bool {
+    let (Some(first), second) = (words.first(), words.get(1).copied()) else { return false };
+    if !QUESTION_OPENERS.contains(first) {
+        return false;
+    }
+    !matches!((second, words.get(2).copied()), (Some("about" | "you" | "not"), _) | (Some("it"), Some("possible")))
 }
 
 /// The longest number phrase read at a word.
@@ -57,6 +85,7 @@ pub fn values_said(text: &str) -> Said {
             _ => i += 1,
         }
     }
+    out.asks = asks(&words);
     let padded = format!(" {} ", words.join(" "));
     out.colors =
         (COLOR_NAMES.iter()).filter(|c| padded.contains(&format!(" {} ", fold(c)))).map(|c| c.to_string()).collect();
@@ -68,12 +97,39 @@ impl Toolbox {
     /// position, temperature, colour) narrowed to what `said` holds within
     /// its range; a way of calling whose value the request does not say is
     /// left out, and so is a tool left with none.
+    ///
+    /// A question ([`Said::asks`]) keeps only the tools that change
+    /// nothing ([`crate::intent::Intent::asks`]) among `intents` (all of
+    /// them when `intents` has none), so a model cannot answer "is the
+    /// coffee machine running" by switching it; with no such tool only
+    /// [`super::NO_TOOL`] is left.
     pub fn call_schema_said(&self, intents: &[String], said: &Said) -> Value {
-        let mut schema = self.call_schema_among(intents);
+        let intents = if said.asks { self.asking_among(intents) } else { intents.to_vec() };
+        let mut schema = self.call_schema_among(&intents);
         if let Some(alts) = schema["anyOf"].as_array_mut() {
             alts.retain_mut(|alt| narrow(&mut alt["properties"]["arguments"], said));
         }
         schema
+    }
+
+    /// The tools among `intents` (every tool when empty) that change
+    /// nothing; all such tools when `intents` holds none, and a name no
+    /// tool has when the toolbox has none (so only [`super::NO_TOOL`] stays).
+    fn asking_among(&self, intents: &[String]) -> Vec<String> {
+        let asking = |among: &[String]| -> Vec<String> {
+            (self.tools.iter())
+                .filter(|t| t.intent.asks() && (among.is_empty() || among.iter().any(|i| i == t.intent.as_str())))
+                .map(|t| t.intent.as_str().to_string())
+                .collect()
+        };
+        let mut out = asking(intents);
+        if out.is_empty() {
+            out = asking(&[]);
+        }
+        if out.is_empty() {
+            out.push(super::NO_TOOL.to_string());
+        }
+        out
     }
 }
 
@@ -143,7 +199,7 @@ mod tests {
         }
         // 30 and blue: brightness and position 30, colour blue; 30 °C is
         // within the thermostat's range, 130 nowhere.
-        let s = Said { numbers: [30, 130].into(), colors: ["blue".to_string()].into() };
+        let s = Said { numbers: [30, 130].into(), colors: ["blue".to_string()].into(), asks: false };
         let (schema, names) = compiled(&s);
         assert!(names.iter().any(|n| n == "HassClimateSetTemperature"), "{names:?}");
         let text = schema.to_string();
@@ -153,5 +209,55 @@ mod tests {
         // 3 °C is under the thermostat's minimum: no temperature to set.
         let (_, names) = compiled(&Said { numbers: [3].into(), ..Said::default() });
         assert!(!names.iter().any(|n| n == "HassClimateSetTemperature") && names.iter().any(|n| n == "HassLightSet"));
+    }
+
+    #[test]
+    fn a_question_about_how_things_are_is_told_from_a_request() {
+        for q in [
+            "is the coffee machine running",
+            "Are the bedroom curtains open?",
+            "what's on in the living room",
+            "how warm is it outside",
+            "which lights are on upstairs",
+            "did I leave the porch light on",
+            "isn't the kitchen light on",
+        ] {
+            assert!(values_said(q).asks, "{q}");
+        }
+        for r in [
+            "turn off the coffee machine",
+            "could the porch be lit please",
+            "can you open the curtains",
+            "what about upstairs",
+            "how about the kitchen",
+            "do you mind turning on the fan",
+            "don't turn off the hall light",
+            "is it possible to dim the lamp",
+            "the hallway is pitch black",
+            "",
+        ] {
+            assert!(!values_said(r).asks, "{r}");
+        }
+    }
+
+    #[test]
+    fn a_question_keeps_only_the_tools_that_change_nothing() {
+        let tb = Toolbox::new(&demo());
+        let names = |intents: &[&str]| -> Vec<String> {
+            let intents: Vec<String> = intents.iter().map(|s| s.to_string()).collect();
+            let schema = tb.call_schema_said(&intents, &Said { asks: true, ..Said::default() });
+            (schema["anyOf"].as_array().unwrap().iter())
+                .map(|a| a["properties"]["name"]["const"].as_str().unwrap().to_string())
+                .collect()
+        };
+        let all = names(&[]);
+        assert!(all.contains(&"HassGetState".to_string()) && all.contains(&"none".to_string()), "{all:?}");
+        let changing: Vec<&String> =
+            all.iter().filter(|n| *n != "none" && !crate::intent::Intent::from_name(n).asks()).collect();
+        assert!(changing.is_empty(), "{changing:?}");
+        // A shortlist with an asking tool keeps it alone; one without any
+        // gives way to every asking tool, never to the shortlist's actions.
+        assert_eq!(names(&["HassTurnOff", "HassGetState"]), ["HassGetState", "none"]);
+        assert_eq!(names(&["HassTurnOff", "HassToggle"]), all);
     }
 }
