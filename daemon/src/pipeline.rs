@@ -265,12 +265,14 @@ impl Nlu {
         self.assistant.templates()
     }
 
-    /// The numbers and colours `text` says ([`hub_skills::tools::values_said`]),
-    /// which the LLM's call may use and no others; `None` (any value) for a
-    /// language other than English, whose words it does not read.
+    /// The numbers and colours `text` says, whether it is a question, and
+    /// the devices, areas and floors it mentions ([`hub_skills::tools::said_in`]):
+    /// the LLM's call may use those values and, when any is mentioned, those
+    /// targets, and no others; `None` (anything) for a language other than
+    /// English, whose words it does not read.
     pub fn said(&self, text: &str) -> Option<hub_skills::tools::Said> {
         let english = self.templates().is_none_or(|t| hub_skills::templates::is_english(t.language()));
-        english.then(|| hub_skills::tools::values_said(text))
+        english.then(|| hub_skills::tools::said_in(self.registry(), text))
     }
 
     /// [`Assistant::understand`] with the request's area as context.

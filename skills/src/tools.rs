@@ -406,7 +406,7 @@ mod spans;
 mod values;
 pub use examples::examples;
 pub use spans::{call_from_spans, moves_sensitive, place_reaches, reaches};
-pub use values::{Said, values_said};
+pub use values::{Said, said_in, values_said};
 
 #[cfg(test)]
 mod tests;

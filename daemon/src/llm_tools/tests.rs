@@ -108,6 +108,23 @@ fn a_question_cannot_be_answered_by_switching() {
     assert!(g.accepts(off.as_bytes()));
 }
 
+/// A request that mentions a device names only what it mentions: "open the
+/// curtains halfway" can set the curtains' position and cannot switch the
+/// coffee machine (SmolLM2's answer before); one that mentions nothing is
+/// not narrowed.
+#[test]
+fn a_call_names_only_what_the_request_mentions() {
+    let (reg, tc) = example();
+    let p = tc.prepared(&reg).unwrap();
+    let nlu = crate::pipeline::Nlu::new(std::sync::Arc::new(reg.clone()), None);
+    let coffee = r#"{"name":"HassTurnOff","arguments":{"name":"Coffee Machine"}}"#;
+    let half = r#"{"name":"HassSetPosition","arguments":{"name":"Bedroom Curtains","position":50}}"#;
+    let g = p.grammar_for(&[], nlu.said("open the curtains halfway").as_ref()).unwrap();
+    assert!(g.accepts(half.as_bytes()) && !g.accepts(coffee.as_bytes()));
+    let g = p.grammar_for(&[], nlu.said("I'm cold").as_ref()).unwrap();
+    assert!(g.accepts(coffee.as_bytes()));
+}
+
 /// The grammar holds whatever the logits say: `walks` calls sampled at
 /// temperature 1.0 from random logits over a model's real vocabulary (its
 /// GGUF tokenizer), through the same mask-sample-take steps the engine

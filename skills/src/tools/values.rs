@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 
 use super::spans::share_word;
 use super::{COLOR_NAMES, Toolbox};
+use crate::Registry;
 use crate::grammar::number;
 use crate::lookup::fold;
 
@@ -24,6 +25,42 @@ pub struct Said {
     /// A question about how things are ([`asks`]): only an intent that
     /// changes nothing ([`crate::intent::Intent::asks`]) answers it.
     pub asks: bool,
+    /// The names of the devices, areas and floors the request mentions
+    /// ([`said_in`]); empty when it mentions none, or was not checked.
+    pub targets: BTreeSet<String>,
+}
+
+/// [`values_said`], and the devices, areas and floors of `reg` the request
+/// mentions: those whose name or an alias shares a word with it ("open the
+/// curtains halfway" mentions the Bedroom Curtains; plurals as singulars).
+/// A model's call then names only those, when there are any
+/// ([`Toolbox::call_schema_said`]): SmolLM2 answered that request by
+/// turning off the coffee machine of a worked example.
+pub fn said_in(reg: &Registry, text: &str) -> Said {
+    let mut out = values_said(text);
+    let folded = fold(text);
+    let words: BTreeSet<&str> = folded.split_whitespace().map(singular).filter(|w| !NOT_A_NAME.contains(w)).collect();
+    let mentions = |name: &str, aliases: &[String]| {
+        std::iter::once(name)
+            .chain(aliases.iter().map(String::as_str))
+            .any(|n| fold(n).split_whitespace().any(|w| words.contains(singular(w))))
+    };
+    let devices = reg.devices.iter().filter(|d| mentions(&d.name, &d.aliases)).map(|d| &d.name);
+    let areas = reg.areas.iter().filter(|a| mentions(&a.name, &a.aliases)).map(|a| &a.name);
+    let floors = reg.floors.iter().filter(|f| mentions(&f.name, &f.aliases)).map(|f| &f.name);
+    out.targets = devices.chain(areas).chain(floors).cloned().collect();
+    out
+}
+
+/// Words too common to mention a device, area or floor by themselves.
+const NOT_A_NAME: [&str; 12] = ["the", "a", "an", "of", "in", "on", "off", "my", "to", "and", "all", "at"];
+
+/// A folded word without a plural's "s" ("curtains", "lights").
+fn singular(w: &str) -> &str {
+    match w.strip_suffix('s') {
+        Some(stem) if stem.len() >= 3 && !stem.ends_with('s') => stem,
+        _ => w,
+    }
 }
 
 /// The words that open an English question about how things are: the
@@ -98,6 +135,10 @@ impl Toolbox {
     /// its range; a way of calling whose value the request does not say is
     /// left out, and so is a tool left with none.
     ///
+    /// When the request mentions devices, areas or floors ([`Said::targets`]),
+    /// a way of naming the target keeps only those; a way left with none
+    /// goes, so a call names something the request spoke of.
+    ///
     /// A question ([`Said::asks`]) keeps only the tools that change
     /// nothing ([`crate::intent::Intent::asks`]) among `intents` (all of
     /// them when `intents` has none), so a model cannot answer "is the
@@ -140,6 +181,9 @@ fn narrow(params: &mut Value, said: &Said) -> bool {
     ways.retain_mut(|way| {
         let Some(props) = way.get_mut("properties").and_then(Value::as_object_mut) else { return true };
         props.iter_mut().all(|(key, schema)| {
+            if matches!(key.as_str(), "name" | "area" | "floor") {
+                return narrow_target(schema, &said.targets);
+            }
             let allowed: Vec<Value> = match key.as_str() {
                 "color" => said.colors.iter().map(|c| json!(c)).collect(),
                 "brightness" | "position" | "temperature" => {
@@ -156,6 +200,20 @@ fn narrow(params: &mut Value, said: &Said) -> bool {
         })
     });
     !ways.is_empty()
+}
+
+/// A name, area or floor argument narrowed to the `targets` said (none
+/// said: unchanged); `false` when none of its names is left.
+fn narrow_target(schema: &mut Value, targets: &BTreeSet<String>) -> bool {
+    if targets.is_empty() {
+        return true;
+    }
+    if let Some(c) = schema.get("const").and_then(Value::as_str) {
+        return targets.contains(c);
+    }
+    let Some(names) = schema.get_mut("enum").and_then(Value::as_array_mut) else { return true };
+    names.retain(|n| n.as_str().is_some_and(|n| targets.contains(n)));
+    !names.is_empty()
 }
 
 #[cfg(test)]
@@ -199,7 +257,7 @@ mod tests {
         }
         // 30 and blue: brightness and position 30, colour blue; 30 °C is
         // within the thermostat's range, 130 nowhere.
-        let s = Said { numbers: [30, 130].into(), colors: ["blue".to_string()].into(), asks: false };
+        let s = Said { numbers: [30, 130].into(), colors: ["blue".to_string()].into(), ..Said::default() };
         let (schema, names) = compiled(&s);
         assert!(names.iter().any(|n| n == "HassClimateSetTemperature"), "{names:?}");
         let text = schema.to_string();
@@ -259,5 +317,32 @@ mod tests {
         // gives way to every asking tool, never to the shortlist's actions.
         assert_eq!(names(&["HassTurnOff", "HassGetState"]), ["HassGetState", "none"]);
         assert_eq!(names(&["HassTurnOff", "HassToggle"]), all);
+    }
+
+    #[test]
+    fn the_targets_mentioned_are_the_ones_a_call_may_name() {
+        let reg = demo();
+        let tb = Toolbox::new(&reg);
+        let targets = |text: &str| said_in(&reg, text).targets.into_iter().collect::<Vec<_>>();
+        let all_names = |text: &str| -> Vec<String> {
+            let schema = tb.call_schema_said(&[], &said_in(&reg, text));
+            let mut v: Vec<String> = (schema.to_string().split('"'))
+                .filter(|w| reg.devices.iter().any(|d| d.name == *w) || reg.areas.iter().any(|a| a.name == *w))
+                .map(str::to_string)
+                .collect();
+            v.sort();
+            v.dedup();
+            v
+        };
+        let m = targets("open the blinds halfway");
+        assert_eq!(m, ["Living Room Blinds"]);
+        assert_eq!(all_names("open the blinds halfway"), m, "only what was mentioned");
+        // Nothing mentioned: nothing narrowed.
+        assert!(targets("I'm cold").is_empty());
+        assert!(all_names("I'm cold").len() > 3);
+        // An area by its name; small words mention nothing.
+        let k = targets("make the kitchen cosy");
+        assert!(k.iter().any(|n| n == "Kitchen"), "{k:?}");
+        assert!(targets("turn it on and off at all").is_empty());
     }
 }
