@@ -74,8 +74,8 @@ pub struct Alternative {
 }
 
 impl Alternative {
-    /// Whether this home can carry it out: complete, using every value the
-    /// request says, and, where it targets an area or floor rather than a
+    /// Whether this home can carry it out: complete, fitting what the
+    /// request says ([`fits_said`]), and, where it targets an area or floor rather than a
     /// device, something there is of the kind it acts on ([`place_reaches`]).
     pub fn fits(&self, reg: &Registry) -> bool {
         if !self.complete || !self.fits_said {
@@ -154,7 +154,8 @@ impl Reading {
         Reading { intent: a.intent, domain: a.domain, confidence, slots: a.slots, fits_said: a.fits_said, ..self }
     }
 
-    /// Over the threshold, about the home, and using every value said.
+    /// Over the threshold, about the home, and fitting what was said
+    /// ([`fits_said`]: every value used; a question read as asking).
     pub fn confident(&self) -> bool {
         self.confidence >= self.threshold && self.intent != NONE_INTENT && self.fits_said
     }

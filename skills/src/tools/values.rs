@@ -6,7 +6,9 @@
 //! arguments to them, dropping the ways of calling that need a value the
 //! request does not have. [`Said::asks`] tells a question about how things
 //! are ("is the coffee machine running") from a request, so that a model
-//! can only answer it with a tool that changes nothing.
+//! can only answer it with a tool that changes nothing, and [`said_in`]
+//! adds the devices, areas and floors the request mentions, the only ones
+//! a call may then name.
 use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
@@ -17,7 +19,8 @@ use crate::Registry;
 use crate::grammar::number;
 use crate::lookup::fold;
 
-/// Numbers and colours said in a request, and whether it is a question.
+/// Numbers and colours said in a request, whether it is a question, and
+/// what it mentions of the home.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Said {
     pub numbers: BTreeSet<i64>,
