@@ -75,8 +75,9 @@ pub struct Alternative {
 
 impl Alternative {
     /// Whether this home can carry it out: complete, fitting what the
-    /// request says ([`fits_said`]), and, where it targets an area or floor rather than a
-    /// device, something there is of the kind it acts on ([`place_reaches`]).
+    /// request says ([`fits_said`]), and, where it targets an area or floor
+    /// rather than a device, something there is of the kind it acts on
+    /// ([`place_reaches`]).
     pub fn fits(&self, reg: &Registry) -> bool {
         if !self.complete || !self.fits_said {
             return false;

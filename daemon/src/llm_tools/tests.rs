@@ -16,6 +16,14 @@ fn example_with(model: Option<&std::path::Path>) -> (Registry, ToolCaller) {
     (reg, ToolCaller::new(LlmService::new(spec, 2)))
 }
 
+/// The example home's prepared tools, and its NLU for what a request says
+/// ([`crate::pipeline::Nlu::said`]).
+fn prepared_and_nlu() -> (Arc<Prepared>, crate::pipeline::Nlu) {
+    let (reg, tc) = example();
+    let p = tc.prepared(&reg).unwrap();
+    (p, crate::pipeline::Nlu::new(std::sync::Arc::new(reg), None))
+}
+
 /// Requests the templates do not understand, of every kind.
 const REQUESTS: &[&str] = &[
     "the hallway is pitch black",
@@ -72,9 +80,7 @@ fn a_narrowed_grammar_allows_only_the_shortlist() {
 /// says none cannot have one; a colour likewise.
 #[test]
 fn a_grammar_takes_only_the_values_said() {
-    let (reg, tc) = example();
-    let p = tc.prepared(&reg).unwrap();
-    let nlu = crate::pipeline::Nlu::new(std::sync::Arc::new(reg.clone()), None);
+    let (p, nlu) = prepared_and_nlu();
     let dim = |n: i64| format!(r#"{{"name":"HassLightSet","arguments":{{"name":"Kitchen Light","brightness":{n}}}}}"#);
     let off = r#"{"name":"HassTurnOff","arguments":{"name":"Kitchen Light"}}"#;
     let red = r#"{"name":"HassLightSet","arguments":{"name":"Kitchen Light","color":"red"}}"#;
@@ -94,9 +100,7 @@ fn a_grammar_takes_only_the_values_said() {
 /// that switches it, whatever the shortlist.
 #[test]
 fn a_question_cannot_be_answered_by_switching() {
-    let (reg, tc) = example();
-    let p = tc.prepared(&reg).unwrap();
-    let nlu = crate::pipeline::Nlu::new(std::sync::Arc::new(reg.clone()), None);
+    let (p, nlu) = prepared_and_nlu();
     let ask = r#"{"name":"HassGetState","arguments":{"name":"Coffee Machine"}}"#;
     let off = r#"{"name":"HassTurnOff","arguments":{"name":"Coffee Machine"}}"#;
     let said = nlu.said("is the coffee machine running");
@@ -114,9 +118,7 @@ fn a_question_cannot_be_answered_by_switching() {
 /// not narrowed.
 #[test]
 fn a_call_names_only_what_the_request_mentions() {
-    let (reg, tc) = example();
-    let p = tc.prepared(&reg).unwrap();
-    let nlu = crate::pipeline::Nlu::new(std::sync::Arc::new(reg.clone()), None);
+    let (p, nlu) = prepared_and_nlu();
     let coffee = r#"{"name":"HassTurnOff","arguments":{"name":"Coffee Machine"}}"#;
     let half = r#"{"name":"HassSetPosition","arguments":{"name":"Bedroom Curtains","position":50}}"#;
     let g = p.grammar_for(&[], nlu.said("open the curtains halfway").as_ref()).unwrap();
