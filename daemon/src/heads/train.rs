@@ -105,8 +105,7 @@ pub fn files(dir: &Path) -> (PathBuf, PathBuf) {
 /// `+values-used`: the threshold is calibrated on readings weighed by
 /// whether they use every value the request says; `+questions-ask`: and
 /// whether a question is read as an intent that changes nothing.
-pub const METHOD: &str =
-    "tuned-encoder+spelled-numbers+chit-chat-2+intent-slots+intent-needs+home-reach+values-used+questions-ask";
+pub const METHOD: &str = "tuned-encoder+spelled-numbers+chit-chat-2+intent-slots+intent-needs+home-reach+values-used+questions-ask+closed-values";
 
 /// FNV-1a over the registry's JSON, the language, [`METHOD`] and the
 /// encoder's identity ([`crate::services::encoder_identity`]: the tuned
@@ -191,7 +190,8 @@ pub fn train(
     let train_ex: Vec<TrainExample> = train_set.examples.iter().map(|e| example(e, reg)).collect();
     let held_ex: Vec<TrainExample> = held_set.examples.iter().map(|e| example(e, reg)).collect();
     let spelled_numbers = corpus::spelled_numbers(nlu.language());
-    let opts = TrainOptions { seed: plan.seed, spelled_numbers, ..plan.train.clone() };
+    let slot_values = corpus::closed_values(&all, reg);
+    let opts = TrainOptions { seed: plan.seed, spelled_numbers, slot_values, ..plan.train.clone() };
     let (mut heads, report) = train_heads(encoder, &train_ex, &held_ex, &opts)?;
     // Calibrated as the requests will be read.
     heads.set_compute_kind(encoder, hub_model::heads::inference_kind())?;

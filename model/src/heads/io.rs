@@ -17,6 +17,7 @@
 //! | `intent_pooling` | `mean,max` |
 //! | `head_hidden` | width of each head's hidden layer, e.g. `256` |
 //! | `spelled_numbers` | JSON array of the language's numbers as words ("forty two") a slot span may grow to; absent: none |
+//! | `slot_values` | JSON object: closed slot type -> its values, lower case ("living room"); a span of the type is fitted to them; absent: spans stay as tagged |
 //! | `intent_slots` | JSON object: intent -> the slot types its tokens are tagged among; absent: every type for every intent |
 //!
 //! Saving writes a temporary file beside the target and renames it, so a
@@ -78,6 +79,9 @@ impl MultiTaskHeads {
         .collect();
         if !self.spelled_numbers.is_empty() {
             meta.insert("spelled_numbers".into(), serde_json::to_string(&self.spelled_numbers).unwrap_or_default());
+        }
+        if !self.slot_values.is_empty() {
+            meta.insert("slot_values".into(), serde_json::to_string(&self.slot_values).unwrap_or_default());
         }
         if !self.intent_slots.is_empty() {
             meta.insert("intent_slots".into(), serde_json::to_string(&self.intent_slots).unwrap_or_default());
@@ -174,6 +178,7 @@ impl MultiTaskHeads {
         };
         let mut heads = MultiTaskHeads {
             spelled_numbers: Default::default(),
+            slot_values: Default::default(),
             intent_slots: Default::default(),
             intent_needs: Default::default(),
             intent: mlp("intent", 2 * hidden, ni)?,
@@ -186,6 +191,10 @@ impl MultiTaskHeads {
         };
         if meta.contains_key("spelled_numbers") {
             heads.set_spelled_numbers(list("spelled_numbers")?);
+        }
+        if let Some(json) = meta.get("slot_values") {
+            let map = serde_json::from_str(json).map_err(|e| bad(format!("`slot_values`: {e}")))?;
+            heads.set_slot_values(map).map_err(|e| bad(format!("`slot_values`: {e}")))?;
         }
         if let Some(json) = meta.get("intent_slots") {
             let map = serde_json::from_str(json).map_err(|e| bad(format!("`intent_slots`: {e}")))?;

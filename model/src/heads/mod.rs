@@ -35,12 +35,14 @@ use tch::{Device, Kind, Tensor};
 use crate::bert::{BertError, Encoded, SentenceEncoder, TokenizedText, TopLayers, mean_pool};
 
 mod bio;
+mod fit;
 mod io;
 mod mlp;
 mod train;
 mod tune;
 
 pub use bio::{IGNORE, SlotSpan, decode_spans, join_spelled_numbers, tag_names, token_tags};
+pub use fit::{fit_to_values, value_key};
 pub use io::HEADS_FORMAT;
 use mlp::Mlp;
 pub use train::{
@@ -134,6 +136,10 @@ pub struct MultiTaskHeads {
     /// spelled them: a slot span that is one takes in the words next to it
     /// that continue it ([`join_spelled_numbers`]).
     spelled_numbers: BTreeSet<String>,
+    /// The values of the closed slot types (areas, floors, device classes,
+    /// states, colours) as [`value_key`]s: a span of one is fitted to them
+    /// ([`fit_to_values`]). Empty: spans stay as tagged.
+    slot_values: BTreeMap<String, BTreeSet<String>>,
     /// The slot types each intent was trained with ([`Self::set_intent_slots`]):
     /// a token's tag is chosen among that intent's. Empty: every tag.
     intent_slots: BTreeMap<String, BTreeSet<String>>,
@@ -237,7 +243,7 @@ impl MultiTaskHeads {
         let n_tags = 2 * slot_types.len() as i64 + 1;
         let intent = Mlp::new(&mut rng, 2 * hidden, HEAD_HIDDEN, intents.len() as i64)?;
         let slot = Mlp::new(&mut rng, (2 * SLOT_CONTEXT + 1) * hidden, HEAD_HIDDEN, n_tags)?;
-        let (spelled_numbers, intent_slots, intent_needs) = Default::default();
+        let (spelled_numbers, slot_values, intent_slots, intent_needs) = Default::default();
         Ok(MultiTaskHeads {
             intents,
             slot_types,
@@ -246,6 +252,7 @@ impl MultiTaskHeads {
             slot,
             top: None,
             spelled_numbers,
+            slot_values,
             intent_slots,
             intent_needs,
             fast: None,
@@ -259,6 +266,25 @@ impl MultiTaskHeads {
 
     pub fn set_spelled_numbers(&mut self, numbers: impl IntoIterator<Item = String>) {
         self.spelled_numbers = numbers.into_iter().map(|w| w.to_lowercase()).collect();
+    }
+
+    /// The closed slot types' values ([`Self::set_slot_values`]).
+    pub fn slot_values(&self) -> &BTreeMap<String, BTreeSet<String>> {
+        &self.slot_values
+    }
+
+    /// The values each closed slot type can take (any case and spacing;
+    /// kept as [`value_key`]s): a decoded span of such a type is fitted to
+    /// them ([`fit_to_values`]). A type the heads do not tag is an error.
+    pub fn set_slot_values(&mut self, map: BTreeMap<String, BTreeSet<String>>) -> Result<(), HeadsError> {
+        if let Some(t) = map.keys().find(|t| !self.slot_types.contains(t)) {
+            return Err(HeadsError::Labels(format!("slot values for `{t}`, not one of {:?}", self.slot_types)));
+        }
+        self.slot_values = map
+            .into_iter()
+            .map(|(t, vs)| (t, vs.iter().map(|v| value_key(v)).filter(|v| !v.is_empty()).collect()))
+            .collect();
+        Ok(())
     }
 
     /// The slot types each intent takes, as its training examples had them.
@@ -346,9 +372,20 @@ impl MultiTaskHeads {
         Ok((p.map_err(&t)?, tag))
     }
 
-    /// Slot spans of `text` from its per-token `(tag, probability)`.
-    pub fn decode(&self, text: &str, tokens: &TokenizedText, tagged: &[(i64, f32)]) -> Vec<SlotSpan> {
-        join_spelled_numbers(text, decode_spans(text, tokens, tagged, &self.slot_types), &self.spelled_numbers)
+    /// Slot spans of `text` from its per-token `(tag, probability)`, read
+    /// as intent `intent_index`'s (the types it takes, for
+    /// [`fit_to_values`]).
+    pub fn decode(
+        &self,
+        text: &str,
+        tokens: &TokenizedText,
+        tagged: &[(i64, f32)],
+        intent_index: usize,
+    ) -> Vec<SlotSpan> {
+        let spans =
+            join_spelled_numbers(text, decode_spans(text, tokens, tagged, &self.slot_types), &self.spelled_numbers);
+        let takes = self.intents.get(intent_index).and_then(|i| self.intent_slots.get(i));
+        fit_to_values(text, spans, &self.slot_values, takes)
     }
 
     /// The encoder's top layers tuned for these heads, if any.
@@ -539,7 +576,7 @@ impl MultiTaskHeads {
                     return Err(HeadsError::Labels(format!("row {b} missing from the slot head's output")));
                 };
                 let tagged: Vec<(i64, f32)> = tags.iter().copied().zip(ps.iter().copied()).take(toks.len()).collect();
-                alternatives.push(Alternative { intent_index, slots: self.decode(text, toks, &tagged) });
+                alternatives.push(Alternative { intent_index, slots: self.decode(text, toks, &tagged, intent_index) });
             }
             let Some(first) = alternatives.first() else {
                 return Err(HeadsError::Labels("heads without intents".into()));

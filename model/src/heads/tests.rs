@@ -253,7 +253,16 @@ fn same_reading(full: &[HeadsOutput], short: &[HeadsOutput]) {
 fn save_load_round_trip_and_one_pass_outputs() {
     let enc = encoder();
     let spelled_numbers = vec!["Forty two".to_string(), "forty".to_string()];
-    let opts = TrainOptions { epochs: 15, spelled_numbers, ..TrainOptions::default() };
+    // The areas a span may be (any case); a type the heads do not tag is
+    // left out of the checkpoint.
+    let areas: BTreeSet<String> = AREAS.iter().chain(HELD_AREAS).map(|a| a.to_uppercase()).collect();
+    let slot_values = [("area".to_string(), areas), ("colour".to_string(), BTreeSet::from(["red".to_string()]))];
+    let opts = TrainOptions {
+        epochs: 15,
+        spelled_numbers,
+        slot_values: slot_values.into_iter().collect(),
+        ..TrainOptions::default()
+    };
     let (heads, _) = train_heads(&enc, &synthetic_home().train, &[], &opts).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("heads.safetensors");
@@ -267,6 +276,11 @@ fn save_load_round_trip_and_one_pass_outputs() {
     assert_eq!(loaded.intent_slots(), heads.intent_slots());
     assert!(!heads.intent_needs().is_empty(), "training records the slot types every example of an intent had");
     assert_eq!(loaded.intent_needs(), heads.intent_needs());
+    assert_eq!(heads.slot_values().keys().collect::<Vec<_>>(), ["area"]);
+    assert!(heads.slot_values()["area"].contains("guest room"), "{:?}", heads.slot_values());
+    assert_eq!(loaded.slot_values(), heads.slot_values());
+    let mut other = MultiTaskHeads::load(&path).unwrap();
+    assert!(other.set_slot_values([("colour".to_string(), BTreeSet::new())].into()).is_err(), "not a slot type");
 
     let texts = ["turn on the reading light in the attic", "what time is it", "lower the guest room shutters", ""];
     let e = enc.encode(&texts).unwrap();

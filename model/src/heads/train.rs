@@ -67,6 +67,8 @@ pub struct TrainOptions {
     pub tune_heads_learning_rate: f64,
     /// The language's numbers as words ([`MultiTaskHeads::set_spelled_numbers`]).
     pub spelled_numbers: Vec<String>,
+    /// The closed slot types' values ([`MultiTaskHeads::set_slot_values`]).
+    pub slot_values: BTreeMap<String, BTreeSet<String>>,
 }
 
 impl Default for TrainOptions {
@@ -84,6 +86,7 @@ impl Default for TrainOptions {
             tune_learning_rate: 1e-4,
             tune_heads_learning_rate: 1e-3,
             spelled_numbers: Vec::new(),
+            slot_values: BTreeMap::new(),
         }
     }
 }
@@ -273,7 +276,7 @@ fn score(heads: &MultiTaskHeads, f: &Features, examples: &[TrainExample]) -> Res
         };
         right += usize::from(heads.intents().get(pi as usize) == Some(&e.intent));
         let tagged: Vec<(i64, f32)> = r.clone().filter_map(|j| Some((*tag.get(j)?, *p.get(j)?))).collect();
-        let spans = heads.decode(&e.text, toks, &tagged);
+        let spans = heads.decode(&e.text, toks, &tagged, pi as usize);
         let want: BTreeSet<(&str, usize, usize)> =
             e.slots.iter().map(|s| (s.slot.as_str(), s.range.start, s.range.end)).collect();
         let got: BTreeSet<(&str, usize, usize)> =
@@ -464,6 +467,10 @@ pub fn train_heads(
     intent_needs.retain(|_, needs| !needs.is_empty());
     heads.set_intent_slots(intent_slots)?;
     heads.set_intent_needs(intent_needs)?;
+    let tagged = heads.slot_types().to_vec();
+    heads.set_slot_values(
+        opts.slot_values.iter().filter(|(t, _)| tagged.contains(t)).map(|(t, v)| (t.clone(), v.clone())).collect(),
+    )?;
     let layers = encoder.model().config().num_hidden_layers as usize;
     let tune = opts.tune_layers.min(layers);
     let keep = (tune > 0).then_some(layers - tune);

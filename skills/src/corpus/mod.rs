@@ -23,7 +23,7 @@ mod expand;
 mod noise;
 mod phrases;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::ops::Range;
 
 use rand::rngs::StdRng;
@@ -201,6 +201,36 @@ pub fn generate(nlu: &TemplateNlu, reg: &Registry, per_intent: usize, seed: u64)
 /// grows over the words that continue it ("forty" of "forty two hours").
 pub fn spelled_numbers(language: &str) -> Vec<String> {
     if crate::templates::is_english(language) { noise::english_spelled_numbers() } else { Vec::new() }
+}
+
+/// The slot types whose values are a closed list: the registry's areas and
+/// floors, the language's device classes, states and colours. Names are
+/// not (a timer's name is free text), nor are numbers.
+pub const CLOSED_SLOTS: &[&str] = &["area", "floor", "device_class", "state", "color"];
+
+/// Every value of a [`CLOSED_SLOTS`] type: the registry's areas and floors
+/// with their aliases, and what the corpus's spans of these types hold
+/// (the language's lists as its sentences use them). Lower case, words
+/// separated by one space.
+pub fn closed_values(corpus: &Corpus, reg: &Registry) -> BTreeMap<String, BTreeSet<String>> {
+    let key = |t: &str| t.split_whitespace().map(str::to_lowercase).collect::<Vec<_>>().join(" ");
+    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let areas = reg.areas.iter().flat_map(|a| std::iter::once(&a.name).chain(&a.aliases));
+    let floors = reg.floors.iter().flat_map(|f| std::iter::once(&f.name).chain(&f.aliases));
+    out.entry("area".into()).or_default().extend(areas.map(|n| key(n)));
+    out.entry("floor".into()).or_default().extend(floors.map(|n| key(n)));
+    for e in &corpus.examples {
+        for (slot, text) in e.slot_texts() {
+            if CLOSED_SLOTS.contains(&slot) {
+                out.entry(slot.to_string()).or_default().insert(key(text));
+            }
+        }
+    }
+    for vs in out.values_mut() {
+        vs.remove("");
+    }
+    out.retain(|_, vs| !vs.is_empty());
+    out
 }
 
 /// Up to `per_intent` examples for every handled intent the language (or,

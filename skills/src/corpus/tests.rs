@@ -193,3 +193,18 @@ fn place_targeted_sentences_mostly_reach_what_the_place_has() {
     let named = c.examples.iter().filter(|e| e.slots.iter().any(|(s, _)| s == "name")).count();
     assert!(named > 400, "{named}");
 }
+
+#[test]
+fn closed_values_hold_the_places_and_the_lists_as_said() {
+    let (nlu, reg) = nlu();
+    let c = generate(&nlu, &reg, 200, 1);
+    let v = closed_values(&c, &reg);
+    let areas = &v["area"];
+    for a in &reg.areas {
+        assert!(areas.contains(&a.name.to_lowercase()), "{} missing from {areas:?}", a.name);
+    }
+    // Both spoken forms of the colour list, lower case; names and numbers
+    // are not closed.
+    assert!(v["color"].contains("red") && v["color"].contains("navy"), "{:?}", v["color"]);
+    assert!(!v.contains_key("name") && !v.contains_key("brightness"), "{:?}", v.keys());
+}
