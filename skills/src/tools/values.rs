@@ -38,20 +38,30 @@ pub struct Said {
 /// curtains halfway" mentions the Bedroom Curtains; plurals as singulars).
 /// A model's call then names only those, when there are any
 /// ([`Toolbox::call_schema_said`]): SmolLM2 answered that request by
-/// turning off the coffee machine of a worked example.
+/// turning off the coffee machine of a worked example. A device whose
+/// words in the request are some of another device's is not mentioned:
+/// "hallway light on" names the Hallway Light, not every "… Light" (Gemma
+/// 3 had turned on the kitchen's).
 pub fn said_in(reg: &Registry, text: &str) -> Said {
     let mut out = values_said(text);
     let folded = fold(text);
     let words: BTreeSet<&str> = folded.split_whitespace().map(singular).filter(|w| !NOT_A_NAME.contains(w)).collect();
-    let mentions = |name: &str, aliases: &[String]| {
-        std::iter::once(name)
-            .chain(aliases.iter().map(String::as_str))
-            .any(|n| fold(n).split_whitespace().any(|w| words.contains(singular(w))))
+    // The request's words each name (or alias) has.
+    let shared = |name: &str, aliases: &[String]| -> BTreeSet<&str> {
+        let names = std::iter::once(name).chain(aliases.iter().map(String::as_str));
+        let said: Vec<String> =
+            names.flat_map(|n| fold(n).split_whitespace().map(str::to_string).collect::<Vec<_>>()).collect();
+        words.iter().copied().filter(|w| said.iter().any(|s| singular(s) == *w)).collect()
     };
-    let devices = reg.devices.iter().filter(|d| mentions(&d.name, &d.aliases)).map(|d| &d.name);
-    let areas = reg.areas.iter().filter(|a| mentions(&a.name, &a.aliases)).map(|a| &a.name);
-    let floors = reg.floors.iter().filter(|f| mentions(&f.name, &f.aliases)).map(|f| &f.name);
-    out.targets = devices.chain(areas).chain(floors).cloned().collect();
+    let devices: Vec<(&String, BTreeSet<&str>)> =
+        reg.devices.iter().map(|d| (&d.name, shared(&d.name, &d.aliases))).filter(|(_, w)| !w.is_empty()).collect();
+    let most_specific = devices
+        .iter()
+        .filter(|(_, w)| !devices.iter().any(|(_, other)| w.len() < other.len() && w.is_subset(other)))
+        .map(|(n, _)| *n);
+    let areas = reg.areas.iter().filter(|a| !shared(&a.name, &a.aliases).is_empty()).map(|a| &a.name);
+    let floors = reg.floors.iter().filter(|f| !shared(&f.name, &f.aliases).is_empty()).map(|f| &f.name);
+    out.targets = most_specific.chain(areas).chain(floors).cloned().collect();
     out
 }
 
@@ -347,5 +357,10 @@ mod tests {
         let k = targets("make the kitchen cosy");
         assert!(k.iter().any(|n| n == "Kitchen"), "{k:?}");
         assert!(targets("turn it on and off at all").is_empty());
+        // The device the most words name: the blinds, not the thermostat
+        // that shares "living room" with them; the area stays.
+        assert_eq!(targets("the living room blinds halfway"), ["Living Room", "Living Room Blinds"]);
+        let both = targets("is the living room warm");
+        assert!(both.iter().any(|n| n == "Living Room Thermostat") && both.iter().any(|n| n == "Living Room Blinds"));
     }
 }
