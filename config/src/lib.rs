@@ -342,10 +342,11 @@ impl Config {
             check(path, self.resolve_path(p), "custom sentences file");
         }
         let m = &self.model;
-        let model_paths: [(&'static str, &Option<PathBuf>); 6] = [
+        let model_paths: [(&'static str, &Option<PathBuf>); 7] = [
             ("encoder_path", &m.encoder_path),
             ("weights_dir", &m.weights_dir),
             ("llm_path", &m.llm_path),
+            ("tools_llm_path", &m.tools_llm_path),
             ("vlm_path", &m.vlm_path),
             ("whisper_path", &m.whisper_path),
             ("vad_path", &m.vad_path),

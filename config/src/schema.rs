@@ -286,6 +286,11 @@ pub struct ModelConfig {
     /// Site-packages directory with the weight packages (unset: found via `.venv`).
     pub weights_dir: Option<PathBuf>,
     pub llm_path: Option<PathBuf>,
+    /// The LLM of the constrained tool calls (`[nlu] llm_fallback`); unset:
+    /// `llm_path` when that is set, else Gemma 3 270M where setup
+    /// assembled it (more natural requests right under the grammar than
+    /// SmolLM2), else the packaged SmolLM2.
+    pub tools_llm_path: Option<PathBuf>,
     /// GLM-4.1V checkpoint directory for `hubd ask-camera` (config.json,
     /// safetensors, tokenizer.json); unset: no camera questions.
     pub vlm_path: Option<PathBuf>,
@@ -309,6 +314,7 @@ impl Default for ModelConfig {
             backend: Backend::Local,
             weights_dir: None,
             llm_path: None,
+            tools_llm_path: None,
             vlm_path: None,
             whisper_path: None,
             vad_path: None,

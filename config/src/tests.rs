@@ -493,9 +493,12 @@ fn keys_that_do_nothing_are_rejected_where_they_are() {
         "t.toml:6:1: model.backend = \"openai\": not implemented yet (expected `backend = \"local\"` until the remote engine is built)"
     );
     // What is used stays accepted.
-    let cfg = ok("[model]\nbackend = \"local\"\nquantize = \"none\"\nllm_path = \"m.gguf\"\nwhisper_path = \"w\"\n\
-                  vad_path = \"v.jit\"\nweights_dir = \"site\"\n[model.placement]\ndevices = [\"cpu\"]\nsplit = \"none\"\n");
+    let cfg = ok(
+        "[model]\nbackend = \"local\"\nquantize = \"none\"\nllm_path = \"m.gguf\"\ntools_llm_path = \"t.gguf\"\nwhisper_path = \"w\"\n\
+                  vad_path = \"v.jit\"\nweights_dir = \"site\"\n[model.placement]\ndevices = [\"cpu\"]\nsplit = \"none\"\n",
+    );
     assert_eq!(cfg.model.llm_path.as_deref(), Some(Path::new("m.gguf")));
+    assert_eq!(cfg.model.tools_llm_path.as_deref(), Some(Path::new("t.gguf")));
 }
 
 #[test]

@@ -271,7 +271,7 @@ impl Runtime {
             pipeline.set_heads(h.clone());
         }
         if cfg.nlu.llm_fallback {
-            pipeline.set_tools(crate::llm_tools::ToolCaller::new(services.llm.clone()));
+            pipeline.set_tools(crate::llm_tools::ToolCaller::new(services.tools_llm.clone()));
         }
         let reloader = Reloader {
             config_file: Some(std::path::PathBuf::from(&cfg.origin)).filter(|p| p.is_file()),
@@ -313,6 +313,7 @@ impl Runtime {
                 reloader: rt.reloader.clone(),
                 started: std::time::Instant::now(),
                 llm: rt.services.llm.clone(),
+                tools_llm: rt.services.tools_llm.clone(),
                 asr: rt.services.asr.clone(),
                 vlm: rt.services.vlm.clone(),
                 tts: rt.services.tts.clone(),

@@ -34,7 +34,11 @@ use crate::vlm::VlmService;
 /// Every shared model worker.
 #[derive(Clone)]
 pub struct ModelServices {
+    /// The chat model (the OpenAI-compatible API).
     pub llm: LlmService,
+    /// The model of the constrained tool calls ([`llm::tools_engine_spec`]):
+    /// the chat model's service when both name the same checkpoint.
+    pub tools_llm: LlmService,
     pub asr: AsrService,
     pub vlm: VlmService,
     /// What the configuration asks each branch to run, and where
@@ -52,8 +56,12 @@ impl ModelServices {
         let threads = hub_model::threads::available() as i32;
         let whisper = cfg.model.whisper_path.as_deref().map(|p| cfg.resolve_path(p)).or_else(Whisper::default_dir);
         let heads = heads_service(cfg);
+        let llm = LlmService::new(llm::engine_spec(Some(cfg), None, None), threads);
+        let tools = llm::tools_engine_spec(cfg);
+        let same = matches!((&tools, llm::engine_spec(Some(cfg), None, None)), (Ok(t), Ok(c)) if t.path == c.path);
         ModelServices {
-            llm: LlmService::new(llm::engine_spec(Some(cfg), None, None), threads),
+            tools_llm: if same { llm.clone() } else { LlmService::new(tools, threads) },
+            llm,
             asr: AsrService::new(whisper),
             vlm: VlmService::new(cfg.model.vlm_path.as_deref().map(|p| cfg.resolve_path(p)), cfg.vlm_gate_path()),
             branches: Arc::new(describe(cfg)),
@@ -66,6 +74,7 @@ impl ModelServices {
     /// Drop the services' handles and join the model threads before `until`.
     pub async fn shutdown(&self, until: tokio::time::Instant) {
         self.llm.shutdown(until).await;
+        self.tools_llm.shutdown(until).await;
         self.asr.shutdown(until).await;
         self.vlm.shutdown(until).await;
         if let Some(h) = &self.heads {
@@ -194,6 +203,10 @@ pub fn describe(cfg: &Config) -> Vec<Branch> {
                     m.push(format!("MiniLM heads ({})", name(cfg.encoder_dir())));
                 }
                 m.push(format!("LLM {} ({:?})", name(llm.map(|s| s.path)), cfg.model.quantize).to_lowercase());
+                if cfg.nlu.llm_fallback {
+                    let tools = llm::tools_engine_spec(cfg).ok().map(|s| s.path);
+                    m.push(format!("tool calls: LLM {} ({:?})", name(tools), cfg.model.quantize).to_lowercase());
+                }
                 m
             },
             devices,

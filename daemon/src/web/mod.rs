@@ -59,6 +59,8 @@ pub struct Api {
     pub started: std::time::Instant,
     /// The language model behind `/v1/chat/completions` (loaded on first use).
     pub llm: crate::llm::LlmService,
+    /// The tool calls' model (the text branch's counters).
+    pub tools_llm: crate::llm::LlmService,
     /// Whisper, shared with the microphone (`POST /api/listen`; loaded on first use).
     pub asr: crate::services::AsrService,
     pub vlm: crate::vlm::VlmService,
