@@ -57,7 +57,7 @@ pub fn engine_spec(
 /// `[model] tools_llm_path`, else `llm_path` when that is set, else Gemma 3
 /// 270M where setup assembled it, else the chat default. Quantisation and
 /// placement as for chat. Under the call grammar Gemma 3 270M gets more
-/// natural requests right than SmolLM2 (212 against 207 of 240 over four
+/// natural requests right than SmolLM2 (213 against 207 of 240 over four
 /// trainings of the heads, `hubd-bench natural`), though as a base model
 /// it is no chat model, so chat keeps SmolLM2.
 pub fn tools_engine_spec(cfg: &Config) -> Result<EngineSpec, LlmError> {
