@@ -104,7 +104,9 @@ pub fn files(dir: &Path) -> (PathBuf, PathBuf) {
 /// `+home-reach`: the corpus asks a place mostly for what it has;
 /// `+values-used`: the threshold is calibrated on readings weighed by
 /// whether they use every value the request says; `+questions-ask`: and
-/// whether a question is read as an intent that changes nothing.
+/// whether a question is read as an intent that changes nothing;
+/// `+closed-values`: areas, floors, device classes, states and colours are
+/// fitted to their values (`slot_values` in the checkpoint).
 pub const METHOD: &str = "tuned-encoder+spelled-numbers+chit-chat-2+intent-slots+intent-needs+home-reach+values-used+questions-ask+closed-values";
 
 /// FNV-1a over the registry's JSON, the language, [`METHOD`] and the

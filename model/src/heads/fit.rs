@@ -5,9 +5,12 @@
 //! tagger gives such a type is checked against that list
 //! ([`fit_to_values`]): one word too many is trimmed ("awning is"), a value
 //! of another type the intent takes is retyped ("curtains" tagged as an
-//! area is a device class), and what is no value at all is dropped
-//! ("across" tagged as a floor). Names, numbers and free text (timer names,
-//! list items, messages) are left as tagged.
+//! area is a device class), and a state or colour that is no value at all
+//! is dropped ("are" tagged as a state). An area, floor or device class
+//! that is none stays as tagged: dropped, "the lights in the gazebo" would
+//! become every light, where the registry check names what the home
+//! lacks. Names, numbers and free text (timer names, list items, messages)
+//! are left as tagged.
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 
@@ -18,6 +21,11 @@ use super::bio::SlotSpan;
 pub fn value_key(text: &str) -> String {
     text.split_whitespace().map(str::to_lowercase).collect::<Vec<_>>().join(" ")
 }
+
+/// The closed types a span of which is dropped when it is no value: leaving
+/// them out narrows nothing (a state qualifies a question, a colour is
+/// the value a light is set to, and a reading without it is incomplete).
+const DROPPED_WHEN_NO_VALUE: [&str; 2] = ["state", "color"];
 
 /// The byte ranges of the whitespace-separated words of `text[range]`.
 fn words(text: &str, range: Range<usize>) -> Vec<Range<usize>> {
@@ -73,8 +81,9 @@ fn longest_value(text: &str, span: &Range<usize>, set: &BTreeSet<String>) -> Opt
 /// kept when it is one of them, else shrunk to the longest run of its words
 /// that is, else given the first other type in `values` that `takes`
 /// (the intent's slot types; `None`: any) and holds the whole span, else
-/// dropped. Spans of other types pass unchanged; a span left the same as
-/// one before it is dropped.
+/// dropped if a state or colour ([`DROPPED_WHEN_NO_VALUE`]) and kept as
+/// tagged otherwise. Spans of other types pass unchanged; a span left the
+/// same as one before it is dropped.
 pub fn fit_to_values(
     text: &str,
     spans: Vec<SlotSpan>,
@@ -95,8 +104,11 @@ pub fn fit_to_values(
                 let other = values
                     .iter()
                     .find(|(t, vs)| **t != s.slot && takes.is_none_or(|k| k.contains(*t)) && vs.contains(&key));
-                let Some((t, _)) = other else { continue };
-                (s.slot, s.range) = (t.clone(), whole);
+                match other {
+                    Some((t, _)) => (s.slot, s.range) = (t.clone(), whole),
+                    None if DROPPED_WHEN_NO_VALUE.contains(&s.slot.as_str()) => continue,
+                    None => {}
+                }
             }
             s.text = text.get(s.range.clone()).unwrap_or_default().to_string();
         }
@@ -155,12 +167,13 @@ mod tests {
             fit(t, vec![span(t, "area", "curtains")], Some(&["area", "device_class"])),
             ["device_class=curtains"]
         );
-        // Not a type the intent takes: no value of its own type, dropped.
-        assert!(fit(t, vec![span(t, "area", "curtains")], Some(&["area"])).is_empty());
+        // Not a type the intent takes: no value of its own type, kept as
+        // tagged for the registry check to name.
+        assert_eq!(fit(t, vec![span(t, "area", "curtains")], Some(&["area"])), ["area=curtains"]);
     }
 
     #[test]
-    fn what_is_no_value_is_dropped_and_other_types_pass() {
+    fn a_state_that_is_no_value_is_dropped_a_place_kept_and_other_types_pass() {
         let t = "is hallway motion detected across ground floor";
         let spans = vec![
             span(t, "name", "hallway motion"),
@@ -168,8 +181,11 @@ mod tests {
             span(t, "floor", "across"),
             span(t, "floor", "ground floor"),
         ];
-        // "detected" is not in this test's state list, so it goes too.
-        assert_eq!(fit(t, spans, None), ["name=hallway motion", "floor=ground floor"]);
+        // "detected" is not in this test's state list, so it goes; a floor
+        // that is none stays (dropped, the request would widen).
+        assert_eq!(fit(t, spans, None), ["name=hallway motion", "floor=across", "floor=ground floor"]);
+        let t = "turn off the lights in the gazebo";
+        assert_eq!(fit(t, vec![span(t, "area", "gazebo")], None), ["area=gazebo"]);
         let t = "which locks are locked";
         let out = fit(t, vec![span(t, "state", "are"), span(t, "state", "locked")], None);
         assert_eq!(out, ["state=locked"]);
