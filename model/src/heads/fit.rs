@@ -78,12 +78,13 @@ fn longest_value(text: &str, span: &Range<usize>, set: &BTreeSet<String>) -> Opt
 }
 
 /// Each span of a type in `values` (type -> its values as [`value_key`]s)
-/// kept when it is one of them, else shrunk to the longest run of its words
-/// that is, else given the first other type in `values` that `takes`
-/// (the intent's slot types; `None`: any) and holds the whole span, else
-/// dropped if a state or colour ([`DROPPED_WHEN_NO_VALUE`]) and kept as
-/// tagged otherwise. Spans of other types pass unchanged; a span left the
-/// same as one before it is dropped.
+/// kept when it is one of them; else given the first other type in
+/// `values` that `takes` (the intent's slot types; `None`: any) and holds
+/// the whole span ("garage door" tagged as an area is a device class, not
+/// the Garage area); else shrunk to the longest run of its words that is a
+/// value of its own type; else dropped if a state or colour
+/// ([`DROPPED_WHEN_NO_VALUE`]) and kept as tagged otherwise. Spans of other
+/// types pass unchanged; a span left the same as one before it is dropped.
 pub fn fit_to_values(
     text: &str,
     spans: Vec<SlotSpan>,
@@ -96,19 +97,19 @@ pub fn fit_to_values(
     let mut out: Vec<SlotSpan> = Vec::with_capacity(spans.len());
     for mut s in spans {
         if let Some(set) = values.get(&s.slot) {
-            if let Some(r) = longest_value(text, &s.range, set) {
+            let whole = trimmed(text, s.range.clone());
+            let key = text.get(whole.clone()).map(value_key).unwrap_or_default();
+            let other = || {
+                values.iter().find(|(t, vs)| **t != s.slot && takes.is_none_or(|k| k.contains(*t)) && vs.contains(&key))
+            };
+            if set.contains(&key) {
+                s.range = whole;
+            } else if let Some((t, _)) = other() {
+                (s.slot, s.range) = (t.clone(), whole);
+            } else if let Some(r) = longest_value(text, &s.range, set) {
                 s.range = r;
-            } else {
-                let whole = trimmed(text, s.range.clone());
-                let key = text.get(whole.clone()).map(value_key).unwrap_or_default();
-                let other = values
-                    .iter()
-                    .find(|(t, vs)| **t != s.slot && takes.is_none_or(|k| k.contains(*t)) && vs.contains(&key));
-                match other {
-                    Some((t, _)) => (s.slot, s.range) = (t.clone(), whole),
-                    None if DROPPED_WHEN_NO_VALUE.contains(&s.slot.as_str()) => continue,
-                    None => {}
-                }
+            } else if DROPPED_WHEN_NO_VALUE.contains(&s.slot.as_str()) {
+                continue;
             }
             s.text = text.get(s.range.clone()).unwrap_or_default().to_string();
         }
@@ -170,6 +171,11 @@ mod tests {
         // Not a type the intent takes: no value of its own type, kept as
         // tagged for the registry check to name.
         assert_eq!(fit(t, vec![span(t, "area", "curtains")], Some(&["area"])), ["area=curtains"]);
+        // A whole value of another type before a part of its own.
+        let t = "open the garage door";
+        let out = fit(t, vec![span(t, "area", "garage door")], Some(&["area", "device_class"]));
+        assert_eq!(out, ["device_class=garage door"]);
+        assert_eq!(fit(t, vec![span(t, "area", "garage door")], Some(&["area"])), ["area=garage"]);
     }
 
     #[test]
