@@ -56,9 +56,10 @@ impl ModelServices {
         let threads = hub_model::threads::available() as i32;
         let whisper = cfg.model.whisper_path.as_deref().map(|p| cfg.resolve_path(p)).or_else(Whisper::default_dir);
         let heads = heads_service(cfg);
-        let llm = LlmService::new(llm::engine_spec(Some(cfg), None, None), threads);
+        let chat = llm::engine_spec(Some(cfg), None, None);
         let tools = llm::tools_engine_spec(cfg);
-        let same = matches!((&tools, llm::engine_spec(Some(cfg), None, None)), (Ok(t), Ok(c)) if t.path == c.path);
+        let same = matches!((&tools, &chat), (Ok(t), Ok(c)) if t.path == c.path);
+        let llm = LlmService::new(chat, threads);
         ModelServices {
             tools_llm: if same { llm.clone() } else { LlmService::new(tools, threads) },
             llm,
